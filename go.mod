@@ -6,5 +6,6 @@ require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	go.etcd.io/bbolt v1.5.0 // indirect
 	golang.org/x/sys v0.45.0 // indirect
+	libvirt.org/go/libvirt v1.10009.0 // indirect
 	libvirt.org/go/libvirtxml v1.10009.0 // indirect
 )

@@ -1,0 +1,221 @@
+package store
+
+import (
+	"slices"
+	"time"
+)
+
+// Account owns resources. KeyHash is the hex SHA-256 of its API key.
+type Account struct {
+	ID          int64     `json:"id"`
+	Handle      string    `json:"handle"`
+	Fullname    string    `json:"fullname"`
+	KeyHash     string    `json:"key_hash"`
+	DiskQuotaMB int64     `json:"disk_quota_mb"`
+	DateCreated time.Time `json:"date_created"`
+}
+
+// VM states, as the seeds define them.
+const (
+	VMBeingCreated = "being_created"
+	VMRunning      = "running"
+	VMHalted       = "halted"
+	VMPaused       = "paused"
+	VMLocked       = "locked"
+	VMDeleted      = "deleted"
+)
+
+// VM is a virtual machine record. DiskIDs is ordered by position: index 0
+// is the system disk.
+type VM struct {
+	ID           int64     `json:"id"`
+	AccountID    int64     `json:"account_id"`
+	DatacenterID int64     `json:"datacenter_id"`
+	Hostname     string    `json:"hostname"`
+	Description  string    `json:"description"`
+	Memory       int64     `json:"memory"`
+	MaxMemory    int64     `json:"vm_max_memory"`
+	Cores        int64     `json:"cores"`
+	AIActive     int64     `json:"ai_active"`
+	Console      int64     `json:"console"`
+	State        string    `json:"state"`
+	DiskIDs      []int64   `json:"disk_ids"`
+	ReadOnly     []int64   `json:"read_only_disk_ids,omitempty"`
+	IfaceIDs     []int64   `json:"iface_ids"`
+	Domain       string    `json:"domain"`
+	Provision    Provision `json:"provision"`
+	DateCreated  time.Time `json:"date_created"`
+	DateUpdated  time.Time `json:"date_updated"`
+}
+
+// Provision is what the first boot applies (login, keys, run command).
+type Provision struct {
+	Login    string  `json:"login,omitempty"`
+	Password string  `json:"password,omitempty"`
+	SSHKey   string  `json:"ssh_key,omitempty"`
+	Keys     []int64 `json:"keys,omitempty"`
+	Run      string  `json:"run,omitempty"`
+}
+
+func (v VM) clone() VM {
+	v.DiskIDs = slices.Clone(v.DiskIDs)
+	v.ReadOnly = slices.Clone(v.ReadOnly)
+	v.IfaceIDs = slices.Clone(v.IfaceIDs)
+	v.Provision.Keys = slices.Clone(v.Provision.Keys)
+	return v
+}
+
+// Disk states and types, as the seeds define them.
+const (
+	DiskBeingCreated = "being_created"
+	DiskCreated      = "created"
+	DiskRollback     = "rollback"
+	DiskDeleted      = "deleted"
+
+	DiskTypeData  = "data"
+	DiskTypeImage = "image"
+)
+
+// Disk is a disk record; Volume names its storage volume.
+type Disk struct {
+	ID            int64     `json:"id"`
+	AccountID     int64     `json:"account_id"`
+	DatacenterID  int64     `json:"datacenter_id"`
+	Name          string    `json:"name"`
+	SizeMB        int64     `json:"size"`
+	State         string    `json:"state"`
+	Type          string    `json:"type"`
+	KernelVersion string    `json:"kernel_version"`
+	Cmdline       string    `json:"cmdline"`
+	Label         string    `json:"label"`
+	Source        int64     `json:"source"`
+	Visibility    string    `json:"visibility"`
+	VMID          int64     `json:"vm_id"`
+	Volume        string    `json:"volume"`
+	DateCreated   time.Time `json:"date_created"`
+	DateUpdated   time.Time `json:"date_updated"`
+}
+
+// Iface states.
+const (
+	IfaceBeingCreated = "being_created"
+	IfaceFree         = "free"
+	IfaceUsed         = "used"
+)
+
+// Iface is a network interface record.
+type Iface struct {
+	ID           int64     `json:"id"`
+	AccountID    int64     `json:"account_id"`
+	DatacenterID int64     `json:"datacenter_id"`
+	Bandwidth    float64   `json:"bandwidth"`
+	VMID         int64     `json:"vm_id"`
+	IPIDs        []int64   `json:"ip_ids"`
+	State        string    `json:"state"`
+	Type         string    `json:"type"`
+	MAC          string    `json:"mac"`
+	DateCreated  time.Time `json:"date_created"`
+	DateUpdated  time.Time `json:"date_updated"`
+}
+
+func (i Iface) clone() Iface {
+	i.IPIDs = slices.Clone(i.IPIDs)
+	return i
+}
+
+// IP is an address leased from a pool.
+type IP struct {
+	ID           int64     `json:"id"`
+	AccountID    int64     `json:"account_id"`
+	DatacenterID int64     `json:"datacenter_id"`
+	IfaceID      int64     `json:"iface_id"`
+	Addr         string    `json:"ip"`
+	Version      int64     `json:"version"`
+	Num          int64     `json:"num"`
+	State        string    `json:"state"`
+	Reverse      string    `json:"reverse"`
+	DateCreated  time.Time `json:"date_created"`
+	DateUpdated  time.Time `json:"date_updated"`
+}
+
+// Image is a disk that VMs are created from.
+type Image struct {
+	ID           int64     `json:"id"`
+	Label        string    `json:"label"`
+	OSArch       string    `json:"os_arch"`
+	DatacenterID int64     `json:"datacenter_id"`
+	DiskID       int64     `json:"disk_id"`
+	AuthorID     int64     `json:"author_id"`
+	Visibility   string    `json:"visibility"`
+	DateCreated  time.Time `json:"date_created"`
+	DateUpdated  time.Time `json:"date_updated"`
+}
+
+// Operation steps, as the seeds define them.
+const (
+	StepWait   = "WAIT"
+	StepRun    = "RUN"
+	StepDone   = "DONE"
+	StepError  = "ERROR"
+	StepCancel = "CANCEL"
+)
+
+// Operation is a unit of background work and its journal. Cursor is the
+// index of the next workflow step to run; InStep says that step began
+// and may be half done (steps are idempotent, so it is simply run again).
+type Operation struct {
+	ID          int64             `json:"id"`
+	AccountID   int64             `json:"account_id"`
+	Type        string            `json:"type"`
+	Step        string            `json:"step"`
+	DateCreated time.Time         `json:"date_created"`
+	DateStart   time.Time         `json:"date_start"`
+	DateUpdated time.Time         `json:"date_updated"`
+	VMID        int64             `json:"vm_id"`
+	DiskID      int64             `json:"disk_id"`
+	IfaceID     int64             `json:"iface_id"`
+	IPID        int64             `json:"ip_id"`
+	Source      string            `json:"source"`
+	LastError   string            `json:"last_error"`
+	ETA         int64             `json:"eta"`
+	Params      map[string]string `json:"params"`
+	Keys        []string          `json:"keys"`
+	After       []int64           `json:"after,omitempty"`
+	Cursor      int               `json:"cursor"`
+	InStep      bool              `json:"in_step"`
+	RollingBack bool              `json:"rolling_back,omitempty"`
+	Cancel      bool              `json:"cancel_requested,omitempty"`
+	Data        map[string]string `json:"data,omitempty"`
+}
+
+// Finished reports whether the operation reached a final step.
+func (o *Operation) Finished() bool {
+	return o.Step == StepDone || o.Step == StepError || o.Step == StepCancel
+}
+
+func (o Operation) clone() Operation {
+	o.Params = cloneMap(o.Params)
+	o.Data = cloneMap(o.Data)
+	o.Keys = slices.Clone(o.Keys)
+	o.After = slices.Clone(o.After)
+	return o
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// IdemEntry remembers the answer to an idempotent call.
+type IdemEntry struct {
+	Method string    `json:"method"`
+	Digest string    `json:"digest"`
+	OpIDs  []int64   `json:"op_ids"`
+	Date   time.Time `json:"date"`
+}

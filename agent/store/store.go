@@ -1,0 +1,455 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout this code reads and writes.
+const SchemaVersion = 1
+
+// ErrLocked means another process holds the state file.
+var ErrLocked = errors.New("state file is locked by another process")
+
+var buckets = []string{"meta", "accounts", "vms", "disks", "ifaces", "ips", "images", "operations", "idempotency", "released"}
+
+// migrations[i] upgrades a file from schema i+1 to i+2. Each runs inside
+// the opening transaction, so a failed migration leaves the file as it was.
+var migrations = []func(tx *bolt.Tx) error{}
+
+type table[T any] struct {
+	bucket string
+	rows   map[int64]*T
+	clone  func(T) T
+}
+
+func newTable[T any](bucket string, clone func(T) T) table[T] {
+	if clone == nil {
+		clone = func(v T) T { return v }
+	}
+	return table[T]{bucket: bucket, rows: map[int64]*T{}, clone: clone}
+}
+
+// Store is the agent's state. Create it with Open; it is safe for
+// concurrent use.
+type Store struct {
+	db  *bolt.DB
+	log *slog.Logger
+
+	mu         sync.RWMutex
+	accounts   table[Account]
+	vms        table[VM]
+	disks      table[Disk]
+	ifaces     table[Iface]
+	ips        table[IP]
+	images     table[Image]
+	operations table[Operation]
+	idem       map[string]IdemEntry
+	released   map[string][]string
+	seq        map[string]int64
+
+	commits chan *commit
+	done    chan struct{}
+	closeMu sync.Once
+}
+
+type write struct {
+	bucket string
+	key    []byte
+	val    []byte // nil deletes
+}
+
+type commit struct {
+	writes []write
+	err    chan error
+}
+
+// Open opens or creates the state file at path.
+func Open(path string, log *slog.Logger) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("opening %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	s := &Store{
+		db:         db,
+		log:        log,
+		accounts:   newTable[Account]("accounts", nil),
+		vms:        newTable("vms", VM.clone),
+		disks:      newTable[Disk]("disks", nil),
+		ifaces:     newTable("ifaces", Iface.clone),
+		ips:        newTable[IP]("ips", nil),
+		images:     newTable[Image]("images", nil),
+		operations: newTable("operations", Operation.clone),
+		idem:       map[string]IdemEntry{},
+		released:   map[string][]string{},
+		seq:        map[string]int64{},
+		commits:    make(chan *commit, 4096),
+		done:       make(chan struct{}),
+	}
+	if err := db.Update(s.migrate); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("preparing %s: %w", path, err)
+	}
+	if err := db.View(s.load); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("loading %s: %w", path, err)
+	}
+	go s.committer()
+	return s, nil
+}
+
+func (s *Store) migrate(tx *bolt.Tx) error {
+	for _, b := range buckets {
+		if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket([]byte("meta"))
+	version := SchemaVersion
+	if raw := meta.Get([]byte("schema")); raw != nil {
+		version = int(binary.BigEndian.Uint64(raw))
+	}
+	if version > SchemaVersion {
+		return fmt.Errorf("state schema %d is newer than this agent's %d", version, SchemaVersion)
+	}
+	for ; version < SchemaVersion; version++ {
+		if err := migrations[version-1](tx); err != nil {
+			return fmt.Errorf("migrating schema %d: %w", version, err)
+		}
+	}
+	return meta.Put([]byte("schema"), u64(SchemaVersion))
+}
+
+func loadTable[T any](tx *bolt.Tx, t *table[T]) error {
+	return tx.Bucket([]byte(t.bucket)).ForEach(func(k, v []byte) error {
+		var rec T
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("decoding %s/%d: %w", t.bucket, binary.BigEndian.Uint64(k), err)
+		}
+		t.rows[int64(binary.BigEndian.Uint64(k))] = &rec
+		return nil
+	})
+}
+
+func (s *Store) load(tx *bolt.Tx) error {
+	for _, err := range []error{
+		loadTable(tx, &s.accounts), loadTable(tx, &s.vms), loadTable(tx, &s.disks),
+		loadTable(tx, &s.ifaces), loadTable(tx, &s.ips), loadTable(tx, &s.images),
+		loadTable(tx, &s.operations),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	if err := tx.Bucket([]byte("idempotency")).ForEach(func(k, v []byte) error {
+		var e IdemEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		s.idem[string(k)] = e
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := tx.Bucket([]byte("released")).ForEach(func(k, v []byte) error {
+		var l []string
+		if err := json.Unmarshal(v, &l); err != nil {
+			return err
+		}
+		s.released[string(k)] = l
+		return nil
+	}); err != nil {
+		return err
+	}
+	return tx.Bucket([]byte("meta")).ForEach(func(k, v []byte) error {
+		if len(k) > 4 && string(k[:4]) == "seq/" {
+			s.seq[string(k[4:])] = int64(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+}
+
+// committer writes batches in arrival order; whatever queued while one
+// fsync ran goes into the next transaction (group commit).
+func (s *Store) committer() {
+	defer close(s.done)
+	for c := range s.commits {
+		batch := []*commit{c}
+	drain:
+		for len(batch) < 1024 {
+			select {
+			case more, ok := <-s.commits:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, more)
+			default:
+				break drain
+			}
+		}
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, c := range batch {
+				for _, w := range c.writes {
+					b := tx.Bucket([]byte(w.bucket))
+					var err error
+					if w.val == nil {
+						err = b.Delete(w.key)
+					} else {
+						err = b.Put(w.key, w.val)
+					}
+					if err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		for _, c := range batch {
+			c.err <- err
+		}
+	}
+}
+
+// Close flushes pending writes and closes the file.
+func (s *Store) Close() error {
+	s.closeMu.Do(func() {
+		s.mu.Lock()
+		close(s.commits)
+		s.mu.Unlock()
+		<-s.done
+	})
+	return s.db.Close()
+}
+
+// Check verifies the file's internal consistency (for tests).
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
+}
+
+// Update runs fn with exclusive write access. If fn returns an error,
+// every change it made is undone and nothing is written. Otherwise the
+// changes are visible to readers at once and durable when Update returns.
+func (s *Store) Update(fn func(tx *Tx) error) error {
+	s.mu.Lock()
+	tx := &Tx{s: s}
+	if err := fn(tx); err != nil {
+		for i := len(tx.undo) - 1; i >= 0; i-- {
+			tx.undo[i]()
+		}
+		s.mu.Unlock()
+		return err
+	}
+	if len(tx.writes) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	c := &commit{writes: tx.writes, err: make(chan error, 1)}
+	s.commits <- c
+	s.mu.Unlock()
+	if err := <-c.err; err != nil {
+		// Memory is ahead of the file now; the only safe course is to stop
+		// and let the next start reload from the file.
+		s.log.Error("state write failed; memory and disk diverge", "err", err)
+		return fmt.Errorf("writing state: %w", err)
+	}
+	return nil
+}
+
+// View runs fn with shared read access.
+func (s *Store) View(fn func(tx *Tx)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fn(&Tx{s: s, readOnly: true})
+}
+
+// Tx is a view of the state inside Update or View.
+type Tx struct {
+	s        *Store
+	readOnly bool
+	writes   []write
+	undo     []func()
+}
+
+func u64(n int64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(n))
+	return b[:]
+}
+
+func get[T any](t *table[T], id int64) (T, bool) {
+	p, ok := t.rows[id]
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	return t.clone(*p), true
+}
+
+func put[T any](tx *Tx, t *table[T], id int64, v T) {
+	if tx.readOnly {
+		panic("store: write in a read-only transaction")
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("store: encoding %s/%d: %v", t.bucket, id, err))
+	}
+	old, had := t.rows[id]
+	nv := t.clone(v)
+	t.rows[id] = &nv
+	tx.writes = append(tx.writes, write{bucket: t.bucket, key: u64(id), val: raw})
+	tx.undo = append(tx.undo, func() {
+		if had {
+			t.rows[id] = old
+		} else {
+			delete(t.rows, id)
+		}
+	})
+}
+
+func del[T any](tx *Tx, t *table[T], id int64) {
+	old, had := t.rows[id]
+	if !had {
+		return
+	}
+	delete(t.rows, id)
+	tx.writes = append(tx.writes, write{bucket: t.bucket, key: u64(id)})
+	tx.undo = append(tx.undo, func() { t.rows[id] = old })
+}
+
+// each calls fn for every row in id order; the pointer must not be kept or mutated.
+func each[T any](t *table[T], fn func(*T) bool) {
+	ids := make([]int64, 0, len(t.rows))
+	for id := range t.rows {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		if !fn(t.rows[id]) {
+			return
+		}
+	}
+}
+
+// NextID allocates an id of the given kind that no row of exists uses.
+func (tx *Tx) NextID(kind string, exists func(int64) bool) int64 {
+	old := tx.s.seq[kind]
+	n := old
+	for {
+		n++
+		if !exists(n) {
+			break
+		}
+	}
+	tx.s.seq[kind] = n
+	tx.writes = append(tx.writes, write{bucket: "meta", key: []byte("seq/" + kind), val: u64(n)})
+	tx.undo = append(tx.undo, func() { tx.s.seq[kind] = old })
+	return n
+}
+
+func (tx *Tx) Account(id int64) (Account, bool)   { return get(&tx.s.accounts, id) }
+func (tx *Tx) PutAccount(a Account)               { put(tx, &tx.s.accounts, a.ID, a) }
+func (tx *Tx) EachAccount(fn func(*Account) bool) { each(&tx.s.accounts, fn) }
+
+func (tx *Tx) VM(id int64) (VM, bool)       { return get(&tx.s.vms, id) }
+func (tx *Tx) PutVM(v VM)                   { put(tx, &tx.s.vms, v.ID, v) }
+func (tx *Tx) DeleteVM(id int64)            { del(tx, &tx.s.vms, id) }
+func (tx *Tx) EachVM(fn func(*VM) bool)     { each(&tx.s.vms, fn) }
+func (tx *Tx) VMCount() int                 { return len(tx.s.vms.rows) }
+func (tx *Tx) HasVM(id int64) bool          { _, ok := tx.s.vms.rows[id]; return ok }
+func (tx *Tx) Disk(id int64) (Disk, bool)   { return get(&tx.s.disks, id) }
+func (tx *Tx) PutDisk(d Disk)               { put(tx, &tx.s.disks, d.ID, d) }
+func (tx *Tx) DeleteDisk(id int64)          { del(tx, &tx.s.disks, id) }
+func (tx *Tx) EachDisk(fn func(*Disk) bool) { each(&tx.s.disks, fn) }
+func (tx *Tx) HasDisk(id int64) bool        { _, ok := tx.s.disks.rows[id]; return ok }
+func (tx *Tx) Iface(id int64) (Iface, bool) { return get(&tx.s.ifaces, id) }
+func (tx *Tx) PutIface(i Iface)             { put(tx, &tx.s.ifaces, i.ID, i) }
+func (tx *Tx) DeleteIface(id int64)         { del(tx, &tx.s.ifaces, id) }
+func (tx *Tx) EachIface(fn func(*Iface) bool) {
+	each(&tx.s.ifaces, fn)
+}
+func (tx *Tx) HasIface(id int64) bool       { _, ok := tx.s.ifaces.rows[id]; return ok }
+func (tx *Tx) IP(id int64) (IP, bool)       { return get(&tx.s.ips, id) }
+func (tx *Tx) PutIP(i IP)                   { put(tx, &tx.s.ips, i.ID, i) }
+func (tx *Tx) DeleteIP(id int64)            { del(tx, &tx.s.ips, id) }
+func (tx *Tx) EachIP(fn func(*IP) bool)     { each(&tx.s.ips, fn) }
+func (tx *Tx) HasIP(id int64) bool          { _, ok := tx.s.ips.rows[id]; return ok }
+func (tx *Tx) Image(id int64) (Image, bool) { return get(&tx.s.images, id) }
+func (tx *Tx) PutImage(i Image)             { put(tx, &tx.s.images, i.ID, i) }
+func (tx *Tx) EachImage(fn func(*Image) bool) {
+	each(&tx.s.images, fn)
+}
+func (tx *Tx) Operation(id int64) (Operation, bool) { return get(&tx.s.operations, id) }
+func (tx *Tx) PutOperation(o Operation)             { put(tx, &tx.s.operations, o.ID, o) }
+func (tx *Tx) EachOperation(fn func(*Operation) bool) {
+	each(&tx.s.operations, fn)
+}
+func (tx *Tx) HasOperation(id int64) bool { _, ok := tx.s.operations.rows[id]; return ok }
+
+// Idem returns the remembered answer for an idempotency key.
+func (tx *Tx) Idem(key string) (IdemEntry, bool) {
+	e, ok := tx.s.idem[key]
+	return e, ok
+}
+
+// PutIdem remembers the answer for an idempotency key.
+func (tx *Tx) PutIdem(key string, e IdemEntry) {
+	old, had := tx.s.idem[key]
+	tx.s.idem[key] = e
+	raw, _ := json.Marshal(e)
+	tx.writes = append(tx.writes, write{bucket: "idempotency", key: []byte(key), val: raw})
+	tx.undo = append(tx.undo, func() {
+		if had {
+			tx.s.idem[key] = old
+		} else {
+			delete(tx.s.idem, key)
+		}
+	})
+}
+
+// Released returns the addresses released under key, oldest first.
+func (tx *Tx) Released(key string) []string {
+	return append([]string(nil), tx.s.released[key]...)
+}
+
+// EachReleased visits every released list.
+func (tx *Tx) EachReleased(fn func(key string, addrs []string)) {
+	for k, v := range tx.s.released {
+		fn(k, v)
+	}
+}
+
+// SetReleased replaces the released list under key.
+func (tx *Tx) SetReleased(key string, addrs []string) {
+	old, had := tx.s.released[key]
+	var raw []byte
+	if len(addrs) == 0 {
+		delete(tx.s.released, key)
+	} else {
+		tx.s.released[key] = append([]string(nil), addrs...)
+		raw, _ = json.Marshal(addrs)
+	}
+	tx.writes = append(tx.writes, write{bucket: "released", key: []byte(key), val: raw})
+	tx.undo = append(tx.undo, func() {
+		if had {
+			tx.s.released[key] = old
+		} else {
+			delete(tx.s.released, key)
+		}
+	})
+}
