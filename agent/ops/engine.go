@@ -1,0 +1,299 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/store"
+)
+
+// Errors returned by Cancel.
+var (
+	ErrNotFound        = errors.New("operation not found")
+	ErrFinished        = errors.New("operation already finished")
+	ErrPastNoReturn    = errors.New("operation is past its point of no return")
+	ErrUnknownWorkflow = errors.New("no workflow for operation type")
+)
+
+// Step is one idempotent action of a workflow.
+type Step struct {
+	Name string
+	Do   func(ctx context.Context, r *Run) error
+	// Undo reverses Do; it must be harmless when Do never ran or ran half.
+	Undo func(ctx context.Context, r *Run) error
+	// NoReturn marks a step that cannot be undone (a deletion).
+	NoReturn bool
+}
+
+// Workflow is what an operation type does.
+type Workflow struct {
+	Steps []Step
+	// Abandon removes what the submission reserved; it runs in the
+	// transaction that records ERROR or CANCEL.
+	Abandon func(tx *store.Tx, op store.Operation)
+}
+
+// Transient is implemented by errors worth retrying (a lost connection).
+type Transient interface{ Transient() bool }
+
+func isTransient(err error) bool {
+	var t Transient
+	return errors.As(err, &t) && t.Transient()
+}
+
+// Config tunes the engine.
+type Config struct {
+	// RetryFor bounds how long a step failing with a transient error is retried.
+	RetryFor time.Duration
+	// OnBoundary, when set, is called at every journal boundary; crash
+	// tests use it to kill the process there.
+	OnBoundary func(op store.Operation, boundary string)
+}
+
+// Engine schedules and runs operations.
+type Engine struct {
+	st        *store.Store
+	log       *slog.Logger
+	cfg       Config
+	workflows map[string]Workflow
+
+	mu      sync.Mutex
+	queues  map[string][]int64
+	queued  map[int64][]string
+	running map[int64]context.CancelFunc
+	ctx     context.Context
+	wg      sync.WaitGroup
+	waiters map[int64][]chan struct{}
+}
+
+// New returns an engine; register workflows, then call Start.
+func New(st *store.Store, log *slog.Logger, cfg Config) *Engine {
+	if cfg.RetryFor == 0 {
+		cfg.RetryFor = 2 * time.Minute
+	}
+	return &Engine{
+		st: st, log: log, cfg: cfg,
+		workflows: map[string]Workflow{},
+		queues:    map[string][]int64{},
+		queued:    map[int64][]string{},
+		running:   map[int64]context.CancelFunc{},
+		waiters:   map[int64][]chan struct{}{},
+	}
+}
+
+// Register sets the workflow for an operation type.
+func (e *Engine) Register(opType string, wf Workflow) { e.workflows[opType] = wf }
+
+// Start resumes every unfinished operation in id order, then runs new
+// ones as they are enqueued, until ctx ends.
+func (e *Engine) Start(ctx context.Context) {
+	e.mu.Lock()
+	e.ctx = ctx
+	e.mu.Unlock()
+	var pending []int64
+	e.st.View(func(tx *store.Tx) {
+		tx.EachOperation(func(o *store.Operation) bool {
+			if !o.Finished() {
+				pending = append(pending, o.ID)
+			}
+			return true
+		})
+	})
+	if len(pending) > 0 {
+		e.log.Info("resuming unfinished operations", "count", len(pending))
+	}
+	e.Enqueue(pending...)
+}
+
+// Wait blocks until all running operations have returned (after ctx ended).
+func (e *Engine) Wait() { e.wg.Wait() }
+
+// Busy reports whether any unfinished operation holds key.
+func (e *Engine) Busy(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.queues[key]) > 0
+}
+
+// Holder returns the first unfinished operation holding key, or 0.
+func (e *Engine) Holder(key string) int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if q := e.queues[key]; len(q) > 0 {
+		return q[0]
+	}
+	return 0
+}
+
+// Done returns a channel closed when operation id finishes.
+func (e *Engine) Done(id int64) <-chan struct{} {
+	ch := make(chan struct{})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.queued[id]; !ok {
+		close(ch)
+		return ch
+	}
+	e.waiters[id] = append(e.waiters[id], ch)
+	return ch
+}
+
+// Enqueue schedules persisted WAIT or RUN operations, in the order given.
+func (e *Engine) Enqueue(ids ...int64) {
+	var ops []store.Operation
+	e.st.View(func(tx *store.Tx) {
+		for _, id := range ids {
+			if o, ok := tx.Operation(id); ok && !o.Finished() {
+				ops = append(ops, o)
+			}
+		}
+	})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, o := range ops {
+		if _, dup := e.queued[o.ID]; dup {
+			continue
+		}
+		keys := o.Keys
+		if len(keys) == 0 {
+			keys = []string{fmt.Sprintf("op:%d", o.ID)}
+		}
+		e.queued[o.ID] = keys
+		for _, k := range keys {
+			e.queues[k] = append(e.queues[k], o.ID)
+		}
+	}
+	for _, o := range ops {
+		e.tryStartLocked(o.ID)
+	}
+}
+
+func (e *Engine) tryStartLocked(id int64) {
+	if e.ctx == nil || e.ctx.Err() != nil {
+		return
+	}
+	keys, ok := e.queued[id]
+	if !ok {
+		return
+	}
+	if _, running := e.running[id]; running {
+		return
+	}
+	for _, k := range keys {
+		if q := e.queues[k]; len(q) == 0 || q[0] != id {
+			return
+		}
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	e.running[id] = cancel
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.run(ctx, id)
+		cancel()
+		e.finished(id)
+	}()
+}
+
+func (e *Engine) finished(id int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.running, id)
+	if e.ctx.Err() != nil {
+		// Shutting down: the operation stays unfinished in the journal.
+		return
+	}
+	keys := e.queued[id]
+	delete(e.queued, id)
+	for _, ch := range e.waiters[id] {
+		close(ch)
+	}
+	delete(e.waiters, id)
+	var next []int64
+	for _, k := range keys {
+		q := slices.DeleteFunc(e.queues[k], func(x int64) bool { return x == id })
+		if len(q) == 0 {
+			delete(e.queues, k)
+			continue
+		}
+		e.queues[k] = q
+		next = append(next, q[0])
+	}
+	for _, n := range next {
+		e.tryStartLocked(n)
+	}
+}
+
+// Cancel cancels operation id: a waiting one at once, a running one at its
+// next step boundary, rolling back what it did.
+func (e *Engine) Cancel(id int64) error {
+	var wf Workflow
+	var cancelNow bool
+	err := e.st.Update(func(tx *store.Tx) error {
+		o, ok := tx.Operation(id)
+		if !ok {
+			return ErrNotFound
+		}
+		if o.Finished() {
+			return ErrFinished
+		}
+		wf = e.workflows[o.Type]
+		if o.Step == store.StepRun && pastNoReturn(wf, o) {
+			return ErrPastNoReturn
+		}
+		o.Cancel = true
+		o.DateUpdated = now()
+		if o.Step == store.StepWait {
+			o.Step = store.StepCancel
+			o.LastError = "cancelled before it started"
+			cancelNow = true
+			if wf.Abandon != nil {
+				wf.Abandon(tx, o)
+			}
+		}
+		tx.PutOperation(o)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	if cancel, ok := e.running[id]; ok {
+		cancel()
+	}
+	e.mu.Unlock()
+	if cancelNow {
+		e.mu.Lock()
+		_, running := e.running[id]
+		e.mu.Unlock()
+		if !running {
+			e.finishedIfQueued(id)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) finishedIfQueued(id int64) {
+	e.mu.Lock()
+	_, ok := e.queued[id]
+	e.mu.Unlock()
+	if ok {
+		e.finished(id)
+	}
+}
+
+func pastNoReturn(wf Workflow, o store.Operation) bool {
+	for i := 0; i <= o.Cursor && i < len(wf.Steps); i++ {
+		if wf.Steps[i].NoReturn && (i < o.Cursor || o.InStep) {
+			return true
+		}
+	}
+	return false
+}
+
+func now() time.Time { return time.Now().UTC().Truncate(time.Second) }

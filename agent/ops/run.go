@@ -1,0 +1,288 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/store"
+)
+
+// Run is the handle a step gets on its operation.
+type Run struct {
+	e  *Engine
+	op store.Operation
+}
+
+// Op returns a copy of the operation as last journalled.
+func (r *Run) Op() store.Operation { return r.op }
+
+// Store returns the state store.
+func (r *Run) Store() *store.Store { return r.e.st }
+
+// Data returns a value the workflow journalled with Set.
+func (r *Run) Data(key string) string { return r.op.Data[key] }
+
+// Set journals a value (a generated name, a deadline) durably, so that a
+// resumed step finds it. Call it before acting on the value.
+func (r *Run) Set(key, value string) error {
+	return r.e.st.Update(func(tx *store.Tx) error {
+		o, ok := tx.Operation(r.op.ID)
+		if !ok {
+			return ErrNotFound
+		}
+		if o.Data == nil {
+			o.Data = map[string]string{}
+		}
+		o.Data[key] = value
+		tx.PutOperation(o)
+		r.op = o
+		return nil
+	})
+}
+
+// Update runs fn in a store transaction together with a journal write of
+// the operation, so record changes and progress land atomically.
+func (r *Run) Update(fn func(tx *store.Tx, op *store.Operation) error) error {
+	return r.e.st.Update(func(tx *store.Tx) error {
+		o, ok := tx.Operation(r.op.ID)
+		if !ok {
+			return ErrNotFound
+		}
+		if err := fn(tx, &o); err != nil {
+			return err
+		}
+		o.DateUpdated = now()
+		tx.PutOperation(o)
+		r.op = o
+		return nil
+	})
+}
+
+func (e *Engine) boundary(o store.Operation, name string) {
+	if e.cfg.OnBoundary != nil {
+		e.cfg.OnBoundary(o, name)
+	}
+}
+
+// journal applies mut to the operation record and persists it.
+func (e *Engine) journal(r *Run, mut func(o *store.Operation), extra func(tx *store.Tx, o store.Operation)) error {
+	return e.st.Update(func(tx *store.Tx) error {
+		o, ok := tx.Operation(r.op.ID)
+		if !ok {
+			return ErrNotFound
+		}
+		if o.Finished() {
+			// Cancelled while waiting, between our read and this write.
+			return ErrFinished
+		}
+		mut(&o)
+		o.DateUpdated = now()
+		if extra != nil {
+			extra(tx, o)
+		}
+		tx.PutOperation(o)
+		r.op = o
+		return nil
+	})
+}
+
+func (e *Engine) run(ctx context.Context, id int64) {
+	var o store.Operation
+	var ok bool
+	e.st.View(func(tx *store.Tx) { o, ok = tx.Operation(id) })
+	if !ok || o.Finished() {
+		return
+	}
+	r := &Run{e: e, op: o}
+	log := e.log.With("op_id", o.ID, "op", o.Type)
+	wf, known := e.workflows[o.Type]
+	if !known {
+		e.fail(r, wf, store.StepError, fmt.Errorf("%w %q", ErrUnknownWorkflow, o.Type))
+		return
+	}
+	if o.Step == store.StepWait {
+		if err := e.checkDeps(o); err != nil {
+			e.fail(r, wf, store.StepCancel, err)
+			return
+		}
+	}
+	if o.RollingBack || (o.Cancel && !pastNoReturn(wf, o)) {
+		e.rollback(ctx, r, wf, log, cancelOutcome(o), errors.New(o.LastError))
+		return
+	}
+	for r.op.Cursor < len(wf.Steps) {
+		if ctx.Err() != nil && !e.shuttingDown() {
+			if !pastNoReturn(wf, r.op) {
+				e.rollback(ctx, r, wf, log, store.StepCancel, errors.New("cancelled"))
+				return
+			}
+		}
+		if e.shuttingDown() {
+			return
+		}
+		step := wf.Steps[r.op.Cursor]
+		if err := e.journal(r, func(o *store.Operation) {
+			if o.Step != store.StepRun {
+				o.Step = store.StepRun
+				o.DateStart = now()
+			}
+			o.InStep = true
+		}, nil); err != nil {
+			log.Error("journalling step", "step", step.Name, "err", err)
+			return
+		}
+		e.boundary(r.op, "begin:"+step.Name)
+		err := e.doStep(ctx, r, step)
+		if e.shuttingDown() {
+			return
+		}
+		if err != nil {
+			if ctx.Err() != nil && !step.NoReturn {
+				e.rollback(ctx, r, wf, log, store.StepCancel, errors.New("cancelled"))
+				return
+			}
+			if step.NoReturn || pastNoReturn(wf, r.op) {
+				// Cannot go back; the operation stays in RUN and the next
+				// start retries it. Record why.
+				log.Error("step failed past the point of no return", "step", step.Name, "err", err)
+				_ = e.journal(r, func(o *store.Operation) { o.LastError = err.Error() }, nil)
+				e.fail(r, wf, store.StepError, err)
+				return
+			}
+			log.Warn("step failed; rolling back", "step", step.Name, "err", err)
+			e.rollback(ctx, r, wf, log, store.StepError, fmt.Errorf("%s: %w", step.Name, err))
+			return
+		}
+		e.boundary(r.op, "done:"+step.Name)
+		r.op.Cursor++
+		r.op.InStep = false
+		if r.op.Cursor < len(wf.Steps) {
+			// Step completion is recorded by the next step's begin record.
+			if err := e.journal(r, func(o *store.Operation) { o.Cursor = r.op.Cursor; o.InStep = false }, nil); err != nil {
+				return
+			}
+		}
+	}
+	if err := e.journal(r, func(o *store.Operation) {
+		o.Cursor = len(wf.Steps)
+		o.InStep = false
+		o.Step = store.StepDone
+		o.LastError = ""
+		o.ETA = 0
+	}, nil); err != nil {
+		log.Error("journalling completion", "err", err)
+		return
+	}
+	log.Debug("operation done")
+}
+
+func cancelOutcome(o store.Operation) string {
+	if o.Cancel {
+		return store.StepCancel
+	}
+	return store.StepError
+}
+
+func (e *Engine) shuttingDown() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.ctx.Err() != nil
+}
+
+// doStep runs a step, retrying transient failures with backoff.
+func (e *Engine) doStep(ctx context.Context, r *Run, step Step) error {
+	deadline := time.Now().Add(e.cfg.RetryFor)
+	backoff := 200 * time.Millisecond
+	for {
+		err := step.Do(ctx, r)
+		if err == nil || !isTransient(err) || time.Now().After(deadline) {
+			return err
+		}
+		e.log.Warn("transient failure; retrying", "op_id", r.op.ID, "step", step.Name, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// rollback undoes steps from the cursor down to the first, journalling
+// progress so that a crash mid-rollback continues it.
+func (e *Engine) rollback(ctx context.Context, r *Run, wf Workflow, log interface {
+	Warn(string, ...any)
+	Error(string, ...any)
+}, outcome string, cause error) {
+	if err := e.journal(r, func(o *store.Operation) {
+		o.RollingBack = true
+		if outcome == store.StepCancel {
+			o.Cancel = true
+		}
+		if o.LastError == "" && cause != nil {
+			o.LastError = cause.Error()
+		}
+		if o.Cursor >= len(wf.Steps) {
+			o.Cursor = len(wf.Steps) - 1
+		}
+	}, nil); err != nil {
+		return
+	}
+	// Undo runs even though the operation's context was cancelled: it is
+	// cleanup, bounded by its own timeout.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.RetryFor)
+	defer cancel()
+	for i := r.op.Cursor; i >= 0; i-- {
+		if e.shuttingDown() {
+			return
+		}
+		step := wf.Steps[i]
+		e.boundary(r.op, "undo:"+step.Name)
+		if step.Undo != nil {
+			if err := e.doStep(uctx, r, Step{Name: step.Name, Do: step.Undo}); err != nil {
+				log.Error("rollback step failed", "step", step.Name, "err", err)
+				e.fail(r, wf, store.StepError, fmt.Errorf("%v; rollback of %s failed: %w", cause, step.Name, err))
+				return
+			}
+		}
+		if err := e.journal(r, func(o *store.Operation) { o.Cursor = i - 1 }, nil); err != nil {
+			return
+		}
+	}
+	e.fail(r, wf, outcome, cause)
+}
+
+// fail records the final ERROR or CANCEL and abandons reservations.
+func (e *Engine) fail(r *Run, wf Workflow, outcome string, cause error) {
+	_ = e.journal(r, func(o *store.Operation) {
+		o.Step = outcome
+		o.InStep = false
+		o.ETA = 0
+		if cause != nil {
+			o.LastError = cause.Error()
+		}
+	}, func(tx *store.Tx, o store.Operation) {
+		if wf.Abandon != nil {
+			wf.Abandon(tx, o)
+		}
+	})
+}
+
+func (e *Engine) checkDeps(o store.Operation) error {
+	var err error
+	e.st.View(func(tx *store.Tx) {
+		for _, dep := range o.After {
+			d, ok := tx.Operation(dep)
+			if !ok {
+				continue
+			}
+			if d.Step != store.StepDone {
+				err = fmt.Errorf("operation %d (%s) it depends on ended in %s", d.ID, d.Type, d.Step)
+				return
+			}
+		}
+	})
+	return err
+}
