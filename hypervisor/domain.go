@@ -1,0 +1,228 @@
+package hypervisor
+
+import (
+	"fmt"
+	"strings"
+
+	"libvirt.org/go/libvirtxml"
+)
+
+// MetadataNS marks domains this agent owns, so reconciliation never
+// touches a domain someone else defined.
+const MetadataNS = "https://xenagent.dev/xmlns/domain/1"
+
+// Flavor is the kind of domain a connection URI calls for.
+type Flavor string
+
+const (
+	FlavorXenPV  Flavor = "xenpv"
+	FlavorXenHVM Flavor = "xenhvm"
+	FlavorQEMU   Flavor = "qemu"
+	FlavorKVM    Flavor = "kvm"
+	FlavorTest   Flavor = "test"
+)
+
+// DiskSpec is one disk of a domain, in position order.
+type DiskSpec struct {
+	Path     string
+	Block    bool // a block device (LVM) rather than a file
+	ReadOnly bool
+}
+
+// IfaceSpec is one network interface of a domain.
+type IfaceSpec struct {
+	MAC string
+	// Bridge, when set, plugs the interface into that bridge; otherwise it
+	// is a bare tap (QEMU) named Target.
+	Bridge string
+	Target string
+}
+
+// DomainSpec is everything needed to define a domain.
+type DomainSpec struct {
+	Name     string
+	UUID     string
+	VMID     int64
+	MemoryMB int64
+	MaxMemMB int64
+	VCPUs    int64
+	Kernel   string
+	Initrd   string
+	Cmdline  string
+	Disks    []DiskSpec
+	Ifaces   []IfaceSpec
+}
+
+type ownerMeta struct {
+	XMLName struct{} `xml:"owner"`
+	VMID    int64    `xml:"vm_id,attr"`
+}
+
+// DomainXML renders spec as libvirt domain XML for flavor.
+func DomainXML(flavor Flavor, spec DomainSpec) (string, error) {
+	if spec.Name == "" || spec.MemoryMB <= 0 || spec.VCPUs <= 0 {
+		return "", fmt.Errorf("domain spec needs a name, memory and vcpus")
+	}
+	maxMem := max(spec.MaxMemMB, spec.MemoryMB)
+	dom := &libvirtxml.Domain{
+		Name:          spec.Name,
+		UUID:          spec.UUID,
+		Memory:        &libvirtxml.DomainMemory{Value: uint(maxMem), Unit: "MiB"},
+		CurrentMemory: &libvirtxml.DomainCurrentMemory{Value: uint(spec.MemoryMB), Unit: "MiB"},
+		VCPU:          &libvirtxml.DomainVCPU{Placement: "static", Value: uint(spec.VCPUs)},
+		OnPoweroff:    "destroy",
+		OnReboot:      "restart",
+		OnCrash:       "destroy",
+		Metadata: &libvirtxml.DomainMetadata{
+			XML: fmt.Sprintf(`<xa:owner xmlns:xa="%s" vm_id="%d"/>`, MetadataNS, spec.VMID),
+		},
+		Devices: &libvirtxml.DomainDeviceList{},
+	}
+	os := &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Type: "hvm"}}
+	if spec.Kernel != "" {
+		os.Kernel = spec.Kernel
+		os.Initrd = spec.Initrd
+		os.Cmdline = spec.Cmdline
+	} else {
+		os.BootDevices = []libvirtxml.DomainBootDevice{{Dev: "hd"}}
+	}
+	dom.OS = os
+
+	bus, prefix := "virtio", "vd"
+	switch flavor {
+	case FlavorXenPV:
+		dom.Type = "xen"
+		os.Type = &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "xenpv", Type: "linux"}
+		os.BootDevices = nil
+		bus, prefix = "xen", "xvd"
+		dom.Devices.Consoles = []libvirtxml.DomainConsole{{Target: &libvirtxml.DomainConsoleTarget{Type: "xen"}}}
+	case FlavorXenHVM:
+		dom.Type = "xen"
+		bus, prefix = "xen", "xvd"
+		dom.Features = &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}}
+	case FlavorQEMU, FlavorKVM:
+		dom.Type = string(flavor)
+		os.Type.Machine = "pc"
+		// Without ACPI a guest never sees the power button that a graceful
+		// shutdown presses.
+		dom.Features = &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}}
+		dom.Devices.Serials = []libvirtxml.DomainSerial{{}}
+		dom.Devices.Consoles = []libvirtxml.DomainConsole{{Target: &libvirtxml.DomainConsoleTarget{Type: "serial"}}}
+		dom.Devices.MemBalloon = &libvirtxml.DomainMemBalloon{Model: "virtio"}
+	case FlavorTest:
+		dom.Type = "test"
+	default:
+		return "", fmt.Errorf("unknown domain flavor %q", flavor)
+	}
+
+	for i, d := range spec.Disks {
+		disk := libvirtxml.DomainDisk{
+			Device: "disk",
+			Target: &libvirtxml.DomainDiskTarget{Dev: DiskTarget(prefix, i), Bus: bus},
+		}
+		if d.ReadOnly {
+			disk.ReadOnly = &libvirtxml.DomainDiskReadOnly{}
+		}
+		if d.Block {
+			disk.Source = &libvirtxml.DomainDiskSource{Block: &libvirtxml.DomainDiskSourceBlock{Dev: d.Path}}
+		} else {
+			disk.Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: d.Path}}
+		}
+		switch {
+		case dom.Type == "xen":
+			disk.Driver = &libvirtxml.DomainDiskDriver{Name: map[bool]string{true: "phy", false: "qemu"}[d.Block]}
+			if !d.Block {
+				disk.Driver.Type = "raw"
+			}
+		case dom.Type != "test":
+			disk.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"}
+		}
+		dom.Devices.Disks = append(dom.Devices.Disks, disk)
+	}
+	for _, n := range spec.Ifaces {
+		dom.Devices.Interfaces = append(dom.Devices.Interfaces, interfaceXML(dom.Type, n))
+	}
+	out, err := dom.Marshal()
+	if err != nil {
+		return "", fmt.Errorf("rendering domain %s: %w", spec.Name, err)
+	}
+	return out, nil
+}
+
+func interfaceXML(domType string, n IfaceSpec) libvirtxml.DomainInterface {
+	iface := libvirtxml.DomainInterface{MAC: &libvirtxml.DomainInterfaceMAC{Address: n.MAC}}
+	if n.Bridge != "" {
+		iface.Source = &libvirtxml.DomainInterfaceSource{Bridge: &libvirtxml.DomainInterfaceSourceBridge{Bridge: n.Bridge}}
+	} else {
+		iface.Source = &libvirtxml.DomainInterfaceSource{Ethernet: &libvirtxml.DomainInterfaceSourceEthernet{}}
+	}
+	if n.Target != "" && domType != "xen" {
+		// Xen names the backend vifD.N itself; the agent finds it by MAC.
+		iface.Target = &libvirtxml.DomainInterfaceTarget{Dev: n.Target, Managed: "no"}
+	}
+	if domType == "qemu" || domType == "kvm" {
+		iface.Model = &libvirtxml.DomainInterfaceModel{Type: "virtio"}
+	}
+	return iface
+}
+
+// DiskTarget names the guest device at position i: xvda, xvdb, ... xvdz, xvdaa.
+func DiskTarget(prefix string, i int) string {
+	var sb strings.Builder
+	n := i
+	var letters []byte
+	for {
+		letters = append([]byte{byte('a' + n%26)}, letters...)
+		n = n/26 - 1
+		if n < 0 {
+			break
+		}
+	}
+	sb.WriteString(prefix)
+	sb.Write(letters)
+	return sb.String()
+}
+
+// FlavorForURI picks the domain flavor a connection URI implies.
+func FlavorForURI(uri string, hvm, kvm bool) (Flavor, error) {
+	switch {
+	case strings.HasPrefix(uri, "xen:"):
+		if hvm {
+			return FlavorXenHVM, nil
+		}
+		return FlavorXenPV, nil
+	case strings.HasPrefix(uri, "qemu:"):
+		if kvm {
+			return FlavorKVM, nil
+		}
+		return FlavorQEMU, nil
+	case strings.HasPrefix(uri, "test:"):
+		return FlavorTest, nil
+	}
+	return "", fmt.Errorf("unsupported libvirt URI %q (want xen:, qemu: or test:)", uri)
+}
+
+// diskXML renders one disk for hot attach.
+func diskXML(flavor Flavor, pos int, d DiskSpec) (string, error) {
+	spec := DomainSpec{Name: "x", MemoryMB: 1, VCPUs: 1, Disks: make([]DiskSpec, pos+1)}
+	for i := range spec.Disks {
+		spec.Disks[i] = DiskSpec{Path: "/dev/null"}
+	}
+	spec.Disks[pos] = d
+	full, err := DomainXML(flavor, spec)
+	if err != nil {
+		return "", err
+	}
+	var dom libvirtxml.Domain
+	if err := dom.Unmarshal(full); err != nil {
+		return "", err
+	}
+	return dom.Devices.Disks[pos].Marshal()
+}
+
+// ifaceXML renders one interface for hot plug.
+func ifaceXML(flavor Flavor, n IfaceSpec) (string, error) {
+	t := map[Flavor]string{FlavorXenPV: "xen", FlavorXenHVM: "xen", FlavorQEMU: "qemu", FlavorKVM: "kvm", FlavorTest: "test"}[flavor]
+	x := interfaceXML(t, n)
+	return x.Marshal()
+}

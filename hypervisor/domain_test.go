@@ -1,0 +1,84 @@
+package hypervisor
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func goldenSpec() DomainSpec {
+	return DomainSpec{
+		Name: "xa-vm-42", UUID: "6f1c9a0e-2d7b-4c3a-9a51-1f0e8b7c6d5e", VMID: 42,
+		MemoryMB: 512, MaxMemMB: 2048, VCPUs: 2,
+		Kernel: "/var/lib/xenagent/kernels/6.1/vmlinuz", Initrd: "/var/lib/xenagent/kernels/6.1/initrd.img",
+		Cmdline: "root=/dev/xvda1 ro console=hvc0",
+		Disks:   []DiskSpec{{Path: "/dev/vg0/xa-disk-7", Block: true}, {Path: "/srv/disks/xa-disk-8.img", ReadOnly: true}},
+		Ifaces:  []IfaceSpec{{MAC: "00:16:3e:00:00:2a", Bridge: "xabr0", Target: "xa-t42"}},
+	}
+}
+
+func TestDomainXMLGolden(t *testing.T) {
+	for _, flavor := range []Flavor{FlavorXenPV, FlavorXenHVM, FlavorQEMU, FlavorTest} {
+		t.Run(string(flavor), func(t *testing.T) {
+			got, err := DomainXML(flavor, goldenSpec())
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", string(flavor)+".xml")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create)", err)
+			}
+			if got != string(want) {
+				t.Errorf("domain XML differs from %s:\n%s", path, got)
+			}
+		})
+	}
+}
+
+func TestDomainXMLRejectsIncompleteSpec(t *testing.T) {
+	if _, err := DomainXML(FlavorTest, DomainSpec{Name: "x"}); err == nil {
+		t.Fatal("spec without memory accepted")
+	}
+	if _, err := DomainXML("bogus", goldenSpec()); err == nil {
+		t.Fatal("unknown flavor accepted")
+	}
+}
+
+func TestDiskTarget(t *testing.T) {
+	for i, want := range map[int]string{0: "xvda", 1: "xvdb", 25: "xvdz", 26: "xvdaa", 27: "xvdab"} {
+		if got := DiskTarget("xvd", i); got != want {
+			t.Errorf("DiskTarget(%d) = %s, want %s", i, got, want)
+		}
+	}
+}
+
+func TestFlavorForURI(t *testing.T) {
+	tests := []struct {
+		uri      string
+		hvm, kvm bool
+		want     Flavor
+		wantErr  bool
+	}{
+		{"xen:///system", false, false, FlavorXenPV, false},
+		{"xen:///system", true, false, FlavorXenHVM, false},
+		{"qemu:///system", false, false, FlavorQEMU, false},
+		{"qemu:///system", false, true, FlavorKVM, false},
+		{"test:///default", false, false, FlavorTest, false},
+		{"lxc:///", false, false, "", true},
+	}
+	for _, tt := range tests {
+		got, err := FlavorForURI(tt.uri, tt.hvm, tt.kvm)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("FlavorForURI(%q) = %q, %v", tt.uri, got, err)
+		}
+	}
+}

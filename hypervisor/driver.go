@@ -1,0 +1,310 @@
+package hypervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"libvirt.org/go/libvirt"
+)
+
+// EventKind is what happened to a domain.
+type EventKind int
+
+const (
+	EventStarted EventKind = iota + 1
+	EventStopped
+	EventRebooted
+	EventSuspended
+	EventResumed
+	EventDefined
+	EventUndefined
+	// EventResync means events may have been missed (reconnect): re-read state.
+	EventResync
+)
+
+func (k EventKind) String() string {
+	return [...]string{"?", "started", "stopped", "rebooted", "suspended", "resumed", "defined", "undefined", "resync"}[k]
+}
+
+// Event is a lifecycle event for the domain Name.
+type Event struct {
+	Name string
+	Kind EventKind
+	// Detail is libvirt's detail code (for stopped: shutdown, destroyed, crashed...).
+	Detail int
+	Time   time.Time
+}
+
+// State is a domain's runtime state as libvirt reports it.
+type State struct {
+	Exists  bool
+	Running bool // running, blocked or paused: the domain is alive
+	Paused  bool
+	ID      uint // changes at every Xen domain (re)start
+	Reason  int
+}
+
+// Config configures a Driver.
+type Config struct {
+	URI string
+	// CommandTimeout bounds every libvirt call.
+	CommandTimeout time.Duration
+	// HVM selects Xen HVM rather than PV.
+	HVM bool
+	// KVM selects kvm domains under qemu: URIs.
+	KVM bool
+}
+
+var eventLoopOnce sync.Once
+
+// Driver is a libvirt connection with reconnect and event fan-out.
+type Driver struct {
+	cfg    Config
+	flavor Flavor
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	conn     *libvirt.Connect
+	cbIDs    []int
+	watchers map[int]watcher
+	nextW    int
+	closed   bool
+	reconn   chan struct{}
+}
+
+type watcher struct {
+	name string // "" for every domain
+	ch   chan Event
+}
+
+// Open connects to libvirt and starts the event machinery.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Driver, error) {
+	if cfg.CommandTimeout == 0 {
+		cfg.CommandTimeout = 60 * time.Second
+	}
+	flavor, err := FlavorForURI(cfg.URI, cfg.HVM, cfg.KVM)
+	if err != nil {
+		return nil, err
+	}
+	var loopErr error
+	eventLoopOnce.Do(func() {
+		// The default event loop must exist before any connection opens,
+		// and runs for the life of the process.
+		if loopErr = libvirt.EventRegisterDefaultImpl(); loopErr == nil {
+			go func() {
+				for {
+					if err := libvirt.EventRunDefaultImpl(); err != nil {
+						log.Error("libvirt event loop", "err", err)
+						time.Sleep(100 * time.Millisecond)
+					}
+				}
+			}()
+		}
+	})
+	if loopErr != nil {
+		return nil, fmt.Errorf("starting libvirt event loop: %w", loopErr)
+	}
+	d := &Driver{cfg: cfg, flavor: flavor, log: log, watchers: map[int]watcher{}, reconn: make(chan struct{}, 1)}
+	if err := d.connect(); err != nil {
+		return nil, err
+	}
+	go d.reconnectLoop()
+	return d, nil
+}
+
+// Flavor reports the kind of domains this driver defines.
+func (d *Driver) Flavor() Flavor { return d.flavor }
+
+func (d *Driver) connect() error {
+	conn, err := libvirt.NewConnect(d.cfg.URI)
+	if err != nil {
+		return classify("connecting to "+d.cfg.URI, err)
+	}
+	if err := conn.SetKeepAlive(5, 3); err != nil {
+		// test:/// and some local drivers do not support keepalive.
+		d.log.Debug("keepalive not available", "uri", d.cfg.URI, "err", err)
+	}
+	var ids []int
+	id, err := conn.DomainEventLifecycleRegister(nil, d.onLifecycle)
+	if err != nil {
+		conn.Close()
+		return classify("registering lifecycle events", err)
+	}
+	ids = append(ids, id)
+	if id, err = conn.DomainEventRebootRegister(nil, d.onReboot); err == nil {
+		ids = append(ids, id)
+	}
+	if err := conn.RegisterCloseCallback(func(c *libvirt.Connect, reason libvirt.ConnectCloseReason) {
+		d.log.Warn("libvirt connection closed", "uri", d.cfg.URI, "reason", reason)
+		d.dropConn(c)
+	}); err != nil {
+		d.log.Debug("close callback not available", "err", err)
+	}
+	d.mu.Lock()
+	d.conn = conn
+	d.cbIDs = ids
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *Driver) dropConn(c *libvirt.Connect) {
+	d.mu.Lock()
+	if d.conn == nil || (c != nil && d.conn != c) {
+		d.mu.Unlock()
+		return
+	}
+	old := d.conn
+	d.conn = nil
+	d.mu.Unlock()
+	go old.Close()
+	select {
+	case d.reconn <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Driver) reconnectLoop() {
+	for range d.reconn {
+		backoff := 100 * time.Millisecond
+		for {
+			d.mu.Lock()
+			closed := d.closed
+			d.mu.Unlock()
+			if closed {
+				return
+			}
+			if err := d.connect(); err == nil {
+				d.log.Info("reconnected to libvirt", "uri", d.cfg.URI)
+				d.broadcast(Event{Kind: EventResync, Time: time.Now()})
+				break
+			} else {
+				d.log.Warn("reconnecting to libvirt", "uri", d.cfg.URI, "err", err, "retry_in", backoff)
+			}
+			time.Sleep(backoff)
+			backoff = min(backoff*2, 5*time.Second)
+		}
+	}
+}
+
+// Close drops the connection for good.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	conn := d.conn
+	d.conn = nil
+	ids := d.cbIDs
+	d.mu.Unlock()
+	if conn == nil {
+		return nil
+	}
+	for _, id := range ids {
+		_ = conn.DomainEventDeregister(id)
+	}
+	_ = conn.UnregisterCloseCallback()
+	_, err := conn.Close()
+	return err
+}
+
+func (d *Driver) onLifecycle(_ *libvirt.Connect, dom *libvirt.Domain, ev *libvirt.DomainEventLifecycle) {
+	name, err := dom.GetName()
+	if err != nil {
+		return
+	}
+	var kind EventKind
+	switch ev.Event {
+	case libvirt.DOMAIN_EVENT_STARTED:
+		kind = EventStarted
+	case libvirt.DOMAIN_EVENT_STOPPED, libvirt.DOMAIN_EVENT_CRASHED:
+		kind = EventStopped
+	case libvirt.DOMAIN_EVENT_SUSPENDED:
+		kind = EventSuspended
+	case libvirt.DOMAIN_EVENT_RESUMED:
+		kind = EventResumed
+	case libvirt.DOMAIN_EVENT_DEFINED:
+		kind = EventDefined
+	case libvirt.DOMAIN_EVENT_UNDEFINED:
+		kind = EventUndefined
+	default:
+		return
+	}
+	d.broadcast(Event{Name: name, Kind: kind, Detail: ev.Detail, Time: time.Now()})
+}
+
+func (d *Driver) onReboot(_ *libvirt.Connect, dom *libvirt.Domain) {
+	if name, err := dom.GetName(); err == nil {
+		d.broadcast(Event{Name: name, Kind: EventRebooted, Time: time.Now()})
+	}
+}
+
+func (d *Driver) broadcast(ev Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, w := range d.watchers {
+		if w.name != "" && ev.Name != "" && w.name != ev.Name {
+			continue
+		}
+		select {
+		case w.ch <- ev:
+		default:
+			// A slow watcher loses events, never blocks libvirt's loop;
+			// watchers re-read state on every event anyway.
+		}
+	}
+}
+
+// Watch returns events for domain name ("" for all) until cancel is called.
+func (d *Driver) Watch(name string) (<-chan Event, func()) {
+	ch := make(chan Event, 64)
+	d.mu.Lock()
+	id := d.nextW
+	d.nextW++
+	d.watchers[id] = watcher{name: name, ch: ch}
+	d.mu.Unlock()
+	return ch, func() {
+		d.mu.Lock()
+		delete(d.watchers, id)
+		d.mu.Unlock()
+	}
+}
+
+// call runs fn against the live connection within the command timeout.
+func (d *Driver) call(ctx context.Context, op string, fn func(c *libvirt.Connect) error) error {
+	d.mu.Lock()
+	conn := d.conn
+	d.mu.Unlock()
+	if conn == nil {
+		return &Error{Op: op, Err: ErrDisconnected, transient: true}
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.CommandTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fn(conn) }()
+	select {
+	case err := <-done:
+		err = classify(op, err)
+		if errors.Is(err, ErrDisconnected) {
+			if alive, _ := conn.IsAlive(); !alive {
+				d.dropConn(conn)
+			}
+		}
+		return err
+	case <-ctx.Done():
+		return &Error{Op: op, Err: fmt.Errorf("libvirt call abandoned: %w", ctx.Err()), transient: true}
+	}
+}
+
+// withDomain looks a domain up by name and runs fn on it.
+func (d *Driver) withDomain(ctx context.Context, op, name string, fn func(dom *libvirt.Domain) error) error {
+	return d.call(ctx, op+" "+name, func(c *libvirt.Connect) error {
+		dom, err := c.LookupDomainByName(name)
+		if err != nil {
+			return err
+		}
+		defer dom.Free()
+		return fn(dom)
+	})
+}
