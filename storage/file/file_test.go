@@ -1,0 +1,84 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"testing"
+)
+
+func newBackend(t *testing.T) *Backend {
+	t.Helper()
+	b, err := New(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestCreateCloneResizeDelete(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	if err := b.Create(ctx, "img", 64); err != nil {
+		t.Fatal(err)
+	}
+	// Data at an offset past a hole must survive the copy.
+	f, _ := os.OpenFile(b.Path("img"), os.O_WRONLY, 0)
+	payload := []byte("kernel+rootfs")
+	f.WriteAt(payload, 40<<20)
+	f.Close()
+
+	if err := b.Clone(ctx, "img", "disk1", 128); err != nil {
+		t.Fatal(err)
+	}
+	if size, _ := b.SizeMB(ctx, "disk1"); size != 128 {
+		t.Errorf("clone size = %d, want 128", size)
+	}
+	got := make([]byte, len(payload))
+	f, _ = os.Open(b.Path("disk1"))
+	f.ReadAt(got, 40<<20)
+	f.Close()
+	if !bytes.Equal(got, payload) {
+		t.Errorf("clone data = %q", got)
+	}
+	if err := b.Clone(ctx, "img", "disk1", 128); err != nil {
+		t.Errorf("repeating a clone: %v", err)
+	}
+	if err := b.Resize(ctx, "disk1", 64); !errors.Is(err, ErrShrink) {
+		t.Errorf("shrink err = %v", err)
+	}
+	if err := b.Resize(ctx, "disk1", 256); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := b.List(ctx)
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"disk1", "img"}) {
+		t.Errorf("List = %v", names)
+	}
+	if err := b.Delete(ctx, "disk1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, "disk1"); err != nil {
+		t.Errorf("deleting twice: %v", err)
+	}
+	if ok, _ := b.Exists(ctx, "disk1"); ok {
+		t.Error("volume exists after delete")
+	}
+}
+
+func TestRejectsBadNamesAndMissingSource(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	for _, n := range []string{"", "../x", "a/b", "x.tmp"} {
+		if err := b.Create(ctx, n, 1); err == nil {
+			t.Errorf("Create(%q) accepted", n)
+		}
+	}
+	if err := b.Clone(ctx, "nope", "d", 1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("clone of missing source err = %v", err)
+	}
+}
