@@ -3,6 +3,7 @@ module github.com/xenagent/xenagent
 go 1.26.8
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/sys v0.45.0
 	libvirt.org/go/libvirt v1.10009.0

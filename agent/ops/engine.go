@@ -69,7 +69,11 @@ type Engine struct {
 	ctx     context.Context
 	wg      sync.WaitGroup
 	waiters map[int64][]chan struct{}
+	onFinish func(op store.Operation)
 }
+
+// OnFinish sets a hook called after each operation reaches a final step.
+func (e *Engine) OnFinish(fn func(op store.Operation)) { e.onFinish = fn }
 
 // New returns an engine; register workflows, then call Start.
 func New(st *store.Store, log *slog.Logger, cfg Config) *Engine {
@@ -197,6 +201,11 @@ func (e *Engine) tryStartLocked(id int64) {
 		e.run(ctx, id)
 		cancel()
 		e.finished(id)
+		if e.onFinish != nil && !e.shuttingDown() {
+			var o store.Operation
+			e.st.View(func(tx *store.Tx) { o, _ = tx.Operation(id) })
+			e.onFinish(o)
+		}
 	}()
 }
 

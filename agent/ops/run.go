@@ -42,6 +42,25 @@ func (r *Run) Set(key, value string) error {
 	})
 }
 
+// SetMany journals several values in one write.
+func (r *Run) SetMany(kv map[string]string) error {
+	return r.e.st.Update(func(tx *store.Tx) error {
+		o, ok := tx.Operation(r.op.ID)
+		if !ok {
+			return ErrNotFound
+		}
+		if o.Data == nil {
+			o.Data = map[string]string{}
+		}
+		for k, v := range kv {
+			o.Data[k] = v
+		}
+		tx.PutOperation(o)
+		r.op = o
+		return nil
+	})
+}
+
 // Update runs fn in a store transaction together with a journal write of
 // the operation, so record changes and progress land atomically.
 func (r *Run) Update(fn func(tx *store.Tx, op *store.Operation) error) error {

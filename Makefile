@@ -1,0 +1,50 @@
+# xenagent. `make run` serves the agent on http://127.0.0.1:8080/xmlrpc/;
+# `make test` runs every test, installing and starting what they need.
+SHELL := /bin/bash
+GO ?= go
+LISTEN ?= 127.0.0.1:8080
+APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
+DEPS := pkg-config gcc libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils \
+        linux-image-amd64 busybox-static cpio btrfs-progs python3
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build deps run test test-unit test-root bench fuzz lint clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ $$(id -u) -eq 0 ] || echo sudo ); \
+	  $$SUDO $(APT) update && $$SUDO $(APT) install -y --no-install-recommends $$missing; \
+	fi
+	$(GO) mod download
+
+build: deps
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/xenagent ./cmd/xenagent
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/xenagentctl ./cmd/xenagentctl
+
+run: build
+	mkdir -p var
+	./bin/xenagent serve --config deploy/dev.toml --listen $(LISTEN)
+
+# Everything, root-needing and libvirtd/QEMU tests included.
+test: build
+	./deploy/test/start-libvirtd.sh
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+	./deploy/test/python-client.sh
+
+test-unit:
+	$(GO) test -count=1 -short ./...
+
+bench: build
+	$(GO) run ./cmd/xenagent-bench
+
+fuzz:
+	$(GO) test ./agent/xmlrpc -run XXX -fuzz FuzzDecodeCall -fuzztime 60s
+
+clean:
+	rm -rf bin var

@@ -1,0 +1,219 @@
+// Package config reads the agent's TOML configuration. Every field is
+// documented in deploy/xenagent.example.toml; defaults are the seeds'.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Duration is a time.Duration written as "5m", "90s".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// Config is the whole configuration file.
+type Config struct {
+	Listen       string     `toml:"listen"`
+	StateDir     string     `toml:"state_dir"`
+	LogLevel     string     `toml:"log_level"`
+	MaxBodyBytes int64      `toml:"max_body_bytes"`
+	TLS          TLS        `toml:"tls"`
+	Libvirt      Libvirt    `toml:"libvirt"`
+	Datacenter   Datacenter `toml:"datacenter"`
+	Storage      Storage    `toml:"storage"`
+	Timeouts     Timeouts   `toml:"timeouts"`
+	Limits       Limits     `toml:"limits"`
+	Network      Network    `toml:"network"`
+	Operator     Operator   `toml:"operator"`
+	Accounts     []Account  `toml:"accounts"`
+	Demo         Demo       `toml:"demo"`
+	Images       []Image    `toml:"images"`
+}
+
+type TLS struct {
+	Cert     string `toml:"cert"`
+	Key      string `toml:"key"`
+	ClientCA string `toml:"client_ca"`
+}
+
+type Libvirt struct {
+	URI            string   `toml:"uri"`
+	CommandTimeout Duration `toml:"command_timeout"`
+	HVM            bool     `toml:"hvm"`
+	KVM            bool     `toml:"kvm"`
+}
+
+type Datacenter struct {
+	ID      int64  `toml:"id"`
+	Name    string `toml:"name"`
+	Country string `toml:"country"`
+	ISO     string `toml:"iso"`
+	Code    string `toml:"dc_code"`
+}
+
+type Storage struct {
+	Backend    string `toml:"backend"`
+	Dir        string `toml:"dir"`
+	KernelsDir string `toml:"kernels_dir"`
+}
+
+type Timeouts struct {
+	Stop         Duration `toml:"stop"`
+	StopMessages int      `toml:"stop_messages"`
+	Reboot       Duration `toml:"reboot"`
+	StepRetry    Duration `toml:"step_retry"`
+}
+
+type Limits struct {
+	MaxMemoryMB    int64   `toml:"max_memory_mb"`
+	MaxCores       int64   `toml:"max_cores"`
+	MaxDiskMB      int64   `toml:"max_disk_mb"`
+	MaxBandwidth   float64 `toml:"max_bandwidth_bps"`
+	DefaultQuotaMB int64   `toml:"default_disk_quota_mb"`
+}
+
+type Pool struct {
+	Prefix  string `toml:"prefix"`
+	Gateway string `toml:"gateway"`
+	First   string `toml:"first"`
+	Last    string `toml:"last"`
+}
+
+type Network struct {
+	Bridge        string `toml:"bridge"`
+	ReverseDomain string `toml:"reverse_domain"`
+	IPv4          *Pool  `toml:"ipv4"`
+	IPv6          *Pool  `toml:"ipv6"`
+}
+
+type Operator struct {
+	KeySHA256 string `toml:"key_sha256"`
+}
+
+type Account struct {
+	Handle      string `toml:"handle"`
+	Fullname    string `toml:"fullname"`
+	KeySHA256   string `toml:"key_sha256"`
+	DiskQuotaMB int64  `toml:"disk_quota_mb"`
+}
+
+type Demo struct {
+	Enabled bool   `toml:"enabled"`
+	KeyFile string `toml:"key_file"`
+}
+
+type Image struct {
+	Label         string `toml:"label"`
+	OSArch        string `toml:"os_arch"`
+	SizeMB        int64  `toml:"size_mb"`
+	KernelVersion string `toml:"kernel_version"`
+	Cmdline       string `toml:"cmdline"`
+	// SourceFile, when set, is copied into the image volume once.
+	SourceFile string `toml:"source_file"`
+}
+
+// Default returns the configuration used when a field is absent.
+func Default() Config {
+	return Config{
+		Listen:       "127.0.0.1:8080",
+		StateDir:     "/var/lib/xenagent",
+		LogLevel:     "info",
+		MaxBodyBytes: 1 << 20,
+		Libvirt:      Libvirt{URI: "xen:///system", CommandTimeout: Duration{60 * time.Second}},
+		Datacenter:   Datacenter{ID: 1, Name: "Local", Country: "France", ISO: "FR", Code: "FR-LOCAL1"},
+		Storage:      Storage{Backend: "file"},
+		Timeouts: Timeouts{Stop: Duration{5 * time.Minute}, StopMessages: 2, Reboot: Duration{2 * time.Minute},
+			StepRetry: Duration{2 * time.Minute}},
+		Limits: Limits{MaxMemoryMB: 262144, MaxCores: 32, MaxDiskMB: 2 << 20, MaxBandwidth: 10e9, DefaultQuotaMB: 1 << 20},
+	}
+}
+
+// Load reads path over the defaults and checks the result.
+func Load(path string) (Config, error) {
+	c := Default()
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return c, fmt.Errorf("reading config %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		return c, fmt.Errorf("config %s: unknown key %q", path, undecoded[0].String())
+	}
+	base := filepath.Dir(path)
+	for _, p := range []*string{&c.StateDir, &c.Storage.Dir, &c.Storage.KernelsDir, &c.TLS.Cert, &c.TLS.Key, &c.TLS.ClientCA, &c.Demo.KeyFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	for i := range c.Images {
+		if p := &c.Images[i].SourceFile; *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	if c.Storage.Dir == "" {
+		c.Storage.Dir = filepath.Join(c.StateDir, "disks")
+	}
+	if c.Demo.KeyFile == "" {
+		c.Demo.KeyFile = filepath.Join(c.StateDir, "apikey")
+	}
+	return c, c.Validate()
+}
+
+// Validate reports the first inconsistency.
+func (c Config) Validate() error {
+	var errs []string
+	if c.Listen == "" {
+		errs = append(errs, "listen: must be host:port")
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		errs = append(errs, "tls: cert and key go together")
+	}
+	if c.TLS.ClientCA != "" && c.TLS.Cert == "" {
+		errs = append(errs, "tls.client_ca: needs tls.cert and tls.key")
+	}
+	if c.Datacenter.ID <= 0 {
+		errs = append(errs, "datacenter.id: must be positive")
+	}
+	if c.Storage.Backend != "file" && c.Storage.Backend != "lvm" {
+		errs = append(errs, fmt.Sprintf("storage.backend: %q is not a backend (file, lvm)", c.Storage.Backend))
+	}
+	if c.Timeouts.Stop.Duration <= 0 || c.Timeouts.Reboot.Duration <= 0 || c.Timeouts.StopMessages < 1 {
+		errs = append(errs, "timeouts: stop and reboot must be positive, stop_messages at least 1")
+	}
+	if c.Operator.KeySHA256 != "" && len(c.Operator.KeySHA256) != 64 {
+		errs = append(errs, "operator.key_sha256: must be 64 hex digits (xenagent hash-key prints it)")
+	}
+	seen := map[string]bool{}
+	for i, a := range c.Accounts {
+		if a.Handle == "" || len(a.KeySHA256) != 64 || seen[a.Handle] {
+			errs = append(errs, fmt.Sprintf("accounts[%d]: needs a unique handle and a 64-hex-digit key_sha256", i))
+		}
+		seen[a.Handle] = true
+	}
+	for i, im := range c.Images {
+		if im.Label == "" || im.SizeMB <= 0 {
+			errs = append(errs, fmt.Sprintf("images[%d]: needs a label and a positive size_mb", i))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// EnsureDirs creates the state directory.
+func (c Config) EnsureDirs() error { return os.MkdirAll(c.StateDir, 0o750) }

@@ -1,0 +1,147 @@
+// Package rpc serves the API over XML-RPC at /xmlrpc/: it bounds and
+// decodes the request, authenticates the API key (the first argument),
+// dispatches to the service and encodes the answer or a fault.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/xmlrpc"
+)
+
+// Server is the HTTP handler for the API.
+type Server struct {
+	svc          *service.Service
+	operatorHash string
+	maxBody      int64
+	log          *slog.Logger
+	methods      map[string]service.Handler
+
+	mu      sync.Mutex
+	counts  map[string]int64 // "method code" -> requests
+	seconds map[string]float64
+}
+
+// New returns a server; maxBody bounds request bodies in bytes.
+func New(svc *service.Service, operatorHash string, maxBody int64, log *slog.Logger) *Server {
+	if maxBody <= 0 {
+		maxBody = 1 << 20
+	}
+	return &Server{svc: svc, operatorHash: operatorHash, maxBody: maxBody, log: log, methods: svc.Methods(),
+		counts: map[string]int64{}, seconds: map[string]float64{}}
+}
+
+// Handler routes /xmlrpc/, /healthz and /metrics.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/xmlrpc/", s.serveRPC)
+	mux.HandleFunc("/xmlrpc", s.serveRPC)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/metrics", s.serveMetrics)
+	return mux
+}
+
+func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "XML-RPC wants POST", http.StatusMethodNotAllowed)
+		return
+	}
+	start := time.Now()
+	method, result, err := s.handle(r.Context(), http.MaxBytesReader(w, r.Body, s.maxBody))
+	var body []byte
+	code := 0
+	if err == nil {
+		body, err = xmlrpc.EncodeResponse(result)
+		if err != nil {
+			err = fmt.Errorf("encoding response: %w", err)
+		}
+	}
+	if err != nil {
+		f := service.AsFault(err)
+		code = f.Code()
+		body = xmlrpc.EncodeFault(f.XMLRPC())
+		if f.Cause == service.CauseUnknown {
+			s.log.Error("call failed", "method", method, "err", err)
+		}
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Write(body)
+	s.observe(method, code, time.Since(start))
+	s.log.Debug("call", "method", method, "fault", code, "duration", time.Since(start))
+}
+
+func (s *Server) handle(ctx context.Context, body io.Reader) (string, any, error) {
+	call, err := xmlrpc.DecodeCall(body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return "", nil, &service.Fault{Object: service.ObjMethod, Cause: service.CauseBadParam, Msg: fmt.Sprintf("request: larger than %d bytes", s.maxBody)}
+		}
+		return "", nil, &service.Fault{Object: service.ObjMethod, Cause: service.CauseBadParam, Msg: "request: " + err.Error()}
+	}
+	if len(call.Params) == 0 {
+		return call.Method, nil, &service.Fault{Object: service.ObjAccount, Cause: service.CauseMissing, Msg: "apikey: missing parameter (the API key is the first argument)"}
+	}
+	key, ok := call.Params[0].(string)
+	if !ok {
+		return call.Method, nil, service.ErrBadKey
+	}
+	caller, err := s.svc.Authenticate(key, s.operatorHash)
+	if err != nil {
+		return call.Method, nil, err
+	}
+	if _, known := s.methods[call.Method]; !known {
+		return call.Method, nil, &service.Fault{Object: service.ObjMethod, Cause: service.CauseNotFound, Msg: fmt.Sprintf("method %q does not exist", call.Method)}
+	}
+	result, err := s.svc.Call(ctx, caller, call.Method, call.Params[1:])
+	return call.Method, result, err
+}
+
+func (s *Server) observe(method string, code int, d time.Duration) {
+	if _, known := s.methods[method]; !known {
+		method = "unknown"
+	}
+	k := fmt.Sprintf("%s %d", method, code)
+	s.mu.Lock()
+	s.counts[k]++
+	s.seconds[method] += d.Seconds()
+	s.mu.Unlock()
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	keys := make([]string, 0, len(s.counts))
+	for k := range s.counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("# HELP xenagent_rpc_requests_total API calls by method and fault code (0: success).\n# TYPE xenagent_rpc_requests_total counter\n")
+	for _, k := range keys {
+		m, c, _ := strings.Cut(k, " ")
+		fmt.Fprintf(&b, "xenagent_rpc_requests_total{method=%q,fault=%q} %d\n", m, c, s.counts[k])
+	}
+	b.WriteString("# HELP xenagent_rpc_seconds_total Time spent serving API calls by method.\n# TYPE xenagent_rpc_seconds_total counter\n")
+	methods := make([]string, 0, len(s.seconds))
+	for m := range s.seconds {
+		methods = append(methods, m)
+	}
+	sort.Strings(methods)
+	for _, m := range methods {
+		fmt.Fprintf(&b, "xenagent_rpc_seconds_total{method=%q} %g\n", m, s.seconds[m])
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	io.WriteString(w, b.String())
+}

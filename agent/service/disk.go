@@ -1,0 +1,353 @@
+package service
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/xenagent/xenagent/agent/store"
+)
+
+// parseDiskCopySpec reads DiskCopyDescription.
+func (s *Service) parseDiskCopySpec(sp *spec, defaultDC int64) (diskReq, error) {
+	r := diskReq{obj: ObjDisk}
+	var err error
+	if r.dc, err = sp.int("datacenter_id", defaultDC, false); err != nil {
+		return r, err
+	}
+	if r.name, err = sp.str("name", "", false); err != nil {
+		return r, err
+	}
+	if r.sizeMB, err = sp.int("size", 0, false); err != nil {
+		return r, err
+	}
+	if sp.has("size") && r.sizeMB <= 0 {
+		return r, invalid(ObjDisk, "size", "must be a positive number of MB")
+	}
+	typ, err := sp.str("type", "data", false)
+	if err != nil {
+		return r, err
+	}
+	if typ != "data" {
+		return r, invalid(ObjDisk, "type", "only data disks can be created here; snapshots are not available on this host yet")
+	}
+	if sp.has("snapshot_profile") {
+		return r, invalid(ObjDisk, "snapshot_profile", "snapshot profiles are not available on this host yet")
+	}
+	if _, err := sp.ints("repulse_from"); err != nil {
+		return r, err // one host: every disk is on the same storage anyway
+	}
+	return r, sp.done()
+}
+
+func (s *Service) diskCreate(ctx context.Context, c *Caller, a args) (any, error) {
+	return s.diskCreateCommon(c, a, false)
+}
+
+func (s *Service) diskCreateFrom(ctx context.Context, c *Caller, a args) (any, error) {
+	return s.diskCreateCommon(c, a, true)
+}
+
+func (s *Service) diskCreateCommon(c *Caller, a args, from bool) (any, error) {
+	a.obj = ObjDisk
+	optsIdx := 1
+	if from {
+		optsIdx = 2
+	}
+	o, err := s.callOpts(c, a, optsIdx)
+	if err != nil {
+		return nil, err
+	}
+	acct := o.accountID
+	if c.Operator {
+		if acct, err = s.requireAccount(o, ObjDisk); err != nil {
+			return nil, err
+		}
+	}
+	sp, err := a.spec(0, "disk_spec", false)
+	if err != nil {
+		return nil, err
+	}
+	var r diskReq
+	method := "hosting.disk.create"
+	if from {
+		method = "hosting.disk.create_from"
+		if r, err = s.parseDiskCopySpec(sp, s.cfg.Datacenter.ID); err != nil {
+			return nil, err
+		}
+		if r.source, err = a.int(1, "src_disk_id"); err != nil {
+			return nil, err
+		}
+	} else {
+		r = diskReq{obj: ObjDisk}
+		if r.dc, err = sp.int("datacenter_id", 0, true); err != nil {
+			return nil, err
+		}
+		if r.name, err = sp.str("name", "", false); err != nil {
+			return nil, err
+		}
+		if r.sizeMB, err = sp.int("size", 10240, false); err != nil {
+			return nil, err
+		}
+		typ, err := sp.str("type", "data", false)
+		if err != nil {
+			return nil, err
+		}
+		if typ != "data" {
+			return nil, invalid(ObjDisk, "type", "only data disks can be created here; backups are not available on this host yet")
+		}
+		if sp.has("snapshot_profile") {
+			return nil, invalid(ObjDisk, "snapshot_profile", "snapshot profiles are not available on this host yet")
+		}
+		if _, err := sp.ints("repulse_from"); err != nil {
+			return nil, err
+		}
+		if err := sp.done(); err != nil {
+			return nil, err
+		}
+	}
+	r.accountID, r.id = acct, o.diskID
+	ops, err := s.submit(acct, o, method, a.vals, func(tx *store.Tx) ([]int64, error) {
+		d, err := s.reserveDisk(tx, r)
+		if err != nil {
+			return nil, err
+		}
+		params := map[string]string{}
+		if d.Source != 0 {
+			params["source"] = strconv.FormatInt(d.Source, 10)
+		}
+		op := s.newOp(tx, acct, opSpec{typ: "disk_create", diskID: d.ID, keys: []string{diskKey(d.ID)}, params: params, eta: 10})
+		return []int64{op.ID}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return renderOp(ops[0]), nil
+}
+
+// diskFor looks up a disk the caller may see (its own, or a public image).
+func diskFor(tx *store.Tx, c *Caller, id int64, allowImages bool) (store.Disk, error) {
+	d, ok := tx.Disk(id)
+	if !ok || !(c.owns(d.AccountID) || (allowImages && d.Type == store.DiskTypeImage)) {
+		return store.Disk{}, notFound(ObjDisk, "disk", id)
+	}
+	return d, nil
+}
+
+func (s *Service) diskDelete(ctx context.Context, c *Caller, a args) (any, error) {
+	a.obj = ObjDisk
+	id, err := a.int(0, "disk_id")
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.callOpts(c, a, 1)
+	if err != nil {
+		return nil, err
+	}
+	var acct int64
+	s.st.View(func(tx *store.Tx) {
+		d, e := diskFor(tx, c, id, false)
+		err, acct = e, d.AccountID
+	})
+	if err != nil {
+		return nil, err
+	}
+	ops, err := s.submit(acct, o, "hosting.disk.delete", a.vals, func(tx *store.Tx) ([]int64, error) {
+		d, err := diskFor(tx, c, id, false)
+		if err != nil {
+			return nil, err
+		}
+		if d.VMID != 0 {
+			return nil, fault(ObjDisk, CauseConflict, "disk_id: disk %d is attached to vm %d; detach it first", id, d.VMID)
+		}
+		if d.Type == store.DiskTypeImage {
+			return nil, fault(ObjDisk, CauseNoRight, "disk_id: disk %d is an image", id)
+		}
+		if s.deleting(tx, diskKey(id)) {
+			return nil, fault(ObjDisk, CauseConflict, "disk_id: disk %d is already being deleted", id)
+		}
+		op := s.newOp(tx, d.AccountID, opSpec{typ: "disk_delete", diskID: id, keys: []string{diskKey(id)}, eta: 5})
+		return []int64{op.ID}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return renderOp(ops[0]), nil
+}
+
+// kernelCmdline turns "root=/dev/xvda1 ro console=hvc0" into the seed's struct.
+func kernelCmdline(cmdline string) map[string]any {
+	out := map[string]any{}
+	for _, f := range strings.Fields(cmdline) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			out[k] = v
+		} else {
+			out[f] = true
+		}
+	}
+	return out
+}
+
+func renderDisk(tx *store.Tx, d store.Disk, info bool) map[string]any {
+	vms := []int64{}
+	boot := false
+	if d.VMID != 0 {
+		if v, ok := tx.VM(d.VMID); ok && contains(v.DiskIDs, d.ID) {
+			vms = append(vms, v.ID)
+			boot = len(v.DiskIDs) > 0 && v.DiskIDs[0] == d.ID
+		}
+	}
+	out := map[string]any{
+		"id": d.ID, "name": d.Name, "size": d.SizeMB, "total_size": d.SizeMB, "state": d.State, "type": d.Type,
+		"datacenter_id": d.DatacenterID, "kernel_version": nullStr(d.KernelVersion), "label": nullStr(d.Label),
+		"source": nullable(d.Source), "visibility": d.Visibility, "vms_id": vms, "is_boot_disk": boot,
+		"can_snapshot": false, "is_migrating": false, "snapshots_id": []int64{},
+		"date_created": d.DateCreated, "date_updated": d.DateUpdated,
+	}
+	if info {
+		out["kernel_cmdline"] = kernelCmdline(d.Cmdline)
+		out["snapshot_profile"] = nil
+	} else {
+		out["snapshot_profile_id"] = nil
+	}
+	return out
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (s *Service) diskInfo(ctx context.Context, c *Caller, a args) (any, error) {
+	a.obj = ObjDisk
+	id, err := a.int(0, "disk_id")
+	if err != nil {
+		return nil, err
+	}
+	if err := a.atMost(1); err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	s.st.View(func(tx *store.Tx) {
+		d, e := diskFor(tx, c, id, true)
+		if e != nil {
+			err = e
+			return
+		}
+		out = renderDisk(tx, d, true)
+	})
+	return out, err
+}
+
+type diskFilter struct {
+	ids, dcs, sizes, sources, vms []int64
+	names                         []string
+	like, state, typ              string
+}
+
+func parseDiskFilter(sp *spec) (diskFilter, error) {
+	var f diskFilter
+	var err error
+	for key, dst := range map[string]*[]int64{"id": &f.ids, "datacenter_id": &f.dcs, "size": &f.sizes, "source": &f.sources, "vm_id": &f.vms} {
+		if *dst, err = sp.ints(key); err != nil {
+			return f, err
+		}
+	}
+	if f.names, err = sp.strs("name"); err != nil {
+		return f, err
+	}
+	for key, dst := range map[string]*string{"~name": &f.like, "state": &f.state, "type": &f.typ} {
+		if *dst, err = sp.str(key, "", false); err != nil {
+			return f, err
+		}
+	}
+	if _, err := sp.boolean("can_snapshot", false); err != nil {
+		return f, err
+	}
+	sp.ignore("date_created")
+	return f, nil
+}
+
+func (f diskFilter) match(d *store.Disk) bool {
+	return (len(f.ids) == 0 || contains(f.ids, d.ID)) && (len(f.dcs) == 0 || contains(f.dcs, d.DatacenterID)) &&
+		(len(f.sizes) == 0 || contains(f.sizes, d.SizeMB)) && (len(f.sources) == 0 || contains(f.sources, d.Source)) &&
+		(len(f.vms) == 0 || contains(f.vms, d.VMID)) && (len(f.names) == 0 || contains(f.names, d.Name)) &&
+		(f.like == "" || likeMatch(f.like, d.Name)) && (f.state == "" || f.state == d.State) && (f.typ == "" || f.typ == d.Type)
+}
+
+var diskSortKeys = map[string]func(a, b *store.Disk) int{
+	"id":            func(a, b *store.Disk) int { return cmp64(a.ID, b.ID) },
+	"datacenter_id": func(a, b *store.Disk) int { return cmp64(a.DatacenterID, b.DatacenterID) },
+	"date_created":  func(a, b *store.Disk) int { return a.DateCreated.Compare(b.DateCreated) },
+	"name":          func(a, b *store.Disk) int { return strings.Compare(a.Name, b.Name) },
+	"size":          func(a, b *store.Disk) int { return cmp64(a.SizeMB, b.SizeMB) },
+	"source":        func(a, b *store.Disk) int { return cmp64(a.Source, b.Source) },
+	"state":         func(a, b *store.Disk) int { return strings.Compare(a.State, b.State) },
+	"type":          func(a, b *store.Disk) int { return strings.Compare(a.Type, b.Type) },
+	"vm_id":         func(a, b *store.Disk) int { return cmp64(a.VMID, b.VMID) },
+	"can_snapshot":  func(a, b *store.Disk) int { return 0 },
+}
+
+func (s *Service) disks(c *Caller, a args, paged bool) ([]any, int, error) {
+	a.obj = ObjDisk
+	if err := a.atMost(1); err != nil {
+		return nil, 0, err
+	}
+	sp, err := a.spec(0, "opts", true)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := parseDiskFilter(sp)
+	if err != nil {
+		return nil, 0, err
+	}
+	perPage, pg := int64(1<<31), int64(0)
+	less := func(a, b *store.Disk) bool { return a.ID < b.ID }
+	if paged {
+		if perPage, pg, err = sp.paging(); err != nil {
+			return nil, 0, err
+		}
+		if less, err = sortSpec(sp, diskSortKeys); err != nil {
+			return nil, 0, err
+		}
+	}
+	if err := sp.done(); err != nil {
+		return nil, 0, err
+	}
+	var out []any
+	n := 0
+	s.st.View(func(tx *store.Tx) {
+		var hits []*store.Disk
+		tx.EachDisk(func(d *store.Disk) bool {
+			if c.owns(d.AccountID) && d.Type != store.DiskTypeImage && f.match(d) {
+				hits = append(hits, d)
+			}
+			return true
+		})
+		n = len(hits)
+		if !paged {
+			return
+		}
+		sort.SliceStable(hits, func(i, j int) bool { return less(hits[i], hits[j]) })
+		for _, d := range page(hits, perPage, pg) {
+			out = append(out, renderDisk(tx, *d, false))
+		}
+	})
+	if out == nil {
+		out = []any{}
+	}
+	return out, n, nil
+}
+
+func (s *Service) diskList(ctx context.Context, c *Caller, a args) (any, error) {
+	out, _, err := s.disks(c, a, true)
+	return out, err
+}
+
+func (s *Service) diskCount(ctx context.Context, c *Caller, a args) (any, error) {
+	_, n, err := s.disks(c, a, false)
+	return n, err
+}

@@ -1,0 +1,218 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/store"
+)
+
+func opFor(tx *store.Tx, c *Caller, id int64) (store.Operation, error) {
+	o, ok := tx.Operation(id)
+	if !ok || !c.owns(o.AccountID) {
+		return store.Operation{}, notFound(ObjOperation, "operation", id)
+	}
+	return o, nil
+}
+
+func (s *Service) operationInfo(ctx context.Context, c *Caller, a args) (any, error) {
+	a.obj = ObjOperation
+	id, err := a.int(0, "op_id")
+	if err != nil {
+		return nil, err
+	}
+	if err := a.atMost(1); err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	s.st.View(func(tx *store.Tx) {
+		o, e := opFor(tx, c, id)
+		if e != nil {
+			err = e
+			return
+		}
+		out = renderOp(o)
+	})
+	return out, err
+}
+
+type opFilter struct {
+	types, steps            []string
+	ids, vms, disks, ifaces []int64
+	after, before           map[string]time.Time
+}
+
+var opSteps = []string{store.StepWait, store.StepRun, store.StepDone, store.StepError, store.StepCancel}
+
+func parseOpFilter(sp *spec) (opFilter, error) {
+	f := opFilter{after: map[string]time.Time{}, before: map[string]time.Time{}}
+	var err error
+	if f.types, err = sp.strs("type"); err != nil {
+		return f, err
+	}
+	if f.steps, err = sp.strs("step"); err != nil {
+		return f, err
+	}
+	for _, st := range f.steps {
+		if !contains(opSteps, st) {
+			return f, invalid(ObjOperation, "step", "must be one of %s", strings.Join(opSteps, ", "))
+		}
+	}
+	for key, dst := range map[string]*[]int64{"id": &f.ids, "vm_id": &f.vms, "disk_id": &f.disks, "iface_id": &f.ifaces} {
+		if *dst, err = sp.ints(key); err != nil {
+			return f, err
+		}
+	}
+	// Date ranges use Gandi's operator-suffixed keys: "date_created >=".
+	for _, field := range []string{"date_created", "date_updated", "date_start"} {
+		for _, op := range []string{" >=", " <=", " >", " <"} {
+			t, ok, err := sp.time(field + op)
+			if err != nil {
+				return f, err
+			}
+			if !ok {
+				continue
+			}
+			if strings.Contains(op, ">") {
+				if op == " >" {
+					t = t.Add(time.Second)
+				}
+				f.after[field] = t
+			} else {
+				if op == " <" {
+					t = t.Add(-time.Second)
+				}
+				f.before[field] = t
+			}
+		}
+	}
+	return f, nil
+}
+
+func opDate(o *store.Operation, field string) time.Time {
+	switch field {
+	case "date_created":
+		return o.DateCreated
+	case "date_updated":
+		return o.DateUpdated
+	}
+	return o.DateStart
+}
+
+func (f opFilter) match(o *store.Operation) bool {
+	if !((len(f.types) == 0 || contains(f.types, o.Type)) && (len(f.steps) == 0 || contains(f.steps, o.Step)) &&
+		(len(f.ids) == 0 || contains(f.ids, o.ID)) && (len(f.vms) == 0 || contains(f.vms, o.VMID)) &&
+		(len(f.disks) == 0 || contains(f.disks, o.DiskID)) && (len(f.ifaces) == 0 || contains(f.ifaces, o.IfaceID))) {
+		return false
+	}
+	for field, t := range f.after {
+		if opDate(o, field).Before(t) {
+			return false
+		}
+	}
+	for field, t := range f.before {
+		if opDate(o, field).After(t) {
+			return false
+		}
+	}
+	return true
+}
+
+var opSortKeys = map[string]func(a, b *store.Operation) int{
+	"id":           func(a, b *store.Operation) int { return cmp64(a.ID, b.ID) },
+	"date_created": func(a, b *store.Operation) int { return a.DateCreated.Compare(b.DateCreated) },
+	"date_updated": func(a, b *store.Operation) int { return a.DateUpdated.Compare(b.DateUpdated) },
+	"type":         func(a, b *store.Operation) int { return strings.Compare(a.Type, b.Type) },
+	"step":         func(a, b *store.Operation) int { return strings.Compare(a.Step, b.Step) },
+}
+
+func (s *Service) operations(c *Caller, a args, paged bool) ([]any, int, error) {
+	a.obj = ObjOperation
+	if err := a.atMost(1); err != nil {
+		return nil, 0, err
+	}
+	sp, err := a.spec(0, "opts", true)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := parseOpFilter(sp)
+	if err != nil {
+		return nil, 0, err
+	}
+	perPage, pg := int64(1<<31), int64(0)
+	less := func(a, b *store.Operation) bool { return a.ID < b.ID }
+	if paged {
+		if perPage, pg, err = sp.paging(); err != nil {
+			return nil, 0, err
+		}
+		if less, err = sortSpec(sp, opSortKeys); err != nil {
+			return nil, 0, err
+		}
+	}
+	if err := sp.done(); err != nil {
+		return nil, 0, err
+	}
+	var out []any
+	n := 0
+	s.st.View(func(tx *store.Tx) {
+		var hits []*store.Operation
+		tx.EachOperation(func(o *store.Operation) bool {
+			if c.owns(o.AccountID) && f.match(o) {
+				hits = append(hits, o)
+			}
+			return true
+		})
+		n = len(hits)
+		if !paged {
+			return
+		}
+		sort.SliceStable(hits, func(i, j int) bool { return less(hits[i], hits[j]) })
+		for _, o := range page(hits, perPage, pg) {
+			out = append(out, renderOp(*o))
+		}
+	})
+	if out == nil {
+		out = []any{}
+	}
+	return out, n, nil
+}
+
+func (s *Service) operationList(ctx context.Context, c *Caller, a args) (any, error) {
+	out, _, err := s.operations(c, a, true)
+	return out, err
+}
+
+func (s *Service) operationCount(ctx context.Context, c *Caller, a args) (any, error) {
+	_, n, err := s.operations(c, a, false)
+	return n, err
+}
+
+func (s *Service) operationCancel(ctx context.Context, c *Caller, a args) (any, error) {
+	a.obj = ObjOperation
+	id, err := a.int(0, "op_id")
+	if err != nil {
+		return nil, err
+	}
+	if err := a.atMost(1); err != nil {
+		return nil, err
+	}
+	s.st.View(func(tx *store.Tx) { _, err = opFor(tx, c, id) })
+	if err != nil {
+		return nil, err
+	}
+	switch err := s.eng.Cancel(id); {
+	case errors.Is(err, ops.ErrFinished):
+		return nil, fault(ObjOperation, CauseConflict, "op_id: operation %d has already finished", id)
+	case errors.Is(err, ops.ErrPastNoReturn):
+		return nil, fault(ObjOperation, CauseConflict, "op_id: operation %d is past its point of no return and will complete", id)
+	case errors.Is(err, ops.ErrNotFound):
+		return nil, notFound(ObjOperation, "operation", id)
+	case err != nil:
+		return nil, err
+	}
+	return true, nil
+}

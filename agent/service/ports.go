@@ -1,0 +1,40 @@
+package service
+
+import (
+	"context"
+
+	"github.com/xenagent/xenagent/hypervisor"
+)
+
+// Hypervisor is what the workflows need from libvirt.
+type Hypervisor interface {
+	Define(ctx context.Context, spec hypervisor.DomainSpec) error
+	Undefine(ctx context.Context, name string) error
+	Start(ctx context.Context, name string) error
+	Shutdown(ctx context.Context, name string) error
+	Reboot(ctx context.Context, name string) error
+	Destroy(ctx context.Context, name string) error
+	Reset(ctx context.Context, name string) error
+	State(ctx context.Context, name string) (hypervisor.State, error)
+	WaitFor(ctx context.Context, name string, cond func(hypervisor.State) bool) (hypervisor.State, error)
+	Watch(name string) (<-chan hypervisor.Event, func())
+	AttachDisk(ctx context.Context, name string, pos int, disk hypervisor.DiskSpec) error
+	DetachDisk(ctx context.Context, name, path string) error
+	AttachIface(ctx context.Context, name string, n hypervisor.IfaceSpec) error
+	DetachIface(ctx context.Context, name, mac string) error
+	SetMemory(ctx context.Context, name string, mb int64) error
+	Domains(ctx context.Context) ([]hypervisor.Domain, error)
+	RebootReportsItself() bool
+}
+
+// Volumes is what the workflows need from a disk backend.
+type Volumes interface {
+	Path(name string) string
+	IsBlock() bool
+	Exists(ctx context.Context, name string) (bool, error)
+	Create(ctx context.Context, name string, sizeMB int64) error
+	Clone(ctx context.Context, src, dst string, sizeMB int64) error
+	Resize(ctx context.Context, name string, sizeMB int64) error
+	Delete(ctx context.Context, name string) error
+	List(ctx context.Context) ([]string, error)
+}

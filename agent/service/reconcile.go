@@ -1,0 +1,181 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/hypervisor"
+)
+
+func stateOf(st hypervisor.State) string {
+	switch {
+	case st.Paused:
+		return store.VMPaused
+	case st.Running:
+		return store.VMRunning
+	}
+	return store.VMHalted
+}
+
+// refreshVMState records what the hypervisor says of a VM that no
+// operation is working on.
+func (s *Service) refreshVMState(ctx context.Context, vmID int64) {
+	if s.eng.Busy(vmKey(vmID)) {
+		return
+	}
+	var v store.VM
+	var ok bool
+	s.st.View(func(tx *store.Tx) { v, ok = tx.VM(vmID) })
+	if !ok || v.State == store.VMBeingCreated || v.State == store.VMLocked {
+		return
+	}
+	st, err := s.hv.State(ctx, v.Domain)
+	if err != nil {
+		s.log.Warn("reading domain state", "vm_id", vmID, "err", err)
+		return
+	}
+	want := stateOf(st)
+	if want == v.State {
+		return
+	}
+	s.log.Info("vm state changed outside the agent", "vm_id", vmID, "from", v.State, "to", want)
+	_ = s.st.Update(func(tx *store.Tx) error {
+		cur, ok := tx.VM(vmID)
+		if !ok || s.eng.Busy(vmKey(vmID)) {
+			return nil
+		}
+		cur.State, cur.DateUpdated = want, now()
+		tx.PutVM(cur)
+		return nil
+	})
+}
+
+// WatchDomains keeps VM states true to lifecycle events until ctx ends:
+// a guest powering itself off shows as halted.
+func (s *Service) WatchDomains(ctx context.Context) {
+	events, stop := s.hv.Watch("")
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			if ev.Kind == hypervisor.EventResync {
+				if err := s.Reconcile(ctx); err != nil {
+					s.log.Warn("reconciling after reconnect", "err", err)
+				}
+				continue
+			}
+			var id int64
+			if _, err := fmtSscan(strings.TrimPrefix(ev.Name, "xa-vm-"), &id); err != nil || !strings.HasPrefix(ev.Name, "xa-vm-") {
+				continue
+			}
+			s.refreshVMState(ctx, id)
+		}
+	}
+}
+
+// ReconcileReport says what a reconciliation found and did.
+type ReconcileReport struct {
+	StatesFixed      int
+	DomainsRedefined int
+	OrphanDomains    []string
+	OrphanVolumes    []string
+}
+
+// Reconcile compares the records with libvirt and the disk backend:
+// VM states are set to what libvirt reports, a missing domain is defined
+// again from its record, and domains or volumes that no record (and no
+// unfinished operation) refers to are removed. Nothing that a record
+// refers to is ever deleted.
+func (s *Service) Reconcile(ctx context.Context) error {
+	rep, err := s.reconcile(ctx)
+	if err != nil {
+		return err
+	}
+	if rep.StatesFixed+rep.DomainsRedefined+len(rep.OrphanDomains)+len(rep.OrphanVolumes) > 0 {
+		s.log.Info("reconciled", "states_fixed", rep.StatesFixed, "domains_redefined", rep.DomainsRedefined,
+			"orphan_domains", rep.OrphanDomains, "orphan_volumes", rep.OrphanVolumes)
+	}
+	return nil
+}
+
+func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
+	var rep ReconcileReport
+	var vms []store.VM
+	inFlightVM := map[int64]bool{}
+	referenced := map[string]bool{}
+	s.st.View(func(tx *store.Tx) {
+		tx.EachVM(func(v *store.VM) bool { vms = append(vms, *v); return true })
+		tx.EachOperation(func(o *store.Operation) bool {
+			if !o.Finished() {
+				inFlightVM[o.VMID] = true
+			}
+			return true
+		})
+		tx.EachDisk(func(d *store.Disk) bool { referenced[d.Volume] = true; return true })
+	})
+	for _, v := range vms {
+		if inFlightVM[v.ID] || v.State == store.VMBeingCreated {
+			continue // its operation will settle it
+		}
+		st, err := s.hv.State(ctx, v.Domain)
+		if err != nil {
+			return rep, err
+		}
+		if !st.Exists {
+			spec, err := s.domainSpec(v.ID)
+			if err != nil {
+				return rep, err
+			}
+			if err := s.hv.Define(ctx, spec); err != nil {
+				return rep, err
+			}
+			rep.DomainsRedefined++
+		}
+		if want := stateOf(st); want != v.State && v.State != store.VMLocked {
+			rep.StatesFixed++
+			_ = s.st.Update(func(tx *store.Tx) error {
+				if cur, ok := tx.VM(v.ID); ok {
+					cur.State, cur.DateUpdated = want, now()
+					tx.PutVM(cur)
+				}
+				return nil
+			})
+		}
+	}
+	doms, err := s.hv.Domains(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, d := range doms {
+		known := false
+		s.st.View(func(tx *store.Tx) { known = tx.HasVM(d.VMID) })
+		if known || inFlightVM[d.VMID] {
+			continue
+		}
+		if err := s.hv.Undefine(ctx, d.Name); err != nil {
+			return rep, err
+		}
+		rep.OrphanDomains = append(rep.OrphanDomains, d.Name)
+	}
+	vols, err := s.vols.List(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, name := range vols {
+		base := strings.TrimSuffix(name, ".tmp")
+		if referenced[base] || !strings.HasPrefix(base, "xa-") {
+			continue
+		}
+		if err := s.vols.Delete(ctx, base); err != nil {
+			return rep, err
+		}
+		rep.OrphanVolumes = append(rep.OrphanVolumes, name)
+	}
+	return rep, nil
+}
+
+func fmtSscan(s string, id *int64) (int, error) { return fmt.Sscan(s, id) }

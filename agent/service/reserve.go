@@ -1,0 +1,271 @@
+package service
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/network/ippool"
+)
+
+var diskNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+type diskReq struct {
+	obj       int
+	accountID int64
+	id        int64 // caller-chosen, or 0
+	dc        int64
+	name      string
+	sizeMB    int64
+	source    int64 // disk to clone, or 0 for an empty disk
+}
+
+func (s *Service) checkDatacenter(obj int, dc int64) error {
+	if dc != s.cfg.Datacenter.ID {
+		return invalid(obj, "datacenter_id", "datacenter %d is not served here (this host serves %d)", dc, s.cfg.Datacenter.ID)
+	}
+	return nil
+}
+
+// usedDiskMB is what an account's disks count against its quota.
+func usedDiskMB(tx *store.Tx, accountID int64) int64 {
+	var used int64
+	tx.EachDisk(func(d *store.Disk) bool {
+		if d.AccountID == accountID && d.Type != store.DiskTypeImage {
+			used += d.SizeMB
+		}
+		return true
+	})
+	return used
+}
+
+func (s *Service) quotaMB(tx *store.Tx, accountID int64) int64 {
+	if a, ok := tx.Account(accountID); ok && a.DiskQuotaMB > 0 {
+		return a.DiskQuotaMB
+	}
+	return s.cfg.Limits.DefaultQuotaMB
+}
+
+// sourceDisk returns a disk the account may clone: its own, or an image.
+func (s *Service) sourceDisk(tx *store.Tx, obj int, accountID, id int64) (store.Disk, error) {
+	d, ok := tx.Disk(id)
+	if !ok || (d.AccountID != accountID && d.Type != store.DiskTypeImage && accountID != 0) {
+		return store.Disk{}, notFound(ObjDisk, "source disk", id)
+	}
+	if d.State != store.DiskCreated {
+		return store.Disk{}, fault(obj, CauseConflict, "src_disk_id: disk %d is %s, not created", id, d.State)
+	}
+	return d, nil
+}
+
+// reserveDisk validates a disk request and records the disk as
+// being_created, with the name of its future volume.
+func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
+	if err := s.checkDatacenter(r.obj, r.dc); err != nil {
+		return store.Disk{}, err
+	}
+	if r.name != "" && !diskNameRE.MatchString(r.name) {
+		return store.Disk{}, invalid(r.obj, "name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	d := store.Disk{AccountID: r.accountID, DatacenterID: r.dc, Name: r.name, SizeMB: r.sizeMB,
+		State: store.DiskBeingCreated, Type: store.DiskTypeData, Visibility: "private"}
+	if r.source != 0 {
+		src, err := s.sourceDisk(tx, r.obj, r.accountID, r.source)
+		if err != nil {
+			return store.Disk{}, err
+		}
+		if src.DatacenterID != r.dc {
+			return store.Disk{}, invalid(r.obj, "datacenter_id", "source disk %d is in datacenter %d", src.ID, src.DatacenterID)
+		}
+		if d.SizeMB == 0 {
+			d.SizeMB = src.SizeMB
+		}
+		if d.SizeMB < src.SizeMB {
+			return store.Disk{}, invalid(r.obj, "size", "must be at least the source disk's %d MB (disks never shrink)", src.SizeMB)
+		}
+		d.Source, d.KernelVersion, d.Cmdline, d.Label = src.ID, src.KernelVersion, src.Cmdline, src.Label
+	}
+	if d.SizeMB <= 0 || d.SizeMB > s.cfg.Limits.MaxDiskMB {
+		return store.Disk{}, invalid(r.obj, "size", "must be between 1 and %d MB", s.cfg.Limits.MaxDiskMB)
+	}
+	if used, quota := usedDiskMB(tx, r.accountID), s.quotaMB(tx, r.accountID); used+d.SizeMB > quota {
+		return store.Disk{}, fault(r.obj, CauseQuota, "size: %d MB more would exceed the account's disk quota (%d of %d MB used)", d.SizeMB, used, quota)
+	}
+	if r.id != 0 {
+		if tx.HasDisk(r.id) {
+			return store.Disk{}, fault(ObjDisk, CauseDuplicate, "disk_id: disk %d already exists", r.id)
+		}
+		d.ID = r.id
+	} else {
+		d.ID = tx.NextID("disk", tx.HasDisk)
+	}
+	if d.Name == "" {
+		d.Name = "disk" + strconv.FormatInt(d.ID, 10)
+	}
+	d.Volume = volumeName(d.ID)
+	d.DateCreated, d.DateUpdated = now(), now()
+	tx.PutDisk(d)
+	return d, nil
+}
+
+type ifaceReq struct {
+	obj       int
+	accountID int64
+	id, ipID  int64
+	dc        int64
+	version   int64
+	bandwidth float64
+}
+
+func (s *Service) checkBandwidth(obj int, bw float64) error {
+	if bw <= 0 || bw > s.cfg.Limits.MaxBandwidth {
+		return invalid(obj, "bandwidth", "must be more than 0 and at most %.0f bit/s", s.cfg.Limits.MaxBandwidth)
+	}
+	return nil
+}
+
+func parseIPVersion(obj int, v any) (int64, error) {
+	if v == nil {
+		return 4, nil
+	}
+	n, err := asInt(obj, "ip_version", v)
+	if err != nil || (n != 4 && n != 6) {
+		return 0, invalid(obj, "ip_version", "must be 4 or 6")
+	}
+	return n, nil
+}
+
+// reserveIface records an interface and leases its address.
+func (s *Service) reserveIface(tx *store.Tx, r ifaceReq) (store.Iface, store.IP, error) {
+	if err := s.checkDatacenter(r.obj, r.dc); err != nil {
+		return store.Iface{}, store.IP{}, err
+	}
+	if err := s.checkBandwidth(r.obj, r.bandwidth); err != nil {
+		return store.Iface{}, store.IP{}, err
+	}
+	addr, err := s.leaseAddr(tx, r.obj, r.accountID, r.version)
+	if err != nil {
+		return store.Iface{}, store.IP{}, err
+	}
+	i := store.Iface{AccountID: r.accountID, DatacenterID: r.dc, Bandwidth: r.bandwidth,
+		State: store.IfaceBeingCreated, Type: "public", DateCreated: now(), DateUpdated: now()}
+	if r.id != 0 {
+		if tx.HasIface(r.id) {
+			return store.Iface{}, store.IP{}, fault(ObjIface, CauseDuplicate, "iface_id: iface %d already exists", r.id)
+		}
+		i.ID = r.id
+	} else {
+		i.ID = tx.NextID("iface", tx.HasIface)
+	}
+	i.MAC = macFor(i.ID)
+	ip := store.IP{AccountID: r.accountID, DatacenterID: r.dc, IfaceID: i.ID, Addr: addr.String(), Version: r.version,
+		State: "being_created", Reverse: s.reverse(addr), DateCreated: now(), DateUpdated: now()}
+	if r.ipID != 0 {
+		if tx.HasIP(r.ipID) {
+			return store.Iface{}, store.IP{}, fault(ObjIP, CauseDuplicate, "ip_id: ip %d already exists", r.ipID)
+		}
+		ip.ID = r.ipID
+	} else {
+		ip.ID = tx.NextID("ip", tx.HasIP)
+	}
+	i.IPIDs = []int64{ip.ID}
+	tx.PutIface(i)
+	tx.PutIP(ip)
+	return i, ip, nil
+}
+
+func (s *Service) reverse(a netip.Addr) string {
+	if s.cfg.Network.ReverseDomain == "" {
+		return ""
+	}
+	return fmt.Sprintf("xvm-%s.%s", dashed(a), s.cfg.Network.ReverseDomain)
+}
+
+func dashed(a netip.Addr) string {
+	out := []byte(a.String())
+	for i, c := range out {
+		if c == '.' || c == ':' {
+			out[i] = '-'
+		}
+	}
+	return string(out)
+}
+
+func releasedKey(accountID, version int64) string { return fmt.Sprintf("%d/%d", accountID, version) }
+
+// leaseAddr picks an address: one this account released before (the
+// seeds' recycling rule), else the lowest free one that nobody is waiting
+// to get back, else, when the pool is otherwise full, the oldest released
+// address of another account.
+func (s *Service) leaseAddr(tx *store.Tx, obj int, accountID, version int64) (netip.Addr, error) {
+	pool := s.cfg.Network.V4
+	if version == 6 {
+		pool = s.cfg.Network.V6
+	}
+	if pool == nil {
+		return netip.Addr{}, invalid(obj, "ip_version", "no IPv%d pool is configured in this datacenter", version)
+	}
+	inUse := map[netip.Addr]bool{}
+	tx.EachIP(func(ip *store.IP) bool {
+		if a, err := netip.ParseAddr(ip.Addr); err == nil {
+			inUse[a] = true
+		}
+		return true
+	})
+	mine := releasedKey(accountID, version)
+	own := tx.Released(mine)
+	for i, raw := range own {
+		a, err := netip.ParseAddr(raw)
+		if err == nil && !inUse[a] && pool.Contains(a) {
+			tx.SetReleased(mine, append(own[:i:i], own[i+1:]...))
+			return a, nil
+		}
+	}
+	held := map[netip.Addr]bool{}
+	var others []string
+	tx.EachReleased(func(key string, addrs []string) {
+		for _, raw := range addrs {
+			if a, err := netip.ParseAddr(raw); err == nil {
+				held[a] = true
+			}
+		}
+		if key != mine && len(addrs) > 0 {
+			others = append(others, key)
+		}
+	})
+	if a, ok := pool.Next(func(a netip.Addr) bool { return inUse[a] || held[a] }); ok {
+		return a, nil
+	}
+	for _, key := range others {
+		list := tx.Released(key)
+		for i, raw := range list {
+			if a, err := netip.ParseAddr(raw); err == nil && !inUse[a] && pool.Contains(a) {
+				tx.SetReleased(key, append(list[:i:i], list[i+1:]...))
+				return a, nil
+			}
+		}
+	}
+	return netip.Addr{}, fault(ObjIP, CauseQuota, "ip_version: the IPv%d pool %s is exhausted", version, poolString(pool))
+}
+
+func poolString(p *ippool.Pool) string { return p.First.String() + "-" + p.Last.String() }
+
+// releaseIPs deletes an iface's IP records and remembers their addresses
+// for the account, newest last.
+func releaseIPs(tx *store.Tx, i store.Iface) {
+	for _, id := range i.IPIDs {
+		ip, ok := tx.IP(id)
+		if !ok {
+			continue
+		}
+		key := releasedKey(ip.AccountID, ip.Version)
+		list := tx.Released(key)
+		if !contains(list, ip.Addr) {
+			list = append(list, ip.Addr)
+		}
+		tx.SetReleased(key, list)
+		tx.DeleteIP(id)
+	}
+}

@@ -1,0 +1,216 @@
+// Package service is the public API: it validates every call against the
+// seed documents' rules, reserves records and submits operations, and
+// answers reads from the store. It knows the hypervisor and storage only
+// through the small interfaces in ports.go.
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/network/ippool"
+)
+
+// Datacenter is the one datacenter this host belongs to.
+type Datacenter struct {
+	ID      int64
+	Name    string
+	Country string
+	ISO     string
+	Code    string
+}
+
+// Limits bound what a call may ask for.
+type Limits struct {
+	MaxMemoryMB    int64
+	MaxCores       int64
+	MaxDiskMB      int64
+	MaxBandwidth   float64 // bit/s
+	DefaultQuotaMB int64
+}
+
+// Timeouts drive graceful-then-hard lifecycle operations.
+type Timeouts struct {
+	Stop         time.Duration // total, before power off
+	StopMessages int
+	Reboot       time.Duration // before hard reset
+}
+
+// Network says how interfaces are wired and where addresses come from.
+type Network struct {
+	Bridge        string // empty: a bare tap per interface (QEMU)
+	V4, V6        *ippool.Pool
+	ReverseDomain string
+}
+
+// Config is what the service needs from the agent's configuration.
+type Config struct {
+	Version    string
+	Datacenter Datacenter
+	Limits     Limits
+	Timeouts   Timeouts
+	Network    Network
+	KernelsDir string
+}
+
+// Service implements the API methods.
+type Service struct {
+	cfg  Config
+	st   *store.Store
+	eng  *ops.Engine
+	hv   Hypervisor
+	vols Volumes
+	log  *slog.Logger
+}
+
+// New wires a service and registers its workflows with the engine.
+func New(cfg Config, st *store.Store, eng *ops.Engine, hv Hypervisor, vols Volumes, log *slog.Logger) *Service {
+	s := &Service{cfg: cfg, st: st, eng: eng, hv: hv, vols: vols, log: log}
+	s.registerWorkflows()
+	return s
+}
+
+// Caller is an authenticated API key.
+type Caller struct {
+	AccountID int64
+	Handle    string
+	Operator  bool
+}
+
+// owns reports whether the caller may see a resource of accountID.
+func (c *Caller) owns(accountID int64) bool { return c.Operator || c.AccountID == accountID }
+
+// HashKey is how keys are stored.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// Authenticate maps an API key to its caller. operatorHash is the stored
+// hash of the operator key. Every failure is the same fault, whatever
+// object the call was about, so keys cannot be probed.
+func (s *Service) Authenticate(key, operatorHash string) (*Caller, error) {
+	h := HashKey(key)
+	if operatorHash != "" && subtle.ConstantTimeCompare([]byte(h), []byte(operatorHash)) == 1 {
+		return &Caller{Operator: true, Handle: "OPERATOR"}, nil
+	}
+	var c *Caller
+	s.st.View(func(tx *store.Tx) {
+		tx.EachAccount(func(a *store.Account) bool {
+			if subtle.ConstantTimeCompare([]byte(h), []byte(a.KeyHash)) == 1 {
+				c = &Caller{AccountID: a.ID, Handle: a.Handle}
+				return false
+			}
+			return true
+		})
+	})
+	if c == nil {
+		return nil, ErrBadKey
+	}
+	return c, nil
+}
+
+// ErrBadKey is the one answer to any unknown key.
+var ErrBadKey = fault(ObjAccount, CauseNoRight, "invalid API key")
+
+// EnsureAccount creates or updates an account by handle; used at start
+// for configured accounts and the demo account.
+func (s *Service) EnsureAccount(handle, fullname, keyHash string, quotaMB int64) (int64, error) {
+	var id int64
+	err := s.st.Update(func(tx *store.Tx) error {
+		tx.EachAccount(func(a *store.Account) bool {
+			if a.Handle == handle {
+				id = a.ID
+				return false
+			}
+			return true
+		})
+		a := store.Account{ID: id, Handle: handle, Fullname: fullname, KeyHash: keyHash, DiskQuotaMB: quotaMB, DateCreated: now()}
+		if id == 0 {
+			a.ID = tx.NextID("account", func(n int64) bool { _, ok := tx.Account(n); return ok })
+			id = a.ID
+		} else {
+			old, _ := tx.Account(id)
+			a.DateCreated = old.DateCreated
+			if old == a {
+				return nil
+			}
+		}
+		tx.PutAccount(a)
+		return nil
+	})
+	return id, err
+}
+
+// Handler is one API method after authentication.
+type Handler func(ctx context.Context, c *Caller, a args) (any, error)
+
+// Methods returns the method table, keyed by the seeds' method names.
+func (s *Service) Methods() map[string]Handler {
+	return map[string]Handler{
+		"version.info":             s.versionInfo,
+		"hosting.account.info":     s.accountInfo,
+		"hosting.datacenter.list":  s.datacenterList,
+		"hosting.image.list":       s.imageList,
+		"hosting.vm.count":         s.vmCount,
+		"hosting.vm.list":          s.vmList,
+		"hosting.vm.info":          s.vmInfo,
+		"hosting.vm.create":        s.vmCreate,
+		"hosting.vm.create_from":   s.vmCreateFrom,
+		"hosting.vm.update":        s.vmUpdate,
+		"hosting.vm.start":         s.vmAction("vm_start"),
+		"hosting.vm.stop":          s.vmAction("vm_stop"),
+		"hosting.vm.reboot":        s.vmAction("vm_reboot"),
+		"hosting.vm.delete":        s.vmDelete,
+		"hosting.vm.disk_attach":   s.vmDiskAttach,
+		"hosting.vm.disk_detach":   s.vmDiskDetach,
+		"hosting.vm.iface_attach":  s.vmIfaceAttach,
+		"hosting.vm.iface_detach":  s.vmIfaceDetach,
+		"hosting.disk.count":       s.diskCount,
+		"hosting.disk.list":        s.diskList,
+		"hosting.disk.info":        s.diskInfo,
+		"hosting.disk.create":      s.diskCreate,
+		"hosting.disk.create_from": s.diskCreateFrom,
+		"hosting.disk.delete":      s.diskDelete,
+		"hosting.iface.count":      s.ifaceCount,
+		"hosting.iface.list":       s.ifaceList,
+		"hosting.iface.info":       s.ifaceInfo,
+		"hosting.iface.create":     s.ifaceCreate,
+		"hosting.iface.delete":     s.ifaceDelete,
+		"hosting.ip.count":         s.ipCount,
+		"hosting.ip.list":          s.ipList,
+		"hosting.ip.info":          s.ipInfo,
+		"operation.info":           s.operationInfo,
+		"operation.list":           s.operationList,
+		"operation.count":          s.operationCount,
+		"operation.cancel":         s.operationCancel,
+	}
+}
+
+// Call dispatches an authenticated call; params exclude the API key.
+func (s *Service) Call(ctx context.Context, c *Caller, method string, params []any) (any, error) {
+	h, ok := s.Methods()[method]
+	if !ok {
+		return nil, fault(ObjMethod, CauseNotFound, "method %q does not exist", method)
+	}
+	return h(ctx, c, args{vals: params})
+}
+
+func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+func domainName(vmID int64) string   { return fmt.Sprintf("xa-vm-%d", vmID) }
+func volumeName(diskID int64) string { return fmt.Sprintf("xa-disk-%d", diskID) }
+func tapName(ifaceID int64) string   { return fmt.Sprintf("xa-t%d", ifaceID) }
+
+// macFor derives a stable MAC in Xen's OUI from an iface id.
+func macFor(ifaceID int64) string {
+	h := sha256.Sum256([]byte(fmt.Sprint(ifaceID)))
+	return fmt.Sprintf("00:16:3e:%02x:%02x:%02x", h[0]&0x7f, h[1], h[2])
+}

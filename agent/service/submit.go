@@ -1,0 +1,222 @@
+package service
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/xmlrpc"
+)
+
+// callOpts is the optional trailing struct of every mutating call, for
+// the central tier: caller-chosen ids, an idempotency key, and the account
+// an operator key acts for. Gandi's own parameters stay untouched.
+type callOpts struct {
+	idemKey   string
+	vmID      int64
+	diskID    int64
+	ifaceID   int64
+	ipID      int64
+	accountID int64
+}
+
+func (s *Service) callOpts(c *Caller, a args, idx int) (callOpts, error) {
+	var o callOpts
+	if err := a.atMost(idx + 1); err != nil {
+		return o, err
+	}
+	sp, err := a.spec(idx, "call_options", true)
+	if err != nil {
+		return o, err
+	}
+	if o.idemKey, err = sp.str("idempotency_key", "", false); err != nil {
+		return o, err
+	}
+	if len(o.idemKey) > 128 {
+		return o, invalid(a.obj, "idempotency_key", "must be at most 128 characters")
+	}
+	for key, dst := range map[string]*int64{"vm_id": &o.vmID, "disk_id": &o.diskID, "iface_id": &o.ifaceID, "ip_id": &o.ipID, "account_id": &o.accountID} {
+		if *dst, err = sp.int(key, 0, false); err != nil {
+			return o, err
+		}
+		if *dst < 0 {
+			return o, invalid(a.obj, key, "must be positive")
+		}
+	}
+	if err := sp.done(); err != nil {
+		return o, err
+	}
+	o.accountID, err = s.actingAccount(c, o.accountID)
+	return o, err
+}
+
+// actingAccount is the account a mutating call works for.
+func (s *Service) actingAccount(c *Caller, requested int64) (int64, error) {
+	if !c.Operator {
+		if requested != 0 && requested != c.AccountID {
+			return 0, fault(ObjAccount, CauseNoRight, "account_id: only the operator key may act for another account")
+		}
+		return c.AccountID, nil
+	}
+	return requested, nil
+}
+
+// requireAccount checks an operator named the account a creation is for.
+func (s *Service) requireAccount(o callOpts, obj int) (int64, error) {
+	if o.accountID == 0 {
+		return 0, fault(obj, CauseMissing, "call_options.account_id: missing parameter (the operator key must name the account it creates for)")
+	}
+	ok := false
+	s.st.View(func(tx *store.Tx) { _, ok = tx.Account(o.accountID) })
+	if !ok {
+		return 0, notFound(ObjAccount, "account", o.accountID)
+	}
+	return o.accountID, nil
+}
+
+func digest(method string, params []any) string {
+	doc, _ := xmlrpc.EncodeCall(method, params...)
+	sum := sha256.Sum256(doc)
+	return hex.EncodeToString(sum[:])
+}
+
+// submit reserves records and creates operations in one transaction.
+// With an idempotency key, a repeat of the same call returns the same
+// operations and does nothing; the same key with other parameters is a
+// duplicate fault.
+func (s *Service) submit(accountID int64, o callOpts, method string, params []any, reserve func(tx *store.Tx) ([]int64, error)) ([]store.Operation, error) {
+	var ids []int64
+	fresh := false
+	err := s.st.Update(func(tx *store.Tx) error {
+		key := fmt.Sprintf("%d/%s", accountID, o.idemKey)
+		d := digest(method, params)
+		if o.idemKey != "" {
+			if e, ok := tx.Idem(key); ok {
+				if e.Method != method || e.Digest != d {
+					return fault(ObjMethod, CauseDuplicate, "idempotency_key: %q was used for another call", o.idemKey)
+				}
+				ids = e.OpIDs
+				return nil
+			}
+		}
+		var err error
+		if ids, err = reserve(tx); err != nil {
+			return err
+		}
+		fresh = true
+		if o.idemKey != "" {
+			tx.PutIdem(key, store.IdemEntry{Method: method, Digest: d, OpIDs: ids, Date: now()})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if fresh {
+		s.eng.Enqueue(ids...)
+	}
+	out := make([]store.Operation, 0, len(ids))
+	s.st.View(func(tx *store.Tx) {
+		for _, id := range ids {
+			if op, ok := tx.Operation(id); ok {
+				out = append(out, op)
+			}
+		}
+	})
+	return out, nil
+}
+
+// opSpec describes an operation to create inside a reservation.
+type opSpec struct {
+	typ                       string
+	vmID, diskID, ifaceID, ip int64
+	keys                      []string
+	after                     []int64
+	params                    map[string]string
+	eta                       int64
+}
+
+func (s *Service) newOp(tx *store.Tx, accountID int64, sp opSpec) store.Operation {
+	handle := "OPERATOR"
+	if a, ok := tx.Account(accountID); ok {
+		handle = a.Handle
+	}
+	t := now()
+	op := store.Operation{
+		ID: tx.NextID("operation", tx.HasOperation), AccountID: accountID, Type: sp.typ, Step: store.StepWait,
+		DateCreated: t, DateUpdated: t, VMID: sp.vmID, DiskID: sp.diskID, IfaceID: sp.ifaceID, IPID: sp.ip,
+		Source: handle, Keys: sp.keys, After: sp.after, Params: sp.params, ETA: sp.eta,
+	}
+	tx.PutOperation(op)
+	return op
+}
+
+func vmKey(id int64) string    { return fmt.Sprintf("vm:%d", id) }
+func diskKey(id int64) string  { return fmt.Sprintf("disk:%d", id) }
+func ifaceKey(id int64) string { return fmt.Sprintf("iface:%d", id) }
+
+func nullable(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// renderOp is OperationReturn, plus params as the overview's example reads them.
+func renderOp(o store.Operation) map[string]any {
+	params := map[string]any{}
+	for k, v := range o.Params {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			params[k] = n
+		} else {
+			params[k] = v
+		}
+	}
+	for k, v := range map[string]int64{"vm_id": o.VMID, "disk_id": o.DiskID, "iface_id": o.IfaceID, "ip_id": o.IPID} {
+		if v != 0 {
+			params[k] = v
+		}
+	}
+	return map[string]any{
+		"id": o.ID, "type": o.Type, "step": o.Step,
+		"date_created": o.DateCreated, "date_start": nullTime(o.DateStart), "date_updated": o.DateUpdated,
+		"vm_id": nullable(o.VMID), "disk_id": nullable(o.DiskID), "iface_id": nullable(o.IfaceID), "ip_id": nullable(o.IPID),
+		"source": o.Source, "last_error": o.LastError, "eta": o.ETA, "params": params,
+	}
+}
+
+func renderOps(list []store.Operation) []any {
+	out := make([]any, len(list))
+	for i, o := range list {
+		out[i] = renderOp(o)
+	}
+	return out
+}
+
+// busyOn reports a fault when a resource is held by an unfinished
+// operation of a kind that forbids the call (a deletion in progress).
+func (s *Service) deleting(tx *store.Tx, key string) bool {
+	id := s.eng.Holder(key)
+	if id == 0 {
+		return false
+	}
+	found := false
+	tx.EachOperation(func(o *store.Operation) bool {
+		if !o.Finished() && (o.Type == "vm_delete" || o.Type == "disk_delete" || o.Type == "iface_delete") && contains(o.Keys, key) {
+			found = true
+			return false
+		}
+		return true
+	})
+	return found
+}

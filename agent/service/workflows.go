@@ -1,0 +1,739 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/hypervisor"
+)
+
+func (s *Service) registerWorkflows() {
+	s.eng.Register("disk_create", ops.Workflow{
+		Steps:   []ops.Step{{Name: "create_volume", Do: s.createVolume, Undo: s.deleteDiskVolume}, {Name: "finish", Do: s.finishDisk}},
+		Abandon: abandonDisk,
+	})
+	s.eng.Register("iface_create", ops.Workflow{
+		Steps:   []ops.Step{{Name: "finish", Do: s.finishIface}},
+		Abandon: abandonIface,
+	})
+	s.eng.Register("vm_create", ops.Workflow{
+		Steps: []ops.Step{
+			{Name: "define", Do: s.defineDomain, Undo: s.undefineDomain},
+			{Name: "start", Do: s.startDomain, Undo: s.destroyDomain},
+			{Name: "finish", Do: s.setVMState(store.VMRunning)},
+		},
+		Abandon: abandonVM,
+	})
+	s.eng.Register("vm_start", ops.Workflow{Steps: []ops.Step{
+		{Name: "define", Do: s.defineDomain},
+		{Name: "start", Do: s.startDomain},
+		{Name: "finish", Do: s.setVMState(store.VMRunning)},
+	}})
+	s.eng.Register("vm_stop", ops.Workflow{Steps: []ops.Step{
+		{Name: "stop", Do: s.stopDomain},
+		{Name: "finish", Do: s.setVMState(store.VMHalted)},
+	}})
+	s.eng.Register("vm_reboot", ops.Workflow{Steps: []ops.Step{
+		{Name: "reboot", Do: s.rebootDomain},
+		{Name: "finish", Do: s.setVMState(store.VMRunning)},
+	}})
+	s.eng.Register("vm_update", ops.Workflow{Steps: []ops.Step{{Name: "apply", Do: s.applyVMUpdate}}})
+	s.eng.Register("vm_delete", ops.Workflow{Steps: []ops.Step{
+		{Name: "destroy", Do: s.destroyDomain, NoReturn: true},
+		{Name: "undefine", Do: s.undefineDomain},
+		{Name: "delete_volume", Do: s.deleteSystemVolume},
+		{Name: "forget", Do: s.forgetVM},
+	}})
+	s.eng.Register("disk_delete", ops.Workflow{Steps: []ops.Step{
+		{Name: "delete_volume", Do: s.deleteDiskVolume, NoReturn: true},
+		{Name: "forget", Do: forgetDisk},
+	}})
+	s.eng.Register("iface_delete", ops.Workflow{Steps: []ops.Step{{Name: "forget", Do: forgetIface}}})
+	s.eng.Register("disk_attach", ops.Workflow{
+		Steps:   []ops.Step{{Name: "attach", Do: s.attachDisk, Undo: s.detachDisk}},
+		Abandon: abandonDiskAttach,
+	})
+	s.eng.Register("disk_detach", ops.Workflow{Steps: []ops.Step{{Name: "detach", Do: s.detachDisk}}})
+	s.eng.Register("iface_attach", ops.Workflow{
+		Steps:   []ops.Step{{Name: "attach", Do: s.attachIface, Undo: s.detachIface}},
+		Abandon: abandonIfaceAttach,
+	})
+	s.eng.Register("iface_detach", ops.Workflow{Steps: []ops.Step{{Name: "detach", Do: s.detachIface}}})
+	s.eng.OnFinish(s.afterOperation)
+}
+
+// afterOperation re-reads the true state of a VM whose operation failed,
+// so vm.info never reports what the operation hoped for.
+func (s *Service) afterOperation(op store.Operation) {
+	if op.VMID == 0 || op.Step == store.StepDone {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.refreshVMState(ctx, op.VMID)
+}
+
+// uuidFor derives a stable domain UUID from a VM id, so defining again is
+// idempotent and a redefinition after a crash is the same domain.
+func uuidFor(vmID int64) string {
+	h := sha256.Sum256([]byte("xenagent-vm-" + strconv.FormatInt(vmID, 10)))
+	h[6] = (h[6] & 0x0f) | 0x50
+	h[8] = (h[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+func (s *Service) kernelFiles(version string) (kernel, initrd string, err error) {
+	if version == "" || s.cfg.KernelsDir == "" {
+		return "", "", nil
+	}
+	dir := filepath.Join(s.cfg.KernelsDir, filepath.Base(version))
+	kernel = filepath.Join(dir, "vmlinuz")
+	if _, err := os.Stat(kernel); err != nil {
+		return "", "", fmt.Errorf("kernel %q: %w", version, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "initrd.img")); err == nil {
+		initrd = filepath.Join(dir, "initrd.img")
+	}
+	return kernel, initrd, nil
+}
+
+// domainSpec builds the domain from the records: disks in position order,
+// the system disk's kernel and cmdline for direct boot.
+func (s *Service) domainSpec(vmID int64) (hypervisor.DomainSpec, error) {
+	var spec hypervisor.DomainSpec
+	var err error
+	s.st.View(func(tx *store.Tx) {
+		v, ok := tx.VM(vmID)
+		if !ok {
+			err = fmt.Errorf("vm %d has no record", vmID)
+			return
+		}
+		spec = hypervisor.DomainSpec{Name: v.Domain, UUID: uuidFor(v.ID), VMID: v.ID, MemoryMB: v.Memory, MaxMemMB: v.MaxMemory, VCPUs: v.Cores}
+		for i, did := range v.DiskIDs {
+			d, ok := tx.Disk(did)
+			if !ok {
+				continue
+			}
+			if i == 0 {
+				spec.Cmdline = d.Cmdline
+				if spec.Kernel, spec.Initrd, err = s.kernelFiles(d.KernelVersion); err != nil {
+					return
+				}
+			}
+			spec.Disks = append(spec.Disks, hypervisor.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: contains(v.ReadOnly, did)})
+		}
+		for _, iid := range v.IfaceIDs {
+			if i, ok := tx.Iface(iid); ok {
+				spec.Ifaces = append(spec.Ifaces, s.ifaceSpec(i))
+			}
+		}
+	})
+	return spec, err
+}
+
+func (s *Service) ifaceSpec(i store.Iface) hypervisor.IfaceSpec {
+	return hypervisor.IfaceSpec{MAC: i.MAC, Bridge: s.cfg.Network.Bridge, Target: tapName(i.ID)}
+}
+
+func (s *Service) vmOf(r *ops.Run) (store.VM, error) {
+	var v store.VM
+	var ok bool
+	s.st.View(func(tx *store.Tx) { v, ok = tx.VM(r.Op().VMID) })
+	if !ok {
+		return v, fmt.Errorf("vm %d has no record", r.Op().VMID)
+	}
+	return v, nil
+}
+
+func (s *Service) diskOf(id int64) (store.Disk, bool) {
+	var d store.Disk
+	var ok bool
+	s.st.View(func(tx *store.Tx) { d, ok = tx.Disk(id) })
+	return d, ok
+}
+
+// --- disks ---
+
+func (s *Service) createVolume(ctx context.Context, r *ops.Run) error {
+	d, ok := s.diskOf(r.Op().DiskID)
+	if !ok {
+		return fmt.Errorf("disk %d has no record", r.Op().DiskID)
+	}
+	if d.Source == 0 {
+		return s.vols.Create(ctx, d.Volume, d.SizeMB)
+	}
+	src, ok := s.diskOf(d.Source)
+	if !ok {
+		return fmt.Errorf("source disk %d is gone", d.Source)
+	}
+	return s.vols.Clone(ctx, src.Volume, d.Volume, d.SizeMB)
+}
+
+func (s *Service) deleteDiskVolume(ctx context.Context, r *ops.Run) error {
+	if d, ok := s.diskOf(r.Op().DiskID); ok {
+		return s.vols.Delete(ctx, d.Volume)
+	}
+	return nil
+}
+
+func (s *Service) finishDisk(ctx context.Context, r *ops.Run) error {
+	return r.Update(func(tx *store.Tx, op *store.Operation) error {
+		d, ok := tx.Disk(op.DiskID)
+		if !ok {
+			return fmt.Errorf("disk %d has no record", op.DiskID)
+		}
+		d.State, d.DateUpdated = store.DiskCreated, now()
+		tx.PutDisk(d)
+		return nil
+	})
+}
+
+func abandonDisk(tx *store.Tx, op store.Operation) { tx.DeleteDisk(op.DiskID) }
+
+func forgetDisk(ctx context.Context, r *ops.Run) error {
+	return r.Update(func(tx *store.Tx, op *store.Operation) error {
+		tx.DeleteDisk(op.DiskID)
+		return nil
+	})
+}
+
+// --- ifaces ---
+
+func (s *Service) finishIface(ctx context.Context, r *ops.Run) error {
+	return r.Update(func(tx *store.Tx, op *store.Operation) error {
+		i, ok := tx.Iface(op.IfaceID)
+		if !ok {
+			return fmt.Errorf("iface %d has no record", op.IfaceID)
+		}
+		i.State = store.IfaceFree
+		if i.VMID != 0 {
+			i.State = store.IfaceUsed
+		}
+		i.DateUpdated = now()
+		tx.PutIface(i)
+		for _, id := range i.IPIDs {
+			if ip, ok := tx.IP(id); ok {
+				ip.State, ip.DateUpdated = "created", now()
+				tx.PutIP(ip)
+			}
+		}
+		return nil
+	})
+}
+
+func abandonIface(tx *store.Tx, op store.Operation) {
+	if i, ok := tx.Iface(op.IfaceID); ok {
+		releaseIPs(tx, i)
+		tx.DeleteIface(i.ID)
+	}
+}
+
+func forgetIface(ctx context.Context, r *ops.Run) error {
+	return r.Update(func(tx *store.Tx, op *store.Operation) error {
+		abandonIface(tx, *op)
+		return nil
+	})
+}
+
+// --- VM lifecycle ---
+
+func (s *Service) defineDomain(ctx context.Context, r *ops.Run) error {
+	spec, err := s.domainSpec(r.Op().VMID)
+	if err != nil {
+		return err
+	}
+	return s.hv.Define(ctx, spec)
+}
+
+func (s *Service) undefineDomain(ctx context.Context, r *ops.Run) error {
+	return s.hv.Undefine(ctx, domainName(r.Op().VMID))
+}
+
+func (s *Service) destroyDomain(ctx context.Context, r *ops.Run) error {
+	return s.hv.Destroy(ctx, domainName(r.Op().VMID))
+}
+
+func (s *Service) startDomain(ctx context.Context, r *ops.Run) error {
+	name := domainName(r.Op().VMID)
+	if err := s.hv.Start(ctx, name); err != nil {
+		return err
+	}
+	_, err := s.hv.WaitFor(ctx, name, func(st hypervisor.State) bool { return st.Running })
+	return err
+}
+
+func (s *Service) setVMState(state string) func(ctx context.Context, r *ops.Run) error {
+	return func(ctx context.Context, r *ops.Run) error {
+		return r.Update(func(tx *store.Tx, op *store.Operation) error {
+			v, ok := tx.VM(op.VMID)
+			if !ok {
+				return fmt.Errorf("vm %d has no record", op.VMID)
+			}
+			v.State, v.DateUpdated = state, now()
+			tx.PutVM(v)
+			if state == store.VMRunning {
+				for _, id := range v.IfaceIDs {
+					if i, ok := tx.Iface(id); ok && i.State != store.IfaceUsed {
+						i.State = store.IfaceUsed
+						tx.PutIface(i)
+					}
+				}
+			}
+			return nil
+		})
+	}
+}
+
+func abandonVM(tx *store.Tx, op store.Operation) {
+	v, ok := tx.VM(op.VMID)
+	if !ok {
+		return
+	}
+	for _, id := range v.DiskIDs {
+		if d, ok := tx.Disk(id); ok && d.VMID == v.ID {
+			d.VMID = 0
+			tx.PutDisk(d)
+		}
+	}
+	for _, id := range v.IfaceIDs {
+		if i, ok := tx.Iface(id); ok && i.VMID == v.ID {
+			i.VMID = 0
+			if i.State == store.IfaceUsed {
+				i.State = store.IfaceFree
+			}
+			tx.PutIface(i)
+		}
+	}
+	tx.DeleteVM(v.ID)
+}
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+// stopDomain is the seeds' stop: a stop message, a second one half way,
+// and power off at the deadline (5 minutes in all by default). The
+// deadline and the messages sent are journalled, so a restarted agent
+// keeps the original deadline. Waits wake on lifecycle events.
+func (s *Service) stopDomain(ctx context.Context, r *ops.Run) error {
+	name := domainName(r.Op().VMID)
+	events, stop := s.hv.Watch(name)
+	defer stop()
+	total, messages := s.cfg.Timeouts.Stop, max(s.cfg.Timeouts.StopMessages, 1)
+	deadline := parseTime(r.Data("deadline"))
+	sent, _ := strconv.Atoi(r.Data("messages"))
+	for {
+		st, err := s.hv.State(ctx, name)
+		if err != nil {
+			return err
+		}
+		if !st.Running {
+			return nil
+		}
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(total)
+		}
+		if !now.Before(deadline) {
+			s.log.Info("guest ignored stop messages; powering off", "vm_id", r.Op().VMID, "messages", sent)
+			if err := r.Set("forced", "1"); err != nil {
+				return err
+			}
+			if err := s.hv.Destroy(ctx, name); err != nil {
+				return err
+			}
+			_, err := s.hv.WaitFor(ctx, name, func(st hypervisor.State) bool { return !st.Running })
+			return err
+		}
+		next := deadline
+		if sent < messages {
+			at := deadline.Add(-total).Add(time.Duration(sent) * total / time.Duration(messages))
+			if !now.Before(at) {
+				// Journal before acting: a resumed stop neither resends
+				// early nor moves its deadline.
+				if err := r.SetMany(map[string]string{"deadline": deadline.Format(time.RFC3339Nano), "messages": strconv.Itoa(sent + 1)}); err != nil {
+					return err
+				}
+				if err := s.hv.Shutdown(ctx, name); err != nil {
+					return err
+				}
+				sent++
+				continue
+			}
+			next = at
+		}
+		timer := time.NewTimer(next.Sub(now))
+		select {
+		case <-events:
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		}
+		timer.Stop()
+	}
+}
+
+// rebootDomain is the seeds' reboot: a reboot message, then a hard reset
+// if the guest has not come back within the timeout (2 minutes by
+// default). "Came back" is a reboot event (QEMU) or a new domain id (Xen
+// recreates the domain).
+func (s *Service) rebootDomain(ctx context.Context, r *ops.Run) error {
+	name := domainName(r.Op().VMID)
+	events, stop := s.hv.Watch(name)
+	defer stop()
+	st, err := s.hv.State(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !st.Exists {
+		return fmt.Errorf("domain %s does not exist", name)
+	}
+	if !st.Running && r.Data("sent") == "" {
+		// Rebooting a halted VM boots it.
+		return s.startDomain(ctx, r)
+	}
+	deadline := parseTime(r.Data("deadline"))
+	beforeID, _ := strconv.ParseUint(r.Data("before_id"), 10, 64)
+	if r.Data("sent") == "" {
+		deadline, beforeID = time.Now().Add(s.cfg.Timeouts.Reboot), uint64(st.ID)
+		if err := r.SetMany(map[string]string{"deadline": deadline.Format(time.RFC3339Nano), "before_id": strconv.FormatUint(beforeID, 10), "sent": "1"}); err != nil {
+			return err
+		}
+		if err := s.hv.Reboot(ctx, name); err != nil {
+			return err
+		}
+		if !s.hv.RebootReportsItself() {
+			return nil
+		}
+	}
+	for {
+		st, err := s.hv.State(ctx, name)
+		if err != nil {
+			return err
+		}
+		if st.Running && uint64(st.ID) != beforeID && st.ID != 0 {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			s.log.Info("guest did not reboot in time; resetting", "vm_id", r.Op().VMID)
+			if err := r.Set("forced", "1"); err != nil {
+				return err
+			}
+			if err := s.hv.Reset(ctx, name); err != nil {
+				return err
+			}
+			return s.startDomain(ctx, r)
+		}
+		timer := time.NewTimer(time.Until(deadline))
+		select {
+		case ev := <-events:
+			timer.Stop()
+			if ev.Kind == hypervisor.EventRebooted {
+				return nil
+			}
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Service) applyVMUpdate(ctx context.Context, r *ops.Run) error {
+	p := r.Op().Params
+	var oldMax int64
+	err := r.Update(func(tx *store.Tx, op *store.Operation) error {
+		v, ok := tx.VM(op.VMID)
+		if !ok {
+			return fmt.Errorf("vm %d has no record", op.VMID)
+		}
+		if op.Data["old_max"] == "" {
+			if op.Data == nil {
+				op.Data = map[string]string{}
+			}
+			op.Data["old_max"] = strconv.FormatInt(v.MaxMemory, 10)
+		}
+		oldMax, _ = strconv.ParseInt(op.Data["old_max"], 10, 64)
+		for key, dst := range map[string]*int64{"memory": &v.Memory, "vm_max_memory": &v.MaxMemory, "cores": &v.Cores, "console": &v.Console} {
+			if raw, ok := p[key]; ok {
+				*dst, _ = strconv.ParseInt(raw, 10, 64)
+			}
+		}
+		if pw, ok := p["password"]; ok {
+			v.Provision.Password = pw
+		}
+		if key, ok := p["ssh_key"]; ok {
+			v.Provision.SSHKey = key
+		}
+		v.DateUpdated = now()
+		tx.PutVM(v)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// The definition takes every change at the next start; memory within
+	// the running maximum is also ballooned now.
+	spec, err := s.domainSpec(r.Op().VMID)
+	if err != nil {
+		return err
+	}
+	if err := s.hv.Define(ctx, spec); err != nil {
+		return err
+	}
+	if raw, ok := p["memory"]; ok {
+		mem, _ := strconv.ParseInt(raw, 10, 64)
+		st, err := s.hv.State(ctx, spec.Name)
+		if err != nil {
+			return err
+		}
+		if st.Running && mem <= oldMax {
+			return s.hv.SetMemory(ctx, spec.Name, mem)
+		}
+	}
+	return nil
+}
+
+func (s *Service) deleteSystemVolume(ctx context.Context, r *ops.Run) error {
+	v, err := s.vmOf(r)
+	if err != nil {
+		return nil // already forgotten
+	}
+	if len(v.DiskIDs) == 0 {
+		return nil
+	}
+	if d, ok := s.diskOf(v.DiskIDs[0]); ok {
+		return s.vols.Delete(ctx, d.Volume)
+	}
+	return nil
+}
+
+// forgetVM drops the VM, its system disk and first iface, and frees the rest.
+func (s *Service) forgetVM(ctx context.Context, r *ops.Run) error {
+	return r.Update(func(tx *store.Tx, op *store.Operation) error {
+		v, ok := tx.VM(op.VMID)
+		if !ok {
+			return nil
+		}
+		for i, id := range v.DiskIDs {
+			d, ok := tx.Disk(id)
+			if !ok {
+				continue
+			}
+			if i == 0 {
+				tx.DeleteDisk(id)
+				continue
+			}
+			d.VMID, d.DateUpdated = 0, now()
+			tx.PutDisk(d)
+		}
+		for n, id := range v.IfaceIDs {
+			i, ok := tx.Iface(id)
+			if !ok {
+				continue
+			}
+			if n == 0 {
+				releaseIPs(tx, i)
+				tx.DeleteIface(id)
+				continue
+			}
+			i.VMID, i.State, i.DateUpdated = 0, store.IfaceFree, now()
+			tx.PutIface(i)
+		}
+		tx.DeleteVM(v.ID)
+		return nil
+	})
+}
+
+// --- attach / detach ---
+
+func (s *Service) isRunning(ctx context.Context, name string) (bool, error) {
+	st, err := s.hv.State(ctx, name)
+	return st.Running, err
+}
+
+func (s *Service) attachDisk(ctx context.Context, r *ops.Run) error {
+	name := domainName(r.Op().VMID)
+	running, err := s.isRunning(ctx, name)
+	if err != nil {
+		return err
+	}
+	pos, _ := strconv.Atoi(r.Op().Params["position"])
+	readOnly := r.Op().Params["access"] == "read"
+	var at int
+	err = r.Update(func(tx *store.Tx, op *store.Operation) error {
+		v, ok := tx.VM(op.VMID)
+		if !ok {
+			return fmt.Errorf("vm %d has no record", op.VMID)
+		}
+		if i := slices.Index(v.DiskIDs, op.DiskID); i >= 0 {
+			at = i // already recorded before a restart
+			return nil
+		}
+		switch {
+		case pos == 0 && !running && len(v.DiskIDs) > 0:
+			// Position 0 swaps with the current system disk.
+			v.DiskIDs = append(v.DiskIDs, v.DiskIDs[0])
+			v.DiskIDs[0] = op.DiskID
+			at = 0
+		case pos < 0 || pos >= len(v.DiskIDs) || running:
+			// A running guest gets the disk appended: its devices cannot shift.
+			v.DiskIDs = append(v.DiskIDs, op.DiskID)
+			at = len(v.DiskIDs) - 1
+		default:
+			v.DiskIDs = slices.Insert(v.DiskIDs, pos, op.DiskID)
+			at = pos
+		}
+		if readOnly && !contains(v.ReadOnly, op.DiskID) {
+			v.ReadOnly = append(v.ReadOnly, op.DiskID)
+		}
+		v.DateUpdated = now()
+		tx.PutVM(v)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !running {
+		spec, err := s.domainSpec(r.Op().VMID)
+		if err != nil {
+			return err
+		}
+		return s.hv.Define(ctx, spec)
+	}
+	d, _ := s.diskOf(r.Op().DiskID)
+	return s.hv.AttachDisk(ctx, name, at, hypervisor.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: readOnly})
+}
+
+func (s *Service) detachDisk(ctx context.Context, r *ops.Run) error {
+	name := domainName(r.Op().VMID)
+	running, err := s.isRunning(ctx, name)
+	if err != nil {
+		return err
+	}
+	err = r.Update(func(tx *store.Tx, op *store.Operation) error {
+		if v, ok := tx.VM(op.VMID); ok {
+			if i := slices.Index(v.DiskIDs, op.DiskID); i >= 0 {
+				if i == 0 && running {
+					return errors.New("the system disk can be detached only from a halted VM")
+				}
+				v.DiskIDs = slices.Delete(v.DiskIDs, i, i+1)
+				v.ReadOnly = slices.DeleteFunc(v.ReadOnly, func(x int64) bool { return x == op.DiskID })
+				v.DateUpdated = now()
+				tx.PutVM(v)
+			}
+		}
+		if d, ok := tx.Disk(op.DiskID); ok && d.VMID == op.VMID {
+			d.VMID = 0
+			tx.PutDisk(d)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !running {
+		spec, err := s.domainSpec(r.Op().VMID)
+		if err != nil {
+			return err
+		}
+		return s.hv.Define(ctx, spec)
+	}
+	d, _ := s.diskOf(r.Op().DiskID)
+	return s.hv.DetachDisk(ctx, name, s.vols.Path(d.Volume))
+}
+
+func abandonDiskAttach(tx *store.Tx, op store.Operation) {
+	v, _ := tx.VM(op.VMID)
+	if d, ok := tx.Disk(op.DiskID); ok && d.VMID == op.VMID && !contains(v.DiskIDs, d.ID) {
+		d.VMID = 0
+		tx.PutDisk(d)
+	}
+}
+
+func (s *Service) attachIface(ctx context.Context, r *ops.Run) error {
+	name := domainName(r.Op().VMID)
+	running, err := s.isRunning(ctx, name)
+	if err != nil {
+		return err
+	}
+	var iface store.Iface
+	err = r.Update(func(tx *store.Tx, op *store.Operation) error {
+		v, ok := tx.VM(op.VMID)
+		if !ok {
+			return fmt.Errorf("vm %d has no record", op.VMID)
+		}
+		if !contains(v.IfaceIDs, op.IfaceID) {
+			v.IfaceIDs = append(v.IfaceIDs, op.IfaceID)
+			v.DateUpdated = now()
+			tx.PutVM(v)
+		}
+		iface, _ = tx.Iface(op.IfaceID)
+		iface.State = store.IfaceUsed
+		tx.PutIface(iface)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !running {
+		spec, err := s.domainSpec(r.Op().VMID)
+		if err != nil {
+			return err
+		}
+		return s.hv.Define(ctx, spec)
+	}
+	return s.hv.AttachIface(ctx, name, s.ifaceSpec(iface))
+}
+
+func (s *Service) detachIface(ctx context.Context, r *ops.Run) error {
+	name := domainName(r.Op().VMID)
+	running, err := s.isRunning(ctx, name)
+	if err != nil {
+		return err
+	}
+	var iface store.Iface
+	err = r.Update(func(tx *store.Tx, op *store.Operation) error {
+		if v, ok := tx.VM(op.VMID); ok && contains(v.IfaceIDs, op.IfaceID) {
+			v.IfaceIDs = slices.DeleteFunc(v.IfaceIDs, func(x int64) bool { return x == op.IfaceID })
+			v.DateUpdated = now()
+			tx.PutVM(v)
+		}
+		var ok bool
+		if iface, ok = tx.Iface(op.IfaceID); ok && iface.VMID == op.VMID {
+			iface.VMID, iface.State = 0, store.IfaceFree
+			tx.PutIface(iface)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !running {
+		spec, err := s.domainSpec(r.Op().VMID)
+		if err != nil {
+			return err
+		}
+		return s.hv.Define(ctx, spec)
+	}
+	return s.hv.DetachIface(ctx, name, iface.MAC)
+}
+
+func abandonIfaceAttach(tx *store.Tx, op store.Operation) {
+	v, _ := tx.VM(op.VMID)
+	if i, ok := tx.Iface(op.IfaceID); ok && i.VMID == op.VMID && !contains(v.IfaceIDs, i.ID) {
+		i.VMID, i.State = 0, store.IfaceFree
+		tx.PutIface(i)
+	}
+}

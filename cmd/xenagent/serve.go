@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/config"
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/rpc"
+	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/network/ippool"
+	"github.com/xenagent/xenagent/storage/file"
+)
+
+// backends is the storage registry: a backend name to its constructor.
+var backends = map[string]func(cfg config.Config, log *slog.Logger) (service.Volumes, error){
+	"file": func(cfg config.Config, log *slog.Logger) (service.Volumes, error) { return file.New(cfg.Storage.Dir, log) },
+}
+
+func newLogger(level string, out io.Writer) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: l}))
+}
+
+// failpoint returns the crash-test hook: XENAGENT_FAILPOINT="vm_create:begin:start"
+// kills the process with SIGKILL when that operation reaches that boundary.
+func failpoint(log *slog.Logger) func(op store.Operation, boundary string) {
+	spec := os.Getenv("XENAGENT_FAILPOINT")
+	if spec == "" {
+		return nil
+	}
+	log.Warn("fail point armed", "at", spec)
+	return func(op store.Operation, boundary string) {
+		if op.Type+":"+boundary == spec {
+			log.Warn("fail point reached; killing the process", "at", spec, "op_id", op.ID)
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+}
+
+func serviceConfig(cfg config.Config) (service.Config, error) {
+	sc := service.Config{
+		Version:    version,
+		Datacenter: service.Datacenter(cfg.Datacenter),
+		Limits:     service.Limits(cfg.Limits),
+		Timeouts: service.Timeouts{Stop: cfg.Timeouts.Stop.Duration, StopMessages: cfg.Timeouts.StopMessages,
+			Reboot: cfg.Timeouts.Reboot.Duration},
+		Network:    service.Network{Bridge: cfg.Network.Bridge, ReverseDomain: cfg.Network.ReverseDomain},
+		KernelsDir: cfg.Storage.KernelsDir,
+	}
+	for _, p := range []struct {
+		src *config.Pool
+		dst **ippool.Pool
+	}{{cfg.Network.IPv4, &sc.Network.V4}, {cfg.Network.IPv6, &sc.Network.V6}} {
+		if p.src == nil {
+			continue
+		}
+		pool, err := ippool.Parse(p.src.Prefix, p.src.Gateway, p.src.First, p.src.Last)
+		if err != nil {
+			return sc, fmt.Errorf("network: %w", err)
+		}
+		*p.dst = &pool
+	}
+	return sc, nil
+}
+
+// serve runs the agent until ctx ends.
+func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
+	log := newLogger(cfg.LogLevel, logOut)
+	if err := cfg.EnsureDirs(); err != nil {
+		return err
+	}
+	st, err := store.Open(filepath.Join(cfg.StateDir, "state.db"), log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	newVols, ok := backends[cfg.Storage.Backend]
+	if !ok {
+		return fmt.Errorf("storage backend %q is not available in this build", cfg.Storage.Backend)
+	}
+	vols, err := newVols(cfg, log)
+	if err != nil {
+		return err
+	}
+	hv, err := hypervisor.Open(ctx, hypervisor.Config{URI: cfg.Libvirt.URI, CommandTimeout: cfg.Libvirt.CommandTimeout.Duration,
+		HVM: cfg.Libvirt.HVM, KVM: cfg.Libvirt.KVM}, log)
+	if err != nil {
+		return err
+	}
+	defer hv.Close()
+	sc, err := serviceConfig(cfg)
+	if err != nil {
+		return err
+	}
+	eng := ops.New(st, log, ops.Config{RetryFor: cfg.Timeouts.StepRetry.Duration, OnBoundary: failpoint(log)})
+	svc := service.New(sc, st, eng, hv, vols, log)
+	if err := seed(ctx, cfg, svc, log); err != nil {
+		return err
+	}
+	if err := svc.Reconcile(ctx); err != nil {
+		return fmt.Errorf("reconciling at start: %w", err)
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	eng.Start(runCtx)
+	go svc.WatchDomains(runCtx)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: rpc.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log).Handler(),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	scheme := "http"
+	if cfg.TLS.Cert != "" {
+		tc, err := tlsConfig(cfg.TLS)
+		if err != nil {
+			return err
+		}
+		srv.TLSConfig = tc
+		ln = tls.NewListener(ln, tc)
+		scheme = "https"
+	}
+	log.Info("xenagent serving", "url", fmt.Sprintf("%s://%s/xmlrpc/", scheme, ln.Addr()), "libvirt", cfg.Libvirt.URI, "state", cfg.StateDir)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	stopRun()
+	eng.Wait()
+	return nil
+}
+
+func tlsConfig(t config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCA != "" {
+		pem, err := os.ReadFile(t.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("tls.client_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("tls.client_ca: no certificate found")
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+const keyAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+func newKey() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	for i := range b {
+		b[i] = keyAlphabet[int(b[i])%len(keyAlphabet)]
+	}
+	return string(b)
+}
+
+// seed creates configured accounts, the demo account with its key file,
+// and the configured images.
+func seed(ctx context.Context, cfg config.Config, svc *service.Service, log *slog.Logger) error {
+	for _, a := range cfg.Accounts {
+		if _, err := svc.EnsureAccount(a.Handle, a.Fullname, a.KeySHA256, a.DiskQuotaMB); err != nil {
+			return err
+		}
+	}
+	if cfg.Demo.Enabled {
+		raw, err := os.ReadFile(cfg.Demo.KeyFile)
+		key := strings.TrimSpace(string(raw))
+		if errors.Is(err, os.ErrNotExist) || len(key) != 24 {
+			key = newKey()
+			if err := os.WriteFile(cfg.Demo.KeyFile, []byte(key+"\n"), 0o600); err != nil {
+				return fmt.Errorf("writing demo key: %w", err)
+			}
+		} else if err != nil {
+			return err
+		}
+		if _, err := svc.EnsureAccount("DEMO-XENAGENT", "Demo account", service.HashKey(key), 0); err != nil {
+			return err
+		}
+		fmt.Printf("demo account DEMO-XENAGENT, API key %s (also in %s)\n", key, cfg.Demo.KeyFile)
+	}
+	for _, im := range cfg.Images {
+		if err := svc.EnsureImage(ctx, service.ImageSpec{Label: im.Label, OSArch: im.OSArch, SizeMB: im.SizeMB,
+			KernelVersion: im.KernelVersion, Cmdline: im.Cmdline, SourceFile: im.SourceFile}); err != nil {
+			return fmt.Errorf("image %q: %w", im.Label, err)
+		}
+	}
+	return nil
+}
