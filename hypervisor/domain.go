@@ -158,7 +158,7 @@ func interfaceXML(domType string, n IfaceSpec) libvirtxml.DomainInterface {
 	}
 	if n.Target != "" && domType != "xen" {
 		// Xen names the backend vifD.N itself; the agent finds it by MAC.
-		iface.Target = &libvirtxml.DomainInterfaceTarget{Dev: n.Target, Managed: "no"}
+		iface.Target = &libvirtxml.DomainInterfaceTarget{Dev: n.Target}
 	}
 	if domType == "qemu" || domType == "kvm" {
 		iface.Model = &libvirtxml.DomainInterfaceModel{Type: "virtio"}

@@ -344,11 +344,14 @@ func (d *Driver) RebootReportsItself() bool { return d.flavor != FlavorTest }
 // domain's maximum.
 func (d *Driver) SetMemory(ctx context.Context, name string, mb int64) error {
 	return d.withDomain(ctx, "setting memory of", name, func(dom *libvirt.Domain) error {
-		flags := libvirt.DOMAIN_MEM_CONFIG
-		if active, _ := dom.IsActive(); active {
-			flags |= libvirt.DOMAIN_MEM_LIVE
+		// Some drivers refuse LIVE|CONFIG together: one call each.
+		if err := dom.SetMemoryFlags(uint64(mb)*1024, libvirt.DOMAIN_MEM_CONFIG); err != nil {
+			return err
 		}
-		return dom.SetMemoryFlags(uint64(mb)*1024, flags)
+		if active, _ := dom.IsActive(); active {
+			return dom.SetMemoryFlags(uint64(mb)*1024, libvirt.DOMAIN_MEM_LIVE)
+		}
+		return nil
 	})
 }
 

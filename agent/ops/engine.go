@@ -213,7 +213,7 @@ func (e *Engine) finished(id int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.running, id)
-	if e.ctx.Err() != nil {
+	if e.ctx != nil && e.ctx.Err() != nil {
 		// Shutting down: the operation stays unfinished in the journal.
 		return
 	}

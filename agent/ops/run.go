@@ -207,7 +207,7 @@ func cancelOutcome(o store.Operation) string {
 func (e *Engine) shuttingDown() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.ctx.Err() != nil
+	return e.ctx != nil && e.ctx.Err() != nil
 }
 
 // doStep runs a step, retrying transient failures with backoff.

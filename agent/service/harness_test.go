@@ -1,0 +1,210 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/network/ippool"
+	"github.com/xenagent/xenagent/storage/file"
+)
+
+// agent is a whole service on real parts: a bbolt file, the engine, a
+// private libvirt test driver and the file backend, in a temp dir.
+type agent struct {
+	t     *testing.T
+	dir   string
+	st    *store.Store
+	eng   *ops.Engine
+	hv    *hypervisor.Driver
+	vols  *file.Backend
+	svc   *Service
+	alice *Caller
+	bob   *Caller
+	op    *Caller
+	image int64 // disk id of the registered image
+	stop  context.CancelFunc
+}
+
+type agentOpt func(*Config)
+
+func newAgent(t *testing.T, start bool, opts ...agentOpt) *agent {
+	t.Helper()
+	dir := t.TempDir()
+	nodeXML := filepath.Join(dir, "node.xml")
+	os.WriteFile(nodeXML, []byte("<node/>"), 0o644)
+	return openAgent(t, dir, "test://"+nodeXML, start, opts...)
+}
+
+func openAgent(t *testing.T, dir, uri string, start bool, opts ...agentOpt) *agent {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	st, err := store.Open(filepath.Join(dir, "state.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: uri, CommandTimeout: 20 * time.Second}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vols, err := file.New(filepath.Join(dir, "disks"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4, _ := ippool.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
+	v6, _ := ippool.Parse("fd00::/64", "fd00::1", "", "")
+	cfg := Config{
+		Version:    "test",
+		Datacenter: Datacenter{ID: 1, Name: "Test", Country: "France", ISO: "FR", Code: "FR-T1"},
+		Limits:     Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000},
+		Timeouts:   Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second},
+		Network:    Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
+	svc := New(cfg, st, eng, hv, vols, log)
+	a := &agent{t: t, dir: dir, st: st, eng: eng, hv: hv, vols: vols, svc: svc}
+	aliceID, _ := svc.EnsureAccount("ALICE-GANDI", "Alice", HashKey("alice-key-0123456789abcd"), 0)
+	bobID, _ := svc.EnsureAccount("BOB-GANDI", "Bob", HashKey("bob-key-0123456789abcdef"), 0)
+	a.alice, a.bob = &Caller{AccountID: aliceID, Handle: "ALICE-GANDI"}, &Caller{AccountID: bobID, Handle: "BOB-GANDI"}
+	a.op = &Caller{Operator: true, Handle: "OPERATOR"}
+	if err := svc.EnsureImage(context.Background(), ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
+		t.Fatal(err)
+	}
+	st.View(func(tx *store.Tx) {
+		tx.EachImage(func(i *store.Image) bool { a.image = i.DiskID; return false })
+	})
+	if err := svc.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stop = cancel
+	if start {
+		a.start(ctx)
+	}
+	t.Cleanup(a.close)
+	return a
+}
+
+func (a *agent) start(ctx context.Context) {
+	a.eng.Start(ctx)
+	go a.svc.WatchDomains(ctx)
+}
+
+func (a *agent) close() {
+	if a.st == nil {
+		return
+	}
+	a.stop()
+	a.eng.Wait()
+	if err := a.st.Check(); err != nil {
+		a.t.Error(err)
+	}
+	a.st.Close()
+	a.hv.Close()
+	a.st = nil
+}
+
+// call invokes a method; a fault is returned as *Fault.
+func (a *agent) call(c *Caller, method string, params ...any) (any, *Fault) {
+	a.t.Helper()
+	v, err := a.svc.Call(context.Background(), c, method, params)
+	if err != nil {
+		var f *Fault
+		if !errors.As(err, &f) {
+			a.t.Fatalf("%s: non-fault error %v", method, err)
+		}
+		return nil, f
+	}
+	return v, nil
+}
+
+func (a *agent) mustCall(c *Caller, method string, params ...any) any {
+	a.t.Helper()
+	v, f := a.call(c, method, params...)
+	if f != nil {
+		a.t.Fatalf("%s: %v", method, f)
+	}
+	return v
+}
+
+// wait polls operation.info like a client until the ops finish.
+func (a *agent) wait(c *Caller, opsAny any) []map[string]any {
+	a.t.Helper()
+	var list []any
+	switch x := opsAny.(type) {
+	case []any:
+		list = x
+	default:
+		list = []any{x}
+	}
+	var out []map[string]any
+	for _, o := range list {
+		id := o.(map[string]any)["id"].(int64)
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			info := a.mustCall(c, "operation.info", id).(map[string]any)
+			step := info["step"]
+			if step == "DONE" || step == "ERROR" || step == "CANCEL" {
+				out = append(out, info)
+				break
+			}
+			if time.Now().After(deadline) {
+				a.t.Fatalf("operation %d still %s", id, step)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return out
+}
+
+func (a *agent) mustDone(c *Caller, opsAny any) []map[string]any {
+	a.t.Helper()
+	out := a.wait(c, opsAny)
+	for _, o := range out {
+		if o["step"] != "DONE" {
+			a.t.Fatalf("operation %v (%v) ended %v: %v", o["id"], o["type"], o["step"], o["last_error"])
+		}
+	}
+	return out
+}
+
+func vmSpec(hostname string) map[string]any {
+	return map[string]any{"datacenter_id": int64(1), "hostname": hostname, "memory": int64(512), "password": "password_to_change"}
+}
+
+// createVM runs vm.create_from to DONE and returns the VM id.
+func (a *agent) createVM(c *Caller, hostname string) int64 {
+	a.t.Helper()
+	ops := a.mustCall(c, "hosting.vm.create_from", vmSpec(hostname), map[string]any{"name": "sys-" + hostname}, a.image)
+	done := a.mustDone(c, ops)
+	return done[2]["params"].(map[string]any)["vm_id"].(int64)
+}
+
+// snapshot counts every kind of record, to prove a refused call changed nothing.
+func (a *agent) snapshot() [6]int {
+	var n [6]int
+	a.st.View(func(tx *store.Tx) {
+		tx.EachVM(func(*store.VM) bool { n[0]++; return true })
+		tx.EachDisk(func(*store.Disk) bool { n[1]++; return true })
+		tx.EachIface(func(*store.Iface) bool { n[2]++; return true })
+		tx.EachIP(func(*store.IP) bool { n[3]++; return true })
+		tx.EachOperation(func(*store.Operation) bool { n[4]++; return true })
+	})
+	vols, _ := a.vols.List(context.Background())
+	n[5] = len(vols)
+	return n
+}
