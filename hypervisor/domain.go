@@ -40,22 +40,25 @@ type IfaceSpec struct {
 
 // DomainSpec is everything needed to define a domain.
 type DomainSpec struct {
-	Name     string
-	UUID     string
-	VMID     int64
-	MemoryMB int64
-	MaxMemMB int64
-	VCPUs    int64
-	Kernel   string
-	Initrd   string
-	Cmdline  string
-	Disks    []DiskSpec
-	Ifaces   []IfaceSpec
+	Name       string
+	UUID       string
+	VMID       int64
+	Owner      string // the agent instance that owns the domain
+	MemoryMB   int64
+	MaxMemMB   int64
+	VCPUs      int64
+	Kernel     string
+	Initrd     string
+	Cmdline    string
+	ConsoleLog string // when set, a QEMU guest's serial console goes to this file
+	Disks      []DiskSpec
+	Ifaces     []IfaceSpec
 }
 
 type ownerMeta struct {
 	XMLName struct{} `xml:"owner"`
 	VMID    int64    `xml:"vm_id,attr"`
+	Agent   string   `xml:"agent,attr"`
 }
 
 // DomainXML renders spec as libvirt domain XML for flavor.
@@ -74,7 +77,7 @@ func DomainXML(flavor Flavor, spec DomainSpec) (string, error) {
 		OnReboot:      "restart",
 		OnCrash:       "destroy",
 		Metadata: &libvirtxml.DomainMetadata{
-			XML: fmt.Sprintf(`<xa:owner xmlns:xa="%s" vm_id="%d"/>`, MetadataNS, spec.VMID),
+			XML: fmt.Sprintf(`<xa:owner xmlns:xa="%s" vm_id="%d" agent="%s"/>`, MetadataNS, spec.VMID, spec.Owner),
 		},
 		Devices: &libvirtxml.DomainDeviceList{},
 	}
@@ -106,7 +109,11 @@ func DomainXML(flavor Flavor, spec DomainSpec) (string, error) {
 		// Without ACPI a guest never sees the power button that a graceful
 		// shutdown presses.
 		dom.Features = &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}}
-		dom.Devices.Serials = []libvirtxml.DomainSerial{{}}
+		serial := libvirtxml.DomainSerial{Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}}}
+		if spec.ConsoleLog != "" {
+			serial.Source = &libvirtxml.DomainChardevSource{File: &libvirtxml.DomainChardevSourceFile{Path: spec.ConsoleLog}}
+		}
+		dom.Devices.Serials = []libvirtxml.DomainSerial{serial}
 		dom.Devices.Consoles = []libvirtxml.DomainConsole{{Target: &libvirtxml.DomainConsoleTarget{Type: "serial"}}}
 		dom.Devices.MemBalloon = &libvirtxml.DomainMemBalloon{Model: "virtio"}
 	case FlavorTest:

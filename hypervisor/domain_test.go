@@ -11,7 +11,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func goldenSpec() DomainSpec {
 	return DomainSpec{
-		Name: "xa-vm-42", UUID: "6f1c9a0e-2d7b-4c3a-9a51-1f0e8b7c6d5e", VMID: 42,
+		Name: "xa-vm-42", UUID: "6f1c9a0e-2d7b-4c3a-9a51-1f0e8b7c6d5e", VMID: 42, Owner: "0123456789abcdef",
 		MemoryMB: 512, MaxMemMB: 2048, VCPUs: 2,
 		Kernel: "/var/lib/xenagent/kernels/6.1/vmlinuz", Initrd: "/var/lib/xenagent/kernels/6.1/initrd.img",
 		Cmdline: "root=/dev/xvda1 ro console=hvc0",

@@ -57,6 +57,9 @@ type Config struct {
 	HVM bool
 	// KVM selects kvm domains under qemu: URIs.
 	KVM bool
+	// ConsoleDir, when set, keeps each QEMU guest's serial console in
+	// ConsoleDir/NAME.log.
+	ConsoleDir string
 }
 
 var eventLoopOnce sync.Once

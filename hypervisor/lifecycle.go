@@ -3,6 +3,7 @@ package hypervisor
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"time"
 
 	"libvirt.org/go/libvirt"
@@ -12,6 +13,9 @@ import (
 // Define creates or replaces the persistent definition of a domain.
 // Defining again with the same name and UUID is harmless.
 func (d *Driver) Define(ctx context.Context, spec DomainSpec) error {
+	if spec.ConsoleLog == "" && d.cfg.ConsoleDir != "" {
+		spec.ConsoleLog = filepath.Join(d.cfg.ConsoleDir, spec.Name+".log")
+	}
 	xml, err := DomainXML(d.flavor, spec)
 	if err != nil {
 		return err
@@ -359,6 +363,7 @@ func (d *Driver) SetMemory(ctx context.Context, name string, mb int64) error {
 type Domain struct {
 	Name  string
 	VMID  int64
+	Owner string
 	State State
 }
 
@@ -377,7 +382,7 @@ func (d *Driver) Domains(ctx context.Context) ([]Domain, error) {
 			if err == nil {
 				var owner ownerMeta
 				if uerr := xmlUnmarshal(meta, &owner); uerr == nil {
-					out = append(out, Domain{Name: name, VMID: owner.VMID})
+					out = append(out, Domain{Name: name, VMID: owner.VMID, Owner: owner.Agent})
 				}
 			}
 			dom.Free()

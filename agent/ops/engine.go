@@ -62,13 +62,13 @@ type Engine struct {
 	cfg       Config
 	workflows map[string]Workflow
 
-	mu      sync.Mutex
-	queues  map[string][]int64
-	queued  map[int64][]string
-	running map[int64]context.CancelFunc
-	ctx     context.Context
-	wg      sync.WaitGroup
-	waiters map[int64][]chan struct{}
+	mu       sync.Mutex
+	queues   map[string][]int64
+	queued   map[int64][]string
+	running  map[int64]context.CancelFunc
+	ctx      context.Context
+	wg       sync.WaitGroup
+	waiters  map[int64][]chan struct{}
 	onFinish func(op store.Operation)
 }
 

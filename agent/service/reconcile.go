@@ -153,7 +153,8 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 	for _, d := range doms {
 		known := false
 		s.st.View(func(tx *store.Tx) { known = tx.HasVM(d.VMID) })
-		if known || inFlightVM[d.VMID] {
+		if d.Owner != s.st.Instance() || known || inFlightVM[d.VMID] {
+			// Another agent's domain (a second state dir on this libvirtd) is not ours to judge.
 			continue
 		}
 		if err := s.hv.Undefine(ctx, d.Name); err != nil {

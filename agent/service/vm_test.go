@@ -412,7 +412,7 @@ func TestReconcileAtStart(t *testing.T) {
 	a.hv.Destroy(ctx, domainName(vmID))
 	stray := domainName(999)
 	spec, _ := a.svc.domainSpec(vmID)
-	spec.Name, spec.UUID, spec.VMID = stray, uuidFor(999), 999
+	spec.Name, spec.UUID, spec.VMID = stray, a.svc.uuidFor(999), 999
 	if err := a.hv.Define(ctx, spec); err != nil {
 		t.Fatal(err)
 	}

@@ -84,8 +84,8 @@ func (s *Service) afterOperation(op store.Operation) {
 
 // uuidFor derives a stable domain UUID from a VM id, so defining again is
 // idempotent and a redefinition after a crash is the same domain.
-func uuidFor(vmID int64) string {
-	h := sha256.Sum256([]byte("xenagent-vm-" + strconv.FormatInt(vmID, 10)))
+func (s *Service) uuidFor(vmID int64) string {
+	h := sha256.Sum256([]byte("xenagent-vm-" + s.st.Instance() + "-" + strconv.FormatInt(vmID, 10)))
 	h[6] = (h[6] & 0x0f) | 0x50
 	h[8] = (h[8] & 0x3f) | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
@@ -117,7 +117,7 @@ func (s *Service) domainSpec(vmID int64) (hypervisor.DomainSpec, error) {
 			err = fmt.Errorf("vm %d has no record", vmID)
 			return
 		}
-		spec = hypervisor.DomainSpec{Name: v.Domain, UUID: uuidFor(v.ID), VMID: v.ID, MemoryMB: v.Memory, MaxMemMB: v.MaxMemory, VCPUs: v.Cores}
+		spec = hypervisor.DomainSpec{Name: v.Domain, UUID: s.uuidFor(v.ID), VMID: v.ID, Owner: s.st.Instance(), MemoryMB: v.Memory, MaxMemMB: v.MaxMemory, VCPUs: v.Cores}
 		for i, did := range v.DiskIDs {
 			d, ok := tx.Disk(did)
 			if !ok {

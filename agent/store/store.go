@@ -1,7 +1,9 @@
 package store
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +57,7 @@ type Store struct {
 	idem       map[string]IdemEntry
 	released   map[string][]string
 	seq        map[string]int64
+	instance   string
 
 	commits chan *commit
 	done    chan struct{}
@@ -128,8 +131,21 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 			return fmt.Errorf("migrating schema %d: %w", version, err)
 		}
 	}
+	if meta.Get([]byte("instance")) == nil {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		if err := meta.Put([]byte("instance"), []byte(hex.EncodeToString(b[:]))); err != nil {
+			return err
+		}
+	}
 	return meta.Put([]byte("schema"), u64(SchemaVersion))
 }
+
+// Instance is a random id made when the state file was created; the agent
+// marks what it creates outside the file (domains) with it.
+func (s *Store) Instance() string { return s.instance }
 
 func loadTable[T any](tx *bolt.Tx, t *table[T]) error {
 	return tx.Bucket([]byte(t.bucket)).ForEach(func(k, v []byte) error {
@@ -172,6 +188,7 @@ func (s *Store) load(tx *bolt.Tx) error {
 	}); err != nil {
 		return err
 	}
+	s.instance = string(tx.Bucket([]byte("meta")).Get([]byte("instance")))
 	return tx.Bucket([]byte("meta")).ForEach(func(k, v []byte) error {
 		if len(k) > 4 && string(k[:4]) == "seq/" {
 			s.seq[string(k[4:])] = int64(binary.BigEndian.Uint64(v))
