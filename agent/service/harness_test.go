@@ -41,10 +41,10 @@ func newAgent(t *testing.T, start bool, opts ...agentOpt) *agent {
 	dir := t.TempDir()
 	nodeXML := filepath.Join(dir, "node.xml")
 	os.WriteFile(nodeXML, []byte("<node/>"), 0o644)
-	return openAgent(t, dir, "test://"+nodeXML, start, opts...)
+	return openAgent(t, dir, hypervisor.Config{URI: "test://" + nodeXML}, start, opts...)
 }
 
-func openAgent(t *testing.T, dir, uri string, start bool, opts ...agentOpt) *agent {
+func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, opts ...agentOpt) *agent {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -54,7 +54,8 @@ func openAgent(t *testing.T, dir, uri string, start bool, opts ...agentOpt) *age
 	if err != nil {
 		t.Fatal(err)
 	}
-	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: uri, CommandTimeout: 20 * time.Second}, log)
+	hvCfg.CommandTimeout = 60 * time.Second
+	hv, err := hypervisor.Open(context.Background(), hvCfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

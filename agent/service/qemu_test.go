@@ -1,0 +1,244 @@
+package service
+
+import (
+	"context"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/hypervisor/guesttest"
+)
+
+// requireQEMU skips, saying why, when real QEMU through libvirtd cannot
+// run here. `make test` sets XENAGENT_REQUIRE_QEMU=1 (after starting
+// libvirtd), which turns every such skip into a failure.
+func requireQEMU(t *testing.T) {
+	t.Helper()
+	why := ""
+	switch {
+	case testing.Short():
+		why = "-short"
+	case os.Geteuid() != 0:
+		why = "needs root (QEMU guests under qemu:///system)"
+	case exec.Command("virsh", "-c", "qemu:///system", "version").Run() != nil:
+		why = "libvirtd is not reachable at qemu:///system (make test starts it: deploy/test/start-libvirtd.sh)"
+	}
+	if _, _, err := guesttest.Kernel(); why == "" && err != nil {
+		why = err.Error()
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("XENAGENT_REQUIRE_QEMU") == "1" {
+		t.Fatalf("QEMU test cannot run: %s", why)
+	}
+	t.Skip("skipping real-QEMU test: " + why)
+}
+
+var (
+	guestsOnce sync.Once
+	guestsDir  string
+	guestsErr  error
+)
+
+// guests builds the busybox guests once per test binary.
+func guests(t *testing.T) string {
+	guestsOnce.Do(func() {
+		guestsDir, guestsErr = os.MkdirTemp("", "xenagent-guests-")
+		if guestsErr == nil {
+			os.Chmod(guestsDir, 0o755)
+			guestsErr = guesttest.Build(guestsDir)
+		}
+	})
+	if guestsErr != nil {
+		t.Fatal(guestsErr)
+	}
+	return guestsDir
+}
+
+type qemuAgent struct {
+	*agent
+	consoles string
+	images   map[string]int64
+}
+
+// newQEMUAgent is an agent on qemu:///system with the test guests as
+// kernels. QEMU runs as libvirt-qemu, so the directories are world-readable.
+func newQEMUAgent(t *testing.T, stop, reboot time.Duration) *qemuAgent {
+	requireQEMU(t)
+	kernels := guests(t)
+	dir := t.TempDir()
+	for p := dir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+		os.Chmod(p, 0o755)
+	}
+	consoles := filepath.Join(dir, "consoles")
+	os.MkdirAll(consoles, 0o777)
+	a := openAgent(t, dir, hypervisor.Config{URI: "qemu:///system", ConsoleDir: consoles}, true, func(c *Config) {
+		c.KernelsDir = kernels
+		c.Timeouts = Timeouts{Stop: stop, StopMessages: 2, Reboot: reboot}
+		c.Network.Bridge = "" // bare taps: no bridge needed on this machine
+	})
+	os.Chmod(filepath.Join(dir, "disks"), 0o777)
+	q := &qemuAgent{agent: a, consoles: consoles, images: map[string]int64{}}
+	for _, behaviour := range []string{"coop", "stubborn"} {
+		if err := a.svc.EnsureImage(context.Background(), ImageSpec{Label: behaviour, OSArch: "x86-64", SizeMB: 8, KernelVersion: behaviour, Cmdline: "console=ttyS0 quiet panic=-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.st.View(func(tx *store.Tx) {
+		tx.EachImage(func(i *store.Image) bool { q.images[i.Label] = i.DiskID; return true })
+	})
+	return q
+}
+
+// boot creates a VM of the given behaviour and waits for the guest to be ready.
+func (q *qemuAgent) boot(behaviour string) int64 {
+	q.t.Helper()
+	id := 910000 + rand.Int63n(80000)
+	spec := vmSpec(behaviour)
+	spec["memory"] = int64(256)
+	ops := q.mustCall(q.alice, "hosting.vm.create_from", spec, map[string]any{}, q.images[behaviour], map[string]any{"vm_id": id, "iface_id": id})
+	q.t.Cleanup(func() {
+		// Leave nothing on the shared libvirtd, whatever the test did.
+		ctx := context.Background()
+		q.hv.Undefine(ctx, domainName(id))
+	})
+	q.mustDone(q.alice, ops)
+	q.waitConsole(id, guesttest.ReadyMarker, 1)
+	return id
+}
+
+// waitConsole waits until marker has appeared n times on the guest's console.
+func (q *qemuAgent) waitConsole(vmID int64, marker string, n int) {
+	q.t.Helper()
+	path := filepath.Join(q.consoles, domainName(vmID)+".log")
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Count(string(b), marker) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			q.t.Fatalf("guest %d: %q not seen %d times on the console:\n%s", vmID, marker, n, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// timedOp submits an action and returns its operation's final record and
+// how long it took from submission to DONE as the engine records it.
+func (q *qemuAgent) timedOp(method string, vmID int64) (store.Operation, time.Duration) {
+	o, took, _ := q.timedOpAt(method, vmID)
+	return o, took
+}
+
+func (q *qemuAgent) timedOpAt(method string, vmID int64) (store.Operation, time.Duration, time.Time) {
+	q.t.Helper()
+	start := time.Now()
+	op := q.mustCall(q.alice, method, vmID).(map[string]any)
+	id := op["id"].(int64)
+	<-q.eng.Done(id)
+	doneAt := time.Now()
+	took := doneAt.Sub(start)
+	var o store.Operation
+	q.st.View(func(tx *store.Tx) { o, _ = tx.Operation(id) })
+	if o.Step != store.StepDone {
+		q.t.Fatalf("%s ended %s: %s", method, o.Step, o.LastError)
+	}
+	return o, took, doneAt
+}
+
+func TestQEMUCooperativeGuest(t *testing.T) {
+	t.Parallel()
+	q := newQEMUAgent(t, 60*time.Second, 60*time.Second)
+	vmID := q.boot("coop")
+	ctx := context.Background()
+	events, stop := q.hv.Watch(domainName(vmID))
+	defer stop()
+
+	// Graceful stop: DONE within a second of the guest powering off.
+	o, took, doneAt := q.timedOpAt("hosting.vm.stop", vmID)
+	var stoppedAt time.Time
+	for ev := range events {
+		if ev.Kind == hypervisor.EventStopped {
+			stoppedAt = ev.Time
+			break
+		}
+	}
+	lag := doneAt.Sub(stoppedAt)
+	t.Logf("cooperative stop: DONE %v after submit; %v after libvirt reported the guest off", took, lag)
+	if o.Data["forced"] != "" || o.Data["messages"] != "1" {
+		t.Fatalf("a cooperative guest needed force: %v", o.Data)
+	}
+	if took > 30*time.Second || lag > time.Second {
+		t.Fatalf("stop took %v, %v after power off", took, lag)
+	}
+	if st, _ := q.hv.State(ctx, domainName(vmID)); st.Running {
+		t.Fatal("domain still running after stop")
+	}
+
+	// Start again, then a graceful reboot: the guest comes back by itself.
+	q.timedOp("hosting.vm.start", vmID)
+	q.waitConsole(vmID, guesttest.ReadyMarker, 2)
+	o, took = q.timedOp("hosting.vm.reboot", vmID)
+	t.Logf("cooperative reboot: DONE %v after submit", took)
+	if o.Data["forced"] != "" {
+		t.Fatalf("a cooperative guest was reset: %v", o.Data)
+	}
+	q.waitConsole(vmID, guesttest.ReadyMarker, 3)
+	if got := q.mustCall(q.alice, "hosting.vm.info", vmID).(map[string]any)["state"]; got != "running" {
+		t.Fatalf("state after reboot = %v", got)
+	}
+
+	// The guest powers itself off (power button pressed outside the agent).
+	if err := q.hv.Shutdown(ctx, domainName(vmID)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return q.mustCall(q.alice, "hosting.vm.info", vmID).(map[string]any)["state"] == "halted" })
+	q.mustDone(q.alice, q.mustCall(q.alice, "hosting.vm.delete", vmID))
+	if st, _ := q.hv.State(ctx, domainName(vmID)); st.Exists {
+		t.Fatal("domain left after delete")
+	}
+}
+
+func TestQEMUStubbornGuest(t *testing.T) {
+	t.Parallel()
+	const stopAfter, resetAfter = 6 * time.Second, 5 * time.Second
+	q := newQEMUAgent(t, stopAfter, resetAfter)
+	vmID := q.boot("stubborn")
+	ctx := context.Background()
+
+	// Stop: two messages ignored, destroyed at the deadline.
+	o, took := q.timedOp("hosting.vm.stop", vmID)
+	t.Logf("stubborn stop: DONE %v after submit (deadline %v)", took, stopAfter)
+	if o.Data["forced"] != "1" || o.Data["messages"] != "2" {
+		t.Fatalf("stubborn stop journal = %v, want 2 messages then force", o.Data)
+	}
+	if took < stopAfter || took > stopAfter+10*time.Second {
+		t.Fatalf("stop took %v, want just past %v", took, stopAfter)
+	}
+	if st, _ := q.hv.State(ctx, domainName(vmID)); st.Running {
+		t.Fatal("domain still running after a forced stop")
+	}
+
+	// Reboot: the message is ignored, so the domain is reset at the deadline.
+	q.timedOp("hosting.vm.start", vmID)
+	q.waitConsole(vmID, guesttest.ReadyMarker, 2)
+	o, took = q.timedOp("hosting.vm.reboot", vmID)
+	t.Logf("stubborn reboot: DONE %v after submit (deadline %v)", took, resetAfter)
+	if o.Data["forced"] != "1" {
+		t.Fatalf("stubborn reboot was not reset: %v", o.Data)
+	}
+	if took < resetAfter || took > resetAfter+10*time.Second {
+		t.Fatalf("reboot took %v, want just past %v", took, resetAfter)
+	}
+	q.waitConsole(vmID, guesttest.ReadyMarker, 3)
+	q.mustDone(q.alice, q.mustCall(q.alice, "hosting.vm.delete", vmID))
+}
