@@ -2,7 +2,6 @@ package hypervisor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -288,13 +287,16 @@ func (d *Driver) call(ctx context.Context, op string, fn func(c *libvirt.Connect
 	go func() { done <- fn(conn) }()
 	select {
 	case err := <-done:
-		err = classify(op, err)
-		if errors.Is(err, ErrDisconnected) {
-			if alive, _ := conn.IsAlive(); !alive {
-				d.dropConn(conn)
-			}
+		if err == nil {
+			return nil
 		}
-		return err
+		// Whatever the error says ("client socket is closed", "End of file
+		// while reading data"), a dead connection makes it transient.
+		if alive, aerr := conn.IsAlive(); !alive || aerr != nil {
+			d.dropConn(conn)
+			return &Error{Op: op, Err: fmt.Errorf("%w: %v", ErrDisconnected, err), transient: true}
+		}
+		return classify(op, err)
 	case <-ctx.Done():
 		return &Error{Op: op, Err: fmt.Errorf("libvirt call abandoned: %w", ctx.Err()), transient: true}
 	}
