@@ -78,7 +78,7 @@ func (d *decoder) next() (xml.Token, error) {
 			if err == io.EOF {
 				return nil, malformed("unexpected end of document")
 			}
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement, xml.EndElement:
@@ -121,7 +121,7 @@ func (d *decoder) text(name string) (string, error) {
 	for {
 		tok, err := d.d.Token()
 		if err != nil {
-			return "", fmt.Errorf("%w: %v", ErrMalformed, err)
+			return "", fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		switch t := tok.(type) {
 		case xml.CharData:
@@ -147,7 +147,7 @@ func (d *decoder) value(depth int) (any, error) {
 	for {
 		tok, err := d.d.Token()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		switch t := tok.(type) {
 		case xml.CharData:
@@ -325,7 +325,7 @@ func (d *decoder) end() error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrMalformed, err)
+			return fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		switch t := tok.(type) {
 		case xml.CharData:
