@@ -28,6 +28,13 @@ type Step struct {
 	Undo func(ctx context.Context, r *Run) error
 	// NoReturn marks a step that cannot be undone (a deletion).
 	NoReturn bool
+	// Prepare, when set, adds values to the operation's data in the same
+	// durable write that records the step's beginning (a deadline).
+	Prepare func(data map[string]string)
+	// Atomic marks a step that acts only through one Run.Update: that
+	// transaction also records the step's completion (and the operation's
+	// DONE when it is the last step), so it needs no journal writes of its own.
+	Atomic bool
 }
 
 // Workflow is what an operation type does.

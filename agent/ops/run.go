@@ -11,8 +11,10 @@ import (
 
 // Run is the handle a step gets on its operation.
 type Run struct {
-	e  *Engine
-	op store.Operation
+	e      *Engine
+	op     store.Operation
+	atomic bool // the current step is Atomic
+	last   bool // the current step is the workflow's last
 }
 
 // Op returns a copy of the operation as last journalled.
@@ -72,6 +74,14 @@ func (r *Run) Update(fn func(tx *store.Tx, op *store.Operation) error) error {
 		if err := fn(tx, &o); err != nil {
 			return err
 		}
+		if r.atomic {
+			o.Cursor++
+			o.InStep = false
+			if r.last {
+				o.Step, o.LastError, o.ETA = store.StepDone, "", 0
+				o.Keys, o.After = nil, nil // scheduling data, useless once finished
+			}
+		}
 		o.DateUpdated = now()
 		tx.PutOperation(o)
 		r.op = o
@@ -87,7 +97,17 @@ func (e *Engine) boundary(o store.Operation, name string) {
 
 // journal applies mut to the operation record and persists it.
 func (e *Engine) journal(r *Run, mut func(o *store.Operation), extra func(tx *store.Tx, o store.Operation)) error {
-	return e.st.Update(func(tx *store.Tx) error {
+	return e.journalWith(e.st.Update, r, mut, extra)
+}
+
+// hint journals without waiting for the disk: progress a crash may lose
+// costs only re-running an idempotent step.
+func (e *Engine) hint(r *Run, mut func(o *store.Operation)) error {
+	return e.journalWith(e.st.UpdateAsync, r, mut, nil)
+}
+
+func (e *Engine) journalWith(update func(func(tx *store.Tx) error) error, r *Run, mut func(o *store.Operation), extra func(tx *store.Tx, o store.Operation)) error {
+	return update(func(tx *store.Tx) error {
 		o, ok := tx.Operation(r.op.ID)
 		if !ok {
 			return ErrNotFound
@@ -142,18 +162,39 @@ func (e *Engine) run(ctx context.Context, id int64) {
 			return
 		}
 		step := wf.Steps[r.op.Cursor]
-		if err := e.journal(r, func(o *store.Operation) {
+		begin := func(o *store.Operation) {
 			if o.Step != store.StepRun {
 				o.Step = store.StepRun
 				o.DateStart = now()
 			}
 			o.InStep = true
-		}, nil); err != nil {
-			log.Error("journalling step", "step", step.Name, "err", err)
+			if step.Prepare != nil {
+				if o.Data == nil {
+					o.Data = map[string]string{}
+				}
+				step.Prepare(o.Data)
+			}
+		}
+		var err error
+		switch {
+		case step.Prepare != nil:
+			err = e.journal(r, begin, nil) // journalled data must be durable before acting
+		case step.Atomic && r.op.Step == store.StepRun:
+			// Nothing to record: the step's own transaction is its journal.
+		default:
+			err = e.hint(r, begin)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrFinished) {
+				log.Error("journalling step", "step", step.Name, "err", err)
+			}
 			return
 		}
 		e.boundary(r.op, "begin:"+step.Name)
-		err := e.doStep(ctx, r, step)
+		cursor := r.op.Cursor
+		r.atomic, r.last = step.Atomic, cursor == len(wf.Steps)-1
+		err = e.doStep(ctx, r, step)
+		r.atomic = false
 		if e.shuttingDown() {
 			return
 		}
@@ -163,10 +204,7 @@ func (e *Engine) run(ctx context.Context, id int64) {
 				return
 			}
 			if step.NoReturn || pastNoReturn(wf, r.op) {
-				// Cannot go back; the operation stays in RUN and the next
-				// start retries it. Record why.
 				log.Error("step failed past the point of no return", "step", step.Name, "err", err)
-				_ = e.journal(r, func(o *store.Operation) { o.LastError = err.Error() }, nil)
 				e.fail(r, wf, store.StepError, err)
 				return
 			}
@@ -175,11 +213,20 @@ func (e *Engine) run(ctx context.Context, id int64) {
 			return
 		}
 		e.boundary(r.op, "done:"+step.Name)
-		r.op.Cursor++
+		if r.op.Cursor == cursor+1 {
+			// An atomic step recorded its own completion.
+			if r.op.Step == store.StepDone {
+				log.Debug("operation done")
+				return
+			}
+			continue
+		}
+		r.op.Cursor = cursor + 1
 		r.op.InStep = false
 		if r.op.Cursor < len(wf.Steps) {
-			// Step completion is recorded by the next step's begin record.
-			if err := e.journal(r, func(o *store.Operation) { o.Cursor = r.op.Cursor; o.InStep = false }, nil); err != nil {
+			// Step completion is recorded by the next step's begin record;
+			// until then, a crash re-runs this (idempotent) step.
+			if err := e.hint(r, func(o *store.Operation) { o.Cursor = cursor + 1; o.InStep = false }); err != nil {
 				return
 			}
 		}
@@ -190,6 +237,7 @@ func (e *Engine) run(ctx context.Context, id int64) {
 		o.Step = store.StepDone
 		o.LastError = ""
 		o.ETA = 0
+		o.Keys, o.After = nil, nil
 	}, nil); err != nil {
 		log.Error("journalling completion", "err", err)
 		return

@@ -26,6 +26,14 @@ type vmReq struct {
 	prov                                store.Provision
 }
 
+func (r vmReq) provision() *store.Provision {
+	if r.prov.Login == "" && r.prov.Password == "" && r.prov.SSHKey == "" && r.prov.Run == "" && len(r.prov.Keys) == 0 {
+		return nil
+	}
+	p := r.prov
+	return &p
+}
+
 func (s *Service) checkMemory(field string, mb int64) error {
 	if mb%64 != 0 {
 		return invalid(ObjVM, field, "must be a multiple of 64 (MB)")
@@ -172,7 +180,7 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 	}
 	vm := store.VM{AccountID: acct, DatacenterID: r.dc, Hostname: r.hostname, Memory: r.memory, MaxMemory: r.maxMem,
 		Cores: r.cores, AIActive: r.aiActive, State: store.VMBeingCreated, DiskIDs: []int64{diskID},
-		IfaceIDs: []int64{iface.ID}, Provision: r.prov, DateCreated: now(), DateUpdated: now()}
+		IfaceIDs: []int64{iface.ID}, Provision: r.provision(), DateCreated: now(), DateUpdated: now()}
 	if o.vmID != 0 {
 		if tx.HasVM(o.vmID) {
 			return nil, fault(ObjVM, CauseDuplicate, "vm_id: vm %d already exists", o.vmID)

@@ -18,46 +18,51 @@ import (
 
 func (s *Service) registerWorkflows() {
 	s.eng.Register("disk_create", ops.Workflow{
-		Steps:   []ops.Step{{Name: "create_volume", Do: s.createVolume, Undo: s.deleteDiskVolume}, {Name: "finish", Do: s.finishDisk}},
+		Steps:   []ops.Step{{Name: "create_volume", Do: s.createVolume, Undo: s.deleteDiskVolume}, {Name: "finish", Do: s.finishDisk, Atomic: true}},
 		Abandon: abandonDisk,
 	})
 	s.eng.Register("iface_create", ops.Workflow{
-		Steps:   []ops.Step{{Name: "finish", Do: s.finishIface}},
+		Steps:   []ops.Step{{Name: "finish", Do: s.finishIface, Atomic: true}},
 		Abandon: abandonIface,
 	})
 	s.eng.Register("vm_create", ops.Workflow{
 		Steps: []ops.Step{
 			{Name: "define", Do: s.defineDomain, Undo: s.undefineDomain},
 			{Name: "start", Do: s.startDomain, Undo: s.destroyDomain},
-			{Name: "finish", Do: s.setVMState(store.VMRunning)},
+			{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
 		},
 		Abandon: abandonVM,
 	})
 	s.eng.Register("vm_start", ops.Workflow{Steps: []ops.Step{
-		{Name: "define", Do: s.defineDomain},
-		{Name: "start", Do: s.startDomain},
-		{Name: "finish", Do: s.setVMState(store.VMRunning)},
+		// Defining first makes pending changes (memory, disks) take effect.
+		{Name: "start", Do: func(ctx context.Context, r *ops.Run) error {
+			if err := s.defineDomain(ctx, r); err != nil {
+				return err
+			}
+			return s.startDomain(ctx, r)
+		}},
+		{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
 	}})
 	s.eng.Register("vm_stop", ops.Workflow{Steps: []ops.Step{
-		{Name: "stop", Do: s.stopDomain},
-		{Name: "finish", Do: s.setVMState(store.VMHalted)},
+		{Name: "stop", Do: s.stopDomain, Prepare: s.prepareStop},
+		{Name: "finish", Do: s.setVMState(store.VMHalted), Atomic: true},
 	}})
 	s.eng.Register("vm_reboot", ops.Workflow{Steps: []ops.Step{
 		{Name: "reboot", Do: s.rebootDomain},
-		{Name: "finish", Do: s.setVMState(store.VMRunning)},
+		{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
 	}})
 	s.eng.Register("vm_update", ops.Workflow{Steps: []ops.Step{{Name: "apply", Do: s.applyVMUpdate}}})
 	s.eng.Register("vm_delete", ops.Workflow{Steps: []ops.Step{
 		{Name: "destroy", Do: s.destroyDomain, NoReturn: true},
 		{Name: "undefine", Do: s.undefineDomain},
 		{Name: "delete_volume", Do: s.deleteSystemVolume},
-		{Name: "forget", Do: s.forgetVM},
+		{Name: "forget", Do: s.forgetVM, Atomic: true},
 	}})
 	s.eng.Register("disk_delete", ops.Workflow{Steps: []ops.Step{
 		{Name: "delete_volume", Do: s.deleteDiskVolume, NoReturn: true},
-		{Name: "forget", Do: forgetDisk},
+		{Name: "forget", Do: forgetDisk, Atomic: true},
 	}})
-	s.eng.Register("iface_delete", ops.Workflow{Steps: []ops.Step{{Name: "forget", Do: forgetIface}}})
+	s.eng.Register("iface_delete", ops.Workflow{Steps: []ops.Step{{Name: "forget", Do: forgetIface, Atomic: true}}})
 	s.eng.Register("disk_attach", ops.Workflow{
 		Steps:   []ops.Step{{Name: "attach", Do: s.attachDisk, Undo: s.detachDisk}},
 		Abandon: abandonDiskAttach,
@@ -321,17 +326,43 @@ func parseTime(s string) time.Time {
 	return t
 }
 
+// prepareStop journals the stop's deadline, and the first stop message
+// as sent, in the write that begins the step: a restarted agent keeps the
+// original deadline.
+func (s *Service) prepareStop(data map[string]string) {
+	if data["deadline"] == "" {
+		data["deadline"] = time.Now().Add(s.cfg.Timeouts.Stop).Format(time.RFC3339Nano)
+		data["messages"] = "1"
+	}
+}
+
 // stopDomain is the seeds' stop: a stop message, a second one half way,
-// and power off at the deadline (5 minutes in all by default). The
-// deadline and the messages sent are journalled, so a restarted agent
-// keeps the original deadline. Waits wake on lifecycle events.
+// and power off at the deadline (5 minutes in all by default). Waits wake
+// on lifecycle events, not on a polling loop.
 func (s *Service) stopDomain(ctx context.Context, r *ops.Run) error {
 	name := domainName(r.Op().VMID)
 	events, stop := s.hv.Watch(name)
 	defer stop()
 	total, messages := s.cfg.Timeouts.Stop, max(s.cfg.Timeouts.StopMessages, 1)
 	deadline := parseTime(r.Data("deadline"))
+	if deadline.IsZero() {
+		return errors.New("stop began without a journalled deadline")
+	}
 	sent, _ := strconv.Atoi(r.Data("messages"))
+	at := func(i int) time.Time {
+		return deadline.Add(-total).Add(time.Duration(i) * total / time.Duration(messages))
+	}
+	st, err := s.hv.State(ctx, name)
+	if err != nil || !st.Running {
+		return err
+	}
+	if sent >= 1 && sent < messages+1 && time.Now().Before(at(sent)) {
+		// The latest journalled message may not have reached the guest
+		// before a restart; sending it again is harmless.
+		if err := s.hv.Shutdown(ctx, name); err != nil {
+			return err
+		}
+	}
 	for {
 		st, err := s.hv.State(ctx, name)
 		if err != nil {
@@ -341,9 +372,6 @@ func (s *Service) stopDomain(ctx context.Context, r *ops.Run) error {
 			return nil
 		}
 		now := time.Now()
-		if deadline.IsZero() {
-			deadline = now.Add(total)
-		}
 		if !now.Before(deadline) {
 			s.log.Info("guest ignored stop messages; powering off", "vm_id", r.Op().VMID, "messages", sent)
 			if err := r.Set("forced", "1"); err != nil {
@@ -357,11 +385,9 @@ func (s *Service) stopDomain(ctx context.Context, r *ops.Run) error {
 		}
 		next := deadline
 		if sent < messages {
-			at := deadline.Add(-total).Add(time.Duration(sent) * total / time.Duration(messages))
-			if !now.Before(at) {
-				// Journal before acting: a resumed stop neither resends
-				// early nor moves its deadline.
-				if err := r.SetMany(map[string]string{"deadline": deadline.Format(time.RFC3339Nano), "messages": strconv.Itoa(sent + 1)}); err != nil {
+			if !now.Before(at(sent)) {
+				// Journal before acting: a resumed stop does not resend early.
+				if err := r.Set("messages", strconv.Itoa(sent+1)); err != nil {
 					return err
 				}
 				if err := s.hv.Shutdown(ctx, name); err != nil {
@@ -370,7 +396,7 @@ func (s *Service) stopDomain(ctx context.Context, r *ops.Run) error {
 				sent++
 				continue
 			}
-			next = at
+			next = at(sent)
 		}
 		timer := time.NewTimer(next.Sub(now))
 		select {
@@ -471,9 +497,15 @@ func (s *Service) applyVMUpdate(ctx context.Context, r *ops.Run) error {
 			}
 		}
 		if pw, ok := p["password"]; ok {
+			if v.Provision == nil {
+				v.Provision = &store.Provision{}
+			}
 			v.Provision.Password = pw
 		}
 		if key, ok := p["ssh_key"]; ok {
+			if v.Provision == nil {
+				v.Provision = &store.Provision{}
+			}
 			v.Provision.SSHKey = key
 		}
 		v.DateUpdated = now()

@@ -28,24 +28,26 @@ const (
 // VM is a virtual machine record. DiskIDs is ordered by position: index 0
 // is the system disk.
 type VM struct {
-	ID           int64     `json:"id"`
-	AccountID    int64     `json:"account_id"`
-	DatacenterID int64     `json:"datacenter_id"`
-	Hostname     string    `json:"hostname"`
-	Description  string    `json:"description"`
-	Memory       int64     `json:"memory"`
-	MaxMemory    int64     `json:"vm_max_memory"`
-	Cores        int64     `json:"cores"`
-	AIActive     int64     `json:"ai_active"`
-	Console      int64     `json:"console"`
-	State        string    `json:"state"`
-	DiskIDs      []int64   `json:"disk_ids"`
-	ReadOnly     []int64   `json:"read_only_disk_ids,omitempty"`
-	IfaceIDs     []int64   `json:"iface_ids"`
-	Domain       string    `json:"domain"`
-	Provision    Provision `json:"provision"`
-	DateCreated  time.Time `json:"date_created"`
-	DateUpdated  time.Time `json:"date_updated"`
+	ID           int64   `json:"id"`
+	AccountID    int64   `json:"account_id"`
+	DatacenterID int64   `json:"datacenter_id"`
+	Hostname     string  `json:"hostname"`
+	Description  string  `json:"description"`
+	Memory       int64   `json:"memory"`
+	MaxMemory    int64   `json:"vm_max_memory"`
+	Cores        int64   `json:"cores"`
+	AIActive     int64   `json:"ai_active"`
+	Console      int64   `json:"console"`
+	State        string  `json:"state"`
+	DiskIDs      []int64 `json:"disk_ids"`
+	ReadOnly     []int64 `json:"read_only_disk_ids,omitempty"`
+	IfaceIDs     []int64 `json:"iface_ids"`
+	Domain       string  `json:"domain"`
+	// Provision is nil once there is nothing for a first boot to apply;
+	// most VMs carry none, and 10,000 of them should stay small.
+	Provision   *Provision `json:"provision,omitempty"`
+	DateCreated time.Time  `json:"date_created"`
+	DateUpdated time.Time  `json:"date_updated"`
 }
 
 // Provision is what the first boot applies (login, keys, run command).
@@ -61,7 +63,11 @@ func (v VM) clone() VM {
 	v.DiskIDs = slices.Clone(v.DiskIDs)
 	v.ReadOnly = slices.Clone(v.ReadOnly)
 	v.IfaceIDs = slices.Clone(v.IfaceIDs)
-	v.Provision.Keys = slices.Clone(v.Provision.Keys)
+	if v.Provision != nil {
+		p := *v.Provision
+		p.Keys = slices.Clone(p.Keys)
+		v.Provision = &p
+	}
 	return v
 }
 

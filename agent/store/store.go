@@ -249,8 +249,17 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Check verifies the file's internal consistency (for tests).
+// Check verifies the file's internal consistency (for tests). bbolt's
+// check reads the live freelist, so it runs with writers held off and
+// every queued write committed.
 func (s *Store) Check() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	barrier := &commit{err: make(chan error, 1)}
+	s.commits <- barrier
+	if err := <-barrier.err; err != nil {
+		return err
+	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			return err
@@ -285,6 +294,33 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 		s.log.Error("state write failed; memory and disk diverge", "err", err)
 		return fmt.Errorf("writing state: %w", err)
 	}
+	return nil
+}
+
+// UpdateAsync is Update without waiting for the write to reach the disk:
+// the change is visible at once and is written in order with every other
+// change. Use it only for hints whose loss a crash recovery tolerates
+// (a step about to begin; steps are idempotent).
+func (s *Store) UpdateAsync(fn func(tx *Tx) error) error {
+	s.mu.Lock()
+	tx := &Tx{s: s}
+	if err := fn(tx); err != nil {
+		for i := len(tx.undo) - 1; i >= 0; i-- {
+			tx.undo[i]()
+		}
+		s.mu.Unlock()
+		return err
+	}
+	if len(tx.writes) > 0 {
+		c := &commit{writes: tx.writes, err: make(chan error, 1)}
+		s.commits <- c
+		go func() {
+			if err := <-c.err; err != nil {
+				s.log.Error("state write failed; memory and disk diverge", "err", err)
+			}
+		}()
+	}
+	s.mu.Unlock()
 	return nil
 }
 
