@@ -131,32 +131,11 @@ func (s *Service) vmIfaceDetach(ctx context.Context, c *Caller, a args) (any, er
 }
 
 func (s *Service) vmDeviceOp(c *Caller, o callOpts, a args, vmID int64, method string, reserve func(tx *store.Tx, v store.VM) (opSpec, error)) (any, error) {
-	var acct int64
-	var err error
-	s.st.View(func(tx *store.Tx) {
-		v, e := vmFor(tx, c, vmID)
-		err, acct = e, v.AccountID
-	})
-	if err != nil {
-		return nil, err
-	}
-	ops, err := s.submit(acct, o, method, a.vals, func(tx *store.Tx) ([]int64, error) {
-		v, err := vmFor(tx, c, vmID)
-		if err != nil {
-			return nil, err
-		}
+	return s.submitOne(c, o, method, a.vals, vmOwner(c, vmID), func(tx *store.Tx) (opSpec, error) {
+		v, _ := tx.VM(vmID)
 		if v.State == store.VMBeingCreated || s.deleting(tx, vmKey(vmID)) {
-			return nil, fault(ObjVM, CauseBusy, "vm_id: vm %d is %s; try again when it is done", vmID, map[bool]string{true: "being created", false: "being deleted"}[v.State == store.VMBeingCreated])
+			return opSpec{}, fault(ObjVM, CauseBusy, "vm_id: vm %d is %s; try again when it is done", vmID, map[bool]string{true: "being created", false: "being deleted"}[v.State == store.VMBeingCreated])
 		}
-		sp, err := reserve(tx, v)
-		if err != nil {
-			return nil, err
-		}
-		op := s.newOp(tx, v.AccountID, sp)
-		return []int64{op.ID}, nil
+		return reserve(tx, v)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return renderOp(ops[0]), nil
 }

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -55,15 +54,9 @@ func (s *Service) diskCreateCommon(c *Caller, a args, from bool) (any, error) {
 	if from {
 		optsIdx = 2
 	}
-	o, err := s.callOpts(c, a, optsIdx)
+	o, acct, err := s.creator(c, a, optsIdx, ObjDisk)
 	if err != nil {
 		return nil, err
-	}
-	acct := o.accountID
-	if c.Operator {
-		if acct, err = s.requireAccount(o, ObjDisk); err != nil {
-			return nil, err
-		}
 	}
 	sp, err := a.spec(0, "disk_spec", false)
 	if err != nil {
@@ -145,35 +138,23 @@ func (s *Service) diskDelete(ctx context.Context, c *Caller, a args) (any, error
 	if err != nil {
 		return nil, err
 	}
-	var acct int64
-	s.st.View(func(tx *store.Tx) {
-		d, e := diskFor(tx, c, id, false)
-		err, acct = e, d.AccountID
-	})
-	if err != nil {
-		return nil, err
-	}
-	ops, err := s.submit(acct, o, "hosting.disk.delete", a.vals, func(tx *store.Tx) ([]int64, error) {
+	owner := func(tx *store.Tx) (int64, error) {
 		d, err := diskFor(tx, c, id, false)
-		if err != nil {
-			return nil, err
-		}
+		return d.AccountID, err
+	}
+	return s.submitOne(c, o, "hosting.disk.delete", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
+		d, _ := tx.Disk(id)
 		if d.VMID != 0 {
-			return nil, fault(ObjDisk, CauseConflict, "disk_id: disk %d is attached to vm %d; detach it first", id, d.VMID)
+			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is attached to vm %d; detach it first", id, d.VMID)
 		}
 		if d.Type == store.DiskTypeImage {
-			return nil, fault(ObjDisk, CauseNoRight, "disk_id: disk %d is an image", id)
+			return opSpec{}, fault(ObjDisk, CauseNoRight, "disk_id: disk %d is an image", id)
 		}
 		if s.deleting(tx, diskKey(id)) {
-			return nil, fault(ObjDisk, CauseConflict, "disk_id: disk %d is already being deleted", id)
+			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is already being deleted", id)
 		}
-		op := s.newOp(tx, d.AccountID, opSpec{typ: "disk_delete", diskID: id, keys: []string{diskKey(id)}, eta: 5})
-		return []int64{op.ID}, nil
+		return opSpec{typ: "disk_delete", diskID: id, keys: []string{diskKey(id)}, eta: 5}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return renderOp(ops[0]), nil
 }
 
 // kernelCmdline turns "root=/dev/xvda1 ro console=hvc0" into the seed's struct.
@@ -222,24 +203,8 @@ func nullStr(s string) any {
 }
 
 func (s *Service) diskInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjDisk
-	id, err := a.int(0, "disk_id")
-	if err != nil {
-		return nil, err
-	}
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
-	var out map[string]any
-	s.st.View(func(tx *store.Tx) {
-		d, e := diskFor(tx, c, id, true)
-		if e != nil {
-			err = e
-			return
-		}
-		out = renderDisk(tx, d, true)
-	})
-	return out, err
+	lookup := func(tx *store.Tx, c *Caller, id int64) (store.Disk, error) { return diskFor(tx, c, id, true) }
+	return lookupInfo(s.st, c, a, ObjDisk, "disk_id", lookup, func(tx *store.Tx, d store.Disk) map[string]any { return renderDisk(tx, d, true) })
 }
 
 type diskFilter struct {
@@ -291,63 +256,25 @@ var diskSortKeys = map[string]func(a, b *store.Disk) int{
 	"can_snapshot":  func(a, b *store.Disk) int { return 0 },
 }
 
-func (s *Service) disks(c *Caller, a args, paged bool) ([]any, int, error) {
-	a.obj = ObjDisk
-	if err := a.atMost(1); err != nil {
-		return nil, 0, err
-	}
-	sp, err := a.spec(0, "opts", true)
-	if err != nil {
-		return nil, 0, err
-	}
-	f, err := parseDiskFilter(sp)
-	if err != nil {
-		return nil, 0, err
-	}
-	perPage, pg := int64(1<<31), int64(0)
-	less := func(a, b *store.Disk) bool { return a.ID < b.ID }
-	if paged {
-		if perPage, pg, err = sp.paging(); err != nil {
-			return nil, 0, err
-		}
-		if less, err = sortSpec(sp, diskSortKeys); err != nil {
-			return nil, 0, err
-		}
-	}
-	if err := sp.done(); err != nil {
-		return nil, 0, err
-	}
-	var out []any
-	n := 0
-	s.st.View(func(tx *store.Tx) {
-		var hits []*store.Disk
-		tx.EachDisk(func(d *store.Disk) bool {
-			if c.owns(d.AccountID) && d.Type != store.DiskTypeImage && f.match(d) {
-				hits = append(hits, d)
-			}
-			return true
-		})
-		n = len(hits)
-		if !paged {
-			return
-		}
-		sort.SliceStable(hits, func(i, j int) bool { return less(hits[i], hits[j]) })
-		for _, d := range page(hits, perPage, pg) {
-			out = append(out, renderDisk(tx, *d, false))
-		}
-	})
-	if out == nil {
-		out = []any{}
-	}
-	return out, n, nil
+var diskQuery = query[store.Disk]{
+	obj:   ObjDisk,
+	each:  (*store.Tx).EachDisk,
+	owner: func(d *store.Disk) int64 { return d.AccountID },
+	filter: func(sp *spec) (func(*store.Disk) bool, error) {
+		f, err := parseDiskFilter(sp)
+		// Images are listed by hosting.image.list, not as the caller's disks.
+		return func(d *store.Disk) bool { return d.Type != store.DiskTypeImage && f.match(d) }, err
+	},
+	sortKeys: diskSortKeys,
+	render:   func(tx *store.Tx, d store.Disk) any { return renderDisk(tx, d, false) },
 }
 
 func (s *Service) diskList(ctx context.Context, c *Caller, a args) (any, error) {
-	out, _, err := s.disks(c, a, true)
+	out, _, err := diskQuery.run(s.st, c, a, true)
 	return out, err
 }
 
 func (s *Service) diskCount(ctx context.Context, c *Caller, a args) (any, error) {
-	_, n, err := s.disks(c, a, false)
+	_, n, err := diskQuery.run(s.st, c, a, false)
 	return n, err
 }

@@ -2,22 +2,16 @@ package service
 
 import (
 	"context"
-	"sort"
+	"strings"
 
 	"github.com/xenagent/xenagent/agent/store"
 )
 
 func (s *Service) ifaceCreate(ctx context.Context, c *Caller, a args) (any, error) {
 	a.obj = ObjIface
-	o, err := s.callOpts(c, a, 1)
+	o, acct, err := s.creator(c, a, 1, ObjIface)
 	if err != nil {
 		return nil, err
-	}
-	acct := o.accountID
-	if c.Operator {
-		if acct, err = s.requireAccount(o, ObjIface); err != nil {
-			return nil, err
-		}
 	}
 	sp, err := a.spec(0, "iface_spec", false)
 	if err != nil {
@@ -68,32 +62,20 @@ func (s *Service) ifaceDelete(ctx context.Context, c *Caller, a args) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	var acct int64
-	s.st.View(func(tx *store.Tx) {
-		i, e := ifaceFor(tx, c, id)
-		err, acct = e, i.AccountID
-	})
-	if err != nil {
-		return nil, err
-	}
-	ops, err := s.submit(acct, o, "hosting.iface.delete", a.vals, func(tx *store.Tx) ([]int64, error) {
+	owner := func(tx *store.Tx) (int64, error) {
 		i, err := ifaceFor(tx, c, id)
-		if err != nil {
-			return nil, err
-		}
+		return i.AccountID, err
+	}
+	return s.submitOne(c, o, "hosting.iface.delete", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
+		i, _ := tx.Iface(id)
 		if i.VMID != 0 {
-			return nil, fault(ObjIface, CauseConflict, "iface_id: iface %d is attached to vm %d; detach it first", id, i.VMID)
+			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is attached to vm %d; detach it first", id, i.VMID)
 		}
 		if s.deleting(tx, ifaceKey(id)) {
-			return nil, fault(ObjIface, CauseConflict, "iface_id: iface %d is already being deleted", id)
+			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is already being deleted", id)
 		}
-		op := s.newOp(tx, i.AccountID, opSpec{typ: "iface_delete", ifaceID: id, keys: []string{ifaceKey(id)}, eta: 5})
-		return []int64{op.ID}, nil
+		return opSpec{typ: "iface_delete", ifaceID: id, keys: []string{ifaceKey(id)}, eta: 5}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return renderOp(ops[0]), nil
 }
 
 func renderIP(ip store.IP) map[string]any {
@@ -131,189 +113,127 @@ func renderIface(tx *store.Tx, i store.Iface, withIPs bool) map[string]any {
 }
 
 func (s *Service) ifaceInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjIface
-	id, err := a.int(0, "iface_id")
-	if err != nil {
-		return nil, err
-	}
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
-	var out map[string]any
-	s.st.View(func(tx *store.Tx) {
-		i, e := ifaceFor(tx, c, id)
-		if e != nil {
-			err = e
-			return
-		}
-		out = renderIface(tx, i, true)
-	})
-	return out, err
+	return lookupInfo(s.st, c, a, ObjIface, "iface_id", ifaceFor, func(tx *store.Tx, i store.Iface) map[string]any { return renderIface(tx, i, true) })
 }
 
-func (s *Service) ifaces(c *Caller, a args, paged bool) ([]any, int, error) {
-	a.obj = ObjIface
-	if err := a.atMost(1); err != nil {
-		return nil, 0, err
-	}
-	sp, err := a.spec(0, "opts", true)
-	if err != nil {
-		return nil, 0, err
-	}
-	ids, err := sp.ints("id")
-	if err != nil {
-		return nil, 0, err
-	}
-	vms, err := sp.ints("vm_id")
-	if err != nil {
-		return nil, 0, err
-	}
-	dcs, err := sp.ints("datacenter_id")
-	if err != nil {
-		return nil, 0, err
-	}
-	state, err := sp.str("state", "", false)
-	if err != nil {
-		return nil, 0, err
-	}
-	perPage, pg := int64(1<<31), int64(0)
-	if paged {
-		if perPage, pg, err = sp.paging(); err != nil {
-			return nil, 0, err
+var ifaceQuery = query[store.Iface]{
+	obj:   ObjIface,
+	each:  (*store.Tx).EachIface,
+	owner: func(i *store.Iface) int64 { return i.AccountID },
+	filter: func(sp *spec) (func(*store.Iface) bool, error) {
+		ids, err := sp.ints("id")
+		if err != nil {
+			return nil, err
 		}
-	}
-	sp.ignore("sort_by", "type")
-	if err := sp.done(); err != nil {
-		return nil, 0, err
-	}
-	var out []any
-	n := 0
-	s.st.View(func(tx *store.Tx) {
-		var hits []*store.Iface
-		tx.EachIface(func(i *store.Iface) bool {
-			if c.owns(i.AccountID) && (len(ids) == 0 || contains(ids, i.ID)) && (len(vms) == 0 || contains(vms, i.VMID)) &&
-				(len(dcs) == 0 || contains(dcs, i.DatacenterID)) && (state == "" || state == i.State) {
-				hits = append(hits, i)
-			}
-			return true
-		})
-		n = len(hits)
-		for _, i := range page(hits, perPage, pg) {
-			out = append(out, renderIface(tx, *i, false))
+		vms, err := sp.ints("vm_id")
+		if err != nil {
+			return nil, err
 		}
-	})
-	if out == nil {
-		out = []any{}
-	}
-	return out, n, nil
+		dcs, err := sp.ints("datacenter_id")
+		if err != nil {
+			return nil, err
+		}
+		state, err := sp.str("state", "", false)
+		if err != nil {
+			return nil, err
+		}
+		typ, err := sp.str("type", "", false)
+		return func(i *store.Iface) bool {
+			return (len(ids) == 0 || contains(ids, i.ID)) && (len(vms) == 0 || contains(vms, i.VMID)) &&
+				(len(dcs) == 0 || contains(dcs, i.DatacenterID)) && (state == "" || state == i.State) && (typ == "" || typ == i.Type)
+		}, err
+	},
+	sortKeys: map[string]func(a, b *store.Iface) int{
+		"id":            func(a, b *store.Iface) int { return cmp64(a.ID, b.ID) },
+		"vm_id":         func(a, b *store.Iface) int { return cmp64(a.VMID, b.VMID) },
+		"datacenter_id": func(a, b *store.Iface) int { return cmp64(a.DatacenterID, b.DatacenterID) },
+		"state":         func(a, b *store.Iface) int { return strings.Compare(a.State, b.State) },
+		"bandwidth":     func(a, b *store.Iface) int { return cmpFloat(a.Bandwidth, b.Bandwidth) },
+	},
+	render: func(tx *store.Tx, i store.Iface) any { return renderIface(tx, i, false) },
 }
 
 func (s *Service) ifaceList(ctx context.Context, c *Caller, a args) (any, error) {
-	out, _, err := s.ifaces(c, a, true)
+	out, _, err := ifaceQuery.run(s.st, c, a, true)
 	return out, err
 }
 
 func (s *Service) ifaceCount(ctx context.Context, c *Caller, a args) (any, error) {
-	_, n, err := s.ifaces(c, a, false)
+	_, n, err := ifaceQuery.run(s.st, c, a, false)
 	return n, err
 }
 
-func (s *Service) ips(c *Caller, a args, paged bool) ([]any, int, error) {
-	a.obj = ObjIP
-	if err := a.atMost(1); err != nil {
-		return nil, 0, err
-	}
-	sp, err := a.spec(0, "opts", true)
-	if err != nil {
-		return nil, 0, err
-	}
-	ids, err := sp.ints("id")
-	if err != nil {
-		return nil, 0, err
-	}
-	ifaces, err := sp.ints("iface_id")
-	if err != nil {
-		return nil, 0, err
-	}
-	dcs, err := sp.ints("datacenter_id")
-	if err != nil {
-		return nil, 0, err
-	}
-	var version int64
-	if sp.has("version") {
-		if version, err = parseIPVersion(ObjIP, sp.raw("version")); err != nil {
-			return nil, 0, err
+var ipQuery = query[store.IP]{
+	obj:   ObjIP,
+	each:  (*store.Tx).EachIP,
+	owner: func(ip *store.IP) int64 { return ip.AccountID },
+	filter: func(sp *spec) (func(*store.IP) bool, error) {
+		ids, err := sp.ints("id")
+		if err != nil {
+			return nil, err
 		}
-	}
-	ipStrs, err := sp.strs("ip")
-	if err != nil {
-		return nil, 0, err
-	}
-	state, err := sp.str("state", "", false)
-	if err != nil {
-		return nil, 0, err
-	}
-	perPage, pg := int64(1<<31), int64(0)
-	if paged {
-		if perPage, pg, err = sp.paging(); err != nil {
-			return nil, 0, err
+		ifaces, err := sp.ints("iface_id")
+		if err != nil {
+			return nil, err
 		}
-	}
-	sp.ignore("sort_by")
-	if err := sp.done(); err != nil {
-		return nil, 0, err
-	}
-	var out []any
-	n := 0
-	s.st.View(func(tx *store.Tx) {
-		var hits []*store.IP
-		tx.EachIP(func(ip *store.IP) bool {
-			if c.owns(ip.AccountID) && (len(ids) == 0 || contains(ids, ip.ID)) && (len(ifaces) == 0 || contains(ifaces, ip.IfaceID)) &&
-				(len(dcs) == 0 || contains(dcs, ip.DatacenterID)) && (version == 0 || version == ip.Version) &&
-				(len(ipStrs) == 0 || contains(ipStrs, ip.Addr)) && (state == "" || state == ip.State) {
-				hits = append(hits, ip)
+		dcs, err := sp.ints("datacenter_id")
+		if err != nil {
+			return nil, err
+		}
+		var version int64
+		if sp.has("version") {
+			if version, err = parseIPVersion(ObjIP, sp.raw("version")); err != nil {
+				return nil, err
 			}
-			return true
-		})
-		sort.SliceStable(hits, func(i, j int) bool { return hits[i].ID < hits[j].ID })
-		n = len(hits)
-		for _, ip := range page(hits, perPage, pg) {
-			out = append(out, renderIP(*ip))
 		}
-	})
-	if out == nil {
-		out = []any{}
-	}
-	return out, n, nil
+		addrs, err := sp.strs("ip")
+		if err != nil {
+			return nil, err
+		}
+		state, err := sp.str("state", "", false)
+		return func(ip *store.IP) bool {
+			return (len(ids) == 0 || contains(ids, ip.ID)) && (len(ifaces) == 0 || contains(ifaces, ip.IfaceID)) &&
+				(len(dcs) == 0 || contains(dcs, ip.DatacenterID)) && (version == 0 || version == ip.Version) &&
+				(len(addrs) == 0 || contains(addrs, ip.Addr)) && (state == "" || state == ip.State)
+		}, err
+	},
+	sortKeys: map[string]func(a, b *store.IP) int{
+		"id":       func(a, b *store.IP) int { return cmp64(a.ID, b.ID) },
+		"iface_id": func(a, b *store.IP) int { return cmp64(a.IfaceID, b.IfaceID) },
+		"version":  func(a, b *store.IP) int { return cmp64(a.Version, b.Version) },
+		"ip":       func(a, b *store.IP) int { return strings.Compare(a.Addr, b.Addr) },
+		"state":    func(a, b *store.IP) int { return strings.Compare(a.State, b.State) },
+	},
+	render: func(tx *store.Tx, ip store.IP) any { return renderIP(ip) },
 }
 
 func (s *Service) ipList(ctx context.Context, c *Caller, a args) (any, error) {
-	out, _, err := s.ips(c, a, true)
+	out, _, err := ipQuery.run(s.st, c, a, true)
 	return out, err
 }
 
 func (s *Service) ipCount(ctx context.Context, c *Caller, a args) (any, error) {
-	_, n, err := s.ips(c, a, false)
+	_, n, err := ipQuery.run(s.st, c, a, false)
 	return n, err
 }
 
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
 func (s *Service) ipInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjIP
-	id, err := a.int(0, "ip_id")
-	if err != nil {
-		return nil, err
-	}
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
-	var out map[string]any
-	s.st.View(func(tx *store.Tx) {
+	lookup := func(tx *store.Tx, c *Caller, id int64) (store.IP, error) {
 		ip, ok := tx.IP(id)
 		if !ok || !c.owns(ip.AccountID) {
-			err = notFound(ObjIP, "ip", id)
-			return
+			return ip, notFound(ObjIP, "ip", id)
 		}
-		out = renderIP(ip)
-	})
-	return out, err
+		return ip, nil
+	}
+	return lookupInfo(s.st, c, a, ObjIP, "ip_id", lookup, func(tx *store.Tx, ip store.IP) map[string]any { return renderIP(ip) })
 }

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"errors"
-	"sort"
 	"strings"
 	"time"
 
@@ -20,24 +19,7 @@ func opFor(tx *store.Tx, c *Caller, id int64) (store.Operation, error) {
 }
 
 func (s *Service) operationInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjOperation
-	id, err := a.int(0, "op_id")
-	if err != nil {
-		return nil, err
-	}
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
-	var out map[string]any
-	s.st.View(func(tx *store.Tx) {
-		o, e := opFor(tx, c, id)
-		if e != nil {
-			err = e
-			return
-		}
-		out = renderOp(o)
-	})
-	return out, err
+	return lookupInfo(s.st, c, a, ObjOperation, "op_id", opFor, func(tx *store.Tx, o store.Operation) map[string]any { return renderOp(o) })
 }
 
 type opFilter struct {
@@ -130,64 +112,25 @@ var opSortKeys = map[string]func(a, b *store.Operation) int{
 	"step":         func(a, b *store.Operation) int { return strings.Compare(a.Step, b.Step) },
 }
 
-func (s *Service) operations(c *Caller, a args, paged bool) ([]any, int, error) {
-	a.obj = ObjOperation
-	if err := a.atMost(1); err != nil {
-		return nil, 0, err
-	}
-	sp, err := a.spec(0, "opts", true)
-	if err != nil {
-		return nil, 0, err
-	}
-	f, err := parseOpFilter(sp)
-	if err != nil {
-		return nil, 0, err
-	}
-	perPage, pg := int64(1<<31), int64(0)
-	less := func(a, b *store.Operation) bool { return a.ID < b.ID }
-	if paged {
-		if perPage, pg, err = sp.paging(); err != nil {
-			return nil, 0, err
-		}
-		if less, err = sortSpec(sp, opSortKeys); err != nil {
-			return nil, 0, err
-		}
-	}
-	if err := sp.done(); err != nil {
-		return nil, 0, err
-	}
-	var out []any
-	n := 0
-	s.st.View(func(tx *store.Tx) {
-		var hits []*store.Operation
-		tx.EachOperation(func(o *store.Operation) bool {
-			if c.owns(o.AccountID) && f.match(o) {
-				hits = append(hits, o)
-			}
-			return true
-		})
-		n = len(hits)
-		if !paged {
-			return
-		}
-		sort.SliceStable(hits, func(i, j int) bool { return less(hits[i], hits[j]) })
-		for _, o := range page(hits, perPage, pg) {
-			out = append(out, renderOp(*o))
-		}
-	})
-	if out == nil {
-		out = []any{}
-	}
-	return out, n, nil
+var opQuery = query[store.Operation]{
+	obj:   ObjOperation,
+	each:  (*store.Tx).EachOperation,
+	owner: func(o *store.Operation) int64 { return o.AccountID },
+	filter: func(sp *spec) (func(*store.Operation) bool, error) {
+		f, err := parseOpFilter(sp)
+		return f.match, err
+	},
+	sortKeys: opSortKeys,
+	render:   func(tx *store.Tx, o store.Operation) any { return renderOp(o) },
 }
 
 func (s *Service) operationList(ctx context.Context, c *Caller, a args) (any, error) {
-	out, _, err := s.operations(c, a, true)
+	out, _, err := opQuery.run(s.st, c, a, true)
 	return out, err
 }
 
 func (s *Service) operationCount(ctx context.Context, c *Caller, a args) (any, error) {
-	_, n, err := s.operations(c, a, false)
+	_, n, err := opQuery.run(s.st, c, a, false)
 	return n, err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,32 +14,6 @@ import (
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/hypervisor/guesttest"
 )
-
-// requireQEMU skips, saying why, when real QEMU through libvirtd cannot
-// run here. `make test` sets XENAGENT_REQUIRE_QEMU=1 (after starting
-// libvirtd), which turns every such skip into a failure.
-func requireQEMU(t *testing.T) {
-	t.Helper()
-	why := ""
-	switch {
-	case testing.Short():
-		why = "-short"
-	case os.Geteuid() != 0:
-		why = "needs root (QEMU guests under qemu:///system)"
-	case exec.Command("virsh", "-c", "qemu:///system", "version").Run() != nil:
-		why = "libvirtd is not reachable at qemu:///system (make test starts it: deploy/test/start-libvirtd.sh)"
-	}
-	if _, _, err := guesttest.Kernel(); why == "" && err != nil {
-		why = err.Error()
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("XENAGENT_REQUIRE_QEMU") == "1" {
-		t.Fatalf("QEMU test cannot run: %s", why)
-	}
-	t.Skip("skipping real-QEMU test: " + why)
-}
 
 var (
 	guestsOnce sync.Once
@@ -72,7 +45,7 @@ type qemuAgent struct {
 // newQEMUAgent is an agent on qemu:///system with the test guests as
 // kernels. QEMU runs as libvirt-qemu, so the directories are world-readable.
 func newQEMUAgent(t *testing.T, stop, reboot time.Duration) *qemuAgent {
-	requireQEMU(t)
+	guesttest.RequireQEMU(t)
 	kernels := guests(t)
 	dir := t.TempDir()
 	for p := dir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {

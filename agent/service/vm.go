@@ -203,15 +203,9 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 
 func (s *Service) vmCreate(ctx context.Context, c *Caller, a args) (any, error) {
 	a.obj = ObjVM
-	o, err := s.callOpts(c, a, 1)
+	o, acct, err := s.creator(c, a, 1, ObjVM)
 	if err != nil {
 		return nil, err
-	}
-	acct := o.accountID
-	if c.Operator {
-		if acct, err = s.requireAccount(o, ObjVM); err != nil {
-			return nil, err
-		}
 	}
 	sp, err := a.spec(0, "vm_spec", false)
 	if err != nil {
@@ -232,15 +226,9 @@ func (s *Service) vmCreate(ctx context.Context, c *Caller, a args) (any, error) 
 
 func (s *Service) vmCreateFrom(ctx context.Context, c *Caller, a args) (any, error) {
 	a.obj = ObjVM
-	o, err := s.callOpts(c, a, 3)
+	o, acct, err := s.creator(c, a, 3, ObjVM)
 	if err != nil {
 		return nil, err
-	}
-	acct := o.accountID
-	if c.Operator {
-		if acct, err = s.requireAccount(o, ObjVM); err != nil {
-			return nil, err
-		}
 	}
 	vsp, err := a.spec(0, "vm_spec", false)
 	if err != nil {
@@ -302,36 +290,25 @@ func (s *Service) vmAction(typ string) Handler {
 		if err != nil {
 			return nil, err
 		}
-		var acct int64
-		s.st.View(func(tx *store.Tx) {
-			if v, e := vmFor(tx, c, id); e != nil {
-				err = e
-			} else {
-				acct = v.AccountID
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
-		ops, err := s.submit(acct, o, "hosting.vm."+strings.TrimPrefix(typ, "vm_"), a.vals, func(tx *store.Tx) ([]int64, error) {
-			v, err := vmFor(tx, c, id)
-			if err != nil {
-				return nil, err
-			}
+		return s.submitOne(c, o, "hosting.vm."+strings.TrimPrefix(typ, "vm_"), a.vals, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
+			v, _ := tx.VM(id)
 			if s.deleting(tx, vmKey(id)) {
-				return nil, fault(ObjVM, CauseConflict, "vm_id: vm %d is being deleted", id)
+				return opSpec{}, fault(ObjVM, CauseConflict, "vm_id: vm %d is being deleted", id)
 			}
 			if v.State == store.VMLocked {
-				return nil, fault(ObjVM, CauseConflict, "vm_id: vm %d is locked", id)
+				return opSpec{}, fault(ObjVM, CauseConflict, "vm_id: vm %d is locked", id)
 			}
 			eta := map[string]int64{"vm_start": 20, "vm_stop": 10, "vm_reboot": 30}[typ]
-			op := s.newOp(tx, v.AccountID, opSpec{typ: typ, vmID: id, keys: []string{vmKey(id)}, eta: eta})
-			return []int64{op.ID}, nil
+			return opSpec{typ: typ, vmID: id, keys: []string{vmKey(id)}, eta: eta}, nil
 		})
-		if err != nil {
-			return nil, err
-		}
-		return renderOp(ops[0]), nil
+	}
+}
+
+// vmOwner resolves a VM's account for submitOne.
+func vmOwner(c *Caller, id int64) func(tx *store.Tx) (int64, error) {
+	return func(tx *store.Tx) (int64, error) {
+		v, err := vmFor(tx, c, id)
+		return v.AccountID, err
 	}
 }
 
@@ -382,51 +359,35 @@ func (s *Service) vmUpdate(ctx context.Context, c *Caller, a args) (any, error) 
 	if err := sp.done(); err != nil {
 		return nil, err
 	}
-	var acct int64
-	s.st.View(func(tx *store.Tx) {
-		v, e := vmFor(tx, c, id)
-		err, acct = e, v.AccountID
-	})
-	if err != nil {
-		return nil, err
-	}
-	ops, err := s.submit(acct, o, "hosting.vm.update", a.vals, func(tx *store.Tx) ([]int64, error) {
-		v, err := vmFor(tx, c, id)
-		if err != nil {
-			return nil, err
-		}
+	return s.submitOne(c, o, "hosting.vm.update", a.vals, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
+		v, _ := tx.VM(id)
 		if s.deleting(tx, vmKey(id)) {
-			return nil, fault(ObjVM, CauseConflict, "vm_id: vm %d is being deleted", id)
+			return opSpec{}, fault(ObjVM, CauseConflict, "vm_id: vm %d is being deleted", id)
 		}
 		mem, maxMem, cores := v.Memory, v.MaxMemory, v.Cores
 		if p, ok := params["memory"]; ok {
 			mem, _ = strconv.ParseInt(p, 10, 64)
 			if err := s.checkMemory("memory", mem); err != nil {
-				return nil, err
+				return opSpec{}, err
 			}
 		}
 		if p, ok := params["vm_max_memory"]; ok {
 			maxMem, _ = strconv.ParseInt(p, 10, 64)
 			if err := s.checkMemory("vm_max_memory", maxMem); err != nil {
-				return nil, err
+				return opSpec{}, err
 			}
 		}
 		if mem > maxMem {
-			return nil, invalid(ObjVM, "memory", "%d MB exceeds vm_max_memory (%d MB); raise vm_max_memory too, which takes effect at the next reboot", mem, maxMem)
+			return opSpec{}, invalid(ObjVM, "memory", "%d MB exceeds vm_max_memory (%d MB); raise vm_max_memory too, which takes effect at the next reboot", mem, maxMem)
 		}
 		if p, ok := params["cores"]; ok {
 			cores, _ = strconv.ParseInt(p, 10, 64)
 			if err := s.checkCores(cores); err != nil {
-				return nil, err
+				return opSpec{}, err
 			}
 		}
-		op := s.newOp(tx, v.AccountID, opSpec{typ: "vm_update", vmID: id, keys: []string{vmKey(id)}, params: params, eta: 5})
-		return []int64{op.ID}, nil
+		return opSpec{typ: "vm_update", vmID: id, keys: []string{vmKey(id)}, params: params, eta: 5}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return renderOp(ops[0]), nil
 }
 
 func (s *Service) vmDelete(ctx context.Context, c *Caller, a args) (any, error) {
@@ -439,21 +400,10 @@ func (s *Service) vmDelete(ctx context.Context, c *Caller, a args) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	var acct int64
-	s.st.View(func(tx *store.Tx) {
-		v, e := vmFor(tx, c, id)
-		err, acct = e, v.AccountID
-	})
-	if err != nil {
-		return nil, err
-	}
-	ops, err := s.submit(acct, o, "hosting.vm.delete", a.vals, func(tx *store.Tx) ([]int64, error) {
-		v, err := vmFor(tx, c, id)
-		if err != nil {
-			return nil, err
-		}
+	return s.submitOne(c, o, "hosting.vm.delete", a.vals, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
+		v, _ := tx.VM(id)
 		if s.deleting(tx, vmKey(id)) {
-			return nil, fault(ObjVM, CauseConflict, "vm_id: vm %d is already being deleted", id)
+			return opSpec{}, fault(ObjVM, CauseConflict, "vm_id: vm %d is already being deleted", id)
 		}
 		keys := []string{vmKey(id)}
 		for _, d := range v.DiskIDs {
@@ -462,13 +412,8 @@ func (s *Service) vmDelete(ctx context.Context, c *Caller, a args) (any, error) 
 		for _, i := range v.IfaceIDs {
 			keys = append(keys, ifaceKey(i))
 		}
-		op := s.newOp(tx, v.AccountID, opSpec{typ: "vm_delete", vmID: id, keys: keys, eta: 15})
-		return []int64{op.ID}, nil
+		return opSpec{typ: "vm_delete", vmID: id, keys: keys, eta: 15}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return renderOp(ops[0]), nil
 }
 
 // vmFilter is VMListOptions / VMCountOptions.
@@ -546,32 +491,26 @@ func likeMatch(pattern, s string) bool {
 	return rec(p, str)
 }
 
+var vmQuery = query[store.VM]{
+	obj:   ObjVM,
+	each:  (*store.Tx).EachVM,
+	owner: func(v *store.VM) int64 { return v.AccountID },
+	filter: func(sp *spec) (func(*store.VM) bool, error) {
+		f, err := parseVMFilter(sp)
+		return f.match, err
+	},
+	sortKeys: vmSortKeys,
+	render:   func(tx *store.Tx, v store.VM) any { return renderVM(v) },
+}
+
 func (s *Service) vmCount(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjVM
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
-	sp, err := a.spec(0, "opts", true)
-	if err != nil {
-		return nil, err
-	}
-	f, err := parseVMFilter(sp)
-	if err != nil {
-		return nil, err
-	}
-	if err := sp.done(); err != nil {
-		return nil, err
-	}
-	n := 0
-	s.st.View(func(tx *store.Tx) {
-		tx.EachVM(func(v *store.VM) bool {
-			if c.owns(v.AccountID) && f.match(v) {
-				n++
-			}
-			return true
-		})
-	})
-	return n, nil
+	_, n, err := vmQuery.run(s.st, c, a, false)
+	return n, err
+}
+
+func (s *Service) vmList(ctx context.Context, c *Caller, a args) (any, error) {
+	out, _, err := vmQuery.run(s.st, c, a, true)
+	return out, err
 }
 
 var vmSortKeys = map[string]func(a, b *store.VM) int{
@@ -622,50 +561,6 @@ func sortSpec[T any](sp *spec, keys map[string]func(a, b *T) int) (func(a, b *T)
 	}, nil
 }
 
-func (s *Service) vmList(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjVM
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
-	sp, err := a.spec(0, "opts", true)
-	if err != nil {
-		return nil, err
-	}
-	f, err := parseVMFilter(sp)
-	if err != nil {
-		return nil, err
-	}
-	perPage, pg, err := sp.paging()
-	if err != nil {
-		return nil, err
-	}
-	less, err := sortSpec(sp, vmSortKeys)
-	if err != nil {
-		return nil, err
-	}
-	if err := sp.done(); err != nil {
-		return nil, err
-	}
-	var out []any
-	s.st.View(func(tx *store.Tx) {
-		var hits []*store.VM
-		tx.EachVM(func(v *store.VM) bool {
-			if c.owns(v.AccountID) && f.match(v) {
-				hits = append(hits, v)
-			}
-			return true
-		})
-		sort.SliceStable(hits, func(i, j int) bool { return less(hits[i], hits[j]) })
-		for _, v := range page(hits, perPage, pg) {
-			out = append(out, renderVM(*v))
-		}
-	})
-	if out == nil {
-		out = []any{}
-	}
-	return out, nil
-}
-
 func renderVM(v store.VM) map[string]any {
 	return map[string]any{
 		"id": v.ID, "hostname": v.Hostname, "description": v.Description, "memory": v.Memory,
@@ -677,39 +572,28 @@ func renderVM(v store.VM) map[string]any {
 }
 
 func (s *Service) vmInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjVM
-	id, err := a.int(0, "vm_id")
-	if err != nil {
-		return nil, err
+	return lookupInfo(s.st, c, a, ObjVM, "vm_id", vmFor, renderVMInfo)
+}
+
+// renderVMInfo is VMReturn with what only vm.info returns.
+func renderVMInfo(tx *store.Tx, v store.VM) map[string]any {
+	out := renderVM(v)
+	disks := []any{}
+	for _, did := range v.DiskIDs {
+		if d, ok := tx.Disk(did); ok {
+			disks = append(disks, renderDisk(tx, d, false))
+		}
 	}
-	if err := a.atMost(1); err != nil {
-		return nil, err
+	ifaces := []any{}
+	for _, iid := range v.IfaceIDs {
+		if i, ok := tx.Iface(iid); ok {
+			ifaces = append(ifaces, renderIface(tx, i, true))
+		}
 	}
-	var out map[string]any
-	s.st.View(func(tx *store.Tx) {
-		v, e := vmFor(tx, c, id)
-		if e != nil {
-			err = e
-			return
-		}
-		out = renderVM(v)
-		disks := []any{}
-		for _, did := range v.DiskIDs {
-			if d, ok := tx.Disk(did); ok {
-				disks = append(disks, renderDisk(tx, d, false))
-			}
-		}
-		ifaces := []any{}
-		for _, iid := range v.IfaceIDs {
-			if i, ok := tx.Iface(iid); ok {
-				ifaces = append(ifaces, renderIface(tx, i, true))
-			}
-		}
-		out["disks"], out["ifaces"] = disks, ifaces
-		out["console_url"] = ""
-		out["graph_urls"] = map[string]any{"vcpu": []any{}, "vdi": []any{}, "vif": []any{}}
-		out["probes"] = map[string]any{}
-		out["triggers"] = []any{}
-	})
-	return out, err
+	out["disks"], out["ifaces"] = disks, ifaces
+	out["console_url"] = ""
+	out["graph_urls"] = map[string]any{"vcpu": []any{}, "vdi": []any{}, "vif": []any{}}
+	out["probes"] = map[string]any{}
+	out["triggers"] = []any{}
+	return out
 }

@@ -634,15 +634,8 @@ func (s *Service) attachDisk(ctx context.Context, r *ops.Run) error {
 		tx.PutVM(v)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if !running {
-		spec, err := s.domainSpec(r.Op().VMID)
-		if err != nil {
-			return err
-		}
-		return s.hv.Define(ctx, spec)
+	if err != nil || !running {
+		return s.redefineUnless(ctx, r, err, running)
 	}
 	d, _ := s.diskOf(r.Op().DiskID)
 	return s.hv.AttachDisk(ctx, name, at, hypervisor.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: readOnly})
@@ -672,18 +665,25 @@ func (s *Service) detachDisk(ctx context.Context, r *ops.Run) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if !running {
-		spec, err := s.domainSpec(r.Op().VMID)
-		if err != nil {
-			return err
-		}
-		return s.hv.Define(ctx, spec)
+	if err != nil || !running {
+		return s.redefineUnless(ctx, r, err, running)
 	}
 	d, _ := s.diskOf(r.Op().DiskID)
 	return s.hv.DetachDisk(ctx, name, s.vols.Path(d.Volume))
+}
+
+// redefineUnless finishes a device change on a halted VM: the records
+// changed, so the definition is rendered again from them. A running VM
+// gets its device hot-plugged by the caller instead.
+func (s *Service) redefineUnless(ctx context.Context, r *ops.Run, err error, running bool) error {
+	if err != nil || running {
+		return err
+	}
+	spec, err := s.domainSpec(r.Op().VMID)
+	if err != nil {
+		return err
+	}
+	return s.hv.Define(ctx, spec)
 }
 
 func abandonDiskAttach(tx *store.Tx, op store.Operation) {
@@ -716,15 +716,8 @@ func (s *Service) attachIface(ctx context.Context, r *ops.Run) error {
 		tx.PutIface(iface)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if !running {
-		spec, err := s.domainSpec(r.Op().VMID)
-		if err != nil {
-			return err
-		}
-		return s.hv.Define(ctx, spec)
+	if err != nil || !running {
+		return s.redefineUnless(ctx, r, err, running)
 	}
 	return s.hv.AttachIface(ctx, name, s.ifaceSpec(iface))
 }
@@ -749,15 +742,8 @@ func (s *Service) detachIface(ctx context.Context, r *ops.Run) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if !running {
-		spec, err := s.domainSpec(r.Op().VMID)
-		if err != nil {
-			return err
-		}
-		return s.hv.Define(ctx, spec)
+	if err != nil || !running {
+		return s.redefineUnless(ctx, r, err, running)
 	}
 	return s.hv.DetachIface(ctx, name, iface.MAC)
 }

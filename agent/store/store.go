@@ -272,22 +272,10 @@ func (s *Store) Check() error {
 // every change it made is undone and nothing is written. Otherwise the
 // changes are visible to readers at once and durable when Update returns.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	s.mu.Lock()
-	tx := &Tx{s: s}
-	if err := fn(tx); err != nil {
-		for i := len(tx.undo) - 1; i >= 0; i-- {
-			tx.undo[i]()
-		}
-		s.mu.Unlock()
+	c, err := s.apply(fn)
+	if err != nil || c == nil {
 		return err
 	}
-	if len(tx.writes) == 0 {
-		s.mu.Unlock()
-		return nil
-	}
-	c := &commit{writes: tx.writes, err: make(chan error, 1)}
-	s.commits <- c
-	s.mu.Unlock()
 	if err := <-c.err; err != nil {
 		// Memory is ahead of the file now; the only safe course is to stop
 		// and let the next start reload from the file.
@@ -302,26 +290,35 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 // change. Use it only for hints whose loss a crash recovery tolerates
 // (a step about to begin; steps are idempotent).
 func (s *Store) UpdateAsync(fn func(tx *Tx) error) error {
+	c, err := s.apply(fn)
+	if err != nil || c == nil {
+		return err
+	}
+	go func() {
+		if err := <-c.err; err != nil {
+			s.log.Error("state write failed; memory and disk diverge", "err", err)
+		}
+	}()
+	return nil
+}
+
+// apply runs fn under the write lock and queues its writes, in order.
+func (s *Store) apply(fn func(tx *Tx) error) (*commit, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	tx := &Tx{s: s}
 	if err := fn(tx); err != nil {
 		for i := len(tx.undo) - 1; i >= 0; i-- {
 			tx.undo[i]()
 		}
-		s.mu.Unlock()
-		return err
+		return nil, err
 	}
-	if len(tx.writes) > 0 {
-		c := &commit{writes: tx.writes, err: make(chan error, 1)}
-		s.commits <- c
-		go func() {
-			if err := <-c.err; err != nil {
-				s.log.Error("state write failed; memory and disk diverge", "err", err)
-			}
-		}()
+	if len(tx.writes) == 0 {
+		return nil, nil
 	}
-	s.mu.Unlock()
-	return nil
+	c := &commit{writes: tx.writes, err: make(chan error, 1)}
+	s.commits <- c
+	return c, nil
 }
 
 // View runs fn with shared read access.
