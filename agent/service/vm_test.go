@@ -452,3 +452,30 @@ func (a *agent) diskOfVM(vmID int64) (string, bool) {
 	})
 	return vol, vol != ""
 }
+
+// Raising vm_max_memory takes a reboot (the seeds); the agent makes that
+// reboot a stop and a fresh start so the new maximum applies.
+func TestMaxMemoryTakesEffectAtReboot(t *testing.T) {
+	a := newAgent(t, true)
+	vmID := a.createVM(a.alice, "grow")
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.update", vmID, map[string]any{"vm_max_memory": int64(4096), "memory": int64(3072)}))
+	pending := func() bool {
+		var v store.VM
+		a.st.View(func(tx *store.Tx) { v, _ = tx.VM(vmID) })
+		return v.RestartPending
+	}
+	if !pending() {
+		t.Fatal("raising vm_max_memory did not mark the VM for a fresh start")
+	}
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.reboot", vmID))
+	if pending() {
+		t.Fatal("still pending after the reboot")
+	}
+	x, _ := a.hv.DomainXMLOf(context.Background(), domainName(vmID))
+	if !strings.Contains(x, ">4194304</memory>") {
+		t.Errorf("maximum memory not 4096 MiB in the definition:\n%s", x)
+	}
+	if got := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any); got["state"] != "running" || got["vm_max_memory"] != int64(4096) {
+		t.Errorf("vm.info = %v", got)
+	}
+}

@@ -284,6 +284,9 @@ func (s *Service) setVMState(state string) func(ctx context.Context, r *ops.Run)
 				return fmt.Errorf("vm %d has no record", op.VMID)
 			}
 			v.State, v.DateUpdated = state, now()
+			if op.Type == "vm_start" || op.Type == "vm_create" || op.Data["fresh_start"] == "1" {
+				v.RestartPending = false
+			}
 			tx.PutVM(v)
 			if state == store.VMRunning {
 				for _, id := range v.IfaceIDs {
@@ -429,6 +432,9 @@ func (s *Service) rebootDomain(ctx context.Context, r *ops.Run) error {
 		// Rebooting a halted VM boots it.
 		return s.startDomain(ctx, r)
 	}
+	if v, err := s.vmOf(r); err == nil && v.RestartPending {
+		return s.restartFresh(ctx, r)
+	}
 	deadline := parseTime(r.Data("deadline"))
 	beforeID, _ := strconv.ParseUint(r.Data("before_id"), 10, 64)
 	if r.Data("sent") == "" {
@@ -476,6 +482,42 @@ func (s *Service) rebootDomain(ctx context.Context, r *ops.Run) error {
 	}
 }
 
+// restartFresh is a reboot that applies a changed definition (the seeds:
+// raise vm_max_memory, then reboot): the guest is asked to stop, powered
+// off at the reboot deadline if it does not, and started from the
+// definition.
+func (s *Service) restartFresh(ctx context.Context, r *ops.Run) error {
+	name := domainName(r.Op().VMID)
+	deadline := parseTime(r.Data("deadline"))
+	if deadline.IsZero() {
+		deadline = time.Now().Add(s.cfg.Timeouts.Reboot)
+		if err := r.SetMany(map[string]string{"deadline": deadline.Format(time.RFC3339Nano), "fresh_start": "1"}); err != nil {
+			return err
+		}
+	}
+	if err := s.hv.Shutdown(ctx, name); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	_, err := s.hv.WaitFor(wctx, name, func(st hypervisor.State) bool { return !st.Running })
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := r.Set("forced", "1"); err != nil {
+			return err
+		}
+		if err := s.hv.Destroy(ctx, name); err != nil {
+			return err
+		}
+	}
+	if err := s.defineDomain(ctx, r); err != nil {
+		return err
+	}
+	return s.startDomain(ctx, r)
+}
+
 func (s *Service) applyVMUpdate(ctx context.Context, r *ops.Run) error {
 	p := r.Op().Params
 	var oldMax int64
@@ -491,6 +533,7 @@ func (s *Service) applyVMUpdate(ctx context.Context, r *ops.Run) error {
 			op.Data["old_max"] = strconv.FormatInt(v.MaxMemory, 10)
 		}
 		oldMax, _ = strconv.ParseInt(op.Data["old_max"], 10, 64)
+		oldCores := v.Cores
 		for key, dst := range map[string]*int64{"memory": &v.Memory, "vm_max_memory": &v.MaxMemory, "cores": &v.Cores, "console": &v.Console} {
 			if raw, ok := p[key]; ok {
 				*dst, _ = strconv.ParseInt(raw, 10, 64)
@@ -507,6 +550,9 @@ func (s *Service) applyVMUpdate(ctx context.Context, r *ops.Run) error {
 				v.Provision = &store.Provision{}
 			}
 			v.Provision.SSHKey = key
+		}
+		if v.MaxMemory != oldMax || v.Cores != oldCores {
+			v.RestartPending = true
 		}
 		v.DateUpdated = now()
 		tx.PutVM(v)

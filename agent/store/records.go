@@ -43,6 +43,9 @@ type VM struct {
 	ReadOnly     []int64 `json:"read_only_disk_ids,omitempty"`
 	IfaceIDs     []int64 `json:"iface_ids"`
 	Domain       string  `json:"domain"`
+	// RestartPending says the definition changed in a way only a fresh
+	// start applies (vm_max_memory, cores); the next reboot is a stop+start.
+	RestartPending bool `json:"restart_pending,omitempty"`
 	// Provision is nil once there is nothing for a first boot to apply;
 	// most VMs carry none, and 10,000 of them should stay small.
 	Provision   *Provision `json:"provision,omitempty"`
