@@ -188,6 +188,26 @@ func TestQEMUStubbornGuest(t *testing.T) {
 	vmID := q.boot("stubborn")
 	ctx := context.Background()
 
+	// A running stop cancelled while it waits on the guest: CANCEL at once,
+	// and the VM is left as it is (running).
+	op := q.mustCall(q.alice, "hosting.vm.stop", vmID).(map[string]any)
+	opID := op["id"].(int64)
+	waitFor(t, func() bool { return q.mustCall(q.alice, "operation.info", opID).(map[string]any)["step"] == "RUN" })
+	cancelAt := time.Now()
+	if got := q.mustCall(q.alice, "operation.cancel", opID); got != true {
+		t.Fatalf("cancel = %v", got)
+	}
+	<-q.eng.Done(opID)
+	info := q.mustCall(q.alice, "operation.info", opID).(map[string]any)
+	t.Logf("running stop cancelled: CANCEL %v after the request", time.Since(cancelAt))
+	if info["step"] != "CANCEL" || time.Since(cancelAt) > 2*time.Second {
+		t.Fatalf("cancelled stop = %v after %v", info, time.Since(cancelAt))
+	}
+	if st, _ := q.hv.State(ctx, domainName(vmID)); !st.Running {
+		t.Fatal("a cancelled stop powered the guest off")
+	}
+	waitFor(t, func() bool { return q.mustCall(q.alice, "hosting.vm.info", vmID).(map[string]any)["state"] == "running" })
+
 	// Stop: two messages ignored, destroyed at the deadline.
 	o, took := q.timedOp("hosting.vm.stop", vmID)
 	t.Logf("stubborn stop: DONE %v after submit (deadline %v)", took, stopAfter)

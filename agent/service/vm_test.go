@@ -479,3 +479,20 @@ func TestMaxMemoryTakesEffectAtReboot(t *testing.T) {
 		t.Errorf("vm.info = %v", got)
 	}
 }
+
+func TestAccountInfoReportsUse(t *testing.T) {
+	a := newAgent(t, true)
+	a.createVM(a.alice, "acct")
+	info := a.mustCall(a.alice, "hosting.account.info").(map[string]any)
+	res := info["resources"].(map[string]any)
+	used := res["used"].(map[string]any)
+	if info["handle"] != "ALICE-GANDI" || used["servers"] != int64(1) || used["disk"] != int64(64) || used["memory"] != int64(512) || used["ips"] != int64(1) {
+		t.Fatalf("account.info = %v", info)
+	}
+	if res["granted"].(map[string]any)["disk"] != int64(100000) || res["available"].(map[string]any)["disk"] != int64(100000-64) {
+		t.Fatalf("quota = %v", res)
+	}
+	if _, f := a.call(a.op, "hosting.account.info"); f == nil {
+		t.Fatal("the operator key has no account to describe")
+	}
+}
