@@ -9,3 +9,5 @@ require (
 	libvirt.org/go/libvirt v1.10009.0
 	libvirt.org/go/libvirtxml v1.10009.0
 )
+
+require github.com/coreos/go-systemd/v22 v22.7.0 // indirect

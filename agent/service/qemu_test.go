@@ -206,7 +206,9 @@ func TestQEMUStubbornGuest(t *testing.T) {
 	if st, _ := q.hv.State(ctx, domainName(vmID)); !st.Running {
 		t.Fatal("a cancelled stop powered the guest off")
 	}
-	waitFor(t, func() bool { return q.mustCall(q.alice, "hosting.vm.info", vmID).(map[string]any)["state"] == "running" })
+	waitFor(t, func() bool {
+		return q.mustCall(q.alice, "hosting.vm.info", vmID).(map[string]any)["state"] == "running"
+	})
 
 	// Stop: two messages ignored, destroyed at the deadline.
 	o, took := q.timedOp("hosting.vm.stop", vmID)

@@ -180,3 +180,22 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 }
 
 func fmtSscan(s string, id *int64) (int, error) { return fmt.Sscan(s, id) }
+
+// Healthy answers the watchdog: the state store takes a write and libvirt
+// answers. It never blocks longer than ctx allows.
+func (s *Service) Healthy(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() {
+		done <- s.st.Update(func(tx *store.Tx) error { return nil })
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("state store: %w", ctx.Err())
+	}
+	_, err := s.hv.Domains(ctx)
+	return err
+}

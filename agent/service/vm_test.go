@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -494,5 +496,33 @@ func TestAccountInfoReportsUse(t *testing.T) {
 	}
 	if _, f := a.call(a.op, "hosting.account.info"); f == nil {
 		t.Fatal("the operator key has no account to describe")
+	}
+}
+
+func TestDirectBootGetsItsAddressOnTheCommandLine(t *testing.T) {
+	kernels := t.TempDir()
+	os.MkdirAll(filepath.Join(kernels, "6.1"), 0o755)
+	os.WriteFile(filepath.Join(kernels, "6.1", "vmlinuz"), []byte("k"), 0o644)
+	a := newAgent(t, true, func(c *Config) { c.KernelsDir = kernels })
+	if err := a.svc.EnsureImage(context.Background(), ImageSpec{Label: "pv", SizeMB: 8, KernelVersion: "6.1", Cmdline: "root=/dev/xvda ro"}); err != nil {
+		t.Fatal(err)
+	}
+	var img int64
+	a.st.View(func(tx *store.Tx) {
+		tx.EachImage(func(i *store.Image) bool {
+			if i.Label == "pv" {
+				img = i.DiskID
+			}
+			return true
+		})
+	})
+	ops := a.mustCall(a.alice, "hosting.vm.create_from", vmSpec("pv1"), map[string]any{}, img)
+	vmID := a.mustDone(a.alice, ops)[2]["params"].(map[string]any)["vm_id"].(int64)
+	x, _ := a.hv.DomainXMLOf(context.Background(), domainName(vmID))
+	if !strings.Contains(x, "<cmdline>root=/dev/xvda ro ip=10.0.0.10::10.0.0.1:255.255.255.0:pv1:eth0:off</cmdline>") {
+		t.Fatalf("kernel command line:\n%s", x)
+	}
+	if !strings.Contains(x, filepath.Join(kernels, "6.1", "vmlinuz")) {
+		t.Fatalf("kernel not from the system disk's kernel_version:\n%s", x)
 	}
 }

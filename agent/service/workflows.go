@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/ops"
@@ -136,13 +138,42 @@ func (s *Service) domainSpec(vmID int64) (hypervisor.DomainSpec, error) {
 			}
 			spec.Disks = append(spec.Disks, hypervisor.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: contains(v.ReadOnly, did)})
 		}
-		for _, iid := range v.IfaceIDs {
-			if i, ok := tx.Iface(iid); ok {
-				spec.Ifaces = append(spec.Ifaces, s.ifaceSpec(i))
+		for n, iid := range v.IfaceIDs {
+			i, ok := tx.Iface(iid)
+			if !ok {
+				continue
+			}
+			spec.Ifaces = append(spec.Ifaces, s.ifaceSpec(i))
+			if n == 0 && spec.Kernel != "" {
+				spec.Cmdline = strings.TrimSpace(spec.Cmdline + " " + s.ipArg(tx, i, v.Hostname))
 			}
 		}
 	})
 	return spec, err
+}
+
+// ipArg is the kernel's ip= argument for a directly booted guest's first
+// interface (ip=ADDR::GW:MASK:HOST:eth0:off), so an image can bring its
+// network up from the command line, as the lab's guests do.
+func (s *Service) ipArg(tx *store.Tx, i store.Iface, hostname string) string {
+	pool := s.cfg.Network.V4
+	if pool == nil {
+		return ""
+	}
+	for _, id := range i.IPIDs {
+		ip, ok := tx.IP(id)
+		if !ok || ip.Version != 4 {
+			continue
+		}
+		gw := ""
+		if pool.Gateway.IsValid() {
+			gw = pool.Gateway.String()
+		}
+		m := net.CIDRMask(pool.Prefix.Bits(), 32)
+		mask := fmt.Sprintf("%d.%d.%d.%d", m[0], m[1], m[2], m[3])
+		return fmt.Sprintf("ip=%s::%s:%s:%s:eth0:off", ip.Addr, gw, mask, hostname)
+	}
+	return ""
 }
 
 func (s *Service) ifaceSpec(i store.Iface) hypervisor.IfaceSpec {

@@ -144,12 +144,15 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	log.Info("xenagent serving", "url", fmt.Sprintf("%s://%s/xmlrpc/", scheme, ln.Addr()), "libvirt", cfg.Libvirt.URI, "state", cfg.StateDir)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	notifyReady(log)
+	go watchdog(runCtx, log, func(ctx context.Context) error { return svc.Healthy(ctx) })
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
 		return err
 	}
 	log.Info("shutting down")
+	notifyStopping()
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)

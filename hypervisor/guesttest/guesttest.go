@@ -24,23 +24,58 @@ import (
 const ReadyMarker = "xenagent-guest: ready"
 
 const initScript = `#!/bin/busybox sh
+/bin/busybox mkdir -p /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s /bin
 mkdir -p /proc /sys /dev /tmp /etc/acpi/PWRF
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 echo "xenagent-guest: booted behaviour=%[1]s" > /dev/console
+for m in /lib/*.ko; do [ -e "$m" ] && insmod "$m" 2>/dev/null; done
 if [ %[1]s = coop ]; then
-  insmod /lib/evdev.ko
-  insmod /lib/button.ko
-  printf '#!/bin/sh\necho "xenagent-guest: power button" > /dev/console\npoweroff -f\n' > /etc/acpi/PWRF/00000080
-  chmod +x /etc/acpi/PWRF/00000080
-  acpid -c /etc/acpi -l /dev/console
-  for i in $(seq 1 50); do pidof acpid >/dev/null && [ -e /dev/input/event0 ] && break; sleep 0.1; done
+  # Xen asks through xenstore and the kernel runs /sbin/poweroff or
+  # /sbin/reboot; QEMU presses the ACPI power button, which acpid turns
+  # into the same poweroff.
+  printf '#!/bin/sh\necho "xenagent-guest: powering off" > /dev/console\nexec /bin/busybox poweroff -f\n' > /sbin/poweroff
+  printf '#!/bin/sh\necho "xenagent-guest: rebooting" > /dev/console\nexec /bin/busybox reboot -f\n' > /sbin/reboot
+  chmod +x /sbin/poweroff /sbin/reboot
+  cp /sbin/poweroff /etc/acpi/PWRF/00000080
+  if [ -e /lib/button.ko ]; then
+    acpid -c /etc/acpi -l /dev/console
+    for i in $(seq 1 50); do pidof acpid >/dev/null && [ -e /dev/input/event0 ] && break; sleep 0.1; done
+  fi
 fi
+# ip=ADDR::GW:MASK:HOST:DEV:off on the kernel command line configures the network.
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+  ip=*)
+    IFS=: read addr _ gw mask host dev _ <<EOT
+${arg#ip=}
+EOT
+    dev=${dev:-eth0}
+    for i in $(seq 1 50); do [ -e /sys/class/net/$dev ] && break; sleep 0.1; done
+    ip link set lo up
+    ip link set "$dev" up
+    ip addr add "$addr/$mask" dev "$dev"
+    [ -n "$gw" ] && ip route add default via "$gw"
+    [ -n "$host" ] && hostname "$host"
+    echo "xenagent-guest: network $addr/$mask on $dev" > /dev/console
+    ;;
+  esac
+done
 echo "%[2]s" > /dev/console
 while true; do sleep 3600; done
 `
+
+// Options says what a guest is built from.
+type Options struct {
+	Kernel  string // vmlinuz
+	Modules string // /lib/modules/RELEASE of that kernel
+	Busybox string // a static busybox
+	// Xen builds PV guests (block and net front-ends); otherwise QEMU
+	// guests (ACPI button and evdev for acpid).
+	Xen bool
+}
 
 // Kernel returns the newest Debian kernel in /boot and its module dir.
 func Kernel() (vmlinuz, modules string, err error) {
@@ -54,7 +89,7 @@ func Kernel() (vmlinuz, modules string, err error) {
 	return vmlinuz, filepath.Join("/lib/modules", release), nil
 }
 
-// Build writes dir/coop and dir/stubborn and returns nil, or why it cannot.
+// Build writes QEMU guests from this machine's kernel and busybox.
 func Build(dir string) error {
 	vmlinuz, modules, err := Kernel()
 	if err != nil {
@@ -64,17 +99,26 @@ func Build(dir string) error {
 	if err != nil {
 		return errors.New("no busybox: install busybox-static")
 	}
-	busybox, err := os.ReadFile(bb)
+	return BuildWith(dir, Options{Kernel: vmlinuz, Modules: modules, Busybox: bb})
+}
+
+// BuildWith writes dir/coop and dir/stubborn.
+func BuildWith(dir string, o Options) error {
+	busybox, err := os.ReadFile(o.Busybox)
 	if err != nil {
 		return err
 	}
-	kernel, err := os.ReadFile(vmlinuz)
+	kernel, err := os.ReadFile(o.Kernel)
 	if err != nil {
 		return err
+	}
+	want := []string{"kernel/drivers/input/evdev.ko", "kernel/drivers/acpi/button.ko"}
+	if o.Xen {
+		want = []string{"kernel/drivers/block/xen-blkfront.ko", "kernel/drivers/net/xen-netfront.ko"}
 	}
 	mods := map[string][]byte{}
-	for _, m := range []string{"kernel/drivers/input/evdev.ko", "kernel/drivers/acpi/button.ko"} {
-		b, err := os.ReadFile(filepath.Join(modules, m))
+	for _, m := range want {
+		b, err := os.ReadFile(filepath.Join(o.Modules, m))
 		if err != nil {
 			return fmt.Errorf("guest module: %w", err)
 		}

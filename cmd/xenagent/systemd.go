@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+)
+
+// notifyReady tells systemd (Type=notify) the agent serves. Outside
+// systemd it does nothing.
+func notifyReady(log *slog.Logger) {
+	if ok, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		log.Warn("sd_notify READY", "err", err)
+	} else if ok {
+		log.Info("told systemd we are ready")
+	}
+}
+
+// notifyStopping tells systemd the agent is stopping.
+func notifyStopping() { daemon.SdNotify(false, daemon.SdNotifyStopping) }
+
+// watchdog pings systemd's watchdog at half its interval for as long as
+// healthy answers; a wedged agent stops pinging and systemd restarts it.
+func watchdog(ctx context.Context, log *slog.Logger, healthy func(ctx context.Context) error) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || interval == 0 {
+		return
+	}
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			hctx, cancel := context.WithTimeout(ctx, interval/4)
+			err := healthy(hctx)
+			cancel()
+			if err != nil {
+				log.Error("health check failed; not pinging the watchdog", "err", err)
+				continue
+			}
+			daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+		}
+	}
+}
