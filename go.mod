@@ -10,4 +10,8 @@ require (
 	libvirt.org/go/libvirtxml v1.10009.0
 )
 
-require github.com/coreos/go-systemd/v22 v22.7.0 // indirect
+require (
+	github.com/coreos/go-systemd/v22 v22.7.0 // indirect
+	github.com/digitalocean/go-libvirt v0.0.0-20220804181439-8648fbde413e // indirect
+	github.com/digitalocean/go-qemu v0.0.0-20250212194115-ee9b0668d242 // indirect
+)

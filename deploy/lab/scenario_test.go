@@ -1,0 +1,266 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/xmlrpc"
+)
+
+// The lab scenarios run the agent for real on Xen (PV guests, libxl)
+// inside QEMU. They take minutes, so they run when XENAGENT_LAB=1, which
+// `make test` sets; anywhere else they skip and say so.
+func requireLab(t *testing.T) {
+	if os.Getenv("XENAGENT_LAB") != "1" {
+		t.Skip("the Xen lab runs with XENAGENT_LAB=1 (make test sets it; make lab boots it by hand)")
+	}
+	if why := Available(); why != "" {
+		t.Fatalf("the Xen lab cannot run here: %s", why)
+	}
+}
+
+type client struct {
+	t   *testing.T
+	url string
+	key string
+}
+
+func (c *client) call(method string, params ...any) (any, error) {
+	body, _ := xmlrpc.EncodeCall(method, append([]any{c.key}, params...)...)
+	resp, err := http.Post(c.url, "text/xml", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return xmlrpc.DecodeResponse(resp.Body)
+}
+
+func (c *client) must(method string, params ...any) any {
+	c.t.Helper()
+	v, err := c.call(method, params...)
+	if err != nil {
+		c.t.Fatalf("%s: %v", method, err)
+	}
+	return v
+}
+
+// wait polls operation.info until the operations finish; it returns how
+// long the last one took from now and fails on anything but DONE.
+func (c *client) wait(ops any, timeout time.Duration) time.Duration {
+	c.t.Helper()
+	start := time.Now()
+	list, ok := ops.([]any)
+	if !ok {
+		list = []any{ops}
+	}
+	for _, o := range list {
+		id := o.(map[string]any)["id"]
+		for {
+			info := c.must("operation.info", id).(map[string]any)
+			if info["step"] == "DONE" {
+				break
+			}
+			if info["step"] == "ERROR" || info["step"] == "CANCEL" {
+				c.t.Fatalf("operation %v (%v) ended %v: %v", id, info["type"], info["step"], info["last_error"])
+			}
+			if time.Since(start) > timeout {
+				c.t.Fatalf("operation %v (%v) still %v after %v", id, info["type"], info["step"], timeout)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	return time.Since(start)
+}
+
+type scenario struct {
+	t   *testing.T
+	ctx context.Context
+	l   *Lab
+	c   *client
+}
+
+func (s *scenario) dom0(cmd string) string {
+	s.t.Helper()
+	out, err := s.l.Exec(s.ctx, cmd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return strings.TrimSpace(out)
+}
+
+func (s *scenario) image(label string) int64 {
+	for _, im := range s.c.must("hosting.image.list").([]any) {
+		if m := im.(map[string]any); m["label"] == label {
+			return m["disk_id"].(int64)
+		}
+	}
+	s.t.Fatalf("no image %q", label)
+	return 0
+}
+
+// create makes a VM from an image and returns its id and address.
+func (s *scenario) create(label, hostname string) (int64, string) {
+	s.t.Helper()
+	ops := s.c.must("hosting.vm.create_from",
+		map[string]any{"datacenter_id": int64(1), "hostname": hostname, "memory": int64(256)},
+		map[string]any{"name": "sys-" + hostname}, s.image(label))
+	took := s.c.wait(ops, 5*time.Minute)
+	vmID := ops.([]any)[2].(map[string]any)["vm_id"].(int64)
+	info := s.c.must("hosting.vm.info", vmID).(map[string]any)
+	ip := info["ifaces"].([]any)[0].(map[string]any)["ips"].([]any)[0].(map[string]any)["ip"].(string)
+	s.t.Logf("create_from %s: DONE in %v (vm %d, %s)", label, took.Round(time.Millisecond), vmID, ip)
+	return vmID, ip
+}
+
+// pingable waits until the guest answers ping from dom0.
+func (s *scenario) pingable(ip string) time.Duration {
+	s.t.Helper()
+	start := time.Now()
+	for {
+		if _, err := s.l.Exec(s.ctx, "ping -c1 -W1 "+ip); err == nil {
+			return time.Since(start)
+		}
+		if time.Since(start) > 3*time.Minute {
+			s.t.Fatalf("%s never answered ping; dom0 says:\n%s", ip, s.dom0("virsh -c xen:///system list --all; ip -br link; tail -5 /var/log/xen/console/guest-*.log 2>/dev/null"))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func (s *scenario) domid(vmID int64) string {
+	return s.dom0(fmt.Sprintf("virsh -c xen:///system domid xa-vm-%d 2>/dev/null || true", vmID))
+}
+
+func (s *scenario) action(method string, vmID int64) time.Duration {
+	s.t.Helper()
+	return s.c.wait(s.c.must(method, vmID), 5*time.Minute)
+}
+
+func (s *scenario) state(vmID int64) string {
+	return s.c.must("hosting.vm.info", vmID).(map[string]any)["state"].(string)
+}
+
+func TestXenLab(t *testing.T) {
+	requireLab(t)
+	repo, _ := filepath.Abs("../..")
+	cache := os.Getenv("XENAGENT_LAB_CACHE")
+	if cache == "" {
+		cache = "/var/cache/xenagent-lab"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	run := t.TempDir()
+	const stubbornStop = 20 * time.Second
+	l, err := Prepare(ctx, Config{Repo: repo, Cache: cache, RunDir: run, Log: t.Logf,
+		Agent: AgentConfig(Timeouts{Stop: stubbornStop.String(), Reboot: "60s"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Kill()
+	if err := l.Boot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := &scenario{t: t, ctx: ctx, l: l}
+	s.c = &client{t: t, url: l.URL(), key: s.dom0("cat /var/lib/xenagent/apikey")}
+	defer func() {
+		if t.Failed() {
+			out, _ := l.Exec(ctx, "journalctl -u xenagent --no-pager | tail -60")
+			t.Logf("agent journal:\n%s", out)
+		}
+	}()
+	if got := s.dom0("systemctl is-active xenagent"); got != "active" {
+		t.Fatalf("xenagent service is %s", got)
+	}
+
+	// A cooperative PV guest: boot from its system disk's kernel, ping,
+	// graceful stop, start, reboot (a new domain id), all through the API.
+	coop, coopIP := s.create("coop", "coop1")
+	t.Logf("coop guest answers ping %v after DONE", s.pingable(coopIP).Round(time.Second))
+	if x := s.dom0(fmt.Sprintf("virsh -c xen:///system dumpxml xa-vm-%d", coop)); !strings.Contains(x, "<kernel>/mnt/lab/kernels/coop/vmlinuz</kernel>") || !strings.Contains(x, "machine='xenpv'") {
+		t.Fatalf("not a PV direct kernel boot:\n%s", x)
+	}
+	vif := s.dom0("ip -br link | awk '/^vif/ {print $1}' | head -1")
+	took := s.action("hosting.vm.stop", coop)
+	t.Logf("graceful stop: DONE in %v", took.Round(time.Millisecond))
+	if took > stubbornStop/2 || s.state(coop) != "halted" {
+		t.Fatalf("graceful stop took %v (the deadline is %v), state %s", took, stubbornStop, s.state(coop))
+	}
+	took = s.action("hosting.vm.start", coop)
+	t.Logf("start: DONE in %v, ping %v later", took.Round(time.Millisecond), s.pingable(coopIP).Round(time.Second))
+	vif2 := s.dom0("ip -br link | awk '/^vif/ {print $1}' | head -1")
+	if vif == vif2 {
+		t.Logf("vif name after start: %s (was %s)", vif2, vif)
+	} else {
+		t.Logf("Xen renamed the vif at start: %s -> %s", vif, vif2)
+	}
+	before := s.domid(coop)
+	took = s.action("hosting.vm.reboot", coop)
+	after := s.domid(coop)
+	t.Logf("reboot: DONE in %v, domain id %s -> %s", took.Round(time.Millisecond), before, after)
+	if before == after || after == "" {
+		t.Fatalf("the domain id did not change across reboot (%s -> %s)", before, after)
+	}
+	s.pingable(coopIP)
+
+	// A stubborn guest ignores both stop messages and is destroyed at the deadline.
+	stub, stubIP := s.create("stubborn", "stub1")
+	s.pingable(stubIP)
+	took = s.action("hosting.vm.stop", stub)
+	t.Logf("stubborn stop: DONE in %v (deadline %v)", took.Round(time.Millisecond), stubbornStop)
+	if took < stubbornStop || s.state(stub) != "halted" {
+		t.Fatalf("stubborn stop DONE in %v, state %s", took, s.state(stub))
+	}
+	// A stubborn reboot is reset (libxl has no reset: destroy + start).
+	s.action("hosting.vm.start", stub)
+	s.pingable(stubIP)
+	beforeReset := s.domid(stub)
+	took = s.action("hosting.vm.reboot", stub)
+	t.Logf("stubborn reboot: DONE in %v, domain id %s -> %s", took.Round(time.Millisecond), beforeReset, s.domid(stub))
+	if took < 60*time.Second || s.domid(stub) == beforeReset {
+		t.Fatalf("stubborn reboot not reset at the deadline")
+	}
+	// Delete leaves no domain, volume or vif behind.
+	s.action("hosting.vm.delete", stub)
+	if out := s.dom0(fmt.Sprintf("virsh -c xen:///system list --all --name | grep -c xa-vm-%d || true", stub)); out != "0" {
+		t.Fatalf("domain left after delete: %s", out)
+	}
+
+	// Host crash in the middle of a create: reset the outer machine through
+	// QMP, boot again, and the agent finishes the job and reports the truth.
+	ops := s.c.must("hosting.vm.create_from",
+		map[string]any{"datacenter_id": int64(1), "hostname": "crash1", "memory": int64(256)},
+		map[string]any{"name": "sys-crash1"}, s.image("coop"))
+	crashVM := ops.([]any)[2].(map[string]any)["vm_id"].(int64)
+	for s.c.must("operation.info", ops.([]any)[2].(map[string]any)["id"]).(map[string]any)["step"] == "WAIT" {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := l.Crash(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("host crashed (QMP system_reset) with vm_create running")
+	if err := l.Boot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.c.wait(ops, 5*time.Minute)
+	if st := s.state(crashVM); st != "running" {
+		t.Fatalf("vm created across the crash is %s", st)
+	}
+	if st := s.state(coop); st != "halted" {
+		t.Fatalf("vm running before the host crash reports %s; the host rebooted, so it is halted", st)
+	}
+	s.action("hosting.vm.delete", crashVM)
+	s.action("hosting.vm.delete", coop)
+	if out := s.dom0("virsh -c xen:///system list --all --name | grep -c xa-vm- || true; ls /var/lib/xenagent/disks | grep -vc '^xa-disk-[12].img$' || true; ip -br link | grep -c '^vif' || true"); out != "0\n0\n0" {
+		t.Fatalf("left after deleting everything (domains, volumes other than the images, vifs):\n%s", out)
+	}
+	if err := l.PowerDown(ctx, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
