@@ -5,11 +5,14 @@ GO ?= go
 LISTEN ?= 127.0.0.1:8080
 APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 DEPS := pkg-config gcc libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils \
-        linux-image-amd64 busybox-static btrfs-progs python3 curl procps
+        linux-image-amd64 busybox-static btrfs-progs python3 curl procps \
+        debootstrap e2fsprogs openssh-client
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps run test test-unit test-root bench fuzz lint clean
+LAB_CACHE ?= /var/cache/xenagent-lab
+
+.PHONY: all build deps run test test-unit lab lab-test bench fuzz clean
 
 all: build
 
@@ -39,6 +42,17 @@ test: build
 	XENAGENT_LIBVIRTD_RESTART=1 $(GO) test -count=1 -run TestReconnectAfterLibvirtdRestart -v ./hypervisor/
 	./deploy/test/python-client.sh
 	$(GO) run ./cmd/xenagent-bench -rounds 50 -ops 1000 -vms 2000 > /dev/null || [ $$? -eq 3 ]
+	$(MAKE) lab-test
+
+# The nested Xen lab: builds (once, cached in $(LAB_CACHE)) a Debian dom0
+# image with Xen, boots it under QEMU and runs the scenarios against the
+# agent inside (see deploy/lab). ~10 min to build the image, ~10 to run.
+lab-test: build
+	XENAGENT_LAB=1 XENAGENT_LAB_CACHE=$(LAB_CACHE) $(GO) test -count=1 -timeout 60m -run TestXenLab -v ./deploy/lab/
+
+# Boots the lab for a person to use; Ctrl-C powers it down.
+lab: build
+	$(GO) run ./deploy/lab/cmd/lab -cache $(LAB_CACHE)
 
 test-unit:
 	$(GO) test -count=1 -short ./...

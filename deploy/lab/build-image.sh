@@ -7,12 +7,13 @@
 #
 # The directory holds: rootfs.img (raw ext4 dom0 root), xen (the gunzipped
 # hypervisor, loadable by qemu -kernel), vmlinuz and initrd.img (dom0),
-# guests/{coop,stubborn}/{vmlinuz,initrd.img} (PV domU kernels with
-# busybox initramfs guests), lab_key (ssh key for root in dom0).
+# guestsrc/ (the dom0 kernel, its xen-blkfront and xen-netfront modules and
+# a static busybox: what the harness builds PV test guests from, so guest
+# changes need no image rebuild), lab_key (ssh key for root in dom0).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache_root=${1:?usage: build-image.sh CACHE_ROOT}
-key=$(cat "$here/build-image.sh" "$here/packages.txt" "$here"/dom0/* "$here/../xenagent.service" "$here"/../../hypervisor/guesttest/*.go | sha256sum | cut -c1-16)
+key=$(cat "$here/build-image.sh" "$here/packages.txt" "$here"/dom0/* "$here/../xenagent.service" | sha256sum | cut -c1-16)
 out=$cache_root/$key
 if [ -f "$out/done" ]; then
   echo "$out"
@@ -57,21 +58,23 @@ install -m 0600 "$work/lab_key.pub" "$rootfs/root/.ssh/authorized_keys"
 sed -i 's/^#\?PermitRootLogin.*/PermitRootLogin prohibit-password/' "$rootfs/etc/ssh/sshd_config"
 # Guest consoles go to files the harness can read.
 echo 'XENCONSOLED_TRACE=guest' >> "$rootfs/etc/default/xen"
-for unit in lab-firstboot.service xenagent.service serial-getty@hvc0.service; do
-  ln -sf "/etc/systemd/system/$unit" "$rootfs/etc/systemd/system/multi-user.target.wants/$unit" 2>/dev/null ||
-    ln -sf "/lib/systemd/system/serial-getty@.service" "$rootfs/etc/systemd/system/getty.target.wants/$unit"
+for unit in lab-firstboot.service xenagent.service; do
+  ln -sf "/etc/systemd/system/$unit" "$rootfs/etc/systemd/system/multi-user.target.wants/$unit"
 done
 
-mkdir -p "$out.tmp/guests"
+mkdir -p "$out.tmp/guestsrc/modules"
 release=$(ls "$rootfs/lib/modules" | sort | tail -1)
 gunzip -c "$rootfs"/boot/xen-4.17-amd64.gz > "$out.tmp/xen"
 cp "$rootfs/boot/vmlinuz-$release" "$out.tmp/vmlinuz"
 cp "$rootfs/boot/initrd.img-$release" "$out.tmp/initrd.img"
 cp "$work/lab_key" "$out.tmp/lab_key"
 
-log "building PV guests"
-go run "$here/../../hypervisor/guesttest/cmd/buildguests" -kernel "$rootfs/boot/vmlinuz-$release" \
-  -modules "$rootfs/lib/modules/$release" -busybox "$rootfs/bin/busybox" -xen "$out.tmp/guests" >&2
+cp "$rootfs/boot/vmlinuz-$release" "$out.tmp/guestsrc/vmlinuz"
+cp "$rootfs/bin/busybox" "$out.tmp/guestsrc/busybox"
+for m in kernel/drivers/block/xen-blkfront.ko kernel/drivers/net/xen-netfront.ko; do
+  mkdir -p "$out.tmp/guestsrc/modules/$(dirname $m)"
+  cp "$rootfs/lib/modules/$release/$m" "$out.tmp/guestsrc/modules/$m"
+done
 
 log "making the root filesystem image"
 truncate -s 3G "$out.tmp/rootfs.img"

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
+	"github.com/xenagent/xenagent/hypervisor/guesttest"
 )
 
 // Config describes one lab run.
@@ -84,8 +85,10 @@ func Prepare(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := os.WriteFile(filepath.Join(share, "xenagent.toml"), []byte(cfg.Agent), 0o644); err != nil {
 		return nil, err
 	}
-	if err := exec.Command("cp", "-r", filepath.Join(l.Images, "guests"), filepath.Join(share, "kernels")).Run(); err != nil {
-		return nil, fmt.Errorf("copying guest kernels: %w", err)
+	src := filepath.Join(l.Images, "guestsrc")
+	if err := guesttest.BuildWith(filepath.Join(share, "kernels"), guesttest.Options{Xen: true,
+		Kernel: filepath.Join(src, "vmlinuz"), Modules: filepath.Join(src, "modules"), Busybox: filepath.Join(src, "busybox")}); err != nil {
+		return nil, fmt.Errorf("building PV guests: %w", err)
 	}
 	key := filepath.Join(cfg.RunDir, "lab_key")
 	if b, err := os.ReadFile(filepath.Join(l.Images, "lab_key")); err != nil {

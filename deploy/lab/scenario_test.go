@@ -232,6 +232,12 @@ func TestXenLab(t *testing.T) {
 		t.Fatalf("domain left after delete: %s", out)
 	}
 
+	// The agent has run for minutes under a 30 s watchdog as a Type=notify
+	// service: systemd never had to restart it.
+	if got := s.dom0("systemctl show xenagent -p Type -p WatchdogUSec -p NRestarts --value | tr '\\n' ' '"); got != "notify 30s 0" {
+		t.Fatalf("xenagent service (Type WatchdogUSec NRestarts) = %q", got)
+	}
+
 	// Host crash in the middle of a create: reset the outer machine through
 	// QMP, boot again, and the agent finishes the job and reports the truth.
 	ops := s.c.must("hosting.vm.create_from",

@@ -5,7 +5,8 @@
 //
 //	coop      loads button.ko and evdev.ko and runs acpid, so the ACPI
 //	          power button powers it off (a graceful stop works)
-//	stubborn  ignores the power button (only a hard stop works)
+//	stubborn  ignores the power button and Xen's shutdown and reboot
+//	          requests (only a hard stop or reset works)
 //
 // Both print "xenagent-guest: ready" on the serial console once they can
 // take a power button press.
@@ -44,6 +45,12 @@ if [ %[1]s = coop ]; then
     acpid -c /etc/acpi -l /dev/console
     for i in $(seq 1 50); do pidof acpid >/dev/null && [ -e /dev/input/event0 ] && break; sleep 0.1; done
   fi
+else
+  # Ignore requests. The commands must exist: when /sbin/reboot is
+  # missing, Linux gives up on an orderly reboot and forces one.
+  printf '#!/bin/sh\necho "xenagent-guest: ignoring $0" > /dev/console\nexit 0\n' > /sbin/poweroff
+  cp /sbin/poweroff /sbin/reboot
+  chmod +x /sbin/poweroff /sbin/reboot
 fi
 # ip=ADDR::GW:MASK:HOST:DEV:off on the kernel command line configures the network.
 for arg in $(cat /proc/cmdline); do
