@@ -70,6 +70,11 @@ type Storage struct {
 	Backend    string `toml:"backend"`
 	Dir        string `toml:"dir"`
 	KernelsDir string `toml:"kernels_dir"`
+	// VG and ThinPool are the lvm backend's volume group and thin pool.
+	VG       string `toml:"vg"`
+	ThinPool string `toml:"thin_pool"`
+	// CommandTimeout bounds every lvm command (they can hang on the VG lock).
+	CommandTimeout Duration `toml:"command_timeout"`
 }
 
 type Timeouts struct {
@@ -136,7 +141,7 @@ func Default() Config {
 		MaxBodyBytes: 1 << 20,
 		Libvirt:      Libvirt{URI: "xen:///system", CommandTimeout: Duration{60 * time.Second}},
 		Datacenter:   Datacenter{ID: 1, Name: "Local", Country: "France", ISO: "FR", Code: "FR-LOCAL1"},
-		Storage:      Storage{Backend: "file"},
+		Storage:      Storage{Backend: "file", CommandTimeout: Duration{2 * time.Minute}},
 		Timeouts: Timeouts{Stop: Duration{5 * time.Minute}, StopMessages: 2, Reboot: Duration{2 * time.Minute},
 			StepRetry: Duration{2 * time.Minute}},
 		Limits: Limits{MaxMemoryMB: 262144, MaxCores: 32, MaxDiskMB: 2 << 20, MaxBandwidth: 10e9, DefaultQuotaMB: 1 << 20},
@@ -190,6 +195,9 @@ func (c Config) Validate() error {
 	}
 	if c.Storage.Backend != "file" && c.Storage.Backend != "lvm" {
 		errs = append(errs, fmt.Sprintf("storage.backend: %q is not a backend (file, lvm)", c.Storage.Backend))
+	}
+	if c.Storage.Backend == "lvm" && (c.Storage.VG == "" || c.Storage.ThinPool == "") {
+		errs = append(errs, "storage: the lvm backend needs vg and thin_pool")
 	}
 	if c.Timeouts.Stop.Duration <= 0 || c.Timeouts.Reboot.Duration <= 0 || c.Timeouts.StopMessages < 1 {
 		errs = append(errs, "timeouts: stop and reboot must be positive, stop_messages at least 1")

@@ -25,11 +25,19 @@ import (
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/network/ippool"
 	"github.com/xenagent/xenagent/storage/file"
+	"github.com/xenagent/xenagent/storage/lvm"
+	"github.com/xenagent/xenagent/storage/runner"
 )
 
 // backends is the storage registry: a backend name to its constructor.
-var backends = map[string]func(cfg config.Config, log *slog.Logger) (service.Volumes, error){
-	"file": func(cfg config.Config, log *slog.Logger) (service.Volumes, error) { return file.New(cfg.Storage.Dir, log) },
+var backends = map[string]func(ctx context.Context, cfg config.Config, log *slog.Logger) (service.Volumes, error){
+	"file": func(_ context.Context, cfg config.Config, log *slog.Logger) (service.Volumes, error) {
+		return file.New(cfg.Storage.Dir, log)
+	},
+	"lvm": func(ctx context.Context, cfg config.Config, log *slog.Logger) (service.Volumes, error) {
+		run := &runner.Exec{Timeout: cfg.Storage.CommandTimeout.Duration, Attempts: 5, Transient: lvm.Transient, Log: log}
+		return lvm.New(ctx, lvm.Config{VG: cfg.Storage.VG, Pool: cfg.Storage.ThinPool}, run)
+	},
 }
 
 func newLogger(level string, out io.Writer) *slog.Logger {
@@ -98,7 +106,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if !ok {
 		return fmt.Errorf("storage backend %q is not available in this build", cfg.Storage.Backend)
 	}
-	vols, err := newVols(cfg, log)
+	vols, err := newVols(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

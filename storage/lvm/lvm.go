@@ -1,0 +1,264 @@
+// Package lvm is the disk backend for dom0s: one volume group, one thin
+// pool. A disk is a thin LV; an image is a read-only thin LV; a clone
+// (create_from, snapshot, rollback) is a thin snapshot, constant time
+// whatever the size; resize grows only. Every LV the agent makes carries
+// the tag "xenagent", and List reports only those, so reconciliation never
+// touches a volume someone else made.
+//
+// Every command goes through a runner.Runner (argument slices, LC_ALL=C,
+// a deadline, retries only for lock contention) and reads JSON reports.
+package lvm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/xenagent/xenagent/storage/runner"
+)
+
+// Tag marks the agent's LVs.
+const Tag = "xenagent"
+
+// Errors, classified from LVM's messages.
+var (
+	ErrNotFound = errors.New("logical volume not found")
+	ErrShrink   = errors.New("volumes never shrink")
+	ErrNoSpace  = errors.New("not enough space in the volume group or thin pool")
+)
+
+// Config names the volume group and thin pool. Without a pool, volumes
+// are linear LVs and clones are refused: that mode exists for hosts and
+// tests without device-mapper's thin target.
+type Config struct {
+	VG   string
+	Pool string
+	// Global arguments added to every command ("--driverloaded", "n" in
+	// tests on a kernel without device-mapper).
+	Global []string
+}
+
+// Backend manages LVs in one VG.
+type Backend struct {
+	cfg Config
+	run runner.Runner
+}
+
+// New returns a backend and checks that the VG (and pool) exist.
+func New(ctx context.Context, cfg Config, run runner.Runner) (*Backend, error) {
+	if cfg.VG == "" {
+		return nil, errors.New("lvm: a volume group is required")
+	}
+	b := &Backend{cfg: cfg, run: run}
+	if _, err := b.report(ctx, "vgs", "vg_name", cfg.VG); err != nil {
+		return nil, fmt.Errorf("lvm: volume group %s: %w", cfg.VG, err)
+	}
+	if cfg.Pool != "" {
+		rows, err := b.report(ctx, "lvs", "lv_name,lv_attr", cfg.VG+"/"+cfg.Pool)
+		if err != nil {
+			return nil, fmt.Errorf("lvm: thin pool %s/%s: %w", cfg.VG, cfg.Pool, err)
+		}
+		if len(rows) != 1 || !strings.HasPrefix(rows[0]["lv_attr"], "t") {
+			return nil, fmt.Errorf("lvm: %s/%s is not a thin pool", cfg.VG, cfg.Pool)
+		}
+	}
+	return b, nil
+}
+
+func (b *Backend) lv(name string) string { return b.cfg.VG + "/" + name }
+
+// Path is the block device the hypervisor uses.
+func (b *Backend) Path(name string) string { return "/dev/" + b.cfg.VG + "/" + name }
+
+// IsBlock reports that volumes are block devices.
+func (b *Backend) IsBlock() bool { return true }
+
+// cmd runs an lvm command with the global arguments and classifies errors.
+func (b *Backend) cmd(ctx context.Context, args ...string) ([]byte, error) {
+	full := append([]string{"lvm", args[0]}, b.cfg.Global...)
+	full = append(full, args[1:]...)
+	out, err := b.run.Run(ctx, full...)
+	return out, classify(err)
+}
+
+func classify(err error) error {
+	var re *runner.Error
+	if !errors.As(err, &re) {
+		return err
+	}
+	switch s := strings.ToLower(re.Stderr); {
+	case strings.Contains(s, "failed to find logical volume"), strings.Contains(s, "not found"):
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	case strings.Contains(s, "insufficient free space"), strings.Contains(s, "insufficient suitable"),
+		strings.Contains(s, "would exceed"), strings.Contains(s, "free extents"):
+		return fmt.Errorf("%w: %v", ErrNoSpace, err)
+	}
+	return err
+}
+
+// Transient says which LVM failures are worth retrying: lock contention
+// and a device briefly held open (udev probing a new LV).
+func Transient(e *runner.Error) bool {
+	s := e.Stderr
+	return strings.Contains(s, "Resource temporarily unavailable") || strings.Contains(s, "Can't get lock") ||
+		strings.Contains(s, "is used by another device") || strings.Contains(s, "Logical volume") && strings.Contains(s, "in use")
+}
+
+type report struct {
+	Report []map[string][]map[string]string `json:"report"`
+}
+
+// report runs vgs/lvs with a JSON report and returns its rows.
+func (b *Backend) report(ctx context.Context, cmd, fields string, target ...string) ([]map[string]string, error) {
+	args := append([]string{cmd, "--reportformat", "json", "--units", "m", "--nosuffix", "-o", fields}, target...)
+	out, err := b.cmd(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return parseReport(out)
+}
+
+func parseReport(out []byte) ([]map[string]string, error) {
+	var r report
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, fmt.Errorf("lvm: parsing report: %w", err)
+	}
+	var rows []map[string]string
+	for _, section := range r.Report {
+		for _, list := range section {
+			rows = append(rows, list...)
+		}
+	}
+	return rows, nil
+}
+
+func parseMB(s string) (int64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return 0, fmt.Errorf("lvm: size %q: %w", s, err)
+	}
+	return int64(math.Round(f)), nil
+}
+
+func hasTag(tags string) bool {
+	for _, t := range strings.Split(tags, ",") {
+		if t == Tag {
+			return true
+		}
+	}
+	return false
+}
+
+// Exists reports whether the agent's LV exists.
+func (b *Backend) Exists(ctx context.Context, name string) (bool, error) {
+	_, err := b.SizeMB(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// SizeMB returns an LV's virtual size.
+func (b *Backend) SizeMB(ctx context.Context, name string) (int64, error) {
+	rows, err := b.report(ctx, "lvs", "lv_name,lv_size,lv_tags", b.lv(name))
+	if err != nil {
+		return 0, err
+	}
+	if len(rows) != 1 {
+		return 0, fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	return parseMB(rows[0]["lv_size"])
+}
+
+// Create makes an empty volume; an existing one of the same size is kept.
+func (b *Backend) Create(ctx context.Context, name string, sizeMB int64) error {
+	if size, err := b.SizeMB(ctx, name); err == nil && size == sizeMB {
+		return nil
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	size := strconv.FormatInt(sizeMB, 10) + "m"
+	args := []string{"lvcreate", "-q", "-y", "-n", name, "--addtag", Tag}
+	if b.cfg.Pool != "" {
+		args = append(args, "-V", size, "--thinpool", b.lv(b.cfg.Pool))
+	} else {
+		args = append(args, "-L", size, b.cfg.VG)
+	}
+	_, err := b.cmd(ctx, args...)
+	return err
+}
+
+// Clone makes dst a thin snapshot of src, active and writable, grown to
+// sizeMB if larger. An existing dst is kept (a redo after a crash).
+func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64) error {
+	if b.cfg.Pool == "" {
+		return errors.New("lvm: clones need a thin pool")
+	}
+	ok, err := b.Exists(ctx, dst)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// -kn: thin snapshots are skipped at activation by default; a disk must activate.
+		if _, err := b.cmd(ctx, "lvcreate", "-q", "-y", "-s", "-kn", "-p", "rw", "-n", dst, "--addtag", Tag, b.lv(src)); err != nil {
+			return err
+		}
+	}
+	return b.Resize(ctx, dst, sizeMB)
+}
+
+// Resize grows a volume; asking for less is ErrShrink.
+func (b *Backend) Resize(ctx context.Context, name string, sizeMB int64) error {
+	cur, err := b.SizeMB(ctx, name)
+	if err != nil {
+		return err
+	}
+	switch {
+	case sizeMB < cur:
+		return fmt.Errorf("resizing %s from %d to %d MB: %w", name, cur, sizeMB, ErrShrink)
+	case sizeMB == cur:
+		return nil
+	}
+	_, err = b.cmd(ctx, "lvextend", "-q", "-L", strconv.FormatInt(sizeMB, 10)+"m", b.lv(name))
+	return err
+}
+
+// Rename gives an LV a new name (used to swap a rolled-back disk in).
+func (b *Backend) Rename(ctx context.Context, from, to string) error {
+	_, err := b.cmd(ctx, "lvrename", "-q", b.cfg.VG, from, to)
+	return err
+}
+
+// SetReadOnly makes an LV read-only (images).
+func (b *Backend) SetReadOnly(ctx context.Context, name string) error {
+	_, err := b.cmd(ctx, "lvchange", "-q", "-p", "r", b.lv(name))
+	return err
+}
+
+// Delete removes an LV; a missing one is fine.
+func (b *Backend) Delete(ctx context.Context, name string) error {
+	_, err := b.cmd(ctx, "lvremove", "-q", "-y", b.lv(name))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// List returns the agent's LVs (tagged), never anyone else's.
+func (b *Backend) List(ctx context.Context) ([]string, error) {
+	rows, err := b.report(ctx, "lvs", "lv_name,lv_tags", b.cfg.VG)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, r := range rows {
+		if hasTag(r["lv_tags"]) {
+			names = append(names, r["lv_name"])
+		}
+	}
+	return names, nil
+}
