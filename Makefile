@@ -6,7 +6,7 @@ LISTEN ?= 127.0.0.1:8080
 APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 DEPS := pkg-config gcc libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils \
         linux-image-amd64 busybox-static btrfs-progs python3 curl procps \
-        debootstrap e2fsprogs openssh-client
+        debootstrap e2fsprogs openssh-client lvm2 thin-provisioning-tools
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
@@ -37,11 +37,11 @@ run: build
 test: build
 	./deploy/test/start-libvirtd.sh
 	$(GO) vet ./...
-	XENAGENT_REQUIRE_QEMU=1 $(GO) test -count=1 -timeout 40m ./...
+	XENAGENT_REQUIRE_QEMU=1 XENAGENT_REQUIRE_ROOT=1 $(GO) test -count=1 -timeout 40m ./...
 	@# Restarts libvirtd under a live connection: alone, after the rest.
 	XENAGENT_LIBVIRTD_RESTART=1 $(GO) test -count=1 -run TestReconnectAfterLibvirtdRestart -v ./hypervisor/
 	./deploy/test/python-client.sh
-	$(GO) run ./cmd/xenagent-bench -rounds 50 -ops 1000 -vms 2000 > /dev/null || [ $$? -eq 3 ]
+	$(GO) run ./cmd/xenagent-bench -rounds 50 -ops 1000 -vms 2000 -image-gib 1 > /dev/null || [ $$? -eq 3 ]
 	$(MAKE) lab-test
 
 # The nested Xen lab: builds (once, cached in $(LAB_CACHE)) a Debian dom0

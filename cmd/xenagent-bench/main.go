@@ -36,21 +36,30 @@ func main() {
 	rounds := flag.Int("rounds", 300, "lifecycle operations measured one at a time")
 	parallel := flag.Int("ops", 4000, "independent operations for the throughput run")
 	vms := flag.Int("vms", 10000, "VMs recorded for the list/info run")
+	imageGiB := flag.Int("image-gib", 10, "image size for the storage run (0 skips it)")
 	flag.Parse()
 	rows, err := run(*rounds, *parallel, *vms)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xenagent-bench:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("%-52s %-26s %-12s %s\n", "measure", "value", "target", "")
-	fmt.Println(strings.Repeat("-", 100))
+	if *imageGiB > 0 {
+		srows, err := storageRows(*imageGiB)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xenagent-bench: storage:", err)
+			os.Exit(1)
+		}
+		rows = append(rows, srows...)
+	}
+	fmt.Printf("%-62s %-34s %-20s %s\n", "measure", "value", "target", "")
+	fmt.Println(strings.Repeat("-", 122))
 	failed := false
 	for _, r := range rows {
 		mark := "ok"
 		if !r.ok {
 			mark, failed = "MISSED", true
 		}
-		fmt.Printf("%-52s %-26s %-12s %s\n", r.name, r.value, r.target, mark)
+		fmt.Printf("%-62s %-34s %-20s %s\n", r.name, r.value, r.target, mark)
 	}
 	if failed {
 		os.Exit(3)

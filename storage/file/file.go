@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,10 +33,14 @@ const mb = 1 << 20
 
 // Backend stores volumes as files under Dir.
 type Backend struct {
-	dir  string
-	log  *slog.Logger
-	warn sync.Once
+	dir        string
+	log        *slog.Logger
+	warn       sync.Once
+	fullCopies atomic.Int64
 }
+
+// FullCopies counts clones that fell back to copying data.
+func (b *Backend) FullCopies() int64 { return b.fullCopies.Load() }
 
 // New returns a backend rooted at dir, creating it if needed.
 func New(dir string, log *slog.Logger) (*Backend, error) {
@@ -147,6 +152,7 @@ func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64) erro
 		b.warn.Do(func() {
 			b.log.Warn("filesystem refuses reflinks; clones are full copies", "dir", b.dir, "err", err)
 		})
+		b.fullCopies.Add(1)
 		if err := sparseCopy(ctx, out, in); err != nil {
 			out.Close()
 			os.Remove(tmp)

@@ -9,6 +9,9 @@ import (
 	"os"
 	"slices"
 	"testing"
+
+	"github.com/xenagent/xenagent/storage/storagetest"
+	"golang.org/x/sys/unix"
 )
 
 func newBackend(t *testing.T) *Backend {
@@ -81,4 +84,58 @@ func TestRejectsBadNamesAndMissingSource(t *testing.T) {
 	if err := b.Clone(ctx, "nope", "d", 1); !errors.Is(err, ErrNotFound) {
 		t.Errorf("clone of missing source err = %v", err)
 	}
+}
+
+func TestReflinkClonesOnBtrfs(t *testing.T) {
+	ctx := context.Background()
+	b, err := New(storagetest.Btrfs(t, 2), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Create(ctx, "img", 256); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.OpenFile(b.Path("img"), os.O_WRONLY, 0)
+	f.WriteAt(bytes.Repeat([]byte("x"), 64<<20), 0)
+	f.Close()
+	if err := b.Clone(ctx, "img", "snap", 256); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.FullCopies(); n != 0 {
+		t.Fatalf("%d clones were full copies on btrfs", n)
+	}
+	// The clone is independent: writing it leaves the source as it was.
+	f, _ = os.OpenFile(b.Path("snap"), os.O_WRONLY, 0)
+	f.WriteAt([]byte("changed"), 0)
+	f.Close()
+	got := make([]byte, 7)
+	f, _ = os.Open(b.Path("img"))
+	f.ReadAt(got, 0)
+	f.Close()
+	if string(got) != "xxxxxxx" {
+		t.Fatalf("source changed to %q", got)
+	}
+}
+
+func TestFullCopyWhereReflinksAreRefused(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t) // t.TempDir is tmpfs or ext4 here: no reflinks
+	b.Create(ctx, "img", 8)
+	if err := b.Clone(ctx, "img", "c", 8); err != nil {
+		t.Fatal(err)
+	}
+	if statfsIsReflinkCapable(b.dir) {
+		t.Skip("the temp dir supports reflinks; nothing to fall back from")
+	}
+	if b.FullCopies() != 1 {
+		t.Fatalf("full copies = %d, want 1", b.FullCopies())
+	}
+}
+
+func statfsIsReflinkCapable(dir string) bool {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return false
+	}
+	return st.Type == unix.BTRFS_SUPER_MAGIC || st.Type == unix.XFS_SUPER_MAGIC
 }
