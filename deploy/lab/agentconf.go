@@ -9,8 +9,9 @@ type Timeouts struct {
 }
 
 // AgentConfig is the agent's configuration inside dom0: the real Xen
-// driver, file disks under /var/lib/xenagent, the guests' bridge and
-// pool, and the test guests as kernels (from the 9p share).
+// driver, disks as thin LVs in the lab's thin pool (labvg/pool, made at
+// first boot), the guests' bridge and address pool, and the test guests
+// as kernels (from the 9p share).
 func AgentConfig(t Timeouts) string {
 	return fmt.Sprintf(`listen = "0.0.0.0:8080"
 state_dir = "/var/lib/xenagent"
@@ -28,8 +29,9 @@ iso = "FR"
 dc_code = "FR-LAB1"
 
 [storage]
-backend = "file"
-dir = "/var/lib/xenagent/disks"
+backend = "lvm"
+vg = "labvg"
+thin_pool = "pool"
 kernels_dir = "/mnt/lab/kernels"
 
 [timeouts]

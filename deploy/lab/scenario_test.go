@@ -113,6 +113,8 @@ func (s *scenario) create(label, hostname string) (int64, string) {
 		map[string]any{"name": "sys-" + hostname}, s.image(label))
 	took := s.c.wait(ops, 5*time.Minute)
 	vmID := ops.([]any)[2].(map[string]any)["vm_id"].(int64)
+	diskOp := s.c.must("operation.info", ops.([]any)[0].(map[string]any)["id"]).(map[string]any)
+	s.t.Logf("thin snapshot clone (disk_create): %v", diskOp["date_updated"].(time.Time).Sub(diskOp["date_start"].(time.Time)))
 	info := s.c.must("hosting.vm.info", vmID).(map[string]any)
 	ip := info["ifaces"].([]any)[0].(map[string]any)["ips"].([]any)[0].(map[string]any)["ip"].(string)
 	s.t.Logf("create_from %s: DONE in %v (vm %d, %s)", label, took.Round(time.Millisecond), vmID, ip)
@@ -183,9 +185,11 @@ func TestXenLab(t *testing.T) {
 	// graceful stop, start, reboot (a new domain id), all through the API.
 	coop, coopIP := s.create("coop", "coop1")
 	t.Logf("coop guest answers ping %v after DONE", s.pingable(coopIP).Round(time.Second))
-	if x := s.dom0(fmt.Sprintf("virsh -c xen:///system dumpxml xa-vm-%d", coop)); !strings.Contains(x, "<kernel>/mnt/lab/kernels/coop/vmlinuz</kernel>") || !strings.Contains(x, "machine='xenpv'") {
-		t.Fatalf("not a PV direct kernel boot:\n%s", x)
+	if x := s.dom0(fmt.Sprintf("virsh -c xen:///system dumpxml xa-vm-%d", coop)); !strings.Contains(x, "<kernel>/mnt/lab/kernels/coop/vmlinuz</kernel>") || !strings.Contains(x, "machine='xenpv'") ||
+		!strings.Contains(x, "<source dev='/dev/labvg/xa-disk-") {
+		t.Fatalf("not a PV direct kernel boot from a thin LV:\n%s", x)
 	}
+	t.Logf("thin LVs after the first create:\n%s", s.dom0("lvs --noheadings -o lv_name,pool_lv,origin,lv_size,lv_tags labvg"))
 	vif := s.dom0("ip -br link | awk '/^vif/ {print $1}' | head -1")
 	took := s.action("hosting.vm.stop", coop)
 	t.Logf("graceful stop: DONE in %v", took.Round(time.Millisecond))
@@ -263,8 +267,8 @@ func TestXenLab(t *testing.T) {
 	}
 	s.action("hosting.vm.delete", crashVM)
 	s.action("hosting.vm.delete", coop)
-	if out := s.dom0("virsh -c xen:///system list --all --name | grep -c xa-vm- || true; ls /var/lib/xenagent/disks | grep -vc '^xa-disk-[12].img$' || true; ip -br link | grep -c '^vif' || true"); out != "0\n0\n0" {
-		t.Fatalf("left after deleting everything (domains, volumes other than the images, vifs):\n%s", out)
+	if out := s.dom0("virsh -c xen:///system list --all --name | grep -c xa-vm- || true; lvs --noheadings -o lv_name labvg | grep xa-disk | grep -vc 'xa-disk-[12]$' || true; ip -br link | grep -c '^vif' || true"); out != "0\n0\n0" {
+		t.Fatalf("left after deleting everything (domains, LVs other than the images, vifs):\n%s", out)
 	}
 	if err := l.PowerDown(ctx, 3*time.Minute); err != nil {
 		t.Fatal(err)
