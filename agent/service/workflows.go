@@ -64,6 +64,11 @@ func (s *Service) registerWorkflows() {
 		{Name: "delete_volume", Do: s.deleteDiskVolume, NoReturn: true},
 		{Name: "forget", Do: forgetDisk, Atomic: true},
 	}})
+	s.eng.Register("disk_update", ops.Workflow{Steps: []ops.Step{
+		{Name: "apply", Do: s.applyDiskUpdate},
+		{Name: "reboot", Do: s.rebootIfAsked},
+		{Name: "finish", Do: finishDiskUpdate, Atomic: true},
+	}})
 	s.eng.Register("iface_delete", ops.Workflow{Steps: []ops.Step{{Name: "forget", Do: forgetIface, Atomic: true}}})
 	s.eng.Register("disk_attach", ops.Workflow{
 		Steps:   []ops.Step{{Name: "attach", Do: s.attachDisk, Undo: s.detachDisk}},

@@ -1,0 +1,287 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/store"
+)
+
+// kernels lists the kernel versions in the kernels directory.
+func (s *Service) kernels() []string {
+	var out []string
+	entries, _ := os.ReadDir(s.cfg.KernelsDir)
+	for _, e := range entries {
+		if _, err := os.Stat(filepath.Join(s.cfg.KernelsDir, e.Name(), "vmlinuz")); err == nil {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// diskListKernels is KernelList: kernel versions by operating system.
+func (s *Service) diskListKernels(ctx context.Context, c *Caller, a args) (any, error) {
+	a.obj = ObjDisk
+	dc, err := a.int(0, "datacenter_id")
+	if err != nil {
+		return nil, err
+	}
+	if err := a.atMost(1); err != nil {
+		return nil, err
+	}
+	if err := s.checkDatacenter(ObjDisk, dc); err != nil {
+		return nil, err
+	}
+	linux, bsd := []any{}, []any{}
+	for _, k := range s.kernels() {
+		if strings.Contains(strings.ToLower(k), "bsd") {
+			bsd = append(bsd, k)
+		} else {
+			linux = append(linux, k)
+		}
+	}
+	return map[string]any{"linux": linux, "bsd": bsd}, nil
+}
+
+// kernelOptions are the command-line options a kernel takes through
+// cmdline_options, with their types.
+var kernelOptions = map[string]any{
+	"root":    map[string]any{"type": "string", "description": "root filesystem device"},
+	"console": map[string]any{"type": "string", "description": "console device (hvc0 on Xen)"},
+	"ro":      map[string]any{"type": "boolean", "description": "mount the root filesystem read-only"},
+	"rw":      map[string]any{"type": "boolean", "description": "mount the root filesystem read-write"},
+	"quiet":   map[string]any{"type": "boolean", "description": "fewer boot messages"},
+	"nosep":   map[string]any{"type": "boolean", "description": "disable SYSENTER/SYSEXIT"},
+	"init":    map[string]any{"type": "string", "description": "program run as init"},
+}
+
+func (s *Service) diskListOptions(ctx context.Context, c *Caller, a args) (any, error) {
+	a.obj = ObjDisk
+	k, err := a.str(0, "kernel_version")
+	if err != nil {
+		return nil, err
+	}
+	if err := a.atMost(1); err != nil {
+		return nil, err
+	}
+	if !contains(s.kernels(), k) {
+		return nil, invalid(ObjDisk, "kernel_version", "unknown kernel %q (see hosting.disk.list_kernels)", k)
+	}
+	return kernelOptions, nil
+}
+
+// cmdlineFromOptions builds a command line from cmdline_options.
+func cmdlineFromOptions(obj int, m map[string]any) (string, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		spec, known := kernelOptions[k]
+		if !known {
+			return "", invalid(obj, "cmdline_options."+k, "unknown option (see hosting.disk.list_options)")
+		}
+		switch v := m[k].(type) {
+		case bool:
+			if spec.(map[string]any)["type"] != "boolean" {
+				return "", invalid(obj, "cmdline_options."+k, "must be a string")
+			}
+			if v {
+				parts = append(parts, k)
+			}
+		case string:
+			if spec.(map[string]any)["type"] != "string" || strings.ContainsAny(v, " \t\n") || v == "" {
+				return "", invalid(obj, "cmdline_options."+k, "must be a non-empty value without spaces")
+			}
+			parts = append(parts, k+"="+v)
+		default:
+			return "", invalid(obj, "cmdline_options."+k, "must be a string or a boolean")
+		}
+	}
+	return strings.Join(parts, " "), nil
+}
+
+// diskUpdate is hosting.disk.update: name, size (grow only, within
+// quota), kernel and cmdline. Renaming or growing a disk attached to a
+// running VM reboots it, as the seed says; a kernel or cmdline change
+// takes effect at the VM's next (fresh) start.
+func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error) {
+	a.obj = ObjDisk
+	id, err := a.int(0, "disk_id")
+	if err != nil {
+		return nil, err
+	}
+	sp, err := a.spec(1, "disk_spec", false)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.callOpts(c, a, 2)
+	if err != nil {
+		return nil, err
+	}
+	params := map[string]string{}
+	if sp.has("name") {
+		name, err := sp.str("name", "", false)
+		if err != nil {
+			return nil, err
+		}
+		if !diskNameRE.MatchString(name) {
+			return nil, invalid(ObjDisk, "name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+		}
+		params["name"] = name
+	}
+	if sp.has("size") {
+		size, err := sp.int("size", 0, false)
+		if err != nil {
+			return nil, err
+		}
+		params["size"] = strconv.FormatInt(size, 10)
+	}
+	if sp.has("kernel") {
+		k, err := sp.str("kernel", "", false)
+		if err != nil {
+			return nil, err
+		}
+		if !contains(s.kernels(), k) {
+			return nil, invalid(ObjDisk, "kernel", "unknown kernel %q (see hosting.disk.list_kernels)", k)
+		}
+		params["kernel"] = k
+	}
+	if sp.has("cmdline") && sp.has("cmdline_options") {
+		return nil, invalid(ObjDisk, "cmdline", "give cmdline or cmdline_options, not both")
+	}
+	if sp.has("cmdline") {
+		cl, err := sp.str("cmdline", "", false)
+		if err != nil {
+			return nil, err
+		}
+		if len(cl) > 1024 || strings.ContainsAny(cl, "\n\x00") {
+			return nil, invalid(ObjDisk, "cmdline", "must be one line of at most 1024 characters")
+		}
+		params["cmdline"] = cl
+	}
+	if sp.has("cmdline_options") {
+		m, ok := sp.raw("cmdline_options").(map[string]any)
+		if !ok {
+			return nil, invalid(ObjDisk, "cmdline_options", "must be a struct")
+		}
+		cl, err := cmdlineFromOptions(ObjDisk, m)
+		if err != nil {
+			return nil, err
+		}
+		params["cmdline"] = cl
+	}
+	if sp.has("snapshot_profile") {
+		return nil, invalid(ObjDisk, "snapshot_profile", "snapshot profiles are not available on this host yet")
+	}
+	if err := sp.done(); err != nil {
+		return nil, err
+	}
+	if len(params) == 0 {
+		return nil, missing(ObjDisk, "disk_spec (one of name, size, kernel, cmdline, cmdline_options)")
+	}
+	owner := func(tx *store.Tx) (int64, error) {
+		d, err := diskFor(tx, c, id, false)
+		return d.AccountID, err
+	}
+	return s.submitOne(c, o, "hosting.disk.update", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
+		d, _ := tx.Disk(id)
+		if d.Type == store.DiskTypeImage {
+			return opSpec{}, fault(ObjDisk, CauseNoRight, "disk_id: disk %d is an image", id)
+		}
+		if d.State != store.DiskCreated || s.deleting(tx, diskKey(id)) {
+			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s", id, d.State)
+		}
+		if raw, ok := params["size"]; ok {
+			size, _ := strconv.ParseInt(raw, 10, 64)
+			switch {
+			case size < d.SizeMB:
+				return opSpec{}, invalid(ObjDisk, "size", "%d MB is less than the disk's %d MB: disks never shrink", size, d.SizeMB)
+			case size > s.cfg.Limits.MaxDiskMB:
+				return opSpec{}, invalid(ObjDisk, "size", "must be at most %d MB", s.cfg.Limits.MaxDiskMB)
+			}
+			if used, quota := usedDiskMB(tx, d.AccountID), s.quotaMB(tx, d.AccountID); used+size-d.SizeMB > quota {
+				return opSpec{}, fault(ObjDisk, CauseQuota, "size: growing by %d MB would exceed the account's disk quota (%d of %d MB used)", size-d.SizeMB, used, quota)
+			}
+		}
+		sp := opSpec{typ: "disk_update", diskID: id, keys: []string{diskKey(id)}, params: params, eta: 5}
+		if d.VMID != 0 {
+			sp.vmID = d.VMID
+			sp.keys = append(sp.keys, vmKey(d.VMID))
+			if v, _ := tx.VM(d.VMID); v.State == store.VMRunning && (params["name"] != "" || params["size"] != "") {
+				params["reboot"] = "1"
+			}
+		}
+		return sp, nil
+	})
+}
+
+func (s *Service) applyDiskUpdate(ctx context.Context, r *ops.Run) error {
+	p := r.Op().Params
+	d, ok := s.diskOf(r.Op().DiskID)
+	if !ok {
+		return fmt.Errorf("disk %d has no record", r.Op().DiskID)
+	}
+	if raw, ok := p["size"]; ok {
+		size, _ := strconv.ParseInt(raw, 10, 64)
+		if err := s.vols.Resize(ctx, d.Volume, size); err != nil {
+			return err
+		}
+	}
+	return r.Update(func(tx *store.Tx, op *store.Operation) error {
+		d, ok := tx.Disk(op.DiskID)
+		if !ok {
+			return fmt.Errorf("disk %d has no record", op.DiskID)
+		}
+		if v, ok := p["name"]; ok {
+			d.Name = v
+		}
+		if v, ok := p["size"]; ok {
+			d.SizeMB, _ = strconv.ParseInt(v, 10, 64)
+		}
+		if v, ok := p["kernel"]; ok {
+			d.KernelVersion = v
+		}
+		if v, ok := p["cmdline"]; ok {
+			d.Cmdline = v
+		}
+		d.DateUpdated = now()
+		tx.PutDisk(d)
+		if vm, ok := tx.VM(d.VMID); ok && (p["kernel"] != "" || p["cmdline"] != "" || p["size"] != "") && vm.State == store.VMRunning {
+			vm.RestartPending = true
+			tx.PutVM(vm)
+		}
+		return nil
+	})
+}
+
+// rebootIfAsked reboots the VM a disk update said to reboot.
+func (s *Service) rebootIfAsked(ctx context.Context, r *ops.Run) error {
+	if r.Op().Params["reboot"] != "1" {
+		return nil
+	}
+	return s.rebootDomain(ctx, r)
+}
+
+// finishDiskUpdate records that a fresh start applied the disk's changes.
+func finishDiskUpdate(ctx context.Context, r *ops.Run) error {
+	return r.Update(func(tx *store.Tx, op *store.Operation) error {
+		if op.Data["fresh_start"] != "1" {
+			return nil
+		}
+		if v, ok := tx.VM(op.VMID); ok {
+			v.RestartPending, v.State, v.DateUpdated = false, store.VMRunning, now()
+			tx.PutVM(v)
+		}
+		return nil
+	})
+}
