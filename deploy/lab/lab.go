@@ -82,6 +82,12 @@ func Prepare(ctx context.Context, cfg Config) (*Lab, error) {
 	if b, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("building the agent: %v\n%s", err, b)
 	}
+	// The storage conformance suite runs in dom0 against the real thin pool.
+	test := exec.CommandContext(ctx, "go", "test", "-c", "-o", filepath.Join(share, "lvm-conformance.test"), "./storage/lvm")
+	test.Dir = cfg.Repo
+	if b, err := test.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building the lvm conformance test: %v\n%s", err, b)
+	}
 	if err := os.WriteFile(filepath.Join(share, "xenagent.toml"), []byte(cfg.Agent), 0o644); err != nil {
 		return nil, err
 	}

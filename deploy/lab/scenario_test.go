@@ -181,6 +181,14 @@ func TestXenLab(t *testing.T) {
 		t.Fatalf("xenagent service is %s", got)
 	}
 
+	// The storage conformance suite on the real thin pool.
+	start := time.Now()
+	out, err := l.Exec(ctx, "cd /tmp && XENAGENT_LVM_VG=labvg XENAGENT_LVM_POOL=pool /mnt/lab/lvm-conformance.test -test.run TestThinConformance -test.v 2>&1")
+	if err != nil || !strings.Contains(out, "--- PASS: TestThinConformance") {
+		t.Fatalf("lvm thin conformance: %v\n%s", err, out)
+	}
+	t.Logf("storage conformance suite passed on the thin pool in %v", time.Since(start).Round(time.Millisecond))
+
 	// A cooperative PV guest: boot from its system disk's kernel, ping,
 	// graceful stop, start, reboot (a new domain id), all through the API.
 	coop, coopIP := s.create("coop", "coop1")

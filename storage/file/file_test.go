@@ -139,3 +139,15 @@ func statfsIsReflinkCapable(dir string) bool {
 	}
 	return st.Type == unix.BTRFS_SUPER_MAGIC || st.Type == unix.XFS_SUPER_MAGIC
 }
+
+func TestConformanceOnBtrfs(t *testing.T) {
+	b, err := New(storagetest.Btrfs(t, 1), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	storagetest.Conformance(t, b, "xa-conf-")
+}
+
+func TestConformanceWithoutReflinks(t *testing.T) {
+	storagetest.Conformance(t, newBackend(t), "xa-conf-")
+}

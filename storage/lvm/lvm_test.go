@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/storage/runner"
+	"github.com/xenagent/xenagent/storage/storagetest"
 )
 
 // recorded answers commands with outputs recorded from real LVM and
 // remembers every command line.
 type recorded struct {
-	t       *testing.T
+	t *testing.T
 	// answers maps a command prefix to testdata files (or "!stderr"),
 	// used in turn; the last one repeats.
 	answers map[string]string
@@ -216,4 +217,20 @@ func TestRealLVMWithoutDeviceMapper(t *testing.T) {
 	if err := b.Clone(ctx, "foreign", "x", 8); err == nil {
 		t.Fatal("a clone without a thin pool was accepted")
 	}
+}
+
+// TestThinConformance runs the storage conformance suite on a real thin
+// pool. It needs device-mapper, so it runs in the Xen lab's dom0 (the lab
+// carries this test binary in and sets XENAGENT_LVM_VG/POOL).
+func TestThinConformance(t *testing.T) {
+	vg, pool := os.Getenv("XENAGENT_LVM_VG"), os.Getenv("XENAGENT_LVM_POOL")
+	if vg == "" || pool == "" {
+		t.Skip("needs a thin pool with device-mapper: runs in the Xen lab (XENAGENT_LVM_VG, XENAGENT_LVM_POOL)")
+	}
+	x := &runner.Exec{Timeout: time.Minute, Attempts: 5, Transient: Transient}
+	b, err := New(context.Background(), Config{VG: vg, Pool: pool}, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storagetest.Conformance(t, b, "xa-conf-")
 }
