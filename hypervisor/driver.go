@@ -258,6 +258,15 @@ func (d *Driver) broadcast(ev Event) {
 	}
 }
 
+// Ping checks that libvirtd answers, with a call that takes no domain
+// lock (listing domains would wait behind a domain starting for 20 s).
+func (d *Driver) Ping(ctx context.Context) error {
+	return d.call(ctx, "pinging libvirtd", func(c *libvirt.Connect) error {
+		_, err := c.GetLibVersion()
+		return err
+	})
+}
+
 // Watch returns events for domain name ("" for all) until cancel is called.
 func (d *Driver) Watch(name string) (<-chan Event, func()) {
 	ch := make(chan Event, 64)

@@ -157,3 +157,9 @@ loop:
 		t.Fatal(err)
 	}
 }
+
+func TestPing(t *testing.T) {
+	if err := openTest(t).Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -25,6 +25,7 @@ type Hypervisor interface {
 	SetMemory(ctx context.Context, name string, mb int64) error
 	Domains(ctx context.Context) ([]hypervisor.Domain, error)
 	RebootReportsItself() bool
+	Ping(ctx context.Context) error
 }
 
 // Volumes is what the workflows need from a disk backend.
