@@ -83,10 +83,12 @@ func (s *Service) registerWorkflows() {
 	s.eng.OnFinish(s.afterOperation)
 }
 
-// afterOperation re-reads the true state of a VM whose operation failed,
-// so vm.info never reports what the operation hoped for.
+// afterOperation re-reads the true state of the VM an operation worked
+// on: after a failure, so vm.info never reports what the operation hoped
+// for; after success too, because a lifecycle event that arrived while
+// the operation still held the VM was not applied then.
 func (s *Service) afterOperation(op store.Operation) {
-	if op.VMID == 0 || op.Step == store.StepDone {
+	if op.VMID == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
