@@ -54,8 +54,8 @@ func (s *Service) vmDiskAttach(ctx context.Context, c *Caller, a args) (any, err
 		if d.VMID != 0 {
 			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is attached to vm %d; a disk attaches to one VM only", diskID, d.VMID)
 		}
-		if d.State != store.DiskCreated || d.Type == store.DiskTypeImage {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s, not a created data disk", diskID, d.State)
+		if d.State != store.DiskCreated || d.Type != store.DiskTypeData {
+			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s %s, not a created data disk (snapshots are not attached; create a disk from one)", diskID, d.State, d.Type)
 		}
 		if d.DatacenterID != v.DatacenterID {
 			return opSpec{}, invalid(ObjVM, "disk_id", "disk %d is in datacenter %d, vm %d in %d", diskID, d.DatacenterID, v.ID, v.DatacenterID)

@@ -24,12 +24,17 @@ func (s *Service) parseDiskCopySpec(sp *spec, defaultDC int64) (diskReq, error) 
 	if sp.has("size") && r.sizeMB <= 0 {
 		return r, invalid(ObjDisk, "size", "must be a positive number of MB")
 	}
-	typ, err := sp.str("type", "data", false)
-	if err != nil {
+	if r.typ, err = sp.str("type", store.DiskTypeData, false); err != nil {
 		return r, err
 	}
-	if typ != "data" {
-		return r, invalid(ObjDisk, "type", "only data disks can be created here; snapshots are not available on this host yet")
+	switch r.typ {
+	case store.DiskTypeData:
+	case store.DiskTypeSnapshot:
+		if sp.has("size") {
+			return r, invalid(ObjDisk, "size", "a snapshot has its source disk's size")
+		}
+	default:
+		return r, invalid(ObjDisk, "type", "must be data or snapshot (snapshot_auto is taken by snapshot profiles, which this host does not run yet)")
 	}
 	if sp.has("snapshot_profile") {
 		return r, invalid(ObjDisk, "snapshot_profile", "snapshot profiles are not available on this host yet")
@@ -183,7 +188,7 @@ func renderDisk(tx *store.Tx, d store.Disk, info bool) map[string]any {
 		"id": d.ID, "name": d.Name, "size": d.SizeMB, "total_size": d.SizeMB, "state": d.State, "type": d.Type,
 		"datacenter_id": d.DatacenterID, "kernel_version": nullStr(d.KernelVersion), "label": nullStr(d.Label),
 		"source": nullable(d.Source), "visibility": d.Visibility, "vms_id": vms, "is_boot_disk": boot,
-		"can_snapshot": false, "is_migrating": false, "snapshots_id": []int64{},
+		"can_snapshot": d.Type == store.DiskTypeData, "is_migrating": false, "snapshots_id": snapshotsOf(tx, d.ID),
 		"date_created": d.DateCreated, "date_updated": d.DateUpdated,
 	}
 	if info {
@@ -192,6 +197,18 @@ func renderDisk(tx *store.Tx, d store.Disk, info bool) map[string]any {
 	} else {
 		out["snapshot_profile_id"] = nil
 	}
+	return out
+}
+
+// snapshotsOf lists the snapshots taken of a disk.
+func snapshotsOf(tx *store.Tx, id int64) []int64 {
+	out := []int64{}
+	tx.EachDisk(func(d *store.Disk) bool {
+		if d.Type == store.DiskTypeSnapshot && d.Source == id {
+			out = append(out, d.ID)
+		}
+		return true
+	})
 	return out
 }
 

@@ -195,8 +195,8 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 	}
 	return s.submitOne(c, o, "hosting.disk.update", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
 		d, _ := tx.Disk(id)
-		if d.Type == store.DiskTypeImage {
-			return opSpec{}, fault(ObjDisk, CauseNoRight, "disk_id: disk %d is an image", id)
+		if d.Type != store.DiskTypeData {
+			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is a %s; only data disks are updated", id, d.Type)
 		}
 		if d.State != store.DiskCreated || s.deleting(tx, diskKey(id)) {
 			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s", id, d.State)

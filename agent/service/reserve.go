@@ -19,7 +19,8 @@ type diskReq struct {
 	dc        int64
 	name      string
 	sizeMB    int64
-	source    int64 // disk to clone, or 0 for an empty disk
+	source    int64  // disk to clone, or 0 for an empty disk
+	typ       string // data (default) or snapshot
 }
 
 func (s *Service) checkDatacenter(obj int, dc int64) error {
@@ -69,8 +70,12 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 	if r.name != "" && !diskNameRE.MatchString(r.name) {
 		return store.Disk{}, invalid(r.obj, "name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
+	typ := r.typ
+	if typ == "" {
+		typ = store.DiskTypeData
+	}
 	d := store.Disk{AccountID: r.accountID, DatacenterID: r.dc, Name: r.name, SizeMB: r.sizeMB,
-		State: store.DiskBeingCreated, Type: store.DiskTypeData, Visibility: "private"}
+		State: store.DiskBeingCreated, Type: typ, Visibility: "private"}
 	if r.source != 0 {
 		src, err := s.sourceDisk(tx, r.obj, r.accountID, r.source)
 		if err != nil {
@@ -78,6 +83,9 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 		}
 		if src.DatacenterID != r.dc {
 			return store.Disk{}, invalid(r.obj, "datacenter_id", "source disk %d is in datacenter %d", src.ID, src.DatacenterID)
+		}
+		if typ == store.DiskTypeSnapshot && (src.Type != store.DiskTypeData || src.AccountID != r.accountID) {
+			return store.Disk{}, invalid(r.obj, "src_disk_id", "only a data disk of the account can be snapshotted (disk %d is %s)", src.ID, src.Type)
 		}
 		if d.SizeMB == 0 {
 			d.SizeMB = src.SizeMB
@@ -101,8 +109,15 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 	} else {
 		d.ID = tx.NextID("disk", tx.HasDisk)
 	}
+	if typ == store.DiskTypeSnapshot && r.source == 0 {
+		return store.Disk{}, missing(r.obj, "src_disk_id")
+	}
 	if d.Name == "" {
-		d.Name = "disk" + strconv.FormatInt(d.ID, 10)
+		prefix := "disk"
+		if typ == store.DiskTypeSnapshot {
+			prefix = "snap"
+		}
+		d.Name = prefix + strconv.FormatInt(d.ID, 10)
 	}
 	d.Volume = volumeName(d.ID)
 	d.DateCreated, d.DateUpdated = now(), now()

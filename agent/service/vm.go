@@ -147,7 +147,7 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 		if d.VMID != 0 {
 			return nil, fault(ObjDisk, CauseConflict, "sys_disk_id: disk %d is attached to vm %d; a disk attaches to one VM only", d.ID, d.VMID)
 		}
-		if d.State != store.DiskCreated || d.Type == store.DiskTypeImage {
+		if d.State != store.DiskCreated || d.Type != store.DiskTypeData {
 			return nil, fault(ObjDisk, CauseConflict, "sys_disk_id: disk %d is %s %s, not a created data disk", d.ID, d.State, d.Type)
 		}
 		if d.DatacenterID != r.dc {
@@ -246,6 +246,9 @@ func (s *Service) vmCreateFrom(ctx context.Context, c *Caller, a args) (any, err
 	dreq, err := s.parseDiskCopySpec(dsp, r.dc)
 	if err != nil {
 		return nil, err
+	}
+	if dreq.typ != store.DiskTypeData {
+		return nil, invalid(ObjDisk, "type", "a VM's system disk is a data disk")
 	}
 	if dreq.source, err = a.int(2, "src_disk_id"); err != nil {
 		return nil, err

@@ -81,8 +81,9 @@ const (
 	DiskRollback     = "rollback"
 	DiskDeleted      = "deleted"
 
-	DiskTypeData  = "data"
-	DiskTypeImage = "image"
+	DiskTypeData     = "data"
+	DiskTypeImage    = "image"
+	DiskTypeSnapshot = "snapshot"
 )
 
 // Disk is a disk record; Volume names its storage volume.
