@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"libvirt.org/go/libvirt"
@@ -278,16 +279,23 @@ func diskPath(disk libvirtxml.DomainDisk) string {
 
 // DetachDisk unplugs the disk whose source is path; absent is not an error.
 func (d *Driver) DetachDisk(ctx context.Context, name, path string) error {
-	err := d.modifyDevices(ctx, "detaching disk from", name, func(def *libvirtxml.Domain) (string, bool, error) {
+	return d.detach(ctx, "detaching disk from", name, func(def *libvirtxml.Domain) (string, bool, error) {
 		for i, disk := range def.Devices.Disks {
 			if diskPath(disk) == path {
 				x, err := disk.Marshal()
-				def.Devices.Disks = append(def.Devices.Disks[:i], def.Devices.Disks[i+1:]...)
+				def.Devices.Disks = slices.Delete(def.Devices.Disks, i, i+1)
 				return x, true, err
 			}
 		}
 		return "", false, nil
-	}, func(dom *libvirt.Domain, x string) error {
+	})
+}
+
+// detach removes the device remove finds from the definition and, when
+// the domain runs, from the live domain. A missing domain or device is
+// not an error: detaching is idempotent.
+func (d *Driver) detach(ctx context.Context, op, name string, remove func(def *libvirtxml.Domain) (string, bool, error)) error {
+	err := d.modifyDevices(ctx, op, name, remove, func(dom *libvirt.Domain, x string) error {
 		return dom.DetachDeviceFlags(x, libvirt.DOMAIN_DEVICE_MODIFY_LIVE)
 	})
 	if errors.Is(err, ErrNoDomain) {
@@ -321,22 +329,16 @@ func (d *Driver) AttachIface(ctx context.Context, name string, n IfaceSpec) erro
 
 // DetachIface unplugs the interface with mac; absent is not an error.
 func (d *Driver) DetachIface(ctx context.Context, name, mac string) error {
-	err := d.modifyDevices(ctx, "detaching interface from", name, func(def *libvirtxml.Domain) (string, bool, error) {
+	return d.detach(ctx, "detaching interface from", name, func(def *libvirtxml.Domain) (string, bool, error) {
 		for i, n := range def.Devices.Interfaces {
 			if n.MAC != nil && n.MAC.Address == mac {
 				x, err := n.Marshal()
-				def.Devices.Interfaces = append(def.Devices.Interfaces[:i], def.Devices.Interfaces[i+1:]...)
+				def.Devices.Interfaces = slices.Delete(def.Devices.Interfaces, i, i+1)
 				return x, true, err
 			}
 		}
 		return "", false, nil
-	}, func(dom *libvirt.Domain, x string) error {
-		return dom.DetachDeviceFlags(x, libvirt.DOMAIN_DEVICE_MODIFY_LIVE)
 	})
-	if errors.Is(err, ErrNoDomain) {
-		return nil
-	}
-	return err
 }
 
 // RebootReportsItself says whether a completed reboot is visible (a

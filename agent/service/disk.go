@@ -285,13 +285,3 @@ var diskQuery = query[store.Disk]{
 	sortKeys: diskSortKeys,
 	render:   func(tx *store.Tx, d store.Disk) any { return renderDisk(tx, d, false) },
 }
-
-func (s *Service) diskList(ctx context.Context, c *Caller, a args) (any, error) {
-	out, _, err := diskQuery.run(s.st, c, a, true)
-	return out, err
-}
-
-func (s *Service) diskCount(ctx context.Context, c *Caller, a args) (any, error) {
-	_, n, err := diskQuery.run(s.st, c, a, false)
-	return n, err
-}

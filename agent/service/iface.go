@@ -153,16 +153,6 @@ var ifaceQuery = query[store.Iface]{
 	render: func(tx *store.Tx, i store.Iface) any { return renderIface(tx, i, false) },
 }
 
-func (s *Service) ifaceList(ctx context.Context, c *Caller, a args) (any, error) {
-	out, _, err := ifaceQuery.run(s.st, c, a, true)
-	return out, err
-}
-
-func (s *Service) ifaceCount(ctx context.Context, c *Caller, a args) (any, error) {
-	_, n, err := ifaceQuery.run(s.st, c, a, false)
-	return n, err
-}
-
 var ipQuery = query[store.IP]{
 	obj:   ObjIP,
 	each:  (*store.Tx).EachIP,
@@ -205,16 +195,6 @@ var ipQuery = query[store.IP]{
 		"state":    func(a, b *store.IP) int { return strings.Compare(a.State, b.State) },
 	},
 	render: func(tx *store.Tx, ip store.IP) any { return renderIP(ip) },
-}
-
-func (s *Service) ipList(ctx context.Context, c *Caller, a args) (any, error) {
-	out, _, err := ipQuery.run(s.st, c, a, true)
-	return out, err
-}
-
-func (s *Service) ipCount(ctx context.Context, c *Caller, a args) (any, error) {
-	_, n, err := ipQuery.run(s.st, c, a, false)
-	return n, err
 }
 
 func cmpFloat(a, b float64) int {

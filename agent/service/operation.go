@@ -124,16 +124,6 @@ var opQuery = query[store.Operation]{
 	render:   func(tx *store.Tx, o store.Operation) any { return renderOp(o) },
 }
 
-func (s *Service) operationList(ctx context.Context, c *Caller, a args) (any, error) {
-	out, _, err := opQuery.run(s.st, c, a, true)
-	return out, err
-}
-
-func (s *Service) operationCount(ctx context.Context, c *Caller, a args) (any, error) {
-	_, n, err := opQuery.run(s.st, c, a, false)
-	return n, err
-}
-
 func (s *Service) operationCancel(ctx context.Context, c *Caller, a args) (any, error) {
 	a.obj = ObjOperation
 	id, err := a.int(0, "op_id")

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"sort"
 
 	"github.com/xenagent/xenagent/agent/store"
@@ -66,6 +67,21 @@ func (q query[T]) run(st *store.Store, c *Caller, a args, paged bool) ([]any, in
 		}
 	})
 	return out, n, nil
+}
+
+// listMethod and countMethod make a query's list and count API methods.
+func listMethod[T any](st *store.Store, q query[T]) Handler {
+	return func(ctx context.Context, c *Caller, a args) (any, error) {
+		out, _, err := q.run(st, c, a, true)
+		return out, err
+	}
+}
+
+func countMethod[T any](st *store.Store, q query[T]) Handler {
+	return func(ctx context.Context, c *Caller, a args) (any, error) {
+		_, n, err := q.run(st, c, a, false)
+		return n, err
+	}
 }
 
 // submitOne creates one operation on an existing object. owner resolves

@@ -68,12 +68,15 @@ type Service struct {
 	hv   Hypervisor
 	vols Volumes
 	log  *slog.Logger
+
+	methods map[string]Handler
 }
 
 // New wires a service and registers its workflows with the engine.
 func New(cfg Config, st *store.Store, eng *ops.Engine, hv Hypervisor, vols Volumes, log *slog.Logger) *Service {
 	s := &Service{cfg: cfg, st: st, eng: eng, hv: hv, vols: vols, log: log}
 	s.registerWorkflows()
+	s.methods = s.methodTable()
 	return s
 }
 
@@ -153,14 +156,16 @@ func (s *Service) EnsureAccount(handle, fullname, keyHash string, quotaMB int64)
 type Handler func(ctx context.Context, c *Caller, a args) (any, error)
 
 // Methods returns the method table, keyed by the seeds' method names.
-func (s *Service) Methods() map[string]Handler {
+func (s *Service) Methods() map[string]Handler { return s.methods }
+
+func (s *Service) methodTable() map[string]Handler {
 	return map[string]Handler{
 		"version.info":              s.versionInfo,
 		"hosting.account.info":      s.accountInfo,
 		"hosting.datacenter.list":   s.datacenterList,
 		"hosting.image.list":        s.imageList,
-		"hosting.vm.count":          s.vmCount,
-		"hosting.vm.list":           s.vmList,
+		"hosting.vm.count":          countMethod(s.st, vmQuery),
+		"hosting.vm.list":           listMethod(s.st, vmQuery),
 		"hosting.vm.info":           s.vmInfo,
 		"hosting.vm.create":         s.vmCreate,
 		"hosting.vm.create_from":    s.vmCreateFrom,
@@ -173,8 +178,8 @@ func (s *Service) Methods() map[string]Handler {
 		"hosting.vm.disk_detach":    s.vmDiskDetach,
 		"hosting.vm.iface_attach":   s.vmIfaceAttach,
 		"hosting.vm.iface_detach":   s.vmIfaceDetach,
-		"hosting.disk.count":        s.diskCount,
-		"hosting.disk.list":         s.diskList,
+		"hosting.disk.count":        countMethod(s.st, diskQuery),
+		"hosting.disk.list":         listMethod(s.st, diskQuery),
 		"hosting.disk.info":         s.diskInfo,
 		"hosting.disk.create":       s.diskCreate,
 		"hosting.disk.create_from":  s.diskCreateFrom,
@@ -182,24 +187,24 @@ func (s *Service) Methods() map[string]Handler {
 		"hosting.disk.update":       s.diskUpdate,
 		"hosting.disk.list_kernels": s.diskListKernels,
 		"hosting.disk.list_options": s.diskListOptions,
-		"hosting.iface.count":       s.ifaceCount,
-		"hosting.iface.list":        s.ifaceList,
+		"hosting.iface.count":       countMethod(s.st, ifaceQuery),
+		"hosting.iface.list":        listMethod(s.st, ifaceQuery),
 		"hosting.iface.info":        s.ifaceInfo,
 		"hosting.iface.create":      s.ifaceCreate,
 		"hosting.iface.delete":      s.ifaceDelete,
-		"hosting.ip.count":          s.ipCount,
-		"hosting.ip.list":           s.ipList,
+		"hosting.ip.count":          countMethod(s.st, ipQuery),
+		"hosting.ip.list":           listMethod(s.st, ipQuery),
 		"hosting.ip.info":           s.ipInfo,
 		"operation.info":            s.operationInfo,
-		"operation.list":            s.operationList,
-		"operation.count":           s.operationCount,
+		"operation.list":            listMethod(s.st, opQuery),
+		"operation.count":           countMethod(s.st, opQuery),
 		"operation.cancel":          s.operationCancel,
 	}
 }
 
 // Call dispatches an authenticated call; params exclude the API key.
 func (s *Service) Call(ctx context.Context, c *Caller, method string, params []any) (any, error) {
-	h, ok := s.Methods()[method]
+	h, ok := s.methods[method]
 	if !ok {
 		return nil, fault(ObjMethod, CauseNotFound, "method %q does not exist", method)
 	}

@@ -506,16 +506,6 @@ var vmQuery = query[store.VM]{
 	render:   func(tx *store.Tx, v store.VM) any { return renderVM(v) },
 }
 
-func (s *Service) vmCount(ctx context.Context, c *Caller, a args) (any, error) {
-	_, n, err := vmQuery.run(s.st, c, a, false)
-	return n, err
-}
-
-func (s *Service) vmList(ctx context.Context, c *Caller, a args) (any, error) {
-	out, _, err := vmQuery.run(s.st, c, a, true)
-	return out, err
-}
-
 var vmSortKeys = map[string]func(a, b *store.VM) int{
 	"id":            func(a, b *store.VM) int { return cmp64(a.ID, b.ID) },
 	"cores":         func(a, b *store.VM) int { return cmp64(a.Cores, b.Cores) },

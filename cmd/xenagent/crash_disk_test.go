@@ -1,44 +1,8 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 )
-
-// checkDisks asserts, after recovery, that every operation finished DONE
-// and that volumes and disk records match one to one.
-func (l *lab) checkDisks() []any {
-	l.t.Helper()
-	for _, o := range l.settle() {
-		if o["step"] != "DONE" {
-			l.t.Errorf("operation %v %v ended %v: %v", o["id"], o["type"], o["step"], o["last_error"])
-		}
-	}
-	disks := l.must("hosting.disk.list", map[string]any{}).([]any)
-	want := map[string]bool{}
-	for _, d := range disks {
-		want[fmt.Sprintf("xa-disk-%d.img", d.(map[string]any)["id"])] = true
-	}
-	for _, im := range l.must("hosting.image.list", map[string]any{}).([]any) {
-		want[fmt.Sprintf("xa-disk-%d.img", im.(map[string]any)["disk_id"])] = true
-	}
-	entries, _ := os.ReadDir(filepath.Join(l.dir, "disks"))
-	have := map[string]bool{}
-	for _, e := range entries {
-		have[e.Name()] = true
-		if !want[e.Name()] {
-			l.t.Errorf("orphan volume %s", e.Name())
-		}
-	}
-	for name := range want {
-		if !have[name] {
-			l.t.Errorf("disk record without volume: %s", name)
-		}
-	}
-	return disks
-}
 
 func (l *lab) imageDisk() any {
 	return l.must("hosting.image.list", map[string]any{}).([]any)[0].(map[string]any)["disk_id"]

@@ -225,11 +225,7 @@ func (l *lab) settle() []map[string]any {
 // checkWhole asserts the invariants after recovery.
 func (l *lab) checkWhole(vmID int64, wantVM bool) {
 	l.t.Helper()
-	for _, o := range l.settle() {
-		if o["step"] != "DONE" {
-			l.t.Errorf("operation %v %v ended %v: %v", o["id"], o["type"], o["step"], o["last_error"])
-		}
-	}
+	l.checkDisks()
 	ctx := context.Background()
 	hv, err := hypervisor.Open(ctx, hypervisor.Config{URI: "qemu:///system"}, slog.Default())
 	if err != nil {
@@ -247,14 +243,36 @@ func (l *lab) checkWhole(vmID int64, wantVM bool) {
 	case !wantVM && (verr == nil || st.Exists):
 		l.t.Errorf("vm %d: record err %v, domain %+v; want neither", vmID, verr, st)
 	}
-	// Every volume belongs to a disk record and every disk has its volume.
+	// Every interface and IP is accounted for.
+	ifaces := l.must("hosting.iface.list", map[string]any{}).([]any)
+	ips := l.must("hosting.ip.list", map[string]any{}).([]any)
+	if wantVM && (len(ifaces) != 1 || len(ips) != 1) || !wantVM && (len(ifaces) != 0 || len(ips) != 0) {
+		l.t.Errorf("ifaces %v ips %v (want VM: %v)", ifaces, ips, wantVM)
+	}
+}
+
+// checkDisks asserts, after recovery, that every operation finished DONE
+// and that volumes and disk records match one to one.
+func (l *lab) checkDisks() []any {
+	l.t.Helper()
+	for _, o := range l.settle() {
+		if o["step"] != "DONE" {
+			l.t.Errorf("operation %v %v ended %v: %v", o["id"], o["type"], o["step"], o["last_error"])
+		}
+	}
+	return l.checkVolumes()
+}
+
+// checkVolumes asserts that every volume belongs to a disk record (or an
+// image) and every disk record has its volume, and returns the disks.
+func (l *lab) checkVolumes() []any {
+	l.t.Helper()
 	disks := l.must("hosting.disk.list", map[string]any{}).([]any)
 	want := map[string]bool{}
 	for _, d := range disks {
 		want[fmt.Sprintf("xa-disk-%d.img", d.(map[string]any)["id"])] = true
 	}
-	images := l.must("hosting.image.list", map[string]any{}).([]any)
-	for _, im := range images {
+	for _, im := range l.must("hosting.image.list", map[string]any{}).([]any) {
 		want[fmt.Sprintf("xa-disk-%d.img", im.(map[string]any)["disk_id"])] = true
 	}
 	entries, _ := os.ReadDir(filepath.Join(l.dir, "disks"))
@@ -270,12 +288,7 @@ func (l *lab) checkWhole(vmID int64, wantVM bool) {
 			l.t.Errorf("disk record without volume: %s", name)
 		}
 	}
-	// Every interface and IP is accounted for.
-	ifaces := l.must("hosting.iface.list", map[string]any{}).([]any)
-	ips := l.must("hosting.ip.list", map[string]any{}).([]any)
-	if wantVM && (len(ifaces) != 1 || len(ips) != 1) || !wantVM && (len(ifaces) != 0 || len(ips) != 0) {
-		l.t.Errorf("ifaces %v ips %v (want VM: %v)", ifaces, ips, wantVM)
-	}
+	return disks
 }
 
 func (l *lab) createFrom(vmID int64) {
