@@ -43,6 +43,11 @@ type Workflow struct {
 	// Abandon removes what the submission reserved; it runs in the
 	// transaction that records ERROR or CANCEL.
 	Abandon func(tx *store.Tx, op store.Operation)
+	// Recover runs instead of the steps when an operation this one
+	// depends on did not end DONE: a chain that took something apart
+	// (stop, detach, ...) puts back what it can before it is cancelled.
+	// It runs again after a restart, so it must be idempotent.
+	Recover func(ctx context.Context, r *Run) error
 }
 
 // Transient is implemented by errors worth retrying (a lost connection).

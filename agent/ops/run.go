@@ -143,6 +143,14 @@ func (e *Engine) run(ctx context.Context, id int64) {
 	}
 	if o.Step == store.StepWait {
 		if err := e.checkDeps(o); err != nil {
+			if wf.Recover != nil {
+				if rerr := wf.Recover(ctx, r); rerr != nil {
+					if e.shuttingDown() {
+						return
+					}
+					err = fmt.Errorf("%w; putting things back failed: %v", err, rerr)
+				}
+			}
 			e.fail(r, wf, store.StepCancel, err)
 			return
 		}

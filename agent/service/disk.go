@@ -158,6 +158,9 @@ func (s *Service) diskDelete(ctx context.Context, c *Caller, a args) (any, error
 		if s.deleting(tx, diskKey(id)) {
 			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is already being deleted", id)
 		}
+		if d.State == store.DiskRollback || d.State == store.DiskDeleted {
+			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s", id, d.State)
+		}
 		return opSpec{typ: "disk_delete", diskID: id, keys: []string{diskKey(id)}, eta: 5}, nil
 	})
 }
@@ -204,7 +207,7 @@ func renderDisk(tx *store.Tx, d store.Disk, info bool) map[string]any {
 func snapshotsOf(tx *store.Tx, id int64) []int64 {
 	out := []int64{}
 	tx.EachDisk(func(d *store.Disk) bool {
-		if d.Type == store.DiskTypeSnapshot && d.Source == id {
+		if isSnapshot(*d) && d.Source == id {
 			out = append(out, d.ID)
 		}
 		return true

@@ -100,6 +100,14 @@ func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, op
 	return a
 }
 
+// reopen restarts the agent on the same state file and volumes. The test
+// driver keeps domains per connection, so only tests without domains use it.
+func (a *agent) reopen(start bool) *agent {
+	a.t.Helper()
+	a.close()
+	return openAgent(a.t, a.dir, hypervisor.Config{URI: "test://" + filepath.Join(a.dir, "node.xml")}, start)
+}
+
 func (a *agent) start(ctx context.Context) {
 	a.eng.Start(ctx)
 	go a.svc.WatchDomains(ctx)

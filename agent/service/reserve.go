@@ -34,7 +34,8 @@ func (s *Service) checkDatacenter(obj int, dc int64) error {
 func usedDiskMB(tx *store.Tx, accountID int64) int64 {
 	var used int64
 	tx.EachDisk(func(d *store.Disk) bool {
-		if d.AccountID == accountID && d.Type != store.DiskTypeImage {
+		// A disk in rollback is being replaced by a new one, which counts.
+		if d.AccountID == accountID && d.Type != store.DiskTypeImage && d.State != store.DiskRollback && d.State != store.DiskDeleted {
 			used += d.SizeMB
 		}
 		return true

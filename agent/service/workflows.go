@@ -35,7 +35,7 @@ func (s *Service) registerWorkflows() {
 		},
 		Abandon: abandonVM,
 	})
-	s.eng.Register("vm_start", ops.Workflow{Steps: []ops.Step{
+	s.eng.Register("vm_start", ops.Workflow{Recover: s.restoreRunning, Steps: []ops.Step{
 		// Defining first makes pending changes (memory, disks) take effect.
 		{Name: "start", Do: func(ctx context.Context, r *ops.Run) error {
 			if err := s.defineDomain(ctx, r); err != nil {
@@ -73,6 +73,7 @@ func (s *Service) registerWorkflows() {
 	s.eng.Register("disk_attach", ops.Workflow{
 		Steps:   []ops.Step{{Name: "attach", Do: s.attachDisk, Undo: s.detachDisk}},
 		Abandon: abandonDiskAttach,
+		Recover: s.restoreOldDisk,
 	})
 	s.eng.Register("disk_detach", ops.Workflow{Steps: []ops.Step{{Name: "detach", Do: s.detachDisk}}})
 	s.eng.Register("iface_attach", ops.Workflow{
@@ -80,6 +81,7 @@ func (s *Service) registerWorkflows() {
 		Abandon: abandonIfaceAttach,
 	})
 	s.eng.Register("iface_detach", ops.Workflow{Steps: []ops.Step{{Name: "detach", Do: s.detachIface}}})
+	s.registerRollback()
 	s.eng.OnFinish(s.afterOperation)
 }
 
@@ -680,12 +682,20 @@ func (s *Service) isRunning(ctx context.Context, name string) (bool, error) {
 }
 
 func (s *Service) attachDisk(ctx context.Context, r *ops.Run) error {
+	return s.attachDiskID(ctx, r, r.Op().DiskID)
+}
+
+// attachDiskID attaches a disk as the operation's parameters say: at a
+// position (0 swaps with the system disk unless "insert" asks to shift
+// the others), read-only or read/write.
+func (s *Service) attachDiskID(ctx context.Context, r *ops.Run, diskID int64) error {
 	name := domainName(r.Op().VMID)
 	running, err := s.isRunning(ctx, name)
 	if err != nil {
 		return err
 	}
 	pos, _ := strconv.Atoi(r.Op().Params["position"])
+	insert := r.Op().Params["insert"] == "1"
 	readOnly := r.Op().Params["access"] == "read"
 	var at int
 	err = r.Update(func(tx *store.Tx, op *store.Operation) error {
@@ -693,26 +703,30 @@ func (s *Service) attachDisk(ctx context.Context, r *ops.Run) error {
 		if !ok {
 			return fmt.Errorf("vm %d has no record", op.VMID)
 		}
-		if i := slices.Index(v.DiskIDs, op.DiskID); i >= 0 {
+		if d, ok := tx.Disk(diskID); ok && d.VMID != v.ID {
+			d.VMID = v.ID
+			tx.PutDisk(d)
+		}
+		if i := slices.Index(v.DiskIDs, diskID); i >= 0 {
 			at = i // already recorded before a restart
 			return nil
 		}
 		switch {
-		case pos == 0 && !running && len(v.DiskIDs) > 0:
+		case pos == 0 && !running && len(v.DiskIDs) > 0 && !insert:
 			// Position 0 swaps with the current system disk.
 			v.DiskIDs = append(v.DiskIDs, v.DiskIDs[0])
-			v.DiskIDs[0] = op.DiskID
+			v.DiskIDs[0] = diskID
 			at = 0
 		case pos < 0 || pos >= len(v.DiskIDs) || running:
 			// A running guest gets the disk appended: its devices cannot shift.
-			v.DiskIDs = append(v.DiskIDs, op.DiskID)
+			v.DiskIDs = append(v.DiskIDs, diskID)
 			at = len(v.DiskIDs) - 1
 		default:
-			v.DiskIDs = slices.Insert(v.DiskIDs, pos, op.DiskID)
+			v.DiskIDs = slices.Insert(v.DiskIDs, pos, diskID)
 			at = pos
 		}
-		if readOnly && !contains(v.ReadOnly, op.DiskID) {
-			v.ReadOnly = append(v.ReadOnly, op.DiskID)
+		if readOnly && !contains(v.ReadOnly, diskID) {
+			v.ReadOnly = append(v.ReadOnly, diskID)
 		}
 		v.DateUpdated = now()
 		tx.PutVM(v)
@@ -721,7 +735,7 @@ func (s *Service) attachDisk(ctx context.Context, r *ops.Run) error {
 	if err != nil || !running {
 		return s.redefineUnless(ctx, r, err, running)
 	}
-	d, _ := s.diskOf(r.Op().DiskID)
+	d, _ := s.diskOf(diskID)
 	return s.hv.AttachDisk(ctx, name, at, hypervisor.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: readOnly})
 }
 

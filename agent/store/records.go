@@ -84,6 +84,8 @@ const (
 	DiskTypeData     = "data"
 	DiskTypeImage    = "image"
 	DiskTypeSnapshot = "snapshot"
+	// DiskTypeSnapshotAuto is a snapshot taken by a snapshot profile.
+	DiskTypeSnapshotAuto = "snapshot_auto"
 )
 
 // Disk is a disk record; Volume names its storage volume.
