@@ -43,6 +43,26 @@ type Config struct {
 	Accounts     []Account  `toml:"accounts"`
 	Demo         Demo       `toml:"demo"`
 	Images       []Image    `toml:"images"`
+	Snapshots    Snapshots  `toml:"snapshots"`
+}
+
+// Snapshots configures automatic snapshots. Profiles replace the built-in
+// ones (minimal, full, hourly) when any is given.
+type Snapshots struct {
+	// CheckEvery is how often the scheduler looks for snapshots due.
+	CheckEvery Duration          `toml:"check_every"`
+	Profiles   []SnapshotProfile `toml:"profiles"`
+}
+
+type SnapshotProfile struct {
+	ID        int64    `toml:"id"`
+	Name      string   `toml:"name"`
+	Every     Duration `toml:"every"`
+	KeptTotal int64    `toml:"kept_total"`
+	// QuotaFactor is the percentage of a disk's size it counts against
+	// the quota with this profile (its total_size), automatic snapshots
+	// included.
+	QuotaFactor int64 `toml:"quota_factor"`
 }
 
 type TLS struct {
@@ -144,7 +164,8 @@ func Default() Config {
 		Storage:      Storage{Backend: "file", CommandTimeout: Duration{2 * time.Minute}},
 		Timeouts: Timeouts{Stop: Duration{5 * time.Minute}, StopMessages: 2, Reboot: Duration{2 * time.Minute},
 			StepRetry: Duration{2 * time.Minute}},
-		Limits: Limits{MaxMemoryMB: 262144, MaxCores: 32, MaxDiskMB: 2 << 20, MaxBandwidth: 10e9, DefaultQuotaMB: 1 << 20},
+		Snapshots: Snapshots{CheckEvery: Duration{time.Minute}},
+		Limits:    Limits{MaxMemoryMB: 262144, MaxCores: 32, MaxDiskMB: 2 << 20, MaxBandwidth: 10e9, DefaultQuotaMB: 1 << 20},
 	}
 }
 
@@ -211,6 +232,16 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("accounts[%d]: needs a unique handle and a 64-hex-digit key_sha256", i))
 		}
 		seen[a.Handle] = true
+	}
+	ids := map[int64]bool{}
+	for i, p := range c.Snapshots.Profiles {
+		if p.ID <= 0 || ids[p.ID] || p.Name == "" || p.Every.Duration < time.Minute || p.KeptTotal < 1 || p.QuotaFactor < 100 {
+			errs = append(errs, fmt.Sprintf("snapshots.profiles[%d]: needs a unique positive id, a name, every >= 1m, kept_total >= 1 and quota_factor >= 100 (percent)", i))
+		}
+		ids[p.ID] = true
+	}
+	if c.Snapshots.CheckEvery.Duration <= 0 {
+		errs = append(errs, "snapshots.check_every: must be positive")
 	}
 	for i, im := range c.Images {
 		if im.Label == "" || im.SizeMB <= 0 {

@@ -33,11 +33,16 @@ func (s *Service) parseDiskCopySpec(sp *spec, defaultDC int64) (diskReq, error) 
 		if sp.has("size") {
 			return r, invalid(ObjDisk, "size", "a snapshot has its source disk's size")
 		}
+		if sp.has("snapshot_profile") {
+			return r, invalid(ObjDisk, "snapshot_profile", "a snapshot takes no snapshots")
+		}
 	default:
-		return r, invalid(ObjDisk, "type", "must be data or snapshot (snapshot_auto is taken by snapshot profiles, which this host does not run yet)")
+		return r, invalid(ObjDisk, "type", "must be data or snapshot (snapshot_auto ones are taken by snapshot profiles)")
 	}
 	if sp.has("snapshot_profile") {
-		return r, invalid(ObjDisk, "snapshot_profile", "snapshot profiles are not available on this host yet")
+		if r.profile, err = s.parseProfile(sp); err != nil {
+			return r, err
+		}
 	}
 	if _, err := sp.ints("repulse_from"); err != nil {
 		return r, err // one host: every disk is on the same storage anyway
@@ -96,7 +101,9 @@ func (s *Service) diskCreateCommon(c *Caller, a args, from bool) (any, error) {
 			return nil, invalid(ObjDisk, "type", "only data disks can be created here; backups are not available on this host yet")
 		}
 		if sp.has("snapshot_profile") {
-			return nil, invalid(ObjDisk, "snapshot_profile", "snapshot profiles are not available on this host yet")
+			if r.profile, err = s.parseProfile(sp); err != nil {
+				return nil, err
+			}
 		}
 		if _, err := sp.ints("repulse_from"); err != nil {
 			return nil, err
@@ -178,7 +185,7 @@ func kernelCmdline(cmdline string) map[string]any {
 	return out
 }
 
-func renderDisk(tx *store.Tx, d store.Disk, info bool) map[string]any {
+func (s *Service) renderDisk(tx *store.Tx, d store.Disk, info bool) map[string]any {
 	vms := []int64{}
 	boot := false
 	if d.VMID != 0 {
@@ -188,17 +195,22 @@ func renderDisk(tx *store.Tx, d store.Disk, info bool) map[string]any {
 		}
 	}
 	out := map[string]any{
-		"id": d.ID, "name": d.Name, "size": d.SizeMB, "total_size": d.SizeMB, "state": d.State, "type": d.Type,
+		"id": d.ID, "name": d.Name, "size": d.SizeMB, "total_size": s.totalSize(d), "state": d.State, "type": d.Type,
 		"datacenter_id": d.DatacenterID, "kernel_version": nullStr(d.KernelVersion), "label": nullStr(d.Label),
 		"source": nullable(d.Source), "visibility": d.Visibility, "vms_id": vms, "is_boot_disk": boot,
 		"can_snapshot": d.Type == store.DiskTypeData, "is_migrating": false, "snapshots_id": snapshotsOf(tx, d.ID),
 		"date_created": d.DateCreated, "date_updated": d.DateUpdated,
 	}
-	if info {
+	p, hasProfile := s.profile(d.SnapshotProfile)
+	switch {
+	case info && hasProfile:
+		out["kernel_cmdline"] = kernelCmdline(d.Cmdline)
+		out["snapshot_profile"] = renderProfile(p)
+	case info:
 		out["kernel_cmdline"] = kernelCmdline(d.Cmdline)
 		out["snapshot_profile"] = nil
-	} else {
-		out["snapshot_profile_id"] = nil
+	default:
+		out["snapshot_profile_id"] = nullable(d.SnapshotProfile)
 	}
 	return out
 }
@@ -224,7 +236,7 @@ func nullStr(s string) any {
 
 func (s *Service) diskInfo(ctx context.Context, c *Caller, a args) (any, error) {
 	lookup := func(tx *store.Tx, c *Caller, id int64) (store.Disk, error) { return diskFor(tx, c, id, true) }
-	return lookupInfo(s.st, c, a, ObjDisk, "disk_id", lookup, func(tx *store.Tx, d store.Disk) map[string]any { return renderDisk(tx, d, true) })
+	return lookupInfo(s.st, c, a, ObjDisk, "disk_id", lookup, func(tx *store.Tx, d store.Disk) map[string]any { return s.renderDisk(tx, d, true) })
 }
 
 type diskFilter struct {
@@ -276,15 +288,17 @@ var diskSortKeys = map[string]func(a, b *store.Disk) int{
 	"can_snapshot":  func(a, b *store.Disk) int { return 0 },
 }
 
-var diskQuery = query[store.Disk]{
-	obj:   ObjDisk,
-	each:  (*store.Tx).EachDisk,
-	owner: func(d *store.Disk) int64 { return d.AccountID },
-	filter: func(sp *spec) (func(*store.Disk) bool, error) {
-		f, err := parseDiskFilter(sp)
-		// Images are listed by hosting.image.list, not as the caller's disks.
-		return func(d *store.Disk) bool { return d.Type != store.DiskTypeImage && f.match(d) }, err
-	},
-	sortKeys: diskSortKeys,
-	render:   func(tx *store.Tx, d store.Disk) any { return renderDisk(tx, d, false) },
+func (s *Service) diskQuery() query[store.Disk] {
+	return query[store.Disk]{
+		obj:   ObjDisk,
+		each:  (*store.Tx).EachDisk,
+		owner: func(d *store.Disk) int64 { return d.AccountID },
+		filter: func(sp *spec) (func(*store.Disk) bool, error) {
+			f, err := parseDiskFilter(sp)
+			// Images are listed by hosting.image.list, not as the caller's disks.
+			return func(d *store.Disk) bool { return d.Type != store.DiskTypeImage && f.match(d) }, err
+		},
+		sortKeys: diskSortKeys,
+		render:   func(tx *store.Tx, d store.Disk) any { return s.renderDisk(tx, d, false) },
+	}
 }

@@ -180,14 +180,18 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 		}
 		params["cmdline"] = cl
 	}
-	if sp.has("snapshot_profile") {
-		return nil, invalid(ObjDisk, "snapshot_profile", "snapshot profiles are not available on this host yet")
+	if _, ok := sp.m["snapshot_profile"]; ok {
+		id, err := s.parseProfile(sp)
+		if err != nil {
+			return nil, err
+		}
+		params["snapshot_profile"] = strconv.FormatInt(id, 10)
 	}
 	if err := sp.done(); err != nil {
 		return nil, err
 	}
 	if len(params) == 0 {
-		return nil, missing(ObjDisk, "disk_spec (one of name, size, kernel, cmdline, cmdline_options)")
+		return nil, missing(ObjDisk, "disk_spec (one of name, size, kernel, cmdline, cmdline_options, snapshot_profile)")
 	}
 	owner := func(tx *store.Tx) (int64, error) {
 		d, err := diskFor(tx, c, id, false)
@@ -201,6 +205,7 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 		if d.State != store.DiskCreated || s.deleting(tx, diskKey(id)) {
 			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s", id, d.State)
 		}
+		after := d
 		if raw, ok := params["size"]; ok {
 			size, _ := strconv.ParseInt(raw, 10, 64)
 			switch {
@@ -209,9 +214,17 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 			case size > s.cfg.Limits.MaxDiskMB:
 				return opSpec{}, invalid(ObjDisk, "size", "must be at most %d MB", s.cfg.Limits.MaxDiskMB)
 			}
-			if used, quota := usedDiskMB(tx, d.AccountID), s.quotaMB(tx, d.AccountID); used+size-d.SizeMB > quota {
-				return opSpec{}, fault(ObjDisk, CauseQuota, "size: growing by %d MB would exceed the account's disk quota (%d of %d MB used)", size-d.SizeMB, used, quota)
+			after.SizeMB = size
+		}
+		if raw, ok := params["snapshot_profile"]; ok {
+			after.SnapshotProfile, _ = strconv.ParseInt(raw, 10, 64)
+		}
+		if used, quota, more := s.usedDiskMB(tx, d.AccountID), s.quotaMB(tx, d.AccountID), s.chargedMB(after)-s.chargedMB(d); more > 0 && used+more > quota {
+			field := "size"
+			if _, ok := params["size"]; !ok {
+				field = "snapshot_profile"
 			}
+			return opSpec{}, fault(ObjDisk, CauseQuota, "%s: %d MB more would exceed the account's disk quota (%d of %d MB used)", field, more, used, quota)
 		}
 		sp := opSpec{typ: "disk_update", diskID: id, keys: []string{diskKey(id)}, params: params, eta: 5}
 		if d.VMID != 0 {
@@ -253,6 +266,9 @@ func (s *Service) applyDiskUpdate(ctx context.Context, r *ops.Run) error {
 		}
 		if v, ok := p["cmdline"]; ok {
 			d.Cmdline = v
+		}
+		if v, ok := p["snapshot_profile"]; ok {
+			d.SnapshotProfile, _ = strconv.ParseInt(v, 10, 64)
 		}
 		d.DateUpdated = now()
 		tx.PutDisk(d)

@@ -133,7 +133,7 @@ func (s *Service) accountInfo(ctx context.Context, c *Caller, a args) (any, erro
 			}
 			return true
 		})
-		disk := usedDiskMB(tx, c.AccountID)
+		disk := s.usedDiskMB(tx, c.AccountID)
 		quota := s.quotaMB(tx, c.AccountID)
 		out = map[string]any{
 			"id": acct.ID, "handle": acct.Handle, "fullname": acct.Fullname, "rating_enabled": false,

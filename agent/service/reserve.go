@@ -20,7 +20,8 @@ type diskReq struct {
 	name      string
 	sizeMB    int64
 	source    int64  // disk to clone, or 0 for an empty disk
-	typ       string // data (default) or snapshot
+	typ       string // data (default), snapshot or snapshot_auto
+	profile   int64  // snapshot profile id, or 0
 }
 
 func (s *Service) checkDatacenter(obj int, dc int64) error {
@@ -31,12 +32,11 @@ func (s *Service) checkDatacenter(obj int, dc int64) error {
 }
 
 // usedDiskMB is what an account's disks count against its quota.
-func usedDiskMB(tx *store.Tx, accountID int64) int64 {
+func (s *Service) usedDiskMB(tx *store.Tx, accountID int64) int64 {
 	var used int64
 	tx.EachDisk(func(d *store.Disk) bool {
-		// A disk in rollback is being replaced by a new one, which counts.
-		if d.AccountID == accountID && d.Type != store.DiskTypeImage && d.State != store.DiskRollback && d.State != store.DiskDeleted {
-			used += d.SizeMB
+		if d.AccountID == accountID {
+			used += s.chargedMB(*d)
 		}
 		return true
 	})
@@ -76,7 +76,7 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 		typ = store.DiskTypeData
 	}
 	d := store.Disk{AccountID: r.accountID, DatacenterID: r.dc, Name: r.name, SizeMB: r.sizeMB,
-		State: store.DiskBeingCreated, Type: typ, Visibility: "private"}
+		State: store.DiskBeingCreated, Type: typ, Visibility: "private", SnapshotProfile: r.profile}
 	if r.source != 0 {
 		src, err := s.sourceDisk(tx, r.obj, r.accountID, r.source)
 		if err != nil {
@@ -85,7 +85,7 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 		if src.DatacenterID != r.dc {
 			return store.Disk{}, invalid(r.obj, "datacenter_id", "source disk %d is in datacenter %d", src.ID, src.DatacenterID)
 		}
-		if typ == store.DiskTypeSnapshot && (src.Type != store.DiskTypeData || src.AccountID != r.accountID) {
+		if isSnapshot(d) && (src.Type != store.DiskTypeData || src.AccountID != r.accountID) {
 			return store.Disk{}, invalid(r.obj, "src_disk_id", "only a data disk of the account can be snapshotted (disk %d is %s)", src.ID, src.Type)
 		}
 		if d.SizeMB == 0 {
@@ -99,8 +99,8 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 	if d.SizeMB <= 0 || d.SizeMB > s.cfg.Limits.MaxDiskMB {
 		return store.Disk{}, invalid(r.obj, "size", "must be between 1 and %d MB", s.cfg.Limits.MaxDiskMB)
 	}
-	if used, quota := usedDiskMB(tx, r.accountID), s.quotaMB(tx, r.accountID); used+d.SizeMB > quota {
-		return store.Disk{}, fault(r.obj, CauseQuota, "size: %d MB more would exceed the account's disk quota (%d of %d MB used)", d.SizeMB, used, quota)
+	if used, quota, more := s.usedDiskMB(tx, r.accountID), s.quotaMB(tx, r.accountID), s.chargedMB(d); more > 0 && used+more > quota {
+		return store.Disk{}, fault(r.obj, CauseQuota, "size: %d MB more would exceed the account's disk quota (%d of %d MB used)", more, used, quota)
 	}
 	if r.id != 0 {
 		if tx.HasDisk(r.id) {
@@ -110,13 +110,16 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 	} else {
 		d.ID = tx.NextID("disk", tx.HasDisk)
 	}
-	if typ == store.DiskTypeSnapshot && r.source == 0 {
+	if isSnapshot(d) && r.source == 0 {
 		return store.Disk{}, missing(r.obj, "src_disk_id")
 	}
 	if d.Name == "" {
 		prefix := "disk"
-		if typ == store.DiskTypeSnapshot {
+		switch typ {
+		case store.DiskTypeSnapshot:
 			prefix = "snap"
+		case store.DiskTypeSnapshotAuto:
+			prefix = "auto"
 		}
 		d.Name = prefix + strconv.FormatInt(d.ID, 10)
 	}

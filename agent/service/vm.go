@@ -565,16 +565,16 @@ func renderVM(v store.VM) map[string]any {
 }
 
 func (s *Service) vmInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	return lookupInfo(s.st, c, a, ObjVM, "vm_id", vmFor, renderVMInfo)
+	return lookupInfo(s.st, c, a, ObjVM, "vm_id", vmFor, s.renderVMInfo)
 }
 
 // renderVMInfo is VMReturn with what only vm.info returns.
-func renderVMInfo(tx *store.Tx, v store.VM) map[string]any {
+func (s *Service) renderVMInfo(tx *store.Tx, v store.VM) map[string]any {
 	out := renderVM(v)
 	disks := []any{}
 	for _, did := range v.DiskIDs {
 		if d, ok := tx.Disk(did); ok {
-			disks = append(disks, renderDisk(tx, d, false))
+			disks = append(disks, s.renderDisk(tx, d, false))
 		}
 	}
 	ifaces := []any{}

@@ -90,22 +90,24 @@ const (
 
 // Disk is a disk record; Volume names its storage volume.
 type Disk struct {
-	ID            int64     `json:"id"`
-	AccountID     int64     `json:"account_id"`
-	DatacenterID  int64     `json:"datacenter_id"`
-	Name          string    `json:"name"`
-	SizeMB        int64     `json:"size"`
-	State         string    `json:"state"`
-	Type          string    `json:"type"`
-	KernelVersion string    `json:"kernel_version"`
-	Cmdline       string    `json:"cmdline"`
-	Label         string    `json:"label"`
-	Source        int64     `json:"source"`
-	Visibility    string    `json:"visibility"`
-	VMID          int64     `json:"vm_id"`
-	Volume        string    `json:"volume"`
-	DateCreated   time.Time `json:"date_created"`
-	DateUpdated   time.Time `json:"date_updated"`
+	ID            int64  `json:"id"`
+	AccountID     int64  `json:"account_id"`
+	DatacenterID  int64  `json:"datacenter_id"`
+	Name          string `json:"name"`
+	SizeMB        int64  `json:"size"`
+	State         string `json:"state"`
+	Type          string `json:"type"`
+	KernelVersion string `json:"kernel_version"`
+	Cmdline       string `json:"cmdline"`
+	Label         string `json:"label"`
+	Source        int64  `json:"source"`
+	Visibility    string `json:"visibility"`
+	VMID          int64  `json:"vm_id"`
+	Volume        string `json:"volume"`
+	// SnapshotProfile is the id of the profile taking automatic snapshots.
+	SnapshotProfile int64     `json:"snapshot_profile,omitempty"`
+	DateCreated     time.Time `json:"date_created"`
+	DateUpdated     time.Time `json:"date_updated"`
 }
 
 // Iface states.

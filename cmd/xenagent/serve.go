@@ -75,6 +75,14 @@ func serviceConfig(cfg config.Config) (service.Config, error) {
 		Network:    service.Network{Bridge: cfg.Network.Bridge, ReverseDomain: cfg.Network.ReverseDomain},
 		KernelsDir: cfg.Storage.KernelsDir,
 	}
+	sc.SnapshotProfiles = service.DefaultSnapshotProfiles
+	if len(cfg.Snapshots.Profiles) > 0 {
+		sc.SnapshotProfiles = nil
+		for _, p := range cfg.Snapshots.Profiles {
+			sc.SnapshotProfiles = append(sc.SnapshotProfiles, service.SnapshotProfile{ID: p.ID, Name: p.Name, Every: p.Every.Duration,
+				KeptTotal: p.KeptTotal, QuotaFactor: p.QuotaFactor})
+		}
+	}
 	for _, p := range []struct {
 		src *config.Pool
 		dst **ippool.Pool
@@ -132,6 +140,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	defer stopRun()
 	eng.Start(runCtx)
 	go svc.WatchDomains(runCtx)
+	go svc.RunSnapshotScheduler(runCtx, cfg.Snapshots.CheckEvery.Duration)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,0 +1,232 @@
+package service
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/store"
+)
+
+// SnapshotProfile is a policy of automatic snapshots: one every Every,
+// the newest KeptTotal kept. A disk with a profile counts QuotaFactor
+// percent of its size against the quota (its total_size) instead of
+// every automatic snapshot counting in full: thin snapshots share blocks.
+type SnapshotProfile struct {
+	ID          int64
+	Name        string
+	Every       time.Duration
+	KeptTotal   int64
+	QuotaFactor int64
+}
+
+// DefaultSnapshotProfiles are served when the configuration names none.
+var DefaultSnapshotProfiles = []SnapshotProfile{
+	{ID: 1, Name: "minimal", Every: 24 * time.Hour, KeptTotal: 2, QuotaFactor: 150},
+	{ID: 2, Name: "full", Every: 24 * time.Hour, KeptTotal: 7, QuotaFactor: 200},
+	{ID: 3, Name: "hourly", Every: time.Hour, KeptTotal: 24, QuotaFactor: 200},
+}
+
+func (s *Service) profile(id int64) (SnapshotProfile, bool) {
+	for _, p := range s.cfg.SnapshotProfiles {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return SnapshotProfile{}, false
+}
+
+// parseProfile reads snapshot_profile: a profile id, or 0, "" or "none"
+// to have none.
+func (s *Service) parseProfile(sp *spec) (int64, error) {
+	raw := sp.raw("snapshot_profile")
+	if str, ok := raw.(string); ok && (strings.TrimSpace(str) == "" || strings.EqualFold(str, "none")) {
+		return 0, nil
+	}
+	id, err := asInt(ObjDisk, "snapshot_profile", raw)
+	if err != nil {
+		return 0, err
+	}
+	if _, ok := s.profile(id); id != 0 && !ok {
+		return 0, invalid(ObjDisk, "snapshot_profile", "unknown snapshot profile %d (see hosting.snapshotprofile.list)", id)
+	}
+	return id, nil
+}
+
+// chargedMB is what a disk counts against its account's quota.
+func (s *Service) chargedMB(d store.Disk) int64 {
+	switch {
+	case d.Type == store.DiskTypeImage || d.Type == store.DiskTypeSnapshotAuto:
+		return 0 // images are shared; automatic snapshots are in their disk's total_size
+	case d.State == store.DiskRollback || d.State == store.DiskDeleted:
+		return 0 // being replaced by a new disk, which counts
+	}
+	return s.totalSize(d)
+}
+
+// totalSize is DiskReturn's total_size: the size including the snapshot profile.
+func (s *Service) totalSize(d store.Disk) int64 {
+	if p, ok := s.profile(d.SnapshotProfile); ok {
+		return d.SizeMB * p.QuotaFactor / 100
+	}
+	return d.SizeMB
+}
+
+func renderProfile(p SnapshotProfile) map[string]any {
+	return map[string]any{"id": p.ID, "name": p.Name, "kept_total": p.KeptTotal, "quota_factor": p.QuotaFactor,
+		"every": int64(p.Every / time.Second)}
+}
+
+func (s *Service) snapshotProfileList(ctx context.Context, c *Caller, a args) (any, error) {
+	a.obj = ObjDisk
+	if err := a.atMost(1); err != nil {
+		return nil, err
+	}
+	sp, err := a.spec(0, "options", true)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := sp.ints("id")
+	if err != nil {
+		return nil, err
+	}
+	names, err := sp.strs("name")
+	if err != nil {
+		return nil, err
+	}
+	if err := sp.done(); err != nil {
+		return nil, err
+	}
+	out := []any{}
+	for _, p := range s.cfg.SnapshotProfiles {
+		if (len(ids) == 0 || contains(ids, p.ID)) && (len(names) == 0 || contains(names, p.Name)) {
+			out = append(out, renderProfile(p))
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) snapshotProfileInfo(ctx context.Context, c *Caller, a args) (any, error) {
+	a.obj = ObjDisk
+	id, err := a.int(0, "profile_id")
+	if err != nil {
+		return nil, err
+	}
+	if err := a.atMost(1); err != nil {
+		return nil, err
+	}
+	p, ok := s.profile(id)
+	if !ok {
+		return nil, notFound(ObjDisk, "snapshot profile", id)
+	}
+	return renderProfile(p), nil
+}
+
+// RunSnapshotScheduler takes the snapshots that profiles ask for and
+// prunes the ones beyond kept_total, until ctx ends.
+func (s *Service) RunSnapshotScheduler(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		s.SnapshotTick(time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// SnapshotTick is one pass of the scheduler at time now: a disk whose
+// newest automatic snapshot is older than its profile's period gets a new
+// one; automatic snapshots beyond kept_total (oldest first), and those of
+// a disk that is gone, are deleted. Both are ordinary operations, so they
+// queue behind whatever else the disk is doing and survive restarts.
+func (s *Service) SnapshotTick(now time.Time) {
+	type plan struct {
+		take  []store.Disk
+		prune []store.Disk
+	}
+	var p plan
+	s.st.View(func(tx *store.Tx) {
+		autos := map[int64][]store.Disk{}
+		tx.EachDisk(func(d *store.Disk) bool {
+			if d.Type == store.DiskTypeSnapshotAuto {
+				autos[d.Source] = append(autos[d.Source], *d)
+			}
+			return true
+		})
+		tx.EachDisk(func(d *store.Disk) bool {
+			prof, ok := s.profile(d.SnapshotProfile)
+			if !ok || d.Type != store.DiskTypeData || d.State != store.DiskCreated || s.deleting(tx, diskKey(d.ID)) {
+				return true
+			}
+			list := autos[d.ID]
+			pending := slices.ContainsFunc(list, func(x store.Disk) bool { return x.State != store.DiskCreated })
+			newest := time.Time{}
+			for _, x := range list {
+				if x.DateCreated.After(newest) {
+					newest = x.DateCreated
+				}
+			}
+			if !pending && (newest.IsZero() || !now.Before(newest.Add(prof.Every))) {
+				p.take = append(p.take, *d)
+			}
+			p.prune = append(p.prune, beyondKept(list, prof.KeptTotal)...)
+			return true
+		})
+		for src, list := range autos {
+			if _, ok := tx.Disk(src); !ok {
+				p.prune = append(p.prune, beyondKept(list, 0)...)
+			}
+		}
+		p.prune = slices.DeleteFunc(p.prune, func(d store.Disk) bool { return s.deleting(tx, diskKey(d.ID)) })
+	})
+	for _, d := range p.take {
+		s.submitSystem("snapshot_auto", d.AccountID, func(tx *store.Tx) ([]int64, error) {
+			snap, err := s.reserveDisk(tx, diskReq{obj: ObjDisk, accountID: d.AccountID, dc: d.DatacenterID, source: d.ID,
+				typ: store.DiskTypeSnapshotAuto})
+			if err != nil {
+				return nil, err
+			}
+			op := s.newOp(tx, d.AccountID, opSpec{typ: "disk_create", diskID: snap.ID, keys: []string{diskKey(snap.ID), diskKey(d.ID)},
+				params: map[string]string{"source": strconv.FormatInt(d.ID, 10), "profile": strconv.FormatInt(d.SnapshotProfile, 10)}, eta: 10})
+			return []int64{op.ID}, nil
+		})
+	}
+	for _, d := range p.prune {
+		s.submitSystem("snapshot_prune", d.AccountID, func(tx *store.Tx) ([]int64, error) {
+			if cur, ok := tx.Disk(d.ID); !ok || cur.State != store.DiskCreated || cur.VMID != 0 {
+				return nil, nil
+			}
+			op := s.newOp(tx, d.AccountID, opSpec{typ: "disk_delete", diskID: d.ID, keys: []string{diskKey(d.ID)}, eta: 5})
+			return []int64{op.ID}, nil
+		})
+	}
+}
+
+// beyondKept returns the created automatic snapshots past the newest kept.
+func beyondKept(list []store.Disk, kept int64) []store.Disk {
+	created := slices.DeleteFunc(slices.Clone(list), func(d store.Disk) bool { return d.State != store.DiskCreated })
+	slices.SortFunc(created, func(a, b store.Disk) int {
+		return cmp.Or(b.DateCreated.Compare(a.DateCreated), cmp.Compare(b.ID, a.ID))
+	})
+	if int64(len(created)) <= kept {
+		return nil
+	}
+	return created[kept:]
+}
+
+// submitSystem records operations the agent itself starts (no caller, no
+// idempotency key) and logs what it could not start.
+func (s *Service) submitSystem(what string, accountID int64, reserve func(tx *store.Tx) ([]int64, error)) {
+	if _, err := s.submit(accountID, callOpts{}, what, nil, reserve); err != nil {
+		s.log.Warn("scheduled operation not started", "what", what, "account_id", accountID, "err", err)
+	}
+}
