@@ -53,7 +53,15 @@ type DomainSpec struct {
 	ConsoleLog string // when set, a QEMU guest's serial console goes to this file
 	Disks      []DiskSpec
 	Ifaces     []IfaceSpec
+	// Seed is a first-boot seed image (cloud-init NoCloud), attached
+	// read-only at device position SeedPosition so that disks attached
+	// later never take its name.
+	Seed string
 }
+
+// SeedPosition is the device position of the seed image (xvdz, vdz):
+// a VM has at most SeedPosition disks of its own.
+const SeedPosition = 25
 
 type ownerMeta struct {
 	XMLName struct{} `xml:"owner"`
@@ -123,28 +131,10 @@ func DomainXML(flavor Flavor, spec DomainSpec) (string, error) {
 	}
 
 	for i, d := range spec.Disks {
-		disk := libvirtxml.DomainDisk{
-			Device: "disk",
-			Target: &libvirtxml.DomainDiskTarget{Dev: DiskTarget(prefix, i), Bus: bus},
-		}
-		if d.ReadOnly {
-			disk.ReadOnly = &libvirtxml.DomainDiskReadOnly{}
-		}
-		if d.Block {
-			disk.Source = &libvirtxml.DomainDiskSource{Block: &libvirtxml.DomainDiskSourceBlock{Dev: d.Path}}
-		} else {
-			disk.Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: d.Path}}
-		}
-		switch {
-		case dom.Type == "xen":
-			disk.Driver = &libvirtxml.DomainDiskDriver{Name: map[bool]string{true: "phy", false: "qemu"}[d.Block]}
-			if !d.Block {
-				disk.Driver.Type = "raw"
-			}
-		case dom.Type != "test":
-			disk.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"}
-		}
-		dom.Devices.Disks = append(dom.Devices.Disks, disk)
+		dom.Devices.Disks = append(dom.Devices.Disks, diskDevice(dom.Type, bus, prefix, i, d))
+	}
+	if spec.Seed != "" {
+		dom.Devices.Disks = append(dom.Devices.Disks, diskDevice(dom.Type, bus, prefix, SeedPosition, DiskSpec{Path: spec.Seed, ReadOnly: true}))
 	}
 	for _, n := range spec.Ifaces {
 		dom.Devices.Interfaces = append(dom.Devices.Interfaces, interfaceXML(dom.Type, n))
@@ -154,6 +144,32 @@ func DomainXML(flavor Flavor, spec DomainSpec) (string, error) {
 		return "", fmt.Errorf("rendering domain %s: %w", spec.Name, err)
 	}
 	return out, nil
+}
+
+// diskDevice is one disk at device position i.
+func diskDevice(domType, bus, prefix string, i int, d DiskSpec) libvirtxml.DomainDisk {
+	disk := libvirtxml.DomainDisk{
+		Device: "disk",
+		Target: &libvirtxml.DomainDiskTarget{Dev: DiskTarget(prefix, i), Bus: bus},
+	}
+	if d.ReadOnly {
+		disk.ReadOnly = &libvirtxml.DomainDiskReadOnly{}
+	}
+	if d.Block {
+		disk.Source = &libvirtxml.DomainDiskSource{Block: &libvirtxml.DomainDiskSourceBlock{Dev: d.Path}}
+	} else {
+		disk.Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: d.Path}}
+	}
+	switch {
+	case domType == "xen":
+		disk.Driver = &libvirtxml.DomainDiskDriver{Name: map[bool]string{true: "phy", false: "qemu"}[d.Block]}
+		if !d.Block {
+			disk.Driver.Type = "raw"
+		}
+	case domType != "test":
+		disk.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"}
+	}
+	return disk
 }
 
 func interfaceXML(domType string, n IfaceSpec) libvirtxml.DomainInterface {

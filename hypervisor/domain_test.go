@@ -17,6 +17,7 @@ func goldenSpec() DomainSpec {
 		Cmdline: "root=/dev/xvda1 ro console=hvc0",
 		Disks:   []DiskSpec{{Path: "/dev/vg0/xa-disk-7", Block: true}, {Path: "/srv/disks/xa-disk-8.img", ReadOnly: true}},
 		Ifaces:  []IfaceSpec{{MAC: "00:16:3e:00:00:2a", Bridge: "xabr0", Target: "xa-t42"}},
+		Seed:    "/var/lib/xenagent/seeds/xa-seed-42.iso",
 	}
 }
 

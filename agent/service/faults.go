@@ -51,6 +51,7 @@ const (
 	ObjImage      = 160
 	ObjDatacenter = 170
 	ObjMethod     = 180
+	ObjSSHKey     = 190
 )
 
 var causeNames = map[int]string{
@@ -63,7 +64,7 @@ var causeNames = map[int]string{
 var objectNames = map[int]string{
 	ObjUnknown: "OBJECT_UNKNOWN", ObjAccount: "OBJECT_ACCOUNT", ObjVM: "OBJECT_VM", ObjDisk: "OBJECT_DISK",
 	ObjIface: "OBJECT_IFACE", ObjIP: "OBJECT_IP", ObjOperation: "OBJECT_OPERATION", ObjImage: "OBJECT_IMAGE",
-	ObjDatacenter: "OBJECT_DATACENTER", ObjMethod: "OBJECT_METHOD",
+	ObjDatacenter: "OBJECT_DATACENTER", ObjMethod: "OBJECT_METHOD", ObjSSHKey: "OBJECT_SSHKEY",
 }
 
 // Fault is an API error with its code parts kept apart for tests.

@@ -71,6 +71,7 @@ func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, op
 		Limits:     Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000},
 		Timeouts:   Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second},
 		Network:    Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
+		SeedDir:    filepath.Join(dir, "seeds"),
 		SnapshotProfiles: append([]SnapshotProfile{{ID: 9, Name: "test", Every: time.Hour, KeptTotal: 2, QuotaFactor: 150}},
 			DefaultSnapshotProfiles...),
 	}

@@ -47,6 +47,11 @@ func (s *Service) EnsureImage(ctx context.Context, spec ImageSpec) error {
 			return err
 		}
 	}
+	// Images are shared by every disk made from them: nothing writes them.
+	if err := s.vols.SetReadOnly(ctx, vol); err != nil {
+		s.vols.Delete(ctx, vol)
+		return err
+	}
 	return s.st.Update(func(tx *store.Tx) error {
 		t := now()
 		tx.PutDisk(store.Disk{ID: diskID, DatacenterID: s.cfg.Datacenter.ID, Name: spec.Label, SizeMB: spec.SizeMB,

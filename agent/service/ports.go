@@ -38,4 +38,5 @@ type Volumes interface {
 	Resize(ctx context.Context, name string, sizeMB int64) error
 	Delete(ctx context.Context, name string) error
 	List(ctx context.Context) ([]string, error)
+	SetReadOnly(ctx context.Context, name string) error
 }

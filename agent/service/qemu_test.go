@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -85,6 +86,9 @@ func (q *qemuAgent) boot(behaviour string) int64 {
 	})
 	q.mustDone(q.alice, ops)
 	q.waitConsole(id, guesttest.ReadyMarker, 1)
+	// The guest mounted its first-boot seed (the spec has a password) and
+	// read the instance-id the agent wrote.
+	q.waitConsole(id, fmt.Sprintf(`xenagent-guest: seed "instance-id": %q`, q.svc.uuidFor(id)), 1)
 	return id
 }
 

@@ -83,6 +83,7 @@ type ReconcileReport struct {
 	DomainsRedefined int
 	OrphanDomains    []string
 	OrphanVolumes    []string
+	OrphanSeeds      []string
 }
 
 // Reconcile compares the records with libvirt and the disk backend:
@@ -95,9 +96,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if rep.StatesFixed+rep.DomainsRedefined+len(rep.OrphanDomains)+len(rep.OrphanVolumes) > 0 {
+	if rep.StatesFixed+rep.DomainsRedefined+len(rep.OrphanDomains)+len(rep.OrphanVolumes)+len(rep.OrphanSeeds) > 0 {
 		s.log.Info("reconciled", "states_fixed", rep.StatesFixed, "domains_redefined", rep.DomainsRedefined,
-			"orphan_domains", rep.OrphanDomains, "orphan_volumes", rep.OrphanVolumes)
+			"orphan_domains", rep.OrphanDomains, "orphan_volumes", rep.OrphanVolumes, "orphan_seeds", rep.OrphanSeeds)
 	}
 	return nil
 }
@@ -176,7 +177,12 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 		}
 		rep.OrphanVolumes = append(rep.OrphanVolumes, name)
 	}
-	return rep, nil
+	rep.OrphanSeeds, err = s.orphanSeeds(func(id int64) bool {
+		known := inFlightVM[id]
+		s.st.View(func(tx *store.Tx) { known = known || tx.HasVM(id) })
+		return known
+	})
+	return rep, err
 }
 
 func fmtSscan(s string, id *int64) (int, error) { return fmt.Sscan(s, id) }

@@ -58,6 +58,8 @@ type Config struct {
 	Timeouts   Timeouts
 	Network    Network
 	KernelsDir string
+	// SeedDir holds the first-boot seed images (cloud-init NoCloud).
+	SeedDir string
 	// SnapshotProfiles are the automatic snapshot policies disks may use.
 	SnapshotProfiles []SnapshotProfile
 }
@@ -184,6 +186,11 @@ func (s *Service) methodTable() map[string]Handler {
 		"hosting.disk.count":           countMethod(s.st, s.diskQuery()),
 		"hosting.disk.list":            listMethod(s.st, s.diskQuery()),
 		"hosting.snapshotprofile.list": s.snapshotProfileList,
+		"hosting.ssh.count":            countMethod(s.st, sshKeyQuery),
+		"hosting.ssh.list":             listMethod(s.st, sshKeyQuery),
+		"hosting.ssh.info":             s.sshInfo,
+		"hosting.ssh.create":           s.sshCreate,
+		"hosting.ssh.delete":           s.sshDelete,
 		"hosting.snapshotprofile.info": s.snapshotProfileInfo,
 		"hosting.disk.info":            s.diskInfo,
 		"hosting.disk.create":          s.diskCreate,

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xenagent/xenagent/agent/cloudinit"
 	"github.com/xenagent/xenagent/agent/store"
 )
 
@@ -49,6 +50,18 @@ func (s *Service) checkCores(n int64) error {
 		return invalid(ObjVM, "cores", "must be between 1 and %d", s.cfg.Limits.MaxCores)
 	}
 	return nil
+}
+
+// hashPassword keeps only a SHA-512 crypt hash of a password.
+func hashPassword(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	h, err := cloudinit.HashPassword(p)
+	if err != nil {
+		return "", fault(ObjVM, CauseUnknown, "password: %v", err)
+	}
+	return h, nil
 }
 
 func checkPassword(p string) error {
@@ -132,6 +145,14 @@ func (s *Service) parseVMSpec(sp *spec, withSysDisk bool) (vmReq, error) {
 	if err := checkPassword(r.prov.Password); err != nil {
 		return r, err
 	}
+	if r.prov.Password, err = hashPassword(r.prov.Password); err != nil {
+		return r, err
+	}
+	if r.prov.SSHKey != "" {
+		if _, err := parseAuthorizedKey(ObjVM, "ssh_key", r.prov.SSHKey); err != nil {
+			return r, err
+		}
+	}
 	sp.ignore("shares")
 	return r, sp.done()
 }
@@ -178,9 +199,22 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 		ids = append(ids, op.ID)
 		after = append(after, op.ID)
 	}
+	prov := r.provision()
+	if prov != nil {
+		if prov.SSHKey != "" {
+			prov.AuthorizedKeys = append(prov.AuthorizedKeys, prov.SSHKey)
+		}
+		for _, id := range prov.Keys {
+			k, ok := tx.SSHKey(id)
+			if !ok || k.AccountID != acct {
+				return nil, notFound(ObjSSHKey, "keys: ssh key", id)
+			}
+			prov.AuthorizedKeys = append(prov.AuthorizedKeys, k.Value)
+		}
+	}
 	vm := store.VM{AccountID: acct, DatacenterID: r.dc, Hostname: r.hostname, Memory: r.memory, MaxMemory: r.maxMem,
 		Cores: r.cores, AIActive: r.aiActive, State: store.VMBeingCreated, DiskIDs: []int64{diskID},
-		IfaceIDs: []int64{iface.ID}, Provision: r.provision(), DateCreated: now(), DateUpdated: now()}
+		IfaceIDs: []int64{iface.ID}, Provision: prov, DateCreated: now(), DateUpdated: now()}
 	if o.vmID != 0 {
 		if tx.HasVM(o.vmID) {
 			return nil, fault(ObjVM, CauseDuplicate, "vm_id: vm %d already exists", o.vmID)
@@ -357,6 +391,16 @@ func (s *Service) vmUpdate(ctx context.Context, c *Caller, a args) (any, error) 
 	}
 	if err := checkPassword(params["password"]); err != nil {
 		return nil, err
+	}
+	if pw, ok := params["password"]; ok {
+		if params["password"], err = hashPassword(pw); err != nil {
+			return nil, err
+		}
+	}
+	if key := params["ssh_key"]; key != "" {
+		if _, err := parseAuthorizedKey(ObjVM, "ssh_key", key); err != nil {
+			return nil, err
+		}
 	}
 	sp.ignore("shares")
 	if err := sp.done(); err != nil {

@@ -29,6 +29,7 @@ func (s *Service) registerWorkflows() {
 	})
 	s.eng.Register("vm_create", ops.Workflow{
 		Steps: []ops.Step{
+			{Name: "seed", Do: s.writeSeed, Undo: s.removeSeed},
 			{Name: "define", Do: s.defineDomain, Undo: s.undefineDomain},
 			{Name: "start", Do: s.startDomain, Undo: s.destroyDomain},
 			{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
@@ -146,6 +147,11 @@ func (s *Service) domainSpec(vmID int64) (hypervisor.DomainSpec, error) {
 				}
 			}
 			spec.Disks = append(spec.Disks, hypervisor.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: contains(v.ReadOnly, did)})
+		}
+		if v.Provision != nil {
+			if _, serr := os.Stat(s.seedPath(v.ID)); serr == nil {
+				spec.Seed = s.seedPath(v.ID)
+			}
 		}
 		for n, iid := range v.IfaceIDs {
 			i, ok := tx.Iface(iid)
@@ -627,6 +633,9 @@ func (s *Service) deleteSystemVolume(ctx context.Context, r *ops.Run) error {
 	v, err := s.vmOf(r)
 	if err != nil {
 		return nil // already forgotten
+	}
+	if err := s.removeSeed(ctx, r); err != nil {
+		return err
 	}
 	if len(v.DiskIDs) == 0 {
 		return nil

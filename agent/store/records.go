@@ -54,12 +54,16 @@ type VM struct {
 }
 
 // Provision is what the first boot applies (login, keys, run command).
+// Password is a SHA-512 crypt hash, never the password itself.
 type Provision struct {
 	Login    string  `json:"login,omitempty"`
 	Password string  `json:"password,omitempty"`
 	SSHKey   string  `json:"ssh_key,omitempty"`
 	Keys     []int64 `json:"keys,omitempty"`
 	Run      string  `json:"run,omitempty"`
+	// AuthorizedKeys are ssh_key and the values of Keys, read when the VM
+	// was created: deleting a stored key later does not change the VM.
+	AuthorizedKeys []string `json:"authorized_keys,omitempty"`
 }
 
 func (v VM) clone() VM {
@@ -69,6 +73,7 @@ func (v VM) clone() VM {
 	if v.Provision != nil {
 		p := *v.Provision
 		p.Keys = slices.Clone(p.Keys)
+		p.AuthorizedKeys = slices.Clone(p.AuthorizedKeys)
 		v.Provision = &p
 	}
 	return v
@@ -108,6 +113,16 @@ type Disk struct {
 	SnapshotProfile int64     `json:"snapshot_profile,omitempty"`
 	DateCreated     time.Time `json:"date_created"`
 	DateUpdated     time.Time `json:"date_updated"`
+}
+
+// SSHKey is a public key an account keeps for provisioning VMs.
+type SSHKey struct {
+	ID          int64     `json:"id"`
+	AccountID   int64     `json:"account_id"`
+	Name        string    `json:"name"`
+	Value       string    `json:"value"`
+	Fingerprint string    `json:"fingerprint"`
+	DateCreated time.Time `json:"date_created"`
 }
 
 // Iface states.

@@ -21,7 +21,7 @@ const SchemaVersion = 1
 // ErrLocked means another process holds the state file.
 var ErrLocked = errors.New("state file is locked by another process")
 
-var buckets = []string{"meta", "accounts", "vms", "disks", "ifaces", "ips", "images", "operations", "idempotency", "released"}
+var buckets = []string{"meta", "accounts", "vms", "disks", "ifaces", "ips", "images", "operations", "idempotency", "released", "sshkeys"}
 
 // migrations[i] upgrades a file from schema i+1 to i+2. Each runs inside
 // the opening transaction, so a failed migration leaves the file as it was.
@@ -54,6 +54,7 @@ type Store struct {
 	ips        table[IP]
 	images     table[Image]
 	operations table[Operation]
+	sshKeys    table[SSHKey]
 	idem       map[string]IdemEntry
 	released   map[string][]string
 	seq        map[string]int64
@@ -94,6 +95,7 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		ips:        newTable[IP]("ips", nil),
 		images:     newTable[Image]("images", nil),
 		operations: newTable("operations", Operation.clone),
+		sshKeys:    newTable[SSHKey]("sshkeys", nil),
 		idem:       map[string]IdemEntry{},
 		released:   map[string][]string{},
 		seq:        map[string]int64{},
@@ -162,7 +164,7 @@ func (s *Store) load(tx *bolt.Tx) error {
 	for _, err := range []error{
 		loadTable(tx, &s.accounts), loadTable(tx, &s.vms), loadTable(tx, &s.disks),
 		loadTable(tx, &s.ifaces), loadTable(tx, &s.ips), loadTable(tx, &s.images),
-		loadTable(tx, &s.operations),
+		loadTable(tx, &s.operations), loadTable(tx, &s.sshKeys),
 	} {
 		if err != nil {
 			return err
@@ -444,6 +446,12 @@ func (tx *Tx) PutImage(i Image)             { put(tx, &tx.s.images, i.ID, i) }
 func (tx *Tx) EachImage(fn func(*Image) bool) {
 	each(&tx.s.images, fn)
 }
+func (tx *Tx) SSHKey(id int64) (SSHKey, bool)   { return get(&tx.s.sshKeys, id) }
+func (tx *Tx) PutSSHKey(k SSHKey)               { put(tx, &tx.s.sshKeys, k.ID, k) }
+func (tx *Tx) DeleteSSHKey(id int64)            { del(tx, &tx.s.sshKeys, id) }
+func (tx *Tx) HasSSHKey(id int64) bool          { _, ok := tx.s.sshKeys.rows[id]; return ok }
+func (tx *Tx) EachSSHKey(fn func(*SSHKey) bool) { each(&tx.s.sshKeys, fn) }
+
 func (tx *Tx) Operation(id int64) (Operation, bool) { return get(&tx.s.operations, id) }
 func (tx *Tx) PutOperation(o Operation)             { put(tx, &tx.s.operations, o.ID, o) }
 func (tx *Tx) EachOperation(fn func(*Operation) bool) {

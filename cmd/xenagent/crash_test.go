@@ -243,6 +243,12 @@ func (l *lab) checkWhole(vmID int64, wantVM bool) {
 	case !wantVM && (verr == nil || st.Exists):
 		l.t.Errorf("vm %d: record err %v, domain %+v; want neither", vmID, verr, st)
 	}
+	// The VM's first-boot seed exists exactly while the VM does.
+	seeds, _ := filepath.Glob(filepath.Join(l.dir, "seeds", "*"))
+	wantSeed := filepath.Join(l.dir, "seeds", fmt.Sprintf("xa-seed-%d.iso", vmID))
+	if wantVM && (len(seeds) != 1 || seeds[0] != wantSeed) || !wantVM && len(seeds) != 0 {
+		l.t.Errorf("seeds %v (want VM: %v)", seeds, wantVM)
+	}
 	// Every interface and IP is accounted for.
 	ifaces := l.must("hosting.iface.list", map[string]any{}).([]any)
 	ips := l.must("hosting.ip.list", map[string]any{}).([]any)
@@ -296,7 +302,7 @@ func (l *lab) createFrom(vmID int64) {
 	images := l.must("hosting.image.list", map[string]any{}).([]any)
 	src := images[0].(map[string]any)["disk_id"]
 	l.call("hosting.vm.create_from",
-		map[string]any{"datacenter_id": int64(1), "hostname": "crash", "memory": int64(256)},
+		map[string]any{"datacenter_id": int64(1), "hostname": "crash", "memory": int64(256), "password": "first-boot-pass"},
 		map[string]any{"name": "sys"}, src,
 		map[string]any{"vm_id": vmID, "iface_id": vmID, "idempotency_key": fmt.Sprint(vmID)})
 }
@@ -304,7 +310,7 @@ func (l *lab) createFrom(vmID int64) {
 var createBoundaries = []string{
 	"disk_create:begin:create_volume", "disk_create:done:create_volume", "disk_create:begin:finish", "disk_create:done:finish",
 	"iface_create:begin:finish", "iface_create:done:finish",
-	"vm_create:begin:define", "vm_create:done:define", "vm_create:begin:start", "vm_create:done:start",
+	"vm_create:begin:seed", "vm_create:done:seed", "vm_create:begin:define", "vm_create:done:define", "vm_create:begin:start", "vm_create:done:start",
 	"vm_create:begin:finish", "vm_create:done:finish",
 }
 

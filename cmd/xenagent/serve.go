@@ -74,6 +74,7 @@ func serviceConfig(cfg config.Config) (service.Config, error) {
 			Reboot: cfg.Timeouts.Reboot.Duration},
 		Network:    service.Network{Bridge: cfg.Network.Bridge, ReverseDomain: cfg.Network.ReverseDomain},
 		KernelsDir: cfg.Storage.KernelsDir,
+		SeedDir:    filepath.Join(cfg.StateDir, "seeds"),
 	}
 	sc.SnapshotProfiles = service.DefaultSnapshotProfiles
 	if len(cfg.Snapshots.Profiles) > 0 {

@@ -149,6 +149,126 @@ func (s *scenario) state(vmID int64) string {
 	return s.c.must("hosting.vm.info", vmID).(map[string]any)["state"].(string)
 }
 
+// disksMatchLVs asserts that the thin LVs named xa-disk-N are exactly the
+// disk records (snapshots included) and the images.
+func (s *scenario) disksMatchLVs() {
+	s.t.Helper()
+	want := map[string]bool{}
+	for _, d := range s.c.must("hosting.disk.list", map[string]any{"items_per_page": int64(500)}).([]any) {
+		want[fmt.Sprintf("xa-disk-%d", d.(map[string]any)["id"])] = true
+	}
+	for _, im := range s.c.must("hosting.image.list").([]any) {
+		want[fmt.Sprintf("xa-disk-%d", im.(map[string]any)["disk_id"])] = true
+	}
+	have := map[string]bool{}
+	for _, lv := range strings.Fields(s.dom0("lvs --noheadings -o lv_name labvg")) {
+		if strings.HasPrefix(lv, "xa-disk-") {
+			have[lv] = true
+			if !want[lv] {
+				s.t.Errorf("thin LV %s belongs to no disk record", lv)
+			}
+		}
+	}
+	for lv := range want {
+		if !have[lv] {
+			s.t.Errorf("disk record %s has no LV", lv)
+		}
+	}
+}
+
+func (s *scenario) sysDisk(vmID int64) int64 {
+	return s.c.must("hosting.vm.info", vmID).(map[string]any)["disks_id"].([]any)[0].(int64)
+}
+
+func (s *scenario) opTime(op any) time.Duration {
+	info := s.c.must("operation.info", op.(map[string]any)["id"]).(map[string]any)
+	return info["date_updated"].(time.Time).Sub(info["date_start"].(time.Time))
+}
+
+// storageScenario exercises disks on the thin pool around a running guest.
+func (s *scenario) storageScenario(vmID int64, ip string) {
+	t := s.t
+	// A snapshot of the running guest's system disk is a thin snapshot.
+	sys := s.sysDisk(vmID)
+	op := s.c.must("hosting.disk.create_from", map[string]any{"type": "snapshot"}, sys)
+	s.c.wait(op, 2*time.Minute)
+	snap := op.(map[string]any)["disk_id"].(int64)
+	t.Logf("thin snapshot of a running guest's disk: operation %v; lvs: %s", s.opTime(op),
+		s.dom0(fmt.Sprintf("lvs --noheadings -o lv_name,origin,lv_size labvg/xa-disk-%d", snap)))
+	if origin := s.dom0(fmt.Sprintf("lvs --noheadings -o origin labvg/xa-disk-%d", snap)); origin != fmt.Sprintf("xa-disk-%d", sys) {
+		t.Fatalf("snapshot origin %q, want xa-disk-%d", origin, sys)
+	}
+
+	// A data disk: create, grow (never shrink), hot-plug into the running
+	// guest, unplug, delete.
+	op = s.c.must("hosting.disk.create", map[string]any{"datacenter_id": int64(1), "name": "data1", "size": int64(64)})
+	s.c.wait(op, 2*time.Minute)
+	data := op.(map[string]any)["disk_id"].(int64)
+	s.c.wait(s.c.must("hosting.disk.update", data, map[string]any{"size": int64(192)}), 2*time.Minute)
+	if size := s.dom0(fmt.Sprintf("lvs --noheadings --units m --nosuffix -o lv_size labvg/xa-disk-%d", data)); !strings.HasPrefix(size, "192") {
+		t.Fatalf("grown LV is %s MB, want 192", size)
+	}
+	if _, err := s.c.call("hosting.disk.update", data, map[string]any{"size": int64(100)}); err == nil {
+		t.Fatal("shrinking a disk was accepted")
+	}
+	s.c.wait(s.c.must("hosting.vm.disk_attach", vmID, data, map[string]any{}), 2*time.Minute)
+	vbds := s.dom0(fmt.Sprintf("xl block-list %s | tail -n +2 | wc -l", s.domid(vmID)))
+	t.Logf("hot-plugged a data disk into the running guest: %s vbds", vbds)
+	if vbds != "2" {
+		t.Fatalf("vbds after hot plug = %s, want 2", vbds)
+	}
+	s.c.wait(s.c.must("hosting.vm.disk_detach", vmID, data), 2*time.Minute)
+	s.c.wait(s.c.must("hosting.disk.delete", data), 2*time.Minute)
+	s.disksMatchLVs()
+
+	// vm.disk_rollback of the running guest's system disk: the seed's
+	// sequence of operations, then the guest runs again from the snapshot.
+	start := time.Now()
+	ops := s.c.must("hosting.vm.disk_rollback", snap)
+	s.c.wait(ops, 5*time.Minute)
+	var types []string
+	for _, o := range ops.([]any) {
+		types = append(types, fmt.Sprint(o.(map[string]any)["type"]))
+	}
+	newSys := s.sysDisk(vmID)
+	t.Logf("vm.disk_rollback of a running guest (%s): DONE in %v, system disk %d -> %d, ping %v later", strings.Join(types, ", "),
+		time.Since(start).Round(time.Millisecond), sys, newSys, s.pingable(ip).Round(time.Second))
+	if newSys == sys || s.state(vmID) != "running" {
+		t.Fatalf("after rollback: system disk %d (was %d), state %s", newSys, sys, s.state(vmID))
+	}
+	if x := s.dom0(fmt.Sprintf("virsh -c xen:///system dumpxml xa-vm-%d", vmID)); !strings.Contains(x, fmt.Sprintf("/dev/labvg/xa-disk-%d'", newSys)) {
+		t.Fatalf("the domain does not use the rolled back disk:\n%s", x)
+	}
+	s.disksMatchLVs()
+
+	// kill -9 of the agent in the middle of a rollback: systemd restarts
+	// it, and the operations finish with records and LVs whole.
+	op = s.c.must("hosting.disk.create_from", map[string]any{"type": "snapshot"}, newSys)
+	s.c.wait(op, 2*time.Minute)
+	snap2 := op.(map[string]any)["disk_id"].(int64)
+	ops = s.c.must("hosting.vm.disk_rollback", snap2)
+	rollbackOp := ops.([]any)[2]
+	for s.c.must("operation.info", rollbackOp.(map[string]any)["id"]).(map[string]any)["step"] == "WAIT" {
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.dom0("systemctl kill -s KILL xenagent")
+	t.Logf("agent killed (SIGKILL) with disk_rollback running")
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		if _, err := s.c.call("version.info"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not come back after SIGKILL")
+		}
+	}
+	s.c.wait(ops, 5*time.Minute)
+	if s.state(vmID) != "running" || s.sysDisk(vmID) == newSys {
+		t.Fatalf("after the killed rollback: state %s, system disk %d", s.state(vmID), s.sysDisk(vmID))
+	}
+	s.pingable(ip)
+	s.disksMatchLVs()
+}
+
 func TestXenLab(t *testing.T) {
 	requireLab(t)
 	repo, _ := filepath.Abs("../..")
@@ -250,31 +370,54 @@ func TestXenLab(t *testing.T) {
 		t.Fatalf("xenagent service (Type WatchdogUSec NRestarts) = %q", got)
 	}
 
-	// Host crash in the middle of a create: reset the outer machine through
-	// QMP, boot again, and the agent finishes the job and reports the truth.
+	s.storageScenario(coop, coopIP)
+
+	// Host crash in the middle of a rollback and of a create: reset the
+	// outer machine through QMP, boot again, and the agent finishes both
+	// jobs and reports the truth.
+	sysBefore := s.sysDisk(coop)
+	snapOp := s.c.must("hosting.disk.create_from", map[string]any{"type": "snapshot"}, sysBefore)
+	s.c.wait(snapOp, 2*time.Minute)
+	rollback := s.c.must("hosting.vm.disk_rollback", snapOp.(map[string]any)["disk_id"])
 	ops := s.c.must("hosting.vm.create_from",
-		map[string]any{"datacenter_id": int64(1), "hostname": "crash1", "memory": int64(256)},
+		map[string]any{"datacenter_id": int64(1), "hostname": "crash1", "memory": int64(256), "password": "first-boot-1"},
 		map[string]any{"name": "sys-crash1"}, s.image("coop"))
 	crashVM := ops.([]any)[2].(map[string]any)["vm_id"].(int64)
-	for s.c.must("operation.info", ops.([]any)[2].(map[string]any)["id"]).(map[string]any)["step"] == "WAIT" {
+	for s.c.must("operation.info", rollback.([]any)[2].(map[string]any)["id"]).(map[string]any)["step"] == "WAIT" {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err := l.Crash(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("host crashed (QMP system_reset) with vm_create running")
+	t.Logf("host crashed (QMP system_reset) with disk_rollback running and vm_create %v",
+		s.c.must("operation.info", ops.([]any)[2].(map[string]any)["id"]).(map[string]any)["step"])
 	if err := l.Boot(ctx); err != nil {
 		t.Fatal(err)
 	}
+	s.c.wait(rollback, 5*time.Minute)
 	s.c.wait(ops, 5*time.Minute)
 	if st := s.state(crashVM); st != "running" {
 		t.Fatalf("vm created across the crash is %s", st)
 	}
-	if st := s.state(coop); st != "halted" {
-		t.Fatalf("vm running before the host crash reports %s; the host rebooted, so it is halted", st)
+	if st, sys := s.state(coop), s.sysDisk(coop); st != "running" || sys == sysBefore {
+		t.Fatalf("vm rolled back across the crash: %s, system disk %d (was %d)", st, sys, sysBefore)
+	}
+	s.disksMatchLVs()
+	// The created VM has a first-boot seed: Xen attached it (a second vbd,
+	// from a file) and a real iso9660 driver reads it.
+	if vbds := s.dom0(fmt.Sprintf("xl block-list %s | tail -n +2 | wc -l", s.domid(crashVM))); vbds != "2" {
+		t.Fatalf("vbds of a VM with a seed = %s, want 2", vbds)
+	}
+	seed := s.dom0(fmt.Sprintf("mkdir -p /tmp/seed && mount -o loop,ro /var/lib/xenagent/seeds/xa-seed-%d.iso /tmp/seed && cat /tmp/seed/meta-data; umount /tmp/seed", crashVM))
+	t.Logf("seed meta-data read in dom0: %s", strings.Join(strings.Fields(seed), " "))
+	if !strings.Contains(seed, `"local-hostname": "crash1"`) {
+		t.Fatalf("seed meta-data = %s", seed)
 	}
 	s.action("hosting.vm.delete", crashVM)
 	s.action("hosting.vm.delete", coop)
+	for _, d := range s.c.must("hosting.disk.list", map[string]any{}).([]any) {
+		s.c.wait(s.c.must("hosting.disk.delete", d.(map[string]any)["id"]), 2*time.Minute)
+	}
 	if out := s.dom0("virsh -c xen:///system list --all --name | grep -c xa-vm- || true; lvs --noheadings -o lv_name labvg | grep xa-disk | grep -vc 'xa-disk-[12]$' || true; ip -br link | grep -c '^vif' || true"); out != "0\n0\n0" {
 		t.Fatalf("left after deleting everything (domains, LVs other than the images, vifs):\n%s", out)
 	}

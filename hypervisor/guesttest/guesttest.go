@@ -41,7 +41,7 @@ if [ %[1]s = coop ]; then
   printf '#!/bin/sh\necho "xenagent-guest: rebooting" > /dev/console\nexec /bin/busybox reboot -f\n' > /sbin/reboot
   chmod +x /sbin/poweroff /sbin/reboot
   cp /sbin/poweroff /etc/acpi/PWRF/00000080
-  if [ -e /lib/button.ko ]; then
+  if [ -e /lib/01-button.ko ]; then
     acpid -c /etc/acpi -l /dev/console
     for i in $(seq 1 50); do pidof acpid >/dev/null && [ -e /dev/input/event0 ] && break; sleep 0.1; done
   fi
@@ -52,6 +52,17 @@ else
   cp /sbin/poweroff /sbin/reboot
   chmod +x /sbin/poweroff /sbin/reboot
 fi
+# A first-boot seed (cloud-init NoCloud) is an ISO 9660 disk; QEMU guests
+# name virtio disks in probe order, so try each: show its instance-id.
+sleep 0.5
+mkdir -p /seed
+for dev in /dev/vd? /dev/xvd?; do
+  [ -e "$dev" ] || continue
+  if mount -t iso9660 -o ro "$dev" /seed 2>/dev/null; then
+    [ -e /seed/meta-data ] && echo "xenagent-guest: seed $(grep -o '"instance-id": "[^"]*"' /seed/meta-data)" > /dev/console
+    umount /seed
+  fi
+done
 # ip=ADDR::GW:MASK:HOST:DEV:off on the kernel command line configures the network.
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
@@ -119,17 +130,28 @@ func BuildWith(dir string, o Options) error {
 	if err != nil {
 		return err
 	}
+	// Modules load in this order (dependencies first); the optional ones
+	// let the guest read its first-boot seed and are skipped where the
+	// kernel material lacks them.
 	want := []string{"kernel/drivers/input/evdev.ko", "kernel/drivers/acpi/button.ko"}
+	optional := []string{"kernel/drivers/virtio/virtio_ring.ko", "kernel/drivers/virtio/virtio.ko",
+		"kernel/drivers/virtio/virtio_pci_legacy_dev.ko", "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+		"kernel/drivers/virtio/virtio_pci.ko", "kernel/drivers/block/virtio_blk.ko"}
 	if o.Xen {
 		want = []string{"kernel/drivers/block/xen-blkfront.ko", "kernel/drivers/net/xen-netfront.ko"}
+		optional = nil
 	}
+	optional = append(optional, "kernel/drivers/cdrom/cdrom.ko", "kernel/fs/isofs/isofs.ko")
 	mods := map[string][]byte{}
-	for _, m := range want {
+	for i, m := range append(want, optional...) {
 		b, err := os.ReadFile(filepath.Join(o.Modules, m))
+		if err != nil && i >= len(want) && errors.Is(err, os.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("guest module: %w", err)
 		}
-		mods["lib/"+filepath.Base(m)] = b
+		mods[fmt.Sprintf("lib/%02d-%s", i, filepath.Base(m))] = b
 	}
 	for _, behaviour := range []string{"coop", "stubborn"} {
 		out := filepath.Join(dir, behaviour)

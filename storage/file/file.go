@@ -257,3 +257,16 @@ func (b *Backend) List(ctx context.Context) ([]string, error) {
 	}
 	return names, nil
 }
+
+// SetReadOnly makes an image's file read-only. Root is not stopped by
+// the mode; the agent never opens an image for writing, and an immutable
+// flag would also stop an operator's rm -rf of a state directory.
+func (b *Backend) SetReadOnly(ctx context.Context, name string) error {
+	if err := validName(name); err != nil {
+		return err
+	}
+	if err := os.Chmod(b.Path(name), 0o444); err != nil {
+		return fmt.Errorf("making volume %s read-only: %w", name, err)
+	}
+	return nil
+}

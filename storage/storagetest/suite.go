@@ -19,6 +19,7 @@ type Volumes interface {
 	Resize(ctx context.Context, name string, sizeMB int64) error
 	Delete(ctx context.Context, name string) error
 	List(ctx context.Context) ([]string, error)
+	SetReadOnly(ctx context.Context, name string) error
 }
 
 // Conformance is the one suite every backend passes: the file backend
@@ -28,7 +29,7 @@ func Conformance(t *testing.T, v Volumes, prefix string) {
 	ctx := context.Background()
 	name := func(s string) string { return prefix + s }
 	t.Cleanup(func() {
-		for _, n := range []string{"src", "clone", "gone"} {
+		for _, n := range []string{"src", "clone", "gone", "image", "fromimage"} {
 			v.Delete(ctx, name(n))
 		}
 	})
@@ -129,6 +130,40 @@ func Conformance(t *testing.T, v Volumes, prefix string) {
 		}
 		if names, _ := v.List(ctx); slices.Contains(names, name("clone")) {
 			t.Fatalf("listed after delete: %v", names)
+		}
+	})
+	t.Run("a read-only image refuses writes and still clones", func(t *testing.T) {
+		if err := v.Create(ctx, name("image"), 16); err != nil {
+			t.Fatal(err)
+		}
+		write(name("image"), 4096, []byte("golden"))
+		if err := v.SetReadOnly(ctx, name("image")); err != nil {
+			t.Fatal(err)
+		}
+		// A read-only LV refuses writers, root included; a file's mode
+		// stops all but root.
+		if st, err := os.Stat(v.Path(name("image"))); err != nil {
+			t.Fatal(err)
+		} else if !v.IsBlock() && st.Mode().Perm()&0o222 != 0 {
+			t.Fatalf("image mode %v is writable", st.Mode())
+		}
+		if f, err := os.OpenFile(v.Path(name("image")), os.O_WRONLY, 0); v.IsBlock() && err == nil {
+			f.Close()
+			t.Fatal("a read-only image opened for writing")
+		} else if err == nil {
+			f.Close()
+		}
+		if err := v.Clone(ctx, name("image"), name("fromimage"), 16); err != nil {
+			t.Fatal(err)
+		}
+		write(name("fromimage"), 4096, []byte("copied"))
+		if got := read(name("image"), 4096, 6); !bytes.Equal(got, []byte("golden")) {
+			t.Fatalf("image holds %q", got)
+		}
+		for _, n := range []string{"fromimage", "image"} {
+			if err := v.Delete(ctx, name(n)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 	t.Run("clone of a missing source fails", func(t *testing.T) {
