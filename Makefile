@@ -6,7 +6,8 @@ LISTEN ?= 127.0.0.1:8080
 APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 DEPS := pkg-config gcc libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils \
         linux-image-amd64 busybox-static btrfs-progs python3 curl procps \
-        debootstrap e2fsprogs openssh-client lvm2 thin-provisioning-tools genisoimage
+        debootstrap e2fsprogs openssh-client lvm2 thin-provisioning-tools genisoimage \
+        iputils-ping arping iperf3 iproute2
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
