@@ -24,7 +24,7 @@ type NS struct {
 
 // Require skips (or, in make test, fails) a test that cannot make
 // namespaces: it needs root.
-func Require(t *testing.T) {
+func Require(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return
@@ -36,7 +36,7 @@ func Require(t *testing.T) {
 }
 
 // New makes a namespace with lo up, removed when the test ends.
-func New(t *testing.T, prefix string) *NS {
+func New(t testing.TB, prefix string) *NS {
 	t.Helper()
 	Require(t)
 	name := fmt.Sprintf("%s-%d", prefix, rand.Intn(1e6))
@@ -81,7 +81,7 @@ func (ns *NS) Run(args ...string) (string, error) {
 }
 
 // Veth links two namespaces with a veth pair: a in ns, b in peer.
-func (ns *NS) Veth(t *testing.T, a string, peer *NS, b string) (netlink.Link, netlink.Link) {
+func (ns *NS) Veth(t testing.TB, a string, peer *NS, b string) (netlink.Link, netlink.Link) {
 	t.Helper()
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = a
@@ -108,7 +108,7 @@ func (ns *NS) Veth(t *testing.T, a string, peer *NS, b string) (netlink.Link, ne
 }
 
 // Addr adds an address (CIDR) to a link of the namespace.
-func (ns *NS) Addr(t *testing.T, link, cidr string) {
+func (ns *NS) Addr(t testing.TB, link, cidr string) {
 	t.Helper()
 	l, err := ns.H.LinkByName(link)
 	if err != nil {
