@@ -414,3 +414,45 @@ func (d *Driver) DomainXMLOf(ctx context.Context, name string) (string, error) {
 	})
 	return x, err
 }
+
+// LiveIface is a running domain's interface and the host device behind
+// it: Xen names it vifD.N at every start, QEMU uses the target we chose.
+type LiveIface struct {
+	MAC string
+	Dev string
+}
+
+// LiveIfaces reads a running domain's interfaces and their devices from
+// its live definition. A stopped domain has none.
+func (d *Driver) LiveIfaces(ctx context.Context, name string) ([]LiveIface, error) {
+	var out []LiveIface
+	err := d.withDomain(ctx, "reading interfaces of", name, func(dom *libvirt.Domain) error {
+		active, err := dom.IsActive()
+		if err != nil || !active {
+			return err
+		}
+		x, err := dom.GetXMLDesc(0)
+		if err != nil {
+			return err
+		}
+		var def libvirtxml.Domain
+		if err := def.Unmarshal(x); err != nil {
+			return err
+		}
+		if def.Devices == nil {
+			return nil
+		}
+		for _, n := range def.Devices.Interfaces {
+			li := LiveIface{}
+			if n.MAC != nil {
+				li.MAC = n.MAC.Address
+			}
+			if n.Target != nil {
+				li.Dev = n.Target.Dev
+			}
+			out = append(out, li)
+		}
+		return nil
+	})
+	return out, err
+}

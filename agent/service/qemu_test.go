@@ -140,6 +140,12 @@ func TestQEMUCooperativeGuest(t *testing.T) {
 	events, stop := q.hv.Watch(domainName(vmID))
 	defer stop()
 
+	// The running guest's interface is the tap the agent named.
+	live, err := q.hv.LiveIfaces(ctx, domainName(vmID))
+	if err != nil || len(live) != 1 || live[0].Dev != tapName(vmID) {
+		t.Fatalf("live interfaces = %+v, %v; want one on %s", live, err, tapName(vmID))
+	}
+
 	// Graceful stop: DONE within a second of the guest powering off.
 	o, took, doneAt := q.timedOpAt("hosting.vm.stop", vmID)
 	var stoppedAt time.Time

@@ -293,8 +293,10 @@ func TestXenLab(t *testing.T) {
 	s.c = &client{t: t, url: l.URL(), key: s.dom0("cat /var/lib/xenagent/apikey")}
 	defer func() {
 		if t.Failed() {
-			out, _ := l.Exec(ctx, "journalctl -u xenagent --no-pager | tail -60")
+			out, _ := l.Exec(ctx, "journalctl -u xenagent --no-pager | grep -v 'msg=call' | tail -60")
 			t.Logf("agent journal:\n%s", out)
+			out, _ = l.Exec(ctx, "lvs -o lv_name,lv_active,origin,lv_attr labvg; tail -n 15 /var/log/libvirt/libxl/*.log")
+			t.Logf("LVs and libxl logs:\n%s", out)
 		}
 	}()
 	if got := s.dom0("systemctl is-active xenagent"); got != "active" {

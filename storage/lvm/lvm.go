@@ -174,10 +174,26 @@ func (b *Backend) SizeMB(ctx context.Context, name string) (int64, error) {
 	return parseMB(rows[0]["lv_size"])
 }
 
-// Create makes an empty volume; an existing one of the same size is kept.
+// ensureActive activates an LV that exists but is not active: an
+// lvcreate killed with the agent can leave it so (the lab showed it), and
+// a redo that only checks existence would hand out a path with no device.
+func (b *Backend) ensureActive(ctx context.Context, name string) error {
+	rows, err := b.report(ctx, "lvs", "lv_name,lv_active", b.lv(name))
+	if err != nil {
+		return err
+	}
+	if len(rows) == 1 && rows[0]["lv_active"] == "active" {
+		return nil
+	}
+	_, err = b.cmd(ctx, "lvchange", "-q", "-ay", "-K", b.lv(name))
+	return err
+}
+
+// Create makes an empty volume; an existing one of the same size is kept
+// (and activated).
 func (b *Backend) Create(ctx context.Context, name string, sizeMB int64) error {
 	if size, err := b.SizeMB(ctx, name); err == nil && size == sizeMB {
-		return nil
+		return b.ensureActive(ctx, name)
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
@@ -207,6 +223,8 @@ func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64) erro
 		if _, err := b.cmd(ctx, "lvcreate", "-q", "-y", "-s", "-kn", "-p", "rw", "-n", dst, "--addtag", Tag, b.lv(src)); err != nil {
 			return err
 		}
+	} else if err := b.ensureActive(ctx, dst); err != nil {
+		return err
 	}
 	return b.Resize(ctx, dst, sizeMB)
 }

@@ -58,6 +58,7 @@ const (
 	vgs     = "lvm vgs --reportformat json --units m --nosuffix -o vg_name labvg"
 	pool    = "lvm lvs --reportformat json --units m --nosuffix -o lv_name,lv_attr labvg/pool"
 	lvsDisk = "lvm lvs --reportformat json --units m --nosuffix -o lv_name,lv_size,lv_tags labvg/"
+	lvsAct  = "lvm lvs --reportformat json --units m --nosuffix -o lv_name,lv_active labvg/"
 )
 
 func TestThinCommands(t *testing.T) {
@@ -77,9 +78,13 @@ func TestThinCommands(t *testing.T) {
 		{"create thin", map[string]string{lvsDisk + "xa-disk-2": "!  Failed to find logical volume \"labvg/xa-disk-2\"", "lvm lvcreate": ""},
 			func() error { return b.Create(ctx, "xa-disk-2", 10240) },
 			[]string{lvsDisk + "xa-disk-2", "lvm lvcreate -q -y -n xa-disk-2 --addtag xenagent -V 10240m --thinpool labvg/pool"}, nil},
-		{"create exists", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json"},
+		{"create exists", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json", lvsAct + "xa-disk-1": "lvs_active.json"},
 			func() error { return b.Create(ctx, "xa-disk-1", 10240) },
-			[]string{lvsDisk + "xa-disk-1"}, nil},
+			[]string{lvsDisk + "xa-disk-1", lvsAct + "xa-disk-1"}, nil},
+		// An lvcreate killed with the agent left the clone inactive; the redo activates it.
+		{"clone redo activates", map[string]string{lvsDisk + "xa-disk-3": "lvs_disk1.json", lvsAct + "xa-disk-3": "lvs_inactive.json", "lvm lvchange": ""},
+			func() error { return b.Clone(ctx, "xa-disk-1", "xa-disk-3", 10240) },
+			[]string{lvsDisk + "xa-disk-3", lvsAct + "xa-disk-3", "lvm lvchange -q -ay -K labvg/xa-disk-3", lvsDisk + "xa-disk-3"}, nil},
 		{"clone is a thin snapshot, activated, grown", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json",
 			lvsDisk + "xa-disk-3": "!  Failed to find logical volume \"labvg/xa-disk-3\"|lvs_disk1.json", "lvm lvcreate": "", "lvm lvextend": ""},
 			func() error { return b.Clone(ctx, "xa-disk-1", "xa-disk-3", 10240) },
