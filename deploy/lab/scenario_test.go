@@ -388,11 +388,11 @@ func TestXenLab(t *testing.T) {
 	for s.c.must("operation.info", rollback.([]any)[2].(map[string]any)["id"]).(map[string]any)["step"] == "WAIT" {
 		time.Sleep(100 * time.Millisecond)
 	}
+	createStep := s.c.must("operation.info", ops.([]any)[2].(map[string]any)["id"]).(map[string]any)["step"]
 	if err := l.Crash(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("host crashed (QMP system_reset) with disk_rollback running and vm_create %v",
-		s.c.must("operation.info", ops.([]any)[2].(map[string]any)["id"]).(map[string]any)["step"])
+	t.Logf("host crashed (QMP system_reset) with disk_rollback running and vm_create %v", createStep)
 	if err := l.Boot(ctx); err != nil {
 		t.Fatal(err)
 	}
