@@ -37,6 +37,7 @@ func main() {
 	parallel := flag.Int("ops", 4000, "independent operations for the throughput run")
 	vms := flag.Int("vms", 10000, "VMs recorded for the list/info run")
 	imageGiB := flag.Int("image-gib", 10, "image size for the storage run (0 skips it)")
+	netSeconds := flag.Int("net-seconds", 5, "seconds measured per bandwidth run (0 skips them)")
 	flag.Parse()
 	rows, err := run(*rounds, *parallel, *vms)
 	if err != nil {
@@ -50,6 +51,14 @@ func main() {
 			os.Exit(1)
 		}
 		rows = append(rows, srows...)
+	}
+	if *netSeconds > 0 {
+		nrows, err := netRows(*netSeconds)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xenagent-bench: network:", err)
+			os.Exit(1)
+		}
+		rows = append(rows, nrows...)
 	}
 	fmt.Printf("%-62s %-34s %-20s %s\n", "measure", "value", "target", "")
 	fmt.Println(strings.Repeat("-", 122))

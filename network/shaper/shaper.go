@@ -42,15 +42,23 @@ const (
 
 // tbf sizes a token bucket for rate bit/s: a burst of ~10 ms of traffic
 // (so a fast link reaches its rate: the default-burst HTB measured here
-// lost 10 % at 1 Gbit/s), and a queue of ~50 ms more.
-func tbf(linkIndex int, bps uint64) *netlink.Tbf {
+// lost 10 % at 1 Gbit/s), and a queue. To the VM the sender is local and
+// TCP small queues keep ~50 ms enough. From the VM the sender is on the
+// far side of the queue and only drops slow it down: a queue of 200 ms
+// and at least 64 KiB keeps slow links busy (with 50 ms, 1 Mbit/s jittered
+// by ±35 % per second in the benchmark).
+func tbf(linkIndex int, bps uint64, remoteSender bool) *netlink.Tbf {
 	rate := bps / 8 // TBF counts bytes, HTB bits: netlink passes bytes/s here
 	burst := max(rate/100, minBurst)
+	queue := rate / 20
+	if remoteSender {
+		queue = max(rate/5, 64<<10)
+	}
 	return &netlink.Tbf{
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: linkIndex, Handle: netlink.MakeHandle(rootHandle, 0), Parent: netlink.HANDLE_ROOT},
 		Rate:       rate,
 		Buffer:     netlink.Xmittime(rate, uint32(burst)),
-		Limit:      uint32(burst + rate/20),
+		Limit:      uint32(burst + queue),
 	}
 }
 
@@ -63,7 +71,7 @@ func (s *Shaper) Apply(dev, ifb string, l Limits) error {
 		return fmt.Errorf("shaping %s: %w", dev, err)
 	}
 	if l.ToVM > 0 {
-		if err := s.h.QdiscReplace(tbf(link.Attrs().Index, l.ToVM)); err != nil {
+		if err := s.h.QdiscReplace(tbf(link.Attrs().Index, l.ToVM, false)); err != nil {
 			return fmt.Errorf("shaping traffic to the VM on %s: %w", dev, err)
 		}
 	} else if err := s.deleteRoot(link); err != nil {
@@ -76,7 +84,7 @@ func (s *Shaper) Apply(dev, ifb string, l Limits) error {
 	if err != nil {
 		return err
 	}
-	if err := s.h.QdiscReplace(tbf(ifbLink.Attrs().Index, l.FromVM)); err != nil {
+	if err := s.h.QdiscReplace(tbf(ifbLink.Attrs().Index, l.FromVM, true)); err != nil {
 		return fmt.Errorf("shaping traffic from the VM on %s: %w", ifb, err)
 	}
 	ingress := &netlink.Ingress{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: link.Attrs().Index,
