@@ -315,6 +315,18 @@ func (s *Service) destroyDomain(ctx context.Context, r *ops.Run) error {
 
 func (s *Service) startDomain(ctx context.Context, r *ops.Run) error {
 	name := domainName(r.Op().VMID)
+	// A host crash can lose a definition libvirt had acknowledged (the lab
+	// showed libxl's config file gone after a reset), and with it a seed
+	// not yet on disk: make both again rather than fail the resumed step.
+	if st, err := s.hv.State(ctx, name); err == nil && !st.Exists {
+		s.log.Warn("domain definition lost; defining it again", "vm_id", r.Op().VMID)
+		if err := s.writeSeed(ctx, r); err != nil {
+			return err
+		}
+		if err := s.defineDomain(ctx, r); err != nil {
+			return err
+		}
+	}
 	if err := s.hv.Start(ctx, name); err != nil {
 		return err
 	}

@@ -397,3 +397,19 @@ func undefine(vmID int64) {
 	exec.Command("virsh", "-c", "qemu:///system", "destroy", fmt.Sprintf("xa-vm-%d", vmID)).Run()
 	exec.Command("virsh", "-c", "qemu:///system", "undefine", fmt.Sprintf("xa-vm-%d", vmID)).Run()
 }
+
+// A host crash can lose a domain definition libvirt had acknowledged (the
+// lab lost libxl's file in a reset): the resumed create defines it again.
+func TestCreateResumesAfterLostDefinition(t *testing.T) {
+	l := newLab(t, "")
+	vmID := 920000 + rand.Int63n(70000)
+	t.Cleanup(func() { undefine(vmID) })
+	l.start("vm_create:done:define")
+	l.createFrom(vmID)
+	l.waitKilled()
+	undefine(vmID)
+	l.start("")
+	l.createFrom(vmID)
+	l.checkWhole(vmID, true)
+	l.stop()
+}
