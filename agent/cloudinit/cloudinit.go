@@ -18,6 +18,7 @@ import (
 	"github.com/diskfs/go-diskfs/disk"
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/filesystem/iso9660"
+	"github.com/xenagent/xenagent/storage/durable"
 )
 
 // Label is the volume label cloud-init's NoCloud source looks for.
@@ -170,32 +171,7 @@ func Write(path string, c Config) error {
 	if err := d.Close(); err != nil {
 		return err
 	}
-	if err := syncFile(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return durable.Publish(tmp, path)
 }
 
 // Read returns the NoCloud files of a seed image and its volume label.

@@ -3,11 +3,12 @@ package cloudinit
 import (
 	"encoding/json"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/xenagent/xenagent/agent/testenv"
 )
 
 func TestSHA512Crypt(t *testing.T) {
@@ -89,12 +90,7 @@ func TestSeedRoundTrip(t *testing.T) {
 
 	// An independent reader (genisoimage's isoinfo) sees the same label
 	// and the Rock Ridge names cloud-init looks for.
-	if _, err := exec.LookPath("isoinfo"); err != nil {
-		if os.Getenv("XENAGENT_REQUIRE_ROOT") == "1" {
-			t.Fatal("isoinfo (genisoimage) is missing; make deps installs it")
-		}
-		t.Skip("isoinfo (genisoimage) is not installed; make deps installs it")
-	}
+	testenv.Tool(t, "isoinfo", "genisoimage")
 	out, err := exec.Command("isoinfo", "-d", "-i", path).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Volume id: cidata") || !strings.Contains(string(out), "Rock Ridge signatures version") {
 		t.Errorf("isoinfo -d: %v\n%s", err, out)

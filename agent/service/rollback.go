@@ -59,22 +59,30 @@ func (s *Service) reserveRollback(tx *store.Tx, snap, old store.Disk, vmID int64
 		params: map[string]string{"old_disk_id": strconv.FormatInt(old.ID, 10), "snapshot_id": strconv.FormatInt(snap.ID, 10)}, eta: 10}
 }
 
-func (s *Service) diskRollbackFrom(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjDisk
-	snapID, err := a.int(0, "snapshot_id")
-	if err != nil {
-		return nil, err
+// rollbackArgs reads (snapshot_id, call options) and resolves the
+// snapshot's account for the caller.
+func (s *Service) rollbackArgs(c *Caller, a args) (snapID int64, o callOpts, owner func(tx *store.Tx) (int64, error), err error) {
+	if snapID, err = a.int(0, "snapshot_id"); err != nil {
+		return
 	}
-	o, err := s.callOpts(c, a, 1)
-	if err != nil {
-		return nil, err
+	if o, err = s.callOpts(c, a, 1); err != nil {
+		return
 	}
-	owner := func(tx *store.Tx) (int64, error) {
+	owner = func(tx *store.Tx) (int64, error) {
 		d, err := diskFor(tx, c, snapID, false)
 		if err != nil {
 			return 0, notFound(ObjDisk, "snapshot", snapID)
 		}
 		return d.AccountID, nil
+	}
+	return
+}
+
+func (s *Service) diskRollbackFrom(ctx context.Context, c *Caller, a args) (any, error) {
+	a.obj = ObjDisk
+	snapID, o, owner, err := s.rollbackArgs(c, a)
+	if err != nil {
+		return nil, err
 	}
 	return s.submitOne(c, o, "hosting.disk.rollback_from", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
 		snap, old, err := rollbackPair(tx, c, snapID)
@@ -96,22 +104,14 @@ func (s *Service) diskRollbackFrom(ctx context.Context, c *Caller, a args) (any,
 // (their Recover) before they are cancelled.
 func (s *Service) vmDiskRollback(ctx context.Context, c *Caller, a args) (any, error) {
 	a.obj = ObjVM
-	snapID, err := a.int(0, "snapshot_id")
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.callOpts(c, a, 1)
+	snapID, o, owner, err := s.rollbackArgs(c, a)
 	if err != nil {
 		return nil, err
 	}
 	var acct int64
-	s.st.View(func(tx *store.Tx) {
-		var d store.Disk
-		d, err = diskFor(tx, c, snapID, false)
-		acct = d.AccountID
-	})
+	s.st.View(func(tx *store.Tx) { acct, err = owner(tx) })
 	if err != nil {
-		return nil, notFound(ObjDisk, "snapshot", snapID)
+		return nil, err
 	}
 	list, err := s.submit(acct, o, "hosting.vm.disk_rollback", a.vals, func(tx *store.Tx) ([]int64, error) {
 		snap, old, err := rollbackPair(tx, c, snapID)

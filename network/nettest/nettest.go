@@ -5,7 +5,6 @@ package nettest
 import (
 	"fmt"
 	"math/rand"
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"github.com/xenagent/xenagent/agent/testenv"
 )
 
 // NS is a named network namespace and a netlink handle bound to it.
@@ -22,23 +22,11 @@ type NS struct {
 	H    *netlink.Handle
 }
 
-// Require skips (or, in make test, fails) a test that cannot make
-// namespaces: it needs root.
-func Require(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("XENAGENT_REQUIRE_ROOT") == "1" {
-		t.Fatal("network namespaces need root (make test runs as root)")
-	}
-	t.Skip("network namespaces need root; make test runs this as root")
-}
-
 // New makes a namespace with lo up, removed when the test ends.
 func New(t testing.TB, prefix string) *NS {
 	t.Helper()
-	Require(t)
+	testenv.Root(t, "for network namespaces")
+	testenv.Tool(t, "ip", "iproute2")
 	name := fmt.Sprintf("%s-%d", prefix, rand.Intn(1e6))
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

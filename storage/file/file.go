@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/xenagent/xenagent/storage/durable"
 	"golang.org/x/sys/unix"
 )
 
@@ -111,16 +112,7 @@ func (b *Backend) commit(tmp, name string) error {
 	if err := os.Rename(tmp, b.Path(name)); err != nil {
 		return fmt.Errorf("committing volume %s: %w", name, err)
 	}
-	return syncDir(b.dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.SyncDir(b.dir)
 }
 
 // Clone makes dst a copy of src, grown to sizeMB if larger. An existing dst
@@ -235,7 +227,7 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 			return fmt.Errorf("deleting volume %s: %w", name, err)
 		}
 	}
-	return syncDir(b.dir)
+	return durable.SyncDir(b.dir)
 }
 
 // List returns the names of all volumes, including half-made ones

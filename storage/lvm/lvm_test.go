@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/testenv"
 	"github.com/xenagent/xenagent/storage/runner"
 	"github.com/xenagent/xenagent/storage/storagetest"
 )
@@ -140,18 +141,8 @@ func TestNewRefusesWhatIsNotAPool(t *testing.T) {
 // LVs, extend, rename, tags, JSON reports. Thin pools need device-mapper
 // and run in the Xen lab.
 func TestRealLVMWithoutDeviceMapper(t *testing.T) {
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root for a loop device"
-	} else if _, err := exec.LookPath("lvm"); err != nil {
-		why = "needs lvm2 (make test installs it)"
-	}
-	if why != "" {
-		if os.Getenv("XENAGENT_REQUIRE_ROOT") == "1" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
-	}
+	testenv.Root(t, "for a loop device")
+	testenv.Tool(t, "lvm", "lvm2")
 	ctx := context.Background()
 	img := filepath.Join(t.TempDir(), "pv.img")
 	if err := os.Truncate(img, 256<<20); err != nil {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/xenagent/xenagent/agent/testenv"
 )
 
 // Btrfs mounts a fresh btrfs of sizeGB (a sparse file on a loop device)
@@ -17,18 +19,8 @@ import (
 // XENAGENT_REQUIRE_ROOT=1 (make test) those are failures instead.
 func Btrfs(t testing.TB, sizeGB int) string {
 	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root to loop-mount a btrfs"
-	} else if _, err := exec.LookPath("mkfs.btrfs"); err != nil {
-		why = "needs btrfs-progs (make test installs it)"
-	}
-	if why != "" {
-		if os.Getenv("XENAGENT_REQUIRE_ROOT") == "1" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
-	}
+	testenv.Root(t, "to loop-mount a btrfs")
+	testenv.Tool(t, "mkfs.btrfs", "btrfs-progs")
 	dir := t.TempDir()
 	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")
 	os.MkdirAll(mnt, 0o755)
