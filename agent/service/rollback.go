@@ -263,11 +263,19 @@ func (s *Service) restoreRunning(ctx context.Context, r *ops.Run) error {
 	if err != nil || len(v.DiskIDs) == 0 {
 		return err
 	}
-	if running, err := s.isRunning(ctx, domainName(v.ID)); err != nil || running {
+	running, err := s.isRunning(ctx, domainName(v.ID))
+	if err != nil {
 		return err
 	}
-	if err := s.defineDomain(ctx, r); err != nil {
-		return err
+	if !running {
+		if err := s.defineDomain(ctx, r); err != nil {
+			return err
+		}
+		if err := s.startDomain(ctx, r); err != nil {
+			return err
+		}
 	}
-	return s.startDomain(ctx, r)
+	// The record says so before the operation ends: a client that sees the
+	// CANCEL must not read a state the lifecycle event has yet to correct.
+	return s.setVMState(store.VMRunning)(ctx, r)
 }
