@@ -219,21 +219,37 @@ func (d *Driver) modifyDevices(ctx context.Context, op, name string, edit func(d
 		if err := def.Unmarshal(x); err != nil {
 			return err
 		}
-		if devXML, changed, err = edit(&def); err != nil || !changed {
+		if devXML, changed, err = edit(&def); err != nil {
 			return err
 		}
-		out, err := def.Marshal()
-		if err != nil {
-			return err
+		if changed {
+			out, err := def.Marshal()
+			if err != nil {
+				return err
+			}
+			nd, err := c.DomainDefineXML(out)
+			if err != nil {
+				return err
+			}
+			nd.Free()
 		}
-		nd, err := c.DomainDefineXML(out)
-		if err != nil {
-			return err
-		}
-		nd.Free()
 		active, err := dom.IsActive()
 		if err != nil || !active || d.flavor == FlavorTest {
 			// The test driver keeps no live devices to plug.
+			return err
+		}
+		// The running domain is edited on its own: a change redone after
+		// a crash between the two still reaches it, and a device to
+		// unplug is named as the live domain has it (its live address).
+		lx, err := dom.GetXMLDesc(0)
+		if err != nil {
+			return err
+		}
+		var liveDef libvirtxml.Domain
+		if err := liveDef.Unmarshal(lx); err != nil {
+			return err
+		}
+		if devXML, changed, err = edit(&liveDef); err != nil || !changed {
 			return err
 		}
 		return live(dom, devXML)

@@ -124,6 +124,21 @@ type Network struct {
 	ReverseDomain string `toml:"reverse_domain"`
 	IPv4          *Pool  `toml:"ipv4"`
 	IPv6          *Pool  `toml:"ipv6"`
+	// Wire puts filters and bandwidth limits on the VMs' backend devices;
+	// off where there are none (libvirt's test driver).
+	Wire bool `toml:"wire"`
+	// Sweep removes, at start, filters and IFB devices of interfaces the
+	// agent has no record of. Turn it off only when several agents share
+	// one host's network namespace.
+	Sweep bool `toml:"sweep"`
+	// Bandwidths are in bit/s, each way: an iface's rate when a call names
+	// none, and the lowest rate a call may ask for (limits.max_bandwidth_bps
+	// is the highest).
+	DefaultBandwidth float64 `toml:"default_bandwidth_bps"`
+	MinBandwidth     float64 `toml:"min_bandwidth_bps"`
+	// CountEvery is how often traffic counters are written to the records
+	// (a device's last counts are also kept when it goes away).
+	CountEvery Duration `toml:"count_every"`
 }
 
 type Operator struct {
@@ -165,6 +180,7 @@ func Default() Config {
 		Timeouts: Timeouts{Stop: Duration{5 * time.Minute}, StopMessages: 2, Reboot: Duration{2 * time.Minute},
 			StepRetry: Duration{2 * time.Minute}},
 		Snapshots: Snapshots{CheckEvery: Duration{time.Minute}},
+		Network:   Network{Wire: true, Sweep: true, DefaultBandwidth: 102400, MinBandwidth: 8000, CountEvery: Duration{30 * time.Second}},
 		Limits:    Limits{MaxMemoryMB: 262144, MaxCores: 32, MaxDiskMB: 2 << 20, MaxBandwidth: 10e9, DefaultQuotaMB: 1 << 20},
 	}
 }
@@ -242,6 +258,13 @@ func (c Config) Validate() error {
 	}
 	if c.Snapshots.CheckEvery.Duration <= 0 {
 		errs = append(errs, "snapshots.check_every: must be positive")
+	}
+	if n := c.Network; n.MinBandwidth <= 0 || n.DefaultBandwidth < n.MinBandwidth || n.DefaultBandwidth > c.Limits.MaxBandwidth {
+		errs = append(errs, fmt.Sprintf("network: need 0 < min_bandwidth_bps <= default_bandwidth_bps <= limits.max_bandwidth_bps (bit/s), got %.0f, %.0f, %.0f",
+			n.MinBandwidth, n.DefaultBandwidth, c.Limits.MaxBandwidth))
+	}
+	if c.Network.CountEvery.Duration <= 0 {
+		errs = append(errs, "network.count_every: must be positive")
 	}
 	for i, im := range c.Images {
 		if im.Label == "" || im.SizeMB <= 0 {

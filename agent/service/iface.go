@@ -24,7 +24,7 @@ func (s *Service) ifaceCreate(ctx context.Context, c *Caller, a args) (any, erro
 	if r.version, err = parseIPVersion(ObjIface, sp.raw("ip_version")); err != nil {
 		return nil, err
 	}
-	if r.bandwidth, err = sp.float("bandwidth", 102400); err != nil {
+	if r.bandwidth, err = sp.float("bandwidth", s.defaultBandwidth()); err != nil {
 		return nil, err
 	}
 	if err := sp.done(); err != nil {
@@ -112,8 +112,16 @@ func renderIface(tx *store.Tx, i store.Iface, withIPs bool) map[string]any {
 	return out
 }
 
+// ifaceInfo adds to the seed's fields the iface's traffic since it was
+// created, from the VM's point of view, across all its devices.
 func (s *Service) ifaceInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	return lookupInfo(s.st, c, a, ObjIface, "iface_id", ifaceFor, func(tx *store.Tx, i store.Iface) map[string]any { return renderIface(tx, i, true) })
+	return lookupInfo(s.st, c, a, ObjIface, "iface_id", ifaceFor, func(tx *store.Tx, i store.Iface) map[string]any {
+		out := renderIface(tx, i, true)
+		t := s.traffic(i)
+		out["traffic"] = map[string]any{"rx_bytes": int64(t.RxBytes), "tx_bytes": int64(t.TxBytes),
+			"rx_packets": int64(t.RxPackets), "tx_packets": int64(t.TxPackets)}
+		return out
+	})
 }
 
 var ifaceQuery = query[store.Iface]{

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/network/wire"
 )
 
 // Hypervisor is what the workflows need from libvirt.
@@ -24,6 +25,7 @@ type Hypervisor interface {
 	DetachIface(ctx context.Context, name, mac string) error
 	SetMemory(ctx context.Context, name string, mb int64) error
 	Domains(ctx context.Context) ([]hypervisor.Domain, error)
+	LiveIfaces(ctx context.Context, name string) ([]hypervisor.LiveIface, error)
 	RebootReportsItself() bool
 	Ping(ctx context.Context) error
 }
@@ -39,4 +41,14 @@ type Volumes interface {
 	Delete(ctx context.Context, name string) error
 	List(ctx context.Context) ([]string, error)
 	SetReadOnly(ctx context.Context, name string) error
+}
+
+// Wiring is what the workflows need from the host's network: filters and
+// shaping on an iface's backend device, and its counters.
+type Wiring interface {
+	Wire(i wire.Iface) error
+	Unplugged(id int64, dev string) error
+	Unwire(id int64, dev string) error
+	Read(dev string) (wire.Counters, error)
+	Sweep(keep func(id int64) bool) (wire.Leftovers, error)
 }

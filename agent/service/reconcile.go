@@ -73,6 +73,12 @@ func (s *Service) WatchDomains(ctx context.Context) {
 				continue
 			}
 			s.refreshVMState(ctx, id)
+			if ev.Kind == hypervisor.EventStarted || ev.Kind == hypervisor.EventRebooted || ev.Kind == hypervisor.EventResumed {
+				select { // new backend devices, perhaps: RunNetwork wires them
+				case s.wiring.kick <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}
 }
@@ -84,6 +90,9 @@ type ReconcileReport struct {
 	OrphanDomains    []string
 	OrphanVolumes    []string
 	OrphanSeeds      []string
+	IfacesWired      int
+	SweptIFBs        []string
+	SweptFilters     []int64
 }
 
 // Reconcile compares the records with libvirt and the disk backend:
@@ -96,9 +105,11 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if rep.StatesFixed+rep.DomainsRedefined+len(rep.OrphanDomains)+len(rep.OrphanVolumes)+len(rep.OrphanSeeds) > 0 {
+	if rep.StatesFixed+rep.DomainsRedefined+len(rep.OrphanDomains)+len(rep.OrphanVolumes)+len(rep.OrphanSeeds)+
+		rep.IfacesWired+len(rep.SweptIFBs)+len(rep.SweptFilters) > 0 {
 		s.log.Info("reconciled", "states_fixed", rep.StatesFixed, "domains_redefined", rep.DomainsRedefined,
-			"orphan_domains", rep.OrphanDomains, "orphan_volumes", rep.OrphanVolumes, "orphan_seeds", rep.OrphanSeeds)
+			"orphan_domains", rep.OrphanDomains, "orphan_volumes", rep.OrphanVolumes, "orphan_seeds", rep.OrphanSeeds,
+			"ifaces_wired", rep.IfacesWired, "swept_ifbs", rep.SweptIFBs, "swept_filters", rep.SweptFilters)
 	}
 	return nil
 }
@@ -182,7 +193,57 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 		s.st.View(func(tx *store.Tx) { known = known || tx.HasVM(id) })
 		return known
 	})
-	return rep, err
+	if err != nil {
+		return rep, err
+	}
+	return rep, s.reconcileWiring(ctx, vms, inFlightVM, &rep)
+}
+
+// reconcileWiring wires the running VMs no operation holds (the agent may
+// have been down while they started or rebooted) and removes IFBs and
+// filters of ifaces that no record or unfinished operation knows.
+func (s *Service) reconcileWiring(ctx context.Context, vms []store.VM, inFlightVM map[int64]bool, rep *ReconcileReport) error {
+	wiring := s.cfg.Network.Wiring
+	if wiring == nil {
+		return nil
+	}
+	for _, v := range vms {
+		if inFlightVM[v.ID] || len(v.IfaceIDs) == 0 {
+			continue
+		}
+		if running, err := s.isRunning(ctx, v.Domain); err != nil || !running {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		wired, err := s.wireVM(ctx, v.ID)
+		if err != nil {
+			return err
+		}
+		rep.IfacesWired += len(wired)
+	}
+	if !s.cfg.Network.Sweep {
+		return nil
+	}
+	inFlightIface := map[int64]bool{}
+	s.st.View(func(tx *store.Tx) {
+		tx.EachOperation(func(o *store.Operation) bool {
+			if !o.Finished() {
+				inFlightIface[o.IfaceID] = true
+			}
+			return true
+		})
+	})
+	s.wiring.mu.Lock()
+	defer s.wiring.mu.Unlock()
+	left, err := wiring.Sweep(func(id int64) bool {
+		known := inFlightIface[id]
+		s.st.View(func(tx *store.Tx) { _, ok := tx.Iface(id); known = known || ok })
+		return known
+	})
+	rep.SweptIFBs, rep.SweptFilters = left.IFBs, left.Filters
+	return err
 }
 
 func fmtSscan(s string, id *int64) (int, error) { return fmt.Sscan(s, id) }

@@ -139,8 +139,9 @@ type ifaceReq struct {
 }
 
 func (s *Service) checkBandwidth(obj int, bw float64) error {
-	if bw <= 0 || bw > s.cfg.Limits.MaxBandwidth {
-		return invalid(obj, "bandwidth", "must be more than 0 and at most %.0f bit/s", s.cfg.Limits.MaxBandwidth)
+	lo := max(s.cfg.Network.MinBandwidth, 1)
+	if bw < lo || bw > s.cfg.Limits.MaxBandwidth {
+		return invalid(obj, "bandwidth", "must be from %.0f to %.0f bit/s, got %.0f", lo, s.cfg.Limits.MaxBandwidth, bw)
 	}
 	return nil
 }

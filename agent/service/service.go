@@ -48,6 +48,18 @@ type Network struct {
 	Bridge        string // empty: a bare tap per interface (QEMU)
 	V4, V6        *ippool.Pool
 	ReverseDomain string
+	// Wiring filters and shapes interfaces on the host; nil leaves the
+	// host's network alone (libvirt's test driver has no devices).
+	Wiring Wiring
+	// Sweep removes filters and IFBs of ifaces no record knows at
+	// reconciliation; off when agents share a namespace (tests).
+	Sweep bool
+	// DefaultBandwidth is an iface's rate, each way, when a call names
+	// none; MinBandwidth the lowest one accepted. Both bit/s.
+	DefaultBandwidth float64
+	MinBandwidth     float64
+	// CountEvery is how often traffic counters are written to the records.
+	CountEvery time.Duration
 }
 
 // Config is what the service needs from the agent's configuration.
@@ -74,11 +86,13 @@ type Service struct {
 	log  *slog.Logger
 
 	methods map[string]Handler
+	wiring  wiringState
 }
 
 // New wires a service and registers its workflows with the engine.
 func New(cfg Config, st *store.Store, eng *ops.Engine, hv Hypervisor, vols Volumes, log *slog.Logger) *Service {
 	s := &Service{cfg: cfg, st: st, eng: eng, hv: hv, vols: vols, log: log}
+	s.wiring.kick = make(chan struct{}, 1)
 	s.registerWorkflows()
 	s.methods = s.methodTable()
 	return s
@@ -205,6 +219,8 @@ func (s *Service) methodTable() map[string]Handler {
 		"hosting.iface.info":           s.ifaceInfo,
 		"hosting.iface.create":         s.ifaceCreate,
 		"hosting.iface.delete":         s.ifaceDelete,
+		"hosting.iface.update":         s.ifaceUpdate,
+		"hosting.ip.update":            s.ipUpdate,
 		"hosting.ip.count":             countMethod(s.st, ipQuery),
 		"hosting.ip.list":              listMethod(s.st, ipQuery),
 		"hosting.ip.info":              s.ipInfo,

@@ -114,7 +114,7 @@ func (s *Service) parseVMSpec(sp *spec, withSysDisk bool) (vmReq, error) {
 	if r.aiActive != 0 && r.aiActive != 1 {
 		return r, invalid(ObjVM, "ai_active", "must be 0 or 1")
 	}
-	if r.bandwidth, err = sp.float("bandwidth", 102400); err != nil {
+	if r.bandwidth, err = sp.float("bandwidth", s.defaultBandwidth()); err != nil {
 		return r, err
 	}
 	if err := s.checkBandwidth(ObjVM, r.bandwidth); err != nil {

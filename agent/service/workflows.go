@@ -32,6 +32,7 @@ func (s *Service) registerWorkflows() {
 			{Name: "seed", Do: s.writeSeed, Undo: s.removeSeed},
 			{Name: "define", Do: s.defineDomain, Undo: s.undefineDomain},
 			{Name: "start", Do: s.startDomain, Undo: s.destroyDomain},
+			{Name: "wire", Do: s.wireStep, Undo: s.unwireVM},
 			{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
 		},
 		Abandon: abandonVM,
@@ -44,19 +45,23 @@ func (s *Service) registerWorkflows() {
 			}
 			return s.startDomain(ctx, r)
 		}},
+		{Name: "wire", Do: s.wireStep},
 		{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
 	}})
 	s.eng.Register("vm_stop", ops.Workflow{Steps: []ops.Step{
 		{Name: "stop", Do: s.stopDomain, Prepare: s.prepareStop},
+		{Name: "unplug", Do: s.unplugVM},
 		{Name: "finish", Do: s.setVMState(store.VMHalted), Atomic: true},
 	}})
 	s.eng.Register("vm_reboot", ops.Workflow{Steps: []ops.Step{
 		{Name: "reboot", Do: s.rebootDomain},
+		{Name: "wire", Do: s.wireStep},
 		{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
 	}})
 	s.eng.Register("vm_update", ops.Workflow{Steps: []ops.Step{{Name: "apply", Do: s.applyVMUpdate}}})
 	s.eng.Register("vm_delete", ops.Workflow{Steps: []ops.Step{
 		{Name: "destroy", Do: s.destroyDomain, NoReturn: true},
+		{Name: "unwire", Do: s.unwireVM},
 		{Name: "undefine", Do: s.undefineDomain},
 		{Name: "delete_volume", Do: s.deleteSystemVolume},
 		{Name: "forget", Do: s.forgetVM, Atomic: true},
@@ -70,7 +75,15 @@ func (s *Service) registerWorkflows() {
 		{Name: "reboot", Do: s.rebootIfAsked},
 		{Name: "finish", Do: finishDiskUpdate, Atomic: true},
 	}})
-	s.eng.Register("iface_delete", ops.Workflow{Steps: []ops.Step{{Name: "forget", Do: forgetIface, Atomic: true}}})
+	s.eng.Register("iface_delete", ops.Workflow{Steps: []ops.Step{
+		{Name: "unwire", Do: s.unwireStep},
+		{Name: "forget", Do: forgetIface, Atomic: true},
+	}})
+	s.eng.Register("iface_update", ops.Workflow{Steps: []ops.Step{
+		{Name: "record", Do: recordIfaceUpdate, Atomic: true},
+		{Name: "apply", Do: s.applyIfaceUpdate},
+	}})
+	s.eng.Register("ip_update", ops.Workflow{Steps: []ops.Step{{Name: "record", Do: recordIPUpdate, Atomic: true}}})
 	s.eng.Register("disk_attach", ops.Workflow{
 		Steps:   []ops.Step{{Name: "attach", Do: s.attachDisk, Undo: s.detachDisk}},
 		Abandon: abandonDiskAttach,
@@ -78,10 +91,16 @@ func (s *Service) registerWorkflows() {
 	})
 	s.eng.Register("disk_detach", ops.Workflow{Steps: []ops.Step{{Name: "detach", Do: s.detachDisk}}})
 	s.eng.Register("iface_attach", ops.Workflow{
-		Steps:   []ops.Step{{Name: "attach", Do: s.attachIface, Undo: s.detachIface}},
+		Steps: []ops.Step{
+			{Name: "attach", Do: s.attachIface, Undo: s.detachIface},
+			{Name: "wire", Do: s.wireAttached, Undo: s.unwireStep},
+		},
 		Abandon: abandonIfaceAttach,
 	})
-	s.eng.Register("iface_detach", ops.Workflow{Steps: []ops.Step{{Name: "detach", Do: s.detachIface}}})
+	s.eng.Register("iface_detach", ops.Workflow{Steps: []ops.Step{
+		{Name: "detach", Do: s.detachIface},
+		{Name: "unwire", Do: s.unwireStep},
+	}})
 	s.registerRollback()
 	s.eng.OnFinish(s.afterOperation)
 }

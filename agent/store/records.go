@@ -145,7 +145,30 @@ type Iface struct {
 	MAC          string    `json:"mac"`
 	DateCreated  time.Time `json:"date_created"`
 	DateUpdated  time.Time `json:"date_updated"`
+	// Dev is the backend device last wired for the iface (a Xen vif is
+	// renamed at every domain start); empty while its VM is stopped.
+	Dev string `json:"dev,omitempty"`
+	// Traffic is what the iface's devices counted, all of them: Counted
+	// holds the devices gone, DevCounted the last reading of Dev.
+	Counted    Traffic `json:"counted"`
+	DevCounted Traffic `json:"dev_counted"`
 }
+
+// Traffic is bytes and packets from the VM's point of view.
+type Traffic struct {
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	RxPackets uint64 `json:"rx_packets"`
+	TxPackets uint64 `json:"tx_packets"`
+}
+
+// Add returns the sum of two readings.
+func (t Traffic) Add(o Traffic) Traffic {
+	return Traffic{t.RxBytes + o.RxBytes, t.TxBytes + o.TxBytes, t.RxPackets + o.RxPackets, t.TxPackets + o.TxPackets}
+}
+
+// Total is everything the iface counted.
+func (i Iface) Total() Traffic { return i.Counted.Add(i.DevCounted) }
 
 func (i Iface) clone() Iface {
 	i.IPIDs = slices.Clone(i.IPIDs)

@@ -17,9 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/hypervisor/guesttest"
+	"github.com/xenagent/xenagent/network/antispoof"
+	"github.com/xenagent/xenagent/network/wire"
 )
 
 // These tests kill the real agent process with SIGKILL at every journal
@@ -60,9 +63,14 @@ func buildAgent(t *testing.T) (string, string) {
 }
 
 type proc struct {
-	cmd *exec.Cmd
-	out *bytes.Buffer
-	url string
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+	url    string
+	exited chan struct{} // closed once cmd.Wait returned
+}
+
+func (p *proc) wait() {
+	<-p.exited
 }
 
 type lab struct {
@@ -116,7 +124,7 @@ cmdline = "console=ttyS0 quiet panic=-1"
 	t.Cleanup(func() {
 		if l.agent != nil {
 			l.agent.cmd.Process.Kill()
-			l.agent.cmd.Wait()
+			l.agent.wait()
 		}
 		if t.Failed() && l.agent != nil {
 			t.Logf("agent log:\n%s", l.agent.out)
@@ -136,7 +144,8 @@ func (l *lab) start(failpoint string) {
 	if err := cmd.Start(); err != nil {
 		l.t.Fatal(err)
 	}
-	l.agent = &proc{cmd: cmd, out: out, url: fmt.Sprintf("http://127.0.0.1:%d/xmlrpc/", l.port)}
+	l.agent = &proc{cmd: cmd, out: out, url: fmt.Sprintf("http://127.0.0.1:%d/xmlrpc/", l.port), exited: make(chan struct{})}
+	go func(p *proc) { p.cmd.Wait(); close(p.exited) }(l.agent)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", l.port)); err == nil {
@@ -158,10 +167,8 @@ func (l *lab) start(failpoint string) {
 // waitKilled waits for the fail point to kill the agent.
 func (l *lab) waitKilled() {
 	l.t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- l.agent.cmd.Wait() }()
 	select {
-	case <-done:
+	case <-l.agent.exited:
 	case <-time.After(60 * time.Second):
 		l.t.Fatalf("fail point never fired:\n%s", l.agent.out)
 	}
@@ -174,7 +181,7 @@ func (l *lab) waitKilled() {
 
 func (l *lab) stop() {
 	l.agent.cmd.Process.Signal(syscall.SIGTERM)
-	l.agent.cmd.Wait()
+	l.agent.wait()
 	l.agent = nil
 }
 
@@ -255,6 +262,13 @@ func (l *lab) checkWhole(vmID int64, wantVM bool) {
 	if wantVM && (len(ifaces) != 1 || len(ips) != 1) || !wantVM && (len(ifaces) != 0 || len(ips) != 0) {
 		l.t.Errorf("ifaces %v ips %v (want VM: %v)", ifaces, ips, wantVM)
 	}
+	// Its iface (created with the id of the VM) is wired while it runs,
+	// and nothing of it is left once it is gone.
+	if wantVM {
+		l.checkWiring(map[int64]float64{vmID: 102400})
+	} else {
+		l.checkWiring(nil)
+	}
 }
 
 // checkDisks asserts, after recovery, that every operation finished DONE
@@ -311,11 +325,12 @@ var createBoundaries = []string{
 	"disk_create:begin:create_volume", "disk_create:done:create_volume", "disk_create:begin:finish", "disk_create:done:finish",
 	"iface_create:begin:finish", "iface_create:done:finish",
 	"vm_create:begin:seed", "vm_create:done:seed", "vm_create:begin:define", "vm_create:done:define", "vm_create:begin:start", "vm_create:done:start",
-	"vm_create:begin:finish", "vm_create:done:finish",
+	"vm_create:begin:wire", "vm_create:done:wire", "vm_create:begin:finish", "vm_create:done:finish",
 }
 
 var deleteBoundaries = []string{
-	"vm_delete:begin:destroy", "vm_delete:done:destroy", "vm_delete:begin:undefine", "vm_delete:done:undefine",
+	"vm_delete:begin:destroy", "vm_delete:done:destroy", "vm_delete:begin:unwire", "vm_delete:done:unwire",
+	"vm_delete:begin:undefine", "vm_delete:done:undefine",
 	"vm_delete:begin:delete_volume", "vm_delete:done:delete_volume", "vm_delete:begin:forget", "vm_delete:done:forget",
 }
 
@@ -370,7 +385,7 @@ func TestStopDeadlineSurvivesRestart(t *testing.T) {
 	op := l.must("hosting.vm.stop", vmID).(map[string]any)
 	time.Sleep(3 * time.Second)
 	l.agent.cmd.Process.Kill()
-	l.agent.cmd.Wait()
+	l.agent.wait()
 	l.agent = nil
 	l.start("")
 	for {
@@ -393,9 +408,17 @@ func TestStopDeadlineSurvivesRestart(t *testing.T) {
 	}
 }
 
+// undefine removes a test's domain, and the filter and IFB its agent
+// wired for the iface of the same id.
 func undefine(vmID int64) {
 	exec.Command("virsh", "-c", "qemu:///system", "destroy", fmt.Sprintf("xa-vm-%d", vmID)).Run()
 	exec.Command("virsh", "-c", "qemu:///system", "undefine", fmt.Sprintf("xa-vm-%d", vmID)).Run()
+	if h, err := netlink.NewHandle(); err == nil {
+		defer h.Close()
+		if f, err := antispoof.New(); err == nil {
+			wire.New(h, f).Unwire(vmID, "")
+		}
+	}
 }
 
 // A host crash can lose a domain definition libvirt had acknowledged (the

@@ -17,13 +17,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/rpc"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/network/antispoof"
 	"github.com/xenagent/xenagent/network/ippool"
+	"github.com/xenagent/xenagent/network/wire"
 	"github.com/xenagent/xenagent/storage/file"
 	"github.com/xenagent/xenagent/storage/lvm"
 	"github.com/xenagent/xenagent/storage/runner"
@@ -72,7 +75,8 @@ func serviceConfig(cfg config.Config) (service.Config, error) {
 		Limits:     service.Limits(cfg.Limits),
 		Timeouts: service.Timeouts{Stop: cfg.Timeouts.Stop.Duration, StopMessages: cfg.Timeouts.StopMessages,
 			Reboot: cfg.Timeouts.Reboot.Duration},
-		Network:    service.Network{Bridge: cfg.Network.Bridge, ReverseDomain: cfg.Network.ReverseDomain},
+		Network: service.Network{Bridge: cfg.Network.Bridge, ReverseDomain: cfg.Network.ReverseDomain, Sweep: cfg.Network.Sweep,
+			DefaultBandwidth: cfg.Network.DefaultBandwidth, MinBandwidth: cfg.Network.MinBandwidth, CountEvery: cfg.Network.CountEvery.Duration},
 		KernelsDir: cfg.Storage.KernelsDir,
 		SeedDir:    filepath.Join(cfg.StateDir, "seeds"),
 	}
@@ -129,6 +133,13 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Network.Wire {
+		w, err := hostWiring(cfg.Network.Bridge)
+		if err != nil {
+			return err
+		}
+		sc.Network.Wiring = w
+	}
 	eng := ops.New(st, log, ops.Config{RetryFor: cfg.Timeouts.StepRetry.Duration, OnBoundary: failpoint(log)})
 	svc := service.New(sc, st, eng, hv, vols, log)
 	if err := seed(ctx, cfg, svc, log); err != nil {
@@ -142,6 +153,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	eng.Start(runCtx)
 	go svc.WatchDomains(runCtx)
 	go svc.RunSnapshotScheduler(runCtx, cfg.Snapshots.CheckEvery.Duration)
+	go svc.RunNetwork(runCtx, func(ctx context.Context, fn func(wire.LinkEvent)) error { return wire.WatchLinks(ctx, nil, fn) })
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -241,4 +253,24 @@ func seed(ctx context.Context, cfg config.Config, svc *service.Service, log *slo
 		}
 	}
 	return nil
+}
+
+// hostWiring wires interfaces in the agent's own network namespace, where
+// the hypervisor puts the VMs' backend devices.
+func hostWiring(bridge string) (*wire.Wirer, error) {
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	f, err := antispoof.New()
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	w := wire.New(h, f)
+	if bridge != "" {
+		if err := w.EnsureBridge(bridge); err != nil {
+			return nil, fmt.Errorf("network.bridge: %w", err)
+		}
+	}
+	return w, nil
 }

@@ -109,7 +109,7 @@ func (s *scenario) image(label string) int64 {
 func (s *scenario) create(label, hostname string) (int64, string) {
 	s.t.Helper()
 	ops := s.c.must("hosting.vm.create_from",
-		map[string]any{"datacenter_id": int64(1), "hostname": hostname, "memory": int64(256)},
+		map[string]any{"datacenter_id": int64(1), "hostname": hostname, "memory": int64(256), "bandwidth": 4e6},
 		map[string]any{"name": "sys-" + hostname}, s.image(label))
 	took := s.c.wait(ops, 5*time.Minute)
 	vmID := ops.([]any)[2].(map[string]any)["vm_id"].(int64)
@@ -342,6 +342,7 @@ func TestXenLab(t *testing.T) {
 		t.Fatalf("the domain id did not change across reboot (%s -> %s)", before, after)
 	}
 	s.pingable(coopIP)
+	counted := s.networkScenario(coop, coopIP, vif)
 
 	// A stubborn guest ignores both stop messages and is destroyed at the deadline.
 	stub, stubIP := s.create("stubborn", "stub1")
@@ -373,6 +374,7 @@ func TestXenLab(t *testing.T) {
 	}
 
 	s.storageScenario(coop, coopIP)
+	s.countersKept(coop, counted)
 
 	// Host crash in the middle of a rollback and of a create: reset the
 	// outer machine through QMP, boot again, and the agent finishes both

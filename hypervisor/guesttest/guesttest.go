@@ -66,6 +66,9 @@ done
 # ip=ADDR::GW:MASK:HOST:DEV:off on the kernel command line configures the network.
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
+  xenagent.spoof=*)
+    spoof=${arg#xenagent.spoof=}
+    ;;
   ip=*)
     IFS=: read addr _ gw mask host dev _ <<EOT
 ${arg#ip=}
@@ -78,9 +81,22 @@ EOT
     [ -n "$gw" ] && ip route add default via "$gw"
     [ -n "$host" ] && hostname "$host"
     echo "xenagent-guest: network $addr/$mask on $dev" > /dev/console
+    # Traffic ends for bandwidth checks: port 5001 discards what it
+    # receives, port 5002 sends zeros until the peer goes.
+    printf '#!/bin/sh\nexec cat > /dev/null\n' > /bin/xa-discard
+    printf '#!/bin/sh\nexec cat /dev/zero\n' > /bin/xa-source
+    chmod +x /bin/xa-discard /bin/xa-source
+    nc -ll -p 5001 -e /bin/xa-discard &
+    nc -ll -p 5002 -e /bin/xa-source &
     ;;
   esac
 done
+# xenagent.spoof=ADDR makes the guest claim an address that is not its
+# own, as a spoofing guest would: it answers ARP and ping for it.
+if [ -n "$spoof" ] && [ -n "$dev" ]; then
+  ip addr add "$spoof/32" dev "$dev"
+  echo "xenagent-guest: also claiming $spoof" > /dev/console
+fi
 echo "%[2]s" > /dev/console
 while true; do sleep 3600; done
 `

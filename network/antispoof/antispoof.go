@@ -11,7 +11,6 @@
 package antispoof
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -285,12 +284,17 @@ func (f *Filter) Dropped(id int64) (Dropped, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var d Dropped
+	// The library does not surface ENOENT as such: look the chain up first.
+	chains, err := f.conn.ListChainsOfTableFamily(nftables.TableFamilyBridge)
+	if err != nil {
+		return d, fmt.Errorf("listing chains: %w", err)
+	}
+	if !slices.ContainsFunc(chains, func(c *nftables.Chain) bool { return c.Table.Name == tableName && c.Name == chainName(id) }) {
+		return d, nil
+	}
 	rs, err := f.conn.GetRules(f.table, &nftables.Chain{Name: chainName(id), Table: f.table})
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return d, nil
-		}
-		return d, err
+		return d, fmt.Errorf("reading chain %s: %w", chainName(id), err)
 	}
 	for _, r := range rs {
 		for _, e := range r.Exprs {

@@ -147,6 +147,9 @@ func TestAntiSpoofing(t *testing.T) {
 	if got, _ := l.f.Installed(); len(got) != 0 {
 		t.Errorf("installed after remove = %v", got)
 	}
+	if d, err := l.f.Dropped(7); err != nil || d != (Dropped{}) {
+		t.Errorf("drops of a removed iface = %+v, %v; want none, no error", d, err)
+	}
 	sets, _ := l.f.conn.GetSets(l.f.table)
 	if len(sets) != 1 || sets[0].Name != vifMap {
 		t.Errorf("sets after remove: %d", len(sets))

@@ -168,14 +168,18 @@ func (s *Shaper) removeIngress(link netlink.Link, ifb string) error {
 
 // Remove takes all shaping off dev (which may be gone already: Xen
 // removes a vif with its domain) and deletes the IFB.
+// An empty dev removes only the IFB.
 func (s *Shaper) Remove(dev, ifb string) error {
-	link, err := s.h.LinkByName(dev)
-	if err != nil {
-		var notFound netlink.LinkNotFoundError
-		if !errors.As(err, &notFound) {
-			return err
+	var link netlink.Link
+	if dev != "" {
+		var err error
+		if link, err = s.h.LinkByName(dev); err != nil {
+			var notFound netlink.LinkNotFoundError
+			if !errors.As(err, &notFound) {
+				return err
+			}
+			link = nil
 		}
-		link = nil
 	}
 	if link != nil {
 		if err := s.deleteRoot(link); err != nil {

@@ -5,6 +5,7 @@
 package wire
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -13,8 +14,10 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"github.com/xenagent/xenagent/network/antispoof"
 	"github.com/xenagent/xenagent/network/shaper"
+	"golang.org/x/sys/unix"
 )
 
 // Iface is everything wiring needs about one interface.
@@ -113,7 +116,7 @@ func (w *Wirer) Read(dev string) (Counters, error) {
 	if s == nil {
 		return Counters{}, fmt.Errorf("%s has no statistics", dev)
 	}
-	return Counters{RxBytes: s.TxBytes, TxBytes: s.RxBytes, RxPackets: s.TxPackets, TxPackets: s.RxPackets}, nil
+	return vmView(s), nil
 }
 
 // Leftovers are kernel objects of interfaces that no record refers to.
@@ -178,4 +181,53 @@ func (w *Wirer) EnsureBridge(name string) error {
 		return fmt.Errorf("%s exists and is a %s, not a bridge", name, l.Type())
 	}
 	return w.h.LinkSetUp(l)
+}
+
+// LinkEvent is a device appearing, changing or going away.
+type LinkEvent struct {
+	Name string
+	Gone bool
+	// Final is what the device counted until it went away, as the kernel
+	// reported it with the removal: nothing is lost between the last
+	// reading and a VM's stop.
+	Final Counters
+}
+
+// WatchLinks reports link changes in the namespace ns (nil: the
+// caller's) to fn until ctx ends. fn runs on one goroutine, in order.
+func WatchLinks(ctx context.Context, ns *netns.NsHandle, fn func(LinkEvent)) error {
+	updates := make(chan netlink.LinkUpdate, 256)
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	opts := netlink.LinkSubscribeOptions{Namespace: ns, ErrorCallback: func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}}
+	if err := netlink.LinkSubscribeWithOptions(updates, done, opts); err != nil {
+		return fmt.Errorf("watching links: %w", err)
+	}
+	defer close(done)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errs:
+			return fmt.Errorf("watching links: %w", err)
+		case u, ok := <-updates:
+			if !ok {
+				return errors.New("watching links: subscription closed")
+			}
+			ev := LinkEvent{Name: u.Attrs().Name, Gone: u.Header.Type == unix.RTM_DELLINK}
+			if ev.Gone && u.Attrs().Statistics != nil {
+				ev.Final = vmView(u.Attrs().Statistics)
+			}
+			fn(ev)
+		}
+	}
+}
+
+func vmView(s *netlink.LinkStatistics) Counters {
+	return Counters{RxBytes: s.TxBytes, TxBytes: s.RxBytes, RxPackets: s.TxPackets, TxPackets: s.RxPackets}
 }

@@ -1,0 +1,395 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/network/wire"
+)
+
+// wiringState serialises changes to the host's wiring: an iface's filter
+// transaction and qdisc replacements must not interleave with another
+// wiring of the same iface (an operation and a link event, say).
+type wiringState struct {
+	mu   sync.Mutex
+	kick chan struct{} // a backend device appeared: wire running VMs again
+}
+
+func (s *Service) defaultBandwidth() float64 {
+	if s.cfg.Network.DefaultBandwidth > 0 {
+		return s.cfg.Network.DefaultBandwidth
+	}
+	return 102400 // the seed's default, bit/s
+}
+
+// backendDevice tells apart the devices hypervisors make for VM ifaces:
+// Xen's vifD.N (and vifD.N-emu for HVM) and the agent's own taps.
+func backendDevice(name string) bool {
+	return strings.HasPrefix(name, "vif") || strings.HasPrefix(name, "xa-t")
+}
+
+func wireSpec(tx *store.Tx, i store.Iface, dev string) (wire.Iface, error) {
+	mac, err := net.ParseMAC(i.MAC)
+	if err != nil {
+		return wire.Iface{}, fmt.Errorf("iface %d: %w", i.ID, err)
+	}
+	w := wire.Iface{ID: i.ID, Dev: dev, MAC: mac, Bandwidth: uint64(i.Bandwidth)}
+	for _, id := range i.IPIDs {
+		ip, ok := tx.IP(id)
+		if !ok {
+			continue
+		}
+		a, err := netip.ParseAddr(ip.Addr)
+		if err != nil {
+			return w, fmt.Errorf("ip %d: %w", ip.ID, err)
+		}
+		if a.Is4() {
+			w.IPv4 = append(w.IPv4, a)
+		} else {
+			w.IPv6 = append(w.IPv6, a)
+		}
+	}
+	return w, nil
+}
+
+// wireVM wires every iface of a running VM whose backend device exists,
+// and records the device. It returns the ifaces it wired. Wiring again is
+// harmless: a rename, a new rate or a restart replaces what is there.
+func (s *Service) wireVM(ctx context.Context, vmID int64) (map[int64]string, error) {
+	wiring := s.cfg.Network.Wiring
+	if wiring == nil {
+		return nil, nil
+	}
+	live, err := s.hv.LiveIfaces(ctx, domainName(vmID))
+	if err != nil {
+		return nil, err
+	}
+	devByMAC := map[string]string{}
+	for _, l := range live {
+		if l.Dev != "" {
+			devByMAC[strings.ToLower(l.MAC)] = l.Dev
+		}
+	}
+	var specs []wire.Iface
+	s.st.View(func(tx *store.Tx) {
+		v, ok := tx.VM(vmID)
+		if !ok {
+			return
+		}
+		for _, id := range v.IfaceIDs {
+			i, ok := tx.Iface(id)
+			dev := devByMAC[strings.ToLower(i.MAC)]
+			if !ok || dev == "" {
+				continue
+			}
+			w, werr := wireSpec(tx, i, dev)
+			if werr != nil {
+				err = werr
+				return
+			}
+			specs = append(specs, w)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.wiring.mu.Lock()
+	defer s.wiring.mu.Unlock()
+	wired := map[int64]string{}
+	for _, w := range specs {
+		if err := wiring.Wire(w); err != nil {
+			return wired, fmt.Errorf("wiring iface %d on %s: %w", w.ID, w.Dev, err)
+		}
+		if err := s.noteDev(w.ID, w.Dev); err != nil {
+			return wired, err
+		}
+		wired[w.ID] = w.Dev
+	}
+	return wired, nil
+}
+
+// noteDev records an iface's current device; counts of a previous device
+// are kept.
+func (s *Service) noteDev(ifaceID int64, dev string) error {
+	return s.st.Update(func(tx *store.Tx) error {
+		i, ok := tx.Iface(ifaceID)
+		if !ok || i.Dev == dev {
+			return nil
+		}
+		i.Counted, i.DevCounted, i.Dev = i.Total(), store.Traffic{}, dev
+		tx.PutIface(i)
+		return nil
+	})
+}
+
+// unwireIface removes an iface's filter and shaping; keepFilter leaves
+// the filter for the iface's next device (its VM only stopped).
+func (s *Service) unwireIface(id int64, keepFilter bool) error {
+	wiring := s.cfg.Network.Wiring
+	if wiring == nil {
+		return nil
+	}
+	var dev string
+	s.st.View(func(tx *store.Tx) {
+		i, _ := tx.Iface(id)
+		dev = i.Dev
+	})
+	s.wiring.mu.Lock()
+	defer s.wiring.mu.Unlock()
+	var err error
+	if keepFilter {
+		err = wiring.Unplugged(id, dev)
+	} else {
+		err = wiring.Unwire(id, dev)
+	}
+	if err != nil {
+		return fmt.Errorf("unwiring iface %d: %w", id, err)
+	}
+	return s.noteDev(id, "")
+}
+
+// wireStep wires a VM's ifaces once its domain runs. A device that is not
+// there yet is wired when it appears (RunNetwork); one that is there and
+// cannot be wired fails the step, which undoes itself.
+func (s *Service) wireStep(ctx context.Context, r *ops.Run) error {
+	if _, err := s.wireVM(ctx, r.Op().VMID); err != nil {
+		_ = s.unplugVM(ctx, r)
+		return err
+	}
+	return nil
+}
+
+// unplugVM takes shaping off the ifaces of a VM that stopped; the
+// filters stay for the next start.
+func (s *Service) unplugVM(ctx context.Context, r *ops.Run) error {
+	return s.eachIfaceOf(r.Op().VMID, func(id int64) error { return s.unwireIface(id, true) })
+}
+
+// unwireVM removes everything of a VM's ifaces (it is being deleted).
+func (s *Service) unwireVM(ctx context.Context, r *ops.Run) error {
+	return s.eachIfaceOf(r.Op().VMID, func(id int64) error { return s.unwireIface(id, false) })
+}
+
+func (s *Service) eachIfaceOf(vmID int64, fn func(id int64) error) error {
+	var ids []int64
+	s.st.View(func(tx *store.Tx) {
+		v, _ := tx.VM(vmID)
+		ids = v.IfaceIDs
+	})
+	var errs []error
+	for _, id := range ids {
+		errs = append(errs, fn(id))
+	}
+	return errors.Join(errs...)
+}
+
+// wireAttached wires a hot-plugged iface; the VM being halted, there is
+// nothing to wire until it starts.
+func (s *Service) wireAttached(ctx context.Context, r *ops.Run) error {
+	running, err := s.isRunning(ctx, domainName(r.Op().VMID))
+	if err != nil || !running {
+		return err
+	}
+	wired, err := s.wireVM(ctx, r.Op().VMID)
+	if err != nil {
+		return err
+	}
+	if _, ok := wired[r.Op().IfaceID]; !ok && s.cfg.Network.Wiring != nil {
+		return fmt.Errorf("iface %d: no backend device in the running domain", r.Op().IfaceID)
+	}
+	return nil
+}
+
+// unwireStep removes the wiring of the operation's iface.
+func (s *Service) unwireStep(ctx context.Context, r *ops.Run) error {
+	return s.unwireIface(r.Op().IfaceID, false)
+}
+
+// OnLink follows the host's backend devices: a device that goes away
+// hands its final counters to its iface's record and its IFB is removed;
+// one that appears gets wired (a Xen guest that rebooted itself has new
+// vifs and no operation to wire them).
+func (s *Service) OnLink(ev wire.LinkEvent) {
+	if !backendDevice(ev.Name) || s.cfg.Network.Wiring == nil {
+		return
+	}
+	if !ev.Gone {
+		if s.wiredDev(ev.Name) == 0 {
+			select {
+			case s.wiring.kick <- struct{}{}:
+			default:
+			}
+		}
+		return
+	}
+	id := s.wiredDev(ev.Name)
+	if id == 0 {
+		return
+	}
+	s.wiring.mu.Lock()
+	defer s.wiring.mu.Unlock()
+	err := s.st.Update(func(tx *store.Tx) error {
+		i, ok := tx.Iface(id)
+		if !ok || i.Dev != ev.Name {
+			return nil
+		}
+		i.Counted, i.DevCounted, i.Dev = i.Counted.Add(store.Traffic(ev.Final)), store.Traffic{}, ""
+		tx.PutIface(i)
+		return nil
+	})
+	if err == nil {
+		err = s.cfg.Network.Wiring.Unplugged(id, "")
+	}
+	if err != nil {
+		s.log.Warn("device gone", "dev", ev.Name, "iface_id", id, "err", err)
+	}
+}
+
+// wiredDev is the iface wired on dev, or 0.
+func (s *Service) wiredDev(dev string) int64 {
+	var id int64
+	s.st.View(func(tx *store.Tx) {
+		tx.EachIface(func(i *store.Iface) bool {
+			if i.Dev == dev {
+				id = i.ID
+				return false
+			}
+			return true
+		})
+	})
+	return id
+}
+
+// RunNetwork keeps wiring and counters true until ctx ends: watch reports
+// link changes to OnLink; devices that appeared get wired a moment later
+// (several appear together); counters reach the records every CountEvery.
+func (s *Service) RunNetwork(ctx context.Context, watch func(context.Context, func(wire.LinkEvent)) error) {
+	if s.cfg.Network.Wiring == nil {
+		return
+	}
+	go func() {
+		for ctx.Err() == nil {
+			if err := watch(ctx, s.OnLink); err != nil {
+				s.log.Warn("link watch ended; restarting", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}()
+	every := s.cfg.Network.CountEvery
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	count := time.NewTicker(every)
+	defer count.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wiring.kick:
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			s.wireRunning(ctx)
+		case <-count.C:
+			if err := s.CountTraffic(); err != nil {
+				s.log.Warn("counting traffic", "err", err)
+			}
+		}
+	}
+}
+
+// wireRunning wires every running VM that no operation holds.
+func (s *Service) wireRunning(ctx context.Context) {
+	var ids []int64
+	s.st.View(func(tx *store.Tx) {
+		tx.EachVM(func(v *store.VM) bool {
+			if v.State == store.VMRunning && len(v.IfaceIDs) > 0 {
+				ids = append(ids, v.ID)
+			}
+			return true
+		})
+	})
+	for _, id := range ids {
+		if s.eng.Busy(vmKey(id)) {
+			continue // its operation wires it
+		}
+		if _, err := s.wireVM(ctx, id); err != nil {
+			s.log.Warn("wiring", "vm_id", id, "err", err)
+		}
+	}
+}
+
+// CountTraffic reads the counters of every wired device into the records.
+// A reading below the last one means the device was made again under the
+// same name (a QEMU tap after a restart missed by the watch): the last
+// reading is kept as counted.
+func (s *Service) CountTraffic() error {
+	wiring := s.cfg.Network.Wiring
+	if wiring == nil {
+		return nil
+	}
+	readings := map[int64]store.Traffic{}
+	var devs = map[int64]string{}
+	s.st.View(func(tx *store.Tx) {
+		tx.EachIface(func(i *store.Iface) bool {
+			if i.Dev != "" {
+				devs[i.ID] = i.Dev
+			}
+			return true
+		})
+	})
+	for id, dev := range devs {
+		c, err := wiring.Read(dev)
+		if err != nil {
+			continue // gone: OnLink folds its final counts
+		}
+		readings[id] = store.Traffic(c)
+	}
+	if len(readings) == 0 {
+		return nil
+	}
+	return s.st.Update(func(tx *store.Tx) error {
+		for id, c := range readings {
+			i, ok := tx.Iface(id)
+			if !ok || i.Dev != devs[id] || i.DevCounted == c {
+				continue
+			}
+			i.Counted, i.DevCounted = withReading(i, c)
+			tx.PutIface(i)
+		}
+		return nil
+	})
+}
+
+// withReading takes a new reading of an iface's device into its counts.
+func withReading(i store.Iface, c store.Traffic) (counted, dev store.Traffic) {
+	if c.RxBytes < i.DevCounted.RxBytes || c.TxBytes < i.DevCounted.TxBytes {
+		return i.Counted.Add(i.DevCounted), c
+	}
+	return i.Counted, c
+}
+
+// traffic is everything an iface counted until now: the records, and
+// what its device counted since the last write.
+func (s *Service) traffic(i store.Iface) store.Traffic {
+	if w := s.cfg.Network.Wiring; w != nil && i.Dev != "" {
+		if c, err := w.Read(i.Dev); err == nil {
+			counted, dev := withReading(i, store.Traffic(c))
+			return counted.Add(dev)
+		}
+	}
+	return i.Total()
+}
