@@ -37,8 +37,8 @@ func TestIfaceAndIPUpdate(t *testing.T) {
 
 	bad := []struct {
 		name, method, field string
-		cause                int
-		params               []any
+		cause               int
+		params              []any
 	}{
 		{"no bandwidth", "hosting.iface.update", "bandwidth", CauseMissing, []any{id, map[string]any{}}},
 		{"zero bandwidth", "hosting.iface.update", "bandwidth", CauseBadParam, []any{id, map[string]any{"bandwidth": 0.0}}},
