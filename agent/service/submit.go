@@ -115,9 +115,9 @@ func (s *Service) submit(accountID int64, o callOpts, method string, params []an
 	if err != nil {
 		return nil, err
 	}
-	if fresh {
-		s.eng.Enqueue(ids...)
-	}
+	// Read before enqueueing: a new call returns its operations as
+	// submitted (WAIT), not whatever step a fast worker has reached; a
+	// repeat returns where they are now.
 	out := make([]store.Operation, 0, len(ids))
 	s.st.View(func(tx *store.Tx) {
 		for _, id := range ids {
@@ -126,6 +126,9 @@ func (s *Service) submit(accountID int64, o callOpts, method string, params []an
 			}
 		}
 	})
+	if fresh {
+		s.eng.Enqueue(ids...)
+	}
 	return out, nil
 }
 

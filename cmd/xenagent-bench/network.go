@@ -56,7 +56,9 @@ func netRows(seconds int) ([]row, error) {
 			return nil, fmt.Errorf("%v: %v %s", c, err, out)
 		}
 	}
-	server := exec.Command("ip", "netns", "exec", host, "iperf3", "-s", "-B", "10.97.0.1")
+	// -J: a client asking for the server's output gets its intervals as
+	// JSON only from a JSON server; otherwise it gets text.
+	server := exec.Command("ip", "netns", "exec", host, "iperf3", "-s", "-J", "-B", "10.97.0.1")
 	if err := server.Start(); err != nil {
 		return nil, err
 	}
@@ -72,10 +74,10 @@ func netRows(seconds int) ([]row, error) {
 		}
 		ceiling := float64(bps) * 1448 / 1514
 		for _, dir := range []struct {
-			name  string
-			flags []string
-		}{{"from the VM", []string{"--get-server-output"}}, {"to the VM", []string{"-R"}}} {
-			rates, err := iperf(guest, seconds, dir.flags)
+			name    string
+			reverse bool
+		}{{"from the VM", false}, {"to the VM", true}} {
+			rates, err := iperf(guest, seconds, dir.reverse)
 			if err != nil {
 				return nil, fmt.Errorf("%d Mbit/s %s: %w", mbps, dir.name, err)
 			}
@@ -114,11 +116,17 @@ func makeNS(name string) (netns.NsHandle, error) {
 }
 
 // iperf runs a client in the guest namespace and returns the goodput of
-// each second after the first, as the receiver saw it (a sender's
-// seconds measure what entered its socket buffer): the client's with
-// -R, the server's otherwise.
-func iperf(guest string, seconds int, flags []string) ([]float64, error) {
-	args := append([]string{"netns", "exec", guest, "iperf3", "-c", "10.97.0.1", "-J", "-t", strconv.Itoa(seconds + 1)}, flags...)
+// each whole second after the first, as the receiver saw it (a sender's
+// seconds measure what entered its socket buffer, which at 1 Mbit/s swings
+// by half): the client's with -R, the server's otherwise. The last,
+// partial interval is left out: a tenth of a second holds a frame or two.
+func iperf(guest string, seconds int, reverse bool) ([]float64, error) {
+	args := []string{"netns", "exec", guest, "iperf3", "-c", "10.97.0.1", "-J", "-t", strconv.Itoa(seconds + 1)}
+	if reverse {
+		args = append(args, "-R")
+	} else {
+		args = append(args, "--get-server-output")
+	}
 	var out []byte
 	var err error
 	for range 10 {
@@ -130,32 +138,42 @@ func iperf(guest string, seconds int, flags []string) ([]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("iperf3: %v %s", err, out)
 	}
+	return receivedRates(out, reverse)
+}
+
+// receivedRates reads the receiver's whole seconds after the first from
+// an iperf3 client's JSON report.
+func receivedRates(report []byte, reverse bool) ([]float64, error) {
 	type intervals []struct {
 		Sum struct {
+			Seconds       float64 `json:"seconds"`
 			BitsPerSecond float64 `json:"bits_per_second"`
 		} `json:"sum"`
 	}
 	var res struct {
 		Intervals intervals `json:"intervals"`
-		Server    struct {
+		Server    *struct {
 			Intervals intervals `json:"intervals"`
 		} `json:"server_output_json"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
+	if err := json.Unmarshal(report, &res); err != nil {
 		return nil, err
 	}
 	received := res.Intervals
-	if len(res.Server.Intervals) > 0 {
+	if !reverse {
+		if res.Server == nil {
+			return nil, fmt.Errorf("iperf3 sent no JSON server report (is the server running with -J?)")
+		}
 		received = res.Server.Intervals
 	}
 	var rates []float64
 	for i, iv := range received {
-		if i > 0 {
+		if i > 0 && iv.Sum.Seconds >= 0.9 {
 			rates = append(rates, iv.Sum.BitsPerSecond)
 		}
 	}
 	if len(rates) == 0 {
-		return nil, fmt.Errorf("iperf3 reported no intervals")
+		return nil, fmt.Errorf("iperf3 reported no whole second after the first")
 	}
 	return rates, nil
 }
