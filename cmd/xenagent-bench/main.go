@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,7 @@ func main() {
 	vms := flag.Int("vms", 10000, "VMs recorded for the list/info run")
 	imageGiB := flag.Int("image-gib", 10, "image size for the storage run (0 skips it)")
 	netSeconds := flag.Int("net-seconds", 5, "seconds measured per bandwidth run (0 skips them)")
+	netRates := flag.String("net-rates", "1,10,100,1000", "rates measured, Mbit/s")
 	flag.Parse()
 	rows, err := run(*rounds, *parallel, *vms)
 	if err != nil {
@@ -53,7 +55,16 @@ func main() {
 		rows = append(rows, srows...)
 	}
 	if *netSeconds > 0 {
-		nrows, err := netRows(*netSeconds)
+		var rates []uint64
+		for _, f := range strings.Split(*netRates, ",") {
+			r, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+			if err != nil || r == 0 {
+				fmt.Fprintf(os.Stderr, "xenagent-bench: -net-rates: %q is not a rate in Mbit/s\n", f)
+				os.Exit(2)
+			}
+			rates = append(rates, r)
+		}
+		nrows, err := netRows(*netSeconds, rates)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "xenagent-bench: network:", err)
 			os.Exit(1)

@@ -26,6 +26,7 @@ import (
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/network/antispoof"
 	"github.com/xenagent/xenagent/network/ippool"
+	"github.com/xenagent/xenagent/network/shaper"
 	"github.com/xenagent/xenagent/network/wire"
 	"github.com/xenagent/xenagent/storage/file"
 	"github.com/xenagent/xenagent/storage/lvm"
@@ -266,7 +267,11 @@ func hostWiring(bridge string) (*wire.Wirer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	w := wire.New(h, f)
+	reaper, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	w := wire.New(h, f, shaper.WithReaper(reaper))
 	if bridge != "" {
 		if err := w.EnsureBridge(bridge); err != nil {
 			return nil, fmt.Errorf("network.bridge: %w", err)

@@ -14,6 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -22,10 +25,76 @@ import (
 // Shaper applies and removes shaping in one network namespace.
 type Shaper struct {
 	h *netlink.Handle
+
+	reaper   *netlink.Handle
+	reaping  sync.WaitGroup
+	mu       sync.Mutex
+	reapErrs []error
 }
 
+// Option configures a Shaper.
+type Option func(*Shaper)
+
+// WithReaper deletes removed IFB devices in the background through h, a
+// handle of its own in the same namespace. Deleting a device takes ~15
+// ms here, nearly all of it the kernel waiting for an RCU grace period
+// (the CPU is idle meanwhile); a handle serializes its requests, so the
+// wait on the shaping handle would hold up every other change. The IFB
+// is taken out of service at once: down, and renamed with RetiredPrefix
+// so that its name is free for the next device of the same interface.
+func WithReaper(h *netlink.Handle) Option { return func(s *Shaper) { s.reaper = h } }
+
+// RetiredPrefix starts the name of an IFB waiting for deletion; one left
+// by a crash is a leftover that the caller's sweep removes.
+const RetiredPrefix = "xa-r"
+
 // New shapes devices of the namespace h is bound to.
-func New(h *netlink.Handle) *Shaper { return &Shaper{h: h} }
+func New(h *netlink.Handle, opts ...Option) *Shaper {
+	s := &Shaper{h: h}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Settle waits until every IFB removed so far is deleted, and returns
+// what failed among those deletions.
+func (s *Shaper) Settle() error {
+	s.reaping.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := errors.Join(s.reapErrs...)
+	s.reapErrs = nil
+	return err
+}
+
+// deleteIFB deletes an IFB device, in the background with a reaper.
+func (s *Shaper) deleteIFB(l netlink.Link) error {
+	name := l.Attrs().Name
+	if s.reaper == nil || strings.HasPrefix(name, RetiredPrefix) {
+		if err := s.h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+			return fmt.Errorf("deleting %s: %w", name, err)
+		}
+		return nil
+	}
+	if err := s.h.LinkSetDown(l); err != nil {
+		return fmt.Errorf("taking %s down: %w", name, err)
+	}
+	// The index is unique in the namespace while the device lives.
+	if err := s.h.LinkSetName(l, RetiredPrefix+strconv.Itoa(l.Attrs().Index)); err != nil {
+		return fmt.Errorf("retiring %s: %w", name, err)
+	}
+	s.reaping.Add(1)
+	go func() {
+		defer s.reaping.Done()
+		if err := s.reaper.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+			s.mu.Lock()
+			s.reapErrs = append(s.reapErrs, fmt.Errorf("deleting %s (was %s): %w", RetiredPrefix+strconv.Itoa(l.Attrs().Index), name, err))
+			s.mu.Unlock()
+		}
+	}()
+	return nil
+}
 
 // Limits are rates in bit/s; 0 leaves a direction unshaped.
 type Limits struct {
@@ -38,39 +107,80 @@ const (
 	ingressHandle = 0xffff
 	filterPrio    = 1
 	minBurst      = 3 * 1514 // a burst smaller than a few frames stalls TCP
-	// minRemoteQueue holds ~8 full frames: fewer, and TCP from the VM
-	// loses several frames per window.
-	minRemoteQueue = 12500
+	// minQueue holds ~8 full frames: fewer, and TCP loses several frames
+	// per window at low rates, either way.
+	minQueue = 12500
 )
 
 // tbf sizes a token bucket for rate bit/s: a burst of ~10 ms of traffic
 // (so a fast link reaches its rate: the default-burst HTB measured here
-// lost 10 % at 1 Gbit/s), and a queue. To the VM the sender is local and
-// TCP small queues keep ~50 ms enough. From the VM the sender is on the
+// lost 10 % at 1 Gbit/s), and a queue. To the VM the sender is dom0's
+// bridge, which queues nothing, and ~50 ms is enough. From the VM the sender is on the
 // far side of the queue and only drops slow it down, so the queue decides
-// how TCP behaves. Measured here with iperf3 (receiver-side seconds): 200
+// how TCP behaves. Either way the queue holds at least minQueue: at 1
+// Mbit/s 50 ms is four frames. Measured here with iperf3 (receiver-side
+// seconds): 200
 // ms keeps 10 Mbit/s and up within 1 % (10 Mbit/s sees no loss at all,
 // 50 ms lost 13 % under load); at 1 Mbit/s a 200 ms (or 64 KiB) queue
 // turns one slow-start overshoot into seconds of recovery (+26 %, -55 %);
-// 100 ms kept iperf3 by hand within a frame a second, though the bench's
-// 1 Mbit/s run from the VM still swings (-45 %..+28 %): not understood yet.
+// 100 ms keeps iperf3 within a frame a second.
 func tbf(linkIndex int, bps uint64, remoteSender bool) *netlink.Tbf {
 	rate := bps / 8 // TBF counts bytes, HTB bits: netlink passes bytes/s here
-	burst := max(rate/100, minBurst)
+	burst := burstOf(bps)
 	queue := rate / 20
 	if remoteSender {
 		queue = rate / 5
 		if bps < 2_000_000 {
 			queue = rate / 10
 		}
-		queue = max(queue, minRemoteQueue)
 	}
+	queue = max(queue, minQueue)
 	return &netlink.Tbf{
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: linkIndex, Handle: netlink.MakeHandle(rootHandle, 0), Parent: netlink.HANDLE_ROOT},
 		Rate:       rate,
 		Buffer:     netlink.Xmittime(rate, uint32(burst)),
 		Limit:      uint32(burst + queue),
 	}
+}
+
+func burstOf(bps uint64) uint64 { return max(bps/8/100, minBurst) }
+
+// legacyGSOMax is the kernel's default largest GSO packet.
+const legacyGSOMax = 65536
+
+// gsoLimit is the largest GSO packet the host should build for a device
+// shaped to the VM at bps, or 0 for the kernel's default. TBF splits a
+// packet larger than its burst and drops the segments that do not fit,
+// while a local sender (dom0 itself, or the bench) is told the whole
+// packet went: it loses data it has to recover by timeout, a second of
+// nothing at 1 Mbit/s (measured here with iperf3: 93 retransmits in 8 s,
+// none with the limit). A packet no larger than the burst is queued or
+// refused whole, and a refusal is a cue TCP handles at once.
+func gsoLimit(bps uint64) uint32 {
+	if b := burstOf(bps); bps > 0 && b < legacyGSOMax {
+		return uint32(b)
+	}
+	return 0
+}
+
+// setGSO limits the device's GSO packets to what shaping at bps takes
+// whole (bps 0: no shaping), or gives back the default it had before.
+// The bridge takes the smallest of its ports' limits for itself.
+func (s *Shaper) setGSO(link netlink.Link, bps uint64) error {
+	want, have := gsoLimit(bps), link.Attrs().GSOMaxSize
+	if want == 0 {
+		if have == 0 || have >= legacyGSOMax {
+			return nil
+		}
+		want = legacyGSOMax
+	}
+	if have == want {
+		return nil
+	}
+	if err := s.h.LinkSetGSOMaxSize(link, int(want)); err != nil {
+		return fmt.Errorf("GSO size of %s: %w", link.Attrs().Name, err)
+	}
+	return nil
 }
 
 // Apply shapes dev to the limits, creating or replacing what is there;
@@ -86,6 +196,9 @@ func (s *Shaper) Apply(dev, ifb string, l Limits) error {
 			return fmt.Errorf("shaping traffic to the VM on %s: %w", dev, err)
 		}
 	} else if err := s.deleteRoot(link); err != nil {
+		return err
+	}
+	if err := s.setGSO(link, l.ToVM); err != nil {
 		return err
 	}
 	if l.FromVM == 0 {
@@ -170,9 +283,7 @@ func (s *Shaper) removeIngress(link netlink.Link, ifb string) error {
 		}
 	}
 	if l, err := s.h.LinkByName(ifb); err == nil {
-		if err := s.h.LinkDel(l); err != nil {
-			return fmt.Errorf("deleting %s: %w", ifb, err)
-		}
+		return s.deleteIFB(l)
 	}
 	return nil
 }
@@ -194,6 +305,9 @@ func (s *Shaper) Remove(dev, ifb string) error {
 	}
 	if link != nil {
 		if err := s.deleteRoot(link); err != nil {
+			return err
+		}
+		if err := s.setGSO(link, 0); err != nil {
 			return err
 		}
 	}

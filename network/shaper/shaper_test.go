@@ -53,6 +53,14 @@ func TestShapeBothWays(t *testing.T) {
 	if ifb.Attrs().TxQLen == 0 || ifb.Attrs().OperState == netlink.OperDown {
 		t.Fatalf("ifb txqueuelen %d, state %v", ifb.Attrs().TxQLen, ifb.Attrs().OperState)
 	}
+	gso := func(want uint32) {
+		t.Helper()
+		l, err := host.H.LinkByName("vif9.0")
+		if err != nil || l.Attrs().GSOMaxSize != want {
+			t.Fatalf("vif9.0 GSO max size = %d (%v), want %d", l.Attrs().GSOMaxSize, err, want)
+		}
+	}
+	gso(10_000) // 8 Mbit/s: a 10 ms burst, and no GSO packet larger
 
 	// The rate changes live, and applying twice changes nothing.
 	for range 2 {
@@ -66,6 +74,11 @@ func TestShapeBothWays(t *testing.T) {
 	if out, err := host.Run("ping", "-c", "1", "-W", "1", "10.99.1.2"); err != nil {
 		t.Fatalf("ping after a live update: %v\n%s", err, out)
 	}
+	gso(65536) // a 125 KB burst takes any GSO packet: the default is back
+	if err := s.Apply("vif9.0", "xa-i9", Limits{ToVM: 1_000_000, FromVM: 1_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	gso(minBurst)
 
 	// Removing leaves nothing: no qdisc of ours, no IFB; twice is fine.
 	for range 2 {
@@ -76,6 +89,7 @@ func TestShapeBothWays(t *testing.T) {
 	if st, _ := s.Inspect("vif9.0", "xa-i9"); st != (State{}) {
 		t.Fatalf("after remove: %+v", st)
 	}
+	gso(65536)
 	if _, err := host.H.LinkByName("xa-i9"); err == nil {
 		t.Fatal("ifb left after remove")
 	}

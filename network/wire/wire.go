@@ -39,9 +39,13 @@ type Wirer struct {
 
 // New wires through h (bound to the host's namespace, or a test's) and
 // the filter of the same namespace.
-func New(h *netlink.Handle, f *antispoof.Filter) *Wirer {
-	return &Wirer{h: h, shape: shaper.New(h), filter: f}
+func New(h *netlink.Handle, f *antispoof.Filter, opts ...shaper.Option) *Wirer {
+	return &Wirer{h: h, shape: shaper.New(h, opts...), filter: f}
 }
+
+// Settle waits for the IFB deletions still running in the background
+// (see shaper.WithReaper) and reports their failures.
+func (w *Wirer) Settle() error { return w.shape.Settle() }
 
 // IFBName is the IFB device that shapes what interface id sends.
 func IFBName(id int64) string { return "xa-i" + strconv.FormatInt(id, 10) }
@@ -129,15 +133,24 @@ type Leftovers struct {
 // and returns what it removed. It never touches other devices.
 func (w *Wirer) Sweep(keep func(id int64) bool) (Leftovers, error) {
 	var out Leftovers
+	// Deletions still running would race the sweep's own; their failures
+	// leave devices that the sweep deletes below.
+	_ = w.shape.Settle()
 	links, err := w.h.LinkList()
 	if err != nil {
 		return out, err
 	}
 	for _, l := range links {
 		name := l.Attrs().Name
-		id, err := strconv.ParseInt(strings.TrimPrefix(name, "xa-i"), 10, 64)
-		if l.Type() != "ifb" || !strings.HasPrefix(name, "xa-i") || err != nil || keep(id) {
+		if l.Type() != "ifb" {
 			continue
+		}
+		// An IFB retired for deletion belongs to no interface any more.
+		if !strings.HasPrefix(name, shaper.RetiredPrefix) {
+			id, err := strconv.ParseInt(strings.TrimPrefix(name, "xa-i"), 10, 64)
+			if !strings.HasPrefix(name, "xa-i") || err != nil || keep(id) {
+				continue
+			}
 		}
 		if err := w.h.LinkDel(l); err != nil {
 			return out, fmt.Errorf("deleting %s: %w", name, err)
