@@ -140,6 +140,12 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 			return err
 		}
 		sc.Network.Wiring = w
+		// Runs after the engine stopped: no IFB is left half-deleted.
+		defer func() {
+			if err := w.Settle(); err != nil {
+				log.Warn("deleting IFBs at shutdown", "err", err)
+			}
+		}()
 	}
 	eng := ops.New(st, log, ops.Config{RetryFor: cfg.Timeouts.StepRetry.Duration, OnBoundary: failpoint(log)})
 	svc := service.New(sc, st, eng, hv, vols, log)
