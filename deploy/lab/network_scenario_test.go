@@ -3,7 +3,6 @@ package lab
 import (
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -59,13 +58,15 @@ func (s *scenario) measure(ip, vif, ifb string, toVM bool) float64 {
 	if !toVM {
 		stream, counter = fmt.Sprintf("cat < /dev/tcp/%s/5002 > /dev/null", ip), "/sys/class/net/"+ifb+"/statistics/tx_bytes"
 	}
-	out := s.dom0(fmt.Sprintf("(timeout 9 bash -c '%s' 2>/dev/null &); sleep 2; a=$(cat %s); sleep 5; b=$(cat %s); echo $((b-a))", stream, counter, counter))
-	n, err := strconv.ParseFloat(out, 64)
-	if err != nil {
+	// The clock is read with the counter: under TCG "sleep 5" and the
+	// forks around it take visibly longer than 5 s.
+	out := s.dom0(fmt.Sprintf("(timeout 9 bash -c '%s' 2>/dev/null &); sleep 2; a=$(cat %s); s=$(date +%%s%%N); sleep 5; b=$(cat %s); e=$(date +%%s%%N); echo $((b-a)) $((e-s))", stream, counter, counter))
+	var bytes, ns float64
+	if _, err := fmt.Sscan(out, &bytes, &ns); err != nil || ns <= 0 {
 		s.t.Fatalf("measuring: %q", out)
 	}
 	time.Sleep(3 * time.Second) // the stream ends before the next one
-	return n * 8 / 5
+	return bytes * 8 / (ns / 1e9)
 }
 
 // networkScenario: a running guest's iface is filtered and shaped on its
