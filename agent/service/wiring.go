@@ -221,16 +221,24 @@ func (s *Service) OnLink(ev wire.LinkEvent) {
 	if !backendDevice(ev.Name) || s.cfg.Network.Wiring == nil {
 		return
 	}
+	id := s.wiredDev(ev.Name)
 	if !ev.Gone {
-		if s.wiredDev(ev.Name) == 0 {
+		if id == 0 {
 			select {
 			case s.wiring.kick <- struct{}{}:
 			default:
 			}
+			return
+		}
+		// A wired device's change (down, carrier lost while its VM goes)
+		// is a reading: the last one before Xen zeroes a vif's counts.
+		if ev.Counted {
+			if err := s.recordReading(id, ev.Name, store.Traffic(ev.Counters)); err != nil {
+				s.log.Warn("recording traffic", "dev", ev.Name, "iface_id", id, "err", err)
+			}
 		}
 		return
 	}
-	id := s.wiredDev(ev.Name)
 	if id == 0 {
 		return
 	}
@@ -241,8 +249,7 @@ func (s *Service) OnLink(ev wire.LinkEvent) {
 		if !ok || i.Dev != ev.Name {
 			return nil
 		}
-		i.Counted, i.DevCounted, i.Dev = i.Counted.Add(store.Traffic(ev.Final)), store.Traffic{}, ""
-		tx.PutIface(i)
+		tx.PutIface(deviceGone(i, store.Traffic(ev.Counters)))
 		return nil
 	})
 	if err == nil {
@@ -370,6 +377,36 @@ func (s *Service) CountTraffic() error {
 			i.Counted, i.DevCounted = withReading(i, c)
 			tx.PutIface(i)
 		}
+		return nil
+	})
+}
+
+// countBeforeTeardown reads the counters before a domain's devices go: a
+// Xen vif's counts are zero by the time it is removed, so what it counted
+// since the last periodic reading would be lost.
+func (s *Service) countBeforeTeardown() {
+	if err := s.CountTraffic(); err != nil {
+		s.log.Warn("reading traffic counters", "err", err)
+	}
+}
+
+// deviceGone folds the last counts of an iface's device into its record:
+// the larger of what the removal reported and the last reading, since a
+// Xen vif reports zeros when it goes.
+func deviceGone(i store.Iface, last store.Traffic) store.Iface {
+	i.Counted, i.DevCounted, i.Dev = i.Counted.Add(i.DevCounted.Max(last)), store.Traffic{}, ""
+	return i
+}
+
+// recordReading takes a reading of dev into its iface's record.
+func (s *Service) recordReading(id int64, dev string, c store.Traffic) error {
+	return s.st.Update(func(tx *store.Tx) error {
+		i, ok := tx.Iface(id)
+		if !ok || i.Dev != dev || i.DevCounted == c {
+			return nil
+		}
+		i.Counted, i.DevCounted = withReading(i, c)
+		tx.PutIface(i)
 		return nil
 	})
 }

@@ -329,6 +329,7 @@ func (s *Service) undefineDomain(ctx context.Context, r *ops.Run) error {
 }
 
 func (s *Service) destroyDomain(ctx context.Context, r *ops.Run) error {
+	s.countBeforeTeardown()
 	return s.hv.Destroy(ctx, domainName(r.Op().VMID))
 }
 
@@ -420,6 +421,7 @@ func (s *Service) prepareStop(data map[string]string) {
 // and power off at the deadline (5 minutes in all by default). Waits wake
 // on lifecycle events, not on a polling loop.
 func (s *Service) stopDomain(ctx context.Context, r *ops.Run) error {
+	s.countBeforeTeardown()
 	name := domainName(r.Op().VMID)
 	events, stop := s.hv.Watch(name)
 	defer stop()
@@ -495,6 +497,7 @@ func (s *Service) stopDomain(ctx context.Context, r *ops.Run) error {
 // default). "Came back" is a reboot event (QEMU) or a new domain id (Xen
 // recreates the domain).
 func (s *Service) rebootDomain(ctx context.Context, r *ops.Run) error {
+	s.countBeforeTeardown()
 	name := domainName(r.Op().VMID)
 	events, stop := s.hv.Watch(name)
 	defer stop()

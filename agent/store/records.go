@@ -167,6 +167,11 @@ func (t Traffic) Add(o Traffic) Traffic {
 	return Traffic{t.RxBytes + o.RxBytes, t.TxBytes + o.TxBytes, t.RxPackets + o.RxPackets, t.TxPackets + o.TxPackets}
 }
 
+// Max is the larger of two readings of one device, field by field.
+func (t Traffic) Max(o Traffic) Traffic {
+	return Traffic{max(t.RxBytes, o.RxBytes), max(t.TxBytes, o.TxBytes), max(t.RxPackets, o.RxPackets), max(t.TxPackets, o.TxPackets)}
+}
+
 // Total is everything the iface counted.
 func (i Iface) Total() Traffic { return i.Counted.Add(i.DevCounted) }
 

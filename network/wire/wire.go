@@ -200,10 +200,12 @@ func (w *Wirer) EnsureBridge(name string) error {
 type LinkEvent struct {
 	Name string
 	Gone bool
-	// Final is what the device counted until it went away, as the kernel
-	// reported it with the removal: nothing is lost between the last
-	// reading and a VM's stop.
-	Final Counters
+	// Counters is what the device had counted, as the kernel reported it
+	// with the event (with Gone: its last counts). A Xen vif's counts are
+	// zero by then (netback frees its queues, which hold them, before the
+	// device goes), a tap's are whole.
+	Counters Counters
+	Counted  bool
 }
 
 // WatchLinks reports link changes in the namespace ns (nil: the
@@ -233,8 +235,8 @@ func WatchLinks(ctx context.Context, ns *netns.NsHandle, fn func(LinkEvent)) err
 				return errors.New("watching links: subscription closed")
 			}
 			ev := LinkEvent{Name: u.Attrs().Name, Gone: u.Header.Type == unix.RTM_DELLINK}
-			if ev.Gone && u.Attrs().Statistics != nil {
-				ev.Final = vmView(u.Attrs().Statistics)
+			if st := u.Attrs().Statistics; st != nil {
+				ev.Counters, ev.Counted = vmView(st), true
 			}
 			fn(ev)
 		}
