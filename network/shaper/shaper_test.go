@@ -78,7 +78,7 @@ func TestShapeBothWays(t *testing.T) {
 	if err := s.Apply("vif9.0", "xa-i9", Limits{ToVM: 1_000_000, FromVM: 1_000_000}); err != nil {
 		t.Fatal(err)
 	}
-	gso(minBurst)
+	gso(minGSO)
 
 	// Removing leaves nothing: no qdisc of ours, no IFB; twice is fine.
 	for range 2 {
