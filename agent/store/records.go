@@ -150,8 +150,8 @@ type Iface struct {
 	Dev string `json:"dev,omitempty"`
 	// Traffic is what the iface's devices counted, all of them: Counted
 	// holds the devices gone, DevCounted the last reading of Dev.
-	Counted    Traffic `json:"counted"`
-	DevCounted Traffic `json:"dev_counted"`
+	Counted    Traffic `json:"counted,omitzero"`
+	DevCounted Traffic `json:"dev_counted,omitzero"`
 }
 
 // Traffic is bytes and packets from the VM's point of view.

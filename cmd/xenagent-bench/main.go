@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -296,7 +297,15 @@ func run(rounds, parallel, nVMs int) ([]row, error) {
 	var mst runtime.MemStats
 	runtime.ReadMemStats(&mst)
 	fi, _ := os.Stat(filepath.Join(dir, "state.db"))
+	if f := os.Getenv("BENCH_HEAPPROFILE"); f != "" {
+		if out, err := os.Create(f); err == nil {
+			pprof.WriteHeapProfile(out)
+			out.Close()
+		}
+	}
 	if os.Getenv("BENCH_SMAPS") != "" {
+		fmt.Fprintf(os.Stderr, "go: heap in use %d kB, heap idle-not-released %d kB, stacks %d kB, spans %d kB, gc %d kB, other %d kB, goroutines %d\n",
+			mst.HeapInuse>>10, (mst.HeapIdle-mst.HeapReleased)>>10, mst.StackSys>>10, mst.MSpanSys>>10, mst.GCSys>>10, mst.OtherSys>>10, runtime.NumGoroutine())
 		b, _ := os.ReadFile("/proc/self/smaps")
 		var cur string
 		sizes := map[string]int{}
