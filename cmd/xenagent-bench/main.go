@@ -42,6 +42,9 @@ func main() {
 	netSeconds := flag.Int("net-seconds", 5, "seconds measured per bandwidth run (0 skips them)")
 	netRates := flag.String("net-rates", "1,10,100,1000", "rates measured, Mbit/s")
 	flag.Parse()
+	if os.Getenv("BENCH_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for an exact profile
+	}
 	rows, err := run(*rounds, *parallel, *vms)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xenagent-bench:", err)
