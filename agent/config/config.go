@@ -44,6 +44,14 @@ type Config struct {
 	Demo         Demo       `toml:"demo"`
 	Images       []Image    `toml:"images"`
 	Snapshots    Snapshots  `toml:"snapshots"`
+	Operations   Operations `toml:"operations"`
+}
+
+// Operations configures the operation journal.
+type Operations struct {
+	// KeepFinished is how long a finished operation (and its idempotency
+	// key) stays listable; 0 keeps every one forever.
+	KeepFinished Duration `toml:"keep_finished"`
 }
 
 // Snapshots configures automatic snapshots. Profiles replace the built-in
@@ -179,9 +187,10 @@ func Default() Config {
 		Storage:      Storage{Backend: "file", CommandTimeout: Duration{2 * time.Minute}},
 		Timeouts: Timeouts{Stop: Duration{5 * time.Minute}, StopMessages: 2, Reboot: Duration{2 * time.Minute},
 			StepRetry: Duration{2 * time.Minute}},
-		Snapshots: Snapshots{CheckEvery: Duration{time.Minute}},
-		Network:   Network{Wire: true, Sweep: true, DefaultBandwidth: 102400, MinBandwidth: 8000, CountEvery: Duration{30 * time.Second}},
-		Limits:    Limits{MaxMemoryMB: 262144, MaxCores: 32, MaxDiskMB: 2 << 20, MaxBandwidth: 10e9, DefaultQuotaMB: 1 << 20},
+		Snapshots:  Snapshots{CheckEvery: Duration{time.Minute}},
+		Operations: Operations{KeepFinished: Duration{7 * 24 * time.Hour}},
+		Network:    Network{Wire: true, Sweep: true, DefaultBandwidth: 102400, MinBandwidth: 8000, CountEvery: Duration{30 * time.Second}},
+		Limits:     Limits{MaxMemoryMB: 262144, MaxCores: 32, MaxDiskMB: 2 << 20, MaxBandwidth: 10e9, DefaultQuotaMB: 1 << 20},
 	}
 }
 
@@ -258,6 +267,9 @@ func (c Config) Validate() error {
 	}
 	if c.Snapshots.CheckEvery.Duration <= 0 {
 		errs = append(errs, "snapshots.check_every: must be positive")
+	}
+	if k := c.Operations.KeepFinished.Duration; k != 0 && k < time.Hour {
+		errs = append(errs, fmt.Sprintf("operations.keep_finished: %s is shorter than an hour, too short for clients retrying with an idempotency key (0 keeps them forever)", k))
 	}
 	if n := c.Network; n.MinBandwidth <= 0 || n.DefaultBandwidth < n.MinBandwidth || n.DefaultBandwidth > c.Limits.MaxBandwidth {
 		errs = append(errs, fmt.Sprintf("network: need 0 < min_bandwidth_bps <= default_bandwidth_bps <= limits.max_bandwidth_bps (bit/s), got %.0f, %.0f, %.0f",

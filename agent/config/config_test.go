@@ -16,6 +16,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.Timeouts.Stop.Duration != 5*time.Minute || c.Timeouts.StopMessages != 2 || c.Timeouts.Reboot.Duration != 2*time.Minute {
 		t.Errorf("timeouts = %+v", c.Timeouts)
 	}
+	if c.Operations.KeepFinished.Duration != 7*24*time.Hour {
+		t.Errorf("operations.keep_finished = %s, want 168h", c.Operations.KeepFinished)
+	}
 	if c.Libvirt.URI != "xen:///system" || c.Network.IPv4 == nil || len(c.Accounts) != 1 {
 		t.Errorf("config = %+v", c)
 	}
@@ -32,6 +35,7 @@ func TestRejects(t *testing.T) {
 		"bad backend":   "[storage]\nbackend = \"zfs\"\n",
 		"bad operator":  "[operator]\nkey_sha256 = \"abc\"\n",
 		"zero messages": "[timeouts]\nstop_messages = 0\n",
+		"keep a minute": "[operations]\nkeep_finished = \"1m\"\n",
 	}
 	for name, body := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -6,7 +6,9 @@ import (
 	"github.com/xenagent/xenagent/agent/store"
 )
 
-func tr(rx, tx uint64) store.Traffic { return store.Traffic{RxBytes: rx, TxBytes: tx, RxPackets: rx / 100, TxPackets: tx / 100} }
+func tr(rx, tx uint64) store.Traffic {
+	return store.Traffic{RxBytes: rx, TxBytes: tx, RxPackets: rx / 100, TxPackets: tx / 100}
+}
 
 // An iface's total never goes back, whatever its devices report: a Xen
 // vif reports zeros on its way out, a re-made tap starts again at zero.

@@ -458,6 +458,7 @@ func (tx *Tx) EachOperation(fn func(*Operation) bool) {
 	each(&tx.s.operations, fn)
 }
 func (tx *Tx) HasOperation(id int64) bool { _, ok := tx.s.operations.rows[id]; return ok }
+func (tx *Tx) DeleteOperation(id int64)   { del(tx, &tx.s.operations, id) }
 
 // Idem returns the remembered answer for an idempotency key.
 func (tx *Tx) Idem(key string) (IdemEntry, bool) {
@@ -478,6 +479,26 @@ func (tx *Tx) PutIdem(key string, e IdemEntry) {
 			delete(tx.s.idem, key)
 		}
 	})
+}
+
+// EachIdem visits every remembered idempotency key.
+func (tx *Tx) EachIdem(fn func(key string, e IdemEntry) bool) {
+	for k, e := range tx.s.idem {
+		if !fn(k, e) {
+			return
+		}
+	}
+}
+
+// DeleteIdem forgets an idempotency key.
+func (tx *Tx) DeleteIdem(key string) {
+	old, had := tx.s.idem[key]
+	if !had {
+		return
+	}
+	delete(tx.s.idem, key)
+	tx.writes = append(tx.writes, write{bucket: "idempotency", key: []byte(key)})
+	tx.undo = append(tx.undo, func() { tx.s.idem[key] = old })
 }
 
 // Released returns the addresses released under key, oldest first.

@@ -307,8 +307,8 @@ func run(rounds, parallel, nVMs int) ([]row, error) {
 		}
 	}
 	if os.Getenv("BENCH_SMAPS") != "" {
-		fmt.Fprintf(os.Stderr, "go: heap in use %d kB, heap idle-not-released %d kB, stacks %d kB, spans %d kB, gc %d kB, other %d kB, goroutines %d\n",
-			mst.HeapInuse>>10, (mst.HeapIdle-mst.HeapReleased)>>10, mst.StackSys>>10, mst.MSpanSys>>10, mst.GCSys>>10, mst.OtherSys>>10, runtime.NumGoroutine())
+		fmt.Fprintf(os.Stderr, "go: heap live %d kB, in use %d kB, idle-not-released %d kB, stacks %d kB, spans %d kB, gc %d kB, other %d kB, goroutines %d\n",
+			mst.HeapAlloc>>10, mst.HeapInuse>>10, (mst.HeapIdle-mst.HeapReleased)>>10, mst.StackSys>>10, mst.MSpanSys>>10, mst.GCSys>>10, mst.OtherSys>>10, runtime.NumGoroutine())
 		b, _ := os.ReadFile("/proc/self/smaps")
 		var cur string
 		sizes := map[string]int{}

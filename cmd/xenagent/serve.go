@@ -160,6 +160,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	eng.Start(runCtx)
 	go svc.WatchDomains(runCtx)
 	go svc.RunSnapshotScheduler(runCtx, cfg.Snapshots.CheckEvery.Duration)
+	go eng.RunPruner(runCtx, cfg.Operations.KeepFinished.Duration)
 	go svc.RunNetwork(runCtx, func(ctx context.Context, fn func(wire.LinkEvent)) error { return wire.WatchLinks(ctx, nil, fn) })
 
 	ln, err := net.Listen("tcp", cfg.Listen)
