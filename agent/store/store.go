@@ -357,12 +357,16 @@ func put[T any](tx *Tx, t *table[T], id int64, v T) {
 	if tx.readOnly {
 		panic("store: write in a read-only transaction")
 	}
-	raw, err := json.Marshal(v)
+	// Marshalling the stored copy through its pointer: boxing v itself
+	// would copy the record to the heap once more per write, and those
+	// short-lived copies, the same size as the kept ones, leave the kept
+	// records' memory half empty.
+	nv := t.clone(v)
+	raw, err := json.Marshal(&nv)
 	if err != nil {
 		panic(fmt.Sprintf("store: encoding %s/%d: %v", t.bucket, id, err))
 	}
 	old, had := t.rows[id]
-	nv := t.clone(v)
 	t.rows[id] = &nv
 	tx.writes = append(tx.writes, write{bucket: t.bucket, key: u64(id), val: raw})
 	tx.undo = append(tx.undo, func() {
