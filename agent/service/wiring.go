@@ -370,12 +370,7 @@ func (s *Service) CountTraffic() error {
 	}
 	return s.st.Update(func(tx *store.Tx) error {
 		for id, c := range readings {
-			i, ok := tx.Iface(id)
-			if !ok || i.Dev != devs[id] || i.DevCounted == c {
-				continue
-			}
-			i.Counted, i.DevCounted = withReading(i, c)
-			tx.PutIface(i)
+			takeReading(tx, id, devs[id], c)
 		}
 		return nil
 	})
@@ -401,14 +396,20 @@ func deviceGone(i store.Iface, last store.Traffic) store.Iface {
 // recordReading takes a reading of dev into its iface's record.
 func (s *Service) recordReading(id int64, dev string, c store.Traffic) error {
 	return s.st.Update(func(tx *store.Tx) error {
-		i, ok := tx.Iface(id)
-		if !ok || i.Dev != dev || i.DevCounted == c {
-			return nil
-		}
-		i.Counted, i.DevCounted = withReading(i, c)
-		tx.PutIface(i)
+		takeReading(tx, id, dev, c)
 		return nil
 	})
+}
+
+// takeReading records reading c of dev in iface id, unless the iface has
+// another device by now (the reading is stale) or nothing changed.
+func takeReading(tx *store.Tx, id int64, dev string, c store.Traffic) {
+	i, ok := tx.Iface(id)
+	if !ok || i.Dev != dev || i.DevCounted == c {
+		return
+	}
+	i.Counted, i.DevCounted = withReading(i, c)
+	tx.PutIface(i)
 }
 
 // withReading takes a new reading of an iface's device into its counts.

@@ -115,15 +115,14 @@ const (
 // tbf sizes a token bucket for rate bit/s: a burst of ~10 ms of traffic
 // (so a fast link reaches its rate: the default-burst HTB measured here
 // lost 10 % at 1 Gbit/s), and a queue. To the VM the sender is dom0's
-// bridge, which queues nothing, and ~50 ms is enough. From the VM the sender is on the
-// far side of the queue and only drops slow it down, so the queue decides
-// how TCP behaves. Either way the queue holds at least minQueue: at 1
-// Mbit/s 50 ms is four frames. Measured here with iperf3 (receiver-side
-// seconds): 200
-// ms keeps 10 Mbit/s and up within 1 % (10 Mbit/s sees no loss at all,
-// 50 ms lost 13 % under load); at 1 Mbit/s a 200 ms (or 64 KiB) queue
-// turns one slow-start overshoot into seconds of recovery (+26 %, -55 %);
-// 100 ms keeps iperf3 within a frame a second.
+// bridge, which queues nothing, and ~50 ms is enough. From the VM the
+// sender is on the far side of the queue and only drops slow it down, so
+// the queue decides how TCP behaves. Either way the queue holds at least
+// minQueue: at 1 Mbit/s 50 ms is four frames. Measured here with iperf3
+// (receiver-side seconds): 200 ms keeps 10 Mbit/s and up within 1 % (10
+// Mbit/s sees no loss at all, 50 ms lost 13 % under load); at 1 Mbit/s a
+// 200 ms (or 64 KiB) queue turns one slow-start overshoot into seconds of
+// recovery (+26 %, -55 %); 100 ms keeps iperf3 within a frame a second.
 func tbf(linkIndex int, bps uint64, remoteSender bool) *netlink.Tbf {
 	rate := bps / 8 // TBF counts bytes, HTB bits: netlink passes bytes/s here
 	burst := burstOf(bps)
@@ -163,8 +162,10 @@ const minGSO = 2 * 1514
 // packets also leave the bucket evenly: at 1 Mbit/s 3-frame packets made
 // the seconds alternate 938/973 kbit/s, 2-frame ones 950/961.
 func gsoLimit(bps uint64) uint32 {
+	// Within the burst by construction: the burst is the same 10 ms with
+	// a larger floor (minBurst > minGSO).
 	if g := max(bps/8/100, minGSO); bps > 0 && g < legacyGSOMax {
-		return uint32(min(g, burstOf(bps)))
+		return uint32(g)
 	}
 	return 0
 }
