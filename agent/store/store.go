@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,6 +22,58 @@ const SchemaVersion = 1
 
 // ErrLocked means another process holds the state file.
 var ErrLocked = errors.New("state file is locked by another process")
+
+// ErrUnwritable is the class of every write the state file refused, or
+// that was refused because an earlier one was: nothing of it was recorded
+// and memory holds what the file holds. Retrying later is safe.
+var ErrUnwritable = errors.New("the state disk refused the write")
+
+// ErrClosed is returned by writes after Close.
+var ErrClosed = errors.New("state store is closed")
+
+// WriteError is a refused write. Err is what the file said (ENOSPC...).
+type WriteError struct {
+	Err error
+	// Earlier is set when this write itself never reached the file: an
+	// earlier one failed, or the store was failed when it was asked.
+	Earlier bool
+}
+
+func (e *WriteError) Error() string {
+	what := "the state disk refused the write"
+	if e.Earlier {
+		what = "the state disk refused an earlier write"
+	}
+	return fmt.Sprintf("%s (%s); nothing was recorded, retry later", what, describe(e.Err))
+}
+
+// Unwrap lets errors.Is see both ErrUnwritable and the file's error.
+func (e *WriteError) Unwrap() []error { return []error{ErrUnwritable, e.Err} }
+
+// describe names the common causes the way an operator searches for them.
+func describe(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return "no space left on device"
+	case errors.Is(err, syscall.EDQUOT):
+		return "disk quota exceeded"
+	case errors.Is(err, syscall.EROFS):
+		return "read-only file system"
+	case errors.Is(err, syscall.EIO):
+		return "input/output error"
+	}
+	return err.Error()
+}
+
+// Failing writes: the probe that clears the failed state writes this many
+// bytes, then deletes them, so that success means some room, not the last
+// free page; and it runs at most this often.
+const (
+	probeSize  = 256 << 10
+	probeEvery = 2 * time.Second
+	maxPending = 4096 // queued commits before writers wait (back pressure)
+	maxBatch   = 1024 // commits per bbolt transaction
+)
 
 var buckets = []string{"meta", "accounts", "vms", "disks", "ifaces", "ips", "images", "operations", "idempotency", "released", "sshkeys"}
 
@@ -60,9 +114,28 @@ type Store struct {
 	seq        map[string]int64
 	instance   string
 
-	commits chan *commit
-	done    chan struct{}
-	closeMu sync.Once
+	// Commits queue in pending in the order apply made them; the
+	// committer takes them in batches. cond (on mu) wakes the committer,
+	// writers waiting for room, and Check waiting for the queue to drain.
+	cond     *sync.Cond
+	pending  []*commit
+	inflight bool
+	closed   bool
+	done     chan struct{}
+	closeMu  sync.Once
+	stopped  chan struct{} // closed by Close: stops the probe loop
+
+	// failed is set when a write failed and cleared by a successful probe;
+	// while set, writes are refused at once. healed is closed then.
+	failed    *WriteError
+	failedAt  time.Time
+	healed    chan struct{}
+	epoch     uint64
+	probeMu   sync.Mutex
+	lastProbe time.Time
+	// writeHook, set by tests, runs inside every batch's transaction; an
+	// error it returns fails the batch as the disk would.
+	writeHook func() error
 }
 
 type write struct {
@@ -73,6 +146,7 @@ type write struct {
 
 type commit struct {
 	writes []write
+	undo   []func() // reverses the commit's change to memory, in order
 	err    chan error
 }
 
@@ -99,9 +173,10 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		idem:       map[string]IdemEntry{},
 		released:   map[string][]string{},
 		seq:        map[string]int64{},
-		commits:    make(chan *commit, 4096),
 		done:       make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
+	s.cond = sync.NewCond(&s.mu)
 	if err := db.Update(s.migrate); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("preparing %s: %w", path, err)
@@ -111,6 +186,7 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("loading %s: %w", path, err)
 	}
 	go s.committer()
+	go s.probeLoop()
 	return s, nil
 }
 
@@ -201,52 +277,224 @@ func (s *Store) load(tx *bolt.Tx) error {
 
 // committer writes batches in arrival order; whatever queued while one
 // fsync ran goes into the next transaction (group commit).
+//
+// A batch that fails leaves memory ahead of the file. Memory is brought
+// back to the file: every commit queued after the batch fails too (it may
+// build on the failed one), and all of their changes are undone, newest
+// first. The store is then failed: writes are refused at once until a
+// probe succeeds. So an acknowledged write is in the file, and a refused
+// one is neither in the file nor in memory.
 func (s *Store) committer() {
 	defer close(s.done)
-	for c := range s.commits {
-		batch := []*commit{c}
-	drain:
-		for len(batch) < 1024 {
-			select {
-			case more, ok := <-s.commits:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, more)
-			default:
-				break drain
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		for len(s.pending) == 0 {
+			s.inflight = false
+			if s.closed {
+				return
+			}
+			s.cond.Broadcast() // Check waits for an idle committer
+			s.cond.Wait()
+		}
+		n := min(len(s.pending), maxBatch)
+		batch := s.pending[:n:n]
+		s.pending = s.pending[n:]
+		s.inflight = true
+		s.cond.Broadcast() // room for writers
+		s.mu.Unlock()
+		err := s.write(batch)
+		s.mu.Lock()
+		if err == nil {
+			for _, c := range batch {
+				c.err <- nil
+			}
+			continue
+		}
+		later := s.pending
+		s.pending = nil
+		s.fail(err)
+		for i := len(later) - 1; i >= 0; i-- {
+			later[i].rollback()
+		}
+		for i := len(batch) - 1; i >= 0; i-- {
+			batch[i].rollback()
+		}
+		if len(later)+len(batch) > 0 {
+			s.epoch++
+		}
+		s.log.Error("state write failed; refused it and every write queued after it, and undid them in memory; refusing writes until the disk takes them again",
+			"err", err, "refused", len(batch)+len(later))
+		for _, c := range batch {
+			c.err <- &WriteError{Err: err}
+		}
+		for _, c := range later {
+			c.err <- &WriteError{Err: err, Earlier: true}
+		}
+		s.cond.Broadcast()
+	}
+}
+
+func (c *commit) rollback() {
+	for i := len(c.undo) - 1; i >= 0; i-- {
+		c.undo[i]()
+	}
+}
+
+// write commits one batch in one bbolt transaction.
+func (s *Store) write(batch []*commit) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if s.writeHook != nil {
+			if err := s.writeHook(); err != nil {
+				return err
 			}
 		}
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, c := range batch {
-				for _, w := range c.writes {
-					b := tx.Bucket([]byte(w.bucket))
-					var err error
-					if w.val == nil {
-						err = b.Delete(w.key)
-					} else {
-						err = b.Put(w.key, w.val)
-					}
-					if err != nil {
-						return err
-					}
+		for _, c := range batch {
+			for _, w := range c.writes {
+				b := tx.Bucket([]byte(w.bucket))
+				var err error
+				if w.val == nil {
+					err = b.Delete(w.key)
+				} else {
+					err = b.Put(w.key, w.val)
+				}
+				if err != nil {
+					return err
 				}
 			}
+		}
+		return nil
+	})
+}
+
+// fail marks the store failed; s.mu is held.
+func (s *Store) fail(err error) {
+	if s.failed == nil {
+		s.healed = make(chan struct{})
+	}
+	s.failed = &WriteError{Err: err, Earlier: true}
+	s.failedAt = time.Now()
+}
+
+// Writable reports nil when state writes work, or the refusal every write
+// gets until they do again.
+func (s *Store) Writable() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.failed != nil {
+		return fmt.Errorf("%w (since %s)", s.failed, s.failedAt.UTC().Format(time.RFC3339))
+	}
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// WaitWritable blocks until state writes work again or ctx ends.
+func (s *Store) WaitWritable(ctx context.Context) error {
+	for {
+		s.mu.RLock()
+		failed, healed := s.failed, s.healed
+		s.mu.RUnlock()
+		if failed == nil {
 			return nil
-		})
-		for _, c := range batch {
-			c.err <- err
+		}
+		select {
+		case <-healed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.stopped:
+			return ErrClosed
 		}
 	}
+}
+
+// probeLoop probes a failed store until it takes writes again, so that
+// health and waiting operations recover without a client write.
+func (s *Store) probeLoop() {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopped:
+			return
+		case <-t.C:
+			s.probeIfDue()
+		}
+	}
+}
+
+// probeIfDue probes a failed store if the last probe is old enough; one
+// probe runs at a time.
+func (s *Store) probeIfDue() {
+	s.mu.RLock()
+	due := s.failed != nil && !s.closed
+	s.mu.RUnlock()
+	if !due || !s.probeMu.TryLock() {
+		return
+	}
+	defer s.probeMu.Unlock()
+	if time.Since(s.lastProbe) < probeEvery {
+		return
+	}
+	s.probe()
+}
+
+// Probe tries a write of probeSize bytes on a failed store, and clears the
+// failed state if the file takes it. It does nothing on a healthy store.
+func (s *Store) Probe() error {
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	return s.probe()
+}
+
+func (s *Store) probe() error {
+	s.mu.RLock()
+	failed := s.failed != nil && !s.closed
+	s.mu.RUnlock()
+	if !failed {
+		return nil
+	}
+	// While failed nothing is queued or in flight (apply refuses), so the
+	// probe's transactions race with no commit.
+	s.lastProbe = time.Now()
+	key := []byte("probe")
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if s.writeHook != nil {
+			if err := s.writeHook(); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte("meta")).Put(key, make([]byte, probeSize))
+	})
+	if err == nil {
+		// The freed pages stay in the file for the next writes.
+		err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Delete(key) })
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.fail(err)
+		return s.failed
+	}
+	s.log.Info("state writes work again", "failed_for", time.Since(s.failedAt).Round(time.Second))
+	s.failed = nil
+	close(s.healed)
+	s.cond.Broadcast()
+	return nil
 }
 
 // Close flushes pending writes and closes the file.
 func (s *Store) Close() error {
 	s.closeMu.Do(func() {
 		s.mu.Lock()
-		close(s.commits)
+		s.closed = true
+		close(s.stopped)
+		s.cond.Broadcast()
 		s.mu.Unlock()
 		<-s.done
+		s.probeMu.Lock() // a probe in progress ends before the file closes
+		s.probeMu.Unlock()
 	})
 	return s.db.Close()
 }
@@ -257,10 +505,11 @@ func (s *Store) Close() error {
 func (s *Store) Check() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	barrier := &commit{err: make(chan error, 1)}
-	s.commits <- barrier
-	if err := <-barrier.err; err != nil {
-		return err
+	for len(s.pending) > 0 || s.inflight {
+		s.cond.Wait()
+	}
+	if s.failed != nil {
+		return s.failed
 	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
@@ -273,41 +522,41 @@ func (s *Store) Check() error {
 // Update runs fn with exclusive write access. If fn returns an error,
 // every change it made is undone and nothing is written. Otherwise the
 // changes are visible to readers at once and durable when Update returns.
+// If the file refuses the write, Update returns a *WriteError (ErrUnwritable)
+// and the change is undone, as is every change queued after it.
 func (s *Store) Update(fn func(tx *Tx) error) error {
 	c, err := s.apply(fn)
 	if err != nil || c == nil {
 		return err
 	}
-	if err := <-c.err; err != nil {
-		// Memory is ahead of the file now; the only safe course is to stop
-		// and let the next start reload from the file.
-		s.log.Error("state write failed; memory and disk diverge", "err", err)
-		return fmt.Errorf("writing state: %w", err)
-	}
-	return nil
+	return <-c.err
 }
 
 // UpdateAsync is Update without waiting for the write to reach the disk:
 // the change is visible at once and is written in order with every other
 // change. Use it only for hints whose loss a crash recovery tolerates
-// (a step about to begin; steps are idempotent).
+// (a step about to begin; steps are idempotent). If the write then fails,
+// the change is undone and Epoch changes: a caller that acts on its own
+// copy of what it wrote checks Epoch before building on it.
 func (s *Store) UpdateAsync(fn func(tx *Tx) error) error {
-	c, err := s.apply(fn)
-	if err != nil || c == nil {
-		return err
-	}
-	go func() {
-		if err := <-c.err; err != nil {
-			s.log.Error("state write failed; memory and disk diverge", "err", err)
-		}
-	}()
-	return nil
+	_, err := s.apply(fn)
+	return err
 }
 
 // apply runs fn under the write lock and queues its writes, in order.
 func (s *Store) apply(fn func(tx *Tx) error) (*commit, error) {
+	s.probeIfDue() // the next write after a backoff tries the disk again
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for len(s.pending) >= maxPending && s.failed == nil && !s.closed {
+		s.cond.Wait()
+	}
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if s.failed != nil {
+		return nil, s.failed
+	}
 	tx := &Tx{s: s}
 	if err := fn(tx); err != nil {
 		for i := len(tx.undo) - 1; i >= 0; i-- {
@@ -318,10 +567,15 @@ func (s *Store) apply(fn func(tx *Tx) error) (*commit, error) {
 	if len(tx.writes) == 0 {
 		return nil, nil
 	}
-	c := &commit{writes: tx.writes, err: make(chan error, 1)}
-	s.commits <- c
+	c := &commit{writes: tx.writes, undo: tx.undo, err: make(chan error, 1)}
+	s.pending = append(s.pending, c)
+	s.cond.Broadcast()
 	return c, nil
 }
+
+// Epoch changes each time failed writes were undone in memory. Read it in
+// the transaction that reads what it guards.
+func (tx *Tx) Epoch() uint64 { return tx.s.epoch }
 
 // View runs fn with shared read access.
 func (s *Store) View(fn func(tx *Tx)) {

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -145,4 +147,177 @@ func BenchmarkUpdate(b *testing.B) {
 			})
 		}
 	})
+}
+
+var errNoSpace = &fakeErrno{}
+
+// fakeErrno stands for the disk's ENOSPC in the unit tests (the real one
+// comes from a full filesystem in cmd/xenagent's full-disk test).
+type fakeErrno struct{}
+
+func (*fakeErrno) Error() string { return "write state.db: no space left on device" }
+
+func newOp(tx *Tx) int64 {
+	id := tx.NextID("op", tx.HasOperation)
+	tx.PutOperation(Operation{ID: id, Step: StepWait})
+	return id
+}
+
+// A refused write leaves memory as the file is, seq included, and fails
+// with ErrUnwritable; while failed, writes are refused without running.
+func TestRefusedWriteIsUndone(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	if err := s.Update(func(tx *Tx) error {
+		newOp(tx)
+		tx.PutVM(VM{ID: 5, State: VMRunning})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.failWrites(func() error { return errNoSpace })
+	err := s.Update(func(tx *Tx) error {
+		newOp(tx)
+		tx.PutVM(VM{ID: 5, State: VMLocked})
+		tx.PutVM(VM{ID: 6, State: VMBeingCreated})
+		tx.DeleteOperation(1)
+		tx.PutIdem("1/k", IdemEntry{OpIDs: []int64{2}})
+		tx.SetReleased("1/4", []string{"10.0.0.9"})
+		return nil
+	})
+	var we *WriteError
+	if !errors.Is(err, ErrUnwritable) || !errors.As(err, &we) || !errors.Is(err, errNoSpace) {
+		t.Fatalf("err = %v, want a WriteError", err)
+	}
+	if err := s.sameAsFile(); err != nil {
+		t.Fatal(err)
+	}
+	s.View(func(tx *Tx) {
+		if v, _ := tx.VM(5); v.State != VMRunning || tx.HasVM(6) || !tx.HasOperation(1) || tx.HasOperation(2) {
+			t.Errorf("memory kept the refused write: vm 5 %+v, vm 6 %v", v, tx.HasVM(6))
+		}
+	})
+	if s.Writable() == nil {
+		t.Fatal("store writable after a refused write")
+	}
+	ran := false
+	err = s.Update(func(tx *Tx) error { ran = true; return nil })
+	if !errors.Is(err, ErrUnwritable) || ran {
+		t.Fatalf("write while failed: err %v, ran %v; want refused at once", err, ran)
+	}
+	// The disk stays full: a probe fails and the store stays failed.
+	if err := s.Probe(); !errors.Is(err, ErrUnwritable) {
+		t.Fatalf("probe on a full disk = %v", err)
+	}
+	s.failWrites(nil)
+	if err := s.Probe(); err != nil {
+		t.Fatalf("probe = %v", err)
+	}
+	if err := s.WaitWritable(context.Background()); err != nil || s.Writable() != nil {
+		t.Fatalf("store not writable after a good probe: %v", s.Writable())
+	}
+	var id int64
+	if err := s.Update(func(tx *Tx) error { id = newOp(tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if id != 2 {
+		t.Fatalf("op id after the refused write = %d, want 2 (the refused allocation undone)", id)
+	}
+	if err := s.sameAsFile(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Writes queued behind a failing batch (sync and async, building on the
+// failed one) are refused and undone too, newest first.
+func TestWritesQueuedBehindAFailureAreUndone(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	if err := s.Update(func(tx *Tx) error { tx.PutVM(VM{ID: 1, State: VMHalted}); newOp(tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	s.failWrites(func() error {
+		close(inFlight)
+		<-release
+		return errNoSpace
+	})
+	errs := make(chan error, 3)
+	go func() {
+		errs <- s.Update(func(tx *Tx) error {
+			v, _ := tx.VM(1)
+			v.State = VMBeingCreated
+			tx.PutVM(v)
+			newOp(tx)
+			return nil
+		})
+	}()
+	<-inFlight
+	s.failWrites(func() error { return errNoSpace })
+	// Both build on the write in flight: they read its VM state and seq.
+	if err := s.UpdateAsync(func(tx *Tx) error {
+		v, _ := tx.VM(1)
+		if v.State != VMBeingCreated {
+			t.Errorf("queued write sees vm state %q", v.State)
+		}
+		v.State = VMRunning
+		tx.PutVM(v)
+		newOp(tx)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		errs <- s.Update(func(tx *Tx) error {
+			tx.PutVM(VM{ID: 2})
+			tx.DeleteVM(1)
+			tx.PutIdem("1/k", IdemEntry{OpIDs: []int64{newOp(tx)}})
+			return nil
+		})
+	}()
+	for s.pendingLen() < 2 {
+		runtime.Gosched()
+	}
+	close(release)
+	for i := 0; i < 2; i++ {
+		if err := <-errs; !errors.Is(err, ErrUnwritable) {
+			t.Errorf("err = %v, want ErrUnwritable", err)
+		}
+	}
+	if err := s.sameAsFile(); err != nil {
+		t.Fatal(err)
+	}
+	s.View(func(tx *Tx) {
+		if v, ok := tx.VM(1); !ok || v.State != VMHalted || tx.HasVM(2) || tx.HasOperation(2) {
+			t.Errorf("vm 1 = %+v %v, vm 2 %v, op 2 %v", v, ok, tx.HasVM(2), tx.HasOperation(2))
+		}
+		if _, ok := tx.Idem("1/k"); ok {
+			t.Error("refused idempotency key remembered")
+		}
+	})
+	s.failWrites(nil)
+	if err := s.Probe(); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := s.Update(func(tx *Tx) error { id = newOp(tx); return nil }); err != nil || id != 2 {
+		t.Fatalf("next op = %d, %v; want 2", id, err)
+	}
+}
+
+// The epoch tells a writer that kept its own copy that an undo happened.
+func TestEpochMovesOnUndo(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	var before, after uint64
+	s.View(func(tx *Tx) { before = tx.Epoch() })
+	s.failWrites(func() error { return errNoSpace })
+	_ = s.Update(func(tx *Tx) error { newOp(tx); return nil })
+	s.View(func(tx *Tx) { after = tx.Epoch() })
+	if after == before {
+		t.Fatal("epoch unchanged by an undo")
+	}
 }
