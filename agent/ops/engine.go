@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
@@ -82,6 +83,25 @@ type Engine struct {
 	wg       sync.WaitGroup
 	waiters  map[int64][]chan struct{}
 	onFinish func(op store.Operation)
+	waiting  atomic.Int64 // operations suspended until the store takes writes
+}
+
+// Healthy reports nil while the engine runs operations: started, not
+// stopping, and none held up by a state disk that refuses writes.
+func (e *Engine) Healthy() error {
+	e.mu.Lock()
+	ctx := e.ctx
+	e.mu.Unlock()
+	switch {
+	case ctx == nil:
+		return errors.New("operation engine: not started")
+	case ctx.Err() != nil:
+		return errors.New("operation engine: stopping")
+	}
+	if n := e.waiting.Load(); n > 0 {
+		return fmt.Errorf("operation engine: %d operations wait for the state disk to take writes", n)
+	}
+	return nil
 }
 
 // OnFinish sets a hook called after each operation reaches a final step.
@@ -210,7 +230,17 @@ func (e *Engine) tryStartLocked(id int64) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		e.run(ctx, id)
+		for e.run(ctx, id) {
+			// A write was refused: memory is the file, and the operation
+			// keeps its place in its queues until it can go on.
+			e.log.Warn("operation waits for the state disk to take writes", "op_id", id)
+			e.waiting.Add(1)
+			err := e.st.WaitWritable(e.ctx)
+			e.waiting.Add(-1)
+			if err != nil {
+				break // shutting down: it resumes at the next start
+			}
+		}
 		cancel()
 		e.finished(id)
 		if e.onFinish != nil && !e.shuttingDown() {

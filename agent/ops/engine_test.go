@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -311,4 +313,64 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+type noSpace struct{}
+
+func (noSpace) Error() string { return "write s.db: no space left on device" }
+
+// A step whose journal write the state disk refuses leaves its operation
+// unfinished, resumable and first in its queue: nothing behind it runs,
+// and once the disk takes writes again it runs to DONE from the journal.
+func TestRefusedWriteSuspendsTheOperation(t *testing.T) {
+	rec := &recorder{}
+	var tries sync.Map
+	h := newHarness(t, filepath.Join(t.TempDir(), "s.db"), func(e *Engine) {
+		e.Register("w", Workflow{Steps: []Step{
+			step(rec, "a", nil),
+			{Name: "b", Do: func(ctx context.Context, r *Run) error {
+				rec.add("do:b")
+				if _, again := tries.LoadOrStore(r.Op().ID, true); !again {
+					r.Store().SetWriteFault(func() error { return noSpace{} })
+				}
+				return r.Set("b", "done")
+			}, Undo: func(context.Context, *Run) error { rec.add("undo:b"); return nil }},
+			step(rec, "c", nil),
+		}})
+		e.Register("next", Workflow{Steps: []Step{step(rec, "next", nil)}})
+	})
+	first := h.submit("w", []string{"vm:1"})
+	for h.e.Healthy() == nil {
+		time.Sleep(time.Millisecond) // until the engine says it waits
+	}
+	if err := h.e.Healthy(); !strings.Contains(err.Error(), "1 operations wait for the state disk") {
+		t.Fatalf("engine health = %v", err)
+	}
+	// While the disk refuses, nothing new is accepted.
+	if err := h.st.Update(func(tx *store.Tx) error { tx.PutOperation(store.Operation{ID: 99}); return nil }); !errors.Is(err, store.ErrUnwritable) {
+		t.Fatalf("write while failed = %v", err)
+	}
+	var o store.Operation
+	h.st.View(func(tx *store.Tx) { o, _ = tx.Operation(first) })
+	if o.Finished() || o.Data["b"] != "" || o.RollingBack {
+		t.Fatalf("operation after the refused write = %+v", o)
+	}
+	h.st.SetWriteFault(nil)
+	if err := h.st.Probe(); err != nil {
+		t.Fatal(err)
+	}
+	second := h.submit("next", []string{"vm:1"})
+	if o := h.wait(first); o.Step != store.StepDone || o.Data["b"] != "done" {
+		t.Fatalf("first = %+v", o)
+	}
+	if o := h.wait(second); o.Step != store.StepDone {
+		t.Fatalf("second = %+v", o)
+	}
+	got := rec.get()
+	if got[len(got)-1] != "do:next" || slices.Contains(got, "undo:a") || slices.Contains(got, "undo:b") {
+		t.Fatalf("steps = %v: want no rollback, and the second operation after the first", got)
+	}
+	if err := h.e.Healthy(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -15,6 +15,38 @@ type Run struct {
 	op     store.Operation
 	atomic bool // the current step is Atomic
 	last   bool // the current step is the workflow's last
+	// epoch is the store's when op was read: if it moved, a write of this
+	// run may have been undone (the disk refused it) and op is stale.
+	epoch uint64
+	// suspended says a write was refused: the run stops where the journal
+	// is and runs again, from the journal, once the store takes writes.
+	suspended bool
+}
+
+// errStale is a write refused because an earlier write of the same run
+// was undone; memory is the file, the run resumes from it.
+var errStale = fmt.Errorf("an earlier journal write was undone: %w", store.ErrUnwritable)
+
+// refused reports a write the store refused, and marks the run suspended.
+func (r *Run) refused(err error) bool {
+	if errors.Is(err, store.ErrUnwritable) {
+		r.suspended = true
+		return true
+	}
+	return false
+}
+
+// current reads the operation for a write, refusing when the run's view
+// may be stale.
+func (r *Run) current(tx *store.Tx) (store.Operation, error) {
+	if tx.Epoch() != r.epoch {
+		return store.Operation{}, errStale
+	}
+	o, ok := tx.Operation(r.op.ID)
+	if !ok {
+		return o, ErrNotFound
+	}
+	return o, nil
 }
 
 // Op returns a copy of the operation as last journalled.
@@ -30,9 +62,9 @@ func (r *Run) Data(key string) string { return r.op.Data[key] }
 // resumed step finds it. Call it before acting on the value.
 func (r *Run) Set(key, value string) error {
 	return r.e.st.Update(func(tx *store.Tx) error {
-		o, ok := tx.Operation(r.op.ID)
-		if !ok {
-			return ErrNotFound
+		o, err := r.current(tx)
+		if err != nil {
+			return err
 		}
 		if o.Data == nil {
 			o.Data = map[string]string{}
@@ -47,9 +79,9 @@ func (r *Run) Set(key, value string) error {
 // SetMany journals several values in one write.
 func (r *Run) SetMany(kv map[string]string) error {
 	return r.e.st.Update(func(tx *store.Tx) error {
-		o, ok := tx.Operation(r.op.ID)
-		if !ok {
-			return ErrNotFound
+		o, err := r.current(tx)
+		if err != nil {
+			return err
 		}
 		if o.Data == nil {
 			o.Data = map[string]string{}
@@ -67,9 +99,9 @@ func (r *Run) SetMany(kv map[string]string) error {
 // the operation, so record changes and progress land atomically.
 func (r *Run) Update(fn func(tx *store.Tx, op *store.Operation) error) error {
 	return r.e.st.Update(func(tx *store.Tx) error {
-		o, ok := tx.Operation(r.op.ID)
-		if !ok {
-			return ErrNotFound
+		o, err := r.current(tx)
+		if err != nil {
+			return err
 		}
 		if err := fn(tx, &o); err != nil {
 			return err
@@ -107,10 +139,10 @@ func (e *Engine) hint(r *Run, mut func(o *store.Operation)) error {
 }
 
 func (e *Engine) journalWith(update func(func(tx *store.Tx) error) error, r *Run, mut func(o *store.Operation), extra func(tx *store.Tx, o store.Operation)) error {
-	return update(func(tx *store.Tx) error {
-		o, ok := tx.Operation(r.op.ID)
-		if !ok {
-			return ErrNotFound
+	err := update(func(tx *store.Tx) error {
+		o, err := r.current(tx)
+		if err != nil {
+			return err
 		}
 		if o.Finished() {
 			// Cancelled while waiting, between our read and this write.
@@ -125,16 +157,23 @@ func (e *Engine) journalWith(update func(func(tx *store.Tx) error) error, r *Run
 		r.op = o
 		return nil
 	})
+	r.refused(err)
+	return err
 }
 
-func (e *Engine) run(ctx context.Context, id int64) {
+// run runs operation id from its journal until it finishes, the engine
+// stops, or the store refuses a write: then it returns true, with the
+// journal as the file has it, and is run again once the store takes writes.
+func (e *Engine) run(ctx context.Context, id int64) (suspended bool) {
 	var o store.Operation
 	var ok bool
-	e.st.View(func(tx *store.Tx) { o, ok = tx.Operation(id) })
+	var epoch uint64
+	e.st.View(func(tx *store.Tx) { o, ok = tx.Operation(id); epoch = tx.Epoch() })
 	if !ok || o.Finished() {
-		return
+		return false
 	}
-	r := &Run{e: e, op: o}
+	r := &Run{e: e, op: o, epoch: epoch}
+	defer func() { suspended = r.suspended }()
 	log := e.log.With("op_id", o.ID, "op", o.Type)
 	wf, known := e.workflows[o.Type]
 	if !known {
@@ -193,7 +232,7 @@ func (e *Engine) run(ctx context.Context, id int64) {
 			err = e.hint(r, begin)
 		}
 		if err != nil {
-			if !errors.Is(err, ErrFinished) {
+			if !errors.Is(err, ErrFinished) && !r.suspended {
 				log.Error("journalling step", "step", step.Name, "err", err)
 			}
 			return
@@ -207,6 +246,13 @@ func (e *Engine) run(ctx context.Context, id int64) {
 			return
 		}
 		if err != nil {
+			if r.refused(err) {
+				// Not the step's failure: its write was refused and
+				// undone. It runs again (steps are idempotent) once the
+				// store takes writes; rolling back would need writes too.
+				log.Warn("step's state write refused; the operation waits for the state disk", "step", step.Name, "err", err)
+				return
+			}
 			if ctx.Err() != nil && !step.NoReturn {
 				e.rollback(ctx, r, wf, log, store.StepCancel, errors.New("cancelled"))
 				return
@@ -247,10 +293,13 @@ func (e *Engine) run(ctx context.Context, id int64) {
 		o.ETA = 0
 		o.Keys, o.After = nil, nil
 	}, nil); err != nil {
-		log.Error("journalling completion", "err", err)
+		if !r.suspended {
+			log.Error("journalling completion", "err", err)
+		}
 		return
 	}
 	log.Debug("operation done")
+	return
 }
 
 func cancelOutcome(o store.Operation) string {
@@ -272,7 +321,7 @@ func (e *Engine) doStep(ctx context.Context, r *Run, step Step) error {
 	backoff := 200 * time.Millisecond
 	for {
 		err := step.Do(ctx, r)
-		if err == nil || !isTransient(err) || time.Now().After(deadline) {
+		if err == nil || !isTransient(err) || errors.Is(err, store.ErrUnwritable) || time.Now().After(deadline) {
 			return err
 		}
 		e.log.Warn("transient failure; retrying", "op_id", r.op.ID, "step", step.Name, "err", err, "in", backoff)
@@ -317,6 +366,9 @@ func (e *Engine) rollback(ctx context.Context, r *Run, wf Workflow, log interfac
 		e.boundary(r.op, "undo:"+step.Name)
 		if step.Undo != nil {
 			if err := e.doStep(uctx, r, Step{Name: step.Name, Do: step.Undo}); err != nil {
+				if r.refused(err) {
+					return // the rollback continues from the journal later
+				}
 				log.Error("rollback step failed", "step", step.Name, "err", err)
 				e.fail(r, wf, store.StepError, fmt.Errorf("%v; rollback of %s failed: %w", cause, step.Name, err))
 				return

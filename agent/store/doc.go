@@ -19,4 +19,11 @@
 // by a group-commit goroutine, so concurrent callers share one fsync.
 // Records handed out by getters are copies: mutating them changes nothing
 // until they are Put back inside Update.
+//
+// A write the file refuses (a full disk) is undone in memory, with every
+// write queued after it, so memory again equals the file: an acknowledged
+// write is never lost and a refused one leaves nothing. The store then
+// refuses writes at once (ErrUnwritable, retryable) until a probe write of
+// 256 KiB succeeds; it probes every 2 s, and before a write asked 2 s or
+// more after the last probe.
 package store

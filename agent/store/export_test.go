@@ -8,12 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// failWrites makes every later batch and probe fail with err (nil: succeed).
-func (s *Store) failWrites(hook func() error) {
-	s.mu.Lock()
-	s.writeHook = hook
-	s.mu.Unlock()
-}
+func (s *Store) failWrites(hook func() error) { s.SetWriteFault(hook) }
 
 func (s *Store) pendingLen() int {
 	s.mu.RLock()

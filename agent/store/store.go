@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -135,7 +136,7 @@ type Store struct {
 	lastProbe time.Time
 	// writeHook, set by tests, runs inside every batch's transaction; an
 	// error it returns fails the batch as the disk would.
-	writeHook func() error
+	writeHook atomic.Pointer[func() error]
 }
 
 type write struct {
@@ -344,8 +345,8 @@ func (c *commit) rollback() {
 // write commits one batch in one bbolt transaction.
 func (s *Store) write(batch []*commit) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		if s.writeHook != nil {
-			if err := s.writeHook(); err != nil {
+		if hook := s.writeHook.Load(); hook != nil && *hook != nil {
+			if err := (*hook)(); err != nil {
 				return err
 			}
 		}
@@ -374,6 +375,13 @@ func (s *Store) fail(err error) {
 	}
 	s.failed = &WriteError{Err: err, Earlier: true}
 	s.failedAt = time.Now()
+}
+
+// SetWriteFault makes every later write of the file (batches and probes)
+// fail with what fn returns, as a full disk does; nil fn or a nil error
+// lets them through. For tests of the layers above.
+func (s *Store) SetWriteFault(fn func() error) {
+	s.writeHook.Store(&fn)
 }
 
 // Writable reports nil when state writes work, or the refusal every write
@@ -460,8 +468,8 @@ func (s *Store) probe() error {
 	s.lastProbe = time.Now()
 	key := []byte("probe")
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		if s.writeHook != nil {
-			if err := s.writeHook(); err != nil {
+		if hook := s.writeHook.Load(); hook != nil && *hook != nil {
+			if err := (*hook)(); err != nil {
 				return err
 			}
 		}
