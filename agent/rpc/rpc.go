@@ -46,7 +46,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/xmlrpc/", s.serveRPC)
 	mux.HandleFunc("/xmlrpc", s.serveRPC)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/healthz", s.serveHealth)
 	mux.HandleFunc("/metrics", s.serveMetrics)
 	return mux
 }
@@ -144,4 +144,23 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	io.WriteString(w, b.String())
+}
+
+// healthTimeout bounds one health check; a check that overruns is itself
+// a failure (a wedged store or libvirtd).
+const healthTimeout = 5 * time.Second
+
+// serveHealth answers 200 "ok" only when the agent works (state writes,
+// the operation engine, libvirtd), else 503 with one reason a line.
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.svc.Healthy(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "unhealthy\n"+err.Error()+"\n")
+		return
+	}
+	io.WriteString(w, "ok\n")
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 )
 
@@ -24,6 +25,9 @@ import (
 //	75 CAUSE_QUOTA          account quota exceeded
 //	80 CAUSE_RATELIMIT      ratelimit             (temporary)
 //	90 CAUSE_TIMEOUT        timeout               (temporary)
+//	95 CAUSE_UNAVAILABLE    the agent cannot record anything now: its
+//	                        state disk refuses writes (temporary; nothing
+//	                        of the call was done, retry later)
 //	99 CAUSE_UNKNOWN        unknown / internal
 const (
 	CauseMissing   = 10
@@ -36,7 +40,11 @@ const (
 	CauseQuota     = 75
 	CauseRateLimit = 80
 	CauseTimeout   = 90
-	CauseUnknown   = 99
+	// CauseUnavailable is a temporary refusal of the whole agent (its
+	// state disk refuses writes): retry the same call, with the same
+	// idempotency key, later.
+	CauseUnavailable = 95
+	CauseUnknown     = 99
 )
 
 // Objects named in fault codes.
@@ -58,7 +66,7 @@ var causeNames = map[int]string{
 	CauseMissing: "CAUSE_MISSING", CauseBadParam: "CAUSE_BADPARAMETER", CauseNoRight: "CAUSE_NORIGHT",
 	CauseNotFound: "CAUSE_NOTFOUND", CauseDuplicate: "CAUSE_DUPLICATE", CauseBusy: "CAUSE_BUSY",
 	CauseConflict: "CAUSE_CONFLICT", CauseQuota: "CAUSE_QUOTA", CauseRateLimit: "CAUSE_RATELIMIT",
-	CauseTimeout: "CAUSE_TIMEOUT", CauseUnknown: "CAUSE_UNKNOWN",
+	CauseTimeout: "CAUSE_TIMEOUT", CauseUnavailable: "CAUSE_UNAVAILABLE", CauseUnknown: "CAUSE_UNKNOWN",
 }
 
 var objectNames = map[int]string{
@@ -105,6 +113,14 @@ func AsFault(err error) *Fault {
 	var f *Fault
 	if errors.As(err, &f) {
 		return f
+	}
+	if errors.Is(err, store.ErrUnwritable) {
+		// The store undid the change: nothing of the call was recorded.
+		var we *store.WriteError
+		if errors.As(err, &we) {
+			return fault(ObjUnknown, CauseUnavailable, "state: %v", we)
+		}
+		return fault(ObjUnknown, CauseUnavailable, "state: %v", err)
 	}
 	return fault(ObjUnknown, CauseUnknown, "internal error: %v", err)
 }

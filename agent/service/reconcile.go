@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -248,21 +249,36 @@ func (s *Service) reconcileWiring(ctx context.Context, vms []store.VM, inFlightV
 
 func fmtSscan(s string, id *int64) (int, error) { return fmt.Sscan(s, id) }
 
-// Healthy answers the watchdog: the state store's write lock is free and
-// libvirtd answers. It never blocks longer than ctx allows, and it avoids
-// domain-level calls, which libxl serialises behind a domain start.
+// Healthy is the agent's health (/healthz and the systemd watchdog): nil
+// only when state writes work, the operation engine runs, and libvirtd
+// answers; otherwise every reason. It never blocks longer than ctx
+// allows, and it avoids domain-level calls, which libxl serialises behind
+// a domain start.
 func (s *Service) Healthy(ctx context.Context) error {
+	var errs []error
 	done := make(chan error, 1)
 	go func() {
-		done <- s.st.Update(func(tx *store.Tx) error { return nil })
+		// Takes the write lock: a wedged writer shows here. While the
+		// state disk refuses writes, this fails with the refusal.
+		err := s.st.Update(func(tx *store.Tx) error { return nil })
+		if err == nil {
+			err = s.st.Writable()
+		}
+		done <- err
 	}()
 	select {
 	case err := <-done:
 		if err != nil {
-			return err
+			errs = append(errs, fmt.Errorf("state: %w", err))
 		}
 	case <-ctx.Done():
-		return fmt.Errorf("state store: %w", ctx.Err())
+		errs = append(errs, fmt.Errorf("state store: %w", ctx.Err()))
 	}
-	return s.hv.Ping(ctx)
+	if err := s.eng.Healthy(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.hv.Ping(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("libvirt: %w", err))
+	}
+	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -22,7 +23,11 @@ func notifyReady(log *slog.Logger) {
 func notifyStopping() { daemon.SdNotify(false, daemon.SdNotifyStopping) }
 
 // watchdog pings systemd's watchdog at half its interval for as long as
-// healthy answers; a wedged agent stops pinging and systemd restarts it.
+// healthy answers (the /healthz check: state writes, the engine,
+// libvirtd); an unhealthy agent stops pinging, says why in its unit's
+// status, and after WatchdogSec systemd aborts it (SIGABRT) and, with
+// Restart=on-failure, starts it again. Nothing acknowledged is lost by
+// that: the state file holds every acknowledged write.
 func watchdog(ctx context.Context, log *slog.Logger, healthy func(ctx context.Context) error) {
 	interval, err := daemon.SdWatchdogEnabled(false)
 	if err != nil || interval == 0 {
@@ -30,6 +35,7 @@ func watchdog(ctx context.Context, log *slog.Logger, healthy func(ctx context.Co
 	}
 	t := time.NewTicker(interval / 2)
 	defer t.Stop()
+	unhealthy := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -40,7 +46,13 @@ func watchdog(ctx context.Context, log *slog.Logger, healthy func(ctx context.Co
 			cancel()
 			if err != nil {
 				log.Error("health check failed; not pinging the watchdog", "err", err)
+				daemon.SdNotify(false, "STATUS=unhealthy: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+				unhealthy = true
 				continue
+			}
+			if unhealthy {
+				daemon.SdNotify(false, "STATUS=serving")
+				unhealthy = false
 			}
 			daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 		}
