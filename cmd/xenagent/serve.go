@@ -108,6 +108,14 @@ func serviceConfig(cfg config.Config) (service.Config, error) {
 // serve runs the agent until ctx ends.
 func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	log := newLogger(cfg.LogLevel, logOut)
+	// Bind first: a busy port or a bad certificate stops the start before
+	// anything changes (state file, reconciliation, resumed operations).
+	// Clients connecting meanwhile wait in the listen backlog.
+	ln, tc, scheme, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	if err := cfg.EnsureDirs(); err != nil {
 		return err
 	}
@@ -163,22 +171,8 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	go eng.RunPruner(runCtx, cfg.Operations.KeepFinished.Duration)
 	go svc.RunNetwork(runCtx, func(ctx context.Context, fn func(wire.LinkEvent)) error { return wire.WatchLinks(ctx, nil, fn) })
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Handler: rpc.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log).Handler(),
-		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
-	scheme := "http"
-	if cfg.TLS.Cert != "" {
-		tc, err := tlsConfig(cfg.TLS)
-		if err != nil {
-			return err
-		}
-		srv.TLSConfig = tc
-		ln = tls.NewListener(ln, tc)
-		scheme = "https"
-	}
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, TLSConfig: tc}
 	log.Info("xenagent serving", "url", fmt.Sprintf("%s://%s/xmlrpc/", scheme, ln.Addr()), "libvirt", cfg.Libvirt.URI, "state", cfg.StateDir)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -197,6 +191,28 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	stopRun()
 	eng.Wait()
 	return nil
+}
+
+// listen binds the API's address and loads its TLS certificate.
+func listen(cfg config.Config) (net.Listener, *tls.Config, string, error) {
+	var tc *tls.Config
+	if cfg.TLS.Cert != "" {
+		var err error
+		if tc, err = tlsConfig(cfg.TLS); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, "", fmt.Errorf("listen: %s is already in use (another xenagent, or another program?); nothing was started: %w", cfg.Listen, err)
+		}
+		return nil, nil, "", fmt.Errorf("listen: %w", err)
+	}
+	if tc != nil {
+		return tls.NewListener(ln, tc), tc, "https", nil
+	}
+	return ln, nil, "http", nil
 }
 
 func tlsConfig(t config.TLS) (*tls.Config, error) {
