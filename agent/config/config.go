@@ -5,8 +5,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -248,16 +251,23 @@ func (c Config) Validate() error {
 	if c.Timeouts.Stop.Duration <= 0 || c.Timeouts.Reboot.Duration <= 0 || c.Timeouts.StopMessages < 1 {
 		errs = append(errs, "timeouts: stop and reboot must be positive, stop_messages at least 1")
 	}
-	if c.Operator.KeySHA256 != "" && len(c.Operator.KeySHA256) != 64 {
-		errs = append(errs, "operator.key_sha256: must be 64 hex digits (xenagent hash-key prints it)")
+	if c.Operator.KeySHA256 != "" && !isKeyHash(c.Operator.KeySHA256) {
+		errs = append(errs, "operator.key_sha256: "+keyHashRule)
 	}
 	seen := map[string]bool{}
 	for i, a := range c.Accounts {
-		if a.Handle == "" || len(a.KeySHA256) != 64 || seen[a.Handle] {
-			errs = append(errs, fmt.Sprintf("accounts[%d]: needs a unique handle and a 64-hex-digit key_sha256", i))
+		switch {
+		case a.Handle == "":
+			errs = append(errs, fmt.Sprintf("accounts[%d].handle: missing", i))
+		case seen[a.Handle]:
+			errs = append(errs, fmt.Sprintf("accounts[%d].handle: %q is given twice", i, a.Handle))
+		}
+		if !isKeyHash(a.KeySHA256) {
+			errs = append(errs, fmt.Sprintf("accounts[%d].key_sha256: %s", i, keyHashRule))
 		}
 		seen[a.Handle] = true
 	}
+	errs = append(errs, c.strict()...)
 	ids := map[int64]bool{}
 	for i, p := range c.Snapshots.Profiles {
 		if p.ID <= 0 || ids[p.ID] || p.Name == "" || p.Every.Duration < time.Minute || p.KeptTotal < 1 || p.QuotaFactor < 100 {
@@ -287,6 +297,99 @@ func (c Config) Validate() error {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// keyHashRule says what a key_sha256 is and how to make one: a hash that
+// is not this form never matches any key, which locks its owner out
+// without a word.
+const keyHashRule = "must be the SHA-256 of the API key as 64 lowercase hex digits " +
+	"(`xenagent hash-key KEY` prints it, as does `printf %s KEY | sha256sum`)"
+
+func isKeyHash(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	for _, r := range h {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// strict checks what no agent can run with: unknown names, negative or
+// non-finite numbers, addresses that do not parse.
+func (c Config) strict() []string {
+	var errs []string
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Sprintf("log_level: %q is not a level (debug, info, warn, error)", c.LogLevel))
+	}
+	if c.StateDir == "" {
+		errs = append(errs, "state_dir: missing")
+	}
+	if c.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+			errs = append(errs, fmt.Sprintf("listen: %q is not host:port: %v", c.Listen, err))
+		} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+			errs = append(errs, fmt.Sprintf("listen: port %q is not a number from 0 to 65535", port))
+		}
+	}
+	if c.Libvirt.URI == "" {
+		errs = append(errs, "libvirt.uri: missing")
+	}
+	positive := []struct {
+		field string
+		v     int64
+	}{
+		{"max_body_bytes", c.MaxBodyBytes},
+		{"limits.max_memory_mb", c.Limits.MaxMemoryMB}, {"limits.max_cores", c.Limits.MaxCores},
+		{"limits.max_disk_mb", c.Limits.MaxDiskMB}, {"limits.default_disk_quota_mb", c.Limits.DefaultQuotaMB},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			errs = append(errs, fmt.Sprintf("%s: must be positive, got %d", p.field, p.v))
+		}
+	}
+	for i, a := range c.Accounts {
+		if a.DiskQuotaMB < 0 {
+			errs = append(errs, fmt.Sprintf("accounts[%d].disk_quota_mb: must not be negative (0: limits.default_disk_quota_mb), got %d", i, a.DiskQuotaMB))
+		}
+	}
+	durations := []struct {
+		field string
+		v     time.Duration
+		zero  bool // 0 is allowed (a default applies)
+	}{
+		{"libvirt.command_timeout", c.Libvirt.CommandTimeout.Duration, false},
+		{"storage.command_timeout", c.Storage.CommandTimeout.Duration, false},
+		{"timeouts.step_retry", c.Timeouts.StepRetry.Duration, true},
+	}
+	for _, d := range durations {
+		if d.v < 0 || d.v == 0 && !d.zero {
+			errs = append(errs, fmt.Sprintf("%s: must be positive, got %s", d.field, d.v))
+		}
+	}
+	for _, f := range []struct {
+		field string
+		v     float64
+	}{
+		{"limits.max_bandwidth_bps", c.Limits.MaxBandwidth},
+		{"network.default_bandwidth_bps", c.Network.DefaultBandwidth}, {"network.min_bandwidth_bps", c.Network.MinBandwidth},
+	} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v <= 0 {
+			errs = append(errs, fmt.Sprintf("%s: must be a positive number of bit/s, got %v", f.field, f.v))
+		}
+	}
+	labels := map[string]bool{}
+	for i, im := range c.Images {
+		if im.Label != "" && labels[im.Label] {
+			errs = append(errs, fmt.Sprintf("images[%d].label: %q is given twice (images are registered once, by label)", i, im.Label))
+		}
+		labels[im.Label] = true
+	}
+	return errs
 }
 
 // EnsureDirs creates the state directory.

@@ -60,3 +60,64 @@ func TestRelativePaths(t *testing.T) {
 		t.Fatalf("paths not relative to the file: %s %s", c.StateDir, c.Storage.Dir)
 	}
 }
+
+// Every invalid value is refused at load, with the field named and the
+// rule said.
+func TestRefusesNamingTheField(t *testing.T) {
+	upper := strings.Repeat("AB", 32)
+	for _, tc := range []struct{ name, body, want string }{
+		{"operator key uppercase", "[operator]\nkey_sha256 = \"" + upper + "\"\n", "operator.key_sha256: must be the SHA-256 of the API key as 64 lowercase hex digits (`xenagent hash-key KEY`"},
+		{"operator key not hex", "[operator]\nkey_sha256 = \"" + strings.Repeat("g", 64) + "\"\n", "operator.key_sha256: must be"},
+		{"operator key short", "[operator]\nkey_sha256 = \"abc\"\n", "operator.key_sha256: must be"},
+		{"account key uppercase", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + upper + "\"\n", "accounts[0].key_sha256: must be the SHA-256"},
+		{"account without handle", "[[accounts]]\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\n", "accounts[0].handle: missing"},
+		{"account handle twice", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\n[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("b", 64) + "\"\n", "accounts[1].handle: \"A\" is given twice"},
+		{"account quota negative", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\ndisk_quota_mb = -1\n", "accounts[0].disk_quota_mb: must not be negative"},
+		{"log level", "log_level = \"verbose\"\n", "log_level: \"verbose\" is not a level (debug, info, warn, error)"},
+		{"log level case", "log_level = \"INFO\"\n", "log_level: \"INFO\" is not a level"},
+		{"state dir empty", "state_dir = \"\"\n", "state_dir: missing"},
+		{"listen no port", "listen = \"127.0.0.1\"\n", "listen: \"127.0.0.1\" is not host:port"},
+		{"listen bad port", "listen = \"127.0.0.1:99999\"\n", "listen: port \"99999\" is not a number"},
+		{"libvirt uri empty", "[libvirt]\nuri = \"\"\n", "libvirt.uri: missing"},
+		{"max body negative", "max_body_bytes = -1\n", "max_body_bytes: must be positive, got -1"},
+		{"max memory negative", "[limits]\nmax_memory_mb = -512\n", "limits.max_memory_mb: must be positive, got -512"},
+		{"max cores zero", "[limits]\nmax_cores = 0\n", "limits.max_cores: must be positive, got 0"},
+		{"max disk negative", "[limits]\nmax_disk_mb = -1\n", "limits.max_disk_mb: must be positive"},
+		{"default quota negative", "[limits]\ndefault_disk_quota_mb = -1\n", "limits.default_disk_quota_mb: must be positive"},
+		{"max bandwidth negative", "[limits]\nmax_bandwidth_bps = -1.0\n", "limits.max_bandwidth_bps: must be a positive number of bit/s"},
+		{"max bandwidth nan", "[limits]\nmax_bandwidth_bps = nan\n", "limits.max_bandwidth_bps: must be a positive number of bit/s, got NaN"},
+		{"max bandwidth inf", "[limits]\nmax_bandwidth_bps = inf\n", "limits.max_bandwidth_bps: must be a positive number of bit/s, got +Inf"},
+		{"min bandwidth nan", "[network]\nmin_bandwidth_bps = nan\n", "network.min_bandwidth_bps: must be a positive number"},
+		{"libvirt timeout negative", "[libvirt]\ncommand_timeout = \"-1s\"\n", "libvirt.command_timeout: must be positive, got -1s"},
+		{"storage timeout zero", "[storage]\ncommand_timeout = \"0s\"\n", "storage.command_timeout: must be positive, got 0s"},
+		{"step retry negative", "[timeouts]\nstep_retry = \"-5s\"\n", "timeouts.step_retry: must be positive, got -5s"},
+		{"stop negative", "[timeouts]\nstop = \"-1m\"\n", "timeouts: stop and reboot must be positive"},
+		{"keep finished negative", "[operations]\nkeep_finished = \"-1h\"\n", "operations.keep_finished: -1h0m0s is shorter than an hour"},
+		{"count every negative", "[network]\ncount_every = \"-1s\"\n", "network.count_every: must be positive"},
+		{"check every negative", "[snapshots]\ncheck_every = \"-1s\"\n", "snapshots.check_every: must be positive"},
+		{"image size negative", "[[images]]\nlabel = \"x\"\nsize_mb = -1\n", "images[0]: needs a label and a positive size_mb"},
+		{"image label twice", "[[images]]\nlabel = \"x\"\nsize_mb = 1\n[[images]]\nlabel = \"x\"\nsize_mb = 2\n", "images[1].label: \"x\" is given twice"},
+		{"datacenter id negative", "[datacenter]\nid = -1\n", "datacenter.id: must be positive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "c.toml")
+			if err := os.WriteFile(p, []byte(tc.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(p)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A key hash as the documented commands print it is accepted.
+func TestAcceptsKeyHashes(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.toml")
+	body := "[operator]\nkey_sha256 = \"" + strings.Repeat("0123456789abcdef", 4) + "\"\n"
+	os.WriteFile(p, []byte(body), 0o644)
+	if _, err := Load(p); err != nil {
+		t.Fatal(err)
+	}
+}
