@@ -98,6 +98,17 @@ func healthz(t *testing.T, port int) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// slack is what the full-disk test leaves free on the state disk.
+var slack = int64(64 << 10)
+
+func fileSize(t *testing.T, path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
 // fill writes dir/filler until the filesystem has no byte left.
 func fill(t *testing.T, dir string) string {
 	t.Helper()
@@ -141,6 +152,7 @@ func TestFullStateDisk(t *testing.T) {
 	l.start("")
 	image := l.imageDisk()
 
+	var mu sync.Mutex
 	acked := map[int64]bool{} // operation ids the agent acknowledged
 	vms := map[int64]bool{}
 	create := func(key string) error {
@@ -150,6 +162,8 @@ func TestFullStateDisk(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		for _, o := range v.([]any) {
 			m := o.(map[string]any)
 			acked[m["id"].(int64)] = true
@@ -165,21 +179,44 @@ func TestFullStateDisk(t *testing.T) {
 	l.settle()
 
 	filler := fill(t, stateDir)
+	// Leave a little room: the first calls are acknowledged and their
+	// operations start, then the disk refuses a submission or one of
+	// their journal writes, whichever comes first.
+	if err := os.Truncate(filler, fileSize(t, filler)-slack); err != nil {
+		t.Fatal(err)
+	}
 	// Calls (and the operations they start) write until the file needs
 	// room the disk no longer has; the first one refused must say so.
+	// Calls go in rounds of six at once, so that operations are running
+	// when the disk says no.
 	var refused *xmlrpc.Fault
 	key := ""
-	for i := 0; i < 300 && refused == nil; i++ {
-		key = fmt.Sprintf("full-%d", i)
-		err := create(key)
-		if err != nil && !errors.As(err, &refused) {
-			t.Fatalf("call %s: %v", key, err)
+	for round := 0; round < 50 && refused == nil; round++ {
+		var wg sync.WaitGroup
+		errs := make([]error, 6)
+		for i := range errs {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				errs[i] = create(fmt.Sprintf("full-%d-%d", round, i))
+			}(i)
+		}
+		wg.Wait()
+		for i, err := range errs {
+			var f *xmlrpc.Fault
+			if err != nil && !errors.As(err, &f) {
+				t.Fatalf("call: %v", err)
+			}
+			if f != nil && refused == nil {
+				refused, key = f, fmt.Sprintf("full-%d-%d", round, i)
+			}
 		}
 	}
 	if refused == nil {
 		t.Fatal("300 calls accepted on a full disk")
 	}
 	t.Logf("refused %s after %d acknowledged operations: %s", key, len(acked), refused.Message)
+	t.Logf("operations that waited for the state disk: %d", strings.Count(l.agent.out.String(), "operation waits for the state disk"))
 	checkRefusal := func(f *xmlrpc.Fault) {
 		t.Helper()
 		if f.Code != 500095 || !strings.Contains(f.Message, "CAUSE_UNAVAILABLE") ||
