@@ -86,6 +86,11 @@ func Source(addr net.Addr) netip.Prefix {
 	} else if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
 		ip = ap.Addr()
 	}
+	return SourceOf(ip)
+}
+
+// SourceOf is Source for an address.
+func SourceOf(ip netip.Addr) netip.Prefix {
 	ip = ip.Unmap()
 	bits := 32
 	if ip.Is6() {
