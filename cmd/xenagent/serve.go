@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,8 +166,10 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: rpc.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log).Handler(),
-		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	srv, ln, err := limitedServer(ln, rpc.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log), cfg.Server, log)
+	if err != nil {
+		return err
+	}
 	scheme := "http"
 	if cfg.TLS.Cert != "" {
 		tc, err := tlsConfig(cfg.TLS)
