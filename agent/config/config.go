@@ -48,6 +48,7 @@ type Config struct {
 	Images       []Image    `toml:"images"`
 	Snapshots    Snapshots  `toml:"snapshots"`
 	Operations   Operations `toml:"operations"`
+	Server       Server     `toml:"server"`
 }
 
 // Operations configures the operation journal.
@@ -194,6 +195,7 @@ func Default() Config {
 		Operations: Operations{KeepFinished: Duration{7 * 24 * time.Hour}},
 		Network:    Network{Wire: true, Sweep: true, DefaultBandwidth: 102400, MinBandwidth: 8000, CountEvery: Duration{30 * time.Second}},
 		Limits:     Limits{MaxMemoryMB: 262144, MaxCores: 32, MaxDiskMB: 2 << 20, MaxBandwidth: 10e9, DefaultQuotaMB: 1 << 20},
+		Server:     DefaultServer(),
 	}
 }
 
@@ -293,6 +295,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("images[%d]: needs a label and a positive size_mb", i))
 		}
 	}
+	errs = append(errs, c.Server.validate()...)
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}

@@ -26,6 +26,7 @@ type Server struct {
 	maxBody      int64
 	log          *slog.Logger
 	methods      map[string]service.Handler
+	guard        *keyGuard // bad-key back-off (limits.go); nil: none
 
 	mu      sync.Mutex
 	counts  map[string]int64 // "method code" -> requests
@@ -58,20 +59,17 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	method, result, err := s.handle(r.Context(), http.MaxBytesReader(w, r.Body, s.maxBody))
+	method, result, err := s.call(r, w)
 	var body []byte
 	code := 0
 	if err == nil {
-		body, err = xmlrpc.EncodeResponse(result)
-		if err != nil {
-			err = fmt.Errorf("encoding response: %w", err)
-		}
+		body, err = s.encode(method, result)
 	}
 	if err != nil {
 		f := service.AsFault(err)
 		code = f.Code()
 		body = xmlrpc.EncodeFault(f.XMLRPC())
-		if f.Cause == service.CauseUnknown {
+		if f.Cause == service.CauseUnknown && f != errInternal { // a panic was logged with its stack
 			s.log.Error("call failed", "method", method, "err", err)
 		}
 	}
@@ -102,9 +100,9 @@ func (s *Server) handle(ctx context.Context, body io.Reader) (string, any, error
 		return call.Method, nil, err
 	}
 	if _, known := s.methods[call.Method]; !known {
-		return call.Method, nil, &service.Fault{Object: service.ObjMethod, Cause: service.CauseNotFound, Msg: fmt.Sprintf("method %q does not exist", call.Method)}
+		return call.Method, nil, unknownMethod(call.Method)
 	}
-	result, err := s.svc.Call(ctx, caller, call.Method, call.Params[1:])
+	result, err := s.dispatch(ctx, caller, call.Method, call.Params[1:])
 	return call.Method, result, err
 }
 

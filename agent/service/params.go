@@ -247,6 +247,9 @@ func (s *spec) paging() (perPage, page int64, err error) {
 	if page < 0 {
 		return 0, 0, invalid(s.obj, "page", "must not be negative")
 	}
+	if page > maxPage(perPage) {
+		return 0, 0, invalid(s.obj, "page", "must be at most %d with items_per_page %d (its first item's offset, page × items_per_page, must fit in 63 bits)", maxPage(perPage), perPage)
+	}
 	return
 }
 
@@ -260,10 +263,12 @@ func contains[T comparable](list []T, v T) bool {
 }
 
 func page[T any](items []T, perPage, page int64) []T {
-	start := perPage * page
-	if start >= int64(len(items)) {
+	// Divide rather than multiply: perPage × page may not fit in an int64.
+	n := int64(len(items))
+	if perPage < 1 || page < 0 || page > n/perPage || page == n/perPage && n%perPage == 0 {
 		return []T{}
 	}
+	start := perPage * page
 	end := min(start+perPage, int64(len(items)))
 	return items[start:end]
 }

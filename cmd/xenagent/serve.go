@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,8 +170,16 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	go eng.RunPruner(runCtx, cfg.Operations.KeepFinished.Duration)
 	go svc.RunNetwork(runCtx, func(ctx context.Context, fn func(wire.LinkEvent)) error { return wire.WatchLinks(ctx, nil, fn) })
 
-	srv := &http.Server{Handler: rpc.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log).Handler(),
-		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, TLSConfig: tc}
+	// Connection limits count TCP connections, so they wrap the raw
+	// listener and TLS wraps them.
+	srv, ln, err := limitedServer(ln, rpc.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log), cfg.Server, log)
+	if err != nil {
+		return err
+	}
+	if tc != nil {
+		srv.TLSConfig = tc
+		ln = tls.NewListener(ln, tc)
+	}
 	log.Info("xenagent serving", "url", fmt.Sprintf("%s://%s/xmlrpc/", scheme, ln.Addr()), "libvirt", cfg.Libvirt.URI, "state", cfg.StateDir)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -210,7 +217,7 @@ func listen(cfg config.Config) (net.Listener, *tls.Config, string, error) {
 		return nil, nil, "", fmt.Errorf("listen: %w", err)
 	}
 	if tc != nil {
-		return tls.NewListener(ln, tc), tc, "https", nil
+		return ln, tc, "https", nil
 	}
 	return ln, nil, "http", nil
 }

@@ -1,0 +1,231 @@
+// Package connlimit wraps a net.Listener so that clients cannot take the
+// file descriptors the agent's operations need.
+//
+// It keeps at most Max connections open and at most PerSource from one
+// source (an IPv4 address, an IPv6 /64: one host can hold a whole /64).
+// A connection beyond a source's share is closed as soon as it is
+// accepted. When the total is reached, the oldest connection that is not
+// serving a request (never sent one, or idle between two) is closed to
+// make room, so a flood of silent connections from many sources cannot
+// lock out a client that calls; when every connection is busy, the new
+// one is closed instead.
+//
+// Idle tracking needs the http.Server to report connection states: set
+// its ConnState to the listener's ConnState. Without it every connection
+// counts as idle-capable from accept until its first request, and as busy
+// afterwards.
+//
+// Accept itself needs a descriptor for an instant, which is why the
+// caller keeps Max below RLIMIT_NOFILE with a reserve.
+package connlimit
+
+import (
+	"container/list"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config bounds the listener.
+type Config struct {
+	Max       int
+	PerSource int
+	// Log gets at most one warning per LogEvery while connections are
+	// refused or reclaimed (a flood must not flood the log too).
+	Log      *slog.Logger
+	LogEvery time.Duration
+}
+
+// Stats counts what the listener did since it started.
+type Stats struct {
+	Open             int
+	RefusedPerSource int64 // closed at accept: the source had its share
+	RefusedFull      int64 // closed at accept: every connection busy
+	Reclaimed        int64 // idle connections closed to make room
+}
+
+// Listener is a net.Listener with connection limits.
+type Listener struct {
+	net.Listener
+	cfg Config
+
+	mu       sync.Mutex
+	open     int
+	bySource map[netip.Prefix]int
+	order    *list.List // of *conn, oldest first
+	stats    Stats
+	lastLog  time.Time
+	logged   Stats
+}
+
+// New wraps ln.
+func New(ln net.Listener, cfg Config) *Listener {
+	if cfg.Max < 1 {
+		cfg.Max = 1
+	}
+	if cfg.PerSource < 1 || cfg.PerSource > cfg.Max {
+		cfg.PerSource = cfg.Max
+	}
+	if cfg.LogEvery <= 0 {
+		cfg.LogEvery = 10 * time.Second
+	}
+	return &Listener{Listener: ln, cfg: cfg, bySource: map[netip.Prefix]int{}, order: list.New()}
+}
+
+// Source is the key connections are counted under: an IPv4 address, or
+// the /64 of an IPv6 one.
+func Source(addr net.Addr) netip.Prefix {
+	var ip netip.Addr
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		ip, _ = netip.AddrFromSlice(ta.IP)
+	} else if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
+		ip = ap.Addr()
+	}
+	return SourceOf(ip)
+}
+
+// SourceOf is Source for an address.
+func SourceOf(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap()
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+// Accept returns the next connection within the limits; the others are
+// closed here and never reach the server.
+func (l *Listener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		src := Source(c.RemoteAddr())
+		l.mu.Lock()
+		var victim *conn
+		switch {
+		case l.bySource[src] >= l.cfg.PerSource:
+			l.stats.RefusedPerSource++
+			l.mu.Unlock()
+			c.Close()
+			l.maybeLog()
+			continue
+		case l.open >= l.cfg.Max:
+			if victim = l.oldestIdleLocked(); victim == nil {
+				l.stats.RefusedFull++
+				l.mu.Unlock()
+				c.Close()
+				l.maybeLog()
+				continue
+			}
+			l.releaseLocked(victim)
+			l.stats.Reclaimed++
+		}
+		tc := &conn{Conn: c, l: l, src: src}
+		tc.idle.Store(true)
+		l.open++
+		l.bySource[src]++
+		tc.elem = l.order.PushBack(tc)
+		l.mu.Unlock()
+		if victim != nil {
+			victim.Conn.Close()
+			l.maybeLog()
+		}
+		return tc, nil
+	}
+}
+
+func (l *Listener) oldestIdleLocked() *conn {
+	for e := l.order.Front(); e != nil; e = e.Next() {
+		if c := e.Value.(*conn); c.idle.Load() {
+			return c
+		}
+	}
+	return nil
+}
+
+// releaseLocked gives a connection's place back, once.
+func (l *Listener) releaseLocked(c *conn) {
+	if c.released {
+		return
+	}
+	c.released = true
+	l.open--
+	if l.bySource[c.src]--; l.bySource[c.src] <= 0 {
+		delete(l.bySource, c.src) // the table holds open sources only
+	}
+	l.order.Remove(c.elem)
+}
+
+// ConnState is the http.Server hook that tells which connections are
+// serving a request.
+func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	c, ok := nc.(*conn)
+	if !ok {
+		return
+	}
+	switch state {
+	case http.StateNew, http.StateIdle:
+		c.idle.Store(true)
+	case http.StateActive:
+		c.idle.Store(false)
+	}
+}
+
+// Stats returns the counters.
+func (l *Listener) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.stats
+	s.Open = l.open
+	return s
+}
+
+func (l *Listener) maybeLog() {
+	if l.cfg.Log == nil {
+		return
+	}
+	l.mu.Lock()
+	now := time.Now()
+	if now.Sub(l.lastLog) < l.cfg.LogEvery {
+		l.mu.Unlock()
+		return
+	}
+	s, prev := l.stats, l.logged
+	l.lastLog, l.logged = now, s
+	open := l.open
+	l.mu.Unlock()
+	l.cfg.Log.Warn("connection limits reached: connections closed", "open", open, "max", l.cfg.Max, "per_source", l.cfg.PerSource,
+		"refused_per_source", s.RefusedPerSource-prev.RefusedPerSource, "refused_full", s.RefusedFull-prev.RefusedFull,
+		"reclaimed_idle", s.Reclaimed-prev.Reclaimed)
+}
+
+type conn struct {
+	net.Conn
+	l        *Listener
+	src      netip.Prefix
+	elem     *list.Element
+	idle     atomic.Bool
+	released bool // under l.mu
+	once     sync.Once
+}
+
+func (c *conn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		c.l.releaseLocked(c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}

@@ -1,0 +1,176 @@
+package connlimit
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// harness accepts every connection the listener lets through.
+type harness struct {
+	t        *testing.T
+	l        *Listener
+	accepted chan net.Conn
+}
+
+func newHarness(t *testing.T, max, perSource int) *harness {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, l: New(ln, Config{Max: max, PerSource: perSource}), accepted: make(chan net.Conn, 100)}
+	go func() {
+		for {
+			c, err := h.l.Accept()
+			if err != nil {
+				close(h.accepted)
+				return
+			}
+			h.accepted <- c
+		}
+	}()
+	t.Cleanup(func() { h.l.Close() })
+	return h
+}
+
+// dial connects from source address src (any 127/8 address works on
+// loopback) and returns the client side and, if it was let through, the
+// server side. It waits for the listener's verdict, not for a time.
+func (h *harness) dial(src string) (client, server net.Conn) {
+	h.t.Helper()
+	before := h.l.Stats()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", h.l.Addr().String())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { c.Close() })
+	for {
+		select {
+		case s := <-h.accepted:
+			if !alive(c, s) {
+				h.t.Fatal("kept connection is closed")
+			}
+			return c, s
+		default:
+		}
+		if st := h.l.Stats(); st.RefusedPerSource+st.RefusedFull > before.RefusedPerSource+before.RefusedFull {
+			if !closed(c) {
+				h.t.Fatal("refused connection still open")
+			}
+			return c, nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// alive reports whether a byte written on the server side reaches the client.
+func alive(c, s net.Conn) bool {
+	if _, err := s.Write([]byte{2}); err != nil {
+		return false
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := io.ReadFull(c, make([]byte, 1))
+	return err == nil
+}
+
+// closed reports whether the server closed the client's connection.
+func closed(c net.Conn) bool {
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := c.Read(make([]byte, 1))
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	return err != nil
+}
+
+func TestPerSourceCap(t *testing.T) {
+	h := newHarness(t, 10, 2)
+	for i := 0; i < 2; i++ {
+		if _, s := h.dial("127.0.0.1"); s == nil {
+			t.Fatalf("connection %d refused within the source's share", i)
+		}
+	}
+	if _, s := h.dial("127.0.0.1"); s != nil {
+		t.Fatal("third connection from one source accepted; the share is 2")
+	}
+	if _, s := h.dial("127.0.0.2"); s == nil {
+		t.Fatal("another source refused")
+	}
+	st := h.l.Stats()
+	if st.Open != 3 || st.RefusedPerSource != 1 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestFullReclaimsOldestIdle(t *testing.T) {
+	h := newHarness(t, 3, 3)
+	c1, s1 := h.dial("127.0.0.1")
+	c2, s2 := h.dial("127.0.0.1")
+	_, s3 := h.dial("127.0.0.1")
+	// s1 serves a request: it is never reclaimed; s2 is the oldest idle.
+	h.l.ConnState(s1, http.StateActive)
+	h.l.ConnState(s3, http.StateActive)
+	c4, s4 := h.dial("127.0.0.2")
+	if s4 == nil {
+		t.Fatal("new connection refused while an idle one could make room")
+	}
+	if alive(c2, s2) {
+		t.Fatal("the oldest idle connection was not reclaimed")
+	}
+	if st := h.l.Stats(); st.Open != 3 || st.Reclaimed != 1 {
+		t.Fatalf("stats = %+v", st)
+	}
+	if !alive(c1, s1) {
+		t.Fatal("the busy connection was closed")
+	}
+	// Now every connection is busy: a new one is closed at once.
+	h.l.ConnState(s4, http.StateActive)
+	if _, s := h.dial("127.0.0.3"); s != nil {
+		t.Fatal("accepted beyond max with every connection busy")
+	}
+	if st := h.l.Stats(); st.RefusedFull != 1 || st.Open != 3 {
+		t.Fatalf("stats = %+v", st)
+	}
+	// A closed connection gives its place back.
+	s4.Close()
+	c4.Close()
+	if _, s := h.dial("127.0.0.3"); s == nil {
+		t.Fatal("refused after a connection closed")
+	}
+}
+
+func TestReclaimedConnectionIsClosed(t *testing.T) {
+	h := newHarness(t, 1, 1)
+	c1, _ := h.dial("127.0.0.1")
+	if _, s := h.dial("127.0.0.2"); s == nil {
+		t.Fatal("refused while the only connection was idle")
+	}
+	if !closed(c1) {
+		t.Fatal("reclaimed connection still open")
+	}
+}
+
+func TestSource(t *testing.T) {
+	tests := []struct {
+		addr string
+		want string
+	}{
+		{"192.0.2.7:1234", "192.0.2.7/32"},
+		{"[::ffff:192.0.2.7]:1234", "192.0.2.7/32"},
+		{"[2001:db8:1:2:3:4:5:6]:80", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff::1]:80", "2001:db8:1:2::/64"},
+	}
+	for _, tt := range tests {
+		ap := netip.MustParseAddrPort(tt.addr)
+		got := Source(net.TCPAddrFromAddrPort(ap))
+		if got.String() != tt.want {
+			t.Errorf("Source(%s) = %s, want %s", tt.addr, got, tt.want)
+		}
+	}
+}
