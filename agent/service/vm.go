@@ -120,7 +120,7 @@ func (s *Service) parseVMSpec(sp *spec, withSysDisk bool) (vmReq, error) {
 	if err := s.checkBandwidth(ObjVM, r.bandwidth); err != nil {
 		return r, err
 	}
-	if r.ipVersion, err = parseIPVersion(ObjVM, sp.raw("ip_version")); err != nil {
+	if r.ipVersion, err = parseIPVersion(ObjVM, sp, "ip_version"); err != nil {
 		return r, err
 	}
 	if r.ifaceID, err = sp.int("iface_id", 0, false); err != nil {
@@ -405,6 +405,11 @@ func (s *Service) vmUpdate(ctx context.Context, c *Caller, a args) (any, error) 
 	sp.ignore("shares")
 	if err := sp.done(); err != nil {
 		return nil, err
+	}
+	if len(params) == 0 {
+		// An operation that changes nothing would still take the VM's
+		// turn and say DONE: refuse it, as disk.update does.
+		return nil, fault(ObjVM, CauseMissing, "update_spec: nothing to change (give one of memory, vm_max_memory, cores, console, password, ssh_key)")
 	}
 	return s.submitOne(c, o, "hosting.vm.update", a.vals, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(id)
