@@ -139,7 +139,9 @@ type opSpec struct {
 	keys                      []string
 	after                     []int64
 	params                    map[string]string
-	eta                       int64
+	// secrets go to the operation's Secrets, never to its params.
+	secrets map[string]string
+	eta     int64
 }
 
 func (s *Service) newOp(tx *store.Tx, accountID int64, sp opSpec) store.Operation {
@@ -152,6 +154,7 @@ func (s *Service) newOp(tx *store.Tx, accountID int64, sp opSpec) store.Operatio
 		ID: tx.NextID("operation", tx.HasOperation), AccountID: accountID, Type: sp.typ, Step: store.StepWait,
 		DateCreated: t, DateUpdated: t, VMID: sp.vmID, DiskID: sp.diskID, IfaceID: sp.ifaceID, IPID: sp.ip,
 		Source: handle, Keys: sp.keys, After: sp.after, Params: sp.params, ETA: sp.eta,
+		Secrets: sp.secrets,
 	}
 	tx.PutOperation(op)
 	return op
@@ -175,10 +178,25 @@ func nullTime(t time.Time) any {
 	return t
 }
 
+// renderedParams are the operation params a client may read back. It is
+// an allow-list: a param added later stays unseen until it is added here,
+// and what an older agent journalled as a param (a password's hash, until
+// 2026-12) is never shown.
+var renderedParams = map[string]bool{
+	"hostname": true, "source": true, "profile": true, "snapshot_id": true,
+	"memory": true, "vm_max_memory": true, "cores": true, "console": true, "ssh_key": true,
+	"name": true, "size": true, "kernel": true, "cmdline": true, "snapshot_profile": true, "reboot": true,
+	"position": true, "access": true, "insert": true, "old_disk_id": true, "restore_disk_id": true, "restore": true,
+	"bandwidth": true, "reverse": true,
+}
+
 // renderOp is OperationReturn, plus params as the overview's example reads them.
 func renderOp(o store.Operation) map[string]any {
 	params := map[string]any{}
 	for k, v := range o.Params {
+		if !renderedParams[k] {
+			continue
+		}
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 			params[k] = n
 		} else {
