@@ -21,6 +21,19 @@ type callOpts struct {
 	ifaceID   int64
 	ipID      int64
 	accountID int64
+	// scope is whose idempotency keys these are (idemScope).
+	scope string
+}
+
+// idemScope names the caller's own idempotency keys: an account's, or the
+// operator's (one client, whatever account it acts for). Known from the
+// key alone, so a retry is answered before the object it names is looked
+// up: a retried delete of what is gone gets its operation, not "not found".
+func idemScope(c *Caller) string {
+	if c.Operator {
+		return "operator"
+	}
+	return strconv.FormatInt(c.AccountID, 10)
 }
 
 func (s *Service) callOpts(c *Caller, a args, idx int) (callOpts, error) {
@@ -50,7 +63,17 @@ func (s *Service) callOpts(c *Caller, a args, idx int) (callOpts, error) {
 		return o, err
 	}
 	o.accountID, err = s.actingAccount(c, o.accountID)
-	return o, err
+	if err != nil {
+		return o, err
+	}
+	// Ids are the central tier's to choose: a tenant could squat the ones
+	// it will need, and learn from "already exists" what others own. One
+	// fault, whatever the id.
+	if !c.Operator && (o.vmID != 0 || o.diskID != 0 || o.ifaceID != 0 || o.ipID != 0) {
+		return o, fault(ObjMethod, CauseNoRight, "call_options: vm_id, disk_id, iface_id and ip_id may be chosen by the operator key only")
+	}
+	o.scope = idemScope(c)
+	return o, nil
 }
 
 // actingAccount is the account a mutating call works for.
@@ -77,6 +100,46 @@ func (s *Service) requireAccount(o callOpts, obj int) (int64, error) {
 	return o.accountID, nil
 }
 
+// replay answers a retried mutating call from its idempotency key, before
+// anything else (the object it names may be gone since: a retried delete).
+// Only the very same call by the same caller is answered so; anything else
+// goes on to its handler, whose submit refuses a reused key.
+func (s *Service) replay(c *Caller, method string, params []any) (any, bool) {
+	if len(params) == 0 {
+		return nil, false
+	}
+	opts, _ := params[len(params)-1].(map[string]any)
+	key, _ := opts["idempotency_key"].(string)
+	if key == "" {
+		return nil, false
+	}
+	var e store.IdemEntry
+	var ok bool
+	s.st.View(func(tx *store.Tx) { e, ok = tx.Idem(idemScope(c) + "/" + key) })
+	if !ok || e.Method != method || e.Digest != digest(method, params) {
+		return nil, false
+	}
+	out := make([]store.Operation, 0, len(e.OpIDs))
+	s.st.View(func(tx *store.Tx) {
+		for _, id := range e.OpIDs {
+			if op, ok := tx.Operation(id); ok && c.owns(op.AccountID) {
+				out = append(out, op)
+			}
+		}
+	})
+	if len(out) == 0 {
+		return nil, false
+	}
+	if listAnswers[method] {
+		return renderOps(out), true
+	}
+	return renderOp(out[0]), true
+}
+
+// listAnswers are the mutating methods that answer a list of operations;
+// the others answer one.
+var listAnswers = map[string]bool{"hosting.vm.create": true, "hosting.vm.create_from": true, "hosting.vm.disk_rollback": true}
+
 func digest(method string, params []any) string {
 	doc, _ := xmlrpc.EncodeCall(method, params...)
 	sum := sha256.Sum256(doc)
@@ -91,10 +154,16 @@ func (s *Service) submit(accountID int64, o callOpts, method string, params []an
 	var ids []int64
 	fresh := false
 	err := s.st.Update(func(tx *store.Tx) error {
-		key := fmt.Sprintf("%d/%s", accountID, o.idemKey)
+		key := o.scope + "/" + o.idemKey
 		d := digest(method, params)
 		if o.idemKey != "" {
-			if e, ok := tx.Idem(key); ok {
+			e, ok := tx.Idem(key)
+			if !ok && o.scope == "operator" {
+				// Before 2026-12 the operator's keys were kept under
+				// the account it acted for.
+				e, ok = tx.Idem(fmt.Sprintf("%d/%s", accountID, o.idemKey))
+			}
+			if ok {
 				if e.Method != method || e.Digest != d {
 					return fault(ObjMethod, CauseDuplicate, "idempotency_key: %q was used for another call", o.idemKey)
 				}
