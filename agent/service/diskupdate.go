@@ -90,21 +90,25 @@ func cmdlineFromOptions(obj int, m map[string]any) (string, error) {
 		if !known {
 			return "", invalid(obj, "cmdline_options."+k, "unknown option (see hosting.disk.list_options)")
 		}
+		want := map[any]string{"boolean": "a boolean", "string": "a string"}[spec.(map[string]any)["type"]]
 		switch v := m[k].(type) {
 		case bool:
-			if spec.(map[string]any)["type"] != "boolean" {
-				return "", invalid(obj, "cmdline_options."+k, "must be a string")
+			if want != "a boolean" {
+				return "", wrongType(obj, "cmdline_options."+k, want, v)
 			}
 			if v {
 				parts = append(parts, k)
 			}
 		case string:
-			if spec.(map[string]any)["type"] != "string" || strings.ContainsAny(v, " \t\n") || v == "" {
+			if want != "a string" {
+				return "", wrongType(obj, "cmdline_options."+k, want, v)
+			}
+			if strings.ContainsAny(v, " \t\n") || v == "" {
 				return "", invalid(obj, "cmdline_options."+k, "must be a non-empty value without spaces")
 			}
 			parts = append(parts, k+"="+v)
 		default:
-			return "", invalid(obj, "cmdline_options."+k, "must be a string or a boolean")
+			return "", wrongType(obj, "cmdline_options."+k, want, v)
 		}
 	}
 	return strings.Join(parts, " "), nil
@@ -170,9 +174,10 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 		params["cmdline"] = cl
 	}
 	if sp.has("cmdline_options") {
-		m, ok := sp.raw("cmdline_options").(map[string]any)
+		raw := sp.raw("cmdline_options")
+		m, ok := raw.(map[string]any)
 		if !ok {
-			return nil, invalid(ObjDisk, "cmdline_options", "must be a struct")
+			return nil, wrongType(ObjDisk, "cmdline_options", "a struct", raw)
 		}
 		cl, err := cmdlineFromOptions(ObjDisk, m)
 		if err != nil {

@@ -50,6 +50,9 @@ func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, op
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if logTo != nil {
+		log = slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	st, err := store.Open(filepath.Join(dir, "state.db"), log)
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ func (s *Service) ifaceCreate(ctx context.Context, c *Caller, a args) (any, erro
 	if r.dc, err = sp.int("datacenter_id", 0, true); err != nil {
 		return nil, err
 	}
-	if r.version, err = parseIPVersion(ObjIface, sp.raw("ip_version")); err != nil {
+	if r.version, err = parseIPVersion(ObjIface, sp, "ip_version"); err != nil {
 		return nil, err
 	}
 	if r.bandwidth, err = sp.float("bandwidth", s.defaultBandwidth()); err != nil {
@@ -180,7 +180,7 @@ var ipQuery = query[store.IP]{
 		}
 		var version int64
 		if sp.has("version") {
-			if version, err = parseIPVersion(ObjIP, sp.raw("version")); err != nil {
+			if version, err = parseIPVersion(ObjIP, sp, "version"); err != nil {
 				return nil, err
 			}
 		}

@@ -2,9 +2,7 @@ package service
 
 import (
 	"fmt"
-	"math"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -29,7 +27,7 @@ func (a args) str(i int, name string) (string, error) {
 	}
 	s, ok := a.vals[i].(string)
 	if !ok {
-		return "", invalid(a.obj, name, "must be a string")
+		return "", wrongType(a.obj, name, "a string", a.vals[i])
 	}
 	return s, nil
 }
@@ -45,7 +43,7 @@ func (a args) spec(i int, name string, optional bool) (*spec, error) {
 	}
 	m, ok := a.vals[i].(map[string]any)
 	if !ok {
-		return nil, invalid(a.obj, name, "must be a struct")
+		return nil, wrongType(a.obj, name, "a struct", a.vals[i])
 	}
 	return &spec{obj: a.obj, name: name, m: m, used: map[string]bool{}}, nil
 }
@@ -58,26 +56,50 @@ func (a args) atMost(n int) error {
 	return nil
 }
 
+// Values are taken only in the XML-RPC type a field has: an <int> (or
+// <i4>, <i8>) for an integer, a <boolean> for a boolean, a <string> for a
+// string, an <int> or a <double> for a number. "512", true or 512.0 for
+// memory is a client's bug, and guessing hides it.
 func asInt(obj int, name string, v any) (int64, error) {
-	switch x := v.(type) {
-	case int64:
-		return x, nil
-	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
-			return int64(x), nil
-		}
-	case string:
-		var n int64
-		if _, err := fmt.Sscanf(x, "%d", &n); err == nil && fmt.Sprint(n) == strings.TrimSpace(x) {
-			return n, nil
-		}
-	case bool:
-		if x {
-			return 1, nil
-		}
-		return 0, nil
+	if n, ok := v.(int64); ok {
+		return n, nil
 	}
-	return 0, invalid(obj, name, "must be an integer")
+	return 0, wrongType(obj, name, "an integer", v)
+}
+
+// wrongType is the fault for a value of the wrong XML-RPC type: it names
+// the field, the type it takes and the one it got (never the value, which
+// may be a secret).
+func wrongType(obj int, name, want string, v any) *Fault {
+	if v == nil {
+		return invalid(obj, name, "must not be nil")
+	}
+	return invalid(obj, name, "must be %s, got %s", want, kindOf(v))
+}
+
+// kindOf names a decoded value's XML-RPC type.
+func kindOf(v any) string {
+	switch v.(type) {
+	case nil:
+		return "nil"
+	case int64:
+		return "an integer"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case float64:
+		return "a double"
+	case time.Time:
+		return "a dateTime.iso8601"
+	case []byte:
+		return "base64"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a struct"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // spec is a struct argument; every key must be read or it is reported as
@@ -89,14 +111,27 @@ type spec struct {
 	used map[string]bool
 }
 
+// has reports whether the call gave key, even as nil: a nil the field
+// does not take is refused by its reader, not taken for "absent".
 func (s *spec) has(key string) bool {
-	v, ok := s.m[key]
-	return ok && v != nil
+	_, ok := s.m[key]
+	return ok
 }
 
 func (s *spec) raw(key string) any {
 	s.used[key] = true
 	return s.m[key]
+}
+
+// val reads key for a typed reader: present says the call gave it, and a
+// nil value is refused (no field here takes nil unless it says so).
+func (s *spec) val(key string) (v any, present bool, err error) {
+	s.used[key] = true
+	v, present = s.m[key]
+	if present && v == nil {
+		return nil, true, wrongType(s.obj, key, "", nil)
+	}
+	return v, present, nil
 }
 
 func (s *spec) ignore(keys ...string) {
@@ -106,8 +141,11 @@ func (s *spec) ignore(keys ...string) {
 }
 
 func (s *spec) int(key string, def int64, required bool) (int64, error) {
-	v := s.raw(key)
-	if v == nil {
+	v, present, err := s.val(key)
+	if err != nil {
+		return 0, err
+	}
+	if !present {
 		if required {
 			return 0, missing(s.obj, key)
 		}
@@ -117,20 +155,25 @@ func (s *spec) int(key string, def int64, required bool) (int64, error) {
 }
 
 func (s *spec) float(key string, def float64) (float64, error) {
-	switch x := s.raw(key).(type) {
-	case nil:
-		return def, nil
+	v, present, err := s.val(key)
+	if err != nil || !present {
+		return def, err
+	}
+	switch x := v.(type) {
 	case float64:
 		return x, nil
 	case int64:
 		return float64(x), nil
 	}
-	return 0, invalid(s.obj, key, "must be a number")
+	return 0, wrongType(s.obj, key, "a number (int or double)", v)
 }
 
 func (s *spec) str(key, def string, required bool) (string, error) {
-	v := s.raw(key)
-	if v == nil {
+	v, present, err := s.val(key)
+	if err != nil {
+		return "", err
+	}
+	if !present {
 		if required {
 			return "", missing(s.obj, key)
 		}
@@ -138,29 +181,29 @@ func (s *spec) str(key, def string, required bool) (string, error) {
 	}
 	str, ok := v.(string)
 	if !ok {
-		return "", invalid(s.obj, key, "must be a string")
+		return "", wrongType(s.obj, key, "a string", v)
 	}
 	return str, nil
 }
 
 func (s *spec) boolean(key string, def bool) (bool, error) {
-	switch x := s.raw(key).(type) {
-	case nil:
-		return def, nil
-	case bool:
-		return x, nil
-	case int64:
-		if x == 0 || x == 1 {
-			return x == 1, nil
-		}
+	v, present, err := s.val(key)
+	if err != nil || !present {
+		return def, err
 	}
-	return false, invalid(s.obj, key, "must be a boolean")
+	b, ok := v.(bool)
+	if !ok {
+		return false, wrongType(s.obj, key, "a boolean", v)
+	}
+	return b, nil
 }
 
 func (s *spec) time(key string) (time.Time, bool, error) {
-	switch x := s.raw(key).(type) {
-	case nil:
-		return time.Time{}, false, nil
+	v, present, err := s.val(key)
+	if err != nil || !present {
+		return time.Time{}, false, err
+	}
+	switch x := v.(type) {
 	case time.Time:
 		return x, true, nil
 	case string:
@@ -170,14 +213,19 @@ func (s *spec) time(key string) (time.Time, bool, error) {
 			}
 		}
 	}
-	return time.Time{}, false, invalid(s.obj, key, "must be a dateTime.iso8601")
+	if _, ok := v.(string); ok {
+		return time.Time{}, false, invalid(s.obj, key, "must be a dateTime.iso8601, got a string in none of its forms (such as 20060102T15:04:05)")
+	}
+	return time.Time{}, false, wrongType(s.obj, key, "a dateTime.iso8601", v)
 }
 
 // ints reads "int or array of int".
 func (s *spec) ints(key string) ([]int64, error) {
-	switch x := s.raw(key).(type) {
-	case nil:
-		return nil, nil
+	v, present, err := s.val(key)
+	if err != nil || !present {
+		return nil, err
+	}
+	switch x := v.(type) {
 	case []any:
 		out := make([]int64, 0, len(x))
 		for _, v := range x {
@@ -188,34 +236,33 @@ func (s *spec) ints(key string) ([]int64, error) {
 			out = append(out, n)
 		}
 		return out, nil
-	default:
-		n, err := asInt(s.obj, key, x)
-		if err != nil {
-			return nil, err
-		}
-		return []int64{n}, nil
+	case int64:
+		return []int64{x}, nil
 	}
+	return nil, wrongType(s.obj, key, "an integer or an array of integers", v)
 }
 
 // strs reads "string or array of string".
 func (s *spec) strs(key string) ([]string, error) {
-	switch x := s.raw(key).(type) {
-	case nil:
-		return nil, nil
+	v, present, err := s.val(key)
+	if err != nil || !present {
+		return nil, err
+	}
+	switch x := v.(type) {
 	case string:
 		return []string{x}, nil
 	case []any:
 		out := make([]string, 0, len(x))
-		for _, v := range x {
-			str, ok := v.(string)
+		for _, e := range x {
+			str, ok := e.(string)
 			if !ok {
-				return nil, invalid(s.obj, key, "must be a string or an array of strings")
+				return nil, wrongType(s.obj, key, "a string or an array of strings", e)
 			}
 			out = append(out, str)
 		}
 		return out, nil
 	}
-	return nil, invalid(s.obj, key, "must be a string or an array of strings")
+	return nil, wrongType(s.obj, key, "a string or an array of strings", v)
 }
 
 // done reports keys nobody read: a typo must not be silently ignored.

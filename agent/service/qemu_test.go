@@ -78,7 +78,9 @@ func (q *qemuAgent) boot(behaviour string) int64 {
 	id := 910000 + rand.Int63n(80000)
 	spec := vmSpec(behaviour)
 	spec["memory"] = int64(256)
-	ops := q.mustCall(q.alice, "hosting.vm.create_from", spec, map[string]any{}, q.images[behaviour], map[string]any{"vm_id": id, "iface_id": id})
+	// Ids on the shared libvirtd must not collide: chosen, so by the operator key.
+	ops := q.mustCall(q.op, "hosting.vm.create_from", spec, map[string]any{}, q.images[behaviour],
+		map[string]any{"vm_id": id, "iface_id": id, "account_id": q.alice.AccountID})
 	q.t.Cleanup(func() {
 		// Leave nothing on the shared libvirtd, whatever the test did.
 		ctx := context.Background()

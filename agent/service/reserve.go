@@ -146,13 +146,13 @@ func (s *Service) checkBandwidth(obj int, bw float64) error {
 	return nil
 }
 
-func parseIPVersion(obj int, v any) (int64, error) {
-	if v == nil {
-		return 4, nil
+func parseIPVersion(obj int, sp *spec, key string) (int64, error) {
+	n, err := sp.int(key, 4, false)
+	if err != nil {
+		return 0, err
 	}
-	n, err := asInt(obj, "ip_version", v)
-	if err != nil || (n != 4 && n != 6) {
-		return 0, invalid(obj, "ip_version", "must be 4 or 6")
+	if n != 4 && n != 6 {
+		return 0, invalid(obj, key, "must be 4 or 6")
 	}
 	return n, nil
 }

@@ -237,6 +237,9 @@ func (s *Service) Call(ctx context.Context, c *Caller, method string, params []a
 	if !ok {
 		return nil, fault(ObjMethod, CauseNotFound, "method %q does not exist", method)
 	}
+	if v, ok := s.replay(c, method, params); ok {
+		return v, nil
+	}
 	return h(ctx, c, args{vals: params})
 }
 

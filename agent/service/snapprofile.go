@@ -39,10 +39,13 @@ func (s *Service) profile(id int64) (SnapshotProfile, bool) {
 	return SnapshotProfile{}, false
 }
 
-// parseProfile reads snapshot_profile: a profile id, or 0, "" or "none"
-// to have none.
+// parseProfile reads snapshot_profile: a profile id, or 0, nil, "" or
+// "none" to have none.
 func (s *Service) parseProfile(sp *spec) (int64, error) {
 	raw := sp.raw("snapshot_profile")
+	if raw == nil {
+		return 0, nil // nil is "none", as Gandi takes it
+	}
 	if str, ok := raw.(string); ok && (strings.TrimSpace(str) == "" || strings.EqualFold(str, "none")) {
 		return 0, nil
 	}

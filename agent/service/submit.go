@@ -21,6 +21,19 @@ type callOpts struct {
 	ifaceID   int64
 	ipID      int64
 	accountID int64
+	// scope is whose idempotency keys these are (idemScope).
+	scope string
+}
+
+// idemScope names the caller's own idempotency keys: an account's, or the
+// operator's (one client, whatever account it acts for). Known from the
+// key alone, so a retry is answered before the object it names is looked
+// up: a retried delete of what is gone gets its operation, not "not found".
+func idemScope(c *Caller) string {
+	if c.Operator {
+		return "operator"
+	}
+	return strconv.FormatInt(c.AccountID, 10)
 }
 
 func (s *Service) callOpts(c *Caller, a args, idx int) (callOpts, error) {
@@ -53,7 +66,17 @@ func (s *Service) callOpts(c *Caller, a args, idx int) (callOpts, error) {
 		return o, err
 	}
 	o.accountID, err = s.actingAccount(c, o.accountID)
-	return o, err
+	if err != nil {
+		return o, err
+	}
+	// Ids are the central tier's to choose: a tenant could squat the ones
+	// it will need, and learn from "already exists" what others own. One
+	// fault, whatever the id.
+	if !c.Operator && (o.vmID != 0 || o.diskID != 0 || o.ifaceID != 0 || o.ipID != 0) {
+		return o, fault(ObjMethod, CauseNoRight, "call_options: vm_id, disk_id, iface_id and ip_id may be chosen by the operator key only")
+	}
+	o.scope = idemScope(c)
+	return o, nil
 }
 
 // actingAccount is the account a mutating call works for.
@@ -80,6 +103,46 @@ func (s *Service) requireAccount(o callOpts, obj int) (int64, error) {
 	return o.accountID, nil
 }
 
+// replay answers a retried mutating call from its idempotency key, before
+// anything else (the object it names may be gone since: a retried delete).
+// Only the very same call by the same caller is answered so; anything else
+// goes on to its handler, whose submit refuses a reused key.
+func (s *Service) replay(c *Caller, method string, params []any) (any, bool) {
+	if len(params) == 0 {
+		return nil, false
+	}
+	opts, _ := params[len(params)-1].(map[string]any)
+	key, _ := opts["idempotency_key"].(string)
+	if key == "" {
+		return nil, false
+	}
+	var e store.IdemEntry
+	var ok bool
+	s.st.View(func(tx *store.Tx) { e, ok = tx.Idem(idemScope(c) + "/" + key) })
+	if !ok || e.Method != method || e.Digest != digest(method, params) {
+		return nil, false
+	}
+	out := make([]store.Operation, 0, len(e.OpIDs))
+	s.st.View(func(tx *store.Tx) {
+		for _, id := range e.OpIDs {
+			if op, ok := tx.Operation(id); ok && c.owns(op.AccountID) {
+				out = append(out, op)
+			}
+		}
+	})
+	if len(out) == 0 {
+		return nil, false
+	}
+	if listAnswers[method] {
+		return renderOps(out), true
+	}
+	return renderOp(out[0]), true
+}
+
+// listAnswers are the mutating methods that answer a list of operations;
+// the others answer one.
+var listAnswers = map[string]bool{"hosting.vm.create": true, "hosting.vm.create_from": true, "hosting.vm.disk_rollback": true}
+
 func digest(method string, params []any) string {
 	doc, _ := xmlrpc.EncodeCall(method, params...)
 	sum := sha256.Sum256(doc)
@@ -94,10 +157,16 @@ func (s *Service) submit(accountID int64, o callOpts, method string, params []an
 	var ids []int64
 	fresh := false
 	err := s.st.Update(func(tx *store.Tx) error {
-		key := fmt.Sprintf("%d/%s", accountID, o.idemKey)
+		key := o.scope + "/" + o.idemKey
 		d := digest(method, params)
 		if o.idemKey != "" {
-			if e, ok := tx.Idem(key); ok {
+			e, ok := tx.Idem(key)
+			if !ok && o.scope == "operator" {
+				// Before 2026-12 the operator's keys were kept under
+				// the account it acted for.
+				e, ok = tx.Idem(fmt.Sprintf("%d/%s", accountID, o.idemKey))
+			}
+			if ok {
 				if e.Method != method || e.Digest != d {
 					return fault(ObjMethod, CauseDuplicate, "idempotency_key: %q was used for another call", o.idemKey)
 				}
@@ -142,7 +211,9 @@ type opSpec struct {
 	keys                      []string
 	after                     []int64
 	params                    map[string]string
-	eta                       int64
+	// secrets go to the operation's Secrets, never to its params.
+	secrets map[string]string
+	eta     int64
 }
 
 func (s *Service) newOp(tx *store.Tx, accountID int64, sp opSpec) store.Operation {
@@ -155,6 +226,7 @@ func (s *Service) newOp(tx *store.Tx, accountID int64, sp opSpec) store.Operatio
 		ID: tx.NextID("operation", tx.HasOperation), AccountID: accountID, Type: sp.typ, Step: store.StepWait,
 		DateCreated: t, DateUpdated: t, VMID: sp.vmID, DiskID: sp.diskID, IfaceID: sp.ifaceID, IPID: sp.ip,
 		Source: handle, Keys: sp.keys, After: sp.after, Params: sp.params, ETA: sp.eta,
+		Secrets: sp.secrets,
 	}
 	tx.PutOperation(op)
 	return op
@@ -178,10 +250,25 @@ func nullTime(t time.Time) any {
 	return t
 }
 
+// renderedParams are the operation params a client may read back. It is
+// an allow-list: a param added later stays unseen until it is added here,
+// and what an older agent journalled as a param (a password's hash, until
+// 2026-12) is never shown.
+var renderedParams = map[string]bool{
+	"hostname": true, "source": true, "profile": true, "snapshot_id": true,
+	"memory": true, "vm_max_memory": true, "cores": true, "console": true, "ssh_key": true,
+	"name": true, "size": true, "kernel": true, "cmdline": true, "snapshot_profile": true, "reboot": true,
+	"position": true, "access": true, "insert": true, "old_disk_id": true, "restore_disk_id": true, "restore": true,
+	"bandwidth": true, "reverse": true,
+}
+
 // renderOp is OperationReturn, plus params as the overview's example reads them.
 func renderOp(o store.Operation) map[string]any {
 	params := map[string]any{}
 	for k, v := range o.Params {
+		if !renderedParams[k] {
+			continue
+		}
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 			params[k] = n
 		} else {

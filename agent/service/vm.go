@@ -120,7 +120,7 @@ func (s *Service) parseVMSpec(sp *spec, withSysDisk bool) (vmReq, error) {
 	if err := s.checkBandwidth(ObjVM, r.bandwidth); err != nil {
 		return r, err
 	}
-	if r.ipVersion, err = parseIPVersion(ObjVM, sp.raw("ip_version")); err != nil {
+	if r.ipVersion, err = parseIPVersion(ObjVM, sp, "ip_version"); err != nil {
 		return r, err
 	}
 	if r.ifaceID, err = sp.int("iface_id", 0, false); err != nil {
@@ -380,22 +380,27 @@ func (s *Service) vmUpdate(ctx context.Context, c *Caller, a args) (any, error) 
 		}
 		params["console"] = map[bool]string{true: "1", false: "0"}[on]
 	}
-	for _, key := range []string{"password", "ssh_key"} {
-		if sp.has(key) {
-			v, err := sp.str(key, "", false)
-			if err != nil {
-				return nil, err
-			}
-			params[key] = v
-		}
-	}
-	if err := checkPassword(params["password"]); err != nil {
-		return nil, err
-	}
-	if pw, ok := params["password"]; ok {
-		if params["password"], err = hashPassword(pw); err != nil {
+	if sp.has("ssh_key") {
+		if params["ssh_key"], err = sp.str("ssh_key", "", false); err != nil {
 			return nil, err
 		}
+	}
+	// The password's hash is a secret of the operation, not a param:
+	// params are what operation.info and operation.list show.
+	var secrets map[string]string
+	if sp.has("password") {
+		pw, err := sp.str("password", "", false)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkPassword(pw); err != nil {
+			return nil, err
+		}
+		h, err := hashPassword(pw)
+		if err != nil {
+			return nil, err
+		}
+		secrets = map[string]string{"password_hash": h}
 	}
 	if key := params["ssh_key"]; key != "" {
 		if _, err := parseAuthorizedKey(ObjVM, "ssh_key", key); err != nil {
@@ -405,6 +410,11 @@ func (s *Service) vmUpdate(ctx context.Context, c *Caller, a args) (any, error) 
 	sp.ignore("shares")
 	if err := sp.done(); err != nil {
 		return nil, err
+	}
+	if len(params) == 0 && secrets == nil {
+		// An operation that changes nothing would still take the VM's
+		// turn and say DONE: refuse it, as disk.update does.
+		return nil, fault(ObjVM, CauseMissing, "update_spec: nothing to change (give one of memory, vm_max_memory, cores, console, password, ssh_key)")
 	}
 	return s.submitOne(c, o, "hosting.vm.update", a.vals, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(id)
@@ -433,7 +443,7 @@ func (s *Service) vmUpdate(ctx context.Context, c *Caller, a args) (any, error) 
 				return opSpec{}, err
 			}
 		}
-		return opSpec{typ: "vm_update", vmID: id, keys: []string{vmKey(id)}, params: params, eta: 5}, nil
+		return opSpec{typ: "vm_update", vmID: id, keys: []string{vmKey(id)}, params: params, secrets: secrets, eta: 5}, nil
 	})
 }
 

@@ -234,9 +234,10 @@ func TestAccountsSeeOnlyTheirOwn(t *testing.T) {
 
 func TestIdempotentRetryDoesTheWorkOnce(t *testing.T) {
 	a := newAgent(t, true)
-	opts := map[string]any{"idempotency_key": "req-1", "vm_id": int64(5000), "disk_id": int64(6000), "iface_id": int64(7000), "ip_id": int64(8000)}
-	first := a.mustCall(a.alice, "hosting.vm.create_from", vmSpec("idem"), map[string]any{}, a.image, opts).([]any)
-	second := a.mustCall(a.alice, "hosting.vm.create_from", vmSpec("idem"), map[string]any{}, a.image, opts).([]any)
+	// Caller-chosen ids are the central tier's: the operator key's.
+	opts := map[string]any{"idempotency_key": "req-1", "vm_id": int64(5000), "disk_id": int64(6000), "iface_id": int64(7000), "ip_id": int64(8000), "account_id": a.alice.AccountID}
+	first := a.mustCall(a.op, "hosting.vm.create_from", vmSpec("idem"), map[string]any{}, a.image, opts).([]any)
+	second := a.mustCall(a.op, "hosting.vm.create_from", vmSpec("idem"), map[string]any{}, a.image, opts).([]any)
 	for i := range first {
 		if first[i].(map[string]any)["id"] != second[i].(map[string]any)["id"] {
 			t.Fatalf("retry returned other operations: %v vs %v", first, second)
@@ -249,11 +250,11 @@ func TestIdempotentRetryDoesTheWorkOnce(t *testing.T) {
 	if n := a.mustCall(a.alice, "hosting.vm.count"); n != 1 {
 		t.Fatalf("%v vms after a retried create", n)
 	}
-	if _, f := a.call(a.alice, "hosting.vm.create_from", vmSpec("other"), map[string]any{}, a.image, opts); f == nil || f.Cause != CauseDuplicate {
+	if _, f := a.call(a.op, "hosting.vm.create_from", vmSpec("other"), map[string]any{}, a.image, opts); f == nil || f.Cause != CauseDuplicate {
 		t.Fatalf("same key, other call: %v", f)
 	}
-	opts2 := map[string]any{"vm_id": int64(5000)}
-	if _, f := a.call(a.alice, "hosting.vm.create_from", vmSpec("dup"), map[string]any{}, a.image, opts2); f == nil || f.Cause != CauseDuplicate {
+	opts2 := map[string]any{"vm_id": int64(5000), "account_id": a.bob.AccountID}
+	if _, f := a.call(a.op, "hosting.vm.create_from", vmSpec("dup"), map[string]any{}, a.image, opts2); f == nil || f.Cause != CauseDuplicate {
 		t.Fatalf("reusing vm_id 5000: %v", f)
 	}
 }

@@ -619,11 +619,20 @@ func (s *Service) applyVMUpdate(ctx context.Context, r *ops.Run) error {
 				*dst, _ = strconv.ParseInt(raw, 10, 64)
 			}
 		}
-		if pw, ok := p["password"]; ok {
+		// The hash moves from the operation to the VM's record in one
+		// write; a re-run finds it gone and the VM already holds it.
+		// Params["password"] is where an older agent journalled it.
+		pw, ok := op.Secrets["password_hash"]
+		if !ok {
+			pw, ok = p["password"]
+		}
+		if ok {
 			if v.Provision == nil {
 				v.Provision = &store.Provision{}
 			}
 			v.Provision.Password = pw
+			delete(op.Secrets, "password_hash")
+			delete(op.Params, "password")
 		}
 		if key, ok := p["ssh_key"]; ok {
 			if v.Provision == nil {

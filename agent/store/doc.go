@@ -11,7 +11,7 @@
 //	ips/         id -> IP
 //	images/      id -> Image
 //	operations/  id -> Operation (with its step journal)
-//	idempotency/ "<account>/<key>" -> IdemEntry
+//	idempotency/ "<account id, or operator>/<key>" -> IdemEntry
 //	released/    "<account>/<version>" -> []string, IPs to hand out again
 //
 // Invariants: the in-memory maps and the file hold the same data once an

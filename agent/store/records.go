@@ -236,6 +236,10 @@ type Operation struct {
 	LastError   string            `json:"last_error"`
 	ETA         int64             `json:"eta"`
 	Params      map[string]string `json:"params"`
+	// Secrets are what a workflow needs and nobody may read back (a
+	// password's hash): never rendered, and gone once the operation
+	// finishes (see clone).
+	Secrets     map[string]string `json:"secrets,omitempty"`
 	Keys        []string          `json:"keys"`
 	After       []int64           `json:"after,omitempty"`
 	Cursor      int               `json:"cursor"`
@@ -252,6 +256,14 @@ func (o *Operation) Finished() bool {
 
 func (o Operation) clone() Operation {
 	o.Params = cloneMap(o.Params)
+	// Every write and read goes through clone: a finished operation's
+	// record, in memory and on disk, holds no secret, whichever way it
+	// finished (done, error, cancelled before it ran).
+	if o.Finished() {
+		o.Secrets = nil
+	} else {
+		o.Secrets = cloneMap(o.Secrets)
+	}
 	o.Data = cloneMap(o.Data)
 	o.Keys = slices.Clone(o.Keys)
 	o.After = slices.Clone(o.After)

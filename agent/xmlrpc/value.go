@@ -51,21 +51,24 @@ func malformed(format string, args ...any) error {
 
 type decoder struct {
 	d *xml.Decoder
+	// badCharset is the fault for a declared charset we cannot decode.
+	badCharset error
 }
 
 func newDecoder(r io.Reader) *decoder {
 	d := xml.NewDecoder(r)
 	d.Strict = true
-	// Only UTF-8 and its ASCII subset are accepted: a declared charset we
-	// cannot honour is an error, not silent mojibake.
+	dec := &decoder{d: d}
+	// The charsets real clients declare are decoded (charset.go); any
+	// other is an error naming it, not silent mojibake.
 	d.CharsetReader = func(charset string, input io.Reader) (io.Reader, error) {
-		switch strings.ToLower(charset) {
-		case "utf-8", "utf8", "us-ascii", "ascii":
-			return input, nil
+		if r, ok := charsetReader(charset, input); ok {
+			return r, nil
 		}
-		return nil, malformed("unsupported charset %q", charset)
+		dec.badCharset = malformed("unsupported charset %q (accepted: %s)", truncate(charset), Charsets)
+		return nil, dec.badCharset
 	}
-	return &decoder{d: d}
+	return dec
 }
 
 // next returns the next start or end element, skipping whitespace,
@@ -75,6 +78,9 @@ func (d *decoder) next() (xml.Token, error) {
 	for {
 		tok, err := d.d.Token()
 		if err != nil {
+			if d.badCharset != nil {
+				return nil, d.badCharset
+			}
 			if err == io.EOF {
 				return nil, malformed("unexpected end of document")
 			}

@@ -117,7 +117,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"too deep", `<methodCall><methodName>x</methodName><params><param>` + deep + `</param></params></methodCall>`},
 		{"trailing element", `<methodCall><methodName>x</methodName></methodCall><x/>`},
 		{"truncated", `<methodCall><methodName>x</methodName><params><param><value>`},
-		{"latin1 charset", `<?xml version="1.0" encoding="ISO-8859-1"?><methodCall><methodName>x</methodName></methodCall>`},
+		{"unknown charset", `<?xml version="1.0" encoding="koi8-r"?><methodCall><methodName>x</methodName></methodCall>`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,6 +181,9 @@ func FuzzDecodeCall(f *testing.F) {
 		`<methodCall><methodName>version.info</methodName><params><param><value><string>k</string></value></param></params></methodCall>`,
 		`<methodCall><methodName>x</methodName><params><param><value><struct><member><name>a</name><value><array><data><value><i4>1</i4></value><value><nil/></value></data></array></value></member></struct></value></param></params></methodCall>`,
 		`<methodCall><methodName>x</methodName><params><param><value><dateTime.iso8601>20110324T17:14:06</dateTime.iso8601></value></param><param><value><base64>AAE=</base64></value></param></params></methodCall>`,
+		phpCall("\xe9"), phpCall("&#233;"),
+		"<?xml version=\"1.0\" encoding=\"windows-1252\"?><methodCall><methodName>x</methodName><params><param><value>\x80\x81\xff</value></param></params></methodCall>",
+		"<?xml version=\"1.0\" encoding=\"us-ascii\"?><methodCall><methodName>x</methodName><params><param><value>\xe9</value></param></params></methodCall>",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

@@ -19,7 +19,7 @@ func TestCrashDuringDiskOperations(t *testing.T) {
 		want func(t *testing.T, disks []any)
 	}{}
 	create := func(l *lab) {
-		l.call("hosting.disk.create_from", map[string]any{"name": "data1", "size": int64(16)}, l.imageDisk(),
+		l.create("hosting.disk.create_from", map[string]any{"name": "data1", "size": int64(16)}, l.imageDisk(),
 			map[string]any{"disk_id": int64(7001), "idempotency_key": "c1"})
 	}
 	wantOne := func(size int64) func(t *testing.T, disks []any) {
@@ -91,9 +91,9 @@ func TestCrashDuringRollbackFrom(t *testing.T) {
 		t.Run(fp, func(t *testing.T) {
 			l := newLab(t, "")
 			l.start(fp)
-			l.must("hosting.disk.create_from", map[string]any{"name": "data1", "size": int64(16)}, l.imageDisk(), map[string]any{"disk_id": int64(7001)})
+			l.mustCreate("hosting.disk.create_from", map[string]any{"name": "data1", "size": int64(16)}, l.imageDisk(), map[string]any{"disk_id": int64(7001)})
 			l.checkDisks()
-			l.must("hosting.disk.create_from", map[string]any{"type": "snapshot"}, int64(7001), map[string]any{"disk_id": int64(7002)})
+			l.mustCreate("hosting.disk.create_from", map[string]any{"type": "snapshot"}, int64(7001), map[string]any{"disk_id": int64(7002)})
 			l.checkDisks()
 			rollback := func() { l.call("hosting.disk.rollback_from", int64(7002), map[string]any{"idempotency_key": "rb"}) }
 			rollback()
@@ -134,7 +134,7 @@ func TestCrashDuringVMDiskRollback(t *testing.T) {
 			l.createFrom(vmID)
 			l.checkWhole(vmID, true)
 			sys := l.must("hosting.vm.info", vmID).(map[string]any)["disks_id"].([]any)[0]
-			l.must("hosting.disk.create_from", map[string]any{"type": "snapshot"}, sys, map[string]any{"disk_id": int64(7002)})
+			l.mustCreate("hosting.disk.create_from", map[string]any{"type": "snapshot"}, sys, map[string]any{"disk_id": int64(7002)})
 			l.checkDisks()
 			l.call("hosting.vm.disk_rollback", int64(7002), map[string]any{"idempotency_key": "rb"})
 			l.waitKilled()

@@ -126,7 +126,7 @@ func TestCrashDuringIfaceOperations(t *testing.T) {
 			}
 			calls := []func(){
 				func() {
-					l.call("hosting.iface.create", map[string]any{"datacenter_id": int64(1), "bandwidth": 4e6}, key("create"))
+					l.create("hosting.iface.create", map[string]any{"datacenter_id": int64(1), "bandwidth": 4e6}, key("create"))
 				},
 				func() {
 					l.call("hosting.vm.iface_attach", vmID, ifaceID, map[string]any{"idempotency_key": fmt.Sprint("attach-", ifaceID)})

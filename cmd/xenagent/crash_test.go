@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/hypervisor/guesttest"
@@ -114,12 +115,14 @@ kernels_dir = %q
 prefix = "10.77.0.0/24"
 [demo]
 enabled = true
+[operator]
+key_sha256 = "%s"
 [[images]]
 label = "stubborn"
 size_mb = 8
 kernel_version = "stubborn"
 cmdline = "console=ttyS0 quiet panic=-1"
-%s`, l.port, dir, filepath.Join(dir, "disks"), kern, extra)
+%s`, l.port, dir, filepath.Join(dir, "disks"), kern, service.HashKey(operatorKey), extra)
 	os.WriteFile(l.conf, []byte(conf), 0o644)
 	t.Cleanup(func() {
 		if l.agent != nil {
@@ -193,6 +196,36 @@ func (l *lab) call(method string, params ...any) (any, error) {
 	}
 	defer resp.Body.Close()
 	return xmlrpc.DecodeResponse(resp.Body)
+}
+
+// operatorKey is the lab's central tier: only it may choose ids.
+const operatorKey = "crash-operator-key-0123456789"
+
+// create makes something with ids the call chooses, as the central tier
+// does: with the operator key, for the demo account. The trailing struct
+// is the call's options.
+func (l *lab) create(method string, params ...any) (any, error) {
+	l.t.Helper()
+	acct := l.must("hosting.account.info").(map[string]any)["id"]
+	opts := map[string]any{"account_id": acct}
+	for k, v := range params[len(params)-1].(map[string]any) {
+		opts[k] = v
+	}
+	params = append(append([]any{}, params[:len(params)-1]...), opts)
+	key := l.key
+	l.key = operatorKey
+	defer func() { l.key = key }()
+	return l.call(method, params...)
+}
+
+// mustCreate is create that fails the test on a fault.
+func (l *lab) mustCreate(method string, params ...any) any {
+	l.t.Helper()
+	v, err := l.create(method, params...)
+	if err != nil {
+		l.t.Fatalf("%s: %v", method, err)
+	}
+	return v
 }
 
 func (l *lab) must(method string, params ...any) any {
@@ -315,7 +348,7 @@ func (l *lab) createFrom(vmID int64) {
 	l.t.Helper()
 	images := l.must("hosting.image.list", map[string]any{}).([]any)
 	src := images[0].(map[string]any)["disk_id"]
-	l.call("hosting.vm.create_from",
+	l.create("hosting.vm.create_from",
 		map[string]any{"datacenter_id": int64(1), "hostname": "crash", "memory": int64(256), "password": "first-boot-pass"},
 		map[string]any{"name": "sys"}, src,
 		map[string]any{"vm_id": vmID, "iface_id": vmID, "idempotency_key": fmt.Sprint(vmID)})
