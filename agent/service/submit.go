@@ -153,7 +153,9 @@ func (s *Service) newOp(tx *store.Tx, accountID int64, sp opSpec) store.Operatio
 		DateCreated: t, DateUpdated: t, VMID: sp.vmID, DiskID: sp.diskID, IfaceID: sp.ifaceID, IPID: sp.ip,
 		Source: handle, Keys: sp.keys, After: sp.after, Params: sp.params, ETA: sp.eta,
 	}
-	tx.PutOperation(op)
+	// The engine queues it now, in id order, though it starts only once
+	// submit enqueues it after the write is durable.
+	s.eng.Create(tx, op)
 	return op
 }
 
