@@ -324,6 +324,33 @@ func (s *Service) defineDomain(ctx context.Context, r *ops.Run) error {
 	return s.hv.Define(ctx, spec)
 }
 
+// ensureDomain reads the state of the operation's VM's domain and, when
+// the definition is gone, defines it again from the records first (with
+// its first-boot seed if that went too): every step finds the domain it
+// works on, whatever a crash lost. libvirt's test driver loses every
+// domain with the agent process; a host crash can lose libxl's file. A
+// domain defined again is halted: power state is the operation's to set.
+func (s *Service) ensureDomain(ctx context.Context, r *ops.Run) (hypervisor.State, error) {
+	name := domainName(r.Op().VMID)
+	st, err := s.hv.State(ctx, name)
+	if err != nil || st.Exists {
+		return st, err
+	}
+	if _, err := s.vmOf(r); err != nil {
+		return st, err
+	}
+	s.log.Warn("domain definition lost; defining it again", "vm_id", r.Op().VMID, "op", r.Op().Type)
+	if _, serr := os.Stat(s.seedPath(r.Op().VMID)); errors.Is(serr, os.ErrNotExist) {
+		if err := s.writeSeed(ctx, r); err != nil {
+			return st, err
+		}
+	}
+	if err := s.defineDomain(ctx, r); err != nil {
+		return st, err
+	}
+	return s.hv.State(ctx, name)
+}
+
 func (s *Service) undefineDomain(ctx context.Context, r *ops.Run) error {
 	return s.hv.Undefine(ctx, domainName(r.Op().VMID))
 }
@@ -338,14 +365,8 @@ func (s *Service) startDomain(ctx context.Context, r *ops.Run) error {
 	// A host crash can lose a definition libvirt had acknowledged (the lab
 	// showed libxl's config file gone after a reset), and with it a seed
 	// not yet on disk: make both again rather than fail the resumed step.
-	if st, err := s.hv.State(ctx, name); err == nil && !st.Exists {
-		s.log.Warn("domain definition lost; defining it again", "vm_id", r.Op().VMID)
-		if err := s.writeSeed(ctx, r); err != nil {
-			return err
-		}
-		if err := s.defineDomain(ctx, r); err != nil {
-			return err
-		}
+	if _, err := s.ensureDomain(ctx, r); err != nil {
+		return err
 	}
 	if err := s.hv.Start(ctx, name); err != nil {
 		return err
@@ -434,7 +455,9 @@ func (s *Service) stopDomain(ctx context.Context, r *ops.Run) error {
 	at := func(i int) time.Time {
 		return deadline.Add(-total).Add(time.Duration(i) * total / time.Duration(messages))
 	}
-	st, err := s.hv.State(ctx, name)
+	// A stop that finds no domain defines it (halted): the next start or
+	// reboot needs it.
+	st, err := s.ensureDomain(ctx, r)
 	if err != nil || !st.Running {
 		return err
 	}
@@ -505,11 +528,17 @@ func (s *Service) rebootDomain(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
-	if !st.Exists {
-		return fmt.Errorf("domain %s does not exist", name)
-	}
-	if !st.Running && r.Data("sent") == "" {
-		// Rebooting a halted VM boots it.
+	if !st.Running {
+		// Rebooting a halted VM boots it. So does a resumed reboot that
+		// finds the guest down (the crash that stopped the agent took it)
+		// or its domain gone, defined again from the records, which
+		// applies a pending change too. (A Xen reboot recreates the
+		// domain, but Start is a no-op on one that is back already.)
+		if !st.Exists {
+			if err := r.Set("fresh_start", "1"); err != nil {
+				return err
+			}
+		}
 		return s.startDomain(ctx, r)
 	}
 	if v, err := s.vmOf(r); err == nil && v.RestartPending {
@@ -542,8 +571,10 @@ func (s *Service) rebootDomain(ctx context.Context, r *ops.Run) error {
 			if err := r.Set("forced", "1"); err != nil {
 				return err
 			}
-			if err := s.hv.Reset(ctx, name); err != nil {
-				return err
+			if st.Running {
+				if err := s.hv.Reset(ctx, name); err != nil {
+					return err
+				}
 			}
 			return s.startDomain(ctx, r)
 		}
@@ -724,6 +755,13 @@ func (s *Service) isRunning(ctx context.Context, name string) (bool, error) {
 	return st.Running, err
 }
 
+// vmRunning is isRunning for a step that changes the VM's domain: a lost
+// definition is made again first, so the change lands on a domain.
+func (s *Service) vmRunning(ctx context.Context, r *ops.Run) (bool, error) {
+	st, err := s.ensureDomain(ctx, r)
+	return st.Running, err
+}
+
 func (s *Service) attachDisk(ctx context.Context, r *ops.Run) error {
 	return s.attachDiskID(ctx, r, r.Op().DiskID)
 }
@@ -733,7 +771,7 @@ func (s *Service) attachDisk(ctx context.Context, r *ops.Run) error {
 // the others), read-only or read/write.
 func (s *Service) attachDiskID(ctx context.Context, r *ops.Run, diskID int64) error {
 	name := domainName(r.Op().VMID)
-	running, err := s.isRunning(ctx, name)
+	running, err := s.vmRunning(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -784,7 +822,7 @@ func (s *Service) attachDiskID(ctx context.Context, r *ops.Run, diskID int64) er
 
 func (s *Service) detachDisk(ctx context.Context, r *ops.Run) error {
 	name := domainName(r.Op().VMID)
-	running, err := s.isRunning(ctx, name)
+	running, err := s.vmRunning(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -837,7 +875,7 @@ func abandonDiskAttach(tx *store.Tx, op store.Operation) {
 
 func (s *Service) attachIface(ctx context.Context, r *ops.Run) error {
 	name := domainName(r.Op().VMID)
-	running, err := s.isRunning(ctx, name)
+	running, err := s.vmRunning(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -865,7 +903,7 @@ func (s *Service) attachIface(ctx context.Context, r *ops.Run) error {
 
 func (s *Service) detachIface(ctx context.Context, r *ops.Run) error {
 	name := domainName(r.Op().VMID)
-	running, err := s.isRunning(ctx, name)
+	running, err := s.vmRunning(ctx, r)
 	if err != nil {
 		return err
 	}
