@@ -29,13 +29,23 @@ func (s *Service) registerWorkflows() {
 	})
 	s.eng.Register("vm_create", ops.Workflow{
 		Steps: []ops.Step{
-			{Name: "seed", Do: s.writeSeed, Undo: s.removeSeed},
+			// The first step's Undo runs last in a rollback: what the
+			// call made before the VM (its disk's volume) goes then.
+			{Name: "seed", Do: s.writeSeed, Undo: func(ctx context.Context, r *ops.Run) error {
+				if err := s.removeSeed(ctx, r); err != nil {
+					return err
+				}
+				return s.deleteCreatedVolumes(ctx, r)
+			}},
 			{Name: "define", Do: s.defineDomain, Undo: s.undefineDomain},
 			{Name: "start", Do: s.startDomain, Undo: s.destroyDomain},
 			{Name: "wire", Do: s.wireStep, Undo: s.unwireVM},
 			{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
 		},
 		Abandon: abandonVM,
+		// A disk or iface operation of the same call failed: the volume
+		// a disk operation made before the other failed goes too.
+		Recover: s.deleteCreatedVolumes,
 	})
 	s.eng.Register("vm_start", ops.Workflow{Recover: s.restoreRunning, Steps: []ops.Step{
 		// Defining first makes pending changes (memory, disks) take effect.
@@ -400,7 +410,66 @@ func (s *Service) setVMState(state string) func(ctx context.Context, r *ops.Run)
 	}
 }
 
+// madeForVM returns what the call that created a VM made for it: the
+// disk and iface of the operations vm_create follows (vm.create_from's
+// disk_create, and the iface_create of a VM not given an iface). A disk
+// or iface the caller named is not among them.
+func madeForVM(tx *store.Tx, op store.Operation) (disks, ifaces []int64) {
+	for _, dep := range op.After {
+		d, ok := tx.Operation(dep)
+		if !ok || d.VMID != 0 && d.VMID != op.VMID {
+			continue
+		}
+		switch d.Type {
+		case "disk_create":
+			disks = append(disks, d.DiskID)
+		case "iface_create":
+			ifaces = append(ifaces, d.IfaceID)
+		}
+	}
+	return disks, ifaces
+}
+
+// deleteCreatedVolumes deletes the volumes of the disks a failed VM
+// creation made for it; their records go in abandonVM.
+func (s *Service) deleteCreatedVolumes(ctx context.Context, r *ops.Run) error {
+	var vols []string
+	s.st.View(func(tx *store.Tx) {
+		disks, _ := madeForVM(tx, r.Op())
+		for _, id := range disks {
+			if d, ok := tx.Disk(id); ok && (d.VMID == 0 || d.VMID == r.Op().VMID) {
+				vols = append(vols, d.Volume)
+			}
+		}
+	})
+	for _, v := range vols {
+		if err := s.vols.Delete(ctx, v); err != nil {
+			return err
+		}
+	}
+	// abandonVM forgets the disks only once their volumes are gone (an
+	// operation cancelled before it ran deletes nothing).
+	return r.Set("made_volumes_deleted", "1")
+}
+
+// abandonVM forgets a VM whose creation failed or was cancelled, and what
+// the same call made for it: the disk, once its volume is deleted (a
+// creation cancelled before it ran leaves it detached, in the account's
+// list), and the iface, whose addresses go back to the account's
+// released list. A disk or iface the caller named is detached and kept.
 func abandonVM(tx *store.Tx, op store.Operation) {
+	disks, ifaces := madeForVM(tx, op)
+	for _, id := range disks {
+		if d, ok := tx.Disk(id); ok && op.Data["made_volumes_deleted"] == "1" && (d.VMID == 0 || d.VMID == op.VMID) {
+			tx.DeleteDisk(id)
+		}
+	}
+	for _, id := range ifaces {
+		if i, ok := tx.Iface(id); ok && i.State != store.IfaceBeingCreated && (i.VMID == 0 || i.VMID == op.VMID) {
+			releaseIPs(tx, i)
+			tx.DeleteIface(id)
+		}
+	}
 	v, ok := tx.VM(op.VMID)
 	if !ok {
 		return
