@@ -417,3 +417,46 @@ func TestUndoneCreationFreesItsKey(t *testing.T) {
 		t.Fatalf("op %d ended %s", id, o.Step)
 	}
 }
+
+// Whatever order operations reach Enqueue in before the engine starts (a
+// submitter late after its write, the resume of a restart), they run in
+// id order on a shared key.
+func TestEnqueueOrderDoesNotDecideRunOrder(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "s.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var mu sync.Mutex
+	var order []int64
+	e := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{RetryFor: time.Second})
+	e.Register("rec", Workflow{Steps: []Step{{Name: "s", Do: func(ctx context.Context, r *Run) error {
+		mu.Lock()
+		order = append(order, r.Op().ID)
+		mu.Unlock()
+		return nil
+	}}}})
+	var ids []int64
+	for i := 0; i < 20; i++ {
+		st.Update(func(tx *store.Tx) error {
+			id := tx.NextID("op", tx.HasOperation)
+			tx.PutOperation(store.Operation{ID: id, Type: "rec", Step: store.StepWait, Keys: []string{"vm:1"}})
+			ids = append(ids, id)
+			return nil
+		})
+	}
+	for i := len(ids) - 1; i >= 0; i-- {
+		e.Enqueue(ids[i])
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); e.Wait() }()
+	e.Start(ctx)
+	for _, id := range ids {
+		<-e.Done(id)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(order, ids) {
+		t.Fatalf("ran %v, want %v", order, ids)
+	}
+}
