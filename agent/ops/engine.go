@@ -75,9 +75,12 @@ type Engine struct {
 	cfg       Config
 	workflows map[string]Workflow
 
-	mu       sync.Mutex
-	queues   map[string][]int64
-	queued   map[int64][]string
+	mu     sync.Mutex
+	queues map[string][]int64
+	queued map[int64][]string
+	// held are operations created in a transaction not yet durable: they
+	// keep their place in their keys' queues but do not start.
+	held     map[int64]bool
 	running  map[int64]context.CancelFunc
 	ctx      context.Context
 	wg       sync.WaitGroup
@@ -117,6 +120,7 @@ func New(st *store.Store, log *slog.Logger, cfg Config) *Engine {
 		workflows: map[string]Workflow{},
 		queues:    map[string][]int64{},
 		queued:    map[int64][]string{},
+		held:      map[int64]bool{},
 		running:   map[int64]context.CancelFunc{},
 		waiters:   map[int64][]chan struct{}{},
 	}
@@ -179,33 +183,101 @@ func (e *Engine) Done(id int64) <-chan struct{} {
 	return ch
 }
 
-// Enqueue schedules persisted WAIT or RUN operations, in the order given.
+// Create records a new operation in tx and takes its place in its keys'
+// queues at once, under the store's write lock that also gave it its id,
+// so that queues are in id order whatever order submitters enqueue in
+// afterwards: an operation never starts while a lower id sharing a key
+// waits. It starts once Enqueue is called after tx is durable; if tx is
+// undone, it leaves the queues.
+func (e *Engine) Create(tx *store.Tx, o store.Operation) {
+	tx.PutOperation(o)
+	e.mu.Lock()
+	if e.admitLocked(o) {
+		e.held[o.ID] = true
+	}
+	e.mu.Unlock()
+	tx.OnUndo(func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.held[o.ID] {
+			e.dropLocked(o.ID)
+		}
+	})
+}
+
+// Enqueue schedules persisted WAIT or RUN operations. Each takes its
+// place in its keys' queues in id order (it may be there already, from
+// Create), and an operation starts only at the head of all its queues.
 func (e *Engine) Enqueue(ids ...int64) {
 	var ops []store.Operation
+	var gone []int64
 	e.st.View(func(tx *store.Tx) {
 		for _, id := range ids {
 			if o, ok := tx.Operation(id); ok && !o.Finished() {
 				ops = append(ops, o)
+			} else {
+				gone = append(gone, id)
 			}
 		}
 	})
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, o := range ops {
-		if _, dup := e.queued[o.ID]; dup {
-			continue
-		}
-		keys := o.Keys
-		if len(keys) == 0 {
-			keys = []string{fmt.Sprintf("op:%d", o.ID)}
-		}
-		e.queued[o.ID] = keys
-		for _, k := range keys {
-			e.queues[k] = append(e.queues[k], o.ID)
+	for _, id := range gone {
+		if e.held[id] {
+			e.dropLocked(id)
 		}
 	}
 	for _, o := range ops {
+		e.admitLocked(o)
+		delete(e.held, o.ID)
+	}
+	for _, o := range ops {
 		e.tryStartLocked(o.ID)
+	}
+}
+
+// admitLocked puts an operation in its keys' queues, in id order; it
+// reports false if it was there already.
+func (e *Engine) admitLocked(o store.Operation) bool {
+	if _, dup := e.queued[o.ID]; dup {
+		return false
+	}
+	keys := o.Keys
+	if len(keys) == 0 {
+		keys = []string{fmt.Sprintf("op:%d", o.ID)}
+	}
+	e.queued[o.ID] = keys
+	for _, k := range keys {
+		q := e.queues[k]
+		i, _ := slices.BinarySearch(q, o.ID)
+		e.queues[k] = slices.Insert(q, i, o.ID)
+	}
+	return true
+}
+
+// dropLocked takes an operation out of the queues (it finished, or its
+// creation was undone), wakes its waiters and lets whatever waited behind
+// it start.
+func (e *Engine) dropLocked(id int64) {
+	delete(e.held, id)
+	keys := e.queued[id]
+	delete(e.queued, id)
+	for _, ch := range e.waiters[id] {
+		close(ch)
+	}
+	delete(e.waiters, id)
+	var next []int64
+	for _, k := range keys {
+		q := slices.DeleteFunc(e.queues[k], func(x int64) bool { return x == id })
+		if len(q) == 0 {
+			delete(e.queues, k)
+			continue
+		}
+		e.queues[k] = q
+		next = append(next, q[0])
+	}
+	for _, n := range next {
+		e.tryStartLocked(n)
 	}
 }
 
@@ -217,7 +289,7 @@ func (e *Engine) tryStartLocked(id int64) {
 	if !ok {
 		return
 	}
-	if _, running := e.running[id]; running {
+	if _, running := e.running[id]; running || e.held[id] {
 		return
 	}
 	for _, k := range keys {
@@ -259,25 +331,7 @@ func (e *Engine) finished(id int64) {
 		// Shutting down: the operation stays unfinished in the journal.
 		return
 	}
-	keys := e.queued[id]
-	delete(e.queued, id)
-	for _, ch := range e.waiters[id] {
-		close(ch)
-	}
-	delete(e.waiters, id)
-	var next []int64
-	for _, k := range keys {
-		q := slices.DeleteFunc(e.queues[k], func(x int64) bool { return x == id })
-		if len(q) == 0 {
-			delete(e.queues, k)
-			continue
-		}
-		e.queues[k] = q
-		next = append(next, q[0])
-	}
-	for _, n := range next {
-		e.tryStartLocked(n)
-	}
+	e.dropLocked(id)
 }
 
 // Cancel cancels operation id: a waiting one at once, a running one at its

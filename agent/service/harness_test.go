@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,28 @@ type agent struct {
 	op    *Caller
 	image int64 // disk id of the registered image
 	stop  context.CancelFunc
+	hook  *boundaryHook
+}
+
+// boundaryHook lets a test watch the engine's journal boundaries.
+type boundaryHook struct {
+	mu sync.Mutex
+	fn func(op store.Operation, boundary string)
+}
+
+func (h *boundaryHook) set(fn func(op store.Operation, boundary string)) {
+	h.mu.Lock()
+	h.fn = fn
+	h.mu.Unlock()
+}
+
+func (h *boundaryHook) call(op store.Operation, boundary string) {
+	h.mu.Lock()
+	fn := h.fn
+	h.mu.Unlock()
+	if fn != nil {
+		fn(op, boundary)
+	}
 }
 
 type agentOpt func(*Config)
@@ -81,9 +104,10 @@ func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, op
 	for _, o := range opts {
 		o(&cfg)
 	}
-	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
+	hook := &boundaryHook{}
+	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second, OnBoundary: hook.call})
 	svc := New(cfg, st, eng, hv, vols, log)
-	a := &agent{t: t, dir: dir, st: st, eng: eng, hv: hv, vols: vols, svc: svc}
+	a := &agent{t: t, dir: dir, st: st, eng: eng, hv: hv, vols: vols, svc: svc, hook: hook}
 	aliceID, _ := svc.EnsureAccount("ALICE-GANDI", "Alice", HashKey("alice-key-0123456789abcd"), 0)
 	bobID, _ := svc.EnsureAccount("BOB-GANDI", "Bob", HashKey("bob-key-0123456789abcdef"), 0)
 	a.alice, a.bob = &Caller{AccountID: aliceID, Handle: "ALICE-GANDI"}, &Caller{AccountID: bobID, Handle: "BOB-GANDI"}

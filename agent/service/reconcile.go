@@ -119,20 +119,39 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 	var rep ReconcileReport
 	var vms []store.VM
 	inFlightVM := map[int64]bool{}
+	deletingVM := map[int64]bool{}
 	referenced := map[string]bool{}
 	s.st.View(func(tx *store.Tx) {
 		tx.EachVM(func(v *store.VM) bool { vms = append(vms, *v); return true })
 		tx.EachOperation(func(o *store.Operation) bool {
 			if !o.Finished() {
 				inFlightVM[o.VMID] = true
+				if o.Type == "vm_delete" {
+					deletingVM[o.VMID] = true
+				}
 			}
 			return true
 		})
 		tx.EachDisk(func(d *store.Disk) bool { referenced[d.Volume] = true; return true })
 	})
 	for _, v := range vms {
-		if inFlightVM[v.ID] || v.State == store.VMBeingCreated {
+		if v.State == store.VMBeingCreated || deletingVM[v.ID] {
 			continue // its operation will settle it
+		}
+		if inFlightVM[v.ID] {
+			// A VM with unfinished operations gets back a lost definition
+			// (an operation queued behind another, or one whose steps
+			// need no domain, would leave it missing for the next call),
+			// but its power state is its operations' to set. One running
+			// now (a reconciliation after libvirtd came back) defines
+			// what it needs itself: not racing it, this leaves it alone.
+			if s.eng.Busy(vmKey(v.ID)) {
+				continue
+			}
+			if err := s.defineIfMissing(ctx, v, &rep); err != nil {
+				return rep, err
+			}
+			continue
 		}
 		st, err := s.hv.State(ctx, v.Domain)
 		if err != nil {
@@ -245,6 +264,24 @@ func (s *Service) reconcileWiring(ctx context.Context, vms []store.VM, inFlightV
 	})
 	rep.SweptIFBs, rep.SweptFilters = left.IFBs, left.Filters
 	return err
+}
+
+// defineIfMissing defines a VM's domain from its records if libvirt has
+// none.
+func (s *Service) defineIfMissing(ctx context.Context, v store.VM, rep *ReconcileReport) error {
+	st, err := s.hv.State(ctx, v.Domain)
+	if err != nil || st.Exists {
+		return err
+	}
+	spec, err := s.domainSpec(v.ID)
+	if err != nil {
+		return err
+	}
+	if err := s.hv.Define(ctx, spec); err != nil {
+		return err
+	}
+	rep.DomainsRedefined++
+	return nil
 }
 
 func fmtSscan(s string, id *int64) (int, error) { return fmt.Sscan(s, id) }

@@ -228,7 +228,9 @@ func (s *Service) newOp(tx *store.Tx, accountID int64, sp opSpec) store.Operatio
 		Source: handle, Keys: sp.keys, After: sp.after, Params: sp.params, ETA: sp.eta,
 		Secrets: sp.secrets,
 	}
-	tx.PutOperation(op)
+	// The engine queues it now, in id order, though it starts only once
+	// submit enqueues it after the write is durable.
+	s.eng.Create(tx, op)
 	return op
 }
 

@@ -29,13 +29,23 @@ func (s *Service) registerWorkflows() {
 	})
 	s.eng.Register("vm_create", ops.Workflow{
 		Steps: []ops.Step{
-			{Name: "seed", Do: s.writeSeed, Undo: s.removeSeed},
+			// The first step's Undo runs last in a rollback: what the
+			// call made before the VM (its disk's volume) goes then.
+			{Name: "seed", Do: s.writeSeed, Undo: func(ctx context.Context, r *ops.Run) error {
+				if err := s.removeSeed(ctx, r); err != nil {
+					return err
+				}
+				return s.deleteCreatedVolumes(ctx, r)
+			}},
 			{Name: "define", Do: s.defineDomain, Undo: s.undefineDomain},
 			{Name: "start", Do: s.startDomain, Undo: s.destroyDomain},
 			{Name: "wire", Do: s.wireStep, Undo: s.unwireVM},
 			{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
 		},
 		Abandon: abandonVM,
+		// A disk or iface operation of the same call failed: the volume
+		// a disk operation made before the other failed goes too.
+		Recover: s.deleteCreatedVolumes,
 	})
 	s.eng.Register("vm_start", ops.Workflow{Recover: s.restoreRunning, Steps: []ops.Step{
 		// Defining first makes pending changes (memory, disks) take effect.
@@ -324,6 +334,33 @@ func (s *Service) defineDomain(ctx context.Context, r *ops.Run) error {
 	return s.hv.Define(ctx, spec)
 }
 
+// ensureDomain reads the state of the operation's VM's domain and, when
+// the definition is gone, defines it again from the records first (with
+// its first-boot seed if that went too): every step finds the domain it
+// works on, whatever a crash lost. libvirt's test driver loses every
+// domain with the agent process; a host crash can lose libxl's file. A
+// domain defined again is halted: power state is the operation's to set.
+func (s *Service) ensureDomain(ctx context.Context, r *ops.Run) (hypervisor.State, error) {
+	name := domainName(r.Op().VMID)
+	st, err := s.hv.State(ctx, name)
+	if err != nil || st.Exists {
+		return st, err
+	}
+	if _, err := s.vmOf(r); err != nil {
+		return st, err
+	}
+	s.log.Warn("domain definition lost; defining it again", "vm_id", r.Op().VMID, "op", r.Op().Type)
+	if _, serr := os.Stat(s.seedPath(r.Op().VMID)); errors.Is(serr, os.ErrNotExist) {
+		if err := s.writeSeed(ctx, r); err != nil {
+			return st, err
+		}
+	}
+	if err := s.defineDomain(ctx, r); err != nil {
+		return st, err
+	}
+	return s.hv.State(ctx, name)
+}
+
 func (s *Service) undefineDomain(ctx context.Context, r *ops.Run) error {
 	return s.hv.Undefine(ctx, domainName(r.Op().VMID))
 }
@@ -338,14 +375,8 @@ func (s *Service) startDomain(ctx context.Context, r *ops.Run) error {
 	// A host crash can lose a definition libvirt had acknowledged (the lab
 	// showed libxl's config file gone after a reset), and with it a seed
 	// not yet on disk: make both again rather than fail the resumed step.
-	if st, err := s.hv.State(ctx, name); err == nil && !st.Exists {
-		s.log.Warn("domain definition lost; defining it again", "vm_id", r.Op().VMID)
-		if err := s.writeSeed(ctx, r); err != nil {
-			return err
-		}
-		if err := s.defineDomain(ctx, r); err != nil {
-			return err
-		}
+	if _, err := s.ensureDomain(ctx, r); err != nil {
+		return err
 	}
 	if err := s.hv.Start(ctx, name); err != nil {
 		return err
@@ -379,7 +410,66 @@ func (s *Service) setVMState(state string) func(ctx context.Context, r *ops.Run)
 	}
 }
 
+// madeForVM returns what the call that created a VM made for it: the
+// disk and iface of the operations vm_create follows (vm.create_from's
+// disk_create, and the iface_create of a VM not given an iface). A disk
+// or iface the caller named is not among them.
+func madeForVM(tx *store.Tx, op store.Operation) (disks, ifaces []int64) {
+	for _, dep := range op.After {
+		d, ok := tx.Operation(dep)
+		if !ok || d.VMID != 0 && d.VMID != op.VMID {
+			continue
+		}
+		switch d.Type {
+		case "disk_create":
+			disks = append(disks, d.DiskID)
+		case "iface_create":
+			ifaces = append(ifaces, d.IfaceID)
+		}
+	}
+	return disks, ifaces
+}
+
+// deleteCreatedVolumes deletes the volumes of the disks a failed VM
+// creation made for it; their records go in abandonVM.
+func (s *Service) deleteCreatedVolumes(ctx context.Context, r *ops.Run) error {
+	var vols []string
+	s.st.View(func(tx *store.Tx) {
+		disks, _ := madeForVM(tx, r.Op())
+		for _, id := range disks {
+			if d, ok := tx.Disk(id); ok && (d.VMID == 0 || d.VMID == r.Op().VMID) {
+				vols = append(vols, d.Volume)
+			}
+		}
+	})
+	for _, v := range vols {
+		if err := s.vols.Delete(ctx, v); err != nil {
+			return err
+		}
+	}
+	// abandonVM forgets the disks only once their volumes are gone (an
+	// operation cancelled before it ran deletes nothing).
+	return r.Set("made_volumes_deleted", "1")
+}
+
+// abandonVM forgets a VM whose creation failed or was cancelled, and what
+// the same call made for it: the disk, once its volume is deleted (a
+// creation cancelled before it ran leaves it detached, in the account's
+// list), and the iface, whose addresses go back to the account's
+// released list. A disk or iface the caller named is detached and kept.
 func abandonVM(tx *store.Tx, op store.Operation) {
+	disks, ifaces := madeForVM(tx, op)
+	for _, id := range disks {
+		if d, ok := tx.Disk(id); ok && op.Data["made_volumes_deleted"] == "1" && (d.VMID == 0 || d.VMID == op.VMID) {
+			tx.DeleteDisk(id)
+		}
+	}
+	for _, id := range ifaces {
+		if i, ok := tx.Iface(id); ok && i.State != store.IfaceBeingCreated && (i.VMID == 0 || i.VMID == op.VMID) {
+			releaseIPs(tx, i)
+			tx.DeleteIface(id)
+		}
+	}
 	v, ok := tx.VM(op.VMID)
 	if !ok {
 		return
@@ -434,7 +524,9 @@ func (s *Service) stopDomain(ctx context.Context, r *ops.Run) error {
 	at := func(i int) time.Time {
 		return deadline.Add(-total).Add(time.Duration(i) * total / time.Duration(messages))
 	}
-	st, err := s.hv.State(ctx, name)
+	// A stop that finds no domain defines it (halted): the next start or
+	// reboot needs it.
+	st, err := s.ensureDomain(ctx, r)
 	if err != nil || !st.Running {
 		return err
 	}
@@ -505,11 +597,17 @@ func (s *Service) rebootDomain(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
-	if !st.Exists {
-		return fmt.Errorf("domain %s does not exist", name)
-	}
-	if !st.Running && r.Data("sent") == "" {
-		// Rebooting a halted VM boots it.
+	if !st.Running {
+		// Rebooting a halted VM boots it. So does a resumed reboot that
+		// finds the guest down (the crash that stopped the agent took it)
+		// or its domain gone, defined again from the records, which
+		// applies a pending change too. (A Xen reboot recreates the
+		// domain, but Start is a no-op on one that is back already.)
+		if !st.Exists {
+			if err := r.Set("fresh_start", "1"); err != nil {
+				return err
+			}
+		}
 		return s.startDomain(ctx, r)
 	}
 	if v, err := s.vmOf(r); err == nil && v.RestartPending {
@@ -542,8 +640,10 @@ func (s *Service) rebootDomain(ctx context.Context, r *ops.Run) error {
 			if err := r.Set("forced", "1"); err != nil {
 				return err
 			}
-			if err := s.hv.Reset(ctx, name); err != nil {
-				return err
+			if st.Running {
+				if err := s.hv.Reset(ctx, name); err != nil {
+					return err
+				}
 			}
 			return s.startDomain(ctx, r)
 		}
@@ -733,6 +833,13 @@ func (s *Service) isRunning(ctx context.Context, name string) (bool, error) {
 	return st.Running, err
 }
 
+// vmRunning is isRunning for a step that changes the VM's domain: a lost
+// definition is made again first, so the change lands on a domain.
+func (s *Service) vmRunning(ctx context.Context, r *ops.Run) (bool, error) {
+	st, err := s.ensureDomain(ctx, r)
+	return st.Running, err
+}
+
 func (s *Service) attachDisk(ctx context.Context, r *ops.Run) error {
 	return s.attachDiskID(ctx, r, r.Op().DiskID)
 }
@@ -742,7 +849,7 @@ func (s *Service) attachDisk(ctx context.Context, r *ops.Run) error {
 // the others), read-only or read/write.
 func (s *Service) attachDiskID(ctx context.Context, r *ops.Run, diskID int64) error {
 	name := domainName(r.Op().VMID)
-	running, err := s.isRunning(ctx, name)
+	running, err := s.vmRunning(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -793,7 +900,7 @@ func (s *Service) attachDiskID(ctx context.Context, r *ops.Run, diskID int64) er
 
 func (s *Service) detachDisk(ctx context.Context, r *ops.Run) error {
 	name := domainName(r.Op().VMID)
-	running, err := s.isRunning(ctx, name)
+	running, err := s.vmRunning(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -846,7 +953,7 @@ func abandonDiskAttach(tx *store.Tx, op store.Operation) {
 
 func (s *Service) attachIface(ctx context.Context, r *ops.Run) error {
 	name := domainName(r.Op().VMID)
-	running, err := s.isRunning(ctx, name)
+	running, err := s.vmRunning(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -874,7 +981,7 @@ func (s *Service) attachIface(ctx context.Context, r *ops.Run) error {
 
 func (s *Service) detachIface(ctx context.Context, r *ops.Run) error {
 	name := domainName(r.Op().VMID)
-	running, err := s.isRunning(ctx, name)
+	running, err := s.vmRunning(ctx, r)
 	if err != nil {
 		return err
 	}

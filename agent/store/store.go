@@ -664,6 +664,11 @@ func each[T any](t *table[T], fn func(*T) bool) {
 	}
 }
 
+// OnUndo registers fn to run, under the write lock, if the transaction's
+// changes are undone: what a transaction told others about (the engine's
+// queues) is taken back with it.
+func (tx *Tx) OnUndo(fn func()) { tx.undo = append(tx.undo, fn) }
+
 // NextID allocates an id of the given kind that no row of exists uses.
 func (tx *Tx) NextID(kind string, exists func(int64) bool) int64 {
 	old := tx.s.seq[kind]
