@@ -301,10 +301,11 @@ func TestEmptyStateOverPopulatedDisks(t *testing.T) {
 			d1, d2 := first.createDisk("customer-one"), first.createDisk("customer-two")
 			first.stop()
 			before := snapshotDir(t, disks)
-			instance := instanceOf(t, disks, d1)
 
 			second := newVolAgent(t, tc.state(root), disks, "")
 			msg := second.refused()
+			checkKept(t, disks, before)
+			instance := instanceOf(t, disks, d1)
 			for _, want := range []string{"refusing to start", "knows no disk", disks, "3 volumes", instance, "state_dir is empty or mistyped", "--allow-foreign-volumes", "xenagent adopt"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("the refusal does not say %q:\n%s", want, msg)
@@ -379,7 +380,7 @@ func instanceOf(t *testing.T, disks string, id int64) string {
 func TestOldBackupRestored(t *testing.T) {
 	disks := filepath.Join(volumeEnv(t), "disks")
 	state := filepath.Join(t.TempDir(), "state")
-	a := newVolAgent(t, state, disks, `quarantine_for = "720h"`)
+	a := newVolAgent(t, state, disks, "") // quarantine_for: the default, 30 days
 	a.startWith()
 	kept := a.createDisk("before-backup")
 	a.stop()
