@@ -49,6 +49,9 @@ type Config struct {
 	Snapshots    Snapshots  `toml:"snapshots"`
 	Operations   Operations `toml:"operations"`
 	Server       Server     `toml:"server"`
+	// AllowForeignVolumes is serve --allow-foreign-volumes, never read
+	// from the file: a key left on would disarm the check for good.
+	AllowForeignVolumes bool `toml:"-"`
 }
 
 // Operations configures the operation journal.
@@ -107,6 +110,9 @@ type Storage struct {
 	ThinPool string `toml:"thin_pool"`
 	// CommandTimeout bounds every lvm command (they can hang on the VG lock).
 	CommandTimeout Duration `toml:"command_timeout"`
+	// QuarantineFor is how long a volume no record refers to, set aside
+	// at start, is kept before it is removed; 0 keeps it forever.
+	QuarantineFor Duration `toml:"quarantine_for"`
 }
 
 type Timeouts struct {
@@ -188,7 +194,7 @@ func Default() Config {
 		MaxBodyBytes: 1 << 20,
 		Libvirt:      Libvirt{URI: "xen:///system", CommandTimeout: Duration{60 * time.Second}},
 		Datacenter:   Datacenter{ID: 1, Name: "Local", Country: "France", ISO: "FR", Code: "FR-LOCAL1"},
-		Storage:      Storage{Backend: "file", CommandTimeout: Duration{2 * time.Minute}},
+		Storage:      Storage{Backend: "file", CommandTimeout: Duration{2 * time.Minute}, QuarantineFor: Duration{30 * 24 * time.Hour}},
 		Timeouts: Timeouts{Stop: Duration{5 * time.Minute}, StopMessages: 2, Reboot: Duration{2 * time.Minute},
 			StepRetry: Duration{2 * time.Minute}},
 		Snapshots:  Snapshots{CheckEvery: Duration{time.Minute}},
@@ -249,6 +255,9 @@ func (c Config) Validate() error {
 	}
 	if c.Storage.Backend == "lvm" && (c.Storage.VG == "" || c.Storage.ThinPool == "") {
 		errs = append(errs, "storage: the lvm backend needs vg and thin_pool")
+	}
+	if q := c.Storage.QuarantineFor.Duration; q < 0 || q > 0 && q < time.Hour {
+		errs = append(errs, fmt.Sprintf("storage.quarantine_for: %s must be 0 (keep forever) or at least 1h, time to notice a wrong state_dir", q))
 	}
 	if c.Timeouts.Stop.Duration <= 0 || c.Timeouts.Reboot.Duration <= 0 || c.Timeouts.StopMessages < 1 {
 		errs = append(errs, "timeouts: stop and reboot must be positive, stop_messages at least 1")

@@ -121,3 +121,31 @@ func TestAcceptsKeyHashes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestQuarantineFor(t *testing.T) {
+	for body, want := range map[string]time.Duration{
+		"":                                     30 * 24 * time.Hour,
+		"[storage]\nquarantine_for = \"0s\"\n": 0,
+		"[storage]\nquarantine_for = \"2h\"\n": 2 * time.Hour,
+	} {
+		p := filepath.Join(t.TempDir(), "c.toml")
+		os.WriteFile(p, []byte(body), 0o644)
+		c, err := Load(p)
+		if err != nil || c.Storage.QuarantineFor.Duration != want {
+			t.Errorf("%q: quarantine_for = %s, %v; want %s", body, c.Storage.QuarantineFor, err, want)
+		}
+	}
+	for _, bad := range []string{"-1h", "30s", "59m"} {
+		p := filepath.Join(t.TempDir(), "c.toml")
+		os.WriteFile(p, []byte("[storage]\nquarantine_for = \""+bad+"\"\n"), 0o644)
+		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "storage.quarantine_for") {
+			t.Errorf("%s: err = %v", bad, err)
+		}
+	}
+	// The flag's field is never read from the file.
+	p := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(p, []byte("AllowForeignVolumes = true\n"), 0o644)
+	if c, err := Load(p); err == nil || c.AllowForeignVolumes {
+		t.Errorf("the file set AllowForeignVolumes: %v", err)
+	}
+}

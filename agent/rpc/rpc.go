@@ -140,6 +140,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&b, "xenagent_rpc_seconds_total{method=%q} %g\n", m, s.seconds[m])
 	}
 	s.mu.Unlock()
+	s.svc.WriteVolumeMetrics(&b)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	io.WriteString(w, b.String())
 }

@@ -38,7 +38,7 @@ func TestFailedCreateFromReleasesWhatItMade(t *testing.T) {
 		}, "vm_create", `define: kernel "6.1"`},
 		{"clone refused: the image's volume is gone", func(t *testing.T, a *agent, kernels string, img int64) {
 			d, _ := a.svc.diskOf(img)
-			if err := a.vols.Delete(context.Background(), d.Volume); err != nil {
+			if err := a.vols.Delete(context.Background(), d.Volume, a.svc.ownMark(0)); err != nil {
 				t.Fatal(err)
 			}
 		}, "disk_create", "create_volume"},

@@ -18,7 +18,7 @@ type ImageSpec struct {
 // EnsureImage registers an image once: a public disk of type image (its
 // volume made, or filled from SourceFile) and the image record. The
 // volume is made before the records, and a crash in between leaves an
-// unreferenced volume that reconciliation removes.
+// unreferenced volume that reconciliation quarantines.
 func (s *Service) EnsureImage(ctx context.Context, spec ImageSpec) error {
 	exists := false
 	s.st.View(func(tx *store.Tx) {
@@ -32,24 +32,24 @@ func (s *Service) EnsureImage(ctx context.Context, spec ImageSpec) error {
 	}
 	var diskID int64
 	if err := s.st.Update(func(tx *store.Tx) error {
-		diskID = tx.NextID("disk", tx.HasDisk)
+		diskID = tx.NextID("disk", s.diskIDFree(tx))
 		return nil
 	}); err != nil {
 		return err
 	}
 	vol := volumeName(diskID)
-	if err := s.vols.Create(ctx, vol, spec.SizeMB); err != nil {
+	if err := s.madeVolume(vol, s.vols.Create(ctx, vol, spec.SizeMB, s.ownMark(0))); err != nil {
 		return err
 	}
 	if spec.SourceFile != "" {
 		if err := fill(s.vols.Path(vol), spec.SourceFile); err != nil {
-			s.vols.Delete(ctx, vol)
+			s.vols.Delete(ctx, vol, s.ownMark(0))
 			return err
 		}
 	}
 	// Images are shared by every disk made from them: nothing writes them.
 	if err := s.vols.SetReadOnly(ctx, vol); err != nil {
-		s.vols.Delete(ctx, vol)
+		s.vols.Delete(ctx, vol, s.ownMark(0))
 		return err
 	}
 	return s.st.Update(func(tx *store.Tx) error {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/network/wire"
+	"github.com/xenagent/xenagent/storage/mark"
 )
 
 // Hypervisor is what the workflows need from libvirt.
@@ -35,12 +36,21 @@ type Volumes interface {
 	Path(name string) string
 	IsBlock() bool
 	Exists(ctx context.Context, name string) (bool, error)
-	Create(ctx context.Context, name string, sizeMB int64) error
-	Clone(ctx context.Context, src, dst string, sizeMB int64) error
+	// Create and Clone mark the volume they make (mark.Mark: this agent
+	// instance and the operation); over a volume of another mark they
+	// fail with mark.ErrExists and leave it as it is.
+	Create(ctx context.Context, name string, sizeMB int64, m mark.Mark) error
+	Clone(ctx context.Context, src, dst string, sizeMB int64, m mark.Mark) error
 	Resize(ctx context.Context, name string, sizeMB int64) error
-	Delete(ctx context.Context, name string) error
-	List(ctx context.Context) ([]string, error)
+	// Delete removes a volume only if its mark allows m (same owner, and
+	// same operation unless m.Op is 0); otherwise mark.ErrNotOurs.
+	Delete(ctx context.Context, name string, m mark.Mark) error
+	// List returns the agent's volumes (by name prefix or tag) with marks.
+	List(ctx context.Context) ([]mark.Volume, error)
 	SetReadOnly(ctx context.Context, name string) error
+	// Rename never replaces an existing volume (mark.ErrExists).
+	Rename(ctx context.Context, from, to string) error
+	SetMark(ctx context.Context, name string, m mark.Mark) error
 }
 
 // Wiring is what the workflows need from the host's network: filters and

@@ -89,27 +89,31 @@ type ReconcileReport struct {
 	StatesFixed      int
 	DomainsRedefined int
 	OrphanDomains    []string
-	OrphanVolumes    []string
-	OrphanSeeds      []string
-	IfacesWired      int
-	SweptIFBs        []string
-	SweptFilters     []int64
+	OrphanVolumes    []string // removed: proven made and abandoned by this agent, or quarantine expired
+	// QuarantinedVolumes were set aside (renamed xa-quarantine-...).
+	QuarantinedVolumes []string
+	OrphanSeeds        []string
+	IfacesWired        int
+	SweptIFBs          []string
+	SweptFilters       []int64
 }
 
 // Reconcile compares the records with libvirt and the disk backend:
 // VM states are set to what libvirt reports, a missing domain is defined
-// again from its record, and domains or volumes that no record (and no
-// unfinished operation) refers to are removed. Nothing that a record
+// again from its record, and domains that no record (and no unfinished
+// operation) refers to are removed. Volumes no record refers to are
+// judged by reconcileVolumes: removed only when this agent provably made
+// and abandoned them, else quarantined or left. Nothing that a record
 // refers to is ever deleted.
 func (s *Service) Reconcile(ctx context.Context) error {
 	rep, err := s.reconcile(ctx)
 	if err != nil {
 		return err
 	}
-	if rep.StatesFixed+rep.DomainsRedefined+len(rep.OrphanDomains)+len(rep.OrphanVolumes)+len(rep.OrphanSeeds)+
+	if rep.StatesFixed+rep.DomainsRedefined+len(rep.OrphanDomains)+len(rep.OrphanVolumes)+len(rep.QuarantinedVolumes)+len(rep.OrphanSeeds)+
 		rep.IfacesWired+len(rep.SweptIFBs)+len(rep.SweptFilters) > 0 {
 		s.log.Info("reconciled", "states_fixed", rep.StatesFixed, "domains_redefined", rep.DomainsRedefined,
-			"orphan_domains", rep.OrphanDomains, "orphan_volumes", rep.OrphanVolumes, "orphan_seeds", rep.OrphanSeeds,
+			"orphan_domains", rep.OrphanDomains, "orphan_volumes", rep.OrphanVolumes, "quarantined_volumes", rep.QuarantinedVolumes, "orphan_seeds", rep.OrphanSeeds,
 			"ifaces_wired", rep.IfacesWired, "swept_ifbs", rep.SweptIFBs, "swept_filters", rep.SweptFilters)
 	}
 	return nil
@@ -120,7 +124,6 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 	var vms []store.VM
 	inFlightVM := map[int64]bool{}
 	deletingVM := map[int64]bool{}
-	referenced := map[string]bool{}
 	s.st.View(func(tx *store.Tx) {
 		tx.EachVM(func(v *store.VM) bool { vms = append(vms, *v); return true })
 		tx.EachOperation(func(o *store.Operation) bool {
@@ -132,7 +135,6 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 			}
 			return true
 		})
-		tx.EachDisk(func(d *store.Disk) bool { referenced[d.Volume] = true; return true })
 	})
 	for _, v := range vms {
 		if v.State == store.VMBeingCreated || deletingVM[v.ID] {
@@ -194,19 +196,8 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 		}
 		rep.OrphanDomains = append(rep.OrphanDomains, d.Name)
 	}
-	vols, err := s.vols.List(ctx)
-	if err != nil {
+	if err := s.reconcileVolumes(ctx, &rep); err != nil {
 		return rep, err
-	}
-	for _, name := range vols {
-		base := strings.TrimSuffix(name, ".tmp")
-		if referenced[base] || !strings.HasPrefix(base, "xa-") {
-			continue
-		}
-		if err := s.vols.Delete(ctx, base); err != nil {
-			return rep, err
-		}
-		rep.OrphanVolumes = append(rep.OrphanVolumes, name)
 	}
 	rep.OrphanSeeds, err = s.orphanSeeds(func(id int64) bool {
 		known := inFlightVM[id]

@@ -108,7 +108,7 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 		}
 		d.ID = r.id
 	} else {
-		d.ID = tx.NextID("disk", tx.HasDisk)
+		d.ID = tx.NextID("disk", s.diskIDFree(tx))
 	}
 	if isSnapshot(d) && r.source == 0 {
 		return store.Disk{}, missing(r.obj, "src_disk_id")

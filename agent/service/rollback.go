@@ -47,7 +47,7 @@ func rollbackPair(tx *store.Tx, c *Caller, snapID int64) (snap, old store.Disk, 
 // charged twice (usedDiskMB skips disks in rollback).
 func (s *Service) reserveRollback(tx *store.Tx, snap, old store.Disk, vmID int64) (store.Disk, opSpec) {
 	d := old
-	d.ID = tx.NextID("disk", tx.HasDisk)
+	d.ID = tx.NextID("disk", s.diskIDFree(tx))
 	d.Volume = volumeName(d.ID)
 	d.State, d.Source, d.VMID = store.DiskBeingCreated, snap.ID, vmID
 	d.SizeMB, d.KernelVersion, d.Cmdline = snap.SizeMB, snap.KernelVersion, snap.Cmdline
@@ -162,7 +162,7 @@ func (s *Service) vmDiskRollback(ctx context.Context, c *Caller, a args) (any, e
 func (s *Service) registerRollback() {
 	s.eng.Register("disk_rollback", ops.Workflow{
 		Steps: []ops.Step{
-			{Name: "clone", Do: s.cloneSnapshot, Undo: s.deleteDiskVolume},
+			{Name: "clone", Do: s.cloneSnapshot, Undo: s.undoVolume},
 			{Name: "swap", Do: swapRolledBack, Atomic: true, NoReturn: true},
 			{Name: "delete_old_volume", Do: s.deleteOldVolume},
 			{Name: "forget_old", Do: forgetOldDisk, Atomic: true},
@@ -185,7 +185,7 @@ func (s *Service) cloneSnapshot(ctx context.Context, r *ops.Run) error {
 	if !ok {
 		return fmt.Errorf("snapshot %d is gone", d.Source)
 	}
-	return s.vols.Clone(ctx, snap.Volume, d.Volume, d.SizeMB)
+	return s.madeVolume(d.Volume, s.vols.Clone(ctx, snap.Volume, d.Volume, d.SizeMB, s.ownMark(r.Op().ID)))
 }
 
 // swapRolledBack makes the new disk the one in use: created, owner of the
@@ -220,7 +220,7 @@ func swapRolledBack(ctx context.Context, r *ops.Run) error {
 
 func (s *Service) deleteOldVolume(ctx context.Context, r *ops.Run) error {
 	if old, ok := s.diskOf(oldDiskID(r.Op())); ok {
-		return s.vols.Delete(ctx, old.Volume)
+		return s.notOurs(s.vols.Delete(ctx, old.Volume, s.ownMark(0)), old.Volume)
 	}
 	return nil
 }

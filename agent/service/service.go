@@ -74,6 +74,9 @@ type Config struct {
 	SeedDir string
 	// SnapshotProfiles are the automatic snapshot policies disks may use.
 	SnapshotProfiles []SnapshotProfile
+	// QuarantineFor is how long a volume set aside at reconciliation is
+	// kept before it is removed; 0 keeps it forever.
+	QuarantineFor time.Duration
 }
 
 // Service implements the API methods.
@@ -85,8 +88,9 @@ type Service struct {
 	vols Volumes
 	log  *slog.Logger
 
-	methods map[string]Handler
-	wiring  wiringState
+	methods  map[string]Handler
+	wiring   wiringState
+	volState volumeState
 }
 
 // New wires a service and registers its workflows with the engine.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/storage/mark"
 )
 
 func TestCreateFromLifecycleDelete(t *testing.T) {
@@ -416,8 +417,10 @@ func TestReconcileAtStart(t *testing.T) {
 	if err := a.hv.Define(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
-	a.vols.Create(ctx, volumeName(999), 1)
-	a.vols.Create(ctx, "someone-elses", 1)
+	// A volume of ours that no operation of the journal proves abandoned
+	// is quarantined, not deleted; a name the agent does not make is left.
+	a.vols.Create(ctx, volumeName(999), 1, a.svc.ownMark(0))
+	a.vols.Create(ctx, "someone-elses", 1, a.svc.ownMark(0))
 	a.stop()
 	a.eng.Wait()
 	if err := a.svc.Reconcile(ctx); err != nil {
@@ -432,7 +435,17 @@ func TestReconcileAtStart(t *testing.T) {
 		t.Error("orphan domain survived reconcile")
 	}
 	if ok, _ := a.vols.Exists(ctx, volumeName(999)); ok {
-		t.Error("orphan volume survived reconcile")
+		t.Error("orphan volume kept its name")
+	}
+	vols, _ := a.vols.List(ctx)
+	quarantined := 0
+	for _, v := range vols {
+		if orig, _, ok := mark.ParseQuarantined(v.Name); ok && orig == volumeName(999) {
+			quarantined++
+		}
+	}
+	if quarantined != 1 {
+		t.Errorf("orphan volume not quarantined: %+v", vols)
 	}
 	if ok, _ := a.vols.Exists(ctx, "someone-elses"); !ok {
 		t.Error("reconcile deleted a volume that is not ours")

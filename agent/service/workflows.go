@@ -16,11 +16,12 @@ import (
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/storage/mark"
 )
 
 func (s *Service) registerWorkflows() {
 	s.eng.Register("disk_create", ops.Workflow{
-		Steps:   []ops.Step{{Name: "create_volume", Do: s.createVolume, Undo: s.deleteDiskVolume}, {Name: "finish", Do: s.finishDisk, Atomic: true}},
+		Steps:   []ops.Step{{Name: "create_volume", Do: s.createVolume, Undo: s.undoVolume}, {Name: "finish", Do: s.finishDisk, Atomic: true}},
 		Abandon: abandonDisk,
 	})
 	s.eng.Register("iface_create", ops.Workflow{
@@ -249,18 +250,37 @@ func (s *Service) createVolume(ctx context.Context, r *ops.Run) error {
 		return fmt.Errorf("disk %d has no record", r.Op().DiskID)
 	}
 	if d.Source == 0 {
-		return s.vols.Create(ctx, d.Volume, d.SizeMB)
+		return s.madeVolume(d.Volume, s.vols.Create(ctx, d.Volume, d.SizeMB, s.ownMark(r.Op().ID)))
 	}
 	src, ok := s.diskOf(d.Source)
 	if !ok {
 		return fmt.Errorf("source disk %d is gone", d.Source)
 	}
-	return s.vols.Clone(ctx, src.Volume, d.Volume, d.SizeMB)
+	return s.madeVolume(d.Volume, s.vols.Clone(ctx, src.Volume, d.Volume, d.SizeMB, s.ownMark(r.Op().ID)))
 }
 
+// madeVolume remembers a volume name found taken by another maker, so
+// that the next disk id skips it.
+func (s *Service) madeVolume(name string, err error) error {
+	if errors.Is(err, mark.ErrExists) {
+		s.setTaken([]string{name}, true)
+	}
+	return err
+}
+
+// deleteDiskVolume deletes the disk's volume, if this agent made it.
 func (s *Service) deleteDiskVolume(ctx context.Context, r *ops.Run) error {
 	if d, ok := s.diskOf(r.Op().DiskID); ok {
-		return s.vols.Delete(ctx, d.Volume)
+		return s.notOurs(s.vols.Delete(ctx, d.Volume, s.ownMark(0)), d.Volume)
+	}
+	return nil
+}
+
+// undoVolume deletes the disk's volume only if this operation made it:
+// a name found taken by someone else is never undone.
+func (s *Service) undoVolume(ctx context.Context, r *ops.Run) error {
+	if d, ok := s.diskOf(r.Op().DiskID); ok {
+		return s.notOurs(s.vols.Delete(ctx, d.Volume, s.ownMark(r.Op().ID)), d.Volume)
 	}
 	return nil
 }
@@ -443,7 +463,7 @@ func (s *Service) deleteCreatedVolumes(ctx context.Context, r *ops.Run) error {
 		}
 	})
 	for _, v := range vols {
-		if err := s.vols.Delete(ctx, v); err != nil {
+		if err := s.notOurs(s.vols.Delete(ctx, v, s.ownMark(0)), v); err != nil {
 			return err
 		}
 	}
@@ -784,7 +804,7 @@ func (s *Service) deleteSystemVolume(ctx context.Context, r *ops.Run) error {
 		return nil
 	}
 	if d, ok := s.diskOf(v.DiskIDs[0]); ok {
-		return s.vols.Delete(ctx, d.Volume)
+		return s.notOurs(s.vols.Delete(ctx, d.Volume, s.ownMark(0)), d.Volume)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 // Command xenagent is the per-host control-plane agent.
 //
 //	xenagent serve --config FILE   run the agent in the foreground
+//	xenagent adopt --config FILE --account ID [VOLUME...]
+//	                               make disks of volumes the state does not know
 //	xenagent hash-key KEY          print the stored form of an API key
 //	xenagent version
 package main
@@ -29,6 +31,7 @@ func main() {
 		fs := flag.NewFlagSet("serve", flag.ExitOnError)
 		path := fs.String("config", "/etc/xenagent/xenagent.toml", "configuration file")
 		listen := fs.String("listen", "", "override the listen address")
+		allowForeign := fs.Bool("allow-foreign-volumes", false, "start even though the state knows no disk and the storage holds volumes of other xenagent instances (they are left untouched)")
 		fs.Parse(os.Args[2:])
 		cfg, err := config.Load(*path)
 		if err != nil {
@@ -38,12 +41,15 @@ func main() {
 		if *listen != "" {
 			cfg.Listen = *listen
 		}
+		cfg.AllowForeignVolumes = *allowForeign
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		if err := serve(ctx, cfg, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "xenagent:", err)
 			os.Exit(1)
 		}
+	case "adopt":
+		os.Exit(adopt(os.Args[2:], os.Stdout))
 	case "hash-key":
 		if len(os.Args) != 3 {
 			usage()
@@ -57,6 +63,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: xenagent serve --config FILE [--listen host:port] | hash-key KEY | version")
+	fmt.Fprintln(os.Stderr, "usage: xenagent serve --config FILE [--listen host:port] [--allow-foreign-volumes] | adopt --config FILE --account ID [VOLUME...] | hash-key KEY | version")
 	os.Exit(2)
 }

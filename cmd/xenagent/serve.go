@@ -43,6 +43,14 @@ var backends = map[string]func(ctx context.Context, cfg config.Config, log *slog
 	},
 }
 
+// storageWhere names the storage for messages.
+func storageWhere(cfg config.Config) string {
+	if cfg.Storage.Backend == "lvm" {
+		return fmt.Sprintf("volume group %s (thin pool %s)", cfg.Storage.VG, cfg.Storage.ThinPool)
+	}
+	return "disks dir " + cfg.Storage.Dir
+}
+
 func newLogger(level string, out io.Writer) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
@@ -77,8 +85,9 @@ func serviceConfig(cfg config.Config) (service.Config, error) {
 			Reboot: cfg.Timeouts.Reboot.Duration},
 		Network: service.Network{Bridge: cfg.Network.Bridge, ReverseDomain: cfg.Network.ReverseDomain, Sweep: cfg.Network.Sweep,
 			DefaultBandwidth: cfg.Network.DefaultBandwidth, MinBandwidth: cfg.Network.MinBandwidth, CountEvery: cfg.Network.CountEvery.Duration},
-		KernelsDir: cfg.Storage.KernelsDir,
-		SeedDir:    filepath.Join(cfg.StateDir, "seeds"),
+		KernelsDir:    cfg.Storage.KernelsDir,
+		SeedDir:       filepath.Join(cfg.StateDir, "seeds"),
+		QuarantineFor: cfg.Storage.QuarantineFor.Duration,
 	}
 	sc.SnapshotProfiles = service.DefaultSnapshotProfiles
 	if len(cfg.Snapshots.Profiles) > 0 {
@@ -156,6 +165,10 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	}
 	eng := ops.New(st, log, ops.Config{RetryFor: cfg.Timeouts.StepRetry.Duration, OnBoundary: failpoint(log)})
 	svc := service.New(sc, st, eng, hv, vols, log)
+	// Before anything is made: an empty state over other agents' volumes is refused.
+	if err := svc.GuardVolumes(ctx, storageWhere(cfg), cfg.AllowForeignVolumes); err != nil {
+		return err
+	}
 	if err := seed(ctx, cfg, svc, log); err != nil {
 		return err
 	}
@@ -168,6 +181,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	go svc.WatchDomains(runCtx)
 	go svc.RunSnapshotScheduler(runCtx, cfg.Snapshots.CheckEvery.Duration)
 	go eng.RunPruner(runCtx, cfg.Operations.KeepFinished.Duration)
+	go svc.ExpireQuarantine(runCtx, time.Hour)
 	go svc.RunNetwork(runCtx, func(ctx context.Context, fn func(wire.LinkEvent)) error { return wire.WatchLinks(ctx, nil, fn) })
 
 	// Connection limits count TCP connections, so they wrap the raw

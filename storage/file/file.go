@@ -4,8 +4,14 @@
 // they fall back to a sparse-aware copy, with a warning, once.
 //
 // Every mutation writes to a temporary name and renames into place, so a
-// crash leaves either the whole volume or a "*.tmp" file that Orphans
-// reports and Delete removes; never a half-written volume under a real name.
+// crash leaves either the whole volume or a "*.tmp" file that List
+// reports as partial; never a half-written volume under a real name.
+//
+// Every volume carries its mark (the agent instance and the operation
+// that made it) in the user xattrs user.xenagent.owner and
+// user.xenagent.op, set on the temporary file before it is renamed into
+// place: a volume is never seen unmarked. A filesystem refusing user
+// xattrs is refused at New, with the reason.
 package file
 
 import (
@@ -16,11 +22,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/xenagent/xenagent/storage/durable"
+	"github.com/xenagent/xenagent/storage/mark"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,12 +51,145 @@ type Backend struct {
 // FullCopies counts clones that fell back to copying data.
 func (b *Backend) FullCopies() int64 { return b.fullCopies.Load() }
 
-// New returns a backend rooted at dir, creating it if needed.
+// New returns a backend rooted at dir, creating it if needed. It checks
+// that the filesystem keeps user xattrs, where the volumes' marks live.
 func New(dir string, log *slog.Logger) (*Backend, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating volume directory: %w", err)
 	}
+	probe, err := os.CreateTemp(dir, ".xattr-probe-")
+	if err != nil {
+		return nil, fmt.Errorf("volume directory %s: %w", dir, err)
+	}
+	defer os.Remove(probe.Name())
+	defer probe.Close()
+	if err := unix.Fsetxattr(int(probe.Fd()), xattrOwner, []byte("probe"), 0); err != nil {
+		return nil, xattrErr(dir, err)
+	}
 	return &Backend{dir: dir, log: log}, nil
+}
+
+// The xattrs holding a volume's mark.
+const (
+	xattrOwner = "user.xenagent.owner"
+	xattrOp    = "user.xenagent.op"
+)
+
+func xattrErr(where string, err error) error {
+	if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
+		return fmt.Errorf("%w: %s is on a filesystem that refuses user xattrs (%v); put storage.dir on ext4, xfs or btrfs (mounted without nouser_xattr)",
+			mark.ErrUnsupported, where, err)
+	}
+	return fmt.Errorf("marking %s: %w", where, err)
+}
+
+func checkMark(m mark.Mark) error {
+	if err := mark.ValidOwner(m.Owner); err != nil {
+		return err
+	}
+	if m.Op < 0 {
+		return fmt.Errorf("volume mark: operation %d is negative", m.Op)
+	}
+	return nil
+}
+
+// setMark writes the op first: a crash in between leaves the volume
+// without a (new) owner, never with an owner and another's op.
+func setMark(f *os.File, m mark.Mark) error {
+	if err := unix.Fsetxattr(int(f.Fd()), xattrOp, []byte(strconv.FormatInt(m.Op, 10)), 0); err != nil {
+		return xattrErr(f.Name(), err)
+	}
+	if err := unix.Fsetxattr(int(f.Fd()), xattrOwner, []byte(m.Owner), 0); err != nil {
+		return xattrErr(f.Name(), err)
+	}
+	return nil
+}
+
+// readMark returns the zero mark for a file without one.
+func readMark(path string) (mark.Mark, error) {
+	var m mark.Mark
+	buf := make([]byte, 128)
+	n, err := unix.Getxattr(path, xattrOwner, buf)
+	switch {
+	case errors.Is(err, unix.ENODATA), errors.Is(err, unix.ENOTSUP):
+		return m, nil
+	case err != nil:
+		return m, fmt.Errorf("reading the mark of %s: %w", path, err)
+	}
+	m.Owner = string(buf[:n])
+	if n, err = unix.Getxattr(path, xattrOp, buf); err == nil {
+		m.Op, _ = strconv.ParseInt(string(buf[:n]), 10, 64)
+	}
+	return m, nil
+}
+
+// MarkOf returns a volume's mark (zero when it has none).
+func (b *Backend) MarkOf(ctx context.Context, name string) (mark.Mark, error) {
+	if _, err := os.Stat(b.Path(name)); errors.Is(err, os.ErrNotExist) {
+		return mark.Mark{}, fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	return readMark(b.Path(name))
+}
+
+// SetMark marks an existing volume (a legacy one the state refers to, an
+// adopted one).
+func (b *Backend) SetMark(ctx context.Context, name string, m mark.Mark) error {
+	if err := validName(name); err != nil {
+		return err
+	}
+	if err := checkMark(m); err != nil {
+		return err
+	}
+	f, err := os.Open(b.Path(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := setMark(f, m); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// claim checks that name is free for a volume marked m, or already the
+// volume m made (a redo): exists says which. A half-made temporary of
+// another maker is refused too, since writing it would spoil theirs.
+func (b *Backend) claim(name string, m mark.Mark) (exists bool, err error) {
+	for _, p := range []string{b.Path(name), b.Path(name) + ".tmp"} {
+		have, err := readMark(p)
+		if _, serr := os.Stat(p); errors.Is(serr, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if !have.Allows(m) {
+			return false, fmt.Errorf("volume %s (%s): %w; it is left as it is", name, have, mark.ErrExists)
+		}
+		if p == b.Path(name) {
+			exists = true
+		}
+	}
+	return exists, nil
+}
+
+// newTmp opens the temporary of name, marked, replacing a stale one of
+// the same maker.
+func (b *Backend) newTmp(name string, m mark.Mark) (*os.File, error) {
+	tmp := b.Path(name) + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("creating volume %s: %w", name, err)
+	}
+	if err := setMark(f, m); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	return f, nil
 }
 
 func validName(name string) error {
@@ -85,18 +226,26 @@ func (b *Backend) SizeMB(ctx context.Context, name string) (int64, error) {
 	return fi.Size() / mb, nil
 }
 
-// Create makes an empty sparse volume; an existing one of the same size is kept.
-func (b *Backend) Create(ctx context.Context, name string, sizeMB int64) error {
+// Create makes an empty sparse volume marked m; an existing one of the
+// same size and mark is kept. A volume of that name with another mark
+// is never touched: that is mark.ErrExists.
+func (b *Backend) Create(ctx context.Context, name string, sizeMB int64, m mark.Mark) error {
 	if err := validName(name); err != nil {
+		return err
+	}
+	if err := checkMark(m); err != nil {
+		return err
+	}
+	if _, err := b.claim(name, m); err != nil {
 		return err
 	}
 	if size, err := b.SizeMB(ctx, name); err == nil && size == sizeMB {
 		return nil
 	}
 	tmp := b.Path(name) + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	f, err := b.newTmp(name, m)
 	if err != nil {
-		return fmt.Errorf("creating volume %s: %w", name, err)
+		return err
 	}
 	if err := f.Truncate(sizeMB * mb); err != nil {
 		f.Close()
@@ -115,13 +264,17 @@ func (b *Backend) commit(tmp, name string) error {
 	return durable.SyncDir(b.dir)
 }
 
-// Clone makes dst a copy of src, grown to sizeMB if larger. An existing dst
-// is kept (the clone already happened before a crash).
-func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64) error {
+// Clone makes dst, marked m, a copy of src, grown to sizeMB if larger.
+// An existing dst of the same mark is kept (the clone already happened
+// before a crash); one of another mark is mark.ErrExists.
+func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64, m mark.Mark) error {
 	if err := validName(dst); err != nil {
 		return err
 	}
-	if ok, err := b.Exists(ctx, dst); err != nil || ok {
+	if err := checkMark(m); err != nil {
+		return err
+	}
+	if ok, err := b.claim(dst, m); err != nil || ok {
 		if ok {
 			return b.Resize(ctx, dst, sizeMB)
 		}
@@ -136,7 +289,7 @@ func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64) erro
 	}
 	defer in.Close()
 	tmp := b.Path(dst) + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	out, err := b.newTmp(dst, m)
 	if err != nil {
 		return err
 	}
@@ -217,12 +370,32 @@ func (b *Backend) Resize(ctx context.Context, name string, sizeMB int64) error {
 	return os.Truncate(b.Path(name), sizeMB*mb)
 }
 
-// Delete removes a volume and any leftover temporary; missing is fine.
-func (b *Backend) Delete(ctx context.Context, name string) error {
+// Delete removes a volume and its leftover temporary, only where their
+// mark allows m (same owner; same operation unless m.Op is 0); missing
+// is fine. A volume of another mark is mark.ErrNotOurs and stays. The
+// name of a partial volume as List gives it ("x.tmp") removes only it.
+func (b *Backend) Delete(ctx context.Context, name string, m mark.Mark) error {
+	paths := []string{b.Path(name), b.Path(name) + ".tmp"}
+	if base, ok := strings.CutSuffix(name, ".tmp"); ok {
+		name, paths = base, []string{b.Path(base) + ".tmp"}
+	}
 	if err := validName(name); err != nil {
 		return err
 	}
-	for _, p := range []string{b.Path(name), b.Path(name) + ".tmp"} {
+	for _, p := range paths {
+		have, err := readMark(p)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return err
+		}
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if !have.Allows(m) {
+			return fmt.Errorf("deleting volume %s (%s): %w; it is left as it is", filepath.Base(p), have, mark.ErrNotOurs)
+		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("deleting volume %s: %w", name, err)
 		}
@@ -230,24 +403,60 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	return durable.SyncDir(b.dir)
 }
 
-// List returns the names of all volumes, including half-made ones
-// (reported with their ".tmp" suffix so reconciliation can clear them).
-func (b *Backend) List(ctx context.Context) ([]string, error) {
+// Rename gives a volume a new name (quarantine, adoption); an existing
+// volume of the new name is never replaced.
+func (b *Backend) Rename(ctx context.Context, from, to string) error {
+	for _, n := range []string{from, to} {
+		if err := validName(n); err != nil {
+			return err
+		}
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, b.Path(from), unix.AT_FDCWD, b.Path(to), unix.RENAME_NOREPLACE)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("renaming %s: %w", from, ErrNotFound)
+	case errors.Is(err, unix.EEXIST):
+		return fmt.Errorf("renaming %s to %s: %w", from, to, mark.ErrExists)
+	case err != nil:
+		return fmt.Errorf("renaming %s to %s: %w", from, to, err)
+	}
+	return durable.SyncDir(b.dir)
+}
+
+// List returns every volume with its mark, including half-made ones
+// (reported with their ".tmp" suffix and Partial).
+func (b *Backend) List(ctx context.Context) ([]mark.Volume, error) {
 	entries, err := os.ReadDir(b.dir)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
+	var vols []mark.Volume
 	for _, e := range entries {
 		n := e.Name()
+		var v mark.Volume
 		switch {
 		case strings.HasSuffix(n, ".img.tmp"):
-			names = append(names, strings.TrimSuffix(n, ".img.tmp")+".tmp")
+			v = mark.Volume{Name: strings.TrimSuffix(n, ".img.tmp") + ".tmp", Partial: true}
 		case strings.HasSuffix(n, ".img"):
-			names = append(names, strings.TrimSuffix(n, ".img"))
+			v = mark.Volume{Name: strings.TrimSuffix(n, ".img")}
+		default:
+			continue
 		}
+		p := filepath.Join(b.dir, n)
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue // deleted meanwhile
+			}
+			return nil, err
+		}
+		v.SizeMB, v.Bytes = st.Size/mb, st.Blocks*512
+		if v.Mark, err = readMark(p); err != nil {
+			return nil, err
+		}
+		vols = append(vols, v)
 	}
-	return names, nil
+	return vols, nil
 }
 
 // SetReadOnly makes an image's file read-only. Root is not stopped by

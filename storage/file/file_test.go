@@ -7,12 +7,19 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/xenagent/xenagent/agent/testenv"
+	"github.com/xenagent/xenagent/storage/mark"
 	"github.com/xenagent/xenagent/storage/storagetest"
 	"golang.org/x/sys/unix"
 )
+
+var own = mark.Mark{Owner: "0123456789abcdef", Op: 1}
 
 func newBackend(t *testing.T) *Backend {
 	t.Helper()
@@ -26,7 +33,7 @@ func newBackend(t *testing.T) *Backend {
 func TestCreateCloneResizeDelete(t *testing.T) {
 	ctx := context.Background()
 	b := newBackend(t)
-	if err := b.Create(ctx, "img", 64); err != nil {
+	if err := b.Create(ctx, "img", 64, own); err != nil {
 		t.Fatal(err)
 	}
 	// Data at an offset past a hole must survive the copy.
@@ -35,7 +42,7 @@ func TestCreateCloneResizeDelete(t *testing.T) {
 	f.WriteAt(payload, 40<<20)
 	f.Close()
 
-	if err := b.Clone(ctx, "img", "disk1", 128); err != nil {
+	if err := b.Clone(ctx, "img", "disk1", 128, own); err != nil {
 		t.Fatal(err)
 	}
 	if size, _ := b.SizeMB(ctx, "disk1"); size != 128 {
@@ -48,7 +55,7 @@ func TestCreateCloneResizeDelete(t *testing.T) {
 	if !bytes.Equal(got, payload) {
 		t.Errorf("clone data = %q", got)
 	}
-	if err := b.Clone(ctx, "img", "disk1", 128); err != nil {
+	if err := b.Clone(ctx, "img", "disk1", 128, own); err != nil {
 		t.Errorf("repeating a clone: %v", err)
 	}
 	if err := b.Resize(ctx, "disk1", 64); !errors.Is(err, ErrShrink) {
@@ -57,15 +64,19 @@ func TestCreateCloneResizeDelete(t *testing.T) {
 	if err := b.Resize(ctx, "disk1", 256); err != nil {
 		t.Fatal(err)
 	}
-	names, _ := b.List(ctx)
+	vols, _ := b.List(ctx)
+	var names []string
+	for _, v := range vols {
+		names = append(names, v.Name)
+	}
 	slices.Sort(names)
 	if !slices.Equal(names, []string{"disk1", "img"}) {
 		t.Errorf("List = %v", names)
 	}
-	if err := b.Delete(ctx, "disk1"); err != nil {
+	if err := b.Delete(ctx, "disk1", own); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Delete(ctx, "disk1"); err != nil {
+	if err := b.Delete(ctx, "disk1", own); err != nil {
 		t.Errorf("deleting twice: %v", err)
 	}
 	if ok, _ := b.Exists(ctx, "disk1"); ok {
@@ -77,11 +88,11 @@ func TestRejectsBadNamesAndMissingSource(t *testing.T) {
 	ctx := context.Background()
 	b := newBackend(t)
 	for _, n := range []string{"", "../x", "a/b", "x.tmp"} {
-		if err := b.Create(ctx, n, 1); err == nil {
+		if err := b.Create(ctx, n, 1, own); err == nil {
 			t.Errorf("Create(%q) accepted", n)
 		}
 	}
-	if err := b.Clone(ctx, "nope", "d", 1); !errors.Is(err, ErrNotFound) {
+	if err := b.Clone(ctx, "nope", "d", 1, own); !errors.Is(err, ErrNotFound) {
 		t.Errorf("clone of missing source err = %v", err)
 	}
 }
@@ -92,13 +103,13 @@ func TestReflinkClonesOnBtrfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Create(ctx, "img", 256); err != nil {
+	if err := b.Create(ctx, "img", 256, own); err != nil {
 		t.Fatal(err)
 	}
 	f, _ := os.OpenFile(b.Path("img"), os.O_WRONLY, 0)
 	f.WriteAt(bytes.Repeat([]byte("x"), 64<<20), 0)
 	f.Close()
-	if err := b.Clone(ctx, "img", "snap", 256); err != nil {
+	if err := b.Clone(ctx, "img", "snap", 256, own); err != nil {
 		t.Fatal(err)
 	}
 	if n := b.FullCopies(); n != 0 {
@@ -120,8 +131,8 @@ func TestReflinkClonesOnBtrfs(t *testing.T) {
 func TestFullCopyWhereReflinksAreRefused(t *testing.T) {
 	ctx := context.Background()
 	b := newBackend(t) // t.TempDir is tmpfs or ext4 here: no reflinks
-	b.Create(ctx, "img", 8)
-	if err := b.Clone(ctx, "img", "c", 8); err != nil {
+	b.Create(ctx, "img", 8, own)
+	if err := b.Clone(ctx, "img", "c", 8, own); err != nil {
 		t.Fatal(err)
 	}
 	if statfsIsReflinkCapable(b.dir) {
@@ -150,4 +161,57 @@ func TestConformanceOnBtrfs(t *testing.T) {
 
 func TestConformanceWithoutReflinks(t *testing.T) {
 	storagetest.Conformance(t, newBackend(t), "xa-conf-")
+}
+
+// A filesystem that refuses user xattrs cannot keep marks: New says so
+// and why, instead of making volumes nothing could tell apart.
+func TestRefusesAFilesystemWithoutXattrs(t *testing.T) {
+	testenv.Root(t, "to mount a ramfs")
+	dir := t.TempDir()
+	// ramfs keeps no xattrs at all (tmpfs keeps user ones since 6.6).
+	if out, err := exec.Command("mount", "-t", "ramfs", "ramfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v %s", err, out)
+	}
+	defer exec.Command("umount", dir).Run()
+	_, err := New(filepath.Join(dir, "disks"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if !errors.Is(err, mark.ErrUnsupported) || !strings.Contains(err.Error(), "user xattrs") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// A half-made volume carries its maker's mark: another maker neither
+// overwrites it nor deletes it, and its own undo removes only it.
+func TestPartialVolumesAreMarked(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	other := mark.Mark{Owner: "fedcba9876543210", Op: 7}
+	f, err := b.newTmp("xa-disk-3", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := b.Create(ctx, "xa-disk-3", 8, own); !errors.Is(err, mark.ErrExists) {
+		t.Fatalf("create over another's partial volume: %v", err)
+	}
+	vols, _ := b.List(ctx)
+	if len(vols) != 1 || vols[0].Name != "xa-disk-3.tmp" || !vols[0].Partial || vols[0].Mark != other {
+		t.Fatalf("List = %+v", vols)
+	}
+	if err := b.Delete(ctx, "xa-disk-3.tmp", mark.Mark{Owner: own.Owner}); !errors.Is(err, mark.ErrNotOurs) {
+		t.Fatalf("deleting another's partial volume: %v", err)
+	}
+	if err := b.Create(ctx, "xa-disk-3", 8, other); err != nil {
+		t.Fatalf("its maker's redo: %v", err)
+	}
+	if err := b.Create(ctx, "xa-disk-4", 8, own); err != nil {
+		t.Fatal(err)
+	}
+	f, _ = b.newTmp("xa-disk-4", own)
+	f.Close()
+	if err := b.Delete(ctx, "xa-disk-4.tmp", own); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := b.Exists(ctx, "xa-disk-4"); !ok {
+		t.Fatal("deleting the partial volume removed the whole one")
+	}
 }

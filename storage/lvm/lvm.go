@@ -3,7 +3,10 @@
 // (create_from, snapshot, rollback) is a thin snapshot, constant time
 // whatever the size; resize grows only. Every LV the agent makes carries
 // the tag "xenagent", and List reports only those, so reconciliation never
-// touches a volume someone else made.
+// touches a volume someone else made. Its mark (see storage/mark) is two
+// more tags, set by the lvcreate that makes it: "xa-owner-<instance>" and
+// "xa-op-<operation id>". An LV tagged "xenagent" alone was made before
+// marks existed.
 //
 // Every command goes through a runner.Runner (argument slices, LC_ALL=C,
 // a deadline, retries only for lock contention) and reads JSON reports.
@@ -15,14 +18,79 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/xenagent/xenagent/storage/mark"
 	"github.com/xenagent/xenagent/storage/runner"
 )
 
-// Tag marks the agent's LVs.
-const Tag = "xenagent"
+// Tag marks the agent's LVs; the owner and op tags carry their mark.
+const (
+	Tag       = "xenagent"
+	ownerTag  = "xa-owner-"
+	opTag     = "xa-op-"
+	listField = "lv_name,lv_size,lv_tags,data_percent"
+)
+
+// markTags are the tags an LV marked m carries.
+func markTags(m mark.Mark) []string {
+	return []string{Tag, ownerTag + m.Owner, opTag + strconv.FormatInt(m.Op, 10)}
+}
+
+func addTags(m mark.Mark) []string {
+	var args []string
+	for _, t := range markTags(m) {
+		args = append(args, "--addtag", t)
+	}
+	return args
+}
+
+// markOf reads a mark from an LV's tags. Two owner tags make an owner
+// that matches no instance (never touched); two op tags an op that
+// matches no operation.
+func markOf(tags string) mark.Mark {
+	var m mark.Mark
+	for _, t := range strings.Split(tags, ",") {
+		switch {
+		case strings.HasPrefix(t, ownerTag):
+			if m.Owner != "" {
+				m.Owner += "+" + strings.TrimPrefix(t, ownerTag)
+			} else {
+				m.Owner = strings.TrimPrefix(t, ownerTag)
+			}
+		case strings.HasPrefix(t, opTag):
+			op, err := strconv.ParseInt(strings.TrimPrefix(t, opTag), 10, 64)
+			if err != nil || m.Op != 0 {
+				op = -1
+			}
+			m.Op = op
+		}
+	}
+	return m
+}
+
+// markTagsOf are the mark tags an LV carries now.
+func markTagsOf(tags string) []string {
+	var out []string
+	for _, t := range strings.Split(tags, ",") {
+		if strings.HasPrefix(t, ownerTag) || strings.HasPrefix(t, opTag) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func checkMark(m mark.Mark) error {
+	if err := mark.ValidOwner(m.Owner); err != nil {
+		return err
+	}
+	if m.Op < 0 {
+		return fmt.Errorf("volume mark: operation %d is negative", m.Op)
+	}
+	return nil
+}
 
 // Errors, classified from LVM's messages.
 var (
@@ -93,6 +161,8 @@ func classify(err error) error {
 	switch s := strings.ToLower(re.Stderr); {
 	case strings.Contains(s, "failed to find logical volume"), strings.Contains(s, "not found"):
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	case strings.Contains(s, "already exists"):
+		return fmt.Errorf("%w: %v", mark.ErrExists, err)
 	case strings.Contains(s, "insufficient free space"), strings.Contains(s, "insufficient suitable"),
 		strings.Contains(s, "would exceed"), strings.Contains(s, "free extents"):
 		return fmt.Errorf("%w: %v", ErrNoSpace, err)
@@ -164,14 +234,37 @@ func (b *Backend) Exists(ctx context.Context, name string) (bool, error) {
 
 // SizeMB returns an LV's virtual size.
 func (b *Backend) SizeMB(ctx context.Context, name string) (int64, error) {
+	size, _, err := b.info(ctx, name)
+	return size, err
+}
+
+// info returns an LV's virtual size and tags.
+func (b *Backend) info(ctx context.Context, name string) (int64, string, error) {
 	rows, err := b.report(ctx, "lvs", "lv_name,lv_size,lv_tags", b.lv(name))
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if len(rows) != 1 {
-		return 0, fmt.Errorf("%s: %w", name, ErrNotFound)
+		return 0, "", fmt.Errorf("%s: %w", name, ErrNotFound)
 	}
-	return parseMB(rows[0]["lv_size"])
+	size, err := parseMB(rows[0]["lv_size"])
+	return size, rows[0]["lv_tags"], err
+}
+
+// claim checks that name is free for an LV marked m, or already the one
+// m made (a redo), whose size it returns.
+func (b *Backend) claim(ctx context.Context, name string, m mark.Mark) (exists bool, size int64, err error) {
+	size, tags, err := b.info(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return false, 0, nil
+	}
+	if err != nil {
+		return false, 0, err
+	}
+	if have := markOf(tags); !have.Allows(m) {
+		return false, 0, fmt.Errorf("volume %s (%s): %w; it is left as it is", name, have, mark.ErrExists)
+	}
+	return true, size, nil
 }
 
 // ensureActive activates an LV that exists but is not active: an
@@ -189,16 +282,19 @@ func (b *Backend) ensureActive(ctx context.Context, name string) error {
 	return err
 }
 
-// Create makes an empty volume; an existing one of the same size is kept
-// (and activated).
-func (b *Backend) Create(ctx context.Context, name string, sizeMB int64) error {
-	if size, err := b.SizeMB(ctx, name); err == nil && size == sizeMB {
-		return b.ensureActive(ctx, name)
-	} else if err != nil && !errors.Is(err, ErrNotFound) {
+// Create makes an empty volume marked m; an existing one of the same size
+// and mark is kept (and activated), one of another mark is mark.ErrExists.
+func (b *Backend) Create(ctx context.Context, name string, sizeMB int64, m mark.Mark) error {
+	if err := checkMark(m); err != nil {
 		return err
 	}
+	if ok, size, err := b.claim(ctx, name, m); err != nil {
+		return err
+	} else if ok && size == sizeMB {
+		return b.ensureActive(ctx, name)
+	}
 	size := strconv.FormatInt(sizeMB, 10) + "m"
-	args := []string{"lvcreate", "-q", "-y", "-n", name, "--addtag", Tag}
+	args := append([]string{"lvcreate", "-q", "-y", "-n", name}, addTags(m)...)
 	if b.cfg.Pool != "" {
 		args = append(args, "-V", size, "--thinpool", b.lv(b.cfg.Pool))
 	} else {
@@ -208,25 +304,57 @@ func (b *Backend) Create(ctx context.Context, name string, sizeMB int64) error {
 	return err
 }
 
-// Clone makes dst a thin snapshot of src, active and writable, grown to
-// sizeMB if larger. An existing dst is kept (a redo after a crash).
-func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64) error {
+// Clone makes dst, marked m, a thin snapshot of src, active and
+// writable, grown to sizeMB if larger. An existing dst of the same mark
+// is kept (a redo after a crash); one of another mark is mark.ErrExists.
+func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64, m mark.Mark) error {
 	if b.cfg.Pool == "" {
 		return errors.New("lvm: clones need a thin pool")
 	}
-	ok, err := b.Exists(ctx, dst)
+	if err := checkMark(m); err != nil {
+		return err
+	}
+	ok, _, err := b.claim(ctx, dst, m)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		// -kn: thin snapshots are skipped at activation by default; a disk must activate.
-		if _, err := b.cmd(ctx, "lvcreate", "-q", "-y", "-s", "-kn", "-p", "rw", "-n", dst, "--addtag", Tag, b.lv(src)); err != nil {
+		args := append([]string{"lvcreate", "-q", "-y", "-s", "-kn", "-p", "rw", "-n", dst}, addTags(m)...)
+		if _, err := b.cmd(ctx, append(args, b.lv(src))...); err != nil {
 			return err
 		}
 	} else if err := b.ensureActive(ctx, dst); err != nil {
 		return err
 	}
-	return b.Resize(ctx, dst, sizeMB)
+	cur, tags, err := b.info(ctx, dst)
+	if err != nil {
+		return err
+	}
+	// Should a snapshot ever inherit its origin's tags, the source's mark
+	// goes: a volume carries its own maker's mark only.
+	if stale := staleTags(tags, m); len(stale) > 0 {
+		args := []string{"lvchange", "-q"}
+		for _, t := range stale {
+			args = append(args, "--deltag", t)
+		}
+		if _, err := b.cmd(ctx, append(args, b.lv(dst))...); err != nil {
+			return err
+		}
+	}
+	return b.grow(ctx, dst, cur, sizeMB)
+}
+
+// staleTags are the mark tags an LV carries that are not m's.
+func staleTags(tags string, m mark.Mark) []string {
+	want := markTags(m)
+	var out []string
+	for _, t := range markTagsOf(tags) {
+		if !slices.Contains(want, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Resize grows a volume; asking for less is ErrShrink.
@@ -235,19 +363,42 @@ func (b *Backend) Resize(ctx context.Context, name string, sizeMB int64) error {
 	if err != nil {
 		return err
 	}
+	return b.grow(ctx, name, cur, sizeMB)
+}
+
+func (b *Backend) grow(ctx context.Context, name string, cur, sizeMB int64) error {
 	switch {
 	case sizeMB < cur:
 		return fmt.Errorf("resizing %s from %d to %d MB: %w", name, cur, sizeMB, ErrShrink)
 	case sizeMB == cur:
 		return nil
 	}
-	_, err = b.cmd(ctx, "lvextend", "-q", "-L", strconv.FormatInt(sizeMB, 10)+"m", b.lv(name))
+	_, err := b.cmd(ctx, "lvextend", "-q", "-L", strconv.FormatInt(sizeMB, 10)+"m", b.lv(name))
 	return err
 }
 
-// Rename gives an LV a new name (used to swap a rolled-back disk in).
+// Rename gives an LV a new name (quarantine, adoption); LVM never
+// replaces an existing LV (mark.ErrExists).
 func (b *Backend) Rename(ctx context.Context, from, to string) error {
 	_, err := b.cmd(ctx, "lvrename", "-q", b.cfg.VG, from, to)
+	return err
+}
+
+// SetMark marks an existing LV (a legacy one the state refers to, an
+// adopted one): one lvchange swaps the tags, so it is never half-marked.
+func (b *Backend) SetMark(ctx context.Context, name string, m mark.Mark) error {
+	if err := checkMark(m); err != nil {
+		return err
+	}
+	_, tags, err := b.info(ctx, name)
+	if err != nil {
+		return err
+	}
+	args := []string{"lvchange", "-q"}
+	for _, t := range staleTags(tags, m) {
+		args = append(args, "--deltag", t)
+	}
+	_, err = b.cmd(ctx, append(append(args, addTags(m)...), b.lv(name))...)
 	return err
 }
 
@@ -257,26 +408,48 @@ func (b *Backend) SetReadOnly(ctx context.Context, name string) error {
 	return err
 }
 
-// Delete removes an LV; a missing one is fine.
-func (b *Backend) Delete(ctx context.Context, name string) error {
-	_, err := b.cmd(ctx, "lvremove", "-q", "-y", b.lv(name))
+// Delete removes an LV whose mark allows m (same owner; same operation
+// unless m.Op is 0); a missing one is fine, one of another mark is
+// mark.ErrNotOurs and stays.
+func (b *Backend) Delete(ctx context.Context, name string, m mark.Mark) error {
+	_, tags, err := b.info(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if have := markOf(tags); !have.Allows(m) {
+		return fmt.Errorf("deleting volume %s (%s): %w; it is left as it is", name, have, mark.ErrNotOurs)
+	}
+	_, err = b.cmd(ctx, "lvremove", "-q", "-y", b.lv(name))
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	return err
 }
 
-// List returns the agent's LVs (tagged), never anyone else's.
-func (b *Backend) List(ctx context.Context) ([]string, error) {
-	rows, err := b.report(ctx, "lvs", "lv_name,lv_tags", b.cfg.VG)
+// List returns the agent's LVs (tagged), never anyone else's, with their
+// marks; Bytes is what a thin LV holds in the pool.
+func (b *Backend) List(ctx context.Context) ([]mark.Volume, error) {
+	rows, err := b.report(ctx, "lvs", listField, b.cfg.VG)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
+	var vols []mark.Volume
 	for _, r := range rows {
-		if hasTag(r["lv_tags"]) {
-			names = append(names, r["lv_name"])
+		if !hasTag(r["lv_tags"]) {
+			continue
 		}
+		size, err := parseMB(r["lv_size"])
+		if err != nil {
+			return nil, err
+		}
+		v := mark.Volume{Name: r["lv_name"], SizeMB: size, Bytes: size << 20, Mark: markOf(r["lv_tags"])}
+		if pct, err := strconv.ParseFloat(strings.TrimSpace(r["data_percent"]), 64); err == nil {
+			v.Bytes = int64(float64(size<<20) * pct / 100)
+		}
+		vols = append(vols, v)
 	}
-	return names, nil
+	return vols, nil
 }

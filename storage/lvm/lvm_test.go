@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/testenv"
+	"github.com/xenagent/xenagent/storage/mark"
 	"github.com/xenagent/xenagent/storage/runner"
 	"github.com/xenagent/xenagent/storage/storagetest"
 )
@@ -55,6 +56,11 @@ func (r *recorded) Run(ctx context.Context, args ...string) ([]byte, error) {
 	return nil, nil
 }
 
+// own is the mark the recorded LVs carry (lvs_disk1.json).
+var own = mark.Mark{Owner: "c0ffee00c0ffee00", Op: 1}
+
+const ownTags = "--addtag xenagent --addtag xa-owner-c0ffee00c0ffee00 --addtag xa-op-1"
+
 const (
 	vgs     = "lvm vgs --reportformat json --units m --nosuffix -o vg_name labvg"
 	pool    = "lvm lvs --reportformat json --units m --nosuffix -o lv_name,lv_attr labvg/pool"
@@ -77,31 +83,61 @@ func TestThinCommands(t *testing.T) {
 		wantErr error
 	}{
 		{"create thin", map[string]string{lvsDisk + "xa-disk-2": "!  Failed to find logical volume \"labvg/xa-disk-2\"", "lvm lvcreate": ""},
-			func() error { return b.Create(ctx, "xa-disk-2", 10240) },
-			[]string{lvsDisk + "xa-disk-2", "lvm lvcreate -q -y -n xa-disk-2 --addtag xenagent -V 10240m --thinpool labvg/pool"}, nil},
+			func() error { return b.Create(ctx, "xa-disk-2", 10240, own) },
+			[]string{lvsDisk + "xa-disk-2", "lvm lvcreate -q -y -n xa-disk-2 " + ownTags + " -V 10240m --thinpool labvg/pool"}, nil},
 		{"create exists", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json", lvsAct + "xa-disk-1": "lvs_active.json"},
-			func() error { return b.Create(ctx, "xa-disk-1", 10240) },
+			func() error { return b.Create(ctx, "xa-disk-1", 10240, own) },
 			[]string{lvsDisk + "xa-disk-1", lvsAct + "xa-disk-1"}, nil},
 		// An lvcreate killed with the agent left the clone inactive; the redo activates it.
 		{"clone redo activates", map[string]string{lvsDisk + "xa-disk-3": "lvs_disk1.json", lvsAct + "xa-disk-3": "lvs_inactive.json", "lvm lvchange": ""},
-			func() error { return b.Clone(ctx, "xa-disk-1", "xa-disk-3", 10240) },
+			func() error { return b.Clone(ctx, "xa-disk-1", "xa-disk-3", 10240, own) },
 			[]string{lvsDisk + "xa-disk-3", lvsAct + "xa-disk-3", "lvm lvchange -q -ay -K labvg/xa-disk-3", lvsDisk + "xa-disk-3"}, nil},
 		{"clone is a thin snapshot, activated, grown", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json",
 			lvsDisk + "xa-disk-3": "!  Failed to find logical volume \"labvg/xa-disk-3\"|lvs_disk1.json", "lvm lvcreate": "", "lvm lvextend": ""},
-			func() error { return b.Clone(ctx, "xa-disk-1", "xa-disk-3", 10240) },
-			[]string{lvsDisk + "xa-disk-3", "lvm lvcreate -q -y -s -kn -p rw -n xa-disk-3 --addtag xenagent labvg/xa-disk-1", lvsDisk + "xa-disk-3"}, nil},
+			func() error { return b.Clone(ctx, "xa-disk-1", "xa-disk-3", 10240, own) },
+			[]string{lvsDisk + "xa-disk-3", "lvm lvcreate -q -y -s -kn -p rw -n xa-disk-3 " + ownTags + " labvg/xa-disk-1", lvsDisk + "xa-disk-3"}, nil},
 		{"grow", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json", "lvm lvextend": ""},
 			func() error { return b.Resize(ctx, "xa-disk-1", 20480) },
 			[]string{lvsDisk + "xa-disk-1", "lvm lvextend -q -L 20480m labvg/xa-disk-1"}, nil},
 		{"never shrink", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json"},
 			func() error { return b.Resize(ctx, "xa-disk-1", 1024) },
 			[]string{lvsDisk + "xa-disk-1"}, ErrShrink},
-		{"delete missing is fine", map[string]string{"lvm lvremove": "!  Failed to find logical volume \"labvg/x\""},
-			func() error { return b.Delete(ctx, "x") },
-			[]string{"lvm lvremove -q -y labvg/x"}, nil},
+		{"delete missing is fine", map[string]string{lvsDisk + "x": "!  Failed to find logical volume \"labvg/x\""},
+			func() error { return b.Delete(ctx, "x", own) },
+			[]string{lvsDisk + "x"}, nil},
+		{"delete checks the mark", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json", "lvm lvremove": ""},
+			func() error { return b.Delete(ctx, "xa-disk-1", mark.Mark{Owner: own.Owner}) },
+			[]string{lvsDisk + "xa-disk-1", "lvm lvremove -q -y labvg/xa-disk-1"}, nil},
+		{"never delete another's", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json"},
+			func() error { return b.Delete(ctx, "xa-disk-1", mark.Mark{Owner: "someoneelse"}) },
+			[]string{lvsDisk + "xa-disk-1"}, mark.ErrNotOurs},
+		{"never an undo of another operation", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json"},
+			func() error { return b.Delete(ctx, "xa-disk-1", mark.Mark{Owner: own.Owner, Op: 9}) },
+			[]string{lvsDisk + "xa-disk-1"}, mark.ErrNotOurs},
+		{"never a legacy one", map[string]string{lvsDisk + "xa-disk-1": "lvs_legacy.json"},
+			func() error { return b.Delete(ctx, "xa-disk-1", mark.Mark{Owner: own.Owner}) },
+			[]string{lvsDisk + "xa-disk-1"}, mark.ErrNotOurs},
+		{"never create over another's", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json"},
+			func() error { return b.Create(ctx, "xa-disk-1", 10240, mark.Mark{Owner: "someoneelse", Op: 1}) },
+			[]string{lvsDisk + "xa-disk-1"}, mark.ErrExists},
+		{"never clone onto a legacy one", map[string]string{lvsDisk + "xa-disk-1": "lvs_legacy.json"},
+			func() error { return b.Clone(ctx, "xa-disk-9", "xa-disk-1", 10240, own) },
+			[]string{lvsDisk + "xa-disk-1"}, mark.ErrExists},
+		// Should a snapshot inherit its origin's mark, that mark goes.
+		{"a clone keeps its own mark only", map[string]string{lvsDisk + "xa-disk-3": "!  Failed to find logical volume \"labvg/xa-disk-3\"|lvs_inherited.json",
+			"lvm lvcreate": "", "lvm lvchange": ""},
+			func() error { return b.Clone(ctx, "xa-disk-1", "xa-disk-3", 10240, own) },
+			[]string{lvsDisk + "xa-disk-3", "lvm lvcreate -q -y -s -kn -p rw -n xa-disk-3 " + ownTags + " labvg/xa-disk-1", lvsDisk + "xa-disk-3",
+				"lvm lvchange -q --deltag xa-op-7 --deltag xa-owner-0ther0ther0ther0 labvg/xa-disk-3"}, nil},
+		{"re-mark swaps the tags in one command", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json", "lvm lvchange": ""},
+			func() error { return b.SetMark(ctx, "xa-disk-1", mark.Mark{Owner: "newowner", Op: 0}) },
+			[]string{lvsDisk + "xa-disk-1", "lvm lvchange -q --deltag xa-op-1 --deltag xa-owner-c0ffee00c0ffee00 --addtag xenagent --addtag xa-owner-newowner --addtag xa-op-0 labvg/xa-disk-1"}, nil},
+		{"rename never replaces", map[string]string{"lvm lvrename": "!  Logical Volume \"xa-disk-1\" already exists in volume group \"labvg\""},
+			func() error { return b.Rename(ctx, "xa-disk-3", "xa-disk-1") },
+			[]string{"lvm lvrename -q labvg xa-disk-3 xa-disk-1"}, mark.ErrExists},
 		{"no space", map[string]string{lvsDisk + "big": "!  Failed to find logical volume \"labvg/big\"", "lvm lvcreate": "!  Insufficient free space: 25600 extents needed, but only 2000 available"},
-			func() error { return b.Create(ctx, "big", 102400) },
-			[]string{lvsDisk + "big", "lvm lvcreate -q -y -n big --addtag xenagent -V 102400m --thinpool labvg/pool"}, ErrNoSpace},
+			func() error { return b.Create(ctx, "big", 102400, own) },
+			[]string{lvsDisk + "big", "lvm lvcreate -q -y -n big " + ownTags + " -V 102400m --thinpool labvg/pool"}, ErrNoSpace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,14 +154,20 @@ func TestThinCommands(t *testing.T) {
 }
 
 func TestListOnlyTagged(t *testing.T) {
-	r := &recorded{t: t, answers: map[string]string{vgs: "vgs.json", "lvm lvs --reportformat json --units m --nosuffix -o lv_name,lv_tags labvg": "lvs_two.json"}}
+	r := &recorded{t: t, answers: map[string]string{vgs: "vgs.json", "lvm lvs --reportformat json --units m --nosuffix -o lv_name,lv_size,lv_tags,data_percent labvg": "lvs_two.json"}}
 	b, err := New(context.Background(), Config{VG: "labvg"}, r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, err := b.List(context.Background())
-	if err != nil || !slices.Equal(names, []string{"xa-disk-1"}) {
-		t.Fatalf("List = %v, %v", names, err)
+	vols, err := b.List(context.Background())
+	want := []mark.Volume{
+		{Name: "xa-disk-1", SizeMB: 64, Bytes: 16 << 20, Mark: own},
+		{Name: "xa-disk-2", SizeMB: 32, Bytes: 32 << 20},
+		{Name: "xa-disk-3", SizeMB: 8, Bytes: 8 << 20, Mark: mark.Mark{Owner: "0ther0ther0ther0", Op: 4}},
+		{Name: "xa-disk-4", SizeMB: 8, Bytes: 8 << 20, Mark: mark.Mark{Owner: "0ther0ther0ther0+c0ffee00c0ffee00", Op: -1}},
+	}
+	if err != nil || !slices.Equal(vols, want) {
+		t.Fatalf("List = %+v, %v\nwant %+v", vols, err, want)
 	}
 }
 
@@ -173,18 +215,42 @@ func TestRealLVMWithoutDeviceMapper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Create(ctx, "xa-disk-1", 64); err != nil {
+	if err := b.Create(ctx, "xa-disk-1", 64, own); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Create(ctx, "xa-disk-1", 64); err != nil {
+	if err := b.Create(ctx, "xa-disk-1", 64, own); err != nil {
 		t.Fatalf("creating again: %v", err)
 	}
 	// Someone else's LV is never listed.
 	if _, err := x.Run(ctx, "lvm", "lvcreate", "--driverloaded", "n", "-q", "-y", "-n", "foreign", "-L", "8m", vg); err != nil {
 		t.Fatal(err)
 	}
-	if names, err := b.List(ctx); err != nil || !slices.Equal(names, []string{"xa-disk-1"}) {
-		t.Fatalf("List = %v, %v", names, err)
+	if vols, err := b.List(ctx); err != nil || len(vols) != 1 || vols[0].Name != "xa-disk-1" || vols[0].Mark != own || vols[0].SizeMB != 64 {
+		t.Fatalf("List = %+v, %v", vols, err)
+	}
+	// Marks are real tags: another maker is refused, a re-mark is read back.
+	other := mark.Mark{Owner: "0ther0ther0ther0", Op: 3}
+	if err := b.Create(ctx, "xa-disk-1", 64, other); !errors.Is(err, mark.ErrExists) {
+		t.Fatalf("create over another's LV: %v", err)
+	}
+	if err := b.Delete(ctx, "xa-disk-1", mark.Mark{Owner: other.Owner}); !errors.Is(err, mark.ErrNotOurs) {
+		t.Fatalf("deleting another's LV: %v", err)
+	}
+	if err := b.Create(ctx, "xa-disk-5", 8, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetMark(ctx, "xa-disk-5", mark.Mark{Owner: own.Owner}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Rename(ctx, "xa-disk-5", "xa-disk-1"); !errors.Is(err, mark.ErrExists) {
+		t.Fatalf("rename onto an existing LV: %v", err)
+	}
+	vols, _ := b.List(ctx)
+	if len(vols) != 2 || vols[1].Name != "xa-disk-5" || vols[1].Mark != (mark.Mark{Owner: own.Owner}) {
+		t.Fatalf("after re-mark List = %+v", vols)
+	}
+	if err := b.Delete(ctx, "xa-disk-5", mark.Mark{Owner: own.Owner}); err != nil {
+		t.Fatal(err)
 	}
 	if err := b.Resize(ctx, "xa-disk-1", 128); err != nil {
 		t.Fatal(err)
@@ -201,16 +267,16 @@ func TestRealLVMWithoutDeviceMapper(t *testing.T) {
 	if ok, _ := b.Exists(ctx, "xa-disk-1"); ok {
 		t.Fatal("old name still exists after rename")
 	}
-	if err := b.Create(ctx, "huge", 1<<20); !errors.Is(err, ErrNoSpace) {
+	if err := b.Create(ctx, "huge", 1<<20, own); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("creating beyond the VG: %v", err)
 	}
-	if err := b.Delete(ctx, "xa-disk-2"); err != nil {
+	if err := b.Delete(ctx, "xa-disk-2", own); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Delete(ctx, "xa-disk-2"); err != nil {
+	if err := b.Delete(ctx, "xa-disk-2", own); err != nil {
 		t.Fatalf("deleting twice: %v", err)
 	}
-	if err := b.Clone(ctx, "foreign", "x", 8); err == nil {
+	if err := b.Clone(ctx, "foreign", "x", 8, own); err == nil {
 		t.Fatal("a clone without a thin pool was accepted")
 	}
 }

@@ -1,0 +1,391 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/storage/mark"
+)
+
+// What reconciliation does with a volume no disk record may refer to.
+// The rule (judgeVolume) deletes only what this agent can prove it made
+// and abandoned; anything else of its own is set aside (quarantined) for
+// [storage] quarantine_for, and what another instance made, or what was
+// made before marks existed, is never touched.
+type volVerdict int
+
+const (
+	volKeep        volVerdict = iota // a record refers to it, or an unfinished operation is making it
+	volClaim                         // unmarked (legacy) but a record refers to it: mark it this agent's
+	volDelete                        // this agent's, made by an operation that finished without keeping it
+	volQuarantine                    // this agent's, unreferenced, no proof it was abandoned: set aside
+	volQuarantined                   // already set aside, kept until it expires
+	volExpired                       // set aside longer than quarantine_for: removed
+	volForeign                       // another instance's: never touched
+	volLeft                          // unmarked and unreferenced, or half-made by an unknown maker: left, reported
+	volIgnored                       // not a name the agent makes
+)
+
+var verdictNames = [...]string{"keep", "claim", "delete", "quarantine", "quarantined", "expired", "foreign", "left", "ignored"}
+
+func (v volVerdict) String() string { return verdictNames[v] }
+
+// volFacts is what the state says about one volume.
+type volFacts struct {
+	Instance   string
+	Referenced bool             // a disk record names it
+	Op         *store.Operation // the operation its mark names, when the journal has it
+	Now        time.Time
+	KeepFor    time.Duration // how long quarantined volumes are kept; 0 is forever
+}
+
+// volumeMakers are the operation types that make a disk's volume, named
+// after op.DiskID; their undo removes it.
+var volumeMakers = []string{"disk_create", "disk_rollback"}
+
+// judgeVolume decides, from the volume's name and mark and what the state
+// says, what reconciliation may do; why says it for the log.
+func judgeVolume(v mark.Volume, f volFacts) (verdict volVerdict, why string) {
+	ours := v.Mark.Owner == f.Instance
+	switch {
+	case !strings.HasPrefix(v.Name, "xa-"):
+		return volIgnored, "not a name the agent makes"
+	case v.Partial:
+		switch {
+		case f.Referenced:
+			return volKeep, "half-made volume of a disk the state knows; its operation redoes it"
+		case ours && f.Op != nil && !f.Op.Finished():
+			return volKeep, "half-made by an unfinished operation"
+		case ours && f.Op != nil:
+			return volDelete, fmt.Sprintf("half-made by operation %d, which finished %s", f.Op.ID, f.Op.Step)
+		case v.Mark.IsZero() || ours:
+			return volLeft, "half-made volume whose maker the state does not know"
+		}
+		return volForeign, "half-made by another agent instance"
+	case f.Referenced:
+		switch {
+		case v.Mark.IsZero():
+			return volClaim, "made before volume marks; a disk record refers to it"
+		case !ours:
+			return volKeep, fmt.Sprintf("a disk record refers to it, but it is marked by instance %s: not re-marked", v.Mark.Owner)
+		}
+		return volKeep, "a disk record refers to it"
+	}
+	if _, at, ok := mark.ParseQuarantined(v.Name); ok {
+		switch {
+		case v.Mark.IsZero():
+			return volLeft, "quarantined, without a mark"
+		case !ours:
+			return volForeign, "quarantined by another agent instance"
+		case f.KeepFor > 0 && !f.Now.Before(at.Add(f.KeepFor)):
+			return volExpired, fmt.Sprintf("quarantined at %s, kept %s", at.Format(time.RFC3339), f.KeepFor)
+		}
+		return volQuarantined, fmt.Sprintf("quarantined at %s", at.Format(time.RFC3339))
+	}
+	switch {
+	case v.Mark.IsZero():
+		return volLeft, "made before volume marks (or not by xenagent) and no disk record refers to it"
+	case !ours:
+		return volForeign, "made by another agent instance"
+	case v.Mark.Op == 0:
+		return volQuarantine, "no disk record refers to it and no operation made it"
+	case f.Op == nil:
+		return volQuarantine, fmt.Sprintf("no disk record refers to it and its operation %d is not in the journal (an older state.db, or pruned)", v.Mark.Op)
+	case !f.Op.Finished():
+		return volKeep, fmt.Sprintf("operation %d is still making it", f.Op.ID)
+	case slices.Contains(volumeMakers, f.Op.Type) && volumeName(f.Op.DiskID) == v.Name &&
+		(f.Op.Step == store.StepError || f.Op.Step == store.StepCancel):
+		return volDelete, fmt.Sprintf("its operation %d (%s) ended %s without keeping it", f.Op.ID, f.Op.Type, f.Op.Step)
+	}
+	return volQuarantine, fmt.Sprintf("no disk record refers to it, and its operation %d (%s, %s) does not prove it was abandoned", f.Op.ID, f.Op.Type, f.Op.Step)
+}
+
+// VolumeCounts is what the last reconciliation left aside, for /metrics.
+type VolumeCounts struct {
+	Quarantined, QuarantinedBytes int64
+	Foreign, ForeignBytes         int64
+	Unmarked, UnmarkedBytes       int64
+}
+
+// volumeState is what the service remembers of the storage between
+// reconciliations.
+type volumeState struct {
+	mu     sync.Mutex
+	counts VolumeCounts
+	// taken holds the names of volumes on the storage that no record
+	// knows: disk ids whose volume name is taken are never allocated
+	// (two agents sharing a disks dir or VG, legacy volumes).
+	taken  map[string]bool
+	listed bool // the start-up listing was logged
+}
+
+func (s *Service) volumeTaken(name string) bool {
+	s.volState.mu.Lock()
+	defer s.volState.mu.Unlock()
+	return s.volState.taken[name]
+}
+
+func (s *Service) setTaken(names []string, add bool) {
+	s.volState.mu.Lock()
+	defer s.volState.mu.Unlock()
+	if !add || s.volState.taken == nil {
+		s.volState.taken = map[string]bool{}
+	}
+	for _, n := range names {
+		s.volState.taken[strings.TrimSuffix(n, ".tmp")] = true
+	}
+}
+
+// diskIDFree is NextID's test for disk ids: no record uses the id and no
+// volume on the storage has its name.
+func (s *Service) diskIDFree(tx *store.Tx) func(int64) bool {
+	return func(id int64) bool { return tx.HasDisk(id) || s.volumeTaken(volumeName(id)) }
+}
+
+// ownMark is the mark of what operation op makes (0: none).
+func (s *Service) ownMark(op int64) mark.Mark { return mark.Mark{Owner: s.st.Instance(), Op: op} }
+
+// notOurs turns a refused delete into nothing to do: what is there was
+// not made by us (or by this operation), and stays.
+func (s *Service) notOurs(err error, what string) error {
+	if errors.Is(err, mark.ErrNotOurs) {
+		s.log.Warn("volume left in place: not made by this agent or operation", "what", what, "err", err)
+		return nil
+	}
+	return err
+}
+
+// reconcileVolumes applies judgeVolume to every volume. It lists the
+// storage before reading the state: a volume made meanwhile has its
+// record or operation in the state read after, and is never taken for
+// an orphan.
+func (s *Service) reconcileVolumes(ctx context.Context, rep *ReconcileReport) error {
+	vols, err := s.vols.List(ctx)
+	if err != nil {
+		return err
+	}
+	inst := s.st.Instance()
+	referenced := map[string]bool{}
+	ops := map[int64]store.Operation{}
+	s.st.View(func(tx *store.Tx) {
+		tx.EachDisk(func(d *store.Disk) bool { referenced[d.Volume] = true; return true })
+		for _, v := range vols {
+			if v.Mark.Owner == inst && v.Mark.Op > 0 {
+				if op, ok := tx.Operation(v.Mark.Op); ok {
+					ops[op.ID] = op
+				}
+			}
+		}
+	})
+	s.volState.mu.Lock()
+	atStart := !s.volState.listed
+	s.volState.listed = true
+	s.volState.mu.Unlock()
+	now := time.Now()
+	var counts VolumeCounts
+	foreign := map[string]int{}
+	var present []string
+	for _, v := range vols {
+		f := volFacts{Instance: inst, Referenced: referenced[strings.TrimSuffix(v.Name, ".tmp")], Now: now, KeepFor: s.cfg.QuarantineFor}
+		if op, ok := ops[v.Mark.Op]; ok && v.Mark.Owner == inst {
+			f.Op = &op
+		}
+		verdict, why := judgeVolume(v, f)
+		name := v.Name
+		switch verdict {
+		case volDelete, volExpired:
+			want := mark.Mark{Owner: inst}
+			if verdict == volDelete {
+				want.Op = v.Mark.Op
+			}
+			if err := s.vols.Delete(ctx, v.Name, want); err != nil {
+				if s.notOurs(err, v.Name) == nil {
+					present = append(present, name)
+					continue
+				}
+				return err
+			}
+			s.log.Info("volume removed", "volume", v.Name, "size_mb", v.SizeMB, "why", why)
+			rep.OrphanVolumes = append(rep.OrphanVolumes, v.Name)
+			continue
+		case volQuarantine:
+			name = mark.Quarantined(v.Name, now)
+			if err := s.vols.Rename(ctx, v.Name, name); err != nil {
+				return fmt.Errorf("quarantining volume %s: %w", v.Name, err)
+			}
+			s.log.Warn("volume quarantined", "volume", v.Name, "as", name, "size_mb", v.SizeMB, "why", why, "kept_for", keepFor(s.cfg.QuarantineFor))
+			rep.QuarantinedVolumes = append(rep.QuarantinedVolumes, v.Name)
+			counts.Quarantined++
+			counts.QuarantinedBytes += v.Bytes
+		case volQuarantined:
+			if atStart {
+				s.log.Warn("volume in quarantine", "volume", v.Name, "size_mb", v.SizeMB, "why", why, "kept_for", keepFor(s.cfg.QuarantineFor))
+			}
+			counts.Quarantined++
+			counts.QuarantinedBytes += v.Bytes
+		case volClaim:
+			if err := s.vols.SetMark(ctx, v.Name, s.ownMark(0)); err != nil {
+				return fmt.Errorf("marking volume %s: %w", v.Name, err)
+			}
+			s.log.Info("volume marked as this agent's", "volume", v.Name, "why", why)
+		case volForeign:
+			foreign[v.Mark.Owner]++
+			counts.Foreign++
+			counts.ForeignBytes += v.Bytes
+		case volLeft:
+			if atStart {
+				s.log.Warn("volume left untouched", "volume", v.Name, "size_mb", v.SizeMB, "why", why)
+			}
+			counts.Unmarked++
+			counts.UnmarkedBytes += v.Bytes
+		case volKeep:
+			if referenced[v.Name] && v.Mark.Owner != inst && atStart {
+				s.log.Warn("volume kept", "volume", v.Name, "why", why)
+			}
+		}
+		if !referenced[strings.TrimSuffix(v.Name, ".tmp")] {
+			present = append(present, name)
+		}
+	}
+	s.setTaken(present, false)
+	s.volState.mu.Lock()
+	s.volState.counts = counts
+	s.volState.mu.Unlock()
+	if atStart || len(rep.QuarantinedVolumes) > 0 {
+		owners := make([]string, 0, len(foreign))
+		for o, n := range foreign {
+			owners = append(owners, fmt.Sprintf("%s:%d", o, n))
+		}
+		sort.Strings(owners)
+		level := s.log.Info
+		if counts.Quarantined+counts.Foreign+counts.Unmarked > 0 {
+			level = s.log.Warn
+		}
+		level("volumes not in the state", "quarantined", counts.Quarantined, "quarantined_mb", counts.QuarantinedBytes>>20,
+			"newly_quarantined", len(rep.QuarantinedVolumes), "removed", len(rep.OrphanVolumes),
+			"other_instances", counts.Foreign, "by_instance", strings.Join(owners, ","), "unmarked", counts.Unmarked,
+			"kept_for", keepFor(s.cfg.QuarantineFor))
+	}
+	return nil
+}
+
+func keepFor(d time.Duration) string {
+	if d == 0 {
+		return "forever"
+	}
+	return d.String()
+}
+
+// ExpireQuarantine removes this agent's quarantined volumes older than
+// quarantine_for, every interval until ctx ends (reconciliation does it
+// at start too).
+func (s *Service) ExpireQuarantine(ctx context.Context, every time.Duration) {
+	if s.cfg.QuarantineFor == 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		vols, err := s.vols.List(ctx)
+		if err != nil {
+			s.log.Warn("listing volumes for quarantine expiry", "err", err)
+			continue
+		}
+		for _, v := range vols {
+			if verdict, why := judgeVolume(v, volFacts{Instance: s.st.Instance(), Now: time.Now(), KeepFor: s.cfg.QuarantineFor}); verdict == volExpired {
+				if err := s.vols.Delete(ctx, v.Name, s.ownMark(0)); err != nil {
+					s.log.Warn("removing an expired quarantined volume", "volume", v.Name, "err", err)
+					continue
+				}
+				s.log.Info("volume removed", "volume", v.Name, "size_mb", v.SizeMB, "why", why)
+				s.volState.mu.Lock()
+				s.volState.counts.Quarantined--
+				s.volState.counts.QuarantinedBytes -= v.Bytes
+				s.volState.mu.Unlock()
+			}
+		}
+	}
+}
+
+// WriteVolumeMetrics writes the volumes the agent left aside, in the
+// Prometheus text format.
+func (s *Service) WriteVolumeMetrics(w io.Writer) {
+	s.volState.mu.Lock()
+	c := s.volState.counts
+	s.volState.mu.Unlock()
+	fmt.Fprintf(w, "# HELP xenagent_volumes Volumes no disk record refers to, by kind: quarantined (this agent's, kept for [storage] quarantine_for), foreign (another agent instance's), unmarked (from before volume marks).\n# TYPE xenagent_volumes gauge\n")
+	fmt.Fprintf(w, "xenagent_volumes{kind=\"quarantined\"} %d\nxenagent_volumes{kind=\"foreign\"} %d\nxenagent_volumes{kind=\"unmarked\"} %d\n", c.Quarantined, c.Foreign, c.Unmarked)
+	fmt.Fprintf(w, "# HELP xenagent_volume_bytes Space held by those volumes.\n# TYPE xenagent_volume_bytes gauge\n")
+	fmt.Fprintf(w, "xenagent_volume_bytes{kind=\"quarantined\"} %d\nxenagent_volume_bytes{kind=\"foreign\"} %d\nxenagent_volume_bytes{kind=\"unmarked\"} %d\n", c.QuarantinedBytes, c.ForeignBytes, c.UnmarkedBytes)
+}
+
+// ErrForeignVolumes is why the agent refuses an empty state over a
+// storage holding other agents' volumes.
+var ErrForeignVolumes = errors.New("refusing to start")
+
+// GuardVolumes runs before anything is created at start. A state that
+// knows no disk over a storage (where, for the message) holding volumes
+// made by xenagent that are not this instance's is, almost always, an
+// empty or mistyped state_dir or the wrong config: starting would set
+// them all aside. It refuses, saying what it found, unless allowForeign
+// (serve --allow-foreign-volumes) says the operator knows.
+func (s *Service) GuardVolumes(ctx context.Context, where string, allowForeign bool) error {
+	vols, err := s.vols.List(ctx)
+	if err != nil {
+		return fmt.Errorf("listing volumes: %w", err)
+	}
+	inst := s.st.Instance()
+	disks := 0
+	s.st.View(func(tx *store.Tx) { tx.EachDisk(func(*store.Disk) bool { disks++; return true }) })
+	byOwner := map[string]int{}
+	var names, examples []string
+	var total int
+	for _, v := range vols {
+		names = append(names, v.Name)
+		if !strings.HasPrefix(v.Name, "xa-") || v.Mark.Owner == inst {
+			continue
+		}
+		total++
+		owner := v.Mark.Owner
+		if owner == "" {
+			owner = "unmarked (made before volume marks)"
+		}
+		byOwner[owner]++
+		if len(examples) < 5 {
+			examples = append(examples, v.Name)
+		}
+	}
+	s.setTaken(names, false)
+	if disks > 0 || total == 0 {
+		return nil
+	}
+	var found []string
+	for o, n := range byOwner {
+		found = append(found, fmt.Sprintf("%d of instance %s", n, o))
+	}
+	sort.Strings(found)
+	if allowForeign {
+		s.log.Warn("starting with a state that knows no disk over volumes made by other xenagent instances, as --allow-foreign-volumes asks; they are left untouched",
+			"instance", inst, "storage", where, "volumes", total, "found", strings.Join(found, "; "))
+		return nil
+	}
+	return fmt.Errorf("%w: this state (instance %s) knows no disk, but %s holds %d volumes made by xenagent: %s (for example %s). "+
+		"Likely causes: state_dir is empty or mistyped (a new, empty state.db was just made there), an older state was not restored, "+
+		"or the config points at another agent's disks dir or volume group. Nothing else was changed. "+
+		"If the state is right and these volumes are not this agent's, start once with `xenagent serve --allow-foreign-volumes`: they are left untouched and reported. "+
+		"To take them over, stop the agent and run `xenagent adopt --config FILE --account ID VOLUME...`",
+		ErrForeignVolumes, inst, where, total, strings.Join(found, "; "), strings.Join(examples, ", "))
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/xenagent/xenagent/agent/config"
+	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/store"
+)
+
+// adopt is `xenagent adopt --config FILE --account ID [VOLUME...]`, run
+// with the agent stopped: it makes the named volumes (quarantined,
+// another instance's, unmarked) free data disks of the account. Without
+// volumes it lists those it could adopt.
+func adopt(args []string, out io.Writer) int {
+	fs := flag.NewFlagSet("adopt", flag.ContinueOnError)
+	path := fs.String("config", "/etc/xenagent/xenagent.toml", "configuration file")
+	account := fs.Int64("account", 0, "id of the account the disks go to")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: xenagent adopt --config FILE --account ID [VOLUME...]\n\n"+
+			"Run with the agent stopped. Makes each VOLUME (a volume no disk record refers to: quarantined,\n"+
+			"another agent instance's, or from before volume marks) a free data disk of the account, its\n"+
+			"size the volume's, and marks it as this agent's. Without VOLUME, lists the volumes it could adopt.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "xenagent adopt:", err)
+		return 1
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return fail(err)
+	}
+	st, err := store.Open(filepath.Join(cfg.StateDir, "state.db"), newLogger("error", os.Stderr))
+	if errors.Is(err, store.ErrLocked) {
+		return fail(fmt.Errorf("%w: stop the agent first (systemctl stop xenagent)", err))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	vols, err := backends[cfg.Storage.Backend](ctx, cfg, newLogger("error", os.Stderr))
+	if err != nil {
+		return fail(err)
+	}
+	if fs.NArg() == 0 {
+		cands, err := service.Candidates(ctx, st, vols)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(out, "%d volumes in %s that no disk refers to (this instance: %s):\n", len(cands), storageWhere(cfg), st.Instance())
+		for _, v := range cands {
+			fmt.Fprintf(out, "%s\t%d MB\t%s\n", v.Name, v.SizeMB, v.Mark)
+		}
+		return 0
+	}
+	if *account <= 0 {
+		return fail(errors.New("--account: the id of the account the disks go to is required"))
+	}
+	done, err := service.Adopt(ctx, st, vols, cfg.Datacenter.ID, *account, fs.Args())
+	for _, a := range done {
+		fmt.Fprintf(out, "adopted %s as disk %d (%s, %d MB) of account %d\n", a.Volume, a.Disk.ID, a.Disk.Volume, a.Disk.SizeMB, a.Disk.AccountID)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return 0
+}
