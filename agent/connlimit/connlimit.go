@@ -4,10 +4,12 @@
 // It keeps at most Max connections open and at most PerSource from one
 // source (an IPv4 address, an IPv6 /64: one host can hold a whole /64).
 // A connection beyond a source's share is closed as soon as it is
-// accepted. When the total is reached, the oldest connection that is not
-// serving a request (never sent one, or idle between two) is closed to
-// make room, so a flood of silent connections from many sources cannot
-// lock out a client that calls; when every connection is busy, the new
+// accepted. When the total is reached, a connection that is not serving
+// a request (never sent one, or idle between two) is closed to make
+// room: the oldest of the source holding the most connections, the
+// newcomer's own source counted with it. A flood of silent connections
+// from many sources then cycles its own connections and cannot push out
+// a client that holds one or two; when every connection is busy, the new
 // one is closed instead.
 //
 // Idle tracking needs the http.Server to report connection states: set
@@ -119,7 +121,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			l.maybeLog()
 			continue
 		case l.open >= l.cfg.Max:
-			if victim = l.oldestIdleLocked(); victim == nil {
+			if victim = l.victimLocked(src); victim == nil {
 				l.stats.RefusedFull++
 				l.mu.Unlock()
 				c.Close()
@@ -143,13 +145,26 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *Listener) oldestIdleLocked() *conn {
+// victimLocked is the idle connection to close for a newcomer from src:
+// the oldest idle one of the source with the most connections (src
+// counted with the newcomer). Linear, but it runs only when full.
+func (l *Listener) victimLocked(src netip.Prefix) *conn {
+	var victim *conn
+	most := 0
 	for e := l.order.Front(); e != nil; e = e.Next() {
-		if c := e.Value.(*conn); c.idle.Load() {
-			return c
+		c := e.Value.(*conn)
+		if !c.idle.Load() {
+			continue
+		}
+		n := l.bySource[c.src]
+		if c.src == src {
+			n++
+		}
+		if n > most {
+			victim, most = c, n
 		}
 	}
-	return nil
+	return victim
 }
 
 // releaseLocked gives a connection's place back, once.

@@ -174,3 +174,31 @@ func TestSource(t *testing.T) {
 		}
 	}
 }
+
+// When full, the flooding source pays: a client holding one idle
+// connection keeps it while a source holding many loses its oldest, even
+// when the client's connection is older (the flood test saw a caller's
+// fresh connection cycled out before it sent its request).
+func TestFullReclaimsFromTheBiggestSource(t *testing.T) {
+	h := newHarness(t, 4, 4)
+	cGood, sGood := h.dial("127.0.0.2")
+	c1, s1 := h.dial("127.0.0.1")
+	h.dial("127.0.0.1")
+	h.dial("127.0.0.1")
+	if _, s := h.dial("127.0.0.1"); s == nil {
+		t.Fatal("new connection refused while an idle one could make room")
+	}
+	if !alive(cGood, sGood) {
+		t.Fatal("the lone client's connection was reclaimed for the flooding source")
+	}
+	if alive(c1, s1) {
+		t.Fatal("the flooding source's oldest idle connection was not the one reclaimed")
+	}
+	// A newcomer from a third source also takes from the biggest.
+	if _, s := h.dial("127.0.0.3"); s == nil {
+		t.Fatal("third source refused")
+	}
+	if !alive(cGood, sGood) {
+		t.Fatal("the lone client's connection was reclaimed for a newcomer")
+	}
+}
