@@ -84,8 +84,10 @@ run=$(mktemp -d "$cache_root/run.XXXXXX")
 root=$run/root
 root_pids() {
   local p
+  # -ef compares inodes without a fork per process (a busy machine has
+  # hundreds).
   for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && echo "${p#/proc/}"
+    [ "$p/root" -ef "$root" ] 2>/dev/null && echo "${p#/proc/}"
   done
   return 0
 }
