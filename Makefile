@@ -19,7 +19,7 @@ define apt_install
 @missing=""; for p in $(1); do \
   [ "$$(dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null)" = installed ] || missing="$$missing $$p"; done; \
 if [ -n "$$missing" ]; then \
-  echo "==> $(2): installing$$missing with apt-get (first time: 1-4 min; never removes a package)"; \
+  echo "==> $(2): installing$$missing with apt-get (first time: ~1 min; never removes a package)"; \
   if [ $$(id -u) -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
   { $$SUDO $(APT) update -q && $$SUDO $(APT) install -y -q --no-install-recommends --no-remove $$missing; } || { \
     echo "apt-get could not install$$missing (see above). If it refused because packages would be removed," \
@@ -39,14 +39,14 @@ all: build
 deps:
 	$(call apt_install,$(RUN_DEPS),make run)
 	@command -v $(GO) >/dev/null || { echo "go not found: install Go $$(sed -n 's/^go //p' go.mod) or newer (https://go.dev/dl/) and put it on PATH" >&2; exit 1; }
-	@echo "==> Go modules: go mod download (first time: ~1 min, then cached)"
+	@echo "==> Go modules: go mod download (first time: ~15 s, then cached)"
 	@$(GO) mod download
 
 test-deps:
 	$(call apt_install,$(TEST_DEPS),make test)
 
 build: deps
-	@echo "==> building bin/xenagent and bin/xenagentctl (cgo with libvirt; first time: ~2 min, then seconds)"
+	@echo "==> building bin/xenagent and bin/xenagentctl (cgo with libvirt; first time: 3-5 min on 2 cores, then seconds)"
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/xenagent ./cmd/xenagent
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/xenagentctl ./cmd/xenagentctl
 
@@ -71,7 +71,8 @@ test: build test-deps
 # The README's first command on a fresh Debian 12: `make run` in a
 # debootstrap minbase root (cached in $(FRESH_CACHE)) from a clone of the
 # committed HEAD, until the API answers; then deploy/deb/check-in-root.sh
-# in the same root when it exists. ~12 min with no cache, ~7 with one.
+# in the same root when it exists. ~13 min with no cache (debootstrap
+# ~5.5), ~5 with one: apt, module download and the first cgo build.
 fresh-root: test-deps
 	XENAGENT_FRESH_CACHE=$(FRESH_CACHE) ./deploy/test/fresh-root.sh
 

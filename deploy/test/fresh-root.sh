@@ -156,7 +156,7 @@ phase "copy, mounts, clone of ${head:0:12}"
 # the host.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 out=$run/make-run.log
-log "make run LISTEN=127.0.0.1:$port in the root (a fresh machine: apt, modules and build ~8 min)"
+log "make run LISTEN=127.0.0.1:$port in the root (a fresh machine: apt, modules and the first cgo build, ~5 min)"
 run_started=$SECONDS
 (
   cd /
@@ -166,9 +166,9 @@ run_started=$SECONDS
     /bin/bash -c "cd /root/xenagent && exec make run LISTEN=127.0.0.1:$port" < /dev/null 2>&1 |
     while IFS= read -r line; do
       printf '%4d %s\n' $((SECONDS - run_started)) "$line"
-      case $line in '==> '*|*'API key'*) log "  [$((SECONDS - run_started)) s] $line" ;; esac
+      case $line in '==> '*|*'API key'*) log "  [$((SECONDS - run_started)) s] $line" 2>&3 ;; esac
     done > "$out"
-) &
+) 3>&2 2>/dev/null & # (no "Terminated" from the shell when the root is stopped)
 make_pid=$!
 
 # Ask until it answers: a refused connection means not yet (exit 1), a
