@@ -68,6 +68,15 @@ func (ns *NS) Run(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
+// Sysctl sets a per-namespace kernel setting (net.*) inside the namespace.
+func (ns *NS) Sysctl(t testing.TB, key, value string) {
+	t.Helper()
+	testenv.Tool(t, "sysctl", "procps")
+	if out, err := ns.Run("sysctl", "-qw", key+"="+value); err != nil {
+		t.Fatalf("sysctl %s=%s in %s: %v: %s", key, value, ns.Name, err, out)
+	}
+}
+
 // Veth links two namespaces with a veth pair: a in ns, b in peer.
 func (ns *NS) Veth(t testing.TB, a string, peer *NS, b string) (netlink.Link, netlink.Link) {
 	t.Helper()
