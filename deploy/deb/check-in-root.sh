@@ -131,7 +131,7 @@ log "apt-get purge xenagent (with a volume and state.db in /var/lib/xenagent)"
 out=$(in_root apt-get -o DPkg::Lock::Timeout=600 -y purge xenagent 2>&1) || { echo "$out" >&2; fail "the purge failed"; }
 in_root dpkg-query -W -f='${Status}' xenagent 2>/dev/null | grep -q 'not-installed' ||
   [ -z "$(in_root dpkg-query -W -f='${Status}' xenagent 2>/dev/null)" ] || fail "xenagent is still known to dpkg after purge"
-[ "$(cd "$state" && sha256sum state.db disks/xa-disk-7 2>&1)" = "$before" ] || fail "the purge changed or removed state.db or the volume"
+[ "$( { cd "$state" && sha256sum state.db disks/xa-disk-7; } 2>&1)" = "$before" ] || fail "the purge changed or removed state.db or the volume"
 echo "$out" | grep -q "purge kept the agent's state and volumes" || { echo "$out" >&2; fail "the purge did not say it kept the state"; }
 echo "$out" | grep -q "/var/lib/xenagent" || { echo "$out" >&2; fail "the purge did not say where the state is"; }
 for gone in /etc/xenagent /usr/bin/xenagent /usr/bin/xenagentctl /lib/systemd/system/xenagent.service \
