@@ -99,3 +99,8 @@ fuzz:
 
 clean:
 	rm -rf bin var
+
+# The Debian package a host installs (deploy/deb): bin/xenagent_<version>_<arch>.deb.
+.PHONY: deb
+deb: build
+	./deploy/deb/build-deb.sh bin "$(VERSION)"

@@ -22,13 +22,7 @@ func adopt(args []string, out io.Writer) int {
 	fs := flag.NewFlagSet("adopt", flag.ContinueOnError)
 	path := fs.String("config", "/etc/xenagent/xenagent.toml", "configuration file")
 	account := fs.Int64("account", 0, "id of the account the disks go to")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: xenagent adopt --config FILE --account ID [VOLUME...]\n\n"+
-			"Run with the agent stopped. Makes each VOLUME (a volume no disk record refers to: quarantined,\n"+
-			"another agent instance's, or from before volume marks) a free data disk of the account, its\n"+
-			"size the volume's, and marks it as this agent's. Without VOLUME, lists the volumes it could adopt.")
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { fmt.Fprint(fs.Output(), help["adopt"]) }
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -1,6 +1,7 @@
 // Command xenagentctl is the operator's client for the agent's API.
 //
 //	xenagentctl [-url URL] [-key KEY | -key-file FILE] COMMAND
+//	xenagentctl help [COMMAND] | -version
 //
 //	vm list | vm info ID | vm start|stop|reboot|delete ID [-wait]
 //	disk list | disk info ID
@@ -75,16 +76,42 @@ func (c *client) wait(ctx context.Context, id int64) (map[string]any, error) {
 	}
 }
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Where the key is looked for when neither -key nor -key-file is given:
+// make run's state dir, then the package's (the demo account's key).
+var defaultKeyFiles = []string{"var/apikey", "/var/lib/xenagent/apikey"}
+
 func main() {
 	url := flag.String("url", envOr("XENAGENT_URL", "http://127.0.0.1:8080/xmlrpc/"), "API endpoint")
 	key := flag.String("key", os.Getenv("XENAGENT_KEY"), "API key")
-	keyFile := flag.String("key-file", "var/apikey", "file holding the API key, when -key is empty")
+	keyFile := flag.String("key-file", "", "file holding the API key, when -key is empty")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
+	showVersion := flag.Bool("version", false, "print this client's version and exit")
+	// Help is asked for, not an error: stdout, exit 0 (flag exits 0 on -h).
+	flag.Usage = func() { fmt.Fprint(os.Stdout, help[""]) }
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version)
+		return
+	}
+	if len(flag.Args()) == 0 {
+		fmt.Fprint(os.Stderr, help[""])
+		os.Exit(2)
+	}
+	if text, ok := wantsHelp(flag.Args()); ok {
+		fmt.Print(text)
+		return
+	}
+	if _, ok := help[flag.Arg(0)]; !ok {
+		fmt.Fprintf(os.Stderr, "xenagentctl: unknown command %q (xenagentctl help)\n", flag.Arg(0))
+		os.Exit(2)
+	}
 	if *key == "" {
-		raw, err := os.ReadFile(*keyFile)
+		raw, err := readKey(*keyFile)
 		if err != nil {
-			fatal(fmt.Errorf("no key: pass -key or -key-file (%v)", err))
+			fatal(fmt.Errorf("no key: pass -key, -key-file or XENAGENT_KEY (%v)", err))
 		}
 		*key = strings.TrimSpace(string(raw))
 	}
@@ -94,6 +121,105 @@ func main() {
 	if err := run(ctx, c, flag.Args(), os.Stdout); err != nil {
 		fatal(err)
 	}
+}
+
+func readKey(path string) ([]byte, error) {
+	if path != "" {
+		return os.ReadFile(path)
+	}
+	var err error
+	for _, p := range defaultKeyFiles {
+		var b []byte
+		if b, err = os.ReadFile(p); err == nil {
+			return b, nil
+		}
+	}
+	return nil, err
+}
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "help" }
+
+// wantsHelp says whether args ask for help, and which text answers.
+// Only the words before call's arguments count: those are the method's.
+func wantsHelp(args []string) (string, bool) {
+	if isHelp(args[0]) {
+		if len(args) > 1 {
+			if text, ok := help[args[1]]; ok {
+				return text, true
+			}
+		}
+		return help[""], true
+	}
+	text, known := help[args[0]]
+	if !known {
+		return "", false
+	}
+	words := args[1:]
+	if args[0] == "call" && len(words) > 1 {
+		words = words[:1]
+	}
+	for _, a := range words {
+		if isHelp(a) {
+			return text, true
+		}
+	}
+	return "", false
+}
+
+// help is each command's text (man xenagentctl says more); "" is the summary.
+var help = map[string]string{
+	"": `usage: xenagentctl [FLAGS] COMMAND [ARGS]
+
+The operator's client for xenagent's XML-RPC API.
+
+commands:
+  vm list | vm info ID | vm start|stop|reboot|delete ID [-wait]
+  disk list | disk info ID
+  op list | op info ID | op wait ID... | op cancel ID
+  call METHOD [JSON-ARG...]   any API method; the key is added first
+  version                     the agent's version.info
+  help [COMMAND]              this, or a command's help
+
+flags:
+  -url URL        API endpoint (default $XENAGENT_URL or
+                  http://127.0.0.1:8080/xmlrpc/)
+  -key KEY        API key (default $XENAGENT_KEY)
+  -key-file FILE  file holding the key, when -key is empty (default
+                  var/apikey, then /var/lib/xenagent/apikey)
+  -timeout D      give up after this long (default 10m0s)
+  -version        print this client's version
+`,
+	"vm": `usage: xenagentctl vm list
+       xenagentctl vm info ID
+       xenagentctl vm start|stop|reboot|delete ID [-wait]
+
+list prints a table, info the VM as JSON. start, stop, reboot and delete
+print the operation they queued; with -wait, wait until it is DONE (exit 1
+if it ends in ERROR or CANCEL).
+`,
+	"disk": `usage: xenagentctl disk list
+       xenagentctl disk info ID
+
+list prints a table, info the disk as JSON.
+`,
+	"op": `usage: xenagentctl op list
+       xenagentctl op info ID
+       xenagentctl op wait ID...
+       xenagentctl op cancel ID
+
+wait polls each operation until it finishes and exits 1 unless all are DONE.
+`,
+	"call": `usage: xenagentctl call METHOD [JSON-ARG...]
+
+Calls any API method with the key as first parameter and the arguments,
+each a JSON value (whole numbers become integers), and prints the result
+as JSON. Example:
+  xenagentctl call hosting.vm.list '{"state": "running"}'
+`,
+	"version": `usage: xenagentctl version
+
+Prints the agent's version.info (xenagentctl -version prints the client's).
+`,
 }
 
 func envOr(k, def string) string {
@@ -133,7 +259,7 @@ func ids(args []string) ([]int64, error) {
 
 func run(ctx context.Context, c *client, args []string, out io.Writer) error {
 	if len(args) < 2 && !(len(args) == 1 && args[0] == "version") {
-		return errors.New("usage: xenagentctl vm|disk|op|call ... (see the package doc)")
+		return errors.New("usage: xenagentctl vm|disk|op|call ... (xenagentctl help)")
 	}
 	switch args[0] {
 	case "version":

@@ -1,7 +1,7 @@
 // Package lab boots the nested Xen lab: a QEMU machine running the Xen
-// hypervisor with a Debian dom0 in which the agent runs for real, as the
-// systemd service it is on hosts, with its API forwarded to a loopback
-// port here. The harness drives the outer machine through QMP (go-qemu):
+// hypervisor with a Debian dom0 in which the agent runs for real, installed
+// from its Debian package and run by the package's systemd unit as on a
+// host, with its API forwarded to a loopback port here. The harness drives the outer machine through QMP (go-qemu):
 // clean power-down, or reset to simulate a host crash. It waits on health
 // checks (the agent's /healthz, sshd), never on fixed sleeps.
 //
@@ -77,11 +77,16 @@ func Prepare(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := os.MkdirAll(share, 0o755); err != nil {
 		return nil, err
 	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(share, "xenagent"), "./cmd/xenagent")
-	build.Dir = cfg.Repo
-	if b, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building the agent: %v\n%s", err, b)
+	// The agent goes in as the package a host installs; lab-firstboot
+	// installs it with apt in dom0 and starts the package's unit.
+	deb, err := buildPackage(ctx, cfg.Repo, filepath.Join(cfg.RunDir, "pkg"))
+	if err != nil {
+		return nil, err
 	}
+	if err := os.Rename(deb, filepath.Join(share, "xenagent.deb")); err != nil {
+		return nil, err
+	}
+	cfg.Log("agent package: %s", filepath.Base(deb))
 	// The storage conformance suite runs in dom0 against the real thin pool.
 	test := exec.CommandContext(ctx, "go", "test", "-c", "-o", filepath.Join(share, "lvm-conformance.test"), "./storage/lvm")
 	test.Dir = cfg.Repo
@@ -117,6 +122,30 @@ func Prepare(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// buildPackage builds both commands and the Debian package from repo
+// into dir, as make deb does, and returns the package's path.
+func buildPackage(ctx context.Context, repo, dir string) (string, error) {
+	version := "lab"
+	if b, err := exec.CommandContext(ctx, "git", "-C", repo, "describe", "--always", "--dirty").Output(); err == nil {
+		version = strings.TrimSpace(string(b))
+	}
+	for _, c := range []string{"xenagent", "xenagentctl"} {
+		build := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X main.version="+version, "-o", filepath.Join(dir, c), "./cmd/"+c)
+		build.Dir = repo
+		if b, err := build.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("building %s: %v\n%s", c, err, b)
+		}
+	}
+	var stderr bytes.Buffer
+	pkg := exec.CommandContext(ctx, filepath.Join(repo, "deploy/deb/build-deb.sh"), dir, version)
+	pkg.Stderr = &stderr
+	out, err := pkg.Output()
+	if err != nil {
+		return "", fmt.Errorf("building the package: %v\n%s", err, stderr.Bytes())
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 func freePort() (int, error) {

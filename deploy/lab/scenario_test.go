@@ -269,6 +269,28 @@ func (s *scenario) storageScenario(vmID int64, ip string) {
 	s.disksMatchLVs()
 }
 
+// packageInstalled checks that the agent runs as a host runs it: from the
+// package (apt installed it at first boot), by the package's unit, which
+// systemd-analyze verify accepts on this dom0, configured in /etc/xenagent.
+func (s *scenario) packageInstalled() {
+	s.t.Helper()
+	got := strings.Split(s.dom0("dpkg-query -W -f='${Status} ${Version}\\n' xenagent; systemctl show xenagent -p FragmentPath --value; readlink /proc/$(systemctl show xenagent -p MainPID --value)/exe"), "\n")
+	s.t.Logf("agent in dom0: %q", got)
+	if len(got) != 3 || !strings.HasPrefix(got[0], "install ok installed ") || !strings.HasSuffix(got[1], "/lib/systemd/system/xenagent.service") || got[2] != "/usr/bin/xenagent" {
+		s.t.Fatalf("the agent does not run from its package's unit and binary: %q", got)
+	}
+	if got := s.dom0("cmp /mnt/lab/xenagent.toml /etc/xenagent/xenagent.toml && echo same"); got != "same" {
+		s.t.Fatalf("/etc/xenagent/xenagent.toml is not the lab's configuration: %s", got)
+	}
+	// verify exits non-zero on an error in the unit; what it says about
+	// other units it loads (libvirtd's) is only logged.
+	out, err := s.l.Exec(s.ctx, "systemd-analyze verify /lib/systemd/system/xenagent.service 2>&1")
+	if err != nil || strings.Contains(out, "xenagent") {
+		s.t.Fatalf("systemd-analyze verify xenagent.service in dom0: %v\n%s", err, out)
+	}
+	s.t.Logf("systemd-analyze verify accepts the installed unit; it said: %q", strings.TrimSpace(out))
+}
+
 func TestXenLab(t *testing.T) {
 	requireLab(t)
 	repo, _ := filepath.Abs("../..")
@@ -302,6 +324,7 @@ func TestXenLab(t *testing.T) {
 	if got := s.dom0("systemctl is-active xenagent"); got != "active" {
 		t.Fatalf("xenagent service is %s", got)
 	}
+	s.packageInstalled()
 
 	// The storage conformance suite on the real thin pool.
 	start := time.Now()

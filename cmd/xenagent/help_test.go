@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Each command's --help is usable: its own text on stdout and exit 0, as
+// the man page and the package's install check rely on; a wrong command
+// line still exits 2 with the usage on stderr.
+func TestHelpAndExitCodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the agent")
+	}
+	bin := filepath.Join(t.TempDir(), "xenagent")
+	if out, err := exec.Command("go", "build", "-ldflags", "-X main.version=1.2.3-test", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stdout string // contained in stdout
+		stderr string // contained in stderr
+	}{
+		{[]string{"--help"}, 0, "commands:", ""},
+		{[]string{"help"}, 0, "check-config [--config FILE]", ""},
+		{[]string{"-h"}, 0, "usage: xenagent COMMAND", ""},
+		{[]string{"serve", "--help"}, 0, "--listen HOST:PORT", ""},
+		{[]string{"adopt", "--help"}, 0, "--account ID", ""},
+		{[]string{"check-config", "--help"}, 0, "exits 2", ""},
+		{[]string{"hash-key", "--help"}, 0, "key_sha256", ""},
+		{[]string{"version", "--help"}, 0, "usage: xenagent version", ""},
+		{[]string{"version"}, 0, "1.2.3-test", ""},
+		{[]string{"--version"}, 0, "1.2.3-test", ""},
+		{[]string{"check-config", "--config", "../../deploy/xenagent.example.toml"}, 0, "xenagent.example.toml: ok", ""},
+		{[]string{"check-config", "--config", "/nonexistent/x.toml"}, 2, "", "/nonexistent/x.toml"},
+		{[]string{}, 2, "", "usage: xenagent COMMAND"},
+		{[]string{"bogus"}, 2, "", `unknown command "bogus"`},
+		{[]string{"bogus", "--help"}, 2, "", `unknown command "bogus"`},
+		{[]string{"serve", "--bogus"}, 2, "", "usage: xenagent serve"},
+		{[]string{"hash-key"}, 2, "", "usage: xenagent COMMAND"},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tc.code || !strings.Contains(out.String(), tc.stdout) || !strings.Contains(errb.String(), tc.stderr) {
+			t.Errorf("xenagent %q: exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q",
+				tc.args, code, out.String(), errb.String(), tc.code, tc.stdout, tc.stderr)
+		}
+	}
+}
