@@ -12,7 +12,7 @@ RUN_DEPS := pkg-config gcc libc6-dev libvirt-dev
 TEST_DEPS := libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils \
         linux-image-amd64 busybox-static btrfs-progs python3 curl procps git \
         debootstrap e2fsprogs openssh-client lvm2 thin-provisioning-tools genisoimage \
-        iputils-ping iputils-arping iperf3 iproute2
+        iputils-ping iputils-arping iperf3 iproute2 dpkg-dev
 # apt_install(packages, for): installs the missing ones; --no-remove makes a
 # conflict fail instead of removing what the machine already has.
 define apt_install
@@ -103,4 +103,5 @@ clean:
 # The Debian package a host installs (deploy/deb): bin/xenagent_<version>_<arch>.deb.
 .PHONY: deb
 deb: build
+	$(call apt_install,dpkg-dev,make deb)
 	./deploy/deb/build-deb.sh bin "$(VERSION)"
