@@ -29,30 +29,6 @@ import (
 // source addresses of their own (127.0.0.0/8 is all local), and check
 // that operations and well-behaved clients are not affected.
 
-var (
-	floodBuildOnce sync.Once
-	floodBin       string
-	floodBuildErr  error
-)
-
-func floodBinary(t *testing.T) string {
-	floodBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "xenagent-flood-")
-		if err != nil {
-			floodBuildErr = err
-			return
-		}
-		floodBin = filepath.Join(dir, "xenagent")
-		if out, err := exec.Command("go", "build", "-o", floodBin, ".").CombinedOutput(); err != nil {
-			floodBuildErr = fmt.Errorf("building the agent: %v\n%s", err, out)
-		}
-	})
-	if floodBuildErr != nil {
-		t.Fatal(floodBuildErr)
-	}
-	return floodBin
-}
-
 type floodAgent struct {
 	t    *testing.T
 	url  string
@@ -83,7 +59,7 @@ func (s *syncBuf) String() string {
 // RLIMIT_NOFILE 1024:1024, so it can raise nothing.
 func startFloodAgent(t *testing.T) *floodAgent {
 	testenv.Tool(t, "prlimit", "util-linux")
-	bin := floodBinary(t)
+	bin := buildPlain(t)
 	dir := t.TempDir()
 	port := freePort(t)
 	conf := filepath.Join(dir, "agent.toml")

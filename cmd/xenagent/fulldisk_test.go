@@ -23,31 +23,6 @@ import (
 // These tests run the real agent with libvirt's test driver (no QEMU):
 // a state disk that fills up, and a listen port that is taken.
 
-var (
-	plainOnce sync.Once
-	plainBin  string
-	plainErr  error
-)
-
-// buildPlain builds the agent alone (no guest kernels).
-func buildPlain(t *testing.T) string {
-	plainOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "xenagent-plain-")
-		if err != nil {
-			plainErr = err
-			return
-		}
-		plainBin = filepath.Join(dir, "xenagent")
-		if out, err := exec.Command("go", "build", "-o", plainBin, ".").CombinedOutput(); err != nil {
-			plainErr = fmt.Errorf("building the agent: %v\n%s", err, out)
-		}
-	})
-	if plainErr != nil {
-		t.Fatal(plainErr)
-	}
-	return plainBin
-}
-
 // newTestDriverLab is a lab on test:///default whose state lives in
 // stateDir; volumes go elsewhere.
 func newTestDriverLab(t *testing.T, stateDir string) *lab {

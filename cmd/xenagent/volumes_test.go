@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,31 +26,6 @@ import (
 // mistyped state_dir over a populated disks dir, an older state.db
 // restored, two agents sharing one disks dir. No volume is ever lost.
 
-var (
-	volBinOnce sync.Once
-	volBin     string
-	volBinErr  error
-)
-
-func agentBinary(t *testing.T) string {
-	t.Helper()
-	volBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "xenagent-vol-")
-		if err != nil {
-			volBinErr = err
-			return
-		}
-		volBin = filepath.Join(dir, "xenagent")
-		if out, err := exec.Command("go", "build", "-o", volBin, ".").CombinedOutput(); err != nil {
-			volBinErr = fmt.Errorf("building the agent: %v\n%s", err, out)
-		}
-	})
-	if volBinErr != nil {
-		t.Fatal(volBinErr)
-	}
-	return volBin
-}
-
 // volAgent is one agent: a state dir and a config over a disks dir.
 type volAgent struct {
 	*lab
@@ -60,7 +34,7 @@ type volAgent struct {
 
 func newVolAgent(t *testing.T, state, disks, storageExtra string) *volAgent {
 	t.Helper()
-	l := &lab{t: t, dir: state, port: freePort(t), bin: agentBinary(t), conf: filepath.Join(t.TempDir(), "agent.toml")}
+	l := &lab{t: t, dir: state, port: freePort(t), bin: buildPlain(t), conf: filepath.Join(t.TempDir(), "agent.toml")}
 	conf := fmt.Sprintf(`listen = "127.0.0.1:%d"
 state_dir = %q
 log_level = "info"
