@@ -83,16 +83,6 @@ func xattrErr(where string, err error) error {
 	return fmt.Errorf("marking %s: %w", where, err)
 }
 
-func checkMark(m mark.Mark) error {
-	if err := mark.ValidOwner(m.Owner); err != nil {
-		return err
-	}
-	if m.Op < 0 {
-		return fmt.Errorf("volume mark: operation %d is negative", m.Op)
-	}
-	return nil
-}
-
 // setMark writes the op first: a crash in between leaves the volume
 // without a (new) owner, never with an owner and another's op.
 func setMark(f *os.File, m mark.Mark) error {
@@ -137,7 +127,7 @@ func (b *Backend) SetMark(ctx context.Context, name string, m mark.Mark) error {
 	if err := validName(name); err != nil {
 		return err
 	}
-	if err := checkMark(m); err != nil {
+	if err := m.Valid(); err != nil {
 		return err
 	}
 	f, err := os.Open(b.Path(name))
@@ -233,7 +223,7 @@ func (b *Backend) Create(ctx context.Context, name string, sizeMB int64, m mark.
 	if err := validName(name); err != nil {
 		return err
 	}
-	if err := checkMark(m); err != nil {
+	if err := m.Valid(); err != nil {
 		return err
 	}
 	if _, err := b.claim(name, m); err != nil {
@@ -271,7 +261,7 @@ func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64, m ma
 	if err := validName(dst); err != nil {
 		return err
 	}
-	if err := checkMark(m); err != nil {
+	if err := m.Valid(); err != nil {
 		return err
 	}
 	if ok, err := b.claim(dst, m); err != nil || ok {

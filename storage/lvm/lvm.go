@@ -82,16 +82,6 @@ func markTagsOf(tags string) []string {
 	return out
 }
 
-func checkMark(m mark.Mark) error {
-	if err := mark.ValidOwner(m.Owner); err != nil {
-		return err
-	}
-	if m.Op < 0 {
-		return fmt.Errorf("volume mark: operation %d is negative", m.Op)
-	}
-	return nil
-}
-
 // Errors, classified from LVM's messages.
 var (
 	ErrNotFound = errors.New("logical volume not found")
@@ -285,7 +275,7 @@ func (b *Backend) ensureActive(ctx context.Context, name string) error {
 // Create makes an empty volume marked m; an existing one of the same size
 // and mark is kept (and activated), one of another mark is mark.ErrExists.
 func (b *Backend) Create(ctx context.Context, name string, sizeMB int64, m mark.Mark) error {
-	if err := checkMark(m); err != nil {
+	if err := m.Valid(); err != nil {
 		return err
 	}
 	if ok, size, err := b.claim(ctx, name, m); err != nil {
@@ -311,7 +301,7 @@ func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64, m ma
 	if b.cfg.Pool == "" {
 		return errors.New("lvm: clones need a thin pool")
 	}
-	if err := checkMark(m); err != nil {
+	if err := m.Valid(); err != nil {
 		return err
 	}
 	ok, _, err := b.claim(ctx, dst, m)
@@ -387,7 +377,7 @@ func (b *Backend) Rename(ctx context.Context, from, to string) error {
 // SetMark marks an existing LV (a legacy one the state refers to, an
 // adopted one): one lvchange swaps the tags, so it is never half-marked.
 func (b *Backend) SetMark(ctx context.Context, name string, m mark.Mark) error {
-	if err := checkMark(m); err != nil {
+	if err := m.Valid(); err != nil {
 		return err
 	}
 	_, tags, err := b.info(ctx, name)

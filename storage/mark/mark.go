@@ -41,6 +41,18 @@ func (m Mark) String() string {
 	return fmt.Sprintf("instance %s, operation %d", m.Owner, m.Op)
 }
 
+// Valid checks a mark a backend is asked to write: an owner safe as an
+// LVM tag and an xattr value, and no negative operation.
+func (m Mark) Valid() error {
+	if err := ValidOwner(m.Owner); err != nil {
+		return err
+	}
+	if m.Op < 0 {
+		return fmt.Errorf("volume mark: operation %d is negative", m.Op)
+	}
+	return nil
+}
+
 // ValidOwner checks an owner is safe as an LVM tag and an xattr value.
 func ValidOwner(owner string) error {
 	if owner == "" || len(owner) > 64 || strings.Trim(owner, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != "" {
