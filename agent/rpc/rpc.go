@@ -27,6 +27,7 @@ type Server struct {
 	log          *slog.Logger
 	methods      map[string]service.Handler
 	guard        *keyGuard // bad-key back-off (limits.go); nil: none
+	moreMetrics  []func(io.Writer)
 
 	mu      sync.Mutex
 	counts  map[string]int64 // "method code" -> requests
@@ -141,9 +142,17 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	s.svc.WriteVolumeMetrics(&b)
+	for _, fn := range s.moreMetrics {
+		fn(&b)
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	io.WriteString(w, b.String())
 }
+
+// AddMetrics adds fn's lines (Prometheus text format) to /metrics, for
+// what the server does not see itself (the listener's limits). Call it
+// before serving.
+func (s *Server) AddMetrics(fn func(io.Writer)) { s.moreMetrics = append(s.moreMetrics, fn) }
 
 // healthTimeout bounds one health check; a check that overruns is itself
 // a failure (a wedged store or libvirtd).

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -299,6 +301,15 @@ func TestIdleFlood(t *testing.T) {
 	}
 	if !strings.Contains(a.out.String(), "connection limits reached") {
 		t.Error("the agent did not log its connection limits")
+	}
+	resp, err := good.Get(strings.TrimSuffix(a.url, "xmlrpc/") + "metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`xenagent_connections_closed_total\{reason="(per_source|reclaimed_idle)"\} [1-9]`).Match(metrics) {
+		t.Errorf("/metrics does not count the connections the limits closed:\n%s", metrics)
 	}
 
 	f.stop()

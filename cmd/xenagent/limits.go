@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -62,6 +63,14 @@ func limitedServer(ln net.Listener, api *rpc.Server, s config.Server, log *slog.
 	cl := connlimit.New(ln, connlimit.Config{Max: maxConns, PerSource: min(s.MaxConnectionsPerSource, maxConns), Log: log})
 	log.Info("client limits", "nofile", nofile, "fd_reserve", s.FDReserve, "max_connections", maxConns,
 		"max_connections_per_source", min(s.MaxConnectionsPerSource, maxConns), "bad_key_burst", s.BadKeyBurst, "bad_key_every", s.BadKeyEvery.Duration)
+	api.AddMetrics(func(w io.Writer) {
+		st := cl.Stats()
+		fmt.Fprintf(w, "# HELP xenagent_connections Client connections open now.\n# TYPE xenagent_connections gauge\nxenagent_connections %d\n", st.Open)
+		fmt.Fprintf(w, "# HELP xenagent_connections_closed_total Client connections the limits closed, by reason.\n# TYPE xenagent_connections_closed_total counter\n")
+		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"per_source\"} %d\n", st.RefusedPerSource)
+		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"full\"} %d\n", st.RefusedFull)
+		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"reclaimed_idle\"} %d\n", st.Reclaimed)
+	})
 	api.WithKeyLimits(rpc.KeyLimits{Burst: s.BadKeyBurst, Every: s.BadKeyEvery.Duration, Delay: s.BadKeyDelay.Duration})
 	srv := &http.Server{Handler: api.Handler(), ConnState: cl.ConnState,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Duration, IdleTimeout: s.IdleTimeout.Duration, MaxHeaderBytes: s.MaxHeaderBytes,
