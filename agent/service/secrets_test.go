@@ -64,7 +64,9 @@ func TestNoSecretIsReadable(t *testing.T) {
 	a.mustDone(a.alice, upd)
 	ask(a.alice, "hosting.vm.update", vmID, map[string]any{"password": second}, map[string]any{"idempotency_key": "k2"})
 	// Faults about a password say the rule, never the value.
-	ask(a.alice, "hosting.vm.update", vmID, map[string]any{"password": "short-é"})
+	if ask(a.alice, "hosting.vm.update", vmID, map[string]any{"password": "short-é"}) != nil {
+		t.Error("a 7-character password (8 bytes) was accepted")
+	}
 	ask(a.alice, "hosting.vm.update", vmID, map[string]any{"password": second, "colour": "red"})
 	ask(a.alice, "hosting.vm.update", vmID, map[string]any{"password": second}, map[string]any{"idempotency_key": "k2", "vm_id": int64(9)})
 
@@ -86,8 +88,11 @@ func TestNoSecretIsReadable(t *testing.T) {
 		v, _ := tx.VM(vmID)
 		hash = v.Provision.Password
 		tx.EachOperation(func(o *store.Operation) bool {
-			if len(o.Secrets) != 0 || o.Params["password"] != "" {
-				t.Errorf("finished operation %d (%s) keeps a secret: %v %v", o.ID, o.Type, o.Secrets, o.Params)
+			// Every call above that was accepted has been waited for: an
+			// unfinished operation here is one that should not exist.
+			if !o.Finished() || len(o.Secrets) != 0 || o.Params["password"] != "" {
+				t.Errorf("finished operation %d (%s, %s) keeps a secret: %v %v", o.ID, o.Type, o.Step, o.Secrets, o.Params)
+
 			}
 			return true
 		})

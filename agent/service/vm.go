@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/xenagent/xenagent/agent/cloudinit"
 	"github.com/xenagent/xenagent/agent/store"
@@ -65,7 +66,8 @@ func hashPassword(p string) (string, error) {
 }
 
 func checkPassword(p string) error {
-	if p != "" && (len(p) < 8 || len(p) > 128) {
+	// Characters, not bytes: "short-é" is 7 characters in 8 bytes.
+	if n := utf8.RuneCountInString(p); p != "" && (n < 8 || n > 128) {
 		return invalid(ObjVM, "password", "must be 8 to 128 characters")
 	}
 	return nil
