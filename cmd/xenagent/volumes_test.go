@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -446,6 +447,26 @@ func TestOldBackupRestored(t *testing.T) {
 		t.Errorf("quarantined after adopt = %d, want 1", n)
 	}
 	a.stop()
+	// One left: the listing says so in the singular, and a name not in it
+	// is refused pointing at the listing, which needs no --account.
+	if out, err := exec.Command(a.bin, "adopt", "--config", a.conf).CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "1 volume in ") {
+		t.Errorf("adopt listing one volume: %v\n%s", err, out)
+	}
+	out, err = exec.Command(a.bin, "adopt", "--config", a.conf, "--account", "1", "xa-disk-999").CombinedOutput()
+	if code := exitCode(err); code != 1 || !strings.Contains(string(out), "(xenagent adopt --config FILE lists them)") {
+		t.Errorf("adopt of an unknown volume: exit %d\n%s", code, out)
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 // Quarantined volumes are removed once older than quarantine_for (the
