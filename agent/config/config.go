@@ -232,7 +232,12 @@ func Load(path string) (Config, error) {
 	if c.Demo.KeyFile == "" {
 		c.Demo.KeyFile = filepath.Join(c.StateDir, "apikey")
 	}
-	return c, c.Validate()
+	// Every message names the file: check-config, serve and adopt print
+	// it as it is, and an operator may keep several configurations.
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
 }
 
 // Validate reports the first inconsistency.
@@ -259,8 +264,14 @@ func (c Config) Validate() error {
 	if q := c.Storage.QuarantineFor.Duration; q < 0 || q > 0 && q < time.Hour {
 		errs = append(errs, fmt.Sprintf("storage.quarantine_for: %s must be 0 (keep forever) or at least 1h, time to notice a wrong state_dir", q))
 	}
-	if c.Timeouts.Stop.Duration <= 0 || c.Timeouts.Reboot.Duration <= 0 || c.Timeouts.StopMessages < 1 {
-		errs = append(errs, "timeouts: stop and reboot must be positive, stop_messages at least 1")
+	if d := c.Timeouts.Stop.Duration; d <= 0 {
+		errs = append(errs, fmt.Sprintf("timeouts.stop: must be positive (how long a guest gets to shut down before power off), got %s", d))
+	}
+	if n := c.Timeouts.StopMessages; n < 1 {
+		errs = append(errs, fmt.Sprintf("timeouts.stop_messages: must be at least 1 (shutdown requests sent within timeouts.stop), got %d", n))
+	}
+	if d := c.Timeouts.Reboot.Duration; d <= 0 {
+		errs = append(errs, fmt.Sprintf("timeouts.reboot: must be positive (how long a guest gets to reboot before a reset), got %s", d))
 	}
 	if c.Operator.KeySHA256 != "" && !isKeyHash(c.Operator.KeySHA256) {
 		errs = append(errs, "operator.key_sha256: "+keyHashRule)

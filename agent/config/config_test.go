@@ -91,7 +91,11 @@ func TestRefusesNamingTheField(t *testing.T) {
 		{"libvirt timeout negative", "[libvirt]\ncommand_timeout = \"-1s\"\n", "libvirt.command_timeout: must be positive, got -1s"},
 		{"storage timeout zero", "[storage]\ncommand_timeout = \"0s\"\n", "storage.command_timeout: must be positive, got 0s"},
 		{"step retry negative", "[timeouts]\nstep_retry = \"-5s\"\n", "timeouts.step_retry: must be positive, got -5s"},
-		{"stop negative", "[timeouts]\nstop = \"-1m\"\n", "timeouts: stop and reboot must be positive"},
+		{"stop negative", "[timeouts]\nstop = \"-1m\"\n", "timeouts.stop: must be positive (how long a guest gets to shut down before power off), got -1m0s"},
+		{"stop zero", "[timeouts]\nstop = \"0s\"\n", "timeouts.stop: must be positive"},
+		{"reboot negative", "[timeouts]\nreboot = \"-1s\"\n", "timeouts.reboot: must be positive (how long a guest gets to reboot before a reset), got -1s"},
+		{"stop messages zero", "[timeouts]\nstop_messages = 0\n", "timeouts.stop_messages: must be at least 1 (shutdown requests sent within timeouts.stop), got 0"},
+		{"stop messages negative", "[timeouts]\nstop_messages = -2\n", "timeouts.stop_messages: must be at least 1"},
 		{"keep finished negative", "[operations]\nkeep_finished = \"-1h\"\n", "operations.keep_finished: -1h0m0s is shorter than an hour"},
 		{"count every negative", "[network]\ncount_every = \"-1s\"\n", "network.count_every: must be positive"},
 		{"check every negative", "[snapshots]\ncheck_every = \"-1s\"\n", "snapshots.check_every: must be positive"},
@@ -107,6 +111,10 @@ func TestRefusesNamingTheField(t *testing.T) {
 			_, err := Load(p)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Load = %v, want an error containing %q", err, tc.want)
+			}
+			// Which file, too: the same field may be right in another.
+			if !strings.HasPrefix(err.Error(), "config "+p+": ") {
+				t.Errorf("Load = %v, want it to start with the file, %q", err, "config "+p+": ")
 			}
 		})
 	}

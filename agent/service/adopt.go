@@ -69,7 +69,7 @@ func Adopt(ctx context.Context, st *store.Store, vols Volumes, datacenter, accou
 	}
 	for _, n := range names {
 		if _, ok := byName[n]; !ok {
-			return nil, fmt.Errorf("volume %s: not found among the volumes no disk refers to (xenagent adopt --config FILE --account ID lists them)", n)
+			return nil, fmt.Errorf("volume %s: not found among the volumes no disk refers to (xenagent adopt --config FILE lists them)", n)
 		}
 	}
 	var done []Adopted

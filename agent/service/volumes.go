@@ -108,12 +108,30 @@ func judgeVolume(v mark.Volume, f volFacts) (verdict volVerdict, why string) {
 	return volQuarantine, fmt.Sprintf("no disk record refers to it, and its operation %d (%s, %s) does not prove it was abandoned", f.Op.ID, f.Op.Type, f.Op.Step)
 }
 
+// VolumeTally counts volumes of one kind. A volume has two sizes, and
+// both are reported, each named for what it is: SizeBytes is the
+// volume's size (what a disk adopted from it holds, what adopt lists),
+// AllocatedBytes the space it takes on the storage (allocated blocks of
+// a sparse file, the used part of a thin LV), far less for a volume
+// mostly never written.
+type VolumeTally struct {
+	Count, SizeBytes, AllocatedBytes int64
+}
+
+func (t *VolumeTally) add(v mark.Volume, n int64) {
+	t.Count += n
+	t.SizeBytes += n * v.SizeMB << 20
+	t.AllocatedBytes += n * v.Bytes
+}
+
 // VolumeCounts is what the last reconciliation left aside, for /metrics.
 type VolumeCounts struct {
-	Quarantined, QuarantinedBytes int64
-	Foreign, ForeignBytes         int64
-	Unmarked, UnmarkedBytes       int64
+	Quarantined, Foreign, Unmarked VolumeTally
 }
+
+// allocatedMB is allocated space for the log, in MB rounded up: only a
+// volume holding nothing says 0.
+func allocatedMB(bytes int64) int64 { return (bytes + 1<<20 - 1) >> 20 }
 
 // volumeState is what the service remembers of the storage between
 // reconciliations.
@@ -213,7 +231,7 @@ func (s *Service) reconcileVolumes(ctx context.Context, rep *ReconcileReport) er
 				}
 				return err
 			}
-			s.log.Info("volume removed", "volume", v.Name, "size_mb", v.SizeMB, "why", why)
+			s.log.Info("volume removed", "volume", v.Name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why)
 			rep.OrphanVolumes = append(rep.OrphanVolumes, v.Name)
 			continue
 		case volQuarantine:
@@ -221,16 +239,14 @@ func (s *Service) reconcileVolumes(ctx context.Context, rep *ReconcileReport) er
 			if err := s.vols.Rename(ctx, v.Name, name); err != nil {
 				return fmt.Errorf("quarantining volume %s: %w", v.Name, err)
 			}
-			s.log.Warn("volume quarantined", "volume", v.Name, "as", name, "size_mb", v.SizeMB, "why", why, "kept_for", keepFor(s.cfg.QuarantineFor))
+			s.log.Warn("volume quarantined", "volume", v.Name, "as", name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why, "kept_for", keepFor(s.cfg.QuarantineFor))
 			rep.QuarantinedVolumes = append(rep.QuarantinedVolumes, v.Name)
-			counts.Quarantined++
-			counts.QuarantinedBytes += v.Bytes
+			counts.Quarantined.add(v, 1)
 		case volQuarantined:
 			if atStart {
-				s.log.Warn("volume in quarantine", "volume", v.Name, "size_mb", v.SizeMB, "why", why, "kept_for", keepFor(s.cfg.QuarantineFor))
+				s.log.Warn("volume in quarantine", "volume", v.Name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why, "kept_for", keepFor(s.cfg.QuarantineFor))
 			}
-			counts.Quarantined++
-			counts.QuarantinedBytes += v.Bytes
+			counts.Quarantined.add(v, 1)
 		case volClaim:
 			if err := s.vols.SetMark(ctx, v.Name, s.ownMark(0)); err != nil {
 				return fmt.Errorf("marking volume %s: %w", v.Name, err)
@@ -238,14 +254,12 @@ func (s *Service) reconcileVolumes(ctx context.Context, rep *ReconcileReport) er
 			s.log.Info("volume marked as this agent's", "volume", v.Name, "why", why)
 		case volForeign:
 			foreign[v.Mark.Owner]++
-			counts.Foreign++
-			counts.ForeignBytes += v.Bytes
+			counts.Foreign.add(v, 1)
 		case volLeft:
 			if atStart {
-				s.log.Warn("volume left untouched", "volume", v.Name, "size_mb", v.SizeMB, "why", why)
+				s.log.Warn("volume left untouched", "volume", v.Name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why)
 			}
-			counts.Unmarked++
-			counts.UnmarkedBytes += v.Bytes
+			counts.Unmarked.add(v, 1)
 		case volKeep:
 			if referenced[v.Name] && v.Mark.Owner != inst && atStart {
 				s.log.Warn("volume kept", "volume", v.Name, "why", why)
@@ -266,12 +280,13 @@ func (s *Service) reconcileVolumes(ctx context.Context, rep *ReconcileReport) er
 		}
 		sort.Strings(owners)
 		level := s.log.Info
-		if counts.Quarantined+counts.Foreign+counts.Unmarked > 0 {
+		if counts.Quarantined.Count+counts.Foreign.Count+counts.Unmarked.Count > 0 {
 			level = s.log.Warn
 		}
-		level("volumes not in the state", "quarantined", counts.Quarantined, "quarantined_mb", counts.QuarantinedBytes>>20,
+		level("volumes not in the state", "quarantined", counts.Quarantined.Count,
+			"quarantined_size_mb", counts.Quarantined.SizeBytes>>20, "quarantined_allocated_mb", allocatedMB(counts.Quarantined.AllocatedBytes),
 			"newly_quarantined", len(rep.QuarantinedVolumes), "removed", len(rep.OrphanVolumes),
-			"other_instances", counts.Foreign, "by_instance", strings.Join(owners, ","), "unmarked", counts.Unmarked,
+			"other_instances", counts.Foreign.Count, "by_instance", strings.Join(owners, ","), "unmarked", counts.Unmarked.Count,
 			"kept_for", keepFor(s.cfg.QuarantineFor))
 	}
 	return nil
@@ -310,10 +325,9 @@ func (s *Service) ExpireQuarantine(ctx context.Context, every time.Duration) {
 					s.log.Warn("removing an expired quarantined volume", "volume", v.Name, "err", err)
 					continue
 				}
-				s.log.Info("volume removed", "volume", v.Name, "size_mb", v.SizeMB, "why", why)
+				s.log.Info("volume removed", "volume", v.Name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why)
 				s.volState.mu.Lock()
-				s.volState.counts.Quarantined--
-				s.volState.counts.QuarantinedBytes -= v.Bytes
+				s.volState.counts.Quarantined.add(v, -1)
 				s.volState.mu.Unlock()
 			}
 		}
@@ -326,10 +340,26 @@ func (s *Service) WriteVolumeMetrics(w io.Writer) {
 	s.volState.mu.Lock()
 	c := s.volState.counts
 	s.volState.mu.Unlock()
-	fmt.Fprintf(w, "# HELP xenagent_volumes Volumes no disk record refers to, by kind: quarantined (this agent's, kept for [storage] quarantine_for), foreign (another agent instance's), unmarked (from before volume marks).\n# TYPE xenagent_volumes gauge\n")
-	fmt.Fprintf(w, "xenagent_volumes{kind=\"quarantined\"} %d\nxenagent_volumes{kind=\"foreign\"} %d\nxenagent_volumes{kind=\"unmarked\"} %d\n", c.Quarantined, c.Foreign, c.Unmarked)
-	fmt.Fprintf(w, "# HELP xenagent_volume_bytes Space held by those volumes.\n# TYPE xenagent_volume_bytes gauge\n")
-	fmt.Fprintf(w, "xenagent_volume_bytes{kind=\"quarantined\"} %d\nxenagent_volume_bytes{kind=\"foreign\"} %d\nxenagent_volume_bytes{kind=\"unmarked\"} %d\n", c.QuarantinedBytes, c.ForeignBytes, c.UnmarkedBytes)
+	kinds := []struct {
+		name string
+		t    VolumeTally
+	}{{"quarantined", c.Quarantined}, {"foreign", c.Foreign}, {"unmarked", c.Unmarked}}
+	for _, m := range []struct {
+		name, help string
+		val        func(VolumeTally) int64
+	}{
+		{"xenagent_volumes", "Volumes no disk record refers to, by kind: quarantined (this agent's, kept for [storage] quarantine_for), foreign (another agent instance's), unmarked (from before volume marks).",
+			func(t VolumeTally) int64 { return t.Count }},
+		{"xenagent_volume_size_bytes", "Size of those volumes, what adopt lists and a disk adopted from them holds.",
+			func(t VolumeTally) int64 { return t.SizeBytes }},
+		{"xenagent_volume_allocated_bytes", "Space those volumes take on the storage: allocated blocks of sparse files, used part of thin LVs (less than their size when never fully written).",
+			func(t VolumeTally) int64 { return t.AllocatedBytes }},
+	} {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", m.name, m.help, m.name)
+		for _, k := range kinds {
+			fmt.Fprintf(w, "%s{kind=%q} %d\n", m.name, k.name, m.val(k.t))
+		}
+	}
 }
 
 // ErrForeignVolumes is why the agent refuses an empty state over a

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -173,7 +174,16 @@ func TestReconcileVolumes(t *testing.T) {
 	}
 	var m strings.Builder
 	a.svc.WriteVolumeMetrics(&m)
-	for _, want := range []string{`xenagent_volumes{kind="quarantined"} 1`, `xenagent_volumes{kind="foreign"} 1`, `xenagent_volumes{kind="unmarked"} 1`} {
+	// Each volume is 1 MB in size; what it holds is what the listing says
+	// (sparse ones hold next to nothing): both are reported, by name.
+	want := []string{`xenagent_volumes{kind="quarantined"} 1`, `xenagent_volumes{kind="foreign"} 1`, `xenagent_volumes{kind="unmarked"} 1`}
+	for kind, v := range map[string]mark.Volume{"foreign": byName[volumeName(903)], "unmarked": byName[volumeName(905)]} {
+		want = append(want, fmt.Sprintf(`xenagent_volume_size_bytes{kind=%q} %d`, kind, 1<<20),
+			fmt.Sprintf(`xenagent_volume_allocated_bytes{kind=%q} %d`, kind, v.Bytes))
+	}
+	want = append(want, `xenagent_volume_size_bytes{kind="quarantined"} 1048576`,
+		"# HELP xenagent_volume_size_bytes Size of", "# HELP xenagent_volume_allocated_bytes Space those volumes take")
+	for _, want := range want {
 		if !strings.Contains(m.String(), want) {
 			t.Errorf("metrics lack %s:\n%s", want, m.String())
 		}

@@ -14,16 +14,23 @@ import (
 	"github.com/xenagent/xenagent/agent/store"
 )
 
-// adopt is `xenagent adopt --config FILE --account ID [VOLUME...]`, run
+// adopt is `xenagent adopt [--config FILE] --account ID VOLUME...`, run
 // with the agent stopped: it makes the named volumes (quarantined,
 // another instance's, unmarked) free data disks of the account. Without
-// volumes it lists those it could adopt.
+// volumes (`xenagent adopt [--config FILE]`) it lists those it could
+// adopt.
 func adopt(args []string, out io.Writer) int {
 	fs := flag.NewFlagSet("adopt", flag.ContinueOnError)
 	path := fs.String("config", "/etc/xenagent/xenagent.toml", "configuration file")
 	account := fs.Int64("account", 0, "id of the account the disks go to")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), help["adopt"]) }
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	// A wrong command line is told before anything is opened, exit 2 as
+	// for every other misuse (man xenagent, EXIT STATUS).
+	if fs.NArg() > 0 && *account <= 0 {
+		fmt.Fprintf(os.Stderr, "xenagent adopt: --account: the id of the account the disks go to is required to adopt a volume (without VOLUME, adopt lists them)\n\n%s", help["adopt"])
 		return 2
 	}
 	fail := func(err error) int {
@@ -52,14 +59,15 @@ func adopt(args []string, out io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		fmt.Fprintf(out, "%d volumes in %s that no disk refers to (this instance: %s):\n", len(cands), storageWhere(cfg), st.Instance())
+		noun := "volumes"
+		if len(cands) == 1 {
+			noun = "volume"
+		}
+		fmt.Fprintf(out, "%d %s in %s that no disk refers to (this instance: %s):\n", len(cands), noun, storageWhere(cfg), st.Instance())
 		for _, v := range cands {
 			fmt.Fprintf(out, "%s\t%d MB\t%s\n", v.Name, v.SizeMB, v.Mark)
 		}
 		return 0
-	}
-	if *account <= 0 {
-		return fail(errors.New("--account: the id of the account the disks go to is required"))
 	}
 	done, err := service.Adopt(ctx, st, vols, cfg.Datacenter.ID, *account, fs.Args())
 	for _, a := range done {

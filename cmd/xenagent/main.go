@@ -1,10 +1,11 @@
 // Command xenagent is the per-host control-plane agent.
 //
 //	xenagent serve --config FILE   run the agent in the foreground
-//	xenagent adopt --config FILE --account ID [VOLUME...]
-//	                               make disks of volumes the state does not know
+//	xenagent adopt [--config FILE]  list volumes the state does not know
+//	xenagent adopt [--config FILE] --account ID VOLUME...
+//	                               make disks of them
 //	xenagent check-config [--config FILE]
-//	xenagent hash-key KEY          print the stored form of an API key
+//	xenagent hash-key KEY|-        print the stored form of an API key
 //	xenagent version
 package main
 
@@ -12,8 +13,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/xenagent/xenagent/agent/config"
@@ -73,10 +76,7 @@ func main() {
 		}
 		fmt.Printf("%s: ok\n", *path)
 	case "hash-key":
-		if len(os.Args) != 3 {
-			usage()
-		}
-		fmt.Println(service.HashKey(os.Args[2]))
+		os.Exit(hashKey(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "version", "-version", "--version":
 		fmt.Println(version)
 	default:
@@ -100,14 +100,18 @@ commands:
   serve [--config FILE] [--listen HOST:PORT] [--allow-foreign-volumes]
                        run the agent in the foreground (the systemd unit
                        xenagent.service runs this)
-  adopt [--config FILE] --account ID [VOLUME...]
-                       with the agent stopped: make volumes the state does
-                       not know (quarantined, another instance's, unmarked)
-                       free disks of an account; without VOLUME, list them
+  adopt [--config FILE]
+                       with the agent stopped: list the volumes the state
+                       does not know (quarantined, another instance's,
+                       unmarked)
+  adopt [--config FILE] --account ID VOLUME...
+                       with the agent stopped: make them free disks of an
+                       account
   check-config [--config FILE]
                        load and check a configuration; exit 0 when usable
-  hash-key KEY         print the stored form (SHA-256 hex) of an API key,
-                       for key_sha256 in the configuration
+  hash-key KEY|-       print the stored form (SHA-256 hex) of an API key,
+                       for key_sha256 in the configuration; - reads the
+                       key from stdin
   version              print the version
   help                 print this; COMMAND --help prints a command's help
 
@@ -129,15 +133,17 @@ Under systemd (Type=notify) it reports READY and pings the watchdog.
                       mistyped state_dir refuses to start otherwise); those
                       volumes are left untouched, never quarantined
 `,
-	"adopt": `usage: xenagent adopt [--config FILE] --account ID [VOLUME...]
+	"adopt": `usage: xenagent adopt [--config FILE]
+       xenagent adopt [--config FILE] --account ID VOLUME...
 
-Run with the agent stopped. Makes each VOLUME (a volume no disk record
-refers to: quarantined, another agent instance's, or from before volume
-marks) a free data disk of the account, its size the volume's, and marks
-it as this agent's. Without VOLUME, lists the volumes it could adopt.
+Run with the agent stopped. The first form lists the volumes no disk
+record refers to (quarantined, another agent instance's, or from before
+volume marks), with their size and mark. The second makes each VOLUME a
+free data disk of the account, its size the volume's, and marks it as
+this agent's.
 
   --config FILE       configuration (default ` + defaultConfig + `)
-  --account ID        id of the account the disks go to
+  --account ID        id of the account the disks go to (required with VOLUME)
 `,
 	"check-config": `usage: xenagent check-config [--config FILE]
 
@@ -147,14 +153,53 @@ anything. Prints "FILE: ok" and exits 0, or names the field and exits 2.
   --config FILE       configuration (default ` + defaultConfig + `)
 `,
 	"hash-key": `usage: xenagent hash-key KEY
+       xenagent hash-key -
 
 Prints the SHA-256 (hex) of KEY: the value for key_sha256 in [operator]
-or [[accounts]]. The agent stores and compares only this form.
+or [[accounts]]. The agent stores and compares only this form. With -,
+the key is read from stdin (one line; its trailing newline is not part
+of the key), which keeps it out of the shell history and ps:
+
+  read -rs KEY && printf '%s\n' "$KEY" | xenagent hash-key -
+  xenagent hash-key - < keyfile
 `,
 	"version": `usage: xenagent version
 
 Prints the version this binary was built from.
 `,
+}
+
+// hashKey is `xenagent hash-key KEY|-`. An empty key, or more than one
+// line on stdin, is refused: its hash would never be what a client sends.
+func hashKey(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprint(stderr, help["hash-key"])
+		return 2
+	}
+	key := args[0]
+	if key == "-" {
+		const max = 4 << 10
+		raw, err := io.ReadAll(io.LimitReader(stdin, max+1))
+		if err != nil {
+			fmt.Fprintln(stderr, "xenagent hash-key: reading the key from stdin:", err)
+			return 1
+		}
+		if len(raw) > max {
+			fmt.Fprintf(stderr, "xenagent hash-key: stdin: the key must be one line of at most %d bytes\n", max)
+			return 2
+		}
+		key = strings.TrimSuffix(strings.TrimSuffix(string(raw), "\n"), "\r")
+		if strings.ContainsAny(key, "\r\n") {
+			fmt.Fprintln(stderr, "xenagent hash-key: stdin: the key must be one line")
+			return 2
+		}
+	}
+	if key == "" {
+		fmt.Fprintln(stderr, "xenagent hash-key: KEY: must not be empty")
+		return 2
+	}
+	fmt.Fprintln(stdout, service.HashKey(key))
+	return 0
 }
 
 func usage() {

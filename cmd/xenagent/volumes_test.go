@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -168,7 +169,9 @@ func (a *volAgent) diskIDs() map[int64]bool {
 	return ids
 }
 
-func (a *volAgent) metric(kind string) (count, bytes int64) {
+// metric reads /metrics for one kind of volume: how many, their size,
+// and the space they hold.
+func (a *volAgent) metric(kind string) (count, size, allocated int64) {
 	a.t.Helper()
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", a.port))
 	if err != nil {
@@ -179,7 +182,7 @@ func (a *volAgent) metric(kind string) (count, bytes int64) {
 	for _, m := range []struct {
 		name string
 		dst  *int64
-	}{{"xenagent_volumes", &count}, {"xenagent_volume_bytes", &bytes}} {
+	}{{"xenagent_volumes", &count}, {"xenagent_volume_size_bytes", &size}, {"xenagent_volume_allocated_bytes", &allocated}} {
 		re := regexp.MustCompile(m.name + `\{kind="` + kind + `"\} (\d+)`)
 		sub := re.FindSubmatch(body)
 		if sub == nil {
@@ -187,7 +190,7 @@ func (a *volAgent) metric(kind string) (count, bytes int64) {
 		}
 		*m.dst, _ = strconv.ParseInt(string(sub[1]), 10, 64)
 	}
-	return count, bytes
+	return count, size, allocated
 }
 
 func writeAt(t *testing.T, path, payload string) {
@@ -288,10 +291,11 @@ func TestEmptyStateOverPopulatedDisks(t *testing.T) {
 			checkKept(t, disks, before)
 
 			second.startWith("--allow-foreign-volumes")
-			if n, b := second.metric("foreign"); n != 3 || b == 0 {
-				t.Errorf("foreign volumes in /metrics = %d, %d bytes; want 3", n, b)
+			// Two 16 MB disks and the 8 MB image; the disks hold a payload.
+			if n, size, held := second.metric("foreign"); n != 3 || size != 40<<20 || held == 0 || held >= size {
+				t.Errorf("foreign volumes in /metrics = %d, size %d bytes, allocated %d bytes; want 3, size %d, 0 < allocated < size", n, size, held, 40<<20)
 			}
-			if n, _ := second.metric("quarantined"); n != 0 {
+			if n, _, _ := second.metric("quarantined"); n != 0 {
 				t.Errorf("quarantined = %d", n)
 			}
 			log := second.stopLog()
@@ -312,7 +316,7 @@ func TestEmptyStateOverPopulatedDisks(t *testing.T) {
 			if ids := first.diskIDs(); !ids[d1] || !ids[d2] {
 				t.Errorf("first agent's disks = %v", ids)
 			}
-			if n, _ := first.metric("foreign"); n != 1 {
+			if n, _, _ := first.metric("foreign"); n != 1 {
 				t.Errorf("the first agent sees %d foreign volumes; want the second's image", n)
 			}
 			first.stop()
@@ -376,8 +380,8 @@ func TestOldBackupRestored(t *testing.T) {
 			t.Errorf("volume of disk %d: quarantined copy holds %q (quarantined: %v)", id, got, q)
 		}
 	}
-	if n, b := a.metric("quarantined"); n != 2 || b < 2<<10 {
-		t.Errorf("/metrics quarantined = %d volumes, %d bytes; want 2", n, b)
+	if n, size, held := a.metric("quarantined"); n != 2 || size != 32<<20 || held < 2<<10 {
+		t.Errorf("/metrics quarantined = %d volumes, size %d bytes, allocated %d bytes; want 2, size %d, allocated at least the payloads", n, size, held, 32<<20)
 	}
 	// A disk made now gets the id the restored state hands out next; the
 	// quarantined volume of that name is not reused or touched.
@@ -387,11 +391,13 @@ func TestOldBackupRestored(t *testing.T) {
 	}
 	log := a.stopLog()
 	for _, id := range []int64{late1, late2} {
-		if !regexp.MustCompile(`msg="volume quarantined" volume=xa-disk-` + strconv.FormatInt(id, 10) + ` `).MatchString(log) {
-			t.Errorf("no start-up line for the quarantined volume of disk %d:\n%s", id, log)
+		// Its size and the space it holds, each named: a 16 MB disk
+		// holding a payload of a few bytes (one block, rounded up).
+		if !regexp.MustCompile(`msg="volume quarantined" volume=xa-disk-` + strconv.FormatInt(id, 10) + ` .* size_mb=16 allocated_mb=1 `).MatchString(log) {
+			t.Errorf("no start-up line for the quarantined volume of disk %d, with size_mb=16 allocated_mb=1:\n%s", id, log)
 		}
 	}
-	if !strings.Contains(log, `msg="volumes not in the state" quarantined=2`) {
+	if !strings.Contains(log, `msg="volumes not in the state" quarantined=2 quarantined_size_mb=32 quarantined_allocated_mb=`) {
 		t.Errorf("no summary line:\n%s", log)
 	}
 	if got := readAt(t, filepath.Join(disks, fmt.Sprintf("xa-disk-%d.img", kept)), 13); got != "before-backup" {
@@ -437,10 +443,30 @@ func TestOldBackupRestored(t *testing.T) {
 	if got := readAt(t, filepath.Join(disks, m[2]+".img"), 9); got != "after-two" {
 		t.Errorf("adopted volume holds %q", got)
 	}
-	if n, _ := a.metric("quarantined"); n != 1 {
+	if n, _, _ := a.metric("quarantined"); n != 1 {
 		t.Errorf("quarantined after adopt = %d, want 1", n)
 	}
 	a.stop()
+	// One left: the listing says so in the singular, and a name not in it
+	// is refused pointing at the listing, which needs no --account.
+	if out, err := exec.Command(a.bin, "adopt", "--config", a.conf).CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "1 volume in ") {
+		t.Errorf("adopt listing one volume: %v\n%s", err, out)
+	}
+	out, err = exec.Command(a.bin, "adopt", "--config", a.conf, "--account", "1", "xa-disk-999").CombinedOutput()
+	if code := exitCode(err); code != 1 || !strings.Contains(string(out), "(xenagent adopt --config FILE lists them)") {
+		t.Errorf("adopt of an unknown volume: exit %d\n%s", code, out)
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 // Quarantined volumes are removed once older than quarantine_for (the
@@ -527,7 +553,7 @@ func TestTwoAgentsShareADisksDir(t *testing.T) {
 				t.Errorf("agent %s lost disk %d: %v", c.a.state, id, got)
 			}
 		}
-		if n, _ := c.a.metric("quarantined"); n != 0 {
+		if n, _, _ := c.a.metric("quarantined"); n != 0 {
 			t.Errorf("agent %s quarantined %d volumes", c.a.state, n)
 		}
 	}

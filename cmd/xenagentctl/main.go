@@ -123,6 +123,20 @@ func main() {
 	}
 }
 
+// usageError is a wrong command line (an unknown or missing subcommand):
+// exit 2, as man xenagentctl says, where a fault or a bad id exits 1.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var u *usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
 func readKey(path string) ([]byte, error) {
 	if path != "" {
 		return os.ReadFile(path)
@@ -236,7 +250,7 @@ func fatal(err error) {
 	} else {
 		fmt.Fprintln(os.Stderr, "xenagentctl:", err)
 	}
-	os.Exit(1)
+	os.Exit(exitCode(err))
 }
 
 func ids(args []string) ([]int64, error) {
@@ -258,14 +272,29 @@ func ids(args []string) ([]int64, error) {
 }
 
 func run(ctx context.Context, c *client, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return &usageError{"a command is required (xenagentctl help)"}
+	}
 	if len(args) < 2 && !(len(args) == 1 && args[0] == "version") {
-		return errors.New("usage: xenagentctl vm|disk|op|call ... (xenagentctl help)")
+		what := "a subcommand"
+		if args[0] == "call" {
+			what = "a METHOD"
+		}
+		return &usageError{fmt.Sprintf("%s: %s is required (xenagentctl help %s)", args[0], what, args[0])}
 	}
 	switch args[0] {
 	case "version":
 		return show(ctx, c, out, "version.info")
 	case "vm", "disk", "op":
 		noun := map[string]string{"vm": "hosting.vm", "disk": "hosting.disk", "op": "operation"}[args[0]]
+		// Only the verbs help lists: another would be sent to the API
+		// as a method name and come back as a fault, exit 1.
+		verbs := map[string][]string{"vm": {"list", "info", "start", "stop", "reboot", "delete"},
+			"disk": {"list", "info"}, "op": {"list", "info", "wait", "cancel"}}[args[0]]
+		if !contains(verbs, args[1]) {
+			return &usageError{fmt.Sprintf("unknown command %q: %s takes %s (xenagentctl help %s)",
+				strings.Join(args[:2], " "), args[0], strings.Join(verbs, ", "), args[0])}
+		}
 		switch verb := args[1]; verb {
 		case "list":
 			v, err := c.call(ctx, noun+".list", map[string]any{})
@@ -293,7 +322,11 @@ func run(ctx context.Context, c *client, args []string, out io.Writer) error {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "operation %d %s %s %s\n", id, op["type"], op["step"], op["last_error"])
+				line := fmt.Sprintf("operation %d %v %v", id, op["type"], op["step"])
+				if e, _ := op["last_error"].(string); e != "" {
+					line += " " + e
+				}
+				fmt.Fprintln(out, line)
 				if op["step"] != "DONE" {
 					return fmt.Errorf("operation %d ended in %s", id, op["step"])
 				}
@@ -332,7 +365,7 @@ func run(ctx context.Context, c *client, args []string, out io.Writer) error {
 		}
 		return show(ctx, c, out, args[1], params...)
 	}
-	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
+	return &usageError{fmt.Sprintf("unknown command %q (xenagentctl help)", strings.Join(args, " "))}
 }
 
 func contains(list []string, s string) bool {

@@ -20,6 +20,9 @@ dc_id = datacenters[0]['id']
 images = api.hosting.image.list(apikey, {'datacenter_id': dc_id})
 assert images, "no image to create from"
 src_disk_id = images[0]['disk_id']
+# The account may hold VMs already (the README's snippet, an earlier run):
+# what this script checks is its own VM, and the count it leaves behind.
+vms_before = api.hosting.vm.count(apikey)
 
 disk_spec = {'datacenter_id': dc_id, 'name': 'sysdisk1'}
 vm_spec = {'datacenter_id': dc_id, 'hostname': 'example1', 'memory': 512, 'cores': 1,
@@ -57,5 +60,6 @@ op = api.hosting.vm.delete(apikey, vm_id)
 while api.operation.info(apikey, op['id'])['step'] not in ('DONE', 'ERROR', 'CANCEL'):
     time.sleep(0.2)
 assert api.operation.info(apikey, op['id'])['step'] == 'DONE'
-assert api.hosting.vm.count(apikey) == 0
+vms_after = api.hosting.vm.count(apikey)
+assert vms_after == vms_before, "vm.count: %d before, %d after the delete" % (vms_before, vms_after)
 print("ok")
