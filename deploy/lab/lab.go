@@ -206,7 +206,9 @@ func (l *Lab) Boot(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := l.waitFor(ctx, 6*time.Minute, "the agent's /healthz", func() bool {
+	// The first boot installs the agent's package (~90 s of it under TCG
+	// with other load, man-db's trigger included): 4 minutes measured.
+	if err := l.waitFor(ctx, 8*time.Minute, "the agent's /healthz", func() bool {
 		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", l.APIPort))
 		if err != nil {
 			return false
