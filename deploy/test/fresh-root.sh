@@ -156,6 +156,9 @@ phase "copy, mounts, clone of ${head:0:12}"
 # the host.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 out=$run/make-run.log
+# Made here, not by the background job's redirection: the loop below may
+# read it first (under load it did, and sed's failure ended the script).
+: > "$out"
 log "make run LISTEN=127.0.0.1:$port in the root (a fresh machine: apt, modules and the first cgo build, ~5 min)"
 run_started=$SECONDS
 (
