@@ -346,7 +346,9 @@ func TestXenLab(t *testing.T) {
 	vif := s.dom0("ip -br link | awk '/^vif/ {print $1}' | head -1")
 	took := s.action("hosting.vm.stop", coop)
 	t.Logf("graceful stop: DONE in %v", took.Round(time.Millisecond))
-	if took > stubbornStop/2 || s.state(coop) != "halted" {
+	// Graceful means before the deadline that forces it off; TCG on a busy
+	// machine stretched a clean shutdown to 14 s, so no tighter bound.
+	if took >= stubbornStop || s.state(coop) != "halted" {
 		t.Fatalf("graceful stop took %v (the deadline is %v), state %s", took, stubbornStop, s.state(coop))
 	}
 	took = s.action("hosting.vm.start", coop)
