@@ -266,7 +266,7 @@ type conn struct {
 	src      netip.Prefix
 	elem     *list.Element
 	active   atomic.Int64 // UnixNano when its request started; 0 when idle
-	released bool // under l.mu
+	released bool         // under l.mu
 	once     sync.Once
 }
 
