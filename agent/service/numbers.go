@@ -13,7 +13,10 @@ func maxPage(perPage int64) int64 {
 	return math.MaxInt64 / perPage
 }
 
-// MaxIfaceID bounds a caller-chosen iface_id: the iface's tap and IFB
-// devices are named xa-t<id> and xa-i<id>, and Linux interface names
-// have at most 15 characters, leaving 11 digits.
-const MaxIfaceID = 99_999_999_999
+// MaxID bounds every id a caller sends (call_options' vm_id, disk_id,
+// iface_id, ip_id, account_id, and every id argument): ids go back to
+// clients as XML-RPC <int>, which is 32 bits. A larger one would come
+// back as a <double> the agent then refuses (and beyond 2^53 two ids
+// would collide). It also keeps iface device names (xa-t<id>, xa-i<id>)
+// within Linux's 15 characters: 10 digits where 11 fit.
+const MaxID = math.MaxInt32
