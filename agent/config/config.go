@@ -277,6 +277,10 @@ func (c Config) Validate() error {
 		errs = append(errs, "operator.key_sha256: "+keyHashRule)
 	}
 	seen := map[string]bool{}
+	keys := map[string]string{} // key hash -> the field that gave it
+	if c.Operator.KeySHA256 != "" {
+		keys[c.Operator.KeySHA256] = "operator.key_sha256"
+	}
 	for i, a := range c.Accounts {
 		switch {
 		case a.Handle == "":
@@ -286,6 +290,12 @@ func (c Config) Validate() error {
 		}
 		if !isKeyHash(a.KeySHA256) {
 			errs = append(errs, fmt.Sprintf("accounts[%d].key_sha256: %s", i, keyHashRule))
+		} else if other, ok := keys[a.KeySHA256]; ok {
+			// One key, two identities: whichever matched first would act
+			// for both.
+			errs = append(errs, fmt.Sprintf("accounts[%d].key_sha256: the same key as %s; every key must be unique", i, other))
+		} else {
+			keys[a.KeySHA256] = fmt.Sprintf("accounts[%d].key_sha256", i)
 		}
 		seen[a.Handle] = true
 	}

@@ -72,6 +72,8 @@ func TestRefusesNamingTheField(t *testing.T) {
 		{"account key uppercase", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + upper + "\"\n", "accounts[0].key_sha256: must be the SHA-256"},
 		{"account without handle", "[[accounts]]\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\n", "accounts[0].handle: missing"},
 		{"account handle twice", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\n[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("b", 64) + "\"\n", "accounts[1].handle: \"A\" is given twice"},
+		{"account key twice", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\n[[accounts]]\nhandle = \"B\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\n", "accounts[1].key_sha256: the same key as accounts[0].key_sha256; every key must be unique"},
+		{"account key is the operator's", "[operator]\nkey_sha256 = \"" + strings.Repeat("c", 64) + "\"\n[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("c", 64) + "\"\n", "accounts[0].key_sha256: the same key as operator.key_sha256; every key must be unique"},
 		{"account quota negative", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\ndisk_quota_mb = -1\n", "accounts[0].disk_quota_mb: must not be negative"},
 		{"log level", "log_level = \"verbose\"\n", "log_level: \"verbose\" is not a level (debug, info, warn, error)"},
 		{"log level case", "log_level = \"INFO\"\n", "log_level: \"INFO\" is not a level"},

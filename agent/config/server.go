@@ -21,6 +21,11 @@ type Server struct {
 	// request headers in time; IdleTimeout one idle between requests.
 	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
 	IdleTimeout       Duration `toml:"idle_timeout"`
+	// ReadTimeout bounds reading a whole request, body included (a body
+	// trickled a byte a second holds its connection until then);
+	// WriteTimeout bounds answering one.
+	ReadTimeout  Duration `toml:"read_timeout"`
+	WriteTimeout Duration `toml:"write_timeout"`
 	// MaxHeaderBytes bounds a request's headers.
 	MaxHeaderBytes int `toml:"max_header_bytes"`
 	// A source may present BadKeyBurst invalid API keys, then one more
@@ -34,7 +39,8 @@ type Server struct {
 // DefaultServer is the [server] section's defaults.
 func DefaultServer() Server {
 	return Server{MaxConnections: 4096, MaxConnectionsPerSource: 64, FDReserve: 512,
-		ReadHeaderTimeout: Duration{10 * time.Second}, IdleTimeout: Duration{60 * time.Second}, MaxHeaderBytes: 16 << 10,
+		ReadHeaderTimeout: Duration{10 * time.Second}, IdleTimeout: Duration{60 * time.Second},
+		ReadTimeout: Duration{15 * time.Second}, WriteTimeout: Duration{time.Minute}, MaxHeaderBytes: 16 << 10,
 		BadKeyBurst: 10, BadKeyEvery: Duration{time.Second}, BadKeyDelay: Duration{time.Second}}
 }
 
@@ -51,6 +57,16 @@ func (s Server) validate() []string {
 	}
 	if s.ReadHeaderTimeout.Duration <= 0 || s.IdleTimeout.Duration <= 0 {
 		errs = append(errs, "server.read_header_timeout, server.idle_timeout: must be positive")
+	}
+	// A 1 MiB body (the largest accepted) at 100 KB/s takes ~10 s.
+	if s.ReadTimeout.Duration < time.Second || s.ReadTimeout.Duration > 10*time.Minute {
+		errs = append(errs, fmt.Sprintf("server.read_timeout: must be from 1s to 10m, got %s", s.ReadTimeout.Duration))
+	}
+	if s.WriteTimeout.Duration < time.Second || s.WriteTimeout.Duration > 10*time.Minute {
+		errs = append(errs, fmt.Sprintf("server.write_timeout: must be from 1s to 10m, got %s", s.WriteTimeout.Duration))
+	}
+	if s.ReadHeaderTimeout.Duration > s.ReadTimeout.Duration {
+		errs = append(errs, fmt.Sprintf("server.read_header_timeout: must be at most read_timeout (%s), got %s", s.ReadTimeout.Duration, s.ReadHeaderTimeout.Duration))
 	}
 	if s.MaxHeaderBytes < 1024 {
 		errs = append(errs, fmt.Sprintf("server.max_header_bytes: must be at least 1024, got %d", s.MaxHeaderBytes))

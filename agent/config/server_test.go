@@ -32,13 +32,23 @@ func TestServerRejects(t *testing.T) {
 		"zero refill":          "bad_key_every = \"0s\"",
 		"long delay":           "bad_key_delay = \"2m\"",
 		"negative delay":       "bad_key_delay = \"-1s\"",
+		// The body deadline: slow bodies held connections for the fixed minute.
+		"zero read":          "read_timeout = \"0s\"",
+		"long read":          "read_timeout = \"1h\"",
+		"header wait > read": "read_timeout = \"5s\"\nread_header_timeout = \"10s\"",
+		"zero write":         "write_timeout = \"0s\"",
 	}
 	for name, body := range tests {
 		t.Run(name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "c.toml")
 			os.WriteFile(p, []byte("[server]\n"+body+"\n"), 0o644)
 			_, err := Load(p)
-			if err == nil || !strings.Contains(err.Error(), "server") {
+			field := map[string]string{"zero read": "server.read_timeout", "long read": "server.read_timeout",
+				"header wait > read": "server.read_header_timeout", "zero write": "server.write_timeout"}[name]
+			if field == "" {
+				field = "server"
+			}
+			if err == nil || !strings.Contains(err.Error(), field) {
 				t.Fatalf("got %v, want an error naming the server section", err)
 			}
 		})

@@ -9,13 +9,16 @@
 // room: the oldest of the source holding the most connections, the
 // newcomer's own source counted with it. A flood of silent connections
 // from many sources then cycles its own connections and cannot push out
-// a client that holds one or two; when every connection is busy, the new
-// one is closed instead.
+// a client that holds one or two. When every connection is busy, the
+// request active longest of the biggest source is cut if it has been
+// active more than Grace (every API call answers in milliseconds, so a
+// request that long is a body trickled a byte at a time: without this,
+// slow bodies from many sources would hold every place until the
+// server's read timeout); when none has, the new connection is closed.
 //
 // Idle tracking needs the http.Server to report connection states: set
 // its ConnState to the listener's ConnState. Without it every connection
-// counts as idle-capable from accept until its first request, and as busy
-// afterwards.
+// counts as idle from accept on.
 //
 // Accept itself needs a descriptor for an instant, which is why the
 // caller keeps Max below RLIMIT_NOFILE with a reserve.
@@ -41,7 +44,15 @@ type Config struct {
 	// refused or reclaimed (a flood must not flood the log too).
 	Log      *slog.Logger
 	LogEvery time.Duration
+	// Grace is how long a request may be active before its connection can
+	// be reclaimed when full (default 2s).
+	Grace time.Duration
+	// Now is the clock (tests); time.Now if nil.
+	Now func() time.Time
 }
+
+// DefaultGrace is Config.Grace's default.
+const DefaultGrace = 2 * time.Second
 
 // Stats counts what the listener did since it started.
 type Stats struct {
@@ -49,6 +60,7 @@ type Stats struct {
 	RefusedPerSource int64 // closed at accept: the source had its share
 	RefusedFull      int64 // closed at accept: every connection busy
 	Reclaimed        int64 // idle connections closed to make room
+	ReclaimedSlow    int64 // connections active beyond Grace closed to make room
 }
 
 // Listener is a net.Listener with connection limits.
@@ -75,6 +87,12 @@ func New(ln net.Listener, cfg Config) *Listener {
 	}
 	if cfg.LogEvery <= 0 {
 		cfg.LogEvery = 10 * time.Second
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Listener{Listener: ln, cfg: cfg, bySource: map[netip.Prefix]int{}, order: list.New()}
 }
@@ -129,10 +147,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 				continue
 			}
 			l.releaseLocked(victim)
-			l.stats.Reclaimed++
+			if victim.active.Load() != 0 {
+				l.stats.ReclaimedSlow++
+			} else {
+				l.stats.Reclaimed++
+			}
 		}
 		tc := &conn{Conn: c, l: l, src: src}
-		tc.idle.Store(true)
 		l.open++
 		l.bySource[src]++
 		tc.elem = l.order.PushBack(tc)
@@ -145,26 +166,38 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-// victimLocked is the idle connection to close for a newcomer from src:
-// the oldest idle one of the source with the most connections (src
-// counted with the newcomer). Linear, but it runs only when full.
+// victimLocked is the connection to close for a newcomer from src: the
+// oldest idle one of the source with the most connections (src counted
+// with the newcomer); failing that, of the source with the most, the one
+// whose request has been active longest, if longer than Grace. Linear,
+// but it runs only when full.
 func (l *Listener) victimLocked(src netip.Prefix) *conn {
-	var victim *conn
-	most := 0
+	var idle, slow *conn
+	mostIdle, mostSlow := 0, 0
+	var slowSince int64
+	cutoff := l.cfg.Now().Add(-l.cfg.Grace).UnixNano()
 	for e := l.order.Front(); e != nil; e = e.Next() {
 		c := e.Value.(*conn)
-		if !c.idle.Load() {
-			continue
-		}
 		n := l.bySource[c.src]
 		if c.src == src {
 			n++
 		}
-		if n > most {
-			victim, most = c, n
+		since := c.active.Load()
+		switch {
+		case since == 0:
+			if n > mostIdle {
+				idle, mostIdle = c, n
+			}
+		case since < cutoff:
+			if n > mostSlow || n == mostSlow && since < slowSince {
+				slow, mostSlow, slowSince = c, n, since
+			}
 		}
 	}
-	return victim
+	if idle != nil {
+		return idle
+	}
+	return slow
 }
 
 // releaseLocked gives a connection's place back, once.
@@ -192,9 +225,10 @@ func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
 	}
 	switch state {
 	case http.StateNew, http.StateIdle:
-		c.idle.Store(true)
+		c.active.Store(0)
 	case http.StateActive:
-		c.idle.Store(false)
+		// When the request started: a slow one can be reclaimed when full.
+		c.active.Store(max(l.cfg.Now().UnixNano(), 1))
 	}
 }
 
@@ -223,7 +257,7 @@ func (l *Listener) maybeLog() {
 	l.mu.Unlock()
 	l.cfg.Log.Warn("connection limits reached: connections closed", "open", open, "max", l.cfg.Max, "per_source", l.cfg.PerSource,
 		"refused_per_source", s.RefusedPerSource-prev.RefusedPerSource, "refused_full", s.RefusedFull-prev.RefusedFull,
-		"reclaimed_idle", s.Reclaimed-prev.Reclaimed)
+		"reclaimed_idle", s.Reclaimed-prev.Reclaimed, "reclaimed_slow", s.ReclaimedSlow-prev.ReclaimedSlow)
 }
 
 type conn struct {
@@ -231,8 +265,8 @@ type conn struct {
 	l        *Listener
 	src      netip.Prefix
 	elem     *list.Element
-	idle     atomic.Bool
-	released bool // under l.mu
+	active   atomic.Int64 // UnixNano when its request started; 0 when idle
+	released bool         // under l.mu
 	once     sync.Once
 }
 

@@ -18,11 +18,15 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, max, perSource int) *harness {
+	return newHarnessConfig(t, Config{Max: max, PerSource: perSource})
+}
+
+func newHarnessConfig(t *testing.T, cfg Config) *harness {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, l: New(ln, Config{Max: max, PerSource: perSource}), accepted: make(chan net.Conn, 100)}
+	h := &harness{t: t, l: New(ln, cfg), accepted: make(chan net.Conn, 100)}
 	go func() {
 		for {
 			c, err := h.l.Accept()
@@ -200,5 +204,77 @@ func TestFullReclaimsFromTheBiggestSource(t *testing.T) {
 	}
 	if !alive(cGood, sGood) {
 		t.Fatal("the lone client's connection was reclaimed for a newcomer")
+	}
+}
+
+// When every connection serves a request, one whose request has been
+// active longer than the grace is cut for a newcomer: of the biggest
+// source, the longest active. Slow bodies (headers, then a byte a second)
+// otherwise held every place until the server's read timeout. The clock
+// is a variable: no timed assertion.
+func TestFullReclaimsSlowRequests(t *testing.T) {
+	type held struct {
+		src    string
+		active time.Duration // how long its request has been active; 0: idle
+	}
+	tests := []struct {
+		name   string
+		held   []held
+		victim int // index into held; -1: the newcomer is refused
+	}{
+		{"all within the grace", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", 2 * time.Second}, {"127.0.0.2", time.Second}}, -1},
+		{"longest active of the biggest source", []held{{"127.0.0.1", 3 * time.Second}, {"127.0.0.1", 5 * time.Second}, {"127.0.0.2", 9 * time.Second}}, 1},
+		{"beyond the grace only", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", 3 * time.Second}, {"127.0.0.2", time.Second}}, 1},
+		{"an idle connection first", []held{{"127.0.0.1", 30 * time.Second}, {"127.0.0.1", 30 * time.Second}, {"127.0.0.2", 0}}, 2},
+		{"a lone slow source pays when the big one is fast", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", time.Second}, {"127.0.0.2", 4 * time.Second}}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Unix(1_000_000, 0)
+			clock := func() time.Time { return now }
+			h := newHarnessConfig(t, Config{Max: len(tt.held), PerSource: len(tt.held), Grace: 2 * time.Second, Now: clock})
+			var cs, ss []net.Conn
+			for _, hc := range tt.held {
+				c, s := h.dial(hc.src)
+				cs, ss = append(cs, c), append(ss, s)
+			}
+			// Start the requests at their times, then move the clock on.
+			var longest time.Duration
+			for _, hc := range tt.held {
+				longest = max(longest, hc.active)
+			}
+			base := now
+			for i, hc := range tt.held {
+				if hc.active > 0 {
+					now = base.Add(longest - hc.active)
+					h.l.ConnState(ss[i], http.StateActive)
+				}
+			}
+			now = base.Add(longest)
+			_, s := h.dial("127.0.0.3")
+			if tt.victim < 0 {
+				if s != nil {
+					t.Fatal("newcomer accepted: a request within the grace was cut")
+				}
+				for i := range ss {
+					if !alive(cs[i], ss[i]) {
+						t.Fatalf("connection %d closed", i)
+					}
+				}
+				return
+			}
+			if s == nil {
+				t.Fatal("newcomer refused while a request beyond the grace held a place")
+			}
+			for i := range ss {
+				if got := alive(cs[i], ss[i]); got == (i == tt.victim) {
+					t.Errorf("connection %d alive = %v; victim is %d", i, got, tt.victim)
+				}
+			}
+			st := h.l.Stats()
+			if tt.held[tt.victim].active > 0 && st.ReclaimedSlow != 1 || tt.held[tt.victim].active == 0 && st.Reclaimed != 1 {
+				t.Errorf("stats = %+v", st)
+			}
+		})
 	}
 }

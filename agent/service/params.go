@@ -3,6 +3,7 @@ package service
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -61,10 +62,19 @@ func (a args) atMost(n int) error {
 // string, an <int> or a <double> for a number. "512", true or 512.0 for
 // memory is a client's bug, and guessing hides it.
 func asInt(obj int, name string, v any) (int64, error) {
-	if n, ok := v.(int64); ok {
-		return n, nil
+	n, ok := v.(int64)
+	if !ok {
+		return 0, wrongType(obj, name, "an integer", v)
 	}
-	return 0, wrongType(obj, name, "an integer", v)
+	if n > MaxID && isID(name) {
+		return 0, invalid(obj, name, "must be at most %d (XML-RPC <int> is 32 bits)", int64(MaxID))
+	}
+	return n, nil
+}
+
+// isID reports whether a field holds an id: "id" or "…_id".
+func isID(name string) bool {
+	return name == "id" || strings.HasSuffix(name, "_id")
 }
 
 // wrongType is the fault for a value of the wrong XML-RPC type: it names
@@ -237,7 +247,8 @@ func (s *spec) ints(key string) ([]int64, error) {
 		}
 		return out, nil
 	case int64:
-		return []int64{x}, nil
+		n, err := asInt(s.obj, key, x)
+		return []int64{n}, err
 	}
 	return nil, wrongType(s.obj, key, "an integer or an array of integers", v)
 }

@@ -14,6 +14,9 @@ import (
 // parseAuthorizedKey checks an OpenSSH public key line ("type base64
 // [comment]") and returns its MD5 fingerprint, as Gandi shows it.
 func parseAuthorizedKey(obj int, field, line string) (string, error) {
+	if len(line) > MaxSSHKeyBytes {
+		return "", invalid(obj, field, "must be at most %d bytes, got %d", MaxSSHKeyBytes, len(line))
+	}
 	fields := strings.Fields(line)
 	if len(fields) < 2 || strings.ContainsAny(line, "\r\n") {
 		return "", invalid(obj, field, "must be one OpenSSH public key line: type, base64 key, optional comment")

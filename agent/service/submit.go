@@ -59,9 +59,6 @@ func (s *Service) callOpts(c *Caller, a args, idx int) (callOpts, error) {
 			return o, invalid(a.obj, key, "must be positive")
 		}
 	}
-	if o.ifaceID > MaxIfaceID {
-		return o, invalid(a.obj, "iface_id", "must be at most %d (device names are xa-t<id>, 15 characters at most)", int64(MaxIfaceID))
-	}
 	if err := sp.done(); err != nil {
 		return o, err
 	}

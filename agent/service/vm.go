@@ -141,6 +141,14 @@ func (s *Service) parseVMSpec(sp *spec, withSysDisk bool) (vmReq, error) {
 			return r, err
 		}
 	}
+	// The first-boot script is kept in the state with the VM: without a
+	// bound every accepted call grew state.db by up to the 1 MiB body.
+	if len(r.prov.Run) > MaxRunBytes {
+		return r, invalid(ObjVM, "run", "must be at most %d bytes (16 KiB, as EC2 user-data), got %d", MaxRunBytes, len(r.prov.Run))
+	}
+	if len(r.prov.Keys) > MaxVMKeys {
+		return r, invalid(ObjVM, "keys", "must list at most %d keys, got %d", MaxVMKeys, len(r.prov.Keys))
+	}
 	if r.prov.Login != "" && !hostnameRE.MatchString(r.prov.Login) {
 		return r, invalid(ObjVM, "login", "must be letters, digits or '-'")
 	}

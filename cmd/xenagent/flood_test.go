@@ -182,6 +182,9 @@ func (a *floodAgent) createVM(c *http.Client, name string) []any {
 // connection the agent closes is dialled again (after a second, to spare
 // the machine's two cores) until stop is called, which closes them all.
 type flood struct {
+	// slow: each connection sends request headers announcing a body,
+	// then a byte of it a second, instead of nothing.
+	slow     bool
 	stopping atomic.Bool
 	wg       sync.WaitGroup
 	mu       sync.Mutex
@@ -192,7 +195,11 @@ type flood struct {
 }
 
 func startFlood(t *testing.T, target string, sources []string, perSource int) *flood {
-	f := &flood{conns: map[net.Conn]bool{}}
+	return startFloodOf(t, &flood{}, target, sources, perSource)
+}
+
+func startFloodOf(t *testing.T, f *flood, target string, sources []string, perSource int) *flood {
+	f.conns = map[net.Conn]bool{}
 	for _, src := range sources {
 		for i := 0; i < perSource; i++ {
 			f.wg.Add(1)
@@ -223,7 +230,10 @@ func (f *flood) hold(target, src string) {
 		if n := f.held.Add(1); n > f.peak.Load() {
 			f.peak.Store(n)
 		}
-		// Silent: never a byte. Read returns when the agent closes it.
+		if f.slow {
+			go trickle(c)
+		}
+		// Silent, or a trickled body: Read returns when the agent closes it.
 		c.Read(make([]byte, 1))
 		f.held.Add(-1)
 		f.mu.Lock()
@@ -234,6 +244,20 @@ func (f *flood) hold(target, src string) {
 			f.closed.Add(1)
 			time.Sleep(time.Second)
 		}
+	}
+}
+
+// trickle sends request headers with a 100,000-byte body, then a byte of
+// the body a second, until the connection is closed.
+func trickle(c net.Conn) {
+	if _, err := io.WriteString(c, "POST /xmlrpc/ HTTP/1.1\r\nHost: agent\r\nContent-Type: text/xml\r\nContent-Length: 100000\r\n\r\n"); err != nil {
+		return
+	}
+	for {
+		if _, err := c.Write([]byte{'<'}); err != nil {
+			return
+		}
+		time.Sleep(time.Second)
 	}
 }
 
@@ -327,6 +351,49 @@ func TestIdleFlood(t *testing.T) {
 	}
 	if !a.cmd.ProcessState.Success() {
 		t.Fatalf("agent exited %v", a.cmd.ProcessState)
+	}
+}
+
+// Slow bodies: 9 sources × 64 connections each send request headers
+// announcing a 100,000-byte body, then a byte a second, against an agent
+// allowed 512 connections. Every place is held by a request being
+// served; a client from another address must still be answered (the old
+// agent refused it until the fixed one-minute read timeout cut the flood).
+// Bounded: the flood gets a few seconds to fill the agent and pass the
+// limits' 2 s grace, then the client calls once.
+func TestSlowBodyFlood(t *testing.T) {
+	const sources, perSource = 9, 64
+	raiseOwnNoFile(t, sources*perSource+1024)
+	a := startFloodAgent(t)
+	target := strings.TrimSuffix(strings.TrimPrefix(a.url, "http://"), "/xmlrpc/")
+	var srcs []string
+	for i := 0; i < sources; i++ {
+		srcs = append(srcs, fmt.Sprintf("127.0.2.%d", i+1))
+	}
+	f := startFloodOf(t, &flood{slow: true}, target, srcs, perSource)
+	deadline := time.Now().Add(20 * time.Second)
+	for f.held.Load() < 500 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if f.held.Load() < 500 {
+		t.Fatalf("the flood holds only %d connections; it never filled the agent's 512", f.held.Load())
+	}
+	time.Sleep(3 * time.Second) // past the 2 s grace: the requests are slow now
+	t.Logf("slow flood: %d held, peak %d, %d closed by the agent", f.held.Load(), f.peak.Load(), f.closed.Load())
+
+	good := a.client("127.0.0.2")
+	good.Timeout = 10 * time.Second
+	if _, err := a.call(good, "version.info", a.key); err != nil {
+		t.Fatalf("a client from another address was not served during a slow-body flood: %v", err)
+	}
+	resp, err := good.Get(strings.TrimSuffix(a.url, "xmlrpc/") + "metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`xenagent_connections_closed_total\{reason="reclaimed_slow"\} [1-9]`).Match(metrics) {
+		t.Errorf("/metrics does not count the slow requests reclaimed:\n%s", metrics)
 	}
 }
 

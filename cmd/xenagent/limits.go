@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -70,10 +69,11 @@ func limitedServer(ln net.Listener, api *rpc.Server, s config.Server, log *slog.
 		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"per_source\"} %d\n", st.RefusedPerSource)
 		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"full\"} %d\n", st.RefusedFull)
 		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"reclaimed_idle\"} %d\n", st.Reclaimed)
+		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"reclaimed_slow\"} %d\n", st.ReclaimedSlow)
 	})
 	api.WithKeyLimits(rpc.KeyLimits{Burst: s.BadKeyBurst, Every: s.BadKeyEvery.Duration, Delay: s.BadKeyDelay.Duration})
 	srv := &http.Server{Handler: api.Handler(), ConnState: cl.ConnState,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Duration, IdleTimeout: s.IdleTimeout.Duration, MaxHeaderBytes: s.MaxHeaderBytes,
-		ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+		ReadTimeout: s.ReadTimeout.Duration, WriteTimeout: s.WriteTimeout.Duration}
 	return srv, cl, nil
 }
