@@ -47,6 +47,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "xenagent:", err)
 			os.Exit(2)
 		}
+		configFile = *path
 		if *listen != "" {
 			cfg.Listen = *listen
 		}
@@ -86,6 +87,9 @@ func main() {
 }
 
 const defaultConfig = "/etc/xenagent/xenagent.toml"
+
+// configFile is the configuration serve was given, for messages.
+var configFile = defaultConfig
 
 func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "help" }
 
