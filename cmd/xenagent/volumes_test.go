@@ -30,6 +30,7 @@ import (
 type volAgent struct {
 	*lab
 	state, disks string
+	env          []string // added to the agent's environment
 }
 
 func newVolAgent(t *testing.T, state, disks, storageExtra string) *volAgent {
@@ -99,6 +100,7 @@ func (a *volAgent) run(args ...string) {
 	cmd := exec.Command(a.bin, append([]string{"serve", "--config", a.conf}, args...)...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = append(os.Environ(), a.env...)
 	if err := cmd.Start(); err != nil {
 		a.t.Fatal(err)
 	}
