@@ -60,6 +60,26 @@ func TestCopiedStateRefused(t *testing.T) {
 	if out, err := exec.Command(two.bin, "adopt", "--config", two.conf).CombinedOutput(); err == nil || !strings.Contains(string(out), "is already run by another xenagent") {
 		t.Errorf("adopt on the copy: %v\n%s", err, out)
 	}
+	// new-instance on the copy: refused, since the shared storage holds
+	// the volumes of its instance, and the state is unchanged.
+	if out, err := exec.Command(two.bin, "new-instance", "--config", two.conf).CombinedOutput(); err == nil || !strings.Contains(string(out), "volumes marked with instance") {
+		t.Errorf("new-instance over the shared disks dir: %v\n%s", err, out)
+	}
+	checkKept(t, disks, before)
+
+	// A copy over its own storage gets a new identity and then runs
+	// beside the original, touching none of its volumes.
+	copyState(t, one.state, filepath.Join(root, "three"))
+	three := newVolAgent(t, filepath.Join(root, "three"), filepath.Join(filepath.Dir(disks), "disks3"), "")
+	if out := three.refused(); !strings.Contains(out, "is already run by another xenagent") {
+		t.Errorf("refusal of a copy over its own storage:\n%s", out)
+	}
+	if out, err := exec.Command(three.bin, "new-instance", "--config", three.conf).CombinedOutput(); err != nil || !strings.Contains(string(out), "is now") {
+		t.Fatalf("new-instance over its own storage: %v\n%s", err, out)
+	}
+	three.startWith()
+	three.createDisk("three-data")
+	three.stop()
 	checkKept(t, disks, before)
 	more := one.createDisk("one-more")
 	if ids := one.diskIDs(); !ids[kept] || !ids[more] {

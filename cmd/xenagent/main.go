@@ -3,6 +3,8 @@
 //	xenagent serve --config FILE   run the agent in the foreground
 //	xenagent adopt --config FILE --account ID [VOLUME...]
 //	                               make disks of volumes the state does not know
+//	xenagent new-instance --config FILE
+//	                               give a copied state.db a new instance id
 //	xenagent check-config [--config FILE]
 //	xenagent hash-key KEY          print the stored form of an API key
 //	xenagent version
@@ -60,6 +62,8 @@ func main() {
 		}
 	case "adopt":
 		os.Exit(adopt(os.Args[2:], os.Stdout))
+	case "new-instance":
+		os.Exit(newInstance(os.Args[2:], os.Stdout))
 	case "check-config":
 		fs := flag.NewFlagSet("check-config", flag.ExitOnError)
 		path := fs.String("config", defaultConfig, "configuration file")
@@ -108,6 +112,10 @@ commands:
                        with the agent stopped: make volumes the state does
                        not know (quarantined, another instance's, unmarked)
                        free disks of an account; without VOLUME, list them
+  new-instance [--config FILE]
+                       with the agent stopped: give a copied state.db a new
+                       instance id (refused while the storage holds volumes
+                       marked with the current one)
   check-config [--config FILE]
                        load and check a configuration; exit 0 when usable
   hash-key KEY         print the stored form (SHA-256 hex) of an API key,
@@ -142,6 +150,20 @@ it as this agent's. Without VOLUME, lists the volumes it could adopt.
 
   --config FILE       configuration (default ` + defaultConfig + `)
   --account ID        id of the account the disks go to
+`,
+	"new-instance": `usage: xenagent new-instance [--config FILE]
+
+Run with the agent stopped. Gives the state.db a new random instance id:
+for a copy of another agent's state (a cloned dom0 image, a backup
+restored beside the original), which serve refuses to run while the
+original runs ("instance X is already run by another xenagent").
+
+It re-marks nothing, and refuses, changing nothing, while the storage
+holds any volume marked with the current id: those are the original
+agent's (or copies of them), and the copy's disk records would keep
+pointing at them. Run the copy over its own storage, or drop the copy.
+
+  --config FILE       configuration (default ` + defaultConfig + `)
 `,
 	"check-config": `usage: xenagent check-config [--config FILE]
 
