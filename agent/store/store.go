@@ -226,6 +226,24 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 // marks what it creates outside the file (domains) with it.
 func (s *Store) Instance() string { return s.instance }
 
+// NewInstance gives the state a fresh random instance id, written to the
+// file at once (xenagent new-instance, for a copied state.db), and
+// returns it. Nothing else in the state changes.
+func (s *Store) NewInstance() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(b[:])
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("instance"), []byte(id)) }); err != nil {
+		return "", fmt.Errorf("writing the new instance id: %w", err)
+	}
+	s.mu.Lock()
+	s.instance = id
+	s.mu.Unlock()
+	return id, nil
+}
+
 func loadTable[T any](tx *bolt.Tx, t *table[T]) error {
 	return tx.Bucket([]byte(t.bucket)).ForEach(func(k, v []byte) error {
 		var rec T

@@ -321,3 +321,20 @@ func TestEpochMovesOnUndo(t *testing.T) {
 		t.Fatal("epoch unchanged by an undo")
 	}
 }
+
+// NewInstance replaces the id in the file at once; the rest stays.
+func TestNewInstance(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := openTemp(t, path)
+	old := s.Instance()
+	id, err := s.NewInstance()
+	if err != nil || id == old || len(id) != 16 || s.Instance() != id {
+		t.Fatalf("NewInstance = %q, %v (old %q, now %q)", id, err, old, s.Instance())
+	}
+	s.Close()
+	s = openTemp(t, path)
+	defer s.Close()
+	if s.Instance() != id {
+		t.Errorf("reopened: instance %q, want %q", s.Instance(), id)
+	}
+}

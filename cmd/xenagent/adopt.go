@@ -54,6 +54,13 @@ func adopt(args []string, out io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	// A copy of this state run by another agent shares the instance:
+	// what adopt marks would be that agent's too.
+	lease, err := takeLease(cfg, *path, st.Instance(), newLogger("error", os.Stderr))
+	if err != nil {
+		return fail(err)
+	}
+	defer lease.Release()
 	if fs.NArg() == 0 {
 		cands, err := service.Candidates(ctx, st, vols)
 		if err != nil {

@@ -37,3 +37,17 @@ func buildPlain(t *testing.T) string {
 	}
 	return plainBin
 }
+
+// TestMain gives the agents these tests start a lock directory of their
+// own (the instance leases, /run/lock/xenagent on a host), removed after.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "xenagent-locks-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XENAGENT_LOCK_DIR", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}

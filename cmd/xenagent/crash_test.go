@@ -331,6 +331,9 @@ func (l *lab) checkVolumes() []any {
 	entries, _ := os.ReadDir(filepath.Join(l.dir, "disks"))
 	have := map[string]bool{}
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".xenagent-") {
+			continue // the instance's lease, not a volume
+		}
 		have[e.Name()] = true
 		if !want[e.Name()] {
 			l.t.Errorf("orphan volume %s", e.Name())

@@ -32,6 +32,8 @@ func TestHelpAndExitCodes(t *testing.T) {
 		{[]string{"serve", "--help"}, 0, "--listen HOST:PORT", ""},
 		{[]string{"adopt", "--help"}, 0, "--account ID", ""},
 		{[]string{"check-config", "--help"}, 0, "exits 2", ""},
+		{[]string{"new-instance", "--help"}, 0, "re-marks nothing", ""},
+		{[]string{"new-instance", "--bogus"}, 2, "", "usage: xenagent new-instance"},
 		{[]string{"hash-key", "--help"}, 0, "key_sha256", ""},
 		{[]string{"version", "--help"}, 0, "usage: xenagent version", ""},
 		{[]string{"version"}, 0, "1.2.3-test", ""},

@@ -4,6 +4,8 @@
 //	xenagent adopt [--config FILE]  list volumes the state does not know
 //	xenagent adopt [--config FILE] --account ID VOLUME...
 //	                               make disks of them
+//	xenagent new-instance --config FILE
+//	                               give a copied state.db a new instance id
 //	xenagent check-config [--config FILE]
 //	xenagent hash-key KEY|-        print the stored form of an API key
 //	xenagent version
@@ -50,6 +52,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "xenagent:", err)
 			os.Exit(2)
 		}
+		configFile = *path
 		if *listen != "" {
 			cfg.Listen = *listen
 		}
@@ -62,6 +65,8 @@ func main() {
 		}
 	case "adopt":
 		os.Exit(adopt(os.Args[2:], os.Stdout))
+	case "new-instance":
+		os.Exit(newInstance(os.Args[2:], os.Stdout))
 	case "check-config":
 		fs := flag.NewFlagSet("check-config", flag.ExitOnError)
 		path := fs.String("config", defaultConfig, "configuration file")
@@ -87,6 +92,9 @@ func main() {
 
 const defaultConfig = "/etc/xenagent/xenagent.toml"
 
+// configFile is the configuration serve was given, for messages.
+var configFile = defaultConfig
+
 func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "help" }
 
 // help is each command's text (man xenagent says more); "" is the summary.
@@ -107,6 +115,10 @@ commands:
   adopt [--config FILE] --account ID VOLUME...
                        with the agent stopped: make them free disks of an
                        account
+  new-instance [--config FILE]
+                       with the agent stopped: give a copied state.db a new
+                       instance id (refused while the storage holds volumes
+                       marked with the current one)
   check-config [--config FILE]
                        load and check a configuration; exit 0 when usable
   hash-key KEY|-       print the stored form (SHA-256 hex) of an API key,
@@ -144,6 +156,20 @@ this agent's.
 
   --config FILE       configuration (default ` + defaultConfig + `)
   --account ID        id of the account the disks go to (required with VOLUME)
+`,
+	"new-instance": `usage: xenagent new-instance [--config FILE]
+
+Run with the agent stopped. Gives the state.db a new random instance id:
+for a copy of another agent's state (a cloned dom0 image, a backup
+restored beside the original), which serve refuses to run while the
+original runs ("instance X is already run by another xenagent").
+
+It re-marks nothing, and refuses, changing nothing, while the storage
+holds any volume marked with the current id: those are the original
+agent's (or copies of them), and the copy's disk records would keep
+pointing at them. Run the copy over its own storage, or drop the copy.
+
+  --config FILE       configuration (default ` + defaultConfig + `)
 `,
 	"check-config": `usage: xenagent check-config [--config FILE]
 

@@ -140,6 +140,13 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Before anything is read or made: a copy of this state.db run by
+	// another live agent would share every id with this one.
+	lease, err := takeLease(cfg, configFile, st.Instance(), log)
+	if err != nil {
+		return err
+	}
+	defer lease.Release()
 	hv, err := hypervisor.Open(ctx, hypervisor.Config{URI: cfg.Libvirt.URI, CommandTimeout: cfg.Libvirt.CommandTimeout.Duration,
 		HVM: cfg.Libvirt.HVM, KVM: cfg.Libvirt.KVM}, log)
 	if err != nil {

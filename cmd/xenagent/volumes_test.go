@@ -31,6 +31,7 @@ import (
 type volAgent struct {
 	*lab
 	state, disks string
+	env          []string // added to the agent's environment
 }
 
 func newVolAgent(t *testing.T, state, disks, storageExtra string) *volAgent {
@@ -100,6 +101,7 @@ func (a *volAgent) run(args ...string) {
 	cmd := exec.Command(a.bin, append([]string{"serve", "--config", a.conf}, args...)...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = append(os.Environ(), a.env...)
 	if err := cmd.Start(); err != nil {
 		a.t.Fatal(err)
 	}
@@ -226,6 +228,9 @@ func snapshotDir(t *testing.T, dir string) map[string]string {
 	}
 	m := map[string]string{}
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".xenagent-") {
+			continue // an instance's lease, not a volume
+		}
 		m[e.Name()] = readAt(t, filepath.Join(dir, e.Name()), 12)
 	}
 	return m

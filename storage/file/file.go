@@ -9,8 +9,9 @@
 //
 // Every volume carries its mark (the agent instance and the operation
 // that made it) in the user xattrs user.xenagent.owner and
-// user.xenagent.op, set on the temporary file before it is renamed into
-// place: a volume is never seen unmarked. A filesystem refusing user
+// user.xenagent.op, set on the temporary file while it is still unnamed
+// (O_TMPFILE) and before it is renamed into place: neither a volume nor
+// its temporary is ever seen unmarked. A filesystem refusing user
 // xattrs is refused at New, with the reason.
 package file
 
@@ -146,15 +147,23 @@ func (b *Backend) SetMark(ctx context.Context, name string, m mark.Mark) error {
 
 // claim checks that name is free for a volume marked m, or already the
 // volume m made (a redo): exists says which. A half-made temporary of
-// another maker is refused too, since writing it would spoil theirs.
+// another maker is refused too, since writing it would spoil theirs;
+// an empty unmarked one of this name is not anyone's (a crash between
+// creating and marking it where O_TMPFILE is refused, or an older
+// agent's) and is reclaimed: it holds no data. A full volume is never
+// reclaimed, marked or not.
 func (b *Backend) claim(name string, m mark.Mark) (exists bool, err error) {
 	for _, p := range []string{b.Path(name), b.Path(name) + ".tmp"} {
 		have, err := readMark(p)
-		if _, serr := os.Stat(p); errors.Is(serr, os.ErrNotExist) {
+		fi, serr := os.Stat(p)
+		if errors.Is(serr, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return false, err
+		}
+		if have.IsZero() && serr == nil && fi.Mode().IsRegular() && fi.Size() == 0 && p != b.Path(name) {
+			continue
 		}
 		if !have.Allows(m) {
 			return false, fmt.Errorf("volume %s (%s): %w; it is left as it is", name, have, mark.ErrExists)
@@ -166,11 +175,48 @@ func (b *Backend) claim(name string, m mark.Mark) (exists bool, err error) {
 	return exists, nil
 }
 
-// newTmp opens the temporary of name, marked, replacing a stale one of
-// the same maker.
+// newTmp makes the temporary of name, marked, replacing a stale one
+// claim allowed. The file is made unnamed (O_TMPFILE), marked, then
+// linked in as "<name>.img.tmp", so it never appears unmarked: a crash
+// before the link leaves nothing. Where the filesystem refuses O_TMPFILE
+// it is created by name and marked after, and a crash in between leaves
+// an empty unmarked temporary, which claim reclaims.
 func (b *Backend) newTmp(name string, m mark.Mark) (*os.File, error) {
 	tmp := b.Path(name) + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("creating volume %s: %w", name, err)
+	}
+	fd, err := unix.Open(b.dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o640)
+	if err != nil {
+		// EOPNOTSUPP: the filesystem has no O_TMPFILE; EISDIR/EINVAL: a
+		// kernel without it.
+		if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
+			return nil, fmt.Errorf("creating volume %s: %w", name, err)
+		}
+		return b.newTmpNamed(name, m)
+	}
+	f := os.NewFile(uintptr(fd), tmp)
+	if err := setMark(f, m); err != nil {
+		f.Close()
+		return nil, err
+	}
+	// AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH (the agent is root);
+	// /proc/self/fd works without it.
+	err = unix.Linkat(fd, "", unix.AT_FDCWD, tmp, unix.AT_EMPTY_PATH)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EPERM) {
+		err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, tmp, unix.AT_SYMLINK_FOLLOW)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("creating volume %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// newTmpNamed is newTmp where O_TMPFILE is refused.
+func (b *Backend) newTmpNamed(name string, m mark.Mark) (*os.File, error) {
+	tmp := b.Path(name) + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("creating volume %s: %w", name, err)
 	}

@@ -215,3 +215,63 @@ func TestPartialVolumesAreMarked(t *testing.T) {
 		t.Fatal("deleting the partial volume removed the whole one")
 	}
 }
+
+// A crash between creating a temporary and marking it (the way without
+// O_TMPFILE, or an older agent) leaves an empty unmarked "x.img.tmp": the
+// redo of that name reclaims it. An unmarked temporary holding data, or
+// an unmarked full volume, is still no one's to take.
+func TestEmptyUnmarkedPartialReclaimed(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
+	put := func(p string, data []byte) {
+		t.Helper()
+		if err := os.WriteFile(p, data, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(b.Path("xa-disk-5")+".tmp", nil)
+	if err := b.Create(ctx, "xa-disk-5", 8, own); err != nil {
+		t.Fatalf("create over an empty unmarked partial: %v", err)
+	}
+	if m, err := b.MarkOf(ctx, "xa-disk-5"); err != nil || m != own {
+		t.Fatalf("mark = %v, %v; want %v", m, err, own)
+	}
+	if _, err := os.Stat(b.Path("xa-disk-5") + ".tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the partial is still there: %v", err)
+	}
+	put(b.Path("xa-disk-6")+".tmp", nil)
+	if err := b.Clone(ctx, "xa-disk-5", "xa-disk-6", 8, own); err != nil {
+		t.Fatalf("clone over an empty unmarked partial: %v", err)
+	}
+	put(b.Path("xa-disk-7")+".tmp", []byte("someone's data"))
+	put(b.Path("xa-disk-8"), nil)
+	for _, n := range []string{"xa-disk-7", "xa-disk-8"} {
+		if err := b.Create(ctx, n, 8, own); !errors.Is(err, mark.ErrExists) {
+			t.Errorf("create %s over an unmarked one: %v", n, err)
+		}
+		if err := b.Clone(ctx, "xa-disk-5", n, 8, own); !errors.Is(err, mark.ErrExists) {
+			t.Errorf("clone to %s over an unmarked one: %v", n, err)
+		}
+	}
+	if raw, _ := os.ReadFile(b.Path("xa-disk-7") + ".tmp"); string(raw) != "someone's data" {
+		t.Errorf("the unmarked partial holds %q", raw)
+	}
+	if fi, err := os.Stat(b.Path("xa-disk-8")); err != nil || fi.Size() != 0 {
+		t.Errorf("the unmarked volume: %v, %v", fi, err)
+	}
+}
+
+// Both ways of making a temporary leave it marked when it appears.
+func TestTemporaryIsMarkedAtBirth(t *testing.T) {
+	b := newBackend(t)
+	for name, mk := range map[string]func(string, mark.Mark) (*os.File, error){"tmpfile": b.newTmp, "named": b.newTmpNamed} {
+		f, err := mk("xa-disk-"+name, own)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		f.Close()
+		if m, err := readMark(b.Path("xa-disk-"+name) + ".tmp"); err != nil || m != own {
+			t.Errorf("%s: mark %v, %v", name, m, err)
+		}
+	}
+}
