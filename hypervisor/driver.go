@@ -2,6 +2,7 @@ package hypervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -69,13 +70,20 @@ type Driver struct {
 	flavor Flavor
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	conn     *libvirt.Connect
-	cbIDs    []int
-	watchers map[int]watcher
-	nextW    int
-	closed   bool
-	reconn   chan struct{}
+	mu   sync.Mutex
+	conn *libvirt.Connect
+	// inUse counts the calls running on conn. A dropped connection is
+	// closed only once they return: closing frees the C object, and a call
+	// still inside it (a health ping abandoned at its timeout while the
+	// host's libvirtd restarted) crashed the agent with SIGSEGV in the lab.
+	inUse *sync.WaitGroup
+	// closeDropped closes a dropped connection (a test watches it).
+	closeDropped func(*libvirt.Connect)
+	cbIDs        []int
+	watchers     map[int]watcher
+	nextW        int
+	closed       bool
+	reconn       chan struct{}
 }
 
 type watcher struct {
@@ -110,7 +118,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Driver, error) {
 	if loopErr != nil {
 		return nil, fmt.Errorf("starting libvirt event loop: %w", loopErr)
 	}
-	d := &Driver{cfg: cfg, flavor: flavor, log: log, watchers: map[int]watcher{}, reconn: make(chan struct{}, 1)}
+	d := &Driver{cfg: cfg, flavor: flavor, log: log, watchers: map[int]watcher{}, reconn: make(chan struct{}, 1),
+		closeDropped: func(c *libvirt.Connect) { c.Close() }}
 	if err := d.connect(); err != nil {
 		return nil, err
 	}
@@ -147,7 +156,7 @@ func (d *Driver) connect() error {
 		d.log.Debug("close callback not available", "err", err)
 	}
 	d.mu.Lock()
-	d.conn = conn
+	d.conn, d.inUse = conn, &sync.WaitGroup{}
 	d.cbIDs = ids
 	d.mu.Unlock()
 	return nil
@@ -159,10 +168,13 @@ func (d *Driver) dropConn(c *libvirt.Connect) {
 		d.mu.Unlock()
 		return
 	}
-	old := d.conn
-	d.conn = nil
+	old, inUse := d.conn, d.inUse
+	d.conn, d.inUse = nil, nil
 	d.mu.Unlock()
-	go old.Close()
+	go func() {
+		inUse.Wait()
+		d.closeDropped(old)
+	}()
 	select {
 	case d.reconn <- struct{}{}:
 	default:
@@ -196,12 +208,17 @@ func (d *Driver) reconnectLoop() {
 func (d *Driver) Close() error {
 	d.mu.Lock()
 	d.closed = true
-	conn := d.conn
-	d.conn = nil
+	conn, inUse := d.conn, d.inUse
+	d.conn, d.inUse = nil, nil
 	ids := d.cbIDs
 	d.mu.Unlock()
 	if conn == nil {
 		return nil
+	}
+	if !waitFor(inUse, d.cfg.CommandTimeout) {
+		// A call stuck in libvirt still holds the connection: leaving it
+		// open is a leak at exit, closing it under the call a crash.
+		return errors.New("libvirt: calls still running at close; connection left open")
 	}
 	for _, id := range ids {
 		_ = conn.DomainEventDeregister(id)
@@ -285,15 +302,24 @@ func (d *Driver) Watch(name string) (<-chan Event, func()) {
 // call runs fn against the live connection within the command timeout.
 func (d *Driver) call(ctx context.Context, op string, fn func(c *libvirt.Connect) error) error {
 	d.mu.Lock()
-	conn := d.conn
+	conn, inUse := d.conn, d.inUse
+	if conn != nil {
+		// One for this function (it asks IsAlive after fn), one for fn's
+		// goroutine, which may outlive it when abandoned.
+		inUse.Add(2)
+	}
 	d.mu.Unlock()
 	if conn == nil {
 		return &Error{Op: op, Err: ErrDisconnected, transient: true}
 	}
+	defer inUse.Done()
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.CommandTimeout)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- fn(conn) }()
+	go func() {
+		defer inUse.Done()
+		done <- fn(conn)
+	}()
 	select {
 	case err := <-done:
 		if err == nil {
@@ -308,6 +334,18 @@ func (d *Driver) call(ctx context.Context, op string, fn func(c *libvirt.Connect
 		return classify(op, err)
 	case <-ctx.Done():
 		return &Error{Op: op, Err: fmt.Errorf("libvirt call abandoned: %w", ctx.Err()), transient: true}
+	}
+}
+
+// waitFor waits for wg at most d; false if it did not finish.
+func waitFor(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"libvirt.org/go/libvirt"
 )
 
 func openTest(t *testing.T) *Driver {
@@ -162,4 +164,39 @@ func TestPing(t *testing.T) {
 	if err := openTest(t).Ping(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A connection dropped while a call runs on it (libvirtd restarting under
+// a health ping abandoned at its timeout) is closed only once the call
+// returns: closing frees the C object, and the lab's agent died of
+// SIGSEGV inside virConnectGetLibVersion when it was closed under one.
+func TestDroppedConnectionOutlivesItsCalls(t *testing.T) {
+	d := openTest(t)
+	closed := make(chan struct{})
+	d.closeDropped = func(c *libvirt.Connect) { close(closed); c.Close() }
+	inside, release := make(chan struct{}), make(chan struct{})
+	result := make(chan error, 1)
+	go func() {
+		result <- d.call(context.Background(), "test call", func(c *libvirt.Connect) error {
+			close(inside)
+			<-release
+			_, err := c.GetLibVersion()
+			return err
+		})
+	}()
+	<-inside
+	d.mu.Lock()
+	conn := d.conn
+	d.mu.Unlock()
+	d.dropConn(conn)
+	select {
+	case <-closed:
+		t.Fatal("the dropped connection was closed while a call ran on it")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if err := <-result; err != nil {
+		t.Fatalf("a call on a dropped connection failed: %v", err)
+	}
+	<-closed // and closed once the call returned
 }
