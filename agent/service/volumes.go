@@ -399,48 +399,23 @@ func (s *Service) GuardVolumes(ctx context.Context, where string, allowForeign b
 		}
 	}
 	s.setTaken(names, false)
-	if disks > 0 {
-		return nil
-	}
-	// The same mistake on a host whose disks dir moved with the state dir
-	// (the file backend's default) shows in libvirt: the VMs other
-	// instances made.
-	vms := 0
-	s.st.View(func(tx *store.Tx) { vms = tx.VMCount() })
-	foreignDomains := map[string]int{}
-	domains := 0
-	if vms == 0 {
-		doms, err := s.hv.Domains(ctx)
-		if err != nil {
-			return fmt.Errorf("listing domains: %w", err)
-		}
-		for _, d := range doms {
-			if d.Owner != "" && d.Owner != inst {
-				foreignDomains[d.Owner]++
-				domains++
-			}
-		}
-	}
-	if total == 0 && domains == 0 {
+	if disks > 0 || total == 0 {
 		return nil
 	}
 	var found []string
 	for o, n := range byOwner {
 		found = append(found, fmt.Sprintf("%d of instance %s", n, o))
 	}
-	for o, n := range foreignDomains {
-		found = append(found, fmt.Sprintf("%d libvirt domains of instance %s", n, o))
-	}
 	sort.Strings(found)
 	if allowForeign {
 		s.log.Warn("starting with a state that knows no disk over volumes made by other xenagent instances, as --allow-foreign-volumes asks; they are left untouched",
-			"instance", inst, "storage", where, "volumes", total, "domains", domains, "found", strings.Join(found, "; "))
+			"instance", inst, "storage", where, "volumes", total, "found", strings.Join(found, "; "))
 		return nil
 	}
-	return fmt.Errorf("%w: this state (instance %s) knows no disk, but %s holds %d volumes made by xenagent and libvirt %d domains of other xenagent instances: %s (for example %s). "+
+	return fmt.Errorf("%w: this state (instance %s) knows no disk, but %s holds %d volumes made by xenagent: %s (for example %s). "+
 		"Likely causes: state_dir is empty or mistyped (a new, empty state.db was just made there), an older state was not restored, "+
 		"or the config points at another agent's disks dir or volume group. Nothing else was changed. "+
 		"If the state is right and these volumes are not this agent's, start once with `xenagent serve --allow-foreign-volumes`: they are left untouched and reported. "+
 		"To take them over, stop the agent and run `xenagent adopt --config FILE --account ID VOLUME...`",
-		ErrForeignVolumes, inst, where, total, domains, strings.Join(found, "; "), strings.Join(examples, ", "))
+		ErrForeignVolumes, inst, where, total, strings.Join(found, "; "), strings.Join(examples, ", "))
 }
