@@ -7,16 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
-	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/service"
-	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/hypervisor"
-	"github.com/xenagent/xenagent/storage/file"
 )
 
 // noSpace is the error a full disk gives bbolt's write.
@@ -36,23 +31,11 @@ func health(t *testing.T, url string) (int, string) {
 // /healthz is the real check: 503 with the reasons while state writes are
 // refused or the engine is not running, 200 "ok" once all works.
 func TestHealthz(t *testing.T) {
-	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(filepath.Join(dir, "state.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "node.xml"), []byte("<node/>"), 0o644)
-	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + filepath.Join(dir, "node.xml")}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vols, _ := file.New(filepath.Join(dir, "disks"), log)
-	eng := ops.New(st, log, ops.Config{})
-	svc := service.New(service.Config{Datacenter: service.Datacenter{ID: 1, Name: "T"}}, st, eng, hv, vols, log)
+	svc, eng, st := testService(t, log)
 	srv := httptest.NewServer(New(svc, "", 4096, log).Handler())
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { srv.Close(); cancel(); eng.Wait(); st.Close(); hv.Close() })
+	t.Cleanup(func() { srv.Close(); cancel(); eng.Wait() })
 
 	if code, body := health(t, srv.URL); code != http.StatusServiceUnavailable || !strings.Contains(body, "operation engine: not started") {
 		t.Fatalf("before the engine starts: %d %q", code, body)

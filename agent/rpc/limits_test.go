@@ -12,20 +12,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/service"
-	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
-	"github.com/xenagent/xenagent/hypervisor"
-	"github.com/xenagent/xenagent/storage/file"
 )
 
 // syncBuffer is a log sink the handler goroutines write concurrently.
@@ -56,22 +50,9 @@ type testServer struct {
 // lets a 1 MB method name through, and options for the Server.
 func newLimitedServer(t *testing.T, opt func(*Server)) *testServer {
 	t.Helper()
-	dir := t.TempDir()
 	logBuf := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, nil))
-	st, err := store.Open(filepath.Join(dir, "state.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "node.xml"), []byte("<node/>"), 0o644)
-	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + filepath.Join(dir, "node.xml")}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vols, _ := file.New(filepath.Join(dir, "disks"), log)
-	eng := ops.New(st, log, ops.Config{})
-	svc := service.New(service.Config{Datacenter: service.Datacenter{ID: 1, Name: "T"}, Limits: service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 1000, MaxBandwidth: 1e9, DefaultQuotaMB: 1000},
-		Timeouts: service.Timeouts{Stop: time.Second, StopMessages: 2, Reboot: time.Second}}, st, eng, hv, vols, log)
+	svc, eng, _ := testService(t, log)
 	svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	eng.Start(ctx)
@@ -80,7 +61,7 @@ func newLimitedServer(t *testing.T, opt func(*Server)) *testServer {
 		opt(s)
 	}
 	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { srv.Close(); cancel(); eng.Wait(); st.Close(); hv.Close() })
+	t.Cleanup(func() { srv.Close(); cancel(); eng.Wait() })
 	return &testServer{Server: srv, svc: svc, log: logBuf}
 }
 
@@ -280,21 +261,10 @@ func BenchmarkBadKeyRefused(b *testing.B) {
 }
 
 func newLimitedServerB(b *testing.B) *httptest.Server {
-	dir := b.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(filepath.Join(dir, "state.db"), log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "node.xml"), []byte("<node/>"), 0o644)
-	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + filepath.Join(dir, "node.xml")}, log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	vols, _ := file.New(filepath.Join(dir, "disks"), log)
-	svc := service.New(service.Config{Datacenter: service.Datacenter{ID: 1, Name: "T"}}, st, ops.New(st, log, ops.Config{}), hv, vols, log)
+	svc, _, _ := testService(b, log)
 	s := New(svc, "", 1<<20, log).WithKeyLimits(KeyLimits{Burst: 1, Every: time.Hour})
 	srv := httptest.NewServer(s.Handler())
-	b.Cleanup(func() { srv.Close(); st.Close(); hv.Close() })
+	b.Cleanup(srv.Close)
 	return srv
 }

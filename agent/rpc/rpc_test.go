@@ -24,28 +24,41 @@ import (
 
 const aliceKey = "alice-key-0123456789abcd"
 
-func newServer(t *testing.T) *httptest.Server {
-	t.Helper()
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+// testService is the service every test here serves: a real store,
+// libvirt's test driver and the file backend in a temporary directory,
+// and an engine the caller starts (or not).
+func testService(tb testing.TB, log *slog.Logger) (*service.Service, *ops.Engine, *store.Store) {
+	tb.Helper()
+	dir := tb.TempDir()
 	st, err := store.Open(filepath.Join(dir, "state.db"), log)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "node.xml"), []byte("<node/>"), 0o644)
 	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + filepath.Join(dir, "node.xml")}, log)
 	if err != nil {
-		t.Fatal(err)
+		st.Close()
+		tb.Fatal(err)
 	}
+	// Registered first, so it runs after the callers' cleanups have
+	// stopped their servers and engines.
+	tb.Cleanup(func() { st.Close(); hv.Close() })
 	vols, _ := file.New(filepath.Join(dir, "disks"), log)
 	eng := ops.New(st, log, ops.Config{})
 	svc := service.New(service.Config{Datacenter: service.Datacenter{ID: 1, Name: "T"}, Limits: service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 1000, MaxBandwidth: 1e9, DefaultQuotaMB: 1000},
 		Timeouts: service.Timeouts{Stop: time.Second, StopMessages: 2, Reboot: time.Second}}, st, eng, hv, vols, log)
+	return svc, eng, st
+}
+
+func newServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, eng, _ := testService(t, log)
 	svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	eng.Start(ctx)
 	srv := httptest.NewServer(New(svc, service.HashKey("operator-key-0123456789ab"), 4096, log).Handler())
-	t.Cleanup(func() { srv.Close(); cancel(); eng.Wait(); st.Close(); hv.Close() })
+	t.Cleanup(func() { srv.Close(); cancel(); eng.Wait() })
 	return srv
 }
 
