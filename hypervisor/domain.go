@@ -22,47 +22,6 @@ const (
 	FlavorTest   Flavor = "test"
 )
 
-// DiskSpec is one disk of a domain, in position order.
-type DiskSpec struct {
-	Path     string
-	Block    bool // a block device (LVM) rather than a file
-	ReadOnly bool
-}
-
-// IfaceSpec is one network interface of a domain.
-type IfaceSpec struct {
-	MAC string
-	// Bridge, when set, plugs the interface into that bridge; otherwise it
-	// is a bare tap (QEMU) named Target.
-	Bridge string
-	Target string
-}
-
-// DomainSpec is everything needed to define a domain.
-type DomainSpec struct {
-	Name       string
-	UUID       string
-	VMID       int64
-	Owner      string // the agent instance that owns the domain
-	MemoryMB   int64
-	MaxMemMB   int64
-	VCPUs      int64
-	Kernel     string
-	Initrd     string
-	Cmdline    string
-	ConsoleLog string // when set, a QEMU guest's serial console goes to this file
-	Disks      []DiskSpec
-	Ifaces     []IfaceSpec
-	// Seed is a first-boot seed image (cloud-init NoCloud), attached
-	// read-only at device position SeedPosition so that disks attached
-	// later never take its name.
-	Seed string
-}
-
-// SeedPosition is the device position of the seed image (xvdz, vdz):
-// a VM has at most SeedPosition disks of its own.
-const SeedPosition = 25
-
 type ownerMeta struct {
 	XMLName struct{} `xml:"owner"`
 	VMID    int64    `xml:"vm_id,attr"`

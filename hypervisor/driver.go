@@ -11,43 +11,6 @@ import (
 	"libvirt.org/go/libvirt"
 )
 
-// EventKind is what happened to a domain.
-type EventKind int
-
-const (
-	EventStarted EventKind = iota + 1
-	EventStopped
-	EventRebooted
-	EventSuspended
-	EventResumed
-	EventDefined
-	EventUndefined
-	// EventResync means events may have been missed (reconnect): re-read state.
-	EventResync
-)
-
-func (k EventKind) String() string {
-	return [...]string{"?", "started", "stopped", "rebooted", "suspended", "resumed", "defined", "undefined", "resync"}[k]
-}
-
-// Event is a lifecycle event for the domain Name.
-type Event struct {
-	Name string
-	Kind EventKind
-	// Detail is libvirt's detail code (for stopped: shutdown, destroyed, crashed...).
-	Detail int
-	Time   time.Time
-}
-
-// State is a domain's runtime state as libvirt reports it.
-type State struct {
-	Exists  bool
-	Running bool // running, blocked or paused: the domain is alive
-	Paused  bool
-	ID      uint // changes at every Xen domain (re)start
-	Reason  int
-}
-
 // Config configures a Driver.
 type Config struct {
 	URI string

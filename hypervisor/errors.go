@@ -7,15 +7,6 @@ import (
 	"libvirt.org/go/libvirt"
 )
 
-// Sentinel errors; classify with errors.Is.
-var (
-	ErrNoDomain      = errors.New("domain not found")
-	ErrUnsupported   = errors.New("not supported by this hypervisor")
-	ErrDisconnected  = errors.New("not connected to libvirt")
-	ErrAlreadyActive = errors.New("domain is already active")
-	ErrNotRunning    = errors.New("domain is not running")
-)
-
 // Error carries a libvirt failure with the call that produced it.
 type Error struct {
 	Op        string

@@ -377,14 +377,6 @@ func (d *Driver) SetMemory(ctx context.Context, name string, mb int64) error {
 	})
 }
 
-// Domain describes a domain this agent owns.
-type Domain struct {
-	Name  string
-	VMID  int64
-	Owner string
-	State State
-}
-
 // Domains lists every domain carrying this agent's ownership metadata.
 func (d *Driver) Domains(ctx context.Context) ([]Domain, error) {
 	var out []Domain
@@ -429,13 +421,6 @@ func (d *Driver) DomainXMLOf(ctx context.Context, name string) (string, error) {
 		return err
 	})
 	return x, err
-}
-
-// LiveIface is a running domain's interface and the host device behind
-// it: Xen names it vifD.N at every start, QEMU uses the target we chose.
-type LiveIface struct {
-	MAC string
-	Dev string
 }
 
 // LiveIfaces reads a running domain's interfaces and their devices from

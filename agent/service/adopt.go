@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/storage/mark"
 )
 
 // Adopted is a volume made a disk by Adopt.
@@ -18,7 +18,7 @@ type Adopted struct {
 
 // Candidates lists the volumes no disk record refers to: quarantined,
 // another instance's, unmarked ones. Adopt takes any of them.
-func Candidates(ctx context.Context, st *store.Store, vols Volumes) ([]mark.Volume, error) {
+func Candidates(ctx context.Context, st *store.Store, vols host.Volumes) ([]host.Volume, error) {
 	all, err := vols.List(ctx)
 	if err != nil {
 		return nil, err
@@ -27,7 +27,7 @@ func Candidates(ctx context.Context, st *store.Store, vols Volumes) ([]mark.Volu
 	st.View(func(tx *store.Tx) {
 		tx.EachDisk(func(d *store.Disk) bool { referenced[d.Volume] = true; return true })
 	})
-	var out []mark.Volume
+	var out []host.Volume
 	for _, v := range all {
 		if strings.HasPrefix(v.Name, "xa-") && !v.Partial && !referenced[v.Name] {
 			out = append(out, v)
@@ -45,7 +45,7 @@ func Candidates(ctx context.Context, st *store.Store, vols Volumes) ([]mark.Volu
 // no record refers to, which the next start quarantines: never a record
 // without its volume, never a deletion. The account's quota is not
 // checked: the operator decides.
-func Adopt(ctx context.Context, st *store.Store, vols Volumes, datacenter, account int64, names []string) ([]Adopted, error) {
+func Adopt(ctx context.Context, st *store.Store, vols host.Volumes, datacenter, account int64, names []string) ([]Adopted, error) {
 	ok := false
 	st.View(func(tx *store.Tx) { _, ok = tx.Account(account) })
 	if !ok {
@@ -63,7 +63,7 @@ func Adopt(ctx context.Context, st *store.Store, vols Volumes, datacenter, accou
 	for _, v := range all {
 		onStorage[strings.TrimSuffix(v.Name, ".tmp")] = true
 	}
-	byName := map[string]mark.Volume{}
+	byName := map[string]host.Volume{}
 	for _, v := range cands {
 		byName[v.Name] = v
 	}
@@ -76,7 +76,7 @@ func Adopt(ctx context.Context, st *store.Store, vols Volumes, datacenter, accou
 	for _, n := range names {
 		v := byName[n]
 		orig := n
-		if o, _, ok := mark.ParseQuarantined(n); ok {
+		if o, _, ok := host.ParseQuarantined(n); ok {
 			orig = o
 		}
 		var d store.Disk
@@ -99,7 +99,7 @@ func Adopt(ctx context.Context, st *store.Store, vols Volumes, datacenter, accou
 			}
 			onStorage[d.Volume] = true
 		}
-		if err := vols.SetMark(ctx, d.Volume, mark.Mark{Owner: st.Instance()}); err != nil {
+		if err := vols.SetMark(ctx, d.Volume, host.Mark{Owner: st.Instance()}); err != nil {
 			return done, fmt.Errorf("volume %s: %w", d.Volume, err)
 		}
 		if err := st.Update(func(tx *store.Tx) error { tx.PutDisk(d); return nil }); err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/hypervisor"
-	"github.com/xenagent/xenagent/network/ippool"
+	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/storage/file"
 )
 
@@ -89,8 +89,8 @@ func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, op
 	if err != nil {
 		t.Fatal(err)
 	}
-	v4, _ := ippool.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
-	v6, _ := ippool.Parse("fd00::/64", "fd00::1", "", "")
+	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
+	v6, _ := ipam.Parse("fd00::/64", "fd00::1", "", "")
 	cfg := Config{
 		Version:    "test",
 		Datacenter: Datacenter{ID: 1, Name: "Test", Country: "France", ISO: "FR", Code: "FR-T1"},

@@ -117,7 +117,7 @@ func renderIface(tx *store.Tx, i store.Iface, withIPs bool) map[string]any {
 func (s *Service) ifaceInfo(ctx context.Context, c *Caller, a args) (any, error) {
 	return lookupInfo(s.st, c, a, ObjIface, "iface_id", ifaceFor, func(tx *store.Tx, i store.Iface) map[string]any {
 		out := renderIface(tx, i, true)
-		t := s.traffic(i)
+		t := s.traffic(ctx, i)
 		out["traffic"] = map[string]any{"rx_bytes": int64(t.RxBytes), "tx_bytes": int64(t.TxBytes),
 			"rx_packets": int64(t.RxPackets), "tx_packets": int64(t.TxPackets)}
 		return out

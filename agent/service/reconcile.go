@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/hypervisor"
 )
 
-func stateOf(st hypervisor.State) string {
+func stateOf(st host.State) string {
 	switch {
 	case st.Paused:
 		return store.VMPaused
@@ -63,7 +63,7 @@ func (s *Service) WatchDomains(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-events:
-			if ev.Kind == hypervisor.EventResync {
+			if ev.Kind == host.EventResync {
 				if err := s.Reconcile(ctx); err != nil {
 					s.log.Warn("reconciling after reconnect", "err", err)
 				}
@@ -74,7 +74,7 @@ func (s *Service) WatchDomains(ctx context.Context) {
 				continue
 			}
 			s.refreshVMState(ctx, id)
-			if ev.Kind == hypervisor.EventStarted || ev.Kind == hypervisor.EventRebooted || ev.Kind == hypervisor.EventResumed {
+			if ev.Kind == host.EventStarted || ev.Kind == host.EventRebooted || ev.Kind == host.EventResumed {
 				select { // new backend devices, perhaps: RunNetwork wires them
 				case s.wiring.kick <- struct{}{}:
 				default:
@@ -248,7 +248,7 @@ func (s *Service) reconcileWiring(ctx context.Context, vms []store.VM, inFlightV
 	})
 	s.wiring.mu.Lock()
 	defer s.wiring.mu.Unlock()
-	left, err := wiring.Sweep(func(id int64) bool {
+	left, err := wiring.Sweep(ctx, func(id int64) bool {
 		known := inFlightIface[id]
 		s.st.View(func(tx *store.Tx) { _, ok := tx.Iface(id); known = known || ok })
 		return known

@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/network/ippool"
+	"github.com/xenagent/xenagent/agent/ipam"
 )
 
 var diskNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -270,7 +270,7 @@ func (s *Service) leaseAddr(tx *store.Tx, obj int, accountID, version int64) (ne
 	return netip.Addr{}, fault(ObjIP, CauseQuota, "ip_version: the IPv%d pool %s is exhausted", version, poolString(pool))
 }
 
-func poolString(p *ippool.Pool) string { return p.First.String() + "-" + p.Last.String() }
+func poolString(p *ipam.Pool) string { return p.First.String() + "-" + p.Last.String() }
 
 // releaseIPs deletes an iface's IP records and remembers their addresses
 // for the account, newest last.

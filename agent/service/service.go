@@ -13,9 +13,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/network/ippool"
+	"github.com/xenagent/xenagent/agent/ipam"
 )
 
 // Datacenter is the one datacenter this host belongs to.
@@ -46,11 +47,11 @@ type Timeouts struct {
 // Network says how interfaces are wired and where addresses come from.
 type Network struct {
 	Bridge        string // empty: a bare tap per interface (QEMU)
-	V4, V6        *ippool.Pool
+	V4, V6        *ipam.Pool
 	ReverseDomain string
 	// Wiring filters and shapes interfaces on the host; nil leaves the
 	// host's network alone (libvirt's test driver has no devices).
-	Wiring Wiring
+	Wiring host.Wiring
 	// Sweep removes filters and IFBs of ifaces no record knows at
 	// reconciliation; off when agents share a namespace (tests).
 	Sweep bool
@@ -84,8 +85,8 @@ type Service struct {
 	cfg  Config
 	st   *store.Store
 	eng  *ops.Engine
-	hv   Hypervisor
-	vols Volumes
+	hv   host.Hypervisor
+	vols host.Volumes
 	log  *slog.Logger
 
 	methods  map[string]Handler
@@ -94,7 +95,7 @@ type Service struct {
 }
 
 // New wires a service and registers its workflows with the engine.
-func New(cfg Config, st *store.Store, eng *ops.Engine, hv Hypervisor, vols Volumes, log *slog.Logger) *Service {
+func New(cfg Config, st *store.Store, eng *ops.Engine, hv host.Hypervisor, vols host.Volumes, log *slog.Logger) *Service {
 	s := &Service{cfg: cfg, st: st, eng: eng, hv: hv, vols: vols, log: log}
 	s.wiring.kick = make(chan struct{}, 1)
 	s.registerWorkflows()

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/storage/mark"
 )
 
 func TestCreateFromLifecycleDelete(t *testing.T) {
@@ -440,7 +440,7 @@ func TestReconcileAtStart(t *testing.T) {
 	vols, _ := a.vols.List(ctx)
 	quarantined := 0
 	for _, v := range vols {
-		if orig, _, ok := mark.ParseQuarantined(v.Name); ok && orig == volumeName(999) {
+		if orig, _, ok := host.ParseQuarantined(v.Name); ok && orig == volumeName(999) {
 			quarantined++
 		}
 	}

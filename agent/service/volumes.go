@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/storage/mark"
 )
 
 // What reconciliation does with a volume no disk record may refer to.
@@ -53,7 +53,7 @@ var volumeMakers = []string{"disk_create", "disk_rollback"}
 
 // judgeVolume decides, from the volume's name and mark and what the state
 // says, what reconciliation may do; why says it for the log.
-func judgeVolume(v mark.Volume, f volFacts) (verdict volVerdict, why string) {
+func judgeVolume(v host.Volume, f volFacts) (verdict volVerdict, why string) {
 	ours := v.Mark.Owner == f.Instance
 	switch {
 	case !strings.HasPrefix(v.Name, "xa-"):
@@ -79,7 +79,7 @@ func judgeVolume(v mark.Volume, f volFacts) (verdict volVerdict, why string) {
 		}
 		return volKeep, "a disk record refers to it"
 	}
-	if _, at, ok := mark.ParseQuarantined(v.Name); ok {
+	if _, at, ok := host.ParseQuarantined(v.Name); ok {
 		switch {
 		case v.Mark.IsZero():
 			return volLeft, "quarantined, without a mark"
@@ -118,7 +118,7 @@ type VolumeTally struct {
 	Count, SizeBytes, AllocatedBytes int64
 }
 
-func (t *VolumeTally) add(v mark.Volume, n int64) {
+func (t *VolumeTally) add(v host.Volume, n int64) {
 	t.Count += n
 	t.SizeBytes += n * v.SizeMB << 20
 	t.AllocatedBytes += n * v.Bytes
@@ -169,12 +169,12 @@ func (s *Service) diskIDFree(tx *store.Tx) func(int64) bool {
 }
 
 // ownMark is the mark of what operation op makes (0: none).
-func (s *Service) ownMark(op int64) mark.Mark { return mark.Mark{Owner: s.st.Instance(), Op: op} }
+func (s *Service) ownMark(op int64) host.Mark { return host.Mark{Owner: s.st.Instance(), Op: op} }
 
 // notOurs turns a refused delete into nothing to do: what is there was
 // not made by us (or by this operation), and stays.
 func (s *Service) notOurs(err error, what string) error {
-	if errors.Is(err, mark.ErrNotOurs) {
+	if errors.Is(err, host.ErrNotOurs) {
 		s.log.Warn("volume left in place: not made by this agent or operation", "what", what, "err", err)
 		return nil
 	}
@@ -220,7 +220,7 @@ func (s *Service) reconcileVolumes(ctx context.Context, rep *ReconcileReport) er
 		name := v.Name
 		switch verdict {
 		case volDelete, volExpired:
-			want := mark.Mark{Owner: inst}
+			want := host.Mark{Owner: inst}
 			if verdict == volDelete {
 				want.Op = v.Mark.Op
 			}
@@ -235,7 +235,7 @@ func (s *Service) reconcileVolumes(ctx context.Context, rep *ReconcileReport) er
 			rep.OrphanVolumes = append(rep.OrphanVolumes, v.Name)
 			continue
 		case volQuarantine:
-			name = mark.Quarantined(v.Name, now)
+			name = host.Quarantined(v.Name, now)
 			if err := s.vols.Rename(ctx, v.Name, name); err != nil {
 				return fmt.Errorf("quarantining volume %s: %w", v.Name, err)
 			}

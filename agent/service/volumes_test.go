@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/storage/mark"
 )
 
 func TestJudgeVolume(t *testing.T) {
@@ -23,13 +23,13 @@ func TestJudgeVolume(t *testing.T) {
 	op := func(id int64, typ, step string, disk int64) *store.Operation {
 		return &store.Operation{ID: id, Type: typ, Step: step, DiskID: disk}
 	}
-	vol := func(name, owner string, opID int64) mark.Volume {
-		return mark.Volume{Name: name, Mark: mark.Mark{Owner: owner, Op: opID}}
+	vol := func(name, owner string, opID int64) host.Volume {
+		return host.Volume{Name: name, Mark: host.Mark{Owner: owner, Op: opID}}
 	}
-	partial := func(v mark.Volume) mark.Volume { v.Partial = true; v.Name += ".tmp"; return v }
+	partial := func(v host.Volume) host.Volume { v.Partial = true; v.Name += ".tmp"; return v }
 	tests := []struct {
 		name string
-		v    mark.Volume
+		v    host.Volume
 		f    volFacts
 		want volVerdict
 	}{
@@ -55,14 +55,14 @@ func TestJudgeVolume(t *testing.T) {
 		{"another instance's with a matching op", vol("xa-disk-7", other, 9), volFacts{Op: op(9, "disk_create", store.StepError, 7)}, volForeign},
 		{"legacy unreferenced", vol("xa-disk-7", "", 0), volFacts{}, volLeft},
 		{"not a name the agent makes", vol("lost+found", me, 9), volFacts{Op: op(9, "disk_create", store.StepError, 7)}, volIgnored},
-		{"quarantined, young", vol(mark.Quarantined("xa-disk-7", now.Add(-time.Hour)), me, 9), volFacts{KeepFor: 24 * time.Hour}, volQuarantined},
-		{"quarantined, expired", vol(mark.Quarantined("xa-disk-7", now.Add(-25*time.Hour)), me, 9), volFacts{KeepFor: 24 * time.Hour}, volExpired},
-		{"quarantined, expired to the second", vol(mark.Quarantined("xa-disk-7", now.Add(-24*time.Hour)), me, 9), volFacts{KeepFor: 24 * time.Hour}, volExpired},
-		{"quarantined, kept forever", vol(mark.Quarantined("xa-disk-7", now.AddDate(-5, 0, 0)), me, 9), volFacts{KeepFor: 0}, volQuarantined},
-		{"quarantined by another instance", vol(mark.Quarantined("xa-disk-7", now.AddDate(-1, 0, 0)), other, 9), volFacts{KeepFor: time.Hour}, volForeign},
-		{"quarantined, unmarked", vol(mark.Quarantined("xa-disk-7", now.AddDate(-1, 0, 0)), "", 0), volFacts{KeepFor: time.Hour}, volLeft},
+		{"quarantined, young", vol(host.Quarantined("xa-disk-7", now.Add(-time.Hour)), me, 9), volFacts{KeepFor: 24 * time.Hour}, volQuarantined},
+		{"quarantined, expired", vol(host.Quarantined("xa-disk-7", now.Add(-25*time.Hour)), me, 9), volFacts{KeepFor: 24 * time.Hour}, volExpired},
+		{"quarantined, expired to the second", vol(host.Quarantined("xa-disk-7", now.Add(-24*time.Hour)), me, 9), volFacts{KeepFor: 24 * time.Hour}, volExpired},
+		{"quarantined, kept forever", vol(host.Quarantined("xa-disk-7", now.AddDate(-5, 0, 0)), me, 9), volFacts{KeepFor: 0}, volQuarantined},
+		{"quarantined by another instance", vol(host.Quarantined("xa-disk-7", now.AddDate(-1, 0, 0)), other, 9), volFacts{KeepFor: time.Hour}, volForeign},
+		{"quarantined, unmarked", vol(host.Quarantined("xa-disk-7", now.AddDate(-1, 0, 0)), "", 0), volFacts{KeepFor: time.Hour}, volLeft},
 		// A quarantined volume is never "proven abandoned": only expiry removes it.
-		{"quarantined, its op failed", vol(mark.Quarantined("xa-disk-7", now), me, 9), volFacts{Op: op(9, "disk_create", store.StepError, 7), KeepFor: time.Hour}, volQuarantined},
+		{"quarantined, its op failed", vol(host.Quarantined("xa-disk-7", now), me, 9), volFacts{Op: op(9, "disk_create", store.StepError, 7), KeepFor: time.Hour}, volQuarantined},
 		{"partial of a referenced disk", partial(vol("xa-disk-7", me, 9)), volFacts{Referenced: true}, volKeep},
 		{"partial, op in flight", partial(vol("xa-disk-7", me, 9)), volFacts{Op: op(9, "disk_create", store.StepRun, 7)}, volKeep},
 		{"partial, op finished", partial(vol("xa-disk-7", me, 9)), volFacts{Op: op(9, "disk_create", store.StepDone, 7)}, volDelete},
@@ -98,7 +98,7 @@ func TestJudgeVolumeDeletesOnlyWithProof(t *testing.T) {
 			for _, typ := range []string{"disk_create", "disk_rollback", "disk_delete", "vm_create"} {
 				for _, step := range []string{store.StepWait, store.StepRun, store.StepDone, store.StepError, store.StepCancel} {
 					for _, disk := range []int64{7, 8} {
-						v := mark.Volume{Name: "xa-disk-7", Mark: mark.Mark{Owner: owner, Op: 9}}
+						v := host.Volume{Name: "xa-disk-7", Mark: host.Mark{Owner: owner, Op: 9}}
 						f := volFacts{Instance: me, Referenced: ref, Now: now, Op: &store.Operation{ID: 9, Type: typ, Step: step, DiskID: disk}}
 						got, _ := judgeVolume(v, f)
 						proof := owner == me && !ref && (typ == "disk_create" || typ == "disk_rollback") && disk == 7 &&
@@ -125,10 +125,10 @@ func TestReconcileVolumes(t *testing.T) {
 		tx.PutOperation(store.Operation{ID: failedOp, Type: "disk_create", Step: store.StepError, DiskID: failedDisk})
 		return nil
 	})
-	other := mark.Mark{Owner: "0ther0ther0ther0", Op: 3}
+	other := host.Mark{Owner: "0ther0ther0ther0", Op: 3}
 	for _, c := range []struct {
 		name string
-		m    mark.Mark
+		m    host.Mark
 	}{{volumeName(failedDisk), a.svc.ownMark(failedOp)}, {volumeName(902), a.svc.ownMark(12345)}, {volumeName(903), other}} {
 		if err := a.vols.Create(ctx, c.name, 1, c.m); err != nil {
 			t.Fatal(err)
@@ -148,11 +148,11 @@ func TestReconcileVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	vols, _ := a.vols.List(ctx)
-	byName := map[string]mark.Volume{}
+	byName := map[string]host.Volume{}
 	quarantined := 0
 	for _, v := range vols {
 		byName[v.Name] = v
-		if orig, _, ok := mark.ParseQuarantined(v.Name); ok && orig == volumeName(902) && v.Mark == a.svc.ownMark(12345) {
+		if orig, _, ok := host.ParseQuarantined(v.Name); ok && orig == volumeName(902) && v.Mark == a.svc.ownMark(12345) {
 			quarantined++
 		}
 	}
@@ -176,7 +176,7 @@ func TestReconcileVolumes(t *testing.T) {
 	// Each volume is 1 MB in size; what it holds is what the listing says
 	// (sparse ones hold next to nothing): both are reported, by name.
 	want := []string{`xenagent_volumes{kind="quarantined"} 1`, `xenagent_volumes{kind="foreign"} 1`, `xenagent_volumes{kind="unmarked"} 1`}
-	for kind, v := range map[string]mark.Volume{"foreign": byName[volumeName(903)], "unmarked": byName[volumeName(905)]} {
+	for kind, v := range map[string]host.Volume{"foreign": byName[volumeName(903)], "unmarked": byName[volumeName(905)]} {
 		want = append(want, fmt.Sprintf(`xenagent_volume_size_bytes{kind=%q} %d`, kind, 1<<20),
 			fmt.Sprintf(`xenagent_volume_allocated_bytes{kind=%q} %d`, kind, v.Bytes))
 	}

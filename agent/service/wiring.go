@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/network/wire"
 )
 
 // wiringState serialises changes to the host's wiring: an iface's filter
@@ -36,12 +36,12 @@ func backendDevice(name string) bool {
 	return strings.HasPrefix(name, "vif") || strings.HasPrefix(name, "xa-t")
 }
 
-func wireSpec(tx *store.Tx, i store.Iface, dev string) (wire.Iface, error) {
+func wireSpec(tx *store.Tx, i store.Iface, dev string) (host.WireSpec, error) {
 	mac, err := net.ParseMAC(i.MAC)
 	if err != nil {
-		return wire.Iface{}, fmt.Errorf("iface %d: %w", i.ID, err)
+		return host.WireSpec{}, fmt.Errorf("iface %d: %w", i.ID, err)
 	}
-	w := wire.Iface{ID: i.ID, Dev: dev, MAC: mac, Bandwidth: uint64(i.Bandwidth)}
+	w := host.WireSpec{ID: i.ID, Dev: dev, MAC: mac, Bandwidth: uint64(i.Bandwidth)}
 	for _, id := range i.IPIDs {
 		ip, ok := tx.IP(id)
 		if !ok {
@@ -78,7 +78,7 @@ func (s *Service) wireVM(ctx context.Context, vmID int64) (map[int64]string, err
 			devByMAC[strings.ToLower(l.MAC)] = l.Dev
 		}
 	}
-	var specs []wire.Iface
+	var specs []host.WireSpec
 	s.st.View(func(tx *store.Tx) {
 		v, ok := tx.VM(vmID)
 		if !ok {
@@ -105,7 +105,7 @@ func (s *Service) wireVM(ctx context.Context, vmID int64) (map[int64]string, err
 	defer s.wiring.mu.Unlock()
 	wired := map[int64]string{}
 	for _, w := range specs {
-		if err := wiring.Wire(w); err != nil {
+		if err := wiring.Wire(ctx, w); err != nil {
 			return wired, fmt.Errorf("wiring iface %d on %s: %w", w.ID, w.Dev, err)
 		}
 		if err := s.noteDev(w.ID, w.Dev); err != nil {
@@ -132,7 +132,7 @@ func (s *Service) noteDev(ifaceID int64, dev string) error {
 
 // unwireIface removes an iface's filter and shaping; keepFilter leaves
 // the filter for the iface's next device (its VM only stopped).
-func (s *Service) unwireIface(id int64, keepFilter bool) error {
+func (s *Service) unwireIface(ctx context.Context, id int64, keepFilter bool) error {
 	wiring := s.cfg.Network.Wiring
 	if wiring == nil {
 		return nil
@@ -146,9 +146,9 @@ func (s *Service) unwireIface(id int64, keepFilter bool) error {
 	defer s.wiring.mu.Unlock()
 	var err error
 	if keepFilter {
-		err = wiring.Unplugged(id, dev)
+		err = wiring.Unplugged(ctx, id, dev)
 	} else {
-		err = wiring.Unwire(id, dev)
+		err = wiring.Unwire(ctx, id, dev)
 	}
 	if err != nil {
 		return fmt.Errorf("unwiring iface %d: %w", id, err)
@@ -170,12 +170,12 @@ func (s *Service) wireStep(ctx context.Context, r *ops.Run) error {
 // unplugVM takes shaping off the ifaces of a VM that stopped; the
 // filters stay for the next start.
 func (s *Service) unplugVM(ctx context.Context, r *ops.Run) error {
-	return s.eachIfaceOf(r.Op().VMID, func(id int64) error { return s.unwireIface(id, true) })
+	return s.eachIfaceOf(r.Op().VMID, func(id int64) error { return s.unwireIface(ctx, id, true) })
 }
 
 // unwireVM removes everything of a VM's ifaces (it is being deleted).
 func (s *Service) unwireVM(ctx context.Context, r *ops.Run) error {
-	return s.eachIfaceOf(r.Op().VMID, func(id int64) error { return s.unwireIface(id, false) })
+	return s.eachIfaceOf(r.Op().VMID, func(id int64) error { return s.unwireIface(ctx, id, false) })
 }
 
 func (s *Service) eachIfaceOf(vmID int64, fn func(id int64) error) error {
@@ -210,14 +210,14 @@ func (s *Service) wireAttached(ctx context.Context, r *ops.Run) error {
 
 // unwireStep removes the wiring of the operation's iface.
 func (s *Service) unwireStep(ctx context.Context, r *ops.Run) error {
-	return s.unwireIface(r.Op().IfaceID, false)
+	return s.unwireIface(ctx, r.Op().IfaceID, false)
 }
 
 // OnLink follows the host's backend devices: a device that goes away
 // hands its final counters to its iface's record and its IFB is removed;
 // one that appears gets wired (a Xen guest that rebooted itself has new
 // vifs and no operation to wire them).
-func (s *Service) OnLink(ev wire.LinkEvent) {
+func (s *Service) OnLink(ctx context.Context, ev host.LinkEvent) {
 	if !backendDevice(ev.Name) || s.cfg.Network.Wiring == nil {
 		return
 	}
@@ -253,7 +253,7 @@ func (s *Service) OnLink(ev wire.LinkEvent) {
 		return nil
 	})
 	if err == nil {
-		err = s.cfg.Network.Wiring.Unplugged(id, "")
+		err = s.cfg.Network.Wiring.Unplugged(ctx, id, "")
 	}
 	if err != nil {
 		s.log.Warn("device gone", "dev", ev.Name, "iface_id", id, "err", err)
@@ -278,13 +278,13 @@ func (s *Service) wiredDev(dev string) int64 {
 // RunNetwork keeps wiring and counters true until ctx ends: watch reports
 // link changes to OnLink; devices that appeared get wired a moment later
 // (several appear together); counters reach the records every CountEvery.
-func (s *Service) RunNetwork(ctx context.Context, watch func(context.Context, func(wire.LinkEvent)) error) {
+func (s *Service) RunNetwork(ctx context.Context, watch host.LinkWatcher) {
 	if s.cfg.Network.Wiring == nil {
 		return
 	}
 	go func() {
 		for ctx.Err() == nil {
-			if err := watch(ctx, s.OnLink); err != nil {
+			if err := watch(ctx, func(ev host.LinkEvent) { s.OnLink(ctx, ev) }); err != nil {
 				s.log.Warn("link watch ended; restarting", "err", err)
 				select {
 				case <-ctx.Done():
@@ -311,7 +311,7 @@ func (s *Service) RunNetwork(ctx context.Context, watch func(context.Context, fu
 			}
 			s.wireRunning(ctx)
 		case <-count.C:
-			if err := s.CountTraffic(); err != nil {
+			if err := s.CountTraffic(ctx); err != nil {
 				s.log.Warn("counting traffic", "err", err)
 			}
 		}
@@ -343,7 +343,7 @@ func (s *Service) wireRunning(ctx context.Context) {
 // A reading below the last one means the device was made again under the
 // same name (a QEMU tap after a restart missed by the watch): the last
 // reading is kept as counted.
-func (s *Service) CountTraffic() error {
+func (s *Service) CountTraffic(ctx context.Context) error {
 	wiring := s.cfg.Network.Wiring
 	if wiring == nil {
 		return nil
@@ -359,7 +359,7 @@ func (s *Service) CountTraffic() error {
 		})
 	})
 	for id, dev := range devs {
-		c, err := wiring.Read(dev)
+		c, err := wiring.Read(ctx, dev)
 		if err != nil {
 			continue // gone: OnLink folds its final counts
 		}
@@ -379,8 +379,8 @@ func (s *Service) CountTraffic() error {
 // countBeforeTeardown reads the counters before a domain's devices go: a
 // Xen vif's counts are zero by the time it is removed, so what it counted
 // since the last periodic reading would be lost.
-func (s *Service) countBeforeTeardown() {
-	if err := s.CountTraffic(); err != nil {
+func (s *Service) countBeforeTeardown(ctx context.Context) {
+	if err := s.CountTraffic(ctx); err != nil {
 		s.log.Warn("reading traffic counters", "err", err)
 	}
 }
@@ -422,9 +422,9 @@ func withReading(i store.Iface, c store.Traffic) (counted, dev store.Traffic) {
 
 // traffic is everything an iface counted until now: the records, and
 // what its device counted since the last write.
-func (s *Service) traffic(i store.Iface) store.Traffic {
+func (s *Service) traffic(ctx context.Context, i store.Iface) store.Traffic {
 	if w := s.cfg.Network.Wiring; w != nil && i.Dev != "" {
-		if c, err := w.Read(i.Dev); err == nil {
+		if c, err := w.Read(ctx, i.Dev); err == nil {
 			counted, dev := withReading(i, store.Traffic(c))
 			return counted.Add(dev)
 		}

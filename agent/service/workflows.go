@@ -13,10 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/hypervisor"
-	"github.com/xenagent/xenagent/storage/mark"
 )
 
 func (s *Service) registerWorkflows() {
@@ -155,8 +154,8 @@ func (s *Service) kernelFiles(version string) (kernel, initrd string, err error)
 
 // domainSpec builds the domain from the records: disks in position order,
 // the system disk's kernel and cmdline for direct boot.
-func (s *Service) domainSpec(vmID int64) (hypervisor.DomainSpec, error) {
-	var spec hypervisor.DomainSpec
+func (s *Service) domainSpec(vmID int64) (host.DomainSpec, error) {
+	var spec host.DomainSpec
 	var err error
 	s.st.View(func(tx *store.Tx) {
 		v, ok := tx.VM(vmID)
@@ -164,7 +163,7 @@ func (s *Service) domainSpec(vmID int64) (hypervisor.DomainSpec, error) {
 			err = fmt.Errorf("vm %d has no record", vmID)
 			return
 		}
-		spec = hypervisor.DomainSpec{Name: v.Domain, UUID: s.uuidFor(v.ID), VMID: v.ID, Owner: s.st.Instance(), MemoryMB: v.Memory, MaxMemMB: v.MaxMemory, VCPUs: v.Cores}
+		spec = host.DomainSpec{Name: v.Domain, UUID: s.uuidFor(v.ID), VMID: v.ID, Owner: s.st.Instance(), MemoryMB: v.Memory, MaxMemMB: v.MaxMemory, VCPUs: v.Cores}
 		for i, did := range v.DiskIDs {
 			d, ok := tx.Disk(did)
 			if !ok {
@@ -176,7 +175,7 @@ func (s *Service) domainSpec(vmID int64) (hypervisor.DomainSpec, error) {
 					return
 				}
 			}
-			spec.Disks = append(spec.Disks, hypervisor.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: contains(v.ReadOnly, did)})
+			spec.Disks = append(spec.Disks, host.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: contains(v.ReadOnly, did)})
 		}
 		if v.Provision != nil {
 			if _, serr := os.Stat(s.seedPath(v.ID)); serr == nil {
@@ -221,8 +220,8 @@ func (s *Service) ipArg(tx *store.Tx, i store.Iface, hostname string) string {
 	return ""
 }
 
-func (s *Service) ifaceSpec(i store.Iface) hypervisor.IfaceSpec {
-	return hypervisor.IfaceSpec{MAC: i.MAC, Bridge: s.cfg.Network.Bridge, Target: tapName(i.ID)}
+func (s *Service) ifaceSpec(i store.Iface) host.IfaceSpec {
+	return host.IfaceSpec{MAC: i.MAC, Bridge: s.cfg.Network.Bridge, Target: tapName(i.ID)}
 }
 
 func (s *Service) vmOf(r *ops.Run) (store.VM, error) {
@@ -262,7 +261,7 @@ func (s *Service) createVolume(ctx context.Context, r *ops.Run) error {
 // madeVolume remembers a volume name found taken by another maker, so
 // that the next disk id skips it.
 func (s *Service) madeVolume(name string, err error) error {
-	if errors.Is(err, mark.ErrExists) {
+	if errors.Is(err, host.ErrExists) {
 		s.setTaken([]string{name}, true)
 	}
 	return err
@@ -360,7 +359,7 @@ func (s *Service) defineDomain(ctx context.Context, r *ops.Run) error {
 // works on, whatever a crash lost. libvirt's test driver loses every
 // domain with the agent process; a host crash can lose libxl's file. A
 // domain defined again is halted: power state is the operation's to set.
-func (s *Service) ensureDomain(ctx context.Context, r *ops.Run) (hypervisor.State, error) {
+func (s *Service) ensureDomain(ctx context.Context, r *ops.Run) (host.State, error) {
 	name := domainName(r.Op().VMID)
 	st, err := s.hv.State(ctx, name)
 	if err != nil || st.Exists {
@@ -386,7 +385,7 @@ func (s *Service) undefineDomain(ctx context.Context, r *ops.Run) error {
 }
 
 func (s *Service) destroyDomain(ctx context.Context, r *ops.Run) error {
-	s.countBeforeTeardown()
+	s.countBeforeTeardown(ctx)
 	return s.hv.Destroy(ctx, domainName(r.Op().VMID))
 }
 
@@ -401,7 +400,7 @@ func (s *Service) startDomain(ctx context.Context, r *ops.Run) error {
 	if err := s.hv.Start(ctx, name); err != nil {
 		return err
 	}
-	_, err := s.hv.WaitFor(ctx, name, func(st hypervisor.State) bool { return st.Running })
+	_, err := s.hv.WaitFor(ctx, name, func(st host.State) bool { return st.Running })
 	return err
 }
 
@@ -531,7 +530,7 @@ func (s *Service) prepareStop(data map[string]string) {
 // and power off at the deadline (5 minutes in all by default). Waits wake
 // on lifecycle events, not on a polling loop.
 func (s *Service) stopDomain(ctx context.Context, r *ops.Run) error {
-	s.countBeforeTeardown()
+	s.countBeforeTeardown(ctx)
 	name := domainName(r.Op().VMID)
 	events, stop := s.hv.Watch(name)
 	defer stop()
@@ -574,7 +573,7 @@ func (s *Service) stopDomain(ctx context.Context, r *ops.Run) error {
 			if err := s.hv.Destroy(ctx, name); err != nil {
 				return err
 			}
-			_, err := s.hv.WaitFor(ctx, name, func(st hypervisor.State) bool { return !st.Running })
+			_, err := s.hv.WaitFor(ctx, name, func(st host.State) bool { return !st.Running })
 			return err
 		}
 		next := deadline
@@ -609,7 +608,7 @@ func (s *Service) stopDomain(ctx context.Context, r *ops.Run) error {
 // default). "Came back" is a reboot event (QEMU) or a new domain id (Xen
 // recreates the domain).
 func (s *Service) rebootDomain(ctx context.Context, r *ops.Run) error {
-	s.countBeforeTeardown()
+	s.countBeforeTeardown(ctx)
 	name := domainName(r.Op().VMID)
 	events, stop := s.hv.Watch(name)
 	defer stop()
@@ -671,7 +670,7 @@ func (s *Service) rebootDomain(ctx context.Context, r *ops.Run) error {
 		select {
 		case ev := <-events:
 			timer.Stop()
-			if ev.Kind == hypervisor.EventRebooted {
+			if ev.Kind == host.EventRebooted {
 				return nil
 			}
 		case <-timer.C:
@@ -699,7 +698,7 @@ func (s *Service) restartFresh(ctx context.Context, r *ops.Run) error {
 		return err
 	}
 	wctx, cancel := context.WithDeadline(ctx, deadline)
-	_, err := s.hv.WaitFor(wctx, name, func(st hypervisor.State) bool { return !st.Running })
+	_, err := s.hv.WaitFor(wctx, name, func(st host.State) bool { return !st.Running })
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -915,7 +914,7 @@ func (s *Service) attachDiskID(ctx context.Context, r *ops.Run, diskID int64) er
 		return s.redefineUnless(ctx, r, err, running)
 	}
 	d, _ := s.diskOf(diskID)
-	return s.hv.AttachDisk(ctx, name, at, hypervisor.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: readOnly})
+	return s.hv.AttachDisk(ctx, name, at, host.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: readOnly})
 }
 
 func (s *Service) detachDisk(ctx context.Context, r *ops.Run) error {

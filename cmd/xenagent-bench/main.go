@@ -25,7 +25,7 @@ import (
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/hypervisor"
-	"github.com/xenagent/xenagent/network/ippool"
+	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/storage/file"
 )
 
@@ -115,7 +115,7 @@ func setup(dir string) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	v4, _ := ippool.Parse("10.0.0.0/16", "10.0.0.1", "", "")
+	v4, _ := ipam.Parse("10.0.0.0/16", "10.0.0.1", "", "")
 	eng := ops.New(st, log, ops.Config{})
 	svc := service.New(service.Config{
 		Datacenter: service.Datacenter{ID: 1, Name: "Bench"},

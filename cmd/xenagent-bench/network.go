@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -128,10 +129,10 @@ func wireRows(h *netlink.Handle, ns netns.NsHandle, rounds int) ([]row, error) {
 	var both, reap []time.Duration
 	for range rounds {
 		start := time.Now()
-		if err := w.Wire(iface); err != nil {
+		if err := w.Wire(context.Background(), iface); err != nil {
 			return nil, err
 		}
-		if err := w.Unwire(iface.ID, iface.Dev); err != nil {
+		if err := w.Unwire(context.Background(), iface.ID, iface.Dev); err != nil {
 			return nil, err
 		}
 		both = append(both, time.Since(start))

@@ -11,12 +11,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/storage/file"
-	"github.com/xenagent/xenagent/storage/mark"
 )
 
 // benchMark marks the benchmark's volumes (on its own throwaway btrfs).
-var benchMark = mark.Mark{Owner: "bench", Op: 1}
+var benchMark = host.Mark{Owner: "bench", Op: 1}
 
 // storageRows measures create_from, snapshot and rollback of a fully
 // written image on the file backend over a loop-mounted btrfs, each

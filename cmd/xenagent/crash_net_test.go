@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"slices"
@@ -34,7 +35,7 @@ func hostWirer(t *testing.T) (*wire.Wirer, *netlink.Handle) {
 func unwireAll(t *testing.T) {
 	w, h := hostWirer(t)
 	defer h.Close()
-	if _, err := w.Sweep(func(int64) bool { return false }); err != nil {
+	if _, err := w.Sweep(context.Background(), func(int64) bool { return false }); err != nil {
 		t.Errorf("sweeping after the test: %v", err)
 	}
 }

@@ -452,7 +452,7 @@ func undefine(vmID int64) {
 	if h, err := netlink.NewHandle(); err == nil {
 		defer h.Close()
 		if f, err := antispoof.New(); err == nil {
-			wire.New(h, f).Unwire(vmID, "")
+			wire.New(h, f).Unwire(context.Background(), vmID, "")
 		}
 	}
 }

@@ -18,13 +18,14 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/xenagent/xenagent/agent/config"
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/rpc"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/network/antispoof"
-	"github.com/xenagent/xenagent/network/ippool"
+	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/network/shaper"
 	"github.com/xenagent/xenagent/network/wire"
 	"github.com/xenagent/xenagent/storage/file"
@@ -33,11 +34,11 @@ import (
 )
 
 // backends is the storage registry: a backend name to its constructor.
-var backends = map[string]func(ctx context.Context, cfg config.Config, log *slog.Logger) (service.Volumes, error){
-	"file": func(_ context.Context, cfg config.Config, log *slog.Logger) (service.Volumes, error) {
+var backends = map[string]func(ctx context.Context, cfg config.Config, log *slog.Logger) (host.Volumes, error){
+	"file": func(_ context.Context, cfg config.Config, log *slog.Logger) (host.Volumes, error) {
 		return file.New(cfg.Storage.Dir, log)
 	},
-	"lvm": func(ctx context.Context, cfg config.Config, log *slog.Logger) (service.Volumes, error) {
+	"lvm": func(ctx context.Context, cfg config.Config, log *slog.Logger) (host.Volumes, error) {
 		run := &runner.Exec{Timeout: cfg.Storage.CommandTimeout.Duration, Attempts: 5, Transient: lvm.Transient, Log: log}
 		return lvm.New(ctx, lvm.Config{VG: cfg.Storage.VG, Pool: cfg.Storage.ThinPool}, run)
 	},
@@ -99,12 +100,12 @@ func serviceConfig(cfg config.Config) (service.Config, error) {
 	}
 	for _, p := range []struct {
 		src *config.Pool
-		dst **ippool.Pool
+		dst **ipam.Pool
 	}{{cfg.Network.IPv4, &sc.Network.V4}, {cfg.Network.IPv6, &sc.Network.V6}} {
 		if p.src == nil {
 			continue
 		}
-		pool, err := ippool.Parse(p.src.Prefix, p.src.Gateway, p.src.First, p.src.Last)
+		pool, err := ipam.Parse(p.src.Prefix, p.src.Gateway, p.src.First, p.src.Last)
 		if err != nil {
 			return sc, fmt.Errorf("network: %w", err)
 		}
@@ -189,7 +190,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	go svc.RunSnapshotScheduler(runCtx, cfg.Snapshots.CheckEvery.Duration)
 	go eng.RunPruner(runCtx, cfg.Operations.KeepFinished.Duration)
 	go svc.ExpireQuarantine(runCtx, time.Hour)
-	go svc.RunNetwork(runCtx, func(ctx context.Context, fn func(wire.LinkEvent)) error { return wire.WatchLinks(ctx, nil, fn) })
+	go svc.RunNetwork(runCtx, func(ctx context.Context, fn func(host.LinkEvent)) error { return wire.WatchLinks(ctx, nil, fn) })
 
 	// Connection limits count TCP connections, so they wrap the raw
 	// listener and TLS wraps them.

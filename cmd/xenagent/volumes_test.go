@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/testenv"
-	"github.com/xenagent/xenagent/storage/mark"
 	"github.com/xenagent/xenagent/storage/storagetest"
 	"golang.org/x/sys/unix"
 )
@@ -251,7 +251,7 @@ func quarantinedIn(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for name, payload := range snapshotDir(t, dir) {
-		if orig, _, ok := mark.ParseQuarantined(strings.TrimSuffix(name, ".img")); ok {
+		if orig, _, ok := host.ParseQuarantined(strings.TrimSuffix(name, ".img")); ok {
 			out[orig] = payload
 		}
 	}
@@ -418,7 +418,7 @@ func TestOldBackupRestored(t *testing.T) {
 	// adopt lists the quarantined volumes, refuses while the agent runs,
 	// and makes one a disk again under a free id.
 	out, err := exec.Command(a.bin, "adopt", "--config", a.conf).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), mark.QuarantinePrefix) {
+	if err != nil || !strings.Contains(string(out), host.QuarantinePrefix) {
 		t.Fatalf("adopt listing: %v\n%s", err, out)
 	}
 	var qname string
@@ -492,8 +492,8 @@ func TestQuarantineExpires(t *testing.T) {
 	a.stop()
 	var oldName string
 	for name := range snapshotDir(t, disks) {
-		if orig, _, ok := mark.ParseQuarantined(strings.TrimSuffix(name, ".img")); ok && orig == fmt.Sprintf("xa-disk-%d", old) {
-			oldName = mark.Quarantined(orig, time.Now().Add(-2*time.Hour))
+		if orig, _, ok := host.ParseQuarantined(strings.TrimSuffix(name, ".img")); ok && orig == fmt.Sprintf("xa-disk-%d", old) {
+			oldName = host.Quarantined(orig, time.Now().Add(-2*time.Hour))
 			if err := os.Rename(filepath.Join(disks, name), filepath.Join(disks, oldName+".img")); err != nil {
 				t.Fatal(err)
 			}

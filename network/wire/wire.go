@@ -8,27 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/network/antispoof"
 	"github.com/xenagent/xenagent/network/shaper"
 	"golang.org/x/sys/unix"
 )
-
-// Iface is everything wiring needs about one interface.
-type Iface struct {
-	ID        int64
-	Dev       string
-	MAC       net.HardwareAddr
-	IPv4      []netip.Addr
-	IPv6      []netip.Addr
-	Bandwidth uint64 // bit/s, each way
-}
 
 // Wirer wires interfaces in one network namespace.
 type Wirer struct {
@@ -53,7 +42,7 @@ func IFBName(id int64) string { return "xa-i" + strconv.FormatInt(id, 10) }
 // Wire applies the filter, then the shaping: a device is never shaped
 // but unfiltered. Wiring again (a rename, a new rate, a restart) replaces
 // what is there.
-func (w *Wirer) Wire(i Iface) error {
+func (w *Wirer) Wire(_ context.Context, i Iface) error {
 	if i.Bandwidth == 0 {
 		return fmt.Errorf("wiring iface %d: no bandwidth", i.ID)
 	}
@@ -66,12 +55,12 @@ func (w *Wirer) Wire(i Iface) error {
 // Unplugged is called when an interface's device went away (its VM
 // stopped) or is about to: the IFB goes, the filter stays for the next
 // device of the same interface.
-func (w *Wirer) Unplugged(id int64, dev string) error {
+func (w *Wirer) Unplugged(_ context.Context, id int64, dev string) error {
 	return w.shape.Remove(dev, IFBName(id))
 }
 
 // Unwire removes everything of an interface (detached or deleted).
-func (w *Wirer) Unwire(id int64, dev string) error {
+func (w *Wirer) Unwire(_ context.Context, id int64, dev string) error {
 	if err := w.shape.Remove(dev, IFBName(id)); err != nil {
 		return err
 	}
@@ -104,14 +93,9 @@ func (w *Wirer) Inspect(id int64, dev string) (State, error) {
 	return st, nil
 }
 
-// Counters are bytes and packets from the VM's point of view.
-type Counters struct {
-	RxBytes, TxBytes, RxPackets, TxPackets uint64
-}
-
 // Read returns the device's counters as the VM sees them: what the host
 // side transmits, the VM receives.
-func (w *Wirer) Read(dev string) (Counters, error) {
+func (w *Wirer) Read(_ context.Context, dev string) (Counters, error) {
 	l, err := w.h.LinkByName(dev)
 	if err != nil {
 		return Counters{}, err
@@ -123,15 +107,9 @@ func (w *Wirer) Read(dev string) (Counters, error) {
 	return vmView(s), nil
 }
 
-// Leftovers are kernel objects of interfaces that no record refers to.
-type Leftovers struct {
-	IFBs    []string
-	Filters []int64
-}
-
 // Sweep removes IFBs and filters of interfaces for which keep is false,
 // and returns what it removed. It never touches other devices.
-func (w *Wirer) Sweep(keep func(id int64) bool) (Leftovers, error) {
+func (w *Wirer) Sweep(ctx context.Context, keep func(id int64) bool) (Leftovers, error) {
 	var out Leftovers
 	// Deletions still running would race the sweep's own; their failures
 	// leave devices that the sweep deletes below.
@@ -151,6 +129,9 @@ func (w *Wirer) Sweep(keep func(id int64) bool) (Leftovers, error) {
 			if !strings.HasPrefix(name, "xa-i") || err != nil || keep(id) {
 				continue
 			}
+		}
+		if err := ctx.Err(); err != nil {
+			return out, err
 		}
 		if err := w.h.LinkDel(l); err != nil {
 			return out, fmt.Errorf("deleting %s: %w", name, err)
@@ -196,17 +177,15 @@ func (w *Wirer) EnsureBridge(name string) error {
 	return w.h.LinkSetUp(l)
 }
 
-// LinkEvent is a device appearing, changing or going away.
-type LinkEvent struct {
-	Name string
-	Gone bool
-	// Counters is what the device had counted, as the kernel reported it
-	// with the event (with Gone: its last counts). A Xen vif's counts are
-	// zero by then (netback frees its queues, which hold them, before the
-	// device goes), a tap's are whole.
-	Counters Counters
-	Counted  bool
-}
+// The wirer speaks the port's vocabulary (agent/host).
+type (
+	Iface     = host.WireSpec
+	Counters  = host.Counters
+	Leftovers = host.Leftovers
+	LinkEvent = host.LinkEvent
+)
+
+var _ host.Wiring = (*Wirer)(nil)
 
 // WatchLinks reports link changes in the namespace ns (nil: the
 // caller's) to fn until ctx ends. fn runs on one goroutine, in order.

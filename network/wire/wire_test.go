@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"slices"
@@ -66,7 +67,7 @@ func TestWireLifecycle(t *testing.T) {
 		t.Fatal("a veth was taken for a bridge")
 	}
 
-	if err := r.w.Wire(iface("vif3.0", 102400)); err != nil {
+	if err := r.w.Wire(context.Background(), iface("vif3.0", 102400)); err != nil {
 		t.Fatal(err)
 	}
 	st, err := r.w.Inspect(5, "vif3.0")
@@ -74,11 +75,11 @@ func TestWireLifecycle(t *testing.T) {
 	if err != nil || st != want {
 		t.Fatalf("state = %+v, %v; want %+v", st, err, want)
 	}
-	before, _ := r.w.Read("vif3.0")
+	before, _ := r.w.Read(context.Background(), "vif3.0")
 	if out, err := r.guest.Run("ping", "-c", "2", "-i", "0.2", "-W", "2", "10.8.0.1"); err != nil {
 		t.Fatalf("ping through the wiring: %v\n%s", err, out)
 	}
-	after, err := r.w.Read("vif3.0")
+	after, err := r.w.Read(context.Background(), "vif3.0")
 	if err != nil || after.TxPackets < before.TxPackets+2 || after.RxPackets < before.RxPackets+2 {
 		t.Fatalf("counters %+v -> %+v, %v", before, after, err)
 	}
@@ -86,7 +87,7 @@ func TestWireLifecycle(t *testing.T) {
 	// The VM stopped: its device is gone; the IFB goes, the filter stays.
 	vif, _ := r.host.H.LinkByName("vif3.0")
 	r.host.H.LinkDel(vif)
-	if err := r.w.Unplugged(5, "vif3.0"); err != nil {
+	if err := r.w.Unplugged(context.Background(), 5, "vif3.0"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.host.H.LinkByName(IFBName(5)); err == nil {
@@ -98,13 +99,13 @@ func TestWireLifecycle(t *testing.T) {
 	// Started again under a new name (Xen), wired again.
 	r.plug(t, "vif4.0")
 	r.guest.Addr(t, "eth0", "10.8.0.5/24")
-	if err := r.w.Wire(iface("vif4.0", 1_000_000)); err != nil {
+	if err := r.w.Wire(context.Background(), iface("vif4.0", 1_000_000)); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := r.w.Inspect(5, "vif4.0"); st.Dev != "vif4.0" || st.Shaping.ToVM != 1_000_000 {
 		t.Fatalf("after rename: %+v", st)
 	}
-	if err := r.w.Unwire(5, "vif4.0"); err != nil {
+	if err := r.w.Unwire(context.Background(), 5, "vif4.0"); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := r.w.Inspect(5, "vif4.0"); st != (State{}) {
@@ -126,7 +127,7 @@ func TestWireLifecycle(t *testing.T) {
 func TestSweep(t *testing.T) {
 	r := newRig(t)
 	r.plug(t, "vif3.0")
-	if err := r.w.Wire(iface("vif3.0", 102400)); err != nil {
+	if err := r.w.Wire(context.Background(), iface("vif3.0", 102400)); err != nil {
 		t.Fatal(err)
 	}
 	other := iface("vif3.0", 102400)
@@ -138,7 +139,7 @@ func TestSweep(t *testing.T) {
 	attrs.Name = shaper.RetiredPrefix + "77"
 	r.host.H.LinkAdd(&netlink.Ifb{LinkAttrs: attrs})
 	r.w.filter.Apply(antispoof.Iface{ID: 6, Dev: "vif9.9", MAC: mac})
-	got, err := r.w.Sweep(func(id int64) bool { return id == 5 })
+	got, err := r.w.Sweep(context.Background(), func(id int64) bool { return id == 5 })
 	if err != nil || !slices.Equal(got.IFBs, []string{IFBName(6), shaper.RetiredPrefix + "77"}) || len(got.Filters) != 1 || got.Filters[0] != 6 {
 		t.Fatalf("swept %+v, %v", got, err)
 	}
@@ -155,10 +156,10 @@ func BenchmarkWireUnwire(b *testing.B) {
 	r.plug(b, "vif3.0")
 	var reap time.Duration
 	for b.Loop() {
-		if err := r.w.Wire(iface("vif3.0", 100_000_000)); err != nil {
+		if err := r.w.Wire(context.Background(), iface("vif3.0", 100_000_000)); err != nil {
 			b.Fatal(err)
 		}
-		if err := r.w.Unwire(5, "vif3.0"); err != nil {
+		if err := r.w.Unwire(context.Background(), 5, "vif3.0"); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

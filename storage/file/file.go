@@ -28,8 +28,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/storage/durable"
-	"github.com/xenagent/xenagent/storage/mark"
 	"golang.org/x/sys/unix"
 )
 
@@ -79,14 +79,14 @@ const (
 func xattrErr(where string, err error) error {
 	if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
 		return fmt.Errorf("%w: %s is on a filesystem that refuses user xattrs (%v); put storage.dir on ext4, xfs or btrfs (mounted without nouser_xattr)",
-			mark.ErrUnsupported, where, err)
+			host.ErrNoMarks, where, err)
 	}
 	return fmt.Errorf("marking %s: %w", where, err)
 }
 
 // setMark writes the op first: a crash in between leaves the volume
 // without a (new) owner, never with an owner and another's op.
-func setMark(f *os.File, m mark.Mark) error {
+func setMark(f *os.File, m host.Mark) error {
 	if err := unix.Fsetxattr(int(f.Fd()), xattrOp, []byte(strconv.FormatInt(m.Op, 10)), 0); err != nil {
 		return xattrErr(f.Name(), err)
 	}
@@ -97,8 +97,8 @@ func setMark(f *os.File, m mark.Mark) error {
 }
 
 // readMark returns the zero mark for a file without one.
-func readMark(path string) (mark.Mark, error) {
-	var m mark.Mark
+func readMark(path string) (host.Mark, error) {
+	var m host.Mark
 	buf := make([]byte, 128)
 	n, err := unix.Getxattr(path, xattrOwner, buf)
 	switch {
@@ -115,16 +115,16 @@ func readMark(path string) (mark.Mark, error) {
 }
 
 // MarkOf returns a volume's mark (zero when it has none).
-func (b *Backend) MarkOf(ctx context.Context, name string) (mark.Mark, error) {
+func (b *Backend) MarkOf(ctx context.Context, name string) (host.Mark, error) {
 	if _, err := os.Stat(b.Path(name)); errors.Is(err, os.ErrNotExist) {
-		return mark.Mark{}, fmt.Errorf("%s: %w", name, ErrNotFound)
+		return host.Mark{}, fmt.Errorf("%s: %w", name, ErrNotFound)
 	}
 	return readMark(b.Path(name))
 }
 
 // SetMark marks an existing volume (a legacy one the state refers to, an
 // adopted one).
-func (b *Backend) SetMark(ctx context.Context, name string, m mark.Mark) error {
+func (b *Backend) SetMark(ctx context.Context, name string, m host.Mark) error {
 	if err := validName(name); err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (b *Backend) SetMark(ctx context.Context, name string, m mark.Mark) error {
 // creating and marking it where O_TMPFILE is refused, or an older
 // agent's) and is reclaimed: it holds no data. A full volume is never
 // reclaimed, marked or not.
-func (b *Backend) claim(name string, m mark.Mark) (exists bool, err error) {
+func (b *Backend) claim(name string, m host.Mark) (exists bool, err error) {
 	for _, p := range []string{b.Path(name), b.Path(name) + ".tmp"} {
 		have, err := readMark(p)
 		fi, serr := os.Stat(p)
@@ -166,7 +166,7 @@ func (b *Backend) claim(name string, m mark.Mark) (exists bool, err error) {
 			continue
 		}
 		if !have.Allows(m) {
-			return false, fmt.Errorf("volume %s (%s): %w; it is left as it is", name, have, mark.ErrExists)
+			return false, fmt.Errorf("volume %s (%s): %w; it is left as it is", name, have, host.ErrExists)
 		}
 		if p == b.Path(name) {
 			exists = true
@@ -181,7 +181,7 @@ func (b *Backend) claim(name string, m mark.Mark) (exists bool, err error) {
 // before the link leaves nothing. Where the filesystem refuses O_TMPFILE
 // it is created by name and marked after, and a crash in between leaves
 // an empty unmarked temporary, which claim reclaims.
-func (b *Backend) newTmp(name string, m mark.Mark) (*os.File, error) {
+func (b *Backend) newTmp(name string, m host.Mark) (*os.File, error) {
 	tmp := b.Path(name) + ".tmp"
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("creating volume %s: %w", name, err)
@@ -214,7 +214,7 @@ func (b *Backend) newTmp(name string, m mark.Mark) (*os.File, error) {
 }
 
 // newTmpNamed is newTmp where O_TMPFILE is refused.
-func (b *Backend) newTmpNamed(name string, m mark.Mark) (*os.File, error) {
+func (b *Backend) newTmpNamed(name string, m host.Mark) (*os.File, error) {
 	tmp := b.Path(name) + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
@@ -264,8 +264,8 @@ func (b *Backend) SizeMB(ctx context.Context, name string) (int64, error) {
 
 // Create makes an empty sparse volume marked m; an existing one of the
 // same size and mark is kept. A volume of that name with another mark
-// is never touched: that is mark.ErrExists.
-func (b *Backend) Create(ctx context.Context, name string, sizeMB int64, m mark.Mark) error {
+// is never touched: that is host.ErrExists.
+func (b *Backend) Create(ctx context.Context, name string, sizeMB int64, m host.Mark) error {
 	if err := validName(name); err != nil {
 		return err
 	}
@@ -302,8 +302,8 @@ func (b *Backend) commit(tmp, name string) error {
 
 // Clone makes dst, marked m, a copy of src, grown to sizeMB if larger.
 // An existing dst of the same mark is kept (the clone already happened
-// before a crash); one of another mark is mark.ErrExists.
-func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64, m mark.Mark) error {
+// before a crash); one of another mark is host.ErrExists.
+func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64, m host.Mark) error {
 	if err := validName(dst); err != nil {
 		return err
 	}
@@ -408,9 +408,9 @@ func (b *Backend) Resize(ctx context.Context, name string, sizeMB int64) error {
 
 // Delete removes a volume and its leftover temporary, only where their
 // mark allows m (same owner; same operation unless m.Op is 0); missing
-// is fine. A volume of another mark is mark.ErrNotOurs and stays. The
+// is fine. A volume of another mark is host.ErrNotOurs and stays. The
 // name of a partial volume as List gives it ("x.tmp") removes only it.
-func (b *Backend) Delete(ctx context.Context, name string, m mark.Mark) error {
+func (b *Backend) Delete(ctx context.Context, name string, m host.Mark) error {
 	paths := []string{b.Path(name), b.Path(name) + ".tmp"}
 	if base, ok := strings.CutSuffix(name, ".tmp"); ok {
 		name, paths = base, []string{b.Path(base) + ".tmp"}
@@ -430,7 +430,7 @@ func (b *Backend) Delete(ctx context.Context, name string, m mark.Mark) error {
 			continue
 		}
 		if !have.Allows(m) {
-			return fmt.Errorf("deleting volume %s (%s): %w; it is left as it is", filepath.Base(p), have, mark.ErrNotOurs)
+			return fmt.Errorf("deleting volume %s (%s): %w; it is left as it is", filepath.Base(p), have, host.ErrNotOurs)
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("deleting volume %s: %w", name, err)
@@ -452,7 +452,7 @@ func (b *Backend) Rename(ctx context.Context, from, to string) error {
 	case errors.Is(err, unix.ENOENT):
 		return fmt.Errorf("renaming %s: %w", from, ErrNotFound)
 	case errors.Is(err, unix.EEXIST):
-		return fmt.Errorf("renaming %s to %s: %w", from, to, mark.ErrExists)
+		return fmt.Errorf("renaming %s to %s: %w", from, to, host.ErrExists)
 	case err != nil:
 		return fmt.Errorf("renaming %s to %s: %w", from, to, err)
 	}
@@ -461,20 +461,20 @@ func (b *Backend) Rename(ctx context.Context, from, to string) error {
 
 // List returns every volume with its mark, including half-made ones
 // (reported with their ".tmp" suffix and Partial).
-func (b *Backend) List(ctx context.Context) ([]mark.Volume, error) {
+func (b *Backend) List(ctx context.Context) ([]host.Volume, error) {
 	entries, err := os.ReadDir(b.dir)
 	if err != nil {
 		return nil, err
 	}
-	var vols []mark.Volume
+	var vols []host.Volume
 	for _, e := range entries {
 		n := e.Name()
-		var v mark.Volume
+		var v host.Volume
 		switch {
 		case strings.HasSuffix(n, ".img.tmp"):
-			v = mark.Volume{Name: strings.TrimSuffix(n, ".img.tmp") + ".tmp", Partial: true}
+			v = host.Volume{Name: strings.TrimSuffix(n, ".img.tmp") + ".tmp", Partial: true}
 		case strings.HasSuffix(n, ".img"):
-			v = mark.Volume{Name: strings.TrimSuffix(n, ".img")}
+			v = host.Volume{Name: strings.TrimSuffix(n, ".img")}
 		default:
 			continue
 		}

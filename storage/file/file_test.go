@@ -13,13 +13,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/testenv"
-	"github.com/xenagent/xenagent/storage/mark"
 	"github.com/xenagent/xenagent/storage/storagetest"
 	"golang.org/x/sys/unix"
 )
 
-var own = mark.Mark{Owner: "0123456789abcdef", Op: 1}
+var own = host.Mark{Owner: "0123456789abcdef", Op: 1}
 
 func newBackend(t *testing.T) *Backend {
 	t.Helper()
@@ -174,7 +174,7 @@ func TestRefusesAFilesystemWithoutXattrs(t *testing.T) {
 	}
 	defer exec.Command("umount", dir).Run()
 	_, err := New(filepath.Join(dir, "disks"), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if !errors.Is(err, mark.ErrUnsupported) || !strings.Contains(err.Error(), "user xattrs") || !strings.Contains(err.Error(), dir) {
+	if !errors.Is(err, host.ErrNoMarks) || !strings.Contains(err.Error(), "user xattrs") || !strings.Contains(err.Error(), dir) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -184,20 +184,20 @@ func TestRefusesAFilesystemWithoutXattrs(t *testing.T) {
 func TestPartialVolumesAreMarked(t *testing.T) {
 	ctx := context.Background()
 	b := newBackend(t)
-	other := mark.Mark{Owner: "fedcba9876543210", Op: 7}
+	other := host.Mark{Owner: "fedcba9876543210", Op: 7}
 	f, err := b.newTmp("xa-disk-3", other)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	if err := b.Create(ctx, "xa-disk-3", 8, own); !errors.Is(err, mark.ErrExists) {
+	if err := b.Create(ctx, "xa-disk-3", 8, own); !errors.Is(err, host.ErrExists) {
 		t.Fatalf("create over another's partial volume: %v", err)
 	}
 	vols, _ := b.List(ctx)
 	if len(vols) != 1 || vols[0].Name != "xa-disk-3.tmp" || !vols[0].Partial || vols[0].Mark != other {
 		t.Fatalf("List = %+v", vols)
 	}
-	if err := b.Delete(ctx, "xa-disk-3.tmp", mark.Mark{Owner: own.Owner}); !errors.Is(err, mark.ErrNotOurs) {
+	if err := b.Delete(ctx, "xa-disk-3.tmp", host.Mark{Owner: own.Owner}); !errors.Is(err, host.ErrNotOurs) {
 		t.Fatalf("deleting another's partial volume: %v", err)
 	}
 	if err := b.Create(ctx, "xa-disk-3", 8, other); err != nil {
@@ -246,10 +246,10 @@ func TestEmptyUnmarkedPartialReclaimed(t *testing.T) {
 	put(b.Path("xa-disk-7")+".tmp", []byte("someone's data"))
 	put(b.Path("xa-disk-8"), nil)
 	for _, n := range []string{"xa-disk-7", "xa-disk-8"} {
-		if err := b.Create(ctx, n, 8, own); !errors.Is(err, mark.ErrExists) {
+		if err := b.Create(ctx, n, 8, own); !errors.Is(err, host.ErrExists) {
 			t.Errorf("create %s over an unmarked one: %v", n, err)
 		}
-		if err := b.Clone(ctx, "xa-disk-5", n, 8, own); !errors.Is(err, mark.ErrExists) {
+		if err := b.Clone(ctx, "xa-disk-5", n, 8, own); !errors.Is(err, host.ErrExists) {
 			t.Errorf("clone to %s over an unmarked one: %v", n, err)
 		}
 	}
@@ -264,7 +264,7 @@ func TestEmptyUnmarkedPartialReclaimed(t *testing.T) {
 // Both ways of making a temporary leave it marked when it appears.
 func TestTemporaryIsMarkedAtBirth(t *testing.T) {
 	b := newBackend(t)
-	for name, mk := range map[string]func(string, mark.Mark) (*os.File, error){"tmpfile": b.newTmp, "named": b.newTmpNamed} {
+	for name, mk := range map[string]func(string, host.Mark) (*os.File, error){"tmpfile": b.newTmp, "named": b.newTmpNamed} {
 		f, err := mk("xa-disk-"+name, own)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

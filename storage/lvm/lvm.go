@@ -22,7 +22,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xenagent/xenagent/storage/mark"
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/storage/runner"
 )
 
@@ -35,11 +35,11 @@ const (
 )
 
 // markTags are the tags an LV marked m carries.
-func markTags(m mark.Mark) []string {
+func markTags(m host.Mark) []string {
 	return []string{Tag, ownerTag + m.Owner, opTag + strconv.FormatInt(m.Op, 10)}
 }
 
-func addTags(m mark.Mark) []string {
+func addTags(m host.Mark) []string {
 	var args []string
 	for _, t := range markTags(m) {
 		args = append(args, "--addtag", t)
@@ -50,8 +50,8 @@ func addTags(m mark.Mark) []string {
 // markOf reads a mark from an LV's tags. Two owner tags make an owner
 // that matches no instance (never touched); two op tags an op that
 // matches no operation.
-func markOf(tags string) mark.Mark {
-	var m mark.Mark
+func markOf(tags string) host.Mark {
+	var m host.Mark
 	for _, t := range strings.Split(tags, ",") {
 		switch {
 		case strings.HasPrefix(t, ownerTag):
@@ -152,7 +152,7 @@ func classify(err error) error {
 	case strings.Contains(s, "failed to find logical volume"), strings.Contains(s, "not found"):
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
 	case strings.Contains(s, "already exists"):
-		return fmt.Errorf("%w: %v", mark.ErrExists, err)
+		return fmt.Errorf("%w: %v", host.ErrExists, err)
 	case strings.Contains(s, "insufficient free space"), strings.Contains(s, "insufficient suitable"),
 		strings.Contains(s, "would exceed"), strings.Contains(s, "free extents"):
 		return fmt.Errorf("%w: %v", ErrNoSpace, err)
@@ -243,7 +243,7 @@ func (b *Backend) info(ctx context.Context, name string) (int64, string, error) 
 
 // claim checks that name is free for an LV marked m, or already the one
 // m made (a redo), whose size it returns.
-func (b *Backend) claim(ctx context.Context, name string, m mark.Mark) (exists bool, size int64, err error) {
+func (b *Backend) claim(ctx context.Context, name string, m host.Mark) (exists bool, size int64, err error) {
 	size, tags, err := b.info(ctx, name)
 	if errors.Is(err, ErrNotFound) {
 		return false, 0, nil
@@ -252,7 +252,7 @@ func (b *Backend) claim(ctx context.Context, name string, m mark.Mark) (exists b
 		return false, 0, err
 	}
 	if have := markOf(tags); !have.Allows(m) {
-		return false, 0, fmt.Errorf("volume %s (%s): %w; it is left as it is", name, have, mark.ErrExists)
+		return false, 0, fmt.Errorf("volume %s (%s): %w; it is left as it is", name, have, host.ErrExists)
 	}
 	return true, size, nil
 }
@@ -273,8 +273,8 @@ func (b *Backend) ensureActive(ctx context.Context, name string) error {
 }
 
 // Create makes an empty volume marked m; an existing one of the same size
-// and mark is kept (and activated), one of another mark is mark.ErrExists.
-func (b *Backend) Create(ctx context.Context, name string, sizeMB int64, m mark.Mark) error {
+// and mark is kept (and activated), one of another mark is host.ErrExists.
+func (b *Backend) Create(ctx context.Context, name string, sizeMB int64, m host.Mark) error {
 	if err := m.Valid(); err != nil {
 		return err
 	}
@@ -296,8 +296,8 @@ func (b *Backend) Create(ctx context.Context, name string, sizeMB int64, m mark.
 
 // Clone makes dst, marked m, a thin snapshot of src, active and
 // writable, grown to sizeMB if larger. An existing dst of the same mark
-// is kept (a redo after a crash); one of another mark is mark.ErrExists.
-func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64, m mark.Mark) error {
+// is kept (a redo after a crash); one of another mark is host.ErrExists.
+func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64, m host.Mark) error {
 	if b.cfg.Pool == "" {
 		return errors.New("lvm: clones need a thin pool")
 	}
@@ -336,7 +336,7 @@ func (b *Backend) Clone(ctx context.Context, src, dst string, sizeMB int64, m ma
 }
 
 // staleTags are the mark tags an LV carries that are not m's.
-func staleTags(tags string, m mark.Mark) []string {
+func staleTags(tags string, m host.Mark) []string {
 	want := markTags(m)
 	var out []string
 	for _, t := range markTagsOf(tags) {
@@ -368,7 +368,7 @@ func (b *Backend) grow(ctx context.Context, name string, cur, sizeMB int64) erro
 }
 
 // Rename gives an LV a new name (quarantine, adoption); LVM never
-// replaces an existing LV (mark.ErrExists).
+// replaces an existing LV (host.ErrExists).
 func (b *Backend) Rename(ctx context.Context, from, to string) error {
 	_, err := b.cmd(ctx, "lvrename", "-q", b.cfg.VG, from, to)
 	return err
@@ -376,7 +376,7 @@ func (b *Backend) Rename(ctx context.Context, from, to string) error {
 
 // SetMark marks an existing LV (a legacy one the state refers to, an
 // adopted one): one lvchange swaps the tags, so it is never half-marked.
-func (b *Backend) SetMark(ctx context.Context, name string, m mark.Mark) error {
+func (b *Backend) SetMark(ctx context.Context, name string, m host.Mark) error {
 	if err := m.Valid(); err != nil {
 		return err
 	}
@@ -400,8 +400,8 @@ func (b *Backend) SetReadOnly(ctx context.Context, name string) error {
 
 // Delete removes an LV whose mark allows m (same owner; same operation
 // unless m.Op is 0); a missing one is fine, one of another mark is
-// mark.ErrNotOurs and stays.
-func (b *Backend) Delete(ctx context.Context, name string, m mark.Mark) error {
+// host.ErrNotOurs and stays.
+func (b *Backend) Delete(ctx context.Context, name string, m host.Mark) error {
 	_, tags, err := b.info(ctx, name)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -410,7 +410,7 @@ func (b *Backend) Delete(ctx context.Context, name string, m mark.Mark) error {
 		return err
 	}
 	if have := markOf(tags); !have.Allows(m) {
-		return fmt.Errorf("deleting volume %s (%s): %w; it is left as it is", name, have, mark.ErrNotOurs)
+		return fmt.Errorf("deleting volume %s (%s): %w; it is left as it is", name, have, host.ErrNotOurs)
 	}
 	_, err = b.cmd(ctx, "lvremove", "-q", "-y", b.lv(name))
 	if errors.Is(err, ErrNotFound) {
@@ -421,12 +421,12 @@ func (b *Backend) Delete(ctx context.Context, name string, m mark.Mark) error {
 
 // List returns the agent's LVs (tagged), never anyone else's, with their
 // marks; Bytes is what a thin LV holds in the pool.
-func (b *Backend) List(ctx context.Context) ([]mark.Volume, error) {
+func (b *Backend) List(ctx context.Context) ([]host.Volume, error) {
 	rows, err := b.report(ctx, "lvs", listField, b.cfg.VG)
 	if err != nil {
 		return nil, err
 	}
-	var vols []mark.Volume
+	var vols []host.Volume
 	for _, r := range rows {
 		if !hasTag(r["lv_tags"]) {
 			continue
@@ -435,7 +435,7 @@ func (b *Backend) List(ctx context.Context) ([]mark.Volume, error) {
 		if err != nil {
 			return nil, err
 		}
-		v := mark.Volume{Name: r["lv_name"], SizeMB: size, Bytes: size << 20, Mark: markOf(r["lv_tags"])}
+		v := host.Volume{Name: r["lv_name"], SizeMB: size, Bytes: size << 20, Mark: markOf(r["lv_tags"])}
 		if pct, err := strconv.ParseFloat(strings.TrimSpace(r["data_percent"]), 64); err == nil {
 			v.Bytes = int64(float64(size<<20) * pct / 100)
 		}

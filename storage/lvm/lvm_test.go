@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/testenv"
-	"github.com/xenagent/xenagent/storage/mark"
 	"github.com/xenagent/xenagent/storage/runner"
 	"github.com/xenagent/xenagent/storage/storagetest"
 )
@@ -57,7 +57,7 @@ func (r *recorded) Run(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 // own is the mark the recorded LVs carry (lvs_disk1.json).
-var own = mark.Mark{Owner: "c0ffee00c0ffee00", Op: 1}
+var own = host.Mark{Owner: "c0ffee00c0ffee00", Op: 1}
 
 const ownTags = "--addtag xenagent --addtag xa-owner-c0ffee00c0ffee00 --addtag xa-op-1"
 
@@ -106,23 +106,23 @@ func TestThinCommands(t *testing.T) {
 			func() error { return b.Delete(ctx, "x", own) },
 			[]string{lvsDisk + "x"}, nil},
 		{"delete checks the mark", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json", "lvm lvremove": ""},
-			func() error { return b.Delete(ctx, "xa-disk-1", mark.Mark{Owner: own.Owner}) },
+			func() error { return b.Delete(ctx, "xa-disk-1", host.Mark{Owner: own.Owner}) },
 			[]string{lvsDisk + "xa-disk-1", "lvm lvremove -q -y labvg/xa-disk-1"}, nil},
 		{"never delete another's", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json"},
-			func() error { return b.Delete(ctx, "xa-disk-1", mark.Mark{Owner: "someoneelse"}) },
-			[]string{lvsDisk + "xa-disk-1"}, mark.ErrNotOurs},
+			func() error { return b.Delete(ctx, "xa-disk-1", host.Mark{Owner: "someoneelse"}) },
+			[]string{lvsDisk + "xa-disk-1"}, host.ErrNotOurs},
 		{"never an undo of another operation", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json"},
-			func() error { return b.Delete(ctx, "xa-disk-1", mark.Mark{Owner: own.Owner, Op: 9}) },
-			[]string{lvsDisk + "xa-disk-1"}, mark.ErrNotOurs},
+			func() error { return b.Delete(ctx, "xa-disk-1", host.Mark{Owner: own.Owner, Op: 9}) },
+			[]string{lvsDisk + "xa-disk-1"}, host.ErrNotOurs},
 		{"never a legacy one", map[string]string{lvsDisk + "xa-disk-1": "lvs_legacy.json"},
-			func() error { return b.Delete(ctx, "xa-disk-1", mark.Mark{Owner: own.Owner}) },
-			[]string{lvsDisk + "xa-disk-1"}, mark.ErrNotOurs},
+			func() error { return b.Delete(ctx, "xa-disk-1", host.Mark{Owner: own.Owner}) },
+			[]string{lvsDisk + "xa-disk-1"}, host.ErrNotOurs},
 		{"never create over another's", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json"},
-			func() error { return b.Create(ctx, "xa-disk-1", 10240, mark.Mark{Owner: "someoneelse", Op: 1}) },
-			[]string{lvsDisk + "xa-disk-1"}, mark.ErrExists},
+			func() error { return b.Create(ctx, "xa-disk-1", 10240, host.Mark{Owner: "someoneelse", Op: 1}) },
+			[]string{lvsDisk + "xa-disk-1"}, host.ErrExists},
 		{"never clone onto a legacy one", map[string]string{lvsDisk + "xa-disk-1": "lvs_legacy.json"},
 			func() error { return b.Clone(ctx, "xa-disk-9", "xa-disk-1", 10240, own) },
-			[]string{lvsDisk + "xa-disk-1"}, mark.ErrExists},
+			[]string{lvsDisk + "xa-disk-1"}, host.ErrExists},
 		// Should a snapshot inherit its origin's mark, that mark goes.
 		{"a clone keeps its own mark only", map[string]string{lvsDisk + "xa-disk-3": "!  Failed to find logical volume \"labvg/xa-disk-3\"|lvs_inherited.json",
 			"lvm lvcreate": "", "lvm lvchange": ""},
@@ -130,11 +130,11 @@ func TestThinCommands(t *testing.T) {
 			[]string{lvsDisk + "xa-disk-3", "lvm lvcreate -q -y -s -kn -p rw -n xa-disk-3 " + ownTags + " labvg/xa-disk-1", lvsDisk + "xa-disk-3",
 				"lvm lvchange -q --deltag xa-op-7 --deltag xa-owner-0ther0ther0ther0 labvg/xa-disk-3"}, nil},
 		{"re-mark swaps the tags in one command", map[string]string{lvsDisk + "xa-disk-1": "lvs_disk1.json", "lvm lvchange": ""},
-			func() error { return b.SetMark(ctx, "xa-disk-1", mark.Mark{Owner: "newowner", Op: 0}) },
+			func() error { return b.SetMark(ctx, "xa-disk-1", host.Mark{Owner: "newowner", Op: 0}) },
 			[]string{lvsDisk + "xa-disk-1", "lvm lvchange -q --deltag xa-op-1 --deltag xa-owner-c0ffee00c0ffee00 --addtag xenagent --addtag xa-owner-newowner --addtag xa-op-0 labvg/xa-disk-1"}, nil},
 		{"rename never replaces", map[string]string{"lvm lvrename": "!  Logical Volume \"xa-disk-1\" already exists in volume group \"labvg\""},
 			func() error { return b.Rename(ctx, "xa-disk-3", "xa-disk-1") },
-			[]string{"lvm lvrename -q labvg xa-disk-3 xa-disk-1"}, mark.ErrExists},
+			[]string{"lvm lvrename -q labvg xa-disk-3 xa-disk-1"}, host.ErrExists},
 		{"no space", map[string]string{lvsDisk + "big": "!  Failed to find logical volume \"labvg/big\"", "lvm lvcreate": "!  Insufficient free space: 25600 extents needed, but only 2000 available"},
 			func() error { return b.Create(ctx, "big", 102400, own) },
 			[]string{lvsDisk + "big", "lvm lvcreate -q -y -n big " + ownTags + " -V 102400m --thinpool labvg/pool"}, ErrNoSpace},
@@ -160,11 +160,11 @@ func TestListOnlyTagged(t *testing.T) {
 		t.Fatal(err)
 	}
 	vols, err := b.List(context.Background())
-	want := []mark.Volume{
+	want := []host.Volume{
 		{Name: "xa-disk-1", SizeMB: 64, Bytes: 16 << 20, Mark: own},
 		{Name: "xa-disk-2", SizeMB: 32, Bytes: 32 << 20},
-		{Name: "xa-disk-3", SizeMB: 8, Bytes: 8 << 20, Mark: mark.Mark{Owner: "0ther0ther0ther0", Op: 4}},
-		{Name: "xa-disk-4", SizeMB: 8, Bytes: 8 << 20, Mark: mark.Mark{Owner: "0ther0ther0ther0+c0ffee00c0ffee00", Op: -1}},
+		{Name: "xa-disk-3", SizeMB: 8, Bytes: 8 << 20, Mark: host.Mark{Owner: "0ther0ther0ther0", Op: 4}},
+		{Name: "xa-disk-4", SizeMB: 8, Bytes: 8 << 20, Mark: host.Mark{Owner: "0ther0ther0ther0+c0ffee00c0ffee00", Op: -1}},
 	}
 	if err != nil || !slices.Equal(vols, want) {
 		t.Fatalf("List = %+v, %v\nwant %+v", vols, err, want)
@@ -229,27 +229,27 @@ func TestRealLVMWithoutDeviceMapper(t *testing.T) {
 		t.Fatalf("List = %+v, %v", vols, err)
 	}
 	// Marks are real tags: another maker is refused, a re-mark is read back.
-	other := mark.Mark{Owner: "0ther0ther0ther0", Op: 3}
-	if err := b.Create(ctx, "xa-disk-1", 64, other); !errors.Is(err, mark.ErrExists) {
+	other := host.Mark{Owner: "0ther0ther0ther0", Op: 3}
+	if err := b.Create(ctx, "xa-disk-1", 64, other); !errors.Is(err, host.ErrExists) {
 		t.Fatalf("create over another's LV: %v", err)
 	}
-	if err := b.Delete(ctx, "xa-disk-1", mark.Mark{Owner: other.Owner}); !errors.Is(err, mark.ErrNotOurs) {
+	if err := b.Delete(ctx, "xa-disk-1", host.Mark{Owner: other.Owner}); !errors.Is(err, host.ErrNotOurs) {
 		t.Fatalf("deleting another's LV: %v", err)
 	}
 	if err := b.Create(ctx, "xa-disk-5", 8, other); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SetMark(ctx, "xa-disk-5", mark.Mark{Owner: own.Owner}); err != nil {
+	if err := b.SetMark(ctx, "xa-disk-5", host.Mark{Owner: own.Owner}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Rename(ctx, "xa-disk-5", "xa-disk-1"); !errors.Is(err, mark.ErrExists) {
+	if err := b.Rename(ctx, "xa-disk-5", "xa-disk-1"); !errors.Is(err, host.ErrExists) {
 		t.Fatalf("rename onto an existing LV: %v", err)
 	}
 	vols, _ := b.List(ctx)
-	if len(vols) != 2 || vols[1].Name != "xa-disk-5" || vols[1].Mark != (mark.Mark{Owner: own.Owner}) {
+	if len(vols) != 2 || vols[1].Name != "xa-disk-5" || vols[1].Mark != (host.Mark{Owner: own.Owner}) {
 		t.Fatalf("after re-mark List = %+v", vols)
 	}
-	if err := b.Delete(ctx, "xa-disk-5", mark.Mark{Owner: own.Owner}); err != nil {
+	if err := b.Delete(ctx, "xa-disk-5", host.Mark{Owner: own.Owner}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Resize(ctx, "xa-disk-1", 128); err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xenagent/xenagent/storage/mark"
+	"github.com/xenagent/xenagent/agent/host"
 )
 
 // Volumes is what every disk backend offers the agent.
@@ -17,27 +17,27 @@ type Volumes interface {
 	IsBlock() bool
 	Exists(ctx context.Context, name string) (bool, error)
 	SizeMB(ctx context.Context, name string) (int64, error)
-	Create(ctx context.Context, name string, sizeMB int64, m mark.Mark) error
-	Clone(ctx context.Context, src, dst string, sizeMB int64, m mark.Mark) error
+	Create(ctx context.Context, name string, sizeMB int64, m host.Mark) error
+	Clone(ctx context.Context, src, dst string, sizeMB int64, m host.Mark) error
 	Resize(ctx context.Context, name string, sizeMB int64) error
-	Delete(ctx context.Context, name string, m mark.Mark) error
-	List(ctx context.Context) ([]mark.Volume, error)
+	Delete(ctx context.Context, name string, m host.Mark) error
+	List(ctx context.Context) ([]host.Volume, error)
 	SetReadOnly(ctx context.Context, name string) error
 	Rename(ctx context.Context, from, to string) error
-	SetMark(ctx context.Context, name string, m mark.Mark) error
+	SetMark(ctx context.Context, name string, m host.Mark) error
 }
 
 // Marks used by the suite: this agent's operations 1 and 2, and another
 // agent sharing the storage.
 var (
-	Own1   = mark.Mark{Owner: "c0ffee00c0ffee00", Op: 1}
-	Own2   = mark.Mark{Owner: "c0ffee00c0ffee00", Op: 2}
-	OwnAny = mark.Mark{Owner: "c0ffee00c0ffee00"}
-	Other  = mark.Mark{Owner: "0ther0ther0ther0", Op: 1}
+	Own1   = host.Mark{Owner: "c0ffee00c0ffee00", Op: 1}
+	Own2   = host.Mark{Owner: "c0ffee00c0ffee00", Op: 2}
+	OwnAny = host.Mark{Owner: "c0ffee00c0ffee00"}
+	Other  = host.Mark{Owner: "0ther0ther0ther0", Op: 1}
 )
 
 // find returns the listed volume of that name.
-func find(t *testing.T, v Volumes, name string) (mark.Volume, bool) {
+func find(t *testing.T, v Volumes, name string) (host.Volume, bool) {
 	t.Helper()
 	vols, err := v.List(context.Background())
 	if err != nil {
@@ -48,7 +48,7 @@ func find(t *testing.T, v Volumes, name string) (mark.Volume, bool) {
 			return x, true
 		}
 	}
-	return mark.Volume{}, false
+	return host.Volume{}, false
 }
 
 // Conformance is the one suite every backend passes: the file backend
@@ -61,7 +61,7 @@ func Conformance(t *testing.T, v Volumes, prefix string) {
 	t.Cleanup(func() {
 		for _, n := range []string{"src", "clone", "gone", "image", "fromimage", "theirs", "mine"} {
 			v.Delete(ctx, name(n), OwnAny)
-			v.Delete(ctx, name(n), mark.Mark{Owner: Other.Owner})
+			v.Delete(ctx, name(n), host.Mark{Owner: Other.Owner})
 		}
 		for _, x := range quarantined {
 			v.Delete(ctx, x, OwnAny)
@@ -226,20 +226,20 @@ func Conformance(t *testing.T, v Volumes, prefix string) {
 		write(name("theirs"), 4096, payload)
 		// Creating, cloning onto or deleting another maker's volume is
 		// refused and leaves it whole.
-		if err := v.Create(ctx, name("theirs"), 8, Own1); !errors.Is(err, mark.ErrExists) {
+		if err := v.Create(ctx, name("theirs"), 8, Own1); !errors.Is(err, host.ErrExists) {
 			t.Fatalf("create over another's volume: %v", err)
 		}
-		if err := v.Create(ctx, name("theirs"), 16, Own1); !errors.Is(err, mark.ErrExists) {
+		if err := v.Create(ctx, name("theirs"), 16, Own1); !errors.Is(err, host.ErrExists) {
 			t.Fatalf("create over another's volume, other size: %v", err)
 		}
-		if err := v.Clone(ctx, name("src"), name("theirs"), 8, Own1); !errors.Is(err, mark.ErrExists) {
+		if err := v.Clone(ctx, name("src"), name("theirs"), 8, Own1); !errors.Is(err, host.ErrExists) {
 			t.Fatalf("clone onto another's volume: %v", err)
 		}
-		if err := v.Delete(ctx, name("theirs"), OwnAny); !errors.Is(err, mark.ErrNotOurs) {
+		if err := v.Delete(ctx, name("theirs"), OwnAny); !errors.Is(err, host.ErrNotOurs) {
 			t.Fatalf("deleting another's volume: %v", err)
 		}
 		// An operation's undo deletes only what that operation made.
-		if err := v.Delete(ctx, name("src"), Own2); !errors.Is(err, mark.ErrNotOurs) {
+		if err := v.Delete(ctx, name("src"), Own2); !errors.Is(err, host.ErrNotOurs) {
 			t.Fatalf("deleting another operation's volume: %v", err)
 		}
 		if got := read(name("theirs"), 4096, len(payload)); !bytes.Equal(got, payload) || size(name("theirs")) != 8 {
@@ -250,13 +250,13 @@ func Conformance(t *testing.T, v Volumes, prefix string) {
 		}
 	})
 	t.Run("rename keeps data and mark, never replaces", func(t *testing.T) {
-		q := mark.Quarantined(name("mine"), time.Now())
+		q := host.Quarantined(name("mine"), time.Now())
 		quarantined = append(quarantined, q)
 		if err := v.Create(ctx, name("mine"), 8, Own1); err != nil {
 			t.Fatal(err)
 		}
 		write(name("mine"), 0, payload)
-		if err := v.Rename(ctx, name("mine"), name("theirs")); !errors.Is(err, mark.ErrExists) {
+		if err := v.Rename(ctx, name("mine"), name("theirs")); !errors.Is(err, host.ErrExists) {
 			t.Fatalf("rename onto an existing volume: %v", err)
 		}
 		if err := v.Rename(ctx, name("mine"), q); err != nil {
@@ -273,10 +273,10 @@ func Conformance(t *testing.T, v Volumes, prefix string) {
 			t.Fatalf("renamed volume holds %q", b)
 		}
 		// Re-marking (adoption) makes another's volume this agent's.
-		if err := v.SetMark(ctx, name("theirs"), mark.Mark{Owner: Own1.Owner}); err != nil {
+		if err := v.SetMark(ctx, name("theirs"), host.Mark{Owner: Own1.Owner}); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := find(t, v, name("theirs")); got.Mark != (mark.Mark{Owner: Own1.Owner}) {
+		if got, _ := find(t, v, name("theirs")); got.Mark != (host.Mark{Owner: Own1.Owner}) {
 			t.Fatalf("re-marked volume listed %v", got.Mark)
 		}
 		for _, n := range []string{q, name("theirs")} {

@@ -1,23 +1,45 @@
-// Package mark is how a volume says who made it: the agent instance (the
-// random id of its state file) and the operation. Reconciliation deletes
-// a volume only when the mark proves this agent made it and abandoned
-// it; the backends store the mark with the volume (LVM tags, file
-// xattrs), set in the same step that makes the volume, so no volume of
-// the agent's ever exists unmarked.
-//
-// The package also names quarantined volumes: renamed aside with the
-// time they were set aside and their original name, so the expiry needs
-// no record and survives a lost state file.
-package mark
+package host
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 )
 
-// Mark is who made a volume. Op is 0 for volumes no operation made
+// Volumes is what the workflows need from a disk backend.
+type Volumes interface {
+	// Path is where a domain finds the volume.
+	Path(name string) string
+	// IsBlock: volumes are block devices (LVM), not files.
+	IsBlock() bool
+	Exists(ctx context.Context, name string) (bool, error)
+	// Create and Clone mark the volume they make (this agent instance
+	// and the operation); over a volume of another mark they fail with
+	// ErrExists and leave it as it is.
+	Create(ctx context.Context, name string, sizeMB int64, m Mark) error
+	Clone(ctx context.Context, src, dst string, sizeMB int64, m Mark) error
+	// Resize only grows.
+	Resize(ctx context.Context, name string, sizeMB int64) error
+	// Delete removes a volume only if its mark allows m (same owner, and
+	// same operation unless m.Op is 0); otherwise ErrNotOurs.
+	Delete(ctx context.Context, name string, m Mark) error
+	// List returns the agent's volumes (by name prefix or tag) with marks.
+	List(ctx context.Context) ([]Volume, error)
+	SetReadOnly(ctx context.Context, name string) error
+	// Rename never replaces an existing volume (ErrExists).
+	Rename(ctx context.Context, from, to string) error
+	SetMark(ctx context.Context, name string, m Mark) error
+}
+
+// Mark is who made a volume: the agent instance (the random id of its
+// state file) and the operation. Reconciliation deletes a volume only
+// when the mark proves this agent made it and abandoned it; the backends
+// store the mark with the volume (LVM tags, file xattrs), set in the same
+// step that makes the volume, so no volume of the agent's ever exists
+// unmarked.
+// Op is 0 for volumes no operation made
 // (images seeded at start, legacy volumes marked at start, adopted ones).
 type Mark struct {
 	Owner string
@@ -74,15 +96,19 @@ type Volume struct {
 	Partial bool
 }
 
-// Errors the backends return.
+// Errors a Volumes backend returns.
 var (
 	// ErrNotOurs: the volume's mark does not allow the change; nothing was done.
 	ErrNotOurs = errors.New("the volume is marked by someone else")
 	// ErrExists: a volume of that name exists with another mark.
 	ErrExists = errors.New("a volume of that name exists and was not made by this operation")
-	// ErrUnsupported: the storage cannot hold marks (a filesystem without user xattrs).
-	ErrUnsupported = errors.New("the storage cannot keep volume marks")
+	// ErrNoMarks: the storage cannot hold marks (a filesystem without user xattrs).
+	ErrNoMarks = errors.New("the storage cannot keep volume marks")
 )
+
+// Quarantined volumes are renamed aside with the time they were set
+// aside and their original name, so the expiry needs no record and
+// survives a lost state file.
 
 // QuarantinePrefix starts every quarantined volume's name.
 const QuarantinePrefix = "xa-quarantine-"

@@ -1,7 +1,7 @@
-// Package ippool hands out addresses from a configured range. It holds
+// Package ipam hands out addresses from a configured range. It holds
 // no state: which addresses are taken is the caller's record, so that the
 // lease and the record it belongs to are written in one transaction.
-package ippool
+package ipam
 
 import (
 	"fmt"

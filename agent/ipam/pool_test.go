@@ -1,4 +1,4 @@
-package ippool
+package ipam
 
 import (
 	"net/netip"

@@ -1,0 +1,150 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Hypervisor is what the workflows need from the virtualisation layer.
+type Hypervisor interface {
+	// Define creates or replaces a domain's persistent definition.
+	Define(ctx context.Context, spec DomainSpec) error
+	// Undefine removes a stopped domain's definition; a missing one is done.
+	Undefine(ctx context.Context, name string) error
+	Start(ctx context.Context, name string) error
+	// Shutdown and Reboot ask the guest; they return once asked.
+	Shutdown(ctx context.Context, name string) error
+	Reboot(ctx context.Context, name string) error
+	// Destroy powers a domain off; a stopped or missing one is done.
+	Destroy(ctx context.Context, name string) error
+	// Reset restarts a running domain at once, without asking the guest.
+	Reset(ctx context.Context, name string) error
+	State(ctx context.Context, name string) (State, error)
+	// WaitFor returns once cond holds for the domain's state, or ctx ends.
+	WaitFor(ctx context.Context, name string, cond func(State) bool) (State, error)
+	// Watch streams the lifecycle events of one domain ("" for all)
+	// until the returned stop is called.
+	Watch(name string) (<-chan Event, func())
+	AttachDisk(ctx context.Context, name string, pos int, disk DiskSpec) error
+	DetachDisk(ctx context.Context, name, path string) error
+	AttachIface(ctx context.Context, name string, n IfaceSpec) error
+	DetachIface(ctx context.Context, name, mac string) error
+	// SetMemory balloons a running domain (within its maximum).
+	SetMemory(ctx context.Context, name string, mb int64) error
+	// Domains lists the domains carrying an owner mark.
+	Domains(ctx context.Context) ([]Domain, error)
+	// LiveIfaces are a running domain's interfaces and their host devices.
+	LiveIfaces(ctx context.Context, name string) ([]LiveIface, error)
+	// RebootReportsItself: a guest reboot raises an event (not libvirt's
+	// test driver), so a reboot can be confirmed rather than assumed.
+	RebootReportsItself() bool
+	Ping(ctx context.Context) error
+}
+
+// Errors a Hypervisor returns; classify with errors.Is.
+var (
+	ErrNoDomain      = errors.New("domain not found")
+	ErrUnsupported   = errors.New("not supported by this hypervisor")
+	ErrDisconnected  = errors.New("not connected to the hypervisor")
+	ErrAlreadyActive = errors.New("domain is already active")
+	ErrNotRunning    = errors.New("domain is not running")
+)
+
+// DiskSpec is one disk of a domain.
+type DiskSpec struct {
+	Path     string
+	Block    bool // a block device (LVM) rather than a file
+	ReadOnly bool
+}
+
+// IfaceSpec is one network interface of a domain.
+type IfaceSpec struct {
+	MAC string
+	// Bridge, when set, plugs the interface into it; else it is a bare
+	// tap named Target (QEMU).
+	Bridge string
+	Target string
+}
+
+// DomainSpec is everything a domain is defined from.
+type DomainSpec struct {
+	Name       string
+	UUID       string
+	VMID       int64
+	Owner      string // the agent instance that owns the domain
+	MemoryMB   int64
+	MaxMemMB   int64
+	VCPUs      int64
+	Kernel     string
+	Initrd     string
+	Cmdline    string
+	ConsoleLog string // when set, a QEMU guest's serial console goes to this file
+	Disks      []DiskSpec
+	Ifaces     []IfaceSpec
+	// Seed is a first-boot seed image (cloud-init NoCloud), attached
+	// read-only at device position SeedPosition so that disks attached
+	// later never take its name.
+	Seed string
+}
+
+// SeedPosition is the device position of the seed image (xvdz, vdz):
+// a VM has at most SeedPosition disks of its own.
+const SeedPosition = 25
+
+// State is a domain's runtime state.
+type State struct {
+	Exists  bool
+	Running bool // running, blocked or paused: the domain is alive
+	Paused  bool
+	ID      uint // changes at every Xen domain (re)start
+	Reason  int
+}
+
+// EventKind is what happened to a domain.
+type EventKind int
+
+const (
+	EventStarted EventKind = iota + 1
+	EventStopped
+	EventRebooted
+	EventSuspended
+	EventResumed
+	EventDefined
+	EventUndefined
+	// EventResync means events may have been missed (reconnect): re-read state.
+	EventResync
+)
+
+func (k EventKind) String() string {
+	names := [...]string{"?", "started", "stopped", "rebooted", "suspended", "resumed", "defined", "undefined", "resync"}
+	if k < 0 || int(k) >= len(names) {
+		return "?"
+	}
+	return names[k]
+}
+
+// Event is a lifecycle event for the domain Name.
+type Event struct {
+	Name string
+	Kind EventKind
+	// Detail is the hypervisor's detail code (for stopped: shutdown,
+	// destroyed, crashed...).
+	Detail int
+	Time   time.Time
+}
+
+// Domain is a domain carrying an owner mark.
+type Domain struct {
+	Name  string
+	VMID  int64
+	Owner string
+	State State
+}
+
+// LiveIface is a running domain's interface and the host device behind
+// it: Xen names it vifD.N at every start, QEMU uses the target we chose.
+type LiveIface struct {
+	MAC string
+	Dev string
+}
