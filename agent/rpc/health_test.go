@@ -32,8 +32,10 @@ func health(t *testing.T, url string) (int, string) {
 // refused or the engine is not running, 200 "ok" once all works.
 func TestHealthz(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, eng, st := testService(t, log)
-	srv := httptest.NewServer(New(svc, "", 4096, log).Handler())
+	svc, eng, st, rec := testService(t, log)
+	api := New(svc, "", 4096, log)
+	api.SetHealth(rec.Healthy)
+	srv := httptest.NewServer(api.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { srv.Close(); cancel(); eng.Wait() })
 

@@ -52,7 +52,7 @@ func newLimitedServer(t *testing.T, opt func(*Server)) *testServer {
 	t.Helper()
 	logBuf := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, nil))
-	svc, eng, _ := testService(t, log)
+	svc, eng, _, _ := testService(t, log)
 	svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	eng.Start(ctx)
@@ -262,7 +262,7 @@ func BenchmarkBadKeyRefused(b *testing.B) {
 
 func newLimitedServerB(b *testing.B) *httptest.Server {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, _, _ := testService(b, log)
+	svc, _, _, _ := testService(b, log)
 	s := New(svc, "", 1<<20, log).WithKeyLimits(KeyLimits{Burst: 1, Every: time.Hour})
 	srv := httptest.NewServer(s.Handler())
 	b.Cleanup(srv.Close)

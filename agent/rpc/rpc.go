@@ -28,6 +28,7 @@ type Server struct {
 	methods      map[string]service.Handler
 	guard        *keyGuard // bad-key back-off (limits.go); nil: none
 	moreMetrics  []func(io.Writer)
+	health       func(context.Context) error
 
 	mu      sync.Mutex
 	counts  map[string]int64 // "method code" -> requests
@@ -141,7 +142,6 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&b, "xenagent_rpc_seconds_total{method=%q} %g\n", m, s.seconds[m])
 	}
 	s.mu.Unlock()
-	s.svc.WriteVolumeMetrics(&b)
 	for _, fn := range s.moreMetrics {
 		fn(&b)
 	}
@@ -154,6 +154,10 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 // before serving.
 func (s *Server) AddMetrics(fn func(io.Writer)) { s.moreMetrics = append(s.moreMetrics, fn) }
 
+// SetHealth sets the check /healthz runs (the reconciler's). Call it
+// before serving.
+func (s *Server) SetHealth(fn func(context.Context) error) { s.health = fn }
+
 // healthTimeout bounds one health check; a check that overruns is itself
 // a failure (a wedged store or libvirtd).
 const healthTimeout = 5 * time.Second
@@ -165,7 +169,11 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := s.svc.Healthy(ctx); err != nil {
+	health := s.health
+	if health == nil {
+		health = func(context.Context) error { return errors.New("no health check is set") }
+	}
+	if err := health(ctx); err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, "unhealthy\n"+err.Error()+"\n")
 		return

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/storage/file"
@@ -27,7 +29,7 @@ const aliceKey = "alice-key-0123456789abcd"
 // testService is the service every test here serves: a real store,
 // libvirt's test driver and the file backend in a temporary directory,
 // and an engine the caller starts (or not).
-func testService(tb testing.TB, log *slog.Logger) (*service.Service, *ops.Engine, *store.Store) {
+func testService(tb testing.TB, log *slog.Logger) (*service.Service, *ops.Engine, *store.Store, *reconcile.Reconciler) {
 	tb.Helper()
 	dir := tb.TempDir()
 	st, err := store.Open(filepath.Join(dir, "state.db"), log)
@@ -45,15 +47,18 @@ func testService(tb testing.TB, log *slog.Logger) (*service.Service, *ops.Engine
 	tb.Cleanup(func() { st.Close(); hv.Close() })
 	vols, _ := file.New(filepath.Join(dir, "disks"), log)
 	eng := ops.New(st, log, ops.Config{})
-	svc := service.New(service.Config{Datacenter: service.Datacenter{ID: 1, Name: "T"}, Limits: service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 1000, MaxBandwidth: 1e9, DefaultQuotaMB: 1000},
-		Timeouts: service.Timeouts{Stop: time.Second, StopMessages: 2, Reboot: time.Second}}, st, eng, hv, vols, log)
-	return svc, eng, st
+	wf := workflow.New(workflow.Config{DatacenterID: 1, Timeouts: workflow.Timeouts{Stop: time.Second, StopMessages: 2, Reboot: time.Second}},
+		st, eng, hv, vols, log)
+	rec := reconcile.New(reconcile.Config{}, st, eng, hv, vols, wf, log)
+	svc := service.New(service.Config{Datacenter: service.Datacenter{ID: 1, Name: "T"}, Limits: service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 1000, MaxBandwidth: 1e9, DefaultQuotaMB: 1000}},
+		st, eng, wf, log)
+	return svc, eng, st, rec
 }
 
 func newServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, eng, _ := testService(t, log)
+	svc, eng, _, _ := testService(t, log)
 	svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	eng.Start(ctx)

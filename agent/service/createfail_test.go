@@ -8,7 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // addrsOf lists the addresses leased (IP records) and those released to
@@ -37,8 +40,8 @@ func TestFailedCreateFromReleasesWhatItMade(t *testing.T) {
 			os.RemoveAll(filepath.Join(kernels, "6.1"))
 		}, "vm_create", `define: kernel "6.1"`},
 		{"clone refused: the image's volume is gone", func(t *testing.T, a *agent, kernels string, img int64) {
-			d, _ := a.svc.diskOf(img)
-			if err := a.vols.Delete(context.Background(), d.Volume, a.svc.ownMark(0)); err != nil {
+			d := a.disk(img)
+			if err := a.vols.Delete(context.Background(), d.Volume, host.Mark{Owner: a.st.Instance(), Op: 0}); err != nil {
 				t.Fatal(err)
 			}
 		}, "disk_create", "create_volume"},
@@ -48,8 +51,8 @@ func TestFailedCreateFromReleasesWhatItMade(t *testing.T) {
 			kernels := t.TempDir()
 			os.MkdirAll(filepath.Join(kernels, "6.1"), 0o755)
 			os.WriteFile(filepath.Join(kernels, "6.1", "vmlinuz"), []byte("k"), 0o644)
-			a := newAgent(t, true, func(c *Config) { c.KernelsDir = kernels })
-			if err := a.svc.EnsureImage(context.Background(), ImageSpec{Label: "pv", SizeMB: 8, KernelVersion: "6.1", Cmdline: "root=/dev/xvda ro"}); err != nil {
+			a := newAgent(t, true, func(c *agentConfig) { c.KernelsDir = kernels })
+			if err := a.wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "pv", SizeMB: 8, KernelVersion: "6.1", Cmdline: "root=/dev/xvda ro"}); err != nil {
 				t.Fatal(err)
 			}
 			var img int64
@@ -94,7 +97,7 @@ func TestFailedCreateFromReleasesWhatItMade(t *testing.T) {
 			if after != before {
 				t.Errorf("records [vms disks ifaces ips ops volumes] = %v, want %v as before the call", after, before)
 			}
-			if _, err := os.Stat(a.svc.seedPath(ended[2]["params"].(map[string]any)["vm_id"].(int64))); !os.IsNotExist(err) {
+			if _, err := os.Stat(a.wf.SeedPath(ended[2]["params"].(map[string]any)["vm_id"].(int64))); !os.IsNotExist(err) {
 				t.Errorf("the failed VM's seed is left: %v", err)
 			}
 			leased, released := a.addrsOf()
@@ -102,7 +105,7 @@ func TestFailedCreateFromReleasesWhatItMade(t *testing.T) {
 				if slices.Contains(leased, addr) {
 					t.Errorf("address %s is still leased", addr)
 				}
-				if key := releasedKey(a.alice.AccountID, ipVersion(addr)); !slices.Contains(released[key], addr) {
+				if key := ipam.ReleasedKey(a.alice.AccountID, ipVersion(addr)); !slices.Contains(released[key], addr) {
 					t.Errorf("address %s is not back in the account's released list %v", addr, released)
 				}
 			}

@@ -2,9 +2,11 @@ package service
 
 import (
 	"context"
+	"slices"
 	"strconv"
 
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // deviceCall reads (vm_id, device_id) and resolves both for the caller.
@@ -65,7 +67,7 @@ func (s *Service) vmDiskAttach(ctx context.Context, c *Caller, a args) (any, err
 		}
 		d.VMID = v.ID // reserved now, so no second attach can pass
 		tx.PutDisk(d)
-		return opSpec{typ: "disk_attach", vmID: v.ID, diskID: diskID, keys: []string{vmKey(v.ID), diskKey(diskID)},
+		return opSpec{typ: "disk_attach", vmID: v.ID, diskID: diskID, keys: []string{workflow.VMKey(v.ID), workflow.DiskKey(diskID)},
 			params: map[string]string{"position": strconv.FormatInt(pos, 10), "access": access}, eta: 5}, nil
 	})
 }
@@ -88,7 +90,7 @@ func (s *Service) vmDiskDetach(ctx context.Context, c *Caller, a args) (any, err
 		if pos == 0 && v.State != store.VMHalted {
 			return opSpec{}, fault(ObjVM, CauseConflict, "disk_id: disk %d is the system disk of vm %d, which must be halted to detach it", diskID, v.ID)
 		}
-		return opSpec{typ: "disk_detach", vmID: v.ID, diskID: diskID, keys: []string{vmKey(v.ID), diskKey(diskID)}, eta: 5}, nil
+		return opSpec{typ: "disk_detach", vmID: v.ID, diskID: diskID, keys: []string{workflow.VMKey(v.ID), workflow.DiskKey(diskID)}, eta: 5}, nil
 	})
 }
 
@@ -113,7 +115,7 @@ func (s *Service) vmIfaceAttach(ctx context.Context, c *Caller, a args) (any, er
 		}
 		i.VMID = v.ID
 		tx.PutIface(i)
-		return opSpec{typ: "iface_attach", vmID: v.ID, ifaceID: ifaceID, keys: []string{vmKey(v.ID), ifaceKey(ifaceID)}, eta: 5}, nil
+		return opSpec{typ: "iface_attach", vmID: v.ID, ifaceID: ifaceID, keys: []string{workflow.VMKey(v.ID), workflow.IfaceKey(ifaceID)}, eta: 5}, nil
 	})
 }
 
@@ -123,17 +125,17 @@ func (s *Service) vmIfaceDetach(ctx context.Context, c *Caller, a args) (any, er
 		return nil, err
 	}
 	return s.vmDeviceOp(c, o, a, vmID, "hosting.vm.iface_detach", func(tx *store.Tx, v store.VM) (opSpec, error) {
-		if !contains(v.IfaceIDs, ifaceID) {
+		if !slices.Contains(v.IfaceIDs, ifaceID) {
 			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is not attached to vm %d", ifaceID, v.ID)
 		}
-		return opSpec{typ: "iface_detach", vmID: v.ID, ifaceID: ifaceID, keys: []string{vmKey(v.ID), ifaceKey(ifaceID)}, eta: 5}, nil
+		return opSpec{typ: "iface_detach", vmID: v.ID, ifaceID: ifaceID, keys: []string{workflow.VMKey(v.ID), workflow.IfaceKey(ifaceID)}, eta: 5}, nil
 	})
 }
 
 func (s *Service) vmDeviceOp(c *Caller, o callOpts, a args, vmID int64, method string, reserve func(tx *store.Tx, v store.VM) (opSpec, error)) (any, error) {
 	return s.submitOne(c, o, method, a.vals, vmOwner(c, vmID), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(vmID)
-		if v.State == store.VMBeingCreated || s.deleting(tx, vmKey(vmID)) {
+		if v.State == store.VMBeingCreated || s.deleting(tx, workflow.VMKey(vmID)) {
 			return opSpec{}, fault(ObjVM, CauseBusy, "vm_id: vm %d is %s; try again when it is done", vmID, map[bool]string{true: "being created", false: "being deleted"}[v.State == store.VMBeingCreated])
 		}
 		return reserve(tx, v)

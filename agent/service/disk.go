@@ -2,10 +2,12 @@ package service
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // parseDiskCopySpec reads DiskCopyDescription.
@@ -122,7 +124,7 @@ func (s *Service) diskCreateCommon(c *Caller, a args, from bool) (any, error) {
 		if d.Source != 0 {
 			params["source"] = strconv.FormatInt(d.Source, 10)
 		}
-		op := s.newOp(tx, acct, opSpec{typ: "disk_create", diskID: d.ID, keys: []string{diskKey(d.ID)}, params: params, eta: 10})
+		op := s.newOp(tx, acct, opSpec{typ: "disk_create", diskID: d.ID, keys: []string{workflow.DiskKey(d.ID)}, params: params, eta: 10})
 		return []int64{op.ID}, nil
 	})
 	if err != nil {
@@ -162,13 +164,13 @@ func (s *Service) diskDelete(ctx context.Context, c *Caller, a args) (any, error
 		if d.Type == store.DiskTypeImage {
 			return opSpec{}, fault(ObjDisk, CauseNoRight, "disk_id: disk %d is an image", id)
 		}
-		if s.deleting(tx, diskKey(id)) {
+		if s.deleting(tx, workflow.DiskKey(id)) {
 			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is already being deleted", id)
 		}
 		if d.State == store.DiskRollback || d.State == store.DiskDeleted {
 			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s", id, d.State)
 		}
-		return opSpec{typ: "disk_delete", diskID: id, keys: []string{diskKey(id)}, eta: 5}, nil
+		return opSpec{typ: "disk_delete", diskID: id, keys: []string{workflow.DiskKey(id)}, eta: 5}, nil
 	})
 }
 
@@ -189,7 +191,7 @@ func (s *Service) renderDisk(tx *store.Tx, d store.Disk, info bool) map[string]a
 	vms := []int64{}
 	boot := false
 	if d.VMID != 0 {
-		if v, ok := tx.VM(d.VMID); ok && contains(v.DiskIDs, d.ID) {
+		if v, ok := tx.VM(d.VMID); ok && slices.Contains(v.DiskIDs, d.ID) {
 			vms = append(vms, v.ID)
 			boot = len(v.DiskIDs) > 0 && v.DiskIDs[0] == d.ID
 		}
@@ -219,7 +221,7 @@ func (s *Service) renderDisk(tx *store.Tx, d store.Disk, info bool) map[string]a
 func snapshotsOf(tx *store.Tx, id int64) []int64 {
 	out := []int64{}
 	tx.EachDisk(func(d *store.Disk) bool {
-		if isSnapshot(*d) && d.Source == id {
+		if d.IsSnapshot() && d.Source == id {
 			out = append(out, d.ID)
 		}
 		return true
@@ -269,9 +271,9 @@ func parseDiskFilter(sp *spec) (diskFilter, error) {
 }
 
 func (f diskFilter) match(d *store.Disk) bool {
-	return (len(f.ids) == 0 || contains(f.ids, d.ID)) && (len(f.dcs) == 0 || contains(f.dcs, d.DatacenterID)) &&
-		(len(f.sizes) == 0 || contains(f.sizes, d.SizeMB)) && (len(f.sources) == 0 || contains(f.sources, d.Source)) &&
-		(len(f.vms) == 0 || contains(f.vms, d.VMID)) && (len(f.names) == 0 || contains(f.names, d.Name)) &&
+	return (len(f.ids) == 0 || slices.Contains(f.ids, d.ID)) && (len(f.dcs) == 0 || slices.Contains(f.dcs, d.DatacenterID)) &&
+		(len(f.sizes) == 0 || slices.Contains(f.sizes, d.SizeMB)) && (len(f.sources) == 0 || slices.Contains(f.sources, d.Source)) &&
+		(len(f.vms) == 0 || slices.Contains(f.vms, d.VMID)) && (len(f.names) == 0 || slices.Contains(f.names, d.Name)) &&
 		(f.like == "" || likeMatch(f.like, d.Name)) && (f.state == "" || f.state == d.State) && (f.typ == "" || f.typ == d.Type)
 }
 

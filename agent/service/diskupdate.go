@@ -2,15 +2,15 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // kernels lists the kernel versions in the kernels directory.
@@ -71,7 +71,7 @@ func (s *Service) diskListOptions(ctx context.Context, c *Caller, a args) (any, 
 	if err := a.atMost(1); err != nil {
 		return nil, err
 	}
-	if !contains(s.kernels(), k) {
+	if !slices.Contains(s.kernels(), k) {
 		return nil, invalid(ObjDisk, "kernel_version", "unknown kernel %q (see hosting.disk.list_kernels)", k)
 	}
 	return kernelOptions, nil
@@ -155,7 +155,7 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 		if err != nil {
 			return nil, err
 		}
-		if !contains(s.kernels(), k) {
+		if !slices.Contains(s.kernels(), k) {
 			return nil, invalid(ObjDisk, "kernel", "unknown kernel %q (see hosting.disk.list_kernels)", k)
 		}
 		params["kernel"] = k
@@ -207,7 +207,7 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 		if d.Type != store.DiskTypeData {
 			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is a %s; only data disks are updated", id, d.Type)
 		}
-		if d.State != store.DiskCreated || s.deleting(tx, diskKey(id)) {
+		if d.State != store.DiskCreated || s.deleting(tx, workflow.DiskKey(id)) {
 			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s", id, d.State)
 		}
 		after := d
@@ -231,78 +231,14 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 			}
 			return opSpec{}, fault(ObjDisk, CauseQuota, "%s: %d MB more would exceed the account's disk quota (%d of %d MB used)", field, more, used, quota)
 		}
-		sp := opSpec{typ: "disk_update", diskID: id, keys: []string{diskKey(id)}, params: params, eta: 5}
+		sp := opSpec{typ: "disk_update", diskID: id, keys: []string{workflow.DiskKey(id)}, params: params, eta: 5}
 		if d.VMID != 0 {
 			sp.vmID = d.VMID
-			sp.keys = append(sp.keys, vmKey(d.VMID))
+			sp.keys = append(sp.keys, workflow.VMKey(d.VMID))
 			if v, _ := tx.VM(d.VMID); v.State == store.VMRunning && (params["name"] != "" || params["size"] != "") {
 				params["reboot"] = "1"
 			}
 		}
 		return sp, nil
-	})
-}
-
-func (s *Service) applyDiskUpdate(ctx context.Context, r *ops.Run) error {
-	p := r.Op().Params
-	d, ok := s.diskOf(r.Op().DiskID)
-	if !ok {
-		return fmt.Errorf("disk %d has no record", r.Op().DiskID)
-	}
-	if raw, ok := p["size"]; ok {
-		size, _ := strconv.ParseInt(raw, 10, 64)
-		if err := s.vols.Resize(ctx, d.Volume, size); err != nil {
-			return err
-		}
-	}
-	return r.Update(func(tx *store.Tx, op *store.Operation) error {
-		d, ok := tx.Disk(op.DiskID)
-		if !ok {
-			return fmt.Errorf("disk %d has no record", op.DiskID)
-		}
-		if v, ok := p["name"]; ok {
-			d.Name = v
-		}
-		if v, ok := p["size"]; ok {
-			d.SizeMB, _ = strconv.ParseInt(v, 10, 64)
-		}
-		if v, ok := p["kernel"]; ok {
-			d.KernelVersion = v
-		}
-		if v, ok := p["cmdline"]; ok {
-			d.Cmdline = v
-		}
-		if v, ok := p["snapshot_profile"]; ok {
-			d.SnapshotProfile, _ = strconv.ParseInt(v, 10, 64)
-		}
-		d.DateUpdated = now()
-		tx.PutDisk(d)
-		if vm, ok := tx.VM(d.VMID); ok && (p["kernel"] != "" || p["cmdline"] != "" || p["size"] != "") && vm.State == store.VMRunning {
-			vm.RestartPending = true
-			tx.PutVM(vm)
-		}
-		return nil
-	})
-}
-
-// rebootIfAsked reboots the VM a disk update said to reboot.
-func (s *Service) rebootIfAsked(ctx context.Context, r *ops.Run) error {
-	if r.Op().Params["reboot"] != "1" {
-		return nil
-	}
-	return s.rebootDomain(ctx, r)
-}
-
-// finishDiskUpdate records that a fresh start applied the disk's changes.
-func finishDiskUpdate(ctx context.Context, r *ops.Run) error {
-	return r.Update(func(tx *store.Tx, op *store.Operation) error {
-		if op.Data["fresh_start"] != "1" {
-			return nil
-		}
-		if v, ok := tx.VM(op.VMID); ok {
-			v.RestartPending, v.State, v.DateUpdated = false, store.VMRunning, now()
-			tx.PutVM(v)
-		}
-		return nil
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 func withKernels(t *testing.T, names ...string) agentOpt {
@@ -16,7 +17,7 @@ func withKernels(t *testing.T, names ...string) agentOpt {
 		os.MkdirAll(filepath.Join(dir, n), 0o755)
 		os.WriteFile(filepath.Join(dir, n, "vmlinuz"), []byte("k"), 0o644)
 	}
-	return func(c *Config) { c.KernelsDir = dir }
+	return func(c *agentConfig) { c.KernelsDir = dir }
 }
 
 func TestDiskUpdate(t *testing.T) {
@@ -46,7 +47,7 @@ func TestDiskUpdate(t *testing.T) {
 	if cl := d["kernel_cmdline"].(map[string]any); cl["root"] != "/dev/xvda" || cl["ro"] != true || cl["console"] != "hvc0" {
 		t.Fatalf("kernel_cmdline = %v", cl)
 	}
-	if size, _ := a.vols.SizeMB(context.Background(), volumeName(sys)); size != 128 {
+	if size, _ := a.vols.SizeMB(context.Background(), workflow.VolumeName(sys)); size != 128 {
 		t.Fatalf("volume is %d MB", size)
 	}
 	var v store.VM
@@ -54,7 +55,7 @@ func TestDiskUpdate(t *testing.T) {
 	if v.State != store.VMRunning || v.RestartPending {
 		t.Fatalf("after the update's reboot: state %s, restart pending %v", v.State, v.RestartPending)
 	}
-	x, _ := a.hv.DomainXMLOf(context.Background(), domainName(vmID))
+	x, _ := a.hv.DomainXMLOf(context.Background(), workflow.DomainName(vmID))
 	if !strings.Contains(x, "6.1-amd64/vmlinuz") || !strings.Contains(x, "<cmdline>console=hvc0 ro root=/dev/xvda ip=") {
 		t.Fatalf("the fresh start did not take the new kernel and cmdline:\n%s", x)
 	}

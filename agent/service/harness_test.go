@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xenagent/xenagent/agent/ops"
-	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/agent/ipam"
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/reconcile"
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
+	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/storage/file"
 )
 
@@ -28,6 +30,8 @@ type agent struct {
 	hv    *hypervisor.Driver
 	vols  *file.Backend
 	svc   *Service
+	wf    *workflow.Workflows
+	rec   *reconcile.Reconciler
 	alice *Caller
 	bob   *Caller
 	op    *Caller
@@ -57,7 +61,16 @@ func (h *boundaryHook) call(op store.Operation, boundary string) {
 	}
 }
 
-type agentOpt func(*Config)
+// agentConfig is the service's, the workflows' and the reconciler's
+// configuration, as cmd/xenagent makes them.
+type agentConfig struct {
+	Config
+	Timeouts      workflow.Timeouts
+	SeedDir       string
+	QuarantineFor time.Duration
+}
+
+type agentOpt func(*agentConfig)
 
 func newAgent(t *testing.T, start bool, opts ...agentOpt) *agent {
 	t.Helper()
@@ -91,34 +104,38 @@ func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, op
 	}
 	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
 	v6, _ := ipam.Parse("fd00::/64", "fd00::1", "", "")
-	cfg := Config{
+	cfg := agentConfig{Config: Config{
 		Version:    "test",
 		Datacenter: Datacenter{ID: 1, Name: "Test", Country: "France", ISO: "FR", Code: "FR-T1"},
 		Limits:     Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000},
-		Timeouts:   Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second},
-		Network:    Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
-		SeedDir:    filepath.Join(dir, "seeds"),
+		Network:    workflow.Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
 		SnapshotProfiles: append([]SnapshotProfile{{ID: 9, Name: "test", Every: time.Hour, KeptTotal: 2, QuotaFactor: 150}},
 			DefaultSnapshotProfiles...),
+	},
+		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second},
+		SeedDir:  filepath.Join(dir, "seeds"),
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	hook := &boundaryHook{}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second, OnBoundary: hook.call})
-	svc := New(cfg, st, eng, hv, vols, log)
-	a := &agent{t: t, dir: dir, st: st, eng: eng, hv: hv, vols: vols, svc: svc, hook: hook}
+	wf := workflow.New(workflow.Config{DatacenterID: cfg.Datacenter.ID, Timeouts: cfg.Timeouts, Network: cfg.Network,
+		KernelsDir: cfg.KernelsDir, SeedDir: cfg.SeedDir}, st, eng, hv, vols, log)
+	rec := reconcile.New(reconcile.Config{Network: cfg.Network, QuarantineFor: cfg.QuarantineFor}, st, eng, hv, vols, wf, log)
+	svc := New(cfg.Config, st, eng, wf, log)
+	a := &agent{t: t, dir: dir, st: st, eng: eng, hv: hv, vols: vols, svc: svc, wf: wf, rec: rec, hook: hook}
 	aliceID, _ := svc.EnsureAccount("ALICE-GANDI", "Alice", HashKey("alice-key-0123456789abcd"), 0)
 	bobID, _ := svc.EnsureAccount("BOB-GANDI", "Bob", HashKey("bob-key-0123456789abcdef"), 0)
 	a.alice, a.bob = &Caller{AccountID: aliceID, Handle: "ALICE-GANDI"}, &Caller{AccountID: bobID, Handle: "BOB-GANDI"}
 	a.op = &Caller{Operator: true, Handle: "OPERATOR"}
-	if err := svc.EnsureImage(context.Background(), ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
+	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
 		t.Fatal(err)
 	}
 	st.View(func(tx *store.Tx) {
 		tx.EachImage(func(i *store.Image) bool { a.image = i.DiskID; return false })
 	})
-	if err := svc.Reconcile(context.Background()); err != nil {
+	if err := rec.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -140,7 +157,7 @@ func (a *agent) reopen(start bool) *agent {
 
 func (a *agent) start(ctx context.Context) {
 	a.eng.Start(ctx)
-	go a.svc.WatchDomains(ctx)
+	go a.rec.WatchDomains(ctx)
 }
 
 func (a *agent) close() {
@@ -246,4 +263,11 @@ func (a *agent) snapshot() [6]int {
 	vols, _ := a.vols.List(context.Background())
 	n[5] = len(vols)
 	return n
+}
+
+// disk reads disk id's record.
+func (a *agent) disk(id int64) store.Disk {
+	var d store.Disk
+	a.st.View(func(tx *store.Tx) { d, _ = tx.Disk(id) })
+	return d
 }

@@ -2,9 +2,11 @@ package service
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 func (s *Service) ifaceCreate(ctx context.Context, c *Caller, a args) (any, error) {
@@ -24,7 +26,7 @@ func (s *Service) ifaceCreate(ctx context.Context, c *Caller, a args) (any, erro
 	if r.version, err = parseIPVersion(ObjIface, sp, "ip_version"); err != nil {
 		return nil, err
 	}
-	if r.bandwidth, err = sp.float("bandwidth", s.defaultBandwidth()); err != nil {
+	if r.bandwidth, err = sp.float("bandwidth", s.cfg.Network.Bandwidth()); err != nil {
 		return nil, err
 	}
 	if err := sp.done(); err != nil {
@@ -35,7 +37,7 @@ func (s *Service) ifaceCreate(ctx context.Context, c *Caller, a args) (any, erro
 		if err != nil {
 			return nil, err
 		}
-		op := s.newOp(tx, acct, opSpec{typ: "iface_create", ifaceID: i.ID, ip: ip.ID, keys: []string{ifaceKey(i.ID)}, eta: 5})
+		op := s.newOp(tx, acct, opSpec{typ: "iface_create", ifaceID: i.ID, ip: ip.ID, keys: []string{workflow.IfaceKey(i.ID)}, eta: 5})
 		return []int64{op.ID}, nil
 	})
 	if err != nil {
@@ -71,10 +73,10 @@ func (s *Service) ifaceDelete(ctx context.Context, c *Caller, a args) (any, erro
 		if i.VMID != 0 {
 			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is attached to vm %d; detach it first", id, i.VMID)
 		}
-		if s.deleting(tx, ifaceKey(id)) {
+		if s.deleting(tx, workflow.IfaceKey(id)) {
 			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is already being deleted", id)
 		}
-		return opSpec{typ: "iface_delete", ifaceID: id, keys: []string{ifaceKey(id)}, eta: 5}, nil
+		return opSpec{typ: "iface_delete", ifaceID: id, keys: []string{workflow.IfaceKey(id)}, eta: 5}, nil
 	})
 }
 
@@ -117,7 +119,7 @@ func renderIface(tx *store.Tx, i store.Iface, withIPs bool) map[string]any {
 func (s *Service) ifaceInfo(ctx context.Context, c *Caller, a args) (any, error) {
 	return lookupInfo(s.st, c, a, ObjIface, "iface_id", ifaceFor, func(tx *store.Tx, i store.Iface) map[string]any {
 		out := renderIface(tx, i, true)
-		t := s.traffic(ctx, i)
+		t := s.wf.Traffic(ctx, i)
 		out["traffic"] = map[string]any{"rx_bytes": int64(t.RxBytes), "tx_bytes": int64(t.TxBytes),
 			"rx_packets": int64(t.RxPackets), "tx_packets": int64(t.TxPackets)}
 		return out
@@ -147,8 +149,8 @@ var ifaceQuery = query[store.Iface]{
 		}
 		typ, err := sp.str("type", "", false)
 		return func(i *store.Iface) bool {
-			return (len(ids) == 0 || contains(ids, i.ID)) && (len(vms) == 0 || contains(vms, i.VMID)) &&
-				(len(dcs) == 0 || contains(dcs, i.DatacenterID)) && (state == "" || state == i.State) && (typ == "" || typ == i.Type)
+			return (len(ids) == 0 || slices.Contains(ids, i.ID)) && (len(vms) == 0 || slices.Contains(vms, i.VMID)) &&
+				(len(dcs) == 0 || slices.Contains(dcs, i.DatacenterID)) && (state == "" || state == i.State) && (typ == "" || typ == i.Type)
 		}, err
 	},
 	sortKeys: map[string]func(a, b *store.Iface) int{
@@ -190,9 +192,9 @@ var ipQuery = query[store.IP]{
 		}
 		state, err := sp.str("state", "", false)
 		return func(ip *store.IP) bool {
-			return (len(ids) == 0 || contains(ids, ip.ID)) && (len(ifaces) == 0 || contains(ifaces, ip.IfaceID)) &&
-				(len(dcs) == 0 || contains(dcs, ip.DatacenterID)) && (version == 0 || version == ip.Version) &&
-				(len(addrs) == 0 || contains(addrs, ip.Addr)) && (state == "" || state == ip.State)
+			return (len(ids) == 0 || slices.Contains(ids, ip.ID)) && (len(ifaces) == 0 || slices.Contains(ifaces, ip.IfaceID)) &&
+				(len(dcs) == 0 || slices.Contains(dcs, ip.DatacenterID)) && (version == 0 || version == ip.Version) &&
+				(len(addrs) == 0 || slices.Contains(addrs, ip.Addr)) && (state == "" || state == ip.State)
 		}, err
 	},
 	sortKeys: map[string]func(a, b *store.IP) int{

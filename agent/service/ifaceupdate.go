@@ -2,13 +2,12 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 
-	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // ifaceUpdate changes an iface's bandwidth; a running VM gets the new rate
@@ -46,48 +45,16 @@ func (s *Service) ifaceUpdate(ctx context.Context, c *Caller, a args) (any, erro
 	}
 	return s.submitOne(c, o, "hosting.iface.update", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
 		i, _ := tx.Iface(id)
-		if i.State == store.IfaceBeingCreated || s.deleting(tx, ifaceKey(id)) {
+		if i.State == store.IfaceBeingCreated || s.deleting(tx, workflow.IfaceKey(id)) {
 			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is %s", id, i.State)
 		}
-		sp := opSpec{typ: "iface_update", ifaceID: id, keys: []string{ifaceKey(id)}, eta: 2,
+		sp := opSpec{typ: "iface_update", ifaceID: id, keys: []string{workflow.IfaceKey(id)}, eta: 2,
 			params: map[string]string{"bandwidth": strconv.FormatFloat(bw, 'f', -1, 64)}}
 		if i.VMID != 0 {
 			sp.vmID = i.VMID
 		}
 		return sp, nil
 	})
-}
-
-func recordIfaceUpdate(ctx context.Context, r *ops.Run) error {
-	return r.Update(func(tx *store.Tx, op *store.Operation) error {
-		bw, err := strconv.ParseFloat(op.Params["bandwidth"], 64)
-		if err != nil {
-			return fmt.Errorf("bandwidth %q: %w", op.Params["bandwidth"], err)
-		}
-		i, ok := tx.Iface(op.IfaceID)
-		if !ok {
-			return fmt.Errorf("iface %d has no record", op.IfaceID)
-		}
-		i.Bandwidth, i.DateUpdated = bw, now()
-		tx.PutIface(i)
-		return nil
-	})
-}
-
-// applyIfaceUpdate wires the iface's VM again if it runs; the VM it was
-// attached to when the call came is the one that counts (an attach or
-// detach after it waits in the iface's queue).
-func (s *Service) applyIfaceUpdate(ctx context.Context, r *ops.Run) error {
-	vmID := r.Op().VMID
-	if vmID == 0 {
-		return nil
-	}
-	running, err := s.isRunning(ctx, domainName(vmID))
-	if err != nil || !running {
-		return err
-	}
-	_, err = s.wireVM(ctx, vmID)
-	return err
 }
 
 // ipUpdate changes an address's reverse name, as PTR records show it.
@@ -135,18 +102,6 @@ func (s *Service) ipUpdate(ctx context.Context, c *Caller, a args) (any, error) 
 		}
 		return opSpec{typ: "ip_update", ip: id, keys: []string{"ip:" + strconv.FormatInt(id, 10)}, eta: 1,
 			params: map[string]string{"reverse": strings.TrimSuffix(reverse, ".")}}, nil
-	})
-}
-
-func recordIPUpdate(ctx context.Context, r *ops.Run) error {
-	return r.Update(func(tx *store.Tx, op *store.Operation) error {
-		ip, ok := tx.IP(op.IPID)
-		if !ok {
-			return fmt.Errorf("ip %d has no record", op.IPID)
-		}
-		ip.Reverse, ip.DateUpdated = op.Params["reverse"], now()
-		tx.PutIP(ip)
-		return nil
 	})
 }
 

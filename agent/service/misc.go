@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"sort"
 
 	"github.com/xenagent/xenagent/agent/store"
@@ -46,7 +47,7 @@ func (s *Service) datacenterList(ctx context.Context, c *Caller, a args) (any, e
 		return nil, err
 	}
 	dc := s.cfg.Datacenter
-	if (len(ids) > 0 && !contains(ids, dc.ID)) || (iso != "" && iso != dc.ISO) || (country != "" && country != dc.Country) || (code != "" && code != dc.Code) {
+	if (len(ids) > 0 && !slices.Contains(ids, dc.ID)) || (iso != "" && iso != dc.ISO) || (country != "" && country != dc.Country) || (code != "" && code != dc.Code) {
 		return []any{}, nil
 	}
 	return []any{map[string]any{"id": dc.ID, "name": dc.Name, "country": dc.Country, "iso": dc.ISO, "dc_code": dc.Code}}, nil
@@ -88,8 +89,8 @@ func (s *Service) imageList(ctx context.Context, c *Caller, a args) (any, error)
 	s.st.View(func(tx *store.Tx) {
 		var imgs []store.Image
 		tx.EachImage(func(i *store.Image) bool {
-			if (len(dcs) == 0 || contains(dcs, i.DatacenterID)) && (len(ids) == 0 || contains(ids, i.ID)) &&
-				(len(labels) == 0 || contains(labels, i.Label)) && (like == "" || likeMatch(like, i.Label)) && (arch == "" || arch == i.OSArch) {
+			if (len(dcs) == 0 || slices.Contains(dcs, i.DatacenterID)) && (len(ids) == 0 || slices.Contains(ids, i.ID)) &&
+				(len(labels) == 0 || slices.Contains(labels, i.Label)) && (like == "" || likeMatch(like, i.Label)) && (arch == "" || arch == i.OSArch) {
 				imgs = append(imgs, *i)
 			}
 			return true

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ func parseOpFilter(sp *spec) (opFilter, error) {
 		return f, err
 	}
 	for _, st := range f.steps {
-		if !contains(opSteps, st) {
+		if !slices.Contains(opSteps, st) {
 			return f, invalid(ObjOperation, "step", "must be one of %s", strings.Join(opSteps, ", "))
 		}
 	}
@@ -86,9 +87,9 @@ func opDate(o *store.Operation, field string) time.Time {
 }
 
 func (f opFilter) match(o *store.Operation) bool {
-	if !((len(f.types) == 0 || contains(f.types, o.Type)) && (len(f.steps) == 0 || contains(f.steps, o.Step)) &&
-		(len(f.ids) == 0 || contains(f.ids, o.ID)) && (len(f.vms) == 0 || contains(f.vms, o.VMID)) &&
-		(len(f.disks) == 0 || contains(f.disks, o.DiskID)) && (len(f.ifaces) == 0 || contains(f.ifaces, o.IfaceID))) {
+	if !((len(f.types) == 0 || slices.Contains(f.types, o.Type)) && (len(f.steps) == 0 || slices.Contains(f.steps, o.Step)) &&
+		(len(f.ids) == 0 || slices.Contains(f.ids, o.ID)) && (len(f.vms) == 0 || slices.Contains(f.vms, o.VMID)) &&
+		(len(f.disks) == 0 || slices.Contains(f.disks, o.DiskID)) && (len(f.ifaces) == 0 || slices.Contains(f.ifaces, o.IfaceID))) {
 		return false
 	}
 	for field, t := range f.after {

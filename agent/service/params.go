@@ -311,15 +311,6 @@ func (s *spec) paging() (perPage, page int64, err error) {
 	return
 }
 
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 func page[T any](items []T, perPage, page int64) []T {
 	// Divide rather than multiply: perPage × page may not fit in an int64.
 	n := int64(len(items))

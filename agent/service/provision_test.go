@@ -90,12 +90,12 @@ func TestFirstBootSeed(t *testing.T) {
 	if !strings.Contains(string(files["network-config"]), ip+"/24") {
 		t.Errorf("network-config lacks %s/24:\n%s", ip, files["network-config"])
 	}
-	spec2, err := a.svc.domainSpec(vmID)
+	spec2, err := a.wf.DomainSpec(vmID)
 	if err != nil || spec2.Seed != path {
 		t.Fatalf("domain seed = %q, %v; want %s", spec2.Seed, err, path)
 	}
 	// The seed's instance-id is stable, so cloud-init runs once.
-	if !strings.Contains(string(files["meta-data"]), a.svc.uuidFor(vmID)) {
+	if !strings.Contains(string(files["meta-data"]), a.wf.UUID(vmID)) {
 		t.Errorf("meta-data = %s", files["meta-data"])
 	}
 
@@ -131,7 +131,7 @@ func TestFirstBootSeed(t *testing.T) {
 	// VM's end) is removed by reconciliation.
 	orphan := filepath.Join(a.dir, "seeds", "xa-seed-424242.iso")
 	os.WriteFile(orphan, []byte("x"), 0o600)
-	if err := a.svc.Reconcile(t.Context()); err != nil {
+	if err := a.rec.Reconcile(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(orphan); !os.IsNotExist(err) {

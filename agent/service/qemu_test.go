@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/hypervisor/guesttest"
 )
@@ -54,15 +55,15 @@ func newQEMUAgent(t *testing.T, stop, reboot time.Duration) *qemuAgent {
 	}
 	consoles := filepath.Join(dir, "consoles")
 	os.MkdirAll(consoles, 0o777)
-	a := openAgent(t, dir, hypervisor.Config{URI: "qemu:///system", ConsoleDir: consoles}, true, func(c *Config) {
+	a := openAgent(t, dir, hypervisor.Config{URI: "qemu:///system", ConsoleDir: consoles}, true, func(c *agentConfig) {
 		c.KernelsDir = kernels
-		c.Timeouts = Timeouts{Stop: stop, StopMessages: 2, Reboot: reboot}
+		c.Timeouts = workflow.Timeouts{Stop: stop, StopMessages: 2, Reboot: reboot}
 		c.Network.Bridge = "" // bare taps: no bridge needed on this machine
 	})
 	os.Chmod(filepath.Join(dir, "disks"), 0o777)
 	q := &qemuAgent{agent: a, consoles: consoles, images: map[string]int64{}}
 	for _, behaviour := range []string{"coop", "stubborn"} {
-		if err := a.svc.EnsureImage(context.Background(), ImageSpec{Label: behaviour, OSArch: "x86-64", SizeMB: 8, KernelVersion: behaviour, Cmdline: "console=ttyS0 quiet panic=-1"}); err != nil {
+		if err := a.wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: behaviour, OSArch: "x86-64", SizeMB: 8, KernelVersion: behaviour, Cmdline: "console=ttyS0 quiet panic=-1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -84,20 +85,20 @@ func (q *qemuAgent) boot(behaviour string) int64 {
 	q.t.Cleanup(func() {
 		// Leave nothing on the shared libvirtd, whatever the test did.
 		ctx := context.Background()
-		q.hv.Undefine(ctx, domainName(id))
+		q.hv.Undefine(ctx, workflow.DomainName(id))
 	})
 	q.mustDone(q.alice, ops)
 	q.waitConsole(id, guesttest.ReadyMarker, 1)
 	// The guest mounted its first-boot seed (the spec has a password) and
 	// read the instance-id the agent wrote.
-	q.waitConsole(id, fmt.Sprintf(`xenagent-guest: seed "instance-id": %q`, q.svc.uuidFor(id)), 1)
+	q.waitConsole(id, fmt.Sprintf(`xenagent-guest: seed "instance-id": %q`, q.wf.UUID(id)), 1)
 	return id
 }
 
 // waitConsole waits until marker has appeared n times on the guest's console.
 func (q *qemuAgent) waitConsole(vmID int64, marker string, n int) {
 	q.t.Helper()
-	path := filepath.Join(q.consoles, domainName(vmID)+".log")
+	path := filepath.Join(q.consoles, workflow.DomainName(vmID)+".log")
 	deadline := time.Now().Add(120 * time.Second)
 	for {
 		b, _ := os.ReadFile(path)
@@ -139,13 +140,13 @@ func TestQEMUCooperativeGuest(t *testing.T) {
 	q := newQEMUAgent(t, 60*time.Second, 60*time.Second)
 	vmID := q.boot("coop")
 	ctx := context.Background()
-	events, stop := q.hv.Watch(domainName(vmID))
+	events, stop := q.hv.Watch(workflow.DomainName(vmID))
 	defer stop()
 
 	// The running guest's interface is the tap the agent named.
-	live, err := q.hv.LiveIfaces(ctx, domainName(vmID))
-	if err != nil || len(live) != 1 || live[0].Dev != tapName(vmID) {
-		t.Fatalf("live interfaces = %+v, %v; want one on %s", live, err, tapName(vmID))
+	live, err := q.hv.LiveIfaces(ctx, workflow.DomainName(vmID))
+	if err != nil || len(live) != 1 || live[0].Dev != workflow.TapName(vmID) {
+		t.Fatalf("live interfaces = %+v, %v; want one on %s", live, err, workflow.TapName(vmID))
 	}
 
 	// Graceful stop: DONE within a second of the guest powering off.
@@ -165,7 +166,7 @@ func TestQEMUCooperativeGuest(t *testing.T) {
 	if took > 30*time.Second || lag > time.Second {
 		t.Fatalf("stop took %v, %v after power off", took, lag)
 	}
-	if st, _ := q.hv.State(ctx, domainName(vmID)); st.Running {
+	if st, _ := q.hv.State(ctx, workflow.DomainName(vmID)); st.Running {
 		t.Fatal("domain still running after stop")
 	}
 
@@ -183,12 +184,12 @@ func TestQEMUCooperativeGuest(t *testing.T) {
 	}
 
 	// The guest powers itself off (power button pressed outside the agent).
-	if err := q.hv.Shutdown(ctx, domainName(vmID)); err != nil {
+	if err := q.hv.Shutdown(ctx, workflow.DomainName(vmID)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return q.mustCall(q.alice, "hosting.vm.info", vmID).(map[string]any)["state"] == "halted" })
 	q.mustDone(q.alice, q.mustCall(q.alice, "hosting.vm.delete", vmID))
-	if st, _ := q.hv.State(ctx, domainName(vmID)); st.Exists {
+	if st, _ := q.hv.State(ctx, workflow.DomainName(vmID)); st.Exists {
 		t.Fatal("domain left after delete")
 	}
 }
@@ -215,7 +216,7 @@ func TestQEMUStubbornGuest(t *testing.T) {
 	if info["step"] != "CANCEL" || time.Since(cancelAt) > 2*time.Second {
 		t.Fatalf("cancelled stop = %v after %v", info, time.Since(cancelAt))
 	}
-	if st, _ := q.hv.State(ctx, domainName(vmID)); !st.Running {
+	if st, _ := q.hv.State(ctx, workflow.DomainName(vmID)); !st.Running {
 		t.Fatal("a cancelled stop powered the guest off")
 	}
 	waitFor(t, func() bool {
@@ -231,7 +232,7 @@ func TestQEMUStubbornGuest(t *testing.T) {
 	if took < stopAfter || took > stopAfter+10*time.Second {
 		t.Fatalf("stop took %v, want just past %v", took, stopAfter)
 	}
-	if st, _ := q.hv.State(ctx, domainName(vmID)); st.Running {
+	if st, _ := q.hv.State(ctx, workflow.DomainName(vmID)); st.Running {
 		t.Fatal("domain still running after a forced stop")
 	}
 

@@ -1,13 +1,15 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"strconv"
 
-	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/ipam"
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 var diskNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -85,7 +87,7 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 		if src.DatacenterID != r.dc {
 			return store.Disk{}, invalid(r.obj, "datacenter_id", "source disk %d is in datacenter %d", src.ID, src.DatacenterID)
 		}
-		if isSnapshot(d) && (src.Type != store.DiskTypeData || src.AccountID != r.accountID) {
+		if d.IsSnapshot() && (src.Type != store.DiskTypeData || src.AccountID != r.accountID) {
 			return store.Disk{}, invalid(r.obj, "src_disk_id", "only a data disk of the account can be snapshotted (disk %d is %s)", src.ID, src.Type)
 		}
 		if d.SizeMB == 0 {
@@ -108,9 +110,9 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 		}
 		d.ID = r.id
 	} else {
-		d.ID = tx.NextID("disk", s.diskIDFree(tx))
+		d.ID = tx.NextID("disk", s.wf.Taken().DiskIDFree(tx))
 	}
-	if isSnapshot(d) && r.source == 0 {
+	if d.IsSnapshot() && r.source == 0 {
 		return store.Disk{}, missing(r.obj, "src_disk_id")
 	}
 	if d.Name == "" {
@@ -123,7 +125,7 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 		}
 		d.Name = prefix + strconv.FormatInt(d.ID, 10)
 	}
-	d.Volume = volumeName(d.ID)
+	d.Volume = workflow.VolumeName(d.ID)
 	d.DateCreated, d.DateUpdated = now(), now()
 	tx.PutDisk(d)
 	return d, nil
@@ -179,7 +181,7 @@ func (s *Service) reserveIface(tx *store.Tx, r ifaceReq) (store.Iface, store.IP,
 	} else {
 		i.ID = tx.NextID("iface", tx.HasIface)
 	}
-	i.MAC = macFor(i.ID)
+	i.MAC = workflow.MAC(i.ID)
 	ip := store.IP{AccountID: r.accountID, DatacenterID: r.dc, IfaceID: i.ID, Addr: addr.String(), Version: r.version,
 		State: "being_created", Reverse: s.reverse(addr), DateCreated: now(), DateUpdated: now()}
 	if r.ipID != 0 {
@@ -213,8 +215,6 @@ func dashed(a netip.Addr) string {
 	return string(out)
 }
 
-func releasedKey(accountID, version int64) string { return fmt.Sprintf("%d/%d", accountID, version) }
-
 // leaseAddr picks an address: one this account released before (the
 // seeds' recycling rule), else the lowest free one that nobody is waiting
 // to get back, else, when the pool is otherwise full, the oldest released
@@ -227,65 +227,9 @@ func (s *Service) leaseAddr(tx *store.Tx, obj int, accountID, version int64) (ne
 	if pool == nil {
 		return netip.Addr{}, invalid(obj, "ip_version", "no IPv%d pool is configured in this datacenter", version)
 	}
-	inUse := map[netip.Addr]bool{}
-	tx.EachIP(func(ip *store.IP) bool {
-		if a, err := netip.ParseAddr(ip.Addr); err == nil {
-			inUse[a] = true
-		}
-		return true
-	})
-	mine := releasedKey(accountID, version)
-	own := tx.Released(mine)
-	for i, raw := range own {
-		a, err := netip.ParseAddr(raw)
-		if err == nil && !inUse[a] && pool.Contains(a) {
-			tx.SetReleased(mine, append(own[:i:i], own[i+1:]...))
-			return a, nil
-		}
+	a, err := ipam.Lease(tx, pool, accountID)
+	if errors.Is(err, ipam.ErrExhausted) {
+		return netip.Addr{}, fault(ObjIP, CauseQuota, "ip_version: %v", err)
 	}
-	held := map[netip.Addr]bool{}
-	var others []string
-	tx.EachReleased(func(key string, addrs []string) {
-		for _, raw := range addrs {
-			if a, err := netip.ParseAddr(raw); err == nil {
-				held[a] = true
-			}
-		}
-		if key != mine && len(addrs) > 0 {
-			others = append(others, key)
-		}
-	})
-	if a, ok := pool.Next(func(a netip.Addr) bool { return inUse[a] || held[a] }); ok {
-		return a, nil
-	}
-	for _, key := range others {
-		list := tx.Released(key)
-		for i, raw := range list {
-			if a, err := netip.ParseAddr(raw); err == nil && !inUse[a] && pool.Contains(a) {
-				tx.SetReleased(key, append(list[:i:i], list[i+1:]...))
-				return a, nil
-			}
-		}
-	}
-	return netip.Addr{}, fault(ObjIP, CauseQuota, "ip_version: the IPv%d pool %s is exhausted", version, poolString(pool))
-}
-
-func poolString(p *ipam.Pool) string { return p.First.String() + "-" + p.Last.String() }
-
-// releaseIPs deletes an iface's IP records and remembers their addresses
-// for the account, newest last.
-func releaseIPs(tx *store.Tx, i store.Iface) {
-	for _, id := range i.IPIDs {
-		ip, ok := tx.IP(id)
-		if !ok {
-			continue
-		}
-		key := releasedKey(ip.AccountID, ip.Version)
-		list := tx.Released(key)
-		if !contains(list, ip.Addr) {
-			list = append(list, ip.Addr)
-		}
-		tx.SetReleased(key, list)
-		tx.DeleteIP(id)
-	}
+	return a, err
 }

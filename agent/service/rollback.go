@@ -6,18 +6,14 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // A rollback replaces a disk by a new one made from its snapshot, as the
 // seed describes: the new disk gets a new id, the old one is in state
 // rollback while it runs (nothing else may change it) and is deleted at
 // the end; the snapshots of the old disk become the new disk's.
-
-func isSnapshot(d store.Disk) bool {
-	return d.Type == store.DiskTypeSnapshot || d.Type == store.DiskTypeSnapshotAuto
-}
 
 // rollbackPair resolves a snapshot id to the snapshot and the disk it
 // rolls back.
@@ -26,7 +22,7 @@ func rollbackPair(tx *store.Tx, c *Caller, snapID int64) (snap, old store.Disk, 
 	if err != nil {
 		return snap, old, notFound(ObjDisk, "snapshot", snapID)
 	}
-	if !isSnapshot(snap) {
+	if !snap.IsSnapshot() {
 		return snap, old, invalid(ObjDisk, "snapshot_id", "disk %d is a %s disk, not a snapshot", snapID, snap.Type)
 	}
 	if snap.State != store.DiskCreated {
@@ -47,15 +43,15 @@ func rollbackPair(tx *store.Tx, c *Caller, snapID int64) (snap, old store.Disk, 
 // charged twice (usedDiskMB skips disks in rollback).
 func (s *Service) reserveRollback(tx *store.Tx, snap, old store.Disk, vmID int64) (store.Disk, opSpec) {
 	d := old
-	d.ID = tx.NextID("disk", s.diskIDFree(tx))
-	d.Volume = volumeName(d.ID)
+	d.ID = tx.NextID("disk", s.wf.Taken().DiskIDFree(tx))
+	d.Volume = workflow.VolumeName(d.ID)
 	d.State, d.Source, d.VMID = store.DiskBeingCreated, snap.ID, vmID
 	d.SizeMB, d.KernelVersion, d.Cmdline = snap.SizeMB, snap.KernelVersion, snap.Cmdline
 	d.DateCreated, d.DateUpdated = now(), now()
 	tx.PutDisk(d)
 	old.State, old.DateUpdated = store.DiskRollback, now()
 	tx.PutDisk(old)
-	return d, opSpec{typ: "disk_rollback", diskID: d.ID, keys: []string{diskKey(d.ID), diskKey(old.ID), diskKey(snap.ID)},
+	return d, opSpec{typ: "disk_rollback", diskID: d.ID, keys: []string{workflow.DiskKey(d.ID), workflow.DiskKey(old.ID), workflow.DiskKey(snap.ID)},
 		params: map[string]string{"old_disk_id": strconv.FormatInt(old.ID, 10), "snapshot_id": strconv.FormatInt(snap.ID, 10)}, eta: 10}
 }
 
@@ -126,12 +122,12 @@ func (s *Service) vmDiskRollback(ctx context.Context, c *Caller, a args) (any, e
 		if !ok {
 			return nil, fmt.Errorf("disk %d is attached to vm %d, which has no record", old.ID, old.VMID)
 		}
-		if v.State == store.VMLocked || s.deleting(tx, vmKey(v.ID)) {
+		if v.State == store.VMLocked || s.deleting(tx, workflow.VMKey(v.ID)) {
 			return nil, fault(ObjVM, CauseConflict, "snapshot_id: vm %d, which disk %d is attached to, is %s", v.ID, old.ID, v.State)
 		}
 		pos := slices.Index(v.DiskIDs, old.ID)
 		access := "read/write"
-		if contains(v.ReadOnly, old.ID) {
+		if slices.Contains(v.ReadOnly, old.ID) {
 			access = "read"
 		}
 		running := v.State != store.VMHalted
@@ -141,15 +137,15 @@ func (s *Service) vmDiskRollback(ctx context.Context, c *Caller, a args) (any, e
 			chain = append(chain, s.newOp(tx, acct, sp).ID)
 		}
 		if running {
-			add(opSpec{typ: "vm_stop", vmID: v.ID, keys: []string{vmKey(v.ID)}, eta: 10})
+			add(opSpec{typ: "vm_stop", vmID: v.ID, keys: []string{workflow.VMKey(v.ID)}, eta: 10})
 		}
-		add(opSpec{typ: "disk_detach", vmID: v.ID, diskID: old.ID, keys: []string{vmKey(v.ID), diskKey(old.ID)}, eta: 5})
+		add(opSpec{typ: "disk_detach", vmID: v.ID, diskID: old.ID, keys: []string{workflow.VMKey(v.ID), workflow.DiskKey(old.ID)}, eta: 5})
 		nd, sp := s.reserveRollback(tx, snap, old, v.ID)
 		add(sp)
-		add(opSpec{typ: "disk_attach", vmID: v.ID, diskID: nd.ID, keys: []string{vmKey(v.ID), diskKey(nd.ID)}, eta: 5,
+		add(opSpec{typ: "disk_attach", vmID: v.ID, diskID: nd.ID, keys: []string{workflow.VMKey(v.ID), workflow.DiskKey(nd.ID)}, eta: 5,
 			params: map[string]string{"position": strconv.Itoa(pos), "access": access, "insert": "1", "restore_disk_id": strconv.FormatInt(old.ID, 10)}})
 		if running {
-			add(opSpec{typ: "vm_start", vmID: v.ID, keys: []string{vmKey(v.ID)}, eta: 20, params: map[string]string{"restore": "1"}})
+			add(opSpec{typ: "vm_start", vmID: v.ID, keys: []string{workflow.VMKey(v.ID)}, eta: 20, params: map[string]string{"restore": "1"}})
 		}
 		return chain, nil
 	})
@@ -157,125 +153,4 @@ func (s *Service) vmDiskRollback(ctx context.Context, c *Caller, a args) (any, e
 		return nil, err
 	}
 	return renderOps(list), nil
-}
-
-func (s *Service) registerRollback() {
-	s.eng.Register("disk_rollback", ops.Workflow{
-		Steps: []ops.Step{
-			{Name: "clone", Do: s.cloneSnapshot, Undo: s.undoVolume},
-			{Name: "swap", Do: swapRolledBack, Atomic: true, NoReturn: true},
-			{Name: "delete_old_volume", Do: s.deleteOldVolume},
-			{Name: "forget_old", Do: forgetOldDisk, Atomic: true},
-		},
-		Abandon: abandonRollback,
-	})
-}
-
-func oldDiskID(op store.Operation) int64 {
-	id, _ := strconv.ParseInt(op.Params["old_disk_id"], 10, 64)
-	return id
-}
-
-func (s *Service) cloneSnapshot(ctx context.Context, r *ops.Run) error {
-	d, ok := s.diskOf(r.Op().DiskID)
-	if !ok {
-		return fmt.Errorf("disk %d has no record", r.Op().DiskID)
-	}
-	snap, ok := s.diskOf(d.Source)
-	if !ok {
-		return fmt.Errorf("snapshot %d is gone", d.Source)
-	}
-	return s.madeVolume(d.Volume, s.vols.Clone(ctx, snap.Volume, d.Volume, d.SizeMB, s.ownMark(r.Op().ID)))
-}
-
-// swapRolledBack makes the new disk the one in use: created, owner of the
-// old disk's snapshots, and the old one on its way out.
-func swapRolledBack(ctx context.Context, r *ops.Run) error {
-	return r.Update(func(tx *store.Tx, op *store.Operation) error {
-		d, ok := tx.Disk(op.DiskID)
-		if !ok {
-			return fmt.Errorf("disk %d has no record", op.DiskID)
-		}
-		oldID := oldDiskID(*op)
-		d.State, d.DateUpdated = store.DiskCreated, now()
-		tx.PutDisk(d)
-		var moved []store.Disk
-		tx.EachDisk(func(x *store.Disk) bool {
-			if isSnapshot(*x) && x.Source == oldID {
-				moved = append(moved, *x)
-			}
-			return true
-		})
-		for _, x := range moved {
-			x.Source = d.ID
-			tx.PutDisk(x)
-		}
-		if old, ok := tx.Disk(oldID); ok {
-			old.State, old.DateUpdated = store.DiskDeleted, now()
-			tx.PutDisk(old)
-		}
-		return nil
-	})
-}
-
-func (s *Service) deleteOldVolume(ctx context.Context, r *ops.Run) error {
-	if old, ok := s.diskOf(oldDiskID(r.Op())); ok {
-		return s.notOurs(s.vols.Delete(ctx, old.Volume, s.ownMark(0)), old.Volume)
-	}
-	return nil
-}
-
-func forgetOldDisk(ctx context.Context, r *ops.Run) error {
-	return r.Update(func(tx *store.Tx, op *store.Operation) error {
-		tx.DeleteDisk(oldDiskID(*op))
-		return nil
-	})
-}
-
-func abandonRollback(tx *store.Tx, op store.Operation) {
-	if d, ok := tx.Disk(op.DiskID); ok && d.State == store.DiskBeingCreated {
-		tx.DeleteDisk(d.ID)
-	}
-	if old, ok := tx.Disk(oldDiskID(op)); ok && old.State == store.DiskRollback {
-		old.State, old.DateUpdated = store.DiskCreated, now()
-		tx.PutDisk(old)
-	}
-}
-
-// restoreOldDisk is the rollback chain's attach when the rollback did not
-// happen: the old disk goes back where it was.
-func (s *Service) restoreOldDisk(ctx context.Context, r *ops.Run) error {
-	oldID, _ := strconv.ParseInt(r.Op().Params["restore_disk_id"], 10, 64)
-	old, ok := s.diskOf(oldID)
-	if oldID == 0 || !ok || old.State != store.DiskCreated || (old.VMID != 0 && old.VMID != r.Op().VMID) {
-		return nil
-	}
-	return s.attachDiskID(ctx, r, oldID)
-}
-
-// restoreRunning is the rollback chain's start when a step before it
-// failed: a VM that was running before the chain runs again.
-func (s *Service) restoreRunning(ctx context.Context, r *ops.Run) error {
-	if r.Op().Params["restore"] != "1" {
-		return nil
-	}
-	v, err := s.vmOf(r)
-	if err != nil || len(v.DiskIDs) == 0 {
-		return err
-	}
-	running, err := s.isRunning(ctx, domainName(v.ID))
-	if err != nil {
-		return err
-	}
-	if !running {
-		if err := s.defineDomain(ctx, r); err != nil {
-			return err
-		}
-		if err := s.startDomain(ctx, r); err != nil {
-			return err
-		}
-	}
-	// The record says so before the operation ends: a client that sees the
-	// CANCEL must not read a state the lifecycle event has yet to correct.
-	return s.setVMState(store.VMRunning)(ctx, r)
 }

@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 func (a *agent) writeDisk(id int64, data string) {
 	a.t.Helper()
-	f, err := os.OpenFile(a.vols.Path(volumeName(id)), os.O_WRONLY, 0)
+	f, err := os.OpenFile(a.vols.Path(workflow.VolumeName(id)), os.O_WRONLY, 0)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -25,7 +26,7 @@ func (a *agent) writeDisk(id int64, data string) {
 func (a *agent) readDisk(id int64, n int) string {
 	a.t.Helper()
 	got := make([]byte, n)
-	f, err := os.Open(a.vols.Path(volumeName(id)))
+	f, err := os.Open(a.vols.Path(workflow.VolumeName(id)))
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestRollbackFrom(t *testing.T) {
 	if u := used(); u != usedBefore {
 		t.Errorf("quota use after = %v, want %v", u, usedBefore)
 	}
-	if _, err := os.Stat(a.vols.Path(volumeName(old))); !os.IsNotExist(err) {
+	if _, err := os.Stat(a.vols.Path(workflow.VolumeName(old))); !os.IsNotExist(err) {
 		t.Errorf("old volume left behind: %v", err)
 	}
 	// Rolling back again to the same snapshot works from the new disk.
@@ -194,7 +195,7 @@ func TestVMDiskRollbackFailurePutsBack(t *testing.T) {
 	sys := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["disks_id"].([]int64)[0]
 	snap := a.takeSnapshot(a.alice, sys)
 	// The snapshot's volume vanishes behind the agent's back.
-	if err := os.Remove(a.vols.Path(volumeName(snap))); err != nil {
+	if err := os.Remove(a.vols.Path(workflow.VolumeName(snap))); err != nil {
 		t.Fatal(err)
 	}
 	done := a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.disk_rollback", snap))

@@ -9,14 +9,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/agent/ipam"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // Datacenter is the one datacenter this host belongs to.
@@ -37,68 +35,34 @@ type Limits struct {
 	DefaultQuotaMB int64
 }
 
-// Timeouts drive graceful-then-hard lifecycle operations.
-type Timeouts struct {
-	Stop         time.Duration // total, before power off
-	StopMessages int
-	Reboot       time.Duration // before hard reset
-}
-
-// Network says how interfaces are wired and where addresses come from.
-type Network struct {
-	Bridge        string // empty: a bare tap per interface (QEMU)
-	V4, V6        *ipam.Pool
-	ReverseDomain string
-	// Wiring filters and shapes interfaces on the host; nil leaves the
-	// host's network alone (libvirt's test driver has no devices).
-	Wiring host.Wiring
-	// Sweep removes filters and IFBs of ifaces no record knows at
-	// reconciliation; off when agents share a namespace (tests).
-	Sweep bool
-	// DefaultBandwidth is an iface's rate, each way, when a call names
-	// none; MinBandwidth the lowest one accepted. Both bit/s.
-	DefaultBandwidth float64
-	MinBandwidth     float64
-	// CountEvery is how often traffic counters are written to the records.
-	CountEvery time.Duration
-}
-
 // Config is what the service needs from the agent's configuration.
 type Config struct {
 	Version    string
 	Datacenter Datacenter
 	Limits     Limits
-	Timeouts   Timeouts
-	Network    Network
+	Network    workflow.Network
+	// KernelsDir holds the kernels a system disk may name.
 	KernelsDir string
-	// SeedDir holds the first-boot seed images (cloud-init NoCloud).
-	SeedDir string
 	// SnapshotProfiles are the automatic snapshot policies disks may use.
 	SnapshotProfiles []SnapshotProfile
-	// QuarantineFor is how long a volume set aside at reconciliation is
-	// kept before it is removed; 0 keeps it forever.
-	QuarantineFor time.Duration
 }
 
 // Service implements the API methods.
 type Service struct {
-	cfg  Config
-	st   *store.Store
-	eng  *ops.Engine
-	hv   host.Hypervisor
-	vols host.Volumes
-	log  *slog.Logger
+	cfg Config
+	st  *store.Store
+	eng *ops.Engine
+	// wf are the steps the operations run; the service reads from it
+	// only the live traffic counters and the volume names taken.
+	wf  *workflow.Workflows
+	log *slog.Logger
 
-	methods  map[string]Handler
-	wiring   wiringState
-	volState volumeState
+	methods map[string]Handler
 }
 
-// New wires a service and registers its workflows with the engine.
-func New(cfg Config, st *store.Store, eng *ops.Engine, hv host.Hypervisor, vols host.Volumes, log *slog.Logger) *Service {
-	s := &Service{cfg: cfg, st: st, eng: eng, hv: hv, vols: vols, log: log}
-	s.wiring.kick = make(chan struct{}, 1)
-	s.registerWorkflows()
+// New makes the service over the store and engine the workflows use.
+func New(cfg Config, st *store.Store, eng *ops.Engine, wf *workflow.Workflows, log *slog.Logger) *Service {
+	s := &Service{cfg: cfg, st: st, eng: eng, wf: wf, log: log}
 	s.methods = s.methodTable()
 	return s
 }
@@ -249,13 +213,3 @@ func (s *Service) Call(ctx context.Context, c *Caller, method string, params []a
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
-
-func domainName(vmID int64) string   { return fmt.Sprintf("xa-vm-%d", vmID) }
-func volumeName(diskID int64) string { return fmt.Sprintf("xa-disk-%d", diskID) }
-func tapName(ifaceID int64) string   { return fmt.Sprintf("xa-t%d", ifaceID) }
-
-// macFor derives a stable MAC in Xen's OUI from an iface id.
-func macFor(ifaceID int64) string {
-	h := sha256.Sum256([]byte(fmt.Sprint(ifaceID)))
-	return fmt.Sprintf("00:16:3e:%02x:%02x:%02x", h[0]&0x7f, h[1], h[2])
-}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // SnapshotProfile is a policy of automatic snapshots: one every Every,
@@ -105,7 +106,7 @@ func (s *Service) snapshotProfileList(ctx context.Context, c *Caller, a args) (a
 	}
 	out := []any{}
 	for _, p := range s.cfg.SnapshotProfiles {
-		if (len(ids) == 0 || contains(ids, p.ID)) && (len(names) == 0 || contains(names, p.Name)) {
+		if (len(ids) == 0 || slices.Contains(ids, p.ID)) && (len(names) == 0 || slices.Contains(names, p.Name)) {
 			out = append(out, renderProfile(p))
 		}
 	}
@@ -167,7 +168,7 @@ func (s *Service) SnapshotTick(now time.Time) {
 		})
 		tx.EachDisk(func(d *store.Disk) bool {
 			prof, ok := s.profile(d.SnapshotProfile)
-			if !ok || d.Type != store.DiskTypeData || d.State != store.DiskCreated || s.deleting(tx, diskKey(d.ID)) {
+			if !ok || d.Type != store.DiskTypeData || d.State != store.DiskCreated || s.deleting(tx, workflow.DiskKey(d.ID)) {
 				return true
 			}
 			list := autos[d.ID]
@@ -189,7 +190,7 @@ func (s *Service) SnapshotTick(now time.Time) {
 				p.prune = append(p.prune, beyondKept(list, 0)...)
 			}
 		}
-		p.prune = slices.DeleteFunc(p.prune, func(d store.Disk) bool { return s.deleting(tx, diskKey(d.ID)) })
+		p.prune = slices.DeleteFunc(p.prune, func(d store.Disk) bool { return s.deleting(tx, workflow.DiskKey(d.ID)) })
 	})
 	for _, d := range p.take {
 		s.submitSystem("snapshot_auto", d.AccountID, func(tx *store.Tx) ([]int64, error) {
@@ -198,7 +199,7 @@ func (s *Service) SnapshotTick(now time.Time) {
 			if err != nil {
 				return nil, err
 			}
-			op := s.newOp(tx, d.AccountID, opSpec{typ: "disk_create", diskID: snap.ID, keys: []string{diskKey(snap.ID), diskKey(d.ID)},
+			op := s.newOp(tx, d.AccountID, opSpec{typ: "disk_create", diskID: snap.ID, keys: []string{workflow.DiskKey(snap.ID), workflow.DiskKey(d.ID)},
 				params: map[string]string{"source": strconv.FormatInt(d.ID, 10), "profile": strconv.FormatInt(d.SnapshotProfile, 10)}, eta: 10})
 			return []int64{op.ID}, nil
 		})
@@ -208,7 +209,7 @@ func (s *Service) SnapshotTick(now time.Time) {
 			if cur, ok := tx.Disk(d.ID); !ok || cur.State != store.DiskCreated || cur.VMID != 0 {
 				return nil, nil
 			}
-			op := s.newOp(tx, d.AccountID, opSpec{typ: "disk_delete", diskID: d.ID, keys: []string{diskKey(d.ID)}, eta: 5})
+			op := s.newOp(tx, d.AccountID, opSpec{typ: "disk_delete", diskID: d.ID, keys: []string{workflow.DiskKey(d.ID)}, eta: 5})
 			return []int64{op.ID}, nil
 		})
 	}

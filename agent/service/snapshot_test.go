@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 func TestSnapshots(t *testing.T) {
@@ -12,7 +14,7 @@ func TestSnapshots(t *testing.T) {
 	vmID := a.createVM(a.alice, "snapme")
 	sys := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["disks_id"].([]int64)[0]
 	// Data on the disk before the snapshot is in the snapshot.
-	f, _ := os.OpenFile(a.vols.Path(volumeName(sys)), os.O_WRONLY, 0)
+	f, _ := os.OpenFile(a.vols.Path(workflow.VolumeName(sys)), os.O_WRONLY, 0)
 	f.WriteAt([]byte("before"), 1<<20)
 	f.Close()
 
@@ -26,11 +28,11 @@ func TestSnapshots(t *testing.T) {
 		t.Fatalf("snapshots_id = %v", ids)
 	}
 	// Writing the disk afterwards leaves the snapshot as it was.
-	f, _ = os.OpenFile(a.vols.Path(volumeName(sys)), os.O_WRONLY, 0)
+	f, _ = os.OpenFile(a.vols.Path(workflow.VolumeName(sys)), os.O_WRONLY, 0)
 	f.WriteAt([]byte("after!"), 1<<20)
 	f.Close()
 	got := make([]byte, 6)
-	f, _ = os.Open(a.vols.Path(volumeName(snap)))
+	f, _ = os.Open(a.vols.Path(workflow.VolumeName(snap)))
 	f.ReadAt(got, 1<<20)
 	f.Close()
 	if !bytes.Equal(got, []byte("before")) {
@@ -63,7 +65,7 @@ func TestSnapshots(t *testing.T) {
 	}
 	restored := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.disk.create_from", map[string]any{"name": "restored"}, snap))
 	rid := restored[0]["disk_id"].(int64)
-	f, _ = os.Open(a.vols.Path(volumeName(rid)))
+	f, _ = os.Open(a.vols.Path(workflow.VolumeName(rid)))
 	f.ReadAt(got, 1<<20)
 	f.Close()
 	if !bytes.Equal(got, []byte("before")) {

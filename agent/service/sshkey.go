@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/xenagent/xenagent/agent/store"
@@ -73,8 +74,8 @@ var sshKeyQuery = query[store.SSHKey]{
 		}
 		fps, err := sp.strs("fingerprint")
 		return func(k *store.SSHKey) bool {
-			return (len(ids) == 0 || contains(ids, k.ID)) && (len(names) == 0 || contains(names, k.Name)) &&
-				(len(fps) == 0 || contains(fps, k.Fingerprint))
+			return (len(ids) == 0 || slices.Contains(ids, k.ID)) && (len(names) == 0 || slices.Contains(names, k.Name)) &&
+				(len(fps) == 0 || slices.Contains(fps, k.Fingerprint))
 		}, err
 	},
 	sortKeys: map[string]func(a, b *store.SSHKey) int{

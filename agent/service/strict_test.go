@@ -1,6 +1,7 @@
 package service
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,7 @@ func TestStrictTypes(t *testing.T) {
 	}
 	for _, k := range kinds {
 		for name, v := range values {
-			if contains(k.takes, name) {
+			if slices.Contains(k.takes, name) {
 				continue
 			}
 			t.Run(k.kind+"/"+name, func(t *testing.T) {

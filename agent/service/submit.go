@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -231,10 +232,6 @@ func (s *Service) newOp(tx *store.Tx, accountID int64, sp opSpec) store.Operatio
 	return op
 }
 
-func vmKey(id int64) string    { return fmt.Sprintf("vm:%d", id) }
-func diskKey(id int64) string  { return fmt.Sprintf("disk:%d", id) }
-func ifaceKey(id int64) string { return fmt.Sprintf("iface:%d", id) }
-
 func nullable(id int64) any {
 	if id == 0 {
 		return nil
@@ -304,7 +301,7 @@ func (s *Service) deleting(tx *store.Tx, key string) bool {
 	}
 	found := false
 	tx.EachOperation(func(o *store.Operation) bool {
-		if !o.Finished() && (o.Type == "vm_delete" || o.Type == "disk_delete" || o.Type == "iface_delete") && contains(o.Keys, key) {
+		if !o.Finished() && (o.Type == "vm_delete" || o.Type == "disk_delete" || o.Type == "iface_delete") && slices.Contains(o.Keys, key) {
 			found = true
 			return false
 		}

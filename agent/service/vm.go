@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/xenagent/xenagent/agent/cloudinit"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // A hostname is one DNS label.
@@ -116,7 +118,7 @@ func (s *Service) parseVMSpec(sp *spec, withSysDisk bool) (vmReq, error) {
 	if r.aiActive != 0 && r.aiActive != 1 {
 		return r, invalid(ObjVM, "ai_active", "must be 0 or 1")
 	}
-	if r.bandwidth, err = sp.float("bandwidth", s.defaultBandwidth()); err != nil {
+	if r.bandwidth, err = sp.float("bandwidth", s.cfg.Network.Bandwidth()); err != nil {
 		return r, err
 	}
 	if err := s.checkBandwidth(ObjVM, r.bandwidth); err != nil {
@@ -205,7 +207,7 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 			return nil, err
 		}
 		iface = i
-		op := s.newOp(tx, acct, opSpec{typ: "iface_create", ifaceID: i.ID, ip: ip.ID, keys: []string{ifaceKey(i.ID)}, eta: 5})
+		op := s.newOp(tx, acct, opSpec{typ: "iface_create", ifaceID: i.ID, ip: ip.ID, keys: []string{workflow.IfaceKey(i.ID)}, eta: 5})
 		ids = append(ids, op.ID)
 		after = append(after, op.ID)
 	}
@@ -233,14 +235,14 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 	} else {
 		vm.ID = tx.NextID("vm", tx.HasVM)
 	}
-	vm.Domain = domainName(vm.ID)
+	vm.Domain = workflow.DomainName(vm.ID)
 	tx.PutVM(vm)
 	d, _ := tx.Disk(diskID)
 	d.VMID = vm.ID
 	tx.PutDisk(d)
 	iface.VMID = vm.ID
 	tx.PutIface(iface)
-	op := s.newOp(tx, acct, opSpec{typ: "vm_create", vmID: vm.ID, keys: []string{vmKey(vm.ID), diskKey(diskID), ifaceKey(iface.ID)},
+	op := s.newOp(tx, acct, opSpec{typ: "vm_create", vmID: vm.ID, keys: []string{workflow.VMKey(vm.ID), workflow.DiskKey(diskID), workflow.IfaceKey(iface.ID)},
 		after: after, params: map[string]string{"hostname": vm.Hostname}, eta: 30})
 	return append(ids, op.ID), nil
 }
@@ -303,7 +305,7 @@ func (s *Service) vmCreateFrom(ctx context.Context, c *Caller, a args) (any, err
 		if err != nil {
 			return nil, err
 		}
-		dop := s.newOp(tx, acct, opSpec{typ: "disk_create", diskID: d.ID, keys: []string{diskKey(d.ID)},
+		dop := s.newOp(tx, acct, opSpec{typ: "disk_create", diskID: d.ID, keys: []string{workflow.DiskKey(d.ID)},
 			params: map[string]string{"source": strconv.FormatInt(d.Source, 10)}, eta: 10})
 		rest, err := s.reserveVM(tx, acct, o, r, d.ID, []int64{dop.ID})
 		if err != nil {
@@ -339,14 +341,14 @@ func (s *Service) vmAction(typ string) Handler {
 		}
 		return s.submitOne(c, o, "hosting.vm."+strings.TrimPrefix(typ, "vm_"), a.vals, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
 			v, _ := tx.VM(id)
-			if s.deleting(tx, vmKey(id)) {
+			if s.deleting(tx, workflow.VMKey(id)) {
 				return opSpec{}, fault(ObjVM, CauseConflict, "vm_id: vm %d is being deleted", id)
 			}
 			if v.State == store.VMLocked {
 				return opSpec{}, fault(ObjVM, CauseConflict, "vm_id: vm %d is locked", id)
 			}
 			eta := map[string]int64{"vm_start": 20, "vm_stop": 10, "vm_reboot": 30}[typ]
-			return opSpec{typ: typ, vmID: id, keys: []string{vmKey(id)}, eta: eta}, nil
+			return opSpec{typ: typ, vmID: id, keys: []string{workflow.VMKey(id)}, eta: eta}, nil
 		})
 	}
 }
@@ -428,7 +430,7 @@ func (s *Service) vmUpdate(ctx context.Context, c *Caller, a args) (any, error) 
 	}
 	return s.submitOne(c, o, "hosting.vm.update", a.vals, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(id)
-		if s.deleting(tx, vmKey(id)) {
+		if s.deleting(tx, workflow.VMKey(id)) {
 			return opSpec{}, fault(ObjVM, CauseConflict, "vm_id: vm %d is being deleted", id)
 		}
 		mem, maxMem, cores := v.Memory, v.MaxMemory, v.Cores
@@ -453,7 +455,7 @@ func (s *Service) vmUpdate(ctx context.Context, c *Caller, a args) (any, error) 
 				return opSpec{}, err
 			}
 		}
-		return opSpec{typ: "vm_update", vmID: id, keys: []string{vmKey(id)}, params: params, secrets: secrets, eta: 5}, nil
+		return opSpec{typ: "vm_update", vmID: id, keys: []string{workflow.VMKey(id)}, params: params, secrets: secrets, eta: 5}, nil
 	})
 }
 
@@ -469,15 +471,15 @@ func (s *Service) vmDelete(ctx context.Context, c *Caller, a args) (any, error) 
 	}
 	return s.submitOne(c, o, "hosting.vm.delete", a.vals, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(id)
-		if s.deleting(tx, vmKey(id)) {
+		if s.deleting(tx, workflow.VMKey(id)) {
 			return opSpec{}, fault(ObjVM, CauseConflict, "vm_id: vm %d is already being deleted", id)
 		}
-		keys := []string{vmKey(id)}
+		keys := []string{workflow.VMKey(id)}
 		for _, d := range v.DiskIDs {
-			keys = append(keys, diskKey(d))
+			keys = append(keys, workflow.DiskKey(d))
 		}
 		for _, i := range v.IfaceIDs {
-			keys = append(keys, ifaceKey(i))
+			keys = append(keys, workflow.IfaceKey(i))
 		}
 		return opSpec{typ: "vm_delete", vmID: id, keys: keys, eta: 15}, nil
 	})
@@ -508,18 +510,18 @@ func parseVMFilter(sp *spec) (vmFilter, error) {
 	if f.state, err = sp.str("state", "", false); err != nil {
 		return f, err
 	}
-	if f.state != "" && !contains([]string{store.VMPaused, store.VMRunning, store.VMHalted, store.VMLocked, store.VMBeingCreated, store.VMDeleted}, f.state) {
+	if f.state != "" && !slices.Contains([]string{store.VMPaused, store.VMRunning, store.VMHalted, store.VMLocked, store.VMBeingCreated, store.VMDeleted}, f.state) {
 		return f, invalid(ObjVM, "state", "must be one of paused, running, halted, locked, being_created, deleted")
 	}
 	return f, nil
 }
 
 func (f vmFilter) match(v *store.VM) bool {
-	return (len(f.ids) == 0 || contains(f.ids, v.ID)) &&
-		(len(f.cores) == 0 || contains(f.cores, v.Cores)) &&
-		(len(f.dcs) == 0 || contains(f.dcs, v.DatacenterID)) &&
-		(len(f.memory) == 0 || contains(f.memory, v.Memory)) &&
-		(len(f.hostnames) == 0 || contains(f.hostnames, v.Hostname)) &&
+	return (len(f.ids) == 0 || slices.Contains(f.ids, v.ID)) &&
+		(len(f.cores) == 0 || slices.Contains(f.cores, v.Cores)) &&
+		(len(f.dcs) == 0 || slices.Contains(f.dcs, v.DatacenterID)) &&
+		(len(f.memory) == 0 || slices.Contains(f.memory, v.Memory)) &&
+		(len(f.hostnames) == 0 || slices.Contains(f.hostnames, v.Hostname)) &&
 		(f.like == "" || likeMatch(f.like, v.Hostname)) &&
 		(f.state == "" || f.state == v.State)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 func TestCreateFromLifecycleDelete(t *testing.T) {
@@ -42,7 +43,7 @@ func TestCreateFromLifecycleDelete(t *testing.T) {
 	if ip["ip"] != "10.0.0.10" || ip["reverse"] != "xvm-10-0-0-10.example.net" {
 		t.Fatalf("ip = %v", ip)
 	}
-	st, _ := a.hv.State(ctx, domainName(vmID))
+	st, _ := a.hv.State(ctx, workflow.DomainName(vmID))
 	if !st.Running {
 		t.Fatalf("libvirt domain state = %+v", st)
 	}
@@ -54,7 +55,7 @@ func TestCreateFromLifecycleDelete(t *testing.T) {
 		if got := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["state"]; got != step.want {
 			t.Fatalf("after %s state = %v, want %s", step.method, got, step.want)
 		}
-		st, _ := a.hv.State(ctx, domainName(vmID))
+		st, _ := a.hv.State(ctx, workflow.DomainName(vmID))
 		if st.Running != (step.want == "running") {
 			t.Fatalf("after %s libvirt says running=%v", step.method, st.Running)
 		}
@@ -65,7 +66,7 @@ func TestCreateFromLifecycleDelete(t *testing.T) {
 	if info["memory"] != int64(1024) || info["cores"] != int64(2) {
 		t.Fatalf("after update %v", info)
 	}
-	x, _ := a.hv.DomainXMLOf(ctx, domainName(vmID))
+	x, _ := a.hv.DomainXMLOf(ctx, workflow.DomainName(vmID))
 	if !strings.Contains(x, `<vcpu placement="static">2</vcpu>`) && !strings.Contains(x, `<vcpu placement='static'>2</vcpu>`) {
 		t.Errorf("domain definition did not take the cores update:\n%s", x)
 	}
@@ -74,7 +75,7 @@ func TestCreateFromLifecycleDelete(t *testing.T) {
 	if _, f := a.call(a.alice, "hosting.vm.info", vmID); f == nil || f.Cause != CauseNotFound {
 		t.Fatalf("vm.info after delete fault = %v", f)
 	}
-	if st, _ := a.hv.State(ctx, domainName(vmID)); st.Exists {
+	if st, _ := a.hv.State(ctx, workflow.DomainName(vmID)); st.Exists {
 		t.Fatal("domain left behind after delete")
 	}
 	if n := a.snapshot(); n[0] != 0 || n[1] != 1 || n[2] != 0 || n[3] != 0 || n[5] != 1 {
@@ -361,8 +362,8 @@ func TestDisksAndIfacesAttachDetach(t *testing.T) {
 	if len(ids) != 2 || ids[0] != dataID || ids[1] != sys {
 		t.Fatalf("after swap disks_id = %v", ids)
 	}
-	x, _ := a.hv.DomainXMLOf(context.Background(), domainName(vmID))
-	if strings.Index(x, volumeName(dataID)) > strings.Index(x, volumeName(sys)) {
+	x, _ := a.hv.DomainXMLOf(context.Background(), workflow.DomainName(vmID))
+	if strings.Index(x, workflow.VolumeName(dataID)) > strings.Index(x, workflow.VolumeName(sys)) {
 		t.Errorf("domain disks not in position order:\n%s", x)
 	}
 	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.disk_detach", vmID, dataID))
@@ -387,7 +388,7 @@ func TestDisksAndIfacesAttachDetach(t *testing.T) {
 	if len(d["vms_id"].([]int64)) != 0 {
 		t.Fatalf("extra disk still attached after vm delete: %v", d)
 	}
-	if ok, _ := a.vols.Exists(context.Background(), volumeName(dataID)); !ok {
+	if ok, _ := a.vols.Exists(context.Background(), workflow.VolumeName(dataID)); !ok {
 		t.Fatal("vm.delete deleted an extra disk's volume")
 	}
 }
@@ -396,7 +397,7 @@ func TestGuestPowerOffShowsHalted(t *testing.T) {
 	a := newAgent(t, true)
 	vmID := a.createVM(a.alice, "selfstop")
 	// The guest powers itself off: libvirt reports it, nobody asked the agent.
-	if err := a.hv.Destroy(context.Background(), domainName(vmID)); err != nil {
+	if err := a.hv.Destroy(context.Background(), workflow.DomainName(vmID)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool {
@@ -410,20 +411,20 @@ func TestReconcileAtStart(t *testing.T) {
 	ctx := context.Background()
 	// Behind the agent's back: the guest stops, a stray domain and a stray
 	// volume of ours appear.
-	a.hv.Destroy(ctx, domainName(vmID))
-	stray := domainName(999)
-	spec, _ := a.svc.domainSpec(vmID)
-	spec.Name, spec.UUID, spec.VMID = stray, a.svc.uuidFor(999), 999
+	a.hv.Destroy(ctx, workflow.DomainName(vmID))
+	stray := workflow.DomainName(999)
+	spec, _ := a.wf.DomainSpec(vmID)
+	spec.Name, spec.UUID, spec.VMID = stray, a.wf.UUID(999), 999
 	if err := a.hv.Define(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
 	// A volume of ours that no operation of the journal proves abandoned
 	// is quarantined, not deleted; a name the agent does not make is left.
-	a.vols.Create(ctx, volumeName(999), 1, a.svc.ownMark(0))
-	a.vols.Create(ctx, "someone-elses", 1, a.svc.ownMark(0))
+	a.vols.Create(ctx, workflow.VolumeName(999), 1, host.Mark{Owner: a.st.Instance(), Op: 0})
+	a.vols.Create(ctx, "someone-elses", 1, host.Mark{Owner: a.st.Instance(), Op: 0})
 	a.stop()
 	a.eng.Wait()
-	if err := a.svc.Reconcile(ctx); err != nil {
+	if err := a.rec.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var v store.VM
@@ -434,13 +435,13 @@ func TestReconcileAtStart(t *testing.T) {
 	if st, _ := a.hv.State(ctx, stray); st.Exists {
 		t.Error("orphan domain survived reconcile")
 	}
-	if ok, _ := a.vols.Exists(ctx, volumeName(999)); ok {
+	if ok, _ := a.vols.Exists(ctx, workflow.VolumeName(999)); ok {
 		t.Error("orphan volume kept its name")
 	}
 	vols, _ := a.vols.List(ctx)
 	quarantined := 0
 	for _, v := range vols {
-		if orig, _, ok := host.ParseQuarantined(v.Name); ok && orig == volumeName(999) {
+		if orig, _, ok := host.ParseQuarantined(v.Name); ok && orig == workflow.VolumeName(999) {
 			quarantined++
 		}
 	}
@@ -484,7 +485,7 @@ func TestMaxMemoryTakesEffectAtReboot(t *testing.T) {
 	if pending() {
 		t.Fatal("still pending after the reboot")
 	}
-	x, _ := a.hv.DomainXMLOf(context.Background(), domainName(vmID))
+	x, _ := a.hv.DomainXMLOf(context.Background(), workflow.DomainName(vmID))
 	if !strings.Contains(x, ">4194304</memory>") {
 		t.Errorf("maximum memory not 4096 MiB in the definition:\n%s", x)
 	}
@@ -514,8 +515,8 @@ func TestDirectBootGetsItsAddressOnTheCommandLine(t *testing.T) {
 	kernels := t.TempDir()
 	os.MkdirAll(filepath.Join(kernels, "6.1"), 0o755)
 	os.WriteFile(filepath.Join(kernels, "6.1", "vmlinuz"), []byte("k"), 0o644)
-	a := newAgent(t, true, func(c *Config) { c.KernelsDir = kernels })
-	if err := a.svc.EnsureImage(context.Background(), ImageSpec{Label: "pv", SizeMB: 8, KernelVersion: "6.1", Cmdline: "root=/dev/xvda ro"}); err != nil {
+	a := newAgent(t, true, func(c *agentConfig) { c.KernelsDir = kernels })
+	if err := a.wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "pv", SizeMB: 8, KernelVersion: "6.1", Cmdline: "root=/dev/xvda ro"}); err != nil {
 		t.Fatal(err)
 	}
 	var img int64
@@ -529,7 +530,7 @@ func TestDirectBootGetsItsAddressOnTheCommandLine(t *testing.T) {
 	})
 	ops := a.mustCall(a.alice, "hosting.vm.create_from", vmSpec("pv1"), map[string]any{}, img)
 	vmID := a.mustDone(a.alice, ops)[2]["params"].(map[string]any)["vm_id"].(int64)
-	x, _ := a.hv.DomainXMLOf(context.Background(), domainName(vmID))
+	x, _ := a.hv.DomainXMLOf(context.Background(), workflow.DomainName(vmID))
 	if !strings.Contains(x, "<cmdline>root=/dev/xvda ro ip=10.0.0.10::10.0.0.1:255.255.255.0:pv1:eth0:off</cmdline>") {
 		t.Fatalf("kernel command line:\n%s", x)
 	}

@@ -66,6 +66,11 @@ type Provision struct {
 	AuthorizedKeys []string `json:"authorized_keys,omitempty"`
 }
 
+// IsSnapshot reports a snapshot, taken by a call or by a profile.
+func (d Disk) IsSnapshot() bool {
+	return d.Type == DiskTypeSnapshot || d.Type == DiskTypeSnapshotAuto
+}
+
 func (v VM) clone() VM {
 	v.DiskIDs = slices.Clone(v.DiskIDs)
 	v.ReadOnly = slices.Clone(v.ReadOnly)

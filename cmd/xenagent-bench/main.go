@@ -21,11 +21,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/hypervisor"
-	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/storage/file"
 )
 
@@ -117,17 +118,19 @@ func setup(dir string) (*bench, error) {
 	}
 	v4, _ := ipam.Parse("10.0.0.0/16", "10.0.0.1", "", "")
 	eng := ops.New(st, log, ops.Config{})
+	network := workflow.Network{Bridge: "br0", V4: &v4}
+	wf := workflow.New(workflow.Config{DatacenterID: 1, Network: network,
+		Timeouts: workflow.Timeouts{Stop: time.Minute, StopMessages: 2, Reboot: time.Minute}}, st, eng, hv, vols, log)
 	svc := service.New(service.Config{
 		Datacenter: service.Datacenter{ID: 1, Name: "Bench"},
 		Limits:     service.Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 1 << 30},
-		Timeouts:   service.Timeouts{Stop: time.Minute, StopMessages: 2, Reboot: time.Minute},
-		Network:    service.Network{Bridge: "br0", V4: &v4},
-	}, st, eng, hv, vols, log)
+		Network:    network,
+	}, st, eng, wf, log)
 	acct, err := svc.EnsureAccount("BENCH", "Bench", service.HashKey("bench-key-0123456789abcd"), 0)
 	if err != nil {
 		return nil, err
 	}
-	if err := svc.EnsureImage(context.Background(), service.ImageSpec{Label: "img", SizeMB: 1}); err != nil {
+	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "img", SizeMB: 1}); err != nil {
 		return nil, err
 	}
 	b := &bench{dir: dir, st: st, eng: eng, hv: hv, svc: svc, caller: &service.Caller{AccountID: acct, Handle: "BENCH"}}

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/xenagent/xenagent/agent/config"
-	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/store"
 )
 
@@ -62,7 +62,7 @@ func adopt(args []string, out io.Writer) int {
 	}
 	defer lease.Release()
 	if fs.NArg() == 0 {
-		cands, err := service.Candidates(ctx, st, vols)
+		cands, err := reconcile.Candidates(ctx, st, vols)
 		if err != nil {
 			return fail(err)
 		}
@@ -76,7 +76,7 @@ func adopt(args []string, out io.Writer) int {
 		}
 		return 0
 	}
-	done, err := service.Adopt(ctx, st, vols, cfg.Datacenter.ID, *account, fs.Args())
+	done, err := reconcile.Adopt(ctx, st, vols, cfg.Datacenter.ID, *account, fs.Args())
 	for _, a := range done {
 		fmt.Fprintf(out, "adopted %s as disk %d (%s, %d MB) of account %d\n", a.Volume, a.Disk.ID, a.Disk.Volume, a.Disk.SizeMB, a.Disk.AccountID)
 	}

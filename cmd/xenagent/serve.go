@@ -19,13 +19,15 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/rpc"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/network/antispoof"
-	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/network/shaper"
 	"github.com/xenagent/xenagent/network/wire"
 	"github.com/xenagent/xenagent/storage/file"
@@ -77,18 +79,34 @@ func failpoint(log *slog.Logger) func(op store.Operation, boundary string) {
 	}
 }
 
+// coreConfigs are the service's, the workflows' and the reconciler's
+// configurations; wiring, when set, is the host's network port.
+func coreConfigs(cfg config.Config, wiring host.Wiring) (service.Config, workflow.Config, reconcile.Config, error) {
+	sc, err := serviceConfig(cfg)
+	if err != nil {
+		return sc, workflow.Config{}, reconcile.Config{}, err
+	}
+	sc.Network.Wiring = wiring
+	wc := workflow.Config{
+		DatacenterID: cfg.Datacenter.ID,
+		Timeouts: workflow.Timeouts{Stop: cfg.Timeouts.Stop.Duration, StopMessages: cfg.Timeouts.StopMessages,
+			Reboot: cfg.Timeouts.Reboot.Duration},
+		Network:    sc.Network,
+		KernelsDir: cfg.Storage.KernelsDir,
+		SeedDir:    filepath.Join(cfg.StateDir, "seeds"),
+	}
+	rc := reconcile.Config{Network: sc.Network, QuarantineFor: cfg.Storage.QuarantineFor.Duration}
+	return sc, wc, rc, nil
+}
+
 func serviceConfig(cfg config.Config) (service.Config, error) {
 	sc := service.Config{
 		Version:    version,
 		Datacenter: service.Datacenter(cfg.Datacenter),
 		Limits:     service.Limits(cfg.Limits),
-		Timeouts: service.Timeouts{Stop: cfg.Timeouts.Stop.Duration, StopMessages: cfg.Timeouts.StopMessages,
-			Reboot: cfg.Timeouts.Reboot.Duration},
-		Network: service.Network{Bridge: cfg.Network.Bridge, ReverseDomain: cfg.Network.ReverseDomain, Sweep: cfg.Network.Sweep,
+		Network: workflow.Network{Bridge: cfg.Network.Bridge, ReverseDomain: cfg.Network.ReverseDomain, Sweep: cfg.Network.Sweep,
 			DefaultBandwidth: cfg.Network.DefaultBandwidth, MinBandwidth: cfg.Network.MinBandwidth, CountEvery: cfg.Network.CountEvery.Duration},
-		KernelsDir:    cfg.Storage.KernelsDir,
-		SeedDir:       filepath.Join(cfg.StateDir, "seeds"),
-		QuarantineFor: cfg.Storage.QuarantineFor.Duration,
+		KernelsDir: cfg.Storage.KernelsDir,
 	}
 	sc.SnapshotProfiles = service.DefaultSnapshotProfiles
 	if len(cfg.Snapshots.Profiles) > 0 {
@@ -154,16 +172,13 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		return err
 	}
 	defer hv.Close()
-	sc, err := serviceConfig(cfg)
-	if err != nil {
-		return err
-	}
+	var wiring host.Wiring
 	if cfg.Network.Wire {
 		w, err := hostWiring(cfg.Network.Bridge)
 		if err != nil {
 			return err
 		}
-		sc.Network.Wiring = w
+		wiring = w
 		// Runs after the engine stopped: no IFB is left half-deleted.
 		defer func() {
 			if err := w.Settle(); err != nil {
@@ -172,29 +187,38 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		}()
 	}
 	eng := ops.New(st, log, ops.Config{RetryFor: cfg.Timeouts.StepRetry.Duration, OnBoundary: failpoint(log)})
-	svc := service.New(sc, st, eng, hv, vols, log)
+	sc, wc, rc, err := coreConfigs(cfg, wiring)
+	if err != nil {
+		return err
+	}
+	wf := workflow.New(wc, st, eng, hv, vols, log)
+	rec := reconcile.New(rc, st, eng, hv, vols, wf, log)
+	svc := service.New(sc, st, eng, wf, log)
 	// Before anything is made: an empty state over other agents' volumes is refused.
-	if err := svc.GuardVolumes(ctx, storageWhere(cfg), cfg.AllowForeignVolumes); err != nil {
+	if err := rec.GuardVolumes(ctx, storageWhere(cfg), cfg.AllowForeignVolumes); err != nil {
 		return err
 	}
-	if err := seed(ctx, cfg, svc, log); err != nil {
+	if err := seed(ctx, cfg, svc, wf, log); err != nil {
 		return err
 	}
-	if err := svc.Reconcile(ctx); err != nil {
+	if err := rec.Reconcile(ctx); err != nil {
 		return fmt.Errorf("reconciling at start: %w", err)
 	}
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	eng.Start(runCtx)
-	go svc.WatchDomains(runCtx)
+	go rec.WatchDomains(runCtx)
 	go svc.RunSnapshotScheduler(runCtx, cfg.Snapshots.CheckEvery.Duration)
 	go eng.RunPruner(runCtx, cfg.Operations.KeepFinished.Duration)
-	go svc.ExpireQuarantine(runCtx, time.Hour)
-	go svc.RunNetwork(runCtx, func(ctx context.Context, fn func(host.LinkEvent)) error { return wire.WatchLinks(ctx, nil, fn) })
+	go rec.ExpireQuarantine(runCtx, time.Hour)
+	go rec.RunNetwork(runCtx, func(ctx context.Context, fn func(host.LinkEvent)) error { return wire.WatchLinks(ctx, nil, fn) })
 
 	// Connection limits count TCP connections, so they wrap the raw
 	// listener and TLS wraps them.
-	srv, ln, err := limitedServer(ln, rpc.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log), cfg.Server, log)
+	api := rpc.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log)
+	api.SetHealth(rec.Healthy)
+	api.AddMetrics(rec.WriteVolumeMetrics)
+	srv, ln, err := limitedServer(ln, api, cfg.Server, log)
 	if err != nil {
 		return err
 	}
@@ -206,7 +230,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	notifyReady(log)
-	go watchdog(runCtx, log, func(ctx context.Context) error { return svc.Healthy(ctx) })
+	go watchdog(runCtx, log, func(ctx context.Context) error { return rec.Healthy(ctx) })
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -277,7 +301,7 @@ func newKey() string {
 
 // seed creates configured accounts, the demo account with its key file,
 // and the configured images.
-func seed(ctx context.Context, cfg config.Config, svc *service.Service, log *slog.Logger) error {
+func seed(ctx context.Context, cfg config.Config, svc *service.Service, wf *workflow.Workflows, log *slog.Logger) error {
 	for _, a := range cfg.Accounts {
 		if _, err := svc.EnsureAccount(a.Handle, a.Fullname, a.KeySHA256, a.DiskQuotaMB); err != nil {
 			return err
@@ -300,7 +324,7 @@ func seed(ctx context.Context, cfg config.Config, svc *service.Service, log *slo
 		fmt.Printf("demo account DEMO-XENAGENT, API key %s (also in %s)\n", key, cfg.Demo.KeyFile)
 	}
 	for _, im := range cfg.Images {
-		if err := svc.EnsureImage(ctx, service.ImageSpec{Label: im.Label, OSArch: im.OSArch, SizeMB: im.SizeMB,
+		if err := wf.EnsureImage(ctx, workflow.ImageSpec{Label: im.Label, OSArch: im.OSArch, SizeMB: im.SizeMB,
 			KernelVersion: im.KernelVersion, Cmdline: im.Cmdline, SourceFile: im.SourceFile}); err != nil {
 			return fmt.Errorf("image %q: %w", im.Label, err)
 		}

@@ -1,4 +1,4 @@
-package service
+package reconcile
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // What reconciliation does with a volume no disk record may refer to.
@@ -101,7 +102,7 @@ func judgeVolume(v host.Volume, f volFacts) (verdict volVerdict, why string) {
 		return volQuarantine, fmt.Sprintf("no disk record refers to it and its operation %d is not in the journal (an older state.db, or pruned)", v.Mark.Op)
 	case !f.Op.Finished():
 		return volKeep, fmt.Sprintf("operation %d is still making it", f.Op.ID)
-	case slices.Contains(volumeMakers, f.Op.Type) && volumeName(f.Op.DiskID) == v.Name &&
+	case slices.Contains(volumeMakers, f.Op.Type) && workflow.VolumeName(f.Op.DiskID) == v.Name &&
 		(f.Op.Step == store.StepError || f.Op.Step == store.StepCancel):
 		return volDelete, fmt.Sprintf("its operation %d (%s) ended %s without keeping it", f.Op.ID, f.Op.Type, f.Op.Step)
 	}
@@ -145,47 +146,11 @@ type volumeState struct {
 	listed bool // the start-up listing was logged
 }
 
-func (s *Service) volumeTaken(name string) bool {
-	s.volState.mu.Lock()
-	defer s.volState.mu.Unlock()
-	return s.volState.taken[name]
-}
-
-func (s *Service) setTaken(names []string, add bool) {
-	s.volState.mu.Lock()
-	defer s.volState.mu.Unlock()
-	if !add || s.volState.taken == nil {
-		s.volState.taken = map[string]bool{}
-	}
-	for _, n := range names {
-		s.volState.taken[strings.TrimSuffix(n, ".tmp")] = true
-	}
-}
-
-// diskIDFree is NextID's test for disk ids: no record uses the id and no
-// volume on the storage has its name.
-func (s *Service) diskIDFree(tx *store.Tx) func(int64) bool {
-	return func(id int64) bool { return tx.HasDisk(id) || s.volumeTaken(volumeName(id)) }
-}
-
-// ownMark is the mark of what operation op makes (0: none).
-func (s *Service) ownMark(op int64) host.Mark { return host.Mark{Owner: s.st.Instance(), Op: op} }
-
-// notOurs turns a refused delete into nothing to do: what is there was
-// not made by us (or by this operation), and stays.
-func (s *Service) notOurs(err error, what string) error {
-	if errors.Is(err, host.ErrNotOurs) {
-		s.log.Warn("volume left in place: not made by this agent or operation", "what", what, "err", err)
-		return nil
-	}
-	return err
-}
-
 // reconcileVolumes applies judgeVolume to every volume. It lists the
 // storage before reading the state: a volume made meanwhile has its
 // record or operation in the state read after, and is never taken for
 // an orphan.
-func (s *Service) reconcileVolumes(ctx context.Context, rep *ReconcileReport) error {
+func (s *Reconciler) reconcileVolumes(ctx context.Context, rep *ReconcileReport) error {
 	vols, err := s.vols.List(ctx)
 	if err != nil {
 		return err
@@ -225,7 +190,8 @@ func (s *Service) reconcileVolumes(ctx context.Context, rep *ReconcileReport) er
 				want.Op = v.Mark.Op
 			}
 			if err := s.vols.Delete(ctx, v.Name, want); err != nil {
-				if s.notOurs(err, v.Name) == nil {
+				if errors.Is(err, host.ErrNotOurs) {
+					s.log.Warn("volume left in place: not made by this agent or operation", "volume", v.Name, "err", err)
 					present = append(present, name)
 					continue
 				}
@@ -248,7 +214,7 @@ func (s *Service) reconcileVolumes(ctx context.Context, rep *ReconcileReport) er
 			}
 			counts.Quarantined.add(v, 1)
 		case volClaim:
-			if err := s.vols.SetMark(ctx, v.Name, s.ownMark(0)); err != nil {
+			if err := s.vols.SetMark(ctx, v.Name, host.Mark{Owner: s.st.Instance()}); err != nil {
 				return fmt.Errorf("marking volume %s: %w", v.Name, err)
 			}
 			s.log.Info("volume marked as this agent's", "volume", v.Name, "why", why)
@@ -269,7 +235,7 @@ func (s *Service) reconcileVolumes(ctx context.Context, rep *ReconcileReport) er
 			present = append(present, name)
 		}
 	}
-	s.setTaken(present, false)
+	s.wf.Taken().Set(present, false)
 	s.volState.mu.Lock()
 	s.volState.counts = counts
 	s.volState.mu.Unlock()
@@ -302,7 +268,7 @@ func keepFor(d time.Duration) string {
 // ExpireQuarantine removes this agent's quarantined volumes older than
 // quarantine_for, every interval until ctx ends (reconciliation does it
 // at start too).
-func (s *Service) ExpireQuarantine(ctx context.Context, every time.Duration) {
+func (s *Reconciler) ExpireQuarantine(ctx context.Context, every time.Duration) {
 	if s.cfg.QuarantineFor == 0 {
 		return
 	}
@@ -321,7 +287,7 @@ func (s *Service) ExpireQuarantine(ctx context.Context, every time.Duration) {
 		}
 		for _, v := range vols {
 			if verdict, why := judgeVolume(v, volFacts{Instance: s.st.Instance(), Now: time.Now(), KeepFor: s.cfg.QuarantineFor}); verdict == volExpired {
-				if err := s.vols.Delete(ctx, v.Name, s.ownMark(0)); err != nil {
+				if err := s.vols.Delete(ctx, v.Name, host.Mark{Owner: s.st.Instance()}); err != nil {
 					s.log.Warn("removing an expired quarantined volume", "volume", v.Name, "err", err)
 					continue
 				}
@@ -336,7 +302,7 @@ func (s *Service) ExpireQuarantine(ctx context.Context, every time.Duration) {
 
 // WriteVolumeMetrics writes the volumes the agent left aside, in the
 // Prometheus text format.
-func (s *Service) WriteVolumeMetrics(w io.Writer) {
+func (s *Reconciler) WriteVolumeMetrics(w io.Writer) {
 	s.volState.mu.Lock()
 	c := s.volState.counts
 	s.volState.mu.Unlock()
@@ -372,7 +338,7 @@ var ErrForeignVolumes = errors.New("refusing to start")
 // empty or mistyped state_dir or the wrong config: starting would set
 // them all aside. It refuses, saying what it found, unless allowForeign
 // (serve --allow-foreign-volumes) says the operator knows.
-func (s *Service) GuardVolumes(ctx context.Context, where string, allowForeign bool) error {
+func (s *Reconciler) GuardVolumes(ctx context.Context, where string, allowForeign bool) error {
 	vols, err := s.vols.List(ctx)
 	if err != nil {
 		return fmt.Errorf("listing volumes: %w", err)
@@ -398,7 +364,7 @@ func (s *Service) GuardVolumes(ctx context.Context, where string, allowForeign b
 			examples = append(examples, v.Name)
 		}
 	}
-	s.setTaken(names, false)
+	s.wf.Taken().Set(names, false)
 	if disks > 0 || total == 0 {
 		return nil
 	}

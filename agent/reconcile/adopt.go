@@ -1,4 +1,4 @@
-package service
+package reconcile
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // Adopted is a volume made a disk by Adopt.
@@ -82,12 +83,12 @@ func Adopt(ctx context.Context, st *store.Store, vols host.Volumes, datacenter, 
 		var d store.Disk
 		err := st.Update(func(tx *store.Tx) error {
 			id, err := strconv.ParseInt(strings.TrimPrefix(orig, "xa-disk-"), 10, 64)
-			if err != nil || volumeName(id) != orig || id <= 0 || tx.HasDisk(id) || orig != n && onStorage[orig] {
-				id = tx.NextID("disk", func(id int64) bool { return tx.HasDisk(id) || onStorage[volumeName(id)] })
+			if err != nil || workflow.VolumeName(id) != orig || id <= 0 || tx.HasDisk(id) || orig != n && onStorage[orig] {
+				id = tx.NextID("disk", func(id int64) bool { return tx.HasDisk(id) || onStorage[workflow.VolumeName(id)] })
 			}
 			d = store.Disk{ID: id, AccountID: account, DatacenterID: datacenter, Name: "adopted" + strconv.FormatInt(id, 10),
 				SizeMB: v.SizeMB, State: store.DiskCreated, Type: store.DiskTypeData, Visibility: "private",
-				Volume: volumeName(id), DateCreated: now(), DateUpdated: now()}
+				Volume: workflow.VolumeName(id), DateCreated: now(), DateUpdated: now()}
 			return nil
 		})
 		if err != nil {

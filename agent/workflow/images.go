@@ -1,4 +1,4 @@
-package service
+package workflow
 
 import (
 	"context"
@@ -19,7 +19,7 @@ type ImageSpec struct {
 // volume made, or filled from SourceFile) and the image record. The
 // volume is made before the records, and a crash in between leaves an
 // unreferenced volume that reconciliation quarantines.
-func (s *Service) EnsureImage(ctx context.Context, spec ImageSpec) error {
+func (s *Workflows) EnsureImage(ctx context.Context, spec ImageSpec) error {
 	exists := false
 	s.st.View(func(tx *store.Tx) {
 		tx.EachImage(func(i *store.Image) bool {
@@ -32,12 +32,12 @@ func (s *Service) EnsureImage(ctx context.Context, spec ImageSpec) error {
 	}
 	var diskID int64
 	if err := s.st.Update(func(tx *store.Tx) error {
-		diskID = tx.NextID("disk", s.diskIDFree(tx))
+		diskID = tx.NextID("disk", s.taken.DiskIDFree(tx))
 		return nil
 	}); err != nil {
 		return err
 	}
-	vol := volumeName(diskID)
+	vol := VolumeName(diskID)
 	if err := s.madeVolume(vol, s.vols.Create(ctx, vol, spec.SizeMB, s.ownMark(0))); err != nil {
 		return err
 	}
@@ -54,11 +54,11 @@ func (s *Service) EnsureImage(ctx context.Context, spec ImageSpec) error {
 	}
 	return s.st.Update(func(tx *store.Tx) error {
 		t := now()
-		tx.PutDisk(store.Disk{ID: diskID, DatacenterID: s.cfg.Datacenter.ID, Name: spec.Label, SizeMB: spec.SizeMB,
+		tx.PutDisk(store.Disk{ID: diskID, DatacenterID: s.cfg.DatacenterID, Name: spec.Label, SizeMB: spec.SizeMB,
 			State: store.DiskCreated, Type: store.DiskTypeImage, KernelVersion: spec.KernelVersion, Cmdline: spec.Cmdline,
 			Label: spec.Label, Visibility: "all", Volume: vol, DateCreated: t, DateUpdated: t})
 		tx.PutImage(store.Image{ID: tx.NextID("image", func(n int64) bool { _, ok := tx.Image(n); return ok }),
-			Label: spec.Label, OSArch: spec.OSArch, DatacenterID: s.cfg.Datacenter.ID, DiskID: diskID,
+			Label: spec.Label, OSArch: spec.OSArch, DatacenterID: s.cfg.DatacenterID, DiskID: diskID,
 			Visibility: "all", DateCreated: t, DateUpdated: t})
 		return nil
 	})

@@ -1,4 +1,4 @@
-package service
+package workflow
 
 import (
 	"context"
@@ -15,15 +15,15 @@ import (
 	"github.com/xenagent/xenagent/agent/store"
 )
 
-// seedPath is where a VM's first-boot seed image lives.
-func (s *Service) seedPath(vmID int64) string {
+// SeedPath is where a VM's first-boot seed image lives.
+func (s *Workflows) SeedPath(vmID int64) string {
 	return filepath.Join(s.cfg.SeedDir, fmt.Sprintf("xa-seed-%d.iso", vmID))
 }
 
 // seedConfig turns a VM's provisioning record into the seed's content.
-func (s *Service) seedConfig(tx *store.Tx, v store.VM) cloudinit.Config {
+func (s *Workflows) seedConfig(tx *store.Tx, v store.VM) cloudinit.Config {
 	p := v.Provision
-	c := cloudinit.Config{InstanceID: s.uuidFor(v.ID), Hostname: v.Hostname, Login: p.Login, PasswordHash: p.Password,
+	c := cloudinit.Config{InstanceID: s.UUID(v.ID), Hostname: v.Hostname, Login: p.Login, PasswordHash: p.Password,
 		AuthorizedKeys: p.AuthorizedKeys, Run: p.Run}
 	for _, id := range v.IfaceIDs {
 		i, ok := tx.Iface(id)
@@ -61,7 +61,7 @@ func (s *Service) seedConfig(tx *store.Tx, v store.VM) cloudinit.Config {
 
 // writeSeed builds the NoCloud seed of a VM that has something for its
 // first boot; the define step after it attaches the seed read-only.
-func (s *Service) writeSeed(ctx context.Context, r *ops.Run) error {
+func (s *Workflows) writeSeed(ctx context.Context, r *ops.Run) error {
 	var c cloudinit.Config
 	has := false
 	s.st.View(func(tx *store.Tx) {
@@ -80,11 +80,11 @@ func (s *Service) writeSeed(ctx context.Context, r *ops.Run) error {
 	if err := os.Chmod(s.cfg.SeedDir, 0o711); err != nil {
 		return err
 	}
-	return cloudinit.Write(s.seedPath(r.Op().VMID), c)
+	return cloudinit.Write(s.SeedPath(r.Op().VMID), c)
 }
 
-func (s *Service) removeSeed(ctx context.Context, r *ops.Run) error {
-	if err := os.Remove(s.seedPath(r.Op().VMID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+func (s *Workflows) removeSeed(ctx context.Context, r *ops.Run) error {
+	if err := os.Remove(s.SeedPath(r.Op().VMID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
@@ -92,7 +92,7 @@ func (s *Service) removeSeed(ctx context.Context, r *ops.Run) error {
 
 // orphanSeeds removes seed images (and unfinished ones) of VMs that have
 // no record.
-func (s *Service) orphanSeeds(known func(id int64) bool) ([]string, error) {
+func (s *Workflows) OrphanSeeds(known func(id int64) bool) ([]string, error) {
 	entries, err := os.ReadDir(s.cfg.SeedDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

@@ -1,4 +1,4 @@
-package service
+package reconcile
 
 import (
 	"context"
@@ -8,54 +8,12 @@ import (
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
-
-func stateOf(st host.State) string {
-	switch {
-	case st.Paused:
-		return store.VMPaused
-	case st.Running:
-		return store.VMRunning
-	}
-	return store.VMHalted
-}
-
-// refreshVMState records what the hypervisor says of a VM that no
-// operation is working on.
-func (s *Service) refreshVMState(ctx context.Context, vmID int64) {
-	if s.eng.Busy(vmKey(vmID)) {
-		return
-	}
-	var v store.VM
-	var ok bool
-	s.st.View(func(tx *store.Tx) { v, ok = tx.VM(vmID) })
-	if !ok || v.State == store.VMBeingCreated || v.State == store.VMLocked {
-		return
-	}
-	st, err := s.hv.State(ctx, v.Domain)
-	if err != nil {
-		s.log.Warn("reading domain state", "vm_id", vmID, "err", err)
-		return
-	}
-	want := stateOf(st)
-	if want == v.State {
-		return
-	}
-	s.log.Info("vm state changed outside the agent", "vm_id", vmID, "from", v.State, "to", want)
-	_ = s.st.Update(func(tx *store.Tx) error {
-		cur, ok := tx.VM(vmID)
-		if !ok || s.eng.Busy(vmKey(vmID)) {
-			return nil
-		}
-		cur.State, cur.DateUpdated = want, now()
-		tx.PutVM(cur)
-		return nil
-	})
-}
 
 // WatchDomains keeps VM states true to lifecycle events until ctx ends:
 // a guest powering itself off shows as halted.
-func (s *Service) WatchDomains(ctx context.Context) {
+func (s *Reconciler) WatchDomains(ctx context.Context) {
 	events, stop := s.hv.Watch("")
 	defer stop()
 	for {
@@ -73,12 +31,9 @@ func (s *Service) WatchDomains(ctx context.Context) {
 			if _, err := fmtSscan(strings.TrimPrefix(ev.Name, "xa-vm-"), &id); err != nil || !strings.HasPrefix(ev.Name, "xa-vm-") {
 				continue
 			}
-			s.refreshVMState(ctx, id)
+			s.wf.RefreshVMState(ctx, id)
 			if ev.Kind == host.EventStarted || ev.Kind == host.EventRebooted || ev.Kind == host.EventResumed {
-				select { // new backend devices, perhaps: RunNetwork wires them
-				case s.wiring.kick <- struct{}{}:
-				default:
-				}
+				s.wf.Kick() // new backend devices, perhaps: RunNetwork wires them
 			}
 		}
 	}
@@ -105,7 +60,7 @@ type ReconcileReport struct {
 // judged by reconcileVolumes: removed only when this agent provably made
 // and abandoned them, else quarantined or left. Nothing that a record
 // refers to is ever deleted.
-func (s *Service) Reconcile(ctx context.Context) error {
+func (s *Reconciler) Reconcile(ctx context.Context) error {
 	rep, err := s.reconcile(ctx)
 	if err != nil {
 		return err
@@ -119,7 +74,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	return nil
 }
 
-func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
+func (s *Reconciler) reconcile(ctx context.Context) (ReconcileReport, error) {
 	var rep ReconcileReport
 	var vms []store.VM
 	inFlightVM := map[int64]bool{}
@@ -147,7 +102,7 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 			// but its power state is its operations' to set. One running
 			// now (a reconciliation after libvirtd came back) defines
 			// what it needs itself: not racing it, this leaves it alone.
-			if s.eng.Busy(vmKey(v.ID)) {
+			if s.eng.Busy(workflow.VMKey(v.ID)) {
 				continue
 			}
 			if err := s.defineIfMissing(ctx, v, &rep); err != nil {
@@ -160,7 +115,7 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 			return rep, err
 		}
 		if !st.Exists {
-			spec, err := s.domainSpec(v.ID)
+			spec, err := s.wf.DomainSpec(v.ID)
 			if err != nil {
 				return rep, err
 			}
@@ -169,7 +124,7 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 			}
 			rep.DomainsRedefined++
 		}
-		if want := stateOf(st); want != v.State && v.State != store.VMLocked {
+		if want := workflow.StateOf(st); want != v.State && v.State != store.VMLocked {
 			rep.StatesFixed++
 			_ = s.st.Update(func(tx *store.Tx) error {
 				if cur, ok := tx.VM(v.ID); ok {
@@ -199,7 +154,7 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 	if err := s.reconcileVolumes(ctx, &rep); err != nil {
 		return rep, err
 	}
-	rep.OrphanSeeds, err = s.orphanSeeds(func(id int64) bool {
+	rep.OrphanSeeds, err = s.wf.OrphanSeeds(func(id int64) bool {
 		known := inFlightVM[id]
 		s.st.View(func(tx *store.Tx) { known = known || tx.HasVM(id) })
 		return known
@@ -213,7 +168,7 @@ func (s *Service) reconcile(ctx context.Context) (ReconcileReport, error) {
 // reconcileWiring wires the running VMs no operation holds (the agent may
 // have been down while they started or rebooted) and removes IFBs and
 // filters of ifaces that no record or unfinished operation knows.
-func (s *Service) reconcileWiring(ctx context.Context, vms []store.VM, inFlightVM map[int64]bool, rep *ReconcileReport) error {
+func (s *Reconciler) reconcileWiring(ctx context.Context, vms []store.VM, inFlightVM map[int64]bool, rep *ReconcileReport) error {
 	wiring := s.cfg.Network.Wiring
 	if wiring == nil {
 		return nil
@@ -222,13 +177,13 @@ func (s *Service) reconcileWiring(ctx context.Context, vms []store.VM, inFlightV
 		if inFlightVM[v.ID] || len(v.IfaceIDs) == 0 {
 			continue
 		}
-		if running, err := s.isRunning(ctx, v.Domain); err != nil || !running {
+		if running, err := s.wf.IsRunning(ctx, v.Domain); err != nil || !running {
 			if err != nil {
 				return err
 			}
 			continue
 		}
-		wired, err := s.wireVM(ctx, v.ID)
+		wired, err := s.wf.WireVM(ctx, v.ID)
 		if err != nil {
 			return err
 		}
@@ -246,9 +201,7 @@ func (s *Service) reconcileWiring(ctx context.Context, vms []store.VM, inFlightV
 			return true
 		})
 	})
-	s.wiring.mu.Lock()
-	defer s.wiring.mu.Unlock()
-	left, err := wiring.Sweep(ctx, func(id int64) bool {
+	left, err := s.wf.Sweep(ctx, func(id int64) bool {
 		known := inFlightIface[id]
 		s.st.View(func(tx *store.Tx) { _, ok := tx.Iface(id); known = known || ok })
 		return known
@@ -259,12 +212,12 @@ func (s *Service) reconcileWiring(ctx context.Context, vms []store.VM, inFlightV
 
 // defineIfMissing defines a VM's domain from its records if libvirt has
 // none.
-func (s *Service) defineIfMissing(ctx context.Context, v store.VM, rep *ReconcileReport) error {
+func (s *Reconciler) defineIfMissing(ctx context.Context, v store.VM, rep *ReconcileReport) error {
 	st, err := s.hv.State(ctx, v.Domain)
 	if err != nil || st.Exists {
 		return err
 	}
-	spec, err := s.domainSpec(v.ID)
+	spec, err := s.wf.DomainSpec(v.ID)
 	if err != nil {
 		return err
 	}
@@ -282,7 +235,7 @@ func fmtSscan(s string, id *int64) (int, error) { return fmt.Sscan(s, id) }
 // answers; otherwise every reason. It never blocks longer than ctx
 // allows, and it avoids domain-level calls, which libxl serialises behind
 // a domain start.
-func (s *Service) Healthy(ctx context.Context) error {
+func (s *Reconciler) Healthy(ctx context.Context) error {
 	var errs []error
 	done := make(chan error, 1)
 	go func() {

@@ -1,4 +1,4 @@
-package service
+package workflow
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
@@ -23,12 +22,6 @@ type wiringState struct {
 	kick chan struct{} // a backend device appeared: wire running VMs again
 }
 
-func (s *Service) defaultBandwidth() float64 {
-	if s.cfg.Network.DefaultBandwidth > 0 {
-		return s.cfg.Network.DefaultBandwidth
-	}
-	return 102400 // the seed's default, bit/s
-}
 
 // backendDevice tells apart the devices hypervisors make for VM ifaces:
 // Xen's vifD.N (and vifD.N-emu for HVM) and the agent's own taps.
@@ -63,12 +56,12 @@ func wireSpec(tx *store.Tx, i store.Iface, dev string) (host.WireSpec, error) {
 // wireVM wires every iface of a running VM whose backend device exists,
 // and records the device. It returns the ifaces it wired. Wiring again is
 // harmless: a rename, a new rate or a restart replaces what is there.
-func (s *Service) wireVM(ctx context.Context, vmID int64) (map[int64]string, error) {
+func (s *Workflows) WireVM(ctx context.Context, vmID int64) (map[int64]string, error) {
 	wiring := s.cfg.Network.Wiring
 	if wiring == nil {
 		return nil, nil
 	}
-	live, err := s.hv.LiveIfaces(ctx, domainName(vmID))
+	live, err := s.hv.LiveIfaces(ctx, DomainName(vmID))
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +111,7 @@ func (s *Service) wireVM(ctx context.Context, vmID int64) (map[int64]string, err
 
 // noteDev records an iface's current device; counts of a previous device
 // are kept.
-func (s *Service) noteDev(ifaceID int64, dev string) error {
+func (s *Workflows) noteDev(ifaceID int64, dev string) error {
 	return s.st.Update(func(tx *store.Tx) error {
 		i, ok := tx.Iface(ifaceID)
 		if !ok || i.Dev == dev {
@@ -132,7 +125,7 @@ func (s *Service) noteDev(ifaceID int64, dev string) error {
 
 // unwireIface removes an iface's filter and shaping; keepFilter leaves
 // the filter for the iface's next device (its VM only stopped).
-func (s *Service) unwireIface(ctx context.Context, id int64, keepFilter bool) error {
+func (s *Workflows) unwireIface(ctx context.Context, id int64, keepFilter bool) error {
 	wiring := s.cfg.Network.Wiring
 	if wiring == nil {
 		return nil
@@ -159,8 +152,8 @@ func (s *Service) unwireIface(ctx context.Context, id int64, keepFilter bool) er
 // wireStep wires a VM's ifaces once its domain runs. A device that is not
 // there yet is wired when it appears (RunNetwork); one that is there and
 // cannot be wired fails the step, which undoes itself.
-func (s *Service) wireStep(ctx context.Context, r *ops.Run) error {
-	if _, err := s.wireVM(ctx, r.Op().VMID); err != nil {
+func (s *Workflows) wireStep(ctx context.Context, r *ops.Run) error {
+	if _, err := s.WireVM(ctx, r.Op().VMID); err != nil {
 		_ = s.unplugVM(ctx, r)
 		return err
 	}
@@ -169,16 +162,16 @@ func (s *Service) wireStep(ctx context.Context, r *ops.Run) error {
 
 // unplugVM takes shaping off the ifaces of a VM that stopped; the
 // filters stay for the next start.
-func (s *Service) unplugVM(ctx context.Context, r *ops.Run) error {
+func (s *Workflows) unplugVM(ctx context.Context, r *ops.Run) error {
 	return s.eachIfaceOf(r.Op().VMID, func(id int64) error { return s.unwireIface(ctx, id, true) })
 }
 
 // unwireVM removes everything of a VM's ifaces (it is being deleted).
-func (s *Service) unwireVM(ctx context.Context, r *ops.Run) error {
+func (s *Workflows) unwireVM(ctx context.Context, r *ops.Run) error {
 	return s.eachIfaceOf(r.Op().VMID, func(id int64) error { return s.unwireIface(ctx, id, false) })
 }
 
-func (s *Service) eachIfaceOf(vmID int64, fn func(id int64) error) error {
+func (s *Workflows) eachIfaceOf(vmID int64, fn func(id int64) error) error {
 	var ids []int64
 	s.st.View(func(tx *store.Tx) {
 		v, _ := tx.VM(vmID)
@@ -193,12 +186,12 @@ func (s *Service) eachIfaceOf(vmID int64, fn func(id int64) error) error {
 
 // wireAttached wires a hot-plugged iface; the VM being halted, there is
 // nothing to wire until it starts.
-func (s *Service) wireAttached(ctx context.Context, r *ops.Run) error {
-	running, err := s.isRunning(ctx, domainName(r.Op().VMID))
+func (s *Workflows) wireAttached(ctx context.Context, r *ops.Run) error {
+	running, err := s.IsRunning(ctx, DomainName(r.Op().VMID))
 	if err != nil || !running {
 		return err
 	}
-	wired, err := s.wireVM(ctx, r.Op().VMID)
+	wired, err := s.WireVM(ctx, r.Op().VMID)
 	if err != nil {
 		return err
 	}
@@ -209,15 +202,15 @@ func (s *Service) wireAttached(ctx context.Context, r *ops.Run) error {
 }
 
 // unwireStep removes the wiring of the operation's iface.
-func (s *Service) unwireStep(ctx context.Context, r *ops.Run) error {
+func (s *Workflows) unwireStep(ctx context.Context, r *ops.Run) error {
 	return s.unwireIface(ctx, r.Op().IfaceID, false)
 }
 
-// OnLink follows the host's backend devices: a device that goes away
+// HandleLink follows the host's backend devices: a device that goes away
 // hands its final counters to its iface's record and its IFB is removed;
 // one that appears gets wired (a Xen guest that rebooted itself has new
 // vifs and no operation to wire them).
-func (s *Service) OnLink(ctx context.Context, ev host.LinkEvent) {
+func (s *Workflows) HandleLink(ctx context.Context, ev host.LinkEvent) {
 	if !backendDevice(ev.Name) || s.cfg.Network.Wiring == nil {
 		return
 	}
@@ -261,7 +254,7 @@ func (s *Service) OnLink(ctx context.Context, ev host.LinkEvent) {
 }
 
 // wiredDev is the iface wired on dev, or 0.
-func (s *Service) wiredDev(dev string) int64 {
+func (s *Workflows) wiredDev(dev string) int64 {
 	var id int64
 	s.st.View(func(tx *store.Tx) {
 		tx.EachIface(func(i *store.Iface) bool {
@@ -275,159 +268,22 @@ func (s *Service) wiredDev(dev string) int64 {
 	return id
 }
 
-// RunNetwork keeps wiring and counters true until ctx ends: watch reports
-// link changes to OnLink; devices that appeared get wired a moment later
-// (several appear together); counters reach the records every CountEvery.
-func (s *Service) RunNetwork(ctx context.Context, watch host.LinkWatcher) {
-	if s.cfg.Network.Wiring == nil {
-		return
-	}
-	go func() {
-		for ctx.Err() == nil {
-			if err := watch(ctx, func(ev host.LinkEvent) { s.OnLink(ctx, ev) }); err != nil {
-				s.log.Warn("link watch ended; restarting", "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
-			}
-		}
-	}()
-	every := s.cfg.Network.CountEvery
-	if every <= 0 {
-		every = 30 * time.Second
-	}
-	count := time.NewTicker(every)
-	defer count.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.wiring.kick:
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-			s.wireRunning(ctx)
-		case <-count.C:
-			if err := s.CountTraffic(ctx); err != nil {
-				s.log.Warn("counting traffic", "err", err)
-			}
-		}
+// Kick asks for the running VMs' devices to be wired again soon (new
+// backend devices, perhaps: a VM started or rebooted).
+func (s *Workflows) Kick() {
+	select {
+	case s.wiring.kick <- struct{}{}:
+	default:
 	}
 }
 
-// wireRunning wires every running VM that no operation holds.
-func (s *Service) wireRunning(ctx context.Context) {
-	var ids []int64
-	s.st.View(func(tx *store.Tx) {
-		tx.EachVM(func(v *store.VM) bool {
-			if v.State == store.VMRunning && len(v.IfaceIDs) > 0 {
-				ids = append(ids, v.ID)
-			}
-			return true
-		})
-	})
-	for _, id := range ids {
-		if s.eng.Busy(vmKey(id)) {
-			continue // its operation wires it
-		}
-		if _, err := s.wireVM(ctx, id); err != nil {
-			s.log.Warn("wiring", "vm_id", id, "err", err)
-		}
-	}
-}
+// Kicked delivers the kicks, one at a time.
+func (s *Workflows) Kicked() <-chan struct{} { return s.wiring.kick }
 
-// CountTraffic reads the counters of every wired device into the records.
-// A reading below the last one means the device was made again under the
-// same name (a QEMU tap after a restart missed by the watch): the last
-// reading is kept as counted.
-func (s *Service) CountTraffic(ctx context.Context) error {
-	wiring := s.cfg.Network.Wiring
-	if wiring == nil {
-		return nil
-	}
-	readings := map[int64]store.Traffic{}
-	var devs = map[int64]string{}
-	s.st.View(func(tx *store.Tx) {
-		tx.EachIface(func(i *store.Iface) bool {
-			if i.Dev != "" {
-				devs[i.ID] = i.Dev
-			}
-			return true
-		})
-	})
-	for id, dev := range devs {
-		c, err := wiring.Read(ctx, dev)
-		if err != nil {
-			continue // gone: OnLink folds its final counts
-		}
-		readings[id] = store.Traffic(c)
-	}
-	if len(readings) == 0 {
-		return nil
-	}
-	return s.st.Update(func(tx *store.Tx) error {
-		for id, c := range readings {
-			takeReading(tx, id, devs[id], c)
-		}
-		return nil
-	})
-}
-
-// countBeforeTeardown reads the counters before a domain's devices go: a
-// Xen vif's counts are zero by the time it is removed, so what it counted
-// since the last periodic reading would be lost.
-func (s *Service) countBeforeTeardown(ctx context.Context) {
-	if err := s.CountTraffic(ctx); err != nil {
-		s.log.Warn("reading traffic counters", "err", err)
-	}
-}
-
-// deviceGone folds the last counts of an iface's device into its record:
-// the larger of what the removal reported and the last reading, since a
-// Xen vif reports zeros when it goes.
-func deviceGone(i store.Iface, last store.Traffic) store.Iface {
-	i.Counted, i.DevCounted, i.Dev = i.Counted.Add(i.DevCounted.Max(last)), store.Traffic{}, ""
-	return i
-}
-
-// recordReading takes a reading of dev into its iface's record.
-func (s *Service) recordReading(id int64, dev string, c store.Traffic) error {
-	return s.st.Update(func(tx *store.Tx) error {
-		takeReading(tx, id, dev, c)
-		return nil
-	})
-}
-
-// takeReading records reading c of dev in iface id, unless the iface has
-// another device by now (the reading is stale) or nothing changed.
-func takeReading(tx *store.Tx, id int64, dev string, c store.Traffic) {
-	i, ok := tx.Iface(id)
-	if !ok || i.Dev != dev || i.DevCounted == c {
-		return
-	}
-	i.Counted, i.DevCounted = withReading(i, c)
-	tx.PutIface(i)
-}
-
-// withReading takes a new reading of an iface's device into its counts.
-func withReading(i store.Iface, c store.Traffic) (counted, dev store.Traffic) {
-	if c.RxBytes < i.DevCounted.RxBytes || c.TxBytes < i.DevCounted.TxBytes {
-		return i.Counted.Add(i.DevCounted), c
-	}
-	return i.Counted, c
-}
-
-// traffic is everything an iface counted until now: the records, and
-// what its device counted since the last write.
-func (s *Service) traffic(ctx context.Context, i store.Iface) store.Traffic {
-	if w := s.cfg.Network.Wiring; w != nil && i.Dev != "" {
-		if c, err := w.Read(ctx, i.Dev); err == nil {
-			counted, dev := withReading(i, store.Traffic(c))
-			return counted.Add(dev)
-		}
-	}
-	return i.Total()
+// Sweep removes the filters and shaping of ifaces keep refuses, while no
+// step wires.
+func (s *Workflows) Sweep(ctx context.Context, keep func(id int64) bool) (host.Leftovers, error) {
+	s.wiring.mu.Lock()
+	defer s.wiring.mu.Unlock()
+	return s.cfg.Network.Wiring.Sweep(ctx, keep)
 }

@@ -1,0 +1,84 @@
+// Package workflow holds the steps of every operation the agent runs:
+// the VM's power (start, stop, reboot), its update, disks, rollback,
+// device attach and detach, ifaces, the host-side wiring of interfaces,
+// the first-boot seed and images. Each step is idempotent and acts on
+// the host only through the ports of agent/host; the engine (agent/ops)
+// journals them, so a crash between any two is resumed or rolled back.
+package workflow
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/ipam"
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/store"
+)
+
+// Config is what the steps need from the agent's configuration.
+type Config struct {
+	DatacenterID int64
+	Timeouts     Timeouts
+	Network      Network
+	// KernelsDir holds the kernels a system disk may name; SeedDir the
+	// first-boot seed images (cloud-init NoCloud).
+	KernelsDir string
+	SeedDir    string
+}
+
+// Workflows runs the steps; New registers them with the engine.
+type Workflows struct {
+	cfg    Config
+	st     *store.Store
+	eng    *ops.Engine
+	hv     host.Hypervisor
+	vols   host.Volumes
+	log    *slog.Logger
+	wiring wiringState
+	taken  TakenNames
+}
+
+// New makes the steps and registers every workflow with eng.
+func New(cfg Config, st *store.Store, eng *ops.Engine, hv host.Hypervisor, vols host.Volumes, log *slog.Logger) *Workflows {
+	s := &Workflows{cfg: cfg, st: st, eng: eng, hv: hv, vols: vols, log: log}
+	s.wiring.kick = make(chan struct{}, 1)
+	s.registerWorkflows()
+	return s
+}
+
+func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+// Timeouts drive graceful-then-hard lifecycle operations.
+type Timeouts struct {
+	Stop         time.Duration // total, before power off
+	StopMessages int
+	Reboot       time.Duration // before hard reset
+}
+
+// Network says how interfaces are wired and where addresses come from.
+type Network struct {
+	Bridge        string // empty: a bare tap per interface (QEMU)
+	V4, V6        *ipam.Pool
+	ReverseDomain string
+	// Wiring filters and shapes interfaces on the host; nil leaves the
+	// host's network alone (libvirt's test driver has no devices).
+	Wiring host.Wiring
+	// Sweep removes filters and IFBs of ifaces no record knows at
+	// reconciliation; off when agents share a namespace (tests).
+	Sweep bool
+	// DefaultBandwidth is an iface's rate, each way, when a call names
+	// none; MinBandwidth the lowest one accepted. Both bit/s.
+	DefaultBandwidth float64
+	MinBandwidth     float64
+	// CountEvery is how often traffic counters are written to the records.
+	CountEvery time.Duration
+}
+
+// Bandwidth is an iface's rate, each way, when a call names none.
+func (n Network) Bandwidth() float64 {
+	if n.DefaultBandwidth > 0 {
+		return n.DefaultBandwidth
+	}
+	return 102400 // the seed's default, bit/s
+}
