@@ -25,8 +25,6 @@ type Config struct {
 	ConsoleDir string
 }
 
-var eventLoopOnce sync.Once
-
 // Driver is a libvirt connection with reconnect and event fan-out.
 type Driver struct {
 	cfg    Config
@@ -63,23 +61,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	var loopErr error
-	eventLoopOnce.Do(func() {
-		// The default event loop must exist before any connection opens,
-		// and runs for the life of the process.
-		if loopErr = libvirt.EventRegisterDefaultImpl(); loopErr == nil {
-			go func() {
-				for {
-					if err := libvirt.EventRunDefaultImpl(); err != nil {
-						log.Error("libvirt event loop", "err", err)
-						time.Sleep(100 * time.Millisecond)
-					}
-				}
-			}()
-		}
-	})
-	if loopErr != nil {
-		return nil, fmt.Errorf("starting libvirt event loop: %w", loopErr)
+	if err := processEventLoop.start(log); err != nil {
+		return nil, fmt.Errorf("starting libvirt event loop: %w", err)
 	}
 	d := &Driver{cfg: cfg, flavor: flavor, log: log, watchers: map[int]watcher{}, reconn: make(chan struct{}, 1),
 		closeDropped: func(c *libvirt.Connect) { c.Close() }}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
@@ -180,111 +181,150 @@ func (e *Engine) run(ctx context.Context, id int64) (suspended bool) {
 		e.fail(r, wf, store.StepError, fmt.Errorf("%w %q", ErrUnknownWorkflow, o.Type))
 		return
 	}
+	if !e.admit(ctx, r, wf, log) {
+		return
+	}
+	for r.op.Cursor < len(wf.Steps) {
+		if !e.runStep(ctx, r, wf, log) {
+			return
+		}
+	}
+	e.complete(r, wf, log)
+	return
+}
+
+// admit decides whether the steps run: an operation still waiting whose
+// dependencies did not all succeed is cancelled (after wf.Recover puts
+// back what it can), and one cancelled or half rolled back before this run
+// is rolled back. It reports whether the steps go ahead.
+func (e *Engine) admit(ctx context.Context, r *Run, wf Workflow, log *slog.Logger) bool {
+	o := r.op
 	if o.Step == store.StepWait {
 		if err := e.checkDeps(o); err != nil {
 			if wf.Recover != nil {
 				if rerr := wf.Recover(ctx, r); rerr != nil {
 					if e.shuttingDown() {
-						return
+						return false
 					}
 					err = fmt.Errorf("%w; putting things back failed: %v", err, rerr)
 				}
 			}
 			e.fail(r, wf, store.StepCancel, err)
-			return
+			return false
 		}
 	}
 	if o.RollingBack || (o.Cancel && !pastNoReturn(wf, o)) {
 		e.rollback(ctx, r, wf, log, cancelOutcome(o), errors.New(o.LastError))
+		return false
+	}
+	return true
+}
+
+// runStep runs the step at the cursor. It reports whether the run goes on
+// with the next one; when it does not, the operation is done, rolled back,
+// failed or suspended, or the engine is stopping.
+func (e *Engine) runStep(ctx context.Context, r *Run, wf Workflow, log *slog.Logger) bool {
+	if ctx.Err() != nil && !e.shuttingDown() {
+		if !pastNoReturn(wf, r.op) {
+			e.rollback(ctx, r, wf, log, store.StepCancel, errors.New("cancelled"))
+			return false
+		}
+	}
+	if e.shuttingDown() {
+		return false
+	}
+	step := wf.Steps[r.op.Cursor]
+	if err := e.beginStep(r, step); err != nil {
+		if !errors.Is(err, ErrFinished) && !r.suspended {
+			log.Error("journalling step", "step", step.Name, "err", err)
+		}
+		return false
+	}
+	e.boundary(r.op, "begin:"+step.Name)
+	cursor := r.op.Cursor
+	r.atomic, r.last = step.Atomic, cursor == len(wf.Steps)-1
+	err := e.doStep(ctx, r, step)
+	r.atomic = false
+	if e.shuttingDown() {
+		return false
+	}
+	if err != nil {
+		e.stepFailed(ctx, r, wf, step, log, err)
+		return false
+	}
+	e.boundary(r.op, "done:"+step.Name)
+	if r.op.Cursor == cursor+1 {
+		// An atomic step recorded its own completion.
+		if r.op.Step == store.StepDone {
+			log.Debug("operation done")
+			return false
+		}
+		return true
+	}
+	r.op.Cursor = cursor + 1
+	r.op.InStep = false
+	if r.op.Cursor < len(wf.Steps) {
+		// Step completion is recorded by the next step's begin record;
+		// until then, a crash re-runs this (idempotent) step.
+		if err := e.hint(r, func(o *store.Operation) { o.Cursor = cursor + 1; o.InStep = false }); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// beginStep journals that step begins, with the data its Prepare makes.
+func (e *Engine) beginStep(r *Run, step Step) error {
+	begin := func(o *store.Operation) {
+		if o.Step != store.StepRun {
+			o.Step = store.StepRun
+			o.DateStart = now()
+		}
+		o.InStep = true
+		if step.Prepare != nil {
+			if o.Data == nil {
+				o.Data = map[string]string{}
+			}
+			step.Prepare(o.Data)
+		}
+	}
+	switch {
+	case step.Prepare != nil:
+		return e.journal(r, begin, nil) // journalled data must be durable before acting
+	case step.Atomic && r.op.Step == store.StepRun:
+		// Nothing to record: the step's own transaction is its journal.
+		return nil
+	default:
+		return e.hint(r, begin)
+	}
+}
+
+// stepFailed handles a step's error: a refused write suspends the run, a
+// cancellation or an error before the point of no return rolls back, and
+// an error past it fails the operation.
+func (e *Engine) stepFailed(ctx context.Context, r *Run, wf Workflow, step Step, log *slog.Logger, err error) {
+	if r.refused(err) {
+		// Not the step's failure: its write was refused and undone. It
+		// runs again (steps are idempotent) once the store takes writes;
+		// rolling back would need writes too.
+		log.Warn("step's state write refused; the operation waits for the state disk", "step", step.Name, "err", err)
 		return
 	}
-	for r.op.Cursor < len(wf.Steps) {
-		if ctx.Err() != nil && !e.shuttingDown() {
-			if !pastNoReturn(wf, r.op) {
-				e.rollback(ctx, r, wf, log, store.StepCancel, errors.New("cancelled"))
-				return
-			}
-		}
-		if e.shuttingDown() {
-			return
-		}
-		step := wf.Steps[r.op.Cursor]
-		begin := func(o *store.Operation) {
-			if o.Step != store.StepRun {
-				o.Step = store.StepRun
-				o.DateStart = now()
-			}
-			o.InStep = true
-			if step.Prepare != nil {
-				if o.Data == nil {
-					o.Data = map[string]string{}
-				}
-				step.Prepare(o.Data)
-			}
-		}
-		var err error
-		switch {
-		case step.Prepare != nil:
-			err = e.journal(r, begin, nil) // journalled data must be durable before acting
-		case step.Atomic && r.op.Step == store.StepRun:
-			// Nothing to record: the step's own transaction is its journal.
-		default:
-			err = e.hint(r, begin)
-		}
-		if err != nil {
-			if !errors.Is(err, ErrFinished) && !r.suspended {
-				log.Error("journalling step", "step", step.Name, "err", err)
-			}
-			return
-		}
-		e.boundary(r.op, "begin:"+step.Name)
-		cursor := r.op.Cursor
-		r.atomic, r.last = step.Atomic, cursor == len(wf.Steps)-1
-		err = e.doStep(ctx, r, step)
-		r.atomic = false
-		if e.shuttingDown() {
-			return
-		}
-		if err != nil {
-			if r.refused(err) {
-				// Not the step's failure: its write was refused and
-				// undone. It runs again (steps are idempotent) once the
-				// store takes writes; rolling back would need writes too.
-				log.Warn("step's state write refused; the operation waits for the state disk", "step", step.Name, "err", err)
-				return
-			}
-			if ctx.Err() != nil && !step.NoReturn {
-				e.rollback(ctx, r, wf, log, store.StepCancel, errors.New("cancelled"))
-				return
-			}
-			if step.NoReturn || pastNoReturn(wf, r.op) {
-				log.Error("step failed past the point of no return", "step", step.Name, "err", err)
-				e.fail(r, wf, store.StepError, err)
-				return
-			}
-			log.Warn("step failed; rolling back", "step", step.Name, "err", err)
-			e.rollback(ctx, r, wf, log, store.StepError, fmt.Errorf("%s: %w", step.Name, err))
-			return
-		}
-		e.boundary(r.op, "done:"+step.Name)
-		if r.op.Cursor == cursor+1 {
-			// An atomic step recorded its own completion.
-			if r.op.Step == store.StepDone {
-				log.Debug("operation done")
-				return
-			}
-			continue
-		}
-		r.op.Cursor = cursor + 1
-		r.op.InStep = false
-		if r.op.Cursor < len(wf.Steps) {
-			// Step completion is recorded by the next step's begin record;
-			// until then, a crash re-runs this (idempotent) step.
-			if err := e.hint(r, func(o *store.Operation) { o.Cursor = cursor + 1; o.InStep = false }); err != nil {
-				return
-			}
-		}
+	if ctx.Err() != nil && !step.NoReturn {
+		e.rollback(ctx, r, wf, log, store.StepCancel, errors.New("cancelled"))
+		return
 	}
+	if step.NoReturn || pastNoReturn(wf, r.op) {
+		log.Error("step failed past the point of no return", "step", step.Name, "err", err)
+		e.fail(r, wf, store.StepError, err)
+		return
+	}
+	log.Warn("step failed; rolling back", "step", step.Name, "err", err)
+	e.rollback(ctx, r, wf, log, store.StepError, fmt.Errorf("%s: %w", step.Name, err))
+}
+
+// complete journals the operation done after its last step.
+func (e *Engine) complete(r *Run, wf Workflow, log *slog.Logger) {
 	if err := e.journal(r, func(o *store.Operation) {
 		o.Cursor = len(wf.Steps)
 		o.InStep = false
@@ -299,7 +339,6 @@ func (e *Engine) run(ctx context.Context, id int64) (suspended bool) {
 		return
 	}
 	log.Debug("operation done")
-	return
 }
 
 func cancelOutcome(o store.Operation) string {

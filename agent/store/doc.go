@@ -1,18 +1,29 @@
 // Package store is the agent's durable state: every resource record and
 // every operation, in one bbolt file, mirrored in memory for reads.
 //
-// Bucket tree (values are JSON; numeric keys are 8-byte big-endian):
+// Bucket tree (values are JSON unless said; numeric keys and counters are
+// 8-byte big-endian):
 //
-//	meta/        schema -> version, seq/<kind> -> last allocated id
+//	meta/
+//	  schema       -> layout version (SchemaVersion), set at every open
+//	  instance     -> random id made with the file, 16 hex digits (not
+//	                  JSON); it marks what the agent creates outside
+//	                  the file (domains); NewInstance replaces it
+//	  seq/<kind>   -> last allocated id of kind (account, vm, disk, iface,
+//	                  ip, image, operation, sshkey)
+//	  probe        -> 256 KiB of zeros, there only while a probe of a
+//	                  failed store runs (deleted at once after)
 //	accounts/    id -> Account
 //	vms/         id -> VM
 //	disks/       id -> Disk
 //	ifaces/      id -> Iface
 //	ips/         id -> IP
 //	images/      id -> Image
+//	sshkeys/     id -> SSHKey
 //	operations/  id -> Operation (with its step journal)
 //	idempotency/ "<account id, or operator>/<key>" -> IdemEntry
-//	released/    "<account>/<version>" -> []string, IPs to hand out again
+//	released/    "<account id>/<ip version>" -> []string, addresses to
+//	             hand to that account again, oldest first
 //
 // Invariants: the in-memory maps and the file hold the same data once an
 // Update has returned; writes are serialised by one lock and made durable

@@ -55,7 +55,9 @@ func storageRows(imageGiB int) ([]row, error) {
 	}
 	// Fill every byte: a copy of a sparse image would flatter the copy.
 	buf := make([]byte, 4<<20)
-	rand.Read(buf)
+	if _, err := rand.Read(buf); err != nil {
+		return nil, fmt.Errorf("filling the image with random bytes: %w", err)
+	}
 	out, err := os.OpenFile(b.Path("image"), os.O_WRONLY, 0)
 	if err != nil {
 		return nil, err

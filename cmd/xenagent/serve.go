@@ -288,17 +288,6 @@ func tlsConfig(t config.TLS) (*tls.Config, error) {
 	return tc, nil
 }
 
-const keyAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-func newKey() string {
-	b := make([]byte, 24)
-	rand.Read(b)
-	for i := range b {
-		b[i] = keyAlphabet[int(b[i])%len(keyAlphabet)]
-	}
-	return string(b)
-}
-
 // seed creates configured accounts, the demo account with its key file,
 // and the configured images.
 func seed(ctx context.Context, cfg config.Config, svc *service.Service, wf *workflow.Workflows, log *slog.Logger) error {
@@ -309,14 +298,19 @@ func seed(ctx context.Context, cfg config.Config, svc *service.Service, wf *work
 	}
 	if cfg.Demo.Enabled {
 		raw, err := os.ReadFile(cfg.Demo.KeyFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			// Unreadable is not missing: a new key would replace the one
+			// the operator has.
+			return fmt.Errorf("reading demo key: %w", err)
+		}
 		key := strings.TrimSpace(string(raw))
-		if errors.Is(err, os.ErrNotExist) || len(key) != 24 {
-			key = newKey()
+		if len(key) != keyLen {
+			if key, err = newKey(rand.Reader); err != nil {
+				return fmt.Errorf("generating demo key: %w", err)
+			}
 			if err := os.WriteFile(cfg.Demo.KeyFile, []byte(key+"\n"), 0o600); err != nil {
 				return fmt.Errorf("writing demo key: %w", err)
 			}
-		} else if err != nil {
-			return err
 		}
 		if _, err := svc.EnsureAccount("DEMO-XENAGENT", "Demo account", service.HashKey(key), 0); err != nil {
 			return err
