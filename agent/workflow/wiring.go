@@ -22,7 +22,6 @@ type wiringState struct {
 	kick chan struct{} // a backend device appeared: wire running VMs again
 }
 
-
 // backendDevice tells apart the devices hypervisors make for VM ifaces:
 // Xen's vifD.N (and vifD.N-emu for HVM) and the agent's own taps.
 func backendDevice(name string) bool {
