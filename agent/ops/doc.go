@@ -13,6 +13,12 @@
 // crash, an operation in RUN simply runs its current step again (steps
 // measure, act, verify); one that was rolling back continues rolling back.
 //
+// Steps read the operation's typed input (fixed at submission) and
+// journal their typed progress (a deadline, a message count) as JSON in
+// the operation's record, through Input, Progress, SetProgress and a
+// step's Prepare (data.go). A document that does not decode as the type
+// the step asks for fails the step, naming the operation.
+//
 // Rollback undoes steps from the current one down to the first, then
 // calls the workflow's Abandon hook in the same transaction that records
 // ERROR or CANCEL, so records reserved at submission go with it. Steps

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,9 +30,11 @@ type Step struct {
 	Undo func(ctx context.Context, r *Run) error
 	// NoReturn marks a step that cannot be undone (a deletion).
 	NoReturn bool
-	// Prepare, when set, adds values to the operation's data in the same
-	// durable write that records the step's beginning (a deadline).
-	Prepare func(data map[string]string)
+	// Prepare, when set, returns the operation's progress with what the
+	// step needs recorded before it acts (a deadline), journalled in the
+	// durable write that records the step's beginning. Make it with
+	// PrepareProgress; an error fails the step.
+	Prepare func(op store.Operation) (json.RawMessage, error)
 	// Atomic marks a step that acts only through one Run.Update: that
 	// transaction also records the step's completion (and the operation's
 	// DONE when it is the last step), so it needs no journal writes of its own.

@@ -320,6 +320,11 @@ func equal(a, b []string) bool {
 
 type noSpace struct{}
 
+// testProgress is a workflow's progress, as the tests journal it.
+type testProgress struct {
+	B string `json:"b,omitempty"`
+}
+
 func (noSpace) Error() string { return "write s.db: no space left on device" }
 
 // A step whose journal write the state disk refuses leaves its operation
@@ -336,7 +341,7 @@ func TestRefusedWriteSuspendsTheOperation(t *testing.T) {
 				if _, again := tries.LoadOrStore(r.Op().ID, true); !again {
 					r.Store().SetWriteFault(func() error { return noSpace{} })
 				}
-				return r.Set("b", "done")
+				return SetProgress(r, testProgress{B: "done"})
 			}, Undo: func(context.Context, *Run) error { rec.add("undo:b"); return nil }},
 			step(rec, "c", nil),
 		}})
@@ -355,7 +360,7 @@ func TestRefusedWriteSuspendsTheOperation(t *testing.T) {
 	}
 	var o store.Operation
 	h.st.View(func(tx *store.Tx) { o, _ = tx.Operation(first) })
-	if o.Finished() || o.Data["b"] != "" || o.RollingBack {
+	if p, _ := ProgressOf[testProgress](o); o.Finished() || p.B != "" || o.RollingBack {
 		t.Fatalf("operation after the refused write = %+v", o)
 	}
 	h.st.SetWriteFault(nil)
@@ -363,7 +368,7 @@ func TestRefusedWriteSuspendsTheOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := h.submit("next", []string{"vm:1"})
-	if o := h.wait(first); o.Step != store.StepDone || o.Data["b"] != "done" {
+	if o := h.wait(first); o.Step != store.StepDone || string(o.Progress) != `{"b":"done"}` {
 		t.Fatalf("first = %+v", o)
 	}
 	if o := h.wait(second); o.Step != store.StepDone {

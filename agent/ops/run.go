@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,46 +56,6 @@ func (r *Run) Op() store.Operation { return r.op }
 
 // Store returns the state store.
 func (r *Run) Store() *store.Store { return r.e.st }
-
-// Data returns a value the workflow journalled with Set.
-func (r *Run) Data(key string) string { return r.op.Data[key] }
-
-// Set journals a value (a generated name, a deadline) durably, so that a
-// resumed step finds it. Call it before acting on the value.
-func (r *Run) Set(key, value string) error {
-	return r.e.st.Update(func(tx *store.Tx) error {
-		o, err := r.current(tx)
-		if err != nil {
-			return err
-		}
-		if o.Data == nil {
-			o.Data = map[string]string{}
-		}
-		o.Data[key] = value
-		tx.PutOperation(o)
-		r.op = o
-		return nil
-	})
-}
-
-// SetMany journals several values in one write.
-func (r *Run) SetMany(kv map[string]string) error {
-	return r.e.st.Update(func(tx *store.Tx) error {
-		o, err := r.current(tx)
-		if err != nil {
-			return err
-		}
-		if o.Data == nil {
-			o.Data = map[string]string{}
-		}
-		for k, v := range kv {
-			o.Data[k] = v
-		}
-		tx.PutOperation(o)
-		r.op = o
-		return nil
-	})
-}
 
 // Update runs fn in a store transaction together with a journal write of
 // the operation, so record changes and progress land atomically.
@@ -234,7 +195,17 @@ func (e *Engine) runStep(ctx context.Context, r *Run, wf Workflow, log *slog.Log
 		return false
 	}
 	step := wf.Steps[r.op.Cursor]
-	if err := e.beginStep(r, step); err != nil {
+	var progress json.RawMessage
+	if step.Prepare != nil {
+		var err error
+		if progress, err = step.Prepare(r.op); err != nil {
+			// The journalled progress is not what the step reads: it
+			// fails before it acts, as it would on any other error.
+			e.stepFailed(ctx, r, wf, step, log, err)
+			return false
+		}
+	}
+	if err := e.beginStep(r, step, progress); err != nil {
 		if !errors.Is(err, ErrFinished) && !r.suspended {
 			log.Error("journalling step", "step", step.Name, "err", err)
 		}
@@ -273,8 +244,8 @@ func (e *Engine) runStep(ctx context.Context, r *Run, wf Workflow, log *slog.Log
 	return true
 }
 
-// beginStep journals that step begins, with the data its Prepare makes.
-func (e *Engine) beginStep(r *Run, step Step) error {
+// beginStep journals that step begins, with the progress its Prepare made.
+func (e *Engine) beginStep(r *Run, step Step, progress json.RawMessage) error {
 	begin := func(o *store.Operation) {
 		if o.Step != store.StepRun {
 			o.Step = store.StepRun
@@ -282,10 +253,7 @@ func (e *Engine) beginStep(r *Run, step Step) error {
 		}
 		o.InStep = true
 		if step.Prepare != nil {
-			if o.Data == nil {
-				o.Data = map[string]string{}
-			}
-			step.Prepare(o.Data)
+			o.Progress = progress
 		}
 	}
 	switch {

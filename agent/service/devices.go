@@ -68,7 +68,8 @@ func (s *Service) vmDiskAttach(ctx context.Context, c *Caller, a args) (any, err
 		d.VMID = v.ID // reserved now, so no second attach can pass
 		tx.PutDisk(d)
 		return opSpec{typ: "disk_attach", vmID: v.ID, diskID: diskID, keys: []string{workflow.VMKey(v.ID), workflow.DiskKey(diskID)},
-			params: map[string]string{"position": strconv.FormatInt(pos, 10), "access": access}, eta: 5}, nil
+			params: map[string]string{"position": strconv.FormatInt(pos, 10), "access": access}, eta: 5,
+			input: workflow.DiskAttach{Position: int(pos), ReadOnly: access == "read"}}, nil
 	})
 }
 

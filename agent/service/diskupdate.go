@@ -239,6 +239,8 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 				params["reboot"] = "1"
 			}
 		}
-		return sp, nil
+		in, err := diskUpdateInput(params)
+		sp.input = in
+		return sp, err
 	})
 }

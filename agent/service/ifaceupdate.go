@@ -49,7 +49,7 @@ func (s *Service) ifaceUpdate(ctx context.Context, c *Caller, a args) (any, erro
 			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is %s", id, i.State)
 		}
 		sp := opSpec{typ: "iface_update", ifaceID: id, keys: []string{workflow.IfaceKey(id)}, eta: 2,
-			params: map[string]string{"bandwidth": strconv.FormatFloat(bw, 'f', -1, 64)}}
+			params: map[string]string{"bandwidth": strconv.FormatFloat(bw, 'f', -1, 64)}, input: workflow.IfaceUpdate{Bandwidth: bw}}
 		if i.VMID != 0 {
 			sp.vmID = i.VMID
 		}
@@ -101,7 +101,7 @@ func (s *Service) ipUpdate(ctx context.Context, c *Caller, a args) (any, error) 
 			}
 		}
 		return opSpec{typ: "ip_update", ip: id, keys: []string{"ip:" + strconv.FormatInt(id, 10)}, eta: 1,
-			params: map[string]string{"reverse": strings.TrimSuffix(reverse, ".")}}, nil
+			params: map[string]string{"reverse": strings.TrimSuffix(reverse, ".")}, input: workflow.IPUpdate{Reverse: strings.TrimSuffix(reverse, ".")}}, nil
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/hypervisor"
@@ -160,8 +161,8 @@ func TestQEMUCooperativeGuest(t *testing.T) {
 	}
 	lag := doneAt.Sub(stoppedAt)
 	t.Logf("cooperative stop: DONE %v after submit; %v after libvirt reported the guest off", took, lag)
-	if o.Data["forced"] != "" || o.Data["messages"] != "1" {
-		t.Fatalf("a cooperative guest needed force: %v", o.Data)
+	if p := stopProgress(t, o); p.Forced || p.Messages != 1 {
+		t.Fatalf("a cooperative guest needed force: %+v", p)
 	}
 	if took > 30*time.Second || lag > time.Second {
 		t.Fatalf("stop took %v, %v after power off", took, lag)
@@ -175,8 +176,8 @@ func TestQEMUCooperativeGuest(t *testing.T) {
 	q.waitConsole(vmID, guesttest.ReadyMarker, 2)
 	o, took = q.timedOp("hosting.vm.reboot", vmID)
 	t.Logf("cooperative reboot: DONE %v after submit", took)
-	if o.Data["forced"] != "" {
-		t.Fatalf("a cooperative guest was reset: %v", o.Data)
+	if p := rebootProgress(t, o); p.Forced {
+		t.Fatalf("a cooperative guest was reset: %+v", p)
 	}
 	q.waitConsole(vmID, guesttest.ReadyMarker, 3)
 	if got := q.mustCall(q.alice, "hosting.vm.info", vmID).(map[string]any)["state"]; got != "running" {
@@ -226,8 +227,8 @@ func TestQEMUStubbornGuest(t *testing.T) {
 	// Stop: two messages ignored, destroyed at the deadline.
 	o, took := q.timedOp("hosting.vm.stop", vmID)
 	t.Logf("stubborn stop: DONE %v after submit (deadline %v)", took, stopAfter)
-	if o.Data["forced"] != "1" || o.Data["messages"] != "2" {
-		t.Fatalf("stubborn stop journal = %v, want 2 messages then force", o.Data)
+	if p := stopProgress(t, o); !p.Forced || p.Messages != 2 {
+		t.Fatalf("stubborn stop journal = %+v, want 2 messages then force", p)
 	}
 	if took < stopAfter || took > stopAfter+10*time.Second {
 		t.Fatalf("stop took %v, want just past %v", took, stopAfter)
@@ -241,12 +242,30 @@ func TestQEMUStubbornGuest(t *testing.T) {
 	q.waitConsole(vmID, guesttest.ReadyMarker, 2)
 	o, took = q.timedOp("hosting.vm.reboot", vmID)
 	t.Logf("stubborn reboot: DONE %v after submit (deadline %v)", took, resetAfter)
-	if o.Data["forced"] != "1" {
-		t.Fatalf("stubborn reboot was not reset: %v", o.Data)
+	if p := rebootProgress(t, o); !p.Forced {
+		t.Fatalf("stubborn reboot was not reset: %+v", p)
 	}
 	if took < resetAfter || took > resetAfter+10*time.Second {
 		t.Fatalf("reboot took %v, want just past %v", took, resetAfter)
 	}
 	q.waitConsole(vmID, guesttest.ReadyMarker, 3)
 	q.mustDone(q.alice, q.mustCall(q.alice, "hosting.vm.delete", vmID))
+}
+
+func stopProgress(t *testing.T, o store.Operation) workflow.StopProgress {
+	t.Helper()
+	p, err := ops.ProgressOf[workflow.StopProgress](o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func rebootProgress(t *testing.T, o store.Operation) workflow.RebootProgress {
+	t.Helper()
+	p, err := ops.ProgressOf[workflow.RebootProgress](o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

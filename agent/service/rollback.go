@@ -52,7 +52,8 @@ func (s *Service) reserveRollback(tx *store.Tx, snap, old store.Disk, vmID int64
 	old.State, old.DateUpdated = store.DiskRollback, now()
 	tx.PutDisk(old)
 	return d, opSpec{typ: "disk_rollback", diskID: d.ID, keys: []string{workflow.DiskKey(d.ID), workflow.DiskKey(old.ID), workflow.DiskKey(snap.ID)},
-		params: map[string]string{"old_disk_id": strconv.FormatInt(old.ID, 10), "snapshot_id": strconv.FormatInt(snap.ID, 10)}, eta: 10}
+		params: map[string]string{"old_disk_id": strconv.FormatInt(old.ID, 10), "snapshot_id": strconv.FormatInt(snap.ID, 10)}, eta: 10,
+		input: workflow.DiskRollback{OldDiskID: old.ID, SnapshotID: snap.ID}}
 }
 
 // rollbackArgs reads (snapshot_id, call options) and resolves the
@@ -143,9 +144,11 @@ func (s *Service) vmDiskRollback(ctx context.Context, c *Caller, a args) (any, e
 		nd, sp := s.reserveRollback(tx, snap, old, v.ID)
 		add(sp)
 		add(opSpec{typ: "disk_attach", vmID: v.ID, diskID: nd.ID, keys: []string{workflow.VMKey(v.ID), workflow.DiskKey(nd.ID)}, eta: 5,
-			params: map[string]string{"position": strconv.Itoa(pos), "access": access, "insert": "1", "restore_disk_id": strconv.FormatInt(old.ID, 10)}})
+			params: map[string]string{"position": strconv.Itoa(pos), "access": access, "insert": "1", "restore_disk_id": strconv.FormatInt(old.ID, 10)},
+			input:  workflow.DiskAttach{Position: pos, Insert: true, ReadOnly: access == "read", RestoreDiskID: old.ID}})
 		if running {
-			add(opSpec{typ: "vm_start", vmID: v.ID, keys: []string{workflow.VMKey(v.ID)}, eta: 20, params: map[string]string{"restore": "1"}})
+			add(opSpec{typ: "vm_start", vmID: v.ID, keys: []string{workflow.VMKey(v.ID)}, eta: 20, params: map[string]string{"restore": "1"},
+				input: workflow.VMStart{Restore: true}})
 		}
 		return chain, nil
 	})

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 )
@@ -208,7 +209,10 @@ type opSpec struct {
 	vmID, diskID, ifaceID, ip int64
 	keys                      []string
 	after                     []int64
-	params                    map[string]string
+	// params are what a client reads back (renderedParams); input is
+	// what the steps read, one of agent/workflow's input types.
+	params map[string]string
+	input  any
 	// secrets go to the operation's Secrets, never to its params.
 	secrets map[string]string
 	eta     int64
@@ -219,11 +223,18 @@ func (s *Service) newOp(tx *store.Tx, accountID int64, sp opSpec) store.Operatio
 	if a, ok := tx.Account(accountID); ok {
 		handle = a.Handle
 	}
+	// The input types are plain numbers, strings and booleans, which
+	// always encode: a failure is a programming error, reported as the
+	// store reports a record it cannot encode.
+	input, err := ops.Encode(sp.input)
+	if err != nil {
+		panic(fmt.Sprintf("service: encoding the input of a %s operation: %v", sp.typ, err))
+	}
 	t := now()
 	op := store.Operation{
 		ID: tx.NextID("operation", tx.HasOperation), AccountID: accountID, Type: sp.typ, Step: store.StepWait,
 		DateCreated: t, DateUpdated: t, VMID: sp.vmID, DiskID: sp.diskID, IfaceID: sp.ifaceID, IPID: sp.ip,
-		Source: handle, Keys: sp.keys, After: sp.after, Params: sp.params, ETA: sp.eta,
+		Source: handle, Keys: sp.keys, After: sp.after, Params: sp.params, Input: input, ETA: sp.eta,
 		Secrets: sp.secrets,
 	}
 	// The engine queues it now, in id order, though it starts only once

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
 )
@@ -225,6 +226,12 @@ const (
 // Operation is a unit of background work and its journal. Cursor is the
 // index of the next workflow step to run; InStep says that step began
 // and may be half done (steps are idempotent, so it is simply run again).
+//
+// What the steps read and write is typed, per operation type (the types
+// are agent/workflow's), and journalled as JSON: Input is fixed at
+// submission, Progress is what the steps journal as they go (a deadline,
+// a message count) so that a resumed step carries on where it was.
+// Params are only what a client reads back (operation.info), strings.
 type Operation struct {
 	ID          int64             `json:"id"`
 	AccountID   int64             `json:"account_id"`
@@ -241,6 +248,7 @@ type Operation struct {
 	LastError   string            `json:"last_error"`
 	ETA         int64             `json:"eta"`
 	Params      map[string]string `json:"params"`
+	Input       json.RawMessage   `json:"input,omitempty"`
 	// Secrets are what a workflow needs and nobody may read back (a
 	// password's hash): never rendered, and gone once the operation
 	// finishes (see clone).
@@ -251,6 +259,7 @@ type Operation struct {
 	InStep      bool              `json:"in_step"`
 	RollingBack bool              `json:"rolling_back,omitempty"`
 	Cancel      bool              `json:"cancel_requested,omitempty"`
+	Progress    json.RawMessage   `json:"progress,omitempty"`
 	Data        map[string]string `json:"data,omitempty"`
 }
 
@@ -270,6 +279,8 @@ func (o Operation) clone() Operation {
 		o.Secrets = cloneMap(o.Secrets)
 	}
 	o.Data = cloneMap(o.Data)
+	o.Input = slices.Clone(o.Input)
+	o.Progress = slices.Clone(o.Progress)
 	o.Keys = slices.Clone(o.Keys)
 	o.After = slices.Clone(o.After)
 	return o

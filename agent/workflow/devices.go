@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
@@ -25,9 +24,11 @@ func (s *Workflows) attachDiskID(ctx context.Context, r *ops.Run, diskID int64) 
 	if err != nil {
 		return err
 	}
-	pos, _ := strconv.Atoi(r.Op().Params["position"])
-	insert := r.Op().Params["insert"] == "1"
-	readOnly := r.Op().Params["access"] == "read"
+	in, err := ops.Input[DiskAttach](r)
+	if err != nil {
+		return err
+	}
+	pos, insert, readOnly := in.Position, in.Insert, in.ReadOnly
 	var at int
 	err = r.Update(func(tx *store.Tx, op *store.Operation) error {
 		v, ok := tx.VM(op.VMID)

@@ -91,7 +91,12 @@ func (s *Workflows) deleteCreatedVolumes(ctx context.Context, r *ops.Run) error 
 	}
 	// abandonVM forgets the disks only once their volumes are gone (an
 	// operation cancelled before it ran deletes nothing).
-	return r.Set("made_volumes_deleted", "1")
+	p, err := ops.Progress[VMCreateProgress](r)
+	if err != nil {
+		return err
+	}
+	p.MadeVolumesDeleted = true
+	return ops.SetProgress(r, p)
 }
 
 func (s *Workflows) deleteSystemVolume(ctx context.Context, r *ops.Run) error {

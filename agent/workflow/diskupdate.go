@@ -3,21 +3,22 @@ package workflow
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
 )
 
 func (s *Workflows) applyDiskUpdate(ctx context.Context, r *ops.Run) error {
-	p := r.Op().Params
+	in, err := ops.Input[DiskUpdate](r)
+	if err != nil {
+		return err
+	}
 	d, ok := s.diskOf(r.Op().DiskID)
 	if !ok {
 		return fmt.Errorf("disk %d has no record", r.Op().DiskID)
 	}
-	if raw, ok := p["size"]; ok {
-		size, _ := strconv.ParseInt(raw, 10, 64)
-		if err := s.vols.Resize(ctx, d.Volume, size); err != nil {
+	if in.SizeMB != nil {
+		if err := s.vols.Resize(ctx, d.Volume, *in.SizeMB); err != nil {
 			return err
 		}
 	}
@@ -26,24 +27,16 @@ func (s *Workflows) applyDiskUpdate(ctx context.Context, r *ops.Run) error {
 		if !ok {
 			return fmt.Errorf("disk %d has no record", op.DiskID)
 		}
-		if v, ok := p["name"]; ok {
-			d.Name = v
-		}
-		if v, ok := p["size"]; ok {
-			d.SizeMB, _ = strconv.ParseInt(v, 10, 64)
-		}
-		if v, ok := p["kernel"]; ok {
-			d.KernelVersion = v
-		}
-		if v, ok := p["cmdline"]; ok {
-			d.Cmdline = v
-		}
-		if v, ok := p["snapshot_profile"]; ok {
-			d.SnapshotProfile, _ = strconv.ParseInt(v, 10, 64)
-		}
+		setIf(&d.Name, in.Name)
+		setIf(&d.SizeMB, in.SizeMB)
+		setIf(&d.KernelVersion, in.Kernel)
+		setIf(&d.Cmdline, in.Cmdline)
+		setIf(&d.SnapshotProfile, in.SnapshotProfile)
 		d.DateUpdated = now()
 		tx.PutDisk(d)
-		if vm, ok := tx.VM(d.VMID); ok && (p["kernel"] != "" || p["cmdline"] != "" || p["size"] != "") && vm.State == store.VMRunning {
+		// A new kernel, command line or size reaches a running guest only
+		// through a fresh start.
+		if vm, ok := tx.VM(d.VMID); ok && (nonEmpty(in.Kernel) || nonEmpty(in.Cmdline) || in.SizeMB != nil) && vm.State == store.VMRunning {
 			vm.RestartPending = true
 			tx.PutVM(vm)
 		}
@@ -53,8 +46,9 @@ func (s *Workflows) applyDiskUpdate(ctx context.Context, r *ops.Run) error {
 
 // rebootIfAsked reboots the VM a disk update said to reboot.
 func (s *Workflows) rebootIfAsked(ctx context.Context, r *ops.Run) error {
-	if r.Op().Params["reboot"] != "1" {
-		return nil
+	in, err := ops.Input[DiskUpdate](r)
+	if err != nil || !in.Reboot {
+		return err
 	}
 	return s.rebootDomain(ctx, r)
 }
@@ -62,8 +56,9 @@ func (s *Workflows) rebootIfAsked(ctx context.Context, r *ops.Run) error {
 // finishDiskUpdate records that a fresh start applied the disk's changes.
 func finishDiskUpdate(ctx context.Context, r *ops.Run) error {
 	return r.Update(func(tx *store.Tx, op *store.Operation) error {
-		if op.Data["fresh_start"] != "1" {
-			return nil
+		p, err := ops.ProgressOf[RebootProgress](*op)
+		if err != nil || !p.FreshStart {
+			return err
 		}
 		if v, ok := tx.VM(op.VMID); ok {
 			v.RestartPending, v.State, v.DateUpdated = false, store.VMRunning, now()
@@ -72,3 +67,12 @@ func finishDiskUpdate(ctx context.Context, r *ops.Run) error {
 		return nil
 	})
 }
+
+// setIf sets *dst to *v when an update names it.
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func nonEmpty(s *string) bool { return s != nil && *s != "" }

@@ -78,8 +78,12 @@ func (s *Workflows) setVMState(state string) func(ctx context.Context, r *ops.Ru
 			if !ok {
 				return fmt.Errorf("vm %d has no record", op.VMID)
 			}
+			fresh, err := freshStarted(*op)
+			if err != nil {
+				return err
+			}
 			v.State, v.DateUpdated = state, now()
-			if op.Type == "vm_start" || op.Type == "vm_create" || op.Data["fresh_start"] == "1" {
+			if fresh {
 				v.RestartPending = false
 			}
 			tx.PutVM(v)
@@ -94,6 +98,19 @@ func (s *Workflows) setVMState(state string) func(ctx context.Context, r *ops.Ru
 			return nil
 		})
 	}
+}
+
+// freshStarted reports whether the operation started the domain afresh
+// from its definition, which applied every pending change.
+func freshStarted(op store.Operation) (bool, error) {
+	switch op.Type {
+	case "vm_start", "vm_create":
+		return true, nil
+	case "vm_reboot", "disk_update":
+		p, err := ops.ProgressOf[RebootProgress](op)
+		return p.FreshStart, err
+	}
+	return false, nil
 }
 
 // madeForVM returns what the call that created a VM made for it: the
@@ -121,10 +138,16 @@ func madeForVM(tx *store.Tx, op store.Operation) (disks, ifaces []int64) {
 // creation cancelled before it ran leaves it detached, in the account's
 // list), and the iface, whose addresses go back to the account's
 // released list. A disk or iface the caller named is detached and kept.
-func abandonVM(tx *store.Tx, op store.Operation) {
+func (s *Workflows) abandonVM(tx *store.Tx, op store.Operation) {
 	disks, ifaces := madeForVM(tx, op)
+	p, err := ops.ProgressOf[VMCreateProgress](op)
+	if err != nil {
+		// Kept, as when their volumes were not deleted: a disk record
+		// too many is seen and deleted, a volume without one is not.
+		s.log.Error("abandoning a vm: keeping the disks made for it", "op_id", op.ID, "err", err)
+	}
 	for _, id := range disks {
-		if d, ok := tx.Disk(id); ok && op.Data["made_volumes_deleted"] == "1" && (d.VMID == 0 || d.VMID == op.VMID) {
+		if d, ok := tx.Disk(id); ok && p.MadeVolumesDeleted && (d.VMID == 0 || d.VMID == op.VMID) {
 			tx.DeleteDisk(id)
 		}
 	}

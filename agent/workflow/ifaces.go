@@ -3,7 +3,6 @@ package workflow
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
@@ -11,16 +10,16 @@ import (
 )
 
 func recordIfaceUpdate(ctx context.Context, r *ops.Run) error {
+	in, err := ops.Input[IfaceUpdate](r)
+	if err != nil {
+		return err
+	}
 	return r.Update(func(tx *store.Tx, op *store.Operation) error {
-		bw, err := strconv.ParseFloat(op.Params["bandwidth"], 64)
-		if err != nil {
-			return fmt.Errorf("bandwidth %q: %w", op.Params["bandwidth"], err)
-		}
 		i, ok := tx.Iface(op.IfaceID)
 		if !ok {
 			return fmt.Errorf("iface %d has no record", op.IfaceID)
 		}
-		i.Bandwidth, i.DateUpdated = bw, now()
+		i.Bandwidth, i.DateUpdated = in.Bandwidth, now()
 		tx.PutIface(i)
 		return nil
 	})
@@ -43,12 +42,16 @@ func (s *Workflows) applyIfaceUpdate(ctx context.Context, r *ops.Run) error {
 }
 
 func recordIPUpdate(ctx context.Context, r *ops.Run) error {
+	in, err := ops.Input[IPUpdate](r)
+	if err != nil {
+		return err
+	}
 	return r.Update(func(tx *store.Tx, op *store.Operation) error {
 		ip, ok := tx.IP(op.IPID)
 		if !ok {
 			return fmt.Errorf("ip %d has no record", op.IPID)
 		}
-		ip.Reverse, ip.DateUpdated = op.Params["reverse"], now()
+		ip.Reverse, ip.DateUpdated = in.Reverse, now()
 		tx.PutIP(ip)
 		return nil
 	})

@@ -3,25 +3,19 @@ package workflow
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
 )
 
-func parseTime(s string) time.Time {
-	t, _ := time.Parse(time.RFC3339Nano, s)
-	return t
-}
-
 // prepareStop journals the stop's deadline, and the first stop message
 // as sent, in the write that begins the step: a restarted agent keeps the
 // original deadline.
-func (s *Workflows) prepareStop(data map[string]string) {
-	if data["deadline"] == "" {
-		data["deadline"] = time.Now().Add(s.cfg.Timeouts.Stop).Format(time.RFC3339Nano)
-		data["messages"] = "1"
+func (s *Workflows) prepareStop(p *StopProgress) {
+	if p.Deadline.IsZero() {
+		p.Deadline = time.Now().Add(s.cfg.Timeouts.Stop)
+		p.Messages = 1
 	}
 }
 
@@ -34,11 +28,14 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 	events, stop := s.hv.Watch(name)
 	defer stop()
 	total, messages := s.cfg.Timeouts.Stop, max(s.cfg.Timeouts.StopMessages, 1)
-	deadline := parseTime(r.Data("deadline"))
+	p, err := ops.Progress[StopProgress](r)
+	if err != nil {
+		return err
+	}
+	deadline, sent := p.Deadline, p.Messages
 	if deadline.IsZero() {
 		return errors.New("stop began without a journalled deadline")
 	}
-	sent, _ := strconv.Atoi(r.Data("messages"))
 	at := func(i int) time.Time {
 		return deadline.Add(-total).Add(time.Duration(i) * total / time.Duration(messages))
 	}
@@ -66,7 +63,8 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 		now := time.Now()
 		if !now.Before(deadline) {
 			s.log.Info("guest ignored stop messages; powering off", "vm_id", r.Op().VMID, "messages", sent)
-			if err := r.Set("forced", "1"); err != nil {
+			p.Forced = true
+			if err := ops.SetProgress(r, p); err != nil {
 				return err
 			}
 			if err := s.hv.Destroy(ctx, name); err != nil {
@@ -79,7 +77,8 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 		if sent < messages {
 			if !now.Before(at(sent)) {
 				// Journal before acting: a resumed stop does not resend early.
-				if err := r.Set("messages", strconv.Itoa(sent+1)); err != nil {
+				p.Messages = sent + 1
+				if err := ops.SetProgress(r, p); err != nil {
 					return err
 				}
 				if err := s.hv.Shutdown(ctx, name); err != nil {
@@ -111,6 +110,10 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 	name := DomainName(r.Op().VMID)
 	events, stop := s.hv.Watch(name)
 	defer stop()
+	p, err := ops.Progress[RebootProgress](r)
+	if err != nil {
+		return err
+	}
 	st, err := s.hv.State(ctx, name)
 	if err != nil {
 		return err
@@ -122,20 +125,19 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 		// applies a pending change too. (A Xen reboot recreates the
 		// domain, but Start is a no-op on one that is back already.)
 		if !st.Exists {
-			if err := r.Set("fresh_start", "1"); err != nil {
+			p.FreshStart = true
+			if err := ops.SetProgress(r, p); err != nil {
 				return err
 			}
 		}
 		return s.startDomain(ctx, r)
 	}
 	if v, err := s.vmOf(r); err == nil && v.RestartPending {
-		return s.restartFresh(ctx, r)
+		return s.restartFresh(ctx, r, p)
 	}
-	deadline := parseTime(r.Data("deadline"))
-	beforeID, _ := strconv.ParseUint(r.Data("before_id"), 10, 64)
-	if r.Data("sent") == "" {
-		deadline, beforeID = time.Now().Add(s.cfg.Timeouts.Reboot), uint64(st.ID)
-		if err := r.SetMany(map[string]string{"deadline": deadline.Format(time.RFC3339Nano), "before_id": strconv.FormatUint(beforeID, 10), "sent": "1"}); err != nil {
+	if !p.Sent {
+		p.Deadline, p.BeforeID, p.Sent = time.Now().Add(s.cfg.Timeouts.Reboot), uint64(st.ID), true
+		if err := ops.SetProgress(r, p); err != nil {
 			return err
 		}
 		if err := s.hv.Reboot(ctx, name); err != nil {
@@ -150,12 +152,13 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 		if err != nil {
 			return err
 		}
-		if st.Running && uint64(st.ID) != beforeID && st.ID != 0 {
+		if st.Running && uint64(st.ID) != p.BeforeID && st.ID != 0 {
 			return nil
 		}
-		if !time.Now().Before(deadline) {
+		if !time.Now().Before(p.Deadline) {
 			s.log.Info("guest did not reboot in time; resetting", "vm_id", r.Op().VMID)
-			if err := r.Set("forced", "1"); err != nil {
+			p.Forced = true
+			if err := ops.SetProgress(r, p); err != nil {
 				return err
 			}
 			if st.Running {
@@ -165,7 +168,7 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 			}
 			return s.startDomain(ctx, r)
 		}
-		timer := time.NewTimer(time.Until(deadline))
+		timer := time.NewTimer(time.Until(p.Deadline))
 		select {
 		case ev := <-events:
 			timer.Stop()
@@ -183,16 +186,16 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 // restartFresh is a reboot that applies a changed definition (the seeds:
 // raise vm_max_memory, then reboot): the guest is asked to stop, powered
 // off at the reboot deadline if it does not, and started from the
-// definition.
-func (s *Workflows) restartFresh(ctx context.Context, r *ops.Run) error {
+// definition. p is the reboot's progress as journalled.
+func (s *Workflows) restartFresh(ctx context.Context, r *ops.Run, p RebootProgress) error {
 	name := DomainName(r.Op().VMID)
-	deadline := parseTime(r.Data("deadline"))
-	if deadline.IsZero() {
-		deadline = time.Now().Add(s.cfg.Timeouts.Reboot)
-		if err := r.SetMany(map[string]string{"deadline": deadline.Format(time.RFC3339Nano), "fresh_start": "1"}); err != nil {
+	if p.Deadline.IsZero() {
+		p.Deadline, p.FreshStart = time.Now().Add(s.cfg.Timeouts.Reboot), true
+		if err := ops.SetProgress(r, p); err != nil {
 			return err
 		}
 	}
+	deadline := p.Deadline
 	if err := s.hv.Shutdown(ctx, name); err != nil {
 		return err
 	}
@@ -203,7 +206,8 @@ func (s *Workflows) restartFresh(ctx context.Context, r *ops.Run) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := r.Set("forced", "1"); err != nil {
+		p.Forced = true
+		if err := ops.SetProgress(r, p); err != nil {
 			return err
 		}
 		if err := s.hv.Destroy(ctx, name); err != nil {

@@ -3,7 +3,6 @@ package workflow
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
@@ -17,13 +16,14 @@ func (s *Workflows) registerRollback() {
 			{Name: "delete_old_volume", Do: s.deleteOldVolume},
 			{Name: "forget_old", Do: forgetOldDisk, Atomic: true},
 		},
-		Abandon: abandonRollback,
+		Abandon: s.abandonRollback,
 	})
 }
 
-func oldDiskID(op store.Operation) int64 {
-	id, _ := strconv.ParseInt(op.Params["old_disk_id"], 10, 64)
-	return id
+// oldDiskID is the disk a rollback replaces.
+func oldDiskID(op store.Operation) (int64, error) {
+	in, err := ops.InputOf[DiskRollback](op)
+	return in.OldDiskID, err
 }
 
 func (s *Workflows) cloneSnapshot(ctx context.Context, r *ops.Run) error {
@@ -42,11 +42,14 @@ func (s *Workflows) cloneSnapshot(ctx context.Context, r *ops.Run) error {
 // old disk's snapshots, and the old one on its way out.
 func swapRolledBack(ctx context.Context, r *ops.Run) error {
 	return r.Update(func(tx *store.Tx, op *store.Operation) error {
+		oldID, err := oldDiskID(*op)
+		if err != nil {
+			return err
+		}
 		d, ok := tx.Disk(op.DiskID)
 		if !ok {
 			return fmt.Errorf("disk %d has no record", op.DiskID)
 		}
-		oldID := oldDiskID(*op)
 		d.State, d.DateUpdated = store.DiskCreated, now()
 		tx.PutDisk(d)
 		var moved []store.Disk
@@ -69,7 +72,11 @@ func swapRolledBack(ctx context.Context, r *ops.Run) error {
 }
 
 func (s *Workflows) deleteOldVolume(ctx context.Context, r *ops.Run) error {
-	if old, ok := s.diskOf(oldDiskID(r.Op())); ok {
+	oldID, err := oldDiskID(r.Op())
+	if err != nil {
+		return err
+	}
+	if old, ok := s.diskOf(oldID); ok {
 		return s.notOurs(s.vols.Delete(ctx, old.Volume, s.ownMark(0)), old.Volume)
 	}
 	return nil
@@ -77,16 +84,26 @@ func (s *Workflows) deleteOldVolume(ctx context.Context, r *ops.Run) error {
 
 func forgetOldDisk(ctx context.Context, r *ops.Run) error {
 	return r.Update(func(tx *store.Tx, op *store.Operation) error {
-		tx.DeleteDisk(oldDiskID(*op))
-		return nil
+		oldID, err := oldDiskID(*op)
+		if err == nil {
+			tx.DeleteDisk(oldID)
+		}
+		return err
 	})
 }
 
-func abandonRollback(tx *store.Tx, op store.Operation) {
+func (s *Workflows) abandonRollback(tx *store.Tx, op store.Operation) {
 	if d, ok := tx.Disk(op.DiskID); ok && d.State == store.DiskBeingCreated {
 		tx.DeleteDisk(d.ID)
 	}
-	if old, ok := tx.Disk(oldDiskID(op)); ok && old.State == store.DiskRollback {
+	oldID, err := oldDiskID(op)
+	if err != nil {
+		// The old disk stays in state rollback, which an operator sees
+		// (disk.info) and fixes; the error says which operation.
+		s.log.Error("abandoning a rollback: the old disk is unknown", "op_id", op.ID, "err", err)
+		return
+	}
+	if old, ok := tx.Disk(oldID); ok && old.State == store.DiskRollback {
 		old.State, old.DateUpdated = store.DiskCreated, now()
 		tx.PutDisk(old)
 	}
@@ -95,7 +112,11 @@ func abandonRollback(tx *store.Tx, op store.Operation) {
 // restoreOldDisk is the rollback chain's attach when the rollback did not
 // happen: the old disk goes back where it was.
 func (s *Workflows) restoreOldDisk(ctx context.Context, r *ops.Run) error {
-	oldID, _ := strconv.ParseInt(r.Op().Params["restore_disk_id"], 10, 64)
+	in, err := ops.Input[DiskAttach](r)
+	if err != nil {
+		return err
+	}
+	oldID := in.RestoreDiskID
 	old, ok := s.diskOf(oldID)
 	if oldID == 0 || !ok || old.State != store.DiskCreated || (old.VMID != 0 && old.VMID != r.Op().VMID) {
 		return nil
@@ -106,8 +127,9 @@ func (s *Workflows) restoreOldDisk(ctx context.Context, r *ops.Run) error {
 // restoreRunning is the rollback chain's start when a step before it
 // failed: a VM that was running before the chain runs again.
 func (s *Workflows) restoreRunning(ctx context.Context, r *ops.Run) error {
-	if r.Op().Params["restore"] != "1" {
-		return nil
+	in, err := ops.Input[VMStart](r)
+	if err != nil || !in.Restore {
+		return err
 	}
 	v, err := s.vmOf(r)
 	if err != nil || len(v.DiskIDs) == 0 {

@@ -3,53 +3,58 @@ package workflow
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
 )
 
 func (s *Workflows) applyVMUpdate(ctx context.Context, r *ops.Run) error {
-	p := r.Op().Params
+	in, err := ops.Input[VMUpdate](r)
+	if err != nil {
+		return err
+	}
 	var oldMax int64
-	err := r.Update(func(tx *store.Tx, op *store.Operation) error {
+	err = r.Update(func(tx *store.Tx, op *store.Operation) error {
 		v, ok := tx.VM(op.VMID)
 		if !ok {
 			return fmt.Errorf("vm %d has no record", op.VMID)
 		}
-		if op.Data["old_max"] == "" {
-			if op.Data == nil {
-				op.Data = map[string]string{}
-			}
-			op.Data["old_max"] = strconv.FormatInt(v.MaxMemory, 10)
+		p, err := ops.ProgressOf[VMUpdateProgress](*op)
+		if err != nil {
+			return err
 		}
-		oldMax, _ = strconv.ParseInt(op.Data["old_max"], 10, 64)
+		if p.OldMax == nil {
+			m := v.MaxMemory
+			p.OldMax = &m
+			if err := ops.PutProgress(op, p); err != nil {
+				return err
+			}
+		}
+		oldMax = *p.OldMax
 		oldCores := v.Cores
-		for key, dst := range map[string]*int64{"memory": &v.Memory, "vm_max_memory": &v.MaxMemory, "cores": &v.Cores, "console": &v.Console} {
-			if raw, ok := p[key]; ok {
-				*dst, _ = strconv.ParseInt(raw, 10, 64)
+		setIf(&v.Memory, in.Memory)
+		setIf(&v.MaxMemory, in.MaxMemory)
+		setIf(&v.Cores, in.Cores)
+		if in.Console != nil {
+			v.Console = 0
+			if *in.Console {
+				v.Console = 1
 			}
 		}
 		// The hash moves from the operation to the VM's record in one
 		// write; a re-run finds it gone and the VM already holds it.
-		// Params["password"] is where an older agent journalled it.
-		pw, ok := op.Secrets["password_hash"]
-		if !ok {
-			pw, ok = p["password"]
-		}
-		if ok {
+		if pw, ok := op.Secrets["password_hash"]; ok {
 			if v.Provision == nil {
 				v.Provision = &store.Provision{}
 			}
 			v.Provision.Password = pw
 			delete(op.Secrets, "password_hash")
-			delete(op.Params, "password")
 		}
-		if key, ok := p["ssh_key"]; ok {
+		if in.SSHKey != nil {
 			if v.Provision == nil {
 				v.Provision = &store.Provision{}
 			}
-			v.Provision.SSHKey = key
+			v.Provision.SSHKey = *in.SSHKey
 		}
 		if v.MaxMemory != oldMax || v.Cores != oldCores {
 			v.RestartPending = true
@@ -70,8 +75,8 @@ func (s *Workflows) applyVMUpdate(ctx context.Context, r *ops.Run) error {
 	if err := s.hv.Define(ctx, spec); err != nil {
 		return err
 	}
-	if raw, ok := p["memory"]; ok {
-		mem, _ := strconv.ParseInt(raw, 10, 64)
+	if in.Memory != nil {
+		mem := *in.Memory
 		st, err := s.hv.State(ctx, spec.Name)
 		if err != nil {
 			return err

@@ -41,7 +41,7 @@ func (s *Workflows) registerWorkflows() {
 			{Name: "wire", Do: s.wireStep, Undo: s.unwireVM},
 			{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
 		},
-		Abandon: abandonVM,
+		Abandon: s.abandonVM,
 		// A disk or iface operation of the same call failed: the volume
 		// a disk operation made before the other failed goes too.
 		Recover: s.deleteCreatedVolumes,
@@ -58,7 +58,7 @@ func (s *Workflows) registerWorkflows() {
 		{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
 	}})
 	s.eng.Register("vm_stop", ops.Workflow{Steps: []ops.Step{
-		{Name: "stop", Do: s.stopDomain, Prepare: s.prepareStop},
+		{Name: "stop", Do: s.stopDomain, Prepare: ops.PrepareProgress(s.prepareStop)},
 		{Name: "unplug", Do: s.unplugVM},
 		{Name: "finish", Do: s.setVMState(store.VMHalted), Atomic: true},
 	}})
