@@ -10,6 +10,7 @@ import (
 
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 )
 
@@ -209,7 +210,7 @@ type opSpec struct {
 	vmID, diskID, ifaceID, ip int64
 	keys                      []string
 	after                     []int64
-	// params are what a client reads back (renderedParams); input is
+	// params are what a client reads back (workflow.IsClientParam); input is
 	// what the steps read, one of agent/workflow's input types.
 	params map[string]string
 	input  any
@@ -257,23 +258,11 @@ func nullTime(t time.Time) any {
 	return t
 }
 
-// renderedParams are the operation params a client may read back. It is
-// an allow-list: a param added later stays unseen until it is added here,
-// and what an older agent journalled as a param (a password's hash, until
-// 2026-12) is never shown.
-var renderedParams = map[string]bool{
-	"hostname": true, "source": true, "profile": true, "snapshot_id": true,
-	"memory": true, "vm_max_memory": true, "cores": true, "console": true, "ssh_key": true,
-	"name": true, "size": true, "kernel": true, "cmdline": true, "snapshot_profile": true, "reboot": true,
-	"position": true, "access": true, "insert": true, "old_disk_id": true, "restore_disk_id": true, "restore": true,
-	"bandwidth": true, "reverse": true,
-}
-
 // renderOp is OperationReturn, plus params as the overview's example reads them.
 func renderOp(o store.Operation) map[string]any {
 	params := map[string]any{}
 	for k, v := range o.Params {
-		if !renderedParams[k] {
+		if !workflow.IsClientParam(k) {
 			continue
 		}
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil {

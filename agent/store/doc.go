@@ -5,7 +5,8 @@
 // 8-byte big-endian):
 //
 //	meta/
-//	  schema       -> layout version (SchemaVersion), set at every open
+//	  schema       -> layout version (SchemaVersion), set at every open,
+//	                  after the migrations an older file needs (schema.go)
 //	  instance     -> random id made with the file, 16 hex digits (not
 //	                  JSON); it marks what the agent creates outside
 //	                  the file (domains); NewInstance replaces it
@@ -20,7 +21,8 @@
 //	ips/         id -> IP
 //	images/      id -> Image
 //	sshkeys/     id -> SSHKey
-//	operations/  id -> Operation (with its step journal)
+//	operations/  id -> Operation (with its step journal: typed input and
+//	             progress as JSON, per operation type)
 //	idempotency/ "<account id, or operator>/<key>" -> IdemEntry
 //	released/    "<account id>/<ip version>" -> []string, addresses to
 //	             hand to that account again, oldest first

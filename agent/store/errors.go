@@ -14,6 +14,10 @@ var ErrLocked = errors.New("state file is locked by another process")
 // and memory holds what the file holds. Retrying later is safe.
 var ErrUnwritable = errors.New("the state disk refused the write")
 
+// ErrNewerSchema means the state file was written by a newer agent, in
+// a layout this one does not know: Open refuses it rather than misread it.
+var ErrNewerSchema = errors.New("state file is newer than this agent")
+
 // ErrClosed is returned by writes after Close.
 var ErrClosed = errors.New("state store is closed")
 

@@ -260,7 +260,6 @@ type Operation struct {
 	RollingBack bool              `json:"rolling_back,omitempty"`
 	Cancel      bool              `json:"cancel_requested,omitempty"`
 	Progress    json.RawMessage   `json:"progress,omitempty"`
-	Data        map[string]string `json:"data,omitempty"`
 }
 
 // Finished reports whether the operation reached a final step.
@@ -278,7 +277,6 @@ func (o Operation) clone() Operation {
 	} else {
 		o.Secrets = cloneMap(o.Secrets)
 	}
-	o.Data = cloneMap(o.Data)
 	o.Input = slices.Clone(o.Input)
 	o.Progress = slices.Clone(o.Progress)
 	o.Keys = slices.Clone(o.Keys)

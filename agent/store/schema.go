@@ -5,43 +5,94 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // SchemaVersion is the layout this code reads and writes.
-const SchemaVersion = 1
+//
+//  1. the first: operations' step inputs in Params and step data in Data,
+//     string maps.
+//  2. typed step data: Params hold only what a client reads back; what
+//     the steps read is Input, what they journal is Progress (JSON of
+//     agent/workflow's types). Data is gone.
+const SchemaVersion = 2
 
 // buckets are the file's top-level buckets, made at every open; doc.go
 // draws what each holds.
 var buckets = []string{"meta", "accounts", "vms", "disks", "ifaces", "ips", "images", "operations", "idempotency", "released", "sshkeys"}
 
-// migrations[i] upgrades a file from schema i+1 to i+2. Each runs inside
-// the opening transaction, so a failed migration leaves the file as it was.
-var migrations = []func(tx *bolt.Tx) error{}
+// A migration upgrades a file from schema to-1 to schema to. Each runs
+// inside the opening transaction, so a failed one leaves the file as it
+// was; each has a test on an old file in testdata/.
+type migration struct {
+	to   int
+	what string
+	run  func(s *Store, tx *bolt.Tx, o options) error
+}
+
+// migrations are in order: migrations[i] brings schema i+1 to i+2.
+var migrations = []migration{
+	{to: 2, what: "typed operation input and progress", run: upgradeOperations},
+}
+
+// Option tunes Open.
+type Option func(*options)
+
+type options struct {
+	upgradeOp UpgradeOperation
+}
+
+// UpgradeOperation converts an operation stored by schema 1 into this
+// schema's shape: what its steps read from Params and Data into typed
+// Input and Progress, Params left with what a client may read back. The
+// mapping is per operation type, and lives with the types (agent/workflow).
+// It must be idempotent: given an operation it already converted (no
+// Data), it returns it unchanged.
+type UpgradeOperation func(old OperationV1) (Operation, error)
+
+// WithOperationUpgrade gives Open the conversion that schema 2 needs for
+// the operations of an older file. Opening a schema-1 file that holds
+// operations without it fails, and leaves the file as it was.
+func WithOperationUpgrade(fn UpgradeOperation) Option {
+	return func(o *options) { o.upgradeOp = fn }
+}
+
+// OperationV1 is an operation as schema 1 stored it: step inputs among
+// its Params, step data in Data, all strings.
+type OperationV1 struct {
+	Operation
+	Data map[string]string `json:"data,omitempty"`
+}
 
 // migrate brings a file to SchemaVersion inside the opening transaction:
 // it makes missing buckets, runs the migrations a file older than this
 // code needs, and gives a new file its instance id.
-func (s *Store) migrate(tx *bolt.Tx) error {
+func (s *Store) migrate(tx *bolt.Tx, o options) error {
 	for _, b := range buckets {
 		if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 			return err
 		}
 	}
 	meta := tx.Bucket([]byte("meta"))
-	version := SchemaVersion
+	version := SchemaVersion // a new file
 	if raw := meta.Get([]byte("schema")); raw != nil {
 		version = int(binary.BigEndian.Uint64(raw))
 	}
-	if version > SchemaVersion {
-		return fmt.Errorf("state schema %d is newer than this agent's %d", version, SchemaVersion)
+	if version < 1 {
+		return fmt.Errorf("the file says schema %d, which no agent wrote", version)
 	}
-	for ; version < SchemaVersion; version++ {
-		if err := migrations[version-1](tx); err != nil {
-			return fmt.Errorf("migrating schema %d: %w", version, err)
+	if version > SchemaVersion {
+		return fmt.Errorf("%w: the file is schema %d, this agent knows up to %d; run the agent that wrote it, or restore a state file this one wrote", ErrNewerSchema, version, SchemaVersion)
+	}
+	for _, m := range migrations[version-1:] {
+		if err := m.run(s, tx, o); err != nil {
+			return fmt.Errorf("upgrading the state from schema %d to %d (%s): %w", m.to-1, m.to, m.what, err)
 		}
+		s.log.Info("state upgraded", "from_schema", m.to-1, "to_schema", m.to, "what", m.what)
 	}
 	if meta.Get([]byte("instance")) == nil {
 		var b [8]byte
@@ -53,6 +104,56 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		}
 	}
 	return meta.Put([]byte("schema"), u64(SchemaVersion))
+}
+
+// upgradeOperations is migration 2: every operation, finished or not,
+// through o.upgradeOp. An unfinished one is resumed from what it gives.
+func upgradeOperations(s *Store, tx *bolt.Tx, o options) error {
+	b := tx.Bucket([]byte("operations"))
+	type rec struct {
+		key []byte
+		old OperationV1
+	}
+	var all []rec
+	// bbolt forbids writing a bucket while ForEach walks it: read first.
+	if err := b.ForEach(func(k, v []byte) error {
+		var old OperationV1
+		if err := json.Unmarshal(v, &old); err != nil {
+			return fmt.Errorf("decoding operations/%d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		all = append(all, rec{key: slices.Clone(k), old: old})
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(all) > 0 && o.upgradeOp == nil {
+		return errors.New("schema 1 keeps operations' step data as strings, and no conversion was given to open it (agent/workflow's OpenState opens the agent's state)")
+	}
+	unfinished := 0
+	for _, r := range all {
+		op, err := o.upgradeOp(r.old)
+		if err != nil {
+			return fmt.Errorf("operation %d (%s, %s): %w", r.old.ID, r.old.Type, r.old.Step, err)
+		}
+		raw, err := json.Marshal(&op)
+		if err != nil {
+			return fmt.Errorf("encoding operation %d: %w", op.ID, err)
+		}
+		if err := b.Put(r.key, raw); err != nil {
+			return err
+		}
+		log := s.log.Debug
+		if !op.Finished() {
+			// What a resumed operation will run from: worth the log.
+			unfinished++
+			log = s.log.Info
+		}
+		log("operation upgraded", "op_id", op.ID, "op", op.Type, "step", op.Step,
+			"params_before", r.old.Params, "data_before", r.old.Data,
+			"params", op.Params, "input", string(op.Input), "progress", string(op.Progress))
+	}
+	s.log.Info("operations upgraded to typed input and progress", "operations", len(all), "unfinished", unfinished)
+	return nil
 }
 
 func loadTable[T any](tx *bolt.Tx, t *table[T]) error {

@@ -57,8 +57,13 @@ type Store struct {
 	writeHook atomic.Pointer[func() error]
 }
 
-// Open opens or creates the state file at path.
-func Open(path string, log *slog.Logger) (*Store, error) {
+// Open opens or creates the state file at path, upgrading an older
+// file's layout in place first (schema.go), in one transaction.
+func Open(path string, log *slog.Logger, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
@@ -84,7 +89,7 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		stopped:    make(chan struct{}),
 	}
 	s.cond = sync.NewCond(&s.mu)
-	if err := db.Update(s.migrate); err != nil {
+	if err := db.Update(func(tx *bolt.Tx) error { return s.migrate(tx, o) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("preparing %s: %w", path, err)
 	}

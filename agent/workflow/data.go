@@ -9,6 +9,23 @@ import "time"
 // here has neither. A field is a pointer where "not given" differs from
 // its zero value (an update changes only what it names).
 
+// clientParams are the operation params a client may read back
+// (operation.info): an operation's Params hold only these. It is an
+// allow-list: a param added later stays unseen until it is added here,
+// and what an older agent journalled as a param (a password's hash,
+// until 2026-12) is never shown.
+var clientParams = map[string]bool{
+	"hostname": true, "source": true, "profile": true, "snapshot_id": true,
+	"memory": true, "vm_max_memory": true, "cores": true, "console": true, "ssh_key": true,
+	"name": true, "size": true, "kernel": true, "cmdline": true, "snapshot_profile": true, "reboot": true,
+	"position": true, "access": true, "insert": true, "old_disk_id": true, "restore_disk_id": true, "restore": true,
+	"bandwidth": true, "reverse": true,
+}
+
+// IsClientParam reports whether a client may read back an operation
+// param of that name.
+func IsClientParam(name string) bool { return clientParams[name] }
+
 // VMStart is vm_start's input.
 type VMStart struct {
 	// Restore marks the start at the end of vm.disk_rollback's chain:

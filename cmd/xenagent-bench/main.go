@@ -103,7 +103,7 @@ type bench struct {
 
 func setup(dir string) (*bench, error) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(filepath.Join(dir, "state.db"), log)
+	st, err := workflow.OpenState(filepath.Join(dir, "state.db"), log)
 	if err != nil {
 		return nil, err
 	}

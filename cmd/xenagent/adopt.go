@@ -12,6 +12,7 @@ import (
 	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // adopt is `xenagent adopt [--config FILE] --account ID VOLUME...`, run
@@ -41,7 +42,7 @@ func adopt(args []string, out io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	st, err := store.Open(filepath.Join(cfg.StateDir, "state.db"), newLogger("error", os.Stderr))
+	st, err := workflow.OpenState(filepath.Join(cfg.StateDir, "state.db"), newLogger("error", os.Stderr))
 	if errors.Is(err, store.ErrLocked) {
 		return fail(fmt.Errorf("%w: stop the agent first (systemctl stop xenagent)", err))
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // newInstance is `xenagent new-instance --config FILE`, run with the
@@ -39,7 +40,7 @@ func newInstance(args []string, out io.Writer) int {
 		return fail(err)
 	}
 	log := newLogger("error", os.Stderr)
-	st, err := store.Open(filepath.Join(cfg.StateDir, "state.db"), log)
+	st, err := workflow.OpenState(filepath.Join(cfg.StateDir, "state.db"), log)
 	if errors.Is(err, store.ErrLocked) {
 		return fail(fmt.Errorf("%w: stop the agent first (systemctl stop xenagent)", err))
 	}

@@ -146,7 +146,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err := cfg.EnsureDirs(); err != nil {
 		return err
 	}
-	st, err := store.Open(filepath.Join(cfg.StateDir, "state.db"), log)
+	st, err := workflow.OpenState(filepath.Join(cfg.StateDir, "state.db"), log)
 	if err != nil {
 		return err
 	}
