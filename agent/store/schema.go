@@ -70,11 +70,12 @@ type OperationV1 struct {
 
 // migrate brings a file to SchemaVersion inside the opening transaction:
 // it makes missing buckets, runs the migrations a file older than this
-// code needs, and gives a new file its instance id.
-func (s *Store) migrate(tx *bolt.Tx, o options) error {
+// code needs, and gives a new file its instance id. It returns the
+// migrations it ran.
+func (s *Store) migrate(tx *bolt.Tx, o options) ([]migration, error) {
 	for _, b := range buckets {
 		if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	meta := tx.Bucket([]byte("meta"))
@@ -83,27 +84,27 @@ func (s *Store) migrate(tx *bolt.Tx, o options) error {
 		version = int(binary.BigEndian.Uint64(raw))
 	}
 	if version < 1 {
-		return fmt.Errorf("the file says schema %d, which no agent wrote", version)
+		return nil, fmt.Errorf("the file says schema %d, which no agent wrote", version)
 	}
 	if version > SchemaVersion {
-		return fmt.Errorf("%w: the file is schema %d, this agent knows up to %d; run the agent that wrote it, or restore a state file this one wrote", ErrNewerSchema, version, SchemaVersion)
+		return nil, fmt.Errorf("%w: the file is schema %d, this agent knows up to %d; run the agent that wrote it, or restore a state file this one wrote", ErrNewerSchema, version, SchemaVersion)
 	}
-	for _, m := range migrations[version-1:] {
+	ran := migrations[version-1:]
+	for _, m := range ran {
 		if err := m.run(s, tx, o); err != nil {
-			return fmt.Errorf("upgrading the state from schema %d to %d (%s): %w", m.to-1, m.to, m.what, err)
+			return nil, fmt.Errorf("upgrading the state from schema %d to %d (%s): %w", m.to-1, m.to, m.what, err)
 		}
-		s.log.Info("state upgraded", "from_schema", m.to-1, "to_schema", m.to, "what", m.what)
 	}
 	if meta.Get([]byte("instance")) == nil {
 		var b [8]byte
 		if _, err := rand.Read(b[:]); err != nil {
-			return err
+			return nil, err
 		}
 		if err := meta.Put([]byte("instance"), []byte(hex.EncodeToString(b[:]))); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return meta.Put([]byte("schema"), u64(SchemaVersion))
+	return ran, meta.Put([]byte("schema"), u64(SchemaVersion))
 }
 
 // upgradeOperations is migration 2: every operation, finished or not,

@@ -89,9 +89,13 @@ func Open(path string, log *slog.Logger, opts ...Option) (*Store, error) {
 		stopped:    make(chan struct{}),
 	}
 	s.cond = sync.NewCond(&s.mu)
-	if err := db.Update(func(tx *bolt.Tx) error { return s.migrate(tx, o) }); err != nil {
+	var upgraded []migration
+	if err := db.Update(func(tx *bolt.Tx) (err error) { upgraded, err = s.migrate(tx, o); return err }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("preparing %s: %w", path, err)
+	}
+	for _, m := range upgraded { // committed, all of them
+		log.Info("state upgraded", "path", path, "from_schema", m.to-1, "to_schema", m.to, "what", m.what)
 	}
 	if err := db.View(s.load); err != nil {
 		db.Close()
