@@ -127,10 +127,7 @@ func (s *Reconciler) reconcile(ctx context.Context) (ReconcileReport, error) {
 		if want := workflow.StateOf(st); want != v.State && v.State != store.VMLocked {
 			rep.StatesFixed++
 			_ = s.st.Update(func(tx *store.Tx) error {
-				if cur, ok := tx.VM(v.ID); ok {
-					cur.State, cur.DateUpdated = want, now()
-					tx.PutVM(cur)
-				}
+				workflow.RecordVMState(tx, v.ID, want, false)
 				return nil
 			})
 		}

@@ -60,10 +60,7 @@ func finishDiskUpdate(ctx context.Context, r *ops.Run) error {
 		if err != nil || !p.FreshStart {
 			return err
 		}
-		if v, ok := tx.VM(op.VMID); ok {
-			v.RestartPending, v.State, v.DateUpdated = false, store.VMRunning, now()
-			tx.PutVM(v)
-		}
+		RecordVMState(tx, op.VMID, store.VMRunning, true)
 		return nil
 	})
 }

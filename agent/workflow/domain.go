@@ -52,8 +52,7 @@ func (s *Workflows) undefineDomain(ctx context.Context, r *ops.Run) error {
 }
 
 func (s *Workflows) destroyDomain(ctx context.Context, r *ops.Run) error {
-	s.countBeforeTeardown(ctx)
-	return s.hv.Destroy(ctx, DomainName(r.Op().VMID))
+	return s.tearDown(ctx, DomainName(r.Op().VMID), s.hv.Destroy)
 }
 
 func (s *Workflows) startDomain(ctx context.Context, r *ops.Run) error {
@@ -71,22 +70,19 @@ func (s *Workflows) startDomain(ctx context.Context, r *ops.Run) error {
 	return err
 }
 
-func (s *Workflows) setVMState(state string) func(ctx context.Context, r *ops.Run) error {
+// finishWithState is the last step of a power operation: the VM's
+// record says the state the operation brought it to.
+func (s *Workflows) finishWithState(state string) func(ctx context.Context, r *ops.Run) error {
 	return func(ctx context.Context, r *ops.Run) error {
 		return r.Update(func(tx *store.Tx, op *store.Operation) error {
-			v, ok := tx.VM(op.VMID)
-			if !ok {
-				return fmt.Errorf("vm %d has no record", op.VMID)
-			}
 			fresh, err := freshStarted(*op)
 			if err != nil {
 				return err
 			}
-			v.State, v.DateUpdated = state, now()
-			if fresh {
-				v.RestartPending = false
+			v, ok := RecordVMState(tx, op.VMID, state, fresh)
+			if !ok {
+				return fmt.Errorf("vm %d has no record", op.VMID)
 			}
-			tx.PutVM(v)
 			if state == store.VMRunning {
 				for _, id := range v.IfaceIDs {
 					if i, ok := tx.Iface(id); ok && i.State != store.IfaceUsed {

@@ -23,7 +23,6 @@ func (s *Workflows) prepareStop(p *StopProgress) {
 // and power off at the deadline (5 minutes in all by default). Waits wake
 // on lifecycle events, not on a polling loop.
 func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
-	s.countBeforeTeardown(ctx)
 	name := DomainName(r.Op().VMID)
 	events, stop := s.hv.Watch(name)
 	defer stop()
@@ -48,7 +47,7 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 	if sent >= 1 && sent < messages+1 && time.Now().Before(at(sent)) {
 		// The latest journalled message may not have reached the guest
 		// before a restart; sending it again is harmless.
-		if err := s.hv.Shutdown(ctx, name); err != nil {
+		if err := s.tearDown(ctx, name, s.hv.Shutdown); err != nil {
 			return err
 		}
 	}
@@ -67,7 +66,7 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 			if err := ops.SetProgress(r, p); err != nil {
 				return err
 			}
-			if err := s.hv.Destroy(ctx, name); err != nil {
+			if err := s.tearDown(ctx, name, s.hv.Destroy); err != nil {
 				return err
 			}
 			_, err := s.hv.WaitFor(ctx, name, func(st host.State) bool { return !st.Running })
@@ -81,7 +80,7 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 				if err := ops.SetProgress(r, p); err != nil {
 					return err
 				}
-				if err := s.hv.Shutdown(ctx, name); err != nil {
+				if err := s.tearDown(ctx, name, s.hv.Shutdown); err != nil {
 					return err
 				}
 				sent++
@@ -106,7 +105,6 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 // default). "Came back" is a reboot event (QEMU) or a new domain id (Xen
 // recreates the domain).
 func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
-	s.countBeforeTeardown(ctx)
 	name := DomainName(r.Op().VMID)
 	events, stop := s.hv.Watch(name)
 	defer stop()
@@ -140,7 +138,7 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 		if err := ops.SetProgress(r, p); err != nil {
 			return err
 		}
-		if err := s.hv.Reboot(ctx, name); err != nil {
+		if err := s.tearDown(ctx, name, s.hv.Reboot); err != nil {
 			return err
 		}
 		if !s.hv.RebootReportsItself() {
@@ -162,7 +160,7 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 				return err
 			}
 			if st.Running {
-				if err := s.hv.Reset(ctx, name); err != nil {
+				if err := s.tearDown(ctx, name, s.hv.Reset); err != nil {
 					return err
 				}
 			}
@@ -196,7 +194,7 @@ func (s *Workflows) restartFresh(ctx context.Context, r *ops.Run, p RebootProgre
 		}
 	}
 	deadline := p.Deadline
-	if err := s.hv.Shutdown(ctx, name); err != nil {
+	if err := s.tearDown(ctx, name, s.hv.Shutdown); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithDeadline(ctx, deadline)
@@ -210,7 +208,7 @@ func (s *Workflows) restartFresh(ctx context.Context, r *ops.Run, p RebootProgre
 		if err := ops.SetProgress(r, p); err != nil {
 			return err
 		}
-		if err := s.hv.Destroy(ctx, name); err != nil {
+		if err := s.tearDown(ctx, name, s.hv.Destroy); err != nil {
 			return err
 		}
 	}

@@ -149,5 +149,5 @@ func (s *Workflows) restoreRunning(ctx context.Context, r *ops.Run) error {
 	}
 	// The record says so before the operation ends: a client that sees the
 	// CANCEL must not read a state the lifecycle event has yet to correct.
-	return s.setVMState(store.VMRunning)(ctx, r)
+	return s.finishWithState(store.VMRunning)(ctx, r)
 }

@@ -43,13 +43,16 @@ func (s *Workflows) CountTraffic(ctx context.Context) error {
 	})
 }
 
-// countBeforeTeardown reads the counters before a domain's devices go: a
-// Xen vif's counts are zero by the time it is removed, so what it counted
-// since the last periodic reading would be lost.
-func (s *Workflows) countBeforeTeardown(ctx context.Context) {
+// tearDown makes a hypervisor call that takes a domain's devices away, or
+// may (a stop or reboot message, a reset, a destroy), after reading the
+// traffic counters: a Xen vif's counts are zero by the time it is
+// removed, so what it counted since the last periodic reading would be
+// lost. Every such call of the steps goes through it.
+func (s *Workflows) tearDown(ctx context.Context, name string, call func(ctx context.Context, name string) error) error {
 	if err := s.CountTraffic(ctx); err != nil {
 		s.log.Warn("reading traffic counters", "err", err)
 	}
+	return call(ctx, name)
 }
 
 // deviceGone folds the last counts of an iface's device into its record:

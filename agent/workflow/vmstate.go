@@ -17,7 +17,32 @@ func StateOf(st host.State) string {
 	return store.VMHalted
 }
 
-// refreshVMState records what the hypervisor says of a VM that no
+// RecordVMState is the one place a VM's recorded state changes, in tx:
+//   - the last step of vm_create, vm_start, vm_stop and vm_reboot, and
+//     vm_start's Recover in a rollback chain (finishWithState);
+//   - disk_update's last step, after the reboot that applied it started
+//     the domain afresh (finishDiskUpdate);
+//   - what the hypervisor says of a VM no operation holds
+//     (RefreshVMState: after each operation and at lifecycle events);
+//   - reconciliation at start (agent/reconcile).
+//
+// freshStart says the domain was started from its definition, which
+// applied every change waiting for a fresh start (RestartPending). It
+// returns the VM as recorded, and false when it has no record.
+func RecordVMState(tx *store.Tx, vmID int64, state string, freshStart bool) (store.VM, bool) {
+	v, ok := tx.VM(vmID)
+	if !ok {
+		return v, false
+	}
+	v.State, v.DateUpdated = state, now()
+	if freshStart {
+		v.RestartPending = false
+	}
+	tx.PutVM(v)
+	return v, true
+}
+
+// RefreshVMState records what the hypervisor says of a VM that no
 // operation is working on.
 func (s *Workflows) RefreshVMState(ctx context.Context, vmID int64) {
 	if s.eng.Busy(VMKey(vmID)) {
@@ -39,13 +64,13 @@ func (s *Workflows) RefreshVMState(ctx context.Context, vmID int64) {
 		return
 	}
 	s.log.Info("vm state changed outside the agent", "vm_id", vmID, "from", v.State, "to", want)
-	_ = s.st.Update(func(tx *store.Tx) error {
-		cur, ok := tx.VM(vmID)
-		if !ok || s.eng.Busy(VMKey(vmID)) {
-			return nil
+	err = s.st.Update(func(tx *store.Tx) error {
+		if !s.eng.Busy(VMKey(vmID)) {
+			RecordVMState(tx, vmID, want, false)
 		}
-		cur.State, cur.DateUpdated = want, now()
-		tx.PutVM(cur)
 		return nil
 	})
+	if err != nil {
+		s.log.Warn("recording vm state", "vm_id", vmID, "state", want, "err", err)
+	}
 }

@@ -39,7 +39,7 @@ func (s *Workflows) registerWorkflows() {
 			{Name: "define", Do: s.defineDomain, Undo: s.undefineDomain},
 			{Name: "start", Do: s.startDomain, Undo: s.destroyDomain},
 			{Name: "wire", Do: s.wireStep, Undo: s.unwireVM},
-			{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
+			{Name: "finish", Do: s.finishWithState(store.VMRunning), Atomic: true},
 		},
 		Abandon: s.abandonVM,
 		// A disk or iface operation of the same call failed: the volume
@@ -55,17 +55,17 @@ func (s *Workflows) registerWorkflows() {
 			return s.startDomain(ctx, r)
 		}},
 		{Name: "wire", Do: s.wireStep},
-		{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
+		{Name: "finish", Do: s.finishWithState(store.VMRunning), Atomic: true},
 	}})
 	s.eng.Register("vm_stop", ops.Workflow{Steps: []ops.Step{
 		{Name: "stop", Do: s.stopDomain, Prepare: ops.PrepareProgress(s.prepareStop)},
 		{Name: "unplug", Do: s.unplugVM},
-		{Name: "finish", Do: s.setVMState(store.VMHalted), Atomic: true},
+		{Name: "finish", Do: s.finishWithState(store.VMHalted), Atomic: true},
 	}})
 	s.eng.Register("vm_reboot", ops.Workflow{Steps: []ops.Step{
 		{Name: "reboot", Do: s.rebootDomain},
 		{Name: "wire", Do: s.wireStep},
-		{Name: "finish", Do: s.setVMState(store.VMRunning), Atomic: true},
+		{Name: "finish", Do: s.finishWithState(store.VMRunning), Atomic: true},
 	}})
 	s.eng.Register("vm_update", ops.Workflow{Steps: []ops.Step{{Name: "apply", Do: s.applyVMUpdate}}})
 	s.eng.Register("vm_delete", ops.Workflow{Steps: []ops.Step{
