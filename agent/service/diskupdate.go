@@ -239,8 +239,6 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 				params["reboot"] = "1"
 			}
 		}
-		in, err := diskUpdateInput(params)
-		sp.input = in
-		return sp, err
+		return sp.withInput(diskUpdateInput(params))
 	})
 }

@@ -12,6 +12,12 @@ import (
 // once they are checked. (A handler that reads its arguments into a typed
 // request would fill the input from it instead.)
 
+// withInput is sp with the input a reserve function made, or its error.
+func (sp opSpec) withInput(in any, err error) (opSpec, error) {
+	sp.input = in
+	return sp, err
+}
+
 // vmUpdateInput is the input of a vm_update whose params the handler
 // checked.
 func vmUpdateInput(params map[string]string) (workflow.VMUpdate, error) {

@@ -455,8 +455,7 @@ func (s *Service) vmUpdate(ctx context.Context, c *Caller, a args) (any, error) 
 				return opSpec{}, err
 			}
 		}
-		in, err := vmUpdateInput(params)
-		return opSpec{typ: "vm_update", vmID: id, keys: []string{workflow.VMKey(id)}, params: params, input: in, secrets: secrets, eta: 5}, err
+		return opSpec{typ: "vm_update", vmID: id, keys: []string{workflow.VMKey(id)}, params: params, secrets: secrets, eta: 5}.withInput(vmUpdateInput(params))
 	})
 }
 
