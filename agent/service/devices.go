@@ -54,16 +54,16 @@ func (s *Service) vmDiskAttach(ctx context.Context, c *Caller, a args) (any, err
 			return opSpec{}, notFound(ObjDisk, "disk", diskID)
 		}
 		if d.VMID != 0 {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is attached to vm %d; a disk attaches to one VM only", diskID, d.VMID)
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is attached to vm %d; a disk attaches to one VM only", diskID, d.VMID)
 		}
 		if d.State != store.DiskCreated || d.Type != store.DiskTypeData {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s %s, not a created data disk (snapshots are not attached; create a disk from one)", diskID, d.State, d.Type)
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is %s %s, not a created data disk (snapshots are not attached; create a disk from one)", diskID, d.State, d.Type)
 		}
 		if d.DatacenterID != v.DatacenterID {
 			return opSpec{}, invalid(ObjVM, "disk_id", "disk %d is in datacenter %d, vm %d in %d", diskID, d.DatacenterID, v.ID, v.DatacenterID)
 		}
 		if pos == 0 && v.State != store.VMHalted {
-			return opSpec{}, fault(ObjVM, CauseConflict, "position: the system disk (position 0) of vm %d can change only while it is halted", v.ID)
+			return opSpec{}, fault(ObjVM, KindConflict, "position: the system disk (position 0) of vm %d can change only while it is halted", v.ID)
 		}
 		d.VMID = v.ID // reserved now, so no second attach can pass
 		tx.PutDisk(d)
@@ -85,10 +85,10 @@ func (s *Service) vmDiskDetach(ctx context.Context, c *Caller, a args) (any, err
 			}
 		}
 		if pos < 0 {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is not attached to vm %d", diskID, v.ID)
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is not attached to vm %d", diskID, v.ID)
 		}
 		if pos == 0 && v.State != store.VMHalted {
-			return opSpec{}, fault(ObjVM, CauseConflict, "disk_id: disk %d is the system disk of vm %d, which must be halted to detach it", diskID, v.ID)
+			return opSpec{}, fault(ObjVM, KindConflict, "disk_id: disk %d is the system disk of vm %d, which must be halted to detach it", diskID, v.ID)
 		}
 		return opSpec{typ: "disk_detach", vmID: v.ID, diskID: diskID, keys: []string{workflow.VMKey(v.ID), workflow.DiskKey(diskID)}, eta: 5}, nil
 	})
@@ -105,10 +105,10 @@ func (s *Service) vmIfaceAttach(ctx context.Context, c *Caller, a args) (any, er
 			return opSpec{}, notFound(ObjIface, "iface", ifaceID)
 		}
 		if i.VMID != 0 {
-			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is attached to vm %d", ifaceID, i.VMID)
+			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is attached to vm %d", ifaceID, i.VMID)
 		}
 		if i.State != store.IfaceFree {
-			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is %s, not free", ifaceID, i.State)
+			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is %s, not free", ifaceID, i.State)
 		}
 		if i.DatacenterID != v.DatacenterID {
 			return opSpec{}, invalid(ObjVM, "iface_id", "iface %d is in datacenter %d, vm %d in %d", ifaceID, i.DatacenterID, v.ID, v.DatacenterID)
@@ -126,7 +126,7 @@ func (s *Service) vmIfaceDetach(ctx context.Context, c *Caller, a args) (any, er
 	}
 	return s.vmDeviceOp(c, o, a, vmID, "hosting.vm.iface_detach", func(tx *store.Tx, v store.VM) (opSpec, error) {
 		if !slices.Contains(v.IfaceIDs, ifaceID) {
-			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is not attached to vm %d", ifaceID, v.ID)
+			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is not attached to vm %d", ifaceID, v.ID)
 		}
 		return opSpec{typ: "iface_detach", vmID: v.ID, ifaceID: ifaceID, keys: []string{workflow.VMKey(v.ID), workflow.IfaceKey(ifaceID)}, eta: 5}, nil
 	})
@@ -136,7 +136,7 @@ func (s *Service) vmDeviceOp(c *Caller, o callOpts, a args, vmID int64, method s
 	return s.submitOne(c, o, method, a.vals, vmOwner(c, vmID), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(vmID)
 		if v.State == store.VMBeingCreated || s.deleting(tx, workflow.VMKey(vmID)) {
-			return opSpec{}, fault(ObjVM, CauseBusy, "vm_id: vm %d is %s; try again when it is done", vmID, map[bool]string{true: "being created", false: "being deleted"}[v.State == store.VMBeingCreated])
+			return opSpec{}, fault(ObjVM, KindBusy, "vm_id: vm %d is %s; try again when it is done", vmID, map[bool]string{true: "being created", false: "being deleted"}[v.State == store.VMBeingCreated])
 		}
 		return reserve(tx, v)
 	})

@@ -159,16 +159,16 @@ func (s *Service) diskDelete(ctx context.Context, c *Caller, a args) (any, error
 	return s.submitOne(c, o, "hosting.disk.delete", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
 		d, _ := tx.Disk(id)
 		if d.VMID != 0 {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is attached to vm %d; detach it first", id, d.VMID)
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is attached to vm %d; detach it first", id, d.VMID)
 		}
 		if d.Type == store.DiskTypeImage {
-			return opSpec{}, fault(ObjDisk, CauseNoRight, "disk_id: disk %d is an image", id)
+			return opSpec{}, fault(ObjDisk, KindNoRight, "disk_id: disk %d is an image", id)
 		}
 		if s.deleting(tx, workflow.DiskKey(id)) {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is already being deleted", id)
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is already being deleted", id)
 		}
 		if d.State == store.DiskRollback || d.State == store.DiskDeleted {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s", id, d.State)
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is %s", id, d.State)
 		}
 		return opSpec{typ: "disk_delete", diskID: id, keys: []string{workflow.DiskKey(id)}, eta: 5}, nil
 	})

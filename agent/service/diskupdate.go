@@ -78,7 +78,7 @@ func (s *Service) diskListOptions(ctx context.Context, c *Caller, a args) (any, 
 }
 
 // cmdlineFromOptions builds a command line from cmdline_options.
-func cmdlineFromOptions(obj int, m map[string]any) (string, error) {
+func cmdlineFromOptions(obj Object, m map[string]any) (string, error) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -205,10 +205,10 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 	return s.submitOne(c, o, "hosting.disk.update", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
 		d, _ := tx.Disk(id)
 		if d.Type != store.DiskTypeData {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is a %s; only data disks are updated", id, d.Type)
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is a %s; only data disks are updated", id, d.Type)
 		}
 		if d.State != store.DiskCreated || s.deleting(tx, workflow.DiskKey(id)) {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s", id, d.State)
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is %s", id, d.State)
 		}
 		after := d
 		if raw, ok := params["size"]; ok {
@@ -229,7 +229,7 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 			if _, ok := params["size"]; !ok {
 				field = "snapshot_profile"
 			}
-			return opSpec{}, fault(ObjDisk, CauseQuota, "%s: %d MB more would exceed the account's disk quota (%d of %d MB used)", field, more, used, quota)
+			return opSpec{}, fault(ObjDisk, KindQuota, "%s: %d MB more would exceed the account's disk quota (%d of %d MB used)", field, more, used, quota)
 		}
 		sp := opSpec{typ: "disk_update", diskID: id, keys: []string{workflow.DiskKey(id)}, params: params, eta: 5}
 		if d.VMID != 0 {

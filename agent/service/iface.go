@@ -71,10 +71,10 @@ func (s *Service) ifaceDelete(ctx context.Context, c *Caller, a args) (any, erro
 	return s.submitOne(c, o, "hosting.iface.delete", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
 		i, _ := tx.Iface(id)
 		if i.VMID != 0 {
-			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is attached to vm %d; detach it first", id, i.VMID)
+			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is attached to vm %d; detach it first", id, i.VMID)
 		}
 		if s.deleting(tx, workflow.IfaceKey(id)) {
-			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is already being deleted", id)
+			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is already being deleted", id)
 		}
 		return opSpec{typ: "iface_delete", ifaceID: id, keys: []string{workflow.IfaceKey(id)}, eta: 5}, nil
 	})

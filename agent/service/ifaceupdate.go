@@ -46,7 +46,7 @@ func (s *Service) ifaceUpdate(ctx context.Context, c *Caller, a args) (any, erro
 	return s.submitOne(c, o, "hosting.iface.update", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
 		i, _ := tx.Iface(id)
 		if i.State == store.IfaceBeingCreated || s.deleting(tx, workflow.IfaceKey(id)) {
-			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is %s", id, i.State)
+			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is %s", id, i.State)
 		}
 		sp := opSpec{typ: "iface_update", ifaceID: id, keys: []string{workflow.IfaceKey(id)}, eta: 2,
 			params: map[string]string{"bandwidth": strconv.FormatFloat(bw, 'f', -1, 64)}}

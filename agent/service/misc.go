@@ -112,7 +112,7 @@ func (s *Service) accountInfo(ctx context.Context, c *Caller, a args) (any, erro
 		return nil, err
 	}
 	if c.Operator {
-		return nil, fault(ObjAccount, CauseConflict, "the operator key has no account; use an account's key")
+		return nil, fault(ObjAccount, KindConflict, "the operator key has no account; use an account's key")
 	}
 	var out map[string]any
 	s.st.View(func(tx *store.Tx) {

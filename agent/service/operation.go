@@ -140,9 +140,9 @@ func (s *Service) operationCancel(ctx context.Context, c *Caller, a args) (any, 
 	}
 	switch err := s.eng.Cancel(id); {
 	case errors.Is(err, ops.ErrFinished):
-		return nil, fault(ObjOperation, CauseConflict, "op_id: operation %d has already finished", id)
+		return nil, fault(ObjOperation, KindConflict, "op_id: operation %d has already finished", id)
 	case errors.Is(err, ops.ErrPastNoReturn):
-		return nil, fault(ObjOperation, CauseConflict, "op_id: operation %d is past its point of no return and will complete", id)
+		return nil, fault(ObjOperation, KindConflict, "op_id: operation %d is past its point of no return and will complete", id)
 	case errors.Is(err, ops.ErrNotFound):
 		return nil, notFound(ObjOperation, "operation", id)
 	case err != nil:

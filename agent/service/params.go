@@ -9,7 +9,7 @@ import (
 
 // args reads positional arguments (after the API key) and names them in faults.
 type args struct {
-	obj  int
+	obj  Object
 	vals []any
 }
 
@@ -52,7 +52,7 @@ func (a args) spec(i int, name string, optional bool) (*spec, error) {
 // atMost rejects surplus arguments.
 func (a args) atMost(n int) error {
 	if len(a.vals) > n {
-		return fault(ObjMethod, CauseBadParam, "too many arguments: got %d, want at most %d after the API key", len(a.vals), n)
+		return fault(ObjMethod, KindInvalid, "too many arguments: got %d, want at most %d after the API key", len(a.vals), n)
 	}
 	return nil
 }
@@ -61,7 +61,7 @@ func (a args) atMost(n int) error {
 // <i4>, <i8>) for an integer, a <boolean> for a boolean, a <string> for a
 // string, an <int> or a <double> for a number. "512", true or 512.0 for
 // memory is a client's bug, and guessing hides it.
-func asInt(obj int, name string, v any) (int64, error) {
+func asInt(obj Object, name string, v any) (int64, error) {
 	n, ok := v.(int64)
 	if !ok {
 		return 0, wrongType(obj, name, "an integer", v)
@@ -80,7 +80,7 @@ func isID(name string) bool {
 // wrongType is the fault for a value of the wrong XML-RPC type: it names
 // the field, the type it takes and the one it got (never the value, which
 // may be a secret).
-func wrongType(obj int, name, want string, v any) *Fault {
+func wrongType(obj Object, name, want string, v any) *Error {
 	if v == nil {
 		return invalid(obj, name, "must not be nil")
 	}
@@ -115,7 +115,7 @@ func kindOf(v any) string {
 // spec is a struct argument; every key must be read or it is reported as
 // unknown by done().
 type spec struct {
-	obj  int
+	obj  Object
 	name string
 	m    map[string]any
 	used map[string]bool

@@ -9,7 +9,7 @@ import (
 
 // query describes how list and count read one kind of record.
 type query[T any] struct {
-	obj   int
+	obj   Object
 	each  func(tx *store.Tx, fn func(*T) bool)
 	owner func(*T) int64
 	// filter reads the filtering options and returns the predicate.
@@ -113,7 +113,7 @@ func (s *Service) submitOne(c *Caller, o callOpts, method string, params []any, 
 
 // lookupInfo answers an info call: argument 0 is the object's id, looked
 // up for the caller (another account's object is "not found") and rendered.
-func lookupInfo[T any](st *store.Store, c *Caller, a args, obj int, idName string, lookup func(tx *store.Tx, c *Caller, id int64) (T, error), render func(tx *store.Tx, v T) map[string]any) (any, error) {
+func lookupInfo[T any](st *store.Store, c *Caller, a args, obj Object, idName string, lookup func(tx *store.Tx, c *Caller, id int64) (T, error), render func(tx *store.Tx, v T) map[string]any) (any, error) {
 	a.obj = obj
 	id, err := a.int(0, idName)
 	if err != nil {
@@ -134,7 +134,7 @@ func lookupInfo[T any](st *store.Store, c *Caller, a args, obj int, idName strin
 
 // creator reads the call options of a creation (at argument idx) and the
 // account it creates for: the caller's, or the one the operator names.
-func (s *Service) creator(c *Caller, a args, idx, obj int) (callOpts, int64, error) {
+func (s *Service) creator(c *Caller, a args, idx int, obj Object) (callOpts, int64, error) {
 	o, err := s.callOpts(c, a, idx)
 	if err != nil {
 		return o, 0, err

@@ -108,7 +108,7 @@ func (s *Service) Authenticate(key, operatorHash string) (*Caller, error) {
 }
 
 // ErrBadKey is the one answer to any unknown key.
-var ErrBadKey = fault(ObjAccount, CauseNoRight, "invalid API key")
+var ErrBadKey = fault(ObjAccount, KindNoRight, "invalid API key")
 
 // EnsureAccount creates or updates an account by handle; used at start
 // for configured accounts and the demo account.
@@ -204,7 +204,7 @@ func (s *Service) methodTable() map[string]Handler {
 func (s *Service) Call(ctx context.Context, c *Caller, method string, params []any) (any, error) {
 	h, ok := s.methods[method]
 	if !ok {
-		return nil, fault(ObjMethod, CauseNotFound, "method %q does not exist", method)
+		return nil, fault(ObjMethod, KindNotFound, "method %q does not exist", method)
 	}
 	if v, ok := s.replay(c, method, params); ok {
 		return v, nil

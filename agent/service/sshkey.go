@@ -14,7 +14,7 @@ import (
 
 // parseAuthorizedKey checks an OpenSSH public key line ("type base64
 // [comment]") and returns its MD5 fingerprint, as Gandi shows it.
-func parseAuthorizedKey(obj int, field, line string) (string, error) {
+func parseAuthorizedKey(obj Object, field, line string) (string, error) {
 	if len(line) > MaxSSHKeyBytes {
 		return "", invalid(obj, field, "must be at most %d bytes, got %d", MaxSSHKeyBytes, len(line))
 	}
@@ -128,7 +128,7 @@ func (s *Service) sshCreate(ctx context.Context, c *Caller, a args) (any, error)
 			return !dup
 		})
 		if dup {
-			return fault(ObjSSHKey, CauseDuplicate, "name/value: the account already has a key named %q or with fingerprint %s", name, fp)
+			return fault(ObjSSHKey, KindDuplicate, "name/value: the account already has a key named %q or with fingerprint %s", name, fp)
 		}
 		k = store.SSHKey{ID: tx.NextID("sshkey", tx.HasSSHKey), AccountID: acct, Name: name, Value: strings.TrimSpace(value), Fingerprint: fp, DateCreated: now()}
 		tx.PutSSHKey(k)

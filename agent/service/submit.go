@@ -71,7 +71,7 @@ func (s *Service) callOpts(c *Caller, a args, idx int) (callOpts, error) {
 	// it will need, and learn from "already exists" what others own. One
 	// fault, whatever the id.
 	if !c.Operator && (o.vmID != 0 || o.diskID != 0 || o.ifaceID != 0 || o.ipID != 0) {
-		return o, fault(ObjMethod, CauseNoRight, "call_options: vm_id, disk_id, iface_id and ip_id may be chosen by the operator key only")
+		return o, fault(ObjMethod, KindNoRight, "call_options: vm_id, disk_id, iface_id and ip_id may be chosen by the operator key only")
 	}
 	o.scope = idemScope(c)
 	return o, nil
@@ -81,7 +81,7 @@ func (s *Service) callOpts(c *Caller, a args, idx int) (callOpts, error) {
 func (s *Service) actingAccount(c *Caller, requested int64) (int64, error) {
 	if !c.Operator {
 		if requested != 0 && requested != c.AccountID {
-			return 0, fault(ObjAccount, CauseNoRight, "account_id: only the operator key may act for another account")
+			return 0, fault(ObjAccount, KindNoRight, "account_id: only the operator key may act for another account")
 		}
 		return c.AccountID, nil
 	}
@@ -89,9 +89,9 @@ func (s *Service) actingAccount(c *Caller, requested int64) (int64, error) {
 }
 
 // requireAccount checks an operator named the account a creation is for.
-func (s *Service) requireAccount(o callOpts, obj int) (int64, error) {
+func (s *Service) requireAccount(o callOpts, obj Object) (int64, error) {
 	if o.accountID == 0 {
-		return 0, fault(obj, CauseMissing, "call_options.account_id: missing parameter (the operator key must name the account it creates for)")
+		return 0, fault(obj, KindMissing, "call_options.account_id: missing parameter (the operator key must name the account it creates for)")
 	}
 	ok := false
 	s.st.View(func(tx *store.Tx) { _, ok = tx.Account(o.accountID) })
@@ -166,7 +166,7 @@ func (s *Service) submit(accountID int64, o callOpts, method string, params []an
 			}
 			if ok {
 				if e.Method != method || e.Digest != d {
-					return fault(ObjMethod, CauseDuplicate, "idempotency_key: %q was used for another call", o.idemKey)
+					return fault(ObjMethod, KindDuplicate, "idempotency_key: %q was used for another call", o.idemKey)
 				}
 				ids = e.OpIDs
 				return nil

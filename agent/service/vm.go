@@ -62,7 +62,7 @@ func hashPassword(p string) (string, error) {
 	}
 	h, err := cloudinit.HashPassword(p)
 	if err != nil {
-		return "", fault(ObjVM, CauseUnknown, "password: %v", err)
+		return "", fault(ObjVM, KindInternal, "password: %v", err)
 	}
 	return h, nil
 }
@@ -178,10 +178,10 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 			return nil, notFound(ObjDisk, "sys_disk_id: disk", r.sysDiskID)
 		}
 		if d.VMID != 0 {
-			return nil, fault(ObjDisk, CauseConflict, "sys_disk_id: disk %d is attached to vm %d; a disk attaches to one VM only", d.ID, d.VMID)
+			return nil, fault(ObjDisk, KindConflict, "sys_disk_id: disk %d is attached to vm %d; a disk attaches to one VM only", d.ID, d.VMID)
 		}
 		if d.State != store.DiskCreated || d.Type != store.DiskTypeData {
-			return nil, fault(ObjDisk, CauseConflict, "sys_disk_id: disk %d is %s %s, not a created data disk", d.ID, d.State, d.Type)
+			return nil, fault(ObjDisk, KindConflict, "sys_disk_id: disk %d is %s %s, not a created data disk", d.ID, d.State, d.Type)
 		}
 		if d.DatacenterID != r.dc {
 			return nil, invalid(ObjVM, "sys_disk_id", "disk %d is in datacenter %d; disk, iface and vm must be in the same datacenter", d.ID, d.DatacenterID)
@@ -195,7 +195,7 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 			return nil, notFound(ObjIface, "iface_id: iface", r.ifaceID)
 		}
 		if i.VMID != 0 {
-			return nil, fault(ObjIface, CauseConflict, "iface_id: iface %d is attached to vm %d", i.ID, i.VMID)
+			return nil, fault(ObjIface, KindConflict, "iface_id: iface %d is attached to vm %d", i.ID, i.VMID)
 		}
 		if i.DatacenterID != r.dc {
 			return nil, invalid(ObjVM, "iface_id", "iface %d is in datacenter %d", i.ID, i.DatacenterID)
@@ -229,7 +229,7 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 		IfaceIDs: []int64{iface.ID}, Provision: prov, DateCreated: now(), DateUpdated: now()}
 	if o.vmID != 0 {
 		if tx.HasVM(o.vmID) {
-			return nil, fault(ObjVM, CauseDuplicate, "vm_id: vm %d already exists", o.vmID)
+			return nil, fault(ObjVM, KindDuplicate, "vm_id: vm %d already exists", o.vmID)
 		}
 		vm.ID = o.vmID
 	} else {
@@ -342,10 +342,10 @@ func (s *Service) vmAction(typ string) Handler {
 		return s.submitOne(c, o, "hosting.vm."+strings.TrimPrefix(typ, "vm_"), a.vals, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
 			v, _ := tx.VM(id)
 			if s.deleting(tx, workflow.VMKey(id)) {
-				return opSpec{}, fault(ObjVM, CauseConflict, "vm_id: vm %d is being deleted", id)
+				return opSpec{}, fault(ObjVM, KindConflict, "vm_id: vm %d is being deleted", id)
 			}
 			if v.State == store.VMLocked {
-				return opSpec{}, fault(ObjVM, CauseConflict, "vm_id: vm %d is locked", id)
+				return opSpec{}, fault(ObjVM, KindConflict, "vm_id: vm %d is locked", id)
 			}
 			eta := map[string]int64{"vm_start": 20, "vm_stop": 10, "vm_reboot": 30}[typ]
 			return opSpec{typ: typ, vmID: id, keys: []string{workflow.VMKey(id)}, eta: eta}, nil
@@ -426,12 +426,12 @@ func (s *Service) vmUpdate(ctx context.Context, c *Caller, a args) (any, error) 
 	if len(params) == 0 && secrets == nil {
 		// An operation that changes nothing would still take the VM's
 		// turn and say DONE: refuse it, as disk.update does.
-		return nil, fault(ObjVM, CauseMissing, "update_spec: nothing to change (give one of memory, vm_max_memory, cores, console, password, ssh_key)")
+		return nil, fault(ObjVM, KindMissing, "update_spec: nothing to change (give one of memory, vm_max_memory, cores, console, password, ssh_key)")
 	}
 	return s.submitOne(c, o, "hosting.vm.update", a.vals, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(id)
 		if s.deleting(tx, workflow.VMKey(id)) {
-			return opSpec{}, fault(ObjVM, CauseConflict, "vm_id: vm %d is being deleted", id)
+			return opSpec{}, fault(ObjVM, KindConflict, "vm_id: vm %d is being deleted", id)
 		}
 		mem, maxMem, cores := v.Memory, v.MaxMemory, v.Cores
 		if p, ok := params["memory"]; ok {
@@ -472,7 +472,7 @@ func (s *Service) vmDelete(ctx context.Context, c *Caller, a args) (any, error) 
 	return s.submitOne(c, o, "hosting.vm.delete", a.vals, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(id)
 		if s.deleting(tx, workflow.VMKey(id)) {
-			return opSpec{}, fault(ObjVM, CauseConflict, "vm_id: vm %d is already being deleted", id)
+			return opSpec{}, fault(ObjVM, KindConflict, "vm_id: vm %d is already being deleted", id)
 		}
 		keys := []string{workflow.VMKey(id)}
 		for _, d := range v.DiskIDs {

@@ -22,7 +22,7 @@ import (
 	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/reconcile"
-	"github.com/xenagent/xenagent/agent/rpc"
+	"github.com/xenagent/xenagent/agent/api/gandi"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
@@ -215,7 +215,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 
 	// Connection limits count TCP connections, so they wrap the raw
 	// listener and TLS wraps them.
-	api := rpc.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log)
+	api := gandi.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log)
 	api.SetHealth(rec.Healthy)
 	api.AddMetrics(rec.WriteVolumeMetrics)
 	srv, ln, err := limitedServer(ln, api, cfg.Server, log)

@@ -1,7 +1,9 @@
-package service
+package gandi
 
 import (
 	"testing"
+
+	"github.com/xenagent/xenagent/agent/service"
 )
 
 // Caller-chosen ids are the central tier's: a tenant passing one gets the
@@ -79,7 +81,7 @@ func TestRetryAnswersTheOriginalOperations(t *testing.T) {
 	opVM := a.createVM(a.alice, "opgone")
 
 	type call struct {
-		c      *Caller
+		c      *service.Caller
 		method string
 		params []any
 	}

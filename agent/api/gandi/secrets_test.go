@@ -1,12 +1,11 @@
-package service
+package gandi
 
 import (
-	"bytes"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 )
@@ -14,23 +13,6 @@ import (
 // logTo, when a test sets it, receives every log line (debug and up) of
 // the agents it opens.
 var logTo io.Writer
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // No password, and no hash of one, is readable through any method or in
 // the log: the create path (first-boot seed) and vm.update, in answers,
@@ -43,7 +25,7 @@ func TestNoSecretIsReadable(t *testing.T) {
 	const first, second = "first-Pässword-1", "second-Pässword-2"
 
 	var answers []any
-	ask := func(c *Caller, method string, params ...any) any {
+	ask := func(c *service.Caller, method string, params ...any) any {
 		t.Helper()
 		v, f := a.call(c, method, params...)
 		if f != nil {

@@ -1,4 +1,4 @@
-package service
+package gandi
 
 import (
 	"context"
@@ -117,9 +117,9 @@ func TestGuardVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	eng := ops.New(st, a.svc.log, ops.Config{})
-	wf := workflow.New(workflow.Config{}, st, eng, a.hv, a.vols, a.svc.log)
-	fresh := reconcile.New(reconcile.Config{}, st, eng, a.hv, a.vols, wf, a.svc.log)
+	eng := ops.New(st, a.log, ops.Config{})
+	wf := workflow.New(workflow.Config{}, st, eng, a.hv, a.vols, a.log)
+	fresh := reconcile.New(reconcile.Config{}, st, eng, a.hv, a.vols, wf, a.log)
 	err = fresh.GuardVolumes(ctx, "disks dir X", false)
 	if !errors.Is(err, reconcile.ErrForeignVolumes) || !strings.Contains(err.Error(), a.st.Instance()) || !strings.Contains(err.Error(), "disks dir X") {
 		t.Fatalf("err = %v", err)

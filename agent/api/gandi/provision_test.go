@@ -1,4 +1,4 @@
-package service
+package gandi
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/cloudinit"
+	"github.com/xenagent/xenagent/agent/service"
 )
 
 const (
@@ -27,7 +28,7 @@ func TestSSHKeys(t *testing.T) {
 		t.Fatalf("list = %v (the value is in info only)", l)
 	}
 	for _, c := range []struct {
-		who    *Caller
+		who    *service.Caller
 		method string
 		params []any
 		want   string

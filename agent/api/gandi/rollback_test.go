@@ -1,4 +1,4 @@
-package service
+package gandi
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
@@ -35,7 +36,7 @@ func (a *agent) readDisk(id int64, n int) string {
 	return string(bytes.TrimRight(got, "\x00"))
 }
 
-func (a *agent) takeSnapshot(c *Caller, diskID int64) int64 {
+func (a *agent) takeSnapshot(c *service.Caller, diskID int64) int64 {
 	a.t.Helper()
 	return a.mustDone(c, a.mustCall(c, "hosting.disk.create_from", map[string]any{"type": "snapshot"}, diskID))[0]["disk_id"].(int64)
 }
@@ -127,7 +128,7 @@ func TestRollbackRefused(t *testing.T) {
 	sys := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["disks_id"].([]int64)[0]
 	snap := a.takeSnapshot(a.alice, sys)
 	for _, c := range []struct {
-		who    *Caller
+		who    *service.Caller
 		method string
 		params []any
 		want   string

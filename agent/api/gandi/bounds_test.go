@@ -1,9 +1,11 @@
-package service
+package gandi
 
 import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/xenagent/xenagent/agent/service"
 )
 
 // Free text kept in the state is bounded: before, run (the first-boot
@@ -15,8 +17,8 @@ func TestFreeTextBounds(t *testing.T) {
 	vm := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.create_from", vmSpec("bounds"), map[string]any{"name": "sys"}, a.image))
 	vmID := vm[len(vm)-1]["vm_id"].(int64)
 	spec := func(k string, v any) map[string]any { m := vmSpec("x1"); m[k] = v; return m }
-	longKey := testKey + " " + strings.Repeat("c", MaxSSHKeyBytes)
-	manyKeys := make([]any, MaxVMKeys+1)
+	longKey := testKey + " " + strings.Repeat("c", service.MaxSSHKeyBytes)
+	manyKeys := make([]any, service.MaxVMKeys+1)
 	for i := range manyKeys {
 		manyKeys[i] = int64(i + 1)
 	}
@@ -26,16 +28,16 @@ func TestFreeTextBounds(t *testing.T) {
 		params []any
 		want   string
 	}{
-		{"run", "hosting.vm.create_from", []any{spec("run", strings.Repeat("x", MaxRunBytes+1)), map[string]any{}, a.image}, "run: must be at most 16384 bytes"},
+		{"run", "hosting.vm.create_from", []any{spec("run", strings.Repeat("x", service.MaxRunBytes+1)), map[string]any{}, a.image}, "run: must be at most 16384 bytes"},
 		{"run with vm.create", "hosting.vm.create", []any{func() map[string]any {
 			m := spec("run", strings.Repeat("x", 1<<20-4096))
 			m["sys_disk_id"] = int64(1)
 			return m
 		}()}, "run: must be at most 16384 bytes"},
-		{"ssh_key at create", "hosting.vm.create_from", []any{spec("ssh_key", longKey), map[string]any{}, a.image}, fmt.Sprintf("ssh_key: must be at most %d bytes", MaxSSHKeyBytes)},
-		{"ssh_key at update", "hosting.vm.update", []any{vmID, map[string]any{"ssh_key": longKey}}, fmt.Sprintf("ssh_key: must be at most %d bytes", MaxSSHKeyBytes)},
-		{"ssh.create value", "hosting.ssh.create", []any{map[string]any{"name": "big", "value": longKey}}, fmt.Sprintf("value: must be at most %d bytes", MaxSSHKeyBytes)},
-		{"keys", "hosting.vm.create_from", []any{spec("keys", manyKeys), map[string]any{}, a.image}, fmt.Sprintf("keys: must list at most %d keys", MaxVMKeys)},
+		{"ssh_key at create", "hosting.vm.create_from", []any{spec("ssh_key", longKey), map[string]any{}, a.image}, fmt.Sprintf("ssh_key: must be at most %d bytes", service.MaxSSHKeyBytes)},
+		{"ssh_key at update", "hosting.vm.update", []any{vmID, map[string]any{"ssh_key": longKey}}, fmt.Sprintf("ssh_key: must be at most %d bytes", service.MaxSSHKeyBytes)},
+		{"ssh.create value", "hosting.ssh.create", []any{map[string]any{"name": "big", "value": longKey}}, fmt.Sprintf("value: must be at most %d bytes", service.MaxSSHKeyBytes)},
+		{"keys", "hosting.vm.create_from", []any{spec("keys", manyKeys), map[string]any{}, a.image}, fmt.Sprintf("keys: must list at most %d keys", service.MaxVMKeys)},
 		// Already bounded by their own rules; kept here so that stays so.
 		{"hostname", "hosting.vm.create_from", []any{spec("hostname", strings.Repeat("h", 64)), map[string]any{}, a.image}, "hostname"},
 		{"login", "hosting.vm.create_from", []any{spec("login", strings.Repeat("l", 64)), map[string]any{}, a.image}, "login"},
@@ -60,5 +62,5 @@ func TestFreeTextBounds(t *testing.T) {
 		})
 	}
 	// At the bounds, accepted.
-	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.create_from", spec("run", strings.Repeat("x", MaxRunBytes)), map[string]any{"name": "sys2"}, a.image))
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.create_from", spec("run", strings.Repeat("x", service.MaxRunBytes)), map[string]any{"name": "sys2"}, a.image))
 }

@@ -1,4 +1,4 @@
-package rpc
+package gandi
 
 import (
 	"bytes"
@@ -128,7 +128,7 @@ func TestHugePageOverHTTP(t *testing.T) {
 	srv := newLimitedServer(t, nil)
 	for _, m := range []string{"hosting.vm.list", "operation.list", "hosting.disk.list"} {
 		_, err := call(t, srv.URL, m, aliceKey, map[string]any{"items_per_page": int64(500), "page": int64(math.MaxInt64)})
-		if f := faultOf(t, err); f.Code%100 != service.CauseBadParam || !strings.Contains(f.Message, "page:") {
+		if f := faultOf(t, err); f.Code%100 != CauseBadParam || !strings.Contains(f.Message, "page:") {
 			t.Fatalf("%s: fault %d %q", m, f.Code, f.Message)
 		}
 	}

@@ -1,4 +1,4 @@
-package service
+package gandi
 
 import (
 	"fmt"

@@ -1,7 +1,11 @@
-// Package rpc serves the API over XML-RPC at /xmlrpc/: it bounds and
-// decodes the request, authenticates the API key (the first argument),
-// dispatches to the service and encodes the answer or a fault.
-package rpc
+// Package gandi is the Gandi hosting v3 face of the agent: XML-RPC at
+// /xmlrpc/ (hosting.*, operation.*, the API key first). It bounds and
+// decodes requests, authenticates the key, decodes each method's
+// arguments into the service's typed requests, renders the service's
+// results in the seed's shapes and maps the service's typed errors to
+// Gandi's fault codes, once, here. It knows nothing of libvirt, the
+// store or the steps of operations.
+package gandi
 
 import (
 	"context"
@@ -25,7 +29,7 @@ type Server struct {
 	operatorHash string
 	maxBody      int64
 	log          *slog.Logger
-	methods      map[string]service.Handler
+	face         *Face
 	guard        *keyGuard // bad-key back-off (limits.go); nil: none
 	moreMetrics  []func(io.Writer)
 	health       func(context.Context) error
@@ -40,7 +44,7 @@ func New(svc *service.Service, operatorHash string, maxBody int64, log *slog.Log
 	if maxBody <= 0 {
 		maxBody = 1 << 20
 	}
-	return &Server{svc: svc, operatorHash: operatorHash, maxBody: maxBody, log: log, methods: svc.Methods(),
+	return &Server{svc: svc, operatorHash: operatorHash, maxBody: maxBody, log: log, face: NewFace(svc),
 		counts: map[string]int64{}, seconds: map[string]float64{}}
 }
 
@@ -68,10 +72,10 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 		body, err = s.encode(method, result)
 	}
 	if err != nil {
-		f := service.AsFault(err)
+		f := AsFault(err)
 		code = f.Code()
 		body = xmlrpc.EncodeFault(f.XMLRPC())
-		if f.Cause == service.CauseUnknown && f != errInternal { // a panic was logged with its stack
+		if f.Cause == CauseUnknown && f != errInternal { // a panic was logged with its stack
 			s.log.Error("call failed", "method", method, "err", err)
 		}
 	}
@@ -86,12 +90,12 @@ func (s *Server) handle(ctx context.Context, body io.Reader) (string, any, error
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return "", nil, &service.Fault{Object: service.ObjMethod, Cause: service.CauseBadParam, Msg: fmt.Sprintf("request: larger than %d bytes", s.maxBody)}
+			return "", nil, &Fault{Object: ObjMethod, Cause: CauseBadParam, Msg: fmt.Sprintf("request: larger than %d bytes", s.maxBody)}
 		}
-		return "", nil, &service.Fault{Object: service.ObjMethod, Cause: service.CauseBadParam, Msg: "request: " + err.Error()}
+		return "", nil, &Fault{Object: ObjMethod, Cause: CauseBadParam, Msg: "request: " + err.Error()}
 	}
 	if len(call.Params) == 0 {
-		return call.Method, nil, &service.Fault{Object: service.ObjAccount, Cause: service.CauseMissing, Msg: "apikey: missing parameter (the API key is the first argument)"}
+		return call.Method, nil, &Fault{Object: ObjAccount, Cause: CauseMissing, Msg: "apikey: missing parameter (the API key is the first argument)"}
 	}
 	key, ok := call.Params[0].(string)
 	if !ok {
@@ -101,7 +105,7 @@ func (s *Server) handle(ctx context.Context, body io.Reader) (string, any, error
 	if err != nil {
 		return call.Method, nil, err
 	}
-	if _, known := s.methods[call.Method]; !known {
+	if !s.face.Known(call.Method) {
 		return call.Method, nil, unknownMethod(call.Method)
 	}
 	result, err := s.dispatch(ctx, caller, call.Method, call.Params[1:])
@@ -109,7 +113,7 @@ func (s *Server) handle(ctx context.Context, body io.Reader) (string, any, error
 }
 
 func (s *Server) observe(method string, code int, d time.Duration) {
-	if _, known := s.methods[method]; !known {
+	if !s.face.Known(method) {
 		method = "unknown"
 	}
 	k := fmt.Sprintf("%s %d", method, code)

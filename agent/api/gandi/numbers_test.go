@@ -1,9 +1,11 @@
-package service
+package gandi
 
 import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/xenagent/xenagent/agent/service"
 )
 
 // Every list method pages: the huge page panicked the handler
@@ -122,12 +124,12 @@ func TestExtremeNumbers(t *testing.T) {
 // Ids go back to clients as XML-RPC <int> (32 bits): a larger one came
 // back as a <double> the agent then refused as an id, and beyond 2^53 two
 // ids collided. Every id a caller sends, chosen (call_options) or
-// referred to (arguments, filters), is bounded by MaxID, naming the field.
+// referred to (arguments, filters), is bounded by service.MaxID, naming the field.
 func TestIDsFitXMLRPCInt(t *testing.T) {
 	a := newAgent(t, true)
 	vm := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.create_from", vmSpec("ids"), map[string]any{"name": "sys"}, a.image))
 	vmID := vm[len(vm)-1]["vm_id"].(int64)
-	const over = int64(MaxID) + 1
+	const over = int64(service.MaxID) + 1
 	opts := func(k string) map[string]any {
 		m := map[string]any{k: over}
 		if k != "account_id" {
@@ -176,8 +178,8 @@ func TestIDsFitXMLRPCInt(t *testing.T) {
 		})
 	}
 	// The largest id is accepted and comes back as an <int>.
-	f := a.mustDone(a.op, a.mustCall(a.op, "hosting.iface.create", dc, map[string]any{"iface_id": int64(MaxID), "account_id": int64(1)}))
-	if got := f[0]["iface_id"]; got != int64(MaxID) {
-		t.Fatalf("iface_id = %v (%T), want %d", got, got, MaxID)
+	f := a.mustDone(a.op, a.mustCall(a.op, "hosting.iface.create", dc, map[string]any{"iface_id": int64(service.MaxID), "account_id": int64(1)}))
+	if got := f[0]["iface_id"]; got != int64(service.MaxID) {
+		t.Fatalf("iface_id = %v (%T), want %d", got, got, service.MaxID)
 	}
 }

@@ -1,10 +1,10 @@
-package service
+package gandi
 
 import (
 	"errors"
 	"fmt"
 
-	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 )
 
@@ -30,19 +30,16 @@ import (
 //	                        of the call was done, retry later)
 //	99 CAUSE_UNKNOWN        unknown / internal
 const (
-	CauseMissing   = 10
-	CauseBadParam  = 20
-	CauseNoRight   = 30
-	CauseNotFound  = 40
-	CauseDuplicate = 50
-	CauseBusy      = 60
-	CauseConflict  = 70
-	CauseQuota     = 75
-	CauseRateLimit = 80
-	CauseTimeout   = 90
-	// CauseUnavailable is a temporary refusal of the whole agent (its
-	// state disk refuses writes): retry the same call, with the same
-	// idempotency key, later.
+	CauseMissing     = 10
+	CauseBadParam    = 20
+	CauseNoRight     = 30
+	CauseNotFound    = 40
+	CauseDuplicate   = 50
+	CauseBusy        = 60
+	CauseConflict    = 70
+	CauseQuota       = 75
+	CauseRateLimit   = 80
+	CauseTimeout     = 90
 	CauseUnavailable = 95
 	CauseUnknown     = 99
 )
@@ -61,6 +58,19 @@ const (
 	ObjMethod     = 180
 	ObjSSHKey     = 190
 )
+
+var causeOf = map[service.Kind]int{
+	service.KindMissing: CauseMissing, service.KindInvalid: CauseBadParam, service.KindNoRight: CauseNoRight,
+	service.KindNotFound: CauseNotFound, service.KindDuplicate: CauseDuplicate, service.KindBusy: CauseBusy,
+	service.KindConflict: CauseConflict, service.KindQuota: CauseQuota, service.KindRateLimit: CauseRateLimit,
+	service.KindTimeout: CauseTimeout, service.KindUnavailable: CauseUnavailable, service.KindInternal: CauseUnknown,
+}
+
+var objectOf = map[service.Object]int{
+	service.ObjUnknown: ObjUnknown, service.ObjAccount: ObjAccount, service.ObjVM: ObjVM, service.ObjDisk: ObjDisk,
+	service.ObjIface: ObjIface, service.ObjIP: ObjIP, service.ObjOperation: ObjOperation, service.ObjImage: ObjImage,
+	service.ObjDatacenter: ObjDatacenter, service.ObjMethod: ObjMethod, service.ObjSSHKey: ObjSSHKey,
+}
 
 var causeNames = map[int]string{
 	CauseMissing: "CAUSE_MISSING", CauseBadParam: "CAUSE_BADPARAMETER", CauseNoRight: "CAUSE_NORIGHT",
@@ -92,35 +102,16 @@ func (f *Fault) Code() int { return 500000 + f.Object*100 + f.Cause }
 // XMLRPC renders the fault for the wire.
 func (f *Fault) XMLRPC() *xmlrpc.Fault { return &xmlrpc.Fault{Code: f.Code(), Message: f.Error()} }
 
-func fault(obj, cause int, format string, args ...any) *Fault {
-	return &Fault{Object: obj, Cause: cause, Msg: fmt.Sprintf(format, args...)}
-}
-
-func missing(obj int, field string) *Fault {
-	return fault(obj, CauseMissing, "%s: missing parameter", field)
-}
-
-func invalid(obj int, field, rule string, args ...any) *Fault {
-	return fault(obj, CauseBadParam, "%s: %s", field, fmt.Sprintf(rule, args...))
-}
-
-func notFound(obj int, what string, id int64) *Fault {
-	return fault(obj, CauseNotFound, "%s %d does not exist", what, id)
-}
-
-// AsFault maps any error to a fault, once, at the API edge.
+// AsFault maps any error to a fault, once, at the edge: the service's
+// typed errors by their object and kind, the face's own as they are.
 func AsFault(err error) *Fault {
 	var f *Fault
 	if errors.As(err, &f) {
 		return f
 	}
-	if errors.Is(err, store.ErrUnwritable) {
-		// The store undid the change: nothing of the call was recorded.
-		var we *store.WriteError
-		if errors.As(err, &we) {
-			return fault(ObjUnknown, CauseUnavailable, "state: %v", we)
-		}
-		return fault(ObjUnknown, CauseUnavailable, "state: %v", err)
-	}
-	return fault(ObjUnknown, CauseUnknown, "internal error: %v", err)
+	e := service.Classify(err)
+	return &Fault{Object: objectOf[e.Object], Cause: causeOf[e.Kind], Msg: e.Msg}
 }
+
+// ErrBadKey is the one answer to any unknown key.
+var ErrBadKey = AsFault(service.ErrBadKey)

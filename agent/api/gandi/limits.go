@@ -1,4 +1,4 @@
-package rpc
+package gandi
 
 import (
 	"context"
@@ -46,7 +46,7 @@ func (s *Server) WithKeyLimits(l KeyLimits) *Server {
 }
 
 // ErrRateLimited answers a source that presented too many invalid keys.
-var ErrRateLimited = &service.Fault{Object: service.ObjAccount, Cause: service.CauseRateLimit,
+var ErrRateLimited = &Fault{Object: ObjAccount, Cause: CauseRateLimit,
 	Msg: "too many invalid API keys from this address: retry later"}
 
 // call runs one request under the protections of this file: the bad-key
@@ -80,7 +80,7 @@ func (s *Server) dispatch(ctx context.Context, c *service.Caller, method string,
 			result, err = nil, s.panicked(method, v)
 		}
 	}()
-	return s.svc.Call(ctx, c, method, params)
+	return s.face.Call(ctx, c, method, params)
 }
 
 // panicked logs a recovered panic, with its stack, as one line and
@@ -92,7 +92,7 @@ func (s *Server) panicked(method string, v any) error {
 }
 
 // errInternal answers a call whose handler panicked.
-var errInternal = &service.Fault{Object: service.ObjUnknown, Cause: service.CauseUnknown, Msg: "internal error"}
+var errInternal = &Fault{Object: ObjUnknown, Cause: CauseUnknown, Msg: "internal error"}
 
 // encode renders a result; a value the encoder cannot take becomes an
 // internal error, never a panic.
@@ -113,10 +113,10 @@ func (s *Server) encode(method string, result any) (body []byte, err error) {
 // name is cut, so the answer stays small whatever the request.
 func unknownMethod(name string) error {
 	if len(name) > MaxMethodName {
-		return &service.Fault{Object: service.ObjMethod, Cause: service.CauseNotFound,
+		return &Fault{Object: ObjMethod, Cause: CauseNotFound,
 			Msg: fmt.Sprintf("method %q... (%d bytes) does not exist", cut(name, MaxMethodName), len(name))}
 	}
-	return &service.Fault{Object: service.ObjMethod, Cause: service.CauseNotFound, Msg: fmt.Sprintf("method %q does not exist", name)}
+	return &Fault{Object: ObjMethod, Cause: CauseNotFound, Msg: fmt.Sprintf("method %q does not exist", name)}
 }
 
 // shortName bounds a method name kept for logs.

@@ -1,4 +1,4 @@
-package service
+package gandi
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
@@ -94,7 +95,7 @@ func TestRecycledIPGoesBackToItsAccount(t *testing.T) {
 	a := newAgent(t, true)
 	first := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.iface.create", map[string]any{"datacenter_id": int64(1)}))
 	second := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.iface.create", map[string]any{"datacenter_id": int64(1)}))
-	addr := func(c *Caller, iface any) any {
+	addr := func(c *service.Caller, iface any) any {
 		return a.mustCall(c, "hosting.iface.info", iface).(map[string]any)["ips"].([]any)[0].(map[string]any)["ip"]
 	}
 	released := addr(a.alice, first[0]["iface_id"])
@@ -228,7 +229,7 @@ func TestAccountsSeeOnlyTheirOwn(t *testing.T) {
 		t.Errorf("alice acting for bob: %v", f)
 	}
 	for _, key := range []string{"", "nope", "alice-key-0123456789abcX"} {
-		if _, err := a.svc.Authenticate(key, ""); err != ErrBadKey {
+		if _, err := a.svc.Authenticate(key, ""); err != service.ErrBadKey {
 			t.Errorf("key %q: %v", key, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package service
+package gandi
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/reconcile"
+	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/hypervisor"
@@ -29,12 +30,14 @@ type agent struct {
 	eng   *ops.Engine
 	hv    *hypervisor.Driver
 	vols  *file.Backend
-	svc   *Service
+	svc   *service.Service
+	log   *slog.Logger
+	api   *Face
 	wf    *workflow.Workflows
 	rec   *reconcile.Reconciler
-	alice *Caller
-	bob   *Caller
-	op    *Caller
+	alice *service.Caller
+	bob   *service.Caller
+	op    *service.Caller
 	image int64 // disk id of the registered image
 	stop  context.CancelFunc
 	hook  *boundaryHook
@@ -64,7 +67,7 @@ func (h *boundaryHook) call(op store.Operation, boundary string) {
 // agentConfig is the service's, the workflows' and the reconciler's
 // configuration, as cmd/xenagent makes them.
 type agentConfig struct {
-	Config
+	service.Config
 	Timeouts      workflow.Timeouts
 	SeedDir       string
 	QuarantineFor time.Duration
@@ -104,13 +107,13 @@ func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, op
 	}
 	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
 	v6, _ := ipam.Parse("fd00::/64", "fd00::1", "", "")
-	cfg := agentConfig{Config: Config{
+	cfg := agentConfig{Config: service.Config{
 		Version:    "test",
-		Datacenter: Datacenter{ID: 1, Name: "Test", Country: "France", ISO: "FR", Code: "FR-T1"},
-		Limits:     Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000},
+		Datacenter: service.Datacenter{ID: 1, Name: "Test", Country: "France", ISO: "FR", Code: "FR-T1"},
+		Limits:     service.Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000},
 		Network:    workflow.Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
-		SnapshotProfiles: append([]SnapshotProfile{{ID: 9, Name: "test", Every: time.Hour, KeptTotal: 2, QuotaFactor: 150}},
-			DefaultSnapshotProfiles...),
+		SnapshotProfiles: append([]service.SnapshotProfile{{ID: 9, Name: "test", Every: time.Hour, KeptTotal: 2, QuotaFactor: 150}},
+			service.DefaultSnapshotProfiles...),
 	},
 		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second},
 		SeedDir:  filepath.Join(dir, "seeds"),
@@ -123,12 +126,12 @@ func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, op
 	wf := workflow.New(workflow.Config{DatacenterID: cfg.Datacenter.ID, Timeouts: cfg.Timeouts, Network: cfg.Network,
 		KernelsDir: cfg.KernelsDir, SeedDir: cfg.SeedDir}, st, eng, hv, vols, log)
 	rec := reconcile.New(reconcile.Config{Network: cfg.Network, QuarantineFor: cfg.QuarantineFor}, st, eng, hv, vols, wf, log)
-	svc := New(cfg.Config, st, eng, wf, log)
-	a := &agent{t: t, dir: dir, st: st, eng: eng, hv: hv, vols: vols, svc: svc, wf: wf, rec: rec, hook: hook}
-	aliceID, _ := svc.EnsureAccount("ALICE-GANDI", "Alice", HashKey("alice-key-0123456789abcd"), 0)
-	bobID, _ := svc.EnsureAccount("BOB-GANDI", "Bob", HashKey("bob-key-0123456789abcdef"), 0)
-	a.alice, a.bob = &Caller{AccountID: aliceID, Handle: "ALICE-GANDI"}, &Caller{AccountID: bobID, Handle: "BOB-GANDI"}
-	a.op = &Caller{Operator: true, Handle: "OPERATOR"}
+	svc := service.New(cfg.Config, st, eng, wf, log)
+	a := &agent{t: t, dir: dir, st: st, eng: eng, hv: hv, vols: vols, svc: svc, api: NewFace(svc), log: log, wf: wf, rec: rec, hook: hook}
+	aliceID, _ := svc.EnsureAccount("ALICE-GANDI", "Alice", service.HashKey("alice-key-0123456789abcd"), 0)
+	bobID, _ := svc.EnsureAccount("BOB-GANDI", "Bob", service.HashKey("bob-key-0123456789abcdef"), 0)
+	a.alice, a.bob = &service.Caller{AccountID: aliceID, Handle: "ALICE-GANDI"}, &service.Caller{AccountID: bobID, Handle: "BOB-GANDI"}
+	a.op = &service.Caller{Operator: true, Handle: "OPERATOR"}
 	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
 		t.Fatal(err)
 	}
@@ -175,9 +178,9 @@ func (a *agent) close() {
 }
 
 // call invokes a method; a fault is returned as *Fault.
-func (a *agent) call(c *Caller, method string, params ...any) (any, *Fault) {
+func (a *agent) call(c *service.Caller, method string, params ...any) (any, *Fault) {
 	a.t.Helper()
-	v, err := a.svc.Call(context.Background(), c, method, params)
+	v, err := a.api.Call(context.Background(), c, method, params)
 	if err != nil {
 		var f *Fault
 		if !errors.As(err, &f) {
@@ -188,7 +191,7 @@ func (a *agent) call(c *Caller, method string, params ...any) (any, *Fault) {
 	return v, nil
 }
 
-func (a *agent) mustCall(c *Caller, method string, params ...any) any {
+func (a *agent) mustCall(c *service.Caller, method string, params ...any) any {
 	a.t.Helper()
 	v, f := a.call(c, method, params...)
 	if f != nil {
@@ -198,7 +201,7 @@ func (a *agent) mustCall(c *Caller, method string, params ...any) any {
 }
 
 // wait polls operation.info like a client until the ops finish.
-func (a *agent) wait(c *Caller, opsAny any) []map[string]any {
+func (a *agent) wait(c *service.Caller, opsAny any) []map[string]any {
 	a.t.Helper()
 	var list []any
 	switch x := opsAny.(type) {
@@ -227,7 +230,7 @@ func (a *agent) wait(c *Caller, opsAny any) []map[string]any {
 	return out
 }
 
-func (a *agent) mustDone(c *Caller, opsAny any) []map[string]any {
+func (a *agent) mustDone(c *service.Caller, opsAny any) []map[string]any {
 	a.t.Helper()
 	out := a.wait(c, opsAny)
 	for _, o := range out {
@@ -243,7 +246,7 @@ func vmSpec(hostname string) map[string]any {
 }
 
 // createVM runs vm.create_from to DONE and returns the VM id.
-func (a *agent) createVM(c *Caller, hostname string) int64 {
+func (a *agent) createVM(c *service.Caller, hostname string) int64 {
 	a.t.Helper()
 	ops := a.mustCall(c, "hosting.vm.create_from", vmSpec(hostname), map[string]any{"name": "sys-" + hostname}, a.image)
 	done := a.mustDone(c, ops)
@@ -270,4 +273,15 @@ func (a *agent) disk(id int64) store.Disk {
 	var d store.Disk
 	a.st.View(func(tx *store.Tx) { d, _ = tx.Disk(id) })
 	return d
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

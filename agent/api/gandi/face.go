@@ -1,0 +1,58 @@
+package gandi
+
+import (
+	"context"
+
+	"github.com/xenagent/xenagent/agent/service"
+)
+
+// method is one API method after authentication: it decodes its
+// arguments (a, after the API key) into the service's typed request,
+// calls the service and renders the result in the seed's shape.
+type method func(ctx context.Context, c *service.Caller, a args) (any, error)
+
+// Face is the method table over the service.
+type Face struct {
+	svc     *service.Service
+	methods map[string]method
+}
+
+// NewFace makes the Gandi v3 face of svc.
+func NewFace(svc *service.Service) *Face {
+	f := &Face{svc: svc}
+	f.methods = f.table()
+	return f
+}
+
+// Call dispatches an authenticated call; params exclude the API key. A
+// retried mutating call with the same idempotency key is answered with
+// the operations of the first, before its object is looked up.
+func (f *Face) Call(ctx context.Context, c *service.Caller, name string, params []any) (any, error) {
+	m, ok := f.methods[name]
+	if !ok {
+		// Not yet moved to the face: the service's legacy table.
+		v, err := f.svc.Call(ctx, c, name, params)
+		if err != nil {
+			return nil, AsFault(err)
+		}
+		return v, nil
+	}
+	v, err := m(ctx, c, args{vals: params})
+	if err != nil {
+		return nil, AsFault(err)
+	}
+	return v, nil
+}
+
+// Known reports whether the face serves the method.
+func (f *Face) Known(name string) bool {
+	if _, ok := f.methods[name]; ok {
+		return true
+	}
+	_, ok := f.svc.Methods()[name]
+	return ok
+}
+
+func (f *Face) table() map[string]method {
+	return map[string]method{}
+}
