@@ -145,3 +145,17 @@ func (s *Service) creator(c *Caller, a args, idx int, obj Object) (callOpts, int
 	}
 	return o, acct, err
 }
+
+// creatorOf checks a creation's options and returns the account it
+// creates for: the caller's, or the one the operator names.
+func (s *Service) creatorOf(c *Caller, co CallOptions, obj Object) (callOpts, int64, error) {
+	o, err := s.checkOptions(c, co, obj)
+	if err != nil {
+		return o, 0, err
+	}
+	acct := o.accountID
+	if c.Operator {
+		acct, err = s.requireAccount(o, obj)
+	}
+	return o, acct, err
+}

@@ -24,6 +24,8 @@ type callOpts struct {
 	accountID int64
 	// scope is whose idempotency keys these are (idemScope).
 	scope string
+	// method and digest identify the call to its idempotency key.
+	method, digest string
 }
 
 // idemScope names the caller's own idempotency keys: an account's, or the
@@ -152,11 +154,18 @@ func digest(method string, params []any) string {
 // operations and does nothing; the same key with other parameters is a
 // duplicate fault.
 func (s *Service) submit(accountID int64, o callOpts, method string, params []any, reserve func(tx *store.Tx) ([]int64, error)) ([]store.Operation, error) {
+	o.method, o.digest = method, digest(method, params)
+	return s.submitCall(accountID, o, reserve)
+}
+
+// submitCall is submit for a call whose options carry its method and
+// digest (CallOptions).
+func (s *Service) submitCall(accountID int64, o callOpts, reserve func(tx *store.Tx) ([]int64, error)) ([]store.Operation, error) {
+	method, d := o.method, o.digest
 	var ids []int64
 	fresh := false
 	err := s.st.Update(func(tx *store.Tx) error {
 		key := o.scope + "/" + o.idemKey
-		d := digest(method, params)
 		if o.idemKey != "" {
 			e, ok := tx.Idem(key)
 			if !ok && o.scope == "operator" {
@@ -292,8 +301,8 @@ func renderOps(list []store.Operation) []any {
 	return out
 }
 
-// busyOn reports a fault when a resource is held by an unfinished
-// operation of a kind that forbids the call (a deletion in progress).
+// deleting reports whether a resource is held by an unfinished deletion
+// (which forbids any other call on it).
 func (s *Service) deleting(tx *store.Tx, key string) bool {
 	id := s.eng.Holder(key)
 	if id == 0 {

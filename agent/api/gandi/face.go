@@ -37,6 +37,9 @@ func (f *Face) Call(ctx context.Context, c *service.Caller, name string, params 
 		}
 		return v, nil
 	}
+	if v, ok := f.replay(c, name, params); ok {
+		return v, nil
+	}
 	v, err := m(ctx, c, args{vals: params})
 	if err != nil {
 		return nil, AsFault(err)
@@ -54,5 +57,11 @@ func (f *Face) Known(name string) bool {
 }
 
 func (f *Face) table() map[string]method {
-	return map[string]method{}
+	return map[string]method{
+		"hosting.ssh.count":  f.sshCount,
+		"hosting.ssh.list":   f.sshList,
+		"hosting.ssh.info":   f.sshInfo,
+		"hosting.ssh.create": f.sshCreate,
+		"hosting.ssh.delete": f.sshDelete,
+	}
 }
