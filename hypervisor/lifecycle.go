@@ -179,8 +179,8 @@ func (d *Driver) WaitFor(ctx context.Context, name string, cond func(State) bool
 	}
 }
 
-// WaitEvent blocks until an event of one of kinds arrives for name, or a
-// resync, or ctx ends. since filters out events older than a point in time.
+// WaitEvent blocks until an event of one of kinds arrives on events (a
+// Watch of one domain), or a resync, or ctx ends.
 func (d *Driver) WaitEvent(ctx context.Context, events <-chan Event, kinds ...EventKind) (Event, error) {
 	for {
 		select {
