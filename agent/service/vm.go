@@ -9,7 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/xenagent/xenagent/agent/cloudinit"
+	"github.com/xenagent/xenagent/agent/passwd"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
@@ -60,7 +60,7 @@ func hashPassword(p string) (string, error) {
 	if p == "" {
 		return "", nil
 	}
-	h, err := cloudinit.HashPassword(p)
+	h, err := passwd.Hash(p)
 	if err != nil {
 		return "", fault(ObjVM, KindInternal, "password: %v", err)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/xenagent/xenagent/network/wire"
 	"github.com/xenagent/xenagent/storage/file"
 	"github.com/xenagent/xenagent/storage/lvm"
+	"github.com/xenagent/xenagent/storage/nocloud"
 	"github.com/xenagent/xenagent/storage/runner"
 )
 
@@ -93,7 +94,7 @@ func coreConfigs(cfg config.Config, wiring host.Wiring) (service.Config, workflo
 			Reboot: cfg.Timeouts.Reboot.Duration},
 		Network:    sc.Network,
 		KernelsDir: cfg.Storage.KernelsDir,
-		SeedDir:    filepath.Join(cfg.StateDir, "seeds"),
+		Seeds:      nocloud.New(filepath.Join(cfg.StateDir, "seeds")),
 	}
 	rc := reconcile.Config{Network: sc.Network, QuarantineFor: cfg.Storage.QuarantineFor.Duration}
 	return sc, wc, rc, nil

@@ -2,6 +2,7 @@ package gandi
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,7 +98,7 @@ func TestFailedCreateFromReleasesWhatItMade(t *testing.T) {
 			if after != before {
 				t.Errorf("records [vms disks ifaces ips ops volumes] = %v, want %v as before the call", after, before)
 			}
-			if _, err := os.Stat(a.wf.SeedPath(ended[2]["params"].(map[string]any)["vm_id"].(int64))); !os.IsNotExist(err) {
+			if _, err := os.Stat(filepath.Join(a.dir, "seeds", fmt.Sprintf("xa-seed-%d.iso", ended[2]["params"].(map[string]any)["vm_id"].(int64)))); !os.IsNotExist(err) {
 				t.Errorf("the failed VM's seed is left: %v", err)
 			}
 			leased, released := a.addrsOf()

@@ -19,6 +19,7 @@ import (
 	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/storage/file"
+	"github.com/xenagent/xenagent/storage/nocloud"
 )
 
 // agent is a whole service on real parts: a bbolt file, the engine, a
@@ -124,7 +125,7 @@ func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, op
 	hook := &boundaryHook{}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second, OnBoundary: hook.call})
 	wf := workflow.New(workflow.Config{DatacenterID: cfg.Datacenter.ID, Timeouts: cfg.Timeouts, Network: cfg.Network,
-		KernelsDir: cfg.KernelsDir, SeedDir: cfg.SeedDir}, st, eng, hv, vols, log)
+		KernelsDir: cfg.KernelsDir, Seeds: nocloud.New(cfg.SeedDir)}, st, eng, hv, vols, log)
 	rec := reconcile.New(reconcile.Config{Network: cfg.Network, QuarantineFor: cfg.QuarantineFor}, st, eng, hv, vols, wf, log)
 	svc := service.New(cfg.Config, st, eng, wf, log)
 	a := &agent{t: t, dir: dir, st: st, eng: eng, hv: hv, vols: vols, svc: svc, api: NewFace(svc), log: log, wf: wf, rec: rec, hook: hook}

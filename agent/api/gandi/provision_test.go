@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xenagent/xenagent/agent/cloudinit"
+	"github.com/xenagent/xenagent/agent/passwd"
 	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/storage/nocloud"
 )
 
 const (
@@ -62,7 +63,7 @@ func TestFirstBootSeed(t *testing.T) {
 	done := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.create_from", spec, map[string]any{}, a.image))
 	vmID := done[2]["params"].(map[string]any)["vm_id"].(int64)
 	path := filepath.Join(a.dir, "seeds", fmt.Sprintf("xa-seed-%d.iso", vmID))
-	files, label, err := cloudinit.Read(path)
+	files, label, err := nocloud.ReadImage(path)
 	if err != nil {
 		t.Fatalf("seed: %v", err)
 	}
@@ -84,7 +85,7 @@ func TestFirstBootSeed(t *testing.T) {
 			hash = f
 		}
 	}
-	if !cloudinit.Verify(hash, "password_to_change") {
+	if !passwd.Verify(hash, "password_to_change") {
 		t.Errorf("hashed_passwd %q does not verify the password", hash)
 	}
 	ip := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["ifaces"].([]any)[0].(map[string]any)["ips"].([]any)[0].(map[string]any)["ip"].(string)

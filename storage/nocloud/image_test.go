@@ -1,4 +1,4 @@
-package cloudinit
+package nocloud
 
 import (
 	"encoding/json"
@@ -8,50 +8,32 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/testenv"
 )
 
-func TestSHA512Crypt(t *testing.T) {
-	// Vectors from the SHA-crypt specification and openssl passwd -6.
-	for _, c := range []struct{ pw, salt, want string }{
-		{"Hello world!", "saltstring", "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"},
-		{"password_to_change", "abc", "$6$abc$ytzHHKmN/RzrR1kwstQ87XMZQX9EjV4YuC.Syw1WU1aA6a9eEXr.n7.G3L/LLJmNu.OWd1amMvwlpwfSEB7o1."},
-	} {
-		if got := sha512Crypt(c.pw, c.salt, 5000); got != c.want {
-			t.Errorf("sha512Crypt(%q, %q) = %s, want %s", c.pw, c.salt, got, c.want)
-		}
-	}
-	if got := sha512Crypt("Hello world!", "saltstringsaltstring", 10000); got != "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v." {
-		t.Errorf("rounds=10000: %s", got)
-	}
-	h1, _ := HashPassword("secret-pass")
-	h2, _ := HashPassword("secret-pass")
-	if h1 == h2 || !strings.HasPrefix(h1, "$6$") || strings.Contains(h1, "secret") {
-		t.Errorf("hashes %s %s: want distinct salted $6$ hashes", h1, h2)
-	}
-}
-
 func TestSeedRoundTrip(t *testing.T) {
-	hash := sha512Crypt("password_to_change", "abc", 5000)
-	c := Config{
+	// openssl passwd -6 -salt abc password_to_change
+	hash := "$6$abc$ytzHHKmN/RzrR1kwstQ87XMZQX9EjV4YuC.Syw1WU1aA6a9eEXr.n7.G3L/LLJmNu.OWd1amMvwlpwfSEB7o1."
+	c := host.SeedSpec{
 		InstanceID: "xa-vm-7-abc", Hostname: "web1", Login: "alice", PasswordHash: hash,
 		AuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE7y alice@laptop"},
 		Run:            `echo "it's \"quoted\"" > /root/first-boot`,
-		Ifaces: []Iface{{MAC: "aa:00:00:00:00:07", Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.7/24")},
+		Ifaces: []host.SeedIface{{MAC: "aa:00:00:00:00:07", Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.7/24")},
 			Gateway4: netip.MustParseAddr("10.0.0.1")}},
 	}
 	path := filepath.Join(t.TempDir(), "seed.iso")
-	if err := Write(path, c); err != nil {
+	if err := WriteImage(path, c); err != nil {
 		t.Fatal(err)
 	}
-	files, label, err := Read(path)
+	files, label, err := ReadImage(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if label != Label {
 		t.Errorf("volume label %q, want %q", label, Label)
 	}
-	want, _ := c.Files()
+	want, _ := Files(c)
 	for name, data := range want {
 		if string(files[name]) != string(data) {
 			t.Errorf("%s read back as %q, want %q", name, files[name], data)

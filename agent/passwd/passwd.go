@@ -1,4 +1,9 @@
-package cloudinit
+// Package passwd hashes VM passwords the way guests check them: SHA-512
+// crypt ("$6$", glibc's crypt(3)), the form /etc/shadow and cloud-init's
+// hashed_passwd take. The agent hashes a password when the call that
+// carries it is accepted and keeps only the hash; nothing it records or
+// writes to a guest's seed holds the password itself.
+package passwd
 
 import (
 	"crypto/rand"
@@ -7,14 +12,13 @@ import (
 	"strings"
 )
 
-// HashPassword returns the SHA-512 crypt ("$6$") hash of a password with
-// a random salt: the form /etc/shadow and cloud-init's hashed_passwd take,
-// so the agent never keeps or writes the password itself.
-func HashPassword(password string) (string, error) {
+// Hash returns the SHA-512 crypt hash of a password with a random
+// 16-character salt and the default 5000 rounds.
+func Hash(password string) (string, error) {
 	const alphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	raw := make([]byte, 16)
 	if _, err := rand.Read(raw); err != nil {
-		return "", fmt.Errorf("salt: %w", err)
+		return "", fmt.Errorf("reading a random salt: %w", err)
 	}
 	salt := make([]byte, len(raw))
 	for i, b := range raw {

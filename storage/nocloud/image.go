@@ -1,14 +1,10 @@
-// Package cloudinit writes the NoCloud seed that provisions a new VM at
-// its first boot: an ISO 9660 image (Rock Ridge names) labelled "cidata"
-// holding user-data, meta-data and network-config, attached read-only.
-package cloudinit
+package nocloud
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,34 +14,18 @@ import (
 	"github.com/diskfs/go-diskfs/disk"
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/filesystem/iso9660"
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/storage/durable"
 )
 
 // Label is the volume label cloud-init's NoCloud source looks for.
 const Label = "cidata"
 
-// Iface is one network interface to configure statically.
-type Iface struct {
-	MAC       string
-	Addresses []netip.Prefix
-	Gateway4  netip.Addr
-	Gateway6  netip.Addr
-}
-
-// Config is what the first boot applies.
-type Config struct {
-	InstanceID     string
-	Hostname       string
-	Login          string // an extra user with sudo; root otherwise
-	PasswordHash   string // SHA-512 crypt, for root and the login user
-	AuthorizedKeys []string
-	Run            string // run as root once, at the end of the first boot
-	Ifaces         []Iface
-}
-
-// Files renders the seed's files. cloud-config is YAML, and JSON is YAML:
-// encoding it as JSON quotes any command or key safely.
-func (c Config) Files() (map[string][]byte, error) {
+// Files renders a seed's NoCloud files: user-data, meta-data and, when
+// the VM has interfaces, network-config (netplan version 2). cloud-config
+// is YAML, and JSON is YAML: encoding it as JSON quotes any command or key
+// safely.
+func Files(c host.SeedSpec) (map[string][]byte, error) {
 	type user struct {
 		Name              string   `json:"name"`
 		LockPasswd        bool     `json:"lock_passwd"`
@@ -109,10 +89,11 @@ func (c Config) Files() (map[string][]byte, error) {
 	return files, nil
 }
 
-// Write builds the seed image at path, replacing any earlier one only
-// once the new one is whole.
-func Write(path string, c Config) error {
-	files, err := c.Files()
+// WriteImage builds the seed image at path, replacing any earlier one
+// only once the new one is whole. Its work files go to a ".seed-work-"
+// directory beside path, which a crash may leave for Sweep.
+func WriteImage(path string, c host.SeedSpec) error {
+	files, err := Files(c)
 	if err != nil {
 		return err
 	}
@@ -174,8 +155,9 @@ func Write(path string, c Config) error {
 	return durable.Publish(tmp, path)
 }
 
-// Read returns the NoCloud files of a seed image and its volume label.
-func Read(path string) (map[string][]byte, string, error) {
+// ReadImage returns the NoCloud files of a seed image and its volume
+// label: what a guest's cloud-init finds.
+func ReadImage(path string) (map[string][]byte, string, error) {
 	d, err := diskfs.Open(path, diskfs.WithOpenMode(diskfs.ReadOnly))
 	if err != nil {
 		return nil, "", err
