@@ -111,6 +111,32 @@ func (s *Service) submitOne(c *Caller, o callOpts, method string, params []any, 
 	return renderOp(ops[0]), nil
 }
 
+// submitOneOf is submitOne for a typed call: o (from checkOptions)
+// carries the call's method and digest, and the operation is returned
+// as the caller sees it.
+func (s *Service) submitOneOf(c *Caller, o callOpts, owner func(tx *store.Tx) (int64, error), reserve func(tx *store.Tx) (opSpec, error)) (Operation, error) {
+	var acct int64
+	var err error
+	s.st.View(func(tx *store.Tx) { acct, err = owner(tx) })
+	if err != nil {
+		return Operation{}, err
+	}
+	ops, err := s.submitCall(acct, o, func(tx *store.Tx) ([]int64, error) {
+		if _, err := owner(tx); err != nil {
+			return nil, err
+		}
+		sp, err := reserve(tx)
+		if err != nil {
+			return nil, err
+		}
+		return []int64{s.newOp(tx, acct, sp).ID}, nil
+	})
+	if err != nil {
+		return Operation{}, err
+	}
+	return operationOf(ops[0]), nil
+}
+
 // lookupInfo answers an info call: argument 0 is the object's id, looked
 // up for the caller (another account's object is "not found") and rendered.
 func lookupInfo[T any](st *store.Store, c *Caller, a args, obj Object, idName string, lookup func(tx *store.Tx, c *Caller, id int64) (T, error), render func(tx *store.Tx, v T) map[string]any) (any, error) {

@@ -63,5 +63,12 @@ func (f *Face) table() map[string]method {
 		"hosting.ssh.info":   f.sshInfo,
 		"hosting.ssh.create": f.sshCreate,
 		"hosting.ssh.delete": f.sshDelete,
+
+		"hosting.vm.disk_attach":     f.vmDiskAttach,
+		"hosting.vm.disk_detach":     f.vmDiskDetach,
+		"hosting.vm.iface_attach":    f.vmIfaceAttach,
+		"hosting.vm.iface_detach":    f.vmIfaceDetach,
+		"hosting.vm.disk_rollback":   f.vmDiskRollback,
+		"hosting.disk.rollback_from": f.diskRollbackFrom,
 	}
 }
