@@ -302,19 +302,17 @@ func renderOps(list []store.Operation) []any {
 }
 
 // deleting reports whether a resource is held by an unfinished deletion
-// (which forbids any other call on it).
+// (which forbids any other call on it). It runs under the store's write
+// lock on every mutating call, so it reads only the operations the engine
+// queues on key, not every operation kept. All of them, not only the
+// first: a deletion may wait behind another operation on the same key (a
+// vm_delete submitted while a vm_stop runs).
 func (s *Service) deleting(tx *store.Tx, key string) bool {
-	id := s.eng.Holder(key)
-	if id == 0 {
-		return false
-	}
-	found := false
-	tx.EachOperation(func(o *store.Operation) bool {
-		if !o.Finished() && (o.Type == "vm_delete" || o.Type == "disk_delete" || o.Type == "iface_delete") && slices.Contains(o.Keys, key) {
-			found = true
-			return false
+	for _, id := range s.eng.Holders(key) {
+		o, ok := tx.Operation(id)
+		if ok && !o.Finished() && (o.Type == "vm_delete" || o.Type == "disk_delete" || o.Type == "iface_delete") && slices.Contains(o.Keys, key) {
+			return true
 		}
-		return true
-	})
-	return found
+	}
+	return false
 }
