@@ -347,3 +347,42 @@ func missing(obj service.Object, field string) *service.Error {
 func invalid(obj service.Object, field, rule string, args ...any) *service.Error {
 	return fault(obj, service.KindInvalid, "%s: %s", field, fmt.Sprintf(rule, args...))
 }
+
+// The *Ptr readers are for optional fields whose absence the service
+// tells from any value (it applies the seed's default): nil when absent.
+
+func (s *spec) intPtr(key string) (*int64, error) {
+	if !s.has(key) {
+		s.used[key] = true
+		return nil, nil
+	}
+	n, err := s.int(key, 0, false)
+	return &n, err
+}
+
+func (s *spec) floatPtr(key string) (*float64, error) {
+	if !s.has(key) {
+		s.used[key] = true
+		return nil, nil
+	}
+	f, err := s.float(key, 0)
+	return &f, err
+}
+
+func (s *spec) strPtr(key string) (*string, error) {
+	if !s.has(key) {
+		s.used[key] = true
+		return nil, nil
+	}
+	str, err := s.str(key, "", false)
+	return &str, err
+}
+
+func (s *spec) boolPtr(key string) (*bool, error) {
+	if !s.has(key) {
+		s.used[key] = true
+		return nil, nil
+	}
+	b, err := s.boolean(key, false)
+	return &b, err
+}

@@ -70,5 +70,16 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.iface_detach":    f.vmIfaceDetach,
 		"hosting.vm.disk_rollback":   f.vmDiskRollback,
 		"hosting.disk.rollback_from": f.diskRollbackFrom,
+
+		"hosting.vm.count":       f.vmCount,
+		"hosting.vm.list":        f.vmList,
+		"hosting.vm.info":        f.vmInfo,
+		"hosting.vm.create":      f.vmCreate,
+		"hosting.vm.create_from": f.vmCreateFrom,
+		"hosting.vm.update":      f.vmUpdate,
+		"hosting.vm.start":       f.vmAction("hosting.vm.start", f.svc.StartVM),
+		"hosting.vm.stop":        f.vmAction("hosting.vm.stop", f.svc.StopVM),
+		"hosting.vm.reboot":      f.vmAction("hosting.vm.reboot", f.svc.RebootVM),
+		"hosting.vm.delete":      f.vmAction("hosting.vm.delete", f.svc.DeleteVM),
 	}
 }

@@ -48,7 +48,7 @@ func TestOverlappingCallsRunInIDOrder(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
 				method, params := calls[(c+i)%len(calls)](i)
-				v, err := a.svc.Call(t.Context(), a.alice, method, params)
+				v, err := a.api.Call(t.Context(), a.alice, method, params)
 				if err != nil {
 					t.Errorf("%s: %v", method, err)
 					return
