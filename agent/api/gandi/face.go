@@ -81,5 +81,16 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.stop":        f.vmAction("hosting.vm.stop", f.svc.StopVM),
 		"hosting.vm.reboot":      f.vmAction("hosting.vm.reboot", f.svc.RebootVM),
 		"hosting.vm.delete":      f.vmAction("hosting.vm.delete", f.svc.DeleteVM),
+
+		"hosting.iface.count":  f.ifaceCount,
+		"hosting.iface.list":   f.ifaceList,
+		"hosting.iface.info":   f.ifaceInfo,
+		"hosting.iface.create": f.ifaceCreate,
+		"hosting.iface.delete": f.ifaceDelete,
+		"hosting.iface.update": f.ifaceUpdate,
+		"hosting.ip.count":     f.ipCount,
+		"hosting.ip.list":      f.ipList,
+		"hosting.ip.info":      f.ipInfo,
+		"hosting.ip.update":    f.ipUpdate,
 	}
 }
