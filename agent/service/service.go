@@ -162,10 +162,6 @@ func (s *Service) methodTable() map[string]Handler {
 		"hosting.disk.update":          s.diskUpdate,
 		"hosting.disk.list_kernels":    s.diskListKernels,
 		"hosting.disk.list_options":    s.diskListOptions,
-		"operation.info":               s.operationInfo,
-		"operation.list":               listMethod(s.st, opQuery),
-		"operation.count":              countMethod(s.st, opQuery),
-		"operation.cancel":             s.operationCancel,
 	}
 }
 

@@ -92,5 +92,10 @@ func (f *Face) table() map[string]method {
 		"hosting.ip.list":      f.ipList,
 		"hosting.ip.info":      f.ipInfo,
 		"hosting.ip.update":    f.ipUpdate,
+
+		"operation.count":  f.opCount,
+		"operation.list":   f.opList,
+		"operation.info":   f.opInfo,
+		"operation.cancel": f.opCancel,
 	}
 }
