@@ -147,10 +147,6 @@ func (s *Service) Methods() map[string]Handler { return s.methods }
 
 func (s *Service) methodTable() map[string]Handler {
 	return map[string]Handler{
-		"version.info":                 s.versionInfo,
-		"hosting.account.info":         s.accountInfo,
-		"hosting.datacenter.list":      s.datacenterList,
-		"hosting.image.list":           s.imageList,
 		"hosting.disk.count":           countMethod(s.st, s.diskQuery()),
 		"hosting.disk.list":            listMethod(s.st, s.diskQuery()),
 		"hosting.snapshotprofile.list": s.snapshotProfileList,

@@ -97,5 +97,10 @@ func (f *Face) table() map[string]method {
 		"operation.list":   f.opList,
 		"operation.info":   f.opInfo,
 		"operation.cancel": f.opCancel,
+
+		"version.info":            f.versionInfo,
+		"hosting.account.info":    f.accountInfo,
+		"hosting.datacenter.list": f.datacenterList,
+		"hosting.image.list":      f.imageList,
 	}
 }
