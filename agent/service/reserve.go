@@ -148,17 +148,6 @@ func (s *Service) checkBandwidth(obj Object, bw float64) error {
 	return nil
 }
 
-func parseIPVersion(obj Object, sp *spec, key string) (int64, error) {
-	n, err := sp.int(key, 4, false)
-	if err != nil {
-		return 0, err
-	}
-	if n != 4 && n != 6 {
-		return 0, invalid(obj, key, "must be 4 or 6")
-	}
-	return n, nil
-}
-
 // reserveIface records an interface and leases its address.
 func (s *Service) reserveIface(tx *store.Tx, r ifaceReq) (store.Iface, store.IP, error) {
 	if err := s.checkDatacenter(r.obj, r.dc); err != nil {
