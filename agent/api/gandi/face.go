@@ -81,5 +81,17 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.stop":        f.vmAction("hosting.vm.stop", f.svc.StopVM),
 		"hosting.vm.reboot":      f.vmAction("hosting.vm.reboot", f.svc.RebootVM),
 		"hosting.vm.delete":      f.vmAction("hosting.vm.delete", f.svc.DeleteVM),
+
+		"hosting.disk.count":           f.diskCount,
+		"hosting.disk.list":            f.diskList,
+		"hosting.disk.info":            f.diskInfo,
+		"hosting.disk.create":          f.diskCreate,
+		"hosting.disk.create_from":     f.diskCreateFrom,
+		"hosting.disk.delete":          f.diskDelete,
+		"hosting.disk.update":          f.diskUpdate,
+		"hosting.disk.list_kernels":    f.diskListKernels,
+		"hosting.disk.list_options":    f.diskListOptions,
+		"hosting.snapshotprofile.list": f.snapshotProfileList,
+		"hosting.snapshotprofile.info": f.snapshotProfileInfo,
 	}
 }
