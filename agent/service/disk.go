@@ -116,7 +116,8 @@ func (f DiskFilter) match(d *store.Disk) bool {
 		(f.NameLike == "" || likeMatch(f.NameLike, d.Name)) && (f.State == "" || f.State == d.State) && (f.Type == "" || f.Type == d.Type)
 }
 
-// listed: images are listed by hosting.image.list, not as the caller's disks.
+// listed is match without images: they are listed by hosting.image.list,
+// not as the caller's disks.
 func (f DiskFilter) listed(d *store.Disk) bool { return d.Type != store.DiskTypeImage && f.match(d) }
 
 var disks = lister[store.Disk]{
