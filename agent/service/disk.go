@@ -5,55 +5,25 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
 
-// Disk is a disk as a client sees it (the seed's DiskReturn).
+// Disk is a disk as hosting.disk.info shows it: the DiskReturn that
+// disk.list and vm.info show (VMDisk), with its kernel command line and
+// its snapshot profile.
 type Disk struct {
-	ID     int64
-	Name   string
-	SizeMB int64
-	// TotalSizeMB is what the disk counts against the quota: its size
-	// times its snapshot profile's quota factor.
-	TotalSizeMB  int64
-	State, Type  string
-	DatacenterID int64
-	// KernelVersion, Cmdline and Label are "" when the disk has none.
-	KernelVersion, Cmdline, Label string
-	// Source is the disk it was copied from, or 0.
-	Source     int64
-	Visibility string
-	// VMIDs is the VM it is attached to, if any (never nil).
-	VMIDs      []int64
-	IsBootDisk bool
-	// SnapshotIDs are the snapshots taken of it (never nil).
-	SnapshotIDs              []int64
-	DateCreated, DateUpdated time.Time
-	// SnapshotProfileID is the disk's profile id as recorded (0: none);
-	// SnapshotProfile is that profile when this host still serves it.
-	SnapshotProfileID int64
-	SnapshotProfile   *SnapshotProfile
+	VMDisk
+	// Cmdline is the kernel command line ("" when none).
+	Cmdline string
+	// SnapshotProfile is the disk's profile (SnapshotProfileID) when this
+	// host still serves it.
+	SnapshotProfile *SnapshotProfile
 }
 
-// CanSnapshot reports whether a snapshot may be taken of the disk.
-func (d Disk) CanSnapshot() bool { return d.Type == store.DiskTypeData }
-
 func (s *Service) diskOf(tx *store.Tx, d store.Disk) Disk {
-	vms := []int64{}
-	boot := false
-	if d.VMID != 0 {
-		if v, ok := tx.VM(d.VMID); ok && slices.Contains(v.DiskIDs, d.ID) {
-			vms = append(vms, v.ID)
-			boot = len(v.DiskIDs) > 0 && v.DiskIDs[0] == d.ID
-		}
-	}
-	out := Disk{ID: d.ID, Name: d.Name, SizeMB: d.SizeMB, TotalSizeMB: s.totalSize(d), State: d.State, Type: d.Type,
-		DatacenterID: d.DatacenterID, KernelVersion: d.KernelVersion, Cmdline: d.Cmdline, Label: d.Label,
-		Source: d.Source, Visibility: d.Visibility, VMIDs: vms, IsBootDisk: boot, SnapshotIDs: snapshotsOf(tx, d.ID),
-		DateCreated: d.DateCreated, DateUpdated: d.DateUpdated, SnapshotProfileID: d.SnapshotProfile}
+	out := Disk{VMDisk: s.vmDiskOf(tx, d), Cmdline: d.Cmdline}
 	if p, ok := s.profile(d.SnapshotProfile); ok {
 		out.SnapshotProfile = &p
 	}
@@ -70,26 +40,6 @@ func snapshotsOf(tx *store.Tx, id int64) []int64 {
 		return true
 	})
 	return out
-}
-
-// renderDisk is the seed's DiskReturn, for vm.info until the VM family
-// moves to the face (which renders the Disk view).
-func (s *Service) renderDisk(tx *store.Tx, d store.Disk, _ bool) map[string]any {
-	v := s.diskOf(tx, d)
-	return map[string]any{
-		"id": v.ID, "name": v.Name, "size": v.SizeMB, "total_size": v.TotalSizeMB, "state": v.State, "type": v.Type,
-		"datacenter_id": v.DatacenterID, "kernel_version": nullStr(v.KernelVersion), "label": nullStr(v.Label),
-		"source": nullable(v.Source), "visibility": v.Visibility, "vms_id": v.VMIDs, "is_boot_disk": v.IsBootDisk,
-		"can_snapshot": v.CanSnapshot(), "is_migrating": false, "snapshots_id": v.SnapshotIDs,
-		"date_created": v.DateCreated, "date_updated": v.DateUpdated, "snapshot_profile_id": nullable(v.SnapshotProfileID),
-	}
-}
-
-func nullStr(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 // diskFor looks up a disk the caller may see (its own, or a public image).
@@ -195,77 +145,51 @@ func (s *Service) CreateDisk(ctx context.Context, c *Caller, req NewDisk) (Opera
 	return s.createDisk(acct, o, r)
 }
 
-// DiskCopy is the seed's DiskCopyDescription and its source: a disk
-// made from another, a clone (type data) or a snapshot. hosting.vm.create_from
-// makes its system disk from one too.
-type DiskCopy struct {
-	// Source is the disk to copy (src_disk_id): the caller's, or an image.
-	Source int64
-	// DatacenterID nil is the datacenter the copy's caller defaults to.
-	DatacenterID *int64
-	Name         string
-	// SizeMB nil is the source's size; a snapshot takes no size.
-	SizeMB *int64
-	// Type nil is "data"; "snapshot" takes a snapshot.
-	Type *string
-	// SnapshotProfile nil is none; 0 is none too, but given (which a
-	// snapshot refuses).
-	SnapshotProfile *int64
-}
-
-// diskCopyReq checks a copy's own rules; reserveDisk checks the rest.
-// defaultDC is the datacenter when the copy names none.
-func (s *Service) diskCopyReq(cp DiskCopy, defaultDC int64) (diskReq, error) {
-	r := diskReq{obj: ObjDisk, dc: defaultDC, name: cp.Name, typ: store.DiskTypeData, source: cp.Source}
-	if cp.DatacenterID != nil {
-		r.dc = *cp.DatacenterID
+// diskCopyReq applies DiskCopyDescription's defaults and rules (dc: the
+// datacenter when it names none); reserveDisk checks the rest.
+func (s *Service) diskCopyReq(d VMDiskSpec, dc int64) (diskReq, error) {
+	r := diskReq{obj: ObjDisk, dc: valueOr(d.DatacenterID, dc), name: d.Name, sizeMB: valueOr(d.Size, 0)}
+	if d.Size != nil && r.sizeMB <= 0 {
+		return r, invalid(ObjDisk, "size", "must be a positive number of MB")
 	}
-	if cp.SizeMB != nil {
-		if r.sizeMB = *cp.SizeMB; r.sizeMB <= 0 {
-			return r, invalid(ObjDisk, "size", "must be a positive number of MB")
-		}
-	}
-	if cp.Type != nil {
-		r.typ = *cp.Type
-	}
+	r.typ = valueOr(d.Type, store.DiskTypeData)
 	switch r.typ {
 	case store.DiskTypeData:
 	case store.DiskTypeSnapshot:
-		if cp.SizeMB != nil {
+		if d.Size != nil {
 			return r, invalid(ObjDisk, "size", "a snapshot has its source disk's size")
 		}
-		if cp.SnapshotProfile != nil {
+		if d.SnapshotProfile != nil {
 			return r, invalid(ObjDisk, "snapshot_profile", "a snapshot takes no snapshots")
 		}
 	default:
 		return r, invalid(ObjDisk, "type", "must be data or snapshot (snapshot_auto ones are taken by snapshot profiles)")
 	}
-	if cp.SnapshotProfile != nil {
-		r.profile = *cp.SnapshotProfile
-		if err := s.checkProfile(r.profile); err != nil {
-			return r, err
-		}
-	}
-	return r, nil
+	r.profile = valueOr(d.SnapshotProfile, 0)
+	return r, s.checkProfile(r.profile)
 }
 
-// NewDiskFrom is hosting.disk.create_from: a copy for the caller (or the
-// account the operator names), in this host's datacenter unless it says.
+// NewDiskFrom is hosting.disk.create_from: a copy of SrcDiskID (a disk
+// of the account, or an image), a clone or a snapshot, in this host's
+// datacenter unless Disk names one.
 type NewDiskFrom struct {
-	DiskCopy
-	Options CallOptions
+	Disk      VMDiskSpec
+	SrcDiskID int64
+	Options   CallOptions
 }
 
-// CreateDiskFrom copies a disk: a clone, or a snapshot of a data disk.
+// CreateDiskFrom copies a disk for the caller (or the account the
+// operator names).
 func (s *Service) CreateDiskFrom(ctx context.Context, c *Caller, req NewDiskFrom) (Operation, error) {
 	o, acct, err := s.creatorOf(c, req.Options, ObjDisk)
 	if err != nil {
 		return Operation{}, err
 	}
-	r, err := s.diskCopyReq(req.DiskCopy, s.cfg.Datacenter.ID)
+	r, err := s.diskCopyReq(req.Disk, s.cfg.Datacenter.ID)
 	if err != nil {
 		return Operation{}, err
 	}
+	r.source = req.SrcDiskID
 	return s.createDisk(acct, o, r)
 }
 
@@ -288,51 +212,6 @@ func (s *Service) createDisk(acct int64, o callOpts, r diskReq) (Operation, erro
 		return Operation{}, err
 	}
 	return operationOf(ops[0]), nil
-}
-
-// parseDiskCopySpec reads DiskCopyDescription, for hosting.vm.create_from
-// until the VM family moves to the face (which decodes a DiskCopy).
-func (s *Service) parseDiskCopySpec(sp *spec, defaultDC int64) (diskReq, error) {
-	var cp DiskCopy
-	if sp.has("datacenter_id") {
-		dc, err := sp.int("datacenter_id", 0, false)
-		if err != nil {
-			return diskReq{}, err
-		}
-		cp.DatacenterID = &dc
-	}
-	var err error
-	if cp.Name, err = sp.str("name", "", false); err != nil {
-		return diskReq{}, err
-	}
-	if sp.has("size") {
-		size, err := sp.int("size", 0, false)
-		if err != nil {
-			return diskReq{}, err
-		}
-		cp.SizeMB = &size
-	}
-	if sp.has("type") {
-		typ, err := sp.str("type", "", false)
-		if err != nil {
-			return diskReq{}, err
-		}
-		cp.Type = &typ
-	}
-	if sp.has("snapshot_profile") {
-		id, err := profileArg(sp)
-		if err != nil {
-			return diskReq{}, err
-		}
-		cp.SnapshotProfile = &id
-	}
-	if _, err := sp.ints("repulse_from"); err != nil {
-		return diskReq{}, err // one host: every disk is on the same storage anyway
-	}
-	if err := sp.done(); err != nil {
-		return diskReq{}, err
-	}
-	return s.diskCopyReq(cp, defaultDC)
 }
 
 // DeleteDisk deletes one of the caller's disks, once detached.

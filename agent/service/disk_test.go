@@ -29,8 +29,6 @@ func ruleService(t *testing.T) *Service {
 	}}
 }
 
-func ptrTo[T any](v T) *T { return &v }
-
 // wantRefusal checks err is the service's refusal of kind, naming saying
 // ("" for no error).
 func wantRefusal(t *testing.T, err error, kind Kind, saying string) {
@@ -49,25 +47,25 @@ func wantRefusal(t *testing.T, err error, kind Kind, saying string) {
 
 func TestDiskCopyRules(t *testing.T) {
 	s := ruleService(t)
-	snap := ptrTo("snapshot")
+	snap := refTo("snapshot")
 	tests := []struct {
 		name   string
-		cp     DiskCopy
+		cp     VMDiskSpec
 		saying string
 		want   diskReq
 	}{
-		{"defaults", DiskCopy{Source: 5}, "", diskReq{obj: ObjDisk, dc: 7, typ: "data", source: 5}},
-		{"all given", DiskCopy{Source: 5, DatacenterID: ptrTo(int64(1)), Name: "c", SizeMB: ptrTo(int64(64)), SnapshotProfile: ptrTo(int64(9))}, "",
-			diskReq{obj: ObjDisk, dc: 1, name: "c", sizeMB: 64, typ: "data", source: 5, profile: 9}},
-		{"profile none", DiskCopy{SnapshotProfile: ptrTo(int64(0))}, "", diskReq{obj: ObjDisk, dc: 7, typ: "data"}},
-		{"snapshot", DiskCopy{Type: snap}, "", diskReq{obj: ObjDisk, dc: 7, typ: "snapshot"}},
-		{"zero size", DiskCopy{SizeMB: ptrTo(int64(0))}, "size: must be a positive number of MB", diskReq{}},
-		{"negative size", DiskCopy{SizeMB: ptrTo(int64(-1))}, "size: must be a positive number of MB", diskReq{}},
-		{"snapshot with size", DiskCopy{Type: snap, SizeMB: ptrTo(int64(64))}, "size: a snapshot has its source disk's size", diskReq{}},
-		{"snapshot with a profile, even none", DiskCopy{Type: snap, SnapshotProfile: ptrTo(int64(0))}, "snapshot_profile: a snapshot takes no snapshots", diskReq{}},
-		{"empty type", DiskCopy{Type: ptrTo("")}, "type: must be data or snapshot", diskReq{}},
-		{"snapshot_auto", DiskCopy{Type: ptrTo("snapshot_auto")}, "type: must be data or snapshot", diskReq{}},
-		{"unknown profile", DiskCopy{SnapshotProfile: ptrTo(int64(77))}, "snapshot_profile: unknown snapshot profile 77", diskReq{}},
+		{"defaults", VMDiskSpec{}, "", diskReq{obj: ObjDisk, dc: 7, typ: "data"}},
+		{"all given", VMDiskSpec{DatacenterID: refTo(int64(1)), Name: "c", Size: refTo(int64(64)), SnapshotProfile: refTo(int64(9))}, "",
+			diskReq{obj: ObjDisk, dc: 1, name: "c", sizeMB: 64, typ: "data", profile: 9}},
+		{"profile none", VMDiskSpec{SnapshotProfile: refTo(int64(0))}, "", diskReq{obj: ObjDisk, dc: 7, typ: "data"}},
+		{"snapshot", VMDiskSpec{Type: snap}, "", diskReq{obj: ObjDisk, dc: 7, typ: "snapshot"}},
+		{"zero size", VMDiskSpec{Size: refTo(int64(0))}, "size: must be a positive number of MB", diskReq{}},
+		{"negative size", VMDiskSpec{Size: refTo(int64(-1))}, "size: must be a positive number of MB", diskReq{}},
+		{"snapshot with size", VMDiskSpec{Type: snap, Size: refTo(int64(64))}, "size: a snapshot has its source disk's size", diskReq{}},
+		{"snapshot with a profile, even none", VMDiskSpec{Type: snap, SnapshotProfile: refTo(int64(0))}, "snapshot_profile: a snapshot takes no snapshots", diskReq{}},
+		{"empty type", VMDiskSpec{Type: refTo("")}, "type: must be data or snapshot", diskReq{}},
+		{"snapshot_auto", VMDiskSpec{Type: refTo("snapshot_auto")}, "type: must be data or snapshot", diskReq{}},
+		{"unknown profile", VMDiskSpec{SnapshotProfile: refTo(int64(77))}, "snapshot_profile: unknown snapshot profile 77", diskReq{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,7 +81,7 @@ func TestDiskCopyRules(t *testing.T) {
 func TestCreateDiskRefusesOtherTypes(t *testing.T) {
 	s := ruleService(t)
 	alice := &Caller{AccountID: 1}
-	_, err := s.CreateDisk(t.Context(), alice, NewDisk{DatacenterID: 1, Type: ptrTo("snapshot")})
+	_, err := s.CreateDisk(t.Context(), alice, NewDisk{DatacenterID: 1, Type: refTo("snapshot")})
 	wantRefusal(t, err, KindInvalid, "type: only data disks can be created here")
 	_, err = s.CreateDisk(t.Context(), alice, NewDisk{DatacenterID: 1, SnapshotProfile: 77})
 	wantRefusal(t, err, KindInvalid, "snapshot_profile: unknown snapshot profile 77")
@@ -128,18 +126,18 @@ func TestDiskUpdateRules(t *testing.T) {
 		kind   Kind
 		saying string
 	}{
-		{"all", DiskUpdate{Name: ptrTo("big"), SizeMB: ptrTo(int64(128)), Kernel: ptrTo("6.1-amd64"), Cmdline: ptrTo("ro"), SnapshotProfile: ptrTo(int64(9))},
+		{"all", DiskUpdate{Name: refTo("big"), SizeMB: refTo(int64(128)), Kernel: refTo("6.1-amd64"), Cmdline: refTo("ro"), SnapshotProfile: refTo(int64(9))},
 			map[string]string{"name": "big", "size": "128", "kernel": "6.1-amd64", "cmdline": "ro", "snapshot_profile": "9"}, 0, ""},
 		{"options", DiskUpdate{CmdlineOptions: map[string]CmdlineOption{"ro": {On: true}}}, map[string]string{"cmdline": "ro"}, 0, ""},
 		{"options all off is an empty line", DiskUpdate{CmdlineOptions: map[string]CmdlineOption{}}, map[string]string{"cmdline": ""}, 0, ""},
-		{"profile none", DiskUpdate{SnapshotProfile: ptrTo(int64(0))}, map[string]string{"snapshot_profile": "0"}, 0, ""},
-		{"empty name", DiskUpdate{Name: ptrTo("")}, nil, KindInvalid, "name: must be 1-64 letters"},
-		{"bad name", DiskUpdate{Name: ptrTo("a b")}, nil, KindInvalid, "name: must be 1-64 letters"},
-		{"unknown kernel", DiskUpdate{Kernel: ptrTo("2.6.32")}, nil, KindInvalid, `kernel: unknown kernel "2.6.32"`},
-		{"both cmdlines", DiskUpdate{Cmdline: ptrTo("ro"), CmdlineOptions: map[string]CmdlineOption{}}, nil, KindInvalid, "cmdline: give cmdline or cmdline_options, not both"},
-		{"long cmdline", DiskUpdate{Cmdline: ptrTo(strings.Repeat("x", 1025))}, nil, KindInvalid, "cmdline: must be one line of at most 1024 characters"},
-		{"two lines", DiskUpdate{Cmdline: ptrTo("ro\nquiet")}, nil, KindInvalid, "cmdline: must be one line"},
-		{"unknown profile", DiskUpdate{SnapshotProfile: ptrTo(int64(77))}, nil, KindInvalid, "snapshot_profile: unknown snapshot profile 77"},
+		{"profile none", DiskUpdate{SnapshotProfile: refTo(int64(0))}, map[string]string{"snapshot_profile": "0"}, 0, ""},
+		{"empty name", DiskUpdate{Name: refTo("")}, nil, KindInvalid, "name: must be 1-64 letters"},
+		{"bad name", DiskUpdate{Name: refTo("a b")}, nil, KindInvalid, "name: must be 1-64 letters"},
+		{"unknown kernel", DiskUpdate{Kernel: refTo("2.6.32")}, nil, KindInvalid, `kernel: unknown kernel "2.6.32"`},
+		{"both cmdlines", DiskUpdate{Cmdline: refTo("ro"), CmdlineOptions: map[string]CmdlineOption{}}, nil, KindInvalid, "cmdline: give cmdline or cmdline_options, not both"},
+		{"long cmdline", DiskUpdate{Cmdline: refTo(strings.Repeat("x", 1025))}, nil, KindInvalid, "cmdline: must be one line of at most 1024 characters"},
+		{"two lines", DiskUpdate{Cmdline: refTo("ro\nquiet")}, nil, KindInvalid, "cmdline: must be one line"},
+		{"unknown profile", DiskUpdate{SnapshotProfile: refTo(int64(77))}, nil, KindInvalid, "snapshot_profile: unknown snapshot profile 77"},
 		{"nothing", DiskUpdate{}, nil, KindMissing, "disk_spec (one of name, size"},
 	}
 	for _, tt := range tests {

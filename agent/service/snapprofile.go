@@ -5,7 +5,6 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
@@ -46,20 +45,6 @@ func (s *Service) checkProfile(id int64) error {
 		return invalid(ObjDisk, "snapshot_profile", "unknown snapshot profile %d (see hosting.snapshotprofile.list)", id)
 	}
 	return nil
-}
-
-// profileArg reads snapshot_profile: a profile id, or 0, nil, "" or
-// "none" to have none. For hosting.vm.create_from's disk until the VM
-// family moves to the face, which decodes it the same way.
-func profileArg(sp *spec) (int64, error) {
-	raw := sp.raw("snapshot_profile")
-	if raw == nil {
-		return 0, nil // nil is "none", as Gandi takes it
-	}
-	if str, ok := raw.(string); ok && (strings.TrimSpace(str) == "" || strings.EqualFold(str, "none")) {
-		return 0, nil
-	}
-	return asInt(ObjDisk, "snapshot_profile", raw)
 }
 
 // chargedMB is what a disk counts against its account's quota.

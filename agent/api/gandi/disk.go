@@ -9,21 +9,15 @@ import (
 	"github.com/xenagent/xenagent/agent/service"
 )
 
-// renderDisk is the seed's DiskReturn; info adds what only disk.info
-// returns (kernel_cmdline, the whole snapshot_profile) in place of
-// snapshot_profile_id.
+// renderDisk is the seed's DiskReturn as disk.list (and vm.info) render
+// it; info renders disk.info's, which shows kernel_cmdline and the whole
+// snapshot_profile in place of snapshot_profile_id.
 func renderDisk(d service.Disk, info bool) map[string]any {
-	out := map[string]any{
-		"id": d.ID, "name": d.Name, "size": d.SizeMB, "total_size": d.TotalSizeMB, "state": d.State, "type": d.Type,
-		"datacenter_id": d.DatacenterID, "kernel_version": nullStr(d.KernelVersion), "label": nullStr(d.Label),
-		"source": nullable(d.Source), "visibility": d.Visibility, "vms_id": append([]int64{}, d.VMIDs...),
-		"is_boot_disk": d.IsBootDisk, "can_snapshot": d.CanSnapshot(), "is_migrating": false,
-		"snapshots_id": append([]int64{}, d.SnapshotIDs...), "date_created": d.DateCreated, "date_updated": d.DateUpdated,
-	}
+	out := renderVMDisk(d.VMDisk)
 	if !info {
-		out["snapshot_profile_id"] = nullable(d.SnapshotProfileID)
 		return out
 	}
+	delete(out, "snapshot_profile_id")
 	out["kernel_cmdline"] = kernelCmdline(d.Cmdline)
 	out["snapshot_profile"] = nil
 	if d.SnapshotProfile != nil {
@@ -43,13 +37,6 @@ func kernelCmdline(cmdline string) map[string]any {
 		}
 	}
 	return out
-}
-
-func nullStr(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 func renderProfile(p service.SnapshotProfile) map[string]any {
@@ -109,24 +96,6 @@ func (f *Face) diskInfo(ctx context.Context, c *service.Caller, a args) (any, er
 	return renderDisk(d, true), nil
 }
 
-// maybeInt and maybeStr read an optional field whose absence the service
-// tells from any value (nil: absent).
-func maybeInt(sp *spec, key string) (*int64, error) {
-	if !sp.has(key) {
-		return nil, nil
-	}
-	n, err := sp.int(key, 0, false)
-	return &n, err
-}
-
-func maybeStr(sp *spec, key string) (*string, error) {
-	if !sp.has(key) {
-		return nil, nil
-	}
-	s, err := sp.str(key, "", false)
-	return &s, err
-}
-
 // snapshotProfile reads snapshot_profile: a profile id, or 0, nil, "" or
 // "none" for none (nil: absent).
 func snapshotProfile(sp *spec) (*int64, error) {
@@ -159,10 +128,10 @@ func (f *Face) diskCreate(ctx context.Context, c *service.Caller, a args) (any, 
 	if req.Name, err = sp.str("name", "", false); err != nil {
 		return nil, err
 	}
-	if req.SizeMB, err = maybeInt(sp, "size"); err != nil {
+	if req.SizeMB, err = sp.intPtr("size"); err != nil {
 		return nil, err
 	}
-	if req.Type, err = maybeStr(sp, "type"); err != nil {
+	if req.Type, err = sp.strPtr("type"); err != nil {
 		return nil, err
 	}
 	profile, err := snapshotProfile(sp)
@@ -185,31 +154,6 @@ func (f *Face) diskCreate(ctx context.Context, c *service.Caller, a args) (any, 
 	return renderOp(op), nil
 }
 
-// diskCopy reads a DiskCopyDescription (hosting.disk.create_from's, and
-// the system disk of hosting.vm.create_from); the source is the caller's
-// to set.
-func diskCopy(sp *spec) (cp service.DiskCopy, err error) {
-	if cp.DatacenterID, err = maybeInt(sp, "datacenter_id"); err != nil {
-		return cp, err
-	}
-	if cp.Name, err = sp.str("name", "", false); err != nil {
-		return cp, err
-	}
-	if cp.SizeMB, err = maybeInt(sp, "size"); err != nil {
-		return cp, err
-	}
-	if cp.Type, err = maybeStr(sp, "type"); err != nil {
-		return cp, err
-	}
-	if cp.SnapshotProfile, err = snapshotProfile(sp); err != nil {
-		return cp, err
-	}
-	if _, err := sp.ints("repulse_from"); err != nil {
-		return cp, err // one host: every disk is on the same storage anyway
-	}
-	return cp, sp.done()
-}
-
 func (f *Face) diskCreateFrom(ctx context.Context, c *service.Caller, a args) (any, error) {
 	a.obj = service.ObjDisk
 	opts, err := callOptions(a, 2, "hosting.disk.create_from")
@@ -221,10 +165,10 @@ func (f *Face) diskCreateFrom(ctx context.Context, c *service.Caller, a args) (a
 		return nil, err
 	}
 	req := service.NewDiskFrom{Options: opts}
-	if req.DiskCopy, err = diskCopy(sp); err != nil {
+	if req.Disk, err = decodeVMDiskSpec(sp); err != nil {
 		return nil, err
 	}
-	if req.Source, err = a.int(1, "src_disk_id"); err != nil {
+	if req.SrcDiskID, err = a.int(1, "src_disk_id"); err != nil {
 		return nil, err
 	}
 	op, err := f.svc.CreateDiskFrom(ctx, c, req)
@@ -292,16 +236,16 @@ func (f *Face) diskUpdate(ctx context.Context, c *service.Caller, a args) (any, 
 	if req.Options, err = callOptions(a, 2, "hosting.disk.update"); err != nil {
 		return nil, err
 	}
-	if req.Name, err = maybeStr(sp, "name"); err != nil {
+	if req.Name, err = sp.strPtr("name"); err != nil {
 		return nil, err
 	}
-	if req.SizeMB, err = maybeInt(sp, "size"); err != nil {
+	if req.SizeMB, err = sp.intPtr("size"); err != nil {
 		return nil, err
 	}
-	if req.Kernel, err = maybeStr(sp, "kernel"); err != nil {
+	if req.Kernel, err = sp.strPtr("kernel"); err != nil {
 		return nil, err
 	}
-	if req.Cmdline, err = maybeStr(sp, "cmdline"); err != nil {
+	if req.Cmdline, err = sp.strPtr("cmdline"); err != nil {
 		return nil, err
 	}
 	if sp.has("cmdline_options") {
