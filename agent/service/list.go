@@ -107,3 +107,14 @@ func sortBy[T any](obj Object, by string, keys map[string]func(a, b *T) int) (fu
 		return c < 0
 	}, nil
 }
+
+func page[T any](items []T, perPage, page int64) []T {
+	// Divide rather than multiply: perPage × page may not fit in an int64.
+	n := int64(len(items))
+	if perPage < 1 || page < 0 || page > n/perPage || page == n/perPage && n%perPage == 0 {
+		return []T{}
+	}
+	start := perPage * page
+	end := min(start+perPage, int64(len(items)))
+	return items[start:end]
+}

@@ -5,7 +5,6 @@
 package service
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -56,15 +55,11 @@ type Service struct {
 	// only the live traffic counters and the volume names taken.
 	wf  *workflow.Workflows
 	log *slog.Logger
-
-	methods map[string]Handler
 }
 
 // New makes the service over the store and engine the workflows use.
 func New(cfg Config, st *store.Store, eng *ops.Engine, wf *workflow.Workflows, log *slog.Logger) *Service {
-	s := &Service{cfg: cfg, st: st, eng: eng, wf: wf, log: log}
-	s.methods = s.methodTable()
-	return s
+	return &Service{cfg: cfg, st: st, eng: eng, wf: wf, log: log}
 }
 
 // Caller is an authenticated API key.
@@ -137,40 +132,6 @@ func (s *Service) EnsureAccount(handle, fullname, keyHash string, quotaMB int64)
 		return nil
 	})
 	return id, err
-}
-
-// Handler is one API method after authentication.
-type Handler func(ctx context.Context, c *Caller, a args) (any, error)
-
-// Methods returns the method table, keyed by the seeds' method names.
-func (s *Service) Methods() map[string]Handler { return s.methods }
-
-func (s *Service) methodTable() map[string]Handler {
-	return map[string]Handler{
-		"hosting.disk.count":           countMethod(s.st, s.diskQuery()),
-		"hosting.disk.list":            listMethod(s.st, s.diskQuery()),
-		"hosting.snapshotprofile.list": s.snapshotProfileList,
-		"hosting.snapshotprofile.info": s.snapshotProfileInfo,
-		"hosting.disk.info":            s.diskInfo,
-		"hosting.disk.create":          s.diskCreate,
-		"hosting.disk.create_from":     s.diskCreateFrom,
-		"hosting.disk.delete":          s.diskDelete,
-		"hosting.disk.update":          s.diskUpdate,
-		"hosting.disk.list_kernels":    s.diskListKernels,
-		"hosting.disk.list_options":    s.diskListOptions,
-	}
-}
-
-// Call dispatches an authenticated call; params exclude the API key.
-func (s *Service) Call(ctx context.Context, c *Caller, method string, params []any) (any, error) {
-	h, ok := s.methods[method]
-	if !ok {
-		return nil, fault(ObjMethod, KindNotFound, "method %q does not exist", method)
-	}
-	if v, ok := s.replay(c, method, params); ok {
-		return v, nil
-	}
-	return h(ctx, c, args{vals: params})
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Second) }

@@ -1,15 +1,11 @@
 package service
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/agent/xmlrpc"
 )
 
 // callOpts is the optional trailing struct of every mutating call, for
@@ -39,46 +35,6 @@ func idemScope(c *Caller) string {
 	return strconv.FormatInt(c.AccountID, 10)
 }
 
-func (s *Service) callOpts(c *Caller, a args, idx int) (callOpts, error) {
-	var o callOpts
-	if err := a.atMost(idx + 1); err != nil {
-		return o, err
-	}
-	sp, err := a.spec(idx, "call_options", true)
-	if err != nil {
-		return o, err
-	}
-	if o.idemKey, err = sp.str("idempotency_key", "", false); err != nil {
-		return o, err
-	}
-	if len(o.idemKey) > 128 {
-		return o, invalid(a.obj, "idempotency_key", "must be at most 128 characters")
-	}
-	for key, dst := range map[string]*int64{"vm_id": &o.vmID, "disk_id": &o.diskID, "iface_id": &o.ifaceID, "ip_id": &o.ipID, "account_id": &o.accountID} {
-		if *dst, err = sp.int(key, 0, false); err != nil {
-			return o, err
-		}
-		if *dst < 0 {
-			return o, invalid(a.obj, key, "must be positive")
-		}
-	}
-	if err := sp.done(); err != nil {
-		return o, err
-	}
-	o.accountID, err = s.actingAccount(c, o.accountID)
-	if err != nil {
-		return o, err
-	}
-	// Ids are the central tier's to choose: a tenant could squat the ones
-	// it will need, and learn from "already exists" what others own. One
-	// fault, whatever the id.
-	if !c.Operator && (o.vmID != 0 || o.diskID != 0 || o.ifaceID != 0 || o.ipID != 0) {
-		return o, fault(ObjMethod, KindNoRight, "call_options: vm_id, disk_id, iface_id and ip_id may be chosen by the operator key only")
-	}
-	o.scope = idemScope(c)
-	return o, nil
-}
-
 // actingAccount is the account a mutating call works for.
 func (s *Service) actingAccount(c *Caller, requested int64) (int64, error) {
 	if !c.Operator {
@@ -103,63 +59,11 @@ func (s *Service) requireAccount(o callOpts, obj Object) (int64, error) {
 	return o.accountID, nil
 }
 
-// replay answers a retried mutating call from its idempotency key, before
-// anything else (the object it names may be gone since: a retried delete).
-// Only the very same call by the same caller is answered so; anything else
-// goes on to its handler, whose submit refuses a reused key.
-func (s *Service) replay(c *Caller, method string, params []any) (any, bool) {
-	if len(params) == 0 {
-		return nil, false
-	}
-	opts, _ := params[len(params)-1].(map[string]any)
-	key, _ := opts["idempotency_key"].(string)
-	if key == "" {
-		return nil, false
-	}
-	var e store.IdemEntry
-	var ok bool
-	s.st.View(func(tx *store.Tx) { e, ok = tx.Idem(idemScope(c) + "/" + key) })
-	if !ok || e.Method != method || e.Digest != digest(method, params) {
-		return nil, false
-	}
-	out := make([]store.Operation, 0, len(e.OpIDs))
-	s.st.View(func(tx *store.Tx) {
-		for _, id := range e.OpIDs {
-			if op, ok := tx.Operation(id); ok && c.owns(op.AccountID) {
-				out = append(out, op)
-			}
-		}
-	})
-	if len(out) == 0 {
-		return nil, false
-	}
-	if listAnswers[method] {
-		return renderOps(out), true
-	}
-	return renderOp(out[0]), true
-}
-
-// listAnswers are the mutating methods that answer a list of operations;
-// the others answer one.
-var listAnswers = map[string]bool{"hosting.vm.create": true, "hosting.vm.create_from": true, "hosting.vm.disk_rollback": true}
-
-func digest(method string, params []any) string {
-	doc, _ := xmlrpc.EncodeCall(method, params...)
-	sum := sha256.Sum256(doc)
-	return hex.EncodeToString(sum[:])
-}
-
-// submit reserves records and creates operations in one transaction.
-// With an idempotency key, a repeat of the same call returns the same
-// operations and does nothing; the same key with other parameters is a
-// duplicate fault.
-func (s *Service) submit(accountID int64, o callOpts, method string, params []any, reserve func(tx *store.Tx) ([]int64, error)) ([]store.Operation, error) {
-	o.method, o.digest = method, digest(method, params)
-	return s.submitCall(accountID, o, reserve)
-}
-
-// submitCall is submit for a call whose options carry its method and
-// digest (CallOptions).
+// submitCall reserves records and creates operations in one
+// transaction. With an idempotency key, a repeat of the same call (the
+// same method and digest, which the face gives in CallOptions) returns
+// the same operations and does nothing; the same key with another call
+// is a duplicate fault.
 func (s *Service) submitCall(accountID int64, o callOpts, reserve func(tx *store.Tx) ([]int64, error)) ([]store.Operation, error) {
 	method, d := o.method, o.digest
 	var ids []int64
@@ -241,20 +145,6 @@ func (s *Service) newOp(tx *store.Tx, accountID int64, sp opSpec) store.Operatio
 	return op
 }
 
-func nullable(id int64) any {
-	if id == 0 {
-		return nil
-	}
-	return id
-}
-
-func nullTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t
-}
-
 // renderedParams are the operation params a client may read back. It is
 // an allow-list: a param added later stays unseen until it is added here,
 // and what an older agent journalled as a param (a password's hash, until
@@ -265,40 +155,6 @@ var renderedParams = map[string]bool{
 	"name": true, "size": true, "kernel": true, "cmdline": true, "snapshot_profile": true, "reboot": true,
 	"position": true, "access": true, "insert": true, "old_disk_id": true, "restore_disk_id": true, "restore": true,
 	"bandwidth": true, "reverse": true,
-}
-
-// renderOp is OperationReturn, plus params as the overview's example reads them.
-func renderOp(o store.Operation) map[string]any {
-	params := map[string]any{}
-	for k, v := range o.Params {
-		if !renderedParams[k] {
-			continue
-		}
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			params[k] = n
-		} else {
-			params[k] = v
-		}
-	}
-	for k, v := range map[string]int64{"vm_id": o.VMID, "disk_id": o.DiskID, "iface_id": o.IfaceID, "ip_id": o.IPID} {
-		if v != 0 {
-			params[k] = v
-		}
-	}
-	return map[string]any{
-		"id": o.ID, "type": o.Type, "step": o.Step,
-		"date_created": o.DateCreated, "date_start": nullTime(o.DateStart), "date_updated": o.DateUpdated,
-		"vm_id": nullable(o.VMID), "disk_id": nullable(o.DiskID), "iface_id": nullable(o.IfaceID), "ip_id": nullable(o.IPID),
-		"source": o.Source, "last_error": o.LastError, "eta": o.ETA, "params": params,
-	}
-}
-
-func renderOps(list []store.Operation) []any {
-	out := make([]any, len(list))
-	for i, o := range list {
-		out[i] = renderOp(o)
-	}
-	return out
 }
 
 // deleting reports whether a resource is held by an unfinished deletion

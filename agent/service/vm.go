@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -207,26 +206,9 @@ func (s *Service) checkProvision(p *store.Provision) error {
 // vm.create_from's system disk (dc: the VM's datacenter), and the VM's
 // own: it boots from a data disk.
 func (s *Service) sysDiskReq(d VMDiskSpec, dc int64) (diskReq, error) {
-	r := diskReq{obj: ObjDisk, dc: valueOr(d.DatacenterID, dc), name: d.Name, sizeMB: valueOr(d.Size, 0)}
-	if d.Size != nil && r.sizeMB <= 0 {
-		return r, invalid(ObjDisk, "size", "must be a positive number of MB")
-	}
-	r.typ = valueOr(d.Type, store.DiskTypeData)
-	switch r.typ {
-	case store.DiskTypeData:
-	case store.DiskTypeSnapshot:
-		if d.Size != nil {
-			return r, invalid(ObjDisk, "size", "a snapshot has its source disk's size")
-		}
-		if d.SnapshotProfile != nil {
-			return r, invalid(ObjDisk, "snapshot_profile", "a snapshot takes no snapshots")
-		}
-	default:
-		return r, invalid(ObjDisk, "type", "must be data or snapshot (snapshot_auto ones are taken by snapshot profiles)")
-	}
-	r.profile = valueOr(d.SnapshotProfile, 0)
-	if _, ok := s.profile(r.profile); r.profile != 0 && !ok {
-		return r, invalid(ObjDisk, "snapshot_profile", "unknown snapshot profile %d (see hosting.snapshotprofile.list)", r.profile)
+	r, err := s.diskCopyReq(d, dc)
+	if err != nil {
+		return r, err
 	}
 	if r.typ != store.DiskTypeData {
 		return r, invalid(ObjDisk, "type", "a VM's system disk is a data disk")
@@ -429,33 +411,4 @@ func cmp64(a, b int64) int {
 		return 1
 	}
 	return 0
-}
-
-// sortSpec reads sort_by: a field name, "-" in front for descending.
-func sortSpec[T any](sp *spec, keys map[string]func(a, b *T) int) (func(a, b *T) bool, error) {
-	by, err := sp.str("sort_by", "id", false)
-	if err != nil {
-		return nil, err
-	}
-	desc := strings.HasPrefix(by, "-")
-	cmp, ok := keys[strings.TrimPrefix(by, "-")]
-	if !ok {
-		names := make([]string, 0, len(keys))
-		for k := range keys {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		return nil, invalid(sp.obj, "sort_by", "must be one of %s (prefix '-' for descending)", strings.Join(names, ", "))
-	}
-	byID := keys["id"]
-	return func(a, b *T) bool {
-		c := cmp(a, b)
-		if c == 0 && byID != nil {
-			c = byID(a, b)
-		}
-		if desc {
-			return c > 0
-		}
-		return c < 0
-	}, nil
 }

@@ -30,12 +30,7 @@ func NewFace(svc *service.Service) *Face {
 func (f *Face) Call(ctx context.Context, c *service.Caller, name string, params []any) (any, error) {
 	m, ok := f.methods[name]
 	if !ok {
-		// Not yet moved to the face: the service's legacy table.
-		v, err := f.svc.Call(ctx, c, name, params)
-		if err != nil {
-			return nil, AsFault(err)
-		}
-		return v, nil
+		return nil, unknownMethod(name)
 	}
 	if v, ok := f.replay(c, name, params); ok {
 		return v, nil
@@ -49,10 +44,7 @@ func (f *Face) Call(ctx context.Context, c *service.Caller, name string, params 
 
 // Known reports whether the face serves the method.
 func (f *Face) Known(name string) bool {
-	if _, ok := f.methods[name]; ok {
-		return true
-	}
-	_, ok := f.svc.Methods()[name]
+	_, ok := f.methods[name]
 	return ok
 }
 
@@ -98,9 +90,20 @@ func (f *Face) table() map[string]method {
 		"operation.info":   f.opInfo,
 		"operation.cancel": f.opCancel,
 
-		"version.info":            f.versionInfo,
-		"hosting.account.info":    f.accountInfo,
-		"hosting.datacenter.list": f.datacenterList,
-		"hosting.image.list":      f.imageList,
+		"version.info":                 f.versionInfo,
+		"hosting.account.info":         f.accountInfo,
+		"hosting.datacenter.list":      f.datacenterList,
+		"hosting.image.list":           f.imageList,
+		"hosting.disk.count":           f.diskCount,
+		"hosting.disk.list":            f.diskList,
+		"hosting.disk.info":            f.diskInfo,
+		"hosting.disk.create":          f.diskCreate,
+		"hosting.disk.create_from":     f.diskCreateFrom,
+		"hosting.disk.delete":          f.diskDelete,
+		"hosting.disk.update":          f.diskUpdate,
+		"hosting.disk.list_kernels":    f.diskListKernels,
+		"hosting.disk.list_options":    f.diskListOptions,
+		"hosting.snapshotprofile.list": f.snapshotProfileList,
+		"hosting.snapshotprofile.info": f.snapshotProfileInfo,
 	}
 }

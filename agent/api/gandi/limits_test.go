@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +41,7 @@ func (s *syncBuffer) String() string {
 
 type testServer struct {
 	*httptest.Server
+	api *Server
 	svc *service.Service
 	log *syncBuffer
 }
@@ -62,18 +62,15 @@ func newLimitedServer(t *testing.T, opt func(*Server)) *testServer {
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { srv.Close(); cancel(); eng.Wait() })
-	return &testServer{Server: srv, svc: svc, log: logBuf}
+	return &testServer{Server: srv, api: s, svc: svc, log: logBuf}
 }
 
-// addMethod puts a test-only method in the service's table. Handlers
-// take the service's unexported argument type, hence reflection.
-func addMethod(svc *service.Service, name string, fn func()) {
-	ht := reflect.TypeOf(service.Handler(nil))
-	h := reflect.MakeFunc(ht, func(in []reflect.Value) []reflect.Value {
+// addMethod puts a test-only method in the face's table.
+func addMethod(s *Server, name string, fn func()) {
+	s.face.methods[name] = func(context.Context, *service.Caller, args) (any, error) {
 		fn()
-		return []reflect.Value{reflect.ValueOf("unreached").Convert(ht.Out(0)), reflect.Zero(ht.Out(1))}
-	})
-	svc.Methods()[name] = h.Interface().(service.Handler)
+		return "unreached", nil
+	}
 }
 
 // A panic in a handler is a fault (CAUSE_UNKNOWN, "internal error") and
@@ -100,7 +97,7 @@ func TestPanicIsFault(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			method := fmt.Sprintf("test.panic%d", i)
-			addMethod(srv.svc, method, tt.fn)
+			addMethod(srv.api, method, tt.fn)
 			before := strings.Count(srv.log.String(), "level=ERROR")
 			_, err := call(t, srv.URL, method, aliceKey)
 			f := faultOf(t, err)

@@ -2,7 +2,6 @@ package gandi
 
 import (
 	"context"
-	"strings"
 
 	"github.com/xenagent/xenagent/agent/service"
 )
@@ -64,16 +63,8 @@ func decodeVMDiskSpec(sp *spec) (d service.VMDiskSpec, err error) {
 	if d.Type, err = sp.strPtr("type"); err != nil {
 		return d, err
 	}
-	if sp.has("snapshot_profile") {
-		// A profile id, or nil, "" or "none" for none, as Gandi takes it.
-		var id int64
-		raw := sp.raw("snapshot_profile")
-		if str, ok := raw.(string); raw != nil && !(ok && (strings.TrimSpace(str) == "" || strings.EqualFold(str, "none"))) {
-			if id, err = asInt(service.ObjDisk, "snapshot_profile", raw); err != nil {
-				return d, err
-			}
-		}
-		d.SnapshotProfile = &id
+	if d.SnapshotProfile, err = snapshotProfile(sp); err != nil {
+		return d, err
 	}
 	if _, err := sp.ints("repulse_from"); err != nil {
 		return d, err // one host: every disk is on the same storage anyway
