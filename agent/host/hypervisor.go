@@ -7,37 +7,66 @@ import (
 )
 
 // Hypervisor is what the workflows need from the virtualisation layer.
+//
+// A call naming a domain that does not exist fails with ErrNoDomain,
+// unless it says a missing one is done. host/hosttest.HypervisorSuite
+// checks every implementation against these rules.
 type Hypervisor interface {
-	// Define creates or replaces a domain's persistent definition.
+	// Define creates or replaces a domain's persistent definition;
+	// defining again with the same name and UUID is harmless. A running
+	// domain keeps running as it was started.
 	Define(ctx context.Context, spec DomainSpec) error
-	// Undefine removes a stopped domain's definition; a missing one is done.
+	// Undefine removes a domain's definition, powering it off first if it
+	// runs; a missing one is done.
 	Undefine(ctx context.Context, name string) error
+	// Start boots a defined domain and returns once it runs; a running
+	// one is done, a paused one resumes.
 	Start(ctx context.Context, name string) error
-	// Shutdown and Reboot ask the guest; they return once asked.
+	// Shutdown and Reboot ask the guest; they return once asked, and the
+	// guest may ignore them. A stopped domain has nothing to shut down
+	// (done) and cannot reboot (ErrNotRunning).
 	Shutdown(ctx context.Context, name string) error
 	Reboot(ctx context.Context, name string) error
 	// Destroy powers a domain off; a stopped or missing one is done.
 	Destroy(ctx context.Context, name string) error
-	// Reset restarts a running domain at once, without asking the guest.
+	// Reset restarts a running domain at once, without asking the guest;
+	// a stopped one is ErrNotRunning.
 	Reset(ctx context.Context, name string) error
+	// State is a domain's runtime state; a missing domain is
+	// State{Exists: false} and no error.
 	State(ctx context.Context, name string) (State, error)
-	// WaitFor returns once cond holds for the domain's state, or ctx ends.
+	// WaitFor returns once cond holds for the domain's state, or ctx ends
+	// (with ctx's error). It wakes on events, not by polling.
 	WaitFor(ctx context.Context, name string, cond func(State) bool) (State, error)
 	// Watch streams the lifecycle events of one domain ("" for all)
-	// until the returned stop is called.
+	// until the returned stop is called. A watcher that falls behind
+	// loses events rather than blocking the hypervisor: re-read the
+	// state at each one.
 	Watch(name string) (<-chan Event, func())
+	// AttachDisk plugs a disk at device position pos, in the definition
+	// and, when the domain runs, live; a disk already at pos is left as
+	// it is. DetachDisk unplugs the disk of that path; absent (disk or
+	// domain) is done.
 	AttachDisk(ctx context.Context, name string, pos int, disk DiskSpec) error
 	DetachDisk(ctx context.Context, name, path string) error
+	// AttachIface plugs an interface, in the definition and, when the
+	// domain runs, live; one of the same MAC is left as it is.
+	// DetachIface unplugs the one with mac; absent is done.
 	AttachIface(ctx context.Context, name string, n IfaceSpec) error
 	DetachIface(ctx context.Context, name, mac string) error
-	// SetMemory balloons a running domain (within its maximum).
+	// SetMemory balloons a domain, running or not, within its maximum
+	// (MaxMemMB, else MemoryMB); beyond it is refused.
 	SetMemory(ctx context.Context, name string, mb int64) error
-	// Domains lists the domains carrying an owner mark.
+	// Domains lists the domains carrying an owner mark (defined through
+	// Define), never anyone else's.
 	Domains(ctx context.Context) ([]Domain, error)
-	// LiveIfaces are a running domain's interfaces and their host devices.
+	// LiveIfaces are a running domain's interfaces and their host
+	// devices; a stopped domain has none.
 	LiveIfaces(ctx context.Context, name string) ([]LiveIface, error)
-	// RebootReportsItself: a guest reboot raises an event (not libvirt's
-	// test driver), so a reboot can be confirmed rather than assumed.
+	// RebootReportsItself: a guest reboot raises an event or changes the
+	// domain id (not libvirt's test driver, which reboots within the
+	// call and says nothing), so a reboot can be confirmed rather than
+	// assumed.
 	RebootReportsItself() bool
 	Ping(ctx context.Context) error
 }

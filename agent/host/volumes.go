@@ -9,6 +9,8 @@ import (
 )
 
 // Volumes is what the workflows need from a disk backend.
+// host/hosttest.VolumesSuite checks every implementation against these
+// rules.
 type Volumes interface {
 	// Path is where a domain finds the volume.
 	Path(name string) string
@@ -17,19 +19,28 @@ type Volumes interface {
 	Exists(ctx context.Context, name string) (bool, error)
 	// Create and Clone mark the volume they make (this agent instance
 	// and the operation); over a volume of another mark they fail with
-	// ErrExists and leave it as it is.
+	// ErrExists and leave it as it is. Doing it again with the same mark
+	// is done (a redo after a crash). A clone carries its own maker's
+	// mark, holds its source's data, is grown to sizeMB if that is
+	// larger, and is independent of its source; a clone of a missing
+	// source fails and leaves nothing. A mark failing Mark.Valid is
+	// refused before anything is made.
 	Create(ctx context.Context, name string, sizeMB int64, m Mark) error
 	Clone(ctx context.Context, src, dst string, sizeMB int64, m Mark) error
-	// Resize only grows.
+	// Resize only grows: a smaller size is an error, the same is done.
 	Resize(ctx context.Context, name string, sizeMB int64) error
 	// Delete removes a volume only if its mark allows m (same owner, and
-	// same operation unless m.Op is 0); otherwise ErrNotOurs.
+	// same operation unless m.Op is 0); otherwise ErrNotOurs. A missing
+	// volume is done.
 	Delete(ctx context.Context, name string, m Mark) error
 	// List returns the agent's volumes (by name prefix or tag) with marks.
 	List(ctx context.Context) ([]Volume, error)
+	// SetReadOnly makes a volume refuse writers (images); it still clones.
 	SetReadOnly(ctx context.Context, name string) error
-	// Rename never replaces an existing volume (ErrExists).
+	// Rename keeps the volume's data and mark and never replaces an
+	// existing volume (ErrExists); a missing source is an error.
 	Rename(ctx context.Context, from, to string) error
+	// SetMark re-marks an existing volume (adoption, legacy volumes).
 	SetMark(ctx context.Context, name string, m Mark) error
 }
 

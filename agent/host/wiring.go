@@ -7,30 +7,40 @@ import (
 )
 
 // Wiring puts an interface's host side in order once its backend device
-// exists: filters, shaping both ways, and its counters.
+// exists: filters, shaping both ways, and its counters. The filter of an
+// interface is keyed by its id and outlives its devices (a Xen vif is
+// named anew at every start); the shaping belongs to the device.
+// host/hosttest.WiringSuite checks every implementation against these
+// rules.
 type Wiring interface {
-	// Wire applies the filter, then the shaping; wiring again replaces
-	// what is there.
+	// Wire applies the filter, then the shaping (so a device is never
+	// shaped but unfiltered); wiring again replaces what is there, on the
+	// same device or a new one. The device must exist.
 	Wire(ctx context.Context, i WireSpec) error
 	// Unplugged: the device went away (its VM stopped) or is about to;
-	// the shaping goes, the filter stays for the next device.
+	// the shaping goes, the filter stays for the next device. dev may be
+	// "" when unknown; nothing in place is done.
 	Unplugged(ctx context.Context, id int64, dev string) error
-	// Unwire removes everything of an interface (detached or deleted).
+	// Unwire removes everything of an interface (detached or deleted);
+	// nothing in place is done.
 	Unwire(ctx context.Context, id int64, dev string) error
-	// Read returns a device's counters as the VM sees them.
+	// Read returns a device's counters as the VM sees them (what the
+	// host side sends, the VM receives); a missing device is an error.
 	Read(ctx context.Context, dev string) (Counters, error)
-	// Sweep removes what is in place for interfaces keep refuses.
+	// Sweep removes what is in place for interfaces keep refuses, and
+	// says what it removed.
 	Sweep(ctx context.Context, keep func(id int64) bool) (Leftovers, error)
 }
 
 // WireSpec is everything wiring needs about one interface.
 type WireSpec struct {
-	ID        int64
-	Dev       string
-	MAC       net.HardwareAddr
-	IPv4      []netip.Addr
-	IPv6      []netip.Addr
-	Bandwidth uint64 // bit/s, each way
+	ID   int64
+	Dev  string
+	MAC  net.HardwareAddr
+	IPv4 []netip.Addr
+	IPv6 []netip.Addr
+	// Bandwidth is bit/s, each way; it must be set (Wire refuses 0).
+	Bandwidth uint64
 }
 
 // Counters are bytes and packets from the VM's point of view.

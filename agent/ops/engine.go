@@ -173,6 +173,14 @@ func (e *Engine) Holder(key string) int64 {
 	return 0
 }
 
+// Holders returns every unfinished operation holding key, in the order
+// they run (id order; the first is Holder's). The slice is the caller's.
+func (e *Engine) Holders(key string) []int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.queues[key])
+}
+
 // Done returns a channel closed when operation id finishes.
 func (e *Engine) Done(id int64) <-chan struct{} {
 	ch := make(chan struct{})

@@ -151,7 +151,7 @@ func (s *Reconciler) reconcile(ctx context.Context) (ReconcileReport, error) {
 	if err := s.reconcileVolumes(ctx, &rep); err != nil {
 		return rep, err
 	}
-	rep.OrphanSeeds, err = s.wf.OrphanSeeds(func(id int64) bool {
+	rep.OrphanSeeds, err = s.wf.OrphanSeeds(ctx, func(id int64) bool {
 		known := inFlightVM[id]
 		s.st.View(func(tx *store.Tx) { known = known || tx.HasVM(id) })
 		return known

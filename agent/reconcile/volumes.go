@@ -155,107 +155,154 @@ func (s *Reconciler) reconcileVolumes(ctx context.Context, rep *ReconcileReport)
 	if err != nil {
 		return err
 	}
-	inst := s.st.Instance()
-	referenced := map[string]bool{}
-	ops := map[int64]store.Operation{}
+	p := s.newVolumePass(vols, rep)
+	for _, v := range vols {
+		if err := s.settleVolume(ctx, p, v); err != nil {
+			return err
+		}
+	}
+	s.wf.Taken().Set(p.present, false)
+	s.volState.mu.Lock()
+	s.volState.counts = p.counts
+	s.volState.mu.Unlock()
+	if p.atStart || len(rep.QuarantinedVolumes) > 0 {
+		s.logVolumePass(p)
+	}
+	return nil
+}
+
+// volumePass is one reconcileVolumes: what it read of the state, and
+// what it tallies volume by volume.
+type volumePass struct {
+	rep        *ReconcileReport
+	inst       string
+	now        time.Time
+	atStart    bool                      // the first pass since the agent started logs every volume it leaves aside
+	referenced map[string]bool           // volume names disk records refer to
+	ops        map[int64]store.Operation // the operations this instance's volumes' marks name
+	counts     VolumeCounts              // for /metrics
+	foreign    map[string]int            // volumes of other instances, by instance
+	present    []string                  // names on the storage no record knows, for Taken
+}
+
+// newVolumePass reads what the state says about the listed volumes.
+func (s *Reconciler) newVolumePass(vols []host.Volume, rep *ReconcileReport) *volumePass {
+	p := &volumePass{rep: rep, inst: s.st.Instance(), referenced: map[string]bool{}, ops: map[int64]store.Operation{}, foreign: map[string]int{}}
 	s.st.View(func(tx *store.Tx) {
-		tx.EachDisk(func(d *store.Disk) bool { referenced[d.Volume] = true; return true })
+		tx.EachDisk(func(d *store.Disk) bool { p.referenced[d.Volume] = true; return true })
 		for _, v := range vols {
-			if v.Mark.Owner == inst && v.Mark.Op > 0 {
+			if v.Mark.Owner == p.inst && v.Mark.Op > 0 {
 				if op, ok := tx.Operation(v.Mark.Op); ok {
-					ops[op.ID] = op
+					p.ops[op.ID] = op
 				}
 			}
 		}
 	})
 	s.volState.mu.Lock()
-	atStart := !s.volState.listed
+	p.atStart = !s.volState.listed
 	s.volState.listed = true
 	s.volState.mu.Unlock()
-	now := time.Now()
-	var counts VolumeCounts
-	foreign := map[string]int{}
-	var present []string
-	for _, v := range vols {
-		f := volFacts{Instance: inst, Referenced: referenced[strings.TrimSuffix(v.Name, ".tmp")], Now: now, KeepFor: s.cfg.QuarantineFor}
-		if op, ok := ops[v.Mark.Op]; ok && v.Mark.Owner == inst {
-			f.Op = &op
-		}
-		verdict, why := judgeVolume(v, f)
-		name := v.Name
-		switch verdict {
-		case volDelete, volExpired:
-			want := host.Mark{Owner: inst}
-			if verdict == volDelete {
-				want.Op = v.Mark.Op
-			}
-			if err := s.vols.Delete(ctx, v.Name, want); err != nil {
-				if errors.Is(err, host.ErrNotOurs) {
-					s.log.Warn("volume left in place: not made by this agent or operation", "volume", v.Name, "err", err)
-					present = append(present, name)
-					continue
-				}
-				return err
-			}
-			s.log.Info("volume removed", "volume", v.Name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why)
-			rep.OrphanVolumes = append(rep.OrphanVolumes, v.Name)
-			continue
-		case volQuarantine:
-			name = host.Quarantined(v.Name, now)
-			if err := s.vols.Rename(ctx, v.Name, name); err != nil {
-				return fmt.Errorf("quarantining volume %s: %w", v.Name, err)
-			}
-			s.log.Warn("volume quarantined", "volume", v.Name, "as", name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why, "kept_for", keepFor(s.cfg.QuarantineFor))
-			rep.QuarantinedVolumes = append(rep.QuarantinedVolumes, v.Name)
-			counts.Quarantined.add(v, 1)
-		case volQuarantined:
-			if atStart {
-				s.log.Warn("volume in quarantine", "volume", v.Name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why, "kept_for", keepFor(s.cfg.QuarantineFor))
-			}
-			counts.Quarantined.add(v, 1)
-		case volClaim:
-			if err := s.vols.SetMark(ctx, v.Name, host.Mark{Owner: s.st.Instance()}); err != nil {
-				return fmt.Errorf("marking volume %s: %w", v.Name, err)
-			}
-			s.log.Info("volume marked as this agent's", "volume", v.Name, "why", why)
-		case volForeign:
-			foreign[v.Mark.Owner]++
-			counts.Foreign.add(v, 1)
-		case volLeft:
-			if atStart {
-				s.log.Warn("volume left untouched", "volume", v.Name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why)
-			}
-			counts.Unmarked.add(v, 1)
-		case volKeep:
-			if referenced[v.Name] && v.Mark.Owner != inst && atStart {
-				s.log.Warn("volume kept", "volume", v.Name, "why", why)
-			}
-		}
-		if !referenced[strings.TrimSuffix(v.Name, ".tmp")] {
-			present = append(present, name)
-		}
+	p.now = time.Now()
+	return p
+}
+
+// settleVolume judges one volume and acts on the verdict.
+func (s *Reconciler) settleVolume(ctx context.Context, p *volumePass, v host.Volume) error {
+	f := volFacts{Instance: p.inst, Referenced: p.referenced[strings.TrimSuffix(v.Name, ".tmp")], Now: p.now, KeepFor: s.cfg.QuarantineFor}
+	if op, ok := p.ops[v.Mark.Op]; ok && v.Mark.Owner == p.inst {
+		f.Op = &op
 	}
-	s.wf.Taken().Set(present, false)
-	s.volState.mu.Lock()
-	s.volState.counts = counts
-	s.volState.mu.Unlock()
-	if atStart || len(rep.QuarantinedVolumes) > 0 {
-		owners := make([]string, 0, len(foreign))
-		for o, n := range foreign {
-			owners = append(owners, fmt.Sprintf("%s:%d", o, n))
-		}
-		sort.Strings(owners)
-		level := s.log.Info
-		if counts.Quarantined.Count+counts.Foreign.Count+counts.Unmarked.Count > 0 {
-			level = s.log.Warn
-		}
-		level("volumes not in the state", "quarantined", counts.Quarantined.Count,
-			"quarantined_size_mb", counts.Quarantined.SizeBytes>>20, "quarantined_allocated_mb", allocatedMB(counts.Quarantined.AllocatedBytes),
-			"newly_quarantined", len(rep.QuarantinedVolumes), "removed", len(rep.OrphanVolumes),
-			"other_instances", counts.Foreign.Count, "by_instance", strings.Join(owners, ","), "unmarked", counts.Unmarked.Count,
-			"kept_for", keepFor(s.cfg.QuarantineFor))
+	verdict, why := judgeVolume(v, f)
+	if verdict == volDelete || verdict == volExpired {
+		return s.removeVolume(ctx, p, v, verdict, why)
+	}
+	name, err := s.applyVolumeVerdict(ctx, p, v, verdict, why)
+	if err != nil {
+		return err
+	}
+	if !f.Referenced {
+		p.present = append(p.present, name)
 	}
 	return nil
+}
+
+// removeVolume deletes an abandoned or expired volume, if its mark still
+// allows it; one the storage says is not ours stays, and stays taken.
+func (s *Reconciler) removeVolume(ctx context.Context, p *volumePass, v host.Volume, verdict volVerdict, why string) error {
+	want := host.Mark{Owner: p.inst}
+	if verdict == volDelete {
+		want.Op = v.Mark.Op
+	}
+	if err := s.vols.Delete(ctx, v.Name, want); err != nil {
+		if errors.Is(err, host.ErrNotOurs) {
+			s.log.Warn("volume left in place: not made by this agent or operation", "volume", v.Name, "err", err)
+			p.present = append(p.present, v.Name)
+			return nil
+		}
+		return err
+	}
+	s.log.Info("volume removed", "volume", v.Name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why)
+	p.rep.OrphanVolumes = append(p.rep.OrphanVolumes, v.Name)
+	return nil
+}
+
+// applyVolumeVerdict acts on any verdict but removal, tallies the volume
+// and returns the name it has afterwards (a quarantined one is renamed).
+func (s *Reconciler) applyVolumeVerdict(ctx context.Context, p *volumePass, v host.Volume, verdict volVerdict, why string) (string, error) {
+	name := v.Name
+	switch verdict {
+	case volQuarantine:
+		name = host.Quarantined(v.Name, p.now)
+		if err := s.vols.Rename(ctx, v.Name, name); err != nil {
+			return name, fmt.Errorf("quarantining volume %s: %w", v.Name, err)
+		}
+		s.log.Warn("volume quarantined", "volume", v.Name, "as", name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why, "kept_for", keepFor(s.cfg.QuarantineFor))
+		p.rep.QuarantinedVolumes = append(p.rep.QuarantinedVolumes, v.Name)
+		p.counts.Quarantined.add(v, 1)
+	case volQuarantined:
+		if p.atStart {
+			s.log.Warn("volume in quarantine", "volume", v.Name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why, "kept_for", keepFor(s.cfg.QuarantineFor))
+		}
+		p.counts.Quarantined.add(v, 1)
+	case volClaim:
+		if err := s.vols.SetMark(ctx, v.Name, host.Mark{Owner: p.inst}); err != nil {
+			return name, fmt.Errorf("marking volume %s: %w", v.Name, err)
+		}
+		s.log.Info("volume marked as this agent's", "volume", v.Name, "why", why)
+	case volForeign:
+		p.foreign[v.Mark.Owner]++
+		p.counts.Foreign.add(v, 1)
+	case volLeft:
+		if p.atStart {
+			s.log.Warn("volume left untouched", "volume", v.Name, "size_mb", v.SizeMB, "allocated_mb", allocatedMB(v.Bytes), "why", why)
+		}
+		p.counts.Unmarked.add(v, 1)
+	case volKeep:
+		if p.referenced[v.Name] && v.Mark.Owner != p.inst && p.atStart {
+			s.log.Warn("volume kept", "volume", v.Name, "why", why)
+		}
+	}
+	return name, nil
+}
+
+// logVolumePass sums up what a pass left aside: at start, and whenever
+// it quarantined something.
+func (s *Reconciler) logVolumePass(p *volumePass) {
+	owners := make([]string, 0, len(p.foreign))
+	for o, n := range p.foreign {
+		owners = append(owners, fmt.Sprintf("%s:%d", o, n))
+	}
+	sort.Strings(owners)
+	c := p.counts
+	level := s.log.Info
+	if c.Quarantined.Count+c.Foreign.Count+c.Unmarked.Count > 0 {
+		level = s.log.Warn
+	}
+	level("volumes not in the state", "quarantined", c.Quarantined.Count,
+		"quarantined_size_mb", c.Quarantined.SizeBytes>>20, "quarantined_allocated_mb", allocatedMB(c.Quarantined.AllocatedBytes),
+		"newly_quarantined", len(p.rep.QuarantinedVolumes), "removed", len(p.rep.OrphanVolumes),
+		"other_instances", c.Foreign.Count, "by_instance", strings.Join(owners, ","), "unmarked", c.Unmarked.Count,
+		"kept_for", keepFor(s.cfg.QuarantineFor))
 }
 
 func keepFor(d time.Duration) string {

@@ -10,209 +10,22 @@ import (
 	"github.com/xenagent/xenagent/agent/workflow"
 )
 
-// parseDiskCopySpec reads DiskCopyDescription.
-func (s *Service) parseDiskCopySpec(sp *spec, defaultDC int64) (diskReq, error) {
-	r := diskReq{obj: ObjDisk}
-	var err error
-	if r.dc, err = sp.int("datacenter_id", defaultDC, false); err != nil {
-		return r, err
-	}
-	if r.name, err = sp.str("name", "", false); err != nil {
-		return r, err
-	}
-	if r.sizeMB, err = sp.int("size", 0, false); err != nil {
-		return r, err
-	}
-	if sp.has("size") && r.sizeMB <= 0 {
-		return r, invalid(ObjDisk, "size", "must be a positive number of MB")
-	}
-	if r.typ, err = sp.str("type", store.DiskTypeData, false); err != nil {
-		return r, err
-	}
-	switch r.typ {
-	case store.DiskTypeData:
-	case store.DiskTypeSnapshot:
-		if sp.has("size") {
-			return r, invalid(ObjDisk, "size", "a snapshot has its source disk's size")
-		}
-		if sp.has("snapshot_profile") {
-			return r, invalid(ObjDisk, "snapshot_profile", "a snapshot takes no snapshots")
-		}
-	default:
-		return r, invalid(ObjDisk, "type", "must be data or snapshot (snapshot_auto ones are taken by snapshot profiles)")
-	}
-	if sp.has("snapshot_profile") {
-		if r.profile, err = s.parseProfile(sp); err != nil {
-			return r, err
-		}
-	}
-	if _, err := sp.ints("repulse_from"); err != nil {
-		return r, err // one host: every disk is on the same storage anyway
-	}
-	return r, sp.done()
+// Disk is a disk as hosting.disk.info shows it: the DiskReturn that
+// disk.list and vm.info show (VMDisk), with its kernel command line and
+// its snapshot profile.
+type Disk struct {
+	VMDisk
+	// Cmdline is the kernel command line ("" when none).
+	Cmdline string
+	// SnapshotProfile is the disk's profile (SnapshotProfileID) when this
+	// host still serves it.
+	SnapshotProfile *SnapshotProfile
 }
 
-func (s *Service) diskCreate(ctx context.Context, c *Caller, a args) (any, error) {
-	return s.diskCreateCommon(c, a, false)
-}
-
-func (s *Service) diskCreateFrom(ctx context.Context, c *Caller, a args) (any, error) {
-	return s.diskCreateCommon(c, a, true)
-}
-
-func (s *Service) diskCreateCommon(c *Caller, a args, from bool) (any, error) {
-	a.obj = ObjDisk
-	optsIdx := 1
-	if from {
-		optsIdx = 2
-	}
-	o, acct, err := s.creator(c, a, optsIdx, ObjDisk)
-	if err != nil {
-		return nil, err
-	}
-	sp, err := a.spec(0, "disk_spec", false)
-	if err != nil {
-		return nil, err
-	}
-	var r diskReq
-	method := "hosting.disk.create"
-	if from {
-		method = "hosting.disk.create_from"
-		if r, err = s.parseDiskCopySpec(sp, s.cfg.Datacenter.ID); err != nil {
-			return nil, err
-		}
-		if r.source, err = a.int(1, "src_disk_id"); err != nil {
-			return nil, err
-		}
-	} else {
-		r = diskReq{obj: ObjDisk}
-		if r.dc, err = sp.int("datacenter_id", 0, true); err != nil {
-			return nil, err
-		}
-		if r.name, err = sp.str("name", "", false); err != nil {
-			return nil, err
-		}
-		if r.sizeMB, err = sp.int("size", 10240, false); err != nil {
-			return nil, err
-		}
-		typ, err := sp.str("type", "data", false)
-		if err != nil {
-			return nil, err
-		}
-		if typ != "data" {
-			return nil, invalid(ObjDisk, "type", "only data disks can be created here; backups are not available on this host yet")
-		}
-		if sp.has("snapshot_profile") {
-			if r.profile, err = s.parseProfile(sp); err != nil {
-				return nil, err
-			}
-		}
-		if _, err := sp.ints("repulse_from"); err != nil {
-			return nil, err
-		}
-		if err := sp.done(); err != nil {
-			return nil, err
-		}
-	}
-	r.accountID, r.id = acct, o.diskID
-	ops, err := s.submit(acct, o, method, a.vals, func(tx *store.Tx) ([]int64, error) {
-		d, err := s.reserveDisk(tx, r)
-		if err != nil {
-			return nil, err
-		}
-		params := map[string]string{}
-		if d.Source != 0 {
-			params["source"] = strconv.FormatInt(d.Source, 10)
-		}
-		op := s.newOp(tx, acct, opSpec{typ: "disk_create", diskID: d.ID, keys: []string{workflow.DiskKey(d.ID)}, params: params, eta: 10})
-		return []int64{op.ID}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return renderOp(ops[0]), nil
-}
-
-// diskFor looks up a disk the caller may see (its own, or a public image).
-func diskFor(tx *store.Tx, c *Caller, id int64, allowImages bool) (store.Disk, error) {
-	d, ok := tx.Disk(id)
-	if !ok || !(c.owns(d.AccountID) || (allowImages && d.Type == store.DiskTypeImage)) {
-		return store.Disk{}, notFound(ObjDisk, "disk", id)
-	}
-	return d, nil
-}
-
-func (s *Service) diskDelete(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjDisk
-	id, err := a.int(0, "disk_id")
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.callOpts(c, a, 1)
-	if err != nil {
-		return nil, err
-	}
-	owner := func(tx *store.Tx) (int64, error) {
-		d, err := diskFor(tx, c, id, false)
-		return d.AccountID, err
-	}
-	return s.submitOne(c, o, "hosting.disk.delete", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
-		d, _ := tx.Disk(id)
-		if d.VMID != 0 {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is attached to vm %d; detach it first", id, d.VMID)
-		}
-		if d.Type == store.DiskTypeImage {
-			return opSpec{}, fault(ObjDisk, CauseNoRight, "disk_id: disk %d is an image", id)
-		}
-		if s.deleting(tx, workflow.DiskKey(id)) {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is already being deleted", id)
-		}
-		if d.State == store.DiskRollback || d.State == store.DiskDeleted {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s", id, d.State)
-		}
-		return opSpec{typ: "disk_delete", diskID: id, keys: []string{workflow.DiskKey(id)}, eta: 5}, nil
-	})
-}
-
-// kernelCmdline turns "root=/dev/xvda1 ro console=hvc0" into the seed's struct.
-func kernelCmdline(cmdline string) map[string]any {
-	out := map[string]any{}
-	for _, f := range strings.Fields(cmdline) {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			out[k] = v
-		} else {
-			out[f] = true
-		}
-	}
-	return out
-}
-
-func (s *Service) renderDisk(tx *store.Tx, d store.Disk, info bool) map[string]any {
-	vms := []int64{}
-	boot := false
-	if d.VMID != 0 {
-		if v, ok := tx.VM(d.VMID); ok && slices.Contains(v.DiskIDs, d.ID) {
-			vms = append(vms, v.ID)
-			boot = len(v.DiskIDs) > 0 && v.DiskIDs[0] == d.ID
-		}
-	}
-	out := map[string]any{
-		"id": d.ID, "name": d.Name, "size": d.SizeMB, "total_size": s.totalSize(d), "state": d.State, "type": d.Type,
-		"datacenter_id": d.DatacenterID, "kernel_version": nullStr(d.KernelVersion), "label": nullStr(d.Label),
-		"source": nullable(d.Source), "visibility": d.Visibility, "vms_id": vms, "is_boot_disk": boot,
-		"can_snapshot": d.Type == store.DiskTypeData, "is_migrating": false, "snapshots_id": snapshotsOf(tx, d.ID),
-		"date_created": d.DateCreated, "date_updated": d.DateUpdated,
-	}
-	p, hasProfile := s.profile(d.SnapshotProfile)
-	switch {
-	case info && hasProfile:
-		out["kernel_cmdline"] = kernelCmdline(d.Cmdline)
-		out["snapshot_profile"] = renderProfile(p)
-	case info:
-		out["kernel_cmdline"] = kernelCmdline(d.Cmdline)
-		out["snapshot_profile"] = nil
-	default:
-		out["snapshot_profile_id"] = nullable(d.SnapshotProfile)
+func (s *Service) diskOf(tx *store.Tx, d store.Disk) Disk {
+	out := Disk{VMDisk: s.vmDiskOf(tx, d), Cmdline: d.Cmdline}
+	if p, ok := s.profile(d.SnapshotProfile); ok {
+		out.SnapshotProfile = &p
 	}
 	return out
 }
@@ -229,78 +42,202 @@ func snapshotsOf(tx *store.Tx, id int64) []int64 {
 	return out
 }
 
-func nullStr(s string) any {
-	if s == "" {
-		return nil
+// diskFor looks up a disk the caller may see (its own, or a public image).
+func diskFor(tx *store.Tx, c *Caller, id int64, allowImages bool) (store.Disk, error) {
+	d, ok := tx.Disk(id)
+	if !ok || !(c.owns(d.AccountID) || (allowImages && d.Type == store.DiskTypeImage)) {
+		return store.Disk{}, notFound(ObjDisk, "disk", id)
 	}
-	return s
+	return d, nil
 }
 
-func (s *Service) diskInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	lookup := func(tx *store.Tx, c *Caller, id int64) (store.Disk, error) { return diskFor(tx, c, id, true) }
-	return lookupInfo(s.st, c, a, ObjDisk, "disk_id", lookup, func(tx *store.Tx, d store.Disk) map[string]any { return s.renderDisk(tx, d, true) })
+// DiskFilter selects disks: each list, when not empty, and each string,
+// when not "", is a match. NameLike is the "~name" pattern (likeMatch).
+type DiskFilter struct {
+	IDs, DatacenterIDs, Sizes, Sources, VMIDs []int64
+	Names                                     []string
+	NameLike, State, Type                     string
 }
 
-type diskFilter struct {
-	ids, dcs, sizes, sources, vms []int64
-	names                         []string
-	like, state, typ              string
+func (f DiskFilter) match(d *store.Disk) bool {
+	return (len(f.IDs) == 0 || slices.Contains(f.IDs, d.ID)) && (len(f.DatacenterIDs) == 0 || slices.Contains(f.DatacenterIDs, d.DatacenterID)) &&
+		(len(f.Sizes) == 0 || slices.Contains(f.Sizes, d.SizeMB)) && (len(f.Sources) == 0 || slices.Contains(f.Sources, d.Source)) &&
+		(len(f.VMIDs) == 0 || slices.Contains(f.VMIDs, d.VMID)) && (len(f.Names) == 0 || slices.Contains(f.Names, d.Name)) &&
+		(f.NameLike == "" || likeMatch(f.NameLike, d.Name)) && (f.State == "" || f.State == d.State) && (f.Type == "" || f.Type == d.Type)
 }
 
-func parseDiskFilter(sp *spec) (diskFilter, error) {
-	var f diskFilter
+// listed is match without images: they are listed by hosting.image.list,
+// not as the caller's disks.
+func (f DiskFilter) listed(d *store.Disk) bool { return d.Type != store.DiskTypeImage && f.match(d) }
+
+var disks = lister[store.Disk]{
+	obj:   ObjDisk,
+	each:  (*store.Tx).EachDisk,
+	owner: func(d *store.Disk) int64 { return d.AccountID },
+	sortKeys: map[string]func(a, b *store.Disk) int{
+		"id":            func(a, b *store.Disk) int { return cmp64(a.ID, b.ID) },
+		"datacenter_id": func(a, b *store.Disk) int { return cmp64(a.DatacenterID, b.DatacenterID) },
+		"date_created":  func(a, b *store.Disk) int { return a.DateCreated.Compare(b.DateCreated) },
+		"name":          func(a, b *store.Disk) int { return strings.Compare(a.Name, b.Name) },
+		"size":          func(a, b *store.Disk) int { return cmp64(a.SizeMB, b.SizeMB) },
+		"source":        func(a, b *store.Disk) int { return cmp64(a.Source, b.Source) },
+		"state":         func(a, b *store.Disk) int { return strings.Compare(a.State, b.State) },
+		"type":          func(a, b *store.Disk) int { return strings.Compare(a.Type, b.Type) },
+		"vm_id":         func(a, b *store.Disk) int { return cmp64(a.VMID, b.VMID) },
+		"can_snapshot":  func(a, b *store.Disk) int { return 0 },
+	},
+}
+
+// Disks lists the caller's disks (not images) that match f.
+func (s *Service) Disks(c *Caller, f DiskFilter, p Page) ([]Disk, error) {
+	return list(s.st, disks, c, f.listed, p, s.diskOf)
+}
+
+// CountDisks counts the caller's disks (not images) that match f.
+func (s *Service) CountDisks(c *Caller, f DiskFilter) int {
+	return count(s.st, disks, c, f.listed)
+}
+
+// Disk reads one of the caller's disks, or a public image's.
+func (s *Service) Disk(c *Caller, id int64) (Disk, error) {
+	var out Disk
 	var err error
-	for key, dst := range map[string]*[]int64{"id": &f.ids, "datacenter_id": &f.dcs, "size": &f.sizes, "source": &f.sources, "vm_id": &f.vms} {
-		if *dst, err = sp.ints(key); err != nil {
-			return f, err
+	s.st.View(func(tx *store.Tx) {
+		var d store.Disk
+		if d, err = diskFor(tx, c, id, true); err == nil {
+			out = s.diskOf(tx, d)
 		}
+	})
+	return out, err
+}
+
+// NewDisk is hosting.disk.create's DiskCreateDescription: an empty data
+// disk.
+type NewDisk struct {
+	DatacenterID int64
+	Name         string
+	// SizeMB nil is the seed's default, 10240 MB.
+	SizeMB *int64
+	// Type nil is "data", the only type created here.
+	Type *string
+	// SnapshotProfile is a profile id, or 0 for none.
+	SnapshotProfile int64
+	Options         CallOptions
+}
+
+// CreateDisk creates an empty data disk for the caller (or the account
+// the operator names).
+func (s *Service) CreateDisk(ctx context.Context, c *Caller, req NewDisk) (Operation, error) {
+	o, acct, err := s.creatorOf(c, req.Options, ObjDisk)
+	if err != nil {
+		return Operation{}, err
 	}
-	if f.names, err = sp.strs("name"); err != nil {
-		return f, err
+	r := diskReq{obj: ObjDisk, dc: req.DatacenterID, name: req.Name, sizeMB: 10240, profile: req.SnapshotProfile}
+	if req.SizeMB != nil {
+		r.sizeMB = *req.SizeMB
 	}
-	for key, dst := range map[string]*string{"~name": &f.like, "state": &f.state, "type": &f.typ} {
-		if *dst, err = sp.str(key, "", false); err != nil {
-			return f, err
+	if req.Type != nil && *req.Type != "data" {
+		return Operation{}, invalid(ObjDisk, "type", "only data disks can be created here; backups are not available on this host yet")
+	}
+	if err := s.checkProfile(r.profile); err != nil {
+		return Operation{}, err
+	}
+	return s.createDisk(acct, o, r)
+}
+
+// diskCopyReq applies DiskCopyDescription's defaults and rules (dc: the
+// datacenter when it names none); reserveDisk checks the rest.
+func (s *Service) diskCopyReq(d VMDiskSpec, dc int64) (diskReq, error) {
+	r := diskReq{obj: ObjDisk, dc: valueOr(d.DatacenterID, dc), name: d.Name, sizeMB: valueOr(d.Size, 0)}
+	if d.Size != nil && r.sizeMB <= 0 {
+		return r, invalid(ObjDisk, "size", "must be a positive number of MB")
+	}
+	r.typ = valueOr(d.Type, store.DiskTypeData)
+	switch r.typ {
+	case store.DiskTypeData:
+	case store.DiskTypeSnapshot:
+		if d.Size != nil {
+			return r, invalid(ObjDisk, "size", "a snapshot has its source disk's size")
 		}
+		if d.SnapshotProfile != nil {
+			return r, invalid(ObjDisk, "snapshot_profile", "a snapshot takes no snapshots")
+		}
+	default:
+		return r, invalid(ObjDisk, "type", "must be data or snapshot (snapshot_auto ones are taken by snapshot profiles)")
 	}
-	if _, err := sp.boolean("can_snapshot", false); err != nil {
-		return f, err
-	}
-	sp.ignore("date_created")
-	return f, nil
+	r.profile = valueOr(d.SnapshotProfile, 0)
+	return r, s.checkProfile(r.profile)
 }
 
-func (f diskFilter) match(d *store.Disk) bool {
-	return (len(f.ids) == 0 || slices.Contains(f.ids, d.ID)) && (len(f.dcs) == 0 || slices.Contains(f.dcs, d.DatacenterID)) &&
-		(len(f.sizes) == 0 || slices.Contains(f.sizes, d.SizeMB)) && (len(f.sources) == 0 || slices.Contains(f.sources, d.Source)) &&
-		(len(f.vms) == 0 || slices.Contains(f.vms, d.VMID)) && (len(f.names) == 0 || slices.Contains(f.names, d.Name)) &&
-		(f.like == "" || likeMatch(f.like, d.Name)) && (f.state == "" || f.state == d.State) && (f.typ == "" || f.typ == d.Type)
+// NewDiskFrom is hosting.disk.create_from: a copy of SrcDiskID (a disk
+// of the account, or an image), a clone or a snapshot, in this host's
+// datacenter unless Disk names one.
+type NewDiskFrom struct {
+	Disk      VMDiskSpec
+	SrcDiskID int64
+	Options   CallOptions
 }
 
-var diskSortKeys = map[string]func(a, b *store.Disk) int{
-	"id":            func(a, b *store.Disk) int { return cmp64(a.ID, b.ID) },
-	"datacenter_id": func(a, b *store.Disk) int { return cmp64(a.DatacenterID, b.DatacenterID) },
-	"date_created":  func(a, b *store.Disk) int { return a.DateCreated.Compare(b.DateCreated) },
-	"name":          func(a, b *store.Disk) int { return strings.Compare(a.Name, b.Name) },
-	"size":          func(a, b *store.Disk) int { return cmp64(a.SizeMB, b.SizeMB) },
-	"source":        func(a, b *store.Disk) int { return cmp64(a.Source, b.Source) },
-	"state":         func(a, b *store.Disk) int { return strings.Compare(a.State, b.State) },
-	"type":          func(a, b *store.Disk) int { return strings.Compare(a.Type, b.Type) },
-	"vm_id":         func(a, b *store.Disk) int { return cmp64(a.VMID, b.VMID) },
-	"can_snapshot":  func(a, b *store.Disk) int { return 0 },
-}
-
-func (s *Service) diskQuery() query[store.Disk] {
-	return query[store.Disk]{
-		obj:   ObjDisk,
-		each:  (*store.Tx).EachDisk,
-		owner: func(d *store.Disk) int64 { return d.AccountID },
-		filter: func(sp *spec) (func(*store.Disk) bool, error) {
-			f, err := parseDiskFilter(sp)
-			// Images are listed by hosting.image.list, not as the caller's disks.
-			return func(d *store.Disk) bool { return d.Type != store.DiskTypeImage && f.match(d) }, err
-		},
-		sortKeys: diskSortKeys,
-		render:   func(tx *store.Tx, d store.Disk) any { return s.renderDisk(tx, d, false) },
+// CreateDiskFrom copies a disk for the caller (or the account the
+// operator names).
+func (s *Service) CreateDiskFrom(ctx context.Context, c *Caller, req NewDiskFrom) (Operation, error) {
+	o, acct, err := s.creatorOf(c, req.Options, ObjDisk)
+	if err != nil {
+		return Operation{}, err
 	}
+	r, err := s.diskCopyReq(req.Disk, s.cfg.Datacenter.ID)
+	if err != nil {
+		return Operation{}, err
+	}
+	r.source = req.SrcDiskID
+	return s.createDisk(acct, o, r)
+}
+
+// createDisk reserves the disk and submits its disk_create.
+func (s *Service) createDisk(acct int64, o callOpts, r diskReq) (Operation, error) {
+	r.accountID, r.id = acct, o.diskID
+	ops, err := s.submitCall(acct, o, func(tx *store.Tx) ([]int64, error) {
+		d, err := s.reserveDisk(tx, r)
+		if err != nil {
+			return nil, err
+		}
+		params := map[string]string{}
+		if d.Source != 0 {
+			params["source"] = strconv.FormatInt(d.Source, 10)
+		}
+		op := s.newOp(tx, acct, opSpec{typ: "disk_create", diskID: d.ID, keys: []string{workflow.DiskKey(d.ID)}, params: params, eta: 10})
+		return []int64{op.ID}, nil
+	})
+	if err != nil {
+		return Operation{}, err
+	}
+	return operationOf(ops[0]), nil
+}
+
+// DeleteDisk deletes one of the caller's disks, once detached.
+func (s *Service) DeleteDisk(ctx context.Context, c *Caller, id int64, opts CallOptions) (Operation, error) {
+	o, err := s.checkOptions(c, opts, ObjDisk)
+	if err != nil {
+		return Operation{}, err
+	}
+	owner := func(tx *store.Tx) (int64, error) {
+		d, err := diskFor(tx, c, id, false)
+		return d.AccountID, err
+	}
+	return s.submitOneOf(c, o, owner, func(tx *store.Tx) (opSpec, error) {
+		d, _ := tx.Disk(id)
+		if d.VMID != 0 {
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is attached to vm %d; detach it first", id, d.VMID)
+		}
+		if d.Type == store.DiskTypeImage {
+			return opSpec{}, fault(ObjDisk, KindNoRight, "disk_id: disk %d is an image", id)
+		}
+		if s.deleting(tx, workflow.DiskKey(id)) {
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is already being deleted", id)
+		}
+		if d.State == store.DiskRollback || d.State == store.DiskDeleted {
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is %s", id, d.State)
+		}
+		return opSpec{typ: "disk_delete", diskID: id, keys: []string{workflow.DiskKey(id)}, eta: 5}, nil
+	})
 }

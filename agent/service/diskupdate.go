@@ -26,61 +26,72 @@ func (s *Service) kernels() []string {
 	return out
 }
 
-// diskListKernels is KernelList: kernel versions by operating system.
-func (s *Service) diskListKernels(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjDisk
-	dc, err := a.int(0, "datacenter_id")
-	if err != nil {
-		return nil, err
-	}
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
+// KernelList is the seed's KernelList: the kernel versions a disk may
+// name, by operating system.
+type KernelList struct {
+	Linux, BSD []string
+}
+
+// Kernels lists the kernels served in datacenter dc.
+func (s *Service) Kernels(dc int64) (KernelList, error) {
 	if err := s.checkDatacenter(ObjDisk, dc); err != nil {
-		return nil, err
+		return KernelList{}, err
 	}
-	linux, bsd := []any{}, []any{}
+	out := KernelList{Linux: []string{}, BSD: []string{}}
 	for _, k := range s.kernels() {
 		if strings.Contains(strings.ToLower(k), "bsd") {
-			bsd = append(bsd, k)
+			out.BSD = append(out.BSD, k)
 		} else {
-			linux = append(linux, k)
+			out.Linux = append(out.Linux, k)
 		}
 	}
-	return map[string]any{"linux": linux, "bsd": bsd}, nil
+	return out, nil
 }
 
-// kernelOptions are the command-line options a kernel takes through
-// cmdline_options, with their types.
-var kernelOptions = map[string]any{
-	"root":    map[string]any{"type": "string", "description": "root filesystem device"},
-	"console": map[string]any{"type": "string", "description": "console device (hvc0 on Xen)"},
-	"ro":      map[string]any{"type": "boolean", "description": "mount the root filesystem read-only"},
-	"rw":      map[string]any{"type": "boolean", "description": "mount the root filesystem read-write"},
-	"quiet":   map[string]any{"type": "boolean", "description": "fewer boot messages"},
-	"nosep":   map[string]any{"type": "boolean", "description": "disable SYSENTER/SYSEXIT"},
-	"init":    map[string]any{"type": "string", "description": "program run as init"},
+// KernelOption is an option a kernel's command line takes through
+// cmdline_options.
+type KernelOption struct {
+	// Type is "boolean" (a flag, on the line when true) or "string"
+	// (key=value).
+	Type        string
+	Description string
 }
 
-func (s *Service) diskListOptions(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjDisk
-	k, err := a.str(0, "kernel_version")
-	if err != nil {
-		return nil, err
-	}
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
-	if !slices.Contains(s.kernels(), k) {
-		return nil, invalid(ObjDisk, "kernel_version", "unknown kernel %q (see hosting.disk.list_kernels)", k)
-	}
-	return kernelOptions, nil
+// kernelOptions are the options every kernel here takes.
+var kernelOptions = map[string]KernelOption{
+	"root":    {Type: "string", Description: "root filesystem device"},
+	"console": {Type: "string", Description: "console device (hvc0 on Xen)"},
+	"ro":      {Type: "boolean", Description: "mount the root filesystem read-only"},
+	"rw":      {Type: "boolean", Description: "mount the root filesystem read-write"},
+	"quiet":   {Type: "boolean", Description: "fewer boot messages"},
+	"nosep":   {Type: "boolean", Description: "disable SYSENTER/SYSEXIT"},
+	"init":    {Type: "string", Description: "program run as init"},
 }
 
-// cmdlineFromOptions builds a command line from cmdline_options.
-func cmdlineFromOptions(obj int, m map[string]any) (string, error) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
+// KernelOptions lists the command-line options kernel version takes.
+func (s *Service) KernelOptions(version string) (map[string]KernelOption, error) {
+	if !slices.Contains(s.kernels(), version) {
+		return nil, invalid(ObjDisk, "kernel_version", "unknown kernel %q (see hosting.disk.list_kernels)", version)
+	}
+	out := make(map[string]KernelOption, len(kernelOptions))
+	for k, v := range kernelOptions {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// CmdlineOption is one value of cmdline_options: a boolean option's On,
+// or a string option's Value (IsString).
+type CmdlineOption struct {
+	IsString bool
+	On       bool
+	Value    string
+}
+
+// cmdlineOf builds a command line from cmdline_options, in option order.
+func cmdlineOf(obj Object, opts map[string]CmdlineOption) (string, error) {
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -90,125 +101,109 @@ func cmdlineFromOptions(obj int, m map[string]any) (string, error) {
 		if !known {
 			return "", invalid(obj, "cmdline_options."+k, "unknown option (see hosting.disk.list_options)")
 		}
-		want := map[any]string{"boolean": "a boolean", "string": "a string"}[spec.(map[string]any)["type"]]
-		switch v := m[k].(type) {
-		case bool:
-			if want != "a boolean" {
-				return "", wrongType(obj, "cmdline_options."+k, want, v)
-			}
-			if v {
-				parts = append(parts, k)
-			}
-		case string:
-			if want != "a string" {
-				return "", wrongType(obj, "cmdline_options."+k, want, v)
-			}
-			if strings.ContainsAny(v, " \t\n") || v == "" {
-				return "", invalid(obj, "cmdline_options."+k, "must be a non-empty value without spaces")
-			}
-			parts = append(parts, k+"="+v)
-		default:
-			return "", wrongType(obj, "cmdline_options."+k, want, v)
+		v := opts[k]
+		if got := map[bool]string{false: "boolean", true: "string"}[v.IsString]; got != spec.Type {
+			return "", invalid(obj, "cmdline_options."+k, "must be a %s, got a %s", spec.Type, got)
+		}
+		switch {
+		case !v.IsString && v.On:
+			parts = append(parts, k)
+		case v.IsString && (strings.ContainsAny(v.Value, " \t\n") || v.Value == ""):
+			return "", invalid(obj, "cmdline_options."+k, "must be a non-empty value without spaces")
+		case v.IsString:
+			parts = append(parts, k+"="+v.Value)
 		}
 	}
 	return strings.Join(parts, " "), nil
 }
 
-// diskUpdate is hosting.disk.update: name, size (grow only, within
-// quota), kernel and cmdline. Renaming or growing a disk attached to a
-// running VM reboots it, as the seed says; a kernel or cmdline change
-// takes effect at the VM's next (fresh) start.
-func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjDisk
-	id, err := a.int(0, "disk_id")
-	if err != nil {
-		return nil, err
-	}
-	sp, err := a.spec(1, "disk_spec", false)
-	if err != nil {
-		return nil, err
-	}
-	o, err := s.callOpts(c, a, 2)
-	if err != nil {
-		return nil, err
-	}
+// DiskUpdate is the seed's DiskUpdateDescription: what to change; nil
+// leaves it as it is.
+type DiskUpdate struct {
+	Name *string
+	// SizeMB grows the disk (never shrinks it), within the quota.
+	SizeMB *int64
+	// Kernel and the command line take effect at the VM's next (fresh)
+	// start. Cmdline and CmdlineOptions are two ways to give it: one at
+	// most.
+	Kernel, Cmdline *string
+	CmdlineOptions  map[string]CmdlineOption
+	// SnapshotProfile is a profile id, or 0 for none.
+	SnapshotProfile *int64
+	Options         CallOptions
+}
+
+// diskUpdateParams checks an update's own rules and returns what it
+// changes, as the operation's params.
+func (s *Service) diskUpdateParams(req DiskUpdate) (map[string]string, error) {
 	params := map[string]string{}
-	if sp.has("name") {
-		name, err := sp.str("name", "", false)
-		if err != nil {
-			return nil, err
-		}
-		if !diskNameRE.MatchString(name) {
+	if req.Name != nil {
+		if !diskNameRE.MatchString(*req.Name) {
 			return nil, invalid(ObjDisk, "name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 		}
-		params["name"] = name
+		params["name"] = *req.Name
 	}
-	if sp.has("size") {
-		size, err := sp.int("size", 0, false)
-		if err != nil {
-			return nil, err
-		}
-		params["size"] = strconv.FormatInt(size, 10)
+	if req.SizeMB != nil {
+		params["size"] = strconv.FormatInt(*req.SizeMB, 10)
 	}
-	if sp.has("kernel") {
-		k, err := sp.str("kernel", "", false)
-		if err != nil {
-			return nil, err
+	if req.Kernel != nil {
+		if !slices.Contains(s.kernels(), *req.Kernel) {
+			return nil, invalid(ObjDisk, "kernel", "unknown kernel %q (see hosting.disk.list_kernels)", *req.Kernel)
 		}
-		if !slices.Contains(s.kernels(), k) {
-			return nil, invalid(ObjDisk, "kernel", "unknown kernel %q (see hosting.disk.list_kernels)", k)
-		}
-		params["kernel"] = k
+		params["kernel"] = *req.Kernel
 	}
-	if sp.has("cmdline") && sp.has("cmdline_options") {
+	if req.Cmdline != nil && req.CmdlineOptions != nil {
 		return nil, invalid(ObjDisk, "cmdline", "give cmdline or cmdline_options, not both")
 	}
-	if sp.has("cmdline") {
-		cl, err := sp.str("cmdline", "", false)
-		if err != nil {
-			return nil, err
-		}
-		if len(cl) > 1024 || strings.ContainsAny(cl, "\n\x00") {
+	if cl := req.Cmdline; cl != nil {
+		if len(*cl) > 1024 || strings.ContainsAny(*cl, "\n\x00") {
 			return nil, invalid(ObjDisk, "cmdline", "must be one line of at most 1024 characters")
 		}
-		params["cmdline"] = cl
+		params["cmdline"] = *cl
 	}
-	if sp.has("cmdline_options") {
-		raw := sp.raw("cmdline_options")
-		m, ok := raw.(map[string]any)
-		if !ok {
-			return nil, wrongType(ObjDisk, "cmdline_options", "a struct", raw)
-		}
-		cl, err := cmdlineFromOptions(ObjDisk, m)
+	if req.CmdlineOptions != nil {
+		cl, err := cmdlineOf(ObjDisk, req.CmdlineOptions)
 		if err != nil {
 			return nil, err
 		}
 		params["cmdline"] = cl
 	}
-	if _, ok := sp.m["snapshot_profile"]; ok {
-		id, err := s.parseProfile(sp)
-		if err != nil {
+	if req.SnapshotProfile != nil {
+		if err := s.checkProfile(*req.SnapshotProfile); err != nil {
 			return nil, err
 		}
-		params["snapshot_profile"] = strconv.FormatInt(id, 10)
-	}
-	if err := sp.done(); err != nil {
-		return nil, err
+		params["snapshot_profile"] = strconv.FormatInt(*req.SnapshotProfile, 10)
 	}
 	if len(params) == 0 {
 		return nil, missing(ObjDisk, "disk_spec (one of name, size, kernel, cmdline, cmdline_options, snapshot_profile)")
+	}
+	return params, nil
+}
+
+// UpdateDisk is hosting.disk.update: name, size (grow only, within
+// quota), kernel and cmdline. Renaming or growing a disk attached to a
+// running VM reboots it, as the seed says; a kernel or cmdline change
+// takes effect at the VM's next (fresh) start.
+func (s *Service) UpdateDisk(ctx context.Context, c *Caller, id int64, req DiskUpdate) (Operation, error) {
+	o, err := s.checkOptions(c, req.Options, ObjDisk)
+	if err != nil {
+		return Operation{}, err
+	}
+	params, err := s.diskUpdateParams(req)
+	if err != nil {
+		return Operation{}, err
 	}
 	owner := func(tx *store.Tx) (int64, error) {
 		d, err := diskFor(tx, c, id, false)
 		return d.AccountID, err
 	}
-	return s.submitOne(c, o, "hosting.disk.update", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
+	return s.submitOneOf(c, o, owner, func(tx *store.Tx) (opSpec, error) {
 		d, _ := tx.Disk(id)
 		if d.Type != store.DiskTypeData {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is a %s; only data disks are updated", id, d.Type)
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is a %s; only data disks are updated", id, d.Type)
 		}
 		if d.State != store.DiskCreated || s.deleting(tx, workflow.DiskKey(id)) {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "disk_id: disk %d is %s", id, d.State)
+			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is %s", id, d.State)
 		}
 		after := d
 		if raw, ok := params["size"]; ok {
@@ -229,7 +224,7 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 			if _, ok := params["size"]; !ok {
 				field = "snapshot_profile"
 			}
-			return opSpec{}, fault(ObjDisk, CauseQuota, "%s: %d MB more would exceed the account's disk quota (%d of %d MB used)", field, more, used, quota)
+			return opSpec{}, fault(ObjDisk, KindQuota, "%s: %d MB more would exceed the account's disk quota (%d of %d MB used)", field, more, used, quota)
 		}
 		sp := opSpec{typ: "disk_update", diskID: id, keys: []string{workflow.DiskKey(id)}, params: params, eta: 5}
 		if d.VMID != 0 {
@@ -239,6 +234,7 @@ func (s *Service) diskUpdate(ctx context.Context, c *Caller, a args) (any, error
 				params["reboot"] = "1"
 			}
 		}
-		return sp.withInput(diskUpdateInput(params))
+		sp.input = diskUpdateInput(req, params)
+		return sp, nil
 	})
 }

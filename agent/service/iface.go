@@ -4,46 +4,77 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
 
-func (s *Service) ifaceCreate(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjIface
-	o, acct, err := s.creator(c, a, 1, ObjIface)
-	if err != nil {
-		return nil, err
-	}
-	sp, err := a.spec(0, "iface_spec", false)
-	if err != nil {
-		return nil, err
-	}
-	r := ifaceReq{obj: ObjIface, accountID: acct, id: o.ifaceID, ipID: o.ipID}
-	if r.dc, err = sp.int("datacenter_id", 0, true); err != nil {
-		return nil, err
-	}
-	if r.version, err = parseIPVersion(ObjIface, sp, "ip_version"); err != nil {
-		return nil, err
-	}
-	if r.bandwidth, err = sp.float("bandwidth", s.cfg.Network.Bandwidth()); err != nil {
-		return nil, err
-	}
-	if err := sp.done(); err != nil {
-		return nil, err
-	}
-	ops, err := s.submit(acct, o, "hosting.iface.create", a.vals, func(tx *store.Tx) ([]int64, error) {
-		i, ip, err := s.reserveIface(tx, r)
-		if err != nil {
-			return nil, err
+// Iface is a network interface as a client sees it.
+type Iface struct {
+	ID           int64
+	Bandwidth    float64 // bit/s
+	DatacenterID int64
+	VMID         int64 // 0 while detached
+	IPIDs        []int64
+	// Num is the iface's position on its VM (0 while detached).
+	Num                      int64
+	State, Type              string
+	DateCreated, DateUpdated time.Time
+	// IPs are its addresses (an info call shows them, a list does not).
+	IPs []IP
+}
+
+// IP is an address as a client sees it.
+type IP struct {
+	ID           int64
+	Addr         string
+	Version      int64 // 4 or 6
+	IfaceID      int64 // 0 while released
+	Num          int64
+	State        string
+	Reverse      string
+	DatacenterID int64
+	DateCreated  time.Time
+	DateUpdated  time.Time
+}
+
+// Traffic is what an iface counted, from the VM's point of view.
+type Traffic struct {
+	RxBytes, TxBytes, RxPackets, TxPackets uint64
+}
+
+// IfaceInfo is what iface.info shows: the iface and its traffic.
+type IfaceInfo struct {
+	Iface
+	// Traffic is since the iface was created, across all its devices.
+	Traffic Traffic
+}
+
+func ipOf(ip store.IP) IP {
+	return IP{ID: ip.ID, Addr: ip.Addr, Version: ip.Version, IfaceID: ip.IfaceID, Num: ip.Num, State: ip.State,
+		Reverse: ip.Reverse, DatacenterID: ip.DatacenterID, DateCreated: ip.DateCreated, DateUpdated: ip.DateUpdated}
+}
+
+// ifaceOf is the view of i, read in tx: its position on its VM and its
+// addresses are records of their own.
+func ifaceOf(tx *store.Tx, i store.Iface) Iface {
+	out := Iface{ID: i.ID, Bandwidth: i.Bandwidth, DatacenterID: i.DatacenterID, VMID: i.VMID,
+		IPIDs: append([]int64{}, i.IPIDs...), State: i.State, Type: i.Type,
+		DateCreated: i.DateCreated, DateUpdated: i.DateUpdated, IPs: []IP{}}
+	if v, ok := tx.VM(i.VMID); ok {
+		for n, id := range v.IfaceIDs {
+			if id == i.ID {
+				out.Num = int64(n)
+			}
 		}
-		op := s.newOp(tx, acct, opSpec{typ: "iface_create", ifaceID: i.ID, ip: ip.ID, keys: []string{workflow.IfaceKey(i.ID)}, eta: 5})
-		return []int64{op.ID}, nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	return renderOp(ops[0]), nil
+	for _, id := range i.IPIDs {
+		if ip, ok := tx.IP(id); ok {
+			out.IPs = append(out.IPs, ipOf(ip))
+		}
+	}
+	return out
 }
 
 func ifaceFor(tx *store.Tx, c *Caller, id int64) (store.Iface, error) {
@@ -54,105 +85,31 @@ func ifaceFor(tx *store.Tx, c *Caller, id int64) (store.Iface, error) {
 	return i, nil
 }
 
-func (s *Service) ifaceDelete(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjIface
-	id, err := a.int(0, "iface_id")
-	if err != nil {
-		return nil, err
+func ipFor(tx *store.Tx, c *Caller, id int64) (store.IP, error) {
+	ip, ok := tx.IP(id)
+	if !ok || !c.owns(ip.AccountID) {
+		return ip, notFound(ObjIP, "ip", id)
 	}
-	o, err := s.callOpts(c, a, 1)
-	if err != nil {
-		return nil, err
-	}
-	owner := func(tx *store.Tx) (int64, error) {
-		i, err := ifaceFor(tx, c, id)
-		return i.AccountID, err
-	}
-	return s.submitOne(c, o, "hosting.iface.delete", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
-		i, _ := tx.Iface(id)
-		if i.VMID != 0 {
-			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is attached to vm %d; detach it first", id, i.VMID)
-		}
-		if s.deleting(tx, workflow.IfaceKey(id)) {
-			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is already being deleted", id)
-		}
-		return opSpec{typ: "iface_delete", ifaceID: id, keys: []string{workflow.IfaceKey(id)}, eta: 5}, nil
-	})
+	return ip, nil
 }
 
-func renderIP(ip store.IP) map[string]any {
-	return map[string]any{
-		"id": ip.ID, "ip": ip.Addr, "version": ip.Version, "iface_id": nullable(ip.IfaceID), "num": ip.Num,
-		"state": ip.State, "reverse": ip.Reverse, "datacenter_id": ip.DatacenterID,
-		"date_created": ip.DateCreated, "date_updated": ip.DateUpdated,
-	}
+// IfaceFilter selects ifaces: each list, when not empty, and each
+// string, when not "", is a match.
+type IfaceFilter struct {
+	IDs, VMIDs, DatacenterIDs []int64
+	State, Type               string
 }
 
-func renderIface(tx *store.Tx, i store.Iface, withIPs bool) map[string]any {
-	num := int64(0)
-	if v, ok := tx.VM(i.VMID); ok {
-		for n, id := range v.IfaceIDs {
-			if id == i.ID {
-				num = int64(n)
-			}
-		}
-	}
-	out := map[string]any{
-		"id": i.ID, "bandwidth": i.Bandwidth, "datacenter_id": i.DatacenterID, "vm_id": nullable(i.VMID),
-		"ips_id": append([]int64{}, i.IPIDs...), "num": num, "state": i.State, "type": i.Type,
-		"date_created": i.DateCreated, "date_updated": i.DateUpdated,
-	}
-	if withIPs {
-		ips := []any{}
-		for _, id := range i.IPIDs {
-			if ip, ok := tx.IP(id); ok {
-				ips = append(ips, renderIP(ip))
-			}
-		}
-		out["ips"] = ips
-	}
-	return out
+func (f IfaceFilter) match(i *store.Iface) bool {
+	return (len(f.IDs) == 0 || slices.Contains(f.IDs, i.ID)) && (len(f.VMIDs) == 0 || slices.Contains(f.VMIDs, i.VMID)) &&
+		(len(f.DatacenterIDs) == 0 || slices.Contains(f.DatacenterIDs, i.DatacenterID)) &&
+		(f.State == "" || f.State == i.State) && (f.Type == "" || f.Type == i.Type)
 }
 
-// ifaceInfo adds to the seed's fields the iface's traffic since it was
-// created, from the VM's point of view, across all its devices.
-func (s *Service) ifaceInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	return lookupInfo(s.st, c, a, ObjIface, "iface_id", ifaceFor, func(tx *store.Tx, i store.Iface) map[string]any {
-		out := renderIface(tx, i, true)
-		t := s.wf.Traffic(ctx, i)
-		out["traffic"] = map[string]any{"rx_bytes": int64(t.RxBytes), "tx_bytes": int64(t.TxBytes),
-			"rx_packets": int64(t.RxPackets), "tx_packets": int64(t.TxPackets)}
-		return out
-	})
-}
-
-var ifaceQuery = query[store.Iface]{
+var ifaceLister = lister[store.Iface]{
 	obj:   ObjIface,
 	each:  (*store.Tx).EachIface,
 	owner: func(i *store.Iface) int64 { return i.AccountID },
-	filter: func(sp *spec) (func(*store.Iface) bool, error) {
-		ids, err := sp.ints("id")
-		if err != nil {
-			return nil, err
-		}
-		vms, err := sp.ints("vm_id")
-		if err != nil {
-			return nil, err
-		}
-		dcs, err := sp.ints("datacenter_id")
-		if err != nil {
-			return nil, err
-		}
-		state, err := sp.str("state", "", false)
-		if err != nil {
-			return nil, err
-		}
-		typ, err := sp.str("type", "", false)
-		return func(i *store.Iface) bool {
-			return (len(ids) == 0 || slices.Contains(ids, i.ID)) && (len(vms) == 0 || slices.Contains(vms, i.VMID)) &&
-				(len(dcs) == 0 || slices.Contains(dcs, i.DatacenterID)) && (state == "" || state == i.State) && (typ == "" || typ == i.Type)
-		}, err
-	},
 	sortKeys: map[string]func(a, b *store.Iface) int{
 		"id":            func(a, b *store.Iface) int { return cmp64(a.ID, b.ID) },
 		"vm_id":         func(a, b *store.Iface) int { return cmp64(a.VMID, b.VMID) },
@@ -160,51 +117,6 @@ var ifaceQuery = query[store.Iface]{
 		"state":         func(a, b *store.Iface) int { return strings.Compare(a.State, b.State) },
 		"bandwidth":     func(a, b *store.Iface) int { return cmpFloat(a.Bandwidth, b.Bandwidth) },
 	},
-	render: func(tx *store.Tx, i store.Iface) any { return renderIface(tx, i, false) },
-}
-
-var ipQuery = query[store.IP]{
-	obj:   ObjIP,
-	each:  (*store.Tx).EachIP,
-	owner: func(ip *store.IP) int64 { return ip.AccountID },
-	filter: func(sp *spec) (func(*store.IP) bool, error) {
-		ids, err := sp.ints("id")
-		if err != nil {
-			return nil, err
-		}
-		ifaces, err := sp.ints("iface_id")
-		if err != nil {
-			return nil, err
-		}
-		dcs, err := sp.ints("datacenter_id")
-		if err != nil {
-			return nil, err
-		}
-		var version int64
-		if sp.has("version") {
-			if version, err = parseIPVersion(ObjIP, sp, "version"); err != nil {
-				return nil, err
-			}
-		}
-		addrs, err := sp.strs("ip")
-		if err != nil {
-			return nil, err
-		}
-		state, err := sp.str("state", "", false)
-		return func(ip *store.IP) bool {
-			return (len(ids) == 0 || slices.Contains(ids, ip.ID)) && (len(ifaces) == 0 || slices.Contains(ifaces, ip.IfaceID)) &&
-				(len(dcs) == 0 || slices.Contains(dcs, ip.DatacenterID)) && (version == 0 || version == ip.Version) &&
-				(len(addrs) == 0 || slices.Contains(addrs, ip.Addr)) && (state == "" || state == ip.State)
-		}, err
-	},
-	sortKeys: map[string]func(a, b *store.IP) int{
-		"id":       func(a, b *store.IP) int { return cmp64(a.ID, b.ID) },
-		"iface_id": func(a, b *store.IP) int { return cmp64(a.IfaceID, b.IfaceID) },
-		"version":  func(a, b *store.IP) int { return cmp64(a.Version, b.Version) },
-		"ip":       func(a, b *store.IP) int { return strings.Compare(a.Addr, b.Addr) },
-		"state":    func(a, b *store.IP) int { return strings.Compare(a.State, b.State) },
-	},
-	render: func(tx *store.Tx, ip store.IP) any { return renderIP(ip) },
 }
 
 func cmpFloat(a, b float64) int {
@@ -217,13 +129,165 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-func (s *Service) ipInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	lookup := func(tx *store.Tx, c *Caller, id int64) (store.IP, error) {
-		ip, ok := tx.IP(id)
-		if !ok || !c.owns(ip.AccountID) {
-			return ip, notFound(ObjIP, "ip", id)
+// Ifaces lists the caller's ifaces that match f.
+func (s *Service) Ifaces(c *Caller, f IfaceFilter, p Page) ([]Iface, error) {
+	return list(s.st, ifaceLister, c, f.match, p, ifaceOf)
+}
+
+// CountIfaces counts the caller's ifaces that match f.
+func (s *Service) CountIfaces(c *Caller, f IfaceFilter) int {
+	return count(s.st, ifaceLister, c, f.match)
+}
+
+// Iface reads one of the caller's ifaces with its live traffic counters.
+func (s *Service) Iface(ctx context.Context, c *Caller, id int64) (IfaceInfo, error) {
+	var out IfaceInfo
+	var err error
+	s.st.View(func(tx *store.Tx) {
+		var i store.Iface
+		if i, err = ifaceFor(tx, c, id); err != nil {
+			return
 		}
-		return ip, nil
+		out.Iface = ifaceOf(tx, i)
+		t := s.wf.Traffic(ctx, i)
+		out.Traffic = Traffic{RxBytes: t.RxBytes, TxBytes: t.TxBytes, RxPackets: t.RxPackets, TxPackets: t.TxPackets}
+	})
+	return out, err
+}
+
+// IPFilter selects addresses: each list, when not empty, each string,
+// when not "", and Version, when not nil, is a match.
+type IPFilter struct {
+	IDs, IfaceIDs, DatacenterIDs []int64
+	// Version is 4 or 6 when given.
+	Version *int64
+	Addrs   []string
+	State   string
+}
+
+// check refuses a filter no address could match for a wrong value.
+func (f IPFilter) check() error {
+	if f.Version != nil {
+		if _, err := ipVersion(ObjIP, "version", f.Version); err != nil {
+			return err
+		}
 	}
-	return lookupInfo(s.st, c, a, ObjIP, "ip_id", lookup, func(tx *store.Tx, ip store.IP) map[string]any { return renderIP(ip) })
+	return nil
+}
+
+func (f IPFilter) match(ip *store.IP) bool {
+	return (len(f.IDs) == 0 || slices.Contains(f.IDs, ip.ID)) && (len(f.IfaceIDs) == 0 || slices.Contains(f.IfaceIDs, ip.IfaceID)) &&
+		(len(f.DatacenterIDs) == 0 || slices.Contains(f.DatacenterIDs, ip.DatacenterID)) &&
+		(f.Version == nil || *f.Version == ip.Version) &&
+		(len(f.Addrs) == 0 || slices.Contains(f.Addrs, ip.Addr)) && (f.State == "" || f.State == ip.State)
+}
+
+var ipLister = lister[store.IP]{
+	obj:   ObjIP,
+	each:  (*store.Tx).EachIP,
+	owner: func(ip *store.IP) int64 { return ip.AccountID },
+	sortKeys: map[string]func(a, b *store.IP) int{
+		"id":       func(a, b *store.IP) int { return cmp64(a.ID, b.ID) },
+		"iface_id": func(a, b *store.IP) int { return cmp64(a.IfaceID, b.IfaceID) },
+		"version":  func(a, b *store.IP) int { return cmp64(a.Version, b.Version) },
+		"ip":       func(a, b *store.IP) int { return strings.Compare(a.Addr, b.Addr) },
+		"state":    func(a, b *store.IP) int { return strings.Compare(a.State, b.State) },
+	},
+}
+
+// IPs lists the caller's addresses that match f.
+func (s *Service) IPs(c *Caller, f IPFilter, p Page) ([]IP, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return list(s.st, ipLister, c, f.match, p, func(_ *store.Tx, ip store.IP) IP { return ipOf(ip) })
+}
+
+// CountIPs counts the caller's addresses that match f.
+func (s *Service) CountIPs(c *Caller, f IPFilter) (int, error) {
+	if err := f.check(); err != nil {
+		return 0, err
+	}
+	return count(s.st, ipLister, c, f.match), nil
+}
+
+// IP reads one of the caller's addresses.
+func (s *Service) IP(c *Caller, id int64) (IP, error) {
+	var ip store.IP
+	var err error
+	s.st.View(func(tx *store.Tx) { ip, err = ipFor(tx, c, id) })
+	return ipOf(ip), err
+}
+
+// ipVersion is the IP version a call asks for (key names its field):
+// 4 unless given.
+func ipVersion(obj Object, key string, v *int64) (int64, error) {
+	if v == nil {
+		return 4, nil
+	}
+	if *v != 4 && *v != 6 {
+		return 0, invalid(obj, key, "must be 4 or 6")
+	}
+	return *v, nil
+}
+
+// NewIface is an iface to create, with one address.
+type NewIface struct {
+	DatacenterID int64
+	// IPVersion is 4 or 6; nil is 4.
+	IPVersion *int64
+	// Bandwidth is in bit/s; nil is the network's default.
+	Bandwidth *float64
+	Options   CallOptions
+}
+
+// CreateIface records an iface, leases its address and submits the
+// operation that makes it.
+func (s *Service) CreateIface(ctx context.Context, c *Caller, req NewIface) (Operation, error) {
+	o, acct, err := s.creatorOf(c, req.Options, ObjIface)
+	if err != nil {
+		return Operation{}, err
+	}
+	r := ifaceReq{obj: ObjIface, accountID: acct, id: o.ifaceID, ipID: o.ipID, dc: req.DatacenterID, bandwidth: s.cfg.Network.Bandwidth()}
+	if r.version, err = ipVersion(ObjIface, "ip_version", req.IPVersion); err != nil {
+		return Operation{}, err
+	}
+	if req.Bandwidth != nil {
+		r.bandwidth = *req.Bandwidth
+	}
+	ops, err := s.submitCall(acct, o, func(tx *store.Tx) ([]int64, error) {
+		i, ip, err := s.reserveIface(tx, r)
+		if err != nil {
+			return nil, err
+		}
+		op := s.newOp(tx, acct, opSpec{typ: "iface_create", ifaceID: i.ID, ip: ip.ID, keys: []string{workflow.IfaceKey(i.ID)}, eta: 5})
+		return []int64{op.ID}, nil
+	})
+	if err != nil {
+		return Operation{}, err
+	}
+	return operationOf(ops[0]), nil
+}
+
+// DeleteIface submits the deletion of a detached iface; its address goes
+// back to the pool, where the account gets it first when it asks again.
+func (s *Service) DeleteIface(ctx context.Context, c *Caller, id int64, opts CallOptions) (Operation, error) {
+	o, err := s.checkOptions(c, opts, ObjIface)
+	if err != nil {
+		return Operation{}, err
+	}
+	owner := func(tx *store.Tx) (int64, error) {
+		i, err := ifaceFor(tx, c, id)
+		return i.AccountID, err
+	}
+	return s.submitOneOf(c, o, owner, func(tx *store.Tx) (opSpec, error) {
+		i, _ := tx.Iface(id)
+		if i.VMID != 0 {
+			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is attached to vm %d; detach it first", id, i.VMID)
+		}
+		if s.deleting(tx, workflow.IfaceKey(id)) {
+			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is already being deleted", id)
+		}
+		return opSpec{typ: "iface_delete", ifaceID: id, keys: []string{workflow.IfaceKey(id)}, eta: 5}, nil
+	})
 }

@@ -10,43 +10,38 @@ import (
 	"github.com/xenagent/xenagent/agent/workflow"
 )
 
-// ifaceUpdate changes an iface's bandwidth; a running VM gets the new rate
-// at once, both ways, without a gap in its traffic.
-func (s *Service) ifaceUpdate(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjIface
-	id, err := a.int(0, "iface_id")
+// IfaceUpdate is what iface.update changes: the bandwidth only, which
+// the call must give.
+type IfaceUpdate struct {
+	ID int64 // the iface's
+	// Bandwidth is in bit/s; nil is refused as missing.
+	Bandwidth *float64
+	Options   CallOptions
+}
+
+// UpdateIface changes an iface's bandwidth; a running VM gets the new
+// rate at once, both ways, without a gap in its traffic.
+func (s *Service) UpdateIface(ctx context.Context, c *Caller, req IfaceUpdate) (Operation, error) {
+	id := req.ID
+	o, err := s.checkOptions(c, req.Options, ObjIface)
 	if err != nil {
-		return nil, err
+		return Operation{}, err
 	}
-	sp, err := a.spec(1, "iface_spec", false)
-	if err != nil {
-		return nil, err
+	if req.Bandwidth == nil {
+		return Operation{}, missing(ObjIface, "iface_spec (bandwidth)")
 	}
-	o, err := s.callOpts(c, a, 2)
-	if err != nil {
-		return nil, err
-	}
-	if !sp.has("bandwidth") {
-		return nil, missing(ObjIface, "iface_spec (bandwidth)")
-	}
-	bw, err := sp.float("bandwidth", 0)
-	if err != nil {
-		return nil, err
-	}
-	if err := sp.done(); err != nil {
-		return nil, err
-	}
+	bw := *req.Bandwidth
 	if err := s.checkBandwidth(ObjIface, bw); err != nil {
-		return nil, err
+		return Operation{}, err
 	}
 	owner := func(tx *store.Tx) (int64, error) {
 		i, err := ifaceFor(tx, c, id)
 		return i.AccountID, err
 	}
-	return s.submitOne(c, o, "hosting.iface.update", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
+	return s.submitOneOf(c, o, owner, func(tx *store.Tx) (opSpec, error) {
 		i, _ := tx.Iface(id)
 		if i.State == store.IfaceBeingCreated || s.deleting(tx, workflow.IfaceKey(id)) {
-			return opSpec{}, fault(ObjIface, CauseConflict, "iface_id: iface %d is %s", id, i.State)
+			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is %s", id, i.State)
 		}
 		sp := opSpec{typ: "iface_update", ifaceID: id, keys: []string{workflow.IfaceKey(id)}, eta: 2,
 			params: map[string]string{"bandwidth": strconv.FormatFloat(bw, 'f', -1, 64)}, input: workflow.IfaceUpdate{Bandwidth: bw}}
@@ -57,43 +52,36 @@ func (s *Service) ifaceUpdate(ctx context.Context, c *Caller, a args) (any, erro
 	})
 }
 
-// ipUpdate changes an address's reverse name, as PTR records show it.
+// IPUpdate is what ip.update changes: the reverse name only, which the
+// call must give.
+type IPUpdate struct {
+	ID int64 // the address's
+	// Reverse is a host name, or "" for the default one; nil is refused
+	// as missing.
+	Reverse *string
+	Options CallOptions
+}
+
+// UpdateIP changes an address's reverse name, as PTR records show it.
 // An empty reverse goes back to the default one.
-func (s *Service) ipUpdate(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjIP
-	id, err := a.int(0, "ip_id")
+func (s *Service) UpdateIP(ctx context.Context, c *Caller, req IPUpdate) (Operation, error) {
+	id := req.ID
+	o, err := s.checkOptions(c, req.Options, ObjIP)
 	if err != nil {
-		return nil, err
+		return Operation{}, err
 	}
-	sp, err := a.spec(1, "ip_spec", false)
-	if err != nil {
-		return nil, err
+	if req.Reverse == nil {
+		return Operation{}, missing(ObjIP, "ip_spec (reverse)")
 	}
-	o, err := s.callOpts(c, a, 2)
-	if err != nil {
-		return nil, err
-	}
-	if !sp.has("reverse") {
-		return nil, missing(ObjIP, "ip_spec (reverse)")
-	}
-	reverse, err := sp.str("reverse", "", false)
-	if err != nil {
-		return nil, err
-	}
-	if err := sp.done(); err != nil {
-		return nil, err
-	}
+	reverse := *req.Reverse
 	if reverse != "" && !validDNSName(reverse) {
-		return nil, invalid(ObjIP, "reverse", "%q is not a host name: labels of 1-63 letters, digits or '-', at most 253 characters", reverse)
+		return Operation{}, invalid(ObjIP, "reverse", "%q is not a host name: labels of 1-63 letters, digits or '-', at most 253 characters", reverse)
 	}
 	owner := func(tx *store.Tx) (int64, error) {
-		ip, ok := tx.IP(id)
-		if !ok || !c.owns(ip.AccountID) {
-			return 0, notFound(ObjIP, "ip", id)
-		}
-		return ip.AccountID, nil
+		ip, err := ipFor(tx, c, id)
+		return ip.AccountID, err
 	}
-	return s.submitOne(c, o, "hosting.ip.update", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
+	return s.submitOneOf(c, o, owner, func(tx *store.Tx) (opSpec, error) {
 		ip, _ := tx.IP(id)
 		if reverse == "" {
 			if a, err := netip.ParseAddr(ip.Addr); err == nil {

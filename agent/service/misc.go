@@ -1,9 +1,9 @@
 package service
 
 import (
-	"context"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
 )
@@ -11,141 +11,126 @@ import (
 // APIVersion is the Gandi hosting API version whose shape we serve.
 const APIVersion = "3.3.42"
 
-func (s *Service) versionInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	if err := a.atMost(0); err != nil {
-		return nil, err
-	}
-	return map[string]any{"api_version": APIVersion, "agent_version": s.cfg.Version}, nil
+// VersionInfo is what version.info shows.
+type VersionInfo struct {
+	// API is the Gandi hosting API version served (APIVersion); Agent is
+	// this agent's build.
+	API, Agent string
 }
 
-func (s *Service) datacenterList(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjDatacenter
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
-	sp, err := a.spec(0, "opts", true)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := sp.ints("id")
-	if err != nil {
-		return nil, err
-	}
-	iso, err := sp.str("iso", "", false)
-	if err != nil {
-		return nil, err
-	}
-	country, err := sp.str("country", "", false)
-	if err != nil {
-		return nil, err
-	}
-	code, err := sp.str("dc_code", "", false)
-	if err != nil {
-		return nil, err
-	}
-	if err := sp.done(); err != nil {
-		return nil, err
-	}
+// Version says which API and which agent answer.
+func (s *Service) Version() VersionInfo {
+	return VersionInfo{API: APIVersion, Agent: s.cfg.Version}
+}
+
+// DatacenterFilter selects datacenters: IDs, when not empty, and each
+// string, when not "", is a match.
+type DatacenterFilter struct {
+	IDs                []int64
+	ISO, Country, Code string
+}
+
+// Datacenters lists the datacenters that match f: this host's one, or none.
+func (s *Service) Datacenters(f DatacenterFilter) []Datacenter {
 	dc := s.cfg.Datacenter
-	if (len(ids) > 0 && !slices.Contains(ids, dc.ID)) || (iso != "" && iso != dc.ISO) || (country != "" && country != dc.Country) || (code != "" && code != dc.Code) {
-		return []any{}, nil
+	if (len(f.IDs) > 0 && !slices.Contains(f.IDs, dc.ID)) || (f.ISO != "" && f.ISO != dc.ISO) ||
+		(f.Country != "" && f.Country != dc.Country) || (f.Code != "" && f.Code != dc.Code) {
+		return []Datacenter{}
 	}
-	return []any{map[string]any{"id": dc.ID, "name": dc.Name, "country": dc.Country, "iso": dc.ISO, "dc_code": dc.Code}}, nil
+	return []Datacenter{dc}
 }
 
-func (s *Service) imageList(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjImage
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
-	sp, err := a.spec(0, "opts", true)
-	if err != nil {
-		return nil, err
-	}
-	dcs, err := sp.ints("datacenter_id")
-	if err != nil {
-		return nil, err
-	}
-	ids, err := sp.ints("id")
-	if err != nil {
-		return nil, err
-	}
-	labels, err := sp.strs("label")
-	if err != nil {
-		return nil, err
-	}
-	like, err := sp.str("~label", "", false)
-	if err != nil {
-		return nil, err
-	}
-	arch, err := sp.str("os_arch", "", false)
-	if err != nil {
-		return nil, err
-	}
-	if err := sp.done(); err != nil {
-		return nil, err
-	}
-	out := []any{}
+// Image is a disk image VMs are created from, as a client sees it.
+type Image struct {
+	ID           int64
+	Label        string
+	OSArch       string
+	DatacenterID int64
+	DiskID       int64
+	AuthorID     int64
+	Visibility   string
+	DateCreated  time.Time
+	DateUpdated  time.Time
+}
+
+// ImageFilter selects images: each list, when not empty, and each
+// string, when not "", is a match.
+type ImageFilter struct {
+	DatacenterIDs, IDs []int64
+	Labels             []string
+	// LabelLike is the "~label" filter: a case-insensitive SQL LIKE.
+	LabelLike string
+	OSArch    string
+}
+
+func (f ImageFilter) match(i *store.Image) bool {
+	return (len(f.DatacenterIDs) == 0 || slices.Contains(f.DatacenterIDs, i.DatacenterID)) && (len(f.IDs) == 0 || slices.Contains(f.IDs, i.ID)) &&
+		(len(f.Labels) == 0 || slices.Contains(f.Labels, i.Label)) && (f.LabelLike == "" || likeMatch(f.LabelLike, i.Label)) &&
+		(f.OSArch == "" || f.OSArch == i.OSArch)
+}
+
+// Images lists the images that match f, by id. Images are everyone's:
+// the list is the same for every caller.
+func (s *Service) Images(f ImageFilter) []Image {
+	out := []Image{}
 	s.st.View(func(tx *store.Tx) {
-		var imgs []store.Image
 		tx.EachImage(func(i *store.Image) bool {
-			if (len(dcs) == 0 || slices.Contains(dcs, i.DatacenterID)) && (len(ids) == 0 || slices.Contains(ids, i.ID)) &&
-				(len(labels) == 0 || slices.Contains(labels, i.Label)) && (like == "" || likeMatch(like, i.Label)) && (arch == "" || arch == i.OSArch) {
-				imgs = append(imgs, *i)
+			if f.match(i) {
+				out = append(out, Image{ID: i.ID, Label: i.Label, OSArch: i.OSArch, DatacenterID: i.DatacenterID, DiskID: i.DiskID,
+					AuthorID: i.AuthorID, Visibility: i.Visibility, DateCreated: i.DateCreated, DateUpdated: i.DateUpdated})
 			}
 			return true
 		})
-		sort.Slice(imgs, func(a, b int) bool { return imgs[a].ID < imgs[b].ID })
-		for _, i := range imgs {
-			out = append(out, map[string]any{
-				"id": i.ID, "label": i.Label, "os_arch": i.OSArch, "datacenter_id": i.DatacenterID, "disk_id": i.DiskID,
-				"author_id": i.AuthorID, "visibility": i.Visibility, "date_created": i.DateCreated, "date_updated": i.DateUpdated,
-			})
-		}
 	})
-	return out, nil
+	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
+	return out
 }
 
-func (s *Service) accountInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjAccount
-	if err := a.atMost(0); err != nil {
-		return nil, err
-	}
+// Account is what account.info shows of the caller's account.
+type Account struct {
+	ID               int64
+	Handle, Fullname string
+	Used             Usage
+	// GrantedDiskMB is the account's disk quota; AvailableDiskMB what is
+	// left of it (never below 0).
+	GrantedDiskMB, AvailableDiskMB int64
+}
+
+// Usage is what an account's resources add up to.
+type Usage struct {
+	Servers, MemoryMB, Cores, DiskMB, IPs int64
+	Bandwidth                             float64 // bit/s, all its ifaces
+}
+
+// Account reads the caller's account and what it uses. The operator key
+// has none.
+func (s *Service) Account(c *Caller) (Account, error) {
 	if c.Operator {
-		return nil, fault(ObjAccount, CauseConflict, "the operator key has no account; use an account's key")
+		return Account{}, fault(ObjAccount, KindConflict, "the operator key has no account; use an account's key")
 	}
-	var out map[string]any
+	var out Account
 	s.st.View(func(tx *store.Tx) {
 		acct, _ := tx.Account(c.AccountID)
-		var servers, memory, cores, ips int64
-		var bandwidth float64
+		var u Usage
 		tx.EachVM(func(v *store.VM) bool {
 			if v.AccountID == c.AccountID {
-				servers++
-				memory += v.Memory
-				cores += v.Cores
+				u.Servers++
+				u.MemoryMB += v.Memory
+				u.Cores += v.Cores
 			}
 			return true
 		})
 		tx.EachIface(func(i *store.Iface) bool {
 			if i.AccountID == c.AccountID {
-				bandwidth += i.Bandwidth
-				ips += int64(len(i.IPIDs))
+				u.Bandwidth += i.Bandwidth
+				u.IPs += int64(len(i.IPIDs))
 			}
 			return true
 		})
-		disk := s.usedDiskMB(tx, c.AccountID)
+		u.DiskMB = s.usedDiskMB(tx, c.AccountID)
 		quota := s.quotaMB(tx, c.AccountID)
-		out = map[string]any{
-			"id": acct.ID, "handle": acct.Handle, "fullname": acct.Fullname, "rating_enabled": false,
-			"products": []any{}, "share_definition": nil,
-			"resources": map[string]any{
-				"used":      map[string]any{"servers": servers, "memory": memory, "cores": float64(cores), "disk": disk, "ips": ips, "bandwidth": bandwidth},
-				"granted":   map[string]any{"disk": quota},
-				"available": map[string]any{"disk": max(quota-disk, 0)},
-				"expired":   map[string]any{},
-			},
-		}
+		out = Account{ID: acct.ID, Handle: acct.Handle, Fullname: acct.Fullname, Used: u,
+			GrantedDiskMB: quota, AvailableDiskMB: max(quota-u.DiskMB, 0)}
 	})
 	return out, nil
 }

@@ -19,61 +19,57 @@ func opFor(tx *store.Tx, c *Caller, id int64) (store.Operation, error) {
 	return o, nil
 }
 
-func (s *Service) operationInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	return lookupInfo(s.st, c, a, ObjOperation, "op_id", opFor, func(tx *store.Tx, o store.Operation) map[string]any { return renderOp(o) })
+// Operation reads one of the caller's operations.
+func (s *Service) Operation(c *Caller, id int64) (Operation, error) {
+	var o store.Operation
+	var err error
+	s.st.View(func(tx *store.Tx) { o, err = opFor(tx, c, id) })
+	if err != nil {
+		return Operation{}, err
+	}
+	return operationOf(o), nil
 }
 
-type opFilter struct {
-	types, steps            []string
-	ids, vms, disks, ifaces []int64
-	after, before           map[string]time.Time
+// OperationFilter selects operations: each list, when not empty, is a
+// match, and every date bound must hold.
+type OperationFilter struct {
+	Types, Steps                  []string
+	IDs, VMIDs, DiskIDs, IfaceIDs []int64
+	Dates                         []DateBound
 }
+
+// DateBound bounds one of an operation's dates, as Gandi's
+// operator-suffixed keys do ("date_created >=").
+type DateBound struct {
+	// Field is date_created, date_updated or date_start.
+	Field string
+	// Op is >=, <=, > or <.
+	Op string
+	At time.Time
+}
+
+// The fields and comparisons a DateBound may use.
+var (
+	opDateFields = []string{"date_created", "date_updated", "date_start"}
+	opDateOps    = []string{">=", "<=", ">", "<"}
+)
 
 var opSteps = []string{store.StepWait, store.StepRun, store.StepDone, store.StepError, store.StepCancel}
 
-func parseOpFilter(sp *spec) (opFilter, error) {
-	f := opFilter{after: map[string]time.Time{}, before: map[string]time.Time{}}
-	var err error
-	if f.types, err = sp.strs("type"); err != nil {
-		return f, err
-	}
-	if f.steps, err = sp.strs("step"); err != nil {
-		return f, err
-	}
-	for _, st := range f.steps {
+// check refuses a value no operation could match.
+func (f OperationFilter) check() error {
+	for _, st := range f.Steps {
 		if !slices.Contains(opSteps, st) {
-			return f, invalid(ObjOperation, "step", "must be one of %s", strings.Join(opSteps, ", "))
+			return invalid(ObjOperation, "step", "must be one of %s", strings.Join(opSteps, ", "))
 		}
 	}
-	for key, dst := range map[string]*[]int64{"id": &f.ids, "vm_id": &f.vms, "disk_id": &f.disks, "iface_id": &f.ifaces} {
-		if *dst, err = sp.ints(key); err != nil {
-			return f, err
+	for _, b := range f.Dates {
+		if !slices.Contains(opDateFields, b.Field) || !slices.Contains(opDateOps, b.Op) {
+			return invalid(ObjOperation, b.Field+" "+b.Op, "a date bound is one of %s followed by one of %s",
+				strings.Join(opDateFields, ", "), strings.Join(opDateOps, " "))
 		}
 	}
-	// Date ranges use Gandi's operator-suffixed keys: "date_created >=".
-	for _, field := range []string{"date_created", "date_updated", "date_start"} {
-		for _, op := range []string{" >=", " <=", " >", " <"} {
-			t, ok, err := sp.time(field + op)
-			if err != nil {
-				return f, err
-			}
-			if !ok {
-				continue
-			}
-			if strings.Contains(op, ">") {
-				if op == " >" {
-					t = t.Add(time.Second)
-				}
-				f.after[field] = t
-			} else {
-				if op == " <" {
-					t = t.Add(-time.Second)
-				}
-				f.before[field] = t
-			}
-		}
-	}
-	return f, nil
+	return nil
 }
 
 func opDate(o *store.Operation, field string) time.Time {
@@ -86,67 +82,84 @@ func opDate(o *store.Operation, field string) time.Time {
 	return o.DateStart
 }
 
-func (f opFilter) match(o *store.Operation) bool {
-	if !((len(f.types) == 0 || slices.Contains(f.types, o.Type)) && (len(f.steps) == 0 || slices.Contains(f.steps, o.Step)) &&
-		(len(f.ids) == 0 || slices.Contains(f.ids, o.ID)) && (len(f.vms) == 0 || slices.Contains(f.vms, o.VMID)) &&
-		(len(f.disks) == 0 || slices.Contains(f.disks, o.DiskID)) && (len(f.ifaces) == 0 || slices.Contains(f.ifaces, o.IfaceID))) {
+// holds reports whether o's date is within the bound. Dates are whole
+// seconds: "> t" is ">= t+1s" and "< t" is "<= t-1s".
+func (b DateBound) holds(o *store.Operation) bool {
+	d := opDate(o, b.Field)
+	switch b.Op {
+	case ">=":
+		return !d.Before(b.At)
+	case ">":
+		return !d.Before(b.At.Add(time.Second))
+	case "<=":
+		return !d.After(b.At)
+	case "<":
+		return !d.After(b.At.Add(-time.Second))
+	}
+	return false
+}
+
+func (f OperationFilter) match(o *store.Operation) bool {
+	if !((len(f.Types) == 0 || slices.Contains(f.Types, o.Type)) && (len(f.Steps) == 0 || slices.Contains(f.Steps, o.Step)) &&
+		(len(f.IDs) == 0 || slices.Contains(f.IDs, o.ID)) && (len(f.VMIDs) == 0 || slices.Contains(f.VMIDs, o.VMID)) &&
+		(len(f.DiskIDs) == 0 || slices.Contains(f.DiskIDs, o.DiskID)) && (len(f.IfaceIDs) == 0 || slices.Contains(f.IfaceIDs, o.IfaceID))) {
 		return false
 	}
-	for field, t := range f.after {
-		if opDate(o, field).Before(t) {
-			return false
-		}
-	}
-	for field, t := range f.before {
-		if opDate(o, field).After(t) {
+	for _, b := range f.Dates {
+		if !b.holds(o) {
 			return false
 		}
 	}
 	return true
 }
 
-var opSortKeys = map[string]func(a, b *store.Operation) int{
-	"id":           func(a, b *store.Operation) int { return cmp64(a.ID, b.ID) },
-	"date_created": func(a, b *store.Operation) int { return a.DateCreated.Compare(b.DateCreated) },
-	"date_updated": func(a, b *store.Operation) int { return a.DateUpdated.Compare(b.DateUpdated) },
-	"type":         func(a, b *store.Operation) int { return strings.Compare(a.Type, b.Type) },
-	"step":         func(a, b *store.Operation) int { return strings.Compare(a.Step, b.Step) },
-}
-
-var opQuery = query[store.Operation]{
+var opLister = lister[store.Operation]{
 	obj:   ObjOperation,
 	each:  (*store.Tx).EachOperation,
 	owner: func(o *store.Operation) int64 { return o.AccountID },
-	filter: func(sp *spec) (func(*store.Operation) bool, error) {
-		f, err := parseOpFilter(sp)
-		return f.match, err
+	sortKeys: map[string]func(a, b *store.Operation) int{
+		"id":           func(a, b *store.Operation) int { return cmp64(a.ID, b.ID) },
+		"date_created": func(a, b *store.Operation) int { return a.DateCreated.Compare(b.DateCreated) },
+		"date_updated": func(a, b *store.Operation) int { return a.DateUpdated.Compare(b.DateUpdated) },
+		"type":         func(a, b *store.Operation) int { return strings.Compare(a.Type, b.Type) },
+		"step":         func(a, b *store.Operation) int { return strings.Compare(a.Step, b.Step) },
 	},
-	sortKeys: opSortKeys,
-	render:   func(tx *store.Tx, o store.Operation) any { return renderOp(o) },
 }
 
-func (s *Service) operationCancel(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjOperation
-	id, err := a.int(0, "op_id")
-	if err != nil {
+// Operations lists the caller's operations that match f.
+func (s *Service) Operations(c *Caller, f OperationFilter, p Page) ([]Operation, error) {
+	if err := f.check(); err != nil {
 		return nil, err
 	}
-	if err := a.atMost(1); err != nil {
-		return nil, err
+	return list(s.st, opLister, c, f.match, p, func(_ *store.Tx, o store.Operation) Operation { return operationOf(o) })
+}
+
+// CountOperations counts the caller's operations that match f.
+func (s *Service) CountOperations(c *Caller, f OperationFilter) (int, error) {
+	if err := f.check(); err != nil {
+		return 0, err
 	}
+	return count(s.st, opLister, c, f.match), nil
+}
+
+// CancelOperation cancels one of the caller's operations: a waiting one
+// at once, a running one at its next step boundary, rolling back what it
+// did. One past its point of no return is refused: it will complete.
+func (s *Service) CancelOperation(ctx context.Context, c *Caller, id int64) error {
+	var err error
 	s.st.View(func(tx *store.Tx) { _, err = opFor(tx, c, id) })
 	if err != nil {
-		return nil, err
+		return err
 	}
 	switch err := s.eng.Cancel(id); {
 	case errors.Is(err, ops.ErrFinished):
-		return nil, fault(ObjOperation, CauseConflict, "op_id: operation %d has already finished", id)
+		return fault(ObjOperation, KindConflict, "op_id: operation %d has already finished", id)
 	case errors.Is(err, ops.ErrPastNoReturn):
-		return nil, fault(ObjOperation, CauseConflict, "op_id: operation %d is past its point of no return and will complete", id)
+		return fault(ObjOperation, KindConflict, "op_id: operation %d is past its point of no return and will complete", id)
 	case errors.Is(err, ops.ErrNotFound):
-		return nil, notFound(ObjOperation, "operation", id)
+		return notFound(ObjOperation, "operation", id)
 	case err != nil:
-		return nil, err
+		return err
 	}
-	return true, nil
+	return nil
 }

@@ -15,7 +15,7 @@ import (
 var diskNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 type diskReq struct {
-	obj       int
+	obj       Object
 	accountID int64
 	id        int64 // caller-chosen, or 0
 	dc        int64
@@ -26,7 +26,7 @@ type diskReq struct {
 	profile   int64  // snapshot profile id, or 0
 }
 
-func (s *Service) checkDatacenter(obj int, dc int64) error {
+func (s *Service) checkDatacenter(obj Object, dc int64) error {
 	if dc != s.cfg.Datacenter.ID {
 		return invalid(obj, "datacenter_id", "datacenter %d is not served here (this host serves %d)", dc, s.cfg.Datacenter.ID)
 	}
@@ -53,13 +53,13 @@ func (s *Service) quotaMB(tx *store.Tx, accountID int64) int64 {
 }
 
 // sourceDisk returns a disk the account may clone: its own, or an image.
-func (s *Service) sourceDisk(tx *store.Tx, obj int, accountID, id int64) (store.Disk, error) {
+func (s *Service) sourceDisk(tx *store.Tx, obj Object, accountID, id int64) (store.Disk, error) {
 	d, ok := tx.Disk(id)
 	if !ok || (d.AccountID != accountID && d.Type != store.DiskTypeImage && accountID != 0) {
 		return store.Disk{}, notFound(ObjDisk, "source disk", id)
 	}
 	if d.State != store.DiskCreated {
-		return store.Disk{}, fault(obj, CauseConflict, "src_disk_id: disk %d is %s, not created", id, d.State)
+		return store.Disk{}, fault(obj, KindConflict, "src_disk_id: disk %d is %s, not created", id, d.State)
 	}
 	return d, nil
 }
@@ -102,11 +102,11 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 		return store.Disk{}, invalid(r.obj, "size", "must be between 1 and %d MB", s.cfg.Limits.MaxDiskMB)
 	}
 	if used, quota, more := s.usedDiskMB(tx, r.accountID), s.quotaMB(tx, r.accountID), s.chargedMB(d); more > 0 && used+more > quota {
-		return store.Disk{}, fault(r.obj, CauseQuota, "size: %d MB more would exceed the account's disk quota (%d of %d MB used)", more, used, quota)
+		return store.Disk{}, fault(r.obj, KindQuota, "size: %d MB more would exceed the account's disk quota (%d of %d MB used)", more, used, quota)
 	}
 	if r.id != 0 {
 		if tx.HasDisk(r.id) {
-			return store.Disk{}, fault(ObjDisk, CauseDuplicate, "disk_id: disk %d already exists", r.id)
+			return store.Disk{}, fault(ObjDisk, KindDuplicate, "disk_id: disk %d already exists", r.id)
 		}
 		d.ID = r.id
 	} else {
@@ -132,7 +132,7 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 }
 
 type ifaceReq struct {
-	obj       int
+	obj       Object
 	accountID int64
 	id, ipID  int64
 	dc        int64
@@ -140,23 +140,12 @@ type ifaceReq struct {
 	bandwidth float64
 }
 
-func (s *Service) checkBandwidth(obj int, bw float64) error {
+func (s *Service) checkBandwidth(obj Object, bw float64) error {
 	lo := max(s.cfg.Network.MinBandwidth, 1)
 	if bw < lo || bw > s.cfg.Limits.MaxBandwidth {
 		return invalid(obj, "bandwidth", "must be from %.0f to %.0f bit/s, got %.0f", lo, s.cfg.Limits.MaxBandwidth, bw)
 	}
 	return nil
-}
-
-func parseIPVersion(obj int, sp *spec, key string) (int64, error) {
-	n, err := sp.int(key, 4, false)
-	if err != nil {
-		return 0, err
-	}
-	if n != 4 && n != 6 {
-		return 0, invalid(obj, key, "must be 4 or 6")
-	}
-	return n, nil
 }
 
 // reserveIface records an interface and leases its address.
@@ -175,7 +164,7 @@ func (s *Service) reserveIface(tx *store.Tx, r ifaceReq) (store.Iface, store.IP,
 		State: store.IfaceBeingCreated, Type: "public", DateCreated: now(), DateUpdated: now()}
 	if r.id != 0 {
 		if tx.HasIface(r.id) {
-			return store.Iface{}, store.IP{}, fault(ObjIface, CauseDuplicate, "iface_id: iface %d already exists", r.id)
+			return store.Iface{}, store.IP{}, fault(ObjIface, KindDuplicate, "iface_id: iface %d already exists", r.id)
 		}
 		i.ID = r.id
 	} else {
@@ -186,7 +175,7 @@ func (s *Service) reserveIface(tx *store.Tx, r ifaceReq) (store.Iface, store.IP,
 		State: "being_created", Reverse: s.reverse(addr), DateCreated: now(), DateUpdated: now()}
 	if r.ipID != 0 {
 		if tx.HasIP(r.ipID) {
-			return store.Iface{}, store.IP{}, fault(ObjIP, CauseDuplicate, "ip_id: ip %d already exists", r.ipID)
+			return store.Iface{}, store.IP{}, fault(ObjIP, KindDuplicate, "ip_id: ip %d already exists", r.ipID)
 		}
 		ip.ID = r.ipID
 	} else {
@@ -219,7 +208,7 @@ func dashed(a netip.Addr) string {
 // seeds' recycling rule), else the lowest free one that nobody is waiting
 // to get back, else, when the pool is otherwise full, the oldest released
 // address of another account.
-func (s *Service) leaseAddr(tx *store.Tx, obj int, accountID, version int64) (netip.Addr, error) {
+func (s *Service) leaseAddr(tx *store.Tx, obj Object, accountID, version int64) (netip.Addr, error) {
 	pool := s.cfg.Network.V4
 	if version == 6 {
 		pool = s.cfg.Network.V6
@@ -229,7 +218,7 @@ func (s *Service) leaseAddr(tx *store.Tx, obj int, accountID, version int64) (ne
 	}
 	a, err := ipam.Lease(tx, pool, accountID)
 	if errors.Is(err, ipam.ErrExhausted) {
-		return netip.Addr{}, fault(ObjIP, CauseQuota, "ip_version: %v", err)
+		return netip.Addr{}, fault(ObjIP, KindQuota, "ip_version: %v", err)
 	}
 	return a, err
 }

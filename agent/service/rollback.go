@@ -26,14 +26,14 @@ func rollbackPair(tx *store.Tx, c *Caller, snapID int64) (snap, old store.Disk, 
 		return snap, old, invalid(ObjDisk, "snapshot_id", "disk %d is a %s disk, not a snapshot", snapID, snap.Type)
 	}
 	if snap.State != store.DiskCreated {
-		return snap, old, fault(ObjDisk, CauseConflict, "snapshot_id: snapshot %d is %s", snapID, snap.State)
+		return snap, old, fault(ObjDisk, KindConflict, "snapshot_id: snapshot %d is %s", snapID, snap.State)
 	}
 	old, ok := tx.Disk(snap.Source)
 	if !ok {
-		return snap, old, fault(ObjDisk, CauseConflict, "snapshot_id: the disk snapshot %d was taken of is gone; make a new disk from it with hosting.disk.create_from", snapID)
+		return snap, old, fault(ObjDisk, KindConflict, "snapshot_id: the disk snapshot %d was taken of is gone; make a new disk from it with hosting.disk.create_from", snapID)
 	}
 	if old.State != store.DiskCreated {
-		return snap, old, fault(ObjDisk, CauseConflict, "snapshot_id: disk %d is %s", old.ID, old.State)
+		return snap, old, fault(ObjDisk, KindConflict, "snapshot_id: disk %d is %s", old.ID, old.State)
 	}
 	return snap, old, nil
 }
@@ -56,13 +56,19 @@ func (s *Service) reserveRollback(tx *store.Tx, snap, old store.Disk, vmID int64
 		input: workflow.DiskRollback{OldDiskID: old.ID, SnapshotID: snap.ID}}
 }
 
-// rollbackArgs reads (snapshot_id, call options) and resolves the
-// snapshot's account for the caller.
-func (s *Service) rollbackArgs(c *Caller, a args) (snapID int64, o callOpts, owner func(tx *store.Tx) (int64, error), err error) {
-	if snapID, err = a.int(0, "snapshot_id"); err != nil {
-		return
-	}
-	if o, err = s.callOpts(c, a, 1); err != nil {
+// DiskRollback asks to roll a disk back to one of its snapshots, named
+// by the snapshot's id.
+type DiskRollback struct {
+	SnapshotID int64
+	Options    CallOptions
+}
+
+// rollbackCall checks a rollback's options (obj: what the call is about)
+// and returns the function that resolves the snapshot's account for the
+// caller (another account's snapshot is "not found").
+func (s *Service) rollbackCall(c *Caller, req DiskRollback, obj Object) (o callOpts, owner func(tx *store.Tx) (int64, error), err error) {
+	snapID := req.SnapshotID
+	if o, err = s.checkOptions(c, req.Options, obj); err != nil {
 		return
 	}
 	owner = func(tx *store.Tx) (int64, error) {
@@ -75,33 +81,36 @@ func (s *Service) rollbackArgs(c *Caller, a args) (snapID int64, o callOpts, own
 	return
 }
 
-func (s *Service) diskRollbackFrom(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjDisk
-	snapID, o, owner, err := s.rollbackArgs(c, a)
+// RollbackDisk rolls a disk attached to no VM back to its snapshot
+// (hosting.disk.rollback_from); an attached disk takes RollbackVMDisk.
+func (s *Service) RollbackDisk(ctx context.Context, c *Caller, req DiskRollback) (Operation, error) {
+	snapID := req.SnapshotID
+	o, owner, err := s.rollbackCall(c, req, ObjDisk)
 	if err != nil {
-		return nil, err
+		return Operation{}, err
 	}
-	return s.submitOne(c, o, "hosting.disk.rollback_from", a.vals, owner, func(tx *store.Tx) (opSpec, error) {
+	return s.submitOneOf(c, o, owner, func(tx *store.Tx) (opSpec, error) {
 		snap, old, err := rollbackPair(tx, c, snapID)
 		if err != nil {
 			return opSpec{}, err
 		}
 		if old.VMID != 0 {
-			return opSpec{}, fault(ObjDisk, CauseConflict, "snapshot_id: disk %d is attached to vm %d; hosting.vm.disk_rollback stops, detaches and reattaches it", old.ID, old.VMID)
+			return opSpec{}, fault(ObjDisk, KindConflict, "snapshot_id: disk %d is attached to vm %d; hosting.vm.disk_rollback stops, detaches and reattaches it", old.ID, old.VMID)
 		}
 		_, sp := s.reserveRollback(tx, snap, old, 0)
 		return sp, nil
 	})
 }
 
-// vmDiskRollback is the seed's helper: for a disk attached to a VM it
-// creates the whole sequence at once, each operation after the one
-// before (stop, detach, rollback, attach at the same position, start).
-// If one fails, the later ones put the old disk and the VM's state back
-// (their Recover) before they are cancelled.
-func (s *Service) vmDiskRollback(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjVM
-	snapID, o, owner, err := s.rollbackArgs(c, a)
+// RollbackVMDisk is the seed's helper (hosting.vm.disk_rollback): for a
+// disk attached to a VM it creates the whole sequence at once, each
+// operation after the one before (stop, detach, rollback, attach at the
+// same position, start). If one fails, the later ones put the old disk
+// and the VM's state back (their Recover) before they are cancelled. A
+// disk attached to no VM gets the rollback alone.
+func (s *Service) RollbackVMDisk(ctx context.Context, c *Caller, req DiskRollback) ([]Operation, error) {
+	snapID := req.SnapshotID
+	o, owner, err := s.rollbackCall(c, req, ObjVM)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +119,7 @@ func (s *Service) vmDiskRollback(ctx context.Context, c *Caller, a args) (any, e
 	if err != nil {
 		return nil, err
 	}
-	list, err := s.submit(acct, o, "hosting.vm.disk_rollback", a.vals, func(tx *store.Tx) ([]int64, error) {
+	list, err := s.submitCall(acct, o, func(tx *store.Tx) ([]int64, error) {
 		snap, old, err := rollbackPair(tx, c, snapID)
 		if err != nil {
 			return nil, err
@@ -124,7 +133,7 @@ func (s *Service) vmDiskRollback(ctx context.Context, c *Caller, a args) (any, e
 			return nil, fmt.Errorf("disk %d is attached to vm %d, which has no record", old.ID, old.VMID)
 		}
 		if v.State == store.VMLocked || s.deleting(tx, workflow.VMKey(v.ID)) {
-			return nil, fault(ObjVM, CauseConflict, "snapshot_id: vm %d, which disk %d is attached to, is %s", v.ID, old.ID, v.State)
+			return nil, fault(ObjVM, KindConflict, "snapshot_id: vm %d, which disk %d is attached to, is %s", v.ID, old.ID, v.State)
 		}
 		pos := slices.Index(v.DiskIDs, old.ID)
 		access := "read/write"
@@ -155,5 +164,5 @@ func (s *Service) vmDiskRollback(ctx context.Context, c *Caller, a args) (any, e
 	if err != nil {
 		return nil, err
 	}
-	return renderOps(list), nil
+	return operationsOf(list), nil
 }

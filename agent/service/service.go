@@ -5,7 +5,6 @@
 package service
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -56,15 +55,11 @@ type Service struct {
 	// only the live traffic counters and the volume names taken.
 	wf  *workflow.Workflows
 	log *slog.Logger
-
-	methods map[string]Handler
 }
 
 // New makes the service over the store and engine the workflows use.
 func New(cfg Config, st *store.Store, eng *ops.Engine, wf *workflow.Workflows, log *slog.Logger) *Service {
-	s := &Service{cfg: cfg, st: st, eng: eng, wf: wf, log: log}
-	s.methods = s.methodTable()
-	return s
+	return &Service{cfg: cfg, st: st, eng: eng, wf: wf, log: log}
 }
 
 // Caller is an authenticated API key.
@@ -108,7 +103,7 @@ func (s *Service) Authenticate(key, operatorHash string) (*Caller, error) {
 }
 
 // ErrBadKey is the one answer to any unknown key.
-var ErrBadKey = fault(ObjAccount, CauseNoRight, "invalid API key")
+var ErrBadKey = fault(ObjAccount, KindNoRight, "invalid API key")
 
 // EnsureAccount creates or updates an account by handle; used at start
 // for configured accounts and the demo account.
@@ -137,79 +132,6 @@ func (s *Service) EnsureAccount(handle, fullname, keyHash string, quotaMB int64)
 		return nil
 	})
 	return id, err
-}
-
-// Handler is one API method after authentication.
-type Handler func(ctx context.Context, c *Caller, a args) (any, error)
-
-// Methods returns the method table, keyed by the seeds' method names.
-func (s *Service) Methods() map[string]Handler { return s.methods }
-
-func (s *Service) methodTable() map[string]Handler {
-	return map[string]Handler{
-		"version.info":                 s.versionInfo,
-		"hosting.account.info":         s.accountInfo,
-		"hosting.datacenter.list":      s.datacenterList,
-		"hosting.image.list":           s.imageList,
-		"hosting.vm.count":             countMethod(s.st, vmQuery),
-		"hosting.vm.list":              listMethod(s.st, vmQuery),
-		"hosting.vm.info":              s.vmInfo,
-		"hosting.vm.create":            s.vmCreate,
-		"hosting.vm.create_from":       s.vmCreateFrom,
-		"hosting.vm.update":            s.vmUpdate,
-		"hosting.vm.start":             s.vmAction("vm_start"),
-		"hosting.vm.stop":              s.vmAction("vm_stop"),
-		"hosting.vm.reboot":            s.vmAction("vm_reboot"),
-		"hosting.vm.delete":            s.vmDelete,
-		"hosting.vm.disk_attach":       s.vmDiskAttach,
-		"hosting.vm.disk_detach":       s.vmDiskDetach,
-		"hosting.vm.disk_rollback":     s.vmDiskRollback,
-		"hosting.vm.iface_attach":      s.vmIfaceAttach,
-		"hosting.vm.iface_detach":      s.vmIfaceDetach,
-		"hosting.disk.count":           countMethod(s.st, s.diskQuery()),
-		"hosting.disk.list":            listMethod(s.st, s.diskQuery()),
-		"hosting.snapshotprofile.list": s.snapshotProfileList,
-		"hosting.ssh.count":            countMethod(s.st, sshKeyQuery),
-		"hosting.ssh.list":             listMethod(s.st, sshKeyQuery),
-		"hosting.ssh.info":             s.sshInfo,
-		"hosting.ssh.create":           s.sshCreate,
-		"hosting.ssh.delete":           s.sshDelete,
-		"hosting.snapshotprofile.info": s.snapshotProfileInfo,
-		"hosting.disk.info":            s.diskInfo,
-		"hosting.disk.create":          s.diskCreate,
-		"hosting.disk.create_from":     s.diskCreateFrom,
-		"hosting.disk.delete":          s.diskDelete,
-		"hosting.disk.update":          s.diskUpdate,
-		"hosting.disk.rollback_from":   s.diskRollbackFrom,
-		"hosting.disk.list_kernels":    s.diskListKernels,
-		"hosting.disk.list_options":    s.diskListOptions,
-		"hosting.iface.count":          countMethod(s.st, ifaceQuery),
-		"hosting.iface.list":           listMethod(s.st, ifaceQuery),
-		"hosting.iface.info":           s.ifaceInfo,
-		"hosting.iface.create":         s.ifaceCreate,
-		"hosting.iface.delete":         s.ifaceDelete,
-		"hosting.iface.update":         s.ifaceUpdate,
-		"hosting.ip.update":            s.ipUpdate,
-		"hosting.ip.count":             countMethod(s.st, ipQuery),
-		"hosting.ip.list":              listMethod(s.st, ipQuery),
-		"hosting.ip.info":              s.ipInfo,
-		"operation.info":               s.operationInfo,
-		"operation.list":               listMethod(s.st, opQuery),
-		"operation.count":              countMethod(s.st, opQuery),
-		"operation.cancel":             s.operationCancel,
-	}
-}
-
-// Call dispatches an authenticated call; params exclude the API key.
-func (s *Service) Call(ctx context.Context, c *Caller, method string, params []any) (any, error) {
-	h, ok := s.methods[method]
-	if !ok {
-		return nil, fault(ObjMethod, CauseNotFound, "method %q does not exist", method)
-	}
-	if v, ok := s.replay(c, method, params); ok {
-		return v, nil
-	}
-	return h(ctx, c, args{vals: params})
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Second) }

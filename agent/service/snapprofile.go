@@ -5,7 +5,6 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
@@ -40,24 +39,12 @@ func (s *Service) profile(id int64) (SnapshotProfile, bool) {
 	return SnapshotProfile{}, false
 }
 
-// parseProfile reads snapshot_profile: a profile id, or 0, nil, "" or
-// "none" to have none.
-func (s *Service) parseProfile(sp *spec) (int64, error) {
-	raw := sp.raw("snapshot_profile")
-	if raw == nil {
-		return 0, nil // nil is "none", as Gandi takes it
-	}
-	if str, ok := raw.(string); ok && (strings.TrimSpace(str) == "" || strings.EqualFold(str, "none")) {
-		return 0, nil
-	}
-	id, err := asInt(ObjDisk, "snapshot_profile", raw)
-	if err != nil {
-		return 0, err
-	}
+// checkProfile refuses a profile this host does not serve (0 is none).
+func (s *Service) checkProfile(id int64) error {
 	if _, ok := s.profile(id); id != 0 && !ok {
-		return 0, invalid(ObjDisk, "snapshot_profile", "unknown snapshot profile %d (see hosting.snapshotprofile.list)", id)
+		return invalid(ObjDisk, "snapshot_profile", "unknown snapshot profile %d (see hosting.snapshotprofile.list)", id)
 	}
-	return id, nil
+	return nil
 }
 
 // chargedMB is what a disk counts against its account's quota.
@@ -79,54 +66,32 @@ func (s *Service) totalSize(d store.Disk) int64 {
 	return d.SizeMB
 }
 
-func renderProfile(p SnapshotProfile) map[string]any {
-	return map[string]any{"id": p.ID, "name": p.Name, "kept_total": p.KeptTotal, "quota_factor": p.QuotaFactor,
-		"every": int64(p.Every / time.Second)}
+// SnapshotProfileFilter selects profiles: each list, when not empty, is
+// a match.
+type SnapshotProfileFilter struct {
+	IDs   []int64
+	Names []string
 }
 
-func (s *Service) snapshotProfileList(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjDisk
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
-	sp, err := a.spec(0, "options", true)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := sp.ints("id")
-	if err != nil {
-		return nil, err
-	}
-	names, err := sp.strs("name")
-	if err != nil {
-		return nil, err
-	}
-	if err := sp.done(); err != nil {
-		return nil, err
-	}
-	out := []any{}
+// SnapshotProfiles lists the profiles this host serves that match f, in
+// the configuration's order.
+func (s *Service) SnapshotProfiles(f SnapshotProfileFilter) []SnapshotProfile {
+	out := []SnapshotProfile{}
 	for _, p := range s.cfg.SnapshotProfiles {
-		if (len(ids) == 0 || slices.Contains(ids, p.ID)) && (len(names) == 0 || slices.Contains(names, p.Name)) {
-			out = append(out, renderProfile(p))
+		if (len(f.IDs) == 0 || slices.Contains(f.IDs, p.ID)) && (len(f.Names) == 0 || slices.Contains(f.Names, p.Name)) {
+			out = append(out, p)
 		}
 	}
-	return out, nil
+	return out
 }
 
-func (s *Service) snapshotProfileInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjDisk
-	id, err := a.int(0, "profile_id")
-	if err != nil {
-		return nil, err
-	}
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
+// SnapshotProfile reads one profile this host serves.
+func (s *Service) SnapshotProfile(id int64) (SnapshotProfile, error) {
 	p, ok := s.profile(id)
 	if !ok {
-		return nil, notFound(ObjDisk, "snapshot profile", id)
+		return p, notFound(ObjDisk, "snapshot profile", id)
 	}
-	return renderProfile(p), nil
+	return p, nil
 }
 
 // RunSnapshotScheduler takes the snapshots that profiles ask for and
@@ -230,7 +195,7 @@ func beyondKept(list []store.Disk, kept int64) []store.Disk {
 // submitSystem records operations the agent itself starts (no caller, no
 // idempotency key) and logs what it could not start.
 func (s *Service) submitSystem(what string, accountID int64, reserve func(tx *store.Tx) ([]int64, error)) {
-	if _, err := s.submit(accountID, callOpts{}, what, nil, reserve); err != nil {
+	if _, err := s.submitCall(accountID, callOpts{method: what}, reserve); err != nil {
 		s.log.Warn("scheduled operation not started", "what", what, "account_id", accountID, "err", err)
 	}
 }

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/binary"
@@ -14,7 +13,7 @@ import (
 
 // parseAuthorizedKey checks an OpenSSH public key line ("type base64
 // [comment]") and returns its MD5 fingerprint, as Gandi shows it.
-func parseAuthorizedKey(obj int, field, line string) (string, error) {
+func parseAuthorizedKey(obj Object, field, line string) (string, error) {
 	if len(line) > MaxSSHKeyBytes {
 		return "", invalid(obj, field, "must be at most %d bytes, got %d", MaxSSHKeyBytes, len(line))
 	}
@@ -43,12 +42,16 @@ func parseAuthorizedKey(obj int, field, line string) (string, error) {
 	return strings.Join(hexes, ":"), nil
 }
 
-func renderSSHKey(k store.SSHKey, withValue bool) map[string]any {
-	out := map[string]any{"id": k.ID, "name": k.Name, "fingerprint": k.Fingerprint}
-	if withValue {
-		out["value"] = k.Value
-	}
-	return out
+// SSHKey is a public key an account keeps for its VMs.
+type SSHKey struct {
+	ID          int64
+	Name        string
+	Fingerprint string
+	Value       string
+}
+
+func sshKeyOf(k store.SSHKey) SSHKey {
+	return SSHKey{ID: k.ID, Name: k.Name, Fingerprint: k.Fingerprint, Value: k.Value}
 }
 
 func sshKeyFor(tx *store.Tx, c *Caller, id int64) (store.SSHKey, error) {
@@ -59,66 +62,73 @@ func sshKeyFor(tx *store.Tx, c *Caller, id int64) (store.SSHKey, error) {
 	return k, nil
 }
 
-var sshKeyQuery = query[store.SSHKey]{
+// SSHKeyFilter selects keys: each list, when not empty, is a match.
+type SSHKeyFilter struct {
+	IDs          []int64
+	Names        []string
+	Fingerprints []string
+}
+
+func (f SSHKeyFilter) match(k *store.SSHKey) bool {
+	return (len(f.IDs) == 0 || slices.Contains(f.IDs, k.ID)) && (len(f.Names) == 0 || slices.Contains(f.Names, k.Name)) &&
+		(len(f.Fingerprints) == 0 || slices.Contains(f.Fingerprints, k.Fingerprint))
+}
+
+var sshKeys = lister[store.SSHKey]{
 	obj:   ObjSSHKey,
 	each:  (*store.Tx).EachSSHKey,
 	owner: func(k *store.SSHKey) int64 { return k.AccountID },
-	filter: func(sp *spec) (func(*store.SSHKey) bool, error) {
-		ids, err := sp.ints("id")
-		if err != nil {
-			return nil, err
-		}
-		names, err := sp.strs("name")
-		if err != nil {
-			return nil, err
-		}
-		fps, err := sp.strs("fingerprint")
-		return func(k *store.SSHKey) bool {
-			return (len(ids) == 0 || slices.Contains(ids, k.ID)) && (len(names) == 0 || slices.Contains(names, k.Name)) &&
-				(len(fps) == 0 || slices.Contains(fps, k.Fingerprint))
-		}, err
-	},
 	sortKeys: map[string]func(a, b *store.SSHKey) int{
 		"id":   func(a, b *store.SSHKey) int { return cmp64(a.ID, b.ID) },
 		"name": func(a, b *store.SSHKey) int { return strings.Compare(a.Name, b.Name) },
 	},
-	render: func(tx *store.Tx, k store.SSHKey) any { return renderSSHKey(k, false) },
 }
 
-func (s *Service) sshInfo(ctx context.Context, c *Caller, a args) (any, error) {
-	render := func(tx *store.Tx, k store.SSHKey) map[string]any { return renderSSHKey(k, true) }
-	return lookupInfo(s.st, c, a, ObjSSHKey, "key_id", sshKeyFor, render)
+// SSHKeys lists the caller's keys that match f.
+func (s *Service) SSHKeys(c *Caller, f SSHKeyFilter, p Page) ([]SSHKey, error) {
+	return list(s.st, sshKeys, c, f.match, p, func(_ *store.Tx, k store.SSHKey) SSHKey { return sshKeyOf(k) })
 }
 
-// sshCreate stores a key at once: there is nothing to do on the host, so
-// it returns the key, as Gandi's hosting.ssh.create does, not an operation.
-func (s *Service) sshCreate(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjSSHKey
-	_, acct, err := s.creator(c, a, 1, ObjSSHKey)
+// CountSSHKeys counts the caller's keys that match f.
+func (s *Service) CountSSHKeys(c *Caller, f SSHKeyFilter) int {
+	return count(s.st, sshKeys, c, f.match)
+}
+
+// SSHKey reads one of the caller's keys.
+func (s *Service) SSHKey(c *Caller, id int64) (SSHKey, error) {
+	var k store.SSHKey
+	var err error
+	s.st.View(func(tx *store.Tx) { k, err = sshKeyFor(tx, c, id) })
+	return sshKeyOf(k), err
+}
+
+// NewSSHKey is a key to store.
+type NewSSHKey struct {
+	Name, Value string
+	Options     CallOptions
+}
+
+// CreateSSHKey stores a key at once: there is nothing to do on the host,
+// so it returns the key, as Gandi's hosting.ssh.create does, not an
+// operation.
+func (s *Service) CreateSSHKey(c *Caller, req NewSSHKey) (SSHKey, error) {
+	_, acct, err := s.creatorOf(c, req.Options, ObjSSHKey)
 	if err != nil {
-		return nil, err
+		return SSHKey{}, err
 	}
-	sp, err := a.spec(0, "params", false)
-	if err != nil {
-		return nil, err
-	}
-	name, err := sp.str("name", "", true)
-	if err != nil {
-		return nil, err
+	name, value := req.Name, req.Value
+	if name == "" {
+		return SSHKey{}, missing(ObjSSHKey, "name")
 	}
 	if !diskNameRE.MatchString(name) {
-		return nil, invalid(ObjSSHKey, "name", "must be 1-64 letters, digits, '.', '_' or '-'")
+		return SSHKey{}, invalid(ObjSSHKey, "name", "must be 1-64 letters, digits, '.', '_' or '-'")
 	}
-	value, err := sp.str("value", "", true)
-	if err != nil {
-		return nil, err
+	if value == "" {
+		return SSHKey{}, missing(ObjSSHKey, "value")
 	}
 	fp, err := parseAuthorizedKey(ObjSSHKey, "value", value)
 	if err != nil {
-		return nil, err
-	}
-	if err := sp.done(); err != nil {
-		return nil, err
+		return SSHKey{}, err
 	}
 	var k store.SSHKey
 	err = s.st.Update(func(tx *store.Tx) error {
@@ -128,33 +138,22 @@ func (s *Service) sshCreate(ctx context.Context, c *Caller, a args) (any, error)
 			return !dup
 		})
 		if dup {
-			return fault(ObjSSHKey, CauseDuplicate, "name/value: the account already has a key named %q or with fingerprint %s", name, fp)
+			return fault(ObjSSHKey, KindDuplicate, "name/value: the account already has a key named %q or with fingerprint %s", name, fp)
 		}
 		k = store.SSHKey{ID: tx.NextID("sshkey", tx.HasSSHKey), AccountID: acct, Name: name, Value: strings.TrimSpace(value), Fingerprint: fp, DateCreated: now()}
 		tx.PutSSHKey(k)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return renderSSHKey(k, true), nil
+	return sshKeyOf(k), err
 }
 
-func (s *Service) sshDelete(ctx context.Context, c *Caller, a args) (any, error) {
-	a.obj = ObjSSHKey
-	id, err := a.int(0, "key_id")
-	if err != nil {
-		return nil, err
-	}
-	if err := a.atMost(1); err != nil {
-		return nil, err
-	}
-	err = s.st.Update(func(tx *store.Tx) error {
+// DeleteSSHKey forgets one of the caller's keys (VMs made with it keep it).
+func (s *Service) DeleteSSHKey(c *Caller, id int64) error {
+	return s.st.Update(func(tx *store.Tx) error {
 		if _, err := sshKeyFor(tx, c, id); err != nil {
 			return err
 		}
 		tx.DeleteSSHKey(id)
 		return nil
 	})
-	return err == nil, err
 }

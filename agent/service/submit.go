@@ -1,17 +1,12 @@
 package service
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/agent/workflow"
-	"github.com/xenagent/xenagent/agent/xmlrpc"
 )
 
 // callOpts is the optional trailing struct of every mutating call, for
@@ -26,6 +21,8 @@ type callOpts struct {
 	accountID int64
 	// scope is whose idempotency keys these are (idemScope).
 	scope string
+	// method and digest identify the call to its idempotency key.
+	method, digest string
 }
 
 // idemScope names the caller's own idempotency keys: an account's, or the
@@ -39,51 +36,11 @@ func idemScope(c *Caller) string {
 	return strconv.FormatInt(c.AccountID, 10)
 }
 
-func (s *Service) callOpts(c *Caller, a args, idx int) (callOpts, error) {
-	var o callOpts
-	if err := a.atMost(idx + 1); err != nil {
-		return o, err
-	}
-	sp, err := a.spec(idx, "call_options", true)
-	if err != nil {
-		return o, err
-	}
-	if o.idemKey, err = sp.str("idempotency_key", "", false); err != nil {
-		return o, err
-	}
-	if len(o.idemKey) > 128 {
-		return o, invalid(a.obj, "idempotency_key", "must be at most 128 characters")
-	}
-	for key, dst := range map[string]*int64{"vm_id": &o.vmID, "disk_id": &o.diskID, "iface_id": &o.ifaceID, "ip_id": &o.ipID, "account_id": &o.accountID} {
-		if *dst, err = sp.int(key, 0, false); err != nil {
-			return o, err
-		}
-		if *dst < 0 {
-			return o, invalid(a.obj, key, "must be positive")
-		}
-	}
-	if err := sp.done(); err != nil {
-		return o, err
-	}
-	o.accountID, err = s.actingAccount(c, o.accountID)
-	if err != nil {
-		return o, err
-	}
-	// Ids are the central tier's to choose: a tenant could squat the ones
-	// it will need, and learn from "already exists" what others own. One
-	// fault, whatever the id.
-	if !c.Operator && (o.vmID != 0 || o.diskID != 0 || o.ifaceID != 0 || o.ipID != 0) {
-		return o, fault(ObjMethod, CauseNoRight, "call_options: vm_id, disk_id, iface_id and ip_id may be chosen by the operator key only")
-	}
-	o.scope = idemScope(c)
-	return o, nil
-}
-
 // actingAccount is the account a mutating call works for.
 func (s *Service) actingAccount(c *Caller, requested int64) (int64, error) {
 	if !c.Operator {
 		if requested != 0 && requested != c.AccountID {
-			return 0, fault(ObjAccount, CauseNoRight, "account_id: only the operator key may act for another account")
+			return 0, fault(ObjAccount, KindNoRight, "account_id: only the operator key may act for another account")
 		}
 		return c.AccountID, nil
 	}
@@ -91,9 +48,9 @@ func (s *Service) actingAccount(c *Caller, requested int64) (int64, error) {
 }
 
 // requireAccount checks an operator named the account a creation is for.
-func (s *Service) requireAccount(o callOpts, obj int) (int64, error) {
+func (s *Service) requireAccount(o callOpts, obj Object) (int64, error) {
 	if o.accountID == 0 {
-		return 0, fault(obj, CauseMissing, "call_options.account_id: missing parameter (the operator key must name the account it creates for)")
+		return 0, fault(obj, KindMissing, "call_options.account_id: missing parameter (the operator key must name the account it creates for)")
 	}
 	ok := false
 	s.st.View(func(tx *store.Tx) { _, ok = tx.Account(o.accountID) })
@@ -103,62 +60,17 @@ func (s *Service) requireAccount(o callOpts, obj int) (int64, error) {
 	return o.accountID, nil
 }
 
-// replay answers a retried mutating call from its idempotency key, before
-// anything else (the object it names may be gone since: a retried delete).
-// Only the very same call by the same caller is answered so; anything else
-// goes on to its handler, whose submit refuses a reused key.
-func (s *Service) replay(c *Caller, method string, params []any) (any, bool) {
-	if len(params) == 0 {
-		return nil, false
-	}
-	opts, _ := params[len(params)-1].(map[string]any)
-	key, _ := opts["idempotency_key"].(string)
-	if key == "" {
-		return nil, false
-	}
-	var e store.IdemEntry
-	var ok bool
-	s.st.View(func(tx *store.Tx) { e, ok = tx.Idem(idemScope(c) + "/" + key) })
-	if !ok || e.Method != method || e.Digest != digest(method, params) {
-		return nil, false
-	}
-	out := make([]store.Operation, 0, len(e.OpIDs))
-	s.st.View(func(tx *store.Tx) {
-		for _, id := range e.OpIDs {
-			if op, ok := tx.Operation(id); ok && c.owns(op.AccountID) {
-				out = append(out, op)
-			}
-		}
-	})
-	if len(out) == 0 {
-		return nil, false
-	}
-	if listAnswers[method] {
-		return renderOps(out), true
-	}
-	return renderOp(out[0]), true
-}
-
-// listAnswers are the mutating methods that answer a list of operations;
-// the others answer one.
-var listAnswers = map[string]bool{"hosting.vm.create": true, "hosting.vm.create_from": true, "hosting.vm.disk_rollback": true}
-
-func digest(method string, params []any) string {
-	doc, _ := xmlrpc.EncodeCall(method, params...)
-	sum := sha256.Sum256(doc)
-	return hex.EncodeToString(sum[:])
-}
-
-// submit reserves records and creates operations in one transaction.
-// With an idempotency key, a repeat of the same call returns the same
-// operations and does nothing; the same key with other parameters is a
-// duplicate fault.
-func (s *Service) submit(accountID int64, o callOpts, method string, params []any, reserve func(tx *store.Tx) ([]int64, error)) ([]store.Operation, error) {
+// submitCall reserves records and creates operations in one
+// transaction. With an idempotency key, a repeat of the same call (the
+// same method and digest, which the face gives in CallOptions) returns
+// the same operations and does nothing; the same key with another call
+// is a duplicate fault.
+func (s *Service) submitCall(accountID int64, o callOpts, reserve func(tx *store.Tx) ([]int64, error)) ([]store.Operation, error) {
+	method, d := o.method, o.digest
 	var ids []int64
 	fresh := false
 	err := s.st.Update(func(tx *store.Tx) error {
 		key := o.scope + "/" + o.idemKey
-		d := digest(method, params)
 		if o.idemKey != "" {
 			e, ok := tx.Idem(key)
 			if !ok && o.scope == "operator" {
@@ -168,7 +80,7 @@ func (s *Service) submit(accountID int64, o callOpts, method string, params []an
 			}
 			if ok {
 				if e.Method != method || e.Digest != d {
-					return fault(ObjMethod, CauseDuplicate, "idempotency_key: %q was used for another call", o.idemKey)
+					return fault(ObjMethod, KindDuplicate, "idempotency_key: %q was used for another call", o.idemKey)
 				}
 				ids = e.OpIDs
 				return nil
@@ -244,68 +156,18 @@ func (s *Service) newOp(tx *store.Tx, accountID int64, sp opSpec) store.Operatio
 	return op
 }
 
-func nullable(id int64) any {
-	if id == 0 {
-		return nil
-	}
-	return id
-}
-
-func nullTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t
-}
-
-// renderOp is OperationReturn, plus params as the overview's example reads them.
-func renderOp(o store.Operation) map[string]any {
-	params := map[string]any{}
-	for k, v := range o.Params {
-		if !workflow.IsClientParam(k) {
-			continue
-		}
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			params[k] = n
-		} else {
-			params[k] = v
-		}
-	}
-	for k, v := range map[string]int64{"vm_id": o.VMID, "disk_id": o.DiskID, "iface_id": o.IfaceID, "ip_id": o.IPID} {
-		if v != 0 {
-			params[k] = v
-		}
-	}
-	return map[string]any{
-		"id": o.ID, "type": o.Type, "step": o.Step,
-		"date_created": o.DateCreated, "date_start": nullTime(o.DateStart), "date_updated": o.DateUpdated,
-		"vm_id": nullable(o.VMID), "disk_id": nullable(o.DiskID), "iface_id": nullable(o.IfaceID), "ip_id": nullable(o.IPID),
-		"source": o.Source, "last_error": o.LastError, "eta": o.ETA, "params": params,
-	}
-}
-
-func renderOps(list []store.Operation) []any {
-	out := make([]any, len(list))
-	for i, o := range list {
-		out[i] = renderOp(o)
-	}
-	return out
-}
-
-// busyOn reports a fault when a resource is held by an unfinished
-// operation of a kind that forbids the call (a deletion in progress).
+// deleting reports whether a resource is held by an unfinished deletion
+// (which forbids any other call on it). It runs under the store's write
+// lock on every mutating call, so it reads only the operations the engine
+// queues on key, not every operation kept. All of them, not only the
+// first: a deletion may wait behind another operation on the same key (a
+// vm_delete submitted while a vm_stop runs).
 func (s *Service) deleting(tx *store.Tx, key string) bool {
-	id := s.eng.Holder(key)
-	if id == 0 {
-		return false
-	}
-	found := false
-	tx.EachOperation(func(o *store.Operation) bool {
-		if !o.Finished() && (o.Type == "vm_delete" || o.Type == "disk_delete" || o.Type == "iface_delete") && slices.Contains(o.Keys, key) {
-			found = true
-			return false
+	for _, id := range s.eng.Holders(key) {
+		o, ok := tx.Operation(id)
+		if ok && !o.Finished() && (o.Type == "vm_delete" || o.Type == "disk_delete" || o.Type == "iface_delete") && slices.Contains(o.Keys, key) {
+			return true
 		}
-		return true
-	})
-	return found
+	}
+	return false
 }

@@ -2,19 +2,7 @@ package service
 
 import (
 	"testing"
-	"time"
 )
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func TestLikeMatch(t *testing.T) {
 	tests := []struct {
@@ -28,15 +16,5 @@ func TestLikeMatch(t *testing.T) {
 		if got := likeMatch(tt.pattern, tt.s); got != tt.want {
 			t.Errorf("likeMatch(%q, %q) = %v", tt.pattern, tt.s, got)
 		}
-	}
-}
-
-func TestFaultCodes(t *testing.T) {
-	f := invalid(ObjVM, "memory", "must be a multiple of 64")
-	if f.Code() != 511020 || f.Error() != "Error on object : OBJECT_VM (CAUSE_BADPARAMETER) [memory: must be a multiple of 64]" {
-		t.Fatalf("%d %s", f.Code(), f.Error())
-	}
-	if ErrBadKey.Code() != 510030 {
-		t.Fatalf("bad key code %d", ErrBadKey.Code())
 	}
 }

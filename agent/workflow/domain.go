@@ -2,9 +2,7 @@ package workflow
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ipam"
@@ -36,7 +34,7 @@ func (s *Workflows) ensureDomain(ctx context.Context, r *ops.Run) (host.State, e
 		return st, err
 	}
 	s.log.Warn("domain definition lost; defining it again", "vm_id", r.Op().VMID, "op", r.Op().Type)
-	if _, serr := os.Stat(s.SeedPath(r.Op().VMID)); errors.Is(serr, os.ErrNotExist) {
+	if _, ok := s.seedPath(r.Op().VMID); !ok {
 		if err := s.writeSeed(ctx, r); err != nil {
 			return st, err
 		}

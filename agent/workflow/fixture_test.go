@@ -25,6 +25,7 @@ import (
 	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/storage/file"
+	"github.com/xenagent/xenagent/storage/nocloud"
 )
 
 // v1Dump is agent/store/testdata/state-v1.json: what the schema-1 file
@@ -331,7 +332,7 @@ func resume(t *testing.T, dir, path string) {
 	v4, _ := ipam.Parse("10.77.0.0/24", "10.77.0.1", "", "")
 	v6, _ := ipam.Parse("2001:db8:77::/64", "2001:db8:77::1", "", "")
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
-	workflow.New(workflow.Config{DatacenterID: 1, SeedDir: filepath.Join(dir, "seeds"),
+	workflow.New(workflow.Config{DatacenterID: 1, Seeds: nocloud.New(filepath.Join(dir, "seeds")),
 		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second},
 		Network:  workflow.Network{V4: &v4, V6: &v6, ReverseDomain: "fixture.example"}}, st, eng, hv, vols, log)
 	eng.Start(ctx)

@@ -21,10 +21,11 @@ type Config struct {
 	DatacenterID int64
 	Timeouts     Timeouts
 	Network      Network
-	// KernelsDir holds the kernels a system disk may name; SeedDir the
-	// first-boot seed images (cloud-init NoCloud).
+	// KernelsDir holds the kernels a system disk may name.
 	KernelsDir string
-	SeedDir    string
+	// Seeds keeps the first-boot seeds of VMs that have something to
+	// provision; nil gives them none (tests that never look at one).
+	Seeds host.Seeds
 }
 
 // Workflows runs the steps; New registers them with the engine.

@@ -177,8 +177,8 @@ func (s *Workflows) DomainSpec(vmID int64) (host.DomainSpec, error) {
 			spec.Disks = append(spec.Disks, host.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: slices.Contains(v.ReadOnly, did)})
 		}
 		if v.Provision != nil {
-			if _, serr := os.Stat(s.SeedPath(v.ID)); serr == nil {
-				spec.Seed = s.SeedPath(v.ID)
+			if p, ok := s.seedPath(v.ID); ok {
+				spec.Seed = p
 			}
 		}
 		for n, iid := range v.IfaceIDs {

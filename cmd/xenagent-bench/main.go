@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/api/gandi"
 	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/service"
@@ -97,6 +98,7 @@ type bench struct {
 	eng    *ops.Engine
 	hv     *hypervisor.Driver
 	svc    *service.Service
+	api    *gandi.Face // the calls go through the face, as a client's do
 	caller *service.Caller
 	image  int64
 }
@@ -108,6 +110,7 @@ func setup(dir string) (*bench, error) {
 		return nil, err
 	}
 	os.WriteFile(filepath.Join(dir, "node.xml"), []byte("<node/>"), 0o644)
+	hypervisor.LimitMallocArenas(1) // as the agent does at start (serve.go)
 	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + filepath.Join(dir, "node.xml")}, log)
 	if err != nil {
 		return nil, err
@@ -133,14 +136,14 @@ func setup(dir string) (*bench, error) {
 	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "img", SizeMB: 1}); err != nil {
 		return nil, err
 	}
-	b := &bench{dir: dir, st: st, eng: eng, hv: hv, svc: svc, caller: &service.Caller{AccountID: acct, Handle: "BENCH"}}
+	b := &bench{dir: dir, st: st, eng: eng, hv: hv, svc: svc, api: gandi.NewFace(svc), caller: &service.Caller{AccountID: acct, Handle: "BENCH"}}
 	st.View(func(tx *store.Tx) { tx.EachImage(func(i *store.Image) bool { b.image = i.DiskID; return false }) })
 	eng.Start(context.Background())
 	return b, nil
 }
 
 func (b *bench) submitWait(ctx context.Context, method string, id int64) error {
-	v, err := b.svc.Call(ctx, b.caller, method, []any{id})
+	v, err := b.api.Call(ctx, b.caller, method, []any{id})
 	if err != nil {
 		return err
 	}
@@ -155,7 +158,7 @@ func (b *bench) submitWait(ctx context.Context, method string, id int64) error {
 }
 
 func (b *bench) createVM(ctx context.Context, i int) (int64, error) {
-	v, err := b.svc.Call(ctx, b.caller, "hosting.vm.create_from", []any{
+	v, err := b.api.Call(ctx, b.caller, "hosting.vm.create_from", []any{
 		map[string]any{"datacenter_id": int64(1), "hostname": fmt.Sprintf("b%d", i), "memory": int64(256)},
 		map[string]any{}, b.image})
 	if err != nil {
@@ -280,7 +283,7 @@ func run(rounds, parallel, nVMs int) ([]row, error) {
 	pages := (nVMs + fleet + 1) / 100 // full pages only
 	for i := 0; i < 300; i++ {
 		t0 := time.Now()
-		v, err := b.svc.Call(ctx, b.caller, "hosting.vm.list", []any{map[string]any{"items_per_page": int64(100), "page": int64(i % pages)}})
+		v, err := b.api.Call(ctx, b.caller, "hosting.vm.list", []any{map[string]any{"items_per_page": int64(100), "page": int64(i % pages)}})
 		if err != nil {
 			return nil, err
 		}
@@ -289,7 +292,7 @@ func run(rounds, parallel, nVMs int) ([]row, error) {
 			return nil, fmt.Errorf("vm.list page %d has %d entries", i%pages, len(v.([]any)))
 		}
 		t0 = time.Now()
-		if _, err := b.svc.Call(ctx, b.caller, "hosting.vm.info", []any{ids[i%fleet]}); err != nil {
+		if _, err := b.api.Call(ctx, b.caller, "hosting.vm.info", []any{ids[i%fleet]}); err != nil {
 			return nil, err
 		}
 		info = append(info, time.Since(t0))

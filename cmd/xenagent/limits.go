@@ -11,7 +11,7 @@ import (
 
 	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/connlimit"
-	"github.com/xenagent/xenagent/agent/rpc"
+	"github.com/xenagent/xenagent/agent/api/gandi"
 )
 
 // minConnections is the fewest client connections the agent starts with.
@@ -48,7 +48,7 @@ func maxConnections(nofile uint64, s config.Server) (int, error) {
 
 // limitedServer wraps ln in the connection limits and builds the HTTP
 // server with the timeouts and the bad-key back-off of [server].
-func limitedServer(ln net.Listener, api *rpc.Server, s config.Server, log *slog.Logger) (*http.Server, net.Listener, error) {
+func limitedServer(ln net.Listener, api *gandi.Server, s config.Server, log *slog.Logger) (*http.Server, net.Listener, error) {
 	nofile, err := raiseNoFile()
 	if err != nil {
 		ln.Close()
@@ -71,7 +71,7 @@ func limitedServer(ln net.Listener, api *rpc.Server, s config.Server, log *slog.
 		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"reclaimed_idle\"} %d\n", st.Reclaimed)
 		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"reclaimed_slow\"} %d\n", st.ReclaimedSlow)
 	})
-	api.WithKeyLimits(rpc.KeyLimits{Burst: s.BadKeyBurst, Every: s.BadKeyEvery.Duration, Delay: s.BadKeyDelay.Duration})
+	api.WithKeyLimits(gandi.KeyLimits{Burst: s.BadKeyBurst, Every: s.BadKeyEvery.Duration, Delay: s.BadKeyDelay.Duration})
 	srv := &http.Server{Handler: api.Handler(), ConnState: cl.ConnState,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Duration, IdleTimeout: s.IdleTimeout.Duration, MaxHeaderBytes: s.MaxHeaderBytes,
 		ReadTimeout: s.ReadTimeout.Duration, WriteTimeout: s.WriteTimeout.Duration}

@@ -22,7 +22,7 @@ import (
 	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/reconcile"
-	"github.com/xenagent/xenagent/agent/rpc"
+	"github.com/xenagent/xenagent/agent/api/gandi"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
@@ -32,6 +32,7 @@ import (
 	"github.com/xenagent/xenagent/network/wire"
 	"github.com/xenagent/xenagent/storage/file"
 	"github.com/xenagent/xenagent/storage/lvm"
+	"github.com/xenagent/xenagent/storage/nocloud"
 	"github.com/xenagent/xenagent/storage/runner"
 )
 
@@ -93,7 +94,7 @@ func coreConfigs(cfg config.Config, wiring host.Wiring) (service.Config, workflo
 			Reboot: cfg.Timeouts.Reboot.Duration},
 		Network:    sc.Network,
 		KernelsDir: cfg.Storage.KernelsDir,
-		SeedDir:    filepath.Join(cfg.StateDir, "seeds"),
+		Seeds:      nocloud.New(filepath.Join(cfg.StateDir, "seeds")),
 	}
 	rc := reconcile.Config{Network: sc.Network, QuarantineFor: cfg.Storage.QuarantineFor.Duration}
 	return sc, wc, rc, nil
@@ -166,6 +167,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		return err
 	}
 	defer lease.Release()
+	hypervisor.LimitMallocArenas(2)
 	hv, err := hypervisor.Open(ctx, hypervisor.Config{URI: cfg.Libvirt.URI, CommandTimeout: cfg.Libvirt.CommandTimeout.Duration,
 		HVM: cfg.Libvirt.HVM, KVM: cfg.Libvirt.KVM}, log)
 	if err != nil {
@@ -215,7 +217,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 
 	// Connection limits count TCP connections, so they wrap the raw
 	// listener and TLS wraps them.
-	api := rpc.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log)
+	api := gandi.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log)
 	api.SetHealth(rec.Healthy)
 	api.AddMetrics(rec.WriteVolumeMetrics)
 	srv, ln, err := limitedServer(ln, api, cfg.Server, log)

@@ -237,7 +237,8 @@ func (l *Lab) waitFor(ctx context.Context, timeout time.Duration, what string, c
 		select {
 		case err := <-l.exited:
 			l.exited <- err
-			return fmt.Errorf("the lab machine exited (%v) while waiting for %s; console:\n%s", err, what, l.ConsoleTail(40))
+			qlog, _ := os.ReadFile(filepath.Join(l.cfg.RunDir, "qemu.log"))
+			return fmt.Errorf("the lab machine exited (%v) while waiting for %s; qemu said:\n%s\nconsole:\n%s", err, what, qlog, l.ConsoleTail(40))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/host/hosttest"
 	"github.com/xenagent/xenagent/agent/testenv"
 	"github.com/xenagent/xenagent/storage/storagetest"
 	"golang.org/x/sys/unix"
@@ -151,16 +153,28 @@ func statfsIsReflinkCapable(dir string) bool {
 	return st.Type == unix.BTRFS_SUPER_MAGIC || st.Type == unix.XFS_SUPER_MAGIC
 }
 
+// The port's suite on a reflink-capable filesystem, each subtest in a
+// directory of its own on one btrfs.
 func TestConformanceOnBtrfs(t *testing.T) {
-	b, err := New(storagetest.Btrfs(t, 1), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	storagetest.Conformance(t, b, "xa-conf-")
+	mnt := storagetest.Btrfs(t, 1)
+	n := 0
+	hosttest.VolumesSuite(t, func(t *testing.T) hosttest.VolumesRig {
+		n++
+		b, err := New(filepath.Join(mnt, fmt.Sprint(n)), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !statfsIsReflinkCapable(b.dir) {
+			t.Fatalf("%s is not on btrfs", b.dir)
+		}
+		return hosttest.VolumesRig{Volumes: b, Prefix: "xa-conf-"}
+	})
 }
 
 func TestConformanceWithoutReflinks(t *testing.T) {
-	storagetest.Conformance(t, newBackend(t), "xa-conf-")
+	hosttest.VolumesSuite(t, func(t *testing.T) hosttest.VolumesRig {
+		return hosttest.VolumesRig{Volumes: newBackend(t), Prefix: "xa-conf-"}
+	})
 }
 
 // A filesystem that refuses user xattrs cannot keep marks: New says so

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/host/hosttest"
 	"github.com/xenagent/xenagent/agent/testenv"
 	"github.com/xenagent/xenagent/storage/runner"
-	"github.com/xenagent/xenagent/storage/storagetest"
 )
 
 // recorded answers commands with outputs recorded from real LVM and
@@ -294,5 +294,7 @@ func TestThinConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storagetest.Conformance(t, b, "xa-conf-")
+	hosttest.VolumesSuite(t, func(t *testing.T) hosttest.VolumesRig {
+		return hosttest.VolumesRig{Volumes: b, Prefix: "xa-conf-"}
+	})
 }

@@ -1,5 +1,6 @@
 // Package storagetest holds what storage tests share: a loop-mounted
-// btrfs for reflink clones, and the conformance suite every backend runs.
+// btrfs for reflink clones. The conformance suite every backend runs is
+// agent/host/hosttest.VolumesSuite, the port's, which the fakes run too.
 package storagetest
 
 import (

@@ -1,0 +1,109 @@
+package gandi
+
+import (
+	"context"
+
+	"github.com/xenagent/xenagent/agent/service"
+)
+
+// method is one API method after authentication: it decodes its
+// arguments (a, after the API key) into the service's typed request,
+// calls the service and renders the result in the seed's shape.
+type method func(ctx context.Context, c *service.Caller, a args) (any, error)
+
+// Face is the method table over the service.
+type Face struct {
+	svc     *service.Service
+	methods map[string]method
+}
+
+// NewFace makes the Gandi v3 face of svc.
+func NewFace(svc *service.Service) *Face {
+	f := &Face{svc: svc}
+	f.methods = f.table()
+	return f
+}
+
+// Call dispatches an authenticated call; params exclude the API key. A
+// retried mutating call with the same idempotency key is answered with
+// the operations of the first, before its object is looked up.
+func (f *Face) Call(ctx context.Context, c *service.Caller, name string, params []any) (any, error) {
+	m, ok := f.methods[name]
+	if !ok {
+		return nil, unknownMethod(name)
+	}
+	if v, ok := f.replay(c, name, params); ok {
+		return v, nil
+	}
+	v, err := m(ctx, c, args{vals: params})
+	if err != nil {
+		return nil, AsFault(err)
+	}
+	return v, nil
+}
+
+// Known reports whether the face serves the method.
+func (f *Face) Known(name string) bool {
+	_, ok := f.methods[name]
+	return ok
+}
+
+func (f *Face) table() map[string]method {
+	return map[string]method{
+		"hosting.ssh.count":  f.sshCount,
+		"hosting.ssh.list":   f.sshList,
+		"hosting.ssh.info":   f.sshInfo,
+		"hosting.ssh.create": f.sshCreate,
+		"hosting.ssh.delete": f.sshDelete,
+
+		"hosting.vm.disk_attach":     f.vmDiskAttach,
+		"hosting.vm.disk_detach":     f.vmDiskDetach,
+		"hosting.vm.iface_attach":    f.vmIfaceAttach,
+		"hosting.vm.iface_detach":    f.vmIfaceDetach,
+		"hosting.vm.disk_rollback":   f.vmDiskRollback,
+		"hosting.disk.rollback_from": f.diskRollbackFrom,
+
+		"hosting.vm.count":       f.vmCount,
+		"hosting.vm.list":        f.vmList,
+		"hosting.vm.info":        f.vmInfo,
+		"hosting.vm.create":      f.vmCreate,
+		"hosting.vm.create_from": f.vmCreateFrom,
+		"hosting.vm.update":      f.vmUpdate,
+		"hosting.vm.start":       f.vmAction("hosting.vm.start", f.svc.StartVM),
+		"hosting.vm.stop":        f.vmAction("hosting.vm.stop", f.svc.StopVM),
+		"hosting.vm.reboot":      f.vmAction("hosting.vm.reboot", f.svc.RebootVM),
+		"hosting.vm.delete":      f.vmAction("hosting.vm.delete", f.svc.DeleteVM),
+
+		"hosting.iface.count":  f.ifaceCount,
+		"hosting.iface.list":   f.ifaceList,
+		"hosting.iface.info":   f.ifaceInfo,
+		"hosting.iface.create": f.ifaceCreate,
+		"hosting.iface.delete": f.ifaceDelete,
+		"hosting.iface.update": f.ifaceUpdate,
+		"hosting.ip.count":     f.ipCount,
+		"hosting.ip.list":      f.ipList,
+		"hosting.ip.info":      f.ipInfo,
+		"hosting.ip.update":    f.ipUpdate,
+
+		"operation.count":  f.opCount,
+		"operation.list":   f.opList,
+		"operation.info":   f.opInfo,
+		"operation.cancel": f.opCancel,
+
+		"version.info":                 f.versionInfo,
+		"hosting.account.info":         f.accountInfo,
+		"hosting.datacenter.list":      f.datacenterList,
+		"hosting.image.list":           f.imageList,
+		"hosting.disk.count":           f.diskCount,
+		"hosting.disk.list":            f.diskList,
+		"hosting.disk.info":            f.diskInfo,
+		"hosting.disk.create":          f.diskCreate,
+		"hosting.disk.create_from":     f.diskCreateFrom,
+		"hosting.disk.delete":          f.diskDelete,
+		"hosting.disk.update":          f.diskUpdate,
+		"hosting.disk.list_kernels":    f.diskListKernels,
+		"hosting.disk.list_options":    f.diskListOptions,
+		"hosting.snapshotprofile.list": f.snapshotProfileList,
+		"hosting.snapshotprofile.info": f.snapshotProfileInfo,
+	}
+}

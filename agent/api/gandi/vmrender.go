@@ -1,0 +1,59 @@
+package gandi
+
+import "github.com/xenagent/xenagent/agent/service"
+
+// renderVM is VMReturn.
+func renderVM(v service.VM) map[string]any {
+	return map[string]any{
+		"id": v.ID, "hostname": v.Hostname, "description": v.Description, "memory": v.Memory,
+		"vm_max_memory": v.MaxMemory, "cores": v.Cores, "ai_active": v.AIActive, "console": v.Console,
+		"datacenter_id": v.DatacenterID, "state": v.State, "flex_shares": 0,
+		"disks_id": append([]int64{}, v.DiskIDs...), "ifaces_id": append([]int64{}, v.IfaceIDs...),
+		"date_created": v.DateCreated, "date_updated": v.DateUpdated,
+	}
+}
+
+// renderVMInfo is VMReturn with what only vm.info returns.
+func renderVMInfo(v service.VMInfo) map[string]any {
+	out := renderVM(v.VM)
+	out["disks"] = renderAll(v.Disks, func(d service.VMDisk) any { return renderVMDisk(d) })
+	out["ifaces"] = renderAll(v.Ifaces, func(i service.VMIface) any { return renderVMIface(i) })
+	out["console_url"] = ""
+	out["graph_urls"] = map[string]any{"vcpu": []any{}, "vdi": []any{}, "vif": []any{}}
+	out["probes"] = map[string]any{}
+	out["triggers"] = []any{}
+	return out
+}
+
+// renderVMDisk is DiskReturn as disk.list renders it.
+func renderVMDisk(d service.VMDisk) map[string]any {
+	nullStr := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	return map[string]any{
+		"id": d.ID, "name": d.Name, "size": d.SizeMB, "total_size": d.TotalSizeMB, "state": d.State, "type": d.Type,
+		"datacenter_id": d.DatacenterID, "kernel_version": nullStr(d.KernelVersion), "label": nullStr(d.Label),
+		"source": nullable(d.Source), "visibility": d.Visibility, "vms_id": append([]int64{}, d.VMIDs...), "is_boot_disk": d.IsBootDisk,
+		"can_snapshot": d.CanSnapshot, "is_migrating": false, "snapshots_id": append([]int64{}, d.SnapshotIDs...),
+		"date_created": d.DateCreated, "date_updated": d.DateUpdated, "snapshot_profile_id": nullable(d.SnapshotProfileID),
+	}
+}
+
+// renderVMIface is IfaceReturn with its ips.
+func renderVMIface(i service.VMIface) map[string]any {
+	return map[string]any{
+		"id": i.ID, "bandwidth": i.Bandwidth, "datacenter_id": i.DatacenterID, "vm_id": nullable(i.VMID),
+		"ips_id": append([]int64{}, i.IPIDs...), "num": i.Num, "state": i.State, "type": i.Type,
+		"date_created": i.DateCreated, "date_updated": i.DateUpdated,
+		"ips": renderAll(i.IPs, func(ip service.VMIP) any {
+			return map[string]any{
+				"id": ip.ID, "ip": ip.Addr, "version": ip.Version, "iface_id": nullable(ip.IfaceID), "num": ip.Num,
+				"state": ip.State, "reverse": ip.Reverse, "datacenter_id": ip.DatacenterID,
+				"date_created": ip.DateCreated, "date_updated": ip.DateUpdated,
+			}
+		}),
+	}
+}

@@ -1,0 +1,187 @@
+package service
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/store"
+)
+
+// VM is a virtual machine as a client sees it (the seed's VMReturn).
+type VM struct {
+	ID, DatacenterID             int64
+	Hostname, Description, State string
+	Memory, MaxMemory, Cores     int64
+	AIActive, Console            int64
+	DiskIDs, IfaceIDs            []int64
+	DateCreated, DateUpdated     time.Time
+}
+
+func vmOf(v store.VM) VM {
+	return VM{ID: v.ID, DatacenterID: v.DatacenterID, Hostname: v.Hostname, Description: v.Description, State: v.State,
+		Memory: v.Memory, MaxMemory: v.MaxMemory, Cores: v.Cores, AIActive: v.AIActive, Console: v.Console,
+		DiskIDs: append([]int64{}, v.DiskIDs...), IfaceIDs: append([]int64{}, v.IfaceIDs...),
+		DateCreated: v.DateCreated, DateUpdated: v.DateUpdated}
+}
+
+// VMInfo is what hosting.vm.info tells of a VM: the VM, its disks (the
+// boot disk first) and its ifaces, in its order.
+type VMInfo struct {
+	VM
+	Disks  []VMDisk
+	Ifaces []VMIface
+}
+
+// VMDisk is one of a VM's disks, as vm.info shows it (the seed's
+// DiskReturn, as disk.list gives it).
+type VMDisk struct {
+	ID, DatacenterID              int64
+	Name, State, Type, Visibility string
+	KernelVersion, Label          string
+	SizeMB, TotalSizeMB           int64
+	Source, SnapshotProfileID     int64
+	VMIDs, SnapshotIDs            []int64
+	IsBootDisk, CanSnapshot       bool
+	DateCreated, DateUpdated      time.Time
+}
+
+func (s *Service) vmDiskOf(tx *store.Tx, d store.Disk) VMDisk {
+	out := VMDisk{ID: d.ID, DatacenterID: d.DatacenterID, Name: d.Name, State: d.State, Type: d.Type, Visibility: d.Visibility,
+		KernelVersion: d.KernelVersion, Label: d.Label, SizeMB: d.SizeMB, TotalSizeMB: s.totalSize(d), Source: d.Source,
+		SnapshotProfileID: d.SnapshotProfile, VMIDs: []int64{}, SnapshotIDs: snapshotsOf(tx, d.ID),
+		CanSnapshot: d.Type == store.DiskTypeData, DateCreated: d.DateCreated, DateUpdated: d.DateUpdated}
+	if d.VMID != 0 {
+		if v, ok := tx.VM(d.VMID); ok && slices.Contains(v.DiskIDs, d.ID) {
+			out.VMIDs = append(out.VMIDs, v.ID)
+			out.IsBootDisk = len(v.DiskIDs) > 0 && v.DiskIDs[0] == d.ID
+		}
+	}
+	return out
+}
+
+// VMIface is one of a VM's ifaces with its addresses, as vm.info shows
+// it (the seed's IfaceReturn with ips).
+type VMIface struct {
+	ID, DatacenterID, VMID int64
+	Bandwidth              float64
+	IPIDs                  []int64
+	// Num is the iface's place among its VM's.
+	Num                      int64
+	State, Type              string
+	IPs                      []VMIP
+	DateCreated, DateUpdated time.Time
+}
+
+// VMIP is an address of a VM's iface (the seed's IPReturn).
+type VMIP struct {
+	ID, DatacenterID, IfaceID int64
+	Addr                      string
+	Version, Num              int64
+	State, Reverse            string
+	DateCreated, DateUpdated  time.Time
+}
+
+func vmIfaceOf(tx *store.Tx, i store.Iface) VMIface {
+	out := VMIface{ID: i.ID, DatacenterID: i.DatacenterID, VMID: i.VMID, Bandwidth: i.Bandwidth,
+		IPIDs: append([]int64{}, i.IPIDs...), State: i.State, Type: i.Type, IPs: []VMIP{},
+		DateCreated: i.DateCreated, DateUpdated: i.DateUpdated}
+	if v, ok := tx.VM(i.VMID); ok {
+		for n, id := range v.IfaceIDs {
+			if id == i.ID {
+				out.Num = int64(n)
+			}
+		}
+	}
+	for _, id := range i.IPIDs {
+		if ip, ok := tx.IP(id); ok {
+			out.IPs = append(out.IPs, VMIP{ID: ip.ID, DatacenterID: ip.DatacenterID, IfaceID: ip.IfaceID, Addr: ip.Addr,
+				Version: ip.Version, Num: ip.Num, State: ip.State, Reverse: ip.Reverse,
+				DateCreated: ip.DateCreated, DateUpdated: ip.DateUpdated})
+		}
+	}
+	return out
+}
+
+// VM reads one of the caller's VMs with its disks and ifaces.
+func (s *Service) VM(c *Caller, id int64) (VMInfo, error) {
+	var out VMInfo
+	var err error
+	s.st.View(func(tx *store.Tx) {
+		var v store.VM
+		if v, err = vmFor(tx, c, id); err != nil {
+			return
+		}
+		out = VMInfo{VM: vmOf(v), Disks: []VMDisk{}, Ifaces: []VMIface{}}
+		for _, did := range v.DiskIDs {
+			if d, ok := tx.Disk(did); ok {
+				out.Disks = append(out.Disks, s.vmDiskOf(tx, d))
+			}
+		}
+		for _, iid := range v.IfaceIDs {
+			if i, ok := tx.Iface(iid); ok {
+				out.Ifaces = append(out.Ifaces, vmIfaceOf(tx, i))
+			}
+		}
+	})
+	return out, err
+}
+
+// VMFilter selects VMs: each field, when not empty, is a match.
+type VMFilter struct {
+	IDs, Cores, DatacenterIDs, Memory []int64
+	Hostnames                         []string
+	// HostnameLike is "~hostname": a case-insensitive SQL LIKE ('%' any
+	// run, '_' one character); without wildcards, a substring.
+	HostnameLike string
+	State        string
+}
+
+var vmStates = []string{store.VMPaused, store.VMRunning, store.VMHalted, store.VMLocked, store.VMBeingCreated, store.VMDeleted}
+
+func (f VMFilter) check() error {
+	if f.State != "" && !slices.Contains(vmStates, f.State) {
+		return invalid(ObjVM, "state", "must be one of paused, running, halted, locked, being_created, deleted")
+	}
+	return nil
+}
+
+func (f VMFilter) match(v *store.VM) bool {
+	return (len(f.IDs) == 0 || slices.Contains(f.IDs, v.ID)) &&
+		(len(f.Cores) == 0 || slices.Contains(f.Cores, v.Cores)) &&
+		(len(f.DatacenterIDs) == 0 || slices.Contains(f.DatacenterIDs, v.DatacenterID)) &&
+		(len(f.Memory) == 0 || slices.Contains(f.Memory, v.Memory)) &&
+		(len(f.Hostnames) == 0 || slices.Contains(f.Hostnames, v.Hostname)) &&
+		(f.HostnameLike == "" || likeMatch(f.HostnameLike, v.Hostname)) &&
+		(f.State == "" || f.State == v.State)
+}
+
+var vms = lister[store.VM]{
+	obj:   ObjVM,
+	each:  (*store.Tx).EachVM,
+	owner: func(v *store.VM) int64 { return v.AccountID },
+	sortKeys: map[string]func(a, b *store.VM) int{
+		"id":            func(a, b *store.VM) int { return cmp64(a.ID, b.ID) },
+		"cores":         func(a, b *store.VM) int { return cmp64(a.Cores, b.Cores) },
+		"datacenter_id": func(a, b *store.VM) int { return cmp64(a.DatacenterID, b.DatacenterID) },
+		"memory":        func(a, b *store.VM) int { return cmp64(a.Memory, b.Memory) },
+		"hostname":      func(a, b *store.VM) int { return strings.Compare(a.Hostname, b.Hostname) },
+		"state":         func(a, b *store.VM) int { return strings.Compare(a.State, b.State) },
+	},
+}
+
+// VMs lists the caller's VMs that match f.
+func (s *Service) VMs(c *Caller, f VMFilter, p Page) ([]VM, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return list(s.st, vms, c, f.match, p, func(_ *store.Tx, v store.VM) VM { return vmOf(v) })
+}
+
+// CountVMs counts the caller's VMs that match f.
+func (s *Service) CountVMs(c *Caller, f VMFilter) (int, error) {
+	if err := f.check(); err != nil {
+		return 0, err
+	}
+	return count(s.st, vms, c, f.match), nil
+}
