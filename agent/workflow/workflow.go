@@ -4,6 +4,14 @@
 // the first-boot seed and images. Each step is idempotent and acts on
 // the host only through the ports of agent/host; the engine (agent/ops)
 // journals them, so a crash between any two is resumed or rolled back.
+//
+// What the steps read and journal is typed, one input and one progress
+// type per operation (data.go), stored as JSON in the operation's record;
+// OpenState opens the agent's state, converting the string maps an agent
+// of store schema 1 journalled into them (upgrade.go). A VM's recorded
+// state changes only through RecordVMState, and the hypervisor calls that
+// take a domain's devices away only through tearDown, which counts their
+// traffic first.
 package workflow
 
 import (
