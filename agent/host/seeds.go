@@ -11,16 +11,24 @@ import (
 // writes cloud-init NoCloud images).
 type Seeds interface {
 	// Path is where a domain finds vmID's seed, and whether a whole one
-	// is there. It looks at the host without waiting on anything (a
-	// stat); a seed it cannot see is reported absent.
+	// is there. The path is the same whether or not the seed is, and
+	// another VM's is another. It looks at the host without waiting on
+	// anything (a stat); a seed it cannot see is reported absent.
 	Path(vmID int64) (path string, ok bool)
-	// Write makes vmID's seed from spec, replacing an earlier one only
-	// once the new one is whole: a crash leaves the old seed or the new.
+	// Write makes vmID's seed from spec, at Path, replacing an earlier one
+	// whole (nothing of the earlier spec is kept) and only once the new
+	// one is whole: a crash leaves the old seed or the new, and maybe a
+	// half-written one that Path never reports and Sweep removes.
+	// Writing the same spec again is harmless.
 	Write(ctx context.Context, vmID int64, spec SeedSpec) error
-	// Remove deletes vmID's seed; one already gone is no error.
+	// Remove deletes vmID's seed, and only vmID's; one already gone (or
+	// never written) is no error.
 	Remove(ctx context.Context, vmID int64) error
-	// Sweep removes the seeds of VMs keep refuses and any left
-	// half-written by a crash, and names what it removed.
+	// Sweep removes the seeds of VMs keep refuses and, whatever keep
+	// says, any left half-written by a crash. It names the seeds it
+	// removed, each by the last element of its Path, in no set order;
+	// the half-written ones go unnamed, since they belong to no VM it
+	// could name. With nothing written yet there is nothing to sweep.
 	Sweep(ctx context.Context, keep func(vmID int64) bool) ([]string, error)
 }
 

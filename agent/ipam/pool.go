@@ -1,6 +1,9 @@
-// Package ipam hands out addresses from a configured range. It holds
-// no state: which addresses are taken is the caller's record, so that the
-// lease and the record it belongs to are written in one transaction.
+// Package ipam hands out addresses from configured pools and recycles
+// them as the seeds describe: an account gets back the addresses it
+// released first, then fresh ones, then others' released ones (Lease);
+// a deleted iface's addresses are remembered for its account (Release).
+// Which addresses are taken is read from the records in the caller's
+// transaction, so a lease and the record it belongs to are one write.
 package ipam
 
 import (

@@ -1,7 +1,10 @@
-// Package service is the public API: it validates every call against the
-// seed documents' rules, reserves records and submits operations, and
-// answers reads from the store. It knows the hypervisor and storage only
-// through the small interfaces in ports.go.
+// Package service holds the rules of the seed documents, whatever face a
+// call comes through: typed requests are checked (every refusal a typed
+// *Error naming the field and the rule), records reserved, quotas and
+// snapshot policies applied and operations submitted, idempotently, in
+// one store transaction; reads answer typed views. It knows no wire
+// format (the faces under agent/api decode and render) and no step of an
+// operation (agent/workflow runs them).
 package service
 
 import (

@@ -29,6 +29,8 @@ type bench struct {
 	hv   *hostfake.Hypervisor
 	vols *hostfake.Volumes
 	net  *hostfake.Wiring
+	// seeds stay untouched unless a VM has something to provision.
+	seeds *hostfake.Seeds
 }
 
 // The timeouts of a graceful stop (two messages, then power off) and a
@@ -55,10 +57,10 @@ func newBench(t *testing.T, timeouts Timeouts, opts ...hostfake.HypervisorOption
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bench{t: t, st: st, net: hostfake.NewWiring(), vols: hostfake.NewVolumes()}
+	b := &bench{t: t, st: st, net: hostfake.NewWiring(), vols: hostfake.NewVolumes(), seeds: hostfake.NewSeeds()}
 	b.hv = hostfake.NewHypervisor(append([]hostfake.HypervisorOption{hostfake.WithLinks(b.net)}, opts...)...)
 	b.eng = ops.New(st, log, ops.Config{RetryFor: time.Second})
-	b.wf = New(Config{DatacenterID: 1, Timeouts: timeouts,
+	b.wf = New(Config{DatacenterID: 1, Timeouts: timeouts, Seeds: b.seeds,
 		Network: Network{Bridge: "xabr0", V4: &v4, Wiring: b.net}}, st, b.eng, b.hv, b.vols, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	b.ctx = ctx

@@ -2,6 +2,13 @@
 # Starts virtlogd and libvirtd for the tests on machines without systemd
 # (CI containers); on a systemd host, makes sure the units run. Idempotent.
 set -euo pipefail
+# A container's /dev/kvm keeps the host's group (no udev gives it to kvm,
+# as Debian's rules do on a host). libvirt then finds KVM usable for root
+# but not for the qemu user, and probes QEMU's capabilities again at every
+# call (a minute each: a define times out). Give it to kvm, as udev would.
+if [ -c /dev/kvm ] && getent group kvm >/dev/null && [ "$(stat -c %G /dev/kvm)" != kvm ]; then
+  chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+fi
 if virsh -c qemu:///system version >/dev/null 2>&1; then
   exit 0
 fi

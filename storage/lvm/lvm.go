@@ -3,7 +3,7 @@
 // (create_from, snapshot, rollback) is a thin snapshot, constant time
 // whatever the size; resize grows only. Every LV the agent makes carries
 // the tag "xenagent", and List reports only those, so reconciliation never
-// touches a volume someone else made. Its mark (see storage/mark) is two
+// touches a volume someone else made. Its mark (host.Mark) is two
 // more tags, set by the lvcreate that makes it: "xa-owner-<instance>" and
 // "xa-op-<operation id>". An LV tagged "xenagent" alone was made before
 // marks existed.

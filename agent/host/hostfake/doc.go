@@ -1,5 +1,5 @@
 // Package hostfake holds in-memory fakes of the host ports (Hypervisor,
-// Volumes, Wiring) for the tests of the rules that drive them: the
+// Volumes, Wiring, Seeds) for the tests of the rules that drive them: the
 // workflows, reconciliation, the service.
 //
 // Why fakes, when the real adapters run in tests too (libvirt's test
@@ -32,6 +32,9 @@
 //     hypervisor does it at start and stop when given the Wiring as its
 //     Links), SetCounters sets what a device counted, Wired reads back
 //     what is in place, WatchLinks is a host.LinkWatcher.
+//   - Seeds.PutPartial leaves a half-written seed, as a crash in a
+//     Write does, and Partial counts them; Read returns the spec of the
+//     seed at a path, as the guest given it would read it.
 //   - Every fake embeds Faults: Fail makes a method fail (before acting,
 //     or after, as a call whose answer was lost), Hook decides per call,
 //     Calls and Count tell what was called.

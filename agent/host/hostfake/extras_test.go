@@ -194,3 +194,43 @@ func TestPartialVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The fake seeds fail by VM id, before or after acting, and keep their
+// own copy of what they were given.
+func TestSeedsFaults(t *testing.T) {
+	boom := errors.New("boom")
+	s := hostfake.NewSeeds()
+	s.Fail("Write", hostfake.Fault{Err: boom, Name: "7"})
+	if err := s.Write(ctx, 7, hosttest.SeedSpec(7, "web1")); !errors.Is(err, boom) {
+		t.Fatalf("refused write: %v", err)
+	}
+	if _, ok := s.Path(7); ok {
+		t.Fatal("a refused write made the seed")
+	}
+	if err := s.Write(ctx, 8, hosttest.SeedSpec(8, "web2")); err != nil {
+		t.Fatalf("a write on another VM: %v", err)
+	}
+	s.Fail("Write", hostfake.Fault{Err: boom, After: true, Times: 1})
+	spec := hosttest.SeedSpec(7, "web1")
+	if err := s.Write(ctx, 7, spec); !errors.Is(err, boom) {
+		t.Fatalf("write whose answer was lost: %v", err)
+	}
+	spec.AuthorizedKeys[0] = "changed by the caller"
+	p, ok := s.Path(7)
+	if got, err := s.Read(p); !ok || err != nil || !slices.Equal(got.AuthorizedKeys, hosttest.SeedSpec(7, "web1").AuthorizedKeys) {
+		t.Fatalf("a write whose answer was lost: %v, %+v, %v", ok, got, err)
+	}
+	s.Fail("Remove", hostfake.Fault{Err: boom})
+	if err := s.Remove(ctx, 7); !errors.Is(err, boom) {
+		t.Fatalf("refused remove: %v", err)
+	}
+	if _, err := s.Read(p); err != nil {
+		t.Fatalf("a refused remove removed: %v", err)
+	}
+	if s.Count("Write") != 3 || s.Count("Remove") != 1 {
+		t.Errorf("calls %+v", s.Calls())
+	}
+	if _, err := s.Read("/elsewhere"); !errors.Is(err, hostfake.ErrNoSeed) {
+		t.Errorf("reading no seed: %v", err)
+	}
+}

@@ -12,7 +12,8 @@ type Fault struct {
 	Err error
 	// Name, when set, limits the fault to calls on that name: the domain,
 	// the volume (a Clone's destination, a Rename's source), the device
-	// (Read), or the iface id in decimal (Wire, Unplugged, Unwire).
+	// (Read), the iface id in decimal (Wire, Unplugged, Unwire), or the
+	// VM id in decimal (Seeds' Write, Remove).
 	Name string
 	// After: the call acts, then fails, as a call whose answer was lost
 	// (a timeout, a crash just after it acted) does. Otherwise it fails

@@ -2,6 +2,7 @@ package hostfake_test
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -95,4 +96,19 @@ func wiringRig(w *hostfake.Wiring) hosttest.WiringRig {
 
 func TestWiringConformance(t *testing.T) {
 	hosttest.WiringSuite(t, func(t *testing.T) hosttest.WiringRig { return wiringRig(hostfake.NewWiring()) })
+}
+
+func TestSeedsConformance(t *testing.T) {
+	hosttest.SeedsSuite(t, func(t *testing.T) hosttest.SeedsRig {
+		s := hostfake.NewSeeds()
+		return hosttest.SeedsRig{
+			Seeds: s,
+			Holds: func(path string, spec host.SeedSpec) (bool, error) {
+				got, err := s.Read(path)
+				return reflect.DeepEqual(got, spec), err
+			},
+			Crash:     func(_ *testing.T, vmID int64) { s.PutPartial(vmID) },
+			Leftovers: func(*testing.T) int { return s.Partial() },
+		}
+	})
 }

@@ -1,15 +1,17 @@
 // Package hosttest holds the one conformance suite per host port that
-// every implementation passes: HypervisorSuite, VolumesSuite and
-// WiringSuite. The fakes of host/hostfake run them in their own tests,
-// the adapters in theirs (hypervisor/ over libvirt's test driver,
-// storage/file and storage/lvm, network/wire in a network namespace), so
-// the workflows' tests on the fakes prove something about the real host.
+// every implementation passes: HypervisorSuite, VolumesSuite,
+// WiringSuite and SeedsSuite. The fakes of host/hostfake run them in
+// their own tests, the adapters in theirs (hypervisor/ over libvirt's
+// test driver, storage/file and storage/lvm, network/wire in a network
+// namespace, storage/nocloud in a temp dir), so the workflows' tests on
+// the fakes prove something about the real host.
 //
 // Each suite takes a constructor called once per subtest, so subtests
 // start from nothing and fail on their own. A suite checks behaviour
 // through the port; where the port cannot show something (a definition's
-// devices, a volume's data, the filters in place), the rig the
-// constructor returns gives the suite that view. Where an implementation
+// devices, a volume's data, the filters in place, a seed's content, what
+// a crash leaves), the rig the constructor returns gives the suite that
+// view. Where an implementation
 // cannot do something the port allows not to (libvirt's test driver does
 // not report reboots), the suite asks the implementation (here,
 // RebootReportsItself) and checks the answer it gives, never skips.
