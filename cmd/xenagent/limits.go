@@ -9,9 +9,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xenagent/xenagent/agent/api/gandi"
 	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/connlimit"
-	"github.com/xenagent/xenagent/agent/api/gandi"
 )
 
 // minConnections is the fewest client connections the agent starts with.
