@@ -25,11 +25,28 @@ func OpenState(path string, log *slog.Logger) (*store.Store, error) {
 // UpgradeOperation converts an operation stored by schema 1: what its
 // steps read among its params becomes its typed input, its data its
 // typed progress, and its params keep only what a client may read back.
-// A value that does not parse, or step data its type never journalled,
-// is an error naming it: the upgrade then fails as a whole and the file
-// stays as it was. It is idempotent: an operation already converted
+// In an unfinished operation, a value that does not parse, or step data
+// its type never journalled, is an error naming it: the upgrade then
+// fails as a whole and the file stays as it was (the operation will run
+// again: guessing would be worse). A finished one keeps its record
+// without step data instead. It is idempotent: an operation already converted
 // comes back unchanged.
 func UpgradeOperation(old store.OperationV1) (store.Operation, error) {
+	op, err := upgradeOperation(old)
+	if err != nil && op.Finished() {
+		// A finished operation never runs again and nothing reads its step
+		// data: a value an older agent journalled that does not parse must
+		// not keep the agent from starting. It keeps what a client reads.
+		op = old.Operation
+		op.Input, op.Progress, op.Secrets = nil, nil, nil
+		op.Params = maps.Clone(op.Params)
+		maps.DeleteFunc(op.Params, func(k, _ string) bool { return !IsClientParam(k) })
+		return op, nil
+	}
+	return op, err
+}
+
+func upgradeOperation(old store.OperationV1) (store.Operation, error) {
 	op := old.Operation
 	op.Params = maps.Clone(op.Params)
 	op.Secrets = maps.Clone(op.Secrets)

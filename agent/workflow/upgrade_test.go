@@ -81,6 +81,10 @@ func TestUpgradeOperation(t *testing.T) {
 
 		{name: "a number that is not", typ: "disk_rollback", step: store.StepRun,
 			params: map[string]string{"old_disk_id": "forty"}, err: `params["old_disk_id"] = "forty": want an integer`},
+		{name: "a finished one's value that is not: kept, without step data", typ: "disk_rollback", step: store.StepDone,
+			params: map[string]string{"old_disk_id": "forty", "snapshot_id": "6"}, wantParams: map[string]string{"old_disk_id": "forty", "snapshot_id": "6"}},
+		{name: "a finished one's unknown data: dropped", typ: "vm_stop", step: store.StepError,
+			data: map[string]string{"deadline": "soon"}},
 		{name: "a time that is not", typ: "vm_stop", step: store.StepRun,
 			data: map[string]string{"deadline": "soon"}, err: `data["deadline"] = "soon": want an RFC 3339 time`},
 		{name: "a flag that is not", typ: "vm_reboot", step: store.StepRun,
