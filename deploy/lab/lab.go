@@ -277,7 +277,13 @@ func (l *Lab) ConsoleTail(n int) string {
 
 // Exec runs a shell command in dom0 over ssh and returns its output.
 func (l *Lab) Exec(ctx context.Context, command string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	return l.ExecWithin(ctx, 2*time.Minute, command)
+}
+
+// ExecWithin is Exec for a command that may take longer (a test suite
+// run in dom0, under TCG).
+func (l *Lab) ExecWithin(ctx context.Context, d time.Duration, command string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ssh", "-q", "-i", filepath.Join(l.cfg.RunDir, "lab_key"),
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",

@@ -328,7 +328,8 @@ func TestXenLab(t *testing.T) {
 
 	// The storage conformance suite on the real thin pool.
 	start := time.Now()
-	out, err := l.Exec(ctx, "cd /tmp && XENAGENT_LVM_VG=labvg XENAGENT_LVM_POOL=pool /mnt/lab/lvm-conformance.test -test.run TestThinConformance -test.v 2>&1")
+	// The volume suite runs ~40 lvm commands, each a few seconds under TCG.
+	out, err := l.ExecWithin(ctx, 10*time.Minute, "cd /tmp && XENAGENT_LVM_VG=labvg XENAGENT_LVM_POOL=pool /mnt/lab/lvm-conformance.test -test.run TestThinConformance -test.v 2>&1")
 	if err != nil || !strings.Contains(out, "--- PASS: TestThinConformance") {
 		t.Fatalf("lvm thin conformance: %v\n%s", err, out)
 	}
