@@ -1,10 +1,13 @@
 package ipam
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/xenagent/xenagent/agent/store"
 )
@@ -46,6 +49,9 @@ func Lease(tx *store.Tx, pool *Pool, accountID int64) (netip.Addr, error) {
 	if a, ok := pool.Next(func(a netip.Addr) bool { return inUse[a] || held[a] }); ok {
 		return a, nil
 	}
+	// Accounts in id order: which account gives an address up does not
+	// depend on a map's order.
+	slices.SortFunc(others, func(a, b string) int { return cmp.Compare(keyAccount(a), keyAccount(b)) })
 	for _, key := range others {
 		list := tx.Released(key)
 		for i, raw := range list {
@@ -63,7 +69,12 @@ var ErrExhausted = errors.New("no address left")
 
 func ReleasedKey(accountID, version int64) string { return fmt.Sprintf("%d/%d", accountID, version) }
 
-func poolString(p *Pool) string { return p.First.String() + "-" + p.Last.String() }
+// keyAccount is the account id of a released list's key (ReleasedKey).
+func keyAccount(key string) int64 {
+	acct, _, _ := strings.Cut(key, "/")
+	n, _ := strconv.ParseInt(acct, 10, 64)
+	return n
+}
 
 // Release deletes an iface's IP records and remembers their addresses
 // for the account, newest last.

@@ -56,7 +56,7 @@ func (s *Service) quotaMB(tx *store.Tx, accountID int64) int64 {
 func (s *Service) sourceDisk(tx *store.Tx, obj Object, accountID, id int64) (store.Disk, error) {
 	d, ok := tx.Disk(id)
 	if !ok || (d.AccountID != accountID && d.Type != store.DiskTypeImage && accountID != 0) {
-		return store.Disk{}, notFound(ObjDisk, "source disk", id)
+		return store.Disk{}, notFound(ObjDisk, "src_disk_id: disk", id)
 	}
 	if d.State != store.DiskCreated {
 		return store.Disk{}, fault(obj, KindConflict, "src_disk_id: disk %d is %s, not created", id, d.State)
@@ -204,10 +204,10 @@ func dashed(a netip.Addr) string {
 	return string(out)
 }
 
-// leaseAddr picks an address: one this account released before (the
-// seeds' recycling rule), else the lowest free one that nobody is waiting
-// to get back, else, when the pool is otherwise full, the oldest released
-// address of another account.
+// leaseAddr picks an address as ipam.Lease does: one this account
+// released before (the seeds' recycling rule), else the lowest free one
+// that nobody is waiting to get back, else, when the pool is otherwise
+// full, one another account released (accounts in id order).
 func (s *Service) leaseAddr(tx *store.Tx, obj Object, accountID, version int64) (netip.Addr, error) {
 	pool := s.cfg.Network.V4
 	if version == 6 {

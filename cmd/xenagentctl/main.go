@@ -297,7 +297,10 @@ func run(ctx context.Context, c *client, args []string, out io.Writer) error {
 		}
 		switch verb := args[1]; verb {
 		case "list":
-			v, err := c.call(ctx, noun+".list", map[string]any{})
+			// The newest first, as many as a page holds: a host keeps a
+			// week of operations, and the oldest 100 are not what an
+			// operator looks for. Shown in id order below.
+			v, err := c.call(ctx, noun+".list", map[string]any{"items_per_page": int64(500), "sort_by": "-id"})
 			if err != nil {
 				return err
 			}
@@ -409,9 +412,8 @@ func show(ctx context.Context, c *client, out io.Writer, method string, params .
 func table(out io.Writer, rows []any, cols []string) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
-	sort.SliceStable(rows, func(i, j int) bool {
-		return fmt.Sprint(rows[i].(map[string]any)["id"]) < fmt.Sprint(rows[j].(map[string]any)["id"])
-	})
+	id := func(r any) int64 { n, _ := r.(map[string]any)["id"].(int64); return n }
+	sort.SliceStable(rows, func(i, j int) bool { return id(rows[i]) < id(rows[j]) })
 	for _, r := range rows {
 		m := r.(map[string]any)
 		cells := make([]string, len(cols))

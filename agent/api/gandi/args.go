@@ -2,7 +2,6 @@ package gandi
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"time"
@@ -292,45 +291,6 @@ func (s *spec) done() error {
 		return invalid(s.obj, s.name+"."+unknown[0], "unknown parameter")
 	}
 	return nil
-}
-
-// paging reads items_per_page and page.
-func (s *spec) paging() (perPage, page int64, err error) {
-	if perPage, err = s.int("items_per_page", 100, false); err != nil {
-		return
-	}
-	if perPage < 1 || perPage > 500 {
-		return 0, 0, invalid(s.obj, "items_per_page", "must be between 1 and 500")
-	}
-	if page, err = s.int("page", 0, false); err != nil {
-		return
-	}
-	if page < 0 {
-		return 0, 0, invalid(s.obj, "page", "must not be negative")
-	}
-	if page > maxPage(perPage) {
-		return 0, 0, invalid(s.obj, "page", "must be at most %d with items_per_page %d (its first item's offset, page × items_per_page, must fit in 63 bits)", maxPage(perPage), perPage)
-	}
-	return
-}
-
-func page[T any](items []T, perPage, page int64) []T {
-	// Divide rather than multiply: perPage × page may not fit in an int64.
-	n := int64(len(items))
-	if perPage < 1 || page < 0 || page > n/perPage || page == n/perPage && n%perPage == 0 {
-		return []T{}
-	}
-	start := perPage * page
-	end := min(start+perPage, int64(len(items)))
-	return items[start:end]
-}
-
-// maxPage is the highest page whose first item's offset fits in an int64.
-func maxPage(perPage int64) int64 {
-	if perPage < 1 {
-		return 0
-	}
-	return math.MaxInt64 / perPage
 }
 
 // The face's refusals are the service's typed errors too, so that every

@@ -156,7 +156,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"password", "hosting.vm.create_from", []any{spec(func(m map[string]any) { m["password"] = "short" }), map[string]any{}, a.image}, CauseBadParam, "password"},
 		{"unknown key", "hosting.vm.create_from", []any{spec(func(m map[string]any) { m["memroy"] = int64(512) }), map[string]any{}, a.image}, CauseBadParam, "memroy"},
 		{"memory type", "hosting.vm.create_from", []any{spec(func(m map[string]any) { m["memory"] = "lots" }), map[string]any{}, a.image}, CauseBadParam, "memory"},
-		{"source missing", "hosting.vm.create_from", []any{vmSpec("x2"), map[string]any{}, int64(999)}, CauseNotFound, "source disk"},
+		{"source missing", "hosting.vm.create_from", []any{vmSpec("x2"), map[string]any{}, int64(999)}, CauseNotFound, "src_disk_id: disk 999 does not exist"},
 		{"src_disk_id missing", "hosting.vm.create_from", []any{vmSpec("x2"), map[string]any{}}, CauseMissing, "src_disk_id"},
 		{"disk shrink", "hosting.vm.create_from", []any{vmSpec("x3"), map[string]any{"size": int64(1)}, a.image}, CauseBadParam, "size"},
 		{"disk over quota", "hosting.vm.create_from", []any{vmSpec("x3"), map[string]any{"size": int64(200000)}, a.image}, CauseQuota, "quota"},
