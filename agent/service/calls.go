@@ -64,6 +64,11 @@ func (s *Service) checkOptions(c *Caller, co CallOptions, obj Object) (callOpts,
 	if len(o.idemKey) > 128 {
 		return o, invalid(obj, "idempotency_key", "must be at most 128 characters")
 	}
+	if o.idemKey != "" && (o.method == "" || o.digest == "") {
+		// Without them a retry with other arguments would get the first
+		// call's operations: a face that takes keys must say what a call is.
+		return o, fault(obj, KindInternal, "idempotency_key: the face gave no method and digest for the call")
+	}
 	for key, v := range map[string]int64{"vm_id": o.vmID, "disk_id": o.diskID, "iface_id": o.ifaceID, "ip_id": o.ipID, "account_id": o.accountID} {
 		if v < 0 {
 			return o, invalid(obj, key, "must be positive")

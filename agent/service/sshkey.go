@@ -117,14 +117,8 @@ func (s *Service) CreateSSHKey(c *Caller, req NewSSHKey) (SSHKey, error) {
 		return SSHKey{}, err
 	}
 	name, value := req.Name, req.Value
-	if name == "" {
-		return SSHKey{}, missing(ObjSSHKey, "name")
-	}
 	if !diskNameRE.MatchString(name) {
 		return SSHKey{}, invalid(ObjSSHKey, "name", "must be 1-64 letters, digits, '.', '_' or '-'")
-	}
-	if value == "" {
-		return SSHKey{}, missing(ObjSSHKey, "value")
 	}
 	fp, err := parseAuthorizedKey(ObjSSHKey, "value", value)
 	if err != nil {

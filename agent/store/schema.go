@@ -73,6 +73,12 @@ type OperationV1 struct {
 // code needs, and gives a new file its instance id. It returns the
 // migrations it ran.
 func (s *Store) migrate(tx *bolt.Tx, o options) ([]migration, error) {
+	fresh := true
+	for _, b := range buckets {
+		if tx.Bucket([]byte(b)) != nil {
+			fresh = false
+		}
+	}
 	for _, b := range buckets {
 		if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 			return nil, err
@@ -80,7 +86,13 @@ func (s *Store) migrate(tx *bolt.Tx, o options) ([]migration, error) {
 	}
 	meta := tx.Bucket([]byte("meta"))
 	version := SchemaVersion // a new file
+	if !fresh {
+		version = 1 // records, and no schema key: before schema 2 that meant 1
+	}
 	if raw := meta.Get([]byte("schema")); raw != nil {
+		if len(raw) != 8 {
+			return nil, fmt.Errorf("the file's schema key holds %d bytes, not 8: not a state file this agent wrote", len(raw))
+		}
 		version = int(binary.BigEndian.Uint64(raw))
 	}
 	if version < 1 {

@@ -177,3 +177,49 @@ func TestNewFileNeedsNoUpgrade(t *testing.T) {
 		t.Fatalf("schema of a new file = %d", schema)
 	}
 }
+
+// A file with records and no schema key is schema 1 (the key came with
+// schema 2's bump): it is upgraded, not taken for a new file. A schema
+// key that is not 8 bytes is refused, the file as it was.
+func TestSchemaKeyMissingOrDamaged(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		value  []byte // nil: deleted
+		refuse string
+	}{
+		{"missing", nil, "from schema 1 to 2"},
+		{"four bytes", []byte{0, 0, 0, 1}, "holds 4 bytes, not 8"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := copyV1(t)
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(func(tx *bolt.Tx) error {
+				meta := tx.Bucket([]byte("meta"))
+				if tt.value == nil {
+					return meta.Delete([]byte("schema"))
+				}
+				return meta.Put([]byte("schema"), tt.value)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			before, _ := os.ReadFile(path)
+			// Without the operation upgrade a schema-1 file with
+			// operations is refused: proof it was read as schema 1.
+			st, err := Open(path, quiet())
+			if err == nil {
+				st.Close()
+				t.Fatal("opened")
+			}
+			if !strings.Contains(err.Error(), tt.refuse) {
+				t.Errorf("err = %v, want one saying %q", err, tt.refuse)
+			}
+			if after, _ := os.ReadFile(path); string(after) != string(before) {
+				t.Error("the refused open changed the file")
+			}
+		})
+	}
+}

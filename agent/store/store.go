@@ -59,7 +59,14 @@ type Store struct {
 
 // Open opens or creates the state file at path, upgrading an older
 // file's layout in place first (schema.go), in one transaction.
-func Open(path string, log *slog.Logger, opts ...Option) (*Store, error) {
+func Open(path string, log *slog.Logger, opts ...Option) (st *Store, err error) {
+	// bbolt panics on some damaged files (a truncated one: "invalid
+	// freelist page"): the agent then stops with a message, not a trace.
+	defer func() {
+		if v := recover(); v != nil {
+			st, err = nil, fmt.Errorf("opening %s: the file is damaged (%v); restore a copy or start a new instance (xenagent new-instance)", path, v)
+		}
+	}()
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -90,16 +97,22 @@ func Open(path string, log *slog.Logger, opts ...Option) (*Store, error) {
 	}
 	s.cond = sync.NewCond(&s.mu)
 	var upgraded []migration
-	if err := db.Update(func(tx *bolt.Tx) (err error) { upgraded, err = s.migrate(tx, o); return err }); err != nil {
+	// Loading in the upgrade's transaction: a record that does not load
+	// refuses the open with the file as it was, not upgraded.
+	if err := db.Update(func(tx *bolt.Tx) (err error) {
+		if upgraded, err = s.migrate(tx, o); err != nil {
+			return fmt.Errorf("preparing: %w", err)
+		}
+		if err := s.load(tx); err != nil {
+			return fmt.Errorf("loading: %w", err)
+		}
+		return nil
+	}); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("preparing %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, m := range upgraded { // committed, all of them
 		log.Info("state upgraded", "path", path, "from_schema", m.to-1, "to_schema", m.to, "what", m.what)
-	}
-	if err := db.View(s.load); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("loading %s: %w", path, err)
 	}
 	go s.committer()
 	go s.probeLoop()

@@ -27,6 +27,11 @@ func oldDiskID(op store.Operation) (int64, error) {
 }
 
 func (s *Workflows) cloneSnapshot(ctx context.Context, r *ops.Run) error {
+	// The swap after the clone cannot be undone and reads the input: one
+	// that does not decode must fail here, where the rollback still can.
+	if _, err := ops.Input[DiskRollback](r); err != nil {
+		return err
+	}
 	d, ok := s.diskOf(r.Op().DiskID)
 	if !ok {
 		return fmt.Errorf("disk %d has no record", r.Op().DiskID)
