@@ -30,7 +30,7 @@ func vmOf(v store.VM) VM {
 type VMInfo struct {
 	VM
 	Disks  []VMDisk
-	Ifaces []VMIface
+	Ifaces []Iface
 }
 
 // VMDisk is one of a VM's disks, as vm.info shows it (the seed's
@@ -60,49 +60,6 @@ func (s *Service) vmDiskOf(tx *store.Tx, d store.Disk) VMDisk {
 	return out
 }
 
-// VMIface is one of a VM's ifaces with its addresses, as vm.info shows
-// it (the seed's IfaceReturn with ips).
-type VMIface struct {
-	ID, DatacenterID, VMID int64
-	Bandwidth              float64
-	IPIDs                  []int64
-	// Num is the iface's place among its VM's.
-	Num                      int64
-	State, Type              string
-	IPs                      []VMIP
-	DateCreated, DateUpdated time.Time
-}
-
-// VMIP is an address of a VM's iface (the seed's IPReturn).
-type VMIP struct {
-	ID, DatacenterID, IfaceID int64
-	Addr                      string
-	Version, Num              int64
-	State, Reverse            string
-	DateCreated, DateUpdated  time.Time
-}
-
-func vmIfaceOf(tx *store.Tx, i store.Iface) VMIface {
-	out := VMIface{ID: i.ID, DatacenterID: i.DatacenterID, VMID: i.VMID, Bandwidth: i.Bandwidth,
-		IPIDs: append([]int64{}, i.IPIDs...), State: i.State, Type: i.Type, IPs: []VMIP{},
-		DateCreated: i.DateCreated, DateUpdated: i.DateUpdated}
-	if v, ok := tx.VM(i.VMID); ok {
-		for n, id := range v.IfaceIDs {
-			if id == i.ID {
-				out.Num = int64(n)
-			}
-		}
-	}
-	for _, id := range i.IPIDs {
-		if ip, ok := tx.IP(id); ok {
-			out.IPs = append(out.IPs, VMIP{ID: ip.ID, DatacenterID: ip.DatacenterID, IfaceID: ip.IfaceID, Addr: ip.Addr,
-				Version: ip.Version, Num: ip.Num, State: ip.State, Reverse: ip.Reverse,
-				DateCreated: ip.DateCreated, DateUpdated: ip.DateUpdated})
-		}
-	}
-	return out
-}
-
 // VM reads one of the caller's VMs with its disks and ifaces.
 func (s *Service) VM(c *Caller, id int64) (VMInfo, error) {
 	var out VMInfo
@@ -112,7 +69,7 @@ func (s *Service) VM(c *Caller, id int64) (VMInfo, error) {
 		if v, err = vmFor(tx, c, id); err != nil {
 			return
 		}
-		out = VMInfo{VM: vmOf(v), Disks: []VMDisk{}, Ifaces: []VMIface{}}
+		out = VMInfo{VM: vmOf(v), Disks: []VMDisk{}, Ifaces: []Iface{}}
 		for _, did := range v.DiskIDs {
 			if d, ok := tx.Disk(did); ok {
 				out.Disks = append(out.Disks, s.vmDiskOf(tx, d))
@@ -120,7 +77,7 @@ func (s *Service) VM(c *Caller, id int64) (VMInfo, error) {
 		}
 		for _, iid := range v.IfaceIDs {
 			if i, ok := tx.Iface(iid); ok {
-				out.Ifaces = append(out.Ifaces, vmIfaceOf(tx, i))
+				out.Ifaces = append(out.Ifaces, ifaceOf(tx, i))
 			}
 		}
 	})

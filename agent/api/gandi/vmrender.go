@@ -17,7 +17,7 @@ func renderVM(v service.VM) map[string]any {
 func renderVMInfo(v service.VMInfo) map[string]any {
 	out := renderVM(v.VM)
 	out["disks"] = renderAll(v.Disks, func(d service.VMDisk) any { return renderVMDisk(d) })
-	out["ifaces"] = renderAll(v.Ifaces, func(i service.VMIface) any { return renderVMIface(i) })
+	out["ifaces"] = renderAll(v.Ifaces, func(i service.Iface) any { return renderIface(i, true) })
 	out["console_url"] = ""
 	out["graph_urls"] = map[string]any{"vcpu": []any{}, "vdi": []any{}, "vif": []any{}}
 	out["probes"] = map[string]any{}
@@ -39,21 +39,5 @@ func renderVMDisk(d service.VMDisk) map[string]any {
 		"source": nullable(d.Source), "visibility": d.Visibility, "vms_id": append([]int64{}, d.VMIDs...), "is_boot_disk": d.IsBootDisk,
 		"can_snapshot": d.CanSnapshot, "is_migrating": false, "snapshots_id": append([]int64{}, d.SnapshotIDs...),
 		"date_created": d.DateCreated, "date_updated": d.DateUpdated, "snapshot_profile_id": nullable(d.SnapshotProfileID),
-	}
-}
-
-// renderVMIface is IfaceReturn with its ips.
-func renderVMIface(i service.VMIface) map[string]any {
-	return map[string]any{
-		"id": i.ID, "bandwidth": i.Bandwidth, "datacenter_id": i.DatacenterID, "vm_id": nullable(i.VMID),
-		"ips_id": append([]int64{}, i.IPIDs...), "num": i.Num, "state": i.State, "type": i.Type,
-		"date_created": i.DateCreated, "date_updated": i.DateUpdated,
-		"ips": renderAll(i.IPs, func(ip service.VMIP) any {
-			return map[string]any{
-				"id": ip.ID, "ip": ip.Addr, "version": ip.Version, "iface_id": nullable(ip.IfaceID), "num": ip.Num,
-				"state": ip.State, "reverse": ip.Reverse, "datacenter_id": ip.DatacenterID,
-				"date_created": ip.DateCreated, "date_updated": ip.DateUpdated,
-			}
-		}),
 	}
 }
