@@ -110,7 +110,6 @@ func setup(dir string) (*bench, error) {
 		return nil, err
 	}
 	os.WriteFile(filepath.Join(dir, "node.xml"), []byte("<node/>"), 0o644)
-	hypervisor.LimitMallocArenas(1) // as the agent does at start (serve.go)
 	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + filepath.Join(dir, "node.xml")}, log)
 	if err != nil {
 		return nil, err

@@ -167,7 +167,6 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		return err
 	}
 	defer lease.Release()
-	hypervisor.LimitMallocArenas(1)
 	hv, err := hypervisor.Open(ctx, hypervisor.Config{URI: cfg.Libvirt.URI, CommandTimeout: cfg.Libvirt.CommandTimeout.Duration,
 		HVM: cfg.Libvirt.HVM, KVM: cfg.Libvirt.KVM}, log)
 	if err != nil {

@@ -317,6 +317,10 @@ func TestXenLab(t *testing.T) {
 		if t.Failed() {
 			out, _ := l.Exec(ctx, "journalctl -u xenagent --no-pager | grep -v 'msg=call' | tail -60")
 			t.Logf("agent journal:\n%s", out)
+			// A crash's head (the signal, the faulting goroutine) is far
+			// above a tail of its all-goroutine dump.
+			out, _ = l.Exec(ctx, "journalctl -u xenagent --no-pager | grep -A 30 -E 'SIGSEGV|SIGABRT|SIGBUS|fatal error|^.{0,60}panic: ' | head -80")
+			t.Logf("agent crashes (head):\n%s", out)
 			out, _ = l.Exec(ctx, "lvs -o lv_name,lv_active,origin,lv_attr labvg; tail -n 15 /var/log/libvirt/libxl/*.log")
 			t.Logf("LVs and libxl logs:\n%s", out)
 		}
