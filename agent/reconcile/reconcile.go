@@ -227,12 +227,25 @@ func (s *Reconciler) defineIfMissing(ctx context.Context, v store.VM, rep *Recon
 
 func fmtSscan(s string, id *int64) (int, error) { return fmt.Sscan(s, id) }
 
-// Healthy is the agent's health (/healthz and the systemd watchdog): nil
-// only when state writes work, the operation engine runs, and libvirtd
-// answers; otherwise every reason. It never blocks longer than ctx
-// allows, and it avoids domain-level calls, which libxl serialises behind
-// a domain start.
+// Healthy is the agent's health as /healthz reports it: nil only when
+// state writes work, the operation engine runs, and libvirtd answers;
+// otherwise every reason. It never blocks longer than ctx allows, and it
+// avoids domain-level calls, which libxl serialises behind a domain start.
 func (s *Reconciler) Healthy(ctx context.Context) error {
+	err := s.Live(ctx)
+	if perr := s.hv.Ping(ctx); perr != nil {
+		err = errors.Join(err, fmt.Errorf("libvirt: %w", perr))
+	}
+	return err
+}
+
+// Live is what the systemd watchdog asks: the agent itself works (state
+// writes, the engine). A libvirtd that is slow or away is not the
+// agent's fault and a restart of the agent cannot mend it: after a host
+// crash, under load, libvirtd may take longer than WatchdogSec to answer
+// while it starts the domains the agent resumes, and aborting the agent
+// then only broke the operations it was resuming (the lab saw it).
+func (s *Reconciler) Live(ctx context.Context) error {
 	var errs []error
 	done := make(chan error, 1)
 	go func() {
@@ -254,9 +267,6 @@ func (s *Reconciler) Healthy(ctx context.Context) error {
 	}
 	if err := s.eng.Healthy(); err != nil {
 		errs = append(errs, err)
-	}
-	if err := s.hv.Ping(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("libvirt: %w", err))
 	}
 	return errors.Join(errs...)
 }

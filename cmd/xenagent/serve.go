@@ -231,7 +231,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	notifyReady(log)
-	go watchdog(runCtx, log, func(ctx context.Context) error { return rec.Healthy(ctx) })
+	go watchdog(runCtx, log, rec.Live)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:

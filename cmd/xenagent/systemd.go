@@ -23,8 +23,9 @@ func notifyReady(log *slog.Logger) {
 func notifyStopping() { daemon.SdNotify(false, daemon.SdNotifyStopping) }
 
 // watchdog pings systemd's watchdog at half its interval for as long as
-// healthy answers (the /healthz check: state writes, the engine,
-// libvirtd); an unhealthy agent stops pinging, says why in its unit's
+// healthy answers (the agent's own liveness: state writes, the engine;
+// not libvirtd, which a restart of the agent cannot mend); an unhealthy
+// agent stops pinging, says why in its unit's
 // status, and after WatchdogSec systemd aborts it (SIGABRT) and, with
 // Restart=on-failure, starts it again. Nothing acknowledged is lost by
 // that: the state file holds every acknowledged write.
