@@ -62,19 +62,19 @@ func (s *Service) checkOptions(c *Caller, co CallOptions, obj Object) (callOpts,
 	o := callOpts{idemKey: co.IdempotencyKey, vmID: co.VMID, diskID: co.DiskID, ifaceID: co.IfaceID, ipID: co.IPID,
 		accountID: co.AccountID, method: co.Method, digest: co.Digest}
 	if len(o.idemKey) > 128 {
-		return o, invalid(obj, "idempotency_key", "must be at most 128 characters")
+		return o, Invalid(obj, "idempotency_key", "must be at most 128 characters")
 	}
 	if o.idemKey != "" && (o.method == "" || o.digest == "") {
 		// Without them a retry with other arguments would get the first
 		// call's operations: a face that takes keys must say what a call is.
-		return o, fault(obj, KindInternal, "idempotency_key: the face gave no method and digest for the call")
+		return o, Errorf(obj, KindInternal, "idempotency_key: the face gave no method and digest for the call")
 	}
 	for key, v := range map[string]int64{"vm_id": o.vmID, "disk_id": o.diskID, "iface_id": o.ifaceID, "ip_id": o.ipID, "account_id": o.accountID} {
 		if v < 0 {
-			return o, invalid(obj, key, "must be positive")
+			return o, Invalid(obj, key, "must be positive")
 		}
 		if v > MaxID {
-			return o, invalid(obj, key, "must be at most %d", int64(MaxID))
+			return o, Invalid(obj, key, "must be at most %d", int64(MaxID))
 		}
 	}
 	var err error
@@ -85,7 +85,7 @@ func (s *Service) checkOptions(c *Caller, co CallOptions, obj Object) (callOpts,
 	// it will need, and learn from "already exists" what others own. One
 	// fault, whatever the id.
 	if !c.Operator && (o.vmID != 0 || o.diskID != 0 || o.ifaceID != 0 || o.ipID != 0) {
-		return o, fault(ObjMethod, KindNoRight, "call_options: vm_id, disk_id, iface_id and ip_id may be chosen by the operator key only")
+		return o, Errorf(ObjMethod, KindNoRight, "call_options: vm_id, disk_id, iface_id and ip_id may be chosen by the operator key only")
 	}
 	o.scope = idemScope(c)
 	return o, nil

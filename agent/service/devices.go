@@ -50,14 +50,14 @@ func (s *Service) AttachDisk(ctx context.Context, c *Caller, req DiskAttach) (Op
 	pos, access := int64(-1), "read/write"
 	if req.Position != nil {
 		if pos = *req.Position; pos < 0 {
-			return Operation{}, invalid(ObjVM, "position", "must be 0 or more")
+			return Operation{}, Invalid(ObjVM, "position", "must be 0 or more")
 		}
 	}
 	if req.Access != nil {
 		access = *req.Access
 	}
 	if access != "read" && access != "read/write" {
-		return Operation{}, invalid(ObjVM, "access", "must be read or read/write")
+		return Operation{}, Invalid(ObjVM, "access", "must be read or read/write")
 	}
 	diskID := req.DiskID
 	return s.vmDeviceOp(c, o, req.VMID, func(tx *store.Tx, v store.VM) (opSpec, error) {
@@ -66,16 +66,16 @@ func (s *Service) AttachDisk(ctx context.Context, c *Caller, req DiskAttach) (Op
 			return opSpec{}, notFound(ObjDisk, "disk", diskID)
 		}
 		if d.VMID != 0 {
-			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is attached to vm %d; a disk attaches to one VM only", diskID, d.VMID)
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is attached to vm %d; a disk attaches to one VM only", diskID, d.VMID)
 		}
 		if d.State != store.DiskCreated || d.Type != store.DiskTypeData {
-			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is %s %s, not a created data disk (snapshots are not attached; create a disk from one)", diskID, d.State, d.Type)
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is %s %s, not a created data disk (snapshots are not attached; create a disk from one)", diskID, d.State, d.Type)
 		}
 		if d.DatacenterID != v.DatacenterID {
-			return opSpec{}, invalid(ObjVM, "disk_id", "disk %d is in datacenter %d, vm %d in %d", diskID, d.DatacenterID, v.ID, v.DatacenterID)
+			return opSpec{}, Invalid(ObjVM, "disk_id", "disk %d is in datacenter %d, vm %d in %d", diskID, d.DatacenterID, v.ID, v.DatacenterID)
 		}
 		if pos == 0 && v.State != store.VMHalted {
-			return opSpec{}, fault(ObjVM, KindConflict, "position: the system disk (position 0) of vm %d can change only while it is halted", v.ID)
+			return opSpec{}, Errorf(ObjVM, KindConflict, "position: the system disk (position 0) of vm %d can change only while it is halted", v.ID)
 		}
 		d.VMID = v.ID // reserved now, so no second attach can pass
 		tx.PutDisk(d)
@@ -101,10 +101,10 @@ func (s *Service) DetachDisk(ctx context.Context, c *Caller, req DiskDetach) (Op
 			}
 		}
 		if pos < 0 {
-			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is not attached to vm %d", diskID, v.ID)
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is not attached to vm %d", diskID, v.ID)
 		}
 		if pos == 0 && v.State != store.VMHalted {
-			return opSpec{}, fault(ObjVM, KindConflict, "disk_id: disk %d is the system disk of vm %d, which must be halted to detach it", diskID, v.ID)
+			return opSpec{}, Errorf(ObjVM, KindConflict, "disk_id: disk %d is the system disk of vm %d, which must be halted to detach it", diskID, v.ID)
 		}
 		return opSpec{typ: "disk_detach", vmID: v.ID, diskID: diskID, keys: []string{workflow.VMKey(v.ID), workflow.DiskKey(diskID)}, eta: 5}, nil
 	})
@@ -124,13 +124,13 @@ func (s *Service) AttachIface(ctx context.Context, c *Caller, req IfaceAttach) (
 			return opSpec{}, notFound(ObjIface, "iface", ifaceID)
 		}
 		if i.VMID != 0 {
-			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is attached to vm %d", ifaceID, i.VMID)
+			return opSpec{}, Errorf(ObjIface, KindConflict, "iface_id: iface %d is attached to vm %d", ifaceID, i.VMID)
 		}
 		if i.State != store.IfaceFree {
-			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is %s, not free", ifaceID, i.State)
+			return opSpec{}, Errorf(ObjIface, KindConflict, "iface_id: iface %d is %s, not free", ifaceID, i.State)
 		}
 		if i.DatacenterID != v.DatacenterID {
-			return opSpec{}, invalid(ObjVM, "iface_id", "iface %d is in datacenter %d, vm %d in %d", ifaceID, i.DatacenterID, v.ID, v.DatacenterID)
+			return opSpec{}, Invalid(ObjVM, "iface_id", "iface %d is in datacenter %d, vm %d in %d", ifaceID, i.DatacenterID, v.ID, v.DatacenterID)
 		}
 		i.VMID = v.ID
 		tx.PutIface(i)
@@ -147,7 +147,7 @@ func (s *Service) DetachIface(ctx context.Context, c *Caller, req IfaceDetach) (
 	ifaceID := req.IfaceID
 	return s.vmDeviceOp(c, o, req.VMID, func(tx *store.Tx, v store.VM) (opSpec, error) {
 		if !slices.Contains(v.IfaceIDs, ifaceID) {
-			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is not attached to vm %d", ifaceID, v.ID)
+			return opSpec{}, Errorf(ObjIface, KindConflict, "iface_id: iface %d is not attached to vm %d", ifaceID, v.ID)
 		}
 		return opSpec{typ: "iface_detach", vmID: v.ID, ifaceID: ifaceID, keys: []string{workflow.VMKey(v.ID), workflow.IfaceKey(ifaceID)}, eta: 5}, nil
 	})
@@ -159,7 +159,7 @@ func (s *Service) vmDeviceOp(c *Caller, o callOpts, vmID int64, reserve func(tx 
 	return s.submitOneOf(c, o, vmOwner(c, vmID), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(vmID)
 		if v.State == store.VMBeingCreated || s.deleting(tx, workflow.VMKey(vmID)) {
-			return opSpec{}, fault(ObjVM, KindBusy, "vm_id: vm %d is %s; try again when it is done", vmID, map[bool]string{true: "being created", false: "being deleted"}[v.State == store.VMBeingCreated])
+			return opSpec{}, Errorf(ObjVM, KindBusy, "vm_id: vm %d is %s; try again when it is done", vmID, map[bool]string{true: "being created", false: "being deleted"}[v.State == store.VMBeingCreated])
 		}
 		return reserve(tx, v)
 	})

@@ -137,7 +137,7 @@ func (s *Service) CreateDisk(ctx context.Context, c *Caller, req NewDisk) (Opera
 		r.sizeMB = *req.SizeMB
 	}
 	if req.Type != nil && *req.Type != "data" {
-		return Operation{}, invalid(ObjDisk, "type", "only data disks can be created here; backups are not available on this host yet")
+		return Operation{}, Invalid(ObjDisk, "type", "only data disks can be created here; backups are not available on this host yet")
 	}
 	if err := s.checkProfile(r.profile); err != nil {
 		return Operation{}, err
@@ -150,20 +150,20 @@ func (s *Service) CreateDisk(ctx context.Context, c *Caller, req NewDisk) (Opera
 func (s *Service) diskCopyReq(d VMDiskSpec, dc int64) (diskReq, error) {
 	r := diskReq{obj: ObjDisk, dc: valueOr(d.DatacenterID, dc), name: d.Name, sizeMB: valueOr(d.Size, 0)}
 	if d.Size != nil && r.sizeMB <= 0 {
-		return r, invalid(ObjDisk, "size", "must be a positive number of MB")
+		return r, Invalid(ObjDisk, "size", "must be a positive number of MB")
 	}
 	r.typ = valueOr(d.Type, store.DiskTypeData)
 	switch r.typ {
 	case store.DiskTypeData:
 	case store.DiskTypeSnapshot:
 		if d.Size != nil {
-			return r, invalid(ObjDisk, "size", "a snapshot has its source disk's size")
+			return r, Invalid(ObjDisk, "size", "a snapshot has its source disk's size")
 		}
 		if d.SnapshotProfile != nil {
-			return r, invalid(ObjDisk, "snapshot_profile", "a snapshot takes no snapshots")
+			return r, Invalid(ObjDisk, "snapshot_profile", "a snapshot takes no snapshots")
 		}
 	default:
-		return r, invalid(ObjDisk, "type", "must be data or snapshot (snapshot_auto ones are taken by snapshot profiles)")
+		return r, Invalid(ObjDisk, "type", "must be data or snapshot (snapshot_auto ones are taken by snapshot profiles)")
 	}
 	r.profile = valueOr(d.SnapshotProfile, 0)
 	return r, s.checkProfile(r.profile)
@@ -227,16 +227,16 @@ func (s *Service) DeleteDisk(ctx context.Context, c *Caller, id int64, opts Call
 	return s.submitOneOf(c, o, owner, func(tx *store.Tx) (opSpec, error) {
 		d, _ := tx.Disk(id)
 		if d.VMID != 0 {
-			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is attached to vm %d; detach it first", id, d.VMID)
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is attached to vm %d; detach it first", id, d.VMID)
 		}
 		if d.Type == store.DiskTypeImage {
-			return opSpec{}, fault(ObjDisk, KindNoRight, "disk_id: disk %d is an image", id)
+			return opSpec{}, Errorf(ObjDisk, KindNoRight, "disk_id: disk %d is an image", id)
 		}
 		if s.deleting(tx, workflow.DiskKey(id)) {
-			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is already being deleted", id)
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is already being deleted", id)
 		}
 		if d.State == store.DiskRollback || d.State == store.DiskDeleted {
-			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is %s", id, d.State)
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is %s", id, d.State)
 		}
 		return opSpec{typ: "disk_delete", diskID: id, keys: []string{workflow.DiskKey(id)}, eta: 5}, nil
 	})

@@ -71,7 +71,7 @@ var kernelOptions = map[string]KernelOption{
 // KernelOptions lists the command-line options kernel version takes.
 func (s *Service) KernelOptions(version string) (map[string]KernelOption, error) {
 	if !slices.Contains(s.kernels(), version) {
-		return nil, invalid(ObjDisk, "kernel_version", "unknown kernel %q (see hosting.disk.list_kernels)", version)
+		return nil, Invalid(ObjDisk, "kernel_version", "unknown kernel %q (see hosting.disk.list_kernels)", version)
 	}
 	out := make(map[string]KernelOption, len(kernelOptions))
 	for k, v := range kernelOptions {
@@ -99,17 +99,17 @@ func cmdlineOf(obj Object, opts map[string]CmdlineOption) (string, error) {
 	for _, k := range keys {
 		spec, known := kernelOptions[k]
 		if !known {
-			return "", invalid(obj, "cmdline_options."+k, "unknown option (see hosting.disk.list_options)")
+			return "", Invalid(obj, "cmdline_options."+k, "unknown option (see hosting.disk.list_options)")
 		}
 		v := opts[k]
 		if got := map[bool]string{false: "boolean", true: "string"}[v.IsString]; got != spec.Type {
-			return "", invalid(obj, "cmdline_options."+k, "must be a %s, got a %s", spec.Type, got)
+			return "", Invalid(obj, "cmdline_options."+k, "must be a %s, got a %s", spec.Type, got)
 		}
 		switch {
 		case !v.IsString && v.On:
 			parts = append(parts, k)
 		case v.IsString && (strings.ContainsAny(v.Value, " \t\n") || v.Value == ""):
-			return "", invalid(obj, "cmdline_options."+k, "must be a non-empty value without spaces")
+			return "", Invalid(obj, "cmdline_options."+k, "must be a non-empty value without spaces")
 		case v.IsString:
 			parts = append(parts, k+"="+v.Value)
 		}
@@ -139,7 +139,7 @@ func (s *Service) diskUpdateParams(req DiskUpdate) (map[string]string, error) {
 	params := map[string]string{}
 	if req.Name != nil {
 		if !diskNameRE.MatchString(*req.Name) {
-			return nil, invalid(ObjDisk, "name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+			return nil, Invalid(ObjDisk, "name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 		}
 		params["name"] = *req.Name
 	}
@@ -148,16 +148,16 @@ func (s *Service) diskUpdateParams(req DiskUpdate) (map[string]string, error) {
 	}
 	if req.Kernel != nil {
 		if !slices.Contains(s.kernels(), *req.Kernel) {
-			return nil, invalid(ObjDisk, "kernel", "unknown kernel %q (see hosting.disk.list_kernels)", *req.Kernel)
+			return nil, Invalid(ObjDisk, "kernel", "unknown kernel %q (see hosting.disk.list_kernels)", *req.Kernel)
 		}
 		params["kernel"] = *req.Kernel
 	}
 	if req.Cmdline != nil && req.CmdlineOptions != nil {
-		return nil, invalid(ObjDisk, "cmdline", "give cmdline or cmdline_options, not both")
+		return nil, Invalid(ObjDisk, "cmdline", "give cmdline or cmdline_options, not both")
 	}
 	if cl := req.Cmdline; cl != nil {
 		if len(*cl) > 1024 || strings.ContainsAny(*cl, "\n\x00") {
-			return nil, invalid(ObjDisk, "cmdline", "must be one line of at most 1024 characters")
+			return nil, Invalid(ObjDisk, "cmdline", "must be one line of at most 1024 characters")
 		}
 		params["cmdline"] = *cl
 	}
@@ -175,7 +175,7 @@ func (s *Service) diskUpdateParams(req DiskUpdate) (map[string]string, error) {
 		params["snapshot_profile"] = strconv.FormatInt(*req.SnapshotProfile, 10)
 	}
 	if len(params) == 0 {
-		return nil, missing(ObjDisk, "disk_spec (one of name, size, kernel, cmdline, cmdline_options, snapshot_profile)")
+		return nil, Missing(ObjDisk, "disk_spec (one of name, size, kernel, cmdline, cmdline_options, snapshot_profile)")
 	}
 	return params, nil
 }
@@ -200,19 +200,19 @@ func (s *Service) UpdateDisk(ctx context.Context, c *Caller, id int64, req DiskU
 	return s.submitOneOf(c, o, owner, func(tx *store.Tx) (opSpec, error) {
 		d, _ := tx.Disk(id)
 		if d.Type != store.DiskTypeData {
-			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is a %s; only data disks are updated", id, d.Type)
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is a %s; only data disks are updated", id, d.Type)
 		}
 		if d.State != store.DiskCreated || s.deleting(tx, workflow.DiskKey(id)) {
-			return opSpec{}, fault(ObjDisk, KindConflict, "disk_id: disk %d is %s", id, d.State)
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is %s", id, d.State)
 		}
 		after := d
 		if raw, ok := params["size"]; ok {
 			size, _ := strconv.ParseInt(raw, 10, 64)
 			switch {
 			case size < d.SizeMB:
-				return opSpec{}, invalid(ObjDisk, "size", "%d MB is less than the disk's %d MB: disks never shrink", size, d.SizeMB)
+				return opSpec{}, Invalid(ObjDisk, "size", "%d MB is less than the disk's %d MB: disks never shrink", size, d.SizeMB)
 			case size > s.cfg.Limits.MaxDiskMB:
-				return opSpec{}, invalid(ObjDisk, "size", "must be at most %d MB", s.cfg.Limits.MaxDiskMB)
+				return opSpec{}, Invalid(ObjDisk, "size", "must be at most %d MB", s.cfg.Limits.MaxDiskMB)
 			}
 			after.SizeMB = size
 		}
@@ -224,7 +224,7 @@ func (s *Service) UpdateDisk(ctx context.Context, c *Caller, id int64, req DiskU
 			if _, ok := params["size"]; !ok {
 				field = "snapshot_profile"
 			}
-			return opSpec{}, fault(ObjDisk, KindQuota, "%s: %d MB more would exceed the account's disk quota (%d of %d MB used)", field, more, used, quota)
+			return opSpec{}, Errorf(ObjDisk, KindQuota, "%s: %d MB more would exceed the account's disk quota (%d of %d MB used)", field, more, used, quota)
 		}
 		sp := opSpec{typ: "disk_update", diskID: id, keys: []string{workflow.DiskKey(id)}, params: params, eta: 5}
 		if d.VMID != 0 {

@@ -88,20 +88,24 @@ func (k Kind) String() string {
 	return kindNames[k]
 }
 
-func fault(obj Object, kind Kind, format string, args ...any) *Error {
+// Errorf, Missing and Invalid make the service's errors; a face uses them
+// too for what its decoding refuses, so every fault is mapped in one place.
+func Errorf(obj Object, kind Kind, format string, args ...any) *Error {
 	return &Error{Object: obj, Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
 
-func missing(obj Object, field string) *Error {
-	return fault(obj, KindMissing, "%s: missing parameter", field)
+// Missing: a required field is absent.
+func Missing(obj Object, field string) *Error {
+	return Errorf(obj, KindMissing, "%s: missing parameter", field)
 }
 
-func invalid(obj Object, field, rule string, args ...any) *Error {
-	return fault(obj, KindInvalid, "%s: %s", field, fmt.Sprintf(rule, args...))
+// Invalid: field breaks rule.
+func Invalid(obj Object, field, rule string, args ...any) *Error {
+	return Errorf(obj, KindInvalid, "%s: %s", field, fmt.Sprintf(rule, args...))
 }
 
 func notFound(obj Object, what string, id int64) *Error {
-	return fault(obj, KindNotFound, "%s %d does not exist", what, id)
+	return Errorf(obj, KindNotFound, "%s %d does not exist", what, id)
 }
 
 // Classify maps any error to an Error: the service's own as they are, a
@@ -115,9 +119,9 @@ func Classify(err error) *Error {
 	if errors.Is(err, store.ErrUnwritable) {
 		var we *store.WriteError
 		if errors.As(err, &we) {
-			return fault(ObjUnknown, KindUnavailable, "state: %v", we)
+			return Errorf(ObjUnknown, KindUnavailable, "state: %v", we)
 		}
-		return fault(ObjUnknown, KindUnavailable, "state: %v", err)
+		return Errorf(ObjUnknown, KindUnavailable, "state: %v", err)
 	}
-	return fault(ObjUnknown, KindInternal, "internal error: %v", err)
+	return Errorf(ObjUnknown, KindInternal, "internal error: %v", err)
 }

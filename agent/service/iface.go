@@ -226,7 +226,7 @@ func ipVersion(obj Object, key string, v *int64) (int64, error) {
 		return 4, nil
 	}
 	if *v != 4 && *v != 6 {
-		return 0, invalid(obj, key, "must be 4 or 6")
+		return 0, Invalid(obj, key, "must be 4 or 6")
 	}
 	return *v, nil
 }
@@ -283,10 +283,10 @@ func (s *Service) DeleteIface(ctx context.Context, c *Caller, id int64, opts Cal
 	return s.submitOneOf(c, o, owner, func(tx *store.Tx) (opSpec, error) {
 		i, _ := tx.Iface(id)
 		if i.VMID != 0 {
-			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is attached to vm %d; detach it first", id, i.VMID)
+			return opSpec{}, Errorf(ObjIface, KindConflict, "iface_id: iface %d is attached to vm %d; detach it first", id, i.VMID)
 		}
 		if s.deleting(tx, workflow.IfaceKey(id)) {
-			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is already being deleted", id)
+			return opSpec{}, Errorf(ObjIface, KindConflict, "iface_id: iface %d is already being deleted", id)
 		}
 		return opSpec{typ: "iface_delete", ifaceID: id, keys: []string{workflow.IfaceKey(id)}, eta: 5}, nil
 	})

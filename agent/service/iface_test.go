@@ -2,28 +2,11 @@ package service
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/workflow"
 )
-
-// wantKind checks err is a service Error of kind naming field, or nil
-// when kind is -1.
-func wantKind(t *testing.T, err error, kind Kind, field string) {
-	t.Helper()
-	if kind < 0 {
-		if err != nil {
-			t.Fatalf("err = %v, want none", err)
-		}
-		return
-	}
-	var e *Error
-	if !errors.As(err, &e) || e.Kind != kind || !strings.Contains(e.Msg, field) {
-		t.Fatalf("err = %v, want %s naming %q", err, kind, field)
-	}
-}
 
 // The rules below are checked before anything is read or reserved, so a
 // service without a store answers them.
@@ -89,7 +72,7 @@ func TestIfaceRules(t *testing.T) {
 		{"ip list: any version", func() error { return IPFilter{}.check() }, -1, ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { wantKind(t, tt.call(), tt.kind, tt.field) })
+		t.Run(tt.name, func(t *testing.T) { wantRefusal(t, tt.call(), tt.kind, tt.field) })
 	}
 }
 

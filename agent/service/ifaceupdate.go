@@ -28,7 +28,7 @@ func (s *Service) UpdateIface(ctx context.Context, c *Caller, req IfaceUpdate) (
 		return Operation{}, err
 	}
 	if req.Bandwidth == nil {
-		return Operation{}, missing(ObjIface, "iface_spec (bandwidth)")
+		return Operation{}, Missing(ObjIface, "iface_spec (bandwidth)")
 	}
 	bw := *req.Bandwidth
 	if err := s.checkBandwidth(ObjIface, bw); err != nil {
@@ -41,7 +41,7 @@ func (s *Service) UpdateIface(ctx context.Context, c *Caller, req IfaceUpdate) (
 	return s.submitOneOf(c, o, owner, func(tx *store.Tx) (opSpec, error) {
 		i, _ := tx.Iface(id)
 		if i.State == store.IfaceBeingCreated || s.deleting(tx, workflow.IfaceKey(id)) {
-			return opSpec{}, fault(ObjIface, KindConflict, "iface_id: iface %d is %s", id, i.State)
+			return opSpec{}, Errorf(ObjIface, KindConflict, "iface_id: iface %d is %s", id, i.State)
 		}
 		sp := opSpec{typ: "iface_update", ifaceID: id, keys: []string{workflow.IfaceKey(id)}, eta: 2,
 			params: map[string]string{"bandwidth": strconv.FormatFloat(bw, 'f', -1, 64)}, input: workflow.IfaceUpdate{Bandwidth: bw}}
@@ -71,11 +71,11 @@ func (s *Service) UpdateIP(ctx context.Context, c *Caller, req IPUpdate) (Operat
 		return Operation{}, err
 	}
 	if req.Reverse == nil {
-		return Operation{}, missing(ObjIP, "ip_spec (reverse)")
+		return Operation{}, Missing(ObjIP, "ip_spec (reverse)")
 	}
 	reverse := *req.Reverse
 	if reverse != "" && !validDNSName(reverse) {
-		return Operation{}, invalid(ObjIP, "reverse", "%q is not a host name: labels of 1-63 letters, digits or '-', at most 253 characters", reverse)
+		return Operation{}, Invalid(ObjIP, "reverse", "%q is not a host name: labels of 1-63 letters, digits or '-', at most 253 characters", reverse)
 	}
 	owner := func(tx *store.Tx) (int64, error) {
 		ip, err := ipFor(tx, c, id)

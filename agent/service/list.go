@@ -21,13 +21,13 @@ func (p *Page) check(obj Object) error {
 		p.PerPage = 100
 	}
 	if p.PerPage < 1 || p.PerPage > 500 {
-		return invalid(obj, "items_per_page", "must be between 1 and 500")
+		return Invalid(obj, "items_per_page", "must be between 1 and 500")
 	}
 	if p.Page < 0 {
-		return invalid(obj, "page", "must not be negative")
+		return Invalid(obj, "page", "must not be negative")
 	}
 	if p.Page > maxPage(p.PerPage) {
-		return invalid(obj, "page", "must be at most %d with items_per_page %d (its first item's offset, page × items_per_page, must fit in 63 bits)", maxPage(p.PerPage), p.PerPage)
+		return Invalid(obj, "page", "must be at most %d with items_per_page %d (its first item's offset, page × items_per_page, must fit in 63 bits)", maxPage(p.PerPage), p.PerPage)
 	}
 	return nil
 }
@@ -93,7 +93,7 @@ func sortBy[T any](obj Object, by string, keys map[string]func(a, b *T) int) (fu
 			names = append(names, k)
 		}
 		sort.Strings(names)
-		return nil, invalid(obj, "sort_by", "must be one of %s (prefix '-' for descending)", strings.Join(names, ", "))
+		return nil, Invalid(obj, "sort_by", "must be one of %s (prefix '-' for descending)", strings.Join(names, ", "))
 	}
 	byID := keys["id"]
 	return func(a, b *T) bool {

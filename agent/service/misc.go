@@ -106,7 +106,7 @@ type Usage struct {
 // has none.
 func (s *Service) Account(c *Caller) (Account, error) {
 	if c.Operator {
-		return Account{}, fault(ObjAccount, KindConflict, "the operator key has no account; use an account's key")
+		return Account{}, Errorf(ObjAccount, KindConflict, "the operator key has no account; use an account's key")
 	}
 	var out Account
 	s.st.View(func(tx *store.Tx) {

@@ -60,12 +60,12 @@ var opSteps = []string{store.StepWait, store.StepRun, store.StepDone, store.Step
 func (f OperationFilter) check() error {
 	for _, st := range f.Steps {
 		if !slices.Contains(opSteps, st) {
-			return invalid(ObjOperation, "step", "must be one of %s", strings.Join(opSteps, ", "))
+			return Invalid(ObjOperation, "step", "must be one of %s", strings.Join(opSteps, ", "))
 		}
 	}
 	for _, b := range f.Dates {
 		if !slices.Contains(opDateFields, b.Field) || !slices.Contains(opDateOps, b.Op) {
-			return invalid(ObjOperation, b.Field+" "+b.Op, "a date bound is one of %s followed by one of %s",
+			return Invalid(ObjOperation, b.Field+" "+b.Op, "a date bound is one of %s followed by one of %s",
 				strings.Join(opDateFields, ", "), strings.Join(opDateOps, " "))
 		}
 	}
@@ -153,9 +153,9 @@ func (s *Service) CancelOperation(ctx context.Context, c *Caller, id int64) erro
 	}
 	switch err := s.eng.Cancel(id); {
 	case errors.Is(err, ops.ErrFinished):
-		return fault(ObjOperation, KindConflict, "op_id: operation %d has already finished", id)
+		return Errorf(ObjOperation, KindConflict, "op_id: operation %d has already finished", id)
 	case errors.Is(err, ops.ErrPastNoReturn):
-		return fault(ObjOperation, KindConflict, "op_id: operation %d is past its point of no return and will complete", id)
+		return Errorf(ObjOperation, KindConflict, "op_id: operation %d is past its point of no return and will complete", id)
 	case errors.Is(err, ops.ErrNotFound):
 		return notFound(ObjOperation, "operation", id)
 	case err != nil:

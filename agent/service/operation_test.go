@@ -54,6 +54,6 @@ func TestOperationFilterCheck(t *testing.T) {
 		{"unknown comparison", OperationFilter{Dates: []DateBound{{Field: "date_created", Op: "=="}}}, "date_created =="},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { wantKind(t, tt.f.check(), KindInvalid, tt.field) })
+		t.Run(tt.name, func(t *testing.T) { wantRefusal(t, tt.f.check(), KindInvalid, tt.field) })
 	}
 }

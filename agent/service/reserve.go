@@ -28,7 +28,7 @@ type diskReq struct {
 
 func (s *Service) checkDatacenter(obj Object, dc int64) error {
 	if dc != s.cfg.Datacenter.ID {
-		return invalid(obj, "datacenter_id", "datacenter %d is not served here (this host serves %d)", dc, s.cfg.Datacenter.ID)
+		return Invalid(obj, "datacenter_id", "datacenter %d is not served here (this host serves %d)", dc, s.cfg.Datacenter.ID)
 	}
 	return nil
 }
@@ -59,7 +59,7 @@ func (s *Service) sourceDisk(tx *store.Tx, obj Object, accountID, id int64) (sto
 		return store.Disk{}, notFound(ObjDisk, "src_disk_id: disk", id)
 	}
 	if d.State != store.DiskCreated {
-		return store.Disk{}, fault(obj, KindConflict, "src_disk_id: disk %d is %s, not created", id, d.State)
+		return store.Disk{}, Errorf(obj, KindConflict, "src_disk_id: disk %d is %s, not created", id, d.State)
 	}
 	return d, nil
 }
@@ -71,7 +71,7 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 		return store.Disk{}, err
 	}
 	if r.name != "" && !diskNameRE.MatchString(r.name) {
-		return store.Disk{}, invalid(r.obj, "name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+		return store.Disk{}, Invalid(r.obj, "name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 	typ := r.typ
 	if typ == "" {
@@ -85,35 +85,35 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 			return store.Disk{}, err
 		}
 		if src.DatacenterID != r.dc {
-			return store.Disk{}, invalid(r.obj, "datacenter_id", "source disk %d is in datacenter %d", src.ID, src.DatacenterID)
+			return store.Disk{}, Invalid(r.obj, "datacenter_id", "source disk %d is in datacenter %d", src.ID, src.DatacenterID)
 		}
 		if d.IsSnapshot() && (src.Type != store.DiskTypeData || src.AccountID != r.accountID) {
-			return store.Disk{}, invalid(r.obj, "src_disk_id", "only a data disk of the account can be snapshotted (disk %d is %s)", src.ID, src.Type)
+			return store.Disk{}, Invalid(r.obj, "src_disk_id", "only a data disk of the account can be snapshotted (disk %d is %s)", src.ID, src.Type)
 		}
 		if d.SizeMB == 0 {
 			d.SizeMB = src.SizeMB
 		}
 		if d.SizeMB < src.SizeMB {
-			return store.Disk{}, invalid(r.obj, "size", "must be at least the source disk's %d MB (disks never shrink)", src.SizeMB)
+			return store.Disk{}, Invalid(r.obj, "size", "must be at least the source disk's %d MB (disks never shrink)", src.SizeMB)
 		}
 		d.Source, d.KernelVersion, d.Cmdline, d.Label = src.ID, src.KernelVersion, src.Cmdline, src.Label
 	}
 	if d.SizeMB <= 0 || d.SizeMB > s.cfg.Limits.MaxDiskMB {
-		return store.Disk{}, invalid(r.obj, "size", "must be between 1 and %d MB", s.cfg.Limits.MaxDiskMB)
+		return store.Disk{}, Invalid(r.obj, "size", "must be between 1 and %d MB", s.cfg.Limits.MaxDiskMB)
 	}
 	if used, quota, more := s.usedDiskMB(tx, r.accountID), s.quotaMB(tx, r.accountID), s.chargedMB(d); more > 0 && used+more > quota {
-		return store.Disk{}, fault(r.obj, KindQuota, "size: %d MB more would exceed the account's disk quota (%d of %d MB used)", more, used, quota)
+		return store.Disk{}, Errorf(r.obj, KindQuota, "size: %d MB more would exceed the account's disk quota (%d of %d MB used)", more, used, quota)
 	}
 	if r.id != 0 {
 		if tx.HasDisk(r.id) {
-			return store.Disk{}, fault(ObjDisk, KindDuplicate, "disk_id: disk %d already exists", r.id)
+			return store.Disk{}, Errorf(ObjDisk, KindDuplicate, "disk_id: disk %d already exists", r.id)
 		}
 		d.ID = r.id
 	} else {
 		d.ID = tx.NextID("disk", s.wf.Taken().DiskIDFree(tx))
 	}
 	if d.IsSnapshot() && r.source == 0 {
-		return store.Disk{}, missing(r.obj, "src_disk_id")
+		return store.Disk{}, Missing(r.obj, "src_disk_id")
 	}
 	if d.Name == "" {
 		prefix := "disk"
@@ -143,7 +143,7 @@ type ifaceReq struct {
 func (s *Service) checkBandwidth(obj Object, bw float64) error {
 	lo := max(s.cfg.Network.MinBandwidth, 1)
 	if bw < lo || bw > s.cfg.Limits.MaxBandwidth {
-		return invalid(obj, "bandwidth", "must be from %.0f to %.0f bit/s, got %.0f", lo, s.cfg.Limits.MaxBandwidth, bw)
+		return Invalid(obj, "bandwidth", "must be from %.0f to %.0f bit/s, got %.0f", lo, s.cfg.Limits.MaxBandwidth, bw)
 	}
 	return nil
 }
@@ -164,7 +164,7 @@ func (s *Service) reserveIface(tx *store.Tx, r ifaceReq) (store.Iface, store.IP,
 		State: store.IfaceBeingCreated, Type: "public", DateCreated: now(), DateUpdated: now()}
 	if r.id != 0 {
 		if tx.HasIface(r.id) {
-			return store.Iface{}, store.IP{}, fault(ObjIface, KindDuplicate, "iface_id: iface %d already exists", r.id)
+			return store.Iface{}, store.IP{}, Errorf(ObjIface, KindDuplicate, "iface_id: iface %d already exists", r.id)
 		}
 		i.ID = r.id
 	} else {
@@ -175,7 +175,7 @@ func (s *Service) reserveIface(tx *store.Tx, r ifaceReq) (store.Iface, store.IP,
 		State: "being_created", Reverse: s.reverse(addr), DateCreated: now(), DateUpdated: now()}
 	if r.ipID != 0 {
 		if tx.HasIP(r.ipID) {
-			return store.Iface{}, store.IP{}, fault(ObjIP, KindDuplicate, "ip_id: ip %d already exists", r.ipID)
+			return store.Iface{}, store.IP{}, Errorf(ObjIP, KindDuplicate, "ip_id: ip %d already exists", r.ipID)
 		}
 		ip.ID = r.ipID
 	} else {
@@ -214,11 +214,11 @@ func (s *Service) leaseAddr(tx *store.Tx, obj Object, accountID, version int64) 
 		pool = s.cfg.Network.V6
 	}
 	if pool == nil {
-		return netip.Addr{}, invalid(obj, "ip_version", "no IPv%d pool is configured in this datacenter", version)
+		return netip.Addr{}, Invalid(obj, "ip_version", "no IPv%d pool is configured in this datacenter", version)
 	}
 	a, err := ipam.Lease(tx, pool, accountID)
 	if errors.Is(err, ipam.ErrExhausted) {
-		return netip.Addr{}, fault(ObjIP, KindQuota, "ip_version: %v", err)
+		return netip.Addr{}, Errorf(ObjIP, KindQuota, "ip_version: %v", err)
 	}
 	return a, err
 }

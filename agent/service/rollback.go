@@ -23,17 +23,17 @@ func rollbackPair(tx *store.Tx, c *Caller, snapID int64) (snap, old store.Disk, 
 		return snap, old, notFound(ObjDisk, "snapshot", snapID)
 	}
 	if !snap.IsSnapshot() {
-		return snap, old, invalid(ObjDisk, "snapshot_id", "disk %d is a %s disk, not a snapshot", snapID, snap.Type)
+		return snap, old, Invalid(ObjDisk, "snapshot_id", "disk %d is a %s disk, not a snapshot", snapID, snap.Type)
 	}
 	if snap.State != store.DiskCreated {
-		return snap, old, fault(ObjDisk, KindConflict, "snapshot_id: snapshot %d is %s", snapID, snap.State)
+		return snap, old, Errorf(ObjDisk, KindConflict, "snapshot_id: snapshot %d is %s", snapID, snap.State)
 	}
 	old, ok := tx.Disk(snap.Source)
 	if !ok {
-		return snap, old, fault(ObjDisk, KindConflict, "snapshot_id: the disk snapshot %d was taken of is gone; make a new disk from it with hosting.disk.create_from", snapID)
+		return snap, old, Errorf(ObjDisk, KindConflict, "snapshot_id: the disk snapshot %d was taken of is gone; make a new disk from it with hosting.disk.create_from", snapID)
 	}
 	if old.State != store.DiskCreated {
-		return snap, old, fault(ObjDisk, KindConflict, "snapshot_id: disk %d is %s", old.ID, old.State)
+		return snap, old, Errorf(ObjDisk, KindConflict, "snapshot_id: disk %d is %s", old.ID, old.State)
 	}
 	return snap, old, nil
 }
@@ -95,7 +95,7 @@ func (s *Service) RollbackDisk(ctx context.Context, c *Caller, req DiskRollback)
 			return opSpec{}, err
 		}
 		if old.VMID != 0 {
-			return opSpec{}, fault(ObjDisk, KindConflict, "snapshot_id: disk %d is attached to vm %d; hosting.vm.disk_rollback stops, detaches and reattaches it", old.ID, old.VMID)
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "snapshot_id: disk %d is attached to vm %d; hosting.vm.disk_rollback stops, detaches and reattaches it", old.ID, old.VMID)
 		}
 		_, sp := s.reserveRollback(tx, snap, old, 0)
 		return sp, nil
@@ -133,7 +133,7 @@ func (s *Service) RollbackVMDisk(ctx context.Context, c *Caller, req DiskRollbac
 			return nil, fmt.Errorf("disk %d is attached to vm %d, which has no record", old.ID, old.VMID)
 		}
 		if v.State == store.VMLocked || s.deleting(tx, workflow.VMKey(v.ID)) {
-			return nil, fault(ObjVM, KindConflict, "snapshot_id: vm %d, which disk %d is attached to, is %s", v.ID, old.ID, v.State)
+			return nil, Errorf(ObjVM, KindConflict, "snapshot_id: vm %d, which disk %d is attached to, is %s", v.ID, old.ID, v.State)
 		}
 		pos := slices.Index(v.DiskIDs, old.ID)
 		access := "read/write"

@@ -106,7 +106,7 @@ func (s *Service) Authenticate(key, operatorHash string) (*Caller, error) {
 }
 
 // ErrBadKey is the one answer to any unknown key.
-var ErrBadKey = fault(ObjAccount, KindNoRight, "invalid API key")
+var ErrBadKey = Errorf(ObjAccount, KindNoRight, "invalid API key")
 
 // EnsureAccount creates or updates an account by handle; used at start
 // for configured accounts and the demo account.

@@ -42,7 +42,7 @@ func (s *Service) profile(id int64) (SnapshotProfile, bool) {
 // checkProfile refuses a profile this host does not serve (0 is none).
 func (s *Service) checkProfile(id int64) error {
 	if _, ok := s.profile(id); id != 0 && !ok {
-		return invalid(ObjDisk, "snapshot_profile", "unknown snapshot profile %d (see hosting.snapshotprofile.list)", id)
+		return Invalid(ObjDisk, "snapshot_profile", "unknown snapshot profile %d (see hosting.snapshotprofile.list)", id)
 	}
 	return nil
 }

@@ -15,24 +15,24 @@ import (
 // [comment]") and returns its MD5 fingerprint, as Gandi shows it.
 func parseAuthorizedKey(obj Object, field, line string) (string, error) {
 	if len(line) > MaxSSHKeyBytes {
-		return "", invalid(obj, field, "must be at most %d bytes, got %d", MaxSSHKeyBytes, len(line))
+		return "", Invalid(obj, field, "must be at most %d bytes, got %d", MaxSSHKeyBytes, len(line))
 	}
 	fields := strings.Fields(line)
 	if len(fields) < 2 || strings.ContainsAny(line, "\r\n") {
-		return "", invalid(obj, field, "must be one OpenSSH public key line: type, base64 key, optional comment")
+		return "", Invalid(obj, field, "must be one OpenSSH public key line: type, base64 key, optional comment")
 	}
 	blob, err := base64.StdEncoding.DecodeString(fields[1])
 	if err != nil || len(blob) < 4 {
-		return "", invalid(obj, field, "the key is not valid base64")
+		return "", Invalid(obj, field, "the key is not valid base64")
 	}
 	n := binary.BigEndian.Uint32(blob)
 	if int(n) > len(blob)-4 || string(blob[4:4+n]) != fields[0] {
-		return "", invalid(obj, field, "the key's data does not match its type %q", fields[0])
+		return "", Invalid(obj, field, "the key's data does not match its type %q", fields[0])
 	}
 	switch {
 	case fields[0] == "ssh-rsa", fields[0] == "ssh-ed25519", strings.HasPrefix(fields[0], "ecdsa-sha2-"), strings.HasPrefix(fields[0], "sk-"):
 	default:
-		return "", invalid(obj, field, "unsupported key type %q", fields[0])
+		return "", Invalid(obj, field, "unsupported key type %q", fields[0])
 	}
 	sum := md5.Sum(blob)
 	hexes := make([]string, len(sum))
@@ -118,7 +118,7 @@ func (s *Service) CreateSSHKey(c *Caller, req NewSSHKey) (SSHKey, error) {
 	}
 	name, value := req.Name, req.Value
 	if !diskNameRE.MatchString(name) {
-		return SSHKey{}, invalid(ObjSSHKey, "name", "must be 1-64 letters, digits, '.', '_' or '-'")
+		return SSHKey{}, Invalid(ObjSSHKey, "name", "must be 1-64 letters, digits, '.', '_' or '-'")
 	}
 	fp, err := parseAuthorizedKey(ObjSSHKey, "value", value)
 	if err != nil {
@@ -132,7 +132,7 @@ func (s *Service) CreateSSHKey(c *Caller, req NewSSHKey) (SSHKey, error) {
 			return !dup
 		})
 		if dup {
-			return fault(ObjSSHKey, KindDuplicate, "name/value: the account already has a key named %q or with fingerprint %s", name, fp)
+			return Errorf(ObjSSHKey, KindDuplicate, "name/value: the account already has a key named %q or with fingerprint %s", name, fp)
 		}
 		k = store.SSHKey{ID: tx.NextID("sshkey", tx.HasSSHKey), AccountID: acct, Name: name, Value: strings.TrimSpace(value), Fingerprint: fp, DateCreated: now()}
 		tx.PutSSHKey(k)

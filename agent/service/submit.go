@@ -40,7 +40,7 @@ func idemScope(c *Caller) string {
 func (s *Service) actingAccount(c *Caller, requested int64) (int64, error) {
 	if !c.Operator {
 		if requested != 0 && requested != c.AccountID {
-			return 0, fault(ObjAccount, KindNoRight, "account_id: only the operator key may act for another account")
+			return 0, Errorf(ObjAccount, KindNoRight, "account_id: only the operator key may act for another account")
 		}
 		return c.AccountID, nil
 	}
@@ -50,7 +50,7 @@ func (s *Service) actingAccount(c *Caller, requested int64) (int64, error) {
 // requireAccount checks an operator named the account a creation is for.
 func (s *Service) requireAccount(o callOpts, obj Object) (int64, error) {
 	if o.accountID == 0 {
-		return 0, fault(obj, KindMissing, "call_options.account_id: missing parameter (the operator key must name the account it creates for)")
+		return 0, Errorf(obj, KindMissing, "call_options.account_id: missing parameter (the operator key must name the account it creates for)")
 	}
 	ok := false
 	s.st.View(func(tx *store.Tx) { _, ok = tx.Account(o.accountID) })
@@ -80,7 +80,7 @@ func (s *Service) submitCall(accountID int64, o callOpts, reserve func(tx *store
 			}
 			if ok {
 				if e.Method != method || e.Digest != d {
-					return fault(ObjMethod, KindDuplicate, "idempotency_key: %q was used for another call", o.idemKey)
+					return Errorf(ObjMethod, KindDuplicate, "idempotency_key: %q was used for another call", o.idemKey)
 				}
 				ids = e.OpIDs
 				return nil

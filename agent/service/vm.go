@@ -90,17 +90,17 @@ func (r vmReq) provision() *store.Provision {
 
 func (s *Service) checkMemory(field string, mb int64) error {
 	if mb%64 != 0 {
-		return invalid(ObjVM, field, "must be a multiple of 64 (MB)")
+		return Invalid(ObjVM, field, "must be a multiple of 64 (MB)")
 	}
 	if mb < 128 || mb > s.cfg.Limits.MaxMemoryMB {
-		return invalid(ObjVM, field, "must be between 128 and %d MB", s.cfg.Limits.MaxMemoryMB)
+		return Invalid(ObjVM, field, "must be between 128 and %d MB", s.cfg.Limits.MaxMemoryMB)
 	}
 	return nil
 }
 
 func (s *Service) checkCores(n int64) error {
 	if n < 1 || n > s.cfg.Limits.MaxCores {
-		return invalid(ObjVM, "cores", "must be between 1 and %d", s.cfg.Limits.MaxCores)
+		return Invalid(ObjVM, "cores", "must be between 1 and %d", s.cfg.Limits.MaxCores)
 	}
 	return nil
 }
@@ -112,7 +112,7 @@ func hashPassword(p string) (string, error) {
 	}
 	h, err := passwd.Hash(p)
 	if err != nil {
-		return "", fault(ObjVM, KindInternal, "password: %v", err)
+		return "", Errorf(ObjVM, KindInternal, "password: %v", err)
 	}
 	return h, nil
 }
@@ -120,7 +120,7 @@ func hashPassword(p string) (string, error) {
 func checkPassword(p string) error {
 	// Characters, not bytes: "short-é" is 7 characters in 8 bytes.
 	if n := utf8.RuneCountInString(p); p != "" && (n < 8 || n > 128) {
-		return invalid(ObjVM, "password", "must be 8 to 128 characters")
+		return Invalid(ObjVM, "password", "must be 8 to 128 characters")
 	}
 	return nil
 }
@@ -141,7 +141,7 @@ func (s *Service) vmReqOf(spec VMSpec) (vmReq, error) {
 		return r, err
 	}
 	if !hostnameRE.MatchString(r.hostname) {
-		return r, invalid(ObjVM, "hostname", "must be 1-63 letters, digits or '-', not starting or ending with '-'")
+		return r, Invalid(ObjVM, "hostname", "must be 1-63 letters, digits or '-', not starting or ending with '-'")
 	}
 	r.memory = valueOr(spec.Memory, 512)
 	if err := s.checkMemory("memory", r.memory); err != nil {
@@ -152,21 +152,21 @@ func (s *Service) vmReqOf(spec VMSpec) (vmReq, error) {
 		return r, err
 	}
 	if r.maxMem < r.memory {
-		return r, invalid(ObjVM, "vm_max_memory", "must be at least memory (%d MB)", r.memory)
+		return r, Invalid(ObjVM, "vm_max_memory", "must be at least memory (%d MB)", r.memory)
 	}
 	r.cores = valueOr(spec.Cores, 1)
 	if err := s.checkCores(r.cores); err != nil {
 		return r, err
 	}
 	if r.aiActive = spec.AIActive; r.aiActive != 0 && r.aiActive != 1 {
-		return r, invalid(ObjVM, "ai_active", "must be 0 or 1")
+		return r, Invalid(ObjVM, "ai_active", "must be 0 or 1")
 	}
 	r.bandwidth = valueOr(spec.Bandwidth, s.cfg.Network.Bandwidth())
 	if err := s.checkBandwidth(ObjVM, r.bandwidth); err != nil {
 		return r, err
 	}
 	if r.ipVersion = valueOr(spec.IPVersion, 4); r.ipVersion != 4 && r.ipVersion != 6 {
-		return r, invalid(ObjVM, "ip_version", "must be 4 or 6")
+		return r, Invalid(ObjVM, "ip_version", "must be 4 or 6")
 	}
 	r.ifaceID = spec.IfaceID
 	r.prov = store.Provision{Login: spec.Login, Password: spec.Password, SSHKey: spec.SSHKey, Run: spec.Run, Keys: spec.Keys}
@@ -179,13 +179,13 @@ func (s *Service) checkProvision(p *store.Provision) error {
 	// The first-boot script is kept in the state with the VM: without a
 	// bound every accepted call grew state.db by up to the 1 MiB body.
 	if len(p.Run) > MaxRunBytes {
-		return invalid(ObjVM, "run", "must be at most %d bytes (16 KiB, as EC2 user-data), got %d", MaxRunBytes, len(p.Run))
+		return Invalid(ObjVM, "run", "must be at most %d bytes (16 KiB, as EC2 user-data), got %d", MaxRunBytes, len(p.Run))
 	}
 	if len(p.Keys) > MaxVMKeys {
-		return invalid(ObjVM, "keys", "must list at most %d keys, got %d", MaxVMKeys, len(p.Keys))
+		return Invalid(ObjVM, "keys", "must list at most %d keys, got %d", MaxVMKeys, len(p.Keys))
 	}
 	if p.Login != "" && !hostnameRE.MatchString(p.Login) {
-		return invalid(ObjVM, "login", "must be letters, digits or '-'")
+		return Invalid(ObjVM, "login", "must be letters, digits or '-'")
 	}
 	if err := checkPassword(p.Password); err != nil {
 		return err
@@ -211,7 +211,7 @@ func (s *Service) sysDiskReq(d VMDiskSpec, dc int64) (diskReq, error) {
 		return r, err
 	}
 	if r.typ != store.DiskTypeData {
-		return r, invalid(ObjDisk, "type", "a VM's system disk is a data disk")
+		return r, Invalid(ObjDisk, "type", "a VM's system disk is a data disk")
 	}
 	return r, nil
 }
@@ -225,13 +225,13 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 			return nil, notFound(ObjDisk, "sys_disk_id: disk", r.sysDiskID)
 		}
 		if d.VMID != 0 {
-			return nil, fault(ObjDisk, KindConflict, "sys_disk_id: disk %d is attached to vm %d; a disk attaches to one VM only", d.ID, d.VMID)
+			return nil, Errorf(ObjDisk, KindConflict, "sys_disk_id: disk %d is attached to vm %d; a disk attaches to one VM only", d.ID, d.VMID)
 		}
 		if d.State != store.DiskCreated || d.Type != store.DiskTypeData {
-			return nil, fault(ObjDisk, KindConflict, "sys_disk_id: disk %d is %s %s, not a created data disk", d.ID, d.State, d.Type)
+			return nil, Errorf(ObjDisk, KindConflict, "sys_disk_id: disk %d is %s %s, not a created data disk", d.ID, d.State, d.Type)
 		}
 		if d.DatacenterID != r.dc {
-			return nil, invalid(ObjVM, "sys_disk_id", "disk %d is in datacenter %d; disk, iface and vm must be in the same datacenter", d.ID, d.DatacenterID)
+			return nil, Invalid(ObjVM, "sys_disk_id", "disk %d is in datacenter %d; disk, iface and vm must be in the same datacenter", d.ID, d.DatacenterID)
 		}
 		diskID = d.ID
 	}
@@ -242,10 +242,10 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 			return nil, notFound(ObjIface, "iface_id: iface", r.ifaceID)
 		}
 		if i.VMID != 0 {
-			return nil, fault(ObjIface, KindConflict, "iface_id: iface %d is attached to vm %d", i.ID, i.VMID)
+			return nil, Errorf(ObjIface, KindConflict, "iface_id: iface %d is attached to vm %d", i.ID, i.VMID)
 		}
 		if i.DatacenterID != r.dc {
-			return nil, invalid(ObjVM, "iface_id", "iface %d is in datacenter %d", i.ID, i.DatacenterID)
+			return nil, Invalid(ObjVM, "iface_id", "iface %d is in datacenter %d", i.ID, i.DatacenterID)
 		}
 		iface = i
 	} else {
@@ -276,7 +276,7 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 		IfaceIDs: []int64{iface.ID}, Provision: prov, DateCreated: now(), DateUpdated: now()}
 	if o.vmID != 0 {
 		if tx.HasVM(o.vmID) {
-			return nil, fault(ObjVM, KindDuplicate, "vm_id: vm %d already exists", o.vmID)
+			return nil, Errorf(ObjVM, KindDuplicate, "vm_id: vm %d already exists", o.vmID)
 		}
 		vm.ID = o.vmID
 	} else {

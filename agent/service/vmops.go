@@ -31,10 +31,10 @@ func (s *Service) vmAction(c *Caller, typ string, id int64, opts CallOptions) (O
 	return s.submitOneOf(c, o, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(id)
 		if s.deleting(tx, workflow.VMKey(id)) {
-			return opSpec{}, fault(ObjVM, KindConflict, "vm_id: vm %d is being deleted", id)
+			return opSpec{}, Errorf(ObjVM, KindConflict, "vm_id: vm %d is being deleted", id)
 		}
 		if v.State == store.VMLocked {
-			return opSpec{}, fault(ObjVM, KindConflict, "vm_id: vm %d is locked", id)
+			return opSpec{}, Errorf(ObjVM, KindConflict, "vm_id: vm %d is locked", id)
 		}
 		eta := map[string]int64{"vm_start": 20, "vm_stop": 10, "vm_reboot": 30}[typ]
 		return opSpec{typ: typ, vmID: id, keys: []string{workflow.VMKey(id)}, eta: eta}, nil
@@ -66,7 +66,7 @@ func (s *Service) UpdateVM(ctx context.Context, c *Caller, id int64, req VMUpdat
 	return s.submitOneOf(c, o, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(id)
 		if s.deleting(tx, workflow.VMKey(id)) {
-			return opSpec{}, fault(ObjVM, KindConflict, "vm_id: vm %d is being deleted", id)
+			return opSpec{}, Errorf(ObjVM, KindConflict, "vm_id: vm %d is being deleted", id)
 		}
 		if err := s.checkVMUpdate(v, req); err != nil {
 			return opSpec{}, err
@@ -110,7 +110,7 @@ func vmUpdateParams(req VMUpdate) (params, secrets map[string]string, err error)
 	if len(params) == 0 && secrets == nil {
 		// An operation that changes nothing would still take the VM's
 		// turn and say DONE: refuse it, as disk.update does.
-		return nil, nil, fault(ObjVM, KindMissing, "update_spec: nothing to change (give one of memory, vm_max_memory, cores, console, password, ssh_key)")
+		return nil, nil, Errorf(ObjVM, KindMissing, "update_spec: nothing to change (give one of memory, vm_max_memory, cores, console, password, ssh_key)")
 	}
 	return params, secrets, nil
 }
@@ -131,7 +131,7 @@ func (s *Service) checkVMUpdate(v store.VM, req VMUpdate) error {
 		}
 	}
 	if mem > maxMem {
-		return invalid(ObjVM, "memory", "%d MB exceeds vm_max_memory (%d MB); raise vm_max_memory too, which takes effect at the next reboot", mem, maxMem)
+		return Invalid(ObjVM, "memory", "%d MB exceeds vm_max_memory (%d MB); raise vm_max_memory too, which takes effect at the next reboot", mem, maxMem)
 	}
 	if req.Cores != nil {
 		if err := s.checkCores(*req.Cores); err != nil {
@@ -150,7 +150,7 @@ func (s *Service) DeleteVM(ctx context.Context, c *Caller, id int64, opts CallOp
 	return s.submitOneOf(c, o, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(id)
 		if s.deleting(tx, workflow.VMKey(id)) {
-			return opSpec{}, fault(ObjVM, KindConflict, "vm_id: vm %d is already being deleted", id)
+			return opSpec{}, Errorf(ObjVM, KindConflict, "vm_id: vm %d is already being deleted", id)
 		}
 		keys := []string{workflow.VMKey(id)}
 		for _, d := range v.DiskIDs {

@@ -98,7 +98,7 @@ var vmStates = []string{store.VMPaused, store.VMRunning, store.VMHalted, store.V
 
 func (f VMFilter) check() error {
 	if f.State != "" && !slices.Contains(vmStates, f.State) {
-		return invalid(ObjVM, "state", "must be one of paused, running, halted, locked, being_created, deleted")
+		return Invalid(ObjVM, "state", "must be one of paused, running, halted, locked, being_created, deleted")
 	}
 	return nil
 }

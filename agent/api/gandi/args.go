@@ -19,14 +19,14 @@ func (a args) len() int { return len(a.vals) }
 
 func (a args) int(i int, name string) (int64, error) {
 	if i >= len(a.vals) {
-		return 0, missing(a.obj, name)
+		return 0, service.Missing(a.obj, name)
 	}
 	return asInt(a.obj, name, a.vals[i])
 }
 
 func (a args) str(i int, name string) (string, error) {
 	if i >= len(a.vals) {
-		return "", missing(a.obj, name)
+		return "", service.Missing(a.obj, name)
 	}
 	s, ok := a.vals[i].(string)
 	if !ok {
@@ -42,7 +42,7 @@ func (a args) spec(i int, name string, optional bool) (*spec, error) {
 		if optional {
 			return &spec{obj: a.obj, name: name, m: map[string]any{}, used: map[string]bool{}}, nil
 		}
-		return nil, missing(a.obj, name)
+		return nil, service.Missing(a.obj, name)
 	}
 	m, ok := a.vals[i].(map[string]any)
 	if !ok {
@@ -54,7 +54,7 @@ func (a args) spec(i int, name string, optional bool) (*spec, error) {
 // atMost rejects surplus arguments.
 func (a args) atMost(n int) error {
 	if len(a.vals) > n {
-		return fault(service.ObjMethod, service.KindInvalid, "too many arguments: got %d, want at most %d after the API key", len(a.vals), n)
+		return service.Errorf(service.ObjMethod, service.KindInvalid, "too many arguments: got %d, want at most %d after the API key", len(a.vals), n)
 	}
 	return nil
 }
@@ -69,7 +69,7 @@ func asInt(obj service.Object, name string, v any) (int64, error) {
 		return 0, wrongType(obj, name, "an integer", v)
 	}
 	if n > service.MaxID && isID(name) {
-		return 0, invalid(obj, name, "must be at most %d (XML-RPC <int> is 32 bits)", int64(service.MaxID))
+		return 0, service.Invalid(obj, name, "must be at most %d (XML-RPC <int> is 32 bits)", int64(service.MaxID))
 	}
 	return n, nil
 }
@@ -84,9 +84,9 @@ func isID(name string) bool {
 // may be a secret).
 func wrongType(obj service.Object, name, want string, v any) *service.Error {
 	if v == nil {
-		return invalid(obj, name, "must not be nil")
+		return service.Invalid(obj, name, "must not be nil")
 	}
-	return invalid(obj, name, "must be %s, got %s", want, kindOf(v))
+	return service.Invalid(obj, name, "must be %s, got %s", want, kindOf(v))
 }
 
 // kindOf names a decoded value's XML-RPC type.
@@ -159,7 +159,7 @@ func (s *spec) int(key string, def int64, required bool) (int64, error) {
 	}
 	if !present {
 		if required {
-			return 0, missing(s.obj, key)
+			return 0, service.Missing(s.obj, key)
 		}
 		return def, nil
 	}
@@ -187,7 +187,7 @@ func (s *spec) str(key, def string, required bool) (string, error) {
 	}
 	if !present {
 		if required {
-			return "", missing(s.obj, key)
+			return "", service.Missing(s.obj, key)
 		}
 		return def, nil
 	}
@@ -226,7 +226,7 @@ func (s *spec) time(key string) (time.Time, bool, error) {
 		}
 	}
 	if _, ok := v.(string); ok {
-		return time.Time{}, false, invalid(s.obj, key, "must be a dateTime.iso8601, got a string in none of its forms (such as 20060102T15:04:05)")
+		return time.Time{}, false, service.Invalid(s.obj, key, "must be a dateTime.iso8601, got a string in none of its forms (such as 20060102T15:04:05)")
 	}
 	return time.Time{}, false, wrongType(s.obj, key, "a dateTime.iso8601", v)
 }
@@ -288,24 +288,9 @@ func (s *spec) done() error {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return invalid(s.obj, s.name+"."+unknown[0], "unknown parameter")
+		return service.Invalid(s.obj, s.name+"."+unknown[0], "unknown parameter")
 	}
 	return nil
-}
-
-// The face's refusals are the service's typed errors too, so that every
-// fault is mapped in one place (AsFault).
-
-func fault(obj service.Object, kind service.Kind, format string, args ...any) *service.Error {
-	return &service.Error{Object: obj, Kind: kind, Msg: fmt.Sprintf(format, args...)}
-}
-
-func missing(obj service.Object, field string) *service.Error {
-	return fault(obj, service.KindMissing, "%s: missing parameter", field)
-}
-
-func invalid(obj service.Object, field, rule string, args ...any) *service.Error {
-	return fault(obj, service.KindInvalid, "%s: %s", field, fmt.Sprintf(rule, args...))
 }
 
 // The *Ptr readers are for optional fields whose absence the service

@@ -43,7 +43,7 @@ func listOptions(a args, obj service.Object, filter func(sp *spec) error) (servi
 	if sp.has("sort_by") && p.SortBy == "" {
 		// The service reads "" as its default (id); a client that sends
 		// it asked for nothing it may have.
-		return p, invalid(obj, "sort_by", "must name a field (prefix '-' for descending), not be empty")
+		return p, service.Invalid(obj, "sort_by", "must name a field (prefix '-' for descending), not be empty")
 	}
 	return p, sp.done()
 }
