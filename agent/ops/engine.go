@@ -89,7 +89,9 @@ type Engine struct {
 	wg       sync.WaitGroup
 	waiters  map[int64][]chan struct{}
 	onFinish func(op store.Operation)
-	waiting  atomic.Int64 // operations suspended until the store takes writes
+	onEnd    []func(End)         // end.go
+	began    map[int64]time.Time // submitted in this process: when (end.go)
+	waiting  atomic.Int64        // operations suspended until the store takes writes
 }
 
 // Healthy reports nil while the engine runs operations: started, not
@@ -126,6 +128,7 @@ func New(st *store.Store, log *slog.Logger, cfg Config) *Engine {
 		held:      map[int64]bool{},
 		running:   map[int64]context.CancelFunc{},
 		waiters:   map[int64][]chan struct{}{},
+		began:     map[int64]time.Time{},
 	}
 }
 
@@ -206,10 +209,12 @@ func (e *Engine) Create(tx *store.Tx, o store.Operation) {
 	if e.admitLocked(o) {
 		e.held[o.ID] = true
 	}
+	e.began[o.ID] = time.Now()
 	e.mu.Unlock()
 	tx.OnUndo(func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
+		delete(e.began, o.ID)
 		if e.held[o.ID] {
 			e.dropLocked(o.ID)
 		}
@@ -325,7 +330,9 @@ func (e *Engine) tryStartLocked(id int64) {
 			}
 		}
 		cancel()
-		e.finished(id)
+		if e.finished(id) {
+			e.endedID(id)
+		}
 		if e.onFinish != nil && !e.shuttingDown() {
 			var o store.Operation
 			e.st.View(func(tx *store.Tx) { o, _ = tx.Operation(id) })
@@ -334,15 +341,20 @@ func (e *Engine) tryStartLocked(id int64) {
 	}()
 }
 
-func (e *Engine) finished(id int64) {
+// finished takes a returned or cancelled operation out of the engine. It
+// reports whether the operation was still queued: of the run's end and a
+// cancellation racing it, only one does, and only it reports the end.
+func (e *Engine) finished(id int64) (wasQueued bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.running, id)
+	_, wasQueued = e.queued[id]
 	if e.ctx != nil && e.ctx.Err() != nil {
 		// Shutting down: the operation stays unfinished in the journal.
-		return
+		return wasQueued
 	}
 	e.dropLocked(id)
+	return wasQueued
 }
 
 // Cancel cancels operation id: a waiting one at once, a running one at its
@@ -387,20 +399,18 @@ func (e *Engine) Cancel(id int64) error {
 		e.mu.Lock()
 		_, running := e.running[id]
 		e.mu.Unlock()
-		if !running {
-			e.finishedIfQueued(id)
+		if !running && e.finishedIfQueued(id) {
+			e.endedID(id)
 		}
 	}
 	return nil
 }
 
-func (e *Engine) finishedIfQueued(id int64) {
+func (e *Engine) finishedIfQueued(id int64) bool {
 	e.mu.Lock()
 	_, ok := e.queued[id]
 	e.mu.Unlock()
-	if ok {
-		e.finished(id)
-	}
+	return ok && e.finished(id)
 }
 
 func pastNoReturn(wf Workflow, o store.Operation) bool {

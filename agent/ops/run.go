@@ -227,8 +227,7 @@ func (e *Engine) runStep(ctx context.Context, r *Run, wf Workflow, log *slog.Log
 	if r.op.Cursor == cursor+1 {
 		// An atomic step recorded its own completion.
 		if r.op.Step == store.StepDone {
-			log.Debug("operation done")
-			return false
+			return false // the engine logs the end (end.go)
 		}
 		return true
 	}
@@ -304,9 +303,7 @@ func (e *Engine) complete(r *Run, wf Workflow, log *slog.Logger) {
 		if !r.suspended {
 			log.Error("journalling completion", "err", err)
 		}
-		return
 	}
-	log.Debug("operation done")
 }
 
 func cancelOutcome(o store.Operation) string {

@@ -37,7 +37,7 @@ func (s *Workflows) madeVolume(name string, err error) error {
 // deleteDiskVolume deletes the disk's volume, if this agent made it.
 func (s *Workflows) deleteDiskVolume(ctx context.Context, r *ops.Run) error {
 	if d, ok := s.diskOf(r.Op().DiskID); ok {
-		return s.notOurs(s.vols.Delete(ctx, d.Volume, s.ownMark(0)), d.Volume)
+		return s.notOurs(r.Op().ID, s.vols.Delete(ctx, d.Volume, s.ownMark(0)), d.Volume)
 	}
 	return nil
 }
@@ -46,7 +46,7 @@ func (s *Workflows) deleteDiskVolume(ctx context.Context, r *ops.Run) error {
 // a name found taken by someone else is never undone.
 func (s *Workflows) undoVolume(ctx context.Context, r *ops.Run) error {
 	if d, ok := s.diskOf(r.Op().DiskID); ok {
-		return s.notOurs(s.vols.Delete(ctx, d.Volume, s.ownMark(r.Op().ID)), d.Volume)
+		return s.notOurs(r.Op().ID, s.vols.Delete(ctx, d.Volume, s.ownMark(r.Op().ID)), d.Volume)
 	}
 	return nil
 }
@@ -85,7 +85,7 @@ func (s *Workflows) deleteCreatedVolumes(ctx context.Context, r *ops.Run) error 
 		}
 	})
 	for _, v := range vols {
-		if err := s.notOurs(s.vols.Delete(ctx, v, s.ownMark(0)), v); err != nil {
+		if err := s.notOurs(r.Op().ID, s.vols.Delete(ctx, v, s.ownMark(0)), v); err != nil {
 			return err
 		}
 	}
@@ -111,7 +111,7 @@ func (s *Workflows) deleteSystemVolume(ctx context.Context, r *ops.Run) error {
 		return nil
 	}
 	if d, ok := s.diskOf(v.DiskIDs[0]); ok {
-		return s.notOurs(s.vols.Delete(ctx, d.Volume, s.ownMark(0)), d.Volume)
+		return s.notOurs(r.Op().ID, s.vols.Delete(ctx, d.Volume, s.ownMark(0)), d.Volume)
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ func (s *Workflows) ensureDomain(ctx context.Context, r *ops.Run) (host.State, e
 	if _, err := s.vmOf(r); err != nil {
 		return st, err
 	}
-	s.log.Warn("domain definition lost; defining it again", "vm_id", r.Op().VMID, "op", r.Op().Type)
+	s.log.Warn("domain definition lost; defining it again", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "op", r.Op().Type)
 	if _, ok := s.seedPath(r.Op().VMID); !ok {
 		if err := s.writeSeed(ctx, r); err != nil {
 			return st, err

@@ -61,7 +61,7 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 		}
 		now := time.Now()
 		if !now.Before(deadline) {
-			s.log.Info("guest ignored stop messages; powering off", "vm_id", r.Op().VMID, "messages", sent)
+			s.log.Info("guest ignored stop messages; powering off", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "messages", sent)
 			p.Forced = true
 			if err := ops.SetProgress(r, p); err != nil {
 				return err
@@ -154,7 +154,7 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 			return nil
 		}
 		if !time.Now().Before(p.Deadline) {
-			s.log.Info("guest did not reboot in time; resetting", "vm_id", r.Op().VMID)
+			s.log.Info("guest did not reboot in time; resetting", "op_id", r.Op().ID, "vm_id", r.Op().VMID)
 			p.Forced = true
 			if err := ops.SetProgress(r, p); err != nil {
 				return err

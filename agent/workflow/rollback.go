@@ -82,7 +82,7 @@ func (s *Workflows) deleteOldVolume(ctx context.Context, r *ops.Run) error {
 		return err
 	}
 	if old, ok := s.diskOf(oldID); ok {
-		return s.notOurs(s.vols.Delete(ctx, old.Volume, s.ownMark(0)), old.Volume)
+		return s.notOurs(r.Op().ID, s.vols.Delete(ctx, old.Volume, s.ownMark(0)), old.Volume)
 	}
 	return nil
 }

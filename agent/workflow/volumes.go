@@ -51,9 +51,9 @@ func (s *Workflows) ownMark(op int64) host.Mark { return host.Mark{Owner: s.st.I
 
 // notOurs turns a refused delete into nothing to do: what is there was
 // not made by us (or by this operation), and stays.
-func (s *Workflows) notOurs(err error, what string) error {
+func (s *Workflows) notOurs(opID int64, err error, what string) error {
 	if errors.Is(err, host.ErrNotOurs) {
-		s.log.Warn("volume left in place: not made by this agent or operation", "what", what, "err", err)
+		s.log.Warn("volume left in place: not made by this agent or operation", "op_id", opID, "what", what, "err", err)
 		return nil
 	}
 	return err
