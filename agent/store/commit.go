@@ -1,6 +1,10 @@
 package store
 
-import bolt "go.etcd.io/bbolt"
+import (
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
 
 // The write queue's bounds.
 const (
@@ -50,7 +54,9 @@ func (s *Store) committer() {
 		s.inflight = true
 		s.cond.Broadcast() // room for writers
 		s.mu.Unlock()
+		start := time.Now()
 		err := s.write(batch)
+		s.stats.batchWritten(time.Since(start), len(batch), err) // metrics.go
 		s.mu.Lock()
 		if err == nil {
 			for _, c := range batch {

@@ -55,6 +55,7 @@ type Store struct {
 	// writeHook, set by tests, runs inside every batch's transaction; an
 	// error it returns fails the batch as the disk would.
 	writeHook atomic.Pointer[func() error]
+	stats     writeStats // metrics.go
 }
 
 // Open opens or creates the state file at path, upgrading an older
