@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"libvirt.org/go/libvirt"
@@ -45,6 +46,7 @@ type Driver struct {
 	nextW        int
 	closed       bool
 	reconn       chan struct{}
+	reconnects   atomic.Int64 // connstats.go
 }
 
 type watcher struct {
@@ -139,6 +141,7 @@ func (d *Driver) reconnectLoop() {
 			}
 			if err := d.connect(); err == nil {
 				d.log.Info("reconnected to libvirt", "uri", d.cfg.URI)
+				d.reconnects.Add(1)
 				d.broadcast(Event{Kind: EventResync, Time: time.Now()})
 				break
 			} else {
