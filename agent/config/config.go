@@ -49,6 +49,7 @@ type Config struct {
 	Snapshots    Snapshots  `toml:"snapshots"`
 	Operations   Operations `toml:"operations"`
 	Server       Server     `toml:"server"`
+	Metrics      Metrics    `toml:"metrics"`
 	// AllowForeignVolumes is serve --allow-foreign-volumes, never read
 	// from the file: a key left on would disarm the check for good.
 	AllowForeignVolumes bool `toml:"-"`
@@ -326,6 +327,7 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Server.validate()...)
+	errs = append(errs, c.Metrics.validate(c)...)
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}
