@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/metrics"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
@@ -347,9 +347,9 @@ func (s *Reconciler) ExpireQuarantine(ctx context.Context, every time.Duration) 
 	}
 }
 
-// WriteVolumeMetrics writes the volumes the agent left aside, in the
-// Prometheus text format.
-func (s *Reconciler) WriteVolumeMetrics(w io.Writer) {
+// WriteVolumeMetrics is the collector of the volumes the agent left
+// aside: how many, their size and what they take, by kind.
+func (s *Reconciler) WriteVolumeMetrics(w *metrics.Writer) {
 	s.volState.mu.Lock()
 	c := s.volState.counts
 	s.volState.mu.Unlock()
@@ -368,9 +368,8 @@ func (s *Reconciler) WriteVolumeMetrics(w io.Writer) {
 		{"xenagent_volume_allocated_bytes", "Space those volumes take on the storage: allocated blocks of sparse files, used part of thin LVs (less than their size when never fully written).",
 			func(t VolumeTally) int64 { return t.AllocatedBytes }},
 	} {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", m.name, m.help, m.name)
 		for _, k := range kinds {
-			fmt.Fprintf(w, "%s{kind=%q} %d\n", m.name, k.name, m.val(k.t))
+			w.Gauge(m.name, m.help, float64(m.val(k.t)), "kind", k.name)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,4 +47,63 @@ func (s *Store) WriteMetrics(w *metrics.Writer) {
 		writable = 0
 	}
 	w.Gauge("xenagent_store_writable", "1 while the state file takes writes, 0 while they are refused (until a probe succeeds).", writable)
+}
+
+// vmStates are the states a VM record can be in, all written (a state
+// with no VM is 0, not absent: a series does not vanish from graphs).
+var vmStates = []string{VMBeingCreated, VMRunning, VMHalted, VMPaused, VMLocked, VMDeleted}
+
+// WriteRecordMetrics is the collector of what the records say: VMs by
+// state and each iface's traffic (the counts the agent keeps, from the
+// VM's point of view: in is what the VM received).
+func (s *Store) WriteRecordMetrics(w *metrics.Writer) {
+	s.View(func(tx *Tx) {
+		byState := map[string]int{}
+		tx.EachVM(func(v *VM) bool { byState[v.State]++; return true })
+		for _, st := range vmStates {
+			w.Gauge("xenagent_vms", "VMs by state.", float64(byState[st]), "state", st)
+		}
+		for st, n := range byState {
+			if !slices.Contains(vmStates, st) {
+				w.Gauge("xenagent_vms", "VMs by state.", float64(n), "state", st)
+			}
+		}
+		account := AccountLabel(tx)
+		tx.EachIface(func(i *Iface) bool {
+			t := i.Total()
+			ls := func(dir string) []string {
+				return []string{"vm_id", idLabel(i.VMID), "iface_id", idLabel(i.ID), "account", account(i.AccountID), "direction", dir}
+			}
+			const bytesHelp = "Bytes through a VM's iface, all its devices over time; direction in is what the VM received. vm_id is empty for an iface on no VM."
+			const packetsHelp = "Packets through a VM's iface, all its devices over time; direction in is what the VM received. vm_id is empty for an iface on no VM."
+			w.Counter("xenagent_iface_bytes_total", bytesHelp, float64(t.RxBytes), ls("in")...)
+			w.Counter("xenagent_iface_bytes_total", bytesHelp, float64(t.TxBytes), ls("out")...)
+			w.Counter("xenagent_iface_packets_total", packetsHelp, float64(t.RxPackets), ls("in")...)
+			w.Counter("xenagent_iface_packets_total", packetsHelp, float64(t.TxPackets), ls("out")...)
+			return true
+		})
+	})
+}
+
+// AccountLabel returns the account label of per-VM series: the
+// account's handle (the id when the account has no record). Other
+// collectors of per-VM counters (cpu, disks) use it too, so that series
+// join on vm_id and account.
+func AccountLabel(tx *Tx) func(accountID int64) string {
+	handles := map[int64]string{}
+	tx.EachAccount(func(a *Account) bool { handles[a.ID] = a.Handle; return true })
+	return func(id int64) string {
+		if h, ok := handles[id]; ok {
+			return h
+		}
+		return strconv.FormatInt(id, 10)
+	}
+}
+
+// idLabel is a record id as a label value; 0 (none) is empty.
+func idLabel(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatInt(id, 10)
 }

@@ -48,3 +48,43 @@ func TestWriteMetrics(t *testing.T) {
 	}
 	s.SetWriteFault(nil)
 }
+
+func TestRecordMetrics(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "s.db"))
+	if err := s.Update(func(tx *Tx) error {
+		tx.PutAccount(Account{ID: 3, Handle: "AL-\"ICE\""})
+		tx.PutVM(VM{ID: 12, AccountID: 3, State: VMRunning})
+		tx.PutVM(VM{ID: 13, AccountID: 3, State: VMHalted})
+		tx.PutVM(VM{ID: 14, AccountID: 3, State: VMRunning})
+		tx.PutIface(Iface{ID: 5, AccountID: 3, VMID: 12, Counted: Traffic{RxBytes: 1000, TxBytes: 10, RxPackets: 7, TxPackets: 1},
+			DevCounted: Traffic{RxBytes: 24, TxBytes: 2, RxPackets: 1, TxPackets: 1}})
+		tx.PutIface(Iface{ID: 6, AccountID: 9})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	reg := metrics.NewRegistry()
+	reg.Register(s.WriteRecordMetrics)
+	var b strings.Builder
+	if err := reg.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	p := metricstest.Check(t, []byte(b.String()))
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"xenagent_vms", []string{"state", VMRunning}, 2},
+		{"xenagent_vms", []string{"state", VMHalted}, 1},
+		{"xenagent_vms", []string{"state", VMPaused}, 0},
+		{"xenagent_iface_bytes_total", []string{"vm_id", "12", "iface_id", "5", "account", "AL-\"ICE\"", "direction", "in"}, 1024},
+		{"xenagent_iface_bytes_total", []string{"iface_id", "5", "direction", "out"}, 12},
+		{"xenagent_iface_packets_total", []string{"iface_id", "5", "direction", "in"}, 8},
+		{"xenagent_iface_packets_total", []string{"iface_id", "6", "vm_id", "", "account", "9", "direction", "out"}, 0},
+	} {
+		if got := p.Find(c.name, c.labels...); len(got) != 1 || got[0].Value != c.want {
+			t.Errorf("%s%q = %v, want one of %v\n%s", c.name, c.labels, got, c.want, b.String())
+		}
+	}
+}

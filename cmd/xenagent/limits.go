@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"github.com/xenagent/xenagent/agent/api/gandi"
 	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/connlimit"
+	"github.com/xenagent/xenagent/agent/metrics"
 )
 
 // minConnections is the fewest client connections the agent starts with.
@@ -47,8 +47,9 @@ func maxConnections(nofile uint64, s config.Server) (int, error) {
 }
 
 // limitedServer wraps ln in the connection limits and builds the HTTP
-// server with the timeouts and the bad-key back-off of [server].
-func limitedServer(ln net.Listener, api *gandi.Server, s config.Server, log *slog.Logger) (*http.Server, net.Listener, error) {
+// server with the timeouts and the bad-key back-off of [server]; reg
+// gets the limits' counters.
+func limitedServer(ln net.Listener, api *gandi.Server, reg *metrics.Registry, s config.Server, log *slog.Logger) (*http.Server, net.Listener, error) {
 	nofile, err := raiseNoFile()
 	if err != nil {
 		ln.Close()
@@ -62,14 +63,14 @@ func limitedServer(ln net.Listener, api *gandi.Server, s config.Server, log *slo
 	cl := connlimit.New(ln, connlimit.Config{Max: maxConns, PerSource: min(s.MaxConnectionsPerSource, maxConns), Log: log})
 	log.Info("client limits", "nofile", nofile, "fd_reserve", s.FDReserve, "max_connections", maxConns,
 		"max_connections_per_source", min(s.MaxConnectionsPerSource, maxConns), "bad_key_burst", s.BadKeyBurst, "bad_key_every", s.BadKeyEvery.Duration)
-	api.AddMetrics(func(w io.Writer) {
+	reg.Register(func(w *metrics.Writer) {
 		st := cl.Stats()
-		fmt.Fprintf(w, "# HELP xenagent_connections Client connections open now.\n# TYPE xenagent_connections gauge\nxenagent_connections %d\n", st.Open)
-		fmt.Fprintf(w, "# HELP xenagent_connections_closed_total Client connections the limits closed, by reason.\n# TYPE xenagent_connections_closed_total counter\n")
-		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"per_source\"} %d\n", st.RefusedPerSource)
-		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"full\"} %d\n", st.RefusedFull)
-		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"reclaimed_idle\"} %d\n", st.Reclaimed)
-		fmt.Fprintf(w, "xenagent_connections_closed_total{reason=\"reclaimed_slow\"} %d\n", st.ReclaimedSlow)
+		w.Gauge("xenagent_connections", "Client connections open now.", float64(st.Open))
+		const closed = "Client connections the limits closed, by reason."
+		w.Counter("xenagent_connections_closed_total", closed, float64(st.RefusedPerSource), "reason", "per_source")
+		w.Counter("xenagent_connections_closed_total", closed, float64(st.RefusedFull), "reason", "full")
+		w.Counter("xenagent_connections_closed_total", closed, float64(st.Reclaimed), "reason", "reclaimed_idle")
+		w.Counter("xenagent_connections_closed_total", closed, float64(st.ReclaimedSlow), "reason", "reclaimed_slow")
 	})
 	api.WithKeyLimits(gandi.KeyLimits{Burst: s.BadKeyBurst, Every: s.BadKeyEvery.Duration, Delay: s.BadKeyDelay.Duration})
 	srv := &http.Server{Handler: api.Handler(), ConnState: cl.ConnState,

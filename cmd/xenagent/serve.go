@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,6 +145,13 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		return err
 	}
 	defer ln.Close()
+	mln, err := listenMetrics(cfg)
+	if err != nil {
+		return err
+	}
+	if mln != nil {
+		defer mln.Close()
+	}
 	if err := cfg.EnsureDirs(); err != nil {
 		return err
 	}
@@ -188,6 +196,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		}()
 	}
 	eng := ops.New(st, log, ops.Config{RetryFor: cfg.Timeouts.StepRetry.Duration, OnBoundary: failpoint(log)})
+	opm := ops.NewMetrics(eng) // observes every end, resumed ones included
 	sc, wc, rc, err := coreConfigs(cfg, wiring)
 	if err != nil {
 		return err
@@ -218,18 +227,26 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	// listener and TLS wraps them.
 	api := gandi.New(svc, cfg.Operator.KeySHA256, cfg.MaxBodyBytes, log)
 	api.SetHealth(rec.Healthy)
-	api.AddMetrics(rec.WriteVolumeMetrics)
-	srv, ln, err := limitedServer(ln, api, cfg.Server, log)
+	reg := metricsPage(st, opm, hv, rec, api)
+	page := metricsHandler(reg, log)
+	srv, ln, err := limitedServer(ln, api, reg, cfg.Server, log)
 	if err != nil {
 		return err
 	}
+	srv.Handler = withMetrics(srv.Handler, page, cfg.Metrics, cfg.Operator.KeySHA256)
 	if tc != nil {
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
 	}
 	log.Info("xenagent serving", "url", fmt.Sprintf("%s://%s/xmlrpc/", scheme, ln.Addr()), "libvirt", cfg.Libvirt.URI, "state", cfg.StateDir)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	var msrv *http.Server
+	if mln != nil {
+		msrv = metricsServer(page, api.ServeHealth)
+		log.Info("metrics serving", "url", fmt.Sprintf("http://%s/metrics", mln.Addr()))
+		go func() { errc <- fmt.Errorf("metrics.listen: %w", msrv.Serve(mln)) }()
+	}
 	notifyReady(log)
 	go watchdog(runCtx, log, rec.Live)
 	select {
@@ -242,6 +259,9 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
+	if msrv != nil {
+		_ = msrv.Shutdown(shutCtx)
+	}
 	stopRun()
 	eng.Wait()
 	return nil

@@ -14,11 +14,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/metrics"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 )
@@ -31,7 +31,6 @@ type Server struct {
 	log          *slog.Logger
 	face         *Face
 	guard        *keyGuard // bad-key back-off (limits.go); nil: none
-	moreMetrics  []func(io.Writer)
 	health       func(context.Context) error
 
 	mu      sync.Mutex
@@ -48,13 +47,13 @@ func New(svc *service.Service, operatorHash string, maxBody int64, log *slog.Log
 		counts: map[string]int64{}, seconds: map[string]float64{}}
 }
 
-// Handler routes /xmlrpc/, /healthz and /metrics.
+// Handler routes /xmlrpc/ and /healthz. /metrics is the composition's
+// (cmd/xenagent), which registers WriteMetrics among its collectors.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/xmlrpc/", s.serveRPC)
 	mux.HandleFunc("/xmlrpc", s.serveRPC)
-	mux.HandleFunc("/healthz", s.serveHealth)
-	mux.HandleFunc("/metrics", s.serveMetrics)
+	mux.HandleFunc("/healthz", s.ServeHealth)
 	return mux
 }
 
@@ -123,40 +122,19 @@ func (s *Server) observe(method string, code int, d time.Duration) {
 	s.mu.Unlock()
 }
 
-func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+// WriteMetrics is the face's collector: calls by method and fault code,
+// and the time spent serving them.
+func (s *Server) WriteMetrics(w *metrics.Writer) {
 	s.mu.Lock()
-	keys := make([]string, 0, len(s.counts))
-	for k := range s.counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString("# HELP xenagent_rpc_requests_total API calls by method and fault code (0: success).\n# TYPE xenagent_rpc_requests_total counter\n")
-	for _, k := range keys {
+	defer s.mu.Unlock()
+	for k, n := range s.counts {
 		m, c, _ := strings.Cut(k, " ")
-		fmt.Fprintf(&b, "xenagent_rpc_requests_total{method=%q,fault=%q} %d\n", m, c, s.counts[k])
+		w.Counter("xenagent_rpc_requests_total", "API calls by method and fault code (0: success).", float64(n), "method", m, "fault", c)
 	}
-	b.WriteString("# HELP xenagent_rpc_seconds_total Time spent serving API calls by method.\n# TYPE xenagent_rpc_seconds_total counter\n")
-	methods := make([]string, 0, len(s.seconds))
-	for m := range s.seconds {
-		methods = append(methods, m)
+	for m, sec := range s.seconds {
+		w.Counter("xenagent_rpc_seconds_total", "Time spent serving API calls by method.", sec, "method", m)
 	}
-	sort.Strings(methods)
-	for _, m := range methods {
-		fmt.Fprintf(&b, "xenagent_rpc_seconds_total{method=%q} %g\n", m, s.seconds[m])
-	}
-	s.mu.Unlock()
-	for _, fn := range s.moreMetrics {
-		fn(&b)
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	io.WriteString(w, b.String())
 }
-
-// AddMetrics adds fn's lines (Prometheus text format) to /metrics, for
-// what the server does not see itself (the listener's limits). Call it
-// before serving.
-func (s *Server) AddMetrics(fn func(io.Writer)) { s.moreMetrics = append(s.moreMetrics, fn) }
 
 // SetHealth sets the check /healthz runs (the reconciler's). Call it
 // before serving.
@@ -166,9 +144,9 @@ func (s *Server) SetHealth(fn func(context.Context) error) { s.health = fn }
 // a failure (a wedged store or libvirtd).
 const healthTimeout = 5 * time.Second
 
-// serveHealth answers 200 "ok" only when the agent works (state writes,
+// ServeHealth answers 200 "ok" only when the agent works (state writes,
 // the operation engine, libvirtd), else 503 with one reason a line.
-func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -1,7 +1,6 @@
 package gandi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/metrics"
+	"github.com/xenagent/xenagent/agent/metrics/metricstest"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/service"
@@ -149,19 +150,42 @@ func TestOnlyPost(t *testing.T) {
 	}
 }
 
+// The face counts its calls by method and fault code for the
+// composition's /metrics, and serves no /metrics itself.
 func TestMetrics(t *testing.T) {
-	srv := newServer(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, eng, _, _ := testService(t, log)
+	svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	eng.Start(ctx)
+	api := New(svc, service.HashKey("operator-key-0123456789ab"), 4096, log)
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(func() { srv.Close(); cancel(); eng.Wait() })
 	call(t, srv.URL, "version.info", aliceKey)
 	call(t, srv.URL, "version.info", "bad")
+	call(t, srv.URL, "no.such.method", aliceKey)
+	reg := metrics.NewRegistry()
+	reg.Register(api.WriteMetrics)
+	var b strings.Builder
+	if err := reg.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	p := metricstest.Check(t, []byte(b.String()))
+	for _, want := range []string{`xenagent_rpc_requests_total{method="version.info",fault="0"} 1`, `xenagent_rpc_requests_total{method="version.info",fault="510030"} 1`,
+		`xenagent_rpc_requests_total{method="unknown",fault=`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("metrics lack %s:\n%s", want, b.String())
+		}
+	}
+	if s := p.Find("xenagent_rpc_seconds_total", "method", "version.info"); len(s) != 1 || s[0].Value <= 0 {
+		t.Errorf("time spent on version.info: %v", s)
+	}
 	resp, err := http.Get(srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`xenagent_rpc_requests_total{method="version.info",fault="0"} 1`, `xenagent_rpc_requests_total{method="version.info",fault="510030"} 1`} {
-		if !bytes.Contains(b, []byte(want)) {
-			t.Errorf("metrics lack %s:\n%s", want, b)
-		}
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the face serves /metrics itself: %d", resp.StatusCode)
 	}
 }

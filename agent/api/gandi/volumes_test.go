@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/metrics"
+	"github.com/xenagent/xenagent/agent/metrics/metricstest"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/store"
@@ -77,7 +79,12 @@ func TestReconcileVolumes(t *testing.T) {
 		t.Errorf("an unreferenced legacy volume: %+v, %v", v, ok)
 	}
 	var m strings.Builder
-	a.rec.WriteVolumeMetrics(&m)
+	reg := metrics.NewRegistry()
+	reg.Register(a.rec.WriteVolumeMetrics)
+	if err := reg.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	metricstest.Check(t, []byte(m.String()))
 	// Each volume is 1 MB in size; what it holds is what the listing says
 	// (sparse ones hold next to nothing): both are reported, by name.
 	want := []string{`xenagent_volumes{kind="quarantined"} 1`, `xenagent_volumes{kind="foreign"} 1`, `xenagent_volumes{kind="unmarked"} 1`}
