@@ -1,8 +1,6 @@
 package ops
 
 import (
-	"strings"
-
 	"github.com/xenagent/xenagent/agent/metrics"
 	"github.com/xenagent/xenagent/agent/store"
 )
@@ -34,12 +32,12 @@ func (m *Metrics) Write(w *metrics.Writer) {
 	m.durations.Write(w, "xenagent_operation_duration_seconds", "Time from an operation's submission to its end (done, failed or cancelled), by type; observed at each end since the agent started.")
 	m.ended.Write(w, "xenagent_operations_ended_total", "Operations that ended since the agent started, by type and result (done, error, cancelled).")
 	type unfinished struct{ typ, state, step string }
-	type finished struct{ typ, outcome string }
+	type finished struct{ typ, result string }
 	open, closed := map[unfinished]int{}, map[finished]int{}
 	m.e.st.View(func(tx *store.Tx) {
 		tx.EachOperation(func(o *store.Operation) bool {
 			if o.Finished() {
-				closed[finished{o.Type, strings.ToLower(o.Step)}]++
+				closed[finished{o.Type, result(o.Step)}]++
 				return true
 			}
 			open[unfinished{o.Type, m.state(o), m.step(o)}]++
@@ -51,8 +49,8 @@ func (m *Metrics) Write(w *metrics.Writer) {
 			float64(n), "type", k.typ, "state", k.state, "step", k.step)
 	}
 	for k, n := range closed {
-		w.Gauge("xenagent_operations_finished", "Finished operations the journal keeps ([operations] keep_finished), by type and outcome (done, error, cancel).",
-			float64(n), "type", k.typ, "outcome", k.outcome)
+		w.Gauge("xenagent_operations_finished", "Finished operations the journal keeps ([operations] keep_finished), by type and result (done, error, cancelled).",
+			float64(n), "type", k.typ, "result", k.result)
 	}
 	w.Gauge("xenagent_operations_suspended", "Operations waiting for the state file to take writes again.", float64(m.e.waiting.Load()))
 }

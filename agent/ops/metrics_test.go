@@ -49,7 +49,7 @@ func TestMetrics(t *testing.T) {
 	}{
 		{"xenagent_operations_ended_total", []string{"type", "ok", "result", "done"}, 1},
 		{"xenagent_operation_duration_seconds_count", []string{"type", "ok"}, 1},
-		{"xenagent_operations_finished", []string{"type", "ok", "outcome", "done"}, 1},
+		{"xenagent_operations_finished", []string{"type", "ok", "result", "done"}, 1},
 		{"xenagent_operations_unfinished", []string{"type", "block", "state", "run", "step", "hold"}, 1},
 		{"xenagent_operations_unfinished", []string{"type", "block", "state", "wait", "step", ""}, 1},
 		{"xenagent_operations_suspended", nil, 0},

@@ -55,34 +55,47 @@ var vmStates = []string{VMBeingCreated, VMRunning, VMHalted, VMPaused, VMLocked,
 
 // WriteRecordMetrics is the collector of what the records say: VMs by
 // state and each iface's traffic (the counts the agent keeps, from the
-// VM's point of view: in is what the VM received).
+// VM's point of view: in is what the VM received). It copies what it
+// needs under the read lock and formats after, so that writers wait for
+// a walk of the tables, not for 10,000 ifaces' label strings.
 func (s *Store) WriteRecordMetrics(w *metrics.Writer) {
+	type ifaceRow struct {
+		id, vm, account int64
+		t               Traffic
+	}
+	byState := map[string]int{}
+	var ifaces []ifaceRow
+	var account func(int64) string
 	s.View(func(tx *Tx) {
-		byState := map[string]int{}
 		tx.EachVM(func(v *VM) bool { byState[v.State]++; return true })
-		for _, st := range vmStates {
-			w.Gauge("xenagent_vms", "VMs by state.", float64(byState[st]), "state", st)
-		}
-		for st, n := range byState {
-			if !slices.Contains(vmStates, st) {
-				w.Gauge("xenagent_vms", "VMs by state.", float64(n), "state", st)
-			}
-		}
-		account := AccountLabel(tx)
+		ifaces = make([]ifaceRow, 0, len(tx.s.ifaces.rows))
 		tx.EachIface(func(i *Iface) bool {
-			t := i.Total()
-			ls := func(dir string) []string {
-				return []string{"vm_id", idLabel(i.VMID), "iface_id", idLabel(i.ID), "account", account(i.AccountID), "direction", dir}
-			}
-			const bytesHelp = "Bytes through a VM's iface, all its devices over time; direction in is what the VM received. vm_id is empty for an iface on no VM."
-			const packetsHelp = "Packets through a VM's iface, all its devices over time; direction in is what the VM received. vm_id is empty for an iface on no VM."
-			w.Counter("xenagent_iface_bytes_total", bytesHelp, float64(t.RxBytes), ls("in")...)
-			w.Counter("xenagent_iface_bytes_total", bytesHelp, float64(t.TxBytes), ls("out")...)
-			w.Counter("xenagent_iface_packets_total", packetsHelp, float64(t.RxPackets), ls("in")...)
-			w.Counter("xenagent_iface_packets_total", packetsHelp, float64(t.TxPackets), ls("out")...)
+			ifaces = append(ifaces, ifaceRow{i.ID, i.VMID, i.AccountID, i.Total()})
 			return true
 		})
+		account = AccountLabel(tx)
 	})
+	for _, st := range vmStates {
+		w.Gauge("xenagent_vms", "VMs by state.", float64(byState[st]), "state", st)
+	}
+	for st, n := range byState {
+		if !slices.Contains(vmStates, st) {
+			w.Gauge("xenagent_vms", "VMs by state.", float64(n), "state", st)
+		}
+	}
+	const (
+		bytesHelp   = "Bytes through a VM's iface, all its devices over time; direction in is what the VM received. vm_id is empty for an iface on no VM."
+		packetsHelp = "Packets through a VM's iface, all its devices over time; direction in is what the VM received. vm_id is empty for an iface on no VM."
+	)
+	for _, i := range ifaces {
+		vm, id, acct := idLabel(i.vm), idLabel(i.id), account(i.account)
+		in := []string{"vm_id", vm, "iface_id", id, "account", acct, "direction", "in"}
+		out := []string{"vm_id", vm, "iface_id", id, "account", acct, "direction", "out"}
+		w.Counter("xenagent_iface_bytes_total", bytesHelp, float64(i.t.RxBytes), in...)
+		w.Counter("xenagent_iface_bytes_total", bytesHelp, float64(i.t.TxBytes), out...)
+		w.Counter("xenagent_iface_packets_total", packetsHelp, float64(i.t.RxPackets), in...)
+		w.Counter("xenagent_iface_packets_total", packetsHelp, float64(i.t.TxPackets), out...)
+	}
 }
 
 // AccountLabel returns the account label of per-VM series: the

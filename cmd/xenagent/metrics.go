@@ -22,9 +22,10 @@ import (
 )
 
 // metricsPage is /metrics: one collector from each room that knows its
-// values. Collectors of per-VM counters (cpu, disks: agent/stats) are
-// registered on it as well, labelled as store.AccountLabel says.
-func metricsPage(st *store.Store, opm *ops.Metrics, hv *hypervisor.Driver, rec *reconcile.Reconciler, api *gandi.Server) *metrics.Registry {
+// values. more are other rooms' collectors: per-VM counters (cpu, disks:
+// agent/stats) go there, labelled vm_id and account as
+// store.AccountLabel says, so that they join the iface series.
+func metricsPage(st *store.Store, opm *ops.Metrics, hv *hypervisor.Driver, rec *reconcile.Reconciler, api *gandi.Server, more ...metrics.Collector) *metrics.Registry {
 	reg := metrics.NewRegistry()
 	reg.Register(func(w *metrics.Writer) {
 		w.Gauge("xenagent_build_info", "The agent's version.", 1, "version", version)
@@ -36,6 +37,9 @@ func metricsPage(st *store.Store, opm *ops.Metrics, hv *hypervisor.Driver, rec *
 	reg.Register(hv.WriteMetrics)
 	reg.Register(rec.WriteVolumeMetrics)
 	reg.Register(api.WriteMetrics)
+	for _, c := range more {
+		reg.Register(c)
+	}
 	return reg
 }
 

@@ -123,7 +123,7 @@ size_mb = 8
 		{"xenagent_operations_ended_total", []string{"type", "vm_create", "result", "done"}, func(v float64) bool { return v == 1 }, "1"},
 		{"xenagent_operation_duration_seconds_count", []string{"type", "vm_create"}, func(v float64) bool { return v == 1 }, "1"},
 		{"xenagent_operation_duration_seconds_sum", []string{"type", "vm_create"}, func(v float64) bool { return v > 0 && v < 120 }, "0 < s < 120"},
-		{"xenagent_operations_finished", []string{"type", "vm_create", "outcome", "done"}, func(v float64) bool { return v == 1 }, "1"},
+		{"xenagent_operations_finished", []string{"type", "vm_create", "result", "done"}, func(v float64) bool { return v == 1 }, "1"},
 		{"xenagent_operations_suspended", nil, func(v float64) bool { return v == 0 }, "0"},
 		{"xenagent_iface_bytes_total", []string{"vm_id", vmID, "account", "DEMO-XENAGENT", "direction", "in"}, func(v float64) bool { return v == 0 }, "0 (not wired)"},
 		{"xenagent_iface_packets_total", []string{"vm_id", vmID, "direction", "out"}, func(v float64) bool { return v == 0 }, "0 (not wired)"},
