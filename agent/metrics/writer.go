@@ -38,7 +38,7 @@ type family struct {
 // buckets, sum and count for a histogram), kept together when sorting.
 type series struct {
 	labels string // rendered, sorted by
-	lines  []string
+	text   string // its lines, each ending in a newline
 }
 
 func newWriter() *Writer { return &Writer{fams: map[string]*family{}} }
@@ -58,7 +58,18 @@ func (w *Writer) sample(name, help string, typ Type, v float64, labels []string)
 	if !ok {
 		return
 	}
-	f.series = append(f.series, series{labels: ls, lines: []string{name + braces(ls) + " " + formatValue(v)}})
+	var b strings.Builder
+	b.Grow(len(name) + len(ls) + 24)
+	b.WriteString(name)
+	if ls != "" {
+		b.WriteByte('{')
+		b.WriteString(ls)
+		b.WriteByte('}')
+	}
+	b.WriteByte(' ')
+	b.WriteString(formatValue(v))
+	b.WriteByte('\n')
+	f.series = append(f.series, series{labels: ls, text: b.String()})
 }
 
 // Histogram adds one histogram series: cumulative buckets with the le
@@ -78,19 +89,17 @@ func (w *Writer) Histogram(name, help string, h HistogramValue, labels ...string
 	if !ok {
 		return
 	}
-	s := series{labels: ls}
 	sep := ""
 	if ls != "" {
 		sep = ","
 	}
-	for i, b := range h.Bounds {
-		s.lines = append(s.lines, fmt.Sprintf("%s_bucket{%s%sle=\"%s\"} %d", name, ls, sep, formatValue(b), h.Cumulative[i]))
+	var b strings.Builder
+	for i, bound := range h.Bounds {
+		fmt.Fprintf(&b, "%s_bucket{%s%sle=\"%s\"} %d\n", name, ls, sep, formatValue(bound), h.Cumulative[i])
 	}
-	s.lines = append(s.lines,
-		fmt.Sprintf("%s_bucket{%s%sle=\"+Inf\"} %d", name, ls, sep, h.Count),
-		name+"_sum"+braces(ls)+" "+formatValue(h.Sum),
-		name+"_count"+braces(ls)+" "+strconv.FormatUint(h.Count, 10))
-	f.series = append(f.series, s)
+	fmt.Fprintf(&b, "%s_bucket{%s%sle=\"+Inf\"} %d\n", name, ls, sep, h.Count)
+	fmt.Fprintf(&b, "%s_sum%s %s\n%s_count%s %d\n", name, braces(ls), formatValue(h.Sum), name, braces(ls), h.Count)
+	f.series = append(f.series, series{labels: ls, text: b.String()})
 }
 
 // family returns name's family, made on first use, and the rendered
@@ -121,8 +130,8 @@ func (w *Writer) family(name, help string, typ Type, labels []string) (*family, 
 }
 
 // write writes the families sorted by name, each series sorted by its
-// labels (a family with two series of one label set keeps both: the
-// caller's mistake stays visible).
+// labels (a family with two series of one label set keeps both, in no
+// set order: the caller's mistake stays visible).
 func (w *Writer) write(out io.Writer) error {
 	bw := bufio.NewWriter(out)
 	names := make([]string, 0, len(w.fams))
@@ -133,12 +142,9 @@ func (w *Writer) write(out io.Writer) error {
 	for _, n := range names {
 		f := w.fams[n]
 		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", f.name, escapeHelp(f.help), f.name, f.typ)
-		slices.SortStableFunc(f.series, func(a, b series) int { return strings.Compare(a.labels, b.labels) })
+		slices.SortFunc(f.series, func(a, b series) int { return strings.Compare(a.labels, b.labels) })
 		for _, s := range f.series {
-			for _, l := range s.lines {
-				bw.WriteString(l)
-				bw.WriteByte('\n')
-			}
+			bw.WriteString(s.text)
 		}
 	}
 	return bw.Flush()
@@ -158,17 +164,25 @@ func renderLabels(labels []string) (string, error) {
 	if len(labels)%2 != 0 {
 		return "", fmt.Errorf("labels %q: not name, value pairs", labels)
 	}
+	if len(labels) == 0 {
+		return "", nil
+	}
+	size := 0
+	for _, l := range labels {
+		size += len(l) + 4
+	}
 	var b strings.Builder
-	seen := map[string]bool{}
+	b.Grow(size)
 	for i := 0; i < len(labels); i += 2 {
 		n := labels[i]
 		if !validName(n, false) || strings.HasPrefix(n, "__") {
 			return "", fmt.Errorf("label %q: not a label name ([a-zA-Z_][a-zA-Z0-9_]*, no leading __)", n)
 		}
-		if seen[n] {
-			return "", fmt.Errorf("label %q: given twice", n)
+		for j := 0; j < i; j += 2 { // a handful of labels: no map
+			if labels[j] == n {
+				return "", fmt.Errorf("label %q: given twice", n)
+			}
 		}
-		seen[n] = true
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -201,8 +215,13 @@ var (
 	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
 )
 
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
+func escapeLabel(s string) string {
+	if !strings.ContainsAny(s, "\\\"\n") {
+		return s // most values: ids, names
+	}
+	return labelEscaper.Replace(s)
+}
+func escapeHelp(s string) string { return helpEscaper.Replace(s) }
 
 // formatValue writes integers as integers (byte counts stay readable)
 // and the rest in Go's shortest form, which Prometheus parses.

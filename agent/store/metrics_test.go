@@ -1,10 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"errors"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xenagent/xenagent/agent/metrics"
 	"github.com/xenagent/xenagent/agent/metrics/metricstest"
@@ -87,4 +91,36 @@ func TestRecordMetrics(t *testing.T) {
 			t.Errorf("%s%q = %v, want one of %v\n%s", c.name, c.labels, got, c.want, b.String())
 		}
 	}
+}
+
+// BenchmarkRecordMetrics is a scrape of the records' families at 10,000
+// VMs with an iface each.
+func BenchmarkRecordMetrics(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "s.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	s.Update(func(tx *Tx) error {
+		tx.PutAccount(Account{ID: 1, Handle: "BENCH"})
+		for i := int64(1); i <= 10000; i++ {
+			tx.PutVM(VM{ID: i, AccountID: 1, State: VMRunning})
+			tx.PutIface(Iface{ID: i, AccountID: 1, VMID: i, Counted: Traffic{RxBytes: uint64(i) << 20}})
+		}
+		return nil
+	})
+	reg := metrics.NewRegistry()
+	reg.Register(s.WriteRecordMetrics)
+	var lockHeld time.Duration
+	for b.Loop() {
+		var buf bytes.Buffer
+		if err := reg.Write(&buf); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(buf.Len()))
+	}
+	start := time.Now()
+	s.View(func(tx *Tx) { tx.EachIface(func(*Iface) bool { return true }) })
+	lockHeld = time.Since(start)
+	b.ReportMetric(float64(lockHeld.Microseconds()), "µs-walk")
 }
