@@ -20,6 +20,7 @@ type write struct {
 type commit struct {
 	writes []write
 	undo   []func() // reverses the commit's change to memory, in order
+	events []Event  // published once the file took the commit (events.go)
 	err    chan error
 }
 
@@ -51,6 +52,9 @@ func (s *Store) committer() {
 		s.cond.Broadcast() // room for writers
 		s.mu.Unlock()
 		err := s.write(batch)
+		if err == nil {
+			s.publishEvents(batch) // durable now: readers may see them
+		}
 		s.mu.Lock()
 		if err == nil {
 			for _, c := range batch {
@@ -127,6 +131,6 @@ func (s *Store) write(batch []*commit) error {
 				}
 			}
 		}
-		return nil
+		return s.pruneEvents(tx, s.batchLastEvent(batch))
 	})
 }
