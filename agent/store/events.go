@@ -647,3 +647,7 @@ func (s opSummary) fields() map[string]any {
 func summarizeOperation(o *Operation) (int64, opSummary) {
 	return o.ID, opSummary{o.AccountID, o.Type, o.Step, o.LastError, o.VMID, o.DiskID, o.IfaceID, o.RollingBack, o.Cancel}
 }
+
+// CursorAt is the cursor right after event seq of this store: an event's
+// own cursor, to resume after it.
+func (s *Store) CursorAt(seq uint64) string { return s.cursor(seq) }
