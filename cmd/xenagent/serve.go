@@ -18,6 +18,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/xenagent/xenagent/agent/api/gandi"
+	"github.com/xenagent/xenagent/agent/api/stream"
 	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ipam"
@@ -223,6 +224,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	srv.Handler = mountEvents(srv.Handler, stream.New(svc, stream.Config{OperatorHash: cfg.Operator.KeySHA256}, log))
 	if tc != nil {
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
