@@ -67,7 +67,7 @@ const (
 	pruneStep    = 1024
 	// tailSize events are kept in memory for readers that follow closely
 	// (nearly all); older ones are read from the file.
-	tailSize = 4096
+	tailSize = 1024
 )
 
 // ErrBadCursor means an event cursor is not one any agent makes.
@@ -177,12 +177,14 @@ func (s *Store) stampEvents(tx *Tx) {
 func (s *Store) pruneEvents(tx *bolt.Tx, last uint64) error {
 	j := &s.ev
 	b := tx.Bucket([]byte("events"))
-	pruned := j.pruned
+	j.mu.Lock()
+	pruned, keep, maxAge := j.pruned, j.keep, j.maxAge
+	j.mu.Unlock()
 	var bySeq uint64
-	if last > j.keep {
-		bySeq = last - j.keep
+	if last > keep {
+		bySeq = last - keep
 	}
-	byTime := j.now().Add(-j.maxAge)
+	byTime := j.now().Add(-maxAge)
 	for range pruneStep {
 		c := b.Cursor()
 		k, v := c.First()
@@ -208,6 +210,15 @@ func (s *Store) pruneEvents(tx *bolt.Tx, last uint64) error {
 		return tx.Bucket([]byte("meta")).Put(metaEventsPruned, u64(int64(pruned)))
 	}
 	return nil
+}
+
+// SetEventRetention changes how many events the file keeps and for how
+// long (EventsKept and EventsMaxAge by default); the next commits prune
+// to it.
+func (s *Store) SetEventRetention(keep int, maxAge time.Duration) {
+	s.ev.mu.Lock()
+	defer s.ev.mu.Unlock()
+	s.ev.keep, s.ev.maxAge = uint64(max(keep, 1)), maxAge
 }
 
 // batchLastEvent is the newest event a batch carries, or the newest

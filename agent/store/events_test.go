@@ -189,9 +189,7 @@ func TestRefusedWriteLeavesNoEvent(t *testing.T) {
 func TestEventsRetention(t *testing.T) {
 	s := openTemp(t, filepath.Join(t.TempDir(), "state.db"))
 	defer s.Close()
-	s.ev.mu.Lock()
-	s.ev.keep = 10
-	s.ev.mu.Unlock()
+	s.SetEventRetention(10, EventsMaxAge)
 	start := s.EventCursor()
 	for i := range 30 {
 		mustUpdate(t, s, func(tx *Tx) { tx.PutVM(VM{ID: 1, Memory: int64(i + 1)}) })

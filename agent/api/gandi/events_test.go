@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/store"
 )
 
 // follow calls hosting.event.from until cond holds on everything read,
@@ -134,5 +135,23 @@ func TestEventFromRefusals(t *testing.T) {
 		if f == nil || f.Object != ObjEvent && tt.cause != CauseBadParam || f.Cause != tt.cause || !strings.Contains(f.Msg, tt.saying) {
 			t.Errorf("%v: fault %v, want cause %d saying %q", tt.opts, f, tt.cause, tt.saying)
 		}
+	}
+	// Older than the retention: the same resync fault, code 520040.
+	a.st.SetEventRetention(3, store.EventsMaxAge)
+	for i := range 5 {
+		if err := a.st.Update(func(tx *store.Tx) error {
+			tx.PutVM(store.VM{ID: 99, AccountID: a.alice.AccountID, Memory: int64(i + 1)})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, f := a.call(a.alice, "hosting.event.from", map[string]any{"cursor": cur})
+	if f == nil || f.Code() != 520040 || !strings.Contains(f.Msg, "older than the events kept") || !strings.Contains(f.Msg, "resync") {
+		t.Errorf("cursor older than the retention: %v", f)
+	}
+	r := a.mustCall(a.alice, "hosting.event.from", map[string]any{}).(map[string]any)
+	if r = a.mustCall(a.alice, "hosting.event.from", map[string]any{"cursor": r["cursor"]}).(map[string]any); len(r["events"].([]any)) != 0 {
+		t.Errorf("after a resync: %v", r)
 	}
 }
