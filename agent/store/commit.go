@@ -19,8 +19,8 @@ type write struct {
 // file's answer.
 type commit struct {
 	writes []write
-	undo   []func() // reverses the commit's change to memory, in order
-	events []Event  // published once the file took the commit (events.go)
+	undo   []func()   // reverses the commit's change to memory, in order
+	events []rawEvent // published once the file took the commit (events.go)
 	err    chan error
 }
 

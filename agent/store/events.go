@@ -67,7 +67,7 @@ const (
 	pruneStep    = 1024
 	// tailSize events are kept in memory for readers that follow closely
 	// (nearly all); older ones are read from the file.
-	tailSize = 1024
+	tailSize = 256
 )
 
 // ErrBadCursor means an event cursor is not one any agent makes.
@@ -149,14 +149,36 @@ func (s *Store) openEvents(tx *bolt.Tx) error {
 	return nil
 }
 
+// change is an event on its way to the file: Fields is the record's
+// summary (a small struct, its own JSON) until it is read back as an
+// Event. Building no map per write keeps a 10,000-record transaction
+// from leaving as many maps among the records it keeps.
+type change struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Class   string    `json:"class"`
+	Action  string    `json:"action"`
+	ID      int64     `json:"id"`
+	Account int64     `json:"account_id"`
+	Fields  any       `json:"fields"`
+	Changed []string  `json:"changed,omitempty"`
+}
+
+// rawEvent is a numbered event as written, published once committed.
+type rawEvent struct {
+	seq uint64
+	raw []byte
+}
+
 // stampEvents numbers the transaction's events and adds their writes
 // (under Store.mu, after fn succeeded, in the order commits are queued,
 // so the file takes them in sequence).
-func (s *Store) stampEvents(tx *Tx) {
+func (s *Store) stampEvents(tx *Tx) []rawEvent {
 	if len(tx.events) == 0 {
-		return
+		return nil
 	}
 	now := time.Now().UTC()
+	out := make([]rawEvent, len(tx.events))
 	for i := range tx.events {
 		s.ev.next++
 		ev := &tx.events[i]
@@ -165,9 +187,11 @@ func (s *Store) stampEvents(tx *Tx) {
 		if err != nil {
 			panic(fmt.Sprintf("store: encoding event %d: %v", ev.Seq, err))
 		}
+		out[i] = rawEvent{seq: ev.Seq, raw: raw}
 		tx.writes = append(tx.writes, write{bucket: "events", key: u64(int64(ev.Seq)), val: raw})
 	}
 	tx.writes = append(tx.writes, write{bucket: "meta", key: metaEventsLast, val: u64(int64(s.ev.next))})
+	return out
 }
 
 // pruneEvents deletes, in the committing transaction, the oldest events
@@ -177,6 +201,9 @@ func (s *Store) stampEvents(tx *Tx) {
 func (s *Store) pruneEvents(tx *bolt.Tx, last uint64) error {
 	j := &s.ev
 	b := tx.Bucket([]byte("events"))
+	// Keys only ever grow: full pages, not the half-full ones bbolt
+	// leaves for inserts in the middle (the bucket is half the size).
+	b.FillPercent = 1.0
 	j.mu.Lock()
 	pruned, keep, maxAge := j.pruned, j.keep, j.maxAge
 	j.mu.Unlock()
@@ -227,7 +254,7 @@ func (s *Store) batchLastEvent(batch []*commit) uint64 {
 	last := s.lastDurableEvent()
 	for _, c := range batch {
 		if n := len(c.events); n > 0 {
-			last = max(last, c.events[n-1].Seq)
+			last = max(last, c.events[n-1].seq)
 		}
 	}
 	return last
@@ -243,16 +270,42 @@ func (s *Store) lastDurableEvent() uint64 {
 // waiters. The committer calls it once the file took the batch, never for
 // a refused one: a reader never sees an event the file does not hold.
 func (s *Store) publishEvents(batch []*commit) {
+	n := 0
+	for _, c := range batch {
+		n += len(c.events)
+	}
+	// Read back outside the lock, readers go on meanwhile. Only the
+	// newest tailSize of a batch go into the tail, which then restarts
+	// after the others (they are in the file).
+	skip := n - tailSize
+	fresh := make([]Event, 0, min(n, tailSize))
+	var last, restart uint64 // restart: the tail holds only what follows it
+	for _, c := range batch {
+		for _, e := range c.events {
+			last = e.seq
+			if skip > 0 {
+				skip--
+				restart = e.seq
+				continue
+			}
+			ev, err := decodeEvent(e.raw)
+			if err != nil { // cannot be (it was just written): readers read the file, which says what is wrong
+				fresh, restart = fresh[:0], e.seq
+				continue
+			}
+			fresh = append(fresh, ev)
+		}
+	}
 	j := &s.ev
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	grew := false
-	for _, c := range batch {
-		for _, ev := range c.events {
-			j.tail = append(j.tail, ev)
-			j.last = ev.Seq
-			grew = true
-		}
+	if restart != 0 {
+		clear(j.tail)
+		j.tail, j.tailFrom = j.tail[:0], restart
+	}
+	j.tail = append(j.tail, fresh...)
+	if n > 0 {
+		j.last = last
 	}
 	if j.pruning > j.pruned {
 		j.pruned = j.pruning
@@ -268,10 +321,12 @@ func (s *Store) publishEvents(batch []*commit) {
 	}
 	if drop > 0 {
 		j.tailFrom = j.tail[drop-1].Seq
-		j.tail = slices.Delete(j.tail, 0, drop)
+		// A new array: one commit of 10,000 events grew the old one, and
+		// keeping its capacity would keep that memory for good.
+		j.tail = append(make([]Event, 0, 2*tailSize), j.tail[drop:]...)
 	}
 	j.tailFrom = max(j.tailFrom, j.pruned)
-	if grew {
+	if n > 0 {
 		close(j.wake)
 		j.wake = make(chan struct{})
 	}
@@ -510,7 +565,8 @@ func normal(v any) any {
 }
 
 // A summary is the part of a record that events report; two equal
-// summaries mean no event.
+// summaries mean no event. Its JSON is the event's fields; fields() gives
+// the same as a map, to name what a modification changed.
 type summary interface {
 	comparable
 	fields() map[string]any
@@ -520,22 +576,22 @@ type summary interface {
 // watcher makes a table's event hook: it compares the summaries of the
 // record before and after a write (nil: absent) and returns the event,
 // if any.
-func watcher[T any, S summary](class string, key func(*T) (int64, S)) func(old, nw *T) (Event, bool) {
-	return func(old, nw *T) (Event, bool) {
+func watcher[T any, S summary](class string, key func(*T) (int64, S)) func(old, nw *T) (change, bool) {
+	return func(old, nw *T) (change, bool) {
 		switch {
 		case old == nil && nw == nil:
-			return Event{}, false
+			return change{}, false
 		case old == nil:
 			id, s := key(nw)
-			return Event{Class: class, Action: ActionAdd, ID: id, Account: s.owner(), Fields: normalAll(s.fields())}, true
+			return change{Class: class, Action: ActionAdd, ID: id, Account: s.owner(), Fields: s}, true
 		case nw == nil:
 			id, s := key(old)
-			return Event{Class: class, Action: ActionDel, ID: id, Account: s.owner(), Fields: normalAll(s.fields())}, true
+			return change{Class: class, Action: ActionDel, ID: id, Account: s.owner(), Fields: s}, true
 		}
 		id, a := key(old)
 		_, b := key(nw)
 		if a == b {
-			return Event{}, false
+			return change{}, false
 		}
 		fa, fb := normalAll(a.fields()), normalAll(b.fields())
 		var changed []string
@@ -550,7 +606,7 @@ func watcher[T any, S summary](class string, key func(*T) (int64, S)) func(old, 
 			}
 		}
 		sort.Strings(changed)
-		return Event{Class: class, Action: ActionMod, ID: id, Account: b.owner(), Fields: fb, Changed: changed}, true
+		return change{Class: class, Action: ActionMod, ID: id, Account: b.owner(), Fields: b, Changed: changed}, true
 	}
 }
 
@@ -574,14 +630,17 @@ func sameValue(a, b any) bool {
 // counters are left out on purpose: they change at every tick.
 
 type vmSummary struct {
-	account                int64
-	state, hostname        string
-	memory, cores, console int64
+	Account  int64  `json:"-"`
+	State    string `json:"state"`
+	Hostname string `json:"hostname"`
+	Memory   int64  `json:"memory"`
+	Cores    int64  `json:"cores"`
+	Console  int64  `json:"console"`
 }
 
-func (s vmSummary) owner() int64 { return s.account }
+func (s vmSummary) owner() int64 { return s.Account }
 func (s vmSummary) fields() map[string]any {
-	return map[string]any{"state": s.state, "hostname": s.hostname, "memory": s.memory, "cores": s.cores, "console": s.console}
+	return map[string]any{"state": s.State, "hostname": s.Hostname, "memory": s.Memory, "cores": s.Cores, "console": s.Console}
 }
 
 func summarizeVM(v *VM) (int64, vmSummary) {
@@ -589,14 +648,17 @@ func summarizeVM(v *VM) (int64, vmSummary) {
 }
 
 type diskSummary struct {
-	account          int64
-	state, typ, name string
-	size, vm         int64
+	Account int64  `json:"-"`
+	State   string `json:"state"`
+	Type    string `json:"type"`
+	Name    string `json:"name"`
+	Size    int64  `json:"size"`
+	VM      int64  `json:"vm_id"`
 }
 
-func (s diskSummary) owner() int64 { return s.account }
+func (s diskSummary) owner() int64 { return s.Account }
 func (s diskSummary) fields() map[string]any {
-	return map[string]any{"state": s.state, "type": s.typ, "name": s.name, "size": s.size, "vm_id": s.vm}
+	return map[string]any{"state": s.State, "type": s.Type, "name": s.Name, "size": s.Size, "vm_id": s.VM}
 }
 
 func summarizeDisk(d *Disk) (int64, diskSummary) {
@@ -604,23 +666,27 @@ func summarizeDisk(d *Disk) (int64, diskSummary) {
 }
 
 type ifaceSummary struct {
-	account   int64
-	state     string
-	vm        int64
-	bandwidth float64
-	ips       string // the ids, comma separated: a summary must compare with ==
+	Account   int64
+	State     string
+	VM        int64
+	Bandwidth float64
+	IPs       string // the ids, comma separated: a summary must compare with ==
 }
 
-func (s ifaceSummary) owner() int64 { return s.account }
+func (s ifaceSummary) owner() int64 { return s.Account }
 func (s ifaceSummary) fields() map[string]any {
 	ids := []int64{}
-	for p := range strings.SplitSeq(s.ips, ",") {
+	for p := range strings.SplitSeq(s.IPs, ",") {
 		if n, err := strconv.ParseInt(p, 10, 64); err == nil {
 			ids = append(ids, n)
 		}
 	}
-	return map[string]any{"state": s.state, "vm_id": s.vm, "bandwidth": s.bandwidth, "ip_ids": ids}
+	return map[string]any{"state": s.State, "vm_id": s.VM, "bandwidth": s.Bandwidth, "ip_ids": ids}
 }
+
+// MarshalJSON writes the ids as a list. Iface events are few (the
+// traffic counters make none), so the map costs nothing much.
+func (s ifaceSummary) MarshalJSON() ([]byte, error) { return json.Marshal(s.fields()) }
 
 func summarizeIface(i *Iface) (int64, ifaceSummary) {
 	var b strings.Builder
@@ -634,29 +700,43 @@ func summarizeIface(i *Iface) (int64, ifaceSummary) {
 }
 
 type opSummary struct {
-	account              int64
-	typ, step, lastError string
-	vm, disk, iface      int64
-	rollingBack, cancel  bool
+	Account     int64  `json:"-"`
+	Type        string `json:"type"`
+	Step        string `json:"step"`
+	VM          int64  `json:"vm_id,omitempty"` // the objects it is about: most have one or two
+	Disk        int64  `json:"disk_id,omitempty"`
+	Iface       int64  `json:"iface_id,omitempty"`
+	LastError   string `json:"last_error,omitempty"`
+	RollingBack bool   `json:"rolling_back,omitempty"`
+	Cancel      bool   `json:"cancel_requested,omitempty"`
 }
 
-func (s opSummary) owner() int64 { return s.account }
+func (s opSummary) owner() int64 { return s.Account }
 func (s opSummary) fields() map[string]any {
-	f := map[string]any{"type": s.typ, "step": s.step, "vm_id": s.vm, "disk_id": s.disk, "iface_id": s.iface}
-	if s.lastError != "" {
-		f["last_error"] = s.lastError
+	f := map[string]any{"type": s.Type, "step": s.Step}
+	if s.VM != 0 {
+		f["vm_id"] = s.VM
 	}
-	if s.rollingBack {
+	if s.Disk != 0 {
+		f["disk_id"] = s.Disk
+	}
+	if s.Iface != 0 {
+		f["iface_id"] = s.Iface
+	}
+	if s.LastError != "" {
+		f["last_error"] = s.LastError
+	}
+	if s.RollingBack {
 		f["rolling_back"] = true
 	}
-	if s.cancel {
+	if s.Cancel {
 		f["cancel_requested"] = true
 	}
 	return f
 }
 
 func summarizeOperation(o *Operation) (int64, opSummary) {
-	return o.ID, opSummary{o.AccountID, o.Type, o.Step, o.LastError, o.VMID, o.DiskID, o.IfaceID, o.RollingBack, o.Cancel}
+	return o.ID, opSummary{o.AccountID, o.Type, o.Step, o.VMID, o.DiskID, o.IfaceID, o.LastError, o.RollingBack, o.Cancel}
 }
 
 // CursorAt is the cursor right after event seq of this store: an event's

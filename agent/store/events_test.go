@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -259,5 +260,32 @@ func TestWaitEvents(t *testing.T) {
 	}
 	if err := s.WaitEvents(context.Background(), cur); err != nil {
 		t.Fatalf("wait with an event there = %v", err)
+	}
+}
+
+// A summary's JSON (the event's fields) and its fields() (what Changed
+// names) say the same.
+func TestSummariesJSONMatchFields(t *testing.T) {
+	for _, s := range []interface {
+		fields() map[string]any
+	}{
+		vmSummary{Account: 1, State: "running", Hostname: "h", Memory: 512, Cores: 2, Console: 1},
+		diskSummary{Account: 1, State: "created", Type: "data", Name: "d", Size: 3072, VM: 4},
+		ifaceSummary{Account: 1, State: "used", VM: 4, Bandwidth: 102400.5, IPs: "5,6"},
+		ifaceSummary{State: "free"},
+		opSummary{Type: "vm_create", Step: "RUN", VM: 4, Iface: 2, LastError: "x", RollingBack: true, Cancel: true},
+		opSummary{Type: "vm_stop", Step: "WAIT"},
+	} {
+		raw, err := json.Marshal(change{Fields: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := decodeEvent(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := normalAll(s.fields()); !reflect.DeepEqual(ev.Fields, want) {
+			t.Errorf("%T: JSON %#v, fields %#v", s, ev.Fields, want)
+		}
 	}
 }

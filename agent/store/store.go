@@ -228,8 +228,8 @@ func (s *Store) apply(fn func(tx *Tx) error) (*commit, error) {
 	if len(tx.writes) == 0 {
 		return nil, nil
 	}
-	s.stampEvents(tx)
-	c := &commit{writes: tx.writes, undo: tx.undo, events: tx.events, err: make(chan error, 1)}
+	events := s.stampEvents(tx)
+	c := &commit{writes: tx.writes, undo: tx.undo, events: events, err: make(chan error, 1)}
 	s.pending = append(s.pending, c)
 	s.cond.Broadcast()
 	return c, nil

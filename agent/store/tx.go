@@ -16,7 +16,7 @@ type table[T any] struct {
 	clone  func(T) T
 	// watch, for the tables events report on, gives the event a write
 	// makes (old or new nil: absent); see events.go.
-	watch func(old, nw *T) (Event, bool)
+	watch func(old, nw *T) (change, bool)
 }
 
 func newTable[T any](bucket string, clone func(T) T) table[T] {
@@ -27,7 +27,7 @@ func newTable[T any](bucket string, clone func(T) T) table[T] {
 }
 
 // watched returns t with its event hook.
-func (t table[T]) watched(w func(old, nw *T) (Event, bool)) table[T] {
+func (t table[T]) watched(w func(old, nw *T) (change, bool)) table[T] {
 	t.watch = w
 	return t
 }
@@ -42,7 +42,7 @@ type Tx struct {
 	readOnly bool
 	writes   []write
 	undo     []func()
-	events   []Event // numbered and written by stampEvents once fn succeeded
+	events   []change // numbered and written by stampEvents once fn succeeded
 }
 
 func u64(n int64) []byte {
