@@ -224,7 +224,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv.Handler = mountEvents(srv.Handler, stream.New(svc, stream.Config{OperatorHash: cfg.Operator.KeySHA256}, log))
+	srv.Handler = mountEvents(srv.Handler, stream.New(svc, stream.Config{OperatorHash: cfg.Operator.KeySHA256, Guard: api.KeyCheck}, log))
 	if tc != nil {
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)

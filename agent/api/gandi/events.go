@@ -2,6 +2,7 @@ package gandi
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net/http"
 	"time"
@@ -100,4 +101,21 @@ func extendWrite(ctx context.Context, wait time.Duration) {
 	if rc, ok := ctx.Value(writeDeadlineKey{}).(*http.ResponseController); ok {
 		_ = rc.SetWriteDeadline(time.Now().Add(wait + writeSlack)) // not every writer has deadlines: then none cuts the poll
 	}
+}
+
+// KeyCheck runs check, an API key's authentication by another handler
+// served beside this one (the event stream), under this server's bad-key
+// back-off: a source that presented too many bad keys, here or there, is
+// refused with ErrRateLimited after the delay, its key unchecked.
+func (s *Server) KeyCheck(r *http.Request, check func() error) error {
+	src := sourceOf(r.RemoteAddr)
+	if s.guard != nil && !s.guard.allowed(src) {
+		sleep(r.Context(), s.guard.cfg.Delay)
+		return ErrRateLimited
+	}
+	err := check()
+	if s.guard != nil && errors.Is(err, service.ErrBadKey) {
+		s.guard.failed(src)
+	}
+	return err
 }

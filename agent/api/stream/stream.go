@@ -45,6 +45,11 @@ type Config struct {
 	MaxPerAccount int
 	// Heartbeat is how often an idle stream gets a comment; default 25 s.
 	Heartbeat time.Duration
+	// Guard, if set, runs the key's check under the API's bad-key
+	// back-off (gandi.Server.KeyCheck), so that guessing keys here is no
+	// faster than there; an error other than service.ErrBadKey is its
+	// refusal (429).
+	Guard func(r *http.Request, check func() error) error
 }
 
 // Handler serves the stream. Create it with New.
@@ -85,6 +90,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var err error
 	key := r.Header.Get("X-Api-Key")
 	if auth := r.Header.Get("Authorization"); key == "" && auth != "" {
 		if k, ok := strings.CutPrefix(auth, "Bearer "); ok {
@@ -96,9 +102,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusUnauthorized, "events: missing API key (an Authorization: Bearer or X-Api-Key header)")
 		return
 	}
-	c, err := h.svc.Authenticate(key, h.cfg.OperatorHash)
-	if err != nil {
+	var c *service.Caller
+	check := func() (err error) {
+		c, err = h.svc.Authenticate(key, h.cfg.OperatorHash)
+		return err
+	}
+	if h.cfg.Guard != nil {
+		err = h.cfg.Guard(r, check)
+	} else {
+		err = check()
+	}
+	switch {
+	case errors.Is(err, service.ErrBadKey):
 		httpError(w, http.StatusUnauthorized, "events: invalid API key")
+		return
+	case err != nil:
+		w.Header().Set("Retry-After", "10")
+		httpError(w, http.StatusTooManyRequests, "events: "+err.Error())
 		return
 	}
 	req := service.EventsRequest{Cursor: q.Get("cursor"), Limit: service.MaxEventsLimit, Timeout: h.cfg.Heartbeat}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -200,4 +201,37 @@ func TestStreamRefusals(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	open[1].Body.Close()
+}
+
+// A guard (the API's bad-key back-off) sees every key check and may
+// refuse the source.
+func TestStreamGuard(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc := service.New(service.Config{}, st, nil, nil, log)
+	bad := 0
+	guard := func(r *http.Request, check func() error) error {
+		if bad >= 1 {
+			return errors.New("too many invalid API keys from this address: retry later")
+		}
+		err := check()
+		if errors.Is(err, service.ErrBadKey) {
+			bad++
+		}
+		return err
+	}
+	h := New(svc, Config{Guard: guard}, log)
+	for _, want := range []int{401, 429} {
+		req := httptest.NewRequest(http.MethodGet, "/events", nil)
+		req.Header.Set("X-Api-Key", "wrong")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("status %d %s, want %d", rec.Code, rec.Body, want)
+		}
+	}
 }
