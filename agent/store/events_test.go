@@ -289,3 +289,45 @@ func TestSummariesJSONMatchFields(t *testing.T) {
 		}
 	}
 }
+
+// A change is visible in memory at once, but its event only once the
+// file took it.
+func TestEventsWaitForTheDisk(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	cur := s.EventCursor()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once bool
+	s.failWrites(func() error {
+		if !once {
+			once = true
+			close(entered)
+			<-release
+		}
+		return nil
+	})
+	if err := s.UpdateAsync(func(tx *Tx) error { tx.PutVM(VM{ID: 1, State: VMRunning}); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // the batch is being written
+	s.View(func(tx *Tx) {
+		if !tx.HasVM(1) {
+			t.Error("the change is not in memory")
+		}
+	})
+	if evs, _ := mustEvents(t, s, cur, 10, nil); len(evs) != 0 {
+		t.Fatalf("event visible before its commit: %v", brief(evs))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := s.WaitEvents(ctx, cur); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait before the commit = %v", err)
+	}
+	close(release)
+	if err := s.WaitEvents(context.Background(), cur); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := mustEvents(t, s, cur, 10, nil); len(evs) != 1 {
+		t.Fatalf("after the commit: %v", brief(evs))
+	}
+}
