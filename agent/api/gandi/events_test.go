@@ -2,6 +2,9 @@ package gandi
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -153,5 +156,36 @@ func TestEventFromRefusals(t *testing.T) {
 	r := a.mustCall(a.alice, "hosting.event.from", map[string]any{}).(map[string]any)
 	if r = a.mustCall(a.alice, "hosting.event.from", map[string]any{"cursor": r["cursor"]}).(map[string]any); len(r["events"].([]any)) != 0 {
 		t.Errorf("after a resync: %v", r)
+	}
+}
+
+// Over HTTP, a long poll outlives the server's write timeout (a minute
+// on the agent), and its answer is XML-RPC (the fields' id lists too).
+func TestEventFromOverHTTP(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, _, st, _ := testService(t, log)
+	acct, _ := svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0)
+	srv := httptest.NewUnstartedServer(New(svc, "", 4096, log).Handler())
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	cur := st.EventCursor()
+	go func() {
+		time.Sleep(time.Second)
+		st.Update(func(tx *store.Tx) error {
+			tx.PutIface(store.Iface{ID: 3, AccountID: acct, State: store.IfaceUsed, IPIDs: []int64{4, 5}})
+			return nil
+		})
+	}()
+	v, err := call(t, srv.URL, "hosting.event.from", aliceKey, map[string]any{"cursor": cur, "timeout": int64(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := v.(map[string]any)["events"].([]any)
+	if len(evs) != 1 {
+		t.Fatalf("events: %v", v)
+	}
+	if f := evs[0].(map[string]any)["fields"].(map[string]any); !slices.Equal(f["ip_ids"].([]any), []any{int64(4), int64(5)}) {
+		t.Errorf("fields: %v", f)
 	}
 }

@@ -235,3 +235,53 @@ func TestStreamGuard(t *testing.T) {
 		}
 	}
 }
+
+// A stream outlives the server's read and write timeouts (the agent's are
+// 15 s and a minute): it moves its own deadlines.
+func TestStreamOutlivesServerTimeouts(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc := service.New(service.Config{}, st, nil, nil, log)
+	if _, err := svc.EnsureAccount("alice", "alice", service.HashKey("alice-key"), 0); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(New(svc, Config{Heartbeat: 50 * time.Millisecond}, log))
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 200*time.Millisecond, 300*time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events?cursor="+st.EventCursor(), nil)
+	req.Header.Set("X-Api-Key", "alice-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	time.Sleep(time.Second)
+	if err := st.Update(func(tx *store.Tx) error { tx.PutVM(store.VM{ID: 1, AccountID: 1}); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Errorf("stream ended: %v", err)
+				return
+			}
+			if strings.HasPrefix(line, "data: ") {
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+}
