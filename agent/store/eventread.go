@@ -160,7 +160,7 @@ func (s *Store) readEvents(cursor string, after, last uint64, limit int, keep fu
 
 // WaitEvents returns nil once an event after cursor is durable (at once
 // if one is), ctx.Err() when ctx ends first, ErrClosed when the store
-// closes. The committer wakes it: nothing polls.
+// closes or EndEventWaits was called. The committer wakes it: nothing polls.
 func (s *Store) WaitEvents(ctx context.Context, cursor string) error {
 	after, err := s.parseCursor(cursor)
 	if err != nil {
@@ -185,8 +185,18 @@ func (s *Store) WaitEvents(ctx context.Context, cursor string) error {
 			return ctx.Err()
 		case <-s.stopped:
 			return ErrClosed
+		case <-j.ending:
+			return ErrClosed
 		}
 	}
+}
+
+// EndEventWaits ends every wait for events, now and after, with
+// ErrClosed: the agent is stopping, and a long poll or a stream must not
+// hold its shutdown until the poll's timeout (the HTTP server's Shutdown
+// waits for them). The store itself goes on.
+func (s *Store) EndEventWaits() {
+	s.ev.endOnce.Do(func() { close(s.ev.ending) })
 }
 
 func cloneEvent(ev Event) Event {

@@ -90,6 +90,9 @@ type journal struct {
 	tail     []Event // the newest durable events, by seq
 	tailFrom uint64  // tail holds every durable event after tailFrom
 	wake     chan struct{}
+	// ending is closed by EndEventWaits: the agent is stopping.
+	ending  chan struct{}
+	endOnce sync.Once
 
 	// keep and maxAge are EventsKept and EventsMaxAge; tests shrink them.
 	keep   uint64
@@ -107,7 +110,7 @@ var (
 func (s *Store) openEvents(tx *bolt.Tx) error {
 	j := &s.ev
 	j.keep, j.maxAge, j.now = EventsKept, EventsMaxAge, time.Now
-	j.wake = make(chan struct{})
+	j.wake, j.ending = make(chan struct{}), make(chan struct{})
 	meta := tx.Bucket([]byte("meta"))
 	if v := meta.Get(metaEventsLast); len(v) == 8 {
 		j.last = binary.BigEndian.Uint64(v)

@@ -331,3 +331,31 @@ func TestEventsWaitForTheDisk(t *testing.T) {
 		t.Fatalf("after the commit: %v", brief(evs))
 	}
 }
+
+// EndEventWaits ends the waits at once, and every later one, while the
+// store goes on.
+func TestEndEventWaits(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	cur := s.EventCursor()
+	done := make(chan error, 1)
+	go func() { done <- s.WaitEvents(context.Background(), cur) }()
+	time.Sleep(20 * time.Millisecond)
+	s.EndEventWaits()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("ended wait = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("wait not ended")
+	}
+	if err := s.WaitEvents(context.Background(), cur); !errors.Is(err, ErrClosed) {
+		t.Errorf("wait after the end = %v", err)
+	}
+	s.EndEventWaits() // twice is harmless
+	mustUpdate(t, s, func(tx *Tx) { tx.PutVM(VM{ID: 1}) })
+	if evs, _ := mustEvents(t, s, cur, 10, nil); len(evs) != 1 {
+		t.Errorf("events after the end: %v", brief(evs))
+	}
+}

@@ -84,11 +84,27 @@ func TestEventStreamAcrossRestart(t *testing.T) {
 		map[string]any{"name": "sys-ev"}, l.imageDisk())
 	vm := ops.([]any)[2].(map[string]any)["vm_id"]
 	last := s.until("vm", "state", "running")
+
+	// A stream and a long poll open do not hold the agent's stop.
+	polled := make(chan error, 1)
+	go func() {
+		// Disks: none change now, so the poll waits.
+		_, err := l.call("hosting.event.from", map[string]any{"cursor": last, "timeout": int64(60), "classes": "disk"})
+		polled <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	t0 := time.Now()
+	l.stop()
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("the agent took %v to stop with a stream and a long poll open", d)
+	}
+	if err := <-polled; err == nil || !strings.Contains(err.Error(), "stopping") {
+		t.Errorf("long poll at the stop: %v", err)
+	}
 	s.resp.Body.Close()
 
 	// Restarted: the test driver forgot the domain, so the reconciler
 	// finds the VM halted; that change comes after the last id seen.
-	l.stop()
 	l.start("")
 	s = openEvents(ctx, t, l, last)
 	defer s.resp.Body.Close()
