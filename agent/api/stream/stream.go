@@ -8,7 +8,7 @@
 // The messages:
 //
 //	id: <cursor>
-//	data: {"cursor":..., "time":..., "class":"vm", "action":"mod", "id":12, "account_id":3, "fields":{...}, "changed":[...]}
+//	data: {"cursor":..., "date":..., "class":"vm", "action":"mod", "id":12, "account_id":3, "fields":{...}, "changed":[...]}
 //
 // An idle stream gets a comment with the current cursor as id every
 // Heartbeat (so proxies keep it open, and a reconnect skips what the
@@ -228,7 +228,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, c *service.C
 // event is one event as JSON.
 type event struct {
 	Cursor    string         `json:"cursor"`
-	Time      time.Time      `json:"time"`
+	Time      time.Time      `json:"date"` // as hosting.event.from names it
 	Class     string         `json:"class"`
 	Action    string         `json:"action"`
 	ID        int64          `json:"id"`
