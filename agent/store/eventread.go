@@ -85,8 +85,16 @@ func (s *Store) Events(cursor string, limit int, keep func(*Event) bool) ([]Even
 		return nil, "", err
 	}
 	if after >= j.tailFrom {
-		out, next := scan(j.tail, after, j.last, limit, keep)
+		// What follows the cursor, read (decoded) outside the lock: the
+		// committer publishes meanwhile.
+		i := sort.Search(len(j.tail), func(i int) bool { return j.tail[i].seq > after })
+		tail := slices.Clone(j.tail[i:])
+		last := j.last
 		j.mu.Unlock()
+		out, next, err := scan(tail, after, last, limit, keep)
+		if err != nil {
+			return nil, "", err
+		}
 		return out, s.cursor(next), nil
 	}
 	last := j.last
@@ -98,25 +106,28 @@ func (s *Store) Events(cursor string, limit int, keep func(*Event) bool) ([]Even
 	return out, s.cursor(next), nil
 }
 
-// scan picks events after after from the in-memory tail.
-func scan(tail []Event, after, last uint64, limit int, keep func(*Event) bool) ([]Event, uint64) {
-	i := sort.Search(len(tail), func(i int) bool { return tail[i].Seq > after })
+// scan picks events from tail, the ones after the cursor in memory.
+func scan(tail []rawEvent, after, last uint64, limit int, keep func(*Event) bool) ([]Event, uint64, error) {
 	var out []Event
 	next := after
-	for n := 0; i < len(tail) && n < maxScan; i, n = i+1, n+1 {
-		ev := &tail[i]
+	i := 0
+	for ; i < len(tail) && i < maxScan; i++ {
+		ev, err := decodeEvent(tail[i].raw)
+		if err != nil {
+			return nil, 0, fmt.Errorf("decoding event %d: %w", tail[i].seq, err)
+		}
 		next = ev.Seq
-		if keep == nil || keep(ev) {
-			out = append(out, cloneEvent(*ev))
+		if keep == nil || keep(&ev) {
+			out = append(out, ev)
 			if len(out) == limit {
-				return out, next
+				return out, next, nil
 			}
 		}
 	}
 	if i == len(tail) {
 		next = last
 	}
-	return out, next
+	return out, next, nil
 }
 
 // readEvents reads events after after, up to last, from the file.
@@ -197,19 +208,6 @@ func (s *Store) WaitEvents(ctx context.Context, cursor string) error {
 // waits for them). The store itself goes on.
 func (s *Store) EndEventWaits() {
 	s.ev.endOnce.Do(func() { close(s.ev.ending) })
-}
-
-func cloneEvent(ev Event) Event {
-	f := make(map[string]any, len(ev.Fields))
-	for k, v := range ev.Fields {
-		if l, ok := v.([]int64); ok {
-			v = slices.Clone(l)
-		}
-		f[k] = v
-	}
-	ev.Fields = f
-	ev.Changed = slices.Clone(ev.Changed)
-	return ev
 }
 
 // decodeEvent reads an event from the file, its fields in the shapes

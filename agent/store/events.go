@@ -59,9 +59,9 @@ const (
 	EventsKept   = 100_000
 	EventsMaxAge = 7 * 24 * time.Hour
 	pruneStep    = 1024
-	// tailSize events are kept in memory for readers that follow closely
-	// (nearly all); older ones are read from the file.
-	tailSize = 256
+	// tailSize events are kept in memory, as written, for readers that
+	// follow closely (nearly all); older ones are read from the file.
+	tailSize = 1024
 )
 
 // ErrBadCursor means an event cursor is not one any agent makes.
@@ -81,14 +81,19 @@ type journal struct {
 	// resumes from the last durable one, which no reader saw beyond.
 	next uint64
 	// pruning is what the batch being written prunes to; the committer
-	// alone touches it.
+	// alone touches it, and oldest.
 	pruning uint64
+	// oldest is the time of event oldestSeq (an event's time never
+	// changes), so that a commit checks the age of the file's oldest
+	// event without decoding it each time.
+	oldestSeq uint64
+	oldest    time.Time
 
 	mu       sync.Mutex
-	last     uint64  // every event up to last is durable (or was pruned, or never existed)
-	pruned   uint64  // every event up to pruned is gone from the file
-	tail     []Event // the newest durable events, by seq
-	tailFrom uint64  // tail holds every durable event after tailFrom
+	last     uint64     // every event up to last is durable (or was pruned, or never existed)
+	pruned   uint64     // every event up to pruned is gone from the file
+	tail     []rawEvent // the newest durable events, by seq
+	tailFrom uint64     // tail holds every durable event after tailFrom
 	wake     chan struct{}
 	// ending is closed by EndEventWaits: the agent is stopping.
 	ending  chan struct{}
@@ -130,18 +135,14 @@ func (s *Store) openEvents(tx *bolt.Tx) error {
 	// The tail: the newest events, so that a reader close behind reads
 	// memory from the start.
 	c := b.Cursor()
-	var tail []Event
+	var tail []rawEvent
 	for k, v := c.Last(); k != nil && len(tail) < tailSize; k, v = c.Prev() {
-		ev, err := decodeEvent(v)
-		if err != nil {
-			return fmt.Errorf("decoding events/%d: %w", binary.BigEndian.Uint64(k), err)
-		}
-		tail = append(tail, ev)
+		tail = append(tail, rawEvent{seq: binary.BigEndian.Uint64(k), raw: slices.Clone(v)})
 	}
 	slices.Reverse(tail)
 	j.tail, j.tailFrom = tail, j.pruned
 	if len(tail) == tailSize {
-		j.tailFrom = tail[0].Seq - 1
+		j.tailFrom = tail[0].seq - 1
 	}
 	return nil
 }
@@ -217,10 +218,16 @@ func (s *Store) pruneEvents(tx *bolt.Tx, last uint64) error {
 		}
 		seq := binary.BigEndian.Uint64(k)
 		if seq > bySeq {
-			var t struct {
-				Time time.Time `json:"time"`
+			if seq != j.oldestSeq {
+				var t struct {
+					Time time.Time `json:"time"`
+				}
+				if err := json.Unmarshal(v, &t); err != nil {
+					break // not one this agent wrote: a reader will say so
+				}
+				j.oldestSeq, j.oldest = seq, t.Time
 			}
-			if err := json.Unmarshal(v, &t); err == nil && !t.Time.Before(byTime) {
+			if !j.oldest.Before(byTime) {
 				break
 			}
 		}
@@ -271,38 +278,23 @@ func (s *Store) publishEvents(batch []*commit) {
 	for _, c := range batch {
 		n += len(c.events)
 	}
-	// Read back outside the lock, readers go on meanwhile. Only the
-	// newest tailSize of a batch go into the tail, which then restarts
-	// after the others (they are in the file).
+	// Only the newest tailSize of a batch go into the tail, which then
+	// restarts after the others (they are in the file).
 	skip := n - tailSize
-	fresh := make([]Event, 0, min(n, tailSize))
-	var last, restart uint64 // restart: the tail holds only what follows it
-	for _, c := range batch {
-		for _, e := range c.events {
-			last = e.seq
-			if skip > 0 {
-				skip--
-				restart = e.seq
-				continue
-			}
-			ev, err := decodeEvent(e.raw)
-			if err != nil { // cannot be (it was just written): readers read the file, which says what is wrong
-				fresh, restart = fresh[:0], e.seq
-				continue
-			}
-			fresh = append(fresh, ev)
-		}
-	}
 	j := &s.ev
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if restart != 0 {
-		clear(j.tail)
-		j.tail, j.tailFrom = j.tail[:0], restart
-	}
-	j.tail = append(j.tail, fresh...)
-	if n > 0 {
-		j.last = last
+	for _, c := range batch {
+		for _, e := range c.events {
+			j.last = e.seq
+			if skip > 0 {
+				skip--
+				clear(j.tail)
+				j.tail, j.tailFrom = j.tail[:0], e.seq
+				continue
+			}
+			j.tail = append(j.tail, e)
+		}
 	}
 	if j.pruning > j.pruned {
 		j.pruned = j.pruning
@@ -313,14 +305,12 @@ func (s *Store) publishEvents(batch []*commit) {
 	if len(j.tail) > 2*tailSize {
 		drop = len(j.tail) - tailSize
 	}
-	for drop < len(j.tail) && j.tail[drop].Seq <= j.pruned {
+	for drop < len(j.tail) && j.tail[drop].seq <= j.pruned {
 		drop++
 	}
 	if drop > 0 {
-		j.tailFrom = j.tail[drop-1].Seq
-		// A new array: one commit of 10,000 events grew the old one, and
-		// keeping its capacity would keep that memory for good.
-		j.tail = append(make([]Event, 0, 2*tailSize), j.tail[drop:]...)
+		j.tailFrom = j.tail[drop-1].seq
+		j.tail = append(make([]rawEvent, 0, 2*tailSize), j.tail[drop:]...)
 	}
 	j.tailFrom = max(j.tailFrom, j.pruned)
 	if n > 0 {

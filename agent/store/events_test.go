@@ -359,3 +359,62 @@ func TestEndEventWaits(t *testing.T) {
 		t.Errorf("events after the end: %v", brief(evs))
 	}
 }
+
+func normalAll(m map[string]any) map[string]any {
+	for k, v := range m {
+		m[k] = normal(v)
+	}
+	return m
+}
+
+func sameValue(a, b any) bool {
+	la, ok1 := a.([]int64)
+	lb, ok2 := b.([]int64)
+	if ok1 || ok2 {
+		return ok1 && ok2 && slices.Equal(la, lb)
+	}
+	return a == b
+}
+
+// mapDiff names the fields two summaries' maps differ in, sorted: what
+// diff must say.
+func mapDiff(a, b map[string]any) []string {
+	fa, fb := normalAll(a), normalAll(b)
+	var changed []string
+	for k, v := range fb {
+		if !sameValue(fa[k], v) {
+			changed = append(changed, k)
+		}
+	}
+	for k := range fa {
+		if _, ok := fb[k]; !ok {
+			changed = append(changed, k)
+		}
+	}
+	slices.Sort(changed)
+	return changed
+}
+
+// Each summary's diff names what its fields' maps differ in, in order.
+func TestSummaryDiffs(t *testing.T) {
+	check := func(name string, got []string, a, b map[string]any) {
+		t.Helper()
+		if want := mapDiff(a, b); !slices.Equal(got, want) {
+			t.Errorf("%s: diff %v, maps differ in %v", name, got, want)
+		}
+	}
+	v1 := vmSummary{State: "running", Hostname: "a", Memory: 1, Cores: 1, Console: 0}
+	v2 := vmSummary{State: "halted", Hostname: "b", Memory: 2, Cores: 2, Console: 1}
+	check("vm all", v1.diff(v2), v1.fields(), v2.fields())
+	check("vm none", v1.diff(v1), v1.fields(), v1.fields())
+	d1 := diskSummary{State: "created", Type: "data", Name: "a", Size: 1, VM: 0}
+	d2 := diskSummary{State: "deleted", Type: "image", Name: "b", Size: 2, VM: 3}
+	check("disk", d1.diff(d2), d1.fields(), d2.fields())
+	i1 := ifaceSummary{State: "free", IPs: "1"}
+	i2 := ifaceSummary{State: "used", VM: 2, Bandwidth: 5, IPs: "1,2"}
+	check("iface", i1.diff(i2), i1.fields(), i2.fields())
+	o1 := opSummary{Type: "a", Step: "WAIT"}
+	o2 := opSummary{Type: "b", Step: "RUN", VM: 1, Disk: 2, Iface: 3, LastError: "x", RollingBack: true, Cancel: true}
+	check("op", o1.diff(o2), o1.fields(), o2.fields())
+	check("op back", o2.diff(o1), o2.fields(), o1.fields())
+}

@@ -3,8 +3,6 @@ package store
 import (
 	"encoding/json"
 	"math"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -47,16 +45,20 @@ func normal(v any) any {
 // A summary is the part of a record that events report; two equal
 // summaries mean no event. Its JSON is the event's fields; fields() gives
 // the same as a map, to name what a modification changed.
-type summary interface {
+type summary[S any] interface {
 	comparable
 	fields() map[string]any
 	owner() int64
+	// diff names the fields that differ from o's, in order: the names
+	// fields() gives them.
+	diff(o S) []string
 }
 
 // watcher makes a table's event hook: it compares the summaries of the
 // record before and after a write (nil: absent) and returns the event,
-// if any.
-func watcher[T any, S summary](class string, key func(*T) (int64, S)) func(old, nw *T) (change, bool) {
+// if any. It runs at every write of those tables, under the write lock:
+// it builds no map.
+func watcher[T any, S summary[S]](class string, key func(*T) (int64, S)) func(old, nw *T) (change, bool) {
 	return func(old, nw *T) (change, bool) {
 		switch {
 		case old == nil && nw == nil:
@@ -73,37 +75,17 @@ func watcher[T any, S summary](class string, key func(*T) (int64, S)) func(old, 
 		if a == b {
 			return change{}, false
 		}
-		fa, fb := normalAll(a.fields()), normalAll(b.fields())
-		var changed []string
-		for k, v := range fb {
-			if !sameValue(fa[k], v) {
-				changed = append(changed, k)
-			}
-		}
-		for k := range fa {
-			if _, ok := fb[k]; !ok {
-				changed = append(changed, k)
-			}
-		}
-		sort.Strings(changed)
-		return change{Class: class, Action: ActionMod, ID: id, Account: b.owner(), Fields: b, Changed: changed}, true
+		return change{Class: class, Action: ActionMod, ID: id, Account: b.owner(), Fields: b, Changed: a.diff(b)}, true
 	}
 }
 
-func normalAll(m map[string]any) map[string]any {
-	for k, v := range m {
-		m[k] = normal(v)
-	}
-	return m
-}
+// differ collects the names of the fields that differ.
+type differ []string
 
-func sameValue(a, b any) bool {
-	la, ok1 := a.([]int64)
-	lb, ok2 := b.([]int64)
-	if ok1 || ok2 {
-		return ok1 && ok2 && slices.Equal(la, lb)
+func (d *differ) field(name string, differs bool) {
+	if differs {
+		*d = append(*d, name)
 	}
-	return a == b
 }
 
 // The summaries: what a central tier places and bills by. Traffic
@@ -123,6 +105,16 @@ func (s vmSummary) fields() map[string]any {
 	return map[string]any{"state": s.State, "hostname": s.Hostname, "memory": s.Memory, "cores": s.Cores, "console": s.Console}
 }
 
+func (s vmSummary) diff(o vmSummary) []string {
+	var d differ
+	d.field("console", s.Console != o.Console)
+	d.field("cores", s.Cores != o.Cores)
+	d.field("hostname", s.Hostname != o.Hostname)
+	d.field("memory", s.Memory != o.Memory)
+	d.field("state", s.State != o.State)
+	return d
+}
+
 func summarizeVM(v *VM) (int64, vmSummary) {
 	return v.ID, vmSummary{v.AccountID, v.State, v.Hostname, v.Memory, v.Cores, v.Console}
 }
@@ -139,6 +131,16 @@ type diskSummary struct {
 func (s diskSummary) owner() int64 { return s.Account }
 func (s diskSummary) fields() map[string]any {
 	return map[string]any{"state": s.State, "type": s.Type, "name": s.Name, "size": s.Size, "vm_id": s.VM}
+}
+
+func (s diskSummary) diff(o diskSummary) []string {
+	var d differ
+	d.field("name", s.Name != o.Name)
+	d.field("size", s.Size != o.Size)
+	d.field("state", s.State != o.State)
+	d.field("type", s.Type != o.Type)
+	d.field("vm_id", s.VM != o.VM)
+	return d
 }
 
 func summarizeDisk(d *Disk) (int64, diskSummary) {
@@ -167,6 +169,15 @@ func (s ifaceSummary) fields() map[string]any {
 // MarshalJSON writes the ids as a list. Iface events are few (the
 // traffic counters make none), so the map costs nothing much.
 func (s ifaceSummary) MarshalJSON() ([]byte, error) { return json.Marshal(s.fields()) }
+
+func (s ifaceSummary) diff(o ifaceSummary) []string {
+	var d differ
+	d.field("bandwidth", s.Bandwidth != o.Bandwidth)
+	d.field("ip_ids", s.IPs != o.IPs)
+	d.field("state", s.State != o.State)
+	d.field("vm_id", s.VM != o.VM)
+	return d
+}
 
 func summarizeIface(i *Iface) (int64, ifaceSummary) {
 	var b strings.Builder
@@ -213,6 +224,19 @@ func (s opSummary) fields() map[string]any {
 		f["cancel_requested"] = true
 	}
 	return f
+}
+
+func (s opSummary) diff(o opSummary) []string {
+	var d differ
+	d.field("cancel_requested", s.Cancel != o.Cancel)
+	d.field("disk_id", s.Disk != o.Disk)
+	d.field("iface_id", s.Iface != o.Iface)
+	d.field("last_error", s.LastError != o.LastError)
+	d.field("rolling_back", s.RollingBack != o.RollingBack)
+	d.field("step", s.Step != o.Step)
+	d.field("type", s.Type != o.Type)
+	d.field("vm_id", s.VM != o.VM)
+	return d
 }
 
 func summarizeOperation(o *Operation) (int64, opSummary) {
