@@ -14,8 +14,8 @@
 //	                  ip, image, operation, sshkey)
 //	  probe        -> 256 KiB of zeros, there only while a probe of a
 //	                  failed store runs (deleted at once after)
-//	  events/last  -> sequence number of the last event written
-//	  events/pruned-> every event up to it was pruned (retention)
+//	  events/pruned-> every event up to it was pruned (retention); the
+//	                  last event is the newest key of events/, or this
 //	accounts/    id -> Account
 //	vms/         id -> VM
 //	disks/       id -> Disk

@@ -106,7 +106,6 @@ type journal struct {
 }
 
 var (
-	metaEventsLast   = []byte("events/last")
 	metaEventsPruned = []byte("events/pruned")
 )
 
@@ -117,12 +116,10 @@ func (s *Store) openEvents(tx *bolt.Tx) error {
 	j.keep, j.maxAge, j.now = EventsKept, EventsMaxAge, time.Now
 	j.wake, j.ending = make(chan struct{}), make(chan struct{})
 	meta := tx.Bucket([]byte("meta"))
-	if v := meta.Get(metaEventsLast); len(v) == 8 {
-		j.last = binary.BigEndian.Uint64(v)
-	}
 	if v := meta.Get(metaEventsPruned); len(v) == 8 {
 		j.pruned = binary.BigEndian.Uint64(v)
 	}
+	j.last = j.pruned // when every event was pruned
 	b := tx.Bucket([]byte("events"))
 	if k, _ := b.Cursor().Last(); k != nil {
 		j.last = max(j.last, binary.BigEndian.Uint64(k))
@@ -188,7 +185,6 @@ func (s *Store) stampEvents(tx *Tx) []rawEvent {
 		out[i] = rawEvent{seq: ev.Seq, raw: raw}
 		tx.writes = append(tx.writes, write{bucket: "events", key: u64(int64(ev.Seq)), val: raw})
 	}
-	tx.writes = append(tx.writes, write{bucket: "meta", key: metaEventsLast, val: u64(int64(s.ev.next))})
 	return out
 }
 

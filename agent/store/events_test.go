@@ -418,3 +418,28 @@ func TestSummaryDiffs(t *testing.T) {
 	check("op", o1.diff(o2), o1.fields(), o2.fields())
 	check("op back", o2.diff(o1), o2.fields(), o1.fields())
 }
+
+// Every event aged out: the numbering goes on after a restart.
+func TestEventsAllPrunedSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := openTemp(t, path)
+	for i := range 3 {
+		mustUpdate(t, s, func(tx *Tx) { tx.PutVM(VM{ID: 1, Memory: int64(i + 1)}) })
+	}
+	cur := s.EventCursor()
+	s.ev.now = func() time.Time { return time.Now().Add(EventsMaxAge + time.Hour) }
+	mustUpdate(t, s, func(tx *Tx) { tx.PutAccount(Account{ID: 1}) }) // prunes, makes no event
+	if evs, _ := mustEvents(t, s, cur, 10, nil); len(evs) != 0 {
+		t.Fatalf("events: %v", brief(evs))
+	}
+	s.Close()
+	s = openTemp(t, path)
+	defer s.Close()
+	if got := s.EventCursor(); got != cur {
+		t.Fatalf("cursor after reopen %q, want %q", got, cur)
+	}
+	mustUpdate(t, s, func(tx *Tx) { tx.PutVM(VM{ID: 1, Memory: 9}) })
+	if evs, _ := mustEvents(t, s, cur, 10, nil); len(evs) != 1 || evs[0].Seq != 4 {
+		t.Fatalf("after reopen: %+v", evs)
+	}
+}
