@@ -35,9 +35,10 @@ const (
 	ObjDatacenter
 	ObjMethod
 	ObjSSHKey
+	ObjEvent
 )
 
-var objectNames = [...]string{"unknown", "account", "vm", "disk", "iface", "ip", "operation", "image", "datacenter", "method", "ssh key"}
+var objectNames = [...]string{"unknown", "account", "vm", "disk", "iface", "ip", "operation", "image", "datacenter", "method", "ssh key", "event"}
 
 func (o Object) String() string {
 	if o < 0 || int(o) >= len(objectNames) {

@@ -23,7 +23,8 @@ type write struct {
 // file's answer.
 type commit struct {
 	writes []write
-	undo   []func() // reverses the commit's change to memory, in order
+	undo   []func()   // reverses the commit's change to memory, in order
+	events []rawEvent // published once the file took the commit (events.go)
 	err    chan error
 }
 
@@ -57,6 +58,9 @@ func (s *Store) committer() {
 		start := time.Now()
 		err := s.write(batch)
 		s.stats.batchWritten(time.Since(start), len(batch), err) // metrics.go
+		if err == nil {
+			s.publishEvents(batch) // durable now: readers may see them
+		}
 		s.mu.Lock()
 		if err == nil {
 			for _, c := range batch {
@@ -133,6 +137,6 @@ func (s *Store) write(batch []*commit) error {
 				}
 			}
 		}
-		return nil
+		return s.pruneEvents(tx, s.batchLastEvent(batch))
 	})
 }

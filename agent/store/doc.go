@@ -14,6 +14,8 @@
 //	                  ip, image, operation, sshkey)
 //	  probe        -> 256 KiB of zeros, there only while a probe of a
 //	                  failed store runs (deleted at once after)
+//	  events/pruned-> every event up to it was pruned (retention); the
+//	                  last event is the newest key of events/, or this
 //	accounts/    id -> Account
 //	vms/         id -> VM
 //	disks/       id -> Disk
@@ -26,6 +28,10 @@
 //	idempotency/ "<account id, or operator>/<key>" -> IdemEntry
 //	released/    "<account id>/<ip version>" -> []string, addresses to
 //	             hand to that account again, oldest first
+//	events/      seq -> Event: a visible change of an operation, VM, disk
+//	             or iface, written in the transaction of the change
+//	             (events.go); the newest EventsKept, none older than
+//	             EventsMaxAge, pruned as commits go
 //
 // Invariants: the in-memory maps and the file hold the same data once an
 // Update has returned; writes are serialised by one lock and made durable
@@ -39,4 +45,10 @@
 // refuses writes at once (ErrUnwritable, retryable) until a probe write of
 // 256 KiB succeeds; it probes every 2 s, and before a write asked 2 s or
 // more after the last probe.
+//
+// Events are visible to readers (Events, WaitEvents) only once the file
+// took their commit; a refused write's events are never seen, and their
+// sequence numbers are skipped, not reused. A cursor is
+// "<instance>-<seq>": one from another state file, older than the
+// retention, or ahead of the file is refused with ErrResync.
 package store

@@ -23,7 +23,7 @@ const SchemaVersion = 2
 
 // buckets are the file's top-level buckets, made at every open; doc.go
 // draws what each holds.
-var buckets = []string{"meta", "accounts", "vms", "disks", "ifaces", "ips", "images", "operations", "idempotency", "released", "sshkeys"}
+var buckets = []string{"meta", "accounts", "vms", "disks", "ifaces", "ips", "images", "operations", "idempotency", "released", "sshkeys", "events"}
 
 // A migration upgrades a file from schema to-1 to schema to. Each runs
 // inside the opening transaction, so a failed one leaves the file as it

@@ -32,6 +32,7 @@ type Store struct {
 	released   map[string][]string
 	seq        map[string]int64
 	instance   string
+	ev         journal // the event feed (events.go)
 
 	// Commits queue in pending in the order apply made them; the
 	// committer takes them in batches. cond (on mu) wakes the committer,
@@ -83,12 +84,12 @@ func Open(path string, log *slog.Logger, opts ...Option) (st *Store, err error) 
 		db:         db,
 		log:        log,
 		accounts:   newTable[Account]("accounts", nil),
-		vms:        newTable("vms", VM.clone),
-		disks:      newTable[Disk]("disks", nil),
-		ifaces:     newTable("ifaces", Iface.clone),
+		vms:        newTable("vms", VM.clone).watched(watcher(EventVM, summarizeVM)),
+		disks:      newTable[Disk]("disks", nil).watched(watcher(EventDisk, summarizeDisk)),
+		ifaces:     newTable("ifaces", Iface.clone).watched(watcher(EventIface, summarizeIface)),
 		ips:        newTable[IP]("ips", nil),
 		images:     newTable[Image]("images", nil),
-		operations: newTable("operations", Operation.clone),
+		operations: newTable("operations", Operation.clone).watched(watcher(EventOperation, summarizeOperation)),
 		sshKeys:    newTable[SSHKey]("sshkeys", nil),
 		idem:       map[string]IdemEntry{},
 		released:   map[string][]string{},
@@ -106,6 +107,9 @@ func Open(path string, log *slog.Logger, opts ...Option) (st *Store, err error) 
 		}
 		if err := s.load(tx); err != nil {
 			return fmt.Errorf("loading: %w", err)
+		}
+		if err := s.openEvents(tx); err != nil {
+			return fmt.Errorf("loading the events: %w", err)
 		}
 		return nil
 	}); err != nil {
@@ -225,7 +229,8 @@ func (s *Store) apply(fn func(tx *Tx) error) (*commit, error) {
 	if len(tx.writes) == 0 {
 		return nil, nil
 	}
-	c := &commit{writes: tx.writes, undo: tx.undo, err: make(chan error, 1)}
+	events := s.stampEvents(tx)
+	c := &commit{writes: tx.writes, undo: tx.undo, events: events, err: make(chan error, 1)}
 	s.pending = append(s.pending, c)
 	s.cond.Broadcast()
 	return c, nil

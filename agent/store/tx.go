@@ -14,6 +14,9 @@ type table[T any] struct {
 	bucket string
 	rows   map[int64]*T
 	clone  func(T) T
+	// watch, for the tables events report on, gives the event a write
+	// makes (old or new nil: absent); see events.go.
+	watch func(old, nw *T) (change, bool)
 }
 
 func newTable[T any](bucket string, clone func(T) T) table[T] {
@@ -21,6 +24,12 @@ func newTable[T any](bucket string, clone func(T) T) table[T] {
 		clone = func(v T) T { return v }
 	}
 	return table[T]{bucket: bucket, rows: map[int64]*T{}, clone: clone}
+}
+
+// watched returns t with its event hook.
+func (t table[T]) watched(w func(old, nw *T) (change, bool)) table[T] {
+	t.watch = w
+	return t
 }
 
 // Epoch changes each time failed writes were undone in memory. Read it in
@@ -33,6 +42,7 @@ type Tx struct {
 	readOnly bool
 	writes   []write
 	undo     []func()
+	events   []change // numbered and written by stampEvents once fn succeeded
 }
 
 func u64(n int64) []byte {
@@ -65,6 +75,11 @@ func put[T any](tx *Tx, t *table[T], id int64, v T) {
 	}
 	old, had := t.rows[id]
 	t.rows[id] = &nv
+	if t.watch != nil {
+		if ev, ok := t.watch(old, &nv); ok { // old is nil when !had
+			tx.events = append(tx.events, ev)
+		}
+	}
 	tx.writes = append(tx.writes, write{bucket: t.bucket, key: u64(id), val: raw})
 	tx.undo = append(tx.undo, func() {
 		if had {
@@ -81,6 +96,11 @@ func del[T any](tx *Tx, t *table[T], id int64) {
 		return
 	}
 	delete(t.rows, id)
+	if t.watch != nil {
+		if ev, ok := t.watch(old, nil); ok {
+			tx.events = append(tx.events, ev)
+		}
+	}
 	tx.writes = append(tx.writes, write{bucket: t.bucket, key: u64(id)})
 	tx.undo = append(tx.undo, func() { t.rows[id] = old })
 }

@@ -77,6 +77,7 @@ func main() {
 		}
 		rows = append(rows, nrows...)
 	}
+	rows = append(rows, eventRowsOrExit()...)
 	fmt.Printf("%-62s %-34s %-20s %s\n", "measure", "value", "target", "")
 	fmt.Println(strings.Repeat("-", 122))
 	failed := false

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/xenagent/xenagent/agent/api/gandi"
+	"github.com/xenagent/xenagent/agent/api/stream"
 	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ipam"
@@ -234,6 +235,8 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		return err
 	}
 	srv.Handler = withMetrics(srv.Handler, page, cfg.Metrics, cfg.Operator.KeySHA256)
+	srv.Handler = mountEvents(srv.Handler, stream.New(svc, stream.Config{OperatorHash: cfg.Operator.KeySHA256, Guard: api.KeyCheck}, log))
+	srv.RegisterOnShutdown(st.EndEventWaits) // long polls and streams end at once, not at their timeout
 	if tc != nil {
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)

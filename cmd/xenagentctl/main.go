@@ -272,6 +272,9 @@ func ids(args []string) ([]int64, error) {
 }
 
 func run(ctx context.Context, c *client, args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "events" {
+		return runEvents(ctx, c, args[1:], out)
+	}
 	if len(args) == 0 {
 		return &usageError{"a command is required (xenagentctl help)"}
 	}

@@ -57,6 +57,7 @@ const (
 	ObjDatacenter = 170
 	ObjMethod     = 180
 	ObjSSHKey     = 190
+	ObjEvent      = 200 // hosting.event.from: a cursor to resync is 520040
 )
 
 var causeOf = map[service.Kind]int{
@@ -70,6 +71,7 @@ var objectOf = map[service.Object]int{
 	service.ObjUnknown: ObjUnknown, service.ObjAccount: ObjAccount, service.ObjVM: ObjVM, service.ObjDisk: ObjDisk,
 	service.ObjIface: ObjIface, service.ObjIP: ObjIP, service.ObjOperation: ObjOperation, service.ObjImage: ObjImage,
 	service.ObjDatacenter: ObjDatacenter, service.ObjMethod: ObjMethod, service.ObjSSHKey: ObjSSHKey,
+	service.ObjEvent: ObjEvent,
 }
 
 var causeNames = map[int]string{
@@ -83,6 +85,7 @@ var objectNames = map[int]string{
 	ObjUnknown: "OBJECT_UNKNOWN", ObjAccount: "OBJECT_ACCOUNT", ObjVM: "OBJECT_VM", ObjDisk: "OBJECT_DISK",
 	ObjIface: "OBJECT_IFACE", ObjIP: "OBJECT_IP", ObjOperation: "OBJECT_OPERATION", ObjImage: "OBJECT_IMAGE",
 	ObjDatacenter: "OBJECT_DATACENTER", ObjMethod: "OBJECT_METHOD", ObjSSHKey: "OBJECT_SSHKEY",
+	ObjEvent: "OBJECT_EVENT",
 }
 
 // Fault is an API error with its code parts kept apart for tests.

@@ -64,6 +64,7 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
+	r = withWriteDeadline(r, w) // a long poll (hosting.event.from) moves it
 	method, result, err := s.call(r, w)
 	var body []byte
 	code := 0
