@@ -1,0 +1,35 @@
+package hypervisor
+
+import (
+	"context"
+	"testing"
+
+	"github.com/xenagent/xenagent/agent/host/hosttest"
+)
+
+// libvirt's test driver answers virNodeGetInfo and virNodeGetFreeMemory,
+// so the port's rules run on the real calls.
+func TestNodeInfoOnTestDriver(t *testing.T) {
+	d := openTest(t)
+	n, err := d.NodeInfo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Check(); err != nil {
+		t.Fatalf("%v (%+v)", err, n)
+	}
+	if n.Hypervisor != "TEST" || n.Library == "" {
+		t.Errorf("hypervisor %q library %q, want TEST and a version", n.Hypervisor, n.Library)
+	}
+	t.Logf("%+v", n)
+}
+
+func TestDotted(t *testing.T) {
+	for v, want := range map[uint32]string{9000000: "9.0.0", 4017002: "4.17.2", 2: "0.0.2"} {
+		if got := dotted(v); got != want {
+			t.Errorf("dotted(%d) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestNodeConformance(t *testing.T) { hosttest.NodeSuite(t, openTest(t)) }
