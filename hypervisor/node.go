@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/xenagent/xenagent/agent/host"
 	"libvirt.org/go/libvirt"
@@ -32,10 +33,7 @@ func (d *Driver) NodeInfo(ctx context.Context) (host.NodeInfo, error) {
 			return err
 		}
 		free, err := c.GetFreeMemory()
-		// The binding takes a 0 answer for a failure; with no error set
-		// (code OK) it was a true 0: no memory left for domains.
-		var lerr libvirt.Error
-		if err != nil && !(errors.As(err, &lerr) && lerr.Code == libvirt.ERR_OK) {
+		if err != nil && !trueZero(err) {
 			return err
 		}
 		n = host.NodeInfo{MemoryTotal: int64(info.Memory) * 1024, MemoryFree: int64(free),
@@ -59,4 +57,15 @@ func (d *Driver) NodeInfo(ctx context.Context) (host.NodeInfo, error) {
 // dotted renders libvirt's major*1,000,000 + minor*1,000 + release.
 func dotted(v uint32) string {
 	return fmt.Sprintf("%d.%d.%d", v/1000000, v/1000%1000, v%1000)
+}
+
+// trueZero tells a free memory of 0 from a failure. virNodeGetFreeMemory
+// answers 0 for both, and the binding then copies the last error; when
+// none was set, libvirt fills in its generic one ("An error occurred, but
+// the cause is unknown"): that is a real 0, no memory left for domains
+// (libvirt's test driver on a node without cells answers so).
+func trueZero(err error) bool {
+	var lerr libvirt.Error
+	return errors.As(err, &lerr) && (lerr.Code == libvirt.ERR_OK ||
+		lerr.Code == libvirt.ERR_INTERNAL_ERROR && strings.Contains(lerr.Message, "cause is unknown"))
 }

@@ -33,3 +33,12 @@ func TestDotted(t *testing.T) {
 }
 
 func TestNodeConformance(t *testing.T) { hosttest.NodeSuite(t, openTest(t)) }
+
+// On a node without cells the test driver has no free memory, which the
+// binding reports as an error with no cause: NodeInfo says 0 free.
+func TestNodeInfoNoFreeMemory(t *testing.T) {
+	n, err := openPrivate(t).NodeInfo(context.Background())
+	if err != nil || n.MemoryFree != 0 || n.MemoryTotal == 0 {
+		t.Fatalf("NodeInfo on an empty node = %+v, %v; want total > 0, free 0", n, err)
+	}
+}

@@ -105,5 +105,6 @@ func (f *Face) table() map[string]method {
 		"hosting.disk.list_options":    f.diskListOptions,
 		"hosting.snapshotprofile.list": f.snapshotProfileList,
 		"hosting.snapshotprofile.info": f.snapshotProfileInfo,
+		"hosting.host.info":            f.hostInfo,
 	}
 }
