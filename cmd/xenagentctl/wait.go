@@ -86,7 +86,8 @@ func (e *env) progress(ctx context.Context, op map[string]any, began time.Time, 
 	}
 	line := fmt.Sprintf("operation %v %v %v, %s elapsed", op["id"], op["type"], op["step"], round(elapsed))
 	typ, _ := op["type"].(string)
-	expect, why := est.of(ctx, e.c, typ)
+	self, _ := op["id"].(int64)
+	expect, why := est.of(ctx, e.c, typ, self)
 	if expect == 0 {
 		if s, ok := op["eta"].(int64); ok && s > 0 {
 			expect, why = time.Duration(s)*time.Second, "the agent's estimate"
@@ -133,10 +134,10 @@ type estimate struct {
 const estimateSample = 20
 
 // of is the average duration of the latest DONE operations of typ
-// (date_start to date_updated), 0 when there are none or the list fails:
+// (date_start to date_updated) but self, 0 when there are none or the list fails:
 // operation.info carries no progress of its own beyond the agent's fixed
 // eta, and what this host took lately is the better guess.
-func (est estimates) of(ctx context.Context, c *client, typ string) (time.Duration, string) {
+func (est estimates) of(ctx context.Context, c *client, typ string, self int64) (time.Duration, string) {
 	if typ == "" {
 		return 0, ""
 	}
@@ -151,6 +152,9 @@ func (est estimates) of(ctx context.Context, c *client, typ string) (time.Durati
 		n := 0
 		for _, r := range list {
 			m, _ := r.(map[string]any)
+			if idOf(m) == self {
+				continue // ended since its last poll: not a past one
+			}
 			start, ok1 := startOf(m)
 			end, ok2 := m["date_updated"].(time.Time)
 			if ok1 && ok2 && !end.Before(start) {
