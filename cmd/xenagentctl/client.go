@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/xmlrpc"
@@ -17,13 +18,34 @@ type client struct {
 	url string
 	key string
 	hc  *http.Client
+	// find, when set, finds the URL and key at the first call: a wrong
+	// command line is told (exit 2) before a missing key is.
+	find    func() (target, error)
+	findErr error
+	once    sync.Once
 }
 
 func newClient(url, key string) *client {
 	return &client{url: url, key: key, hc: &http.Client{Timeout: time.Minute}}
 }
 
+// lazyClient finds its URL and key with find at its first call.
+func lazyClient(find func() (target, error)) *client {
+	return &client{hc: &http.Client{Timeout: time.Minute}, find: find}
+}
+
 func (c *client) call(ctx context.Context, method string, params ...any) (any, error) {
+	if c.find != nil {
+		c.once.Do(func() {
+			var t target
+			if t, c.findErr = c.find(); c.findErr == nil {
+				c.url, c.key = t.url, t.key
+			}
+		})
+		if c.findErr != nil {
+			return nil, c.findErr
+		}
+	}
 	body, err := xmlrpc.EncodeCall(method, append([]any{c.key}, params...)...)
 	if err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ var version = "dev"
 type verb struct {
 	name string
 	// summary is its lines in the overview (xenagentctl help), each
-	// starting with the name.
+	// starting with the name; a tab starts a line's description.
 	summary string
 	// help is its own text (xenagentctl help NAME, NAME --help): a usage
 	// line, what it does, its flags and examples.
@@ -106,13 +106,9 @@ func main() {
 	if err != nil {
 		fatal(&usageError{err.Error()})
 	}
-	t, err := resolve(o, os.Getenv)
-	if err != nil {
-		fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	e := &env{c: newClient(t.url, t.key), out: os.Stdout, status: os.Stderr, tty: isTerminal(os.Stderr), json: asJSON,
+	e := &env{c: lazyClient(func() (target, error) { return resolve(o, os.Getenv) }), out: os.Stdout, status: os.Stderr, tty: isTerminal(os.Stderr), json: asJSON,
 		poll: 250 * time.Millisecond, now: time.Now}
 	if err := run(ctx, e, args); err != nil {
 		cancel()
@@ -210,13 +206,27 @@ The operator's client for xenagent's XML-RPC API.
 
 commands:
 `)
+	// A tab in a summary line starts its description; descriptions are
+	// lined up after the longest usage that has one.
+	lines := []string{}
 	for _, n := range names {
-		for _, line := range strings.Split(strings.TrimRight(verbs[n].summary, "\n"), "\n") {
-			b.WriteString("  " + line + "\n")
+		lines = append(lines, strings.Split(strings.TrimRight(verbs[n].summary, "\n"), "\n")...)
+	}
+	lines = append(lines, "help [COMMAND]\tthis, or a command's help with examples")
+	width := 0
+	for _, l := range lines {
+		if usage, _, ok := strings.Cut(l, "\t"); ok {
+			width = max(width, len(usage))
 		}
 	}
-	b.WriteString(`  help [COMMAND]              this, or a command's help with examples
-
+	for _, l := range lines {
+		if usage, desc, ok := strings.Cut(l, "\t"); ok {
+			fmt.Fprintf(&b, "  %-*s  %s\n", width, usage, desc)
+		} else {
+			b.WriteString("  " + l + "\n")
+		}
+	}
+	b.WriteString(`
 flags (before the command; -o also after it):
   -config FILE    the agent's configuration (default ` + defaultConfig + `):
                   the URL comes from its listen address, the key from

@@ -248,7 +248,8 @@ var diskList = listing{method: "hosting.disk.list", cols: []string{"id", "name",
 
 var diskVerb = &verb{
 	name:    "disk",
-	summary: `disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--page N] [--limit N] | disk info ID`,
+	summary: `disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--page N] [--limit N]
+disk info ID`,
 	help: `usage: xenagentctl disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--page N] [--limit N]
        xenagentctl disk info ID
 
@@ -321,7 +322,7 @@ examples:
 
 var hostVerb = &verb{
 	name:    "host",
-	summary: `host                        the host's capacity and load (operator key)`,
+	summary: "host\tthe host's capacity and load (operator key)",
 	help: `usage: xenagentctl host
 
 Prints hosting.host.info (the operator key only): memory total and free
@@ -356,7 +357,7 @@ examples:
 
 var callVerb = &verb{
 	name:    "call",
-	summary: `call METHOD [JSON-ARG...] [-wait]  any API method; the key is added first`,
+	summary: "call METHOD [JSON-ARG...] [-wait]\tany API method; the key is added first",
 	rawArgs: true,
 	help: `usage: xenagentctl call METHOD [JSON-ARG...] [-wait]
 
@@ -412,7 +413,7 @@ examples:
 
 var versionVerb = &verb{
 	name:    "version",
-	summary: `version                     the agent's version.info`,
+	summary: "version\tthe agent's version.info",
 	help: `usage: xenagentctl version
 
 Prints the agent's version.info as JSON (xenagentctl -version prints the
