@@ -247,7 +247,7 @@ var diskList = listing{method: "hosting.disk.list", cols: []string{"id", "name",
 	filters: []filter{{flag: "state", key: "state"}, {flag: "type", key: "type"}, {flag: "name", key: "~name"}, {flag: "vm", key: "vm_id", id: true}}}
 
 var diskVerb = &verb{
-	name:    "disk",
+	name: "disk",
 	summary: `disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--page N] [--limit N]
 disk info ID`,
 	help: `usage: xenagentctl disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--page N] [--limit N]
