@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Rows are shown in id order, as numbers: 10 after 9, not after 1;
@@ -88,5 +89,22 @@ func TestResolve(t *testing.T) {
 	os.WriteFile(filepath.Join(state, operatorKeyFile), []byte("op-key\n"), 0o600)
 	if got, err := resolve(options{config: conf}, env()); err != nil || got.key != "op-key" {
 		t.Errorf("with operator.key: %+v, %v; want op-key", got, err)
+	}
+}
+
+// A table cell: "-" for nothing (nil, "", an empty list), lists joined,
+// times in UTC to the second, whole doubles without a fraction.
+func TestCell(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want string
+	}{
+		{nil, "-"}, {"", "-"}, {[]any{}, "-"}, {[]any{int64(1), int64(10)}, "1,10"}, {"x", "x"},
+		{time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("CET", 3600)), "2026-01-02 02:04:05"},
+		{float64(12.5), "12.5"}, {float64(3), "3"}, {int64(7), "7"}, {true, "true"},
+	} {
+		if got := cell(tc.v); got != tc.want {
+			t.Errorf("cell(%#v) = %q, want %q", tc.v, got, tc.want)
+		}
 	}
 }

@@ -113,6 +113,9 @@ func cell(v any) string {
 	case time.Time:
 		return x.UTC().Format("2006-01-02 15:04:05")
 	case []any:
+		if len(x) == 0 {
+			return "-"
+		}
 		parts := make([]string, len(x))
 		for i := range x {
 			parts[i] = cell(x[i])
