@@ -2,9 +2,14 @@ package hypervisor
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/xenagent/xenagent/agent/host/hosttest"
+	"github.com/xenagent/xenagent/hypervisor/guesttest"
 )
 
 // libvirt's test driver answers virNodeGetInfo and virNodeGetFreeMemory,
@@ -41,4 +46,21 @@ func TestNodeInfoNoFreeMemory(t *testing.T) {
 	if err != nil || n.MemoryFree != 0 || n.MemoryTotal == 0 {
 		t.Fatalf("NodeInfo on an empty node = %+v, %v; want total > 0, free 0", n, err)
 	}
+}
+
+// On qemu:///system the node is this machine: its processors, and its
+// memory with some of it free (the port's rules hold on a real node).
+func TestNodeInfoOnQEMU(t *testing.T) {
+	guesttest.RequireQEMU(t)
+	d, err := Open(context.Background(), Config{URI: "qemu:///system", CommandTimeout: 10 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	hosttest.NodeSuite(t, d)
+	n, _ := d.NodeInfo(context.Background())
+	if n.Hypervisor != "QEMU" || n.CPUs != runtime.NumCPU() || n.MemoryFree == 0 {
+		t.Errorf("NodeInfo = %+v; want QEMU, %d cpus, some memory free", n, runtime.NumCPU())
+	}
+	t.Logf("%+v", n)
 }
