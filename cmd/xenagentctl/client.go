@@ -35,16 +35,8 @@ func lazyClient(find func() (target, error)) *client {
 }
 
 func (c *client) call(ctx context.Context, method string, params ...any) (any, error) {
-	if c.find != nil {
-		c.once.Do(func() {
-			var t target
-			if t, c.findErr = c.find(); c.findErr == nil {
-				c.url, c.key = t.url, t.key
-			}
-		})
-		if c.findErr != nil {
-			return nil, c.findErr
-		}
+	if _, err := c.endpoint(); err != nil {
+		return nil, err
 	}
 	body, err := xmlrpc.EncodeCall(method, append([]any{c.key}, params...)...)
 	if err != nil {
@@ -65,4 +57,22 @@ func (c *client) call(ctx context.Context, method string, params ...any) (any, e
 		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
 	return xmlrpc.DecodeResponse(resp.Body)
+}
+
+// endpoint is the API's URL and the key, found at the first use: for
+// commands that speak to the agent other than by XML-RPC (a console's
+// WebSocket, an event stream) on the same URL and key.
+func (c *client) endpoint() (target, error) {
+	if c.find != nil {
+		c.once.Do(func() {
+			var t target
+			if t, c.findErr = c.find(); c.findErr == nil {
+				c.url, c.key = t.url, t.key
+			}
+		})
+		if c.findErr != nil {
+			return target{}, c.findErr
+		}
+	}
+	return target{url: c.url, key: c.key}, nil
 }
