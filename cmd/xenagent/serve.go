@@ -205,6 +205,8 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	wf := workflow.New(wc, st, eng, hv, vols, log)
 	rec := reconcile.New(rc, st, eng, hv, vols, wf, log)
 	svc := service.New(sc, st, eng, wf, log)
+	pool, _ := vols.(host.PoolCapacity) // a backend that cannot tell is reported as unknown
+	svc.SetHostSources(service.HostSources{Node: hv, Pool: pool, Health: rec.Healthy})
 	// Before anything is made: an empty state over other agents' volumes is refused.
 	if err := rec.GuardVolumes(ctx, storageWhere(cfg), cfg.AllowForeignVolumes); err != nil {
 		return err

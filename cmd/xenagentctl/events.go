@@ -42,7 +42,10 @@ examples:
   xenagentctl events -cursor 3f9c0d2a11b4e7c5-1042 -json
 `
 
-func init() { help["events"] = eventsHelp }
+func init() {
+	register(&verb{name: "events", summary: "events [-cursor C] [-class LIST] [-json]\tfollow the event feed live", help: eventsHelp,
+		run: func(ctx context.Context, e *env, a []string) error { return runEvents(ctx, e.c, a, e.out) }})
+}
 
 // pollWait is how long one long poll waits (the API allows up to 60 s;
 // the client's HTTP timeout is a minute).

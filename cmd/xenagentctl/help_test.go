@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 )
@@ -28,6 +29,7 @@ func TestWantsHelp(t *testing.T) {
 		{[]string{"vm", "stop", "-h"}, "xenagentctl vm start|stop|reboot|delete ID [-wait]"},
 		{[]string{"disk", "help"}, "xenagentctl disk info ID"},
 		{[]string{"op", "-help"}, "xenagentctl op wait ID..."},
+		{[]string{"host", "--help"}, "hosting.host.info"},
 		{[]string{"call", "--help"}, "xenagentctl call METHOD"},
 		{[]string{"call", "hosting.vm.list", "--help"}, ""},
 		{[]string{"call", "hosting.vm.list", "help"}, ""},
@@ -40,21 +42,40 @@ func TestWantsHelp(t *testing.T) {
 			t.Errorf("wantsHelp(%q) = %v, %q; want help containing %q", tc.args, ok, text, tc.want)
 		}
 	}
-	for cmd, text := range help {
-		if !strings.HasPrefix(text, "usage: xenagentctl") {
-			t.Errorf("help[%q] does not start with a usage line", cmd)
+}
+
+// Every command is in the overview, and its own help starts with its
+// usage and gives examples; the overview documents the environment and
+// the configuration the key is found from.
+func TestEveryVerbDocumented(t *testing.T) {
+	all := overview()
+	for _, want := range []string{"XENAGENT_URL", "XENAGENT_KEY", "-config FILE", defaultConfig, "operator.key", "-o table|json", "examples:"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the overview does not mention %q", want)
+		}
+	}
+	for name, v := range verbs {
+		if !strings.HasPrefix(v.help, "usage: xenagentctl "+name) {
+			t.Errorf("help of %s does not start with its usage line", name)
+		}
+		if !strings.Contains(v.help, "\nexamples:\n  xenagentctl ") {
+			t.Errorf("help of %s gives no examples", name)
+		}
+		if !strings.Contains(all, "\n  "+name) {
+			t.Errorf("the overview does not list %s", name)
 		}
 	}
 }
 
 // A wrong command line exits 2, as man xenagentctl says for an unknown
 // command, before anything is sent: a verb the noun does not take, or
-// none. A bad id is a wrong argument, exit 1.
+// none, an unknown flag, a page out of range. A bad id is a wrong
+// argument, exit 1.
 func TestCommandLineMisuse(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
 	defer srv.Close()
-	c := &client{url: srv.URL, key: "k", hc: srv.Client()}
+	e := &env{c: &client{url: srv.URL, key: "k", hc: srv.Client()}, out: &bytes.Buffer{}}
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -66,10 +87,20 @@ func TestCommandLineMisuse(t *testing.T) {
 		{[]string{"disk", "start", "1"}, 2, `unknown command "disk start"`},
 		{[]string{"op", "reboot", "1"}, 2, `unknown command "op reboot"`},
 		{[]string{"call"}, 2, "call: a METHOD is required"},
+		{[]string{"call", "-wait"}, 2, "call: a METHOD is required"},
+		{[]string{"vm", "list", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"vm", "list", "--limit", "0"}, 2, "--limit 0: must be between 1 and 500"},
+		{[]string{"op", "list", "--page", "0"}, 2, "pages count from 1"},
+		{[]string{"op", "list", "--vm", "x"}, 2, `--vm: "x" is not an id`},
+		{[]string{"vm", "list", "running"}, 2, `unexpected "running"`},
+		{[]string{"vm", "list", "-o", "yaml"}, 2, "must be table or json"},
+		{[]string{"host", "1"}, 2, `host: unexpected "1"`},
+		{[]string{"nonsense"}, 2, `unknown command "nonsense"`},
 		{[]string{"vm", "stop", "x"}, 1, `"x" is not an id`},
 		{[]string{"vm", "stop"}, 1, "an id is required"},
+		{[]string{"vm", "stop", "1", "2"}, 1, "one id is expected"},
 	} {
-		err := run(context.Background(), c, tc.args, &bytes.Buffer{})
+		err := run(context.Background(), e, tc.args)
 		if err == nil || exitCode(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("xenagentctl %q: %v (exit %d); want exit %d and %q", tc.args, err, exitCode(err), tc.code, tc.msg)
 		}
@@ -79,27 +110,41 @@ func TestCommandLineMisuse(t *testing.T) {
 	}
 }
 
-// vm stop -wait prints the queued operation and its end, each line
-// without a trailing space when there is no last_error, and the error
-// when there is one.
+// vm stop -wait prints the queued operation and its end on stdout, each
+// line without a trailing space when there is no last_error, and the
+// error when there is one; the progress goes to stderr, one line per
+// step when it is not a terminal, with the ETA from the latest finished
+// operations of the type.
 func TestStopWaitOutput(t *testing.T) {
 	lastError := ""
+	infos := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		call, err := xmlrpc.DecodeCall(r.Body)
 		if err != nil {
 			t.Errorf("decoding the call: %v", err)
 			return
 		}
+		start := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
 		var v any
 		switch call.Method {
 		case "hosting.vm.stop":
+			infos = 0
 			v = map[string]any{"id": int64(7), "type": "vm_stop", "step": "WAIT", "last_error": ""}
-		case "operation.info":
-			step := "DONE"
-			if lastError != "" {
-				step = "ERROR"
+		case "operation.list":
+			v = []any{
+				map[string]any{"id": int64(5), "type": "vm_stop", "step": "DONE", "date_start": start, "date_updated": start.Add(10 * time.Second)},
+				map[string]any{"id": int64(3), "type": "vm_stop", "step": "DONE", "date_start": start, "date_updated": start.Add(20 * time.Second)},
 			}
-			v = map[string]any{"id": int64(7), "type": "vm_stop", "step": step, "last_error": lastError}
+		case "operation.info":
+			infos++
+			step := "RUN"
+			if infos > 2 {
+				step = "DONE"
+				if lastError != "" {
+					step = "ERROR"
+				}
+			}
+			v = map[string]any{"id": int64(7), "type": "vm_stop", "step": step, "last_error": lastError, "date_start": start}
 		default:
 			t.Errorf("unexpected call %s", call.Method)
 		}
@@ -107,18 +152,23 @@ func TestStopWaitOutput(t *testing.T) {
 		w.Write(b)
 	}))
 	defer srv.Close()
-	c := &client{url: srv.URL, key: "k", hc: srv.Client()}
-	var out bytes.Buffer
-	if err := run(context.Background(), c, []string{"vm", "stop", "1", "-wait"}, &out); err != nil {
+	var out, status bytes.Buffer
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	e := &env{c: &client{url: srv.URL, key: "k", hc: srv.Client()}, out: &out, status: &status, poll: time.Millisecond,
+		now: func() time.Time { return clock }}
+	if err := run(context.Background(), e, []string{"vm", "stop", "1", "-wait"}); err != nil {
 		t.Fatal(err)
 	}
 	if want := "operation 7 vm_stop WAIT\noperation 7 vm_stop DONE\n"; out.String() != want {
 		t.Errorf("vm stop 1 -wait printed %q, want %q", out.String(), want)
 	}
+	if want := "operation 7 vm_stop RUN, 5s elapsed, ETA 10s (average of 2 vm_stop)\n"; status.String() != want {
+		t.Errorf("vm stop 1 -wait showed %q on stderr, want %q", status.String(), want)
+	}
 	lastError = "domain refused to stop"
 	out.Reset()
-	err := run(context.Background(), c, []string{"vm", "stop", "1", "-wait"}, &out)
+	err := run(context.Background(), e, []string{"vm", "stop", "-wait", "1"})
 	if want := "operation 7 vm_stop WAIT\noperation 7 vm_stop ERROR domain refused to stop\n"; err == nil || exitCode(err) != 1 || out.String() != want {
-		t.Errorf("vm stop 1 -wait ending in ERROR: %v, printed %q, want exit 1 and %q", err, out.String(), want)
+		t.Errorf("vm stop -wait 1 ending in ERROR: %v, printed %q, want exit 1 and %q", err, out.String(), want)
 	}
 }

@@ -72,7 +72,7 @@ for args in "--help" "--version" "version" "serve --help" "check-config --help" 
   [ -s "$ROOT$work/out" ] || fail "xenagent $args printed nothing"
 done
 [ "$(in_root /usr/bin/xenagent --version)" = "$(in_root /usr/bin/xenagentctl -version)" ] || fail "xenagent and xenagentctl report different versions"
-for args in "--help" "-version" "help" "vm --help" "disk --help" "op --help" "call --help" "version --help"; do
+for args in "--help" "-version" "help" "vm --help" "disk --help" "op --help" "host --help" "call --help" "version --help"; do
   in_root /usr/bin/xenagentctl $args > "$ROOT$work/out" 2>&1 || fail "xenagentctl $args: exit $? ($(head -3 "$ROOT$work/out"))"
   [ -s "$ROOT$work/out" ] || fail "xenagentctl $args printed nothing"
 done

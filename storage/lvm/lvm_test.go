@@ -228,6 +228,12 @@ func TestRealLVMWithoutDeviceMapper(t *testing.T) {
 	if vols, err := b.List(ctx); err != nil || len(vols) != 1 || vols[0].Name != "xa-disk-1" || vols[0].Mark != own || vols[0].SizeMB != 64 {
 		t.Fatalf("List = %+v, %v", vols, err)
 	}
+	// Without a pool the room is the VG's: its size, and the 64 + 8 MB
+	// of extents the two LVs took (the real vgs report, in bytes).
+	hosttest.CapacitySuite(t, b, false)
+	if c, err := b.Capacity(ctx); err != nil || c.Kind != "lvm" || c.Size < 200<<20 || c.Size > 256<<20 || c.Used != 72<<20 {
+		t.Fatalf("Capacity = %+v, %v; want the VG's ~252 MB with 72 MB used", c, err)
+	}
 	// Marks are real tags: another maker is refused, a re-mark is read back.
 	other := host.Mark{Owner: "0ther0ther0ther0", Op: 3}
 	if err := b.Create(ctx, "xa-disk-1", 64, other); !errors.Is(err, host.ErrExists) {
@@ -297,4 +303,6 @@ func TestThinConformance(t *testing.T) {
 	hosttest.VolumesSuite(t, func(t *testing.T) hosttest.VolumesRig {
 		return hosttest.VolumesRig{Volumes: b, Prefix: "xa-conf-"}
 	})
+	// The real lvs report of a thin pool: data and metadata.
+	t.Run("capacity", func(t *testing.T) { hosttest.CapacitySuite(t, b, true) })
 }

@@ -106,5 +106,6 @@ func (f *Face) table() map[string]method {
 		"hosting.snapshotprofile.list": f.snapshotProfileList,
 		"hosting.snapshotprofile.info": f.snapshotProfileInfo,
 		"hosting.event.from":           f.eventFrom,
+		"hosting.host.info":            f.hostInfo,
 	}
 }

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/api/gandi"
+	"github.com/xenagent/xenagent/agent/ipam"
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/reconcile"
+	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
+	"github.com/xenagent/xenagent/agent/xmlrpc"
+	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/storage/file"
+	"github.com/xenagent/xenagent/storage/nocloud"
+)
+
+const (
+	opKey    = "operator-key-0123456789ab"
+	aliceKey = "alice-key-0123456789abcd"
+)
+
+// inProcessAgent serves the whole agent (store, engine, libvirt's test
+// driver, the file backend) over HTTP, as cmd/xenagent wires it, and
+// returns its URL and the disk id of its image.
+func inProcessAgent(t *testing.T) (string, int64) {
+	t.Helper()
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(filepath.Join(dir, "state.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := filepath.Join(dir, "node.xml")
+	os.WriteFile(node, []byte("<node/>"), 0o644)
+	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + node}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(); hv.Close() })
+	vols, err := file.New(filepath.Join(dir, "disks"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
+	net := workflow.Network{Bridge: "xabr0", V4: &v4, ReverseDomain: "example.net"}
+	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
+	wf := workflow.New(workflow.Config{DatacenterID: 1, Network: net, Seeds: nocloud.New(filepath.Join(dir, "seeds")),
+		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
+	rec := reconcile.New(reconcile.Config{Network: net}, st, eng, hv, vols, wf, log)
+	svc := service.New(service.Config{Version: "ctl-test", Datacenter: service.Datacenter{ID: 1, Name: "T", Code: "FR-T1"}, Network: net,
+		Limits: service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 100000, MaxBandwidth: 1e9, DefaultQuotaMB: 100000}}, st, eng, wf, log)
+	svc.SetHostSources(service.HostSources{Node: hv, Pool: vols, Health: rec.Healthy})
+	if _, err := svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
+		t.Fatal(err)
+	}
+	var image int64
+	st.View(func(tx *store.Tx) { tx.EachImage(func(i *store.Image) bool { image = i.DiskID; return false }) })
+	if err := rec.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	eng.Start(ctx)
+	go rec.WatchDomains(ctx)
+	srv := httptest.NewServer(gandi.New(svc, service.HashKey(opKey), 1<<20, log).Handler())
+	t.Cleanup(func() { srv.Close(); cancel(); eng.Wait() })
+	return srv.URL + "/xmlrpc/", image
+}
+
+// The commands against a whole agent: a VM created and followed with
+// call -wait, listed, stopped with -wait (ETA from the stops done), operations newest first, and host with the operator key
+// and refused with an account's.
+func TestAgainstAgent(t *testing.T) {
+	url, image := inProcessAgent(t)
+	ctl := func(key string, args ...string) (string, string, error) {
+		var out, status bytes.Buffer
+		e := &env{c: newClient(url, key), out: &out, status: &status, poll: 10 * time.Millisecond, now: time.Now}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		err := run(ctx, e, args)
+		return out.String(), status.String(), err
+	}
+	must := func(key string, args ...string) string {
+		t.Helper()
+		out, _, err := ctl(key, args...)
+		if err != nil {
+			t.Fatalf("xenagentctl %q: %v\n%s", args, err, out)
+		}
+		return out
+	}
+
+	out := must(aliceKey, "call", "hosting.vm.create_from", `{"datacenter_id": 1, "hostname": "web1", "memory": 256}`, `{}`, strconv.FormatInt(image, 10), "-wait")
+	if !strings.Contains(out, `"type": "vm_create"`) || !strings.HasSuffix(out, "vm_create DONE\n") {
+		t.Errorf("call create_from -wait printed:\n%s", out)
+	}
+	out = must(aliceKey, "vm", "list", "--state", "running")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.Contains(lines[1], "web1") || !strings.Contains(lines[1], "running") {
+		t.Errorf("vm list --state running:\n%s", out)
+	}
+	if out := must(aliceKey, "vm", "list", "--state", "halted"); strings.Contains(out, "web1") {
+		t.Errorf("vm list --state halted lists a running VM:\n%s", out)
+	}
+	out = must(aliceKey, "vm", "stop", "1", "-wait")
+	if !strings.HasSuffix(out, "vm_stop DONE\n") {
+		t.Errorf("vm stop 1 -wait printed %q", out)
+	}
+	must(aliceKey, "vm", "start", "1", "-wait")
+	// The test driver stops at once: the progress shows only when a poll
+	// sees the operation before it ends, and then with an ETA.
+	_, status, err := ctl(aliceKey, "vm", "stop", "1", "-wait")
+	if err != nil || status != "" && !strings.Contains(status, "(average of ") {
+		t.Errorf("the second stop: %v, showed %q; want an ETA from the stops done", err, status)
+	}
+
+	out = must(aliceKey, "op", "list", "--limit", "3")
+	var got []int64
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		id, _ := strconv.ParseInt(strings.Fields(line)[0], 10, 64)
+		got = append(got, id)
+	}
+	if len(got) != 3 || got[0] < got[1] || got[1] < got[2] {
+		t.Errorf("op list --limit 3 = ids %v, want 3, newest first:\n%s", got, out)
+	}
+	out = must(aliceKey, "op", "list", "--type", "vm_stop", "-o", "json")
+	if strings.Count(out, `"type": "vm_stop"`) != 2 || strings.Contains(out, "vm_start") {
+		t.Errorf("op list --type vm_stop -o json:\n%s", out)
+	}
+
+	out = must(opKey, "host")
+	for _, want := range []string{"memory_total_mb:", "cpus:", "storage.kind:", "file", "vms.halted:", "healthy:", "agent_version:", "ctl-test"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("host does not show %q:\n%s", want, out)
+		}
+	}
+	if out := must(opKey, "host", "-o", "json"); !strings.Contains(out, `"memory_free_mb"`) {
+		t.Errorf("host -o json:\n%s", out)
+	}
+	_, _, err = ctl(aliceKey, "host")
+	var f *xmlrpc.Fault
+	if !errors.As(err, &f) || f.Code != 518030 {
+		t.Errorf("host with an account's key: %v, want fault 518030", err)
+	}
+}

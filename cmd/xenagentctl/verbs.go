@@ -1,0 +1,431 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+func init() {
+	register(vmVerb)
+	register(diskVerb)
+	register(opVerb)
+	register(hostVerb)
+	register(callVerb)
+	register(versionVerb)
+}
+
+// listing is how a noun's list verb calls its API and prints its table.
+type listing struct {
+	method string
+	cols   []string
+	// newest first (operations), else by id.
+	newest bool
+	// filters are the noun's filter flags: flag name, API key, whether
+	// it is an id (an integer) and its help.
+	filters []filter
+}
+
+type filter struct {
+	flag, key string
+	id        bool
+}
+
+// list runs "NOUN list [--page N] [--limit N] [filters]".
+func (l listing) list(ctx context.Context, e *env, name string, args []string) error {
+	fs := e.flagSet(name + " list")
+	page := fs.Int64("page", 1, "page, from 1")
+	limit := fs.Int64("limit", 100, "rows a page (1 to 500)")
+	vals := make([]*string, len(l.filters))
+	for i, f := range l.filters {
+		vals[i] = fs.String(f.flag, "", f.key)
+	}
+	words, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(words) > 0 {
+		return &usageError{fmt.Sprintf("%s list: unexpected %q (filters are flags: xenagentctl help %s)", name, words[0], name)}
+	}
+	if *page < 1 {
+		return &usageError{fmt.Sprintf("%s list: --page %d: pages count from 1", name, *page)}
+	}
+	if *limit < 1 || *limit > 500 {
+		return &usageError{fmt.Sprintf("%s list: --limit %d: must be between 1 and 500", name, *limit)}
+	}
+	sortBy := "id"
+	if l.newest {
+		sortBy = "-id"
+	}
+	opts := map[string]any{"items_per_page": *limit, "page": *page - 1, "sort_by": sortBy}
+	for i, f := range l.filters {
+		if *vals[i] == "" {
+			continue
+		}
+		if f.id {
+			id, err := oneID([]string{*vals[i]})
+			if err != nil {
+				return &usageError{fmt.Sprintf("%s list: --%s: %v", name, f.flag, err)}
+			}
+			opts[f.key] = id
+		} else {
+			opts[f.key] = *vals[i]
+		}
+	}
+	v, err := e.c.call(ctx, l.method, opts)
+	if err != nil {
+		return err
+	}
+	rows, _ := v.([]any)
+	sortByID(rows, l.newest)
+	if e.json {
+		if rows == nil {
+			rows = []any{}
+		}
+		return printJSON(e.out, rows)
+	}
+	return table(e.out, rows, l.cols)
+}
+
+// dispatch runs the subcommand args[0] of name from subs.
+func dispatch(ctx context.Context, e *env, name string, args []string, subs map[string]func(ctx context.Context, e *env, args []string) error, order []string) error {
+	if len(args) == 0 {
+		return &usageError{fmt.Sprintf("%s: a subcommand is required (xenagentctl help %s)", name, name)}
+	}
+	fn, ok := subs[args[0]]
+	if !ok {
+		return &usageError{fmt.Sprintf("unknown command %q: %s takes %s (xenagentctl help %s)",
+			name+" "+args[0], name, strings.Join(order, ", "), name)}
+	}
+	return fn(ctx, e, args[1:])
+}
+
+// info runs "NOUN info ID": the object as JSON.
+func info(method string) func(ctx context.Context, e *env, args []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		fs := e.flagSet(method)
+		words, err := parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		id, err := oneID(words)
+		if err != nil {
+			return err
+		}
+		return show(ctx, e, method, id)
+	}
+}
+
+// action runs "NOUN VERB ID [-wait]": the operation it queued, then,
+// with -wait, its progress until it ends.
+func action(method string) func(ctx context.Context, e *env, args []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		fs := e.flagSet(method)
+		wait := fs.Bool("wait", false, "wait until the operation ends")
+		words, err := parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		id, err := oneID(words)
+		if err != nil {
+			return err
+		}
+		v, err := e.c.call(ctx, method, id)
+		if err != nil {
+			return err
+		}
+		return e.operations(ctx, v, *wait)
+	}
+}
+
+// operations prints the operations a call returned (one or a list) and,
+// with wait, waits for them all; any other answer is printed as JSON.
+func (e *env) operations(ctx context.Context, v any, wait bool) error {
+	list, ok := opIDs(v)
+	if !ok {
+		if wait {
+			return fmt.Errorf("-wait: the answer is not an operation: %v", v)
+		}
+		return printJSON(e.out, v)
+	}
+	if e.json {
+		if err := printJSON(e.out, v); err != nil {
+			return err
+		}
+	} else {
+		for _, o := range asList(v) {
+			m := o.(map[string]any)
+			fmt.Fprintf(e.out, "operation %v %v %v\n", m["id"], m["type"], m["step"])
+		}
+	}
+	if !wait {
+		return nil
+	}
+	return e.waitOps(ctx, list)
+}
+
+func asList(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
+}
+
+// opIDs are the ids of an answer made of operations (an operation, or a
+// list of them, as create_from returns).
+func opIDs(v any) ([]int64, bool) {
+	list := asList(v)
+	if len(list) == 0 {
+		return nil, false
+	}
+	var out []int64
+	for _, o := range list {
+		m, ok := o.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		id, ok := m["id"].(int64)
+		_, hasStep := m["step"]
+		_, hasType := m["type"]
+		if !ok || !hasStep || !hasType {
+			return nil, false
+		}
+		out = append(out, id)
+	}
+	return out, true
+}
+
+func show(ctx context.Context, e *env, method string, params ...any) error {
+	v, err := e.c.call(ctx, method, params...)
+	if err != nil {
+		return err
+	}
+	return printJSON(e.out, v)
+}
+
+var vmList = listing{method: "hosting.vm.list", cols: []string{"id", "hostname", "state", "memory", "cores", "disks_id", "ifaces_id"},
+	filters: []filter{{flag: "state", key: "state"}, {flag: "hostname", key: "~hostname"}, {flag: "datacenter", key: "datacenter_id", id: true}}}
+
+var vmVerb = &verb{
+	name: "vm",
+	summary: `vm list [--state S] [--hostname PATTERN] [--page N] [--limit N]
+vm info ID | vm start|stop|reboot|delete ID [-wait]`,
+	help: `usage: xenagentctl vm list [--state S] [--hostname PATTERN] [--datacenter ID] [--page N] [--limit N]
+       xenagentctl vm info ID
+       xenagentctl vm start|stop|reboot|delete ID [-wait]
+
+list prints a table of VMs by id (as numbers), a page at a time (--page
+counts from 1, --limit rows a page, 100 by default, at most 500), or
+JSON with -o json. --state is running, halted, paused, being_created or
+locked; --hostname a pattern (% any run, _ one character, any case).
+info prints the VM as JSON.
+start, stop, reboot and delete print the operation they queued; with
+-wait, they show its step, the time elapsed and an ETA on stderr while it
+runs (from the average of the latest finished operations of its type,
+else the agent's estimate), print its end and exit 1 unless it is DONE.
+
+examples:
+  xenagentctl vm list --state running --limit 20
+  xenagentctl vm list --hostname 'web%' -o json
+  xenagentctl vm info 12
+  xenagentctl vm stop 12 -wait
+`,
+	run: func(ctx context.Context, e *env, args []string) error {
+		return dispatch(ctx, e, "vm", args, map[string]func(context.Context, *env, []string) error{
+			"list":   func(ctx context.Context, e *env, args []string) error { return vmList.list(ctx, e, "vm", args) },
+			"info":   info("hosting.vm.info"),
+			"start":  action("hosting.vm.start"),
+			"stop":   action("hosting.vm.stop"),
+			"reboot": action("hosting.vm.reboot"),
+			"delete": action("hosting.vm.delete"),
+		}, []string{"list", "info", "start", "stop", "reboot", "delete"})
+	},
+}
+
+var diskList = listing{method: "hosting.disk.list", cols: []string{"id", "name", "size", "state", "type", "vms_id"},
+	filters: []filter{{flag: "state", key: "state"}, {flag: "type", key: "type"}, {flag: "name", key: "~name"}, {flag: "vm", key: "vm_id", id: true}}}
+
+var diskVerb = &verb{
+	name: "disk",
+	summary: `disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--page N] [--limit N]
+disk info ID`,
+	help: `usage: xenagentctl disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--page N] [--limit N]
+       xenagentctl disk info ID
+
+list prints a table of disks by id (as numbers), a page at a time (--page
+counts from 1, --limit rows a page, 100 by default, at most 500), or
+JSON with -o json. --type is data or snapshot; --name a pattern (% any
+run, _ one character); --vm the disks attached to that VM. info prints the
+disk as JSON.
+
+examples:
+  xenagentctl disk list --vm 12
+  xenagentctl disk list --type snapshot --page 2
+  xenagentctl disk info 40
+`,
+	run: func(ctx context.Context, e *env, args []string) error {
+		return dispatch(ctx, e, "disk", args, map[string]func(context.Context, *env, []string) error{
+			"list": func(ctx context.Context, e *env, args []string) error { return diskList.list(ctx, e, "disk", args) },
+			"info": info("hosting.disk.info"),
+		}, []string{"list", "info"})
+	},
+}
+
+var opList = listing{method: "operation.list", newest: true,
+	cols: []string{"id", "type", "step", "vm_id", "disk_id", "iface_id", "date_created", "last_error"},
+	filters: []filter{{flag: "type", key: "type"}, {flag: "step", key: "step"}, {flag: "vm", key: "vm_id", id: true},
+		{flag: "disk", key: "disk_id", id: true}, {flag: "iface", key: "iface_id", id: true}}}
+
+var opVerb = &verb{
+	name: "op",
+	summary: `op list [--type T] [--step S] [--vm ID] [--page N] [--limit N]
+op info ID | op wait ID... | op cancel ID`,
+	help: `usage: xenagentctl op list [--type T] [--step S] [--vm ID] [--disk ID] [--iface ID] [--page N] [--limit N]
+       xenagentctl op info ID
+       xenagentctl op wait ID...
+       xenagentctl op cancel ID
+
+list prints a table of operations, the newest first, a page at a time
+(--page counts from 1, --limit rows a page, 100 by default, at most 500),
+or JSON with -o json. --step is WAIT, RUN, DONE, ERROR or CANCEL; --type
+an operation type (vm_create, vm_stop, disk_create...).
+wait shows each operation's step, the time elapsed and an ETA on stderr
+until it ends, prints its end, and exits 1 unless all are DONE.
+cancel asks a waiting or running operation to stop.
+
+examples:
+  xenagentctl op list --limit 20
+  xenagentctl op list --step ERROR --type vm_create
+  xenagentctl op list --vm 12 -o json
+  xenagentctl op wait 301 302 303
+`,
+	run: func(ctx context.Context, e *env, args []string) error {
+		return dispatch(ctx, e, "op", args, map[string]func(context.Context, *env, []string) error{
+			"list": func(ctx context.Context, e *env, args []string) error { return opList.list(ctx, e, "op", args) },
+			"info": info("operation.info"),
+			"wait": func(ctx context.Context, e *env, args []string) error {
+				words, err := parseArgs(e.flagSet("op wait"), args)
+				if err != nil {
+					return err
+				}
+				list, err := ids(words)
+				if err != nil {
+					return err
+				}
+				return e.waitOps(ctx, list)
+			},
+			"cancel": info("operation.cancel"),
+		}, []string{"list", "info", "wait", "cancel"})
+	},
+}
+
+var hostVerb = &verb{
+	name:    "host",
+	summary: "host\tthe host's capacity and load (operator key)",
+	help: `usage: xenagentctl host
+
+Prints hosting.host.info (the operator key only): memory total and free
+(Xen's free memory on Xen), cpus, the storage pool's size, use and room
+(a thin pool's data and metadata), VMs by state, operations running and
+queued, the agent's version, datacenter and health, one "key: value" a
+line, or JSON with -o json. Sizes are MB.
+
+examples:
+  xenagentctl host
+  xenagentctl -o json host
+`,
+	run: func(ctx context.Context, e *env, args []string) error {
+		words, err := parseArgs(e.flagSet("host"), args)
+		if err != nil {
+			return err
+		}
+		if len(words) > 0 {
+			return &usageError{fmt.Sprintf("host: unexpected %q (xenagentctl help host)", words[0])}
+		}
+		v, err := e.c.call(ctx, "hosting.host.info")
+		if err != nil {
+			return err
+		}
+		m, ok := v.(map[string]any)
+		if e.json || !ok {
+			return printJSON(e.out, v)
+		}
+		return fields(e.out, m)
+	},
+}
+
+var callVerb = &verb{
+	name:    "call",
+	summary: "call METHOD [JSON-ARG...] [-wait]\tany API method; the key is added first",
+	rawArgs: true,
+	help: `usage: xenagentctl call METHOD [JSON-ARG...] [-wait]
+
+Calls any API method with the key as first parameter and the arguments,
+each a JSON value (whole numbers become integers), and prints the result
+as JSON. With -wait (first or last), a method that returns operations
+(create, update, delete...) is followed until they all end, with their
+step, the time elapsed and an ETA on stderr.
+
+examples:
+  xenagentctl call hosting.vm.list '{"state": "running"}'
+  xenagentctl call hosting.vm.update 12 '{"memory": 1024}' -wait
+  xenagentctl call hosting.vm.create_from '{"datacenter_id": 1, "hostname": "web1", "memory": 512}' '{}' 3 -wait
+`,
+	run: func(ctx context.Context, e *env, args []string) error {
+		wait := false
+		// Only a leading or trailing -wait is ours: anything else is a
+		// JSON argument of the method.
+		for len(args) > 0 && (args[0] == "-wait" || args[0] == "--wait") {
+			wait, args = true, args[1:]
+		}
+		for len(args) > 0 && (args[len(args)-1] == "-wait" || args[len(args)-1] == "--wait") {
+			wait, args = true, args[:len(args)-1]
+		}
+		if len(args) == 0 {
+			return &usageError{"call: a METHOD is required (xenagentctl help call)"}
+		}
+		var params []any
+		for _, a := range args[1:] {
+			var v any
+			if err := json.Unmarshal([]byte(a), &v); err != nil {
+				return fmt.Errorf("argument %q is not JSON: %w", a, err)
+			}
+			params = append(params, fromJSON(v))
+		}
+		v, err := e.c.call(ctx, args[0], params...)
+		if err != nil {
+			return err
+		}
+		if !wait {
+			return printJSON(e.out, v)
+		}
+		if _, ok := opIDs(v); !ok {
+			return fmt.Errorf("-wait: %s did not return operations: %v", args[0], v)
+		}
+		if err := printJSON(e.out, v); err != nil {
+			return err
+		}
+		list, _ := opIDs(v)
+		return e.waitOps(ctx, list)
+	},
+}
+
+var versionVerb = &verb{
+	name:    "version",
+	summary: "version\tthe agent's version.info",
+	help: `usage: xenagentctl version
+
+Prints the agent's version.info as JSON (xenagentctl -version prints the
+client's).
+
+examples:
+  xenagentctl version
+`,
+	run: func(ctx context.Context, e *env, args []string) error {
+		if len(args) > 0 {
+			return &usageError{fmt.Sprintf("version: unexpected %q", args[0])}
+		}
+		return show(ctx, e, "version.info")
+	},
+}
