@@ -58,6 +58,8 @@ type Service struct {
 	// only the live traffic counters and the volume names taken.
 	wf  *workflow.Workflows
 	log *slog.Logger
+	// console mints console links (console.go); nil: none served.
+	console *consoleLinks
 }
 
 // New makes the service over the store and engine the workflows use.

@@ -25,6 +25,7 @@ import (
 	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/token"
 	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/network/antispoof"
@@ -223,6 +224,12 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cons, err := newConsoles(cfg, svc, token.NewIssuer(token.Limits{}), hv, hv, nil, log)
+	if err != nil {
+		return err
+	}
+	defer cons.hub.Shutdown()
+	srv.Handler = cons.wrap(srv.Handler)
 	if tc != nil {
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
