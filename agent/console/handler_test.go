@@ -1,9 +1,7 @@
 package console
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,13 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/xenagent/xenagent/agent/console/consoletest"
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/host/hostfake"
 	"github.com/xenagent/xenagent/agent/host/hosttest"
@@ -74,162 +72,56 @@ func (r *rig) token(vmID int64, ttl time.Duration) string {
 	return tok
 }
 
-// client is a Go WebSocket client of the console, as the page is.
-type client struct {
-	t     *testing.T
-	conn  *websocket.Conn
-	hello map[string]any
-
-	mu     sync.Mutex
-	out    bytes.Buffer
-	frames []map[string]any
-	closed chan struct{}
-	status websocket.StatusCode
-}
-
-// dial opens /console/{tok}/ws and reads the first text frame.
-func dial(t *testing.T, base, tok string) *client {
+// dial opens a session on tok.
+func dial(t *testing.T, base, tok string) *consoletest.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	url := "ws" + strings.TrimPrefix(base, "http") + "/console/" + tok + "/ws"
-	conn, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		t.Fatalf("dialing %s: %v", url, err)
-	}
-	conn.SetReadLimit(1 << 20)
-	c := &client{t: t, conn: conn, closed: make(chan struct{})}
-	t.Cleanup(func() { conn.CloseNow() })
-	go c.read()
-	return c
-}
-
-func (c *client) read() {
-	defer close(c.closed)
-	for {
-		typ, b, err := c.conn.Read(context.Background())
-		if err != nil {
-			c.mu.Lock()
-			c.status = websocket.CloseStatus(err)
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Lock()
-		if typ == websocket.MessageBinary {
-			c.out.Write(b)
-		} else {
-			var m map[string]any
-			json.Unmarshal(b, &m)
-			c.frames = append(c.frames, m)
-		}
-		c.mu.Unlock()
-	}
-}
-
-// frame waits for the first text frame of type typ.
-func (c *client) frame(typ string) map[string]any {
-	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c.mu.Lock()
-		for _, f := range c.frames {
-			if f["type"] == typ {
-				c.mu.Unlock()
-				return f
-			}
-		}
-		c.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t.Fatalf("no %q frame; got %v, output %q", typ, c.frames, c.out.String())
-	return nil
-}
-
-func (c *client) output() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.out.String()
-}
-
-// waitOutput waits until the output contains want.
-func (c *client) waitOutput(want string) {
-	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if strings.Contains(c.output(), want) {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	c.t.Fatalf("no %q in the output %q", want, c.output())
-}
-
-func (c *client) typeIn(s string) {
-	c.t.Helper()
-	if err := c.conn.Write(context.Background(), websocket.MessageBinary, []byte(s)); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// waitClosed waits for the server's close and returns its status.
-func (c *client) waitClosed() websocket.StatusCode {
-	c.t.Helper()
-	select {
-	case <-c.closed:
-	case <-time.After(10 * time.Second):
-		c.t.Fatal("the server did not close the session")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.status
+	return consoletest.Dial(t, base+"/console/"+tok)
 }
 
 func TestRoundTripAndRoles(t *testing.T) {
 	r := newRig(t)
 	w := dial(t, r.srv.URL, r.token(1, time.Minute))
-	hello := w.frame("hello")
+	hello := w.Frame("hello")
 	if hello["writer"] != true || hello["vm_id"] != float64(1) || hello["hostname"] != "vm1" || hello["reconnect"] == "" {
 		t.Fatalf("first client's hello %v: want writer on vm 1 (vm1) with a reconnect token", hello)
 	}
-	w.typeIn("hello-writer\r")
-	w.waitOutput("hello-writer")
+	w.Type("hello-writer\r")
+	w.WaitOutput("hello-writer", 0)
 
 	// A late joiner gets the scrollback first, and is a reader.
 	rd := dial(t, r.srv.URL, r.token(1, time.Minute))
-	if h := rd.frame("hello"); h["writer"] != false {
+	if h := rd.Frame("hello"); h["writer"] != false {
 		t.Fatalf("second client's hello %v: want a reader", h)
 	}
-	rd.waitOutput("hello-writer")
+	rd.WaitOutput("hello-writer", 0)
 	// A reader's keystrokes are dropped; the writer's reach both.
-	rd.typeIn("from-reader\r")
-	w.typeIn("after\r")
-	w.waitOutput("after")
-	rd.waitOutput("after")
-	if strings.Contains(w.output(), "from-reader") {
-		t.Fatalf("a reader's keystrokes reached the console: %q", w.output())
+	rd.Type("from-reader\r")
+	w.Type("after\r")
+	w.WaitOutput("after", 0)
+	rd.WaitOutput("after", 0)
+	if strings.Contains(w.Output(), "from-reader") {
+		t.Fatalf("a reader's keystrokes reached the console: %q", w.Output())
 	}
 	// The writer leaves: the reader is promoted.
-	w.conn.Close(websocket.StatusNormalClosure, "")
-	if f := rd.frame("writer"); f["writer"] != true {
+	w.Conn.Close(websocket.StatusNormalClosure, "")
+	if f := rd.Frame("writer"); f["writer"] != true {
 		t.Fatalf("role frame %v: want writer", f)
 	}
-	rd.typeIn("promoted\r")
-	rd.waitOutput("promoted")
+	rd.Type("promoted\r")
+	rd.WaitOutput("promoted", 0)
 }
 
 func TestReconnectTokenOpensOnce(t *testing.T) {
 	r := newRig(t)
 	c := dial(t, r.srv.URL, r.token(1, time.Minute))
-	again := c.frame("hello")["reconnect"].(string)
-	c.conn.Close(websocket.StatusNormalClosure, "")
+	again := c.Frame("hello")["reconnect"].(string)
+	c.Conn.Close(websocket.StatusNormalClosure, "")
 	c2 := dial(t, r.srv.URL, again)
-	if h := c2.frame("hello"); h["vm_id"] != float64(1) {
+	if h := c2.Frame("hello"); h["vm_id"] != float64(1) {
 		t.Fatalf("reconnect hello %v", h)
 	}
 	c3 := dial(t, r.srv.URL, again)
-	if m := c3.frame("error")["message"].(string); !strings.Contains(m, "already used") {
+	if m := c3.Frame("error")["message"].(string); !strings.Contains(m, "already used") {
 		t.Fatalf("second use of a reconnect token: %q", m)
 	}
 }
@@ -238,7 +130,7 @@ func TestRefusals(t *testing.T) {
 	r := newRig(t)
 	expired := r.token(1, time.Millisecond)
 	used := r.token(1, time.Minute)
-	dial(t, r.srv.URL, used).frame("hello")
+	dial(t, r.srv.URL, used).Frame("hello")
 	time.Sleep(5 * time.Millisecond)
 	tests := []struct {
 		name, tok, want string
@@ -251,10 +143,10 @@ func TestRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := dial(t, r.srv.URL, tt.tok)
-			if m, _ := c.frame("error")["message"].(string); !strings.Contains(m, tt.want) {
+			if m, _ := c.Frame("error")["message"].(string); !strings.Contains(m, tt.want) {
 				t.Errorf("error %q, want it to say %q", m, tt.want)
 			}
-			if st := c.waitClosed(); st != StatusRefused {
+			if st := c.WaitClosed(); st != StatusRefused {
 				t.Errorf("closed with %d, want %d", st, StatusRefused)
 			}
 		})
@@ -264,7 +156,7 @@ func TestRefusals(t *testing.T) {
 		r.refuse.Store(&why)
 		defer r.refuse.Store(nil)
 		c := dial(t, r.srv.URL, r.token(1, time.Minute))
-		if m := c.frame("error")["message"]; m != why {
+		if m := c.Frame("error")["message"]; m != why {
 			t.Errorf("error %q, want %q", m, why)
 		}
 	})
@@ -291,7 +183,7 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("page for a valid token: %d", resp.StatusCode)
 		}
 		// Peeking did not use it.
-		dial(t, r.srv.URL, ok).frame("hello")
+		dial(t, r.srv.URL, ok).Frame("hello")
 	})
 }
 
@@ -299,34 +191,34 @@ func TestSessionsEnd(t *testing.T) {
 	t.Run("VM stops", func(t *testing.T) {
 		r := newRig(t)
 		c := dial(t, r.srv.URL, r.token(1, time.Minute))
-		c.frame("hello")
+		c.Frame("hello")
 		r.hv.Destroy(context.Background(), domainName(1))
-		st := c.frame("status")
+		st := c.Frame("status")
 		if st["state"] != "stopped" || st["message"] != "VM 1 stopped" {
 			t.Errorf("status %v, want stopped: VM 1 stopped", st)
 		}
-		c.waitClosed()
+		c.WaitClosed()
 	})
 	t.Run("right ends (console deactivated)", func(t *testing.T) {
 		r := newRig(t)
 		c := dial(t, r.srv.URL, r.token(1, time.Minute))
-		c.frame("hello")
+		c.Frame("hello")
 		why := "console: deactivated on vm 1"
 		r.refuse.Store(&why)
-		if st := c.frame("status"); st["state"] != "closed" || st["message"] != why {
+		if st := c.Frame("status"); st["state"] != "closed" || st["message"] != why {
 			t.Errorf("status %v, want closed: %s", st, why)
 		}
-		c.waitClosed()
+		c.WaitClosed()
 	})
 	t.Run("Close", func(t *testing.T) {
 		r := newRig(t)
 		c := dial(t, r.srv.URL, r.token(1, time.Minute))
-		c.frame("hello")
+		c.Frame("hello")
 		r.hub.Close(1, "VM 1 deleted")
-		if st := c.frame("status"); st["message"] != "VM 1 deleted" {
+		if st := c.Frame("status"); st["message"] != "VM 1 deleted" {
 			t.Errorf("status %v", st)
 		}
-		c.waitClosed()
+		c.WaitClosed()
 		if n := r.hub.Clients(1); n != 0 {
 			t.Errorf("%d clients left", n)
 		}
@@ -337,10 +229,10 @@ func TestTooManyClients(t *testing.T) {
 	r := newRig(t)
 	r.hub.cfg.MaxClients = 2
 	for range 2 {
-		dial(t, r.srv.URL, r.token(1, time.Minute)).frame("hello")
+		dial(t, r.srv.URL, r.token(1, time.Minute)).Frame("hello")
 	}
 	c := dial(t, r.srv.URL, r.token(1, time.Minute))
-	if m, _ := c.frame("error")["message"].(string); !strings.Contains(m, "too many clients") {
+	if m, _ := c.Frame("error")["message"].(string); !strings.Contains(m, "too many clients") {
 		t.Errorf("third client: %q", m)
 	}
 }
