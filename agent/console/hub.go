@@ -343,9 +343,11 @@ func (v *vmConsole) pump() {
 
 // streamEnded says why the stream ended: the VM stopped, most often.
 func (v *vmConsole) streamEnded(err error) {
+	// The stream ends before libvirt reports the domain stopped: give
+	// the stop a moment to show.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, serr := v.hub.hv.State(ctx, v.name)
+	st, serr := v.hub.hv.WaitFor(ctx, v.name, func(s host.State) bool { return !s.Running })
 	switch {
 	case serr == nil && !st.Running:
 		v.end("stopped", fmt.Sprintf("VM %d stopped", v.id))
