@@ -33,4 +33,5 @@ require (
 	github.com/ulikunitz/xz v0.5.15 // indirect
 	golang.org/x/net v0.33.0 // indirect
 	golang.org/x/sync v0.20.0 // indirect
+	golang.org/x/term v0.42.0 // indirect
 )

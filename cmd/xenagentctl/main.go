@@ -283,6 +283,8 @@ func run(ctx context.Context, c *client, args []string, out io.Writer) error {
 		return &usageError{fmt.Sprintf("%s: %s is required (xenagentctl help %s)", args[0], what, args[0])}
 	}
 	switch args[0] {
+	case "console": // console.go
+		return runConsole(ctx, c, c.hc, args[1:], os.Stdin, os.Stdout, os.Stderr)
 	case "version":
 		return show(ctx, c, out, "version.info")
 	case "vm", "disk", "op":
