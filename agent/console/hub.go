@@ -62,16 +62,17 @@ type Hub struct {
 	name func(vmID int64) string
 	log  *slog.Logger
 
-	mu     sync.Mutex
-	vms    map[int64]*vmConsole
-	closed bool
+	mu      sync.Mutex
+	vms     map[int64]*vmConsole
+	opening map[int64]chan struct{} // closed when the open ends
+	closed  bool
 }
 
 // NewHub makes a hub over cons; hv tells it when a VM stops and name
 // maps a VM id to its domain name.
 func NewHub(cfg Config, cons host.Console, hv host.Hypervisor, name func(int64) string, log *slog.Logger) *Hub {
 	cfg.defaults()
-	return &Hub{cfg: cfg, cons: cons, hv: hv, name: name, log: log, vms: map[int64]*vmConsole{}}
+	return &Hub{cfg: cfg, cons: cons, hv: hv, name: name, log: log, vms: map[int64]*vmConsole{}, opening: map[int64]chan struct{}{}}
 }
 
 // MsgKind is what a Msg carries.
@@ -156,28 +157,72 @@ type vmConsole struct {
 // is the client's right to stay, asked again every Recheck: an error
 // ends its session with that message. The first client is the writer.
 func (h *Hub) Join(ctx context.Context, vmID int64, check func() error) (*Client, error) {
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return nil, ErrClosed
-	}
-	v := h.vms[vmID]
-	h.mu.Unlock()
-	if v == nil {
-		var err error
-		if v, err = h.open(ctx, vmID); err != nil {
+	c := &Client{check: check, out: make(chan Msg, h.cfg.Queue)}
+	for {
+		v, err := h.console(ctx, vmID)
+		if err != nil {
 			return nil, err
 		}
+		switch err := v.add(c); {
+		case errors.Is(err, errEnded):
+			continue // it ended just now: open it again
+		case err != nil:
+			return nil, err
+		}
+		return c, nil
 	}
-	c := &Client{check: check, out: make(chan Msg, h.cfg.Queue)}
-	if err := v.add(c); err != nil {
-		return nil, err
-	}
-	return c, nil
 }
 
-// open opens VM vmID's stream, or takes the one another Join opened
-// meanwhile.
+var errEnded = errors.New("console ended")
+
+// console returns VM vmID's open console, opening it if none is. One
+// open at a time per VM: libvirt's forced open would take the console
+// from a stream a concurrent Join had just opened.
+func (h *Hub) console(ctx context.Context, vmID int64) (*vmConsole, error) {
+	h.mu.Lock()
+	for {
+		if h.closed {
+			h.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if v := h.vms[vmID]; v != nil {
+			h.mu.Unlock()
+			return v, nil
+		}
+		wait, busy := h.opening[vmID]
+		if !busy {
+			break
+		}
+		h.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		h.mu.Lock()
+	}
+	done := make(chan struct{})
+	h.opening[vmID] = done
+	h.mu.Unlock()
+	v, err := h.open(ctx, vmID)
+	h.mu.Lock()
+	delete(h.opening, vmID)
+	close(done)
+	if err == nil {
+		h.vms[vmID] = v
+	}
+	h.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	events, stopWatch := h.hv.Watch(v.name)
+	go v.pump()
+	go v.watch(events, stopWatch)
+	h.log.Info("console opened", "vm_id", vmID)
+	return v, nil
+}
+
+// open opens VM vmID's stream.
 func (h *Hub) open(ctx context.Context, vmID int64) (*vmConsole, error) {
 	name := h.name(vmID)
 	stream, err := h.cons.OpenConsole(ctx, name)
@@ -190,23 +235,7 @@ func (h *Hub) open(ctx context.Context, vmID int64) (*vmConsole, error) {
 		}
 		return nil, fmt.Errorf("opening the console of VM %d: %w", vmID, err)
 	}
-	h.mu.Lock()
-	if old := h.vms[vmID]; old != nil {
-		// Another Join won; ours would take the console from its stream
-		// (libvirt's force), so the shared one is now ours: keep theirs
-		// only if it is alive. Simplest: close ours, use theirs.
-		h.mu.Unlock()
-		stream.Close()
-		return old, nil
-	}
-	v := &vmConsole{hub: h, id: vmID, name: name, stream: stream, ring: newRing(h.cfg.Scrollback), stop: make(chan struct{})}
-	h.vms[vmID] = v
-	h.mu.Unlock()
-	events, stopWatch := h.hv.Watch(name)
-	go v.pump()
-	go v.watch(events, stopWatch)
-	h.log.Info("console opened", "vm_id", vmID)
-	return v, nil
+	return &vmConsole{hub: h, id: vmID, name: name, stream: stream, ring: newRing(h.cfg.Scrollback), stop: make(chan struct{})}, nil
 }
 
 // Close ends every session on VM vmID (the console deactivated, the VM
@@ -252,7 +281,7 @@ func (v *vmConsole) add(c *Client) error {
 	defer v.mu.Unlock()
 	switch {
 	case v.ended:
-		return fmt.Errorf("the console of VM %d just closed: try again", v.id)
+		return errEnded
 	case len(v.clients) >= v.hub.cfg.MaxClients:
 		return fmt.Errorf("VM %d: %w (at most %d)", v.id, ErrTooManyClients, v.hub.cfg.MaxClients)
 	}
@@ -309,7 +338,7 @@ func (v *vmConsole) dropLocked(c *Client, last Msg) {
 		v.sendLocked(next, Msg{Kind: MsgRole, Writer: true})
 	}
 	if len(v.clients) == 0 && !v.ended {
-		v.linger = time.AfterFunc(v.hub.cfg.Linger, func() { v.end("closed", "no clients") })
+		v.linger = time.AfterFunc(v.hub.cfg.Linger, v.endIfIdle)
 	}
 }
 
@@ -404,10 +433,18 @@ func (v *vmConsole) recheck() {
 	}
 }
 
+// endIfIdle closes the stream when no client came back meanwhile.
+func (v *vmConsole) endIfIdle() {
+	v.endIf("closed", "no clients", func() bool { return len(v.clients) == 0 })
+}
+
 // end closes the stream and every session with a status.
-func (v *vmConsole) end(state, text string) {
+func (v *vmConsole) end(state, text string) { v.endIf(state, text, nil) }
+
+// endIf ends when cond (asked under the lock) holds, or always without it.
+func (v *vmConsole) endIf(state, text string, cond func() bool) {
 	v.mu.Lock()
-	if v.ended {
+	if v.ended || (cond != nil && !cond()) {
 		v.mu.Unlock()
 		return
 	}
