@@ -175,6 +175,16 @@ func (h *Hub) Join(ctx context.Context, vmID int64, check func() error) (*Client
 
 var errEnded = errors.New("console ended")
 
+// refused is a refusal a person reads as it is (the page shows it),
+// without the hypervisor's wording, which stays reachable for errors.Is.
+type refused struct {
+	msg string
+	err error
+}
+
+func (r *refused) Error() string { return r.msg }
+func (r *refused) Unwrap() error { return r.err }
+
 // console returns VM vmID's open console, opening it if none is. One
 // open at a time per VM: libvirt's forced open would take the console
 // from a stream a concurrent Join had just opened.
@@ -229,9 +239,9 @@ func (h *Hub) open(ctx context.Context, vmID int64) (*vmConsole, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, host.ErrNotRunning):
-			return nil, fmt.Errorf("VM %d is not running: start it to use its console: %w", vmID, err)
+			return nil, &refused{fmt.Sprintf("VM %d is not running: start it to use its console", vmID), err}
 		case errors.Is(err, host.ErrNoDomain):
-			return nil, fmt.Errorf("VM %d has no domain on this host: %w", vmID, err)
+			return nil, &refused{fmt.Sprintf("VM %d has no domain on this host", vmID), err}
 		}
 		return nil, fmt.Errorf("opening the console of VM %d: %w", vmID, err)
 	}
