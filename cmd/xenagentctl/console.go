@@ -32,7 +32,12 @@ examples:
   XENAGENT_KEY=$(cat /var/lib/xenagent/apikey) xenagentctl console 12
 `
 
-func init() { help["console"] = consoleHelp }
+func init() {
+	help["console"] = consoleHelp
+	// The overview's line, before version's (main.go's table is the
+	// other commands').
+	help[""] = strings.Replace(help[""], "  version ", "  console VM_ID               the VM's serial console; Ctrl-] leaves\n  version ", 1)
+}
 
 // caller is the XML-RPC call a console needs (hosting.vm.console).
 type caller interface {
