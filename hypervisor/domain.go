@@ -65,7 +65,12 @@ func DomainXML(flavor Flavor, spec DomainSpec) (string, error) {
 		os.Type = &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "xenpv", Type: "linux"}
 		os.BootDevices = nil
 		bus, prefix = "xen", "xvd"
-		dom.Devices.Consoles = []libvirtxml.DomainConsole{{Target: &libvirtxml.DomainConsoleTarget{Type: "xen"}}}
+		// A pty console, so that libvirt's console stream (OpenConsole)
+		// can reach hvc0.
+		dom.Devices.Consoles = []libvirtxml.DomainConsole{{
+			Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}},
+			Target: &libvirtxml.DomainConsoleTarget{Type: "xen"},
+		}}
 	case FlavorXenHVM:
 		dom.Type = "xen"
 		bus, prefix = "xen", "xvd"
@@ -76,9 +81,12 @@ func DomainXML(flavor Flavor, spec DomainSpec) (string, error) {
 		// Without ACPI a guest never sees the power button that a graceful
 		// shutdown presses.
 		dom.Features = &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}}
+		// Always a pty, so that libvirt's console stream (OpenConsole) can
+		// reach it; ConsoleLog keeps a copy of everything the guest writes
+		// (the chardev's log), which the tests and a person read.
 		serial := libvirtxml.DomainSerial{Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}}}
 		if spec.ConsoleLog != "" {
-			serial.Source = &libvirtxml.DomainChardevSource{File: &libvirtxml.DomainChardevSourceFile{Path: spec.ConsoleLog, Append: "on"}}
+			serial.Log = &libvirtxml.DomainChardevLog{File: spec.ConsoleLog, Append: "on"}
 		}
 		dom.Devices.Serials = []libvirtxml.DomainSerial{serial}
 		dom.Devices.Consoles = []libvirtxml.DomainConsole{{Target: &libvirtxml.DomainConsoleTarget{Type: "serial"}}}

@@ -18,6 +18,8 @@ func goldenSpec() DomainSpec {
 		Disks:   []DiskSpec{{Path: "/dev/vg0/xa-disk-7", Block: true}, {Path: "/srv/disks/xa-disk-8.img", ReadOnly: true}},
 		Ifaces:  []IfaceSpec{{MAC: "00:16:3e:00:00:2a", Bridge: "xabr0", Target: "xa-t42"}},
 		Seed:    "/var/lib/xenagent/seeds/xa-seed-42.iso",
+		// QEMU logs its pty serial there; Xen ignores it.
+		ConsoleLog: "/var/lib/xenagent/console/xa-vm-42.log",
 	}
 }
 

@@ -32,6 +32,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // Config is the whole configuration file.
 type Config struct {
 	Listen       string     `toml:"listen"`
+	PublicURL    string     `toml:"public_url"` // publicurl.go
 	StateDir     string     `toml:"state_dir"`
 	LogLevel     string     `toml:"log_level"`
 	MaxBodyBytes int64      `toml:"max_body_bytes"`
@@ -247,6 +248,7 @@ func (c Config) Validate() error {
 	if c.Listen == "" {
 		errs = append(errs, "listen: must be host:port")
 	}
+	errs = append(errs, c.publicURLErrs()...)
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		errs = append(errs, "tls: cert and key go together")
 	}

@@ -60,6 +60,8 @@ type Service struct {
 	log *slog.Logger
 	// hostSrc feeds HostInfo (SetHostSources).
 	hostSrc HostSources
+	// console mints console links (console.go); nil: none served.
+	console *consoleLinks
 }
 
 // New makes the service over the store and engine the workflows use.

@@ -52,6 +52,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "xenagent-bench:", err)
 		os.Exit(1)
 	}
+	rows = append(rows, consoleRows(2000)...) // console.go
 	if *imageGiB > 0 {
 		srows, err := storageRows(*imageGiB)
 		if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/token"
 	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/network/antispoof"
@@ -239,6 +240,12 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	srv.Handler = withMetrics(srv.Handler, page, cfg.Metrics, cfg.Operator.KeySHA256)
 	srv.Handler = mountEvents(srv.Handler, stream.New(svc, stream.Config{OperatorHash: cfg.Operator.KeySHA256, Guard: api.KeyCheck}, log))
 	srv.RegisterOnShutdown(st.EndEventWaits) // long polls and streams end at once, not at their timeout
+	cons, err := newConsoles(cfg, svc, token.NewIssuer(token.Limits{}), hv, hv, nil, log)
+	if err != nil {
+		return err
+	}
+	defer cons.hub.Shutdown()
+	srv.Handler = cons.wrap(srv.Handler)
 	if tc != nil {
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)

@@ -70,12 +70,12 @@ func runEvents(ctx context.Context, c *client, args []string, out io.Writer) err
 	return follow(ctx, c.call, *cursor, *classes, *asJSON, out, os.Stderr)
 }
 
-// caller is client.call, or a test's.
-type caller func(ctx context.Context, method string, params ...any) (any, error)
+// rpcCall is client.call, or a test's.
+type rpcCall func(ctx context.Context, method string, params ...any) (any, error)
 
 // follow long-polls from cursor until ctx ends or the API refuses; a
 // connection that fails (an agent restarting) is tried again.
-func follow(ctx context.Context, call caller, cursor, classes string, asJSON bool, out, status io.Writer) error {
+func follow(ctx context.Context, call rpcCall, cursor, classes string, asJSON bool, out, status io.Writer) error {
 	opts := map[string]any{"timeout": int64(pollWait)}
 	if classes != "" {
 		var list []any

@@ -103,7 +103,7 @@ func TestEventsFollows(t *testing.T) {
 func TestEventsCommandLine(t *testing.T) {
 	c := &client{url: "http://127.0.0.1:1/", key: "k"}
 	for _, args := range [][]string{{"events", "-frob"}, {"events", "extra"}} {
-		err := run(context.Background(), c, args, io.Discard)
+		err := run(context.Background(), &env{c: c, out: io.Discard, status: io.Discard}, args)
 		if exitCode(err) != 2 {
 			t.Errorf("%v: %v (exit %d), want a usage error", args, err, exitCode(err))
 		}

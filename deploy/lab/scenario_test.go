@@ -372,6 +372,7 @@ func TestXenLab(t *testing.T) {
 		t.Fatalf("the domain id did not change across reboot (%s -> %s)", before, after)
 	}
 	s.pingable(coopIP)
+	s.consoleScenario(coop) // console_scenario_test.go
 	counted := s.networkScenario(coop, coopIP, vif)
 
 	// A stubborn guest ignores both stop messages and is destroyed at the deadline.

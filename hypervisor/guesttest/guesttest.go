@@ -9,7 +9,7 @@
 //	          requests (only a hard stop or reset works)
 //
 // Both print "xenagent-guest: ready" on the serial console once they can
-// take a power button press.
+// take a power button press, then run a shell on it.
 package guesttest
 
 import (
@@ -98,7 +98,10 @@ if [ -n "$spoof" ] && [ -n "$dev" ]; then
   echo "xenagent-guest: also claiming $spoof" > /dev/console
 fi
 echo "%[2]s" > /dev/console
-while true; do sleep 3600; done
+# A shell on the console (libvirt's console stream types into it); one
+# that exits is started again. Without a controlling tty it has no job
+# control, which a test typing commands does not need.
+while true; do sh < /dev/console > /dev/console 2>&1; sleep 1; done
 `
 
 // Options says what a guest is built from.

@@ -192,7 +192,9 @@ func (f *Face) vmInfo(ctx context.Context, c *service.Caller, a args) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	return renderVMInfo(v), nil
+	out := renderVMInfo(v)
+	out["console_url"] = f.consoleURL(c, v.VM)
+	return out, nil
 }
 
 // vmFilter decodes VMListOptions' and VMCountOptions' filters.

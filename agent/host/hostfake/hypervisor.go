@@ -52,6 +52,7 @@ type Hypervisor struct {
 	style    RebootStyle
 	links    Links
 	offline  bool
+	consoles consoles // console.go
 }
 
 type watcher struct {
