@@ -98,6 +98,8 @@
   function stop(kind, lines) {
     final = true;
     clearTimeout(timer);
+    term.options.disableStdin = true;
+    $('role').textContent = '';
     setState(kind, kind === 'stopped' ? 'stopped' : 'error');
     showMessage(kind, lines, kind === 'stopped' ? {
       text: 'Reconnect', click: function () { final = false; hideMessage(); connect(); }
@@ -125,6 +127,9 @@
       try { m = JSON.parse(ev.data); } catch (e) { return; }
       switch (m.type) {
         case 'hello':
+          // The scrollback follows every hello: start from a clean screen
+          // so a reconnect does not print it twice.
+          if (state.hellos > 0) { term.reset(); }
           state.hellos++;
           backoff = 1;
           if (m.reconnect) { token = m.reconnect; }
