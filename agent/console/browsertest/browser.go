@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -262,7 +261,7 @@ func (b *Browser) waitReady(root string, timeout time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("chromedriver not ready after %s: %v", timeout, errors.Join(err))
+			return fmt.Errorf("chromedriver not ready after %s: %v", timeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -285,6 +284,10 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Missing skips the test saying why (a browser or what it needs is not
+// there), or fails it when XENAGENT_REQUIRE_BROWSER=1.
+func Missing(t testing.TB, why string) { t.Helper(); missing(t, why) }
 
 func missing(t testing.TB, why string) {
 	t.Helper()

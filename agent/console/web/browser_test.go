@@ -163,6 +163,9 @@ const bufferHas = `const b = window.xenagentTerm.buffer.active;
   return false;`
 
 func TestConsolePageInBrowser(t *testing.T) {
+	if !web.AssetsBuilt() {
+		browsertest.Missing(t, "terminal assets not built: run make build (or go run ./deploy/web/fetch) before go test")
+	}
 	b := browsertest.Start(t, 960, 540)
 	ctx := context.Background()
 

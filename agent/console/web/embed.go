@@ -57,6 +57,14 @@ func Handler(check Checker, log *slog.Logger) http.Handler {
 	return h
 }
 
+// AssetsBuilt reports whether the binary embeds the terminal (make build
+// ran deploy/web/fetch before go build). Without it the page only says
+// so: log it at start, and tests that need the terminal skip or fail.
+func AssetsBuilt() bool {
+	_, err := fs.Stat(dist, "dist/xterm.js")
+	return err == nil
+}
+
 // asset is one file served under AssetPrefix, hashed once for its ETag.
 type asset struct {
 	body  []byte
