@@ -49,11 +49,12 @@ test-deps:
 # The console page's terminal (xterm.js): the tarballs
 # agent/console/web/package-lock.json pins, integrity-checked, extracted
 # into agent/console/web/dist and embedded by go build. No Node needed;
-# cached by hash in $(WEB_CACHE), so later builds work offline.
-WEB_CACHE ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/xenagent-web
+# cached by hash (WEB_CACHE, default ~/.cache/xenagent-web), so later
+# builds work offline.
+WEB_CACHE ?=
 web:
-	@echo "==> console assets: xterm.js from the npm registry, checked against package-lock.json (cached in $(WEB_CACHE))"
-	$(GO) run ./deploy/web/fetch -dir agent/console/web -cache $(WEB_CACHE)
+	@echo "==> console assets: xterm.js from the npm registry, checked against agent/console/web/package-lock.json"
+	$(GO) run ./deploy/web/fetch -dir agent/console/web $(if $(WEB_CACHE),-cache $(WEB_CACHE))
 
 build: deps web
 	@echo "==> building bin/xenagent and bin/xenagentctl (cgo with libvirt; first time: 3-5 min on 2 cores, then seconds)"

@@ -104,7 +104,7 @@ func (f *Fetcher) Build(ctx context.Context, dir, out string) error {
 			return err
 		}
 	}
-	f.log().Info("console assets built", "dir", out, "files", len(files))
+	f.log().Info("console assets built", "dir", out, "files", len(files), "cache", f.Cache)
 	return nil
 }
 
