@@ -163,6 +163,25 @@ func (b *Browser) Screenshot() ([]byte, error) {
 	return base64.StdEncoding.DecodeString(s)
 }
 
+// SaveScreenshot keeps the viewport as the test artifact name (see
+// Artifact), logs where, and returns the path; a failure is logged, not
+// fatal: the screenshot documents the test, it is not what it checks.
+func (b *Browser) SaveScreenshot(t testing.TB, name string) string {
+	t.Helper()
+	png, err := b.Screenshot()
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return ""
+	}
+	p := Artifact(t, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return ""
+	}
+	t.Logf("screenshot: %s", p)
+	return p
+}
+
 // ConsoleLog returns the browser's console messages since the last call
 // (CSP violations, script errors): chromedriver's log extension, not W3C.
 func (b *Browser) ConsoleLog() ([]string, error) {

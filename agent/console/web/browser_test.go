@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +27,7 @@ type fakeConsole struct {
 	seen     []string // tokens presented, in order
 	out      []byte   // everything the tty printed: the scrollback
 	keys     []byte   // everything typed, by any session
+	resizes  []string // resize frames received
 	sessions chan *fakeSession
 }
 
@@ -96,7 +96,10 @@ func (f *fakeConsole) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if typ != websocket.MessageBinary {
-			continue // resize: a fake tty has no size
+			f.mu.Lock()
+			f.resizes = append(f.resizes, string(data))
+			f.mu.Unlock()
+			continue // a fake tty has no size
 		}
 		f.mu.Lock()
 		f.keys = append(f.keys, data...)
@@ -166,10 +169,7 @@ func TestConsolePageInBrowser(t *testing.T) {
 	if !web.AssetsBuilt() {
 		browsertest.Missing(t, "terminal assets not built: run make build (or go run ./deploy/web/fetch) before go test")
 	}
-	b := browsertest.Start(t, 960, 540)
-	ctx := context.Background()
-
-	fake := newFakeConsole("tok1", "reader1")
+	p := &pageTest{t: t, b: browsertest.Start(t, 960, 540), fake: newFakeConsole("tok1", "reader1")}
 	mux := http.NewServeMux()
 	mux.Handle("GET /console/", web.Handler(func(_ context.Context, tok string) error {
 		if tok == "expired" {
@@ -177,149 +177,184 @@ func TestConsolePageInBrowser(t *testing.T) {
 		}
 		return nil
 	}, nil))
-	mux.Handle("GET /console/{token}/ws", fake)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	mux.Handle("GET /console/{token}/ws", p.fake)
+	p.srv = httptest.NewServer(mux)
+	defer p.srv.Close()
 
-	wait := func(script, what string, args ...any) {
-		t.Helper()
-		if err := b.WaitFor(ctx, 10*time.Second, script, describe); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	exec := func(out any, script string) {
-		t.Helper()
-		if err := b.Exec(out, script); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// One flow, in the order a person meets it; each step starts where
+	// the previous one left the page.
+	sess := p.typeAndSeeEcho()
+	sess = p.reconnect(sess)
+	p.roleChanges(sess)
+	p.stopped(sess)
+	p.reader()
+	p.refused()
+	p.noBrowserErrors()
+}
 
-	if err := b.Navigate(srv.URL + "/console/tok1"); err != nil {
-		t.Fatal(err)
+// pageTest is the browser, the fake console and the server of one test.
+type pageTest struct {
+	t    *testing.T
+	b    *browsertest.Browser
+	fake *fakeConsole
+	srv  *httptest.Server
+}
+
+func (p *pageTest) open(path string) {
+	p.t.Helper()
+	if err := p.b.Navigate(p.srv.URL + path); err != nil {
+		p.t.Fatal(err)
 	}
-	sess := fake.session(t)
-	wait(`return window.xenagentConsole.state === 'connected'`, "hello")
-	var bar string
-	exec(&bar, `return document.getElementById('bar').innerText`)
+}
+
+func (p *pageTest) wait(script, what string) {
+	p.t.Helper()
+	if err := p.b.WaitFor(context.Background(), 10*time.Second, script, describe); err != nil {
+		p.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitLine waits for a terminal line that is exactly line.
+func (p *pageTest) waitLine(line, what string) {
+	p.t.Helper()
+	q, _ := json.Marshal(line)
+	p.wait(strings.Replace(bufferHas, "arguments[0]", string(q), 1), what)
+}
+
+// text is the innerText of the element with that id.
+func (p *pageTest) text(id string) string {
+	p.t.Helper()
+	var s string
+	if err := p.b.Exec(&s, `return document.getElementById(arguments[0]).innerText`, id); err != nil {
+		p.t.Fatal(err)
+	}
+	return s
+}
+
+func (p *pageTest) keys(s string) {
+	p.t.Helper()
+	if err := p.b.SendKeys(s); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// typeAndSeeEcho: the hello fills the status bar; typed keys reach the
+// console and its echo reaches the terminal. Keeps the screenshot.
+func (p *pageTest) typeAndSeeEcho() *fakeSession {
+	p.open("/console/tok1")
+	sess := p.fake.session(p.t)
+	p.wait(`return window.xenagentConsole.state === 'connected'`, "hello")
+	bar := p.text("bar")
 	for _, want := range []string{"web-12 (VM 12)", "connected", "writer"} {
 		if !strings.Contains(bar, want) {
-			t.Errorf("status bar %q lacks %q", bar, want)
+			p.t.Errorf("status bar %q lacks %q", bar, want)
 		}
+	}
+	p.fake.mu.Lock()
+	resizes := append([]string(nil), p.fake.resizes...)
+	p.fake.mu.Unlock()
+	if len(resizes) == 0 || !strings.Contains(resizes[0], `"type":"resize","cols":`) {
+		p.t.Errorf("resize frames = %q, want the terminal's size after the hello", resizes)
 	}
 
 	// Type as a person would; the fake tty echoes and runs the line.
-	if err := b.SendKeys("echo hi" + browsertest.Enter); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.WaitFor(ctx, 10*time.Second, strings.Replace(bufferHas, "arguments[0]", `"hi"`, 1), describe); err != nil {
-		t.Fatalf("the echo did not come back: %v", err)
-	}
-	wait(strings.Replace(bufferHas, "arguments[0]", `"root@web-12:~# echo hi"`, 1), "the typed line")
+	p.keys("echo hi" + browsertest.Enter)
+	p.waitLine("hi", "the echo")
+	p.waitLine("root@web-12:~# echo hi", "the typed line")
+	p.b.SaveScreenshot(p.t, "console.png")
+	return sess
+}
 
-	png, err := b.Screenshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shot := browsertest.Artifact(t, "console.png")
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", shot)
-
-	// The connection drops (agent restart): the page comes back with the
-	// hello's reconnect token, and the terminal keeps its content.
+// reconnect: the connection drops (agent restart); the page comes back
+// with the hello's reconnect token and shows the scrollback once.
+func (p *pageTest) reconnect(sess *fakeSession) *fakeSession {
 	sess.c.Close(websocket.StatusGoingAway, "agent restarting")
-	sess = fake.session(t)
-	wait(`return window.xenagentConsole.hellos === 2 && window.xenagentConsole.state === 'connected'`, "reconnect")
-	if seen := fake.tokensSeen(); len(seen) != 2 || seen[1] != "re1" {
-		t.Errorf("tokens presented = %v, want [tok1 re1]", seen)
+	sess = p.fake.session(p.t)
+	p.wait(`return window.xenagentConsole.hellos === 2 && window.xenagentConsole.state === 'connected'`, "reconnect")
+	if seen := p.fake.tokensSeen(); len(seen) != 2 || seen[1] != "re1" {
+		p.t.Errorf("tokens presented = %v, want [tok1 re1]", seen)
 	}
-	// The scrollback replaced the screen: the echo once, not twice.
 	var hiLines int
-	exec(&hiLines, `const b = window.xenagentTerm.buffer.active; let n = 0;
+	err := p.b.Exec(&hiLines, `const b = window.xenagentTerm.buffer.active; let n = 0;
 	  for (let i = 0; i < b.length; i++) { if (b.getLine(i).translateToString(true) === 'hi') n++; }
 	  return n;`)
-	if hiLines != 1 {
-		t.Errorf("after the reconnect the terminal has %d lines \"hi\", want 1 (the scrollback once)", hiLines)
+	if err != nil || hiLines != 1 {
+		p.t.Errorf("after the reconnect the terminal has %d lines \"hi\" (%v), want 1: the scrollback once", hiLines, err)
 	}
+	return sess
+}
 
-	// The VM stops: a clear message, no reconnect loop.
+// roleChanges: another session takes the keyboard, then leaves.
+func (p *pageTest) roleChanges(sess *fakeSession) {
+	writeJSON(sess.ctx, sess.c, map[string]any{"type": "writer", "writer": false})
+	p.wait(`return !window.xenagentConsole.writer && document.getElementById('role').innerText.startsWith('reader')`, "demoted to reader")
+	writeJSON(sess.ctx, sess.c, map[string]any{"type": "writer", "writer": true})
+	p.wait(`return window.xenagentConsole.writer && document.getElementById('role').innerText.startsWith('writer')`, "promoted to writer")
+}
+
+// stopped: the VM stops; a clear message and no reconnect loop.
+func (p *pageTest) stopped(sess *fakeSession) {
 	writeJSON(sess.ctx, sess.c, map[string]any{"type": "status", "state": "stopped", "message": "VM 12 stopped"})
 	sess.c.Close(websocket.StatusNormalClosure, "stopped")
-	wait(`return window.xenagentConsole.state === 'stopped'`, "stopped")
-	var msg string
-	exec(&msg, `return document.getElementById('message').innerText`)
-	if !strings.Contains(msg, "VM 12 stopped") {
-		t.Errorf("message after stop = %q", msg)
+	p.wait(`return window.xenagentConsole.state === 'stopped'`, "stopped")
+	if msg := p.text("message"); !strings.Contains(msg, "VM 12 stopped") {
+		p.t.Errorf("message after stop = %q", msg)
 	}
-	png, err = b.Screenshot()
-	if err == nil {
-		p := browsertest.Artifact(t, "console-stopped.png")
-		os.WriteFile(p, png, 0o644)
-		t.Logf("screenshot: %s", p)
-	}
+	p.b.SaveScreenshot(p.t, "console-stopped.png")
 	time.Sleep(1500 * time.Millisecond) // longer than the first backoff
-	if seen := fake.tokensSeen(); len(seen) != 2 {
-		t.Errorf("the page reconnected after the VM stopped: tokens %v", seen)
+	if seen := p.fake.tokensSeen(); len(seen) != 2 {
+		p.t.Errorf("the page reconnected after the VM stopped: tokens %v", seen)
 	}
+}
 
-	// A reader sees the output and says it is read-only; its keys are not sent.
-	if err := b.Navigate(srv.URL + "/console/reader1"); err != nil {
-		t.Fatal(err)
+// reader: a reader sees the output and says it is read-only; its keys
+// are not sent.
+func (p *pageTest) reader() {
+	p.open("/console/reader1")
+	p.fake.session(p.t)
+	p.wait(`return window.xenagentConsole.state === 'connected' && !window.xenagentConsole.writer`, "reader hello")
+	p.waitLine("hi", "the reader's scrollback")
+	if bar := p.text("bar"); !strings.Contains(bar, "reader: read-only") {
+		p.t.Errorf("status bar of a reader = %q", bar)
 	}
-	fake.session(t)
-	wait(`return window.xenagentConsole.state === 'connected' && !window.xenagentConsole.writer`, "reader hello")
-	wait(strings.Replace(bufferHas, "arguments[0]", `"hi"`, 1), "the reader's scrollback")
-	exec(&bar, `return document.getElementById('bar').innerText`)
-	if !strings.Contains(bar, "reader: read-only") {
-		t.Errorf("status bar of a reader = %q", bar)
-	}
-	before := fake.typed()
-	if err := b.SendKeys("ls" + browsertest.Enter); err != nil {
-		t.Fatal(err)
-	}
+	before := p.fake.typed()
+	p.keys("ls" + browsertest.Enter)
 	time.Sleep(300 * time.Millisecond)
-	if after := fake.typed(); after != before {
-		t.Errorf("a reader's page sent keys %q", strings.TrimPrefix(after, before))
+	if after := p.fake.typed(); after != before {
+		p.t.Errorf("a reader's page sent keys %q", strings.TrimPrefix(after, before))
 	}
+}
 
-	// A refused token: the error frame's message, no retry.
-	if err := b.Navigate(srv.URL + "/console/used"); err != nil {
-		t.Fatal(err)
-	}
-	wait(`return window.xenagentConsole.state === 'error'`, "error frame")
-	exec(&msg, `return document.getElementById('message').innerText`)
-	if !strings.Contains(msg, "console token already used") {
-		t.Errorf("message after an error frame = %q", msg)
+// refused: the WebSocket's error frame is shown, without retries; a
+// token the page itself refuses gets HTTP 403 and the reason.
+func (p *pageTest) refused() {
+	p.open("/console/used")
+	p.wait(`return window.xenagentConsole.state === 'error'`, "error frame")
+	if msg := p.text("message"); !strings.Contains(msg, "console token already used") {
+		p.t.Errorf("message after an error frame = %q", msg)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	if seen := fake.tokensSeen(); len(seen) != 4 {
-		t.Errorf("the page retried a refused token: tokens %v", seen)
+	if seen := p.fake.tokensSeen(); len(seen) != 4 {
+		p.t.Errorf("the page retried a refused token: tokens %v", seen)
 	}
-	if png, err := b.Screenshot(); err == nil {
-		p := browsertest.Artifact(t, "console-error.png")
-		os.WriteFile(p, png, 0o644)
-		t.Logf("screenshot: %s", p)
-	}
+	p.b.SaveScreenshot(p.t, "console-error.png")
 
-	// A token the page itself refuses: HTTP 403, the reason, no script.
-	if err := b.Navigate(srv.URL + "/console/expired"); err != nil {
-		t.Fatal(err)
+	p.open("/console/expired")
+	if msg := p.text("message"); !strings.Contains(msg, "this console link expired") {
+		p.t.Errorf("refused page = %q", msg)
 	}
-	var text string
-	exec(&text, `return document.body.innerText`)
-	if !strings.Contains(text, "this console link expired") {
-		t.Errorf("refused page = %q", text)
-	}
+}
 
-	// Nothing the CSP blocked, no script error.
-	logs, err := b.ConsoleLog()
+// noBrowserErrors: nothing the CSP blocked, no script error (the 403 of
+// the refused page is expected).
+func (p *pageTest) noBrowserErrors() {
+	logs, err := p.b.ConsoleLog()
 	if err != nil {
-		t.Logf("browser console log unavailable: %v", err)
+		p.t.Logf("browser console log unavailable: %v", err)
 	}
 	for _, l := range logs {
 		if strings.Contains(l, "Content Security Policy") || strings.HasPrefix(l, "SEVERE") && !strings.Contains(l, "403") {
-			t.Errorf("browser console: %s", l)
+			p.t.Errorf("browser console: %s", l)
 		}
 	}
 }
