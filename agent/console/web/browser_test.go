@@ -265,12 +265,16 @@ func (p *pageTest) typeAndSeeEcho() *fakeSession {
 	return sess
 }
 
-// reconnect: the connection drops (agent restart); the page comes back
-// with the hello's reconnect token and shows the scrollback once.
+// reconnect: the session ends with a passing reason; the page says why,
+// comes back with the hello's reconnect token and shows the scrollback once.
 func (p *pageTest) reconnect(sess *fakeSession) *fakeSession {
+	writeJSON(sess.ctx, sess.c, map[string]any{"type": "status", "state": "closed", "message": "the agent is shutting down"})
 	sess.c.Close(websocket.StatusGoingAway, "agent restarting")
+	p.wait(`return window.xenagentConsole.state === 'reconnecting' &&
+	  document.getElementById('message').innerText.includes('the agent is shutting down')`, "reconnecting, saying why")
 	sess = p.fake.session(p.t)
-	p.wait(`return window.xenagentConsole.hellos === 2 && window.xenagentConsole.state === 'connected'`, "reconnect")
+	p.wait(`return window.xenagentConsole.hellos === 2 && window.xenagentConsole.state === 'connected' &&
+	  document.getElementById('message').hidden`, "reconnect")
 	if seen := p.fake.tokensSeen(); len(seen) != 2 || seen[1] != "re1" {
 		p.t.Errorf("tokens presented = %v, want [tok1 re1]", seen)
 	}

@@ -147,6 +147,11 @@
           if (m.state === 'stopped') {
             stop('stopped', [m.message || 'The VM stopped.',
               'Start it again, then reconnect.']);
+          } else {
+            // "closed": the session ended for a reason that may pass
+            // (the agent restarting, a slow link): say why, then
+            // reconnect when the socket closes.
+            showMessage('info', [m.message || 'The console session ended.', 'Reconnecting…']);
           }
           break;
         case 'error':

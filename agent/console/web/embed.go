@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"sort"
 	"strings"
 	"time"
 )
@@ -39,22 +40,45 @@ var static embed.FS
 type Checker func(ctx context.Context, token string) error
 
 // Handler serves the console page at /console/{token} and its assets
-// under AssetPrefix; anything else under /console/ is 404. Mount it on
-// "GET /console/" next to the WebSocket handler on
+// under AssetPrefix; anything else under /console/ is 404. Either mount
+// it on "GET /console/" next to the WebSocket handler on
 // "GET /console/{token}/ws" (the more specific pattern wins):
 //
 //	peek := func(_ context.Context, tok string) error {
 //		_, err := iss.Peek("console", tok)
-//		return err // shown as is: token's errors are worded for people
+//		return err // shown as is: word it for people
 //	}
 //	mux.Handle("GET /console/", web.Handler(peek, log))
 //	mux.Handle("GET /console/{token}/ws", consoleWS)
-func Handler(check Checker, log *slog.Logger) http.Handler {
+//
+// or, when another handler owns "GET /console/{token}" and checks the
+// token itself, give it the Site as the page (check nil) and add only
+// the assets' routes:
+//
+//	site := web.Handler(nil, log)
+//	site.AssetRoutes(mux)        // GET /console/assets/<name>, exact patterns
+//	consoleHandler.Page = site   // serves the page for r.URL.Path /console/{token}
+func Handler(check Checker, log *slog.Logger) *Site {
 	h, err := newHandler(dist, static, check, log)
 	if err != nil {
 		panic(err) // the embedded files are part of the binary: a test catches it
 	}
 	return h
+}
+
+// AssetRoutes adds one exact pattern per asset ("GET /console/assets/xterm.js"...)
+// to mux. Exact, because a prefix pattern "/console/assets/" would
+// overlap "/console/{token}/ws" (on /console/assets/ws) and ServeMux
+// panics on overlapping patterns neither of which is more specific.
+func (h *Site) AssetRoutes(mux *http.ServeMux) {
+	names := make([]string, 0, len(h.assets))
+	for name := range h.assets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		mux.Handle("GET "+AssetPrefix+name, h)
+	}
 }
 
 // AssetsBuilt reports whether the binary embeds the terminal (make build
@@ -72,7 +96,8 @@ type asset struct {
 	etag  string
 }
 
-type handler struct {
+// Site is the console page and its assets (an http.Handler).
+type Site struct {
 	assets map[string]asset
 	built  bool // xterm.js and its addon are there
 	page   *template.Template
@@ -80,11 +105,11 @@ type handler struct {
 	log    *slog.Logger
 }
 
-func newHandler(distFS, staticFS fs.FS, check Checker, log *slog.Logger) (*handler, error) {
+func newHandler(distFS, staticFS fs.FS, check Checker, log *slog.Logger) (*Site, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{assets: map[string]asset{}, check: check, log: log}
+	h := &Site{assets: map[string]asset{}, check: check, log: log}
 	add := func(fsys fs.FS, name string) error {
 		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
@@ -128,7 +153,7 @@ type pageData struct {
 	Refusal string // why the page cannot open a console
 }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/console/")
 	switch {
 	case !ok || (r.Method != http.MethodGet && r.Method != http.MethodHead):
@@ -142,7 +167,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *handler) serveAsset(w http.ResponseWriter, r *http.Request, name string) {
+func (h *Site) serveAsset(w http.ResponseWriter, r *http.Request, name string) {
 	a, ok := h.assets[name]
 	if !ok {
 		http.NotFound(w, r)
@@ -158,7 +183,7 @@ func (h *handler) serveAsset(w http.ResponseWriter, r *http.Request, name string
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.body))
 }
 
-func (h *handler) servePage(w http.ResponseWriter, r *http.Request, token string) {
+func (h *Site) servePage(w http.ResponseWriter, r *http.Request, token string) {
 	hd := w.Header()
 	hd.Set("Content-Security-Policy", CSP)
 	hd.Set("Content-Type", "text/html; charset=utf-8")

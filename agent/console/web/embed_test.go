@@ -124,3 +124,31 @@ func TestMount(t *testing.T) {
 		}
 	}
 }
+
+// TestAssetRoutes: beside a console handler that owns the page and the
+// WebSocket routes (agent/console's Routes), the assets' exact routes
+// do not overlap them.
+func TestAssetRoutes(t *testing.T) {
+	site := Handler(nil, nil)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /console/{token}", func(w http.ResponseWriter, r *http.Request) {
+		site.ServeHTTP(w, r) // the owner checked the token
+	})
+	mux.HandleFunc("GET /console/{token}/ws", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ws "+r.PathValue("token"))
+	})
+	site.AssetRoutes(mux)
+	for path, want := range map[string]string{
+		"/console/tok/ws":             "ws tok",
+		"/console/assets/ws":          "ws assets",
+		"/console/tok":                `data-token="tok"`,
+		"/console/assets/console.js":  "xenagentTerm",
+		"/console/assets/console.css": "#bar",
+	} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("GET %s = %d %.80q, want %q", path, rec.Code, rec.Body.String(), want)
+		}
+	}
+}
