@@ -184,15 +184,7 @@ func (h *Site) serveAsset(w http.ResponseWriter, r *http.Request, name string) {
 }
 
 func (h *Site) servePage(w http.ResponseWriter, r *http.Request, token string) {
-	hd := w.Header()
-	hd.Set("Content-Security-Policy", CSP)
-	hd.Set("Content-Type", "text/html; charset=utf-8")
-	// The token is in the URL: never send it on as a Referer, never cache the page.
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("X-Frame-Options", "DENY")
-
+	h.setPageHeaders(w)
 	data := pageData{Token: token, Built: h.built}
 	status := http.StatusOK
 	if h.check != nil {
@@ -201,6 +193,30 @@ func (h *Site) servePage(w http.ResponseWriter, r *http.Request, token string) {
 			status = http.StatusForbidden
 		}
 	}
+	h.render(w, status, data)
+}
+
+// Refuse answers HTTP 403 with the console page saying why (reason, in
+// a person's words) and no script, for a handler that checks tokens
+// itself and uses the Site as its page.
+func (h *Site) Refuse(w http.ResponseWriter, r *http.Request, reason string) {
+	h.setPageHeaders(w)
+	h.render(w, http.StatusForbidden, pageData{Refusal: reason})
+}
+
+// setPageHeaders: the strict CSP; the token is in the URL, so never send
+// it on as a Referer and never cache the page.
+func (h *Site) setPageHeaders(w http.ResponseWriter) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", CSP)
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+}
+
+func (h *Site) render(w http.ResponseWriter, status int, data pageData) {
 	var buf bytes.Buffer
 	if err := h.page.Execute(&buf, data); err != nil {
 		h.log.Error("console page", "err", err)

@@ -44,7 +44,7 @@ func TestHandler(t *testing.T) {
 		{name: "token escaped", dist: builtDist, path: `/console/a"b`, wantStatus: 200,
 			want: []string{`data-token="a&#34;b"`}},
 		{name: "refused token", dist: builtDist, path: "/console/expired", wantStatus: 403,
-			want:    []string{"This console cannot be opened: token expired.", "refused"},
+			want:    []string{"This console cannot be opened.", `<p id="reason">token expired</p>`, "refused"},
 			wantNot: []string{"<script", "data-token=\"expired\""}},
 		{name: "assets not built", dist: emptyDist, path: "/console/tok1", wantStatus: 200,
 			want: []string{"terminal assets not built: run make build"}, wantNot: []string{"<script"}},
@@ -100,6 +100,18 @@ func TestHandler(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRefuse(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Handler(nil, nil).Refuse(rec, httptest.NewRequest("GET", "/console/x", nil), "this console link expired")
+	body := rec.Body.String()
+	if rec.Code != 403 || !strings.Contains(body, `<p id="reason">this console link expired</p>`) || strings.Contains(body, "<script") {
+		t.Errorf("Refuse = %d %s", rec.Code, body)
+	}
+	if rec.Header().Get("Content-Security-Policy") != CSP {
+		t.Errorf("Refuse without the CSP: %v", rec.Header())
 	}
 }
 
