@@ -344,9 +344,10 @@ func (p *pageTest) refused() {
 	p.b.SaveScreenshot(p.t, "console-error.png")
 
 	p.open("/console/expired")
-	if msg := p.text("message"); !strings.Contains(msg, "this console link expired") {
+	if msg := p.text("message"); !strings.Contains(strings.ToLower(msg), "this console link expired") {
 		p.t.Errorf("refused page = %q", msg)
 	}
+	p.b.SaveScreenshot(p.t, "console-refused.png")
 }
 
 // noBrowserErrors: nothing the CSP blocked, no script error (the 403 of
