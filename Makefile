@@ -12,7 +12,8 @@ RUN_DEPS := pkg-config gcc libc6-dev libvirt-dev
 TEST_DEPS := libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils \
         linux-image-amd64 busybox-static btrfs-progs python3 curl procps git \
         debootstrap e2fsprogs openssh-client lvm2 thin-provisioning-tools genisoimage \
-        iputils-ping iputils-arping iperf3 iproute2 dpkg-dev
+        iputils-ping iputils-arping iperf3 iproute2 dpkg-dev \
+        chromium chromium-driver
 # apt_install(packages, for): installs the missing ones; --no-remove makes a
 # conflict fail instead of removing what the machine already has.
 define apt_install
@@ -32,7 +33,7 @@ LDFLAGS := -X main.version=$(VERSION)
 LAB_CACHE ?= /var/cache/xenagent-lab
 FRESH_CACHE ?= /var/cache/xenagent-fresh-root
 
-.PHONY: all build deps test-deps fresh-root run test test-unit lab lab-test bench fuzz clean
+.PHONY: all build deps web test-deps fresh-root run test test-unit lab lab-test bench fuzz clean
 
 all: build
 
@@ -45,7 +46,17 @@ deps:
 test-deps:
 	$(call apt_install,$(TEST_DEPS),make test)
 
-build: deps
+# The console page's terminal (xterm.js): the tarballs
+# agent/console/web/package-lock.json pins, integrity-checked, extracted
+# into agent/console/web/dist and embedded by go build. No Node needed;
+# cached by hash (WEB_CACHE, default ~/.cache/xenagent-web), so later
+# builds work offline.
+WEB_CACHE ?=
+web:
+	@echo "==> console assets: xterm.js from the npm registry, checked against agent/console/web/package-lock.json"
+	$(GO) run ./deploy/web/fetch -dir agent/console/web $(if $(WEB_CACHE),-cache $(WEB_CACHE))
+
+build: deps web
 	@echo "==> building bin/xenagent and bin/xenagentctl (cgo with libvirt; first time: 3-5 min on 2 cores, then seconds)"
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/xenagent ./cmd/xenagent
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/xenagentctl ./cmd/xenagentctl
@@ -59,7 +70,7 @@ run: build
 test: build test-deps
 	./deploy/test/start-libvirtd.sh
 	$(GO) vet ./...
-	XENAGENT_REQUIRE_QEMU=1 XENAGENT_REQUIRE_ROOT=1 $(GO) test -count=1 -timeout 40m ./...
+	XENAGENT_REQUIRE_QEMU=1 XENAGENT_REQUIRE_ROOT=1 XENAGENT_REQUIRE_BROWSER=1 $(GO) test -count=1 -timeout 40m ./...
 	@# Restarts libvirtd under a live connection: alone, after the rest.
 	XENAGENT_LIBVIRTD_RESTART=1 $(GO) test -count=1 -run TestReconnectAfterLibvirtdRestart -v ./hypervisor/
 	./deploy/test/python-client.sh
