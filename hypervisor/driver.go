@@ -45,6 +45,7 @@ type Driver struct {
 	nextW        int
 	closed       bool
 	reconn       chan struct{}
+	statsCache   statsCache // see stats.go
 }
 
 type watcher struct {
