@@ -58,6 +58,8 @@ type Service struct {
 	// only the live traffic counters and the volume names taken.
 	wf  *workflow.Workflows
 	log *slog.Logger
+	// stats answers series and mints graph links (stats.go); nil: none.
+	stats *statsDeps
 }
 
 // New makes the service over the store and engine the workflows use.

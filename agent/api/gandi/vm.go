@@ -192,7 +192,9 @@ func (f *Face) vmInfo(ctx context.Context, c *service.Caller, a args) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	return renderVMInfo(v), nil
+	out := renderVMInfo(v)
+	f.renderGraphs(c, id, out) // graph_urls, probes (stats.go)
+	return out, nil
 }
 
 // vmFilter decodes VMListOptions' and VMCountOptions' filters.
