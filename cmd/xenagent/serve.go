@@ -223,6 +223,12 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	col, graphs, err := newStats(cfg, baseURL(scheme, ln.Addr()), st, hv, vols, svc, log)
+	if err != nil {
+		return err
+	}
+	go col.Run(runCtx)
+	srv.Handler = withGraphs(srv.Handler, graphs)
 	if tc != nil {
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
