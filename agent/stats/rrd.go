@@ -146,21 +146,28 @@ func nanPoint() [nValues]float32 {
 	return [nValues]float32{n, n, n, n}
 }
 
+// Values are stored XORed with a NaN's bits, so that zero bytes read as
+// NaN: a new block is a hole in a sparse file (no write, no disk used)
+// that reads as gaps until points fill it.
+const nanBits = 0x7fc00000
+
 func decodePoint(b []byte) (p [nValues]float32) {
 	for v := range p {
-		p[v] = math.Float32frombits(binary.LittleEndian.Uint32(b[v*4:]))
+		p[v] = math.Float32frombits(binary.LittleEndian.Uint32(b[v*4:]) ^ nanBits)
 	}
 	return p
 }
 
 func encodePoint(b []byte, p [nValues]float32) {
 	for v := range p {
-		binary.LittleEndian.PutUint32(b[v*4:], math.Float32bits(p[v]))
+		binary.LittleEndian.PutUint32(b[v*4:], math.Float32bits(p[v])^nanBits)
 	}
 }
 
+// header is the used part of the header (the rest of its 4 KiB is
+// zeros, room for more blocks).
 func (r *rrdFile) header() []byte {
-	h := make([]byte, headerLen)
+	h := make([]byte, blockTableAt+len(r.blocks)*blockEntry)
 	copy(h, magic)
 	binary.LittleEndian.PutUint64(h[8:], uint64(r.vmID))
 	for a := range archives {
@@ -293,26 +300,14 @@ func (r *rrdFile) writePoints(f *os.File, block, a int, from, to, fill int64, p 
 	return nil
 }
 
-// initBlocks fills the blocks past the file's end with NaN.
+// initBlocks extends the file over new blocks: a hole, read as gaps.
 func (r *rrdFile) initBlocks(f *os.File) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	have := max(0, (fi.Size()-headerLen)/blockSize)
-	if have >= int64(len(r.blocks)) {
-		return nil
-	}
-	nan := make([]byte, blockSize)
-	var p [pointSize]byte
-	encodePoint(p[:], nanPoint())
-	for i := 0; i < len(nan); i += pointSize {
-		copy(nan[i:], p[:])
-	}
-	for i := have; i < int64(len(r.blocks)); i++ {
-		if _, err := f.WriteAt(nan, headerLen+i*blockSize); err != nil {
-			return err
-		}
+	if size := headerLen + int64(len(r.blocks))*blockSize; fi.Size() < size {
+		return f.Truncate(size)
 	}
 	return nil
 }
