@@ -79,8 +79,8 @@ type IfaceCounters struct {
 
 // DiskCounters are a disk's counters.
 type DiskCounters struct {
-	DiskID                                    int64
-	Dev, Path                                 string
+	DiskID                                     int64
+	Dev, Path                                  string
 	ReadBytes, WriteBytes, ReadReqs, WriteReqs uint64
 }
 
