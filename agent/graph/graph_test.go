@@ -1,12 +1,14 @@
 package graph
 
 import (
+	"flag"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,6 +17,8 @@ import (
 	"github.com/xenagent/xenagent/agent/stats"
 	"github.com/xenagent/xenagent/agent/token"
 )
+
+var update = flag.Bool("update", false, "rewrite golden files")
 
 type fakeSource struct{ s stats.Series }
 
@@ -49,7 +53,9 @@ func daySeries() stats.Series {
 }
 
 func TestGraphRender(t *testing.T) {
-	c, err := ChartOf(daySeries(), TargetIface, 21)
+	s := daySeries()
+	s.VMID = 7
+	c, err := ChartOf(s, TargetIface, 21)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +73,16 @@ func TestGraphRender(t *testing.T) {
 	if got, within := strings.Count(svg, `d="M`), len(regexp.MustCompile(` M\d`).FindAllString(svg, -1)); got != 2 || within != 2 {
 		t.Errorf("paths: %d, moves within: %d; want 2 lines broken once each", got, within)
 	}
-	if out := os.Getenv("GRAPH_OUT"); out != "" { // to look at it
-		os.WriteFile(out, []byte(svg), 0o644)
+	// The README shows this one: a golden file, rewritten with -update.
+	golden := filepath.Join("testdata", "iface-1d.svg")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(golden, []byte(svg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want, err := os.ReadFile(golden); err != nil || string(want) != svg {
+		t.Errorf("SVG differs from %s (go test -update rewrites it): %v", golden, err)
 	}
 }
 
