@@ -61,7 +61,7 @@ func Handler(tokens Tokens, src Source, has func(vmID int64, target string, devi
 		}
 		win, err := stats.ParseWindow(r.URL.Query().Get("window"))
 		if err != nil {
-			http.Error(w, "window: "+err.Error(), http.StatusBadRequest)
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		target := parts[1]

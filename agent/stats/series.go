@@ -38,7 +38,7 @@ func ParseWindow(name string) (Window, error) {
 	}
 	w, ok := Windows[name]
 	if !ok {
-		return Window{}, fmt.Errorf("window %q is not one of %s", name, WindowNames)
+		return Window{}, fmt.Errorf("window: %q is not one of %s", name, WindowNames)
 	}
 	return w, nil
 }
