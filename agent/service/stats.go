@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/stats"
@@ -30,6 +31,41 @@ type statsDeps struct {
 	src    StatsSource
 	tokens *token.Issuer
 	base   string // public URL of the agent, without a trailing slash
+
+	// issued is each VM's graph token while it has more than half its
+	// life left: a client calling vm.info in a loop gets the same links
+	// instead of pushing its earlier ones out of the issuer's bound.
+	mu     sync.Mutex
+	issued map[int64]graphToken
+}
+
+type graphToken struct {
+	tok     string
+	expires time.Time
+}
+
+// token returns a VM's graph token, minting one when there is none with
+// more than half of GraphTTL left.
+func (d *statsDeps) token(vmID, account int64) (string, time.Time, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	if t, ok := d.issued[vmID]; ok && t.expires.Sub(now) > GraphTTL/2 {
+		return t.tok, t.expires, nil
+	}
+	tok, g, err := d.tokens.Issue(token.Grant{Purpose: GraphPurpose, VMID: vmID, Account: account, TTL: GraphTTL})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if len(d.issued) >= 4096 { // forget the expired ones now and then
+		for id, t := range d.issued {
+			if !t.expires.After(now) {
+				delete(d.issued, id)
+			}
+		}
+	}
+	d.issued[vmID] = graphToken{tok, g.Expires}
+	return tok, g.Expires, nil
 }
 
 // SetStats lets the service answer series (src) and mint graph links:
@@ -40,7 +76,7 @@ func (s *Service) SetStats(src StatsSource, tokens *token.Issuer, publicURL stri
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("graphs' public URL %q: want http(s)://host[:port]", publicURL)
 	}
-	s.stats = &statsDeps{src: src, tokens: tokens, base: strings.TrimRight(publicURL, "/")}
+	s.stats = &statsDeps{src: src, tokens: tokens, base: strings.TrimRight(publicURL, "/"), issued: map[int64]graphToken{}}
 	return nil
 }
 
@@ -64,8 +100,9 @@ type Probe struct {
 	DateCreated time.Time
 }
 
-// VMGraphs mints one graph token for a VM the caller owns (bound to the
-// VM and its account, multi-use, GraphTTL) and the links of its graphs
+// VMGraphs gives a graph token for a VM the caller owns (bound to the
+// VM and its account, multi-use, GraphTTL; the same one while it has
+// more than half its life left) and the links of its graphs
 // over a day (a client changes ?window= to 1h, 1w or 1m). No stats
 // configured: probes but no links, and no error.
 func (s *Service) VMGraphs(c *Caller, id int64) (VMGraphs, error) {
@@ -89,14 +126,14 @@ func (s *Service) VMGraphs(c *Caller, id int64) (VMGraphs, error) {
 	if s.stats == nil {
 		return out, nil
 	}
-	tok, g, err := s.stats.tokens.Issue(token.Grant{Purpose: GraphPurpose, VMID: id, Account: v.AccountID, TTL: GraphTTL})
+	tok, expires, err := s.stats.token(id, v.AccountID)
 	if err != nil {
 		return out, Errorf(ObjVM, KindInternal, "graphs: issuing a token: %v", err)
 	}
 	link := func(target string, device int64) string {
 		return fmt.Sprintf("%s/graph/%s/%s/%d.svg?window=1d", s.stats.base, tok, target, device)
 	}
-	out.Expires = g.Expires
+	out.Expires = expires
 	out.CPU = []string{link("cpu", 0)}
 	for _, d := range v.DiskIDs {
 		out.Disks = append(out.Disks, link("disk", d))

@@ -98,6 +98,10 @@ func TestStatsGraphURLsProbesAndSeries(t *testing.T) {
 	if len(g["vcpu"].([]any)) != 1 || len(g["vdi"].([]any)) != len(v.DiskIDs) || len(g["vif"].([]any)) != len(v.IfaceIDs) {
 		t.Fatalf("graph_urls = %v; want one vcpu, %d vdi, %d vif", g, len(v.DiskIDs), len(v.IfaceIDs))
 	}
+	again := a.mustCall(a.alice, "hosting.vm.info", id).(map[string]any)["graph_urls"].(map[string]any)
+	if again["vcpu"].([]any)[0] != g["vcpu"].([]any)[0] {
+		t.Errorf("a second vm.info minted another token: %v, then %v", g["vcpu"], again["vcpu"])
+	}
 	probes := info["probes"].(map[string]any)
 	cpu := probes["cpu"].([]any)
 	ifp := probes["iface"].([]any)
