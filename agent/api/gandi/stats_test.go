@@ -42,6 +42,9 @@ func TestStatsOnTheTestDriver(t *testing.T) {
 	if g := info["graph_urls"].(map[string]any); len(g["vcpu"].([]any)) != 0 {
 		t.Fatalf("graph URLs without stats configured: %v", g)
 	}
+	if _, f := a.call(a.alice, "hosting.vm.stats", id); f == nil || f.Cause != CauseUnavailable {
+		t.Fatalf("vm.stats without stats configured: %v", f)
+	}
 	// libvirt's test driver reports only the state: the round still
 	// finds the VM's domain, through the one bulk call, and keeps zeros.
 	c, _ := a.statsOf(a.hv, "stats")
