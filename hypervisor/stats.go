@@ -27,7 +27,7 @@ const statGroups = libvirt.DOMAIN_STATS_STATE | libvirt.DOMAIN_STATS_CPU_TOTAL |
 // round is then one libvirt call, whatever the number of domains.
 type statsCache struct {
 	mu     sync.Mutex
-	owners map[string]ownerMark       // by UUID
+	owners map[string]ownerMark         // by UUID
 	macs   map[string]map[string]string // domain name -> device -> MAC
 }
 
