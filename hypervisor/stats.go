@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/xenagent/xenagent/agent/host"
 	"libvirt.org/go/libvirt"
@@ -26,6 +27,9 @@ const statGroups = libvirt.DOMAIN_STATS_STATE | libvirt.DOMAIN_STATS_CPU_TOTAL |
 // know: a Xen vif is named anew at every start). In a steady state a
 // round is then one libvirt call, whatever the number of domains.
 type statsCache struct {
+	// waits: the driver refused NOWAIT (an older libxl checks its
+	// flags): ask without it from then on.
+	waits  atomic.Bool
 	mu     sync.Mutex
 	owners map[string]ownerMark         // by UUID
 	macs   map[string]map[string]string // domain name -> device -> MAC
@@ -42,7 +46,7 @@ type ownerMark struct {
 func (d *Driver) AllStats(ctx context.Context) ([]host.DomainStats, error) {
 	var out []host.DomainStats
 	err := d.call(ctx, "reading domain stats", func(c *libvirt.Connect) error {
-		recs, err := c.GetAllDomainStats(nil, statGroups, libvirt.CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
+		recs, err := d.bulkStats(c)
 		if err != nil {
 			return err
 		}
@@ -95,6 +99,20 @@ func (d *Driver) AllStats(ctx context.Context) ([]host.DomainStats, error) {
 		return nil
 	})
 	return out, err
+}
+
+// bulkStats is the one call, with NOWAIT where the driver takes it.
+func (d *Driver) bulkStats(c *libvirt.Connect) ([]libvirt.DomainStats, error) {
+	if !d.statsCache.waits.Load() {
+		recs, err := c.GetAllDomainStats(nil, statGroups, libvirt.CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
+		var lerr libvirt.Error
+		if err == nil || !errors.As(err, &lerr) || lerr.Code != libvirt.ERR_INVALID_ARG {
+			return recs, err
+		}
+		d.log.Info("libvirt refuses NOWAIT for domain stats; asking without it", "err", err)
+		d.statsCache.waits.Store(true)
+	}
+	return c.GetAllDomainStats(nil, statGroups, 0)
 }
 
 // readMark reads a domain's owner mark; ok is false when it could not be
