@@ -51,6 +51,7 @@ type Config struct {
 	Operations   Operations `toml:"operations"`
 	Server       Server     `toml:"server"`
 	Metrics      Metrics    `toml:"metrics"`
+	Stats        Stats      `toml:"stats"`
 	// AllowForeignVolumes is serve --allow-foreign-volumes, never read
 	// from the file: a key left on would disarm the check for good.
 	AllowForeignVolumes bool `toml:"-"`
@@ -61,6 +62,13 @@ type Operations struct {
 	// KeepFinished is how long a finished operation (and its idempotency
 	// key) stays listable; 0 keeps every one forever.
 	KeepFinished Duration `toml:"keep_finished"`
+}
+
+// Stats configures usage statistics.
+type Stats struct {
+	// Every is how often every domain's counters are read (one libvirt
+	// call for all) and added to the series.
+	Every Duration `toml:"every"`
 }
 
 // Snapshots configures automatic snapshots. Profiles replace the built-in
@@ -204,6 +212,7 @@ func Default() Config {
 		Network:    Network{Wire: true, Sweep: true, DefaultBandwidth: 102400, MinBandwidth: 8000, CountEvery: Duration{30 * time.Second}},
 		Limits:     Limits{MaxMemoryMB: 262144, MaxCores: 32, MaxDiskMB: 2 << 20, MaxBandwidth: 10e9, DefaultQuotaMB: 1 << 20},
 		Server:     DefaultServer(),
+		Stats:      Stats{Every: Duration{time.Minute}},
 	}
 }
 
@@ -327,6 +336,9 @@ func (c Config) Validate() error {
 		if im.Label == "" || im.SizeMB <= 0 {
 			errs = append(errs, fmt.Sprintf("images[%d]: needs a label and a positive size_mb", i))
 		}
+	}
+	if e := c.Stats.Every.Duration; e < 10*time.Second || e > time.Hour {
+		errs = append(errs, fmt.Sprintf("stats.every: %s must be from 10s (a libvirt call for every domain) to 1h (the finest graphs have 1-minute points)", e))
 	}
 	errs = append(errs, c.Server.validate()...)
 	errs = append(errs, c.Metrics.validate(c)...)

@@ -62,6 +62,8 @@ type Service struct {
 	hostSrc HostSources
 	// console mints console links (console.go); nil: none served.
 	console *consoleLinks
+	// stats answers series and mints graph links (stats.go); nil: none.
+	stats *statsDeps
 }
 
 // New makes the service over the store and engine the workflows use.

@@ -43,6 +43,7 @@ func main() {
 	imageGiB := flag.Int("image-gib", 10, "image size for the storage run (0 skips it)")
 	netSeconds := flag.Int("net-seconds", 5, "seconds measured per bandwidth run (0 skips them)")
 	netRates := flag.String("net-rates", "1,10,100,1000", "rates measured, Mbit/s")
+	statsVMs := flag.String("stats-vms", "1000,10000", "VMs per stats collection run (empty skips them)")
 	flag.Parse()
 	if os.Getenv("BENCH_HEAPPROFILE") != "" {
 		runtime.MemProfileRate = 1 // every allocation, for an exact profile
@@ -53,6 +54,14 @@ func main() {
 		os.Exit(1)
 	}
 	rows = append(rows, consoleRows(2000)...) // console.go
+	if *statsVMs != "" {
+		srows, err := statsRows(sizes(*statsVMs))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xenagent-bench: stats:", err)
+			os.Exit(1)
+		}
+		rows = append(rows, srows...)
+	}
 	if *imageGiB > 0 {
 		srows, err := storageRows(*imageGiB)
 		if err != nil {

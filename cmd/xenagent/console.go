@@ -4,8 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/console"
+	"github.com/xenagent/xenagent/agent/console/web"
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/token"
@@ -18,22 +18,25 @@ import (
 type consoles struct {
 	hub     *console.Hub
 	handler *console.Handler
+	site    *web.Site
 }
 
-func newConsoles(cfg config.Config, svc *service.Service, tokens *token.Issuer, cons host.Console, hv host.Hypervisor, page http.Handler, log *slog.Logger) (*consoles, error) {
-	if err := svc.SetConsole(tokens, cfg.ConsoleBaseURL()); err != nil {
+func newConsoles(base string, svc *service.Service, tokens *token.Issuer, cons host.Console, hv host.Hypervisor, log *slog.Logger) (*consoles, error) {
+	if err := svc.SetConsole(tokens, base); err != nil {
 		return nil, err
 	}
 	hub := console.NewHub(console.Config{}, cons, hv, workflow.DomainName, log)
-	h := &console.Handler{Hub: hub, Tokens: tokens, Authorize: svc.ConsoleRight, Page: page, Log: log}
-	log.Info("consoles served", "url", cfg.ConsoleBaseURL()+"/console/")
-	return &consoles{hub: hub, handler: h}, nil
+	site := web.Handler(nil, log)
+	h := &console.Handler{Hub: hub, Tokens: tokens, Authorize: svc.ConsoleRight, Page: site, Log: log}
+	log.Info("consoles served", "url", base+"/console/", "terminal_embedded", web.AssetsBuilt())
+	return &consoles{hub: hub, handler: h, site: site}, nil
 }
 
 // wrap serves /console/ and hands everything else to api.
 func (c *consoles) wrap(api http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	c.handler.Routes(mux)
+	c.site.AssetRoutes(mux)
 	mux.Handle("/", api)
 	return mux
 }

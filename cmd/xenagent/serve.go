@@ -240,12 +240,23 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	srv.Handler = withMetrics(srv.Handler, page, cfg.Metrics, cfg.Operator.KeySHA256)
 	srv.Handler = mountEvents(srv.Handler, stream.New(svc, stream.Config{OperatorHash: cfg.Operator.KeySHA256, Guard: api.KeyCheck}, log))
 	srv.RegisterOnShutdown(st.EndEventWaits) // long polls and streams end at once, not at their timeout
-	cons, err := newConsoles(cfg, svc, token.NewIssuer(token.Limits{}), hv, hv, nil, log)
+	// One issuer for every link handed out (consoles, graphs): one bound
+	// on the tokens a client can make the agent keep.
+	tokens := token.NewIssuer(token.Limits{})
+	base := baseURL(cfg, scheme, ln.Addr())
+	cons, err := newConsoles(base, svc, tokens, hv, hv, log)
 	if err != nil {
 		return err
 	}
 	defer cons.hub.Shutdown()
 	srv.Handler = cons.wrap(srv.Handler)
+	col, graphs, err := newStats(cfg, base, tokens, st, hv, vols, svc, log)
+	if err != nil {
+		return err
+	}
+	go col.Run(runCtx)
+	reg.Register(vmCounterMetrics(col, st))
+	srv.Handler = withGraphs(srv.Handler, graphs)
 	if tc != nil {
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
