@@ -99,7 +99,7 @@ func TestNoSecretIsReadable(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(logs.String(), "operation done") {
+	if !strings.Contains(logs.String(), "operation ended") {
 		t.Errorf("the log capture saw nothing; the test proves nothing")
 	}
 }
