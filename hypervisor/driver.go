@@ -47,7 +47,7 @@ type Driver struct {
 	closed       bool
 	reconn       chan struct{}
 	reconnects   atomic.Int64 // connstats.go
-	statsCache   statsCache // see stats.go
+	statsCache   statsCache   // see stats.go
 }
 
 type watcher struct {

@@ -74,7 +74,7 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.reboot":      f.vmAction("hosting.vm.reboot", f.svc.RebootVM),
 		"hosting.vm.delete":      f.vmAction("hosting.vm.delete", f.svc.DeleteVM),
 		"hosting.vm.console":     f.vmConsole, // extension (console.go)
-		"hosting.vm.stats":       f.vmStats, // extension (stats.go)
+		"hosting.vm.stats":       f.vmStats,   // extension (stats.go)
 
 		"hosting.iface.count":  f.ifaceCount,
 		"hosting.iface.list":   f.ifaceList,
