@@ -50,8 +50,12 @@ func (d *statsDeps) token(vmID, account int64) (string, time.Time, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now()
+	// The issuer may have dropped it meanwhile (its per-account bound,
+	// which console links count against too): then a fresh one.
 	if t, ok := d.issued[vmID]; ok && t.expires.Sub(now) > GraphTTL/2 {
-		return t.tok, t.expires, nil
+		if _, err := d.tokens.Peek(GraphPurpose, t.tok); err == nil {
+			return t.tok, t.expires, nil
+		}
 	}
 	tok, g, err := d.tokens.Issue(token.Grant{Purpose: GraphPurpose, VMID: vmID, Account: account, TTL: GraphTTL})
 	if err != nil {
