@@ -42,7 +42,9 @@ type Tokens interface {
 //
 // has says whether a VM has a device (the store's word: a device just
 // attached has no series yet, and gets an empty graph rather than a
-// 400); nil trusts the series alone.
+// 400), and whether the token's VM still exists (has(vm, "cpu", 0)):
+// a graph token outlives its VM's deletion, its link must not; nil
+// trusts the series alone.
 func Handler(tokens Tokens, src Source, has func(vmID int64, target string, device int64) bool, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -57,6 +59,10 @@ func Handler(tokens Tokens, src Source, has func(vmID int64, target string, devi
 		g, err := tokens.Peek(Purpose, parts[0])
 		if err != nil {
 			http.Error(w, "token: "+err.Error(), http.StatusForbidden)
+			return
+		}
+		if has != nil && !has(g.VMID, TargetCPU, 0) {
+			http.Error(w, fmt.Sprintf("vm %d no longer exists", g.VMID), http.StatusGone)
 			return
 		}
 		win, err := stats.ParseWindow(r.URL.Query().Get("window"))

@@ -71,3 +71,18 @@ func TestGraphLinkAfterTokenEviction(t *testing.T) {
 		t.Fatalf("graph link from vm.info after a burst of console links = %d %.80q (same as the first: %v)", code, body, u == first)
 	}
 }
+// A graph link of a deleted VM opens nothing, though its token lives on.
+func TestGraphLinkAfterVMDelete(t *testing.T) {
+	a := newAgent(t, true)
+	id := a.createVM(a.alice, "gone1")
+	get := a.graphLinks(0)
+	u := cpuGraph(a.mustCall(a.alice, "hosting.vm.info", id))
+	if code, body := get(u); code != 200 {
+		t.Fatalf("graph link = %d %.80q", code, body)
+	}
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.stop", id))
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.delete", id))
+	if code, body := get(u); code != http.StatusGone || !strings.Contains(body, "no longer exists") {
+		t.Fatalf("graph link of a deleted VM = %d %.80q; want 410 saying it no longer exists", code, body)
+	}
+}
