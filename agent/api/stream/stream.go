@@ -90,6 +90,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// A misspelt parameter (class=vm) would otherwise follow every
+	// class without a word.
+	for k := range q {
+		if k != "cursor" && k != "classes" {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("events: %s: unknown parameter (cursor, classes)", k))
+			return
+		}
+	}
 	var err error
 	key := r.Header.Get("X-Api-Key")
 	if auth := r.Header.Get("Authorization"); key == "" && auth != "" {
