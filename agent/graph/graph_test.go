@@ -121,6 +121,8 @@ func TestGraphHandler(t *testing.T) {
 		{"/graph/" + tok + "/iface/21.svg", 200, "iface 21"}, // multi-use
 		{"/graph/" + tok + "/disk/31.svg?window=1h", 200, "no data yet"},
 		{"/graph/" + tok + "/cpu/0.svg?window=2d", 400, "window:"},
+		{"/graph/" + tok + "/cpu/0.svg?windw=1h", 400, "windw: unknown parameter"},
+		{"/graph/" + tok + "/cpu/0.svg?window=1h&window=1w", 400, "window: given more than once"},
 		{"/graph/" + tok + "/ram/0.svg", 400, "target:"},
 		{"/graph/" + tok + "/iface/9.svg", 400, "device:"},
 		{"/graph/" + tok + "/iface/x.svg", 400, "device:"},

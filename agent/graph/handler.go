@@ -65,7 +65,18 @@ func Handler(tokens Tokens, src Source, has func(vmID int64, target string, devi
 			http.Error(w, fmt.Sprintf("vm %d no longer exists", g.VMID), http.StatusGone)
 			return
 		}
-		win, err := stats.ParseWindow(r.URL.Query().Get("window"))
+		q := r.URL.Query()
+		for k, vs := range q {
+			switch {
+			case k != "window":
+				http.Error(w, fmt.Sprintf("%s: unknown parameter (window)", k), http.StatusBadRequest)
+				return
+			case len(vs) > 1:
+				http.Error(w, "window: given more than once", http.StatusBadRequest)
+				return
+			}
+		}
+		win, err := stats.ParseWindow(q.Get("window"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
