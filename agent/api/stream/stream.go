@@ -92,9 +92,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// A misspelt parameter (class=vm) would otherwise follow every
 	// class without a word.
-	for k := range q {
-		if k != "cursor" && k != "classes" {
+	for k, vs := range q {
+		switch {
+		case k != "cursor" && k != "classes":
 			httpError(w, http.StatusBadRequest, fmt.Sprintf("events: %s: unknown parameter (cursor, classes)", k))
+			return
+		case len(vs) > 1:
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("events: %s: given more than once", k))
 			return
 		}
 	}
