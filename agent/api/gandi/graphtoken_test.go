@@ -71,6 +71,7 @@ func TestGraphLinkAfterTokenEviction(t *testing.T) {
 		t.Fatalf("graph link from vm.info after a burst of console links = %d %.80q (same as the first: %v)", code, body, u == first)
 	}
 }
+
 // A graph link of a deleted VM opens nothing, though its token lives on.
 func TestGraphLinkAfterVMDelete(t *testing.T) {
 	a := newAgent(t, true)
