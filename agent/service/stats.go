@@ -163,7 +163,8 @@ func probes(v store.VM, ifaces []store.Iface) []Probe {
 
 // GraphDevice says whether VM id has the device a graph URL names (cpu
 // 0, an iface or a disk by id), so that a device not measured yet gets
-// an empty graph rather than a refusal.
+// an empty graph rather than a refusal. Cpu 0 is whether the VM still
+// exists: agent/graph refuses the links of a deleted VM with it.
 func (s *Service) GraphDevice(id int64, target string, device int64) bool {
 	var ok bool
 	s.st.View(func(tx *store.Tx) {
