@@ -105,7 +105,10 @@ func TestGraphHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	console, _, _ := iss.Issue(token.Grant{Purpose: "console", VMID: 7, Account: 3, TTL: time.Hour})
-	has := func(vm int64, target string, dev int64) bool { return target == TargetDisk && dev == 31 }
+	has := func(vm int64, target string, dev int64) bool {
+		return vm == 7 && (target == TargetCPU && dev == 0 || target == TargetDisk && dev == 31)
+	}
+	gone, _, _ := iss.Issue(token.Grant{Purpose: Purpose, VMID: 8, Account: 3, TTL: time.Hour})
 	srv := httptest.NewServer(Handler(iss, fakeSource{daySeries()}, has, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer srv.Close()
 	for _, c := range []struct {
@@ -118,11 +121,14 @@ func TestGraphHandler(t *testing.T) {
 		{"/graph/" + tok + "/iface/21.svg", 200, "iface 21"}, // multi-use
 		{"/graph/" + tok + "/disk/31.svg?window=1h", 200, "no data yet"},
 		{"/graph/" + tok + "/cpu/0.svg?window=2d", 400, "window:"},
+		{"/graph/" + tok + "/cpu/0.svg?windw=1h", 400, "windw: unknown parameter"},
+		{"/graph/" + tok + "/cpu/0.svg?window=1h&window=1w", 400, "window: given more than once"},
 		{"/graph/" + tok + "/ram/0.svg", 400, "target:"},
 		{"/graph/" + tok + "/iface/9.svg", 400, "device:"},
 		{"/graph/" + tok + "/iface/x.svg", 400, "device:"},
 		{"/graph/nope/cpu/0.svg", 403, "token:"},
 		{"/graph/" + console + "/cpu/0.svg", 403, "token:"},
+		{"/graph/" + gone + "/cpu/0.svg", 410, "vm 8 no longer exists"},
 	} {
 		resp, err := http.Get(srv.URL + c.path)
 		if err != nil {

@@ -42,7 +42,9 @@ type Tokens interface {
 //
 // has says whether a VM has a device (the store's word: a device just
 // attached has no series yet, and gets an empty graph rather than a
-// 400); nil trusts the series alone.
+// 400), and whether the token's VM still exists (has(vm, "cpu", 0)):
+// a graph token outlives its VM's deletion, its link must not; nil
+// trusts the series alone.
 func Handler(tokens Tokens, src Source, has func(vmID int64, target string, device int64) bool, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -59,7 +61,22 @@ func Handler(tokens Tokens, src Source, has func(vmID int64, target string, devi
 			http.Error(w, "token: "+err.Error(), http.StatusForbidden)
 			return
 		}
-		win, err := stats.ParseWindow(r.URL.Query().Get("window"))
+		if has != nil && !has(g.VMID, TargetCPU, 0) {
+			http.Error(w, fmt.Sprintf("vm %d no longer exists", g.VMID), http.StatusGone)
+			return
+		}
+		q := r.URL.Query()
+		for k, vs := range q {
+			switch {
+			case k != "window":
+				http.Error(w, fmt.Sprintf("%s: unknown parameter (window)", k), http.StatusBadRequest)
+				return
+			case len(vs) > 1:
+				http.Error(w, "window: given more than once", http.StatusBadRequest)
+				return
+			}
+		}
+		win, err := stats.ParseWindow(q.Get("window"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -50,8 +50,12 @@ func (d *statsDeps) token(vmID, account int64) (string, time.Time, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now()
+	// The issuer may have dropped it meanwhile (its per-account bound,
+	// which console links count against too): then a fresh one.
 	if t, ok := d.issued[vmID]; ok && t.expires.Sub(now) > GraphTTL/2 {
-		return t.tok, t.expires, nil
+		if _, err := d.tokens.Peek(GraphPurpose, t.tok); err == nil {
+			return t.tok, t.expires, nil
+		}
 	}
 	tok, g, err := d.tokens.Issue(token.Grant{Purpose: GraphPurpose, VMID: vmID, Account: account, TTL: GraphTTL})
 	if err != nil {
@@ -159,7 +163,8 @@ func probes(v store.VM, ifaces []store.Iface) []Probe {
 
 // GraphDevice says whether VM id has the device a graph URL names (cpu
 // 0, an iface or a disk by id), so that a device not measured yet gets
-// an empty graph rather than a refusal.
+// an empty graph rather than a refusal. Cpu 0 is whether the VM still
+// exists: agent/graph refuses the links of a deleted VM with it.
 func (s *Service) GraphDevice(id int64, target string, device int64) bool {
 	var ok bool
 	s.st.View(func(tx *store.Tx) {

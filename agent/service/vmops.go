@@ -63,7 +63,7 @@ func (s *Service) UpdateVM(ctx context.Context, c *Caller, id int64, req VMUpdat
 	if err != nil {
 		return Operation{}, err
 	}
-	return s.submitOneOf(c, o, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
+	op, err := s.submitOneOf(c, o, vmOwner(c, id), func(tx *store.Tx) (opSpec, error) {
 		v, _ := tx.VM(id)
 		if s.deleting(tx, workflow.VMKey(id)) {
 			return opSpec{}, Errorf(ObjVM, KindConflict, "vm_id: vm %d is being deleted", id)
@@ -73,6 +73,14 @@ func (s *Service) UpdateVM(ctx context.Context, c *Caller, id int64, req VMUpdat
 		}
 		return opSpec{typ: "vm_update", vmID: id, keys: []string{workflow.VMKey(id)}, params: params, input: vmUpdateInput(req), secrets: secrets, eta: 5}, nil
 	})
+	if err == nil && req.Console != nil && !*req.Console && s.console != nil {
+		// Deactivating revokes the links handed out, open sessions or
+		// not (ConsoleRight ends the open ones and refuses them only
+		// while the console stays off): a reactivation must not revive
+		// them.
+		s.console.tokens.Revoke(ConsolePurpose, id)
+	}
+	return op, err
 }
 
 // vmUpdateParams checks what needs no VM and turns req into the

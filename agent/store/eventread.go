@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -44,6 +45,11 @@ func (s *Store) parseCursor(cursor string) (uint64, error) {
 	inst := s.instance
 	s.mu.RUnlock()
 	if cursor[:i] != inst {
+		// Only a cursor some agent could have made is worth a resync:
+		// "junk-5" is a client's mistake, not a reason to relist.
+		if _, err := hex.DecodeString(cursor[:i]); err != nil || len(cursor[:i]) != len(inst) {
+			return 0, fmt.Errorf("%w: %q is not <instance>-<number>", ErrBadCursor, cursor)
+		}
 		return 0, fmt.Errorf("%w: cursor %q is from another agent or state file (this one is %s)", ErrResync, cursor, inst)
 	}
 	return seq, nil

@@ -215,7 +215,7 @@ func TestEventsRetention(t *testing.T) {
 			t.Errorf("WaitEvents(%q) = %v, want ErrResync", c, err)
 		}
 	}
-	for _, c := range []string{"", "x", s.Instance() + "-", s.Instance() + "-x"} {
+	for _, c := range []string{"", "x", s.Instance() + "-", s.Instance() + "-x", "junk-5", s.Instance() + "-1-1"} {
 		if _, _, err := s.Events(c, 10, nil); !errors.Is(err, ErrBadCursor) {
 			t.Errorf("Events(%q) = %v, want ErrBadCursor", c, err)
 		}

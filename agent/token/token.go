@@ -87,8 +87,17 @@ func (is *Issuer) Issue(g Grant) (string, Grant, error) {
 	now := is.now()
 	g.Expires = now.Add(g.TTL)
 	is.sweepLocked(now)
+	// At a bound, the dead go first (the sweep skips small maps): an
+	// hour-long reconnect token must not make way for expired links.
+	mine := func(e *entry) bool { return e.grant.Account == g.Account }
+	if is.byAccount[g.Account] >= is.lim.PerAccount {
+		is.dropExpiredLocked(now, mine)
+	}
 	for is.byAccount[g.Account] >= is.lim.PerAccount {
-		is.evictOldestLocked(func(e *entry) bool { return e.grant.Account == g.Account })
+		is.evictOldestLocked(mine)
+	}
+	if len(is.tokens) >= is.lim.Total {
+		is.dropExpiredLocked(now, func(*entry) bool { return true })
 	}
 	for len(is.tokens) >= is.lim.Total {
 		is.evictOldestLocked(func(*entry) bool { return true })
@@ -162,6 +171,15 @@ func (is *Issuer) sweepLocked(now time.Time) {
 	}
 	for tok, e := range is.tokens {
 		if !now.Before(e.grant.Expires) {
+			is.dropLocked(tok, e)
+		}
+	}
+}
+
+// dropExpiredLocked drops the expired tokens match picks.
+func (is *Issuer) dropExpiredLocked(now time.Time, match func(*entry) bool) {
+	for tok, e := range is.tokens {
+		if match(e) && !now.Before(e.grant.Expires) {
 			is.dropLocked(tok, e)
 		}
 	}

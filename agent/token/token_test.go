@@ -70,3 +70,33 @@ func TestRevokeAndBounds(t *testing.T) {
 		}
 	}
 }
+
+// At the bound, expired tokens go before live ones: a page's hour-long
+// reconnect token must not be pushed out by two-minute links that are
+// already dead (the sweep skips small maps).
+func TestBoundDropsExpiredFirst(t *testing.T) {
+	now := time.Unix(1000, 0)
+	is := NewIssuer(Limits{PerAccount: 4, Total: 5})
+	is.now = func() time.Time { return now }
+	long, _, _ := is.Issue(Grant{Purpose: "console", VMID: 1, Account: 7, TTL: time.Hour, SingleUse: true})
+	other, _, _ := is.Issue(Grant{Purpose: "console", VMID: 2, Account: 8, TTL: time.Hour, SingleUse: true})
+	for range 3 {
+		is.Issue(Grant{Purpose: "console", VMID: 1, Account: 7, TTL: 2 * time.Minute, SingleUse: true})
+	}
+	now = now.Add(3 * time.Minute)
+	is.Issue(Grant{Purpose: "console", VMID: 1, Account: 7, TTL: 2 * time.Minute, SingleUse: true})
+	if _, err := is.Peek("console", long); err != nil {
+		t.Fatalf("the live token was evicted while expired ones were kept: %v", err)
+	}
+	// The total bound: two dead tokens of account 9, then account 10's.
+	for range 2 {
+		is.Issue(Grant{Purpose: "console", VMID: 3, Account: 9, TTL: time.Minute, SingleUse: true})
+	}
+	now = now.Add(3 * time.Minute)
+	is.Issue(Grant{Purpose: "console", VMID: 4, Account: 10, TTL: time.Hour, SingleUse: true})
+	for name, tok := range map[string]string{"account 7's": long, "account 8's": other} {
+		if _, err := is.Peek("console", tok); err != nil {
+			t.Errorf("%s live token was evicted at the total bound while expired ones were kept: %v", name, err)
+		}
+	}
+}

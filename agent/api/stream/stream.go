@@ -90,6 +90,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// A misspelt parameter (class=vm) would otherwise follow every
+	// class without a word.
+	for k, vs := range q {
+		switch {
+		case k != "cursor" && k != "classes":
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("events: %s: unknown parameter (cursor, classes)", k))
+			return
+		case len(vs) > 1:
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("events: %s: given more than once", k))
+			return
+		}
+	}
 	var err error
 	key := r.Header.Get("X-Api-Key")
 	if auth := r.Header.Get("Authorization"); key == "" && auth != "" {

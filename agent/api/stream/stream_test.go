@@ -160,6 +160,9 @@ func TestStreamRefusals(t *testing.T) {
 		{"/events?cursor=0123456789abcdef-4", []string{"X-Api-Key", "alice-key"}, 410, "resync"},
 		{"/events?cursor=junk", []string{"X-Api-Key", "alice-key"}, 400, "cursor"},
 		{"/events?cursor=" + cur + "&classes=vm,host", []string{"X-Api-Key", "alice-key"}, 400, "classes"},
+		{"/events?cursor=" + cur + "&class=vm", []string{"X-Api-Key", "alice-key"}, 400, "class: unknown parameter"},
+		{"/events?timeout=5", []string{"X-Api-Key", "alice-key"}, 400, "timeout: unknown parameter"},
+		{"/events?classes=vm&classes=disk", []string{"X-Api-Key", "alice-key"}, 400, "classes: given more than once"},
 	} {
 		resp := f.get(ctx, tt.url, tt.headers...)
 		body, _ := io.ReadAll(resp.Body)
