@@ -124,7 +124,12 @@ var (
 // each way.
 func ChartOf(s stats.Series, target string, device int64) (Chart, error) {
 	c := Chart{Start: s.Start, Step: s.Step}
-	window := " (last " + s.Window.Name + ")"
+	// Spelt out: "1m" in a title reads as a minute, and it is a month.
+	long := map[string]string{"1h": "hour", "1d": "day", "1w": "week", "1m": "month"}[s.Window.Name]
+	if long == "" {
+		long = s.Window.Name
+	}
+	window := " (last " + long + ")"
 	switch target {
 	case TargetCPU:
 		if device != 0 {

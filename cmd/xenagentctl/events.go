@@ -89,8 +89,11 @@ func follow(ctx context.Context, call rpcCall, cursor, classes string, asJSON bo
 		opts["cursor"] = cursor
 		v, err := call(ctx, "hosting.event.from", opts)
 		if err != nil {
+			// A fault is the agent's answer and final, except CAUSE_UNAVAILABLE
+			// (xx95: stopping, or its state disk refusing writes), which a
+			// restart or a freed disk ends: follow across it.
 			var f *xmlrpc.Fault
-			if errors.As(err, &f) || ctx.Err() != nil {
+			if (errors.As(err, &f) && f.Code%100 != 95) || ctx.Err() != nil {
 				if ctx.Err() != nil {
 					return nil
 				}

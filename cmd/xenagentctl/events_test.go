@@ -112,3 +112,36 @@ func TestEventsCommandLine(t *testing.T) {
 		t.Errorf("help: %q", text)
 	}
 }
+
+// An agent that stops answers CAUSE_UNAVAILABLE; the follower waits and
+// goes on from its cursor once the agent is back; another fault ends it.
+func TestEventsFollowAcrossUnavailable(t *testing.T) {
+	var cursors []string
+	calls := 0
+	call := func(ctx context.Context, method string, params ...any) (any, error) {
+		calls++
+		cursors = append(cursors, params[0].(map[string]any)["cursor"].(string))
+		switch calls {
+		case 1:
+			return map[string]any{"events": []any{}, "cursor": "c-2"}, nil
+		case 2:
+			return nil, &xmlrpc.Fault{Code: 520095, Message: "events: the agent is stopping; retry"}
+		case 3:
+			return map[string]any{"events": []any{}, "cursor": "c-3"}, nil
+		default:
+			return nil, &xmlrpc.Fault{Code: 520040, Message: "resync"}
+		}
+	}
+	var out, status strings.Builder
+	err := follow(context.Background(), call, "c-1", "", false, &out, &status)
+	var f *xmlrpc.Fault
+	if !errors.As(err, &f) || f.Code != 520040 {
+		t.Fatalf("follow ended with %v, want the resync fault", err)
+	}
+	if want := []string{"c-1", "c-2", "c-2", "c-3"}; strings.Join(cursors, " ") != strings.Join(want, " ") {
+		t.Errorf("cursors asked %v, want %v", cursors, want)
+	}
+	if !strings.Contains(status.String(), "trying again") {
+		t.Errorf("status %q does not say it retries", status.String())
+	}
+}

@@ -111,7 +111,7 @@ dpkg-deb -R "$deb" "$ROOT$work/re"
 sed -i "s/^Version: .*/Version: $newver/" "$ROOT$work/re/DEBIAN/control"
 dpkg-deb --root-owner-group -Zxz -b "$ROOT$work/re" "$ROOT$work/xenagent_${newver}_upgrade.deb" >/dev/null
 rm -rf "$ROOT$work/re"
-sed -i 's/^listen = .*/listen = "127.0.0.1:18080" # edited by the operator/' "$ROOT/etc/xenagent/xenagent.toml"
+sed -i '0,/^listen = .*/s//listen = "127.0.0.1:18080" # edited by the operator/' "$ROOT/etc/xenagent/xenagent.toml"
 edited=$(sha256sum < "$ROOT/etc/xenagent/xenagent.toml")
 log "upgrading to $newver"
 out=$(apt_in_root install "$work/xenagent_${newver}_upgrade.deb" 2>&1) || { echo "$out" >&2; fail "the upgrade failed"; }
