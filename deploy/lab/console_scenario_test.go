@@ -70,3 +70,37 @@ func (s *scenario) reachable(link string) string {
 	u.Scheme, u.Host = api.Scheme, api.Host
 	return u.String()
 }
+
+// statsReport logs what the stats collector measured of a Xen guest
+// through libxl (hosting.vm.stats: how many points per series were
+// measured, the latest cpu figure). It reports, it does not judge: libxl's
+// bulk stats call differs between versions, and a round it refuses is
+// the agent's logged warning, not a failed lab.
+func (s *scenario) statsReport(vmID int64) {
+	v, err := s.c.call("hosting.vm.stats", vmID, map[string]any{"window": "1h"})
+	if err != nil {
+		s.t.Logf("stats: hosting.vm.stats on the Xen guest: %v", err)
+		return
+	}
+	r, _ := v.(map[string]any)
+	measured := func(series any) (n int, last any) {
+		l, _ := series.([]any)
+		for _, p := range l {
+			if p != nil {
+				n, last = n+1, p
+			}
+		}
+		return n, last
+	}
+	cpu, _ := r["cpu"].(map[string]any)
+	n, last := measured(cpu["cpu_used"])
+	s.t.Logf("stats on Xen: %d cpu points measured in the last hour (latest %v vCPUs busy), ifaces %d, disks %d",
+		n, last, len(asList(r["ifaces"])), len(asList(r["disks"])))
+	for _, d := range asList(r["disks"]) {
+		m, _ := d.(map[string]any)
+		n, last := measured(m["write_bytes"])
+		s.t.Logf("stats on Xen: disk %v: %d write points, latest %v B/s", m["disk_id"], n, last)
+	}
+}
+
+func asList(v any) []any { l, _ := v.([]any); return l }

@@ -373,6 +373,7 @@ func TestXenLab(t *testing.T) {
 	}
 	s.pingable(coopIP)
 	s.consoleScenario(coop) // console_scenario_test.go
+	s.statsReport(coop)
 	counted := s.networkScenario(coop, coopIP, vif)
 
 	// A stubborn guest ignores both stop messages and is destroyed at the deadline.
