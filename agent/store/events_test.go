@@ -395,7 +395,7 @@ func mapDiff(a, b map[string]any) []string {
 	return changed
 }
 
-// Each summary's diff names what its fields' maps differ in, in order.
+// changed names what each summary's fields' maps differ in, in order.
 func TestSummaryDiffs(t *testing.T) {
 	check := func(name string, got []string, a, b map[string]any) {
 		t.Helper()
@@ -405,18 +405,18 @@ func TestSummaryDiffs(t *testing.T) {
 	}
 	v1 := vmSummary{State: "running", Hostname: "a", Memory: 1, Cores: 1, Console: 0}
 	v2 := vmSummary{State: "halted", Hostname: "b", Memory: 2, Cores: 2, Console: 1}
-	check("vm all", v1.diff(v2), v1.fields(), v2.fields())
-	check("vm none", v1.diff(v1), v1.fields(), v1.fields())
+	check("vm all", changed(v1.fields(), v2.fields()), v1.fields(), v2.fields())
+	check("vm none", changed(v1.fields(), v1.fields()), v1.fields(), v1.fields())
 	d1 := diskSummary{State: "created", Type: "data", Name: "a", Size: 1, VM: 0}
 	d2 := diskSummary{State: "deleted", Type: "image", Name: "b", Size: 2, VM: 3}
-	check("disk", d1.diff(d2), d1.fields(), d2.fields())
+	check("disk", changed(d1.fields(), d2.fields()), d1.fields(), d2.fields())
 	i1 := ifaceSummary{State: "free", IPs: "1"}
 	i2 := ifaceSummary{State: "used", VM: 2, Bandwidth: 5, IPs: "1,2"}
-	check("iface", i1.diff(i2), i1.fields(), i2.fields())
+	check("iface", changed(i1.fields(), i2.fields()), i1.fields(), i2.fields())
 	o1 := opSummary{Type: "a", Step: "WAIT"}
 	o2 := opSummary{Type: "b", Step: "RUN", VM: 1, Disk: 2, Iface: 3, LastError: "x", RollingBack: true, Cancel: true}
-	check("op", o1.diff(o2), o1.fields(), o2.fields())
-	check("op back", o2.diff(o1), o2.fields(), o1.fields())
+	check("op", changed(o1.fields(), o2.fields()), o1.fields(), o2.fields())
+	check("op back", changed(o2.fields(), o1.fields()), o2.fields(), o1.fields())
 }
 
 // Every event aged out: the numbering goes on after a restart.

@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/json"
 	"math"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -45,20 +47,17 @@ func normal(v any) any {
 // A summary is the part of a record that events report; two equal
 // summaries mean no event. Its JSON is the event's fields; fields() gives
 // the same as a map, to name what a modification changed.
-type summary[S any] interface {
+type summary interface {
 	comparable
 	fields() map[string]any
 	owner() int64
-	// diff names the fields that differ from o's, in order: the names
-	// fields() gives them.
-	diff(o S) []string
 }
 
 // watcher makes a table's event hook: it compares the summaries of the
 // record before and after a write (nil: absent) and returns the event,
 // if any. It runs at every write of those tables, under the write lock:
 // it builds no map.
-func watcher[T any, S summary[S]](class string, key func(*T) (int64, S)) func(old, nw *T) (change, bool) {
+func watcher[T any, S summary](class string, key func(*T) (int64, S)) func(old, nw *T) (change, bool) {
 	return func(old, nw *T) (change, bool) {
 		switch {
 		case old == nil && nw == nil:
@@ -75,17 +74,27 @@ func watcher[T any, S summary[S]](class string, key func(*T) (int64, S)) func(ol
 		if a == b {
 			return change{}, false
 		}
-		return change{Class: class, Action: ActionMod, ID: id, Account: b.owner(), Fields: b, Changed: a.diff(b)}, true
+		return change{Class: class, Action: ActionMod, ID: id, Account: b.owner(), Fields: b, Changed: changed(a.fields(), b.fields())}, true
 	}
 }
 
-// differ collects the names of the fields that differ.
-type differ []string
-
-func (d *differ) field(name string, differs bool) {
-	if differs {
-		*d = append(*d, name)
+// changed names the fields whose values differ between a and b (or that
+// only one has), sorted. It runs only for a write that makes an event,
+// which is then encoded anyway: the maps cost no more than that.
+func changed(a, b map[string]any) []string {
+	var names []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !reflect.DeepEqual(v, w) {
+			names = append(names, k)
+		}
 	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // The summaries: what a central tier places and bills by. Traffic
@@ -105,15 +114,6 @@ func (s vmSummary) fields() map[string]any {
 	return map[string]any{"state": s.State, "hostname": s.Hostname, "memory": s.Memory, "cores": s.Cores, "console": s.Console}
 }
 
-func (s vmSummary) diff(o vmSummary) []string {
-	var d differ
-	d.field("console", s.Console != o.Console)
-	d.field("cores", s.Cores != o.Cores)
-	d.field("hostname", s.Hostname != o.Hostname)
-	d.field("memory", s.Memory != o.Memory)
-	d.field("state", s.State != o.State)
-	return d
-}
 
 func summarizeVM(v *VM) (int64, vmSummary) {
 	return v.ID, vmSummary{v.AccountID, v.State, v.Hostname, v.Memory, v.Cores, v.Console}
@@ -133,15 +133,6 @@ func (s diskSummary) fields() map[string]any {
 	return map[string]any{"state": s.State, "type": s.Type, "name": s.Name, "size": s.Size, "vm_id": s.VM}
 }
 
-func (s diskSummary) diff(o diskSummary) []string {
-	var d differ
-	d.field("name", s.Name != o.Name)
-	d.field("size", s.Size != o.Size)
-	d.field("state", s.State != o.State)
-	d.field("type", s.Type != o.Type)
-	d.field("vm_id", s.VM != o.VM)
-	return d
-}
 
 func summarizeDisk(d *Disk) (int64, diskSummary) {
 	return d.ID, diskSummary{d.AccountID, d.State, d.Type, d.Name, d.SizeMB, d.VMID}
@@ -170,14 +161,6 @@ func (s ifaceSummary) fields() map[string]any {
 // traffic counters make none), so the map costs nothing much.
 func (s ifaceSummary) MarshalJSON() ([]byte, error) { return json.Marshal(s.fields()) }
 
-func (s ifaceSummary) diff(o ifaceSummary) []string {
-	var d differ
-	d.field("bandwidth", s.Bandwidth != o.Bandwidth)
-	d.field("ip_ids", s.IPs != o.IPs)
-	d.field("state", s.State != o.State)
-	d.field("vm_id", s.VM != o.VM)
-	return d
-}
 
 func summarizeIface(i *Iface) (int64, ifaceSummary) {
 	var b strings.Builder
@@ -226,18 +209,6 @@ func (s opSummary) fields() map[string]any {
 	return f
 }
 
-func (s opSummary) diff(o opSummary) []string {
-	var d differ
-	d.field("cancel_requested", s.Cancel != o.Cancel)
-	d.field("disk_id", s.Disk != o.Disk)
-	d.field("iface_id", s.Iface != o.Iface)
-	d.field("last_error", s.LastError != o.LastError)
-	d.field("rolling_back", s.RollingBack != o.RollingBack)
-	d.field("step", s.Step != o.Step)
-	d.field("type", s.Type != o.Type)
-	d.field("vm_id", s.VM != o.VM)
-	return d
-}
 
 func summarizeOperation(o *Operation) (int64, opSummary) {
 	return o.ID, opSummary{o.AccountID, o.Type, o.Step, o.VMID, o.DiskID, o.IfaceID, o.LastError, o.RollingBack, o.Cancel}
