@@ -19,6 +19,7 @@ import (
 	"github.com/xenagent/xenagent/agent/token"
 )
 
+// syncBuf is an io.Writer read while a command writes it (console, events).
 type syncBuf struct {
 	mu sync.Mutex
 	b  bytes.Buffer

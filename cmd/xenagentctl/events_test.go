@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,24 +16,6 @@ import (
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 )
-
-// syncBuffer is an io.Writer read while follow writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The feed through the real API over HTTP: lines appear as changes are
 // committed, filtered by class; a cursor to resync ends it with the fault.
@@ -52,7 +33,7 @@ func TestEventsFollows(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, status syncBuffer
+	var out, status syncBuf
 	done := make(chan error, 1)
 	start := st.EventCursor()
 	go func() { done <- follow(ctx, c.call, start, "vm,iface", false, &out, &status) }()
