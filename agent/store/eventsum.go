@@ -114,7 +114,6 @@ func (s vmSummary) fields() map[string]any {
 	return map[string]any{"state": s.State, "hostname": s.Hostname, "memory": s.Memory, "cores": s.Cores, "console": s.Console}
 }
 
-
 func summarizeVM(v *VM) (int64, vmSummary) {
 	return v.ID, vmSummary{v.AccountID, v.State, v.Hostname, v.Memory, v.Cores, v.Console}
 }
@@ -132,7 +131,6 @@ func (s diskSummary) owner() int64 { return s.Account }
 func (s diskSummary) fields() map[string]any {
 	return map[string]any{"state": s.State, "type": s.Type, "name": s.Name, "size": s.Size, "vm_id": s.VM}
 }
-
 
 func summarizeDisk(d *Disk) (int64, diskSummary) {
 	return d.ID, diskSummary{d.AccountID, d.State, d.Type, d.Name, d.SizeMB, d.VMID}
@@ -160,7 +158,6 @@ func (s ifaceSummary) fields() map[string]any {
 // MarshalJSON writes the ids as a list. Iface events are few (the
 // traffic counters make none), so the map costs nothing much.
 func (s ifaceSummary) MarshalJSON() ([]byte, error) { return json.Marshal(s.fields()) }
-
 
 func summarizeIface(i *Iface) (int64, ifaceSummary) {
 	var b strings.Builder
@@ -208,7 +205,6 @@ func (s opSummary) fields() map[string]any {
 	}
 	return f
 }
-
 
 func summarizeOperation(o *Operation) (int64, opSummary) {
 	return o.ID, opSummary{o.AccountID, o.Type, o.Step, o.VMID, o.DiskID, o.IfaceID, o.LastError, o.RollingBack, o.Cancel}
