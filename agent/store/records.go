@@ -47,6 +47,10 @@ type VM struct {
 	// RestartPending says the definition changed in a way only a fresh
 	// start applies (vm_max_memory, cores); the next reboot is a stop+start.
 	RestartPending bool `json:"restart_pending,omitempty"`
+	// SeedGen counts the first-boot seeds written after the first one
+	// (new credentials, a rebuild): each has its own instance-id, which
+	// is what makes cloud-init apply it again at the next boot.
+	SeedGen int64 `json:"seed_gen,omitempty"`
 	// Provision is nil once there is nothing for a first boot to apply;
 	// most VMs carry none, and 10,000 of them should stay small.
 	Provision   *Provision `json:"provision,omitempty"`

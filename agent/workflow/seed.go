@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"net/netip"
+	"strconv"
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
@@ -12,7 +13,7 @@ import (
 // seedSpec turns a VM's provisioning record into the seed's content.
 func (s *Workflows) seedSpec(tx *store.Tx, v store.VM) host.SeedSpec {
 	p := v.Provision
-	c := host.SeedSpec{InstanceID: s.UUID(v.ID), Hostname: v.Hostname, Login: p.Login, PasswordHash: p.Password,
+	c := host.SeedSpec{InstanceID: s.InstanceID(v), Hostname: v.Hostname, Login: p.Login, PasswordHash: p.Password,
 		AuthorizedKeys: p.AuthorizedKeys, Run: p.Run}
 	for _, id := range v.IfaceIDs {
 		i, ok := tx.Iface(id)
@@ -46,6 +47,15 @@ func (s *Workflows) seedSpec(tx *store.Tx, v store.VM) host.SeedSpec {
 		c.Ifaces = append(c.Ifaces, si)
 	}
 	return c
+}
+
+// InstanceID is the cloud-init instance-id of v's current seed: the VM's
+// UUID for the first, then UUID-gN for the Nth written after it.
+func (s *Workflows) InstanceID(v store.VM) string {
+	if v.SeedGen == 0 {
+		return s.UUID(v.ID)
+	}
+	return s.UUID(v.ID) + "-g" + strconv.FormatInt(v.SeedGen, 10)
 }
 
 // seedPath is where a domain finds vmID's seed, if the VM has one on
