@@ -242,3 +242,41 @@ func TestVMRebuildFailurePutsBack(t *testing.T) {
 		t.Errorf("seed after a failed rebuild: %s, want %s", s, seed)
 	}
 }
+
+// A rebuild cancelled once its new seed is written (the last boundary
+// before the swap) rolls back: the seed the record names is written
+// again, the new volume goes, and the chain puts the old system disk
+// back and starts the VM.
+func TestVMRebuildCancelledAfterSeed(t *testing.T) {
+	a := newAgent(t, true)
+	vmID := a.createVM(a.alice, "rbcancel")
+	sys := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["disks_id"].([]int64)[0]
+	seed := a.seedInstanceID(vmID)
+	var written string
+	a.hook.set(func(op store.Operation, boundary string) {
+		if op.Type == "vm_rebuild" && boundary == "done:seed" {
+			written = a.seedInstanceID(vmID)
+			if err := a.eng.Cancel(op.ID); err != nil {
+				t.Errorf("cancel: %v", err)
+			}
+		}
+	})
+	done := a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}))
+	a.hook.set(nil)
+	if got := opTypes(done); got != "vm_stop:DONE,disk_detach:DONE,vm_rebuild:CANCEL,disk_attach:CANCEL,vm_start:CANCEL" {
+		t.Fatalf("operations = %s", got)
+	}
+	if !strings.Contains(written, a.wf.UUID(vmID)+`-g1"`) {
+		t.Errorf("seed before the swap: %s, want the next instance-id", written)
+	}
+	if s := a.seedInstanceID(vmID); s != seed {
+		t.Errorf("seed after the cancelled rebuild: %s, want %s back", s, seed)
+	}
+	info := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)
+	if ids := info["disks_id"].([]int64); len(ids) != 1 || ids[0] != sys || info["state"] != "running" {
+		t.Fatalf("vm after = disks %v state %v, want [%d] running", ids, info["state"], sys)
+	}
+	if _, err := os.Stat(a.vols.Path(workflow.VolumeName(done[2]["disk_id"].(int64)))); !os.IsNotExist(err) {
+		t.Errorf("the cancelled rebuild's volume is left: %v", err)
+	}
+}
