@@ -143,6 +143,20 @@ func TestVMRebuildHalted(t *testing.T) {
 	if s := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["state"]; s != "running" {
 		t.Errorf("state = %v, want running", s)
 	}
+	// A source larger than the system disk makes it grow to the source's
+	// size (disks never shrink; the quota is charged the difference).
+	used := func() int64 {
+		return a.mustCall(a.alice, "hosting.account.info").(map[string]any)["resources"].(map[string]any)["used"].(map[string]any)["disk"].(int64)
+	}
+	big := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.disk.create", map[string]any{"datacenter_id": int64(1), "size": int64(128)}))[0]["disk_id"].(int64)
+	before := used()
+	done = a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"disk_id": big, "start": true}))
+	if d := a.disk(done[3]["disk_id"].(int64)); d.SizeMB != 128 {
+		t.Errorf("system disk rebuilt from a 128 MB disk has %d MB", d.SizeMB)
+	}
+	if u := used(); u != before+64 {
+		t.Errorf("quota use %d MB, want %d (+64)", u, before+64)
+	}
 }
 
 // Bad input gets a fault naming the field and changes nothing.
