@@ -91,8 +91,8 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 	if !ok || (src.AccountID != acct && src.Type != store.DiskTypeImage) {
 		return nil, notFound(ObjDisk, field+": disk", srcID)
 	}
-	if src.State != store.DiskCreated {
-		return nil, Errorf(ObjVM, KindConflict, "%s: disk %d is %s, not created", field, src.ID, src.State)
+	if src.State != store.DiskCreated || s.deleting(tx, workflow.DiskKey(src.ID)) {
+		return nil, Errorf(ObjVM, KindConflict, "%s: disk %d is %s or being deleted; a rebuild copies a created disk", field, src.ID, src.State)
 	}
 	if src.DatacenterID != v.DatacenterID {
 		return nil, Invalid(ObjVM, field, "disk %d is in datacenter %d, the VM in %d", src.ID, src.DatacenterID, v.DatacenterID)
