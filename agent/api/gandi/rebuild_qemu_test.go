@@ -31,7 +31,7 @@ func TestQEMURebuild(t *testing.T) {
 
 	start := time.Now()
 	done := q.mustDone(q.alice, q.mustCall(q.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": imageID}))
-	t.Logf("rebuild chain %s took %s", opTypes(done), time.Since(start).Round(time.Millisecond))
+	t.Logf("rebuild chain %s took %s", rebuildSteps(done), time.Since(start).Round(time.Millisecond))
 	newID := done[2]["disk_id"].(int64)
 	q.waitConsole(vmID, "xenagent-guest: booted behaviour=stubborn", 1)
 	q.waitConsole(vmID, fmt.Sprintf(`xenagent-guest: seed "instance-id": %q`, q.wf.UUID(vmID)+"-g1"), 1)

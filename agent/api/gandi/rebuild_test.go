@@ -13,8 +13,8 @@ import (
 	"github.com/xenagent/xenagent/storage/nocloud"
 )
 
-// seedInstanceID reads the instance-id out of the VM's seed image.
-func (a *agent) seedInstanceID(vmID int64) string {
+// rebuildSeedMeta reads the instance-id out of the VM's seed image.
+func (a *agent) rebuildSeedMeta(vmID int64) string {
 	a.t.Helper()
 	p, ok := nocloud.New(filepath.Join(a.dir, "seeds")).Path(vmID)
 	if !ok {
@@ -27,13 +27,13 @@ func (a *agent) seedInstanceID(vmID int64) string {
 	return string(files["meta-data"])
 }
 
-func (a *agent) vm(id int64) store.VM {
+func (a *agent) rebuildVMRecord(id int64) store.VM {
 	var v store.VM
 	a.st.View(func(tx *store.Tx) { v, _ = tx.VM(id) })
 	return v
 }
 
-func opTypes(done []map[string]any) string {
+func rebuildSteps(done []map[string]any) string {
 	var types []string
 	for _, o := range done {
 		types = append(types, o["type"].(string)+":"+o["step"].(string))
@@ -56,13 +56,13 @@ func TestVMRebuild(t *testing.T) {
 	snap := a.takeSnapshot(a.alice, sys)
 	src := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.disk.create", map[string]any{"datacenter_id": int64(1), "size": int64(32), "name": "golden"}))[0]["disk_id"].(int64)
 	a.writeDisk(src, "new-os")
-	firstSeed := a.seedInstanceID(vmID)
+	firstSeed := a.rebuildSeedMeta(vmID)
 	if !strings.Contains(firstSeed, a.wf.UUID(vmID)+`"`) {
 		t.Fatalf("first seed %s, want instance-id %s", firstSeed, a.wf.UUID(vmID))
 	}
 
 	done := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"disk_id": src}))
-	if got := opTypes(done); got != "vm_stop:DONE,disk_detach:DONE,vm_rebuild:DONE,disk_attach:DONE,vm_start:DONE" {
+	if got := rebuildSteps(done); got != "vm_stop:DONE,disk_detach:DONE,vm_rebuild:DONE,disk_attach:DONE,vm_start:DONE" {
 		t.Fatalf("operations = %s", got)
 	}
 	newID := done[2]["disk_id"].(int64)
@@ -104,10 +104,10 @@ func TestVMRebuild(t *testing.T) {
 	if ids := d["snapshots_id"].([]int64); len(ids) != 1 || ids[0] != snap {
 		t.Errorf("the old system disk's snapshots should be the new one's: %v", ids)
 	}
-	if v := a.vm(vmID); v.SeedGen != 1 {
+	if v := a.rebuildVMRecord(vmID); v.SeedGen != 1 {
 		t.Errorf("SeedGen = %d, want 1", v.SeedGen)
 	}
-	if s := a.seedInstanceID(vmID); !strings.Contains(s, a.wf.UUID(vmID)+`-g1"`) {
+	if s := a.rebuildSeedMeta(vmID); !strings.Contains(s, a.wf.UUID(vmID)+`-g1"`) {
 		t.Errorf("seed after the rebuild: %s, want instance-id %s-g1", s, a.wf.UUID(vmID))
 	}
 
@@ -118,7 +118,7 @@ func TestVMRebuild(t *testing.T) {
 	if d := a.disk(done[2]["disk_id"].(int64)); d.Source != a.image || d.Cmdline != "root=/dev/xvda ro" {
 		t.Errorf("disk rebuilt from the image = %+v", d)
 	}
-	if s := a.seedInstanceID(vmID); !strings.Contains(s, a.wf.UUID(vmID)+`-g2"`) {
+	if s := a.rebuildSeedMeta(vmID); !strings.Contains(s, a.wf.UUID(vmID)+`-g2"`) {
 		t.Errorf("seed after the second rebuild: %s", s)
 	}
 }
@@ -129,7 +129,7 @@ func TestVMRebuildHalted(t *testing.T) {
 	vmID := a.createVM(a.alice, "halted")
 	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.stop", vmID))
 	done := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1), "start": false}))
-	if got := opTypes(done); got != "disk_detach:DONE,vm_rebuild:DONE,disk_attach:DONE" {
+	if got := rebuildSteps(done); got != "disk_detach:DONE,vm_rebuild:DONE,disk_attach:DONE" {
 		t.Fatalf("operations = %s", got)
 	}
 	if s := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["state"]; s != "halted" {
@@ -137,7 +137,7 @@ func TestVMRebuildHalted(t *testing.T) {
 	}
 	// Without "start", a halted VM runs at the end (Gigas's default).
 	done = a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}))
-	if got := opTypes(done); got != "disk_detach:DONE,vm_rebuild:DONE,disk_attach:DONE,vm_start:DONE" {
+	if got := rebuildSteps(done); got != "disk_detach:DONE,vm_rebuild:DONE,disk_attach:DONE,vm_start:DONE" {
 		t.Fatalf("operations = %s", got)
 	}
 	if s := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["state"]; s != "running" {
@@ -227,13 +227,13 @@ func TestVMRebuildFailurePutsBack(t *testing.T) {
 	vmID := a.createVM(a.alice, "rbfail")
 	sys := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["disks_id"].([]int64)[0]
 	src := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.disk.create", map[string]any{"datacenter_id": int64(1), "size": int64(32)}))[0]["disk_id"].(int64)
-	seed := a.seedInstanceID(vmID)
+	seed := a.rebuildSeedMeta(vmID)
 	// The source's volume vanishes behind the agent's back.
 	if err := os.Remove(a.vols.Path(workflow.VolumeName(src))); err != nil {
 		t.Fatal(err)
 	}
 	done := a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"disk_id": src}))
-	if got := opTypes(done); got != "vm_stop:DONE,disk_detach:DONE,vm_rebuild:ERROR,disk_attach:CANCEL,vm_start:CANCEL" {
+	if got := rebuildSteps(done); got != "vm_stop:DONE,disk_detach:DONE,vm_rebuild:ERROR,disk_attach:CANCEL,vm_start:CANCEL" {
 		t.Fatalf("operations = %s", got)
 	}
 	info := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)
@@ -249,10 +249,10 @@ func TestVMRebuildFailurePutsBack(t *testing.T) {
 	if a.diskState(done[2]["disk_id"].(int64)) != "gone" {
 		t.Errorf("the failed rebuild's disk is still recorded")
 	}
-	if v := a.vm(vmID); v.SeedGen != 0 {
+	if v := a.rebuildVMRecord(vmID); v.SeedGen != 0 {
 		t.Errorf("SeedGen = %d after a failed rebuild", v.SeedGen)
 	}
-	if s := a.seedInstanceID(vmID); s != seed {
+	if s := a.rebuildSeedMeta(vmID); s != seed {
 		t.Errorf("seed after a failed rebuild: %s, want %s", s, seed)
 	}
 }
@@ -265,11 +265,11 @@ func TestVMRebuildCancelledAfterSeed(t *testing.T) {
 	a := newAgent(t, true)
 	vmID := a.createVM(a.alice, "rbcancel")
 	sys := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["disks_id"].([]int64)[0]
-	seed := a.seedInstanceID(vmID)
+	seed := a.rebuildSeedMeta(vmID)
 	var written string
 	a.hook.set(func(op store.Operation, boundary string) {
 		if op.Type == "vm_rebuild" && boundary == "done:seed" {
-			written = a.seedInstanceID(vmID)
+			written = a.rebuildSeedMeta(vmID)
 			if err := a.eng.Cancel(op.ID); err != nil {
 				t.Errorf("cancel: %v", err)
 			}
@@ -277,13 +277,13 @@ func TestVMRebuildCancelledAfterSeed(t *testing.T) {
 	})
 	done := a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}))
 	a.hook.set(nil)
-	if got := opTypes(done); got != "vm_stop:DONE,disk_detach:DONE,vm_rebuild:CANCEL,disk_attach:CANCEL,vm_start:CANCEL" {
+	if got := rebuildSteps(done); got != "vm_stop:DONE,disk_detach:DONE,vm_rebuild:CANCEL,disk_attach:CANCEL,vm_start:CANCEL" {
 		t.Fatalf("operations = %s", got)
 	}
 	if !strings.Contains(written, a.wf.UUID(vmID)+`-g1"`) {
 		t.Errorf("seed before the swap: %s, want the next instance-id", written)
 	}
-	if s := a.seedInstanceID(vmID); s != seed {
+	if s := a.rebuildSeedMeta(vmID); s != seed {
 		t.Errorf("seed after the cancelled rebuild: %s, want %s back", s, seed)
 	}
 	info := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)
