@@ -29,7 +29,7 @@ func (s *Store) sameAsFile() error {
 		ifaces: newTable("ifaces", Iface.clone), ips: newTable[IP]("ips", nil), images: newTable[Image]("images", nil),
 		operations: newTable("operations", Operation.clone), sshKeys: newTable[SSHKey]("sshkeys", nil),
 		locks: newTable[Lock]("locks", nil),
-		idem: map[string]IdemEntry{}, released: map[string][]string{}, seq: map[string]int64{},
+		idem:  map[string]IdemEntry{}, released: map[string][]string{}, seq: map[string]int64{},
 	}
 	if err := s.db.View(func(tx *bolt.Tx) error { return f.load(tx) }); err != nil {
 		return err
