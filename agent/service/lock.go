@@ -80,7 +80,7 @@ func checkLockDescription(d string) error {
 // the lock behind.
 func (s *Service) LockVM(ctx context.Context, c *Caller, vmID int64, description string) (Lock, error) {
 	if !c.Operator {
-		return Lock{}, Errorf(ObjVM, KindNoRight, "hosting.vm.lock: the operator key only; an account's key may not lock a VM")
+		return Lock{}, Errorf(ObjMethod, KindNoRight, "hosting.vm.lock: the operator key only; an account's key may not lock a VM")
 	}
 	if err := checkLockDescription(description); err != nil {
 		return Lock{}, err
@@ -119,7 +119,7 @@ func (s *Service) LockVM(ctx context.Context, c *Caller, vmID int64, description
 // so, so a mistyped id does not pass for an unlock.
 func (s *Service) UnlockVM(ctx context.Context, c *Caller, vmID int64) (Lock, error) {
 	if !c.Operator {
-		return Lock{}, Errorf(ObjVM, KindNoRight, "hosting.vm.unlock: the operator key only; an account's key may not unlock a VM")
+		return Lock{}, Errorf(ObjMethod, KindNoRight, "hosting.vm.unlock: the operator key only; an account's key may not unlock a VM")
 	}
 	var out store.Lock
 	err := s.st.Update(func(tx *store.Tx) error {
