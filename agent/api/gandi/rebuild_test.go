@@ -294,3 +294,20 @@ func TestVMRebuildCancelledAfterSeed(t *testing.T) {
 		t.Errorf("the cancelled rebuild's volume is left: %v", err)
 	}
 }
+
+// A VM under the operator's lock refuses a rebuild with the lock's fault,
+// and nothing changes; unlocked, the rebuild goes ahead.
+func TestVMRebuildLocked(t *testing.T) {
+	a := newAgent(t, true)
+	vmID := a.createVM(a.alice, "rblocked")
+	a.mustCall(a.op, "hosting.vm.lock", vmID, "legal hold")
+	before := a.snapshot()
+	if _, f := a.call(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}); f == nil || !strings.Contains(f.Msg, "legal hold") {
+		t.Fatalf("rebuild of a locked VM: fault %v, want one naming the lock", f)
+	}
+	if a.snapshot() != before {
+		t.Errorf("a refused rebuild changed records")
+	}
+	a.mustCall(a.op, "hosting.vm.unlock", vmID)
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}))
+}
