@@ -70,7 +70,10 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 	if !ok {
 		return nil, notFound(ObjVM, "vm", vmID)
 	}
-	if (v.State != store.VMRunning && v.State != store.VMHalted) || s.deleting(tx, workflow.VMKey(v.ID)) {
+	if s.deleting(tx, workflow.VMKey(v.ID)) {
+		return nil, Errorf(ObjVM, KindConflict, "vm_id: vm %d is being deleted", v.ID)
+	}
+	if v.State != store.VMRunning && v.State != store.VMHalted {
 		return nil, Errorf(ObjVM, KindConflict, "vm_id: vm %d is %s; a rebuild needs a running or halted VM", v.ID, v.State)
 	}
 	if len(v.DiskIDs) == 0 {
