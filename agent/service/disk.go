@@ -11,19 +11,16 @@ import (
 )
 
 // Disk is a disk as hosting.disk.info shows it: the DiskReturn that
-// disk.list and vm.info show (VMDisk), with its kernel command line and
-// its snapshot profile.
+// disk.list and vm.info show (VMDisk), with its snapshot profile.
 type Disk struct {
 	VMDisk
-	// Cmdline is the kernel command line ("" when none).
-	Cmdline string
 	// SnapshotProfile is the disk's profile (SnapshotProfileID) when this
 	// host still serves it.
 	SnapshotProfile *SnapshotProfile
 }
 
 func (s *Service) diskOf(tx *store.Tx, d store.Disk) Disk {
-	out := Disk{VMDisk: s.vmDiskOf(tx, d), Cmdline: d.Cmdline}
+	out := Disk{VMDisk: s.vmDiskOf(tx, d)}
 	if p, ok := s.profile(d.SnapshotProfile); ok {
 		out.SnapshotProfile = &p
 	}

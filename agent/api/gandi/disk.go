@@ -26,8 +26,12 @@ func renderDisk(d service.Disk, info bool) map[string]any {
 	return out
 }
 
-// kernelCmdline turns "root=/dev/xvda1 ro console=hvc0" into the seed's struct.
-func kernelCmdline(cmdline string) map[string]any {
+// kernelCmdline turns "root=/dev/xvda1 ro console=hvc0" into the seed's
+// struct; none is nil, as the recorded disk.info of a data disk has it.
+func kernelCmdline(cmdline string) any {
+	if strings.TrimSpace(cmdline) == "" {
+		return nil
+	}
 	out := map[string]any{}
 	for _, f := range strings.Fields(cmdline) {
 		if k, v, ok := strings.Cut(f, "="); ok {
