@@ -54,13 +54,19 @@ type DiskFilter struct {
 	IDs, DatacenterIDs, Sizes, Sources, VMIDs []int64
 	Names                                     []string
 	NameLike, State, Type                     string
+	// CanSnapshot, when set, is a match on can_snapshot; Created and
+	// CreatedBounds on date_created (see matchDates).
+	CanSnapshot   *bool
+	Created       []DateSpan
+	CreatedBounds []DateBound
 }
 
 func (f DiskFilter) match(d *store.Disk) bool {
 	return (len(f.IDs) == 0 || slices.Contains(f.IDs, d.ID)) && (len(f.DatacenterIDs) == 0 || slices.Contains(f.DatacenterIDs, d.DatacenterID)) &&
 		(len(f.Sizes) == 0 || slices.Contains(f.Sizes, d.SizeMB)) && (len(f.Sources) == 0 || slices.Contains(f.Sources, d.Source)) &&
 		(len(f.VMIDs) == 0 || slices.Contains(f.VMIDs, d.VMID)) && (len(f.Names) == 0 || slices.Contains(f.Names, d.Name)) &&
-		(f.NameLike == "" || likeMatch(f.NameLike, d.Name)) && (f.State == "" || f.State == d.State) && (f.Type == "" || f.Type == d.Type)
+		(f.NameLike == "" || likeMatch(f.NameLike, d.Name)) && (f.State == "" || f.State == d.State) && (f.Type == "" || f.Type == d.Type) &&
+		(f.CanSnapshot == nil || *f.CanSnapshot == canSnapshot(d)) && f.matchDates(d)
 }
 
 // listed is match without images: they are listed by hosting.image.list,
@@ -81,7 +87,7 @@ var disks = lister[store.Disk]{
 		"state":         func(a, b *store.Disk) int { return strings.Compare(a.State, b.State) },
 		"type":          func(a, b *store.Disk) int { return strings.Compare(a.Type, b.Type) },
 		"vm_id":         func(a, b *store.Disk) int { return cmp64(a.VMID, b.VMID) },
-		"can_snapshot":  func(a, b *store.Disk) int { return 0 },
+		"can_snapshot":  func(a, b *store.Disk) int { return cmpBool(canSnapshot(a), canSnapshot(b)) },
 	},
 }
 

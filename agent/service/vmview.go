@@ -53,7 +53,7 @@ func (s *Service) vmDiskOf(tx *store.Tx, d store.Disk) VMDisk {
 	out := VMDisk{ID: d.ID, DatacenterID: d.DatacenterID, Name: d.Name, State: d.State, Type: d.Type, Visibility: d.Visibility,
 		KernelVersion: d.KernelVersion, Label: d.Label, SizeMB: d.SizeMB, TotalSizeMB: s.totalSize(d), Source: d.Source,
 		SnapshotProfileID: d.SnapshotProfile, VMIDs: []int64{}, SnapshotIDs: snapshotsOf(tx, d.ID),
-		CanSnapshot: d.Type == store.DiskTypeData, DateCreated: d.DateCreated, DateUpdated: d.DateUpdated,
+		CanSnapshot: canSnapshot(&d), DateCreated: d.DateCreated, DateUpdated: d.DateUpdated,
 		Cmdline: d.Cmdline, EntityID: diskEntityID(d)}
 	if d.VMID != 0 {
 		if v, ok := tx.VM(d.VMID); ok && slices.Contains(v.DiskIDs, d.ID) {

@@ -62,12 +62,10 @@ func diskFilter(sp *spec) (f service.DiskFilter, err error) {
 			return f, err
 		}
 	}
-	// Taken for Gandi's clients, and not filtered on.
-	if _, err := sp.boolean("can_snapshot", false); err != nil {
+	if f.CanSnapshot, err = sp.boolPtr("can_snapshot"); err != nil {
 		return f, err
 	}
-	sp.ignore("date_created")
-	return f, nil
+	return f, diskDates(sp, &f)
 }
 
 func (f *Face) diskList(ctx context.Context, c *service.Caller, a args) (any, error) {

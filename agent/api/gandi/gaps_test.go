@@ -2,8 +2,13 @@ package gandi
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/store"
 )
 
 // vm.info's disks carry kernel_cmdline as the recorded real responses do
@@ -53,4 +58,112 @@ func TestVMInfoDisksCmdlineAndEntityID(t *testing.T) {
 			t.Errorf("%s: entity_id = %#v, want %q", c.where, c.disk["entity_id"], want)
 		}
 	}
+}
+
+// disk.list and disk.count apply can_snapshot and date_created (a date,
+// an instant or an array of them, and the "date_created >=" ranges), and
+// sort on can_snapshot.
+func TestDiskListSnapshotAndDateFilters(t *testing.T) {
+	a := newAgent(t, true)
+	create := func(spec map[string]any, src int64) int64 {
+		if src == 0 {
+			return a.mustDone(a.alice, a.mustCall(a.alice, "hosting.disk.create", spec))[0]["disk_id"].(int64)
+		}
+		return a.mustDone(a.alice, a.mustCall(a.alice, "hosting.disk.create_from", spec, src))[0]["disk_id"].(int64)
+	}
+	older := create(map[string]any{"datacenter_id": int64(1), "size": int64(64), "name": "older"}, 0)
+	newer := create(map[string]any{"datacenter_id": int64(1), "size": int64(64), "name": "newer"}, 0)
+	snap := create(map[string]any{"type": "snapshot"}, older)
+	at := map[int64]time.Time{
+		older: time.Date(2026, 1, 10, 10, 0, 0, 0, time.UTC),
+		newer: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC),
+		snap:  time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC),
+	}
+	a.st.Update(func(tx *store.Tx) error {
+		for id, t := range at {
+			d, _ := tx.Disk(id)
+			d.DateCreated = t
+			tx.PutDisk(d)
+		}
+		return nil
+	})
+	ids := func(opts map[string]any) []int64 {
+		t.Helper()
+		var out []int64
+		for _, d := range a.mustCall(a.alice, "hosting.disk.list", opts).([]any) {
+			out = append(out, d.(map[string]any)["id"].(int64))
+		}
+		if n := a.mustCall(a.alice, "hosting.disk.count", withoutPaging(opts)); n != len(out) {
+			t.Errorf("disk.count %v = %v, disk.list %v", opts, n, out)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		opts map[string]any
+		want []int64
+	}{
+		{"can snapshot", map[string]any{"can_snapshot": true}, []int64{older, newer}},
+		{"cannot snapshot", map[string]any{"can_snapshot": false}, []int64{snap}},
+		{"a day", map[string]any{"date_created": "2026-02-01"}, []int64{newer, snap}},
+		{"an instant as a string", map[string]any{"date_created": "20260110T10:00:00"}, []int64{older}},
+		{"an instant in RFC 3339", map[string]any{"date_created": "2026-02-01T12:00:00Z"}, []int64{snap}},
+		{"a dateTime", map[string]any{"date_created": at[newer]}, []int64{newer}},
+		{"no disk that second", map[string]any{"date_created": "20260110T10:00:01"}, nil},
+		{"any of an array", map[string]any{"date_created": []any{"2026-01-10", at[snap]}}, []int64{older, snap}},
+		{"from", map[string]any{"date_created >=": "2026-02-01T00:00:00"}, []int64{newer, snap}},
+		{"after", map[string]any{"date_created >": at[newer]}, []int64{snap}},
+		{"until", map[string]any{"date_created <=": at[newer]}, []int64{older, newer}},
+		{"before", map[string]any{"date_created <": at[newer]}, []int64{older}},
+		{"a range", map[string]any{"date_created >": "2026-01-10", "date_created <": "2026-02-01T12:00:00"}, []int64{older, newer}},
+		{"a day and a flag", map[string]any{"date_created": "2026-02-01", "can_snapshot": true}, []int64{newer}},
+		{"sorted on can_snapshot", map[string]any{"sort_by": "can_snapshot"}, []int64{snap, older, newer}},
+		{"sorted on -can_snapshot", map[string]any{"sort_by": "-can_snapshot"}, []int64{newer, older, snap}}, // ties too go descending,
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ids(tt.opts); !slices.Equal(got, tt.want) {
+				t.Errorf("disk.list %v = %v, want %v", tt.opts, got, tt.want)
+			}
+		})
+	}
+
+	bad := []struct {
+		name  string
+		opts  map[string]any
+		field string
+	}{
+		{"can_snapshot not a boolean", map[string]any{"can_snapshot": "yes"}, "can_snapshot: must be a boolean"},
+		{"date_created an integer", map[string]any{"date_created": int64(5)}, "date_created: must be a date"},
+		{"date_created not a date", map[string]any{"date_created": "soon"}, "date_created: must be a date"},
+		{"date_created an empty array", map[string]any{"date_created": []any{}}, "date_created: must name at least one date"},
+		{"date_created nil", map[string]any{"date_created": nil}, "date_created"},
+		{"a bad range", map[string]any{"date_created >=": "soon"}, "date_created >="},
+		{"a range on another date", map[string]any{"date_updated >=": "2026-01-01"}, "date_updated >="},
+	}
+	for _, tt := range bad {
+		for _, m := range []string{"hosting.disk.list", "hosting.disk.count"} {
+			t.Run(tt.name+" "+m, func(t *testing.T) {
+				before := a.snapshot()
+				_, f := a.call(a.alice, m, tt.opts)
+				if f == nil || f.Cause != CauseBadParam || !strings.Contains(f.Error(), tt.field) {
+					t.Errorf("%s %v: fault %v, want one naming %q", m, tt.opts, f, tt.field)
+				}
+				if a.snapshot() != before {
+					t.Errorf("a refused call changed records")
+				}
+			})
+		}
+	}
+}
+
+// withoutPaging is a list call's options as a count call takes them.
+func withoutPaging(opts map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range opts {
+		if k != "sort_by" && k != "items_per_page" && k != "page" {
+			out[k] = v
+		}
+	}
+	return out
 }
