@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -240,6 +241,9 @@ func (s *Service) DeleteDisk(ctx context.Context, c *Caller, id int64, opts Call
 		}
 		if d.State == store.DiskRollback || d.State == store.DiskDeleted {
 			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is %s", id, d.State)
+		}
+		if err := s.keptSnapshots(tx, ObjDisk, "disk_id", fmt.Sprintf("disk %d", d.ID), d); err != nil {
+			return opSpec{}, err
 		}
 		return opSpec{typ: "disk_delete", diskID: id, keys: []string{workflow.DiskKey(id)}, eta: 5}, nil
 	})

@@ -1,11 +1,14 @@
 package service
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // diskEntityID is DiskReturn's entity_id. The seed types it as a string
@@ -53,4 +56,49 @@ func (f DiskFilter) matchDates(d *store.Disk) bool {
 		}
 	}
 	return true
+}
+
+// A disk's manual snapshots (create_from type snapshot) are backups its
+// owner asked for, each counted in the quota. Deleting the disk would
+// either erase them with it or leave them behind, still counted, where
+// nobody thinks of them; so a disk is not deleted while it has any
+// (hosting.disk.delete, and hosting.vm.delete for the system disk it
+// deletes): the fault names them, and the owner deletes them or makes
+// disks of them first. A snapshot whose disk_delete is already queued no
+// longer counts. Automatic snapshots (snapshot_auto) are the profile's,
+// not the owner's: the snapshot scheduler deletes those of a disk that is
+// gone.
+
+// keptSnapshots refuses to delete d while it has manual snapshots; field
+// names the argument the fault is about, disk the disk as it reads.
+func (s *Service) keptSnapshots(tx *store.Tx, obj Object, field, disk string, d store.Disk) error {
+	var ids []string
+	tx.EachDisk(func(x *store.Disk) bool {
+		if x.Type == store.DiskTypeSnapshot && x.Source == d.ID && !s.deleting(tx, workflow.DiskKey(x.ID)) {
+			ids = append(ids, strconv.FormatInt(x.ID, 10))
+		}
+		return true
+	})
+	if len(ids) == 0 {
+		return nil
+	}
+	what := "snapshot " + ids[0]
+	if len(ids) > 1 {
+		what = "snapshots " + strings.Join(ids, ", ")
+	}
+	return Errorf(obj, KindConflict, "%s: %s has %s, which would outlive it and stay counted in the quota; "+
+		"delete them (hosting.disk.delete) or make disks of them (hosting.disk.create_from) first", field, disk, what)
+}
+
+// keptSnapshotsOfVM refuses to delete a VM whose system disk, deleted
+// with it, has manual snapshots.
+func (s *Service) keptSnapshotsOfVM(tx *store.Tx, v store.VM) error {
+	if len(v.DiskIDs) == 0 {
+		return nil
+	}
+	d, ok := tx.Disk(v.DiskIDs[0])
+	if !ok {
+		return nil
+	}
+	return s.keptSnapshots(tx, ObjVM, "vm_id", fmt.Sprintf("the system disk %d of vm %d, deleted with it,", d.ID, v.ID), d)
 }

@@ -167,3 +167,73 @@ func withoutPaging(opts map[string]any) map[string]any {
 	}
 	return out
 }
+
+// A disk is not deleted while it has manual snapshots (disk.delete, and
+// vm.delete for the system disk): the fault names them and nothing
+// changes; once they are gone (or their delete is queued) it is.
+// Automatic snapshots do not hold a disk: the scheduler deletes those of
+// a disk that is gone.
+func TestDeleteWithManualSnapshots(t *testing.T) {
+	a := newAgent(t, true)
+	vmID := a.createVM(a.alice, "snapped")
+	sys := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["disks_id"].([]int64)[0]
+	data := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.disk.create", map[string]any{"datacenter_id": int64(1), "size": int64(64), "snapshot_profile": int64(9)}))[0]["disk_id"].(int64)
+	snapOf := func(src int64) int64 {
+		return a.mustDone(a.alice, a.mustCall(a.alice, "hosting.disk.create_from", map[string]any{"type": "snapshot"}, src))[0]["disk_id"].(int64)
+	}
+	s1, s2, s3 := snapOf(data), snapOf(data), snapOf(sys)
+	a.svc.SnapshotTick(time.Now()) // the profile's first automatic snapshot
+	var auto int64
+	waitFor(t, func() bool {
+		a.st.View(func(tx *store.Tx) {
+			tx.EachDisk(func(d *store.Disk) bool {
+				if d.Type == store.DiskTypeSnapshotAuto && d.Source == data && d.State == store.DiskCreated {
+					auto = d.ID
+				}
+				return true
+			})
+		})
+		return auto != 0
+	})
+	used := func() int64 {
+		return a.mustCall(a.alice, "hosting.account.info").(map[string]any)["resources"].(map[string]any)["used"].(map[string]any)["disk"].(int64)
+	}
+	refused := func(method string, id int64, want string) {
+		t.Helper()
+		before := a.snapshot()
+		_, f := a.call(a.alice, method, id)
+		if f == nil || f.Cause != CauseConflict || !strings.Contains(f.Error(), want) {
+			t.Fatalf("%s %d: fault %v, want a conflict naming %q", method, id, f, want)
+		}
+		if a.snapshot() != before {
+			t.Fatalf("%s %d: a refused call changed records", method, id)
+		}
+	}
+	refused("hosting.disk.delete", data, "disk_id: disk "+strconv.FormatInt(data, 10)+" has snapshots "+strconv.FormatInt(s1, 10)+", "+strconv.FormatInt(s2, 10)+",")
+	refused("hosting.vm.delete", vmID, "vm_id: the system disk "+strconv.FormatInt(sys, 10)+" of vm "+strconv.FormatInt(vmID, 10)+", deleted with it, has snapshot "+strconv.FormatInt(s3, 10)+",")
+
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.disk.delete", s1))
+	refused("hosting.disk.delete", data, "has snapshot "+strconv.FormatInt(s2, 10)+",")
+	// A snapshot whose delete is queued no longer holds the disk.
+	last := a.mustCall(a.alice, "hosting.disk.delete", s2)
+	gone := a.mustCall(a.alice, "hosting.disk.delete", data)
+	a.mustDone(a.alice, []any{last, gone})
+	for _, id := range []int64{s2, data} {
+		if d := a.disk(id); d.ID != 0 {
+			t.Errorf("disk %d still recorded: %+v", id, d)
+		}
+	}
+	// The automatic snapshot goes with its disk, by the scheduler.
+	a.svc.SnapshotTick(time.Now())
+	waitFor(t, func() bool { return a.disk(auto).ID == 0 })
+
+	before := used()
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.disk.delete", s3))
+	if after := used(); after != before-64 {
+		t.Errorf("disk use %d after deleting snapshot %d, want %d", after, s3, before-64)
+	}
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.delete", vmID))
+	if d := a.disk(sys); d.ID != 0 {
+		t.Errorf("system disk still recorded: %+v", d)
+	}
+}
