@@ -102,3 +102,20 @@ func (s *Service) keptSnapshotsOfVM(tx *store.Tx, v store.VM) error {
 	}
 	return s.keptSnapshots(tx, ObjVM, "vm_id", fmt.Sprintf("the system disk %d of vm %d, deleted with it,", d.ID, v.ID), d)
 }
+
+// livePosition refuses a disk_attach position that a VM that is not
+// halted cannot honour. A disk's position is its device (xvda, xvdb…, or
+// vda… under QEMU): the disks at that position and after it would have
+// to move to the next device, and a running guest's devices cannot be
+// renamed (libvirt refuses a second disk on a target in use, and the
+// guest has the others mounted by those names). At or past the end the
+// position is honoured as it is on a halted VM: the disk goes after the
+// others. The workflow refuses it too, for a VM started while the attach
+// waited.
+func livePosition(v store.VM, pos int64) error {
+	if v.State == store.VMHalted || pos < 0 || pos >= int64(len(v.DiskIDs)) {
+		return nil
+	}
+	return Errorf(ObjVM, KindConflict, "position: vm %d is %s and has %d disks: a disk put at position %d would move the guest's disks from there on to other devices, which cannot be done while it runs; "+
+		"give position %d (or none) to put it after them, or stop the VM first", v.ID, v.State, len(v.DiskIDs), pos, len(v.DiskIDs))
+}

@@ -1,10 +1,12 @@
 package gandi
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,5 +237,94 @@ func TestDeleteWithManualSnapshots(t *testing.T) {
 	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.delete", vmID))
 	if d := a.disk(sys); d.ID != 0 {
 		t.Errorf("system disk still recorded: %+v", d)
+	}
+}
+
+// disk_attach's position on a running VM: at or past the end it is
+// honoured (the disk goes after the others, as on a halted VM); before
+// the end it is refused, naming the rule, since the guest's disks would
+// have to move to other devices. A VM started while the attach waited
+// gets the same refusal from the operation, which leaves nothing behind.
+func TestDiskAttachPositionRunning(t *testing.T) {
+	a := newAgent(t, true)
+	vmID := a.createVM(a.alice, "pos")
+	newDisk := func() int64 {
+		return a.mustDone(a.alice, a.mustCall(a.alice, "hosting.disk.create", map[string]any{"datacenter_id": int64(1), "size": int64(64)}))[0]["disk_id"].(int64)
+	}
+	disksID := func() []int64 {
+		return a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["disks_id"].([]int64)
+	}
+	sys, d1, d2, d3, d4 := disksID()[0], newDisk(), newDisk(), newDisk(), newDisk()
+	attach := func(disk int64, opts map[string]any) (any, *Fault) {
+		return a.call(a.alice, "hosting.vm.disk_attach", vmID, disk, opts)
+	}
+	if _, f := attach(d1, map[string]any{}); f != nil {
+		t.Fatal(f)
+	}
+	a.mustDone(a.alice, a.mustCall(a.alice, "operation.list", map[string]any{"type": "disk_attach"}))
+	for _, tt := range []struct {
+		pos  int64
+		want string
+	}{
+		{0, "position: the system disk (position 0) of vm"},
+		{1, "position: vm " + strconv.FormatInt(vmID, 10) + " is running and has 2 disks: a disk put at position 1 would move"},
+	} {
+		before := a.snapshot()
+		_, f := attach(d2, map[string]any{"position": tt.pos})
+		if f == nil || f.Cause != CauseConflict || !strings.Contains(f.Error(), tt.want) || !strings.Contains(f.Error(), "give position 2") && tt.pos != 0 {
+			t.Errorf("position %d on a running VM: fault %v, want a conflict naming %q", tt.pos, f, tt.want)
+		}
+		if a.snapshot() != before {
+			t.Errorf("position %d: a refused call changed records", tt.pos)
+		}
+	}
+	op, f := attach(d2, map[string]any{"position": int64(2)})
+	if f != nil {
+		t.Fatalf("position 2 (the end) on a running VM: %v", f)
+	}
+	a.mustDone(a.alice, op)
+	op, f = attach(d3, map[string]any{"position": int64(9)})
+	if f != nil {
+		t.Fatalf("position 9 (past the end) on a running VM: %v", f)
+	}
+	a.mustDone(a.alice, op)
+	if got, want := disksID(), []int64{sys, d1, d2, d3}; !slices.Equal(got, want) {
+		t.Fatalf("disks_id = %v, want %v", got, want)
+	}
+
+	// Halted at submission, running when the attach runs: vm_start is held
+	// at its first boundary until the attach is queued behind it.
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.stop", vmID))
+	release, held := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a.hook.set(func(op store.Operation, boundary string) {
+		if op.Type == "vm_start" && op.VMID == vmID {
+			once.Do(func() { close(held); <-release })
+		}
+	})
+	start := a.mustCall(a.alice, "hosting.vm.start", vmID)
+	<-held
+	queued, f := attach(d4, map[string]any{"position": int64(1)})
+	close(release)
+	a.hook.set(nil)
+	if f != nil {
+		t.Fatalf("position 1 on a halted VM: %v", f)
+	}
+	a.mustDone(a.alice, start)
+	end := a.wait(a.alice, queued)[0]
+	if end["step"] != "ERROR" || !strings.Contains(fmt.Sprint(end["last_error"]), "position 1: vm "+strconv.FormatInt(vmID, 10)+" is running") {
+		t.Fatalf("attach at position 1 of a VM started meanwhile ended %v: %v", end["step"], end["last_error"])
+	}
+	if got, want := disksID(), []int64{sys, d1, d2, d3}; !slices.Equal(got, want) {
+		t.Errorf("after the refused attach, disks_id = %v, want %v", got, want)
+	}
+	if d := a.disk(d4); d.VMID != 0 {
+		t.Errorf("the refused disk is still reserved for vm %d", d.VMID)
+	}
+	// Halted, a position before the end is honoured: the others shift.
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.stop", vmID))
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.disk_attach", vmID, d4, map[string]any{"position": int64(1)}))
+	if got, want := disksID(), []int64{sys, d4, d1, d2, d3}; !slices.Equal(got, want) {
+		t.Errorf("halted, position 1: disks_id = %v, want %v", got, want)
 	}
 }
