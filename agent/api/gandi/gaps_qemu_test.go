@@ -72,4 +72,14 @@ func TestQEMUDiskAttachPosition(t *testing.T) {
 	if ids := q.mustCall(q.alice, "hosting.vm.info", vmID).(map[string]any)["disks_id"].([]int64); len(ids) != 3 || ids[1] != d1 || ids[2] != d3 {
 		t.Fatalf("disks_id = %v", ids)
 	}
+
+	// Unplugging vdb leaves the guest's vdc where it is; the next disk,
+	// at the end of the records (position 2), takes the next free device.
+	q.mustDone(q.alice, q.mustCall(q.alice, "hosting.vm.disk_detach", vmID, d1))
+	waitFor(t, func() bool { _, ok := blk()["vdb"]; return !ok })
+	q.mustDone(q.alice, q.mustCall(q.alice, "hosting.vm.disk_attach", vmID, d2))
+	if got := blk(); got["vdc"] != path(d3) || got["vdd"] != path(d2) {
+		t.Fatalf("after unplugging vdb and attaching disk %d, live disks = %v (want it at vdd, disk %d still at vdc)", d2, got, d3)
+	}
+	t.Logf("live disks at the end: %v", blk())
 }

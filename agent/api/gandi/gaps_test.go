@@ -1,6 +1,7 @@
 package gandi
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // vm.info's disks carry kernel_cmdline as the recorded real responses do
@@ -326,5 +328,34 @@ func TestDiskAttachPositionRunning(t *testing.T) {
 	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.disk_attach", vmID, d4, map[string]any{"position": int64(1)}))
 	if got, want := disksID(), []int64{sys, d4, d1, d2, d3}; !slices.Equal(got, want) {
 		t.Errorf("halted, position 1: disks_id = %v, want %v", got, want)
+	}
+}
+
+// A disk detached from the middle of a running VM leaves the ones after
+// it on their devices; the next attach goes to the next free device
+// instead of being taken for one already there (it was silently left
+// out of the domain, attached in the records only).
+func TestDiskAttachAfterLiveDetach(t *testing.T) {
+	a := newAgent(t, true)
+	vmID := a.createVM(a.alice, "hole")
+	newDisk := func() int64 {
+		return a.mustDone(a.alice, a.mustCall(a.alice, "hosting.disk.create", map[string]any{"datacenter_id": int64(1), "size": int64(64)}))[0]["disk_id"].(int64)
+	}
+	d1, d2, d3 := newDisk(), newDisk(), newDisk()
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.disk_attach", vmID, d1))
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.disk_attach", vmID, d2))
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.disk_detach", vmID, d1))
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.disk_attach", vmID, d3))
+	x, err := a.hv.DomainXMLOf(context.Background(), workflow.DomainName(vmID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{d2, d3} {
+		if !strings.Contains(x, workflow.VolumeName(id)) {
+			t.Errorf("disk %d, attached in the records, is not in the domain:\n%s", id, x)
+		}
+	}
+	if strings.Contains(x, workflow.VolumeName(d1)) {
+		t.Errorf("detached disk %d is still in the domain", d1)
 	}
 }
