@@ -91,9 +91,10 @@ func (s *Service) keptSnapshots(tx *store.Tx, obj Object, field, disk string, d 
 }
 
 // keptSnapshotsOfVM refuses to delete a VM whose system disk, deleted
-// with it, has manual snapshots.
+// with it, has manual snapshots. A locked VM is left to the lock's
+// fault: deleting the snapshots would not let the delete through.
 func (s *Service) keptSnapshotsOfVM(tx *store.Tx, v store.VM) error {
-	if len(v.DiskIDs) == 0 {
+	if len(v.DiskIDs) == 0 || isLocked(tx, v.ID) {
 		return nil
 	}
 	d, ok := tx.Disk(v.DiskIDs[0])
