@@ -14,9 +14,8 @@ import (
 // diskEntityID is DiskReturn's entity_id. The seed types it as a string
 // and says nothing more, and the recorded responses of the real API do
 // not carry it; a client can only use it as an opaque, stable key. It is
-// the disk's id in decimal: unique among disks and snapshots like id,
-// never reused for another disk, and telling nothing of the host (the
-// storage volume's name would, and changes on adoption).
+// the disk's id in decimal: unique among disks and snapshots as id is,
+// and telling nothing of the host (the storage volume's name would).
 func diskEntityID(d store.Disk) string { return strconv.FormatInt(d.ID, 10) }
 
 // canSnapshot is DiskReturn's can_snapshot: only a data disk is
