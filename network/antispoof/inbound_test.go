@@ -88,6 +88,17 @@ func (l *lab) reach(network, from, to string, port int) bool {
 	return ok
 }
 
+// waitLink waits for the guest's new link to carry traffic both ways,
+// v4 and v6, while nothing filters it.
+func (l *lab) waitLink() {
+	l.t.Helper()
+	for n := 0; !l.reach("tcp", "10.9.0.1", "10.9.0.2", 8080) || !l.reach("tcp", "fd00::1", "fd00::2", 8080); n++ {
+		if n == 10 {
+			l.t.Fatal("no connectivity without rules")
+		}
+	}
+}
+
 func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 type probe struct {
@@ -114,9 +125,7 @@ func TestInboundFirewall(t *testing.T) {
 	l.host.Addr(t, "br0", "10.9.0.5/24")
 	l.host.Addr(t, "br0", "fd00::5/64")
 	l.listen(22, 53, 80, 8080)
-	if !l.reach("tcp", "10.9.0.1", "10.9.0.2", 8080) {
-		t.Fatal("no connectivity before any rule")
-	}
+	l.waitLink()
 	i := l.iface("vif1.0")
 	i.Inbound = &Inbound{DropByDefault: true, Rules: []Rule{
 		{Proto: ProtoTCP, PortMin: 22, PortMax: 22},
@@ -196,6 +205,7 @@ func TestInboundFirewall(t *testing.T) {
 	l.plug("vif2.0")
 	l.guest.Addr(t, "eth0", "10.9.0.2/24")
 	l.guest.Addr(t, "eth0", "fd00::2/64")
+	l.waitLink()
 	i = l.iface("vif2.0")
 	i.Inbound = &Inbound{DropByDefault: true, Rules: []Rule{{Proto: ProtoTCP, PortMin: 80, PortMax: 80, Source: prefix("10.9.0.5/32")}}}
 	if err := l.f.Apply(i); err != nil {
