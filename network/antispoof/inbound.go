@@ -3,6 +3,7 @@ package antispoof
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -213,4 +214,22 @@ func (f *Filter) InboundDropped(id int64) (Dropped, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.counted(inChainName(id))
+}
+
+// Firewalled reports whether the interface's firewall chain has rules.
+func (f *Filter) Firewalled(id int64) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	chains, err := f.conn.ListChainsOfTableFamily(nftables.TableFamilyBridge)
+	if err != nil {
+		return false, fmt.Errorf("listing chains: %w", err)
+	}
+	if !slices.ContainsFunc(chains, func(c *nftables.Chain) bool { return c.Table.Name == tableName && c.Name == inChainName(id) }) {
+		return false, nil
+	}
+	rs, err := f.conn.GetRules(f.table, &nftables.Chain{Name: inChainName(id), Table: f.table})
+	if err != nil {
+		return false, fmt.Errorf("reading chain %s: %w", inChainName(id), err)
+	}
+	return len(rs) > 0, nil
 }
