@@ -147,4 +147,3 @@ func TestFirewallFollowsTheIface(t *testing.T) {
 		t.Errorf("a bad firewall ended %s and recorded %+v", o.Step, b.recordedFirewall())
 	}
 }
-
