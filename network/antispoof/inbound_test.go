@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/nftables"
 )
 
 // listen makes the guest answer on TCP and UDP ports of all its
@@ -92,7 +94,12 @@ func (l *lab) reach(network, from, to string, port int) bool {
 // v4 and v6, while nothing filters it.
 func (l *lab) waitLink() {
 	l.t.Helper()
-	for n := 0; !l.reach("tcp", "10.9.0.1", "10.9.0.2", 8080) || !l.reach("tcp", "fd00::1", "fd00::2", 8080); n++ {
+	l.waitLinkOn(8080)
+}
+
+func (l *lab) waitLinkOn(port int) {
+	l.t.Helper()
+	for n := 0; !l.reach("tcp", "10.9.0.1", "10.9.0.2", port) || !l.reach("tcp", "fd00::1", "fd00::2", port); n++ {
 		if n == 10 {
 			l.t.Fatal("no connectivity without rules")
 		}
@@ -267,5 +274,39 @@ func TestInboundRefusesBadRules(t *testing.T) {
 	full.Inbound = &Inbound{DropByDefault: true, Rules: make([]Rule, MaxRules)}
 	if err := l.f.Apply(full); err != nil {
 		t.Errorf("%d rules: %v", MaxRules, err)
+	}
+}
+
+// A table an agent made before the firewall has no postrouting chain
+// nor output map: opening it adds them, and firewalls then work.
+func TestOldTableGetsTheFirewallBase(t *testing.T) {
+	l := newLab(t)
+	if err := l.f.Apply(l.iface("vif1.0")); err != nil {
+		t.Fatal(err)
+	}
+	l.f.conn.FlushChain(l.f.inBase)
+	l.f.conn.DelChain(l.f.inBase)
+	l.f.conn.DelSet(l.f.toVifs)
+	if err := l.f.conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := New(nftables.WithNetNSFd(int(l.host.Fd)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.host.Addr(t, "br0", "10.9.0.5/24")
+	l.listen(80)
+	l.waitLinkOn(80)
+	i := l.iface("vif1.0")
+	i.Inbound = &Inbound{DropByDefault: true, Rules: []Rule{{Proto: ProtoTCP, PortMin: 80, PortMax: 80, Source: prefix("10.9.0.5/32")}}}
+	if err := f.Apply(i); err != nil {
+		t.Fatal(err)
+	}
+	l.probes("after the upgrade", []probe{
+		{"allowed source", "tcp", "10.9.0.5", "10.9.0.2", 80, true},
+		{"other source", "tcp", "10.9.0.1", "10.9.0.2", 80, false},
+	})
+	if got, _ := f.Installed(); got[7] != "vif1.0" {
+		t.Errorf("anti-spoofing lost in the upgrade: %v", got)
 	}
 }
