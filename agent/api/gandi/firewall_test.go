@@ -24,6 +24,9 @@ func TestIfaceFirewall(t *testing.T) {
 	if done[0]["type"] != "iface_firewall" || done[0]["iface_id"] != id || done[0]["vm_id"] != vmID {
 		t.Errorf("operation = %v", done[0])
 	}
+	if p := done[0]["params"].(map[string]any); p["policy"] != "drop" || p["rules"] != int64(3) {
+		t.Errorf("operation params = %v, want policy drop and 3 rules", p)
+	}
 	want := map[string]any{"policy": "drop", "rules": []any{
 		map[string]any{"protocol": "tcp", "port_min": int64(22), "port_max": int64(22), "action": "accept"},
 		map[string]any{"protocol": "tcp", "port_min": int64(8000), "port_max": int64(8080), "source": "192.0.2.0/24", "action": "accept"},
