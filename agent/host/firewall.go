@@ -9,7 +9,7 @@ import "net/netip"
 // Implementations may let through, before any rule, what a stateless
 // filter needs for the VM's own traffic to work (replies to its TCP
 // connections and pings, ICMP errors, IPv6 neighbour discovery, DHCP
-// replies) and frames that are not IP.
+// replies, fragments but the first) and frames that are not IP.
 type Firewall struct {
 	// DropByDefault drops what no rule matched; otherwise it passes.
 	DropByDefault bool

@@ -18,9 +18,10 @@ const MaxFirewallRules = 64
 // Firewall is an iface's inbound firewall: the rules in order, the first
 // that matches a packet decides, then the policy. Rules see only IP
 // traffic to the VM, and the filter is stateless: replies to the VM's
-// own TCP connections and pings, ICMP errors, IPv6 neighbour discovery
-// and DHCP replies always pass; with a drop policy, UDP replies (DNS
-// answers) need a rule accepting their source.
+// own TCP connections and pings, ICMP errors, IPv6 neighbour discovery,
+// DHCP replies and fragments but the first (which met the rules) always
+// pass; with a drop policy, UDP replies (DNS answers) need a rule
+// accepting their source.
 type Firewall struct {
 	Policy string // "accept" or "drop"
 	Rules  []FirewallRule

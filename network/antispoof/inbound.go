@@ -56,7 +56,8 @@ type Rule struct {
 // need not track bridged connections), so three kinds of traffic pass
 // before any rule: TCP segments other than a connection request (a bare
 // SYN), which are the replies to the VM's own connections, echo replies,
-// ICMP errors, IPv6 neighbour discovery, and DHCP replies. With a drop policy,
+// ICMP errors, IPv6 neighbour discovery, DHCP replies, and fragments
+// but the first (which carries the ports and meets the rules). With a drop policy,
 // UDP replies (DNS answers, say) need a rule accepting their source.
 // Non-IP frames (ARP) are not the firewall's business and always pass.
 type Inbound struct {
@@ -173,6 +174,12 @@ func inboundRules(in *Inbound) [][]expr.Any {
 		join(etherType(etherTypeIPv4), l4(unix.IPPROTO_ICMP), []expr.Any{th(0, 1)}, rangeOf([]byte{11}, []byte{12}), accept),
 		join(etherType(etherTypeIPv6), l4(icmpv6), []expr.Any{th(0, 1)}, rangeOf([]byte{1}, []byte{4}), accept),
 		join(etherType(etherTypeIPv6), l4(icmpv6), []expr.Any{th(0, 1)}, rangeOf([]byte{133}, []byte{137}), accept),
+		// Fragments but the first: the first carried the ports and met
+		// the rules, and without it the rest is never reassembled.
+		join(etherType(etherTypeIPv4), []expr.Any{nh(6, 2),
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 2, Mask: []byte{0x1f, 0xff}, Xor: []byte{0, 0}}, neq([]byte{0, 0})}, accept),
+		join(etherType(etherTypeIPv6), []expr.Any{&expr.Exthdr{Op: expr.ExthdrOpIpv6, Type: unix.IPPROTO_FRAGMENT, Offset: 2, Len: 2, DestRegister: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 2, Mask: []byte{0xff, 0xf8}, Xor: []byte{0, 0}}, neq([]byte{0, 0})}, accept),
 		// DHCP and DHCPv6 replies.
 		join(etherType(etherTypeIPv4), l4(unix.IPPROTO_UDP), []expr.Any{th(0, 2), eq(port(67)), th(2, 2), eq(port(68))}, accept),
 		join(etherType(etherTypeIPv6), l4(unix.IPPROTO_UDP), []expr.Any{th(0, 2), eq(port(547)), th(2, 2), eq(port(546))}, accept),

@@ -42,7 +42,7 @@ func (l *lab) listen(ports ...int) {
 			}
 		}()
 		go func() {
-			buf := make([]byte, 64)
+			buf := make([]byte, 9000)
 			for {
 				n, from, err := ul.ReadFrom(buf)
 				if err != nil {
@@ -59,6 +59,13 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // reach reports whether the host, sending from address from, gets a
 // TCP connection (or a UDP answer) from the guest's to:port.
 func (l *lab) reach(network, from, to string, port int) bool {
+	l.t.Helper()
+	return l.reachWith(network, from, to, port, 5)
+}
+
+// reachWith is reach with a UDP datagram of size bytes: past the MTU,
+// it goes in fragments.
+func (l *lab) reachWith(network, from, to string, port, size int) bool {
 	l.t.Helper()
 	ok := false
 	err := l.host.Do(func() error {
@@ -78,10 +85,11 @@ func (l *lab) reach(network, from, to string, port int) bool {
 			return nil
 		}
 		c.SetDeadline(time.Now().Add(700 * time.Millisecond))
-		c.Write([]byte("hello"))
-		buf := make([]byte, 8)
+		msg := []byte(strings.Repeat("hello", size/5+1)[:size])
+		c.Write(msg)
+		buf := make([]byte, size+1)
 		n, _ := c.Read(buf)
-		ok = string(buf[:n]) == "hello"
+		ok = string(buf[:n]) == string(msg)
 		return nil
 	})
 	if err != nil {
@@ -139,6 +147,7 @@ func TestInboundFirewall(t *testing.T) {
 		{Proto: ProtoTCP, PortMin: 80, PortMax: 80, Source: prefix("10.9.0.5/32")},
 		{Proto: ProtoTCP, PortMin: 80, PortMax: 80, Source: prefix("fd00::4/127")},
 		{Proto: ProtoUDP, PortMin: 50, PortMax: 60, Source: prefix("10.9.0.0/24")},
+		{Proto: ProtoUDP, PortMin: 53, PortMax: 53, Source: prefix("fd00::4/127")},
 	}}
 	if err := l.f.Apply(i); err != nil {
 		t.Fatal(err)
@@ -153,9 +162,21 @@ func TestInboundFirewall(t *testing.T) {
 		{"port no rule allows", "tcp", "10.9.0.5", "10.9.0.2", 8080, false},
 		{"udp port in range, source in network", "udp", "10.9.0.1", "10.9.0.2", 53, true},
 		{"udp rule of the other family", "udp", "fd00::1", "fd00::2", 53, false},
+		{"udp rule of this family", "udp", "fd00::5", "fd00::2", 53, true},
 		{"tcp on the udp rule's port", "tcp", "10.9.0.1", "10.9.0.2", 53, false},
 	}
 	l.probes("policy drop", policyDrop)
+	// A datagram past the MTU: its first fragment carries the ports and
+	// meets the rules, the others follow it.
+	for _, c := range []struct {
+		from, to string
+		port     int
+		want     bool
+	}{{"10.9.0.1", "10.9.0.2", 53, true}, {"10.9.0.1", "10.9.0.2", 8080, false}, {"fd00::5", "fd00::2", 53, true}, {"fd00::5", "fd00::2", 8080, false}} {
+		if got := l.reachWith("udp", c.from, c.to, c.port, 4000); got != c.want {
+			t.Errorf("4000-byte datagram from %s to port %d: got through = %v, want %v", c.from, c.port, got, c.want)
+		}
+	}
 	if _, err := l.host.Run("ping", "-c", "1", "-W", "1", "10.9.0.2"); err == nil {
 		t.Error("a ping got through a drop policy without an icmp rule")
 	}
