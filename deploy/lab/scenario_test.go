@@ -393,6 +393,7 @@ func TestXenLab(t *testing.T) {
 	s.consoleScenario(coop) // console_scenario_test.go
 	s.statsReport(coop)
 	counted := s.networkScenario(coop, coopIP, vif)
+	s.firewallScenario(coop, coopIP) // firewall_scenario_test.go
 
 	// A stubborn guest ignores both stop messages and is destroyed at the deadline.
 	stub, stubIP := s.create("stubborn", "stub1")
