@@ -20,6 +20,7 @@ var clientParams = map[string]bool{
 	"name": true, "size": true, "kernel": true, "cmdline": true, "snapshot_profile": true, "reboot": true,
 	"position": true, "access": true, "insert": true, "old_disk_id": true, "restore_disk_id": true, "restore": true,
 	"bandwidth": true, "reverse": true,
+	"description": true, "label": true, "note": true, "cpu_shares": true, // tune.go
 }
 
 // IsClientParam reports whether a client may read back an operation
@@ -42,6 +43,11 @@ type VMUpdate struct {
 	Cores     *int64  `json:"cores,omitempty"`
 	Console   *bool   `json:"console,omitempty"`
 	SSHKey    *string `json:"ssh_key,omitempty"`
+	// The free texts, kept and returned, and the CPU weight (tune.go).
+	Description *string `json:"description,omitempty"`
+	Label       *string `json:"label,omitempty"`
+	Note        *string `json:"note,omitempty"`
+	CPUShares   *int64  `json:"cpu_shares,omitempty"`
 }
 
 // DiskUpdate is disk_update's input: what changes, and whether the VM
