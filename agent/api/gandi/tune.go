@@ -15,19 +15,29 @@ const unlimitedBandwidth = "unlimited"
 // rate like any other, and a client that computed one must not lift its
 // VM's limit by mistake.
 func bandwidth(sp *spec) (*float64, error) {
-	if s, ok := sp.m["bandwidth"].(string); ok {
-		sp.ignore("bandwidth")
-		if s != unlimitedBandwidth {
-			return nil, wrongType(sp.obj, "bandwidth", `a number (int or double) or "unlimited"`, s)
-		}
-		bw := service.Unlimited
-		return &bw, nil
+	v, present, err := sp.val("bandwidth")
+	if err != nil || !present {
+		return nil, err
 	}
-	bw, err := sp.floatPtr("bandwidth")
-	if err == nil && bw != nil && *bw == 0 {
+	var bw float64
+	switch x := v.(type) {
+	case float64:
+		bw = x
+	case int64:
+		bw = float64(x)
+	case string:
+		if x != unlimitedBandwidth {
+			return nil, wrongType(sp.obj, "bandwidth", `a number (int or double) or "unlimited"`, v)
+		}
+		bw = service.Unlimited
+		return &bw, nil
+	default:
+		return nil, wrongType(sp.obj, "bandwidth", `a number (int or double) or "unlimited"`, v)
+	}
+	if bw == 0 {
 		return nil, service.Invalid(sp.obj, "bandwidth", `0 is no rate: give bit/s, or "unlimited" for no limit`)
 	}
-	return bw, err
+	return &bw, nil
 }
 
 // renderBandwidth is an iface's bandwidth as its spec takes it: bit/s
