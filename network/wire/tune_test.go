@@ -25,26 +25,30 @@ func (r *rig) iperf(t *testing.T, fromVM bool) float64 {
 	if fromVM {
 		args = append(args, "-R")
 	}
-	var out string
-	var err error
-	for try := 0; try < 50; try++ { // until the server listens
-		if out, err = r.host.Run(args...); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("iperf3: %v\n%s", err, out)
-	}
-	var res struct {
-		End struct {
+	type result struct {
+		Error string `json:"error"`
+		End   struct {
 			Received struct {
 				BitsPerSecond float64 `json:"bits_per_second"`
 			} `json:"sum_received"`
 		} `json:"end"`
 	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		t.Fatalf("iperf3 output: %v\n%s", err, out)
+	var res result
+	for try := 0; ; try++ {
+		// iperf3 -J may exit 0 with its error in the JSON: a server not
+		// listening yet is one, tried again.
+		out, err := r.host.Run(args...)
+		res = result{}
+		if jerr := json.Unmarshal([]byte(out), &res); jerr != nil && err == nil {
+			t.Fatalf("iperf3 output: %v\n%s", jerr, out)
+		}
+		if err == nil && res.Error == "" {
+			break
+		}
+		if try == 50 {
+			t.Fatalf("iperf3: %v, %s\n%s", err, res.Error, out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	return res.End.Received.BitsPerSecond
 }
