@@ -29,29 +29,21 @@ const (
 // VM is a virtual machine record. DiskIDs is ordered by position: index 0
 // is the system disk.
 type VM struct {
-	ID           int64  `json:"id"`
-	AccountID    int64  `json:"account_id"`
-	DatacenterID int64  `json:"datacenter_id"`
-	Hostname     string `json:"hostname"`
-	Description  string `json:"description"`
-	// Label and Note are the Gigas document's label and note (tune.go in
-	// agent/service checks them); like Description, the agent only
-	// keeps and returns them.
-	Label string `json:"label,omitempty"`
-	Note  string `json:"note,omitempty"`
-	// CPUShares is the VM's CPU weight against the host's other VMs
-	// (libvirt <cputune><shares>); 0 leaves the hypervisor's default.
-	CPUShares int64   `json:"cpu_shares,omitempty"`
-	Memory    int64   `json:"memory"`
-	MaxMemory int64   `json:"vm_max_memory"`
-	Cores     int64   `json:"cores"`
-	AIActive  int64   `json:"ai_active"`
-	Console   int64   `json:"console"`
-	State     string  `json:"state"`
-	DiskIDs   []int64 `json:"disk_ids"`
-	ReadOnly  []int64 `json:"read_only_disk_ids,omitempty"`
-	IfaceIDs  []int64 `json:"iface_ids"`
-	Domain    string  `json:"domain"`
+	ID           int64   `json:"id"`
+	AccountID    int64   `json:"account_id"`
+	DatacenterID int64   `json:"datacenter_id"`
+	Hostname     string  `json:"hostname"`
+	Description  string  `json:"description"`
+	Memory       int64   `json:"memory"`
+	MaxMemory    int64   `json:"vm_max_memory"`
+	Cores        int64   `json:"cores"`
+	AIActive     int64   `json:"ai_active"`
+	Console      int64   `json:"console"`
+	State        string  `json:"state"`
+	DiskIDs      []int64 `json:"disk_ids"`
+	ReadOnly     []int64 `json:"read_only_disk_ids,omitempty"`
+	IfaceIDs     []int64 `json:"iface_ids"`
+	Domain       string  `json:"domain"`
 	// RestartPending says the definition changed in a way only a fresh
 	// start applies (vm_max_memory, cores); the next reboot is a stop+start.
 	RestartPending bool `json:"restart_pending,omitempty"`
@@ -59,6 +51,14 @@ type VM struct {
 	// (new credentials, a rebuild): each has its own instance-id, which
 	// is what makes cloud-init apply it again at the next boot.
 	SeedGen int64 `json:"seed_gen,omitempty"`
+	// Label and Note are the Gigas document's label and note; like
+	// Description, the agent only keeps and returns them (tune.go in
+	// agent/service checks them). CPUShares is the VM's CPU weight
+	// against the host's other VMs (<cputune><shares>); 0 leaves the
+	// hypervisor's default.
+	Label     string `json:"label,omitempty"`
+	Note      string `json:"note,omitempty"`
+	CPUShares int64  `json:"cpu_shares,omitempty"`
 	// Provision is nil once there is nothing for a first boot to apply;
 	// most VMs carry none, and 10,000 of them should stay small.
 	Provision   *Provision `json:"provision,omitempty"`
@@ -150,21 +150,20 @@ const (
 	IfaceUsed         = "used"
 )
 
-// Iface is a network interface record.
+// Iface is a network interface record. Bandwidth is the rate each way
+// in bit/s; 0 is unlimited: the iface's device is not shaped at all.
 type Iface struct {
-	ID           int64 `json:"id"`
-	AccountID    int64 `json:"account_id"`
-	DatacenterID int64 `json:"datacenter_id"`
-	// Bandwidth is the rate each way in bit/s; 0 is unlimited: the
-	// iface's device is not shaped at all.
-	Bandwidth   float64   `json:"bandwidth"`
-	VMID        int64     `json:"vm_id"`
-	IPIDs       []int64   `json:"ip_ids"`
-	State       string    `json:"state"`
-	Type        string    `json:"type"`
-	MAC         string    `json:"mac"`
-	DateCreated time.Time `json:"date_created"`
-	DateUpdated time.Time `json:"date_updated"`
+	ID           int64     `json:"id"`
+	AccountID    int64     `json:"account_id"`
+	DatacenterID int64     `json:"datacenter_id"`
+	Bandwidth    float64   `json:"bandwidth"`
+	VMID         int64     `json:"vm_id"`
+	IPIDs        []int64   `json:"ip_ids"`
+	State        string    `json:"state"`
+	Type         string    `json:"type"`
+	MAC          string    `json:"mac"`
+	DateCreated  time.Time `json:"date_created"`
+	DateUpdated  time.Time `json:"date_updated"`
 	// Dev is the backend device last wired for the iface (a Xen vif is
 	// renamed at every domain start); empty while its VM is stopped.
 	Dev string `json:"dev,omitempty"`
