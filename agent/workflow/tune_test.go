@@ -84,3 +84,38 @@ func TestVMUpdateCPUShares(t *testing.T) {
 		})
 	}
 }
+
+// iface_update to unlimited (0) rewires the running VM's device without
+// shaping, its filter kept; a rate shapes it again; a stop and a start
+// of an unlimited VM leave it unshaped.
+func TestIfaceUpdateUnlimited(t *testing.T) {
+	b := newBench(t, longTimeouts)
+	b.runningVM()
+	update := func(bw float64) {
+		t.Helper()
+		op := store.Operation{Type: "iface_update", IfaceID: ifaceID, VMID: vmID, Keys: []string{IfaceKey(ifaceID)}}
+		op.Input, _ = json.Marshal(IfaceUpdate{Bandwidth: bw})
+		if op := b.run(op)[0]; op.Step != store.StepDone {
+			t.Fatalf("iface_update to %v ended %s: %s", bw, op.Step, op.LastError)
+		}
+	}
+	unshaped := func(what string) {
+		t.Helper()
+		if w := b.net.Wired(ifaceID); w.Filter == nil || w.Shaping != nil {
+			t.Fatalf("%s: filter %+v, shaping %+v; want filtered, not shaped", what, w.Filter, w.Shaping)
+		}
+	}
+	update(0)
+	unshaped("unlimited")
+	update(2e6)
+	if w := b.net.Wired(ifaceID); w.Shaping == nil || w.Shaping.ToVM != 2e6 || w.Shaping.FromVM != 2e6 {
+		t.Fatalf("limited again: shaping %+v", w.Shaping)
+	}
+	update(0)
+	for _, typ := range []string{"vm_stop", "vm_start"} {
+		if op := b.run(vmOp(typ))[0]; op.Step != store.StepDone {
+			t.Fatalf("%s ended %s: %s", typ, op.Step, op.LastError)
+		}
+	}
+	unshaped("unlimited after a stop and a start")
+}
