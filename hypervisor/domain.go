@@ -57,6 +57,9 @@ func DomainXML(flavor Flavor, spec DomainSpec) (string, error) {
 		os.BootDevices = []libvirtxml.DomainBootDevice{{Dev: "hd"}}
 	}
 	dom.OS = os
+	if spec.CPUShares > 0 {
+		dom.CPUTune = &libvirtxml.DomainCPUTune{Shares: &libvirtxml.DomainCPUTuneShares{Value: uint(spec.CPUShares)}}
+	}
 
 	bus, prefix := "virtio", "vd"
 	switch flavor {

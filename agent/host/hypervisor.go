@@ -59,6 +59,11 @@ type Hypervisor interface {
 	// SetMemory balloons a domain, running or not, within its maximum
 	// (MaxMemMB, else MemoryMB); beyond it is refused.
 	SetMemory(ctx context.Context, name string, mb int64) error
+	// SetCPUShares sets a running domain's CPU weight live (the
+	// definition takes it from DomainSpec.CPUShares); a stopped domain
+	// has nothing to change (done). A driver that cannot change it live
+	// says ErrUnsupported: the weight applies at the next start.
+	SetCPUShares(ctx context.Context, name string, shares int64) error
 	// Domains lists the domains carrying an owner mark (defined through
 	// Define), never anyone else's.
 	Domains(ctx context.Context) ([]Domain, error)
@@ -117,6 +122,9 @@ type DomainSpec struct {
 	// read-only at device position SeedPosition so that disks attached
 	// later never take its name.
 	Seed string
+	// CPUShares is the domain's CPU weight (<cputune><shares>); 0 leaves
+	// the hypervisor's default.
+	CPUShares int64
 }
 
 // SeedPosition is the device position of the seed image (xvdz, vdz):

@@ -70,7 +70,7 @@ func TestVMReqOf(t *testing.T) {
 		{name: "max below memory", edit: func(v *VMSpec) { v.MaxMemory = refTo[int64](256) }, err: "vm_max_memory: must be at least memory (512 MB)"},
 		{name: "cores 0", edit: func(v *VMSpec) { v.Cores = refTo[int64](0) }, err: "cores: must be between 1 and 16"},
 		{name: "ai_active 2", edit: func(v *VMSpec) { v.AIActive = 2 }, err: "ai_active: must be 0 or 1"},
-		{name: "bandwidth 0", edit: func(v *VMSpec) { v.Bandwidth = refTo[float64](0) }, err: "bandwidth: must be from"},
+		{name: "bandwidth -1 (0 is unlimited)", edit: func(v *VMSpec) { v.Bandwidth = refTo[float64](-1) }, err: "bandwidth: must be from"},
 		{name: "ip_version 0", edit: func(v *VMSpec) { v.IPVersion = refTo[int64](0) }, err: "ip_version: must be 4 or 6"},
 		{name: "run too long", edit: func(v *VMSpec) { v.Run = strings.Repeat("x", MaxRunBytes+1) }, err: "run: must be at most"},
 		{name: "bad login", edit: func(v *VMSpec) { v.Login = "ro ot" }, err: "login: must be letters"},

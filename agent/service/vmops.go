@@ -49,6 +49,7 @@ type VMUpdate struct {
 	SSHKey *string
 	// Password is the clear text, kept only as a hash; "" removes it.
 	Password *string
+	VMTune   // description, label, note, cpu_shares (tune.go)
 	Options  CallOptions
 }
 
@@ -115,10 +116,14 @@ func vmUpdateParams(req VMUpdate) (params, secrets map[string]string, err error)
 			return nil, nil, err
 		}
 	}
+	if err := req.VMTune.check(); err != nil {
+		return nil, nil, err
+	}
+	req.VMTune.params(params)
 	if len(params) == 0 && secrets == nil {
 		// An operation that changes nothing would still take the VM's
 		// turn and say DONE: refuse it, as disk.update does.
-		return nil, nil, Errorf(ObjVM, KindMissing, "update_spec: nothing to change (give one of memory, vm_max_memory, cores, console, password, ssh_key)")
+		return nil, nil, Errorf(ObjVM, KindMissing, "update_spec: nothing to change (give one of memory, vm_max_memory, cores, console, password, ssh_key, description, label, note, cpu_shares)")
 	}
 	return params, secrets, nil
 }

@@ -12,7 +12,9 @@ import (
 type VM struct {
 	ID, DatacenterID             int64
 	Hostname, Description, State string
+	Label, Note                  string // the Gigas document's (tune.go)
 	Memory, MaxMemory, Cores     int64
+	CPUShares                    int64 // 0: the hypervisor's default
 	AIActive, Console            int64
 	DiskIDs, IfaceIDs            []int64
 	DateCreated, DateUpdated     time.Time
@@ -20,6 +22,7 @@ type VM struct {
 
 func vmOf(v store.VM) VM {
 	return VM{ID: v.ID, DatacenterID: v.DatacenterID, Hostname: v.Hostname, Description: v.Description, State: v.State,
+		Label: v.Label, Note: v.Note, CPUShares: v.CPUShares,
 		Memory: v.Memory, MaxMemory: v.MaxMemory, Cores: v.Cores, AIActive: v.AIActive, Console: v.Console,
 		DiskIDs: append([]int64{}, v.DiskIDs...), IfaceIDs: append([]int64{}, v.IfaceIDs...),
 		DateCreated: v.DateCreated, DateUpdated: v.DateUpdated}

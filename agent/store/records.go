@@ -51,6 +51,14 @@ type VM struct {
 	// (new credentials, a rebuild): each has its own instance-id, which
 	// is what makes cloud-init apply it again at the next boot.
 	SeedGen int64 `json:"seed_gen,omitempty"`
+	// Label and Note are the Gigas document's label and note; like
+	// Description, the agent only keeps and returns them (tune.go in
+	// agent/service checks them). CPUShares is the VM's CPU weight
+	// against the host's other VMs (<cputune><shares>); 0 leaves the
+	// hypervisor's default.
+	Label     string `json:"label,omitempty"`
+	Note      string `json:"note,omitempty"`
+	CPUShares int64  `json:"cpu_shares,omitempty"`
 	// Provision is nil once there is nothing for a first boot to apply;
 	// most VMs carry none, and 10,000 of them should stay small.
 	Provision   *Provision `json:"provision,omitempty"`
@@ -142,7 +150,8 @@ const (
 	IfaceUsed         = "used"
 )
 
-// Iface is a network interface record.
+// Iface is a network interface record. Bandwidth is the rate each way
+// in bit/s; 0 is unlimited: the iface's device is not shaped at all.
 type Iface struct {
 	ID           int64     `json:"id"`
 	AccountID    int64     `json:"account_id"`

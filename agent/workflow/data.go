@@ -21,6 +21,7 @@ var clientParams = map[string]bool{
 	"position": true, "access": true, "insert": true, "old_disk_id": true, "restore_disk_id": true, "restore": true,
 	"bandwidth": true, "reverse": true,
 	"policy": true, "rules": true, // iface_firewall
+	"description": true, "label": true, "note": true, "cpu_shares": true, // tune.go
 }
 
 // IsClientParam reports whether a client may read back an operation
@@ -43,6 +44,11 @@ type VMUpdate struct {
 	Cores     *int64  `json:"cores,omitempty"`
 	Console   *bool   `json:"console,omitempty"`
 	SSHKey    *string `json:"ssh_key,omitempty"`
+	// The free texts, kept and returned, and the CPU weight (tune.go).
+	Description *string `json:"description,omitempty"`
+	Label       *string `json:"label,omitempty"`
+	Note        *string `json:"note,omitempty"`
+	CPUShares   *int64  `json:"cpu_shares,omitempty"`
 }
 
 // DiskUpdate is disk_update's input: what changes, and whether the VM

@@ -56,6 +56,7 @@ func (s *Workflows) applyVMUpdate(ctx context.Context, r *ops.Run) error {
 			}
 			v.Provision.SSHKey = *in.SSHKey
 		}
+		tuneRecord(&v, in)
 		if v.MaxMemory != oldMax || v.Cores != oldCores {
 			v.RestartPending = true
 		}
@@ -73,6 +74,9 @@ func (s *Workflows) applyVMUpdate(ctx context.Context, r *ops.Run) error {
 		return err
 	}
 	if err := s.hv.Define(ctx, spec); err != nil {
+		return err
+	}
+	if err := s.applyCPUShares(ctx, r, spec.Name, in); err != nil {
 		return err
 	}
 	if in.Memory != nil {

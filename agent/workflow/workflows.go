@@ -164,7 +164,7 @@ func (s *Workflows) DomainSpec(vmID int64) (host.DomainSpec, error) {
 			err = fmt.Errorf("vm %d has no record", vmID)
 			return
 		}
-		spec = host.DomainSpec{Name: v.Domain, UUID: s.UUID(v.ID), VMID: v.ID, Owner: s.st.Instance(), MemoryMB: v.Memory, MaxMemMB: v.MaxMemory, VCPUs: v.Cores}
+		spec = host.DomainSpec{Name: v.Domain, UUID: s.UUID(v.ID), VMID: v.ID, Owner: s.st.Instance(), MemoryMB: v.Memory, MaxMemMB: v.MaxMemory, VCPUs: v.Cores, CPUShares: v.CPUShares}
 		for i, did := range v.DiskIDs {
 			d, ok := tx.Disk(did)
 			if !ok {

@@ -4,13 +4,15 @@ import "github.com/xenagent/xenagent/agent/service"
 
 // renderVM is VMReturn.
 func renderVM(v service.VM) map[string]any {
-	return map[string]any{
+	out := map[string]any{
 		"id": v.ID, "hostname": v.Hostname, "description": v.Description, "memory": v.Memory,
 		"vm_max_memory": v.MaxMemory, "cores": v.Cores, "ai_active": v.AIActive, "console": v.Console,
 		"datacenter_id": v.DatacenterID, "state": v.State, "flex_shares": 0,
 		"disks_id": append([]int64{}, v.DiskIDs...), "ifaces_id": append([]int64{}, v.IfaceIDs...),
 		"date_created": v.DateCreated, "date_updated": v.DateUpdated,
 	}
+	renderTune(out, v) // extensions (tune.go)
+	return out
 }
 
 // renderVMInfo is VMReturn with what only vm.info returns.

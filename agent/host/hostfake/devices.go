@@ -135,3 +135,30 @@ func (h *Hypervisor) LiveIfaces(ctx context.Context, name string) ([]host.LiveIf
 	})
 	return out, err
 }
+
+// SetCPUShares sets a running domain's CPU weight (Domain's CPUShares
+// reads it); a stopped one takes its definition's at the next start.
+// WithoutLiveCPUShares makes it refuse a running one, as a host without
+// a CPU cgroup controller does.
+func (h *Hypervisor) SetCPUShares(ctx context.Context, name string, shares int64) error {
+	return h.do(ctx, "SetCPUShares", name, func(e *effects) error {
+		d, ok := h.doms[name]
+		if !ok {
+			return noDomain("setting cpu shares of", name)
+		}
+		if shares <= 0 {
+			return fmt.Errorf("setting cpu shares of %s to %d: must be positive", name, shares)
+		}
+		if d.running && h.noLiveShares {
+			return fmt.Errorf("setting cpu shares of %s: %w", name, host.ErrUnsupported)
+		}
+		if d.running {
+			d.shares = shares
+		}
+		return nil
+	})
+}
+
+// WithoutLiveCPUShares has SetCPUShares refuse running domains with
+// host.ErrUnsupported.
+func WithoutLiveCPUShares() HypervisorOption { return func(h *Hypervisor) { h.noLiveShares = true } }

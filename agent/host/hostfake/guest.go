@@ -163,10 +163,11 @@ type DomainInfo struct {
 	Disks map[int]host.DiskSpec // by device position; the seed at host.SeedPosition
 	State host.State
 	// Live are the running domain's interfaces and devices; MemoryMB its
-	// balloon.
-	Live     []host.LiveIface
-	MemoryMB int64
-	Foreign  bool
+	// balloon, CPUShares its CPU weight.
+	Live      []host.LiveIface
+	MemoryMB  int64
+	CPUShares int64
+	Foreign   bool
 }
 
 // Domain returns what the fake holds of domain name.
@@ -183,7 +184,7 @@ func (h *Hypervisor) Domain(name string) (DomainInfo, bool) {
 		info.Disks[pos] = disk
 	}
 	if d.running {
-		info.MemoryMB = d.memMB
+		info.MemoryMB, info.CPUShares = d.memMB, d.shares
 	}
 	return info, true
 }

@@ -80,7 +80,7 @@ func ifbName(id int64) string { return "xa-i" + strconv.FormatInt(id, 10) }
 // A missing device fails the shaping: the filter stays, as on a host.
 func (w *Wiring) Wire(ctx context.Context, i host.WireSpec) error {
 	return w.lock(ctx, "Wire", strconv.FormatInt(i.ID, 10), func() error {
-		if i.Bandwidth == 0 {
+		if i.Bandwidth == 0 && !i.Unlimited {
 			return fmt.Errorf("wiring iface %d: no bandwidth", i.ID)
 		}
 		if i.Dev == "" || len(i.MAC) == 0 {
@@ -96,6 +96,10 @@ func (w *Wiring) Wire(ctx context.Context, i host.WireSpec) error {
 		w.filters[i.ID] = f
 		if _, ok := w.devs[i.Dev]; !ok {
 			return fmt.Errorf("shaping %s: %w", i.Dev, ErrNoDevice)
+		}
+		if i.Unlimited {
+			delete(w.shaped, i.ID)
+			return nil
 		}
 		w.shaped[i.ID] = Shaping{Dev: i.Dev, IFB: ifbName(i.ID), ToVM: i.Bandwidth, FromVM: i.Bandwidth}
 		return nil

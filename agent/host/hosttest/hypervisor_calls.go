@@ -2,6 +2,7 @@ package hosttest
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/host"
@@ -99,6 +100,21 @@ func hvMemory(t *testing.T, r *hvRig) {
 		if err := r.hv.SetMemory(r.ctx, name, c.mb); (err == nil) != c.ok {
 			t.Errorf("balloon to %d MB (maximum %d): %v", c.mb, spec.MaxMemMB, err)
 		}
+	}
+}
+
+// hvCPUShares: a running domain takes a new weight live, or the driver
+// says it cannot (ErrUnsupported), never anything else; the domain runs
+// on either way.
+func hvCPUShares(t *testing.T, r *hvRig) {
+	const name = "xa-hosttest-shares"
+	r.define(name, 7)
+	r.start(name)
+	if err := r.hv.SetCPUShares(r.ctx, name, 512); err != nil && !errors.Is(err, host.ErrUnsupported) {
+		t.Errorf("cpu shares of a running domain: %v, want done or ErrUnsupported", err)
+	}
+	if st, err := r.hv.State(r.ctx, name); err != nil || !st.Running {
+		t.Errorf("state after setting cpu shares = %+v, %v; want running", st, err)
 	}
 }
 

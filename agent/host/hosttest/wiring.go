@@ -52,6 +52,7 @@ func WiringSuite(t *testing.T, newRig func(t *testing.T) WiringRig) {
 	}{
 		{"wire filters and shapes; again replaces", wireAgain},
 		{"refused without bandwidth, never shaped without device", wireRefused},
+		{"unlimited: filtered, not shaped; a rate again shapes", wireUnlimited},
 		{"unplugged keeps the filter for the next device", wireUnplugged},
 		{"unwire removes everything; again is done", wireUnwire},
 		{"sweep removes only what keep refuses", wireSweep},
@@ -111,6 +112,20 @@ func wireRefused(t *testing.T, r *wireRig) {
 	if got, err := r.Inspect(6, "vif9.0"); err != nil || got.IFB || got.ToVM != 0 || got.FromVM != 0 {
 		t.Fatalf("a device plugged after a failed wiring is shaped: %+v, %v", got, err)
 	}
+}
+
+// wireUnlimited: an unlimited iface keeps its filter and loses its
+// shaping, both ways, IFB included, and a rate shapes it again.
+func wireUnlimited(t *testing.T, r *wireRig) {
+	i := WireSpec(5, "vif3.0", 1_000_000)
+	r.Plug(t, i)
+	r.wire(i)
+	for range 2 {
+		r.wire(host.WireSpec{ID: i.ID, Dev: i.Dev, MAC: i.MAC, IPv4: i.IPv4, Unlimited: true})
+		r.is("unlimited", 5, "vif3.0", Wired{Filtered: true, FilterDev: "vif3.0"})
+	}
+	r.wire(i)
+	r.is("limited again", 5, "vif3.0", Wired{Filtered: true, FilterDev: "vif3.0", IFB: true, ToVM: 1_000_000, FromVM: 1_000_000})
 }
 
 func wireUnplugged(t *testing.T, r *wireRig) {
