@@ -69,6 +69,7 @@ func HypervisorSuite(t *testing.T, newRig func(t *testing.T) HypervisorRig) {
 		{"memory within the maximum", hvMemory},
 		{"live interfaces of a running domain", hvLiveIfaces},
 		{"undefine powers off a running domain", hvUndefineRunning},
+		{"suspend and resume, and destroy while paused", hvPause}, // pause.go
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newHVRig(t, newRig(t))) })
 	}
