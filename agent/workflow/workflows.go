@@ -58,7 +58,7 @@ func (s *Workflows) registerWorkflows() {
 		{Name: "finish", Do: s.finishWithState(store.VMRunning), Atomic: true},
 	}})
 	s.eng.Register("vm_stop", ops.Workflow{Steps: []ops.Step{
-		{Name: "stop", Do: s.stopDomain, Prepare: ops.PrepareProgress(s.prepareStop)},
+		{Name: "stop", Do: s.stopDomain, Prepare: s.prepareStopOp},
 		{Name: "unplug", Do: s.unplugVM},
 		{Name: "finish", Do: s.finishWithState(store.VMHalted), Atomic: true},
 	}})
@@ -111,6 +111,7 @@ func (s *Workflows) registerWorkflows() {
 		{Name: "unwire", Do: s.unwireStep},
 	}})
 	s.registerRollback()
+	s.registerPause()
 	s.eng.OnFinish(s.afterOperation)
 }
 
