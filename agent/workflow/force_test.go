@@ -98,18 +98,32 @@ func TestForce(t *testing.T) {
 func TestForceWhileGracefulWaits(t *testing.T) {
 	tests := []struct {
 		graceful, force  string
+		pending          bool // the reboot applies a pending change (restartFresh)
 		destroys, resets int
 		state            string
 	}{
-		{"vm_stop", "vm_stop", 1, 0, store.VMHalted},
-		{"vm_stop", "vm_reboot", 1, 0, store.VMRunning}, // powered off, then booted by the reboot
-		{"vm_reboot", "vm_reboot", 0, 1, store.VMRunning},
-		{"vm_reboot", "vm_stop", 1, 1, store.VMHalted},
+		{"vm_stop", "vm_stop", false, 1, 0, store.VMHalted},
+		{"vm_stop", "vm_reboot", false, 1, 0, store.VMRunning}, // powered off, then booted by the reboot
+		{"vm_reboot", "vm_reboot", false, 0, 1, store.VMRunning},
+		{"vm_reboot", "vm_stop", false, 1, 1, store.VMHalted},
+		{"vm_reboot", "vm_reboot", true, 1, 0, store.VMRunning},
 	}
 	for _, tt := range tests {
-		t.Run(tt.graceful+" then force "+tt.force, func(t *testing.T) {
+		name := tt.graceful + " then force " + tt.force
+		if tt.pending {
+			name += " with a change pending"
+		}
+		t.Run(name, func(t *testing.T) {
 			b := newBench(t, longTimeouts)
 			b.runningVM()
+			if tt.pending {
+				b.st.Update(func(tx *store.Tx) error {
+					v, _ := tx.VM(vmID)
+					v.RestartPending = true
+					tx.PutVM(v)
+					return nil
+				})
+			}
 			b.hv.SetGuest(DomainName(vmID), hostfake.Guest{IgnoreShutdown: true, IgnoreReboot: true})
 			g := b.submit(vmOp(tt.graceful))
 			b.waitFor("the graceful message", func() bool { return b.hv.Count("Shutdown")+b.hv.Count("Reboot") > 0 })
@@ -146,8 +160,8 @@ func TestForceWhileGracefulWaits(t *testing.T) {
 			if d, r := b.hv.Count("Destroy"), b.hv.Count("Reset"); d != tt.destroys || r != tt.resets {
 				t.Errorf("%d destroys and %d resets, want %d and %d", d, r, tt.destroys, tt.resets)
 			}
-			if v, _ := b.vm(); v.State != tt.state {
-				t.Errorf("vm %s, want %s", v.State, tt.state)
+			if v, _ := b.vm(); v.State != tt.state || v.RestartPending {
+				t.Errorf("vm %s (restart pending %v), want %s", v.State, v.RestartPending, tt.state)
 			}
 			t.Logf("both done %v after the force operation was submitted (graceful timeouts: %v)", took.Round(time.Millisecond), longTimeouts.Stop)
 		})
