@@ -71,8 +71,9 @@ func (s *Service) powerAction(c *Caller, typ string, id int64, opts CallOptions,
 		if s.deleting(tx, key) {
 			return opSpec{}, Errorf(ObjVM, KindConflict, "vm_id: vm %d is being deleted", id)
 		}
-		if v.State == store.VMLocked {
-			return opSpec{}, Errorf(ObjVM, KindConflict, "vm_id: vm %d is locked", id)
+		if l, ok := tx.Lock(id); ok {
+			// Before the state rule: the lock is the reason (lock.go).
+			return opSpec{}, lockedFault("vm_id", id, id, l)
 		}
 		if state != nil && !s.queued(tx, key) {
 			if err := state(v); err != nil {

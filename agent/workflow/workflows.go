@@ -111,6 +111,7 @@ func (s *Workflows) registerWorkflows() {
 		{Name: "unwire", Do: s.unwireStep},
 	}})
 	s.registerRollback()
+	s.registerRebuild()
 	s.registerPause()
 	s.eng.OnFinish(s.afterOperation)
 }

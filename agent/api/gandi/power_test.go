@@ -116,3 +116,29 @@ func TestPowerVerbs(t *testing.T) {
 		t.Fatalf("domain of a paused vm left after delete: %+v", st)
 	}
 }
+
+// A VM under the operator's lock refuses force stop and reboot, pause
+// and resume with the fault naming the lock, and nothing is recorded.
+func TestPowerLocked(t *testing.T) {
+	a := newAgent(t, true)
+	vmID := a.createVM(a.alice, "pw3")
+	a.mustCall(a.op, "hosting.vm.lock", vmID, "legal hold 4711")
+	for _, call := range []struct {
+		method string
+		params []any
+	}{
+		{"hosting.vm.stop", []any{vmID, map[string]any{"force": true}}},
+		{"hosting.vm.reboot", []any{vmID, map[string]any{"force": true}}},
+		{"hosting.vm.pause", []any{vmID}},
+		{"hosting.vm.resume", []any{vmID}},
+	} {
+		before := a.snapshot()
+		_, f := a.call(a.alice, call.method, call.params...)
+		if f == nil || f.Cause != CauseConflict || !strings.Contains(f.Error(), "legal hold 4711") {
+			t.Errorf("%s %v of a locked vm: %v", call.method, call.params, f)
+		}
+		if after := a.snapshot(); after != before {
+			t.Errorf("%s: records changed: %v -> %v", call.method, before, after)
+		}
+	}
+}
