@@ -32,6 +32,11 @@ type Hypervisor interface {
 	// Reset restarts a running domain at once, without asking the guest;
 	// a stopped one is ErrNotRunning.
 	Reset(ctx context.Context, name string) error
+	// Suspend pauses a running domain (its vCPUs stop, its memory and
+	// devices stay) and Resume lets a paused one run on; a domain already
+	// so is done, a stopped one is ErrNotRunning.
+	Suspend(ctx context.Context, name string) error
+	Resume(ctx context.Context, name string) error
 	// State is a domain's runtime state; a missing domain is
 	// State{Exists: false} and no error.
 	State(ctx context.Context, name string) (State, error)

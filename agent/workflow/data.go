@@ -22,6 +22,7 @@ var clientParams = map[string]bool{
 	"bandwidth": true, "reverse": true,
 	"policy": true, "rules": true, // iface_firewall
 	"description": true, "label": true, "note": true, "cpu_shares": true, // tune.go
+	"force": true, // power room (force.go)
 }
 
 // IsClientParam reports whether a client may read back an operation
@@ -107,6 +108,9 @@ type StopProgress struct {
 	// each is sent).
 	Messages int  `json:"messages,omitempty"`
 	Forced   bool `json:"forced,omitempty"`
+	// EscalatedBy is the force vm_stop or vm_reboot queued behind this
+	// graceful stop that made it power off at once (force.go).
+	EscalatedBy int64 `json:"escalated_by,omitempty"`
 }
 
 // RebootProgress is the progress of vm_reboot, and of disk_update,
@@ -124,6 +128,12 @@ type RebootProgress struct {
 	// pending.
 	FreshStart bool `json:"fresh_start,omitempty"`
 	Forced     bool `json:"forced,omitempty"`
+	// EscalatedBy is the force vm_stop or vm_reboot queued behind this
+	// graceful reboot that made it reset at once; DoneBy, in a force
+	// reboot's progress, the graceful reboot it escalated, whose reset
+	// was this one's (force.go).
+	EscalatedBy int64 `json:"escalated_by,omitempty"`
+	DoneBy      int64 `json:"done_by,omitempty"`
 }
 
 // VMUpdateProgress is vm_update's progress.

@@ -58,7 +58,7 @@ func (s *Workflows) registerWorkflows() {
 		{Name: "finish", Do: s.finishWithState(store.VMRunning), Atomic: true},
 	}})
 	s.eng.Register("vm_stop", ops.Workflow{Steps: []ops.Step{
-		{Name: "stop", Do: s.stopDomain, Prepare: ops.PrepareProgress(s.prepareStop)},
+		{Name: "stop", Do: s.stopDomain, Prepare: s.prepareStopOp},
 		{Name: "unplug", Do: s.unplugVM},
 		{Name: "finish", Do: s.finishWithState(store.VMHalted), Atomic: true},
 	}})
@@ -113,6 +113,7 @@ func (s *Workflows) registerWorkflows() {
 	s.registerRollback()
 	s.registerRebuild()
 	s.registerFirewall()
+	s.registerPause()
 	s.eng.OnFinish(s.afterOperation)
 }
 

@@ -70,8 +70,10 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.create_from": f.vmCreateFrom,
 		"hosting.vm.update":      f.vmUpdate,
 		"hosting.vm.start":       f.vmAction("hosting.vm.start", f.svc.StartVM),
-		"hosting.vm.stop":        f.vmAction("hosting.vm.stop", f.svc.StopVM),
-		"hosting.vm.reboot":      f.vmAction("hosting.vm.reboot", f.svc.RebootVM),
+		"hosting.vm.stop":        f.vmPower("hosting.vm.stop", f.svc.StopVM, f.svc.ForceStopVM),       // extension arg force (power.go)
+		"hosting.vm.reboot":      f.vmPower("hosting.vm.reboot", f.svc.RebootVM, f.svc.ForceRebootVM), // extension arg force (power.go)
+		"hosting.vm.pause":       f.vmAction("hosting.vm.pause", f.svc.PauseVM),                       // extension (power.go)
+		"hosting.vm.resume":      f.vmAction("hosting.vm.resume", f.svc.ResumeVM),                     // extension (power.go)
 		"hosting.vm.delete":      f.vmAction("hosting.vm.delete", f.svc.DeleteVM),
 		"hosting.vm.console":     f.vmConsole, // extension (console.go)
 		"hosting.vm.stats":       f.vmStats,   // extension (stats.go)

@@ -81,12 +81,17 @@ func (h *Hypervisor) reboot(name string, d *domain, e *effects) {
 
 // later has the guest of boot act after delay, unless the domain was
 // started, stopped or reset meanwhile (the guest that got the message is
-// gone).
+// gone). A paused guest acts once it runs again.
 func (h *Hypervisor) later(name string, boot uint64, delay time.Duration, act func(d *domain, e *effects)) {
 	time.AfterFunc(delay, func() {
 		var e effects
 		h.mu.Lock()
 		if d, ok := h.doms[name]; ok && d.running && d.boot == boot {
+			if d.paused {
+				h.mu.Unlock()
+				h.later(name, boot, 10*time.Millisecond, act)
+				return
+			}
 			act(d, &e)
 		}
 		h.mu.Unlock()

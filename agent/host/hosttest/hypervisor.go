@@ -70,6 +70,7 @@ func HypervisorSuite(t *testing.T, newRig func(t *testing.T) HypervisorRig) {
 		{"cpu shares, live or refused as unsupported", hvCPUShares},
 		{"live interfaces of a running domain", hvLiveIfaces},
 		{"undefine powers off a running domain", hvUndefineRunning},
+		{"suspend and resume, and destroy while paused", hvPause}, // pause.go
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newHVRig(t, newRig(t))) })
 	}
