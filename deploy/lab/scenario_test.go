@@ -412,6 +412,8 @@ func TestXenLab(t *testing.T) {
 	if took < 60*time.Second || s.domid(stub) == beforeReset {
 		t.Fatalf("stubborn reboot not reset at the deadline")
 	}
+	s.pingable(stubIP)
+	s.powerScenario(stub, stubIP, stubbornStop) // power_scenario_test.go
 	// Delete leaves no domain, volume or vif behind.
 	s.action("hosting.vm.delete", stub)
 	if out := s.dom0(fmt.Sprintf("virsh -c xen:///system list --all --name | grep -c xa-vm-%d || true", stub)); out != "0" {
