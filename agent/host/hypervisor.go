@@ -115,6 +115,11 @@ type DomainSpec struct {
 	// read-only at device position SeedPosition so that disks attached
 	// later never take its name.
 	Seed string
+	// CDROM is an ISO image attached read-only as a CD-ROM (HVM and
+	// QEMU only: a Xen PV domain has none); BootCDROM boots from it
+	// instead of the system disk or its kernel.
+	CDROM     string
+	BootCDROM bool
 }
 
 // SeedPosition is the device position of the seed image (xvdz, vdz):
