@@ -111,6 +111,7 @@ func (s *Workflows) registerWorkflows() {
 		{Name: "unwire", Do: s.unwireStep},
 	}})
 	s.registerRollback()
+	s.registerISO()
 	s.eng.OnFinish(s.afterOperation)
 }
 
@@ -176,6 +177,7 @@ func (s *Workflows) DomainSpec(vmID int64) (host.DomainSpec, error) {
 			}
 			spec.Disks = append(spec.Disks, host.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: slices.Contains(v.ReadOnly, did)})
 		}
+		cdromSpec(tx, v, &spec) // iso.go
 		if v.Provision != nil {
 			if p, ok := s.seedPath(v.ID); ok {
 				spec.Seed = p
