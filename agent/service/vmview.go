@@ -14,6 +14,8 @@ type VM struct {
 	Hostname, Description, State string
 	Memory, MaxMemory, Cores     int64
 	AIActive, Console            int64
+	ISOID                        int64  // the ISO attached as CD-ROM, 0: none (iso.go)
+	BootType                     string // default or cdrom (iso.go)
 	DiskIDs, IfaceIDs            []int64
 	DateCreated, DateUpdated     time.Time
 }
@@ -21,6 +23,7 @@ type VM struct {
 func vmOf(v store.VM) VM {
 	return VM{ID: v.ID, DatacenterID: v.DatacenterID, Hostname: v.Hostname, Description: v.Description, State: v.State,
 		Memory: v.Memory, MaxMemory: v.MaxMemory, Cores: v.Cores, AIActive: v.AIActive, Console: v.Console,
+		ISOID: v.ISOID, BootType: bootTypeOf(v),
 		DiskIDs: append([]int64{}, v.DiskIDs...), IfaceIDs: append([]int64{}, v.IfaceIDs...),
 		DateCreated: v.DateCreated, DateUpdated: v.DateUpdated}
 }

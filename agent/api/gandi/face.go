@@ -73,8 +73,12 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.stop":        f.vmAction("hosting.vm.stop", f.svc.StopVM),
 		"hosting.vm.reboot":      f.vmAction("hosting.vm.reboot", f.svc.RebootVM),
 		"hosting.vm.delete":      f.vmAction("hosting.vm.delete", f.svc.DeleteVM),
-		"hosting.vm.console":     f.vmConsole, // extension (console.go)
-		"hosting.vm.stats":       f.vmStats,   // extension (stats.go)
+		"hosting.vm.console":     f.vmConsole,   // extension (console.go)
+		"hosting.vm.stats":       f.vmStats,     // extension (stats.go)
+		"hosting.vm.iso_attach":  f.vmISOAttach, // extension (iso.go)
+		"hosting.vm.iso_detach":  f.vmISODetach, // extension (iso.go)
+		"hosting.vm.boot_type":   f.vmBootType,  // extension (iso.go)
+		"hosting.iso.list":       f.isoList,     // extension (iso.go)
 
 		"hosting.iface.count":  f.ifaceCount,
 		"hosting.iface.list":   f.ifaceList,
