@@ -20,6 +20,7 @@ var clientParams = map[string]bool{
 	"name": true, "size": true, "kernel": true, "cmdline": true, "snapshot_profile": true, "reboot": true,
 	"position": true, "access": true, "insert": true, "old_disk_id": true, "restore_disk_id": true, "restore": true,
 	"bandwidth": true, "reverse": true,
+	"policy": true, "rules": true, // iface_firewall
 	"iso_id": true, "boot_type": true, "effective": true, // iso.go
 }
 

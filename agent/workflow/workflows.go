@@ -111,6 +111,8 @@ func (s *Workflows) registerWorkflows() {
 		{Name: "unwire", Do: s.unwireStep},
 	}})
 	s.registerRollback()
+	s.registerRebuild()
+	s.registerFirewall()
 	s.registerISO()
 	s.eng.OnFinish(s.afterOperation)
 }

@@ -267,6 +267,24 @@ func (s *scenario) storageScenario(vmID int64, ip string) {
 	}
 	s.pingable(ip)
 	s.disksMatchLVs()
+
+	// hosting.vm.rebuild of the running guest from its image (by disk_id):
+	// a new system LV, the old one gone, the guest running and reachable
+	// at the same address.
+	oldSys := s.sysDisk(vmID)
+	start = time.Now()
+	ops = s.c.must("hosting.vm.rebuild", vmID, map[string]any{"disk_id": s.image("coop")})
+	s.c.wait(ops, 5*time.Minute)
+	rebuilt := s.sysDisk(vmID)
+	t.Logf("vm.rebuild of a running guest: DONE in %v, system disk %d -> %d, ping %v later",
+		time.Since(start).Round(time.Millisecond), oldSys, rebuilt, s.pingable(ip).Round(time.Second))
+	if rebuilt == oldSys || s.state(vmID) != "running" {
+		t.Fatalf("after rebuild: system disk %d (was %d), state %s", rebuilt, oldSys, s.state(vmID))
+	}
+	if x := s.dom0(fmt.Sprintf("virsh -c xen:///system dumpxml xa-vm-%d", vmID)); !strings.Contains(x, fmt.Sprintf("/dev/labvg/xa-disk-%d'", rebuilt)) {
+		t.Fatalf("the domain does not use the rebuilt disk:\n%s", x)
+	}
+	s.disksMatchLVs()
 }
 
 // packageInstalled checks that the agent runs as a host runs it: from the
@@ -375,6 +393,7 @@ func TestXenLab(t *testing.T) {
 	s.consoleScenario(coop) // console_scenario_test.go
 	s.statsReport(coop)
 	counted := s.networkScenario(coop, coopIP, vif)
+	s.firewallScenario(coop, coopIP) // firewall_scenario_test.go
 
 	// A stubborn guest ignores both stop messages and is destroyed at the deadline.
 	stub, stubIP := s.create("stubborn", "stub1")
@@ -448,6 +467,11 @@ func TestXenLab(t *testing.T) {
 	t.Logf("seed meta-data read in dom0: %s", strings.Join(strings.Fields(seed), " "))
 	if !strings.Contains(seed, `"local-hostname": "crash1"`) {
 		t.Fatalf("seed meta-data = %s", seed)
+	}
+	// coop's system disk has manual snapshots (the rollbacks moved them
+	// to it), and vm.delete refuses to orphan them: they go first.
+	for _, d := range s.c.must("hosting.disk.list", map[string]any{"type": "snapshot"}).([]any) {
+		s.c.wait(s.c.must("hosting.disk.delete", d.(map[string]any)["id"]), 2*time.Minute)
 	}
 	s.action("hosting.vm.delete", crashVM)
 	s.action("hosting.vm.delete", coop)

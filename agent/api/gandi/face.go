@@ -75,6 +75,10 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.delete":      f.vmAction("hosting.vm.delete", f.svc.DeleteVM),
 		"hosting.vm.console":     f.vmConsole,   // extension (console.go)
 		"hosting.vm.stats":       f.vmStats,     // extension (stats.go)
+		"hosting.vm.lock":        f.vmLock,      // extension (lock.go)
+		"hosting.vm.unlock":      f.vmUnlock,    // extension (lock.go)
+		"hosting.vm.locks":       f.vmLocks,     // extension (lock.go)
+		"hosting.vm.rebuild":     f.vmRebuild,   // extension (rebuild.go)
 		"hosting.vm.iso_attach":  f.vmISOAttach, // extension (iso.go)
 		"hosting.vm.iso_detach":  f.vmISODetach, // extension (iso.go)
 		"hosting.vm.boot_type":   f.vmBootType,  // extension (iso.go)
@@ -90,6 +94,9 @@ func (f *Face) table() map[string]method {
 		"hosting.ip.list":      f.ipList,
 		"hosting.ip.info":      f.ipInfo,
 		"hosting.ip.update":    f.ipUpdate,
+
+		"hosting.iface.firewall_rules": f.ifaceFirewallRules, // extension (firewall.go)
+		"hosting.iface.firewall_apply": f.ifaceFirewallApply, // extension (firewall.go)
 
 		"operation.count":  f.opCount,
 		"operation.list":   f.opList,
