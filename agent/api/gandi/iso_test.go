@@ -241,3 +241,26 @@ func TestISOBootTypeAfterQueuedDetach(t *testing.T) {
 		t.Fatalf("definition still has a CD-ROM:\n%s", x)
 	}
 }
+
+// The operator's lock (lock.go) refuses every CD-ROM call on the VM,
+// naming the lock, and changes nothing.
+func TestISOOnLockedVM(t *testing.T) {
+	a := newAgent(t, true)
+	isoID, _ := a.registerISO("rescue")
+	vmID := a.createVM(a.alice, "lk")
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.iso_attach", vmID, isoID))
+	a.mustCall(a.op, "hosting.vm.lock", vmID, "legal hold #42")
+	before, rec := a.snapshot(), a.vmRecord(vmID)
+	for _, call := range [][]any{
+		{"hosting.vm.boot_type", vmID, "cdrom"},
+		{"hosting.vm.iso_detach", vmID},
+	} {
+		_, f := a.call(a.alice, call[0].(string), call[1:]...)
+		if f == nil || !strings.Contains(f.Msg, "legal hold #42") {
+			t.Errorf("%s on a locked VM: %v, want a fault naming the lock", call[0], f)
+		}
+	}
+	if got := a.vmRecord(vmID); a.snapshot() != before || got.ISOID != rec.ISOID || got.BootType != rec.BootType {
+		t.Errorf("refused calls changed records: vm iso %d boot %q", got.ISOID, got.BootType)
+	}
+}
