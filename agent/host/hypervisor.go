@@ -130,6 +130,11 @@ type DomainSpec struct {
 	// CPUShares is the domain's CPU weight (<cputune><shares>); 0 leaves
 	// the hypervisor's default.
 	CPUShares int64
+	// CDROM is an ISO image attached read-only as a CD-ROM (HVM and
+	// QEMU only: a Xen PV domain has none); BootCDROM boots from it
+	// instead of the system disk or its kernel.
+	CDROM     string
+	BootCDROM bool
 }
 
 // SeedPosition is the device position of the seed image (xvdz, vdz):

@@ -16,6 +16,8 @@ type VM struct {
 	Memory, MaxMemory, Cores     int64
 	CPUShares                    int64 // 0: the hypervisor's default
 	AIActive, Console            int64
+	ISOID                        int64  // the ISO attached as CD-ROM, 0: none (iso.go)
+	BootType                     string // default or cdrom (iso.go)
 	DiskIDs, IfaceIDs            []int64
 	DateCreated, DateUpdated     time.Time
 }
@@ -24,6 +26,7 @@ func vmOf(v store.VM) VM {
 	return VM{ID: v.ID, DatacenterID: v.DatacenterID, Hostname: v.Hostname, Description: v.Description, State: v.State,
 		Label: v.Label, Note: v.Note, CPUShares: v.CPUShares,
 		Memory: v.Memory, MaxMemory: v.MaxMemory, Cores: v.Cores, AIActive: v.AIActive, Console: v.Console,
+		ISOID: v.ISOID, BootType: bootTypeOf(v),
 		DiskIDs: append([]int64{}, v.DiskIDs...), IfaceIDs: append([]int64{}, v.IfaceIDs...),
 		DateCreated: v.DateCreated, DateUpdated: v.DateUpdated}
 }

@@ -59,6 +59,10 @@ type VM struct {
 	Label     string `json:"label,omitempty"`
 	Note      string `json:"note,omitempty"`
 	CPUShares int64  `json:"cpu_shares,omitempty"`
+	// ISOID is the ISO attached as the VM's CD-ROM (0: none); BootType
+	// is BootCDROM to boot from it, "" (default) from the system disk.
+	ISOID    int64  `json:"iso_id,omitempty"`
+	BootType string `json:"boot_type,omitempty"`
 	// Provision is nil once there is nothing for a first boot to apply;
 	// most VMs carry none, and 10,000 of them should stay small.
 	Provision   *Provision `json:"provision,omitempty"`
@@ -213,6 +217,22 @@ type IP struct {
 	Num          int64     `json:"num"`
 	State        string    `json:"state"`
 	Reverse      string    `json:"reverse"`
+	DateCreated  time.Time `json:"date_created"`
+	DateUpdated  time.Time `json:"date_updated"`
+}
+
+// BootCDROM is VM.BootType booting from the attached ISO.
+const BootCDROM = "cdrom"
+
+// ISO is an ISO image the operator registered (configuration [[isos]]),
+// attached to VMs read-only as a CD-ROM. Path is the operator's file,
+// used in place: nothing writes it.
+type ISO struct {
+	ID           int64     `json:"id"`
+	Label        string    `json:"label"`
+	Path         string    `json:"path"`
+	SizeMB       int64     `json:"size"`
+	DatacenterID int64     `json:"datacenter_id"`
 	DateCreated  time.Time `json:"date_created"`
 	DateUpdated  time.Time `json:"date_updated"`
 }

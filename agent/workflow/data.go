@@ -22,7 +22,8 @@ var clientParams = map[string]bool{
 	"bandwidth": true, "reverse": true,
 	"policy": true, "rules": true, // iface_firewall
 	"description": true, "label": true, "note": true, "cpu_shares": true, // tune.go
-	"force": true, // power room (force.go)
+	"force":  true,                                       // power room (force.go)
+	"iso_id": true, "boot_type": true, "effective": true, // iso.go
 }
 
 // IsClientParam reports whether a client may read back an operation

@@ -114,6 +114,7 @@ func (s *Workflows) registerWorkflows() {
 	s.registerRebuild()
 	s.registerFirewall()
 	s.registerPause()
+	s.registerISO()
 	s.eng.OnFinish(s.afterOperation)
 }
 
@@ -179,6 +180,7 @@ func (s *Workflows) DomainSpec(vmID int64) (host.DomainSpec, error) {
 			}
 			spec.Disks = append(spec.Disks, host.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: slices.Contains(v.ReadOnly, did)})
 		}
+		cdromSpec(tx, v, &spec) // iso.go
 		if v.Provision != nil {
 			if p, ok := s.seedPath(v.ID); ok {
 				spec.Seed = p

@@ -75,12 +75,16 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.pause":       f.vmAction("hosting.vm.pause", f.svc.PauseVM),                       // extension (power.go)
 		"hosting.vm.resume":      f.vmAction("hosting.vm.resume", f.svc.ResumeVM),                     // extension (power.go)
 		"hosting.vm.delete":      f.vmAction("hosting.vm.delete", f.svc.DeleteVM),
-		"hosting.vm.console":     f.vmConsole, // extension (console.go)
-		"hosting.vm.stats":       f.vmStats,   // extension (stats.go)
-		"hosting.vm.lock":        f.vmLock,    // extension (lock.go)
-		"hosting.vm.unlock":      f.vmUnlock,  // extension (lock.go)
-		"hosting.vm.locks":       f.vmLocks,   // extension (lock.go)
-		"hosting.vm.rebuild":     f.vmRebuild, // extension (rebuild.go)
+		"hosting.vm.console":     f.vmConsole,   // extension (console.go)
+		"hosting.vm.stats":       f.vmStats,     // extension (stats.go)
+		"hosting.vm.lock":        f.vmLock,      // extension (lock.go)
+		"hosting.vm.unlock":      f.vmUnlock,    // extension (lock.go)
+		"hosting.vm.locks":       f.vmLocks,     // extension (lock.go)
+		"hosting.vm.rebuild":     f.vmRebuild,   // extension (rebuild.go)
+		"hosting.vm.iso_attach":  f.vmISOAttach, // extension (iso.go)
+		"hosting.vm.iso_detach":  f.vmISODetach, // extension (iso.go)
+		"hosting.vm.boot_type":   f.vmBootType,  // extension (iso.go)
+		"hosting.iso.list":       f.isoList,     // extension (iso.go)
 
 		"hosting.iface.count":  f.ifaceCount,
 		"hosting.iface.list":   f.ifaceList,

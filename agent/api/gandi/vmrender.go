@@ -21,6 +21,8 @@ func renderVMInfo(v service.VMInfo) map[string]any {
 	out["disks"] = renderAll(v.Disks, renderVMInfoDisk)
 	out["ifaces"] = renderAll(v.Ifaces, func(i service.Iface) any { return renderIface(i, true) })
 	out["console_url"] = ""
+	// Extensions (iso.go): the ISO attached as CD-ROM and the boot device.
+	out["iso_id"], out["boot_type"] = nullable(v.ISOID), v.BootType
 	out["graph_urls"] = map[string]any{"vcpu": []any{}, "vdi": []any{}, "vif": []any{}}
 	out["probes"] = map[string]any{}
 	out["triggers"] = []any{}
