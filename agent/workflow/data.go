@@ -20,6 +20,7 @@ var clientParams = map[string]bool{
 	"name": true, "size": true, "kernel": true, "cmdline": true, "snapshot_profile": true, "reboot": true,
 	"position": true, "access": true, "insert": true, "old_disk_id": true, "restore_disk_id": true, "restore": true,
 	"bandwidth": true, "reverse": true,
+	"effective": true, // when new credentials take effect (credentials.go)
 }
 
 // IsClientParam reports whether a client may read back an operation
@@ -124,4 +125,7 @@ type VMUpdateProgress struct {
 	// OldMax is the VM's vm_max_memory before the update, recorded by
 	// its first attempt: memory up to it is ballooned at once.
 	OldMax *int64 `json:"old_max,omitempty"`
+	// SeedGen is the seed generation new credentials were written under
+	// (credentials.go), journalled before the seed step writes it.
+	SeedGen int64 `json:"seed_gen,omitempty"`
 }

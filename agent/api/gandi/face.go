@@ -76,6 +76,8 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.console":     f.vmConsole, // extension (console.go)
 		"hosting.vm.stats":       f.vmStats,   // extension (stats.go)
 
+		"hosting.vm.reset_password": f.vmResetPassword, // extension (credentials.go)
+
 		"hosting.iface.count":  f.ifaceCount,
 		"hosting.iface.list":   f.ifaceList,
 		"hosting.iface.info":   f.ifaceInfo,
