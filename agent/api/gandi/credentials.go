@@ -15,7 +15,7 @@ import (
 // its idempotency key returns the operation without the password.
 func (f *Face) vmResetPassword(ctx context.Context, c *service.Caller, a args) (any, error) {
 	a.obj = service.ObjVM
-	id, err := a.id(0, "vm_id", service.ObjVM)
+	id, err := a.int(0, "vm_id")
 	if err != nil {
 		return nil, err
 	}
