@@ -167,3 +167,32 @@ func TestCredentialsRefused(t *testing.T) {
 		t.Errorf("refused calls moved the seed: %+v", v)
 	}
 }
+
+// An update cancelled after its seed was written, before the record took
+// the credentials, puts the seed back as the record has it: the same
+// instance-id and hash as before, nothing pending.
+func TestCredentialsCancelledRestoreSeed(t *testing.T) {
+	a := newAgent(t, true)
+	vmID := a.createVM(a.alice, "cancelled")
+	id0, ud0, hash0 := a.credSeed(vmID)
+	written := ""
+	a.hook.set(func(op store.Operation, boundary string) {
+		if op.Type == "vm_update" && boundary == "done:seed" {
+			written, _, _ = a.credSeed(vmID)
+			if err := a.eng.Cancel(op.ID); err != nil {
+				t.Errorf("cancel: %v", err)
+			}
+		}
+	})
+	out := a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.update", vmID, map[string]any{"password": "never-applied"}))
+	a.hook.set(nil)
+	if out[0]["step"] != "CANCEL" || written != a.wf.UUID(vmID)+"-g1" {
+		t.Fatalf("operation ended %v (%v); seed written as %q", out[0]["step"], out[0]["last_error"], written)
+	}
+	if id, ud, hash := a.credSeed(vmID); id != id0 || hash != hash0 || ud != ud0 {
+		t.Errorf("seed after the cancelled update: %s (was %s), hash changed: %v", id, id0, hash != hash0)
+	}
+	if v := a.vmRecord(vmID); v.SeedGen != 0 || v.RestartPending || !passwd.Verify(v.Provision.Password, "password_to_change") {
+		t.Errorf("record after the cancelled update: %+v", v)
+	}
+}
