@@ -31,6 +31,10 @@ type VMInfo struct {
 	VM
 	Disks  []VMDisk
 	Ifaces []Iface
+	// RestartPending: a change waits for the VM's next start (a reboot
+	// through the agent is one then): vm_max_memory, cores, or new
+	// credentials (credentials.go).
+	RestartPending bool
 }
 
 // VMDisk is one of a VM's disks, as vm.info shows it (the seed's
@@ -69,7 +73,7 @@ func (s *Service) VM(c *Caller, id int64) (VMInfo, error) {
 		if v, err = vmFor(tx, c, id); err != nil {
 			return
 		}
-		out = VMInfo{VM: vmOf(v), Disks: []VMDisk{}, Ifaces: []Iface{}}
+		out = VMInfo{VM: vmOf(v), Disks: []VMDisk{}, Ifaces: []Iface{}, RestartPending: v.RestartPending}
 		for _, did := range v.DiskIDs {
 			if d, ok := tx.Disk(did); ok {
 				out.Disks = append(out.Disks, s.vmDiskOf(tx, d))

@@ -78,6 +78,9 @@ func TestCredentialsReachTheSeed(t *testing.T) {
 		len(v.Provision.AuthorizedKeys) != 1 || v.Provision.AuthorizedKeys[0] != testKey {
 		t.Errorf("record after update: gen %d, restart pending %v, provision %+v", v.SeedGen, v.RestartPending, v.Provision)
 	}
+	if info := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any); info["restart_pending"] != true {
+		t.Errorf("vm.info restart_pending = %v after new credentials", info["restart_pending"])
+	}
 	if ds, err := a.wf.DomainSpec(vmID); err != nil || ds.Seed == "" {
 		t.Errorf("domain seed %q, %v", ds.Seed, err)
 	}
@@ -108,8 +111,8 @@ func TestCredentialsReachTheSeed(t *testing.T) {
 
 	// The next reboot through the agent is the fresh start that applies it.
 	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.reboot", vmID))
-	if v := a.vmRecord(vmID); v.RestartPending {
-		t.Errorf("restart still pending after a reboot")
+	if info := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any); info["restart_pending"] != false || a.vmRecord(vmID).RestartPending {
+		t.Errorf("restart still pending after a reboot: %v", info["restart_pending"])
 	}
 
 	// A VM made without anything to provision gets its first seed (a
