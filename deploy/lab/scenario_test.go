@@ -449,6 +449,7 @@ func TestXenLab(t *testing.T) {
 	if !strings.Contains(seed, `"local-hostname": "crash1"`) {
 		t.Fatalf("seed meta-data = %s", seed)
 	}
+	s.credentialsScenario(crashVM) // credentials_scenario_test.go
 	s.action("hosting.vm.delete", crashVM)
 	s.action("hosting.vm.delete", coop)
 	for _, d := range s.c.must("hosting.disk.list", map[string]any{}).([]any) {

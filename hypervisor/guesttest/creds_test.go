@@ -41,7 +41,7 @@ func TestCredsDigest(t *testing.T) {
 			}
 			path := filepath.Join(t.TempDir(), "user-data")
 			os.WriteFile(path, files["user-data"], 0o644)
-			out, err := exec.Command(bb, "sh", "-c", "creds() { "+credsScript+"; }; creds "+path).CombinedOutput()
+			out, err := exec.Command(bb, "sh", "-c", "creds() { "+CredsScript+"; }; creds "+path).CombinedOutput()
 			if err != nil {
 				t.Fatalf("%v: %s", err, out)
 			}

@@ -118,10 +118,11 @@ func SeedLine(instanceID, credsDigest string) string {
 	return fmt.Sprintf(`xenagent-guest: seed "instance-id": %q creds=%s`, instanceID, credsDigest)
 }
 
-// credsScript prints the digest of the credentials in the user-data
+// CredsScript prints the digest of the credentials in the user-data
 // file $1 (CredsDigest): its password hashes and public keys, each
-// quoted, sorted, once each.
-const credsScript = `{ grep -oE '"[$]6[$][^"]*"' "$1"; grep -oE '"(ssh-|ecdsa-|sk-)[^"]*"' "$1"; } | sort -u | sha256sum | cut -d' ' -f1`
+// quoted, sorted, once each. The guests run it as a shell function's
+// body; so can a host, on a seed it mounted.
+const CredsScript = `{ grep -oE '"[$]6[$][^"]*"' "$1"; grep -oE '"(ssh-|ecdsa-|sk-)[^"]*"' "$1"; } | sort -u | sha256sum | cut -d' ' -f1`
 
 // CredsDigest is the digest a guest prints of the credentials its seed
 // gives: SHA-256 of the SHA-512-crypt password hashes and the public key
@@ -228,7 +229,7 @@ func BuildWith(dir string, o Options) error {
 			w.dir(d)
 		}
 		w.file("bin/busybox", 0o755, busybox)
-		w.file("init", 0o755, []byte(fmt.Sprintf(initScript, behaviour, ReadyMarker, credsScript)))
+		w.file("init", 0o755, []byte(fmt.Sprintf(initScript, behaviour, ReadyMarker, CredsScript)))
 		for name, b := range mods {
 			w.file(name, 0o644, b)
 		}
