@@ -113,13 +113,16 @@ func (s *Workflows) writeCredentialSeed(ctx context.Context, r *ops.Run) error {
 }
 
 // restoreSeed undoes writeCredentialSeed: the seed is the record's again
-// (none when the record has nothing for a guest to apply).
+// (none when the record has nothing for a guest to apply). Nothing was
+// written before the generation was journalled, and once the record took
+// that generation the seed is already the record's.
 func (s *Workflows) restoreSeed(ctx context.Context, r *ops.Run) error {
-	if s.cfg.Seeds == nil {
-		return nil
+	p, err := ops.Progress[VMUpdateProgress](r)
+	if err != nil || s.cfg.Seeds == nil || p.SeedGen == 0 {
+		return err
 	}
 	v, err := s.vmOf(r)
-	if err != nil {
+	if err != nil || v.SeedGen >= p.SeedGen {
 		return err
 	}
 	if v.Provision == nil {
@@ -127,6 +130,8 @@ func (s *Workflows) restoreSeed(ctx context.Context, r *ops.Run) error {
 	}
 	var spec host.SeedSpec
 	s.st.View(func(tx *store.Tx) { spec = s.seedSpec(tx, v) })
+	// A seed after the first is taken for a credentials one: a rebuild's
+	// (a first boot again) restored here would lose its run command.
 	spec.Again = v.SeedGen > 0
 	return s.cfg.Seeds.Write(ctx, v.ID, spec)
 }
