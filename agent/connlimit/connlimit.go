@@ -168,7 +168,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 
 // victimLocked is the connection to close for a newcomer from src: the
 // oldest idle one of the source with the most connections (src counted
-// with the newcomer); failing that, of the source with the most, the one
+// with the newcomer), if that source holds no fewer than src would with
+// the newcomer; failing that, of the source with the most, the one
 // whose request has been active longest, if longer than Grace. Linear,
 // but it runs only when full.
 func (l *Listener) victimLocked(src netip.Prefix) *conn {
@@ -176,6 +177,10 @@ func (l *Listener) victimLocked(src netip.Prefix) *conn {
 	mostIdle, mostSlow := 0, 0
 	var slowSince int64
 	cutoff := l.cfg.Now().Add(-l.cfg.Grace).UnixNano()
+	// An idle connection is only taken from a source holding at least as
+	// many as the newcomer's would: a just-accepted client is idle until
+	// its request starts, and a reconnecting flood must not take its place.
+	need := l.bySource[src] + 1
 	for e := l.order.Front(); e != nil; e = e.Next() {
 		c := e.Value.(*conn)
 		n := l.bySource[c.src]
@@ -185,7 +190,7 @@ func (l *Listener) victimLocked(src netip.Prefix) *conn {
 		since := c.active.Load()
 		switch {
 		case since == 0:
-			if n > mostIdle {
+			if n >= need && n > mostIdle {
 				idle, mostIdle = c, n
 			}
 		case since < cutoff:

@@ -221,12 +221,16 @@ func TestFullReclaimsSlowRequests(t *testing.T) {
 		name   string
 		held   []held
 		victim int // index into held; -1: the newcomer is refused
+		from   string // the newcomer's source; 127.0.0.3 if empty
 	}{
-		{"all within the grace", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", 2 * time.Second}, {"127.0.0.2", time.Second}}, -1},
-		{"longest active of the biggest source", []held{{"127.0.0.1", 3 * time.Second}, {"127.0.0.1", 5 * time.Second}, {"127.0.0.2", 9 * time.Second}}, 1},
-		{"beyond the grace only", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", 3 * time.Second}, {"127.0.0.2", time.Second}}, 1},
-		{"an idle connection first", []held{{"127.0.0.1", 30 * time.Second}, {"127.0.0.1", 30 * time.Second}, {"127.0.0.2", 0}}, 2},
-		{"a lone slow source pays when the big one is fast", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", time.Second}, {"127.0.0.2", 4 * time.Second}}, 2},
+		{"all within the grace", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", 2 * time.Second}, {"127.0.0.2", time.Second}}, -1, ""},
+		{"longest active of the biggest source", []held{{"127.0.0.1", 3 * time.Second}, {"127.0.0.1", 5 * time.Second}, {"127.0.0.2", 9 * time.Second}}, 1, ""},
+		{"beyond the grace only", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", 3 * time.Second}, {"127.0.0.2", time.Second}}, 1, ""},
+		{"an idle connection first", []held{{"127.0.0.1", 30 * time.Second}, {"127.0.0.1", 30 * time.Second}, {"127.0.0.2", 0}}, 2, ""},
+		{"a lone slow source pays when the big one is fast", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", time.Second}, {"127.0.0.2", 4 * time.Second}}, 2, ""},
+		// A client just accepted is idle until its request starts: a
+		// bigger source reconnecting cycles its own slow requests instead.
+		{"a lone idle client outlasts a bigger source", []held{{"127.0.0.1", 30 * time.Second}, {"127.0.0.1", 30 * time.Second}, {"127.0.0.2", 0}}, 0, "127.0.0.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,7 +255,11 @@ func TestFullReclaimsSlowRequests(t *testing.T) {
 				}
 			}
 			now = base.Add(longest)
-			_, s := h.dial("127.0.0.3")
+			from := tt.from
+			if from == "" {
+				from = "127.0.0.3"
+			}
+			_, s := h.dial(from)
 			if tt.victim < 0 {
 				if s != nil {
 					t.Fatal("newcomer accepted: a request within the grace was cut")

@@ -50,7 +50,7 @@ type volFacts struct {
 
 // volumeMakers are the operation types that make a disk's volume, named
 // after op.DiskID; their undo removes it.
-var volumeMakers = []string{"disk_create", "disk_rollback"}
+var volumeMakers = []string{"disk_create", "disk_rollback", "vm_rebuild"}
 
 // judgeVolume decides, from the volume's name and mark and what the state
 // says, what reconciliation may do; why says it for the log.

@@ -67,7 +67,7 @@ func (s *Service) HostInfo(ctx context.Context, c *Caller) (HostInfo, error) {
 	}
 	s.st.View(func(tx *store.Tx) {
 		tx.EachVM(func(v *store.VM) bool {
-			out.VMs[v.State]++
+			out.VMs[shownState(v, isLocked(tx, v.ID))]++ // lock.go
 			return true
 		})
 		tx.EachOperation(func(o *store.Operation) bool {

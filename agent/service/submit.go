@@ -90,6 +90,13 @@ func (s *Service) submitCall(accountID int64, o callOpts, reserve func(tx *store
 		if ids, err = reserve(tx); err != nil {
 			return err
 		}
+		// A caller's call (scope set): none may change a locked VM
+		// (lock.go). What the agent starts itself (submitSystem) may.
+		if o.scope != "" {
+			if err := s.refuseLocked(tx, ids); err != nil {
+				return err
+			}
+		}
 		fresh = true
 		if o.idemKey != "" {
 			tx.PutIdem(key, store.IdemEntry{Method: method, Digest: d, OpIDs: ids, Date: now()})

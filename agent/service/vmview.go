@@ -74,6 +74,7 @@ func (s *Service) VM(c *Caller, id int64) (VMInfo, error) {
 			return
 		}
 		out = VMInfo{VM: vmOf(v), Disks: []VMDisk{}, Ifaces: []Iface{}, RestartPending: v.RestartPending}
+		out.State = shownState(&v, isLocked(tx, v.ID)) // lock.go
 		for _, did := range v.DiskIDs {
 			if d, ok := tx.Disk(did); ok {
 				out.Disks = append(out.Disks, s.vmDiskOf(tx, d))
@@ -107,14 +108,15 @@ func (f VMFilter) check() error {
 	return nil
 }
 
-func (f VMFilter) match(v *store.VM) bool {
+// match: locked is lockedVMs, for the state a client sees (lock.go).
+func (f VMFilter) match(v *store.VM, locked map[int64]bool) bool {
 	return (len(f.IDs) == 0 || slices.Contains(f.IDs, v.ID)) &&
 		(len(f.Cores) == 0 || slices.Contains(f.Cores, v.Cores)) &&
 		(len(f.DatacenterIDs) == 0 || slices.Contains(f.DatacenterIDs, v.DatacenterID)) &&
 		(len(f.Memory) == 0 || slices.Contains(f.Memory, v.Memory)) &&
 		(len(f.Hostnames) == 0 || slices.Contains(f.Hostnames, v.Hostname)) &&
 		(f.HostnameLike == "" || likeMatch(f.HostnameLike, v.Hostname)) &&
-		(f.State == "" || f.State == v.State)
+		(f.State == "" || f.State == shownState(v, locked[v.ID]))
 }
 
 var vms = lister[store.VM]{
@@ -136,7 +138,14 @@ func (s *Service) VMs(c *Caller, f VMFilter, p Page) ([]VM, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	return list(s.st, vms, c, f.match, p, func(_ *store.Tx, v store.VM) VM { return vmOf(v) })
+	// The locks read apart from the list: one placed in between may be
+	// missed by the state filter, never by the state shown.
+	locked := s.lockedVMs()
+	return list(s.st, vms, c, func(v *store.VM) bool { return f.match(v, locked) }, p, func(tx *store.Tx, v store.VM) VM {
+		out := vmOf(v)
+		out.State = shownState(&v, isLocked(tx, v.ID))
+		return out
+	})
 }
 
 // CountVMs counts the caller's VMs that match f.
@@ -144,5 +153,6 @@ func (s *Service) CountVMs(c *Caller, f VMFilter) (int, error) {
 	if err := f.check(); err != nil {
 		return 0, err
 	}
-	return count(s.st, vms, c, f.match), nil
+	locked := s.lockedVMs()
+	return count(s.st, vms, c, func(v *store.VM) bool { return f.match(v, locked) }), nil
 }

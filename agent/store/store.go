@@ -28,6 +28,7 @@ type Store struct {
 	images     table[Image]
 	operations table[Operation]
 	sshKeys    table[SSHKey]
+	locks      table[Lock] // keyed by VM id (locks.go)
 	idem       map[string]IdemEntry
 	released   map[string][]string
 	seq        map[string]int64
@@ -91,6 +92,7 @@ func Open(path string, log *slog.Logger, opts ...Option) (st *Store, err error) 
 		images:     newTable[Image]("images", nil),
 		operations: newTable("operations", Operation.clone).watched(watcher(EventOperation, summarizeOperation)),
 		sshKeys:    newTable[SSHKey]("sshkeys", nil),
+		locks:      newTable[Lock]("locks", nil),
 		idem:       map[string]IdemEntry{},
 		released:   map[string][]string{},
 		seq:        map[string]int64{},

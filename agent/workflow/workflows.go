@@ -114,6 +114,7 @@ func (s *Workflows) registerWorkflows() {
 		{Name: "unwire", Do: s.unwireStep},
 	}})
 	s.registerRollback()
+	s.registerRebuild()
 	s.eng.OnFinish(s.afterOperation)
 }
 

@@ -210,10 +210,12 @@ var vmList = listing{method: "hosting.vm.list", cols: []string{"id", "hostname",
 var vmVerb = &verb{
 	name: "vm",
 	summary: `vm list [--state S] [--hostname PATTERN] [--page N] [--limit N]
-vm info ID | vm start|stop|reboot|delete ID [-wait]`,
+vm info ID | vm start|stop|reboot|delete ID [-wait]
+vm lock ID DESCRIPTION | vm unlock ID | vm locks ID`,
 	help: `usage: xenagentctl vm list [--state S] [--hostname PATTERN] [--datacenter ID] [--page N] [--limit N]
        xenagentctl vm info ID
        xenagentctl vm start|stop|reboot|delete ID [-wait]
+       xenagentctl vm lock ID DESCRIPTION | vm unlock ID | vm locks ID
 
 list prints a table of VMs by id (as numbers), a page at a time (--page
 counts from 1, --limit rows a page, 100 by default, at most 500), or
@@ -224,12 +226,17 @@ start, stop, reboot and delete print the operation they queued; with
 -wait, they show its step, the time elapsed and an ETA on stderr while it
 runs (from the average of the latest finished operations of its type,
 else the agent's estimate), print its end and exit 1 unless it is DONE.
+lock (operator key) places the operator's lock on a VM, the words after
+the id its description: every change to the VM is then refused with a
+fault naming the lock. unlock removes it; both print the lock as JSON.
+locks prints the VM's locks: the operator's, then one per operation on it.
 
 examples:
   xenagentctl vm list --state running --limit 20
   xenagentctl vm list --hostname 'web%' -o json
   xenagentctl vm info 12
   xenagentctl vm stop 12 -wait
+  xenagentctl vm lock 12 legal hold, ticket 4711
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
 		return dispatch(ctx, e, "vm", args, map[string]func(context.Context, *env, []string) error{
@@ -239,7 +246,10 @@ examples:
 			"stop":   action("hosting.vm.stop"),
 			"reboot": action("hosting.vm.reboot"),
 			"delete": action("hosting.vm.delete"),
-		}, []string{"list", "info", "start", "stop", "reboot", "delete"})
+			"lock":   vmLockCmd, // lock.go
+			"unlock": info("hosting.vm.unlock"),
+			"locks":  vmLocksCmd,
+		}, []string{"list", "info", "start", "stop", "reboot", "delete", "lock", "unlock", "locks"})
 	},
 }
 

@@ -267,6 +267,24 @@ func (s *scenario) storageScenario(vmID int64, ip string) {
 	}
 	s.pingable(ip)
 	s.disksMatchLVs()
+
+	// hosting.vm.rebuild of the running guest from its image (by disk_id):
+	// a new system LV, the old one gone, the guest running and reachable
+	// at the same address.
+	oldSys := s.sysDisk(vmID)
+	start = time.Now()
+	ops = s.c.must("hosting.vm.rebuild", vmID, map[string]any{"disk_id": s.image("coop")})
+	s.c.wait(ops, 5*time.Minute)
+	rebuilt := s.sysDisk(vmID)
+	t.Logf("vm.rebuild of a running guest: DONE in %v, system disk %d -> %d, ping %v later",
+		time.Since(start).Round(time.Millisecond), oldSys, rebuilt, s.pingable(ip).Round(time.Second))
+	if rebuilt == oldSys || s.state(vmID) != "running" {
+		t.Fatalf("after rebuild: system disk %d (was %d), state %s", rebuilt, oldSys, s.state(vmID))
+	}
+	if x := s.dom0(fmt.Sprintf("virsh -c xen:///system dumpxml xa-vm-%d", vmID)); !strings.Contains(x, fmt.Sprintf("/dev/labvg/xa-disk-%d'", rebuilt)) {
+		t.Fatalf("the domain does not use the rebuilt disk:\n%s", x)
+	}
+	s.disksMatchLVs()
 }
 
 // packageInstalled checks that the agent runs as a host runs it: from the

@@ -132,7 +132,8 @@ func (f *Face) replay(c *service.Caller, method string, params []any) (any, bool
 
 // listAnswers are the mutating methods that answer a list of operations;
 // the others answer one.
-var listAnswers = map[string]bool{"hosting.vm.create": true, "hosting.vm.create_from": true, "hosting.vm.disk_rollback": true}
+var listAnswers = map[string]bool{"hosting.vm.create": true, "hosting.vm.create_from": true, "hosting.vm.disk_rollback": true,
+	"hosting.vm.rebuild": true}
 
 func nullable(id int64) any {
 	if id == 0 {

@@ -75,6 +75,10 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.delete":      f.vmAction("hosting.vm.delete", f.svc.DeleteVM),
 		"hosting.vm.console":     f.vmConsole, // extension (console.go)
 		"hosting.vm.stats":       f.vmStats,   // extension (stats.go)
+		"hosting.vm.lock":        f.vmLock,    // extension (lock.go)
+		"hosting.vm.unlock":      f.vmUnlock,  // extension (lock.go)
+		"hosting.vm.locks":       f.vmLocks,   // extension (lock.go)
+		"hosting.vm.rebuild":     f.vmRebuild, // extension (rebuild.go)
 
 		"hosting.vm.reset_password": f.vmResetPassword, // extension (credentials.go)
 
