@@ -44,9 +44,11 @@ type Hypervisor interface {
 	// state at each one.
 	Watch(name string) (<-chan Event, func())
 	// AttachDisk plugs a disk at device position pos, in the definition
-	// and, when the domain runs, live; a disk already at pos is left as
-	// it is. DetachDisk unplugs the disk of that path; absent (disk or
-	// domain) is done.
+	// and, when the domain runs, live; a disk already plugged (its path)
+	// is left as it is, and when another disk holds pos (one detached
+	// from the middle of a running guest leaves those after it where they
+	// were) the next free position is taken. DetachDisk unplugs the disk
+	// of that path; absent (disk or domain) is done.
 	AttachDisk(ctx context.Context, name string, pos int, disk DiskSpec) error
 	DetachDisk(ctx context.Context, name, path string) error
 	// AttachIface plugs an interface, in the definition and, when the

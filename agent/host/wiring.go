@@ -41,6 +41,8 @@ type WireSpec struct {
 	IPv6 []netip.Addr
 	// Bandwidth is bit/s, each way; it must be set (Wire refuses 0).
 	Bandwidth uint64
+	// Firewall filters what reaches the VM; nil lets everything in.
+	Firewall *Firewall
 }
 
 // Counters are bytes and packets from the VM's point of view.

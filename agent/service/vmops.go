@@ -175,6 +175,9 @@ func (s *Service) DeleteVM(ctx context.Context, c *Caller, id int64, opts CallOp
 		if s.deleting(tx, workflow.VMKey(id)) {
 			return opSpec{}, Errorf(ObjVM, KindConflict, "vm_id: vm %d is already being deleted", id)
 		}
+		if err := s.keptSnapshotsOfVM(tx, v); err != nil {
+			return opSpec{}, err
+		}
 		keys := []string{workflow.VMKey(id)}
 		for _, d := range v.DiskIDs {
 			keys = append(keys, workflow.DiskKey(d))

@@ -48,13 +48,17 @@ type VMDisk struct {
 	VMIDs, SnapshotIDs            []int64
 	IsBootDisk, CanSnapshot       bool
 	DateCreated, DateUpdated      time.Time
+	// Cmdline is the kernel command line ("" when none); EntityID is
+	// diskEntityID's.
+	Cmdline, EntityID string
 }
 
 func (s *Service) vmDiskOf(tx *store.Tx, d store.Disk) VMDisk {
 	out := VMDisk{ID: d.ID, DatacenterID: d.DatacenterID, Name: d.Name, State: d.State, Type: d.Type, Visibility: d.Visibility,
 		KernelVersion: d.KernelVersion, Label: d.Label, SizeMB: d.SizeMB, TotalSizeMB: s.totalSize(d), Source: d.Source,
 		SnapshotProfileID: d.SnapshotProfile, VMIDs: []int64{}, SnapshotIDs: snapshotsOf(tx, d.ID),
-		CanSnapshot: d.Type == store.DiskTypeData, DateCreated: d.DateCreated, DateUpdated: d.DateUpdated}
+		CanSnapshot: canSnapshot(&d), DateCreated: d.DateCreated, DateUpdated: d.DateUpdated,
+		Cmdline: d.Cmdline, EntityID: diskEntityID(d)}
 	if d.VMID != 0 {
 		if v, ok := tx.VM(d.VMID); ok && slices.Contains(v.DiskIDs, d.ID) {
 			out.VMIDs = append(out.VMIDs, v.ID)

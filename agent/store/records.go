@@ -162,6 +162,9 @@ type Iface struct {
 	// holds the devices gone, DevCounted the last reading of Dev.
 	Counted    Traffic `json:"counted,omitzero"`
 	DevCounted Traffic `json:"dev_counted,omitzero"`
+	// Firewall filters what reaches the VM through the iface; it stays
+	// with the iface, across its devices and VMs (firewall.go).
+	Firewall *Firewall `json:"firewall,omitempty"`
 }
 
 // Traffic is bytes and packets from the VM's point of view.

@@ -20,6 +20,7 @@ var clientParams = map[string]bool{
 	"name": true, "size": true, "kernel": true, "cmdline": true, "snapshot_profile": true, "reboot": true,
 	"position": true, "access": true, "insert": true, "old_disk_id": true, "restore_disk_id": true, "restore": true,
 	"bandwidth": true, "reverse": true,
+	"policy": true, "rules": true, // iface_firewall
 	"effective": true, // when new credentials take effect (credentials.go)
 }
 

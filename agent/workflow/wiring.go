@@ -34,6 +34,9 @@ func wireSpec(tx *store.Tx, i store.Iface, dev string) (host.WireSpec, error) {
 		return host.WireSpec{}, fmt.Errorf("iface %d: %w", i.ID, err)
 	}
 	w := host.WireSpec{ID: i.ID, Dev: dev, MAC: mac, Bandwidth: uint64(i.Bandwidth)}
+	if w.Firewall, err = hostFirewall(i.Firewall); err != nil {
+		return w, fmt.Errorf("iface %d: %w", i.ID, err)
+	}
 	for _, id := range i.IPIDs {
 		ip, ok := tx.IP(id)
 		if !ok {

@@ -115,6 +115,7 @@ func (s *Workflows) registerWorkflows() {
 	}})
 	s.registerRollback()
 	s.registerRebuild()
+	s.registerFirewall()
 	s.eng.OnFinish(s.afterOperation)
 }
 

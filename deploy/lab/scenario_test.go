@@ -393,6 +393,7 @@ func TestXenLab(t *testing.T) {
 	s.consoleScenario(coop) // console_scenario_test.go
 	s.statsReport(coop)
 	counted := s.networkScenario(coop, coopIP, vif)
+	s.firewallScenario(coop, coopIP) // firewall_scenario_test.go
 
 	// A stubborn guest ignores both stop messages and is destroyed at the deadline.
 	stub, stubIP := s.create("stubborn", "stub1")
@@ -468,6 +469,11 @@ func TestXenLab(t *testing.T) {
 		t.Fatalf("seed meta-data = %s", seed)
 	}
 	s.credentialsScenario(crashVM) // credentials_scenario_test.go
+	// coop's system disk has manual snapshots (the rollbacks moved them
+	// to it), and vm.delete refuses to orphan them: they go first.
+	for _, d := range s.c.must("hosting.disk.list", map[string]any{"type": "snapshot"}).([]any) {
+		s.c.wait(s.c.must("hosting.disk.delete", d.(map[string]any)["id"]), 2*time.Minute)
+	}
 	s.action("hosting.vm.delete", crashVM)
 	s.action("hosting.vm.delete", coop)
 	for _, d := range s.c.must("hosting.disk.list", map[string]any{}).([]any) {

@@ -93,6 +93,9 @@ func (f *Face) table() map[string]method {
 		"hosting.ip.info":      f.ipInfo,
 		"hosting.ip.update":    f.ipUpdate,
 
+		"hosting.iface.firewall_rules": f.ifaceFirewallRules, // extension (firewall.go)
+		"hosting.iface.firewall_apply": f.ifaceFirewallApply, // extension (firewall.go)
+
 		"operation.count":  f.opCount,
 		"operation.list":   f.opList,
 		"operation.info":   f.opInfo,

@@ -89,6 +89,7 @@ func TestVMLock(t *testing.T) {
 		{"hosting.vm.disk_rollback", []any{snap}},
 		{"hosting.disk.update", []any{attached, map[string]any{"name": "renamed"}}},
 		{"hosting.iface.update", []any{ifaceID, map[string]any{"bandwidth": 5e6}}},
+		{"hosting.iface.firewall_apply", []any{ifaceID, map[string]any{"policy": "drop"}}},
 		{"hosting.ip.update", []any{ipID, map[string]any{"reverse": "www.example.org."}}},
 	}
 	for _, tt := range refused {

@@ -16,7 +16,7 @@ func renderVM(v service.VM) map[string]any {
 // renderVMInfo is VMReturn with what only vm.info returns.
 func renderVMInfo(v service.VMInfo) map[string]any {
 	out := renderVM(v.VM)
-	out["disks"] = renderAll(v.Disks, func(d service.VMDisk) any { return renderVMDisk(d) })
+	out["disks"] = renderAll(v.Disks, renderVMInfoDisk)
 	out["ifaces"] = renderAll(v.Ifaces, func(i service.Iface) any { return renderIface(i, true) })
 	out["console_url"] = ""
 	out["graph_urls"] = map[string]any{"vcpu": []any{}, "vdi": []any{}, "vif": []any{}}
@@ -39,5 +39,6 @@ func renderVMDisk(d service.VMDisk) map[string]any {
 		"source": nullable(d.Source), "visibility": d.Visibility, "vms_id": append([]int64{}, d.VMIDs...), "is_boot_disk": d.IsBootDisk,
 		"can_snapshot": d.CanSnapshot, "is_migrating": false, "snapshots_id": append([]int64{}, d.SnapshotIDs...),
 		"date_created": d.DateCreated, "date_updated": d.DateUpdated, "snapshot_profile_id": nullable(d.SnapshotProfileID),
+		"entity_id": d.EntityID,
 	}
 }

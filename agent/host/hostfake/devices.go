@@ -9,7 +9,8 @@ import (
 	"github.com/xenagent/xenagent/agent/host"
 )
 
-// AttachDisk plugs a disk at pos; a disk already there is left as it is.
+// AttachDisk plugs a disk at pos, or the next free position when another
+// disk holds it; one already plugged (its path) is left as it is.
 func (h *Hypervisor) AttachDisk(ctx context.Context, name string, pos int, disk host.DiskSpec) error {
 	return h.do(ctx, "AttachDisk", name, func(e *effects) error {
 		d, ok := h.doms[name]
@@ -19,10 +20,19 @@ func (h *Hypervisor) AttachDisk(ctx context.Context, name string, pos int, disk 
 		case pos < 0 || disk.Path == "":
 			return fmt.Errorf("attaching disk to %s: position %d, path %q: need a position from 0 and a path", name, pos, disk.Path)
 		}
-		if _, taken := d.disks[pos]; !taken {
-			d.disks[pos] = disk
-			e.event(name, host.EventDefined, 1)
+		for _, have := range d.disks {
+			if have.Path == disk.Path {
+				return nil
+			}
 		}
+		for {
+			if _, taken := d.disks[pos]; !taken {
+				break
+			}
+			pos++
+		}
+		d.disks[pos] = disk
+		e.event(name, host.EventDefined, 1)
 		return nil
 	})
 }

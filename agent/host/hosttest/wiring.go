@@ -32,6 +32,7 @@ type WiringRig struct {
 type Wired struct {
 	Filtered     bool
 	FilterDev    string
+	Firewalled   bool // the filter has firewall rules
 	IFB          bool
 	ToVM, FromVM uint64
 }
@@ -55,6 +56,7 @@ func WiringSuite(t *testing.T, newRig func(t *testing.T) WiringRig) {
 		{"unwire removes everything; again is done", wireUnwire},
 		{"sweep removes only what keep refuses", wireSweep},
 		{"counters as the VM sees them", wireCounters},
+		{"firewall goes with the filter, across devices", wireFirewall},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, &wireRig{WiringRig: newRig(t), t: t, ctx: context.Background()}) })
 	}
@@ -191,4 +193,36 @@ func wireCounters(t *testing.T, r *wireRig) {
 	if _, err := r.Wiring.Read(r.ctx, "vif-none"); err == nil {
 		t.Fatal("read a device that is not there")
 	}
+}
+
+func wireFirewall(t *testing.T, r *wireRig) {
+	i := WireSpec(5, "vif3.0", 100_000_000)
+	i.Firewall = &host.Firewall{DropByDefault: true, Rules: []host.FirewallRule{
+		{Protocol: host.ProtoTCP, PortMin: 22, PortMax: 22, Source: netip.MustParsePrefix("10.8.0.0/24")}}}
+	r.Plug(t, i)
+	r.wire(i)
+	r.is("wired with a firewall", 5, "vif3.0", Wired{Filtered: true, FilterDev: "vif3.0", Firewalled: true, IFB: true, ToVM: i.Bandwidth, FromVM: i.Bandwidth})
+	// A drop policy leaves the VM's own traffic alone.
+	r.Traffic(t, i)
+	// Its VM stops: the firewall stays with the filter.
+	r.Unplug(t, "vif3.0")
+	if err := r.Wiring.Unplugged(r.ctx, 5, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.is("unplugged", 5, "", Wired{Filtered: true, FilterDev: "vif3.0", Firewalled: true})
+	// Wiring without one removes it; too many rules are refused.
+	next := WireSpec(5, "vif4.0", 100_000_000)
+	r.Plug(t, next)
+	r.wire(next)
+	r.is("wired without a firewall", 5, "vif4.0", Wired{Filtered: true, FilterDev: "vif4.0", IFB: true, ToVM: next.Bandwidth, FromVM: next.Bandwidth})
+	next.Firewall = &host.Firewall{Rules: make([]host.FirewallRule, host.MaxFirewallRules+1)}
+	if err := r.Wiring.Wire(r.ctx, next); err == nil {
+		t.Fatalf("wired %d firewall rules", len(next.Firewall.Rules))
+	}
+	next.Firewall.Rules = next.Firewall.Rules[:host.MaxFirewallRules]
+	r.wire(next)
+	if err := r.Wiring.Unwire(r.ctx, 5, "vif4.0"); err != nil {
+		t.Fatal(err)
+	}
+	r.is("unwired", 5, "vif4.0", Wired{})
 }
