@@ -56,6 +56,12 @@ type VMUpdate struct {
 // UpdateVM changes one of the caller's VMs: memory at once (up to
 // vm_max_memory), vm_max_memory and cores at the next reboot.
 func (s *Service) UpdateVM(ctx context.Context, c *Caller, id int64, req VMUpdate) (Operation, error) {
+	return s.updateVM(c, id, req, nil)
+}
+
+// updateVM is UpdateVM; fresh, when set, is called when the call makes
+// its operation (not when its idempotency key answers it).
+func (s *Service) updateVM(c *Caller, id int64, req VMUpdate, fresh func()) (Operation, error) {
 	o, err := s.checkOptions(c, req.Options, ObjVM)
 	if err != nil {
 		return Operation{}, err
@@ -71,6 +77,12 @@ func (s *Service) UpdateVM(ctx context.Context, c *Caller, id int64, req VMUpdat
 		}
 		if err := s.checkVMUpdate(v, req); err != nil {
 			return opSpec{}, err
+		}
+		if err := s.checkCredentials(v, req); err != nil { // credentials.go
+			return opSpec{}, err
+		}
+		if fresh != nil {
+			fresh()
 		}
 		return opSpec{typ: "vm_update", vmID: id, keys: []string{workflow.VMKey(id)}, params: params, input: vmUpdateInput(req), secrets: secrets, eta: 5}, nil
 	})
@@ -96,8 +108,11 @@ func vmUpdateParams(req VMUpdate) (params, secrets map[string]string, err error)
 	if req.Console != nil {
 		params["console"] = map[bool]string{true: "1", false: "0"}[*req.Console]
 	}
-	if req.SSHKey != nil {
-		params["ssh_key"] = *req.SSHKey
+	if req.SSHKey != nil && *req.SSHKey != "" {
+		params["ssh_key"] = *req.SSHKey // "" adds no key: nothing to change
+	}
+	if changesCredentials(req) {
+		params["effective"] = EffectiveNextBoot // credentials.go
 	}
 	// The password's hash is a secret of the operation, not a param:
 	// params are what operation.info and operation.list show.

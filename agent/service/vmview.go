@@ -37,6 +37,10 @@ type VMInfo struct {
 	VM
 	Disks  []VMDisk
 	Ifaces []Iface
+	// RestartPending: a change waits for the VM's next start (a reboot
+	// through the agent is one then): vm_max_memory, cores, or new
+	// credentials (credentials.go).
+	RestartPending bool
 }
 
 // VMDisk is one of a VM's disks, as vm.info shows it (the seed's
@@ -79,7 +83,7 @@ func (s *Service) VM(c *Caller, id int64) (VMInfo, error) {
 		if v, err = vmFor(tx, c, id); err != nil {
 			return
 		}
-		out = VMInfo{VM: vmOf(v), Disks: []VMDisk{}, Ifaces: []Iface{}}
+		out = VMInfo{VM: vmOf(v), Disks: []VMDisk{}, Ifaces: []Iface{}, RestartPending: v.RestartPending}
 		out.State = shownState(&v, isLocked(tx, v.ID)) // lock.go
 		for _, did := range v.DiskIDs {
 			if d, ok := tx.Disk(did); ok {

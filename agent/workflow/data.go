@@ -142,4 +142,7 @@ type VMUpdateProgress struct {
 	// OldMax is the VM's vm_max_memory before the update, recorded by
 	// its first attempt: memory up to it is ballooned at once.
 	OldMax *int64 `json:"old_max,omitempty"`
+	// SeedGen is the seed generation new credentials were written under
+	// (credentials.go), journalled before the seed step writes it.
+	SeedGen int64 `json:"seed_gen,omitempty"`
 }

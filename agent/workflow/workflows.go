@@ -67,7 +67,7 @@ func (s *Workflows) registerWorkflows() {
 		{Name: "wire", Do: s.wireStep},
 		{Name: "finish", Do: s.finishWithState(store.VMRunning), Atomic: true},
 	}})
-	s.eng.Register("vm_update", ops.Workflow{Steps: []ops.Step{{Name: "apply", Do: s.applyVMUpdate}}})
+	s.eng.Register("vm_update", ops.Workflow{Steps: []ops.Step{{Name: "seed", Do: s.writeCredentialSeed, Undo: s.restoreSeed}, {Name: "apply", Do: s.applyVMUpdate}}}) // seed: credentials.go
 	s.eng.Register("vm_delete", ops.Workflow{Steps: []ops.Step{
 		{Name: "destroy", Do: s.destroyDomain, NoReturn: true},
 		{Name: "unwire", Do: s.unwireVM},

@@ -470,6 +470,7 @@ func TestXenLab(t *testing.T) {
 	if !strings.Contains(seed, `"local-hostname": "crash1"`) {
 		t.Fatalf("seed meta-data = %s", seed)
 	}
+	s.credentialsScenario(crashVM) // credentials_scenario_test.go
 	// coop's system disk has manual snapshots (the rollbacks moved them
 	// to it), and vm.delete refuses to orphan them: they go first.
 	for _, d := range s.c.must("hosting.disk.list", map[string]any{"type": "snapshot"}).([]any) {

@@ -86,6 +86,8 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.boot_type":   f.vmBootType,  // extension (iso.go)
 		"hosting.iso.list":       f.isoList,     // extension (iso.go)
 
+		"hosting.vm.reset_password": f.vmResetPassword, // extension (credentials.go)
+
 		"hosting.iface.count":  f.ifaceCount,
 		"hosting.iface.list":   f.ifaceList,
 		"hosting.iface.info":   f.ifaceInfo,

@@ -48,12 +48,6 @@ func (a *agent) domainXML(vmID int64) string {
 	return strings.ReplaceAll(x, "'", `"`) // libvirt writes attributes in single quotes
 }
 
-func (a *agent) vmRecord(id int64) store.VM {
-	var v store.VM
-	a.st.View(func(tx *store.Tx) { v, _ = tx.VM(id) })
-	return v
-}
-
 // Registration is once per label, checks the file is an ISO, and follows
 // a file the operator moved.
 func TestISORegistration(t *testing.T) {

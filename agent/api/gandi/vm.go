@@ -203,6 +203,8 @@ func (f *Face) vmInfo(ctx context.Context, c *service.Caller, a args) (any, erro
 	}
 	out := renderVMInfo(v)
 	out["console_url"] = f.consoleURL(c, v.VM)
+	// extension (credentials.go): a change waits for the next start
+	out["restart_pending"] = v.RestartPending
 	f.renderGraphs(c, id, out) // graph_urls, probes (stats.go)
 	return out, nil
 }
