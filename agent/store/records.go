@@ -51,6 +51,11 @@ type VM struct {
 	// (new credentials, a rebuild): each has its own instance-id, which
 	// is what makes cloud-init apply it again at the next boot.
 	SeedGen int64 `json:"seed_gen,omitempty"`
+	// SeedAgain says the current seed is a later one for a guest that has
+	// booted before (new credentials: it keeps the host keys and runs
+	// nothing); false for a first boot's (create, rebuild). A seed put
+	// back after a failure is written of this kind.
+	SeedAgain bool `json:"seed_again,omitempty"`
 	// Label and Note are the Gigas document's label and note; like
 	// Description, the agent only keeps and returns them (tune.go in
 	// agent/service checks them). CPUShares is the VM's CPU weight

@@ -101,9 +101,8 @@ func (s *Workflows) writeCredentialSeed(ctx context.Context, r *ops.Run) error {
 			}
 		}
 		v = withCredentials(v, *op, in)
-		v.SeedGen = p.SeedGen
+		v.SeedGen, v.SeedAgain = p.SeedGen, true
 		spec = s.seedSpec(tx, v)
-		spec.Again = true
 		return nil
 	})
 	if err != nil {
@@ -129,10 +128,9 @@ func (s *Workflows) restoreSeed(ctx context.Context, r *ops.Run) error {
 		return s.cfg.Seeds.Remove(ctx, v.ID)
 	}
 	var spec host.SeedSpec
+	// The record says which kind the current seed is (SeedAgain): a
+	// rebuild's first boot, not yet booted, keeps its run command.
 	s.st.View(func(tx *store.Tx) { spec = s.seedSpec(tx, v) })
-	// A seed after the first is taken for a credentials one: a rebuild's
-	// (a first boot again) restored here would lose its run command.
-	spec.Again = v.SeedGen > 0
 	return s.cfg.Seeds.Write(ctx, v.ID, spec)
 }
 
@@ -145,7 +143,7 @@ func commitCredentials(v *store.VM, op *store.Operation, in VMUpdate, seedGen in
 	nv := withCredentials(*v, *op, in)
 	delete(op.Secrets, "password_hash")
 	if seedGen > nv.SeedGen {
-		nv.SeedGen, nv.RestartPending = seedGen, true
+		nv.SeedGen, nv.SeedAgain, nv.RestartPending = seedGen, true, true
 	}
 	*v = nv
 }
