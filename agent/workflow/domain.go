@@ -68,6 +68,28 @@ func (s *Workflows) startDomain(ctx context.Context, r *ops.Run) error {
 	return err
 }
 
+// startFresh is vm_start's start: it defines the domain (pending
+// changes, memory or disks, take effect) and starts it, journalling a
+// fresh start only when the domain was not running: a start of a running
+// or paused VM applies nothing, and restart_pending must stay.
+func (s *Workflows) startFresh(ctx context.Context, r *ops.Run) error {
+	if err := s.defineDomain(ctx, r); err != nil {
+		return err
+	}
+	st, err := s.hv.State(ctx, DomainName(r.Op().VMID))
+	if err != nil {
+		return err
+	}
+	if !st.Running {
+		if err := r.Update(func(tx *store.Tx, op *store.Operation) error {
+			return ops.PutProgress(op, RebootProgress{FreshStart: true})
+		}); err != nil {
+			return err
+		}
+	}
+	return s.startDomain(ctx, r)
+}
+
 // finishWithState is the last step of a power operation: the VM's
 // record says the state the operation brought it to.
 func (s *Workflows) finishWithState(state string) func(ctx context.Context, r *ops.Run) error {
@@ -98,9 +120,11 @@ func (s *Workflows) finishWithState(state string) func(ctx context.Context, r *o
 // from its definition, which applied every pending change.
 func freshStarted(op store.Operation) (bool, error) {
 	switch op.Type {
-	case "vm_start", "vm_create":
+	case "vm_create":
 		return true, nil
-	case "vm_reboot", "disk_update":
+	case "vm_start", "vm_reboot", "disk_update":
+		// vm_start journals it too: starting a VM that already runs (or
+		// resuming a paused one) applies nothing.
 		p, err := ops.ProgressOf[RebootProgress](op)
 		return p.FreshStart, err
 	}

@@ -542,3 +542,24 @@ func TestDirectBootGetsItsAddressOnTheCommandLine(t *testing.T) {
 		t.Fatalf("kernel not from the system disk's kernel_version:\n%s", x)
 	}
 }
+
+// vm.start of a VM that already runs applies nothing: restart_pending
+// stays until a start from halted (or a reboot that starts afresh).
+func TestStartOfRunningVMKeepsRestartPending(t *testing.T) {
+	a := newAgent(t, true)
+	vmID := a.createVM(a.alice, "pending")
+	pending := func() any { return a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["restart_pending"] }
+	a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.update", vmID, map[string]any{"cores": int64(2)}))
+	if p := pending(); p != true {
+		t.Fatalf("restart_pending = %v after a new core count", p)
+	}
+	a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.start", vmID))
+	if p := pending(); p != true {
+		t.Fatalf("restart_pending = %v after vm.start of a running VM, which applied nothing", p)
+	}
+	a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.stop", vmID))
+	a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.start", vmID))
+	if p := pending(); p != false {
+		t.Fatalf("restart_pending = %v after a start from halted", p)
+	}
+}
