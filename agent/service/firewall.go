@@ -133,6 +133,9 @@ func checkRule(field string, r FirewallRule) (store.FirewallRule, error) {
 	default:
 		return out, Invalid(ObjIface, field+"action", "%q is not accept or drop", r.Action)
 	}
+	if out.PortMin == 0 && out.PortMax != 0 {
+		return out, Invalid(ObjIface, field+"port_min", "missing: port_max %d needs port_min (give both for a range, or port_min alone for one port)", out.PortMax)
+	}
 	if out.PortMin != 0 && out.PortMax == 0 {
 		out.PortMax = out.PortMin
 	}

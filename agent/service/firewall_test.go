@@ -36,6 +36,7 @@ func TestFirewallRules(t *testing.T) {
 		{"ports on icmp", Firewall{Policy: "drop", Rules: []FirewallRule{{Protocol: "icmp", PortMin: 1, Action: "accept"}}}, KindInvalid, "rules[0].port_min"},
 		{"ports on all", Firewall{Policy: "drop", Rules: []FirewallRule{{Protocol: "all", PortMin: 1, Action: "accept"}}}, KindInvalid, "rules[0].port_min"},
 		{"port 0 to 80", Firewall{Policy: "drop", Rules: []FirewallRule{tcp(0, 80, "")}}, KindInvalid, "rules[0].port_min"},
+		{"port_max alone", Firewall{Policy: "drop", Rules: []FirewallRule{tcp(0, 80, "")}}, KindInvalid, "port_max 80 needs port_min"},
 		{"port over 65535", Firewall{Policy: "drop", Rules: []FirewallRule{tcp(65536, 0, "")}}, KindInvalid, "rules[0].port_min"},
 		{"range backwards", Firewall{Policy: "drop", Rules: []FirewallRule{tcp(90, 80, "")}}, KindInvalid, "rules[0].port_max"},
 		{"source not an address", Firewall{Policy: "drop", Rules: []FirewallRule{tcp(22, 0, "example.org")}}, KindInvalid, "rules[0].source"},

@@ -79,8 +79,8 @@ func checkLockDescription(d string) error {
 // only. A VM being deleted cannot be locked: the deletion would leave
 // the lock behind.
 func (s *Service) LockVM(ctx context.Context, c *Caller, vmID int64, description string) (Lock, error) {
-	if !c.Operator {
-		return Lock{}, Errorf(ObjMethod, KindNoRight, "hosting.vm.lock: the operator key only; an account's key may not lock a VM")
+	if err := OperatorOnly(c, "hosting.vm.lock", "lock a VM"); err != nil {
+		return Lock{}, err
 	}
 	if err := checkLockDescription(description); err != nil {
 		return Lock{}, err
@@ -118,8 +118,8 @@ func (s *Service) LockVM(ctx context.Context, c *Caller, vmID int64, description
 // Operator only; a VM that is not locked is a fault (conflict) that says
 // so, so a mistyped id does not pass for an unlock.
 func (s *Service) UnlockVM(ctx context.Context, c *Caller, vmID int64) (Lock, error) {
-	if !c.Operator {
-		return Lock{}, Errorf(ObjMethod, KindNoRight, "hosting.vm.unlock: the operator key only; an account's key may not unlock a VM")
+	if err := OperatorOnly(c, "hosting.vm.unlock", "unlock a VM"); err != nil {
+		return Lock{}, err
 	}
 	var out store.Lock
 	err := s.st.Update(func(tx *store.Tx) error {
@@ -311,4 +311,14 @@ func (s *Service) lockedVMs() map[int64]bool {
 	var m map[int64]bool
 	s.st.View(func(tx *store.Tx) { m = lockedVMs(tx) })
 	return m
+}
+
+// OperatorOnly is the fault of an operator-only method called with an
+// account's key; faces check it before reading the arguments, so the
+// answer is the same whatever the arguments.
+func OperatorOnly(c *Caller, method, what string) error {
+	if c.Operator {
+		return nil
+	}
+	return Errorf(ObjMethod, KindNoRight, "%s: the operator key only; an account's key may not %s", method, what)
 }

@@ -15,6 +15,9 @@ import (
 // there a new description).
 func (f *Face) vmLock(ctx context.Context, c *service.Caller, a args) (any, error) {
 	a.obj = service.ObjVM
+	if err := service.OperatorOnly(c, "hosting.vm.lock", "lock a VM"); err != nil {
+		return nil, err
+	}
 	if err := a.atMost(2); err != nil {
 		return nil, err
 	}
@@ -37,6 +40,9 @@ func (f *Face) vmLock(ctx context.Context, c *service.Caller, a args) (any, erro
 // removed: the operator key only.
 func (f *Face) vmUnlock(ctx context.Context, c *service.Caller, a args) (any, error) {
 	a.obj = service.ObjVM
+	if err := service.OperatorOnly(c, "hosting.vm.unlock", "unlock a VM"); err != nil {
+		return nil, err
+	}
 	if err := a.atMost(1); err != nil {
 		return nil, err
 	}

@@ -34,6 +34,8 @@ func TestVMLock(t *testing.T) {
 		msg    string
 	}{
 		{"account key locks", a.alice, "hosting.vm.lock", []any{vmID, "mine"}, CauseNoRight, "hosting.vm.lock: the operator key only"},
+		{"account key locks without a description", a.alice, "hosting.vm.lock", []any{vmID}, CauseNoRight, "hosting.vm.lock: the operator key only"},
+		{"account key unlocks an unknown VM", a.alice, "hosting.vm.unlock", []any{int64(9999)}, CauseNoRight, "hosting.vm.unlock: the operator key only"},
 		{"no description", a.op, "hosting.vm.lock", []any{vmID}, CauseMissing, "description: missing parameter"},
 		{"description not a string", a.op, "hosting.vm.lock", []any{vmID, int64(3)}, CauseBadParam, "description: must be a string"},
 		{"empty description", a.op, "hosting.vm.lock", []any{vmID, ""}, CauseMissing, "description: missing parameter"},
