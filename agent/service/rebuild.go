@@ -86,6 +86,13 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 	if old.State != store.DiskCreated {
 		return nil, Errorf(ObjVM, KindConflict, "vm_id: the system disk %d of vm %d is %s", old.ID, v.ID, old.State)
 	}
+	// The system disk is the first of the VM's list when the chain runs,
+	// not only now: while an attach, a detach or another rebuild or
+	// rollback chain is pending, the first disk may be a data disk (its
+	// system disk detached), which the rebuild would replace.
+	if o, ok := s.diskListPending(tx, v.ID); ok {
+		return nil, Errorf(ObjVM, KindConflict, "vm_id: vm %d's disks are changing (operation %d, %s, is not finished); rebuild once it ends", v.ID, o.ID, o.Type)
+	}
 	if srcID == old.ID {
 		return nil, Invalid(ObjVM, field, "disk %d is the system disk the rebuild replaces", srcID)
 	}
@@ -143,4 +150,20 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 		add(sp)
 	}
 	return chain, nil
+}
+
+// diskListPending returns an unfinished operation queued on VM vmID that
+// changes its list of disks.
+func (s *Service) diskListPending(tx *store.Tx, vmID int64) (store.Operation, bool) {
+	for _, id := range s.eng.Holders(workflow.VMKey(vmID)) {
+		o, ok := tx.Operation(id)
+		if !ok || o.Finished() {
+			continue
+		}
+		switch o.Type {
+		case "disk_attach", "disk_detach", "disk_rollback", "vm_rebuild":
+			return o, true
+		}
+	}
+	return store.Operation{}, false
 }
