@@ -93,6 +93,13 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 	if o, ok := s.diskListPending(tx, v.ID); ok {
 		return nil, Errorf(ObjVM, KindConflict, "vm_id: vm %d's disks are changing (operation %d, %s, is not finished); rebuild once it ends", v.ID, o.ID, o.Type)
 	}
+	// A copy of the system disk asked before (a snapshot, maybe from a
+	// profile) reads it when it runs: after the swap it would read the
+	// new disk (the old one's snapshots move to it) or a deleted volume.
+	// Copies asked after are refused (the old disk is in state rollback).
+	if c, ok := copyPending(tx, old.ID); ok {
+		return nil, Errorf(ObjVM, KindConflict, "vm_id: disk %d, a snapshot or copy of the system disk %d, is being made; rebuild once it is done", c.ID, old.ID)
+	}
 	if srcID == old.ID {
 		return nil, Invalid(ObjVM, field, "disk %d is the system disk the rebuild replaces", srcID)
 	}
@@ -166,4 +173,17 @@ func (s *Service) diskListPending(tx *store.Tx, vmID int64) (store.Operation, bo
 		}
 	}
 	return store.Operation{}, false
+}
+
+// copyPending returns a disk being made from disk id.
+func copyPending(tx *store.Tx, id int64) (store.Disk, bool) {
+	var out store.Disk
+	tx.EachDisk(func(d *store.Disk) bool {
+		if d.Source == id && d.State == store.DiskBeingCreated {
+			out = *d
+			return false
+		}
+		return true
+	})
+	return out, out.ID != 0
 }
