@@ -111,6 +111,11 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 	if src.State != store.DiskCreated || s.deleting(tx, workflow.DiskKey(src.ID)) {
 		return nil, Errorf(ObjVM, KindConflict, "%s: disk %d is %s or being deleted; a rebuild copies a created disk", field, src.ID, src.State)
 	}
+	// Past the swap the old disk is gone: a kernel the VM cannot be
+	// defined with would leave it with no system disk at all.
+	if src.KernelVersion != "" && s.cfg.KernelsDir != "" && !slices.Contains(s.kernels(), src.KernelVersion) {
+		return nil, Invalid(ObjVM, field, "disk %d boots kernel %q, which this host does not have (see hosting.disk.list_kernels)", src.ID, src.KernelVersion)
+	}
 	if src.DatacenterID != v.DatacenterID {
 		return nil, Invalid(ObjVM, field, "disk %d is in datacenter %d, the VM in %d", src.ID, src.DatacenterID, v.DatacenterID)
 	}

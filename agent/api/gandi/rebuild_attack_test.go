@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -268,5 +269,45 @@ func TestVMRebuildAfterPendingSnapshot(t *testing.T) {
 	}
 	if f.Cause != CauseConflict || !strings.Contains(f.Msg, "snapshot") {
 		t.Errorf("rebuild while a snapshot of the system disk is made: %v", f)
+	}
+}
+
+// A rebuild from a source naming a kernel this host does not have (an
+// image's, or one removed since a disk was set to it) is refused: past
+// the swap the VM could not be defined with it, and was left with no
+// system disk at all, its old one deleted.
+func TestVMRebuildUnknownKernel(t *testing.T) {
+	kernels := t.TempDir()
+	os.MkdirAll(filepath.Join(kernels, "6.1"), 0o755)
+	os.WriteFile(filepath.Join(kernels, "6.1", "vmlinuz"), []byte("k"), 0o644)
+	a := newAgent(t, true, func(c *agentConfig) { c.KernelsDir = kernels })
+	if err := a.wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "pv", SizeMB: 8, KernelVersion: "6.1", Cmdline: "root=/dev/xvda ro"}); err != nil {
+		t.Fatal(err)
+	}
+	var img int64
+	a.st.View(func(tx *store.Tx) {
+		tx.EachImage(func(i *store.Image) bool {
+			if i.Label == "pv" {
+				img = i.ID
+			}
+			return true
+		})
+	})
+	vmID := a.createVM(a.alice, "kern")
+	sys := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["disks_id"].([]int64)[0]
+	os.RemoveAll(filepath.Join(kernels, "6.1"))
+	before := a.snapshot()
+	if _, f := a.call(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": img}); f == nil || !strings.Contains(f.Msg, `image_id: disk `) || !strings.Contains(f.Msg, `kernel "6.1"`) {
+		t.Fatalf("rebuild from an image whose kernel is gone: %v, want a fault naming image_id and the kernel", f)
+	}
+	if a.snapshot() != before || a.diskState(sys) != store.DiskCreated {
+		t.Errorf("a refused rebuild changed records")
+	}
+	// With the kernel back, the rebuild goes through and the VM runs.
+	os.MkdirAll(filepath.Join(kernels, "6.1"), 0o755)
+	os.WriteFile(filepath.Join(kernels, "6.1", "vmlinuz"), []byte("k"), 0o644)
+	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": img}))
+	if info := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any); info["state"] != "running" || len(info["disks_id"].([]int64)) != 1 {
+		t.Errorf("vm after = %v %v", info["state"], info["disks_id"])
 	}
 }
