@@ -89,8 +89,10 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 	// The system disk is the first of the VM's list when the chain runs,
 	// not only now: while an attach, a detach or another rebuild or
 	// rollback chain is pending, the first disk may be a data disk (its
-	// system disk detached), which the rebuild would replace.
-	if o, ok := s.diskListPending(tx, v.ID); ok {
+	// system disk detached), which the rebuild would replace. And the new
+	// disk's size is the system disk's now: a growth of it pending would
+	// leave the new disk smaller than the one it replaces.
+	if o, ok := s.diskListPending(tx, v.ID, old.ID); ok {
 		return nil, Errorf(ObjVM, KindConflict, "vm_id: vm %d's disks are changing (operation %d, %s, is not finished); rebuild once it ends", v.ID, o.ID, o.Type)
 	}
 	// A copy of the system disk asked before (a snapshot, maybe from a
@@ -165,8 +167,8 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 }
 
 // diskListPending returns an unfinished operation queued on VM vmID that
-// changes its list of disks.
-func (s *Service) diskListPending(tx *store.Tx, vmID int64) (store.Operation, bool) {
+// changes its list of disks, or system disk sysID.
+func (s *Service) diskListPending(tx *store.Tx, vmID, sysID int64) (store.Operation, bool) {
 	for _, id := range s.eng.Holders(workflow.VMKey(vmID)) {
 		o, ok := tx.Operation(id)
 		if !ok || o.Finished() {
@@ -175,6 +177,10 @@ func (s *Service) diskListPending(tx *store.Tx, vmID int64) (store.Operation, bo
 		switch o.Type {
 		case "disk_attach", "disk_detach", "disk_rollback", "vm_rebuild":
 			return o, true
+		case "disk_update":
+			if o.DiskID == sysID {
+				return o, true
+			}
 		}
 	}
 	return store.Operation{}, false

@@ -311,3 +311,35 @@ func TestVMRebuildUnknownKernel(t *testing.T) {
 		t.Errorf("vm after = %v %v", info["state"], info["disks_id"])
 	}
 }
+
+// A rebuild asked while a growth of the system disk is queued: the new
+// disk must not be smaller than the disk it replaces (disks never shrink).
+func TestVMRebuildAfterPendingGrowth(t *testing.T) {
+	a := newAgent(t, true)
+	vmID := a.createVM(a.alice, "grow")
+	sys := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["disks_id"].([]int64)[0]
+	a = a.reopen(false)
+	grow := a.mustCall(a.alice, "hosting.disk.update", sys, map[string]any{"size": int64(128)})
+	ops, f := a.call(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)})
+	a = a.reopen(true)
+	a.mustDone(a.alice, grow)
+	if f != nil {
+		if f.Cause != CauseConflict || !strings.Contains(f.Msg, "disk_update, is not finished") {
+			t.Errorf("rebuild while the system disk grows: %v", f)
+		}
+		// Once it has grown, the rebuild keeps the size.
+		done := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}))
+		if d := a.disk(done[2]["disk_id"].(int64)); d.SizeMB != 128 {
+			t.Errorf("rebuilt after the growth: %d MB, want 128", d.SizeMB)
+		}
+		return
+	}
+	done := a.wait(a.alice, ops)
+	for _, o := range done {
+		if o["type"] == "vm_rebuild" && o["step"] == "DONE" {
+			if d := a.disk(o["disk_id"].(int64)); d.SizeMB < 128 {
+				t.Errorf("the rebuilt system disk has %d MB, the disk it replaced 128", d.SizeMB)
+			}
+		}
+	}
+}
