@@ -98,21 +98,9 @@ func TestVMRebuildRaces(t *testing.T) {
 			t.Errorf("vm after = %v %v", ids, info["state"])
 		}
 	})
-	t.Run("vm.delete during vm_rebuild", func(t *testing.T) {
-		a := newAgent(t, true)
-		vmID := a.createVM(a.alice, "rbd")
-		got := a.rebuildAt("vm_rebuild", "begin:clone", func(op store.Operation) any { return a.rawCall(a.alice, "hosting.vm.delete", vmID) })
-		done := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}))
-		del, ok := (<-got).(map[string]any)
-		if !ok {
-			t.Fatalf("vm.delete during the rebuild refused")
-		}
-		a.mustDone(a.alice, del)
-		// Nothing left but the image's disk and volume.
-		if n := a.snapshot(); n[0] != 0 || n[1] != 1 || n[2] != 0 || n[3] != 0 || n[5] != 1 {
-			t.Errorf("records after = %v (ops %s)", n, rebuildSteps(done))
-		}
-	})
+	for _, at := range []string{"vm_stop begin:stop", "vm_rebuild begin:clone", "vm_rebuild done:swap", "disk_attach begin:attach"} {
+		t.Run("vm.delete at "+at, func(t *testing.T) { rebuildDeleteAt(t, strings.Fields(at)[0], strings.Fields(at)[1]) })
+	}
 	t.Run("lock during vm_rebuild", func(t *testing.T) {
 		a := newAgent(t, true)
 		vmID := a.createVM(a.alice, "rbl")
@@ -144,6 +132,23 @@ func TestVMRebuildRaces(t *testing.T) {
 			t.Errorf("new system disk holds %q, source %s", got, a.diskState(src))
 		}
 	})
+}
+
+// rebuildDeleteAt asks vm.delete at a boundary of the rebuild's chain.
+func rebuildDeleteAt(t *testing.T, typ, boundary string) {
+	a := newAgent(t, true)
+	vmID := a.createVM(a.alice, "rbd")
+	got := a.rebuildAt(typ, boundary, func(op store.Operation) any { return a.rawCall(a.alice, "hosting.vm.delete", vmID) })
+	done := a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}))
+	del, ok := (<-got).(map[string]any)
+	if !ok {
+		t.Fatalf("vm.delete during the rebuild refused")
+	}
+	a.mustDone(a.alice, del)
+	// Nothing left but the image's disk and volume.
+	if n := a.snapshot(); n[0] != 0 || n[1] != 1 || n[2] != 0 || n[3] != 0 || n[5] != 1 {
+		t.Errorf("records after = %v (ops %s)", n, rebuildSteps(done))
+	}
 }
 
 // Retries, sources and quotas through the face.
