@@ -48,8 +48,18 @@ func DomainXML(flavor Flavor, spec DomainSpec) (string, error) {
 		},
 		Devices: &libvirtxml.DomainDeviceList{},
 	}
+	if flavor == FlavorXenPV && (spec.CDROM != "" || spec.BootCDROM) {
+		return "", fmt.Errorf("domain %s: %w: a Xen PV domain has no CD-ROM and boots its kernel directly", spec.Name, ErrUnsupported)
+	}
+	if spec.BootCDROM && spec.CDROM == "" {
+		return "", fmt.Errorf("domain %s: boot from a CD-ROM needs an ISO attached", spec.Name)
+	}
 	os := &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Type: "hvm"}}
-	if spec.Kernel != "" {
+	if spec.BootCDROM {
+		// The BIOS boots the CD; a direct kernel would take precedence
+		// over any boot device, so the system disk's is left out.
+		os.BootDevices = []libvirtxml.DomainBootDevice{{Dev: "cdrom"}, {Dev: "hd"}}
+	} else if spec.Kernel != "" {
 		os.Kernel = spec.Kernel
 		os.Initrd = spec.Initrd
 		os.Cmdline = spec.Cmdline
@@ -57,6 +67,9 @@ func DomainXML(flavor Flavor, spec DomainSpec) (string, error) {
 		os.BootDevices = []libvirtxml.DomainBootDevice{{Dev: "hd"}}
 	}
 	dom.OS = os
+	if spec.CPUShares > 0 {
+		dom.CPUTune = &libvirtxml.DomainCPUTune{Shares: &libvirtxml.DomainCPUTuneShares{Value: uint(spec.CPUShares)}}
+	}
 
 	bus, prefix := "virtio", "vd"
 	switch flavor {
@@ -103,6 +116,9 @@ func DomainXML(flavor Flavor, spec DomainSpec) (string, error) {
 	if spec.Seed != "" {
 		dom.Devices.Disks = append(dom.Devices.Disks, diskDevice(dom.Type, bus, prefix, SeedPosition, DiskSpec{Path: spec.Seed, ReadOnly: true}))
 	}
+	if spec.CDROM != "" {
+		dom.Devices.Disks = append(dom.Devices.Disks, cdromDevice(dom.Type, spec.CDROM))
+	}
 	for _, n := range spec.Ifaces {
 		dom.Devices.Interfaces = append(dom.Devices.Interfaces, interfaceXML(dom.Type, n))
 	}
@@ -134,6 +150,24 @@ func diskDevice(domType, bus, prefix string, i int, d DiskSpec) libvirtxml.Domai
 			disk.Driver.Type = "raw"
 		}
 	case domType != "test":
+		disk.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"}
+	}
+	return disk
+}
+
+// CDROMTarget is the CD-ROM's device: the IDE secondary master, which
+// both QEMU's pc machine and Xen HVM emulate and every BIOS boots from.
+const CDROMTarget = "hdc"
+
+// cdromDevice is an ISO image as a read-only IDE CD-ROM.
+func cdromDevice(domType, path string) libvirtxml.DomainDisk {
+	disk := libvirtxml.DomainDisk{
+		Device:   "cdrom",
+		Target:   &libvirtxml.DomainDiskTarget{Dev: CDROMTarget, Bus: "ide"},
+		ReadOnly: &libvirtxml.DomainDiskReadOnly{},
+		Source:   &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: path}},
+	}
+	if domType != "test" {
 		disk.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"}
 	}
 	return disk

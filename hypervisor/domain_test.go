@@ -1,6 +1,7 @@
 package hypervisor
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -83,5 +84,47 @@ func TestFlavorForURI(t *testing.T) {
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("FlavorForURI(%q) = %q, %v", tt.uri, got, err)
 		}
+	}
+}
+
+// TestDomainXMLCDROM: an ISO is a read-only IDE CD-ROM; booting from it
+// drops the direct kernel and puts the CD first; Xen PV refuses both.
+func TestDomainXMLCDROM(t *testing.T) {
+	for _, boot := range []bool{false, true} {
+		spec := goldenSpec()
+		spec.CDROM, spec.BootCDROM = "/srv/isos/rescue.iso", boot
+		got, err := DomainXML(FlavorQEMU, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("testdata", map[bool]string{false: "qemu-cdrom.xml", true: "qemu-cdrom-boot.xml"}[boot])
+		if *update {
+			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test -update to create)", err)
+		}
+		if got != string(want) {
+			t.Errorf("domain XML differs from %s:\n%s", path, got)
+		}
+	}
+	for _, spec := range []DomainSpec{
+		func() DomainSpec { s := goldenSpec(); s.CDROM = "/srv/isos/rescue.iso"; return s }(),
+		func() DomainSpec { s := goldenSpec(); s.CDROM, s.BootCDROM = "/srv/isos/rescue.iso", true; return s }(),
+	} {
+		if _, err := DomainXML(FlavorXenPV, spec); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("Xen PV with a CD-ROM (boot %v): err = %v, want ErrUnsupported", spec.BootCDROM, err)
+		}
+		if _, err := DomainXML(FlavorXenHVM, spec); err != nil {
+			t.Errorf("Xen HVM with a CD-ROM: %v", err)
+		}
+	}
+	spec := goldenSpec()
+	spec.BootCDROM = true
+	if _, err := DomainXML(FlavorQEMU, spec); err == nil {
+		t.Error("boot from a CD-ROM without an ISO accepted")
 	}
 }

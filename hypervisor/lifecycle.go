@@ -3,6 +3,7 @@ package hypervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"time"
@@ -263,28 +264,55 @@ func (d *Driver) modifyDevices(ctx context.Context, op, name string, edit func(d
 	return err
 }
 
-// AttachDisk plugs a disk at position pos, live when the domain runs.
-// A disk already at that target is left as it is.
+// AttachDisk plugs a disk at position pos, live when the domain runs. A
+// disk already plugged (its path) is left as it is: a retried attach does
+// nothing. When another disk holds pos's device, the disk takes the next
+// free one: a disk detached from the middle of a running guest leaves the
+// ones after it on their devices (they cannot move while it runs), so
+// the records' positions run behind the devices until the next fresh
+// start renders the definition again.
 func (d *Driver) AttachDisk(ctx context.Context, name string, pos int, disk DiskSpec) error {
-	xml, err := diskXML(d.flavor, pos, disk)
-	if err != nil {
-		return err
-	}
-	var dev libvirtxml.DomainDisk
-	if err := dev.Unmarshal(xml); err != nil {
+	if _, err := diskDev(d.flavor, pos, disk); err != nil {
 		return err
 	}
 	return d.modifyDevices(ctx, "attaching disk to", name, func(def *libvirtxml.Domain) (string, bool, error) {
+		taken := map[string]bool{}
 		for _, have := range def.Devices.Disks {
-			if have.Target != nil && have.Target.Dev == dev.Target.Dev {
-				return xml, false, nil
+			if diskPath(have) == disk.Path {
+				return "", false, nil
+			}
+			if have.Target != nil {
+				taken[have.Target.Dev] = true
 			}
 		}
-		def.Devices.Disks = append(def.Devices.Disks, dev)
-		return xml, true, nil
+		for at := pos; at < pos+maxDiskSearch; at++ {
+			dev, err := diskDev(d.flavor, at, disk)
+			if err != nil {
+				return "", false, err
+			}
+			if !taken[dev.Target.Dev] {
+				xml, err := dev.Marshal()
+				def.Devices.Disks = append(def.Devices.Disks, dev)
+				return xml, true, err
+			}
+		}
+		return "", false, fmt.Errorf("no free disk device from position %d to %d", pos, pos+maxDiskSearch-1)
 	}, func(dom *libvirt.Domain, x string) error {
 		return dom.AttachDeviceFlags(x, libvirt.DOMAIN_DEVICE_MODIFY_LIVE)
 	})
+}
+
+// maxDiskSearch bounds AttachDisk's search for a free device.
+const maxDiskSearch = 64
+
+// diskDev is the device of a disk at position pos.
+func diskDev(flavor Flavor, pos int, disk DiskSpec) (libvirtxml.DomainDisk, error) {
+	var dev libvirtxml.DomainDisk
+	xml, err := diskXML(flavor, pos, disk)
+	if err == nil {
+		err = dev.Unmarshal(xml)
+	}
+	return dev, err
 }
 
 func diskPath(disk libvirtxml.DomainDisk) string {

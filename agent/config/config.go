@@ -47,6 +47,7 @@ type Config struct {
 	Accounts     []Account  `toml:"accounts"`
 	Demo         Demo       `toml:"demo"`
 	Images       []Image    `toml:"images"`
+	ISOs         []ISO      `toml:"isos"` // iso.go
 	Snapshots    Snapshots  `toml:"snapshots"`
 	Operations   Operations `toml:"operations"`
 	Server       Server     `toml:"server"`
@@ -232,6 +233,11 @@ func Load(path string) (Config, error) {
 			*p = filepath.Join(base, *p)
 		}
 	}
+	for i := range c.ISOs {
+		if p := &c.ISOs[i].File; *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
 	for i := range c.Images {
 		if p := &c.Images[i].SourceFile; *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
@@ -341,6 +347,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Sprintf("stats.every: %s must be from 10s (a libvirt call for every domain) to 1h (the finest graphs have 1-minute points)", e))
 	}
 	errs = append(errs, c.Server.validate()...)
+	errs = append(errs, c.validateISOs()...)
 	errs = append(errs, c.Metrics.validate(c)...)
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

@@ -103,6 +103,9 @@ func TestRefusesNamingTheField(t *testing.T) {
 		{"check every negative", "[snapshots]\ncheck_every = \"-1s\"\n", "snapshots.check_every: must be positive"},
 		{"image size negative", "[[images]]\nlabel = \"x\"\nsize_mb = -1\n", "images[0]: needs a label and a positive size_mb"},
 		{"image label twice", "[[images]]\nlabel = \"x\"\nsize_mb = 1\n[[images]]\nlabel = \"x\"\nsize_mb = 2\n", "images[1].label: \"x\" is given twice"},
+		{"iso without label", "[[isos]]\nfile = \"a.iso\"\n", "isos[0].label: must not be empty"},
+		{"iso without file", "[[isos]]\nlabel = \"x\"\n", "isos[0].file: must name the ISO image's file"},
+		{"iso label twice", "[[isos]]\nlabel = \"x\"\nfile = \"a.iso\"\n[[isos]]\nlabel = \"x\"\nfile = \"b.iso\"\n", "isos[1].label: \"x\" is given twice"},
 		{"datacenter id negative", "[datacenter]\nid = -1\n", "datacenter.id: must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

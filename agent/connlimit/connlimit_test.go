@@ -220,7 +220,7 @@ func TestFullReclaimsSlowRequests(t *testing.T) {
 	tests := []struct {
 		name   string
 		held   []held
-		victim int // index into held; -1: the newcomer is refused
+		victim int    // index into held; -1: the newcomer is refused
 		from   string // the newcomer's source; 127.0.0.3 if empty
 	}{
 		{"all within the grace", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", 2 * time.Second}, {"127.0.0.2", time.Second}}, -1, ""},

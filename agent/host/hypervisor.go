@@ -32,6 +32,11 @@ type Hypervisor interface {
 	// Reset restarts a running domain at once, without asking the guest;
 	// a stopped one is ErrNotRunning.
 	Reset(ctx context.Context, name string) error
+	// Suspend pauses a running domain (its vCPUs stop, its memory and
+	// devices stay) and Resume lets a paused one run on; a domain already
+	// so is done, a stopped one is ErrNotRunning.
+	Suspend(ctx context.Context, name string) error
+	Resume(ctx context.Context, name string) error
 	// State is a domain's runtime state; a missing domain is
 	// State{Exists: false} and no error.
 	State(ctx context.Context, name string) (State, error)
@@ -44,9 +49,11 @@ type Hypervisor interface {
 	// state at each one.
 	Watch(name string) (<-chan Event, func())
 	// AttachDisk plugs a disk at device position pos, in the definition
-	// and, when the domain runs, live; a disk already at pos is left as
-	// it is. DetachDisk unplugs the disk of that path; absent (disk or
-	// domain) is done.
+	// and, when the domain runs, live; a disk already plugged (its path)
+	// is left as it is, and when another disk holds pos (one detached
+	// from the middle of a running guest leaves those after it where they
+	// were) the next free position is taken. DetachDisk unplugs the disk
+	// of that path; absent (disk or domain) is done.
 	AttachDisk(ctx context.Context, name string, pos int, disk DiskSpec) error
 	DetachDisk(ctx context.Context, name, path string) error
 	// AttachIface plugs an interface, in the definition and, when the
@@ -57,6 +64,11 @@ type Hypervisor interface {
 	// SetMemory balloons a domain, running or not, within its maximum
 	// (MaxMemMB, else MemoryMB); beyond it is refused.
 	SetMemory(ctx context.Context, name string, mb int64) error
+	// SetCPUShares sets a running domain's CPU weight live (the
+	// definition takes it from DomainSpec.CPUShares); a stopped domain
+	// has nothing to change (done). A driver that cannot change it live
+	// says ErrUnsupported: the weight applies at the next start.
+	SetCPUShares(ctx context.Context, name string, shares int64) error
 	// Domains lists the domains carrying an owner mark (defined through
 	// Define), never anyone else's.
 	Domains(ctx context.Context) ([]Domain, error)
@@ -115,6 +127,14 @@ type DomainSpec struct {
 	// read-only at device position SeedPosition so that disks attached
 	// later never take its name.
 	Seed string
+	// CPUShares is the domain's CPU weight (<cputune><shares>); 0 leaves
+	// the hypervisor's default.
+	CPUShares int64
+	// CDROM is an ISO image attached read-only as a CD-ROM (HVM and
+	// QEMU only: a Xen PV domain has none); BootCDROM boots from it
+	// instead of the system disk or its kernel.
+	CDROM     string
+	BootCDROM bool
 }
 
 // SeedPosition is the device position of the seed image (xvdz, vdz):

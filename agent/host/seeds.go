@@ -43,6 +43,10 @@ type SeedSpec struct {
 	AuthorizedKeys []string
 	Run            string // run as root once, at the end of the first boot
 	Ifaces         []SeedIface
+	// Again marks a seed written after the first (new credentials) for a
+	// guest already installed: it keeps the guest's SSH host keys, sets
+	// the password of existing users, and runs nothing.
+	Again bool
 }
 
 // SeedIface is one network interface the guest configures statically,

@@ -39,8 +39,13 @@ type WireSpec struct {
 	MAC  net.HardwareAddr
 	IPv4 []netip.Addr
 	IPv6 []netip.Addr
-	// Bandwidth is bit/s, each way; it must be set (Wire refuses 0).
+	// Bandwidth is bit/s, each way; it must be set (Wire refuses 0)
+	// unless Unlimited says the device is not to be shaped at all (what
+	// shaping there is goes).
 	Bandwidth uint64
+	// Firewall filters what reaches the VM; nil lets everything in.
+	Firewall  *Firewall
+	Unlimited bool
 }
 
 // Counters are bytes and packets from the VM's point of view.

@@ -77,6 +77,9 @@ func (s *Service) AttachDisk(ctx context.Context, c *Caller, req DiskAttach) (Op
 		if pos == 0 && v.State != store.VMHalted {
 			return opSpec{}, Errorf(ObjVM, KindConflict, "position: the system disk (position 0) of vm %d can change only while it is halted", v.ID)
 		}
+		if err := livePosition(v, pos); err != nil {
+			return opSpec{}, err
+		}
 		d.VMID = v.ID // reserved now, so no second attach can pass
 		tx.PutDisk(d)
 		return opSpec{typ: "disk_attach", vmID: v.ID, diskID: diskID, keys: []string{workflow.VMKey(v.ID), workflow.DiskKey(diskID)},

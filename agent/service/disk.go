@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,19 +12,16 @@ import (
 )
 
 // Disk is a disk as hosting.disk.info shows it: the DiskReturn that
-// disk.list and vm.info show (VMDisk), with its kernel command line and
-// its snapshot profile.
+// disk.list and vm.info show (VMDisk), with its snapshot profile.
 type Disk struct {
 	VMDisk
-	// Cmdline is the kernel command line ("" when none).
-	Cmdline string
 	// SnapshotProfile is the disk's profile (SnapshotProfileID) when this
 	// host still serves it.
 	SnapshotProfile *SnapshotProfile
 }
 
 func (s *Service) diskOf(tx *store.Tx, d store.Disk) Disk {
-	out := Disk{VMDisk: s.vmDiskOf(tx, d), Cmdline: d.Cmdline}
+	out := Disk{VMDisk: s.vmDiskOf(tx, d)}
 	if p, ok := s.profile(d.SnapshotProfile); ok {
 		out.SnapshotProfile = &p
 	}
@@ -57,13 +55,19 @@ type DiskFilter struct {
 	IDs, DatacenterIDs, Sizes, Sources, VMIDs []int64
 	Names                                     []string
 	NameLike, State, Type                     string
+	// CanSnapshot, when set, is a match on can_snapshot; Created and
+	// CreatedBounds on date_created (see matchDates).
+	CanSnapshot   *bool
+	Created       []DateSpan
+	CreatedBounds []DateBound
 }
 
 func (f DiskFilter) match(d *store.Disk) bool {
 	return (len(f.IDs) == 0 || slices.Contains(f.IDs, d.ID)) && (len(f.DatacenterIDs) == 0 || slices.Contains(f.DatacenterIDs, d.DatacenterID)) &&
 		(len(f.Sizes) == 0 || slices.Contains(f.Sizes, d.SizeMB)) && (len(f.Sources) == 0 || slices.Contains(f.Sources, d.Source)) &&
 		(len(f.VMIDs) == 0 || slices.Contains(f.VMIDs, d.VMID)) && (len(f.Names) == 0 || slices.Contains(f.Names, d.Name)) &&
-		(f.NameLike == "" || likeMatch(f.NameLike, d.Name)) && (f.State == "" || f.State == d.State) && (f.Type == "" || f.Type == d.Type)
+		(f.NameLike == "" || likeMatch(f.NameLike, d.Name)) && (f.State == "" || f.State == d.State) && (f.Type == "" || f.Type == d.Type) &&
+		(f.CanSnapshot == nil || *f.CanSnapshot == canSnapshot(d)) && f.matchDates(d)
 }
 
 // listed is match without images: they are listed by hosting.image.list,
@@ -84,7 +88,7 @@ var disks = lister[store.Disk]{
 		"state":         func(a, b *store.Disk) int { return strings.Compare(a.State, b.State) },
 		"type":          func(a, b *store.Disk) int { return strings.Compare(a.Type, b.Type) },
 		"vm_id":         func(a, b *store.Disk) int { return cmp64(a.VMID, b.VMID) },
-		"can_snapshot":  func(a, b *store.Disk) int { return 0 },
+		"can_snapshot":  func(a, b *store.Disk) int { return cmpBool(canSnapshot(a), canSnapshot(b)) },
 	},
 }
 
@@ -237,6 +241,9 @@ func (s *Service) DeleteDisk(ctx context.Context, c *Caller, id int64, opts Call
 		}
 		if d.State == store.DiskRollback || d.State == store.DiskDeleted {
 			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is %s", id, d.State)
+		}
+		if err := s.keptSnapshots(tx, ObjDisk, "disk_id", fmt.Sprintf("disk %d", d.ID), d); err != nil {
+			return opSpec{}, err
 		}
 		return opSpec{typ: "disk_delete", diskID: id, keys: []string{workflow.DiskKey(id)}, eta: 5}, nil
 	})

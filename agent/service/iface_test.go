@@ -39,8 +39,8 @@ func TestIfaceRules(t *testing.T) {
 			_, err := s.UpdateIface(ctx, alice, IfaceUpdate{ID: 1})
 			return err
 		}, KindMissing, "bandwidth"},
-		{"update: bandwidth 0 is not 'absent'", func() error {
-			_, err := s.UpdateIface(ctx, alice, IfaceUpdate{ID: 1, Bandwidth: f64(0.0)})
+		{"update: a negative bandwidth (0 is unlimited)", func() error {
+			_, err := s.UpdateIface(ctx, alice, IfaceUpdate{ID: 1, Bandwidth: f64(-1.0)})
 			return err
 		}, KindInvalid, "bandwidth"},
 		{"update: bandwidth below the network's minimum", func() error {

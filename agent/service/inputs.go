@@ -4,7 +4,9 @@ import "github.com/xenagent/xenagent/agent/workflow"
 
 // vmUpdateInput is the input of the vm_update req asks for.
 func vmUpdateInput(req VMUpdate) workflow.VMUpdate {
-	return workflow.VMUpdate{Memory: req.Memory, MaxMemory: req.MaxMemory, Cores: req.Cores, Console: req.Console, SSHKey: req.SSHKey}
+	in := workflow.VMUpdate{Memory: req.Memory, MaxMemory: req.MaxMemory, Cores: req.Cores, Console: req.Console, SSHKey: req.SSHKey}
+	req.VMTune.input(&in)
+	return in
 }
 
 // diskUpdateInput is the input of the disk_update req asks for. The

@@ -84,8 +84,10 @@ func opDate(o *store.Operation, field string) time.Time {
 
 // holds reports whether o's date is within the bound. Dates are whole
 // seconds: "> t" is ">= t+1s" and "< t" is "<= t-1s".
-func (b DateBound) holds(o *store.Operation) bool {
-	d := opDate(o, b.Field)
+func (b DateBound) holds(o *store.Operation) bool { return b.admits(opDate(o, b.Field)) }
+
+// admits reports whether date d is within the bound (Field aside).
+func (b DateBound) admits(d time.Time) bool {
 	switch b.Op {
 	case ">=":
 		return !d.Before(b.At)

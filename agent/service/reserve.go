@@ -141,9 +141,12 @@ type ifaceReq struct {
 }
 
 func (s *Service) checkBandwidth(obj Object, bw float64) error {
+	if bw == Unlimited { // no shaping at all (tune.go)
+		return nil
+	}
 	lo := max(s.cfg.Network.MinBandwidth, 1)
 	if bw < lo || bw > s.cfg.Limits.MaxBandwidth {
-		return Invalid(obj, "bandwidth", "must be from %.0f to %.0f bit/s, got %.0f", lo, s.cfg.Limits.MaxBandwidth, bw)
+		return Invalid(obj, "bandwidth", "must be from %.0f to %.0f bit/s, or 0 for unlimited, got %.0f", lo, s.cfg.Limits.MaxBandwidth, bw)
 	}
 	return nil
 }

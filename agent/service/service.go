@@ -47,6 +47,9 @@ type Config struct {
 	KernelsDir string
 	// SnapshotProfiles are the automatic snapshot policies disks may use.
 	SnapshotProfiles []SnapshotProfile
+	// NoCDROM says the host's domains have no CD-ROM (Xen PV): ISO calls
+	// are refused (iso.go).
+	NoCDROM bool
 }
 
 // Service implements the API methods.

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -12,8 +11,8 @@ import (
 	"github.com/xenagent/xenagent/agent/workflow"
 )
 
-// A hostname is one DNS label.
-var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+// A hostname is one DNS label (GandiHostname, tune.go).
+var hostnameRE = gandiHostnameRE
 
 // MaxMemoryFloor is the seeds' rule: a VM created with less memory gets
 // this vm_max_memory, so it can balloon up to it without a reboot.
@@ -38,6 +37,7 @@ type VMSpec struct {
 	// as a hash; Keys are ids of the account's ssh keys.
 	Login, Password, SSHKey, Run string
 	Keys                         []int64
+	VMTune                       // description, label, note, cpu_shares (tune.go)
 }
 
 // VMCreate is hosting.vm.create: a VM on an existing data disk.
@@ -78,6 +78,7 @@ type vmReq struct {
 	ipVersion                           int64
 	ifaceID, sysDiskID                  int64
 	prov                                store.Provision
+	tune                                VMTune
 }
 
 func (r vmReq) provision() *store.Provision {
@@ -140,8 +141,8 @@ func (s *Service) vmReqOf(spec VMSpec) (vmReq, error) {
 	if err := s.checkDatacenter(ObjVM, r.dc); err != nil {
 		return r, err
 	}
-	if !hostnameRE.MatchString(r.hostname) {
-		return r, Invalid(ObjVM, "hostname", "must be 1-63 letters, digits or '-', not starting or ending with '-'")
+	if err := GandiHostname(r.hostname); err != nil {
+		return r, err
 	}
 	r.memory = valueOr(spec.Memory, 512)
 	if err := s.checkMemory("memory", r.memory); err != nil {
@@ -169,6 +170,10 @@ func (s *Service) vmReqOf(spec VMSpec) (vmReq, error) {
 		return r, Invalid(ObjVM, "ip_version", "must be 4 or 6")
 	}
 	r.ifaceID = spec.IfaceID
+	r.tune = spec.VMTune
+	if err := r.tune.check(); err != nil {
+		return r, err
+	}
 	r.prov = store.Provision{Login: spec.Login, Password: spec.Password, SSHKey: spec.SSHKey, Run: spec.Run, Keys: spec.Keys}
 	return r, s.checkProvision(&r.prov)
 }
@@ -274,6 +279,7 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 	vm := store.VM{AccountID: acct, DatacenterID: r.dc, Hostname: r.hostname, Memory: r.memory, MaxMemory: r.maxMem,
 		Cores: r.cores, AIActive: r.aiActive, State: store.VMBeingCreated, DiskIDs: []int64{diskID},
 		IfaceIDs: []int64{iface.ID}, Provision: prov, DateCreated: now(), DateUpdated: now()}
+	r.tune.apply(&vm)
 	if o.vmID != 0 {
 		if tx.HasVM(o.vmID) {
 			return nil, Errorf(ObjVM, KindDuplicate, "vm_id: vm %d already exists", o.vmID)

@@ -49,12 +49,19 @@ type VMUpdate struct {
 	SSHKey *string
 	// Password is the clear text, kept only as a hash; "" removes it.
 	Password *string
+	VMTune   // description, label, note, cpu_shares (tune.go)
 	Options  CallOptions
 }
 
 // UpdateVM changes one of the caller's VMs: memory at once (up to
 // vm_max_memory), vm_max_memory and cores at the next reboot.
 func (s *Service) UpdateVM(ctx context.Context, c *Caller, id int64, req VMUpdate) (Operation, error) {
+	return s.updateVM(c, id, req, nil)
+}
+
+// updateVM is UpdateVM; fresh, when set, is called when the call makes
+// its operation (not when its idempotency key answers it).
+func (s *Service) updateVM(c *Caller, id int64, req VMUpdate, fresh func()) (Operation, error) {
 	o, err := s.checkOptions(c, req.Options, ObjVM)
 	if err != nil {
 		return Operation{}, err
@@ -70,6 +77,12 @@ func (s *Service) UpdateVM(ctx context.Context, c *Caller, id int64, req VMUpdat
 		}
 		if err := s.checkVMUpdate(v, req); err != nil {
 			return opSpec{}, err
+		}
+		if err := s.checkCredentials(v, req); err != nil { // credentials.go
+			return opSpec{}, err
+		}
+		if fresh != nil {
+			fresh()
 		}
 		return opSpec{typ: "vm_update", vmID: id, keys: []string{workflow.VMKey(id)}, params: params, input: vmUpdateInput(req), secrets: secrets, eta: 5}, nil
 	})
@@ -95,8 +108,11 @@ func vmUpdateParams(req VMUpdate) (params, secrets map[string]string, err error)
 	if req.Console != nil {
 		params["console"] = map[bool]string{true: "1", false: "0"}[*req.Console]
 	}
-	if req.SSHKey != nil {
-		params["ssh_key"] = *req.SSHKey
+	if req.SSHKey != nil && *req.SSHKey != "" {
+		params["ssh_key"] = *req.SSHKey // "" adds no key: nothing to change
+	}
+	if changesCredentials(req) {
+		params["effective"] = EffectiveNextBoot // credentials.go
 	}
 	// The password's hash is a secret of the operation, not a param:
 	// params are what operation.info and operation.list show.
@@ -115,10 +131,14 @@ func vmUpdateParams(req VMUpdate) (params, secrets map[string]string, err error)
 			return nil, nil, err
 		}
 	}
+	if err := req.VMTune.check(); err != nil {
+		return nil, nil, err
+	}
+	req.VMTune.params(params)
 	if len(params) == 0 && secrets == nil {
 		// An operation that changes nothing would still take the VM's
 		// turn and say DONE: refuse it, as disk.update does.
-		return nil, nil, Errorf(ObjVM, KindMissing, "update_spec: nothing to change (give one of memory, vm_max_memory, cores, console, password, ssh_key)")
+		return nil, nil, Errorf(ObjVM, KindMissing, "update_spec: nothing to change (give one of memory, vm_max_memory, cores, console, password, ssh_key, description, label, note, cpu_shares)")
 	}
 	return params, secrets, nil
 }
@@ -159,6 +179,9 @@ func (s *Service) DeleteVM(ctx context.Context, c *Caller, id int64, opts CallOp
 		v, _ := tx.VM(id)
 		if s.deleting(tx, workflow.VMKey(id)) {
 			return opSpec{}, Errorf(ObjVM, KindConflict, "vm_id: vm %d is already being deleted", id)
+		}
+		if err := s.keptSnapshotsOfVM(tx, v); err != nil {
+			return opSpec{}, err
 		}
 		keys := []string{workflow.VMKey(id)}
 		for _, d := range v.DiskIDs {

@@ -12,15 +12,21 @@ import (
 type VM struct {
 	ID, DatacenterID             int64
 	Hostname, Description, State string
+	Label, Note                  string // the Gigas document's (tune.go)
 	Memory, MaxMemory, Cores     int64
+	CPUShares                    int64 // 0: the hypervisor's default
 	AIActive, Console            int64
+	ISOID                        int64  // the ISO attached as CD-ROM, 0: none (iso.go)
+	BootType                     string // default or cdrom (iso.go)
 	DiskIDs, IfaceIDs            []int64
 	DateCreated, DateUpdated     time.Time
 }
 
 func vmOf(v store.VM) VM {
 	return VM{ID: v.ID, DatacenterID: v.DatacenterID, Hostname: v.Hostname, Description: v.Description, State: v.State,
+		Label: v.Label, Note: v.Note, CPUShares: v.CPUShares,
 		Memory: v.Memory, MaxMemory: v.MaxMemory, Cores: v.Cores, AIActive: v.AIActive, Console: v.Console,
+		ISOID: v.ISOID, BootType: bootTypeOf(v),
 		DiskIDs: append([]int64{}, v.DiskIDs...), IfaceIDs: append([]int64{}, v.IfaceIDs...),
 		DateCreated: v.DateCreated, DateUpdated: v.DateUpdated}
 }
@@ -31,6 +37,10 @@ type VMInfo struct {
 	VM
 	Disks  []VMDisk
 	Ifaces []Iface
+	// RestartPending: a change waits for the VM's next start (a reboot
+	// through the agent is one then): vm_max_memory, cores, or new
+	// credentials (credentials.go).
+	RestartPending bool
 }
 
 // VMDisk is one of a VM's disks, as vm.info shows it (the seed's
@@ -44,13 +54,17 @@ type VMDisk struct {
 	VMIDs, SnapshotIDs            []int64
 	IsBootDisk, CanSnapshot       bool
 	DateCreated, DateUpdated      time.Time
+	// Cmdline is the kernel command line ("" when none); EntityID is
+	// diskEntityID's.
+	Cmdline, EntityID string
 }
 
 func (s *Service) vmDiskOf(tx *store.Tx, d store.Disk) VMDisk {
 	out := VMDisk{ID: d.ID, DatacenterID: d.DatacenterID, Name: d.Name, State: d.State, Type: d.Type, Visibility: d.Visibility,
 		KernelVersion: d.KernelVersion, Label: d.Label, SizeMB: d.SizeMB, TotalSizeMB: s.totalSize(d), Source: d.Source,
 		SnapshotProfileID: d.SnapshotProfile, VMIDs: []int64{}, SnapshotIDs: snapshotsOf(tx, d.ID),
-		CanSnapshot: d.Type == store.DiskTypeData, DateCreated: d.DateCreated, DateUpdated: d.DateUpdated}
+		CanSnapshot: canSnapshot(&d), DateCreated: d.DateCreated, DateUpdated: d.DateUpdated,
+		Cmdline: d.Cmdline, EntityID: diskEntityID(d)}
 	if d.VMID != 0 {
 		if v, ok := tx.VM(d.VMID); ok && slices.Contains(v.DiskIDs, d.ID) {
 			out.VMIDs = append(out.VMIDs, v.ID)
@@ -69,7 +83,7 @@ func (s *Service) VM(c *Caller, id int64) (VMInfo, error) {
 		if v, err = vmFor(tx, c, id); err != nil {
 			return
 		}
-		out = VMInfo{VM: vmOf(v), Disks: []VMDisk{}, Ifaces: []Iface{}}
+		out = VMInfo{VM: vmOf(v), Disks: []VMDisk{}, Ifaces: []Iface{}, RestartPending: v.RestartPending}
 		out.State = shownState(&v, isLocked(tx, v.ID)) // lock.go
 		for _, did := range v.DiskIDs {
 			if d, ok := tx.Disk(did); ok {

@@ -11,7 +11,7 @@
 //	                  JSON); it marks what the agent creates outside
 //	                  the file (domains); NewInstance replaces it
 //	  seq/<kind>   -> last allocated id of kind (account, vm, disk, iface,
-//	                  ip, image, operation, sshkey, lock)
+//	                  ip, image, operation, sshkey, lock, iso)
 //	  probe        -> 256 KiB of zeros, there only while a probe of a
 //	                  failed store runs (deleted at once after)
 //	  events/pruned-> every event up to it was pruned (retention); the
@@ -24,6 +24,8 @@
 //	images/      id -> Image
 //	sshkeys/     id -> SSHKey
 //	locks/       vm id -> Lock, the operator's lock on that VM (locks.go)
+//	isos/        id -> ISO (registered from the configuration; a VM's
+//	             iso_id names the one attached as its CD-ROM)
 //	operations/  id -> Operation (with its step journal: typed input and
 //	             progress as JSON, per operation type)
 //	idempotency/ "<account id, or operator>/<key>" -> IdemEntry

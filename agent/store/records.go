@@ -51,6 +51,23 @@ type VM struct {
 	// (new credentials, a rebuild): each has its own instance-id, which
 	// is what makes cloud-init apply it again at the next boot.
 	SeedGen int64 `json:"seed_gen,omitempty"`
+	// SeedAgain says the current seed is a later one for a guest that has
+	// booted before (new credentials: it keeps the host keys and runs
+	// nothing); false for a first boot's (create, rebuild). A seed put
+	// back after a failure is written of this kind.
+	SeedAgain bool `json:"seed_again,omitempty"`
+	// Label and Note are the Gigas document's label and note; like
+	// Description, the agent only keeps and returns them (tune.go in
+	// agent/service checks them). CPUShares is the VM's CPU weight
+	// against the host's other VMs (<cputune><shares>); 0 leaves the
+	// hypervisor's default.
+	Label     string `json:"label,omitempty"`
+	Note      string `json:"note,omitempty"`
+	CPUShares int64  `json:"cpu_shares,omitempty"`
+	// ISOID is the ISO attached as the VM's CD-ROM (0: none); BootType
+	// is BootCDROM to boot from it, "" (default) from the system disk.
+	ISOID    int64  `json:"iso_id,omitempty"`
+	BootType string `json:"boot_type,omitempty"`
 	// Provision is nil once there is nothing for a first boot to apply;
 	// most VMs carry none, and 10,000 of them should stay small.
 	Provision   *Provision `json:"provision,omitempty"`
@@ -142,7 +159,8 @@ const (
 	IfaceUsed         = "used"
 )
 
-// Iface is a network interface record.
+// Iface is a network interface record. Bandwidth is the rate each way
+// in bit/s; 0 is unlimited: the iface's device is not shaped at all.
 type Iface struct {
 	ID           int64     `json:"id"`
 	AccountID    int64     `json:"account_id"`
@@ -162,6 +180,9 @@ type Iface struct {
 	// holds the devices gone, DevCounted the last reading of Dev.
 	Counted    Traffic `json:"counted,omitzero"`
 	DevCounted Traffic `json:"dev_counted,omitzero"`
+	// Firewall filters what reaches the VM through the iface; it stays
+	// with the iface, across its devices and VMs (firewall.go).
+	Firewall *Firewall `json:"firewall,omitempty"`
 }
 
 // Traffic is bytes and packets from the VM's point of view.
@@ -201,6 +222,22 @@ type IP struct {
 	Num          int64     `json:"num"`
 	State        string    `json:"state"`
 	Reverse      string    `json:"reverse"`
+	DateCreated  time.Time `json:"date_created"`
+	DateUpdated  time.Time `json:"date_updated"`
+}
+
+// BootCDROM is VM.BootType booting from the attached ISO.
+const BootCDROM = "cdrom"
+
+// ISO is an ISO image the operator registered (configuration [[isos]]),
+// attached to VMs read-only as a CD-ROM. Path is the operator's file,
+// used in place: nothing writes it.
+type ISO struct {
+	ID           int64     `json:"id"`
+	Label        string    `json:"label"`
+	Path         string    `json:"path"`
+	SizeMB       int64     `json:"size"`
+	DatacenterID int64     `json:"datacenter_id"`
 	DateCreated  time.Time `json:"date_created"`
 	DateUpdated  time.Time `json:"date_updated"`
 }

@@ -29,6 +29,7 @@ type Store struct {
 	operations table[Operation]
 	sshKeys    table[SSHKey]
 	locks      table[Lock] // keyed by VM id (locks.go)
+	isos       table[ISO]
 	idem       map[string]IdemEntry
 	released   map[string][]string
 	seq        map[string]int64
@@ -93,6 +94,7 @@ func Open(path string, log *slog.Logger, opts ...Option) (st *Store, err error) 
 		operations: newTable("operations", Operation.clone).watched(watcher(EventOperation, summarizeOperation)),
 		sshKeys:    newTable[SSHKey]("sshkeys", nil),
 		locks:      newTable[Lock]("locks", nil),
+		isos:       newTable[ISO]("isos", nil),
 		idem:       map[string]IdemEntry{},
 		released:   map[string][]string{},
 		seq:        map[string]int64{},

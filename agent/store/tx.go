@@ -172,6 +172,9 @@ func (tx *Tx) PutImage(i Image)             { put(tx, &tx.s.images, i.ID, i) }
 func (tx *Tx) EachImage(fn func(*Image) bool) {
 	each(&tx.s.images, fn)
 }
+func (tx *Tx) ISO(id int64) (ISO, bool)         { return get(&tx.s.isos, id) }
+func (tx *Tx) PutISO(i ISO)                     { put(tx, &tx.s.isos, i.ID, i) }
+func (tx *Tx) EachISO(fn func(*ISO) bool)       { each(&tx.s.isos, fn) }
 func (tx *Tx) SSHKey(id int64) (SSHKey, bool)   { return get(&tx.s.sshKeys, id) }
 func (tx *Tx) PutSSHKey(k SSHKey)               { put(tx, &tx.s.sshKeys, k.ID, k) }
 func (tx *Tx) DeleteSSHKey(id int64)            { del(tx, &tx.s.sshKeys, id) }

@@ -31,6 +31,12 @@ type bench struct {
 	net  *hostfake.Wiring
 	// seeds stay untouched unless a VM has something to provision.
 	seeds *hostfake.Seeds
+	// log, timeouts, cancel and onBoundary let a test crash the engine
+	// and start another on the same store and host (force_test.go).
+	log        *slog.Logger
+	timeouts   Timeouts
+	cancel     context.CancelFunc
+	onBoundary func(op store.Operation, boundary string)
 }
 
 // The timeouts of a graceful stop (two messages, then power off) and a
@@ -53,20 +59,12 @@ func newBench(t *testing.T, timeouts Timeouts, opts ...hostfake.HypervisorOption
 	if err != nil {
 		t.Fatal(err)
 	}
-	v4, err := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := &bench{t: t, st: st, net: hostfake.NewWiring(), vols: hostfake.NewVolumes(), seeds: hostfake.NewSeeds()}
 	b.hv = hostfake.NewHypervisor(append([]hostfake.HypervisorOption{hostfake.WithLinks(b.net)}, opts...)...)
-	b.eng = ops.New(st, log, ops.Config{RetryFor: time.Second})
-	b.wf = New(Config{DatacenterID: 1, Timeouts: timeouts, Seeds: b.seeds,
-		Network: Network{Bridge: "xabr0", V4: &v4, Wiring: b.net}}, st, b.eng, b.hv, b.vols, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	b.ctx = ctx
-	b.eng.Start(ctx)
+	b.log, b.timeouts = log, timeouts
+	b.startEngine()
 	t.Cleanup(func() {
-		cancel()
+		b.cancel()
 		b.eng.Wait()
 		if err := st.Check(); err != nil {
 			t.Error(err)
@@ -74,6 +72,25 @@ func newBench(t *testing.T, timeouts Timeouts, opts ...hostfake.HypervisorOption
 		st.Close()
 	})
 	return b
+}
+
+// startEngine starts an engine and the workflows over the bench's store
+// and host, as an agent (re)starting does.
+func (b *bench) startEngine() {
+	v4, err := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.eng = ops.New(b.st, b.log, ops.Config{RetryFor: time.Second, OnBoundary: func(op store.Operation, boundary string) {
+		if b.onBoundary != nil {
+			b.onBoundary(op, boundary)
+		}
+	}})
+	b.wf = New(Config{DatacenterID: 1, Timeouts: b.timeouts, Seeds: b.seeds,
+		Network: Network{Bridge: "xabr0", V4: &v4, Wiring: b.net}}, b.st, b.eng, b.hv, b.vols, b.log)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.ctx, b.cancel = ctx, cancel
+	b.eng.Start(ctx)
 }
 
 // The records of the bench's VM: its system disk cloned from an image,

@@ -20,6 +20,10 @@ var clientParams = map[string]bool{
 	"name": true, "size": true, "kernel": true, "cmdline": true, "snapshot_profile": true, "reboot": true,
 	"position": true, "access": true, "insert": true, "old_disk_id": true, "restore_disk_id": true, "restore": true,
 	"bandwidth": true, "reverse": true,
+	"policy": true, "rules": true, // iface_firewall
+	"description": true, "label": true, "note": true, "cpu_shares": true, // tune.go
+	"force":  true,                                       // power room (force.go)
+	"iso_id": true, "boot_type": true, "effective": true, // iso.go
 }
 
 // IsClientParam reports whether a client may read back an operation
@@ -42,6 +46,11 @@ type VMUpdate struct {
 	Cores     *int64  `json:"cores,omitempty"`
 	Console   *bool   `json:"console,omitempty"`
 	SSHKey    *string `json:"ssh_key,omitempty"`
+	// The free texts, kept and returned, and the CPU weight (tune.go).
+	Description *string `json:"description,omitempty"`
+	Label       *string `json:"label,omitempty"`
+	Note        *string `json:"note,omitempty"`
+	CPUShares   *int64  `json:"cpu_shares,omitempty"`
 }
 
 // DiskUpdate is disk_update's input: what changes, and whether the VM
@@ -100,6 +109,9 @@ type StopProgress struct {
 	// each is sent).
 	Messages int  `json:"messages,omitempty"`
 	Forced   bool `json:"forced,omitempty"`
+	// EscalatedBy is the force vm_stop or vm_reboot queued behind this
+	// graceful stop that made it power off at once (force.go).
+	EscalatedBy int64 `json:"escalated_by,omitempty"`
 }
 
 // RebootProgress is the progress of vm_reboot, and of disk_update,
@@ -117,6 +129,12 @@ type RebootProgress struct {
 	// pending.
 	FreshStart bool `json:"fresh_start,omitempty"`
 	Forced     bool `json:"forced,omitempty"`
+	// EscalatedBy is the force vm_stop or vm_reboot queued behind this
+	// graceful reboot that made it reset at once; DoneBy, in a force
+	// reboot's progress, the graceful reboot it escalated, whose reset
+	// was this one's (force.go).
+	EscalatedBy int64 `json:"escalated_by,omitempty"`
+	DoneBy      int64 `json:"done_by,omitempty"`
 }
 
 // VMUpdateProgress is vm_update's progress.
@@ -124,4 +142,7 @@ type VMUpdateProgress struct {
 	// OldMax is the VM's vm_max_memory before the update, recorded by
 	// its first attempt: memory up to it is ballooned at once.
 	OldMax *int64 `json:"old_max,omitempty"`
+	// SeedGen is the seed generation new credentials were written under
+	// (credentials.go), journalled before the seed step writes it.
+	SeedGen int64 `json:"seed_gen,omitempty"`
 }

@@ -44,13 +44,16 @@ func (s *Workflows) attachDiskID(ctx context.Context, r *ops.Run, diskID int64) 
 			return nil
 		}
 		switch {
+		case running && pos >= 0 && pos < len(v.DiskIDs):
+			// The service refuses this; the VM was started since.
+			return fmt.Errorf("position %d: vm %d is running with %d disks, and a running guest's disks cannot move to other devices; attach it at position %d or stop the VM", pos, v.ID, len(v.DiskIDs), len(v.DiskIDs))
 		case pos == 0 && !running && len(v.DiskIDs) > 0 && !insert:
 			// Position 0 swaps with the current system disk.
 			v.DiskIDs = append(v.DiskIDs, v.DiskIDs[0])
 			v.DiskIDs[0] = diskID
 			at = 0
 		case pos < 0 || pos >= len(v.DiskIDs) || running:
-			// A running guest gets the disk appended: its devices cannot shift.
+			// At the end (all a running guest can take: its devices cannot shift).
 			v.DiskIDs = append(v.DiskIDs, diskID)
 			at = len(v.DiskIDs) - 1
 		default:

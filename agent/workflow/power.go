@@ -31,6 +31,17 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
+	// A stop that finds no domain defines it (halted): the next start or
+	// reboot needs it.
+	st, err := s.ensureDomain(ctx, r)
+	if err != nil || !st.Running {
+		return err
+	}
+	if p.Forced {
+		// A force stop, or one that escalated or reached its deadline
+		// before a restart (force.go): power off, paused or not.
+		return s.powerOff(ctx, name)
+	}
 	deadline, sent := p.Deadline, p.Messages
 	if deadline.IsZero() {
 		return errors.New("stop began without a journalled deadline")
@@ -38,10 +49,7 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 	at := func(i int) time.Time {
 		return deadline.Add(-total).Add(time.Duration(i) * total / time.Duration(messages))
 	}
-	// A stop that finds no domain defines it (halted): the next start or
-	// reboot needs it.
-	st, err := s.ensureDomain(ctx, r)
-	if err != nil || !st.Running {
+	if err := s.resumePaused(ctx, r, name, st); err != nil {
 		return err
 	}
 	if sent >= 1 && sent < messages+1 && time.Now().Before(at(sent)) {
@@ -52,6 +60,7 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 		}
 	}
 	for {
+		bell := s.force.wait(r.Op().VMID)
 		st, err := s.hv.State(ctx, name)
 		if err != nil {
 			return err
@@ -60,17 +69,18 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 			return nil
 		}
 		now := time.Now()
-		if !now.Before(deadline) {
-			s.log.Info("guest ignored stop messages; powering off", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "messages", sent)
-			p.Forced = true
+		by := s.forcedBehind(r.Op())
+		if by != 0 || !now.Before(deadline) {
+			if by != 0 {
+				s.log.Info("a force operation waits behind this stop; powering off now", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "by", by)
+			} else {
+				s.log.Info("guest ignored stop messages; powering off", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "messages", sent)
+			}
+			p.Forced, p.EscalatedBy = true, by
 			if err := ops.SetProgress(r, p); err != nil {
 				return err
 			}
-			if err := s.tearDown(ctx, name, s.hv.Destroy); err != nil {
-				return err
-			}
-			_, err := s.hv.WaitFor(ctx, name, func(st host.State) bool { return !st.Running })
-			return err
+			return s.powerOff(ctx, name)
 		}
 		next := deadline
 		if sent < messages {
@@ -91,6 +101,7 @@ func (s *Workflows) stopDomain(ctx context.Context, r *ops.Run) error {
 		timer := time.NewTimer(next.Sub(now))
 		select {
 		case <-events:
+		case <-bell:
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
@@ -112,6 +123,10 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
+	in, err := powerInput(r.Op())
+	if err != nil {
+		return err
+	}
 	st, err := s.hv.State(ctx, name)
 	if err != nil {
 		return err
@@ -130,8 +145,18 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 		}
 		return s.startDomain(ctx, r)
 	}
+	if p.DoneBy != 0 {
+		// The graceful reboot this one escalated reset the VM (force.go).
+		return s.forceReset(ctx, r, p, st)
+	}
 	if v, err := s.vmOf(r); err == nil && v.RestartPending {
-		return s.restartFresh(ctx, r, p)
+		return s.restartFresh(ctx, r, p, in.Force)
+	}
+	if in.Force || p.Forced {
+		return s.forceReset(ctx, r, p, st)
+	}
+	if err := s.resumePaused(ctx, r, name, st); err != nil {
+		return err
 	}
 	if !p.Sent {
 		p.Deadline, p.BeforeID, p.Sent = time.Now().Add(s.cfg.Timeouts.Reboot), uint64(st.ID), true
@@ -146,6 +171,7 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 		}
 	}
 	for {
+		bell := s.force.wait(r.Op().VMID)
 		st, err := s.hv.State(ctx, name)
 		if err != nil {
 			return err
@@ -153,18 +179,15 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 		if st.Running && uint64(st.ID) != p.BeforeID && st.ID != 0 {
 			return nil
 		}
-		if !time.Now().Before(p.Deadline) {
-			s.log.Info("guest did not reboot in time; resetting", "op_id", r.Op().ID, "vm_id", r.Op().VMID)
-			p.Forced = true
-			if err := ops.SetProgress(r, p); err != nil {
-				return err
+		by := s.forcedBehind(r.Op())
+		if by != 0 || !time.Now().Before(p.Deadline) {
+			if by != 0 {
+				s.log.Info("a force operation waits behind this reboot; resetting now", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "by", by)
+			} else {
+				s.log.Info("guest did not reboot in time; resetting", "op_id", r.Op().ID, "vm_id", r.Op().VMID)
 			}
-			if st.Running {
-				if err := s.tearDown(ctx, name, s.hv.Reset); err != nil {
-					return err
-				}
-			}
-			return s.startDomain(ctx, r)
+			p.EscalatedBy = by
+			return s.forceReset(ctx, r, p, st)
 		}
 		timer := time.NewTimer(time.Until(p.Deadline))
 		select {
@@ -173,6 +196,8 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 			if ev.Kind == host.EventRebooted {
 				return nil
 			}
+		case <-bell:
+			timer.Stop()
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
@@ -183,36 +208,48 @@ func (s *Workflows) rebootDomain(ctx context.Context, r *ops.Run) error {
 
 // restartFresh is a reboot that applies a changed definition (the seeds:
 // raise vm_max_memory, then reboot): the guest is asked to stop, powered
-// off at the reboot deadline if it does not, and started from the
-// definition. p is the reboot's progress as journalled.
-func (s *Workflows) restartFresh(ctx context.Context, r *ops.Run, p RebootProgress) error {
+// off at the reboot deadline if it does not (at once when force, or when
+// a force operation waits behind), and started from the definition. p
+// is the reboot's progress as journalled.
+func (s *Workflows) restartFresh(ctx context.Context, r *ops.Run, p RebootProgress, force bool) error {
 	name := DomainName(r.Op().VMID)
 	if p.Deadline.IsZero() {
-		p.Deadline, p.FreshStart = time.Now().Add(s.cfg.Timeouts.Reboot), true
+		p.Deadline, p.FreshStart, p.Forced = time.Now().Add(s.cfg.Timeouts.Reboot), true, force
 		if err := ops.SetProgress(r, p); err != nil {
 			return err
 		}
 	}
-	deadline := p.Deadline
-	if err := s.tearDown(ctx, name, s.hv.Shutdown); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithDeadline(ctx, deadline)
-	_, err := s.hv.WaitFor(wctx, name, func(st host.State) bool { return !st.Running })
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		p.Forced = true
-		if err := ops.SetProgress(r, p); err != nil {
+	if !p.Forced {
+		st, err := s.hv.State(ctx, name)
+		if err != nil {
 			return err
 		}
+		if err := s.resumePaused(ctx, r, name, st); err != nil {
+			return err
+		}
+		if err := s.tearDown(ctx, name, s.hv.Shutdown); err != nil {
+			return err
+		}
+		down, by, err := s.waitDown(ctx, r, name, p.Deadline)
+		if err != nil {
+			return err
+		}
+		if !down {
+			p.Forced, p.EscalatedBy = true, by
+			if err := ops.SetProgress(r, p); err != nil {
+				return err
+			}
+		}
+	}
+	if p.Forced {
 		if err := s.tearDown(ctx, name, s.hv.Destroy); err != nil {
 			return err
 		}
 	}
 	if err := s.defineDomain(ctx, r); err != nil {
+		return err
+	}
+	if err := s.markDone(p.EscalatedBy, r.Op().ID); err != nil {
 		return err
 	}
 	return s.startDomain(ctx, r)

@@ -76,7 +76,10 @@ func (s *Workflows) rebuildSeed(vmID int64, gen func(int64) int64) (spec host.Se
 		if v.Provision == nil {
 			return
 		}
-		v.SeedGen = gen(v.SeedGen)
+		if g := gen(v.SeedGen); g != v.SeedGen {
+			// The new system boots for the first time.
+			v.SeedGen, v.SeedAgain = g, false
+		}
 		spec, has = s.seedSpec(tx, v), true
 	})
 	return spec, has, err
@@ -136,6 +139,7 @@ func swapRebuilt(ctx context.Context, r *ops.Run) error {
 		}
 		if v, ok := tx.VM(op.VMID); ok {
 			v.SeedGen++
+			v.SeedAgain = false
 			v.DateUpdated = now()
 			tx.PutVM(v)
 		}

@@ -14,7 +14,7 @@ import (
 func (s *Workflows) seedSpec(tx *store.Tx, v store.VM) host.SeedSpec {
 	p := v.Provision
 	c := host.SeedSpec{InstanceID: s.InstanceID(v), Hostname: v.Hostname, Login: p.Login, PasswordHash: p.Password,
-		AuthorizedKeys: p.AuthorizedKeys, Run: p.Run}
+		AuthorizedKeys: p.AuthorizedKeys, Run: p.Run, Again: v.SeedAgain}
 	for _, id := range v.IfaceIDs {
 		i, ok := tx.Iface(id)
 		if !ok {

@@ -41,21 +41,8 @@ func (s *Workflows) applyVMUpdate(ctx context.Context, r *ops.Run) error {
 				v.Console = 1
 			}
 		}
-		// The hash moves from the operation to the VM's record in one
-		// write; a re-run finds it gone and the VM already holds it.
-		if pw, ok := op.Secrets["password_hash"]; ok {
-			if v.Provision == nil {
-				v.Provision = &store.Provision{}
-			}
-			v.Provision.Password = pw
-			delete(op.Secrets, "password_hash")
-		}
-		if in.SSHKey != nil {
-			if v.Provision == nil {
-				v.Provision = &store.Provision{}
-			}
-			v.Provision.SSHKey = *in.SSHKey
-		}
+		commitCredentials(&v, op, in, p.SeedGen) // credentials.go
+		tuneRecord(&v, in)
 		if v.MaxMemory != oldMax || v.Cores != oldCores {
 			v.RestartPending = true
 		}
@@ -73,6 +60,9 @@ func (s *Workflows) applyVMUpdate(ctx context.Context, r *ops.Run) error {
 		return err
 	}
 	if err := s.hv.Define(ctx, spec); err != nil {
+		return err
+	}
+	if err := s.applyCPUShares(ctx, r, spec.Name, in); err != nil {
 		return err
 	}
 	if in.Memory != nil {

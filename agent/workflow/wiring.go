@@ -33,7 +33,11 @@ func wireSpec(tx *store.Tx, i store.Iface, dev string) (host.WireSpec, error) {
 	if err != nil {
 		return host.WireSpec{}, fmt.Errorf("iface %d: %w", i.ID, err)
 	}
-	w := host.WireSpec{ID: i.ID, Dev: dev, MAC: mac, Bandwidth: uint64(i.Bandwidth)}
+	// A bandwidth of 0 is unlimited (store.Iface): not shaped at all.
+	w := host.WireSpec{ID: i.ID, Dev: dev, MAC: mac, Bandwidth: uint64(i.Bandwidth), Unlimited: i.Bandwidth == 0}
+	if w.Firewall, err = hostFirewall(i.Firewall); err != nil {
+		return w, fmt.Errorf("iface %d: %w", i.ID, err)
+	}
 	for _, id := range i.IPIDs {
 		ip, ok := tx.IP(id)
 		if !ok {

@@ -46,6 +46,7 @@ type Workflows struct {
 	log    *slog.Logger
 	wiring wiringState
 	taken  TakenNames
+	force  forceBell // force.go
 }
 
 // New makes the steps and registers every workflow with eng.

@@ -58,7 +58,7 @@ func (s *Workflows) registerWorkflows() {
 		{Name: "finish", Do: s.finishWithState(store.VMRunning), Atomic: true},
 	}})
 	s.eng.Register("vm_stop", ops.Workflow{Steps: []ops.Step{
-		{Name: "stop", Do: s.stopDomain, Prepare: ops.PrepareProgress(s.prepareStop)},
+		{Name: "stop", Do: s.stopDomain, Prepare: s.prepareStopOp},
 		{Name: "unplug", Do: s.unplugVM},
 		{Name: "finish", Do: s.finishWithState(store.VMHalted), Atomic: true},
 	}})
@@ -67,7 +67,7 @@ func (s *Workflows) registerWorkflows() {
 		{Name: "wire", Do: s.wireStep},
 		{Name: "finish", Do: s.finishWithState(store.VMRunning), Atomic: true},
 	}})
-	s.eng.Register("vm_update", ops.Workflow{Steps: []ops.Step{{Name: "apply", Do: s.applyVMUpdate}}})
+	s.eng.Register("vm_update", ops.Workflow{Steps: []ops.Step{{Name: "seed", Do: s.writeCredentialSeed, Undo: s.restoreSeed}, {Name: "apply", Do: s.applyVMUpdate}}}) // seed: credentials.go
 	s.eng.Register("vm_delete", ops.Workflow{Steps: []ops.Step{
 		{Name: "destroy", Do: s.destroyDomain, NoReturn: true},
 		{Name: "unwire", Do: s.unwireVM},
@@ -112,6 +112,9 @@ func (s *Workflows) registerWorkflows() {
 	}})
 	s.registerRollback()
 	s.registerRebuild()
+	s.registerFirewall()
+	s.registerPause()
+	s.registerISO()
 	s.eng.OnFinish(s.afterOperation)
 }
 
@@ -163,7 +166,7 @@ func (s *Workflows) DomainSpec(vmID int64) (host.DomainSpec, error) {
 			err = fmt.Errorf("vm %d has no record", vmID)
 			return
 		}
-		spec = host.DomainSpec{Name: v.Domain, UUID: s.UUID(v.ID), VMID: v.ID, Owner: s.st.Instance(), MemoryMB: v.Memory, MaxMemMB: v.MaxMemory, VCPUs: v.Cores}
+		spec = host.DomainSpec{Name: v.Domain, UUID: s.UUID(v.ID), VMID: v.ID, Owner: s.st.Instance(), MemoryMB: v.Memory, MaxMemMB: v.MaxMemory, VCPUs: v.Cores, CPUShares: v.CPUShares}
 		for i, did := range v.DiskIDs {
 			d, ok := tx.Disk(did)
 			if !ok {
@@ -177,6 +180,7 @@ func (s *Workflows) DomainSpec(vmID int64) (host.DomainSpec, error) {
 			}
 			spec.Disks = append(spec.Disks, host.DiskSpec{Path: s.vols.Path(d.Volume), Block: s.vols.IsBlock(), ReadOnly: slices.Contains(v.ReadOnly, did)})
 		}
+		cdromSpec(tx, v, &spec) // iso.go
 		if v.Provision != nil {
 			if p, ok := s.seedPath(v.ID); ok {
 				spec.Seed = p

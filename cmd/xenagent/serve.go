@@ -203,6 +203,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	sc.NoCDROM = hv.Flavor() == hypervisor.FlavorXenPV // a PV domain has no CD-ROM (service/iso.go)
 	wf := workflow.New(wc, st, eng, hv, vols, log)
 	rec := reconcile.New(rc, st, eng, hv, vols, wf, log)
 	svc := service.New(sc, st, eng, wf, log)
@@ -365,6 +366,11 @@ func seed(ctx context.Context, cfg config.Config, svc *service.Service, wf *work
 		if err := wf.EnsureImage(ctx, workflow.ImageSpec{Label: im.Label, OSArch: im.OSArch, SizeMB: im.SizeMB,
 			KernelVersion: im.KernelVersion, Cmdline: im.Cmdline, SourceFile: im.SourceFile}); err != nil {
 			return fmt.Errorf("image %q: %w", im.Label, err)
+		}
+	}
+	for _, iso := range cfg.ISOs {
+		if err := wf.EnsureISO(ctx, workflow.ISOSpec{Label: iso.Label, File: iso.File}); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -211,10 +211,13 @@ var vmVerb = &verb{
 	name: "vm",
 	summary: `vm list [--state S] [--hostname PATTERN] [--page N] [--limit N]
 vm info ID | vm start|stop|reboot|delete ID [-wait]
+vm stop|reboot ID -force [-wait] | vm pause|resume ID [-wait]
 vm lock ID DESCRIPTION | vm unlock ID | vm locks ID`,
 	help: `usage: xenagentctl vm list [--state S] [--hostname PATTERN] [--datacenter ID] [--page N] [--limit N]
        xenagentctl vm info ID
        xenagentctl vm start|stop|reboot|delete ID [-wait]
+       xenagentctl vm stop|reboot ID -force [-wait]
+       xenagentctl vm pause|resume ID [-wait]
        xenagentctl vm lock ID DESCRIPTION | vm unlock ID | vm locks ID
 
 list prints a table of VMs by id (as numbers), a page at a time (--page
@@ -222,7 +225,10 @@ counts from 1, --limit rows a page, 100 by default, at most 500), or
 JSON with -o json. --state is running, halted, paused, being_created or
 locked; --hostname a pattern (% any run, _ one character, any case).
 info prints the VM as JSON.
-start, stop, reboot and delete print the operation they queued; with
+stop and reboot -force power off or reset at once, without asking the guest
+(and without waiting behind a graceful stop or reboot). pause suspends a
+running VM, resume lets it run on.
+start, stop, reboot, delete, pause and resume print the operation they queued; with
 -wait, they show its step, the time elapsed and an ETA on stderr while it
 runs (from the average of the latest finished operations of its type,
 else the agent's estimate), print its end and exit 1 unless it is DONE.
@@ -236,6 +242,7 @@ examples:
   xenagentctl vm list --hostname 'web%' -o json
   xenagentctl vm info 12
   xenagentctl vm stop 12 -wait
+  xenagentctl vm stop 12 -force
   xenagentctl vm lock 12 legal hold, ticket 4711
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
@@ -243,13 +250,15 @@ examples:
 			"list":   func(ctx context.Context, e *env, args []string) error { return vmList.list(ctx, e, "vm", args) },
 			"info":   info("hosting.vm.info"),
 			"start":  action("hosting.vm.start"),
-			"stop":   action("hosting.vm.stop"),
-			"reboot": action("hosting.vm.reboot"),
+			"stop":   forceable("hosting.vm.stop"),   // power.go
+			"reboot": forceable("hosting.vm.reboot"), // power.go
 			"delete": action("hosting.vm.delete"),
+			"pause":  action("hosting.vm.pause"),
+			"resume": action("hosting.vm.resume"),
 			"lock":   vmLockCmd, // lock.go
 			"unlock": info("hosting.vm.unlock"),
 			"locks":  vmLocksCmd,
-		}, []string{"list", "info", "start", "stop", "reboot", "delete", "lock", "unlock", "locks"})
+		}, []string{"list", "info", "start", "stop", "reboot", "delete", "pause", "resume", "lock", "unlock", "locks"})
 	},
 }
 

@@ -393,6 +393,7 @@ func TestXenLab(t *testing.T) {
 	s.consoleScenario(coop) // console_scenario_test.go
 	s.statsReport(coop)
 	counted := s.networkScenario(coop, coopIP, vif)
+	s.firewallScenario(coop, coopIP) // firewall_scenario_test.go
 
 	// A stubborn guest ignores both stop messages and is destroyed at the deadline.
 	stub, stubIP := s.create("stubborn", "stub1")
@@ -411,6 +412,8 @@ func TestXenLab(t *testing.T) {
 	if took < 60*time.Second || s.domid(stub) == beforeReset {
 		t.Fatalf("stubborn reboot not reset at the deadline")
 	}
+	s.pingable(stubIP)
+	s.powerScenario(stub, stubIP, stubbornStop) // power_scenario_test.go
 	// Delete leaves no domain, volume or vif behind.
 	s.action("hosting.vm.delete", stub)
 	if out := s.dom0(fmt.Sprintf("virsh -c xen:///system list --all --name | grep -c xa-vm-%d || true", stub)); out != "0" {
@@ -466,6 +469,12 @@ func TestXenLab(t *testing.T) {
 	t.Logf("seed meta-data read in dom0: %s", strings.Join(strings.Fields(seed), " "))
 	if !strings.Contains(seed, `"local-hostname": "crash1"`) {
 		t.Fatalf("seed meta-data = %s", seed)
+	}
+	s.credentialsScenario(crashVM) // credentials_scenario_test.go
+	// coop's system disk has manual snapshots (the rollbacks moved them
+	// to it), and vm.delete refuses to orphan them: they go first.
+	for _, d := range s.c.must("hosting.disk.list", map[string]any{"type": "snapshot"}).([]any) {
+		s.c.wait(s.c.must("hosting.disk.delete", d.(map[string]any)["id"]), 2*time.Minute)
 	}
 	s.action("hosting.vm.delete", crashVM)
 	s.action("hosting.vm.delete", coop)

@@ -13,11 +13,14 @@
 package guesttest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 )
 
@@ -59,7 +62,11 @@ mkdir -p /seed
 for dev in /dev/vd? /dev/xvd?; do
   [ -e "$dev" ] || continue
   if mount -t iso9660 -o ro "$dev" /seed 2>/dev/null; then
-    [ -e /seed/meta-data ] && echo "xenagent-guest: seed $(grep -o '"instance-id": "[^"]*"' /seed/meta-data)" > /dev/console
+    if [ -e /seed/meta-data ]; then
+      # What credentials the seed gives, as a digest (CredsDigest).
+      creds() { %[3]s; }
+      echo "xenagent-guest: seed $(grep -o '"instance-id": "[^"]*"' /seed/meta-data) creds=$(creds /seed/user-data)" > /dev/console
+    fi
     umount /seed
   fi
 done
@@ -103,6 +110,43 @@ echo "%[2]s" > /dev/console
 # control, which a test typing commands does not need.
 while true; do sh < /dev/console > /dev/console 2>&1; sleep 1; done
 `
+
+// SeedLine is what a guest prints on its console for the first-boot
+// seed it finds: the seed's instance-id and the digest of its
+// credentials (CredsDigest).
+func SeedLine(instanceID, credsDigest string) string {
+	return fmt.Sprintf(`xenagent-guest: seed "instance-id": %q creds=%s`, instanceID, credsDigest)
+}
+
+// CredsScript prints the digest of the credentials in the user-data
+// file $1 (CredsDigest): its password hashes and public keys, each
+// quoted, sorted, once each. The guests run it as a shell function's
+// body; so can a host, on a seed it mounted.
+const CredsScript = `{ grep -oE '"[$]6[$][^"]*"' "$1"; grep -oE '"(ssh-|ecdsa-|sk-)[^"]*"' "$1"; } | sort -u | sha256sum | cut -d' ' -f1`
+
+// CredsDigest is the digest a guest prints of the credentials its seed
+// gives: SHA-256 of the SHA-512-crypt password hashes and the public key
+// lines, each in double quotes on a line of its own, sorted, once each.
+// Computed from what the agent recorded, it matching the guest's says
+// the guest read those credentials, whatever the seed's layout.
+func CredsDigest(hashes, keys []string) string {
+	seen := map[string]bool{}
+	var lines []string
+	for _, x := range append(slices.Clone(hashes), keys...) {
+		if x == "" || seen[x] {
+			continue
+		}
+		seen[x] = true
+		lines = append(lines, `"`+x+`"`)
+	}
+	sort.Strings(lines)
+	text := ""
+	for _, l := range lines {
+		text += l + "\n"
+	}
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
 
 // Options says what a guest is built from.
 type Options struct {
@@ -185,7 +229,7 @@ func BuildWith(dir string, o Options) error {
 			w.dir(d)
 		}
 		w.file("bin/busybox", 0o755, busybox)
-		w.file("init", 0o755, []byte(fmt.Sprintf(initScript, behaviour, ReadyMarker)))
+		w.file("init", 0o755, []byte(fmt.Sprintf(initScript, behaviour, ReadyMarker, CredsScript)))
 		for name, b := range mods {
 			w.file(name, 0o644, b)
 		}

@@ -2,12 +2,14 @@
 // theirs: an nftables table of the bridge family with, per interface, a
 // chain that lets through only the interface's MAC and IPs (IPv4 source,
 // ARP sender MAC and IP, IPv6 source and neighbour advertisements) and
-// drops everything else with counters.
+// drops everything else with counters; and, per interface, a chain
+// that filters what reaches the VM (its inbound firewall, inbound.go).
 //
 // Frames enter the bridge through the VM's backend device, whose name
 // Xen changes at every domain start. A verdict map from device name to
 // the interface's chain dispatches them, so following a rename is one
-// element replaced; every change of an interface is one transaction.
+// element replaced; every change of an interface, anti-spoofing and
+// firewall together, is one transaction.
 package antispoof
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,6 +41,8 @@ type Iface struct {
 	MAC  net.HardwareAddr
 	IPv4 []netip.Addr
 	IPv6 []netip.Addr
+	// Inbound is the firewall of what reaches the VM; nil lets all in.
+	Inbound *Inbound
 }
 
 // Filter manages the table in one network namespace.
@@ -47,13 +52,16 @@ type Filter struct {
 	table *nftables.Table
 	base  *nftables.Chain
 	vifs  *nftables.Set
+	// inBase and toVifs dispatch frames to the VMs by output device.
+	inBase *nftables.Chain
+	toVifs *nftables.Set
 }
 
 // New opens the filter (in another namespace with nftables.WithNetNSFd)
 // and makes sure the table, its base chain and the device map exist,
 // leaving the interfaces' chains as they are.
 func New(opts ...nftables.ConnOption) (*Filter, error) {
-	conn, err := nftables.New(opts...)
+	conn, err := nftables.New(append([]nftables.ConnOption{nftables.WithSockOptions(bigReadBuffer)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
@@ -61,29 +69,60 @@ func New(opts ...nftables.ConnOption) (*Filter, error) {
 	f.base = &nftables.Chain{Name: baseChain, Table: f.table, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(-200)}
 	f.vifs = &nftables.Set{Table: f.table, Name: vifMap, IsMap: true, KeyType: nftables.TypeIFName, DataType: nftables.TypeVerdict}
+	f.inBase = &nftables.Chain{Name: inBaseChain, Table: f.table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityFilter}
+	f.toVifs = &nftables.Set{Table: f.table, Name: inVifMap, IsMap: true, KeyType: nftables.TypeIFName, DataType: nftables.TypeVerdict}
 	if err := f.ensureBase(); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
+// ensureBase makes the two base chains and their maps: a table made by
+// an agent before the firewall has only the first, and gets the second.
 func (f *Filter) ensureBase() error {
 	f.conn.AddTable(f.table)
-	f.conn.AddChain(f.base)
-	if err := f.conn.AddSet(f.vifs, nil); err != nil {
-		return err
+	for _, b := range []struct {
+		chain *nftables.Chain
+		set   *nftables.Set
+		dev   expr.MetaKey
+	}{{f.base, f.vifs, expr.MetaKeyIIFNAME}, {f.inBase, f.toVifs, expr.MetaKeyOIFNAME}} {
+		f.conn.AddChain(b.chain)
+		if err := f.conn.AddSet(b.set, nil); err != nil {
+			return err
+		}
+		if rules, err := f.conn.GetRules(f.table, b.chain); err == nil && len(rules) > 0 {
+			continue
+		}
+		// meta iifname vmap @vifs; meta oifname vmap @tovifs
+		f.conn.AddRule(&nftables.Rule{Table: f.table, Chain: b.chain, Exprs: []expr.Any{
+			&expr.Meta{Key: b.dev, Register: 1},
+			&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: b.set.Name, SetID: b.set.ID},
+		}})
 	}
-	rules, err := f.conn.GetRules(f.table, f.base)
-	if err == nil && len(rules) > 0 {
-		return f.conn.Flush()
-	}
-	// meta iifname vmap @vifs
-	f.conn.AddRule(&nftables.Rule{Table: f.table, Chain: f.base, Exprs: []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: vifMap, SetID: f.vifs.ID},
-	}})
 	if err := f.conn.Flush(); err != nil {
 		return fmt.Errorf("nftables table %s: %w", tableName, err)
+	}
+	return nil
+}
+
+// bigReadBuffer lets a transaction's replies in: the kernel echoes every
+// rule added, and an interface with a full firewall adds some 150, more
+// than a default socket buffer holds (ENOBUFS). Root may force the size
+// past net.core.rmem_max.
+func bigReadBuffer(c *netlink.Conn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return c.SetReadBuffer(4 << 20)
 	}
 	return nil
 }
@@ -127,9 +166,9 @@ func (f *Filter) keys(set *nftables.Set) ([]string, error) {
 	return out, nil
 }
 
-// unmap queues the removal of the map entries of devs that exist.
-func (f *Filter) unmap(devs ...string) error {
-	mapped, err := f.keys(f.vifs)
+// unmap queues the removal of the entries of devs that exist in vmap.
+func (f *Filter) unmap(vmap *nftables.Set, devs ...string) error {
+	mapped, err := f.keys(vmap)
 	if err != nil {
 		return err
 	}
@@ -143,15 +182,19 @@ func (f *Filter) unmap(devs ...string) error {
 	if len(stale) == 0 {
 		return nil
 	}
-	return f.conn.SetDeleteElements(f.vifs, stale)
+	return f.conn.SetDeleteElements(vmap, stale)
 }
 
-// Apply installs or replaces the interface's rules and points its device
-// at them, in one transaction: traffic from the device sees either the
-// old rules or the new ones, never none.
+// Apply installs or replaces the interface's rules (anti-spoofing and
+// firewall) and points its device at them, in one transaction: traffic
+// from and to the device sees either the old rules or the new ones,
+// never none, never half.
 func (f *Filter) Apply(i Iface) error {
 	if len(i.MAC) != 6 || i.Dev == "" || len(i.Dev) >= unix.IFNAMSIZ {
 		return fmt.Errorf("antispoof: iface %d needs a 6-byte MAC and a device name (got %v, %q)", i.ID, i.MAC, i.Dev)
+	}
+	if err := i.Inbound.check(); err != nil {
+		return fmt.Errorf("antispoof: iface %d: %w", i.ID, err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -195,11 +238,14 @@ func (f *Filter) Apply(i Iface) error {
 	}
 	// The device's entry may point at another interface's chain if that
 	// interface's VM is gone without its rules: this interface owns it now.
-	if err := f.unmap(append(old, i.Dev)...); err != nil {
+	if err := f.unmap(f.vifs, append(old, i.Dev)...); err != nil {
 		return err
 	}
 	if err := f.conn.SetAddElements(f.vifs, []nftables.SetElement{{Key: ifname(i.Dev),
 		VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: chain.Name}}}); err != nil {
+		return err
+	}
+	if err := f.applyInbound(i.ID, i.Dev, i.Inbound, append(old, i.Dev)); err != nil {
 		return err
 	}
 	if err := f.conn.Flush(); err != nil {
@@ -219,7 +265,10 @@ func (f *Filter) Remove(id int64) error {
 	if err != nil {
 		return err
 	}
-	if err := f.unmap(devs...); err != nil {
+	if err := f.unmap(f.vifs, devs...); err != nil {
+		return err
+	}
+	if err := f.unmap(f.toVifs, devs...); err != nil {
 		return err
 	}
 	chains, err := f.conn.ListChainsOfTableFamily(nftables.TableFamilyBridge)
@@ -227,7 +276,7 @@ func (f *Filter) Remove(id int64) error {
 		return err
 	}
 	for _, c := range chains {
-		if c.Table.Name == tableName && c.Name == name {
+		if c.Table.Name == tableName && (c.Name == name || c.Name == inChainName(id)) {
 			f.conn.FlushChain(c)
 			f.conn.DelChain(c)
 		}
@@ -283,18 +332,24 @@ type Dropped struct {
 func (f *Filter) Dropped(id int64) (Dropped, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.counted(chainName(id))
+}
+
+// counted sums the counters of a chain's rules; a chain that does not
+// exist counted nothing.
+func (f *Filter) counted(name string) (Dropped, error) {
 	var d Dropped
 	// The library does not surface ENOENT as such: look the chain up first.
 	chains, err := f.conn.ListChainsOfTableFamily(nftables.TableFamilyBridge)
 	if err != nil {
 		return d, fmt.Errorf("listing chains: %w", err)
 	}
-	if !slices.ContainsFunc(chains, func(c *nftables.Chain) bool { return c.Table.Name == tableName && c.Name == chainName(id) }) {
+	if !slices.ContainsFunc(chains, func(c *nftables.Chain) bool { return c.Table.Name == tableName && c.Name == name }) {
 		return d, nil
 	}
-	rs, err := f.conn.GetRules(f.table, &nftables.Chain{Name: chainName(id), Table: f.table})
+	rs, err := f.conn.GetRules(f.table, &nftables.Chain{Name: name, Table: f.table})
 	if err != nil {
-		return d, fmt.Errorf("reading chain %s: %w", chainName(id), err)
+		return d, fmt.Errorf("reading chain %s: %w", name, err)
 	}
 	for _, r := range rs {
 		for _, e := range r.Exprs {

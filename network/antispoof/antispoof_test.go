@@ -3,6 +3,7 @@ package antispoof
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -161,7 +162,7 @@ func TestAntiSpoofing(t *testing.T) {
 		t.Errorf("drops of a removed iface = %+v, %v; want none, no error", d, err)
 	}
 	sets, _ := l.f.conn.GetSets(l.f.table)
-	if len(sets) != 1 || sets[0].Name != vifMap {
+	if len(sets) != 2 || !slices.ContainsFunc(sets, func(s *nftables.Set) bool { return s.Name == vifMap }) {
 		t.Errorf("sets after remove: %d", len(sets))
 	}
 	if !l.reaches("-I", "10.9.0.66", "10.9.0.1") {

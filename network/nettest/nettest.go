@@ -120,3 +120,27 @@ func (ns *NS) Addr(t testing.TB, link, cidr string) {
 		t.Fatalf("address %s on %s: %v", cidr, link, err)
 	}
 }
+
+// Do runs fn on a thread inside the namespace: sockets fn opens stay in
+// it, and may be used from any goroutine afterwards.
+func (ns *NS) Do(fn func() error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer orig.Close()
+	if err := netns.Set(ns.Fd); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("entering %s: %w", ns.Name, err)
+	}
+	ferr := fn()
+	if err := netns.Set(orig); err != nil {
+		// The thread stays locked, so it dies with its goroutine
+		// instead of serving others in the wrong namespace.
+		return fmt.Errorf("leaving %s: %w", ns.Name, err)
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}

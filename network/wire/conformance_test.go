@@ -86,7 +86,7 @@ func (r *rig) inspect(id int64, dev string) (hosttest.Wired, error) {
 	if err != nil {
 		return hosttest.Wired{}, err
 	}
-	out := hosttest.Wired{Filtered: st.Filtered, FilterDev: st.Dev, ToVM: st.Shaping.ToVM}
+	out := hosttest.Wired{Filtered: st.Filtered, FilterDev: st.Dev, Firewalled: st.Firewalled, ToVM: st.Shaping.ToVM}
 	if st.Shaping.Redirected {
 		out.FromVM = st.Shaping.FromVM
 	}

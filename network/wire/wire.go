@@ -43,13 +43,18 @@ func IFBName(id int64) string { return "xa-i" + strconv.FormatInt(id, 10) }
 // but unfiltered. Wiring again (a rename, a new rate, a restart) replaces
 // what is there.
 func (w *Wirer) Wire(_ context.Context, i Iface) error {
-	if i.Bandwidth == 0 {
+	if i.Bandwidth == 0 && !i.Unlimited {
 		return fmt.Errorf("wiring iface %d: no bandwidth", i.ID)
 	}
-	if err := w.filter.Apply(antispoof.Iface{ID: i.ID, Dev: i.Dev, MAC: i.MAC, IPv4: i.IPv4, IPv6: i.IPv6}); err != nil {
+	if err := w.filter.Apply(antispoof.Iface{ID: i.ID, Dev: i.Dev, MAC: i.MAC, IPv4: i.IPv4, IPv6: i.IPv6, Inbound: inbound(i.Firewall)}); err != nil {
 		return err
 	}
-	return w.shape.Apply(i.Dev, IFBName(i.ID), shaper.Limits{ToVM: i.Bandwidth, FromVM: i.Bandwidth})
+	l := shaper.Limits{ToVM: i.Bandwidth, FromVM: i.Bandwidth}
+	if i.Unlimited {
+		// Zero limits: the shaper takes its qdiscs and the IFB away.
+		l = shaper.Limits{}
+	}
+	return w.shape.Apply(i.Dev, IFBName(i.ID), l)
 }
 
 // Unplugged is called when an interface's device went away (its VM
@@ -72,6 +77,8 @@ type State struct {
 	Shaping  shaper.State
 	Filtered bool
 	Dev      string
+	// Firewalled: the filter has firewall rules (or a drop policy).
+	Firewalled bool
 }
 
 // Inspect reads back an interface's wiring.
@@ -82,6 +89,9 @@ func (w *Wirer) Inspect(id int64, dev string) (State, error) {
 		return st, err
 	}
 	st.Dev, st.Filtered = installed[id]
+	if st.Firewalled, err = w.filter.Firewalled(id); err != nil {
+		return st, err
+	}
 	if dev != "" {
 		if st.Shaping, err = w.shape.Inspect(dev, IFBName(id)); err != nil {
 			var nf netlink.LinkNotFoundError

@@ -26,15 +26,7 @@ const Label = "cidata"
 // is YAML, and JSON is YAML: encoding it as JSON quotes any command or key
 // safely.
 func Files(c host.SeedSpec) (map[string][]byte, error) {
-	type user struct {
-		Name              string   `json:"name"`
-		LockPasswd        bool     `json:"lock_passwd"`
-		HashedPasswd      string   `json:"hashed_passwd,omitempty"`
-		SSHAuthorizedKeys []string `json:"ssh_authorized_keys,omitempty"`
-		Sudo              string   `json:"sudo,omitempty"`
-		Groups            string   `json:"groups,omitempty"`
-		Shell             string   `json:"shell,omitempty"`
-	}
+	type user = userEntry
 	root := user{Name: "root", LockPasswd: c.PasswordHash == "", HashedPasswd: c.PasswordHash, SSHAuthorizedKeys: c.AuthorizedKeys}
 	users := []user{root}
 	if c.Login != "" {
@@ -48,7 +40,10 @@ func Files(c host.SeedSpec) (map[string][]byte, error) {
 		"disable_root":      false,
 		"ssh_pwauth":        c.PasswordHash != "",
 	}
-	if c.Run != "" {
+	if c.Again {
+		again(cloudConfig, c, users)
+	}
+	if c.Run != "" && !c.Again {
 		cloudConfig["runcmd"] = []any{[]string{"sh", "-c", "cd / && " + c.Run}}
 	}
 	userData, err := json.MarshalIndent(cloudConfig, "", "  ")
@@ -87,6 +82,17 @@ func Files(c host.SeedSpec) (map[string][]byte, error) {
 		files["network-config"] = append(nc, '\n')
 	}
 	return files, nil
+}
+
+// userEntry is one of cloud-config's users.
+type userEntry struct {
+	Name              string   `json:"name"`
+	LockPasswd        bool     `json:"lock_passwd"`
+	HashedPasswd      string   `json:"hashed_passwd,omitempty"`
+	SSHAuthorizedKeys []string `json:"ssh_authorized_keys,omitempty"`
+	Sudo              string   `json:"sudo,omitempty"`
+	Groups            string   `json:"groups,omitempty"`
+	Shell             string   `json:"shell,omitempty"`
 }
 
 // WriteImage builds the seed image at path, replacing any earlier one

@@ -26,8 +26,12 @@ func renderDisk(d service.Disk, info bool) map[string]any {
 	return out
 }
 
-// kernelCmdline turns "root=/dev/xvda1 ro console=hvc0" into the seed's struct.
-func kernelCmdline(cmdline string) map[string]any {
+// kernelCmdline turns "root=/dev/xvda1 ro console=hvc0" into the seed's
+// struct; none is nil, as the recorded disk.info of a data disk has it.
+func kernelCmdline(cmdline string) any {
+	if strings.TrimSpace(cmdline) == "" {
+		return nil
+	}
 	out := map[string]any{}
 	for _, f := range strings.Fields(cmdline) {
 		if k, v, ok := strings.Cut(f, "="); ok {
@@ -58,12 +62,10 @@ func diskFilter(sp *spec) (f service.DiskFilter, err error) {
 			return f, err
 		}
 	}
-	// Taken for Gandi's clients, and not filtered on.
-	if _, err := sp.boolean("can_snapshot", false); err != nil {
+	if f.CanSnapshot, err = sp.boolPtr("can_snapshot"); err != nil {
 		return f, err
 	}
-	sp.ignore("date_created")
-	return f, nil
+	return f, diskDates(sp, &f)
 }
 
 func (f *Face) diskList(ctx context.Context, c *service.Caller, a args) (any, error) {

@@ -70,15 +70,23 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.create_from": f.vmCreateFrom,
 		"hosting.vm.update":      f.vmUpdate,
 		"hosting.vm.start":       f.vmAction("hosting.vm.start", f.svc.StartVM),
-		"hosting.vm.stop":        f.vmAction("hosting.vm.stop", f.svc.StopVM),
-		"hosting.vm.reboot":      f.vmAction("hosting.vm.reboot", f.svc.RebootVM),
+		"hosting.vm.stop":        f.vmPower("hosting.vm.stop", f.svc.StopVM, f.svc.ForceStopVM),       // extension arg force (power.go)
+		"hosting.vm.reboot":      f.vmPower("hosting.vm.reboot", f.svc.RebootVM, f.svc.ForceRebootVM), // extension arg force (power.go)
+		"hosting.vm.pause":       f.vmAction("hosting.vm.pause", f.svc.PauseVM),                       // extension (power.go)
+		"hosting.vm.resume":      f.vmAction("hosting.vm.resume", f.svc.ResumeVM),                     // extension (power.go)
 		"hosting.vm.delete":      f.vmAction("hosting.vm.delete", f.svc.DeleteVM),
-		"hosting.vm.console":     f.vmConsole, // extension (console.go)
-		"hosting.vm.stats":       f.vmStats,   // extension (stats.go)
-		"hosting.vm.lock":        f.vmLock,    // extension (lock.go)
-		"hosting.vm.unlock":      f.vmUnlock,  // extension (lock.go)
-		"hosting.vm.locks":       f.vmLocks,   // extension (lock.go)
-		"hosting.vm.rebuild":     f.vmRebuild, // extension (rebuild.go)
+		"hosting.vm.console":     f.vmConsole,   // extension (console.go)
+		"hosting.vm.stats":       f.vmStats,     // extension (stats.go)
+		"hosting.vm.lock":        f.vmLock,      // extension (lock.go)
+		"hosting.vm.unlock":      f.vmUnlock,    // extension (lock.go)
+		"hosting.vm.locks":       f.vmLocks,     // extension (lock.go)
+		"hosting.vm.rebuild":     f.vmRebuild,   // extension (rebuild.go)
+		"hosting.vm.iso_attach":  f.vmISOAttach, // extension (iso.go)
+		"hosting.vm.iso_detach":  f.vmISODetach, // extension (iso.go)
+		"hosting.vm.boot_type":   f.vmBootType,  // extension (iso.go)
+		"hosting.iso.list":       f.isoList,     // extension (iso.go)
+
+		"hosting.vm.reset_password": f.vmResetPassword, // extension (credentials.go)
 
 		"hosting.iface.count":  f.ifaceCount,
 		"hosting.iface.list":   f.ifaceList,
@@ -90,6 +98,9 @@ func (f *Face) table() map[string]method {
 		"hosting.ip.list":      f.ipList,
 		"hosting.ip.info":      f.ipInfo,
 		"hosting.ip.update":    f.ipUpdate,
+
+		"hosting.iface.firewall_rules": f.ifaceFirewallRules, // extension (firewall.go)
+		"hosting.iface.firewall_apply": f.ifaceFirewallApply, // extension (firewall.go)
 
 		"operation.count":  f.opCount,
 		"operation.list":   f.opList,

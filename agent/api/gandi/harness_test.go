@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/reconcile"
@@ -124,8 +125,12 @@ func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, op
 	}
 	hook := &boundaryHook{}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second, OnBoundary: hook.call})
+	var seeds host.Seeds // none when a test empties SeedDir
+	if cfg.SeedDir != "" {
+		seeds = nocloud.New(cfg.SeedDir)
+	}
 	wf := workflow.New(workflow.Config{DatacenterID: cfg.Datacenter.ID, Timeouts: cfg.Timeouts, Network: cfg.Network,
-		KernelsDir: cfg.KernelsDir, Seeds: nocloud.New(cfg.SeedDir)}, st, eng, hv, vols, log)
+		KernelsDir: cfg.KernelsDir, Seeds: seeds}, st, eng, hv, vols, log)
 	rec := reconcile.New(reconcile.Config{Network: cfg.Network, QuarantineFor: cfg.QuarantineFor}, st, eng, hv, vols, wf, log)
 	svc := service.New(cfg.Config, st, eng, wf, log)
 	a := &agent{t: t, dir: dir, st: st, eng: eng, hv: hv, vols: vols, svc: svc, api: NewFace(svc), log: log, wf: wf, rec: rec, hook: hook}

@@ -17,7 +17,7 @@ func renderIP(ip service.IP) map[string]any {
 // renderIface is IfaceReturn; an info call adds the addresses.
 func renderIface(i service.Iface, withIPs bool) map[string]any {
 	out := map[string]any{
-		"id": i.ID, "bandwidth": i.Bandwidth, "datacenter_id": i.DatacenterID, "vm_id": nullable(i.VMID),
+		"id": i.ID, "bandwidth": renderBandwidth(i.Bandwidth), "datacenter_id": i.DatacenterID, "vm_id": nullable(i.VMID),
 		"ips_id": append([]int64{}, i.IPIDs...), "num": i.Num, "state": i.State, "type": i.Type,
 		"date_created": i.DateCreated, "date_updated": i.DateUpdated,
 	}
@@ -97,7 +97,7 @@ func (f *Face) ifaceCreate(ctx context.Context, c *service.Caller, a args) (any,
 	if req.IPVersion, err = sp.intPtr("ip_version"); err != nil {
 		return nil, err
 	}
-	if req.Bandwidth, err = sp.floatPtr("bandwidth"); err != nil {
+	if req.Bandwidth, err = bandwidth(sp); err != nil {
 		return nil, err
 	}
 	if err := sp.done(); err != nil {
@@ -142,7 +142,7 @@ func (f *Face) ifaceUpdate(ctx context.Context, c *service.Caller, a args) (any,
 	if req.Options, err = callOptions(a, 2, "hosting.iface.update"); err != nil {
 		return nil, err
 	}
-	if req.Bandwidth, err = sp.floatPtr("bandwidth"); err != nil {
+	if req.Bandwidth, err = bandwidth(sp); err != nil {
 		return nil, err
 	}
 	if err := sp.done(); err != nil {

@@ -80,6 +80,8 @@ func TestVMLock(t *testing.T) {
 		{"hosting.vm.reboot", []any{vmID}},
 		{"hosting.vm.start", []any{vmID}},
 		{"hosting.vm.update", []any{vmID, map[string]any{"memory": int64(1024)}}},
+		{"hosting.vm.update", []any{vmID, map[string]any{"password": "while-locked-1"}}},
+		{"hosting.vm.reset_password", []any{vmID}},
 		{"hosting.vm.delete", []any{vmID}},
 		{"hosting.vm.disk_attach", []any{vmID, data, map[string]any{}}},
 		{"hosting.vm.disk_detach", []any{vmID, attached}},
@@ -87,6 +89,7 @@ func TestVMLock(t *testing.T) {
 		{"hosting.vm.disk_rollback", []any{snap}},
 		{"hosting.disk.update", []any{attached, map[string]any{"name": "renamed"}}},
 		{"hosting.iface.update", []any{ifaceID, map[string]any{"bandwidth": 5e6}}},
+		{"hosting.iface.firewall_apply", []any{ifaceID, map[string]any{"policy": "drop"}}},
 		{"hosting.ip.update", []any{ipID, map[string]any{"reverse": "www.example.org."}}},
 	}
 	for _, tt := range refused {

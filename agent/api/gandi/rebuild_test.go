@@ -311,3 +311,29 @@ func TestVMRebuildLocked(t *testing.T) {
 	a.mustCall(a.op, "hosting.vm.unlock", vmID)
 	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}))
 }
+
+// The seed a failed rebuild puts back is of the kind the record names:
+// after new credentials, a later seed that keeps the guest's host keys,
+// not a first boot's that would make it generate new ones.
+func TestVMRebuildFailureKeepsCredentialSeedKind(t *testing.T) {
+	a := newAgent(t, true)
+	vmID := a.createVM(a.alice, "rbcreds")
+	a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.update", vmID, map[string]any{"password": "new-secret-42"}))
+	before, userData, _ := a.credSeed(vmID)
+	if !strings.Contains(userData, `"ssh_deletekeys": false`) {
+		t.Fatalf("the credentials seed does not keep the host keys:\n%s", userData)
+	}
+	a.hook.set(func(op store.Operation, boundary string) {
+		if op.Type == "vm_rebuild" && boundary == "done:seed" {
+			if err := a.eng.Cancel(op.ID); err != nil {
+				t.Errorf("cancel: %v", err)
+			}
+		}
+	})
+	a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}))
+	a.hook.set(nil)
+	after, userData, _ := a.credSeed(vmID)
+	if after != before || !strings.Contains(userData, `"ssh_deletekeys": false`) {
+		t.Fatalf("seed after a cancelled rebuild: %s (was %s), user-data:\n%s", after, before, userData)
+	}
+}

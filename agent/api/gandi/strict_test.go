@@ -54,7 +54,7 @@ func TestStrictTypes(t *testing.T) {
 		}, "password", "must be a string"},
 		{"number", []string{"int", "double"}, func(v any) (string, []any) {
 			return "hosting.iface.update", []any{ifaceID, map[string]any{"bandwidth": v}}
-		}, "bandwidth", "must be a number (int or double)"},
+		}, "bandwidth", `must be a number (int or double) or "unlimited"`},
 		{"integer or array", []string{"int", "array"}, func(v any) (string, []any) {
 			return "hosting.vm.list", []any{map[string]any{"id": v}}
 		}, "id", "must be an integer or an array of integers"},

@@ -15,6 +15,9 @@ func decodeVMSpec(sp *spec, sysDisk *int64) (v service.VMSpec, err error) {
 	if v.Hostname, err = sp.str("hostname", "", true); err != nil {
 		return v, err
 	}
+	if err = service.GandiHostname(v.Hostname); err != nil {
+		return v, err
+	}
 	for key, dst := range map[string]**int64{"memory": &v.Memory, "vm_max_memory": &v.MaxMemory, "cores": &v.Cores} {
 		if *dst, err = sp.intPtr(key); err != nil {
 			return v, err
@@ -23,7 +26,7 @@ func decodeVMSpec(sp *spec, sysDisk *int64) (v service.VMSpec, err error) {
 	if v.AIActive, err = sp.int("ai_active", 0, false); err != nil {
 		return v, err
 	}
-	if v.Bandwidth, err = sp.floatPtr("bandwidth"); err != nil {
+	if v.Bandwidth, err = bandwidth(sp); err != nil { // or "unlimited" (tune.go)
 		return v, err
 	}
 	if v.IPVersion, err = sp.intPtr("ip_version"); err != nil {
@@ -44,6 +47,9 @@ func decodeVMSpec(sp *spec, sysDisk *int64) (v service.VMSpec, err error) {
 		if *dst, err = sp.str(key, "", false); err != nil {
 			return v, err
 		}
+	}
+	if err = vmTune(sp, &v.VMTune); err != nil { // extensions (tune.go)
+		return v, err
 	}
 	sp.ignore("shares")
 	return v, sp.done()
@@ -172,6 +178,9 @@ func (f *Face) vmUpdate(ctx context.Context, c *service.Caller, a args) (any, er
 			return nil, err
 		}
 	}
+	if err = vmTune(sp, &req.VMTune); err != nil { // extensions (tune.go)
+		return nil, err
+	}
 	sp.ignore("shares")
 	if err := sp.done(); err != nil {
 		return nil, err
@@ -194,6 +203,8 @@ func (f *Face) vmInfo(ctx context.Context, c *service.Caller, a args) (any, erro
 	}
 	out := renderVMInfo(v)
 	out["console_url"] = f.consoleURL(c, v.VM)
+	// extension (credentials.go): a change waits for the next start
+	out["restart_pending"] = v.RestartPending
 	f.renderGraphs(c, id, out) // graph_urls, probes (stats.go)
 	return out, nil
 }

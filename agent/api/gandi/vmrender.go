@@ -4,21 +4,25 @@ import "github.com/xenagent/xenagent/agent/service"
 
 // renderVM is VMReturn.
 func renderVM(v service.VM) map[string]any {
-	return map[string]any{
+	out := map[string]any{
 		"id": v.ID, "hostname": v.Hostname, "description": v.Description, "memory": v.Memory,
 		"vm_max_memory": v.MaxMemory, "cores": v.Cores, "ai_active": v.AIActive, "console": v.Console,
 		"datacenter_id": v.DatacenterID, "state": v.State, "flex_shares": 0,
 		"disks_id": append([]int64{}, v.DiskIDs...), "ifaces_id": append([]int64{}, v.IfaceIDs...),
 		"date_created": v.DateCreated, "date_updated": v.DateUpdated,
 	}
+	renderTune(out, v) // extensions (tune.go)
+	return out
 }
 
 // renderVMInfo is VMReturn with what only vm.info returns.
 func renderVMInfo(v service.VMInfo) map[string]any {
 	out := renderVM(v.VM)
-	out["disks"] = renderAll(v.Disks, func(d service.VMDisk) any { return renderVMDisk(d) })
+	out["disks"] = renderAll(v.Disks, renderVMInfoDisk)
 	out["ifaces"] = renderAll(v.Ifaces, func(i service.Iface) any { return renderIface(i, true) })
 	out["console_url"] = ""
+	// Extensions (iso.go): the ISO attached as CD-ROM and the boot device.
+	out["iso_id"], out["boot_type"] = nullable(v.ISOID), v.BootType
 	out["graph_urls"] = map[string]any{"vcpu": []any{}, "vdi": []any{}, "vif": []any{}}
 	out["probes"] = map[string]any{}
 	out["triggers"] = []any{}
@@ -39,5 +43,6 @@ func renderVMDisk(d service.VMDisk) map[string]any {
 		"source": nullable(d.Source), "visibility": d.Visibility, "vms_id": append([]int64{}, d.VMIDs...), "is_boot_disk": d.IsBootDisk,
 		"can_snapshot": d.CanSnapshot, "is_migrating": false, "snapshots_id": append([]int64{}, d.SnapshotIDs...),
 		"date_created": d.DateCreated, "date_updated": d.DateUpdated, "snapshot_profile_id": nullable(d.SnapshotProfileID),
+		"entity_id": d.EntityID,
 	}
 }

@@ -9,7 +9,8 @@ import (
 	"github.com/xenagent/xenagent/agent/host"
 )
 
-// AttachDisk plugs a disk at pos; a disk already there is left as it is.
+// AttachDisk plugs a disk at pos, or the next free position when another
+// disk holds it; one already plugged (its path) is left as it is.
 func (h *Hypervisor) AttachDisk(ctx context.Context, name string, pos int, disk host.DiskSpec) error {
 	return h.do(ctx, "AttachDisk", name, func(e *effects) error {
 		d, ok := h.doms[name]
@@ -19,10 +20,19 @@ func (h *Hypervisor) AttachDisk(ctx context.Context, name string, pos int, disk 
 		case pos < 0 || disk.Path == "":
 			return fmt.Errorf("attaching disk to %s: position %d, path %q: need a position from 0 and a path", name, pos, disk.Path)
 		}
-		if _, taken := d.disks[pos]; !taken {
-			d.disks[pos] = disk
-			e.event(name, host.EventDefined, 1)
+		for _, have := range d.disks {
+			if have.Path == disk.Path {
+				return nil
+			}
 		}
+		for {
+			if _, taken := d.disks[pos]; !taken {
+				break
+			}
+			pos++
+		}
+		d.disks[pos] = disk
+		e.event(name, host.EventDefined, 1)
 		return nil
 	})
 }
@@ -125,3 +135,30 @@ func (h *Hypervisor) LiveIfaces(ctx context.Context, name string) ([]host.LiveIf
 	})
 	return out, err
 }
+
+// SetCPUShares sets a running domain's CPU weight (Domain's CPUShares
+// reads it); a stopped one takes its definition's at the next start.
+// WithoutLiveCPUShares makes it refuse a running one, as a host without
+// a CPU cgroup controller does.
+func (h *Hypervisor) SetCPUShares(ctx context.Context, name string, shares int64) error {
+	return h.do(ctx, "SetCPUShares", name, func(e *effects) error {
+		d, ok := h.doms[name]
+		if !ok {
+			return noDomain("setting cpu shares of", name)
+		}
+		if shares <= 0 {
+			return fmt.Errorf("setting cpu shares of %s to %d: must be positive", name, shares)
+		}
+		if d.running && h.noLiveShares {
+			return fmt.Errorf("setting cpu shares of %s: %w", name, host.ErrUnsupported)
+		}
+		if d.running {
+			d.shares = shares
+		}
+		return nil
+	})
+}
+
+// WithoutLiveCPUShares has SetCPUShares refuse running domains with
+// host.ErrUnsupported.
+func WithoutLiveCPUShares() HypervisorOption { return func(h *Hypervisor) { h.noLiveShares = true } }

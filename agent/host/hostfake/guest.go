@@ -81,12 +81,17 @@ func (h *Hypervisor) reboot(name string, d *domain, e *effects) {
 
 // later has the guest of boot act after delay, unless the domain was
 // started, stopped or reset meanwhile (the guest that got the message is
-// gone).
+// gone). A paused guest acts once it runs again.
 func (h *Hypervisor) later(name string, boot uint64, delay time.Duration, act func(d *domain, e *effects)) {
 	time.AfterFunc(delay, func() {
 		var e effects
 		h.mu.Lock()
 		if d, ok := h.doms[name]; ok && d.running && d.boot == boot {
+			if d.paused {
+				h.mu.Unlock()
+				h.later(name, boot, 10*time.Millisecond, act)
+				return
+			}
 			act(d, &e)
 		}
 		h.mu.Unlock()
@@ -163,10 +168,11 @@ type DomainInfo struct {
 	Disks map[int]host.DiskSpec // by device position; the seed at host.SeedPosition
 	State host.State
 	// Live are the running domain's interfaces and devices; MemoryMB its
-	// balloon.
-	Live     []host.LiveIface
-	MemoryMB int64
-	Foreign  bool
+	// balloon, CPUShares its CPU weight.
+	Live      []host.LiveIface
+	MemoryMB  int64
+	CPUShares int64
+	Foreign   bool
 }
 
 // Domain returns what the fake holds of domain name.
@@ -183,7 +189,7 @@ func (h *Hypervisor) Domain(name string) (DomainInfo, bool) {
 		info.Disks[pos] = disk
 	}
 	if d.running {
-		info.MemoryMB = d.memMB
+		info.MemoryMB, info.CPUShares = d.memMB, d.shares
 	}
 	return info, true
 }

@@ -71,7 +71,7 @@ func wiringRig(w *hostfake.Wiring) hosttest.WiringRig {
 			var out hosttest.Wired
 			got := w.Wired(id)
 			if f := got.Filter; f != nil {
-				out.Filtered, out.FilterDev = true, f.Dev
+				out.Filtered, out.FilterDev, out.Firewalled = true, f.Dev, f.Firewall != nil
 			}
 			if s := got.Shaping; s != nil {
 				out.IFB = true

@@ -53,6 +53,8 @@ type Hypervisor struct {
 	links    Links
 	offline  bool
 	consoles consoles // console.go
+	// noLiveShares: SetCPUShares refuses running domains.
+	noLiveShares bool
 }
 
 type watcher struct {
@@ -73,6 +75,8 @@ type domain struct {
 	boot  uint64
 	live  []host.LiveIface
 	memMB int64
+	// shares is the running domain's CPU weight (SetCPUShares).
+	shares int64
 	// maxMB is the most the domain may balloon to, fixed at Define
 	// (MaxMemMB, else MemoryMB), as libvirt's <memory> is.
 	maxMB int64
@@ -225,6 +229,7 @@ func (h *Hypervisor) Undefine(ctx context.Context, name string) error {
 func (h *Hypervisor) start(name string, d *domain, e *effects) {
 	h.lastID++
 	d.running, d.paused, d.id, d.memMB = true, false, h.lastID, d.spec.MemoryMB
+	d.shares = d.spec.CPUShares
 	d.boot++
 	d.live = nil
 	for n, i := range d.spec.Ifaces {

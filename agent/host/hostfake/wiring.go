@@ -39,6 +39,8 @@ type Filter struct {
 	MAC  net.HardwareAddr
 	IPv4 []netip.Addr
 	IPv6 []netip.Addr
+	// Firewall is what may reach the VM; nil: everything.
+	Firewall *host.Firewall
 }
 
 // Shaping is an interface's rate limit on Dev, each way, in bit/s; IFB
@@ -78,15 +80,26 @@ func ifbName(id int64) string { return "xa-i" + strconv.FormatInt(id, 10) }
 // A missing device fails the shaping: the filter stays, as on a host.
 func (w *Wiring) Wire(ctx context.Context, i host.WireSpec) error {
 	return w.lock(ctx, "Wire", strconv.FormatInt(i.ID, 10), func() error {
-		if i.Bandwidth == 0 {
+		if i.Bandwidth == 0 && !i.Unlimited {
 			return fmt.Errorf("wiring iface %d: no bandwidth", i.ID)
 		}
 		if i.Dev == "" || len(i.MAC) == 0 {
 			return fmt.Errorf("wiring iface %d: device %q, MAC %v: both are needed", i.ID, i.Dev, i.MAC)
 		}
-		w.filters[i.ID] = Filter{Dev: i.Dev, MAC: slices.Clone(i.MAC), IPv4: slices.Clone(i.IPv4), IPv6: slices.Clone(i.IPv6)}
+		if fw := i.Firewall; fw != nil && len(fw.Rules) > host.MaxFirewallRules {
+			return fmt.Errorf("wiring iface %d: %d firewall rules, at most %d", i.ID, len(fw.Rules), host.MaxFirewallRules)
+		}
+		f := Filter{Dev: i.Dev, MAC: slices.Clone(i.MAC), IPv4: slices.Clone(i.IPv4), IPv6: slices.Clone(i.IPv6)}
+		if i.Firewall != nil {
+			f.Firewall = &host.Firewall{DropByDefault: i.Firewall.DropByDefault, Rules: slices.Clone(i.Firewall.Rules)}
+		}
+		w.filters[i.ID] = f
 		if _, ok := w.devs[i.Dev]; !ok {
 			return fmt.Errorf("shaping %s: %w", i.Dev, ErrNoDevice)
+		}
+		if i.Unlimited {
+			delete(w.shaped, i.ID)
+			return nil
 		}
 		w.shaped[i.ID] = Shaping{Dev: i.Dev, IFB: ifbName(i.ID), ToVM: i.Bandwidth, FromVM: i.Bandwidth}
 		return nil

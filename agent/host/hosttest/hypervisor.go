@@ -67,8 +67,10 @@ func HypervisorSuite(t *testing.T, newRig func(t *testing.T) HypervisorRig) {
 		{"attach and detach in the definition", hvDevices},
 		{"Domains lists owned domains with their state", hvDomains},
 		{"memory within the maximum", hvMemory},
+		{"cpu shares, live or refused as unsupported", hvCPUShares},
 		{"live interfaces of a running domain", hvLiveIfaces},
 		{"undefine powers off a running domain", hvUndefineRunning},
+		{"suspend and resume, and destroy while paused", hvPause}, // pause.go
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newHVRig(t, newRig(t))) })
 	}
@@ -202,6 +204,7 @@ func hvMissing(t *testing.T, r *hvRig) {
 		{"reboot", func(ctx context.Context) error { return r.hv.Reboot(ctx, name) }, true},
 		{"reset", func(ctx context.Context) error { return r.hv.Reset(ctx, name) }, true},
 		{"set memory", func(ctx context.Context) error { return r.hv.SetMemory(ctx, name, 128) }, true},
+		{"set cpu shares", func(ctx context.Context) error { return r.hv.SetCPUShares(ctx, name, 512) }, true},
 		{"attach disk", func(ctx context.Context) error { return r.hv.AttachDisk(ctx, name, 1, disk) }, true},
 		{"attach iface", func(ctx context.Context) error {
 			return r.hv.AttachIface(ctx, name, host.IfaceSpec{MAC: "00:16:3e:00:00:01", Bridge: "xabr0"})
@@ -239,6 +242,7 @@ func hvStopped(t *testing.T, r *hvRig) {
 		{"reboot", func(ctx context.Context) error { return r.hv.Reboot(ctx, name) }, host.ErrNotRunning},
 		{"reset", func(ctx context.Context) error { return r.hv.Reset(ctx, name) }, host.ErrNotRunning},
 		{"set memory", func(ctx context.Context) error { return r.hv.SetMemory(ctx, name, 128) }, nil},
+		{"set cpu shares", func(ctx context.Context) error { return r.hv.SetCPUShares(ctx, name, 512) }, nil},
 		{"live ifaces", func(ctx context.Context) error {
 			l, err := r.hv.LiveIfaces(ctx, name)
 			if err == nil && len(l) > 0 {

@@ -2,6 +2,7 @@ package hosttest
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/host"
@@ -22,30 +23,35 @@ func hvDevices(t *testing.T, r *hvRig) {
 	extra, other := "/var/tmp/xa-hosttest/extra.img", "/var/tmp/xa-hosttest/other.img"
 	mac := "00:16:3e:00:00:99"
 	steps := []struct {
-		what         string
-		do           func(ctx context.Context) error
-		disks, ifMAC int // times extra and mac are in the definition after
+		what                 string
+		do                   func(ctx context.Context) error
+		disks, others, ifMAC int // times extra, other and mac are in the definition after
 	}{
-		{"attach a disk", func(ctx context.Context) error { return r.hv.AttachDisk(ctx, name, 1, host.DiskSpec{Path: extra}) }, 1, 0},
-		{"attach it again", func(ctx context.Context) error { return r.hv.AttachDisk(ctx, name, 1, host.DiskSpec{Path: extra}) }, 1, 0},
-		{"attach another where it is", func(ctx context.Context) error { return r.hv.AttachDisk(ctx, name, 1, host.DiskSpec{Path: other}) }, 1, 0},
-		{"detach it", func(ctx context.Context) error { return r.hv.DetachDisk(ctx, name, extra) }, 0, 0},
-		{"detach it again", func(ctx context.Context) error { return r.hv.DetachDisk(ctx, name, extra) }, 0, 0},
+		{"attach a disk", func(ctx context.Context) error { return r.hv.AttachDisk(ctx, name, 1, host.DiskSpec{Path: extra}) }, 1, 0, 0},
+		{"attach it again", func(ctx context.Context) error { return r.hv.AttachDisk(ctx, name, 1, host.DiskSpec{Path: extra}) }, 1, 0, 0},
+		{"attach it again elsewhere", func(ctx context.Context) error { return r.hv.AttachDisk(ctx, name, 2, host.DiskSpec{Path: extra}) }, 1, 0, 0},
+		// A running guest's disks stay where they are when one before them
+		// goes; the next attach at their position takes the next free one.
+		{"attach another where it is", func(ctx context.Context) error { return r.hv.AttachDisk(ctx, name, 1, host.DiskSpec{Path: other}) }, 1, 1, 0},
+		{"attach that again", func(ctx context.Context) error { return r.hv.AttachDisk(ctx, name, 1, host.DiskSpec{Path: other}) }, 1, 1, 0},
+		{"detach it", func(ctx context.Context) error { return r.hv.DetachDisk(ctx, name, extra) }, 0, 1, 0},
+		{"detach it again", func(ctx context.Context) error { return r.hv.DetachDisk(ctx, name, extra) }, 0, 1, 0},
+		{"detach the other", func(ctx context.Context) error { return r.hv.DetachDisk(ctx, name, other) }, 0, 0, 0},
 		{"attach an iface", func(ctx context.Context) error {
 			return r.hv.AttachIface(ctx, name, host.IfaceSpec{MAC: mac, Bridge: "xabr0"})
-		}, 0, 1},
+		}, 0, 0, 1},
 		{"attach it again", func(ctx context.Context) error {
 			return r.hv.AttachIface(ctx, name, host.IfaceSpec{MAC: mac, Bridge: "xabr0"})
-		}, 0, 1},
-		{"detach it", func(ctx context.Context) error { return r.hv.DetachIface(ctx, name, mac) }, 0, 0},
-		{"detach it again", func(ctx context.Context) error { return r.hv.DetachIface(ctx, name, mac) }, 0, 0},
+		}, 0, 0, 1},
+		{"detach it", func(ctx context.Context) error { return r.hv.DetachIface(ctx, name, mac) }, 0, 0, 0},
+		{"detach it again", func(ctx context.Context) error { return r.hv.DetachIface(ctx, name, mac) }, 0, 0, 0},
 	}
 	for _, s := range steps {
 		if err := s.do(r.ctx); err != nil {
 			t.Fatalf("%s: %v", s.what, err)
 		}
 		d := r.defined(name)
-		if count(d.Disks, extra) != s.disks || count(d.Disks, other) != 0 || count(d.MACs, mac) != s.ifMAC {
+		if count(d.Disks, extra) != s.disks || count(d.Disks, other) != s.others || count(d.MACs, mac) != s.ifMAC {
 			t.Fatalf("after %s: %+v", s.what, d)
 		}
 		// What the spec defined stays whatever is plugged beside it.
@@ -94,6 +100,21 @@ func hvMemory(t *testing.T, r *hvRig) {
 		if err := r.hv.SetMemory(r.ctx, name, c.mb); (err == nil) != c.ok {
 			t.Errorf("balloon to %d MB (maximum %d): %v", c.mb, spec.MaxMemMB, err)
 		}
+	}
+}
+
+// hvCPUShares: a running domain takes a new weight live, or the driver
+// says it cannot (ErrUnsupported), never anything else; the domain runs
+// on either way.
+func hvCPUShares(t *testing.T, r *hvRig) {
+	const name = "xa-hosttest-shares"
+	r.define(name, 7)
+	r.start(name)
+	if err := r.hv.SetCPUShares(r.ctx, name, 512); err != nil && !errors.Is(err, host.ErrUnsupported) {
+		t.Errorf("cpu shares of a running domain: %v, want done or ErrUnsupported", err)
+	}
+	if st, err := r.hv.State(r.ctx, name); err != nil || !st.Running {
+		t.Errorf("state after setting cpu shares = %+v, %v; want running", st, err)
 	}
 }
 

@@ -32,6 +32,7 @@ type WiringRig struct {
 type Wired struct {
 	Filtered     bool
 	FilterDev    string
+	Firewalled   bool // the filter has firewall rules
 	IFB          bool
 	ToVM, FromVM uint64
 }
@@ -51,10 +52,12 @@ func WiringSuite(t *testing.T, newRig func(t *testing.T) WiringRig) {
 	}{
 		{"wire filters and shapes; again replaces", wireAgain},
 		{"refused without bandwidth, never shaped without device", wireRefused},
+		{"unlimited: filtered, not shaped; a rate again shapes", wireUnlimited},
 		{"unplugged keeps the filter for the next device", wireUnplugged},
 		{"unwire removes everything; again is done", wireUnwire},
 		{"sweep removes only what keep refuses", wireSweep},
 		{"counters as the VM sees them", wireCounters},
+		{"firewall goes with the filter, across devices", wireFirewall},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, &wireRig{WiringRig: newRig(t), t: t, ctx: context.Background()}) })
 	}
@@ -109,6 +112,20 @@ func wireRefused(t *testing.T, r *wireRig) {
 	if got, err := r.Inspect(6, "vif9.0"); err != nil || got.IFB || got.ToVM != 0 || got.FromVM != 0 {
 		t.Fatalf("a device plugged after a failed wiring is shaped: %+v, %v", got, err)
 	}
+}
+
+// wireUnlimited: an unlimited iface keeps its filter and loses its
+// shaping, both ways, IFB included, and a rate shapes it again.
+func wireUnlimited(t *testing.T, r *wireRig) {
+	i := WireSpec(5, "vif3.0", 1_000_000)
+	r.Plug(t, i)
+	r.wire(i)
+	for range 2 {
+		r.wire(host.WireSpec{ID: i.ID, Dev: i.Dev, MAC: i.MAC, IPv4: i.IPv4, Unlimited: true})
+		r.is("unlimited", 5, "vif3.0", Wired{Filtered: true, FilterDev: "vif3.0"})
+	}
+	r.wire(i)
+	r.is("limited again", 5, "vif3.0", Wired{Filtered: true, FilterDev: "vif3.0", IFB: true, ToVM: 1_000_000, FromVM: 1_000_000})
 }
 
 func wireUnplugged(t *testing.T, r *wireRig) {
@@ -191,4 +208,36 @@ func wireCounters(t *testing.T, r *wireRig) {
 	if _, err := r.Wiring.Read(r.ctx, "vif-none"); err == nil {
 		t.Fatal("read a device that is not there")
 	}
+}
+
+func wireFirewall(t *testing.T, r *wireRig) {
+	i := WireSpec(5, "vif3.0", 100_000_000)
+	i.Firewall = &host.Firewall{DropByDefault: true, Rules: []host.FirewallRule{
+		{Protocol: host.ProtoTCP, PortMin: 22, PortMax: 22, Source: netip.MustParsePrefix("10.8.0.0/24")}}}
+	r.Plug(t, i)
+	r.wire(i)
+	r.is("wired with a firewall", 5, "vif3.0", Wired{Filtered: true, FilterDev: "vif3.0", Firewalled: true, IFB: true, ToVM: i.Bandwidth, FromVM: i.Bandwidth})
+	// A drop policy leaves the VM's own traffic alone.
+	r.Traffic(t, i)
+	// Its VM stops: the firewall stays with the filter.
+	r.Unplug(t, "vif3.0")
+	if err := r.Wiring.Unplugged(r.ctx, 5, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.is("unplugged", 5, "", Wired{Filtered: true, FilterDev: "vif3.0", Firewalled: true})
+	// Wiring without one removes it; too many rules are refused.
+	next := WireSpec(5, "vif4.0", 100_000_000)
+	r.Plug(t, next)
+	r.wire(next)
+	r.is("wired without a firewall", 5, "vif4.0", Wired{Filtered: true, FilterDev: "vif4.0", IFB: true, ToVM: next.Bandwidth, FromVM: next.Bandwidth})
+	next.Firewall = &host.Firewall{Rules: make([]host.FirewallRule, host.MaxFirewallRules+1)}
+	if err := r.Wiring.Wire(r.ctx, next); err == nil {
+		t.Fatalf("wired %d firewall rules", len(next.Firewall.Rules))
+	}
+	next.Firewall.Rules = next.Firewall.Rules[:host.MaxFirewallRules]
+	r.wire(next)
+	if err := r.Wiring.Unwire(r.ctx, 5, "vif4.0"); err != nil {
+		t.Fatal(err)
+	}
+	r.is("unwired", 5, "vif4.0", Wired{})
 }
