@@ -159,8 +159,14 @@ func TestVMRebuildSources(t *testing.T) {
 		co := map[string]any{"idempotency_key": "k1"}
 		first := a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}, co)
 		again := a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}, co)
-		if fmt.Sprint(first) != fmt.Sprint(again) {
-			t.Errorf("retry gave other operations")
+		ids := func(l any) (out []any) {
+			for _, o := range l.([]any) {
+				out = append(out, o.(map[string]any)["id"])
+			}
+			return out
+		}
+		if fmt.Sprint(ids(first)) != fmt.Sprint(ids(again)) {
+			t.Errorf("retry gave operations %v, the call %v", ids(again), ids(first))
 		}
 		a.mustDone(a.alice, first)
 		if _, f := a.call(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1), "start": false}, co); f == nil || f.Cause != CauseDuplicate {
