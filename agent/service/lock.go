@@ -259,12 +259,32 @@ func touches(tx *store.Tx, v store.VM, o store.Operation) (field string, id int6
 			return "iface_id", i
 		}
 	}
+	// A device whose attach to v is queued is v's already (its record
+	// names v): changed now, it would be changed on the locked VM once
+	// the attach runs.
+	if o.DiskID != 0 {
+		if d, ok := tx.Disk(o.DiskID); ok && d.VMID == v.ID {
+			return "disk_id", d.ID
+		}
+	}
+	if o.IfaceID != 0 && ifaceOfVM(tx, o.IfaceID, v) {
+		return "iface_id", o.IfaceID
+	}
 	if o.IPID != 0 {
-		if ip, ok := tx.IP(o.IPID); ok && slices.Contains(v.IfaceIDs, ip.IfaceID) {
+		if ip, ok := tx.IP(o.IPID); ok && ifaceOfVM(tx, ip.IfaceID, v) {
 			return "ip_id", o.IPID
 		}
 	}
 	return "", 0
+}
+
+// ifaceOfVM reports whether iface id is v's: attached, or its attach queued.
+func ifaceOfVM(tx *store.Tx, id int64, v store.VM) bool {
+	if slices.Contains(v.IfaceIDs, id) {
+		return true
+	}
+	i, ok := tx.Iface(id)
+	return ok && i.VMID == v.ID
 }
 
 // lockedFault is the refusal naming the lock: its id and description,

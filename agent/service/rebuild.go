@@ -89,6 +89,22 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 	if old.State != store.DiskCreated {
 		return nil, Errorf(ObjVM, KindConflict, "vm_id: the system disk %d of vm %d is %s", old.ID, v.ID, old.State)
 	}
+	// The system disk is the first of the VM's list when the chain runs,
+	// not only now: while an attach, a detach or another rebuild or
+	// rollback chain is pending, the first disk may be a data disk (its
+	// system disk detached), which the rebuild would replace. And the new
+	// disk's size is the system disk's now: a growth of it pending would
+	// leave the new disk smaller than the one it replaces.
+	if o, ok := s.diskListPending(tx, v.ID, old.ID); ok {
+		return nil, Errorf(ObjVM, KindConflict, "vm_id: vm %d's disks are changing (operation %d, %s, is not finished); rebuild once it ends", v.ID, o.ID, o.Type)
+	}
+	// A copy of the system disk asked before (a snapshot, maybe from a
+	// profile) reads it when it runs: after the swap it would read the
+	// new disk (the old one's snapshots move to it) or a deleted volume.
+	// Copies asked after are refused (the old disk is in state rollback).
+	if c, ok := copyPending(tx, old.ID); ok {
+		return nil, Errorf(ObjVM, KindConflict, "vm_id: disk %d, a snapshot or copy of the system disk %d, is being made; rebuild once it is done", c.ID, old.ID)
+	}
 	if srcID == old.ID {
 		return nil, Invalid(ObjVM, field, "disk %d is the system disk the rebuild replaces", srcID)
 	}
@@ -99,6 +115,11 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 	}
 	if src.State != store.DiskCreated || s.deleting(tx, workflow.DiskKey(src.ID)) {
 		return nil, Errorf(ObjVM, KindConflict, "%s: disk %d is %s or being deleted; a rebuild copies a created disk", field, src.ID, src.State)
+	}
+	// Past the swap the old disk is gone: a kernel the VM cannot be
+	// defined with would leave it with no system disk at all.
+	if src.KernelVersion != "" && s.cfg.KernelsDir != "" && !slices.Contains(s.kernels(), src.KernelVersion) {
+		return nil, Invalid(ObjVM, field, "disk %d boots kernel %q, which this host does not have (see hosting.disk.list_kernels)", src.ID, src.KernelVersion)
 	}
 	if src.DatacenterID != v.DatacenterID {
 		return nil, Invalid(ObjVM, field, "disk %d is in datacenter %d, the VM in %d", src.ID, src.DatacenterID, v.DatacenterID)
@@ -146,4 +167,37 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 		add(sp)
 	}
 	return chain, nil
+}
+
+// diskListPending returns an unfinished operation queued on VM vmID that
+// changes its list of disks, or system disk sysID.
+func (s *Service) diskListPending(tx *store.Tx, vmID, sysID int64) (store.Operation, bool) {
+	for _, id := range s.eng.Holders(workflow.VMKey(vmID)) {
+		o, ok := tx.Operation(id)
+		if !ok || o.Finished() {
+			continue
+		}
+		switch o.Type {
+		case "disk_attach", "disk_detach", "disk_rollback", "vm_rebuild":
+			return o, true
+		case "disk_update":
+			if o.DiskID == sysID {
+				return o, true
+			}
+		}
+	}
+	return store.Operation{}, false
+}
+
+// copyPending returns a disk being made from disk id.
+func copyPending(tx *store.Tx, id int64) (store.Disk, bool) {
+	var out store.Disk
+	tx.EachDisk(func(d *store.Disk) bool {
+		if d.Source == id && d.State == store.DiskBeingCreated {
+			out = *d
+			return false
+		}
+		return true
+	})
+	return out, out.ID != 0
 }

@@ -35,6 +35,10 @@ func rollbackPair(tx *store.Tx, c *Caller, snapID int64) (snap, old store.Disk, 
 	if old.State != store.DiskCreated {
 		return snap, old, Errorf(ObjDisk, KindConflict, "snapshot_id: disk %d is %s", old.ID, old.State)
 	}
+	// A copy of old asked before would run after the swap and read the new disk (rebuild.go).
+	if c, ok := copyPending(tx, old.ID); ok {
+		return snap, old, Errorf(ObjDisk, KindConflict, "snapshot_id: disk %d, a snapshot or copy of disk %d, is being made; roll back once it is done", c.ID, old.ID)
+	}
 	return snap, old, nil
 }
 

@@ -15,7 +15,8 @@ const (
 // Lock is an operator's lock on a VM: while it is stored, the service
 // refuses every change to the VM, its disks and its ifaces. A VM has at
 // most one (the locks/ bucket is keyed by VM id); ID is its own, from
-// seq/lock, so a fault can name it.
+// seq/lock, so a fault can name it. DeleteVM removes it with the VM's
+// record (a creation that fails drops a VM the operator locked meanwhile).
 type Lock struct {
 	ID          int64     `json:"id"`
 	VMID        int64     `json:"vm_id"`

@@ -146,7 +146,7 @@ func (tx *Tx) EachAccount(fn func(*Account) bool) { each(&tx.s.accounts, fn) }
 
 func (tx *Tx) VM(id int64) (VM, bool)       { return get(&tx.s.vms, id) }
 func (tx *Tx) PutVM(v VM)                   { put(tx, &tx.s.vms, v.ID, v) }
-func (tx *Tx) DeleteVM(id int64)            { del(tx, &tx.s.vms, id) }
+func (tx *Tx) DeleteVM(id int64)            { del(tx, &tx.s.vms, id); tx.DeleteLock(id) } // a lock never outlives its VM (locks.go)
 func (tx *Tx) EachVM(fn func(*VM) bool)     { each(&tx.s.vms, fn) }
 func (tx *Tx) VMCount() int                 { return len(tx.s.vms.rows) }
 func (tx *Tx) HasVM(id int64) bool          { _, ok := tx.s.vms.rows[id]; return ok }
