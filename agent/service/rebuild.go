@@ -76,9 +76,6 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 	if v.State != store.VMRunning && v.State != store.VMHalted {
 		return nil, Errorf(ObjVM, KindConflict, "vm_id: vm %d is %s; a rebuild needs a running or halted VM", v.ID, v.State)
 	}
-	if o, ok := s.replacing(tx, workflow.VMKey(v.ID)); ok {
-		return nil, Errorf(ObjVM, KindConflict, "vm_id: vm %d is having its disk replaced (operation %d, %s); wait for it to end", v.ID, o.ID, o.Type)
-	}
 	if len(v.DiskIDs) == 0 {
 		return nil, Errorf(ObjVM, KindConflict, "vm_id: vm %d has no system disk", v.ID)
 	}

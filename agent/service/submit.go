@@ -179,20 +179,6 @@ func (s *Service) deleting(tx *store.Tx, key string) bool {
 	return false
 }
 
-// replacing returns the unfinished operation that is replacing a disk of
-// the VM with key (a rebuild or a disk rollback), if any: while it runs
-// the VM may have no system disk, and a call that needs one should say
-// why.
-func (s *Service) replacing(tx *store.Tx, key string) (store.Operation, bool) {
-	for _, id := range s.eng.Holders(key) {
-		o, ok := tx.Operation(id)
-		if ok && !o.Finished() && (o.Type == "vm_rebuild" || o.Type == "disk_rollback") {
-			return o, true
-		}
-	}
-	return store.Operation{}, false
-}
-
 // submitOneOf is submitOne for a typed call: o (from checkOptions)
 // carries the call's method and digest, and the operation is returned
 // as the caller sees it.
