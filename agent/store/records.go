@@ -212,6 +212,7 @@ func (i Iface) Total() Traffic { return i.Counted.Add(i.DevCounted) }
 
 func (i Iface) clone() Iface {
 	i.IPIDs = slices.Clone(i.IPIDs)
+	i.Firewall = i.Firewall.clone() // firewall.go
 	return i
 }
 
