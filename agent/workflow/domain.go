@@ -98,8 +98,11 @@ func (s *Workflows) finishWithState(state string) func(ctx context.Context, r *o
 // from its definition, which applied every pending change.
 func freshStarted(op store.Operation) (bool, error) {
 	switch op.Type {
-	case "vm_start", "vm_create":
+	case "vm_create":
 		return true, nil
+	case "vm_start":
+		p, err := ops.ProgressOf[StartProgress](op)
+		return p.FreshStart, err
 	case "vm_reboot", "disk_update":
 		p, err := ops.ProgressOf[RebootProgress](op)
 		return p.FreshStart, err
@@ -220,4 +223,29 @@ func (s *Workflows) IsRunning(ctx context.Context, name string) (bool, error) {
 func (s *Workflows) vmRunning(ctx context.Context, r *ops.Run) (bool, error) {
 	st, err := s.ensureDomain(ctx, r)
 	return st.Running, err
+}
+
+// StartProgress is vm_start's: whether it found the domain down, so that
+// its start was a fresh one from the definition. A running domain is
+// left as it is and a paused one only resumed: neither applies a change
+// waiting for a fresh start (RestartPending), which then still waits.
+type StartProgress struct {
+	FreshStart bool `json:"fresh_start,omitempty"`
+}
+
+// startFresh is startDomain for vm_start, journalling first whether the
+// start is a fresh one (a resumed step finds it journalled).
+func (s *Workflows) startFresh(ctx context.Context, r *ops.Run) error {
+	st, err := s.hv.State(ctx, DomainName(r.Op().VMID))
+	if err != nil {
+		return err
+	}
+	if p, err := ops.Progress[StartProgress](r); err != nil {
+		return err
+	} else if !st.Running && !p.FreshStart {
+		if err := ops.SetProgress(r, StartProgress{FreshStart: true}); err != nil {
+			return err
+		}
+	}
+	return s.startDomain(ctx, r)
 }

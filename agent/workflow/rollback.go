@@ -148,7 +148,7 @@ func (s *Workflows) restoreRunning(ctx context.Context, r *ops.Run) error {
 		if err := s.defineDomain(ctx, r); err != nil {
 			return err
 		}
-		if err := s.startDomain(ctx, r); err != nil {
+		if err := s.startFresh(ctx, r); err != nil {
 			return err
 		}
 	}

@@ -52,7 +52,7 @@ func (s *Workflows) registerWorkflows() {
 			if err := s.defineDomain(ctx, r); err != nil {
 				return err
 			}
-			return s.startDomain(ctx, r)
+			return s.startFresh(ctx, r) // domain.go
 		}},
 		{Name: "wire", Do: s.wireStep},
 		{Name: "finish", Do: s.finishWithState(store.VMRunning), Atomic: true},
