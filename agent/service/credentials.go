@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
@@ -104,6 +105,24 @@ func (s *Service) checkCredentials(v store.VM, req VMUpdate) error {
 	}
 	if s.wf == nil || !s.wf.HasSeeds() {
 		return Errorf(ObjVM, KindConflict, "%s: cannot reach vm %d's guest: %v, and new credentials are only ever given to a guest in one", field, v.ID, workflow.ErrNoSeeds)
+	}
+	return checkKeyCount(v, req)
+}
+
+// MaxVMAuthorizedKeys bounds the keys a VM's guest authorizes, as at
+// creation (MaxVMKeys and ssh_key): each vm.update ssh_key adds one to
+// the VM's record, read at every list, and to its seed.
+const MaxVMAuthorizedKeys = MaxVMKeys + 1
+
+// checkKeyCount refuses a new key for a VM that authorizes the most.
+// (Updates queued together are checked against the record as it is.)
+func checkKeyCount(v store.VM, req VMUpdate) error {
+	if req.SSHKey == nil || *req.SSHKey == "" || v.Provision == nil {
+		return nil
+	}
+	keys := v.Provision.AuthorizedKeys
+	if len(keys) >= MaxVMAuthorizedKeys && !slices.Contains(keys, *req.SSHKey) {
+		return Invalid(ObjVM, "ssh_key", "vm %d authorizes %d keys already, at most %d", v.ID, len(keys), MaxVMAuthorizedKeys)
 	}
 	return nil
 }

@@ -1,5 +1,7 @@
 package store
 
+import "slices"
+
 // Firewall is an iface's inbound firewall: its rules in order, the
 // first that matches decides, then the policy. The service checks it
 // before it is stored; an iface without one (nil) lets everything in.
@@ -24,3 +26,14 @@ const (
 	FirewallAccept = "accept"
 	FirewallDrop   = "drop"
 )
+
+// clone is a copy sharing nothing with fw, as a record read or written
+// must be; nil stays nil.
+func (fw *Firewall) clone() *Firewall {
+	if fw == nil {
+		return nil
+	}
+	c := *fw
+	c.Rules = slices.Clone(fw.Rules)
+	return &c
+}

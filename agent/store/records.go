@@ -56,6 +56,10 @@ type VM struct {
 	// nothing); false for a first boot's (create, rebuild). A seed put
 	// back after a failure is written of this kind.
 	SeedAgain bool `json:"seed_again,omitempty"`
+	// SeedUnbooted says the VM has not run since its system disk was
+	// rebuilt: new credentials then stay in a first boot's seed (the
+	// fresh copy of the image makes its own host keys, runs the command).
+	SeedUnbooted bool `json:"seed_unbooted,omitempty"`
 	// Label and Note are the Gigas document's label and note; like
 	// Description, the agent only keeps and returns them (tune.go in
 	// agent/service checks them). CPUShares is the VM's CPU weight
@@ -208,6 +212,7 @@ func (i Iface) Total() Traffic { return i.Counted.Add(i.DevCounted) }
 
 func (i Iface) clone() Iface {
 	i.IPIDs = slices.Clone(i.IPIDs)
+	i.Firewall = i.Firewall.clone() // firewall.go
 	return i
 }
 

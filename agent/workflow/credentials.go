@@ -101,7 +101,8 @@ func (s *Workflows) writeCredentialSeed(ctx context.Context, r *ops.Run) error {
 			}
 		}
 		v = withCredentials(v, *op, in)
-		v.SeedGen, v.SeedAgain = p.SeedGen, true
+		// A rebuilt system not booted yet still gets a first boot's seed.
+		v.SeedGen, v.SeedAgain = p.SeedGen, !v.SeedUnbooted
 		spec = s.seedSpec(tx, v)
 		return nil
 	})
@@ -143,7 +144,7 @@ func commitCredentials(v *store.VM, op *store.Operation, in VMUpdate, seedGen in
 	nv := withCredentials(*v, *op, in)
 	delete(op.Secrets, "password_hash")
 	if seedGen > nv.SeedGen {
-		nv.SeedGen, nv.SeedAgain, nv.RestartPending = seedGen, true, true
+		nv.SeedGen, nv.SeedAgain, nv.RestartPending = seedGen, !nv.SeedUnbooted, true
 	}
 	*v = nv
 }

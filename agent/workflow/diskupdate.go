@@ -35,8 +35,9 @@ func (s *Workflows) applyDiskUpdate(ctx context.Context, r *ops.Run) error {
 		d.DateUpdated = now()
 		tx.PutDisk(d)
 		// A new kernel, command line or size reaches a running guest only
-		// through a fresh start.
-		if vm, ok := tx.VM(d.VMID); ok && (nonEmpty(in.Kernel) || nonEmpty(in.Cmdline) || in.SizeMB != nil) && vm.State == store.VMRunning {
+		// through a fresh start; a paused one's domain is as live (the
+		// service asks no reboot of it: that would resume it).
+		if vm, ok := tx.VM(d.VMID); ok && (nonEmpty(in.Kernel) || nonEmpty(in.Cmdline) || in.SizeMB != nil) && (vm.State == store.VMRunning || vm.State == store.VMPaused) {
 			vm.RestartPending = true
 			tx.PutVM(vm)
 		}

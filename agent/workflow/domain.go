@@ -68,28 +68,6 @@ func (s *Workflows) startDomain(ctx context.Context, r *ops.Run) error {
 	return err
 }
 
-// startFresh is vm_start's start: it defines the domain (pending
-// changes, memory or disks, take effect) and starts it, journalling a
-// fresh start only when the domain was not running: a start of a running
-// or paused VM applies nothing, and restart_pending must stay.
-func (s *Workflows) startFresh(ctx context.Context, r *ops.Run) error {
-	if err := s.defineDomain(ctx, r); err != nil {
-		return err
-	}
-	st, err := s.hv.State(ctx, DomainName(r.Op().VMID))
-	if err != nil {
-		return err
-	}
-	if !st.Running {
-		if err := r.Update(func(tx *store.Tx, op *store.Operation) error {
-			return ops.PutProgress(op, RebootProgress{FreshStart: true})
-		}); err != nil {
-			return err
-		}
-	}
-	return s.startDomain(ctx, r)
-}
-
 // finishWithState is the last step of a power operation: the VM's
 // record says the state the operation brought it to.
 func (s *Workflows) finishWithState(state string) func(ctx context.Context, r *ops.Run) error {
@@ -122,9 +100,10 @@ func freshStarted(op store.Operation) (bool, error) {
 	switch op.Type {
 	case "vm_create":
 		return true, nil
-	case "vm_start", "vm_reboot", "disk_update":
-		// vm_start journals it too: starting a VM that already runs (or
-		// resuming a paused one) applies nothing.
+	case "vm_start":
+		p, err := ops.ProgressOf[StartProgress](op)
+		return p.FreshStart, err
+	case "vm_reboot", "disk_update":
 		p, err := ops.ProgressOf[RebootProgress](op)
 		return p.FreshStart, err
 	}
@@ -244,4 +223,29 @@ func (s *Workflows) IsRunning(ctx context.Context, name string) (bool, error) {
 func (s *Workflows) vmRunning(ctx context.Context, r *ops.Run) (bool, error) {
 	st, err := s.ensureDomain(ctx, r)
 	return st.Running, err
+}
+
+// StartProgress is vm_start's: whether it found the domain down, so that
+// its start was a fresh one from the definition. A running domain is
+// left as it is and a paused one only resumed: neither applies a change
+// waiting for a fresh start (RestartPending), which then still waits.
+type StartProgress struct {
+	FreshStart bool `json:"fresh_start,omitempty"`
+}
+
+// startFresh is startDomain for vm_start, journalling first whether the
+// start is a fresh one (a resumed step finds it journalled).
+func (s *Workflows) startFresh(ctx context.Context, r *ops.Run) error {
+	st, err := s.hv.State(ctx, DomainName(r.Op().VMID))
+	if err != nil {
+		return err
+	}
+	if p, err := ops.Progress[StartProgress](r); err != nil {
+		return err
+	} else if !st.Running && !p.FreshStart {
+		if err := ops.SetProgress(r, StartProgress{FreshStart: true}); err != nil {
+			return err
+		}
+	}
+	return s.startDomain(ctx, r)
 }

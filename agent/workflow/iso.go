@@ -84,6 +84,11 @@ func (s *Workflows) recordISOChange(ctx context.Context, r *ops.Run) error {
 			if _, ok := tx.ISO(in.ISOID); !ok {
 				return fmt.Errorf("iso %d has no record", in.ISOID)
 			}
+			// Checked at submission; an attach queued before this one
+			// may have attached another since, which stays.
+			if v.ISOID != 0 && v.ISOID != in.ISOID {
+				return fmt.Errorf("iso_id: vm %d has iso %d attached (since the call); a VM has one CD-ROM: detach it first", v.ID, v.ISOID)
+			}
 			v.ISOID = in.ISOID
 		case OpISODetach:
 			v.ISOID, v.BootType = 0, ""

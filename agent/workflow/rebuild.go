@@ -139,7 +139,7 @@ func swapRebuilt(ctx context.Context, r *ops.Run) error {
 		}
 		if v, ok := tx.VM(op.VMID); ok {
 			v.SeedGen++
-			v.SeedAgain = false
+			v.SeedAgain, v.SeedUnbooted = false, true
 			v.DateUpdated = now()
 			tx.PutVM(v)
 		}

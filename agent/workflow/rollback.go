@@ -145,6 +145,9 @@ func (s *Workflows) restoreRunning(ctx context.Context, r *ops.Run) error {
 		return err
 	}
 	if !running {
+		if err := s.defineDomain(ctx, r); err != nil {
+			return err
+		}
 		if err := s.startFresh(ctx, r); err != nil {
 			return err
 		}

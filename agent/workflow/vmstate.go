@@ -35,6 +35,9 @@ func RecordVMState(tx *store.Tx, vmID int64, state string, freshStart bool) (sto
 		return v, false
 	}
 	v.State, v.DateUpdated = state, now()
+	if state == store.VMRunning || state == store.VMPaused {
+		v.SeedUnbooted = false // the guest booted its seed
+	}
 	if freshStart {
 		v.RestartPending = false
 	}

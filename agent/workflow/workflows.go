@@ -48,7 +48,12 @@ func (s *Workflows) registerWorkflows() {
 	})
 	s.eng.Register("vm_start", ops.Workflow{Recover: s.restoreRunning, Steps: []ops.Step{
 		// Defining first makes pending changes (memory, disks) take effect.
-		{Name: "start", Do: s.startFresh},
+		{Name: "start", Do: func(ctx context.Context, r *ops.Run) error {
+			if err := s.defineDomain(ctx, r); err != nil {
+				return err
+			}
+			return s.startFresh(ctx, r) // domain.go
+		}},
 		{Name: "wire", Do: s.wireStep},
 		{Name: "finish", Do: s.finishWithState(store.VMRunning), Atomic: true},
 	}})

@@ -258,3 +258,34 @@ func TestISOOnLockedVM(t *testing.T) {
 		t.Errorf("refused calls changed records: vm iso %d boot %q", got.ISOID, got.BootType)
 	}
 }
+
+// A second attach queued behind the first (both found the VM without an
+// ISO when called) fails when it runs, naming the field, and does not
+// silently replace the ISO the first attached: a VM has one CD-ROM, and
+// another ISO needs a detach first.
+func TestISOAttachAfterQueuedAttach(t *testing.T) {
+	a := newAgent(t, true)
+	first, _ := a.registerISO("rescue")
+	second, _ := a.registerISO("installer")
+	vmID := a.createVM(a.alice, "cd2")
+	held, release := make(chan struct{}), make(chan struct{})
+	a.hook.set(func(op store.Operation, boundary string) {
+		if op.Type == workflow.OpISOAttach && boundary == "begin:record" {
+			a.hook.set(nil)
+			close(held)
+			<-release
+		}
+	})
+	op1 := a.mustCall(a.alice, "hosting.vm.iso_attach", vmID, first)
+	<-held
+	op2 := a.mustCall(a.alice, "hosting.vm.iso_attach", vmID, second)
+	close(release)
+	a.mustDone(a.alice, op1)
+	got := a.wait(a.alice, op2)[0]
+	if got["step"] != "ERROR" || !strings.Contains(got["last_error"].(string), "iso_id") {
+		t.Fatalf("second attach ended %v: %v", got["step"], got["last_error"])
+	}
+	if v := a.vmRecord(vmID); v.ISOID != first {
+		t.Fatalf("vm has iso %d, want the first attached, %d", v.ISOID, first)
+	}
+}
