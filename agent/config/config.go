@@ -139,6 +139,10 @@ type Limits struct {
 	MaxDiskMB      int64   `toml:"max_disk_mb"`
 	MaxBandwidth   float64 `toml:"max_bandwidth_bps"`
 	DefaultQuotaMB int64   `toml:"default_disk_quota_mb"`
+	// AllowUnlimited lets calls ask for an unshaped iface (bandwidth
+	// "unlimited"): off by default, or any tenant could lift
+	// max_bandwidth_bps.
+	AllowUnlimited bool `toml:"allow_unlimited_bandwidth"`
 }
 
 type Pool struct {

@@ -142,6 +142,9 @@ type ifaceReq struct {
 
 func (s *Service) checkBandwidth(obj Object, bw float64) error {
 	if bw == Unlimited { // no shaping at all (tune.go)
+		if !s.cfg.Limits.AllowUnlimited {
+			return Invalid(obj, "bandwidth", "unlimited is not allowed on this host (limits.allow_unlimited_bandwidth is off); the most is %.0f bit/s", s.cfg.Limits.MaxBandwidth)
+		}
 		return nil
 	}
 	lo := max(s.cfg.Network.MinBandwidth, 1)

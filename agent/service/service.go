@@ -35,6 +35,8 @@ type Limits struct {
 	MaxDiskMB      int64
 	MaxBandwidth   float64 // bit/s
 	DefaultQuotaMB int64
+	// AllowUnlimited: a call may ask for an unshaped iface.
+	AllowUnlimited bool
 }
 
 // Config is what the service needs from the agent's configuration.

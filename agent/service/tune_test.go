@@ -110,6 +110,8 @@ func TestVMTune(t *testing.T) {
 func TestUnlimitedBandwidth(t *testing.T) {
 	s := testVMService()
 	s.cfg.Network.MinBandwidth = 8000
+	wantVMErr(t, s.checkBandwidth(ObjIface, Unlimited), "bandwidth: unlimited is not allowed on this host (limits.allow_unlimited_bandwidth is off)")
+	s.cfg.Limits.AllowUnlimited = true
 	r, err := s.vmReqOf(VMSpec{DatacenterID: 1, Hostname: "web", Bandwidth: refTo(Unlimited)})
 	if err != nil || r.bandwidth != Unlimited {
 		t.Fatalf("unlimited VM: bandwidth %v, %v", r.bandwidth, err)
