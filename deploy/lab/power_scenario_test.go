@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -43,4 +44,12 @@ func (s *scenario) powerScenario(vmID int64, ip string, gracefulDeadline time.Du
 		t.Fatalf("force reboot: DONE in %v, domain %s -> %s, state %s", took, before, s.domid(vmID), s.state(vmID))
 	}
 	s.pingable(ip)
+
+	// CPU weight on Xen: logged, not asserted (libvirt's libxl driver sets
+	// it live only under the credit scheduler; Xen 4.17 defaults to
+	// credit2, where the weight applies at the next fresh start).
+	s.c.wait(s.c.must("hosting.vm.update", vmID, map[string]any{"cpu_shares": int64(512)}), time.Minute)
+	pending := s.c.must("hosting.vm.info", vmID).(map[string]any)["restart_pending"]
+	out, err := s.l.Exec(s.ctx, fmt.Sprintf("xl sched-credit2 -d xa-vm-%[1]d 2>&1 || xl sched-credit -d xa-vm-%[1]d 2>&1", vmID))
+	t.Logf("cpu_shares 512 on Xen: restart_pending %v; xl says (%v):\n%s", pending, err, out)
 }
