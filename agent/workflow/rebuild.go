@@ -116,26 +116,8 @@ func swapRebuilt(ctx context.Context, r *ops.Run) error {
 		if err != nil {
 			return err
 		}
-		d, ok := tx.Disk(op.DiskID)
-		if !ok {
-			return fmt.Errorf("disk %d has no record", op.DiskID)
-		}
-		d.State, d.DateUpdated = store.DiskCreated, now()
-		tx.PutDisk(d)
-		var moved []store.Disk
-		tx.EachDisk(func(x *store.Disk) bool {
-			if x.IsSnapshot() && x.Source == in.OldDiskID {
-				moved = append(moved, *x)
-			}
-			return true
-		})
-		for _, x := range moved {
-			x.Source = d.ID
-			tx.PutDisk(x)
-		}
-		if old, ok := tx.Disk(in.OldDiskID); ok {
-			old.State, old.DateUpdated = store.DiskDeleted, now()
-			tx.PutDisk(old)
+		if err := swapDisk(tx, op.DiskID, in.OldDiskID); err != nil {
+			return err
 		}
 		if v, ok := tx.VM(op.VMID); ok {
 			v.SeedGen++

@@ -51,29 +51,37 @@ func swapRolledBack(ctx context.Context, r *ops.Run) error {
 		if err != nil {
 			return err
 		}
-		d, ok := tx.Disk(op.DiskID)
-		if !ok {
-			return fmt.Errorf("disk %d has no record", op.DiskID)
-		}
-		d.State, d.DateUpdated = store.DiskCreated, now()
-		tx.PutDisk(d)
-		var moved []store.Disk
-		tx.EachDisk(func(x *store.Disk) bool {
-			if x.IsSnapshot() && x.Source == oldID {
-				moved = append(moved, *x)
-			}
-			return true
-		})
-		for _, x := range moved {
-			x.Source = d.ID
-			tx.PutDisk(x)
-		}
-		if old, ok := tx.Disk(oldID); ok {
-			old.State, old.DateUpdated = store.DiskDeleted, now()
-			tx.PutDisk(old)
-		}
-		return nil
+		return swapDisk(tx, op.DiskID, oldID)
 	})
+}
+
+// swapDisk is the point of no return of a rollback and of a rebuild, in
+// one record write: the new disk is created and takes the old one's
+// snapshots (a vm.disk_rollback can still return to what was before), and
+// the old one is deleted, its volume next.
+func swapDisk(tx *store.Tx, newID, oldID int64) error {
+	d, ok := tx.Disk(newID)
+	if !ok {
+		return fmt.Errorf("disk %d has no record", newID)
+	}
+	d.State, d.DateUpdated = store.DiskCreated, now()
+	tx.PutDisk(d)
+	var moved []store.Disk
+	tx.EachDisk(func(x *store.Disk) bool {
+		if x.IsSnapshot() && x.Source == oldID {
+			moved = append(moved, *x)
+		}
+		return true
+	})
+	for _, x := range moved {
+		x.Source = d.ID
+		tx.PutDisk(x)
+	}
+	if old, ok := tx.Disk(oldID); ok {
+		old.State, old.DateUpdated = store.DiskDeleted, now()
+		tx.PutDisk(old)
+	}
+	return nil
 }
 
 func (s *Workflows) deleteOldVolume(ctx context.Context, r *ops.Run) error {
