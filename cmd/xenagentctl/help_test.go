@@ -99,6 +99,7 @@ func TestCommandLineMisuse(t *testing.T) {
 		{[]string{"vm", "stop", "x"}, 1, `"x" is not an id`},
 		{[]string{"vm", "stop"}, 1, "an id is required"},
 		{[]string{"vm", "stop", "1", "2"}, 1, "one id is expected"},
+		{[]string{"call", "hosting.vm.update", "1", `{"memory": 1024`}, 1, `argument "{\"memory\": 1024" is not JSON`},
 	} {
 		err := run(context.Background(), e, tc.args)
 		if err == nil || exitCode(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {

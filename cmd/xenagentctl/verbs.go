@@ -376,19 +376,20 @@ examples:
 
 var callVerb = &verb{
 	name:    "call",
-	summary: "call METHOD [JSON-ARG...] [-wait]\tany API method; the key is added first",
+	summary: "call METHOD [ARG...] [-wait]\tany API method; the key is added first",
 	rawArgs: true,
-	help: `usage: xenagentctl call METHOD [JSON-ARG...] [-wait]
+	help: `usage: xenagentctl call METHOD [ARG...] [-wait]
 
 Calls any API method with the key as first parameter and the arguments,
-each a JSON value (whole numbers become integers), and prints the result
-as JSON. With -wait (first or last), a method that returns operations
+each a JSON value (whole numbers become integers) or a bare word, taken
+as a string ('"true"' is the string true), and prints the result as JSON. With -wait (first or last), a method that returns operations
 (create, update, delete...) is followed until they all end, with their
 step, the time elapsed and an ETA on stderr.
 
 examples:
   xenagentctl call hosting.vm.list '{"state": "running"}'
   xenagentctl call hosting.vm.update 12 '{"memory": 1024}' -wait
+  xenagentctl call hosting.vm.boot_type 12 cdrom
   xenagentctl call hosting.vm.create_from '{"datacenter_id": 1, "hostname": "web1", "memory": 512}' '{}' 3 -wait
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
@@ -406,11 +407,11 @@ examples:
 		}
 		var params []any
 		for _, a := range args[1:] {
-			var v any
-			if err := json.Unmarshal([]byte(a), &v); err != nil {
-				return fmt.Errorf("argument %q is not JSON: %w", a, err)
+			v, err := callArg(a)
+			if err != nil {
+				return err
 			}
-			params = append(params, fromJSON(v))
+			params = append(params, v)
 		}
 		v, err := e.c.call(ctx, args[0], params...)
 		if err != nil {
@@ -428,6 +429,22 @@ examples:
 		list, _ := opIDs(v)
 		return e.waitOps(ctx, list)
 	},
+}
+
+// callArg reads one of call's arguments: a JSON value, or else a bare
+// word taken as a string (call hosting.vm.boot_type 12 cdrom). What
+// starts as JSON would ({, [, ", a digit or a minus) must be JSON: a
+// mistyped object or number is told, not sent as a string.
+func callArg(a string) (any, error) {
+	var v any
+	err := json.Unmarshal([]byte(a), &v)
+	if err == nil {
+		return fromJSON(v), nil
+	}
+	if t := strings.TrimLeft(a, " \t\r\n"); t != "" && strings.ContainsRune(`{["-0123456789`, rune(t[0])) {
+		return nil, fmt.Errorf("argument %q is not JSON: %w", a, err)
+	}
+	return a, nil
 }
 
 var versionVerb = &verb{
