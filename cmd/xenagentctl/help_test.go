@@ -93,6 +93,8 @@ func TestCommandLineMisuse(t *testing.T) {
 		{[]string{"op", "list", "--page", "0"}, 2, "pages count from 1"},
 		{[]string{"op", "list", "--vm", "x"}, 2, `--vm: "x" is not an id`},
 		{[]string{"vm", "list", "running"}, 2, `unexpected "running"`},
+		{[]string{"disk", "list", "--can-snapshot", "yes"}, 2, `disk list: --can-snapshot: "yes": must be true or false`},
+		{[]string{"disk", "list", "-date-created", "12/03/2026"}, 2, `disk list: --date-created: "12/03/2026": must be a day, YYYY-MM-DD`},
 		{[]string{"vm", "list", "-o", "yaml"}, 2, "must be table or json"},
 		{[]string{"host", "1"}, 2, `host: unexpected "1"`},
 		{[]string{"nonsense"}, 2, `unknown command "nonsense"`},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
 
 func init() {
@@ -29,7 +30,31 @@ type listing struct {
 
 type filter struct {
 	flag, key string
-	id        bool
+	// parse reads the flag's value (an id, a boolean, a day); nil keeps
+	// it a string.
+	parse func(string) (any, error)
+}
+
+func idArg(s string) (any, error) { return oneID([]string{s}) }
+
+// boolArg is true or false, spelled out: a filter's 1 or t would be a
+// guess at what was meant.
+func boolArg(s string) (any, error) {
+	switch s {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return nil, fmt.Errorf("%q: must be true or false", s)
+}
+
+// dayArg is a UTC day, 2026-12-03, sent as the agent takes it.
+func dayArg(s string) (any, error) {
+	if _, err := time.Parse(time.DateOnly, s); err != nil {
+		return nil, fmt.Errorf("%q: must be a day, YYYY-MM-DD", s)
+	}
+	return s, nil
 }
 
 // list runs "NOUN list [--page N] [--limit N] [filters]".
@@ -63,15 +88,15 @@ func (l listing) list(ctx context.Context, e *env, name string, args []string) e
 		if *vals[i] == "" {
 			continue
 		}
-		if f.id {
-			id, err := oneID([]string{*vals[i]})
-			if err != nil {
-				return &usageError{fmt.Sprintf("%s list: --%s: %v", name, f.flag, err)}
-			}
-			opts[f.key] = id
-		} else {
+		if f.parse == nil {
 			opts[f.key] = *vals[i]
+			continue
 		}
+		v, err := f.parse(*vals[i])
+		if err != nil {
+			return &usageError{fmt.Sprintf("%s list: --%s: %v", name, f.flag, err)}
+		}
+		opts[f.key] = v
 	}
 	v, err := e.c.call(ctx, l.method, opts)
 	if err != nil {
@@ -205,7 +230,7 @@ func show(ctx context.Context, e *env, method string, params ...any) error {
 }
 
 var vmList = listing{method: "hosting.vm.list", cols: []string{"id", "hostname", "state", "memory", "cores", "disks_id", "ifaces_id"},
-	filters: []filter{{flag: "state", key: "state"}, {flag: "hostname", key: "~hostname"}, {flag: "datacenter", key: "datacenter_id", id: true}}}
+	filters: []filter{{flag: "state", key: "state"}, {flag: "hostname", key: "~hostname"}, {flag: "datacenter", key: "datacenter_id", parse: idArg}}}
 
 var vmVerb = &verb{
 	name: "vm",
@@ -263,24 +288,30 @@ examples:
 }
 
 var diskList = listing{method: "hosting.disk.list", cols: []string{"id", "name", "size", "state", "type", "vms_id"},
-	filters: []filter{{flag: "state", key: "state"}, {flag: "type", key: "type"}, {flag: "name", key: "~name"}, {flag: "vm", key: "vm_id", id: true}}}
+	filters: []filter{{flag: "state", key: "state"}, {flag: "type", key: "type"}, {flag: "name", key: "~name"}, {flag: "vm", key: "vm_id", parse: idArg},
+		{flag: "can-snapshot", key: "can_snapshot", parse: boolArg}, {flag: "date-created", key: "date_created", parse: dayArg}}}
 
 var diskVerb = &verb{
 	name: "disk",
-	summary: `disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--page N] [--limit N]
+	summary: `disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--can-snapshot true|false]
+    [--date-created DAY] [--page N] [--limit N]
 disk info ID`,
-	help: `usage: xenagentctl disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--page N] [--limit N]
+	help: `usage: xenagentctl disk list [--state S] [--type T] [--name PATTERN] [--vm ID]
+           [--can-snapshot true|false] [--date-created DAY] [--page N] [--limit N]
        xenagentctl disk info ID
 
 list prints a table of disks by id (as numbers), a page at a time (--page
 counts from 1, --limit rows a page, 100 by default, at most 500), or
 JSON with -o json. --type is data or snapshot; --name a pattern (% any
-run, _ one character); --vm the disks attached to that VM. info prints the
-disk as JSON.
+run, _ one character); --vm the disks attached to that VM; --can-snapshot
+true the disks that can be snapshotted (data disks), false the others;
+--date-created DAY those created that UTC day (YYYY-MM-DD). info prints
+the disk as JSON.
 
 examples:
   xenagentctl disk list --vm 12
   xenagentctl disk list --type snapshot --page 2
+  xenagentctl disk list --can-snapshot true --date-created 2026-12-03
   xenagentctl disk info 40
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
@@ -293,8 +324,8 @@ examples:
 
 var opList = listing{method: "operation.list", newest: true,
 	cols: []string{"id", "type", "step", "vm_id", "disk_id", "iface_id", "date_created", "last_error"},
-	filters: []filter{{flag: "type", key: "type"}, {flag: "step", key: "step"}, {flag: "vm", key: "vm_id", id: true},
-		{flag: "disk", key: "disk_id", id: true}, {flag: "iface", key: "iface_id", id: true}}}
+	filters: []filter{{flag: "type", key: "type"}, {flag: "step", key: "step"}, {flag: "vm", key: "vm_id", parse: idArg},
+		{flag: "disk", key: "disk_id", parse: idArg}, {flag: "iface", key: "iface_id", parse: idArg}}}
 
 var opVerb = &verb{
 	name: "op",
