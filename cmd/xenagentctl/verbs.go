@@ -237,13 +237,16 @@ var vmVerb = &verb{
 	summary: `vm list [--state S] [--hostname PATTERN] [--page N] [--limit N]
 vm info ID | vm start|stop|reboot|delete ID [-wait]
 vm stop|reboot ID -force [-wait] | vm pause|resume ID [-wait]
-vm lock ID DESCRIPTION | vm unlock ID | vm locks ID`,
+vm lock ID DESCRIPTION | vm unlock ID | vm locks ID
+vm rebuild ID (-image N | -disk N) [-no-start] [-wait] | vm reset-password ID [-wait]`,
 	help: `usage: xenagentctl vm list [--state S] [--hostname PATTERN] [--datacenter ID] [--page N] [--limit N]
        xenagentctl vm info ID
        xenagentctl vm start|stop|reboot|delete ID [-wait]
        xenagentctl vm stop|reboot ID -force [-wait]
        xenagentctl vm pause|resume ID [-wait]
        xenagentctl vm lock ID DESCRIPTION | vm unlock ID | vm locks ID
+       xenagentctl vm rebuild ID (-image N | -disk N) [-no-start] [-wait]
+       xenagentctl vm reset-password ID [-wait]
 
 list prints a table of VMs by id (as numbers), a page at a time (--page
 counts from 1, --limit rows a page, 100 by default, at most 500), or
@@ -261,6 +264,12 @@ lock (operator key) places the operator's lock on a VM, the words after
 the id its description: every change to the VM is then refused with a
 fault naming the lock. unlock removes it; both print the lock as JSON.
 locks prints the VM's locks: the operator's, then one per operation on it.
+rebuild reinstalls the VM's system disk from an image (-image, an id of
+hosting.image.list) or a disk of the account (-disk), keeping its id,
+ifaces and data disks, and starts it unless -no-start; it prints the
+operations it queued (stop, detach, rebuild, attach, start).
+reset-password sets a new random password for root and the login user,
+applied at the VM's next boot, and prints it this once ("password: ...").
 
 examples:
   xenagentctl vm list --state running --limit 20
@@ -269,21 +278,26 @@ examples:
   xenagentctl vm stop 12 -wait
   xenagentctl vm stop 12 -force
   xenagentctl vm lock 12 legal hold, ticket 4711
+  xenagentctl vm rebuild 12 -image 3 -wait
+  xenagentctl vm reset-password 12
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
 		return dispatch(ctx, e, "vm", args, map[string]func(context.Context, *env, []string) error{
-			"list":   func(ctx context.Context, e *env, args []string) error { return vmList.list(ctx, e, "vm", args) },
-			"info":   info("hosting.vm.info"),
-			"start":  action("hosting.vm.start"),
-			"stop":   forceable("hosting.vm.stop"),   // power.go
-			"reboot": forceable("hosting.vm.reboot"), // power.go
-			"delete": action("hosting.vm.delete"),
-			"pause":  action("hosting.vm.pause"),
-			"resume": action("hosting.vm.resume"),
-			"lock":   vmLockCmd, // lock.go
-			"unlock": info("hosting.vm.unlock"),
-			"locks":  vmLocksCmd,
-		}, []string{"list", "info", "start", "stop", "reboot", "delete", "pause", "resume", "lock", "unlock", "locks"})
+			"list":           func(ctx context.Context, e *env, args []string) error { return vmList.list(ctx, e, "vm", args) },
+			"info":           info("hosting.vm.info"),
+			"start":          action("hosting.vm.start"),
+			"stop":           forceable("hosting.vm.stop"),   // power.go
+			"reboot":         forceable("hosting.vm.reboot"), // power.go
+			"delete":         action("hosting.vm.delete"),
+			"pause":          action("hosting.vm.pause"),
+			"resume":         action("hosting.vm.resume"),
+			"lock":           vmLockCmd, // lock.go
+			"unlock":         info("hosting.vm.unlock"),
+			"locks":          vmLocksCmd,
+			"rebuild":        vmRebuildCmd,       // rebuild.go
+			"reset-password": vmResetPasswordCmd, // rebuild.go
+		}, []string{"list", "info", "start", "stop", "reboot", "delete", "pause", "resume", "lock", "unlock", "locks",
+			"rebuild", "reset-password"})
 	},
 }
 
