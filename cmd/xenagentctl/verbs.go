@@ -238,7 +238,8 @@ var vmVerb = &verb{
 vm info ID | vm start|stop|reboot|delete ID [-wait]
 vm stop|reboot ID -force [-wait] | vm pause|resume ID [-wait]
 vm lock ID DESCRIPTION | vm unlock ID | vm locks ID
-vm rebuild ID (-image N | -disk N) [-no-start] [-wait] | vm reset-password ID [-wait]`,
+vm rebuild ID (-image N | -disk N) [-no-start] [-wait] | vm reset-password ID [-wait]
+vm iso attach ID ISO_ID | vm iso detach ID | vm boot-type ID default|cdrom [-wait]`,
 	help: `usage: xenagentctl vm list [--state S] [--hostname PATTERN] [--datacenter ID] [--page N] [--limit N]
        xenagentctl vm info ID
        xenagentctl vm start|stop|reboot|delete ID [-wait]
@@ -247,6 +248,8 @@ vm rebuild ID (-image N | -disk N) [-no-start] [-wait] | vm reset-password ID [-
        xenagentctl vm lock ID DESCRIPTION | vm unlock ID | vm locks ID
        xenagentctl vm rebuild ID (-image N | -disk N) [-no-start] [-wait]
        xenagentctl vm reset-password ID [-wait]
+       xenagentctl vm iso attach ID ISO_ID | vm iso detach ID [-wait]
+       xenagentctl vm boot-type ID default|cdrom [-wait]
 
 list prints a table of VMs by id (as numbers), a page at a time (--page
 counts from 1, --limit rows a page, 100 by default, at most 500), or
@@ -270,6 +273,10 @@ ifaces and data disks, and starts it unless -no-start; it prints the
 operations it queued (stop, detach, rebuild, attach, start).
 reset-password sets a new random password for root and the login user,
 applied at the VM's next boot, and prints it this once ("password: ...").
+iso attach puts an ISO (xenagentctl iso list) in the VM's CD-ROM, iso
+detach takes it out and boots from the disk again; boot-type cdrom boots
+from the CD, default from the system disk. Each changes the definition at
+once and a running guest at its next boot (vm reboot makes it one).
 
 examples:
   xenagentctl vm list --state running --limit 20
@@ -280,6 +287,7 @@ examples:
   xenagentctl vm lock 12 legal hold, ticket 4711
   xenagentctl vm rebuild 12 -image 3 -wait
   xenagentctl vm reset-password 12
+  xenagentctl vm iso attach 12 2 && xenagentctl vm boot-type 12 cdrom -wait
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
 		return dispatch(ctx, e, "vm", args, map[string]func(context.Context, *env, []string) error{
@@ -296,8 +304,10 @@ examples:
 			"locks":          vmLocksCmd,
 			"rebuild":        vmRebuildCmd,       // rebuild.go
 			"reset-password": vmResetPasswordCmd, // rebuild.go
+			"iso":            vmISOCmd,           // iso.go
+			"boot-type":      vmBootTypeCmd,      // iso.go
 		}, []string{"list", "info", "start", "stop", "reboot", "delete", "pause", "resume", "lock", "unlock", "locks",
-			"rebuild", "reset-password"})
+			"rebuild", "reset-password", "iso", "boot-type"})
 	},
 }
 
