@@ -14,10 +14,8 @@ import (
 func init() { register(ifaceVerb) }
 
 var ifaceVerb = &verb{
-	name: "iface",
-	summary: `iface firewall ID\tan iface's inbound firewall
-iface firewall ID -policy drop|accept [-rule 'PROTO [PORT[-PORT]] [SOURCE] ACTION'...] [-wait]
-iface firewall ID -clear [-wait]`,
+	name:    "iface",
+	summary: "iface firewall ID [-policy drop|accept [-rule RULE]... | -clear] [-wait]",
 	help: `usage: xenagentctl iface firewall ID
        xenagentctl iface firewall ID -policy drop|accept [-rule RULE]... [-wait]
        xenagentctl iface firewall ID -clear [-wait]

@@ -34,6 +34,10 @@ func TestWantsHelp(t *testing.T) {
 		{[]string{"call", "hosting.vm.list", "--help"}, ""},
 		{[]string{"call", "hosting.vm.list", "help"}, ""},
 		{[]string{"version", "--help"}, "client's"},
+		{[]string{"vm", "rebuild", "--help"}, "xenagentctl vm rebuild ID (-image N | -disk N) [-no-start] [-wait]"},
+		{[]string{"help", "iso"}, "xenagentctl iso list [--label LABEL]"},
+		{[]string{"iface", "firewall", "-h"}, "xenagentctl iface firewall ID -policy drop|accept [-rule RULE]... [-wait]"},
+		{[]string{"call", "hosting.vm.boot_type", "1", "cdrom"}, ""},
 		{[]string{"vm", "list"}, ""},
 		{[]string{"op", "wait", "1", "2"}, ""},
 	} {
@@ -53,6 +57,9 @@ func TestEveryVerbDocumented(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("the overview does not mention %q", want)
 		}
+	}
+	if strings.Contains(all, `\t`) {
+		t.Errorf("a summary has a backslash-t where a tab was meant:\n%s", all)
 	}
 	for name, v := range verbs {
 		if !strings.HasPrefix(v.help, "usage: xenagentctl "+name) {
