@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xenagent/xenagent/agent/xmlrpc"
 )
 
 // ctlAgent runs xenagentctl against url with key; it returns stdout,
@@ -119,5 +123,36 @@ func TestVMResetPassword(t *testing.T) {
 	var op map[string]any
 	if err := json.Unmarshal([]byte(out), &op); err != nil || len(op["password"].(string)) != 16 || op["password"] == pw {
 		t.Errorf("vm reset-password -o json printed %s (%v); want the operation with a new password", out, err)
+	}
+}
+
+// The password is printed before -wait waits: an operation that ends in
+// ERROR (or a wait that times out) does not lose it.
+func TestResetPasswordShownBeforeWait(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		call, err := xmlrpc.DecodeCall(r.Body)
+		if err != nil {
+			t.Errorf("decoding the call: %v", err)
+			return
+		}
+		var v any
+		switch call.Method {
+		case "hosting.vm.reset_password":
+			v = map[string]any{"id": int64(9), "type": "vm_update", "step": "WAIT", "password": "Abcdefgh-_123456"}
+		case "operation.info":
+			v = map[string]any{"id": int64(9), "type": "vm_update", "step": "ERROR", "last_error": "seed: disk full"}
+		default:
+			v = []any{}
+		}
+		b, _ := xmlrpc.EncodeResponse(v)
+		w.Write(b)
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	e := &env{c: &client{url: srv.URL, key: "k", hc: srv.Client()}, out: &out, poll: time.Millisecond}
+	err := run(context.Background(), e, []string{"vm", "reset-password", "3", "-wait"})
+	want := "operation 9 vm_update WAIT\npassword: Abcdefgh-_123456\noperation 9 vm_update ERROR seed: disk full\n"
+	if err == nil || out.String() != want {
+		t.Errorf("vm reset-password -wait ending in ERROR: %v, printed %q; want an error and %q", err, out.String(), want)
 	}
 }
