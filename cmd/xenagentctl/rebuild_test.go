@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -68,6 +69,10 @@ func TestVMRebuild(t *testing.T) {
 	}
 	imageID := strconv.FormatFloat(images[0]["id"].(float64), 'f', -1, 64)
 	before := systemDiskID(t, vmInfo(t, url, "1"))
+	var f *xmlrpc.Fault
+	if _, _, err := ctlAgent(url, aliceKey, "vm", "rebuild", "1", "-disk", "999"); !errors.As(err, &f) || !strings.Contains(f.Message, "disk_id") {
+		t.Errorf("vm rebuild -disk 999: %v; want a fault naming disk_id (what -disk sends)", err)
+	}
 
 	out := mustCtl(t, url, aliceKey, "vm", "rebuild", "1", "-image", imageID, "-wait")
 	for _, want := range []string{" vm_stop WAIT\n", " disk_detach WAIT\n", " vm_rebuild WAIT\n", " disk_attach WAIT\n", " vm_start WAIT\n", "vm_rebuild DONE\n"} {
