@@ -53,6 +53,8 @@ func TestISOCommands(t *testing.T) {
 	out = mustCtl(t, url, aliceKey, "vm", "iso", "attach", "1", iso, "-o", "json")
 	var op map[string]any
 	if err := json.Unmarshal([]byte(out), &op); err != nil || op["type"] != "vm_iso_attach" {
-		t.Errorf("vm iso attach -o json printed %s (%v)", out, err)
+		t.Fatalf("vm iso attach -o json printed %s (%v)", out, err)
 	}
+	// Not left running when the agent stops with the test.
+	mustCtl(t, url, aliceKey, "op", "wait", strconv.FormatFloat(op["id"].(float64), 'f', -1, 64))
 }

@@ -127,8 +127,10 @@ func TestVMResetPassword(t *testing.T) {
 	out = mustCtl(t, url, aliceKey, "vm", "reset-password", "1", "-o", "json")
 	var op map[string]any
 	if err := json.Unmarshal([]byte(out), &op); err != nil || len(op["password"].(string)) != 16 || op["password"] == pw {
-		t.Errorf("vm reset-password -o json printed %s (%v); want the operation with a new password", out, err)
+		t.Fatalf("vm reset-password -o json printed %s (%v); want the operation with a new password", out, err)
 	}
+	// Not left running when the agent stops with the test.
+	mustCtl(t, url, aliceKey, "op", "wait", strconv.FormatFloat(op["id"].(float64), 'f', -1, 64))
 }
 
 // The password is printed before -wait waits: an operation that ends in
