@@ -69,6 +69,13 @@ func inProcessAgent(t *testing.T) (string, int64) {
 	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
 		t.Fatal(err)
 	}
+	// An ISO for iso list and vm iso attach, found with iso list.
+	iso := make([]byte, 64<<10)
+	copy(iso[0x8001:], "CD001") // the ISO 9660 mark, all the registration checks
+	os.WriteFile(filepath.Join(dir, "rescue.iso"), iso, 0o644)
+	if err := wf.EnsureISO(context.Background(), workflow.ISOSpec{Label: "rescue", File: filepath.Join(dir, "rescue.iso")}); err != nil {
+		t.Fatal(err)
+	}
 	var image int64
 	st.View(func(tx *store.Tx) { tx.EachImage(func(i *store.Image) bool { image = i.DiskID; return false }) })
 	if err := rec.Reconcile(context.Background()); err != nil {

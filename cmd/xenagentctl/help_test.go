@@ -34,6 +34,10 @@ func TestWantsHelp(t *testing.T) {
 		{[]string{"call", "hosting.vm.list", "--help"}, ""},
 		{[]string{"call", "hosting.vm.list", "help"}, ""},
 		{[]string{"version", "--help"}, "client's"},
+		{[]string{"vm", "rebuild", "--help"}, "xenagentctl vm rebuild ID (-image N | -disk N) [-no-start] [-wait]"},
+		{[]string{"help", "iso"}, "xenagentctl iso list [--label LABEL]"},
+		{[]string{"iface", "firewall", "-h"}, "xenagentctl iface firewall ID -policy drop|accept [-rule RULE]... [-wait]"},
+		{[]string{"call", "hosting.vm.boot_type", "1", "cdrom"}, ""},
 		{[]string{"vm", "list"}, ""},
 		{[]string{"op", "wait", "1", "2"}, ""},
 	} {
@@ -53,6 +57,9 @@ func TestEveryVerbDocumented(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("the overview does not mention %q", want)
 		}
+	}
+	if strings.Contains(all, `\t`) {
+		t.Errorf("a summary has a backslash-t where a tab was meant:\n%s", all)
 	}
 	for name, v := range verbs {
 		if !strings.HasPrefix(v.help, "usage: xenagentctl "+name) {
@@ -93,12 +100,35 @@ func TestCommandLineMisuse(t *testing.T) {
 		{[]string{"op", "list", "--page", "0"}, 2, "pages count from 1"},
 		{[]string{"op", "list", "--vm", "x"}, 2, `--vm: "x" is not an id`},
 		{[]string{"vm", "list", "running"}, 2, `unexpected "running"`},
+		{[]string{"vm", "rebuild", "1"}, 2, "vm rebuild: -image N or -disk N is required"},
+		{[]string{"vm", "rebuild", "1", "-image", "3", "-disk", "4"}, 2, "vm rebuild: -image and -disk: give one, not both"},
+		{[]string{"vm", "rebuild", "1", "-image", "0"}, 2, "vm rebuild: -image 0: not an id"},
+		{[]string{"vm", "rebuild", "1", "-disk", "web"}, 2, `invalid value "web" for flag -disk`},
+		{[]string{"vm", "rebuild", "-image", "3"}, 1, "an id is required"},
+		{[]string{"vm", "reset-password", "1", "2"}, 1, "one id is expected"},
+		{[]string{"vm", "boot-type", "1", "floppy"}, 2, `vm boot-type: "floppy": the boot type is default (the system disk) or cdrom`},
+		{[]string{"vm", "boot-type", "1"}, 2, "vm boot-type: an ID and default or cdrom are required"},
+		{[]string{"vm", "iso"}, 2, "vm iso: a subcommand is required"},
+		{[]string{"vm", "iso", "eject", "1"}, 2, `unknown command "vm iso eject": vm iso takes attach, detach`},
+		{[]string{"vm", "iso", "attach", "1"}, 2, "vm iso attach: a VM ID and an ISO_ID are required"},
+		{[]string{"vm", "iso", "attach", "1", "rescue"}, 1, `"rescue" is not an id`},
+		{[]string{"iso", "list", "rescue"}, 2, `iso list: unexpected "rescue"`},
+		{[]string{"iface"}, 2, "iface: a subcommand is required"},
+		{[]string{"iface", "firewall", "7", "-policy", "reject"}, 2, `iface firewall: -policy "reject": must be drop or accept`},
+		{[]string{"iface", "firewall", "7", "-rule", "tcp 22 accept"}, 2, "iface firewall: -rule needs -policy drop|accept"},
+		{[]string{"iface", "firewall", "7", "-policy", "drop", "-rule", "tcp 22 allow"}, 2, `invalid value "tcp 22 allow" for flag -rule: "tcp 22 allow": action "allow"`},
+		{[]string{"iface", "firewall", "7", "-clear", "-policy", "drop"}, 2, "-clear removes the firewall: give it alone"},
+		{[]string{"iface", "firewall", "7", "-wait"}, 2, "-wait follows a change"},
+		{[]string{"iface", "firewall", "-policy", "drop"}, 1, "an id is required"},
+		{[]string{"disk", "list", "--can-snapshot", "yes"}, 2, `disk list: --can-snapshot: "yes": must be true or false`},
+		{[]string{"disk", "list", "-date-created", "12/03/2026"}, 2, `disk list: --date-created: "12/03/2026": must be a day, YYYY-MM-DD`},
 		{[]string{"vm", "list", "-o", "yaml"}, 2, "must be table or json"},
 		{[]string{"host", "1"}, 2, `host: unexpected "1"`},
 		{[]string{"nonsense"}, 2, `unknown command "nonsense"`},
 		{[]string{"vm", "stop", "x"}, 1, `"x" is not an id`},
 		{[]string{"vm", "stop"}, 1, "an id is required"},
 		{[]string{"vm", "stop", "1", "2"}, 1, "one id is expected"},
+		{[]string{"call", "hosting.vm.update", "1", `{"memory": 1024`}, 1, `argument "{\"memory\": 1024" is not JSON`},
 	} {
 		err := run(context.Background(), e, tc.args)
 		if err == nil || exitCode(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
 
 func init() {
@@ -29,7 +30,31 @@ type listing struct {
 
 type filter struct {
 	flag, key string
-	id        bool
+	// parse reads the flag's value (an id, a boolean, a day); nil keeps
+	// it a string.
+	parse func(string) (any, error)
+}
+
+func idArg(s string) (any, error) { return oneID([]string{s}) }
+
+// boolArg is true or false, spelled out: a filter's 1 or t would be a
+// guess at what was meant.
+func boolArg(s string) (any, error) {
+	switch s {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return nil, fmt.Errorf("%q: must be true or false", s)
+}
+
+// dayArg is a UTC day, 2026-12-03, sent as the agent takes it.
+func dayArg(s string) (any, error) {
+	if _, err := time.Parse(time.DateOnly, s); err != nil {
+		return nil, fmt.Errorf("%q: must be a day, YYYY-MM-DD", s)
+	}
+	return s, nil
 }
 
 // list runs "NOUN list [--page N] [--limit N] [filters]".
@@ -63,15 +88,15 @@ func (l listing) list(ctx context.Context, e *env, name string, args []string) e
 		if *vals[i] == "" {
 			continue
 		}
-		if f.id {
-			id, err := oneID([]string{*vals[i]})
-			if err != nil {
-				return &usageError{fmt.Sprintf("%s list: --%s: %v", name, f.flag, err)}
-			}
-			opts[f.key] = id
-		} else {
+		if f.parse == nil {
 			opts[f.key] = *vals[i]
+			continue
 		}
+		v, err := f.parse(*vals[i])
+		if err != nil {
+			return &usageError{fmt.Sprintf("%s list: --%s: %v", name, f.flag, err)}
+		}
+		opts[f.key] = v
 	}
 	v, err := e.c.call(ctx, l.method, opts)
 	if err != nil {
@@ -205,20 +230,26 @@ func show(ctx context.Context, e *env, method string, params ...any) error {
 }
 
 var vmList = listing{method: "hosting.vm.list", cols: []string{"id", "hostname", "state", "memory", "cores", "disks_id", "ifaces_id"},
-	filters: []filter{{flag: "state", key: "state"}, {flag: "hostname", key: "~hostname"}, {flag: "datacenter", key: "datacenter_id", id: true}}}
+	filters: []filter{{flag: "state", key: "state"}, {flag: "hostname", key: "~hostname"}, {flag: "datacenter", key: "datacenter_id", parse: idArg}}}
 
 var vmVerb = &verb{
 	name: "vm",
 	summary: `vm list [--state S] [--hostname PATTERN] [--page N] [--limit N]
 vm info ID | vm start|stop|reboot|delete ID [-wait]
 vm stop|reboot ID -force [-wait] | vm pause|resume ID [-wait]
-vm lock ID DESCRIPTION | vm unlock ID | vm locks ID`,
+vm lock ID DESCRIPTION | vm unlock ID | vm locks ID
+vm rebuild ID (-image N | -disk N) [-no-start] [-wait] | vm reset-password ID [-wait]
+vm iso attach ID ISO_ID | vm iso detach ID | vm boot-type ID default|cdrom [-wait]`,
 	help: `usage: xenagentctl vm list [--state S] [--hostname PATTERN] [--datacenter ID] [--page N] [--limit N]
        xenagentctl vm info ID
        xenagentctl vm start|stop|reboot|delete ID [-wait]
        xenagentctl vm stop|reboot ID -force [-wait]
        xenagentctl vm pause|resume ID [-wait]
        xenagentctl vm lock ID DESCRIPTION | vm unlock ID | vm locks ID
+       xenagentctl vm rebuild ID (-image N | -disk N) [-no-start] [-wait]
+       xenagentctl vm reset-password ID [-wait]
+       xenagentctl vm iso attach ID ISO_ID | vm iso detach ID [-wait]
+       xenagentctl vm boot-type ID default|cdrom [-wait]
 
 list prints a table of VMs by id (as numbers), a page at a time (--page
 counts from 1, --limit rows a page, 100 by default, at most 500), or
@@ -236,6 +267,16 @@ lock (operator key) places the operator's lock on a VM, the words after
 the id its description: every change to the VM is then refused with a
 fault naming the lock. unlock removes it; both print the lock as JSON.
 locks prints the VM's locks: the operator's, then one per operation on it.
+rebuild reinstalls the VM's system disk from an image (-image, an id of
+hosting.image.list) or a disk of the account (-disk), keeping its id,
+ifaces and data disks, and starts it unless -no-start; it prints the
+operations it queued (stop, detach, rebuild, attach, start).
+reset-password sets a new random password for root and the login user,
+applied at the VM's next boot, and prints it this once ("password: ...").
+iso attach puts an ISO (xenagentctl iso list) in the VM's CD-ROM, iso
+detach takes it out and boots from the disk again; boot-type cdrom boots
+from the CD, default from the system disk. Each changes the definition at
+once and a running guest at its next boot (vm reboot makes it one).
 
 examples:
   xenagentctl vm list --state running --limit 20
@@ -244,43 +285,57 @@ examples:
   xenagentctl vm stop 12 -wait
   xenagentctl vm stop 12 -force
   xenagentctl vm lock 12 legal hold, ticket 4711
+  xenagentctl vm rebuild 12 -image 3 -wait
+  xenagentctl vm reset-password 12
+  xenagentctl vm iso attach 12 2 && xenagentctl vm boot-type 12 cdrom -wait
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
 		return dispatch(ctx, e, "vm", args, map[string]func(context.Context, *env, []string) error{
-			"list":   func(ctx context.Context, e *env, args []string) error { return vmList.list(ctx, e, "vm", args) },
-			"info":   info("hosting.vm.info"),
-			"start":  action("hosting.vm.start"),
-			"stop":   forceable("hosting.vm.stop"),   // power.go
-			"reboot": forceable("hosting.vm.reboot"), // power.go
-			"delete": action("hosting.vm.delete"),
-			"pause":  action("hosting.vm.pause"),
-			"resume": action("hosting.vm.resume"),
-			"lock":   vmLockCmd, // lock.go
-			"unlock": info("hosting.vm.unlock"),
-			"locks":  vmLocksCmd,
-		}, []string{"list", "info", "start", "stop", "reboot", "delete", "pause", "resume", "lock", "unlock", "locks"})
+			"list":           func(ctx context.Context, e *env, args []string) error { return vmList.list(ctx, e, "vm", args) },
+			"info":           info("hosting.vm.info"),
+			"start":          action("hosting.vm.start"),
+			"stop":           forceable("hosting.vm.stop"),   // power.go
+			"reboot":         forceable("hosting.vm.reboot"), // power.go
+			"delete":         action("hosting.vm.delete"),
+			"pause":          action("hosting.vm.pause"),
+			"resume":         action("hosting.vm.resume"),
+			"lock":           vmLockCmd, // lock.go
+			"unlock":         info("hosting.vm.unlock"),
+			"locks":          vmLocksCmd,
+			"rebuild":        vmRebuildCmd,       // rebuild.go
+			"reset-password": vmResetPasswordCmd, // rebuild.go
+			"iso":            vmISOCmd,           // iso.go
+			"boot-type":      vmBootTypeCmd,      // iso.go
+		}, []string{"list", "info", "start", "stop", "reboot", "delete", "pause", "resume", "lock", "unlock", "locks",
+			"rebuild", "reset-password", "iso", "boot-type"})
 	},
 }
 
 var diskList = listing{method: "hosting.disk.list", cols: []string{"id", "name", "size", "state", "type", "vms_id"},
-	filters: []filter{{flag: "state", key: "state"}, {flag: "type", key: "type"}, {flag: "name", key: "~name"}, {flag: "vm", key: "vm_id", id: true}}}
+	filters: []filter{{flag: "state", key: "state"}, {flag: "type", key: "type"}, {flag: "name", key: "~name"}, {flag: "vm", key: "vm_id", parse: idArg},
+		{flag: "can-snapshot", key: "can_snapshot", parse: boolArg}, {flag: "date-created", key: "date_created", parse: dayArg}}}
 
 var diskVerb = &verb{
 	name: "disk",
-	summary: `disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--page N] [--limit N]
+	summary: `disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--can-snapshot true|false]
+    [--date-created DAY] [--page N] [--limit N]
 disk info ID`,
-	help: `usage: xenagentctl disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--page N] [--limit N]
+	help: `usage: xenagentctl disk list [--state S] [--type T] [--name PATTERN] [--vm ID]
+           [--can-snapshot true|false] [--date-created DAY] [--page N] [--limit N]
        xenagentctl disk info ID
 
 list prints a table of disks by id (as numbers), a page at a time (--page
 counts from 1, --limit rows a page, 100 by default, at most 500), or
 JSON with -o json. --type is data or snapshot; --name a pattern (% any
-run, _ one character); --vm the disks attached to that VM. info prints the
-disk as JSON.
+run, _ one character); --vm the disks attached to that VM; --can-snapshot
+true the disks that can be snapshotted (data disks), false the others;
+--date-created DAY those created that UTC day (YYYY-MM-DD). info prints
+the disk as JSON.
 
 examples:
   xenagentctl disk list --vm 12
   xenagentctl disk list --type snapshot --page 2
+  xenagentctl disk list --can-snapshot true --date-created 2026-12-03
   xenagentctl disk info 40
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
@@ -293,8 +348,8 @@ examples:
 
 var opList = listing{method: "operation.list", newest: true,
 	cols: []string{"id", "type", "step", "vm_id", "disk_id", "iface_id", "date_created", "last_error"},
-	filters: []filter{{flag: "type", key: "type"}, {flag: "step", key: "step"}, {flag: "vm", key: "vm_id", id: true},
-		{flag: "disk", key: "disk_id", id: true}, {flag: "iface", key: "iface_id", id: true}}}
+	filters: []filter{{flag: "type", key: "type"}, {flag: "step", key: "step"}, {flag: "vm", key: "vm_id", parse: idArg},
+		{flag: "disk", key: "disk_id", parse: idArg}, {flag: "iface", key: "iface_id", parse: idArg}}}
 
 var opVerb = &verb{
 	name: "op",
@@ -376,19 +431,20 @@ examples:
 
 var callVerb = &verb{
 	name:    "call",
-	summary: "call METHOD [JSON-ARG...] [-wait]\tany API method; the key is added first",
+	summary: "call METHOD [ARG...] [-wait]\tany API method; the key is added first",
 	rawArgs: true,
-	help: `usage: xenagentctl call METHOD [JSON-ARG...] [-wait]
+	help: `usage: xenagentctl call METHOD [ARG...] [-wait]
 
 Calls any API method with the key as first parameter and the arguments,
-each a JSON value (whole numbers become integers), and prints the result
-as JSON. With -wait (first or last), a method that returns operations
+each a JSON value (whole numbers become integers) or a bare word, taken
+as a string ('"true"' is the string true), and prints the result as JSON. With -wait (first or last), a method that returns operations
 (create, update, delete...) is followed until they all end, with their
 step, the time elapsed and an ETA on stderr.
 
 examples:
   xenagentctl call hosting.vm.list '{"state": "running"}'
   xenagentctl call hosting.vm.update 12 '{"memory": 1024}' -wait
+  xenagentctl call hosting.vm.boot_type 12 cdrom
   xenagentctl call hosting.vm.create_from '{"datacenter_id": 1, "hostname": "web1", "memory": 512}' '{}' 3 -wait
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
@@ -406,11 +462,11 @@ examples:
 		}
 		var params []any
 		for _, a := range args[1:] {
-			var v any
-			if err := json.Unmarshal([]byte(a), &v); err != nil {
-				return fmt.Errorf("argument %q is not JSON: %w", a, err)
+			v, err := callArg(a)
+			if err != nil {
+				return err
 			}
-			params = append(params, fromJSON(v))
+			params = append(params, v)
 		}
 		v, err := e.c.call(ctx, args[0], params...)
 		if err != nil {
@@ -428,6 +484,22 @@ examples:
 		list, _ := opIDs(v)
 		return e.waitOps(ctx, list)
 	},
+}
+
+// callArg reads one of call's arguments: a JSON value, or else a bare
+// word taken as a string (call hosting.vm.boot_type 12 cdrom). What
+// starts as JSON would ({, [, ", a digit or a minus) must be JSON: a
+// mistyped object or number is told, not sent as a string.
+func callArg(a string) (any, error) {
+	var v any
+	err := json.Unmarshal([]byte(a), &v)
+	if err == nil {
+		return fromJSON(v), nil
+	}
+	if t := strings.TrimLeft(a, " \t\r\n"); t != "" && strings.ContainsRune(`{["-0123456789`, rune(t[0])) {
+		return nil, fmt.Errorf("argument %q is not JSON: %w", a, err)
+	}
+	return a, nil
 }
 
 var versionVerb = &verb{
