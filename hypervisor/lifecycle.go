@@ -81,7 +81,12 @@ func (d *Driver) State(ctx context.Context, name string) (State, error) {
 	if errors.Is(err, ErrNoDomain) {
 		return State{}, nil
 	}
-	return st, err
+	if err != nil {
+		// A call abandoned (timeout, cancelled context) may still be
+		// writing st: read it only once the call has returned.
+		return State{}, err
+	}
+	return st, nil
 }
 
 // Start boots a defined domain; starting a running domain is a no-op.
