@@ -459,7 +459,10 @@ func (d *Driver) DomainXMLOf(ctx context.Context, name string) (string, error) {
 		x, err = dom.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE)
 		return err
 	})
-	return x, err
+	if err != nil {
+		return "", err // an abandoned call may still be writing x
+	}
+	return x, nil
 }
 
 // LiveIfaces reads a running domain's interfaces and their devices from
@@ -494,5 +497,8 @@ func (d *Driver) LiveIfaces(ctx context.Context, name string) ([]LiveIface, erro
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err // an abandoned call may still be writing out
+	}
+	return out, nil
 }

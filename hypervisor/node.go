@@ -51,7 +51,10 @@ func (d *Driver) NodeInfo(ctx context.Context) (host.NodeInfo, error) {
 		}
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return host.NodeInfo{}, err // an abandoned call may still be writing n
+	}
+	return n, nil
 }
 
 // dotted renders libvirt's major*1,000,000 + minor*1,000 + release.

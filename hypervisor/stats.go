@@ -98,7 +98,10 @@ func (d *Driver) AllStats(ctx context.Context) ([]host.DomainStats, error) {
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err // an abandoned call may still be writing out
+	}
+	return out, nil
 }
 
 // bulkStats is the one call, with NOWAIT where the driver takes it.

@@ -70,5 +70,8 @@ func (d *Driver) CPUShares(ctx context.Context, name string) (int64, error) {
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return 0, err // an abandoned call may still be writing out
+	}
+	return out, nil
 }
