@@ -94,6 +94,10 @@ func (s *scenario) statsReport(vmID int64) {
 	}
 	cpu, _ := r["cpu"].(map[string]any)
 	n, last := measured(cpu["cpu_used"])
+	if n == 0 {
+		out, _ := s.l.Exec(s.ctx, "journalctl -u xenagent --no-pager | grep -i stats | tail -5")
+		s.t.Logf("stats on Xen: nothing measured; the agent's journal says:\n%s", out)
+	}
 	s.t.Logf("stats on Xen: %d cpu points measured in the last hour (latest %v vCPUs busy), ifaces %d, disks %d",
 		n, last, len(asList(r["ifaces"])), len(asList(r["disks"])))
 	for _, d := range asList(r["disks"]) {
