@@ -45,11 +45,11 @@ func (s *Service) usedDiskMB(tx *store.Tx, accountID int64) int64 {
 	return used
 }
 
+// quotaMB is the account's disk grant (quota.go).
 func (s *Service) quotaMB(tx *store.Tx, accountID int64) int64 {
-	if a, ok := tx.Account(accountID); ok && a.DiskQuotaMB > 0 {
-		return a.DiskQuotaMB
-	}
-	return s.cfg.Limits.DefaultQuotaMB
+	a, _ := tx.Account(accountID)
+	g, _, _ := s.grant(a)
+	return g.DiskMB
 }
 
 // sourceDisk returns a disk the account may clone: its own, or an image.

@@ -52,6 +52,8 @@ type Config struct {
 	// NoCDROM says the host's domains have no CD-ROM (Xen PV): ISO calls
 	// are refused (iso.go).
 	NoCDROM bool
+	// Quotas are what accounts are granted (quota.go).
+	Quotas Quotas
 }
 
 // Service implements the API methods.
@@ -138,6 +140,7 @@ func (s *Service) EnsureAccount(handle, fullname, keyHash string, quotaMB int64)
 		} else {
 			old, _ := tx.Account(id)
 			a.DateCreated = old.DateCreated
+			a.Quota = old.Quota // the operator's, at run time (quota.go)
 			if old == a {
 				return nil
 			}

@@ -87,6 +87,13 @@ func (s *Service) submitCall(accountID int64, o callOpts, reserve func(tx *store
 			}
 		}
 		var err error
+		// A caller's call (scope set) stays within the account's quotas
+		// (quota.go); what the agent starts itself (submitSystem) is not
+		// refused for them.
+		var before Resources
+		if o.scope != "" {
+			before = s.usage(tx, accountID)
+		}
 		if ids, err = reserve(tx); err != nil {
 			return err
 		}
@@ -94,6 +101,9 @@ func (s *Service) submitCall(accountID int64, o callOpts, reserve func(tx *store
 		// (lock.go). What the agent starts itself (submitSystem) may.
 		if o.scope != "" {
 			if err := s.refuseLocked(tx, ids); err != nil {
+				return err
+			}
+			if err := s.checkQuota(tx, s.objectOfOps(tx, ids), accountID, before); err != nil {
 				return err
 			}
 		}

@@ -14,6 +14,9 @@ type Account struct {
 	KeyHash     string    `json:"key_hash"`
 	DiskQuotaMB int64     `json:"disk_quota_mb"`
 	DateCreated time.Time `json:"date_created"`
+	// Quota is what the operator set at run time (quota.go); kept across
+	// restarts, whatever the configuration says.
+	Quota AccountQuota `json:"quota,omitzero"`
 }
 
 // VM states, as the seeds define them.

@@ -109,6 +109,7 @@ func (f *Face) table() map[string]method {
 
 		"version.info":                 f.versionInfo,
 		"hosting.account.info":         f.accountInfo,
+		"hosting.account.update":       f.accountUpdate, // extension (account.go)
 		"hosting.datacenter.list":      f.datacenterList,
 		"hosting.image.list":           f.imageList,
 		"hosting.disk.count":           f.diskCount,

@@ -65,28 +65,3 @@ func (f *Face) imageList(ctx context.Context, c *service.Caller, a args) (any, e
 		}
 	}), nil
 }
-
-// accountInfo is AccountReturn: what the account uses of its resources,
-// its disk quota and what is left of it; the seed's other fields are
-// constant here (no rating, no products, no shares).
-func (f *Face) accountInfo(ctx context.Context, c *service.Caller, a args) (any, error) {
-	if err := a.atMost(0); err != nil {
-		return nil, err
-	}
-	acct, err := f.svc.Account(c)
-	if err != nil {
-		return nil, err
-	}
-	u := acct.Used
-	return map[string]any{
-		"id": acct.ID, "handle": acct.Handle, "fullname": acct.Fullname, "rating_enabled": false,
-		"products": []any{}, "share_definition": nil,
-		"resources": map[string]any{
-			"used": map[string]any{"servers": u.Servers, "memory": u.MemoryMB, "cores": float64(u.Cores), "disk": u.DiskMB,
-				"ips": u.IPs, "bandwidth": u.Bandwidth},
-			"granted":   map[string]any{"disk": acct.GrantedDiskMB},
-			"available": map[string]any{"disk": acct.AvailableDiskMB},
-			"expired":   map[string]any{},
-		},
-	}, nil
-}

@@ -1,0 +1,309 @@
+package service
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
+)
+
+// Quotas bound what each account may hold: servers, cores, memory, disk,
+// bandwidth and IP addresses. They are checked in one place, the submit
+// transaction (submitCall), on every call of every face: whatever a call
+// reserves or asks an operation to change, the account's resources after
+// it must stay within its grant. A call that makes nothing grow always
+// passes, so lowering a grant below what an account holds takes nothing
+// away and refuses only what would add to it.
+//
+// What an account is granted, per resource, the first that is set:
+//
+//  1. the operator's value, set at run time (hosting.account.update),
+//     kept in the account's record across restarts;
+//  2. for disk, the account's disk_quota_mb from the configuration;
+//  3. in the shares model, its shares times the share definition;
+//  4. the configured default (Quotas.Default, Limits.DefaultQuotaMB for
+//     disk).
+type Quotas struct {
+	// Default is an account's grant when nothing else sets it. A zero
+	// field takes the built-in default (defaultGrant), DiskMB takes
+	// Limits.DefaultQuotaMB.
+	Default Resources
+	// Share is what one share grants (the share_definition of
+	// hosting.account.info); a zero field takes defaultShare's.
+	Share Resources
+	// Shares is the share count of an account with none set; 0: such an
+	// account's grant is Default.
+	Shares int64
+	// Rating puts accounts with no model set in the rating model.
+	Rating bool
+}
+
+// Resources are amounts of what quotas bound: as an account holds them,
+// as it is granted them, or as is left of a grant.
+type Resources struct {
+	Servers  int64
+	Cores    float64
+	MemoryMB int64
+	DiskMB   int64
+	// Bandwidth is in bit/s, the sum of the account's ifaces'.
+	Bandwidth float64
+	IPs       int64
+}
+
+// The account models of the seed's overview (hosting.account.info's
+// rating_enabled).
+const (
+	ModelShares = "shares"
+	ModelRating = "rating"
+)
+
+// defaultGrant is generous: an operator who configures no quota gets an
+// agent that refuses little, as before quotas existed.
+var defaultGrant = Resources{Servers: 1024, Cores: 4096, MemoryMB: 4 << 20, Bandwidth: 1e12, IPs: 4096}
+
+// defaultShare is Gandi's share (one server, 256 MB, 8 GB of disk), with
+// a whole core and one iface at the default bandwidth, since this host
+// counts whole cores and shapes in bit/s.
+var defaultShare = Resources{Servers: 1, Cores: 1, MemoryMB: 256, DiskMB: 8192, Bandwidth: 102400, IPs: 1}
+
+// quotaNames are the resources in the order faults and views name them.
+var quotaNames = []string{"servers", "cores", "memory", "disk", "bandwidth", "ips"}
+
+// get returns a resource by its name in quotaNames, as a float.
+func (r Resources) get(name string) float64 {
+	switch name {
+	case "servers":
+		return float64(r.Servers)
+	case "cores":
+		return r.Cores
+	case "memory":
+		return float64(r.MemoryMB)
+	case "disk":
+		return float64(r.DiskMB)
+	case "bandwidth":
+		return r.Bandwidth
+	case "ips":
+		return float64(r.IPs)
+	}
+	panic("service: unknown quota " + name)
+}
+
+// orElse fills r's zero fields from d.
+func (r Resources) orElse(d Resources) Resources {
+	pick := func(a, b int64) int64 {
+		if a > 0 {
+			return a
+		}
+		return b
+	}
+	pickF := func(a, b float64) float64 {
+		if a > 0 {
+			return a
+		}
+		return b
+	}
+	return Resources{Servers: pick(r.Servers, d.Servers), Cores: pickF(r.Cores, d.Cores), MemoryMB: pick(r.MemoryMB, d.MemoryMB),
+		DiskMB: pick(r.DiskMB, d.DiskMB), Bandwidth: pickF(r.Bandwidth, d.Bandwidth), IPs: pick(r.IPs, d.IPs)}
+}
+
+// times is r scaled by n shares.
+func (r Resources) times(n int64) Resources {
+	return Resources{Servers: r.Servers * n, Cores: r.Cores * float64(n), MemoryMB: r.MemoryMB * n, DiskMB: r.DiskMB * n,
+		Bandwidth: r.Bandwidth * float64(n), IPs: r.IPs * n}
+}
+
+// left is what g leaves of u, never below 0.
+func (g Resources) left(u Resources) Resources {
+	return Resources{Servers: max(g.Servers-u.Servers, 0), Cores: max(g.Cores-u.Cores, 0), MemoryMB: max(g.MemoryMB-u.MemoryMB, 0),
+		DiskMB: max(g.DiskMB-u.DiskMB, 0), Bandwidth: max(g.Bandwidth-u.Bandwidth, 0), IPs: max(g.IPs-u.IPs, 0)}
+}
+
+// share is the share definition in force.
+func (s *Service) share() Resources { return s.cfg.Quotas.Share.orElse(defaultShare) }
+
+// grant is what account a is granted, its model and its shares (see
+// Quotas for the order).
+func (s *Service) grant(a store.Account) (g Resources, model string, shares int64) {
+	model = a.Quota.Model
+	if model == "" {
+		model = map[bool]string{false: ModelShares, true: ModelRating}[s.cfg.Quotas.Rating]
+	}
+	shares = a.Quota.Shares
+	if shares == 0 {
+		shares = s.cfg.Quotas.Shares
+	}
+	base := s.cfg.Quotas.Default.orElse(defaultGrant)
+	base.DiskMB = s.cfg.Quotas.Default.DiskMB
+	if base.DiskMB == 0 {
+		base.DiskMB = s.cfg.Limits.DefaultQuotaMB
+	}
+	if model == ModelShares && shares > 0 {
+		base = s.share().times(shares)
+	}
+	if a.DiskQuotaMB > 0 {
+		base.DiskMB = a.DiskQuotaMB
+	}
+	q := a.Quota
+	g = Resources{Servers: q.Servers, Cores: q.Cores, MemoryMB: q.MemoryMB, DiskMB: q.DiskMB, Bandwidth: q.Bandwidth, IPs: q.IPs}.orElse(base)
+	return g, model, shares
+}
+
+// quotaBandwidth is what an iface's bandwidth counts against the quota:
+// an unshaped one (Unlimited) counts as the most a shaped one may have,
+// or it would be a way around the quota.
+func (s *Service) quotaBandwidth(bw float64) float64 {
+	if bw == Unlimited {
+		return s.cfg.Limits.MaxBandwidth
+	}
+	return bw
+}
+
+// usage is what an account holds, as it will be once the operations
+// queued on its resources are done: a vm_update's memory and cores, an
+// iface_update's bandwidth and a disk_update's size and snapshot profile
+// count from the call that asked for them (two calls each within the
+// quota must not add up past it), not from when they run.
+func (s *Service) usage(tx *store.Tx, accountID int64) Resources {
+	var u Resources
+	tx.EachVM(func(v *store.VM) bool {
+		if v.AccountID != accountID {
+			return true
+		}
+		mem, cores := v.Memory, v.Cores
+		s.pending(tx, workflow.VMKey(v.ID), "vm_update", func(p map[string]string) {
+			setInt(&mem, p["memory"])
+			setInt(&cores, p["cores"])
+		})
+		u.Servers++
+		u.MemoryMB += mem
+		u.Cores += float64(cores)
+		return true
+	})
+	tx.EachIface(func(i *store.Iface) bool {
+		if i.AccountID != accountID {
+			return true
+		}
+		bw := i.Bandwidth
+		s.pending(tx, workflow.IfaceKey(i.ID), "iface_update", func(p map[string]string) {
+			if f, err := strconv.ParseFloat(p["bandwidth"], 64); err == nil {
+				bw = f
+			}
+		})
+		u.Bandwidth += s.quotaBandwidth(bw)
+		u.IPs += int64(len(i.IPIDs))
+		return true
+	})
+	tx.EachDisk(func(d *store.Disk) bool {
+		if d.AccountID != accountID {
+			return true
+		}
+		after := *d
+		s.pending(tx, workflow.DiskKey(d.ID), "disk_update", func(p map[string]string) {
+			setInt(&after.SizeMB, p["size"])
+			setInt(&after.SnapshotProfile, p["snapshot_profile"])
+		})
+		u.DiskMB += s.chargedMB(after)
+		return true
+	})
+	return u
+}
+
+// pending calls fn with the params of each unfinished operation of type
+// typ queued on key, oldest first (the engine's order), so the last one
+// asked wins as it will when they run.
+func (s *Service) pending(tx *store.Tx, key, typ string, fn func(params map[string]string)) {
+	for _, id := range s.eng.Holders(key) {
+		if o, ok := tx.Operation(id); ok && o.Type == typ && !o.Finished() {
+			fn(o.Params)
+		}
+	}
+}
+
+func setInt(dst *int64, raw string) {
+	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+		*dst = n
+	}
+}
+
+// checkQuota refuses what made an account's resources grow past its
+// grant, from before (its usage when the call began) to now, in the
+// same transaction. obj is what the call was about.
+func (s *Service) checkQuota(tx *store.Tx, obj Object, accountID int64, before Resources) error {
+	a, ok := tx.Account(accountID)
+	if !ok {
+		return nil // the operator's own resources (none today)
+	}
+	g, _, _ := s.grant(a)
+	after := s.usage(tx, accountID)
+	for _, name := range quotaNames {
+		was, now, max := before.get(name), after.get(name), g.get(name)
+		if now > was && now > max {
+			return Errorf(obj, KindQuota, "%s: %s more would exceed the account's %s quota (%s of %s%s used)",
+				name, quotaAmount(name, now-was), name, quotaAmount(name, was), quotaAmount(name, max), quotaUnit(name))
+		}
+	}
+	return nil
+}
+
+func quotaAmount(name string, v float64) string {
+	if name == "cores" || name == "bandwidth" {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return strconv.FormatInt(int64(math.Round(v)), 10)
+}
+
+func quotaUnit(name string) string {
+	switch name {
+	case "memory", "disk":
+		return " MB"
+	case "bandwidth":
+		return " bit/s"
+	}
+	return ""
+}
+
+// objectOfOp is what an operation type is about, for checkQuota's fault.
+func objectOfOp(typ string) Object {
+	switch {
+	case strings.HasPrefix(typ, "vm_"):
+		return ObjVM
+	case strings.HasPrefix(typ, "disk_"):
+		return ObjDisk
+	case strings.HasPrefix(typ, "iface_"):
+		return ObjIface
+	case strings.HasPrefix(typ, "ip_"):
+		return ObjIP
+	}
+	return ObjAccount
+}
+
+// sharesFor is how many shares cover u: the most any resource needs.
+func sharesFor(u, share Resources) int64 {
+	var n int64
+	for _, name := range quotaNames {
+		if per := share.get(name); per > 0 {
+			n = max(n, int64(math.Ceil(u.get(name)/per-1e-9)))
+		}
+	}
+	return n
+}
+
+// checkModel checks a model's name.
+func checkModel(field, m string) error {
+	if m != ModelShares && m != ModelRating {
+		return Invalid(ObjAccount, field, "must be %q or %q, got %q", ModelShares, ModelRating, m)
+	}
+	return nil
+}
+
+// objectOfOps is what the first of a call's operations is about.
+func (s *Service) objectOfOps(tx *store.Tx, ids []int64) Object {
+	if len(ids) > 0 {
+		if o, ok := tx.Operation(ids[0]); ok {
+			return objectOfOp(o.Type)
+		}
+	}
+	return ObjAccount
+}
