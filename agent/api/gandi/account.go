@@ -89,6 +89,7 @@ func renderAccount(acct service.Account) map[string]any {
 	expired := resources(service.Resources{})
 	if acct.Model == service.ModelRating {
 		out["rating_enabled"] = true
+		out["products"] = nil // as recorded: no products in this model
 		out["share_definition"] = nil
 		out["credits"] = int64(0)
 		out["date_credits_expiration"] = nil
