@@ -47,7 +47,8 @@ type Config struct {
 	Accounts     []Account  `toml:"accounts"`
 	Demo         Demo       `toml:"demo"`
 	Images       []Image    `toml:"images"`
-	ISOs         []ISO      `toml:"isos"` // iso.go
+	ISOs         []ISO      `toml:"isos"`   // iso.go
+	Quotas       Quotas     `toml:"quotas"` // quota.go
 	Snapshots    Snapshots  `toml:"snapshots"`
 	Operations   Operations `toml:"operations"`
 	Server       Server     `toml:"server"`
@@ -352,6 +353,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Server.validate()...)
 	errs = append(errs, c.validateISOs()...)
+	errs = append(errs, c.validateQuotas()...)
 	errs = append(errs, c.Metrics.validate(c)...)
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

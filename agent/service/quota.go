@@ -1,12 +1,13 @@
 package service
 
 import (
+	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // Quotas bound what each account may hold: servers, cores, memory, disk,
@@ -166,59 +167,77 @@ func (s *Service) quotaBandwidth(bw float64) float64 {
 // count from the call that asked for them (two calls each within the
 // quota must not add up past it), not from when they run.
 func (s *Service) usage(tx *store.Tx, accountID int64) Resources {
+	p := s.pendingUpdates(tx)
 	var u Resources
-	tx.EachVM(func(v *store.VM) bool {
+	tx.ScanVMs(func(v *store.VM) {
 		if v.AccountID != accountID {
-			return true
+			return
 		}
 		mem, cores := v.Memory, v.Cores
-		s.pending(tx, workflow.VMKey(v.ID), "vm_update", func(p map[string]string) {
-			setInt(&mem, p["memory"])
-			setInt(&cores, p["cores"])
-		})
+		for _, params := range p.vm[v.ID] {
+			setInt(&mem, params["memory"])
+			setInt(&cores, params["cores"])
+		}
 		u.Servers++
 		u.MemoryMB += mem
 		u.Cores += float64(cores)
-		return true
 	})
-	tx.EachIface(func(i *store.Iface) bool {
+	tx.ScanIfaces(func(i *store.Iface) {
 		if i.AccountID != accountID {
-			return true
+			return
 		}
 		bw := i.Bandwidth
-		s.pending(tx, workflow.IfaceKey(i.ID), "iface_update", func(p map[string]string) {
-			if f, err := strconv.ParseFloat(p["bandwidth"], 64); err == nil {
+		for _, params := range p.iface[i.ID] {
+			if f, err := strconv.ParseFloat(params["bandwidth"], 64); err == nil {
 				bw = f
 			}
-		})
+		}
 		u.Bandwidth += s.quotaBandwidth(bw)
 		u.IPs += int64(len(i.IPIDs))
-		return true
 	})
-	tx.EachDisk(func(d *store.Disk) bool {
+	tx.ScanDisks(func(d *store.Disk) {
 		if d.AccountID != accountID {
-			return true
+			return
+		}
+		pending := p.disk[d.ID]
+		if len(pending) == 0 {
+			u.DiskMB += s.chargedMB(*d)
+			return
 		}
 		after := *d
-		s.pending(tx, workflow.DiskKey(d.ID), "disk_update", func(p map[string]string) {
-			setInt(&after.SizeMB, p["size"])
-			setInt(&after.SnapshotProfile, p["snapshot_profile"])
-		})
+		for _, params := range pending {
+			setInt(&after.SizeMB, params["size"])
+			setInt(&after.SnapshotProfile, params["snapshot_profile"])
+		}
 		u.DiskMB += s.chargedMB(after)
-		return true
 	})
 	return u
 }
 
-// pending calls fn with the params of each unfinished operation of type
-// typ queued on key, oldest first (the engine's order), so the last one
-// asked wins as it will when they run.
-func (s *Service) pending(tx *store.Tx, key, typ string, fn func(params map[string]string)) {
-	for _, id := range s.eng.Holders(key) {
-		if o, ok := tx.Operation(id); ok && o.Type == typ && !o.Finished() {
-			fn(o.Params)
+// updates are the params of unfinished updates by the id of what they
+// change, oldest first: the last one asked wins, as it will when they
+// run.
+type updates struct{ vm, iface, disk map[int64][]map[string]string }
+
+func (s *Service) pendingUpdates(tx *store.Tx) updates {
+	ids := s.eng.Queued()
+	slices.Sort(ids)
+	p := updates{vm: map[int64][]map[string]string{}, iface: map[int64][]map[string]string{}, disk: map[int64][]map[string]string{}}
+	for _, id := range ids {
+		o, ok := tx.Operation(id)
+		if !ok || o.Finished() {
+			continue
+		}
+		switch o.Type {
+		case "vm_update":
+			p.vm[o.VMID] = append(p.vm[o.VMID], o.Params)
+		case "iface_update":
+			p.iface[o.IfaceID] = append(p.iface[o.IfaceID], o.Params)
+		case "disk_update":
+			p.disk[o.DiskID] = append(p.disk[o.DiskID], o.Params)
 		}
 	}
+	return p
 }
 
 func setInt(dst *int64, raw string) {
@@ -227,10 +246,18 @@ func setInt(dst *int64, raw string) {
 	}
 }
 
+// errQuotaRecheck says a call left its account past a grant and
+// checkQuota, without the usage before the call, cannot tell whether the
+// call is why: submitCall undoes the transaction and runs the call again
+// measuring first. Most calls stay within every grant, and pay for one
+// usage scan instead of two.
+var errQuotaRecheck = errors.New("service: over a quota; measure before the call")
+
 // checkQuota refuses what made an account's resources grow past its
-// grant, from before (its usage when the call began) to now, in the
-// same transaction. obj is what the call was about.
-func (s *Service) checkQuota(tx *store.Tx, obj Object, accountID int64, before Resources) error {
+// grant, from before (its usage when the call began, in the same
+// transaction) to now. A nil before: errQuotaRecheck when any resource is
+// past its grant. obj is what the call was about.
+func (s *Service) checkQuota(tx *store.Tx, obj Object, accountID int64, before *Resources) error {
 	a, ok := tx.Account(accountID)
 	if !ok {
 		return nil // the operator's own resources (none today)
@@ -238,8 +265,14 @@ func (s *Service) checkQuota(tx *store.Tx, obj Object, accountID int64, before R
 	g, _, _ := s.grant(a)
 	after := s.usage(tx, accountID)
 	for _, name := range quotaNames {
-		was, now, max := before.get(name), after.get(name), g.get(name)
-		if now > was && now > max {
+		now, max := after.get(name), g.get(name)
+		if now <= max {
+			continue
+		}
+		if before == nil {
+			return errQuotaRecheck
+		}
+		if was := before.get(name); now > was {
 			return Errorf(obj, KindQuota, "%s: %s more would exceed the account's %s quota (%s of %s%s used)",
 				name, quotaAmount(name, now-was), name, quotaAmount(name, was), quotaAmount(name, max), quotaUnit(name))
 		}

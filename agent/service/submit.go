@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -69,7 +70,10 @@ func (s *Service) submitCall(accountID int64, o callOpts, reserve func(tx *store
 	method, d := o.method, o.digest
 	var ids []int64
 	fresh := false
-	err := s.st.Update(func(tx *store.Tx) error {
+	// withBefore: the quota check knows the account's usage before the
+	// call (quota.go's checkQuota); the first attempt does without it.
+	withBefore := false
+	body := func(tx *store.Tx) error {
 		key := o.scope + "/" + o.idemKey
 		if o.idemKey != "" {
 			e, ok := tx.Idem(key)
@@ -90,9 +94,10 @@ func (s *Service) submitCall(accountID int64, o callOpts, reserve func(tx *store
 		// A caller's call (scope set) stays within the account's quotas
 		// (quota.go); what the agent starts itself (submitSystem) is not
 		// refused for them.
-		var before Resources
-		if o.scope != "" {
-			before = s.usage(tx, accountID)
+		var before *Resources
+		if o.scope != "" && withBefore {
+			u := s.usage(tx, accountID)
+			before = &u
 		}
 		if ids, err = reserve(tx); err != nil {
 			return err
@@ -112,7 +117,12 @@ func (s *Service) submitCall(accountID int64, o callOpts, reserve func(tx *store
 			tx.PutIdem(key, store.IdemEntry{Method: method, Digest: d, OpIDs: ids, Date: now()})
 		}
 		return nil
-	})
+	}
+	err := s.st.Update(body)
+	if errors.Is(err, errQuotaRecheck) {
+		withBefore = true
+		err = s.st.Update(body) // the first was undone: the same call, measured first
+	}
 	if err != nil {
 		return nil, err
 	}

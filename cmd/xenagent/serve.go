@@ -111,6 +111,7 @@ func serviceConfig(cfg config.Config) (service.Config, error) {
 		Network: workflow.Network{Bridge: cfg.Network.Bridge, ReverseDomain: cfg.Network.ReverseDomain, Sweep: cfg.Network.Sweep,
 			DefaultBandwidth: cfg.Network.DefaultBandwidth, MinBandwidth: cfg.Network.MinBandwidth, CountEvery: cfg.Network.CountEvery.Duration},
 		KernelsDir: cfg.Storage.KernelsDir,
+		Quotas:     quotasOf(cfg.Quotas), // quota.go
 	}
 	sc.SnapshotProfiles = service.DefaultSnapshotProfiles
 	if len(cfg.Snapshots.Profiles) > 0 {
