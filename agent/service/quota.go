@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/xenagent/xenagent/agent/store"
 )
@@ -256,8 +255,8 @@ var errQuotaRecheck = errors.New("service: over a quota; measure before the call
 // checkQuota refuses what made an account's resources grow past its
 // grant, from before (its usage when the call began, in the same
 // transaction) to now. A nil before: errQuotaRecheck when any resource is
-// past its grant. obj is what the call was about.
-func (s *Service) checkQuota(tx *store.Tx, obj Object, accountID int64, before *Resources) error {
+// past its grant.
+func (s *Service) checkQuota(tx *store.Tx, accountID int64, before *Resources) error {
 	a, ok := tx.Account(accountID)
 	if !ok {
 		return nil // the operator's own resources (none today)
@@ -273,8 +272,9 @@ func (s *Service) checkQuota(tx *store.Tx, obj Object, accountID int64, before *
 			return errQuotaRecheck
 		}
 		if was := before.get(name); now > was {
-			return Errorf(obj, KindQuota, "%s: %s more would exceed the account's %s quota (%s of %s%s used)",
-				name, quotaAmount(name, now-was), name, quotaAmount(name, was), quotaAmount(name, max), quotaUnit(name))
+			unit := quotaUnit(name)
+			return Errorf(quotaObject(name), KindQuota, "%s: %s%s more would exceed the account's %s quota (%s of %s%s used)",
+				name, quotaAmount(name, now-was), unit, name, quotaAmount(name, was), quotaAmount(name, max), unit)
 		}
 	}
 	return nil
@@ -297,19 +297,18 @@ func quotaUnit(name string) string {
 	return ""
 }
 
-// objectOfOp is what an operation type is about, for checkQuota's fault.
-func objectOfOp(typ string) Object {
-	switch {
-	case strings.HasPrefix(typ, "vm_"):
-		return ObjVM
-	case strings.HasPrefix(typ, "disk_"):
+// quotaObject is what a quota's fault is about: the kind of record
+// that holds the resource.
+func quotaObject(name string) Object {
+	switch name {
+	case "disk":
 		return ObjDisk
-	case strings.HasPrefix(typ, "iface_"):
+	case "bandwidth":
 		return ObjIface
-	case strings.HasPrefix(typ, "ip_"):
+	case "ips":
 		return ObjIP
 	}
-	return ObjAccount
+	return ObjVM
 }
 
 // sharesFor is how many shares cover u: the most any resource needs.
@@ -329,14 +328,4 @@ func checkModel(field, m string) error {
 		return Invalid(ObjAccount, field, "must be %q or %q, got %q", ModelShares, ModelRating, m)
 	}
 	return nil
-}
-
-// objectOfOps is what the first of a call's operations is about.
-func (s *Service) objectOfOps(tx *store.Tx, ids []int64) Object {
-	if len(ids) > 0 {
-		if o, ok := tx.Operation(ids[0]); ok {
-			return objectOfOp(o.Type)
-		}
-	}
-	return ObjAccount
 }

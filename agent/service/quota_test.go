@@ -180,7 +180,7 @@ func TestQuotaCountsQueuedUpdates(t *testing.T) {
 	if err != nil || acct.Used.Cores != 4 || acct.Available.Cores != 0 {
 		t.Fatalf("account = %+v, %v; want 4 cores used, as the queued update will make it", acct, err)
 	}
-	if _, err := s.UpdateVM(ctx, owner1, 2, VMUpdate{Cores: ptr[int64](2)}); err == nil || !strings.Contains(err.Error(), "cores:") {
+	if _, err := s.UpdateVM(ctx, owner1, 2, VMUpdate{Cores: ptr[int64](2)}); err == nil || !strings.HasSuffix(err.Error(), "cores: 1 more would exceed the account's cores quota (4 of 4 used)") {
 		t.Fatalf("a second update past the grant: %v", err)
 	}
 	if _, err := s.UpdateVM(ctx, owner1, 1, VMUpdate{Cores: ptr[int64](2)}); err != nil {

@@ -108,7 +108,7 @@ func (s *Service) submitCall(accountID int64, o callOpts, reserve func(tx *store
 			if err := s.refuseLocked(tx, ids); err != nil {
 				return err
 			}
-			if err := s.checkQuota(tx, s.objectOfOps(tx, ids), accountID, before); err != nil {
+			if err := s.checkQuota(tx, accountID, before); err != nil {
 				return err
 			}
 		}

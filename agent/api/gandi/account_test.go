@@ -182,6 +182,10 @@ func TestQuotaRefusesWhatWouldExceedIt(t *testing.T) {
 	refused("memory", "hosting.vm.create_from", map[string]any{"datacenter_id": int64(1), "hostname": "big", "memory": int64(576),
 		"password": "password_to_change"}, map[string]any{"name": "sys-big"}, a.image)
 	refused("memory", "hosting.vm.update", vmID, map[string]any{"memory": int64(1088), "vm_max_memory": int64(2048)})
+	if _, f := a.call(a.alice, "hosting.vm.update", vmID, map[string]any{"memory": int64(1088), "vm_max_memory": int64(2048)}); !strings.Contains(f.Error(),
+		"memory: 576 MB more would exceed the account's memory quota (512 of 1024 MB used)") {
+		t.Errorf("fault %v: want the amounts and the unit", f)
+	}
 
 	set(map[string]any{"memory": int64(0), "cores": 1.5})
 	refused("cores", "hosting.vm.update", vmID, map[string]any{"cores": int64(2)})
