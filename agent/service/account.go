@@ -158,3 +158,8 @@ func (s *Service) UpdateAccount(ctx context.Context, c *Caller, id int64, req Ac
 	s.log.Info("account quotas changed", "account_id", id, "quota", out.Granted, "model", out.Model)
 	return out, nil
 }
+
+// ShareDefinition is what one share grants (the shares model): a face
+// whose calls count in shares (Gandi v1's vm_create and vm_update take
+// "shares") turns them into memory, cores and bandwidth with it.
+func (s *Service) ShareDefinition() Resources { return s.share() }

@@ -2,6 +2,9 @@ package gandi
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -207,5 +210,54 @@ func TestQuotaRefusesWhatWouldExceedIt(t *testing.T) {
 	}
 	if _, f := a.call(a.op, "hosting.account.update", a.alice.AccountID, map[string]any{"cpus": int64(1)}); f == nil || !strings.Contains(f.Error(), "cpus") {
 		t.Fatalf("an unknown key: %v", f)
+	}
+}
+
+// What the operator set outlives a restart (the start re-reads the
+// configured accounts), and 0 gives the configured value back.
+func TestAccountUpdateSurvivesRestart(t *testing.T) {
+	a := newAgent(t, false)
+	a.mustCall(a.op, "hosting.account.update", a.alice.AccountID, map[string]any{"servers": int64(5), "bandwidth": 3e6, "model": "rating"})
+	a = a.reopen(false)
+	info := a.mustCall(a.alice, "hosting.account.info").(map[string]any)
+	g := info["resources"].(map[string]any)["granted"].(map[string]any)
+	if info["rating_enabled"] != true || g["servers"] != int64(5) || g["bandwidth"] != 3e6 {
+		t.Fatalf("after a restart: %v", info)
+	}
+	info = a.mustCall(a.op, "hosting.account.update", a.alice.AccountID, map[string]any{"servers": int64(0), "model": ""}).(map[string]any)
+	g = info["resources"].(map[string]any)["granted"].(map[string]any)
+	if info["rating_enabled"] != false || g["servers"] != int64(1024) || g["bandwidth"] != 3e6 {
+		t.Fatalf("after giving servers and model back: %v", info)
+	}
+}
+
+// Calls racing for the last of a grant: the check is in the submitting
+// transaction, so exactly one wins, whatever the interleaving.
+func TestQuotaHoldsUnderConcurrentCalls(t *testing.T) {
+	a := newAgent(t, true)
+	a.mustCall(a.op, "hosting.account.update", a.alice.AccountID, map[string]any{"servers": int64(1)})
+	const n = 6
+	errs := make(chan *Fault, n)
+	for i := range n {
+		go func() {
+			_, err := a.api.Call(context.Background(), a.alice, "hosting.vm.create_from",
+				[]any{vmSpec(fmt.Sprintf("race%d", i)), map[string]any{"name": fmt.Sprintf("sys-race%d", i)}, a.image})
+			var f *Fault
+			if err != nil && !errors.As(err, &f) {
+				f = &Fault{Cause: -1}
+			}
+			errs <- f
+		}()
+	}
+	won := 0
+	for range n {
+		if f := <-errs; f == nil {
+			won++
+		} else if f.Cause != CauseQuota {
+			t.Errorf("a racing create failed with %v, not CAUSE_QUOTA", f)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d racing creates passed a grant of 1 server", won, n)
 	}
 }
