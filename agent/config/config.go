@@ -47,13 +47,13 @@ type Config struct {
 	Accounts     []Account  `toml:"accounts"`
 	Demo         Demo       `toml:"demo"`
 	Images       []Image    `toml:"images"`
-	ISOs         []ISO      `toml:"isos"`   // iso.go
-	Quotas       Quotas     `toml:"quotas"` // quota.go
+	ISOs         []ISO      `toml:"isos"` // iso.go
 	Snapshots    Snapshots  `toml:"snapshots"`
 	Operations   Operations `toml:"operations"`
 	Server       Server     `toml:"server"`
 	Metrics      Metrics    `toml:"metrics"`
 	Stats        Stats      `toml:"stats"`
+	Quotas       Quotas     `toml:"quotas"` // quota.go
 	// AllowForeignVolumes is serve --allow-foreign-volumes, never read
 	// from the file: a key left on would disarm the check for good.
 	AllowForeignVolumes bool `toml:"-"`
