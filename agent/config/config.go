@@ -184,6 +184,8 @@ type Account struct {
 	Fullname    string `toml:"fullname"`
 	KeySHA256   string `toml:"key_sha256"`
 	DiskQuotaMB int64  `toml:"disk_quota_mb"`
+	// AccountQuota is the account's own grant and model (quota.go).
+	AccountQuota
 }
 
 type Demo struct {

@@ -36,6 +36,20 @@ type Share struct {
 	IPs          int64   `toml:"ips"`
 }
 
+// AccountQuota is an [[accounts]] entry's own grant, over [quotas]: its
+// keys are [quotas]' (servers, cores, memory_mb, bandwidth_bps, ips,
+// shares, model), 0 or absent leaving [quotas]' value. The operator's
+// values at run time (hosting.account.update) still come first.
+type AccountQuota struct {
+	Servers      int64   `toml:"servers"`
+	Cores        float64 `toml:"cores"`
+	MemoryMB     int64   `toml:"memory_mb"`
+	BandwidthBPS float64 `toml:"bandwidth_bps"`
+	IPs          int64   `toml:"ips"`
+	Shares       int64   `toml:"shares"`
+	Model        string  `toml:"model"`
+}
+
 // validateQuotas refuses negative or non-finite amounts and an unknown
 // model, naming the field.
 func (c Config) validateQuotas() []string {
@@ -54,10 +68,29 @@ func (c Config) validateQuotas() []string {
 			errs = append(errs, fmt.Sprintf("%s: must be 0 (the built-in default) or positive, got %v", f.field, f.v))
 		}
 	}
-	switch q.Model {
-	case "", "shares", "rating":
-	default:
-		errs = append(errs, fmt.Sprintf("quotas.model: must be \"shares\" or \"rating\", got %q", q.Model))
+	errs = append(errs, checkModel("quotas.model", q.Model)...)
+	for i, a := range c.Accounts {
+		q, field := a.AccountQuota, fmt.Sprintf("accounts[%d].", i)
+		for _, f := range []struct {
+			field string
+			v     float64
+		}{
+			{"servers", float64(q.Servers)}, {"cores", q.Cores}, {"memory_mb", float64(q.MemoryMB)},
+			{"bandwidth_bps", q.BandwidthBPS}, {"ips", float64(q.IPs)}, {"shares", float64(q.Shares)},
+		} {
+			if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+				errs = append(errs, fmt.Sprintf("%s%s: must be 0 ([quotas]' value) or positive, got %v", field, f.field, f.v))
+			}
+		}
+		errs = append(errs, checkModel(field+"model", q.Model)...)
 	}
 	return errs
+}
+
+func checkModel(field, m string) []string {
+	switch m {
+	case "", "shares", "rating":
+		return nil
+	}
+	return []string{fmt.Sprintf("%s: must be \"shares\" or \"rating\", got %q", field, m)}
 }

@@ -37,3 +37,31 @@ func TestQuotas(t *testing.T) {
 		})
 	}
 }
+
+// An account's own grant sits in its [[accounts]] entry, beside its key.
+func TestAccountQuota(t *testing.T) {
+	key := strings.Repeat("a", 64)
+	for _, tc := range []struct{ name, body, want string }{
+		{"read", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + key + "\"\nservers = 3\ncores = 1.5\nmemory_mb = 2048\nbandwidth_bps = 1e6\nips = 2\nshares = 4\nmodel = \"rating\"\n", ""},
+		{"negative", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + key + "\"\nips = -1\n", "accounts[0].ips: must be 0 ([quotas]' value) or positive, got -1"},
+		{"model", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + key + "\"\nmodel = \"credits\"\n", "accounts[0].model: must be \"shares\" or \"rating\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "c.toml")
+			if err := os.WriteFile(p, []byte(tc.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(p)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("Load = %v, want an error containing %q", err, tc.want)
+				}
+				return
+			}
+			want := AccountQuota{Servers: 3, Cores: 1.5, MemoryMB: 2048, BandwidthBPS: 1e6, IPs: 2, Shares: 4, Model: "rating"}
+			if err != nil || len(c.Accounts) != 1 || c.Accounts[0].AccountQuota != want {
+				t.Fatalf("Load = %+v, %v; want %+v", c.Accounts, err, want)
+			}
+		})
+	}
+}

@@ -163,3 +163,35 @@ func (s *Service) UpdateAccount(ctx context.Context, c *Caller, id int64, req Ac
 // whose calls count in shares (Gandi v1's vm_create and vm_update take
 // "shares") turns them into memory, cores and bandwidth with it.
 func (s *Service) ShareDefinition() Resources { return s.share() }
+
+// ConfigureAccount records an account's grant and model from the
+// configuration ([[accounts]]), at every start, after EnsureAccount: it
+// replaces the previous configuration's and leaves the operator's
+// run-time values, which come first (quota.go).
+func (s *Service) ConfigureAccount(handle string, q store.AccountQuota) error {
+	if q.Model != "" {
+		if err := checkModel("model", q.Model); err != nil {
+			return err
+		}
+	}
+	return s.st.Update(func(tx *store.Tx) error {
+		var found *store.Account
+		tx.EachAccount(func(a *store.Account) bool {
+			if a.Handle == handle {
+				c := *a
+				found = &c
+				return false
+			}
+			return true
+		})
+		if found == nil {
+			return Errorf(ObjAccount, KindNotFound, "account %q does not exist (EnsureAccount first)", handle)
+		}
+		if found.Configured == q {
+			return nil
+		}
+		found.Configured = q
+		tx.PutAccount(*found)
+		return nil
+	})
+}

@@ -21,10 +21,14 @@ import (
 //
 //  1. the operator's value, set at run time (hosting.account.update),
 //     kept in the account's record across restarts;
-//  2. for disk, the account's disk_quota_mb from the configuration;
+//  2. the account's own in the configuration ([[accounts]], written at
+//     every start: ConfigureAccount; disk_quota_mb for disk);
 //  3. in the shares model, its shares times the share definition;
 //  4. the configured default (Quotas.Default, Limits.DefaultQuotaMB for
 //     disk).
+//
+// Its model and shares: the operator's, the account's configured, then
+// Quotas.Rating and Quotas.Shares.
 type Quotas struct {
 	// Default is an account's grant when nothing else sets it. A zero
 	// field takes the built-in default (defaultGrant), DiskMB takes
@@ -126,11 +130,12 @@ func (s *Service) share() Resources { return s.cfg.Quotas.Share.orElse(defaultSh
 // grant is what account a is granted, its model and its shares (see
 // Quotas for the order).
 func (s *Service) grant(a store.Account) (g Resources, model string, shares int64) {
-	model = a.Quota.Model
+	q := overlay(a.Quota, a.Configured)
+	model = q.Model
 	if model == "" {
 		model = map[bool]string{false: ModelShares, true: ModelRating}[s.cfg.Quotas.Rating]
 	}
-	shares = a.Quota.Shares
+	shares = q.Shares
 	if shares == 0 {
 		shares = s.cfg.Quotas.Shares
 	}
@@ -145,7 +150,6 @@ func (s *Service) grant(a store.Account) (g Resources, model string, shares int6
 	if a.DiskQuotaMB > 0 {
 		base.DiskMB = a.DiskQuotaMB
 	}
-	q := a.Quota
 	g = Resources{Servers: q.Servers, Cores: q.Cores, MemoryMB: q.MemoryMB, DiskMB: q.DiskMB, Bandwidth: q.Bandwidth, IPs: q.IPs}.orElse(base)
 	return g, model, shares
 }
@@ -328,4 +332,19 @@ func checkModel(field, m string) error {
 		return Invalid(ObjAccount, field, "must be %q or %q, got %q", ModelShares, ModelRating, m)
 	}
 	return nil
+}
+
+// overlay is q with its unset fields taken from under.
+func overlay(q, under store.AccountQuota) store.AccountQuota {
+	out := q
+	r := Resources{Servers: q.Servers, Cores: q.Cores, MemoryMB: q.MemoryMB, DiskMB: q.DiskMB, Bandwidth: q.Bandwidth, IPs: q.IPs}.orElse(
+		Resources{Servers: under.Servers, Cores: under.Cores, MemoryMB: under.MemoryMB, DiskMB: under.DiskMB, Bandwidth: under.Bandwidth, IPs: under.IPs})
+	out.Servers, out.Cores, out.MemoryMB, out.DiskMB, out.Bandwidth, out.IPs = r.Servers, r.Cores, r.MemoryMB, r.DiskMB, r.Bandwidth, r.IPs
+	if out.Shares == 0 {
+		out.Shares = under.Shares
+	}
+	if out.Model == "" {
+		out.Model = under.Model
+	}
+	return out
 }

@@ -37,6 +37,15 @@ func TestGrantOrder(t *testing.T) {
 		{"operator values win", Quotas{Share: share, Shares: 4}, store.Account{DiskQuotaMB: 9,
 			Quota: store.AccountQuota{Servers: 7, Cores: 1.5, MemoryMB: 100, DiskMB: 50, Bandwidth: 3, IPs: 1, Model: ModelShares}},
 			Resources{Servers: 7, Cores: 1.5, MemoryMB: 100, DiskMB: 50, Bandwidth: 3, IPs: 1}, ModelShares},
+		{"the account's configured values under the operator's", Quotas{Share: share, Shares: 4}, store.Account{
+			Quota:      store.AccountQuota{Servers: 7},
+			Configured: store.AccountQuota{Servers: 9, IPs: 3, Shares: 2}},
+			Resources{Servers: 7, Cores: 1, MemoryMB: 512, DiskMB: 2000, Bandwidth: 2e6, IPs: 3}, ModelShares},
+		{"the account's configured model under the operator's", Quotas{}, store.Account{
+			Quota: store.AccountQuota{Model: ModelShares}, Configured: store.AccountQuota{Model: ModelRating}},
+			Resources{Servers: 1024, Cores: 4096, MemoryMB: 4 << 20, DiskMB: 5000, Bandwidth: 1e12, IPs: 4096}, ModelShares},
+		{"the account's configured model", Quotas{}, store.Account{Configured: store.AccountQuota{Model: ModelRating}},
+			Resources{Servers: 1024, Cores: 4096, MemoryMB: 4 << 20, DiskMB: 5000, Bandwidth: 1e12, IPs: 4096}, ModelRating},
 		{"operator's model", Quotas{}, store.Account{Quota: store.AccountQuota{Model: ModelRating}},
 			Resources{Servers: 1024, Cores: 4096, MemoryMB: 4 << 20, DiskMB: 5000, Bandwidth: 1e12, IPs: 4096}, ModelRating},
 	}
@@ -228,5 +237,33 @@ func TestUpdateAccount(t *testing.T) {
 	acct, err = s.UpdateAccount(ctx, operator, 1, AccountUpdate{Servers: ptr[int64](0)})
 	if err != nil || acct.Granted.Servers != 1024 || acct.Granted.Cores != 2.5 || acct.Model != ModelRating {
 		t.Fatalf("after reset of servers and a restart: %+v, %v", acct, err)
+	}
+}
+
+// The configuration's grant of an account is written at every start,
+// replacing the last one, under what the operator set.
+func TestConfigureAccount(t *testing.T) {
+	ctx := context.Background()
+	s := quotaService(t, store.AccountQuota{})
+	if err := s.ConfigureAccount("corp", store.AccountQuota{Servers: 5, Model: ModelRating}); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.Account(owner1); a.Granted.Servers != 5 || a.Model != ModelRating {
+		t.Fatalf("configured: %+v", a)
+	}
+	if _, err := s.UpdateAccount(ctx, operator, 1, AccountUpdate{Servers: ptr[int64](6)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConfigureAccount("corp", store.AccountQuota{Servers: 4, IPs: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.Account(owner1); a.Granted.Servers != 6 || a.Granted.IPs != 9 || a.Model != ModelShares {
+		t.Fatalf("reconfigured under the operator's: %+v", a)
+	}
+	if err := s.ConfigureAccount("nobody", store.AccountQuota{}); err == nil {
+		t.Error("an unknown handle was configured")
+	}
+	if err := s.ConfigureAccount("corp", store.AccountQuota{Model: "credits"}); err == nil || !strings.Contains(err.Error(), "model") {
+		t.Errorf("a bad model: %v", err)
 	}
 }

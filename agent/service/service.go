@@ -140,7 +140,7 @@ func (s *Service) EnsureAccount(handle, fullname, keyHash string, quotaMB int64)
 		} else {
 			old, _ := tx.Account(id)
 			a.DateCreated = old.DateCreated
-			a.Quota = old.Quota // the operator's, at run time (quota.go)
+			a.Quota, a.Configured = old.Quota, old.Configured // quota.go
 			if old == a {
 				return nil
 			}

@@ -15,8 +15,10 @@ type Account struct {
 	DiskQuotaMB int64     `json:"disk_quota_mb"`
 	DateCreated time.Time `json:"date_created"`
 	// Quota is what the operator set at run time (quota.go); kept across
-	// restarts, whatever the configuration says.
-	Quota AccountQuota `json:"quota,omitzero"`
+	// restarts, whatever the configuration says. Configured is the
+	// account's [[accounts]] entry's, written at every start.
+	Quota      AccountQuota `json:"quota,omitzero"`
+	Configured AccountQuota `json:"configured,omitzero"`
 }
 
 // VM states, as the seeds define them.

@@ -342,6 +342,9 @@ func seed(ctx context.Context, cfg config.Config, svc *service.Service, wf *work
 			return err
 		}
 	}
+	if err := configureQuotas(cfg, svc); err != nil { // quota.go
+		return err
+	}
 	if cfg.Demo.Enabled {
 		raw, err := os.ReadFile(cfg.Demo.KeyFile)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
