@@ -138,6 +138,7 @@ func (s *Service) EnsureAccount(handle, fullname, keyHash string, quotaMB int64)
 		} else {
 			old, _ := tx.Account(id)
 			a.DateCreated = old.DateCreated
+			a.PasswordHash = old.PasswordHash // SetAccountPassword's (login.go)
 			if old == a {
 				return nil
 			}

@@ -14,6 +14,11 @@ type Account struct {
 	KeyHash     string    `json:"key_hash"`
 	DiskQuotaMB int64     `json:"disk_quota_mb"`
 	DateCreated time.Time `json:"date_created"`
+
+	// PasswordHash is the account's optional login password (the Gandi
+	// v1 face), a slow SHA-512 crypt hash; "" has none and cannot log in.
+	// A new field with omitempty: files of schema 2 read as they are.
+	PasswordHash string `json:"password_hash,omitempty"`
 }
 
 // VM states, as the seeds define them.
