@@ -1,0 +1,77 @@
+// Package gandiv1 is the legacy Gandi hosting v1 face of the agent
+// (../shared/seeds/003: "Gandi Hosting XML-RPC API specification",
+// version 1.0): XML-RPC at /xmlrpc/v1/ (Path), a session id first on
+// every method but login. It is a thin package over *service.Service:
+// it decodes the v1 arguments into the service's typed requests,
+// renders the results in the v1 shapes (bare ids, arrays of ids,
+// structs) and maps the service's typed errors to the v1 error codes
+// once, at the edge (faults.go). The same VMs, disks and operations are
+// seen through every face.
+//
+// TODO (what is left, in order):
+//   - disk_create's fstype is checked against the document's list
+//     (ext3, reiserfs, xfs, jfs) but the disk is created empty
+//     (disk_info: "formatted": false): formatting needs a host port
+//     (mkfs through storage/runner on the volume) and a workflow step
+//     after the volume's creation, with its rollback.
+//   - shares: a VM's shares are its memory (ShareMemoryMB = 256, Gandi's
+//     share_definition); hosting_account_info reports used shares only.
+//     Read the account's granted/available shares and share_definition
+//     from the quotas of issue 14 §3 once they exist (one source for all
+//     faces), and bound vm_create/vm_update by them there.
+//   - a failed-login back-off per source address (the v3 face's keyGuard
+//     in agent/api/gandi/limits.go); today a login costs one slow hash
+//     (passwd.AccountRounds) and at most MaxConcurrentLogins run at once.
+//   - the seed's Perl examples (XMLRPC::Lite: Debian's libsoap-lite-perl
+//     is not installed here) and PHP examples (no php) are not run yet;
+//     the Python ones are (seed_test.go, Python 2.7 as written).
+//   - metrics (calls by method and fault code) as the v3 face has.
+//   - an operator login (the operator has a key, not a password): today
+//     only accounts with a password log in.
+//
+// Sessions. login(login, password[, safe]) checks the account's handle
+// and password (service.Login: a SHA-512 crypt of at least
+// passwd.AccountRounds rounds, set from the configuration) and answers a
+// session id: 64 hex characters, valid 12 hours from the login however
+// much it is used. Sessions live in memory: a restart of the agent ends
+// them all (clients log in again). A change of the account's password
+// ends its sessions. safe is accepted and changes nothing (one host has
+// no rights above an account's to step down from).
+//
+// Methods and what they do here:
+//
+//	login                          session id (string)
+//	hosting_account_info           struct: the account, shares and resources used, disk granted/available
+//	account_currency, account_balance,
+//	hosting_account_product_add/renew/remove/update
+//	                               fault 502090: billing belongs to the central tier
+//	vm_create                      VM id (int): system disk copied from os_id, an interface, started;
+//	                               memory = shares x 256 MB, cores = cpu, specs.login the user to create
+//	vm_info                        struct: id, hostname, state, shares, cpu, memory, vm_max_memory,
+//	                               os_id, disks (ids), ips, datacenter_id, date_created, date_updated
+//	vm_list                        array of VM ids
+//	vm_update                      operation id: specs shares, cpu, vm_max_memory
+//	vm_delete/start/stop/reboot    operation id
+//	vm_disk_list                   array of disk ids, the system disk first
+//	vm_disk_link                   fault: named in the document's contents but never defined
+//	disk_create                    disk id: specs size (MB), name, fstype (see TODO)
+//	disk_info                      struct: id, name, size, state, type, vm_id, is_boot_disk, os_id,
+//	                               formatted, datacenter_id, date_created, date_updated
+//	disk_delete                    operation id (an unattached disk)
+//	disk_attach, disk_detach       operation id (disk_id, vm_id)
+//	disk_list                      array of the account's data disk ids
+//	operation_list                 array of the last 300 matching operation ids, newest first
+//	operation_details              struct: uid, type, state, date_create, date_update, param
+//	                               (param_type vm|disk|iface, vm_id, disk_id), comment in ERROR
+//	operation_cancel               True: PENDING and RUN are cancelled (RUN at its next step, rolled
+//	                               back); ERROR becomes CANCEL (the document's rule); DONE refused
+//	os_list                        array of struct: id (the os_id), name, arch, datacenter_id, date_created
+//
+// Operation states are PENDING (the engine's WAIT), RUN, DONE, ERROR
+// and CANCEL.
+//
+// Errors follow the document's "Error codes format": faultCode QOOOCC,
+// a qualification (1 Server, 5 Data), an object, a cause (faults.go),
+// and a faultString "ServerError: ..." or "DataError: ... [element:
+// value]".
+package gandiv1
