@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xenagent/xenagent/agent/store"
 )
 
 func TestLoginAndSessions(t *testing.T) {
@@ -178,5 +180,44 @@ func TestScenario(t *testing.T) {
 	a.mustDone(s, a.mustCall("vm_delete", s, vmID).(int64))
 	if got := a.mustCall("vm_list", s).([]any); len(got) != 0 {
 		t.Fatalf("vm_list after vm_delete: %v", got)
+	}
+}
+
+// TestCancelError: the document's rule, an operation in ERROR may be
+// cancelled; it ends CANCEL and keeps its error as comment.
+func TestCancelError(t *testing.T) {
+	a := newAgent(t)
+	s := a.login(aliceLogin, alicePassword)
+	var acct int64
+	a.st.View(func(tx *store.Tx) {
+		tx.EachAccount(func(x *store.Account) bool {
+			if x.Handle == aliceLogin {
+				acct = x.ID
+			}
+			return true
+		})
+	})
+	now := time.Now().UTC().Truncate(time.Second)
+	a.st.Update(func(tx *store.Tx) error {
+		tx.PutOperation(store.Operation{ID: 900, AccountID: acct, Type: "vm_start", Step: store.StepError, VMID: 77,
+			LastError: "start: no memory left", DateCreated: now, DateUpdated: now})
+		return nil
+	})
+	d := a.mustCall("operation_details", s, int64(900)).(map[string]any)
+	if d["state"] != "ERROR" || d["comment"] != "start: no memory left" {
+		t.Fatalf("operation_details: %v", d)
+	}
+	if got := a.mustCall("operation_list", s, map[string]any{"state": "ERROR"}).([]any); !slices.Equal(got, []any{int64(900)}) {
+		t.Fatalf("ERROR operations: %v", got)
+	}
+	if v := a.mustCall("operation_cancel", s, int64(900)); v != true {
+		t.Fatalf("operation_cancel: %v", v)
+	}
+	d = a.mustCall("operation_details", s, int64(900)).(map[string]any)
+	if d["state"] != "CANCEL" || d["comment"] != "start: no memory left" {
+		t.Fatalf("operation_details after cancel: %v", d)
+	}
+	if _, f := a.call("operation_cancel", s, int64(900)); f == nil || f.Code != 512060 {
+		t.Fatalf("a CANCEL operation was cancelled again: %v", f)
 	}
 }
