@@ -216,6 +216,9 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err := seed(ctx, cfg, svc, wf, log); err != nil {
 		return err
 	}
+	if err := setPasswords(cfg, svc); err != nil { // gandiv1.go
+		return err
+	}
 	if err := rec.Reconcile(ctx); err != nil {
 		return fmt.Errorf("reconciling at start: %w", err)
 	}
@@ -239,6 +242,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		return err
 	}
 	srv.Handler = withMetrics(srv.Handler, page, cfg.Metrics, cfg.Operator.KeySHA256)
+	srv.Handler = mountGandiV1(srv.Handler, svc, cfg.MaxBodyBytes, api.KeyCheck, log) // gandiv1.go
 	srv.Handler = mountEvents(srv.Handler, stream.New(svc, stream.Config{OperatorHash: cfg.Operator.KeySHA256, Guard: api.KeyCheck}, log))
 	srv.RegisterOnShutdown(st.EndEventWaits) // long polls and streams end at once, not at their timeout
 	// One issuer for every link handed out (consoles, graphs): one bound

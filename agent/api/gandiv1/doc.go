@@ -19,9 +19,6 @@
 //     Read the account's granted/available shares and share_definition
 //     from the quotas of issue 14 §3 once they exist (one source for all
 //     faces), and bound vm_create/vm_update by them there.
-//   - a failed-login back-off per source address (the v3 face's keyGuard
-//     in agent/api/gandi/limits.go); today a login costs one slow hash
-//     (passwd.AccountRounds) and at most MaxConcurrentLogins run at once.
 //   - the seed's Perl examples (XMLRPC::Lite: Debian's libsoap-lite-perl
 //     is not installed here) and PHP examples (no php) are not run yet;
 //     the Python ones are (seed_test.go, Python 2.7 as written).
@@ -35,7 +32,9 @@
 // session id: 64 hex characters, valid 12 hours from the login however
 // much it is used. Sessions live in memory: a restart of the agent ends
 // them all (clients log in again). A change of the account's password
-// ends its sessions. safe is accepted and changes nothing (one host has
+// ends its sessions. A login costs one slow hash, at most
+// MaxConcurrentLogins run at once, and failed ones count in the v3
+// face's bad-key back-off per source address (SetGuard). safe is accepted and changes nothing (one host has
 // no rights above an account's to step down from).
 //
 // Methods and what they do here:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -33,7 +34,18 @@ type Server struct {
 	// of logins cannot take every core; a login that waits longer than
 	// loginWait is refused as rate limited.
 	logins chan struct{}
+	// guard, when set, runs each password check under the v3 face's
+	// bad-key back-off (SetGuard).
+	guard func(r *http.Request, check func() error) error
 }
+
+// SetGuard runs every login's password check through guard: the v3
+// face's bad-key back-off (gandi.Server.KeyCheck), so a source that
+// guesses passwords here, or keys there, is slowed down in both. guard
+// counts a failure when check returns service.ErrBadKey and refuses the
+// call with another error when the source is backing off. Call it
+// before serving.
+func (s *Server) SetGuard(guard func(r *http.Request, check func() error) error) { s.guard = guard }
 
 // MaxConcurrentLogins is how many password checks run at once.
 const MaxConcurrentLogins = 2
@@ -59,7 +71,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	name, result, err := s.handle(r.Context(), http.MaxBytesReader(w, r.Body, s.maxBody))
+	name, result, err := s.handle(r, http.MaxBytesReader(w, r.Body, s.maxBody))
 	var body []byte
 	if err == nil {
 		if body, err = xmlrpc.EncodeResponse(result); err != nil {
@@ -81,7 +93,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // handle decodes the call, opens or checks the session and dispatches.
-func (s *Server) handle(ctx context.Context, body interface{ Read([]byte) (int, error) }) (name string, result any, err error) {
+func (s *Server) handle(r *http.Request, body io.Reader) (name string, result any, err error) {
+	ctx := r.Context()
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("v1 handler panicked", "method", name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
@@ -101,7 +114,7 @@ func (s *Server) handle(ctx context.Context, body interface{ Read([]byte) (int, 
 		name = name[:64] + "..."
 	}
 	if call.Method == "login" {
-		v, err := s.login(ctx, args{method: "login", vals: call.Params, obj: ObjSession})
+		v, err := s.login(r, args{method: "login", vals: call.Params, obj: ObjSession})
 		return name, v, err
 	}
 	if len(call.Params) == 0 {
@@ -131,7 +144,7 @@ func (s *Server) handle(ctx context.Context, body interface{ Read([]byte) (int, 
 // safe is accepted and changes nothing: one host has no rights above an
 // account's own to step down from (the document's su is a domain API
 // method, not a hosting one).
-func (s *Server) login(ctx context.Context, a args) (any, error) {
+func (s *Server) login(r *http.Request, a args) (any, error) {
 	if err := a.count(2, 3); err != nil {
 		return nil, err
 	}
@@ -152,17 +165,40 @@ func (s *Server) login(ctx context.Context, a args) (any, error) {
 			}
 		}
 	}
-	wait, cancel := context.WithTimeout(ctx, loginWait)
-	defer cancel()
-	select {
-	case s.logins <- struct{}{}:
-	case <-wait.Done():
+	var c *service.Caller
+	var stamp string
+	busy := false
+	// check holds a login slot only while it hashes: a source the guard
+	// delays holds none.
+	check := func() error {
+		wait, cancel := context.WithTimeout(r.Context(), loginWait)
+		defer cancel()
+		select {
+		case s.logins <- struct{}{}:
+		case <-wait.Done():
+			busy = true
+			return nil
+		}
+		defer func() { <-s.logins }()
+		var err error
+		if c, stamp, err = s.svc.Login(handle, password); err != nil {
+			return service.ErrBadKey // what the guard counts
+		}
+		return nil
+	}
+	if s.guard != nil {
+		err = s.guard(r, check)
+	} else {
+		err = check()
+	}
+	if busy {
 		return nil, dataFault(ObjSession, CauseRateLimit, "", "login: too many logins at once; retry later")
 	}
-	c, stamp, err := s.svc.Login(handle, password)
-	<-s.logins
-	if err != nil {
+	switch {
+	case errors.Is(err, service.ErrBadKey):
 		return nil, dataFault(ObjSession, CauseNoRight, "", "login: invalid login or password")
+	case err != nil:
+		return nil, dataFault(ObjSession, CauseRateLimit, "", "login: too many failed logins or keys from this address; retry later")
 	}
 	id, err := s.sessions.open(c, stamp)
 	if err != nil {

@@ -1,11 +1,14 @@
 package gandiv1
 
 import (
+	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 )
 
@@ -219,5 +222,34 @@ func TestCancelError(t *testing.T) {
 	}
 	if _, f := a.call("operation_cancel", s, int64(900)); f == nil || f.Code != 512060 {
 		t.Fatalf("a CANCEL operation was cancelled again: %v", f)
+	}
+}
+
+// TestLoginGuard: failed logins are counted by the guard (the v3 face's
+// bad-key back-off in the agent), which can refuse a source outright.
+func TestLoginGuard(t *testing.T) {
+	a := newAgent(t)
+	failures := 0
+	a.srv.SetGuard(func(r *http.Request, check func() error) error {
+		if failures >= 2 {
+			return errors.New("backing off")
+		}
+		err := check()
+		if errors.Is(err, service.ErrBadKey) {
+			failures++
+		}
+		return err
+	})
+	a.login(aliceLogin, alicePassword)
+	for i, want := range []int{500150, 500150, 500180, 500180} {
+		if _, f := a.call("login", aliceLogin, "wrong"); f == nil || f.Code != want {
+			t.Fatalf("login %d: %v, want fault %d", i, f, want)
+		}
+	}
+	if failures != 2 {
+		t.Fatalf("the guard counted %d failures, want 2", failures)
+	}
+	if _, f := a.call("login", aliceLogin, alicePassword); f == nil || f.Code != 500180 {
+		t.Fatalf("a backed-off source logged in: %v", f)
 	}
 }
