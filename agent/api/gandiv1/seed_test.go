@@ -63,21 +63,57 @@ func reindent(lines []string) string {
 	return b.String()
 }
 
-// TestSeedPythonSamples runs the v1 document's own Python samples, in
-// Python 2 with xmlrpclib as they are written, against the face over
-// HTTP. What changes in them: the URL, the sample ids (os_id 111, vm_id
-// 9876, ...) that become the ids the earlier samples made, and one bug of
-// the document's operation_list sample ("type": vm_create names an
-// undefined variable; it means the variable type).
+// toPython3 is the mechanical Python 3 form of a Python 2 sample:
+// xmlrpc.client for xmlrpclib, print as a function, "except E as e".
+func toPython3(code string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(code, "\n") {
+		body := strings.TrimLeft(l, " ")
+		indent := l[:len(l)-len(body)]
+		switch {
+		case strings.TrimSpace(body) == "import xmlrpclib":
+			l = indent + "import xmlrpc.client as xmlrpclib\n"
+		case strings.HasPrefix(body, "except ") && strings.Contains(body, ", e:"):
+			l = indent + strings.Replace(body, ", e:", " as e:", 1)
+		case strings.HasPrefix(body, "print "):
+			l = indent + "print(" + strings.TrimSuffix(strings.TrimPrefix(body, "print "), "\n") + ")\n"
+		}
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+// TestSeedPythonSamples runs the v1 document's own Python samples against
+// the face over HTTP: in Python 2 with xmlrpclib, as they are written,
+// and in their mechanical Python 3 form with xmlrpc.client (toPython3).
+// What changes in them: the URL, the sample ids (os_id 111, vm_id 9876,
+// ...) that become the ids the earlier samples made, and one bug of the
+// document's operation_list sample ("type": vm_create names an undefined
+// variable; it means the variable type).
 func TestSeedPythonSamples(t *testing.T) {
-	py, err := exec.LookPath("python2")
-	if err != nil {
-		t.Skip("needs python2 (the document's samples are Python 2)")
+	for _, tc := range []struct {
+		name, python string
+		env          []string
+		py3          bool
+	}{
+		{"python2 xmlrpclib as written", "python2", []string{"PYENV_VERSION=2.7.18"}, false}, // pyenv's shim picks the 2.7 it has
+		{"python3 xmlrpc.client", "python3", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			py, err := exec.LookPath(tc.python)
+			if err != nil {
+				t.Skipf("needs %s", tc.python)
+			}
+			env := append(os.Environ(), tc.env...)
+			if out, err := (&exec.Cmd{Path: py, Args: []string{tc.python, "-c", "import json"}, Env: env}).CombinedOutput(); err != nil {
+				t.Skipf("%s does not run: %v: %s", tc.python, err, out)
+			}
+			runSamples(t, py, tc.python, env, tc.py3)
+		})
 	}
-	env := append(os.Environ(), "PYENV_VERSION=2.7.18") // pyenv's shim picks the 2.7 it has
-	if out, err := (&exec.Cmd{Path: py, Args: []string{"python2", "-c", "import xmlrpclib"}, Env: env}).CombinedOutput(); err != nil {
-		t.Skipf("python2 does not run: %v: %s", err, out)
-	}
+}
+
+func runSamples(t *testing.T, py, name string, env []string, py3 bool) {
 	doc, err := os.ReadFile("testdata/seed_003_hosting_v1.txt")
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +127,9 @@ func TestSeedPythonSamples(t *testing.T) {
 		if m == "operation_list" {
 			code = strings.Replace(code, `"type": vm_create`, `"type": type`, 1)
 		}
+		if py3 {
+			code = toPython3(code)
+		}
 		samples[m] = code
 	}
 	for _, m := range []string{"login", "vm_create", "disk_create", "operation_cancel", "os_list"} {
@@ -101,7 +140,7 @@ func TestSeedPythonSamples(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "samples.json")
 	raw, _ := json.Marshal(samples)
 	os.WriteFile(f, raw, 0o600)
-	cmd := &exec.Cmd{Path: py, Args: []string{"python2", "testdata/run_samples.py", f}, Env: env}
+	cmd := &exec.Cmd{Path: py, Args: []string{name, "testdata/run_samples.py", f}, Env: env}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("samples failed: %v\n%s", err, out)

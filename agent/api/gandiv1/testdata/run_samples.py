@@ -1,14 +1,19 @@
-# Runs the v1 document's own Python samples (Python 2, xmlrpclib, as
-# written) against the agent, in the order of the document's user case,
-# and between them waits for the operations they started, as a client
-# would. Usage: python2 run_samples.py SAMPLES.json
+# Runs the v1 document's own Python samples (Python 2 and xmlrpclib as
+# written, or their Python 3 form with xmlrpc.client) against the agent,
+# in the order of the document's user case, and between them waits for
+# the operations they started, as a client would. It runs under both.
+# Usage: python2|python3 run_samples.py SAMPLES.json
 # SAMPLES.json maps each method to its sample, re-indented (the document
 # lost its indentation) and with the URL and sample ids substituted by
 # seed_test.go; this driver only orders them and waits.
 import json
 import sys
 import time
-import xmlrpclib
+
+try:
+    import xmlrpclib
+except ImportError:
+    import xmlrpc.client as xmlrpclib
 
 samples = json.load(open(sys.argv[1]))
 G = {}
@@ -18,12 +23,12 @@ def run(name, **ids):
     code = samples[name]
     for var, val in ids.items():
         code = code.replace("@%s@" % var, str(val))
-    print "=== %s" % name
+    print("=== %s" % name)
     sys.stdout.flush()
     try:
-        exec code in G
-    except xmlrpclib.Fault, e:
-        print "FAULT %d %s" % (e.faultCode, e.faultString)
+        exec(code, G)
+    except xmlrpclib.Fault as e:
+        print("FAULT %d %s" % (e.faultCode, e.faultString))
     sys.stdout.flush()
 
 
@@ -32,10 +37,10 @@ def wait(opid):
     for _ in range(6000):
         st = proxy.operation_details(session, opid)["state"]
         if st in ("DONE", "ERROR", "CANCEL"):
-            print "--- operation %d %s" % (opid, st)
+            print("--- operation %d %s" % (opid, st))
             return
         time.sleep(0.01)
-    print "--- operation %d never ended" % opid
+    print("--- operation %d never ended" % opid)
 
 
 def last(typ):
@@ -79,4 +84,4 @@ run("operation_details", opid=done)
 run("operation_cancel", opid=done)
 run("vm_delete", vm_id=vm)
 wait(G["opid"])
-print "=== end"
+print("=== end")
