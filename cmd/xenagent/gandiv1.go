@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/xenagent/xenagent/agent/api/gandiv1"
 	"github.com/xenagent/xenagent/agent/config"
@@ -28,6 +29,7 @@ func mountGandiV1(next http.Handler, svc *service.Service, maxBody int64, guard 
 	v1.SetGuard(guard)
 	mux := http.NewServeMux()
 	mux.Handle(gandiv1.Path, v1)
+	mux.Handle(strings.TrimSuffix(gandiv1.Path, "/"), v1) // not a redirect, which an XML-RPC client would not follow
 	mux.Handle("/", next)
 	log.Info("gandi v1 face served", "path", gandiv1.Path)
 	return mux
