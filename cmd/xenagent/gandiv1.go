@@ -7,6 +7,7 @@ import (
 
 	"github.com/xenagent/xenagent/agent/api/gandiv1"
 	"github.com/xenagent/xenagent/agent/config"
+	"github.com/xenagent/xenagent/agent/metrics"
 	"github.com/xenagent/xenagent/agent/service"
 )
 
@@ -23,10 +24,15 @@ func setPasswords(cfg config.Config, svc *service.Service) error {
 
 // mountGandiV1 serves the legacy Gandi v1 face at gandiv1.Path
 // (/xmlrpc/v1/), ahead of the v3 face's /xmlrpc/ which gets the rest.
-// Its logins share the v3 face's bad-key back-off (guard).
-func mountGandiV1(next http.Handler, svc *service.Service, maxBody int64, guard func(*http.Request, func() error) error, log *slog.Logger) http.Handler {
+// Its logins share the v3 face's bad-key back-off (guard); its metrics
+// join reg (nil: none).
+func mountGandiV1(next http.Handler, svc *service.Service, maxBody int64, guard func(*http.Request, func() error) error,
+	reg *metrics.Registry, log *slog.Logger) http.Handler {
 	v1 := gandiv1.New(svc, maxBody, log)
 	v1.SetGuard(guard)
+	if reg != nil {
+		reg.Register(v1.WriteMetrics)
+	}
 	mux := http.NewServeMux()
 	mux.Handle(gandiv1.Path, v1)
 	mux.Handle(strings.TrimSuffix(gandiv1.Path, "/"), v1) // not a redirect, which an XML-RPC client would not follow

@@ -22,7 +22,6 @@
 //   - the seed's Perl examples (XMLRPC::Lite: Debian's libsoap-lite-perl
 //     is not installed here) and PHP examples (no php) are not run yet;
 //     the Python ones are (seed_test.go, Python 2.7 as written).
-//   - metrics (calls by method and fault code) as the v3 face has.
 //   - an operator login (the operator has a key, not a password): today
 //     only accounts with a password log in.
 //

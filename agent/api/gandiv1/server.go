@@ -37,6 +37,7 @@ type Server struct {
 	// guard, when set, runs each password check under the v3 face's
 	// bad-key back-off (SetGuard).
 	guard func(r *http.Request, check func() error) error
+	stats callStats // metrics.go
 }
 
 // SetGuard runs every login's password check through guard: the v3
@@ -89,6 +90,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.Write(body)
+	s.observe(name, f, time.Since(start))
 	s.log.Debug("v1 call", "method", name, "fault", f, "duration", time.Since(start))
 }
 

@@ -1,6 +1,7 @@
 package gandiv1
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/metrics"
+	"github.com/xenagent/xenagent/agent/metrics/metricstest"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 )
@@ -251,5 +254,37 @@ func TestLoginGuard(t *testing.T) {
 	}
 	if _, f := a.call("login", aliceLogin, alicePassword); f == nil || f.Code != 500180 {
 		t.Fatalf("a backed-off source logged in: %v", f)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	a := newAgent(t)
+	s := a.login(aliceLogin, alicePassword)
+	a.mustCall("vm_list", s)
+	a.mustCall("vm_list", s)
+	a.call("account_balance", s)
+	a.call("no_such_method_"+strings.Repeat("x", 100), s)
+	reg := metrics.NewRegistry()
+	reg.Register(a.srv.WriteMetrics)
+	var buf bytes.Buffer
+	if err := reg.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	p := metricstest.Check(t, buf.Bytes())
+	for _, tc := range []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"method", "login", "fault", "0"}, 1},
+		{[]string{"method", "vm_list", "fault", "0"}, 2},
+		{[]string{"method", "account_balance", "fault", "502090"}, 1},
+		{[]string{"method", "unknown", "fault", "590040"}, 1},
+	} {
+		if got := p.Sum("xenagent_v1_requests_total", tc.labels...); got != tc.want {
+			t.Errorf("xenagent_v1_requests_total%v = %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+	if got := p.Sum("xenagent_v1_sessions"); got != 1 {
+		t.Errorf("xenagent_v1_sessions = %v", got)
 	}
 }
