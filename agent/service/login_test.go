@@ -90,3 +90,36 @@ func TestDismissOperation(t *testing.T) {
 		t.Fatalf("a DONE operation was cancelled: %v", err)
 	}
 }
+
+// TestCreateDiskFSType: a filesystem is one the host can make; the calls
+// that pass are in agent/api/gandiv1's scenario (this service has no
+// workflows to submit to).
+func TestCreateDiskFSType(t *testing.T) {
+	s := lockService(t, filepath.Join(t.TempDir(), "state.db"))
+	s.st.Update(func(tx *store.Tx) error { tx.PutAccount(store.Account{ID: 1, Handle: "A"}); return nil })
+	c := &Caller{AccountID: 1}
+	size := int64(1024)
+	for _, tc := range []struct {
+		name, fstype string
+		have         []string
+		ok           bool
+		msg          string
+	}{
+		{"no mkfs at all", "ext3", nil, false, "fstype: this host makes no filesystems"},
+		{"not installed", "xfs", []string{"ext3"}, false, "fstype: must be one of ext3 on this host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.cfg.FSTypes = tc.have
+			op, err := s.CreateDisk(context.Background(), c, NewDisk{DatacenterID: 1, Name: "d", SizeMB: &size, FSType: tc.fstype})
+			if !tc.ok {
+				if e := Classify(err); e.Kind != KindInvalid || e.Msg[:len(tc.msg)] != tc.msg {
+					t.Fatalf("err %v, want %q", err, tc.msg)
+				}
+				return
+			}
+			if err != nil || op.Params["fstype"] != tc.fstype && tc.fstype != "" {
+				t.Fatalf("op %+v, err %v", op, err)
+			}
+		})
+	}
+}

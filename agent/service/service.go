@@ -52,6 +52,9 @@ type Config struct {
 	// NoCDROM says the host's domains have no CD-ROM (Xen PV): ISO calls
 	// are refused (iso.go).
 	NoCDROM bool
+	// FSTypes are the filesystems a new disk may be created with (the
+	// host's Formatter's); none: only empty disks.
+	FSTypes []string
 }
 
 // Service implements the API methods.

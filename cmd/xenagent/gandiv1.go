@@ -9,7 +9,16 @@ import (
 	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/metrics"
 	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/workflow"
+	"github.com/xenagent/xenagent/storage/mkfs"
 )
+
+// withFormatter lets disks be created formatted (the v1 face's
+// disk_create fstype) with the mkfs tools the host has.
+func withFormatter(sc *service.Config, wc *workflow.Config, log *slog.Logger) {
+	f := mkfs.New(nil, nil, log)
+	sc.FSTypes, wc.Formatter = f.FSTypes(), f
+}
 
 // setPasswords gives configured accounts their v1 login password (and
 // takes it from those whose password_hash is gone from the file).

@@ -204,6 +204,8 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		return err
 	}
 	sc.NoCDROM = hv.Flavor() == hypervisor.FlavorXenPV // a PV domain has no CD-ROM (service/iso.go)
+	// Disks created with a filesystem (gandiv1.go).
+	withFormatter(&sc, &wc, log)
 	wf := workflow.New(wc, st, eng, hv, vols, log)
 	rec := reconcile.New(rc, st, eng, hv, vols, wf, log)
 	svc := service.New(sc, st, eng, wf, log)

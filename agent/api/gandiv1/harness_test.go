@@ -23,6 +23,7 @@ import (
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/storage/file"
+	"github.com/xenagent/xenagent/storage/mkfs"
 	"github.com/xenagent/xenagent/storage/nocloud"
 )
 
@@ -42,6 +43,7 @@ type agent struct {
 	eng   *ops.Engine
 	hv    *hypervisor.Driver
 	svc   *service.Service
+	vols  *file.Backend
 	srv   *Server
 	http  *httptest.Server
 	url   string
@@ -79,7 +81,9 @@ func newAgent(t *testing.T) *agent {
 		Network:    workflow.Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
 	}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
-	wf := workflow.New(workflow.Config{DatacenterID: 1, Network: cfg.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")),
+	formatter := mkfs.New(nil, nil, log) // the real mkfs tools, on the file volumes
+	cfg.FSTypes = formatter.FSTypes()
+	wf := workflow.New(workflow.Config{DatacenterID: 1, Network: cfg.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")), Formatter: formatter,
 		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
 	rec := reconcile.New(reconcile.Config{Network: cfg.Network}, st, eng, hv, vols, wf, log)
 	svc := service.New(cfg, st, eng, wf, log)
@@ -107,7 +111,7 @@ func newAgent(t *testing.T) *agent {
 	ctx, cancel := context.WithCancel(context.Background())
 	eng.Start(ctx)
 	go rec.WatchDomains(ctx)
-	a := &agent{t: t, st: st, eng: eng, hv: hv, svc: svc, srv: New(svc, 0, log), stop: cancel}
+	a := &agent{t: t, st: st, eng: eng, hv: hv, svc: svc, vols: vols, srv: New(svc, 0, log), stop: cancel}
 	a.image = svc.Images(service.ImageFilter{})[0].ID
 	mux := http.NewServeMux()
 	mux.Handle(Path, a.srv)

@@ -13,6 +13,7 @@ import (
 	"github.com/xenagent/xenagent/agent/metrics/metricstest"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/storage/mkfs"
 )
 
 func TestLoginAndSessions(t *testing.T) {
@@ -130,7 +131,16 @@ func TestScenario(t *testing.T) {
 
 	// A data disk, as the PHP sample sends it (numbers as strings).
 	diskID := a.mustCall("disk_create", s, map[string]any{"size": "2048", "name": "disk2GB", "fstype": "ext3"}).(int64)
-	a.mustDone(s, a.lastOp(s, "disk_create"))
+	createOp := a.lastOp(s, "disk_create")
+	a.mustDone(s, createOp)
+	if p := a.mustCall("operation_details", s, createOp).(map[string]any)["param"].(map[string]any); p["fstype"] != "ext3" || p["disk_id"] != diskID {
+		t.Fatalf("disk_create's param: %v", p)
+	}
+	var vol string
+	a.st.View(func(tx *store.Tx) { d, _ := tx.Disk(diskID); vol = d.Volume })
+	if !mkfs.IsExt(a.vols.Path(vol)) {
+		t.Fatalf("disk %d (%s) holds no ext3 filesystem", diskID, a.vols.Path(vol))
+	}
 	d := a.mustCall("disk_info", s, diskID).(map[string]any)
 	if d["name"] != "disk2GB" || d["size"] != int64(2048) || d["vm_id"] != int64(0) {
 		t.Fatalf("disk_info: %v", d)
