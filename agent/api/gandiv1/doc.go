@@ -12,9 +12,12 @@
 //   - disk_info does not say a disk's filesystem (the store's disk record
 //     has no field for it; its disk_create operation's param fstype
 //     does, until the operation is pruned). The lab has not formatted an
-//     LVM thin volume yet (the tests format files, storage/mkfs and
-//     seed_test.go); make deps should install xfsprogs, jfsutils and
-//     reiserfsprogs so that every fstype of the document is offered.
+//     LVM thin volume yet (the tests format files: storage/mkfs makes all
+//     four and blkid names them). The .deb should suggest xfsprogs,
+//     jfsutils and reiserfsprogs (make test-deps installs them); a size
+//     below a filesystem's minimum (xfs: 300 MB) is refused only by mkfs,
+//     so the operation ends ERROR (and rolls back) rather than the call
+//     being refused.
 //   - shares: a VM's shares are its memory (ShareMemoryMB = 256, Gandi's
 //     share_definition); hosting_account_info reports used shares only.
 //     Read the account's granted/available shares and share_definition
