@@ -10,10 +10,12 @@ import (
 	"testing"
 )
 
-// pythonSamples extracts the document's Python samples by method (the
-// heading above them), re-indented: the document lost the indentation of
-// its try/except blocks, which hold one level each.
-func pythonSamples(doc string) map[string]string {
+// samples extracts the document's samples in one language (the
+// headings that start them: "* Sample code (python)", "* **Python**
+// logging in...") by method (the heading above them), re-indented: the
+// document lost the indentation of its Python try/except blocks, which
+// hold one level each (Perl needs none).
+func samples(doc, lang string) map[string]string {
 	heading := regexp.MustCompile(`^={3,}\s*([a-z_]+)\s*={3,}$`)
 	out := map[string]string{}
 	var method string
@@ -27,11 +29,12 @@ func pythonSamples(doc string) map[string]string {
 	}
 	for _, line := range strings.Split(doc, "\n") {
 		line = strings.TrimRight(line, "\r")
+		lower := strings.ToLower(line)
 		switch {
 		case heading.MatchString(line):
 			flush()
 			method = heading.FindStringSubmatch(line)[1]
-		case strings.HasPrefix(line, "* Sample code (python)"), strings.HasPrefix(line, "* **Python**"):
+		case strings.HasPrefix(lower, "* sample code ("+lang+")"), strings.HasPrefix(lower, "* **"+lang+"**"):
 			flush()
 			in = true
 		case strings.HasPrefix(line, "* "), strings.HasPrefix(line, `\\`), strings.HasPrefix(line, "----"), strings.HasPrefix(line, "==="):
@@ -118,10 +121,10 @@ func runSamples(t *testing.T, py, name string, env []string, py3 bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	samples := pythonSamples(string(doc))
+	byMethod := samples(string(doc), "python")
 	a := newAgent(t)
 	ids := regexp.MustCompile(`(?m)^(vm_id|disk_id|opid|os_id) = \d+$`)
-	for m, code := range samples {
+	for m, code := range byMethod {
 		code = strings.ReplaceAll(code, "https://api.gandi.net/hosting/", a.url)
 		code = ids.ReplaceAllString(code, "$1 = @$1@")
 		if m == "operation_list" {
@@ -130,15 +133,15 @@ func runSamples(t *testing.T, py, name string, env []string, py3 bool) {
 		if py3 {
 			code = toPython3(code)
 		}
-		samples[m] = code
+		byMethod[m] = code
 	}
 	for _, m := range []string{"login", "vm_create", "disk_create", "operation_cancel", "os_list"} {
-		if samples[m] == "" {
+		if byMethod[m] == "" {
 			t.Fatalf("no Python sample found for %s in the document", m)
 		}
 	}
 	f := filepath.Join(t.TempDir(), "samples.json")
-	raw, _ := json.Marshal(samples)
+	raw, _ := json.Marshal(byMethod)
 	os.WriteFile(f, raw, 0o600)
 	cmd := &exec.Cmd{Path: py, Args: []string{name, "testdata/run_samples.py", f}, Env: env}
 	out, err := cmd.CombinedOutput()
