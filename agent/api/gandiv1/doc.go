@@ -31,6 +31,15 @@
 //     (seed_perl_test.go, perlFixes says which).
 //   - an operator login (the operator has a key, not a password): today
 //     only accounts with a password log in.
+//   - the document's error tables (objects and causes of its
+//     "Qualification 1 - Server" and "Qualification 2 - Data") are not
+//     in the seed, only their headings: the numbers in faults.go follow
+//     Gandi's published v1 format (QOOOCC, 1xxxxx server, 5xxxxx data)
+//     with objects and causes of our own; check them against a recorded
+//     v1 fault if one turns up. Service messages name the v3 field
+//     (op_id) where v1 says opid.
+//   - a share's bandwidth (5 Mbit/s in Gandi's share_definition) is not
+//     applied: a v1 VM gets the network's default bandwidth.
 //
 // Sessions. login(login, password[, safe]) checks the account's handle
 // and password (service.Login: a SHA-512 crypt of at least
@@ -40,8 +49,9 @@
 // them all (clients log in again). A change of the account's password
 // ends its sessions. A login costs one slow hash, at most
 // MaxConcurrentLogins run at once, and failed ones count in the v3
-// face's bad-key back-off per source address (SetGuard). safe is accepted and changes nothing (one host has
-// no rights above an account's to step down from).
+// face's bad-key back-off per source address (SetGuard). safe is
+// accepted and changes nothing (one host has no rights above an
+// account's to step down from).
 //
 // Methods and what they do here:
 //
