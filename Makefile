@@ -11,7 +11,7 @@ APT := env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 RUN_DEPS := pkg-config gcc libc6-dev libvirt-dev
 TEST_DEPS := libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils \
         linux-image-amd64 busybox-static btrfs-progs python3 curl procps git \
-        debootstrap e2fsprogs openssh-client lvm2 thin-provisioning-tools genisoimage isolinux syslinux-common \
+        debootstrap e2fsprogs xfsprogs jfsutils reiserfsprogs libxmlrpc-lite-perl openssh-client lvm2 thin-provisioning-tools genisoimage isolinux syslinux-common \
         iputils-ping iputils-arping iperf3 iproute2 dpkg-dev \
         chromium chromium-driver
 # apt_install(packages, for): installs the missing ones; --no-remove makes a

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/xenagent/xenagent/agent/passwd"
 )
 
 // Duration is a time.Duration written as "5m", "90s".
@@ -186,6 +188,11 @@ type Account struct {
 	DiskQuotaMB int64  `toml:"disk_quota_mb"`
 	// AccountQuota is the account's own grant and model (quota.go).
 	AccountQuota
+
+	// PasswordHash is the account's login password for the Gandi v1
+	// face (login), as a SHA-512 crypt hash of at least
+	// passwd.AccountRounds rounds; "" has none (no v1 login).
+	PasswordHash string `toml:"password_hash"`
 }
 
 type Demo struct {
@@ -419,6 +426,9 @@ func (c Config) strict() []string {
 	for i, a := range c.Accounts {
 		if a.DiskQuotaMB < 0 {
 			errs = append(errs, fmt.Sprintf("accounts[%d].disk_quota_mb: must not be negative (0: limits.default_disk_quota_mb), got %d", i, a.DiskQuotaMB))
+		}
+		if a.PasswordHash != "" && passwd.Rounds(a.PasswordHash) < passwd.AccountRounds {
+			errs = append(errs, fmt.Sprintf("accounts[%d].password_hash: must be a SHA-512 crypt hash of at least %d rounds, as `mkpasswd -m sha-512 -R %d` prints", i, passwd.AccountRounds, passwd.AccountRounds))
 		}
 	}
 	durations := []struct {

@@ -72,6 +72,8 @@ func TestRefusesNamingTheField(t *testing.T) {
 		{"account key uppercase", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + upper + "\"\n", "accounts[0].key_sha256: must be the SHA-256"},
 		{"account without handle", "[[accounts]]\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\n", "accounts[0].handle: missing"},
 		{"account handle twice", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\n[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("b", 64) + "\"\n", "accounts[1].handle: \"A\" is given twice"},
+		{"account password weak", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\npassword_hash = \"$6$salt$abc\"\n", "accounts[0].password_hash: must be a SHA-512 crypt hash of at least 100000 rounds"},
+		{"account password not crypt", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\npassword_hash = \"mypassword\"\n", "accounts[0].password_hash: must be"},
 		{"account key twice", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\n[[accounts]]\nhandle = \"B\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\n", "accounts[1].key_sha256: the same key as accounts[0].key_sha256; every key must be unique"},
 		{"account key is the operator's", "[operator]\nkey_sha256 = \"" + strings.Repeat("c", 64) + "\"\n[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("c", 64) + "\"\n", "accounts[0].key_sha256: the same key as operator.key_sha256; every key must be unique"},
 		{"account quota negative", "[[accounts]]\nhandle = \"A\"\nkey_sha256 = \"" + strings.Repeat("a", 64) + "\"\ndisk_quota_mb = -1\n", "accounts[0].disk_quota_mb: must not be negative"},

@@ -126,7 +126,10 @@ type NewDisk struct {
 	Type *string
 	// SnapshotProfile is a profile id, or 0 for none.
 	SnapshotProfile int64
-	Options         CallOptions
+	// FSType, when set, is the filesystem the disk is formatted with
+	// (one of Config.FSTypes; the Gandi v1 face's fstype).
+	FSType  string
+	Options CallOptions
 }
 
 // CreateDisk creates an empty data disk for the caller (or the account
@@ -146,6 +149,13 @@ func (s *Service) CreateDisk(ctx context.Context, c *Caller, req NewDisk) (Opera
 	if err := s.checkProfile(r.profile); err != nil {
 		return Operation{}, err
 	}
+	if req.FSType != "" && !slices.Contains(s.cfg.FSTypes, req.FSType) {
+		if len(s.cfg.FSTypes) == 0 {
+			return Operation{}, Invalid(ObjDisk, "fstype", "this host makes no filesystems (no mkfs tool is installed)")
+		}
+		return Operation{}, Invalid(ObjDisk, "fstype", "must be one of %s on this host", strings.Join(s.cfg.FSTypes, ", "))
+	}
+	r.fstype = req.FSType
 	return s.createDisk(acct, o, r)
 }
 
@@ -208,6 +218,9 @@ func (s *Service) createDisk(acct int64, o callOpts, r diskReq) (Operation, erro
 		params := map[string]string{}
 		if d.Source != 0 {
 			params["source"] = strconv.FormatInt(d.Source, 10)
+		}
+		if r.fstype != "" {
+			params["fstype"] = r.fstype // workflow/format.go
 		}
 		op := s.newOp(tx, acct, opSpec{typ: "disk_create", diskID: d.ID, keys: []string{workflow.DiskKey(d.ID)}, params: params, eta: 10})
 		return []int64{op.ID}, nil

@@ -24,6 +24,7 @@ type diskReq struct {
 	source    int64  // disk to clone, or 0 for an empty disk
 	typ       string // data (default), snapshot or snapshot_auto
 	profile   int64  // snapshot profile id, or 0
+	fstype    string // the filesystem to make on an empty disk, or ""
 }
 
 func (s *Service) checkDatacenter(obj Object, dc int64) error {

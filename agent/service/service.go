@@ -54,6 +54,9 @@ type Config struct {
 	NoCDROM bool
 	// Quotas are what accounts are granted (quota.go).
 	Quotas Quotas
+	// FSTypes are the filesystems a new disk may be created with (the
+	// host's Formatter's); none: only empty disks.
+	FSTypes []string
 }
 
 // Service implements the API methods.
@@ -141,6 +144,7 @@ func (s *Service) EnsureAccount(handle, fullname, keyHash string, quotaMB int64)
 			old, _ := tx.Account(id)
 			a.DateCreated = old.DateCreated
 			a.Quota, a.Configured = old.Quota, old.Configured // quota.go
+			a.PasswordHash = old.PasswordHash                 // SetAccountPassword's (login.go)
 			if old == a {
 				return nil
 			}

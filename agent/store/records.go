@@ -19,6 +19,11 @@ type Account struct {
 	// account's [[accounts]] entry's, written at every start.
 	Quota      AccountQuota `json:"quota,omitzero"`
 	Configured AccountQuota `json:"configured,omitzero"`
+
+	// PasswordHash is the account's optional login password (the Gandi
+	// v1 face), a slow SHA-512 crypt hash; "" has none and cannot log in.
+	// A new field with omitempty: files of schema 2 read as they are.
+	PasswordHash string `json:"password_hash,omitempty"`
 }
 
 // VM states, as the seeds define them.

@@ -22,6 +22,7 @@ var clientParams = map[string]bool{
 	"bandwidth": true, "reverse": true,
 	"policy": true, "rules": true, // iface_firewall
 	"description": true, "label": true, "note": true, "cpu_shares": true, // tune.go
+	"fstype": true,                                       // disk_create's filesystem (format.go)
 	"force":  true,                                       // power room (force.go)
 	"iso_id": true, "boot_type": true, "effective": true, // iso.go
 }

@@ -16,7 +16,10 @@ func (s *Workflows) createVolume(ctx context.Context, r *ops.Run) error {
 		return fmt.Errorf("disk %d has no record", r.Op().DiskID)
 	}
 	if d.Source == 0 {
-		return s.madeVolume(d.Volume, s.vols.Create(ctx, d.Volume, d.SizeMB, s.ownMark(r.Op().ID)))
+		if err := s.madeVolume(d.Volume, s.vols.Create(ctx, d.Volume, d.SizeMB, s.ownMark(r.Op().ID))); err != nil {
+			return err
+		}
+		return s.formatVolume(ctx, r, d.Volume) // format.go
 	}
 	src, ok := s.diskOf(d.Source)
 	if !ok {

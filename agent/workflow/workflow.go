@@ -34,6 +34,9 @@ type Config struct {
 	// Seeds keeps the first-boot seeds of VMs that have something to
 	// provision; nil gives them none (tests that never look at one).
 	Seeds host.Seeds
+	// Formatter makes the filesystem a disk_create asks for (format.go);
+	// nil: such a disk_create fails.
+	Formatter host.Formatter
 }
 
 // Workflows runs the steps; New registers them with the engine.

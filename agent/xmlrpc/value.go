@@ -43,6 +43,10 @@ var timeLayouts = []string{
 	"2006-01-02T15:04:05",
 	"2006-01-02T15:04:05Z07:00",
 	"20060102T150405",
+	// A date alone is midnight UTC: Python's xmlrpclib.DateTime("2006-01-01")
+	// sends it as given (the Gandi v1 document's operation_list sample).
+	"2006-01-02",
+	"20060102",
 }
 
 func malformed(format string, args ...any) error {

@@ -205,6 +205,8 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		return err
 	}
 	sc.NoCDROM = hv.Flavor() == hypervisor.FlavorXenPV // a PV domain has no CD-ROM (service/iso.go)
+	// Disks created with a filesystem (gandiv1.go).
+	withFormatter(&sc, &wc, log)
 	wf := workflow.New(wc, st, eng, hv, vols, log)
 	rec := reconcile.New(rc, st, eng, hv, vols, wf, log)
 	svc := service.New(sc, st, eng, wf, log)
@@ -215,6 +217,9 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		return err
 	}
 	if err := seed(ctx, cfg, svc, wf, log); err != nil {
+		return err
+	}
+	if err := setPasswords(cfg, svc); err != nil { // gandiv1.go
 		return err
 	}
 	if err := rec.Reconcile(ctx); err != nil {
@@ -240,6 +245,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		return err
 	}
 	srv.Handler = withMetrics(srv.Handler, page, cfg.Metrics, cfg.Operator.KeySHA256)
+	srv.Handler = mountGandiV1(srv.Handler, svc, cfg.MaxBodyBytes, api.KeyCheck, reg, log) // gandiv1.go
 	srv.Handler = mountEvents(srv.Handler, stream.New(svc, stream.Config{OperatorHash: cfg.Operator.KeySHA256, Guard: api.KeyCheck}, log))
 	srv.RegisterOnShutdown(st.EndEventWaits) // long polls and streams end at once, not at their timeout
 	// One issuer for every link handed out (consoles, graphs): one bound

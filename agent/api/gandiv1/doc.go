@@ -1,0 +1,93 @@
+// Package gandiv1 is the legacy Gandi hosting v1 face of the agent
+// (../shared/seeds/003: "Gandi Hosting XML-RPC API specification",
+// version 1.0): XML-RPC at /xmlrpc/v1/ (Path), a session id first on
+// every method but login. It is a thin package over *service.Service:
+// it decodes the v1 arguments into the service's typed requests,
+// renders the results in the v1 shapes (bare ids, arrays of ids,
+// structs) and maps the service's typed errors to the v1 error codes
+// once, at the edge (faults.go). The same VMs, disks and operations are
+// seen through every face.
+//
+// TODO (what is left, in order):
+//   - disk_info does not say a disk's filesystem (the store's disk record
+//     has no field for it; its disk_create operation's param fstype
+//     does, until the operation is pruned). The lab has not formatted an
+//     LVM thin volume yet (the tests format files: storage/mkfs makes all
+//     four and blkid names them). The .deb should suggest xfsprogs,
+//     jfsutils and reiserfsprogs (make test-deps installs them); a size
+//     below a filesystem's minimum (xfs: 300 MB) is refused only by mkfs,
+//     so the operation ends ERROR (and rolls back) rather than the call
+//     being refused.
+//   - shares: a VM's shares are its memory (ShareMemoryMB = 256, Gandi's
+//     share_definition); hosting_account_info reports used shares only.
+//     Read the account's granted/available shares and share_definition
+//     from the quotas of issue 14 §3 once they exist (one source for all
+//     faces), and bound vm_create/vm_update by them there.
+//   - the seed's PHP examples are not run: they need the phpxmlrpc
+//     library (xmlrpc.inc), which Debian does not package, and their
+//     text lost its opening lines in the document. The Python ones run as
+//     written (Python 2.7) and in their Python 3 form (seed_test.go), the
+//     Perl ones with XMLRPC::Lite once their own bugs are fixed
+//     (seed_perl_test.go, perlFixes says which).
+//   - an operator login (the operator has a key, not a password): today
+//     only accounts with a password log in.
+//   - the document's error tables (objects and causes of its
+//     "Qualification 1 - Server" and "Qualification 2 - Data") are not
+//     in the seed, only their headings: the numbers in faults.go follow
+//     Gandi's published v1 format (QOOOCC, 1xxxxx server, 5xxxxx data)
+//     with objects and causes of our own; check them against a recorded
+//     v1 fault if one turns up. Service messages name the v3 field
+//     (op_id) where v1 says opid.
+//   - a share's bandwidth (5 Mbit/s in Gandi's share_definition) is not
+//     applied: a v1 VM gets the network's default bandwidth.
+//
+// Sessions. login(login, password[, safe]) checks the account's handle
+// and password (service.Login: a SHA-512 crypt of at least
+// passwd.AccountRounds rounds, set from the configuration) and answers a
+// session id: 64 hex characters, valid 12 hours from the login however
+// much it is used. Sessions live in memory: a restart of the agent ends
+// them all (clients log in again). A change of the account's password
+// ends its sessions. A login costs one slow hash, at most
+// MaxConcurrentLogins run at once, and failed ones count in the v3
+// face's bad-key back-off per source address (SetGuard). safe is
+// accepted and changes nothing (one host has no rights above an
+// account's to step down from).
+//
+// Methods and what they do here:
+//
+//	login                          session id (string)
+//	hosting_account_info           struct: the account, shares and resources used, disk granted/available
+//	account_currency, account_balance,
+//	hosting_account_product_add/renew/remove/update
+//	                               fault 502090: billing belongs to the central tier
+//	vm_create                      VM id (int): system disk copied from os_id, an interface, started;
+//	                               memory = shares x 256 MB, cores = cpu, specs.login the user to create
+//	vm_info                        struct: id, hostname, state, shares, cpu, memory, vm_max_memory,
+//	                               os_id, disks (ids), ips, datacenter_id, date_created, date_updated
+//	vm_list                        array of VM ids
+//	vm_update                      operation id: specs shares, cpu, vm_max_memory
+//	vm_delete/start/stop/reboot    operation id
+//	vm_disk_list                   array of disk ids, the system disk first
+//	vm_disk_link                   fault: named in the document's contents but never defined
+//	disk_create                    disk id: specs size (MB), name, fstype (formatted by the host's
+//	                               mkfs; an fstype without its tool installed is refused)
+//	disk_info                      struct: id, name, size, state, type, vm_id, is_boot_disk, os_id,
+//	                               datacenter_id, date_created, date_updated
+//	disk_delete                    operation id (an unattached disk)
+//	disk_attach, disk_detach       operation id (disk_id, vm_id)
+//	disk_list                      array of the account's data disk ids
+//	operation_list                 array of the last 300 matching operation ids, newest first
+//	operation_details              struct: uid, type, state, date_create, date_update, param
+//	                               (param_type vm|disk|iface, vm_id, disk_id), comment in ERROR
+//	operation_cancel               True: PENDING and RUN are cancelled (RUN at its next step, rolled
+//	                               back); ERROR becomes CANCEL (the document's rule); DONE refused
+//	os_list                        array of struct: id (the os_id), name, arch, datacenter_id, date_created
+//
+// Operation states are PENDING (the engine's WAIT), RUN, DONE, ERROR
+// and CANCEL.
+//
+// Errors follow the document's "Error codes format": faultCode QOOOCC,
+// a qualification (1 Server, 5 Data), an object, a cause (faults.go),
+// and a faultString "ServerError: ..." or "DataError: ... [element:
+// value]".
+package gandiv1

@@ -1,0 +1,308 @@
+package gandiv1
+
+import (
+	"context"
+	"slices"
+
+	"github.com/xenagent/xenagent/agent/service"
+)
+
+// A share is the v1 account's unit of resources (Gandi's
+// share_definition: 256 MB of memory, a quarter core, 8 GB of disk,
+// 5 Mbit/s). Here a VM's shares are its memory: vm_create and vm_update
+// set memory = shares x ShareMemoryMB, and vm_info reports memory /
+// ShareMemoryMB. Cores are the call's own cpu; disk and bandwidth are the
+// system disk's and the network's (the quotas of the account bound them).
+const ShareMemoryMB = 256
+
+// MaxShares bounds a VM's shares before the service's own memory bound.
+const MaxShares = 1024
+
+// DatacenterID is the one datacenter of the host, as the service knows it.
+func (s *Server) datacenterID() int64 {
+	dcs := s.svc.Datacenters(service.DatacenterFilter{})
+	if len(dcs) == 0 {
+		return 0
+	}
+	return dcs[0].ID
+}
+
+func (a args) shares(i int, name string) (int64, error) {
+	n, err := toInt(a.obj, name, a.vals[i])
+	if err != nil {
+		return 0, err
+	}
+	return checkShares(a.obj, name, n)
+}
+
+func checkShares(obj int, name string, n int64) (int64, error) {
+	if n < 1 || n > MaxShares {
+		f := dataFault(obj, CauseValue, name, "%s: must be between 1 and %d (a share is %d MB of memory)", name, MaxShares, ShareMemoryMB)
+		f.Value, f.ShowValue = n, true
+		return 0, f
+	}
+	return n, nil
+}
+
+// vmCreate is vm_create(session, hostname, password, os_id, shares, cpu,
+// specs): a VM whose system disk is a copy of the OS image os_id, with
+// an interface of its own, started; it answers the VM's id at once (the
+// operation is found with operation_list's type vm_create).
+func (s *Server) vmCreate(ctx context.Context, c *service.Caller, a args) (any, error) {
+	a.obj = ObjVM
+	if err := a.count(6, 6); err != nil {
+		return nil, err
+	}
+	hostname, err := a.str(0, "hostname")
+	if err != nil {
+		return nil, err
+	}
+	password, err := a.secret(1, "password")
+	if err != nil {
+		return nil, err
+	}
+	a.obj = ObjOS
+	osID, err := a.id(2, "os_id")
+	if err != nil {
+		return nil, err
+	}
+	a.obj = ObjVM
+	shares, err := a.shares(3, "shares")
+	if err != nil {
+		return nil, err
+	}
+	cpu, err := a.int(4, "cpu")
+	if err != nil {
+		return nil, err
+	}
+	sp, err := a.spec(5, "specs")
+	if err != nil {
+		return nil, err
+	}
+	login, _, err := sp.str("login")
+	if err != nil {
+		return nil, err
+	}
+	if err := sp.done(); err != nil {
+		return nil, err
+	}
+	img, err := s.image(osID)
+	if err != nil {
+		return nil, err
+	}
+	memory := shares * ShareMemoryMB
+	req := service.VMCreateFrom{SrcDiskID: img.DiskID,
+		VMSpec: service.VMSpec{DatacenterID: s.datacenterID(), Hostname: hostname, Memory: &memory, Cores: &cpu,
+			Login: login, Password: password},
+		Disk: service.VMDiskSpec{Name: "sys_" + hostname}}
+	ops, err := s.svc.CreateVMFrom(ctx, c, req)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range ops {
+		if o.Type == "vm_create" && o.VMID != 0 {
+			return o.VMID, nil
+		}
+	}
+	return nil, errInternal
+}
+
+// image finds the OS image os_id names.
+func (s *Server) image(id int64) (service.Image, error) {
+	imgs := s.svc.Images(service.ImageFilter{})
+	i := slices.IndexFunc(imgs, func(im service.Image) bool { return im.ID == id })
+	if i < 0 {
+		f := dataFault(ObjOS, CauseNotFound, "os_id", "os_id: OS image %d does not exist (os_list lists them)", id)
+		f.Value, f.ShowValue = id, true
+		return service.Image{}, f
+	}
+	return imgs[i], nil
+}
+
+// vmInfo is vm_info(session, vm_id): the VM, its shares and disks, its
+// addresses and the OS it was made from.
+func (s *Server) vmInfo(ctx context.Context, c *service.Caller, a args) (any, error) {
+	a.obj = ObjVM
+	if err := a.count(1, 1); err != nil {
+		return nil, err
+	}
+	id, err := a.id(0, "vm_id")
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.svc.VM(c, id)
+	if err != nil {
+		return nil, err
+	}
+	disks := make([]any, 0, len(v.Disks))
+	osID := int64(0)
+	for i, d := range v.Disks {
+		disks = append(disks, d.ID)
+		if i == 0 {
+			osID = s.osOf(d.Source)
+		}
+	}
+	ips := []any{}
+	for _, ifc := range v.Ifaces {
+		for _, ip := range ifc.IPs {
+			ips = append(ips, ip.Addr)
+		}
+	}
+	return map[string]any{
+		"id": v.ID, "hostname": v.Hostname, "state": v.State,
+		"shares": v.Memory / ShareMemoryMB, "cpu": v.Cores, "memory": v.Memory, "vm_max_memory": v.MaxMemory,
+		"os_id": osID, "disks": disks, "ips": ips, "datacenter_id": v.DatacenterID,
+		"date_created": v.DateCreated, "date_updated": v.DateUpdated,
+	}, nil
+}
+
+// osOf is the image a system disk was copied from, or 0.
+func (s *Server) osOf(source int64) int64 {
+	if source == 0 {
+		return 0
+	}
+	for _, im := range s.svc.Images(service.ImageFilter{}) {
+		if im.DiskID == source {
+			return im.ID
+		}
+	}
+	return 0
+}
+
+// vmList is vm_list(session): the ids of the account's VMs.
+func (s *Server) vmList(ctx context.Context, c *service.Caller, a args) (any, error) {
+	a.obj = ObjVM
+	if err := a.count(0, 0); err != nil {
+		return nil, err
+	}
+	return allIDs(func(p service.Page) ([]int64, error) {
+		vms, err := s.svc.VMs(c, service.VMFilter{}, p)
+		ids := make([]int64, len(vms))
+		for i, v := range vms {
+			ids[i] = v.ID
+		}
+		return ids, err
+	})
+}
+
+// allIDs pages through a list (the service pages by at most 500) and
+// answers every id, in id order.
+func allIDs(page func(service.Page) ([]int64, error)) ([]any, error) {
+	out := []any{}
+	for n := int64(0); ; n++ {
+		ids, err := page(service.Page{PerPage: 500, Page: n, SortBy: "id"})
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			out = append(out, id)
+		}
+		if len(ids) < 500 {
+			return out, nil
+		}
+	}
+}
+
+// vmUpdate is vm_update(session, vm_id, specs): shares (memory), cpu and
+// vm_max_memory; it answers the operation's id.
+func (s *Server) vmUpdate(ctx context.Context, c *service.Caller, a args) (any, error) {
+	a.obj = ObjVM
+	if err := a.count(2, 2); err != nil {
+		return nil, err
+	}
+	id, err := a.id(0, "vm_id")
+	if err != nil {
+		return nil, err
+	}
+	sp, err := a.spec(1, "specs")
+	if err != nil {
+		return nil, err
+	}
+	var req service.VMUpdate
+	shares, err := sp.intPtr("shares")
+	if err != nil {
+		return nil, err
+	}
+	if shares != nil {
+		if _, err := checkShares(ObjVM, "specs.shares", *shares); err != nil {
+			return nil, err
+		}
+		mem := *shares * ShareMemoryMB
+		req.Memory = &mem
+	}
+	if req.Cores, err = sp.intPtr("cpu"); err != nil {
+		return nil, err
+	}
+	if req.MaxMemory, err = sp.intPtr("vm_max_memory"); err != nil {
+		return nil, err
+	}
+	if err := sp.done(); err != nil {
+		return nil, err
+	}
+	if req.Memory == nil && req.Cores == nil && req.MaxMemory == nil {
+		return nil, dataFault(ObjVM, CauseMissing, "specs", "specs: give at least one of shares, cpu, vm_max_memory")
+	}
+	op, err := s.svc.UpdateVM(ctx, c, id, req)
+	if err != nil {
+		return nil, err
+	}
+	return op.ID, nil
+}
+
+// vmAction is vm_delete, vm_start, vm_stop and vm_reboot(session,
+// vm_id): the operation's id.
+func (s *Server) vmAction(name string) method {
+	return func(ctx context.Context, c *service.Caller, a args) (any, error) {
+		a.obj = ObjVM
+		if err := a.count(1, 1); err != nil {
+			return nil, err
+		}
+		id, err := a.id(0, "vm_id")
+		if err != nil {
+			return nil, err
+		}
+		var op service.Operation
+		switch name {
+		case "vm_delete":
+			op, err = s.svc.DeleteVM(ctx, c, id, service.CallOptions{})
+		case "vm_start":
+			op, err = s.svc.StartVM(ctx, c, id, service.CallOptions{})
+		case "vm_stop":
+			op, err = s.svc.StopVM(ctx, c, id, service.CallOptions{})
+		case "vm_reboot":
+			op, err = s.svc.RebootVM(ctx, c, id, service.CallOptions{})
+		}
+		if err != nil {
+			return nil, err
+		}
+		return op.ID, nil
+	}
+}
+
+// vmDiskList is vm_disk_list(session, vm_id): the ids of the VM's disks,
+// the system disk first.
+func (s *Server) vmDiskList(ctx context.Context, c *service.Caller, a args) (any, error) {
+	a.obj = ObjVM
+	if err := a.count(1, 1); err != nil {
+		return nil, err
+	}
+	id, err := a.id(0, "vm_id")
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.svc.VM(c, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, len(v.DiskIDs))
+	for i, d := range v.DiskIDs {
+		out[i] = d
+	}
+	return out, nil
+}
+
+// vmDiskLink is in the document's table of contents only: it has no
+// signature there, so nothing can say what a call means.
+func (s *Server) vmDiskLink(context.Context, *service.Caller, args) (any, error) {
+	return nil, dataFault(ObjMethod, CauseNotFound, "", "vm_disk_link: the v1 document names this method but does not define it; disk_attach attaches a disk to a VM")
+}

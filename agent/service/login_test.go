@@ -1,0 +1,125 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/xenagent/xenagent/agent/passwd"
+	"github.com/xenagent/xenagent/agent/store"
+)
+
+func TestLogin(t *testing.T) {
+	s := lockService(t, filepath.Join(t.TempDir(), "state.db"))
+	id, err := s.EnsureAccount("AA1234-GANDI", "Alice", HashKey("alice-key-0123456789abcd"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.EnsureAccount("BB1234-GANDI", "Bob", HashKey("bob-key-0123456789abcdef"), 0) // no password
+	weak, _ := passwd.HashRounds("mypassword", 5000)
+	if err := s.SetAccountPassword("AA1234-GANDI", weak); err == nil {
+		t.Fatal("a hash of 5000 rounds was accepted as an account password")
+	}
+	hash, _ := passwd.HashRounds("mypassword", passwd.AccountRounds)
+	if err := s.SetAccountPassword("AA1234-GANDI", hash); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAccountPassword("NOBODY", hash); err == nil {
+		t.Fatal("a password was set on an account that does not exist")
+	}
+	// EnsureAccount at the next start keeps the password.
+	if _, err := s.EnsureAccount("AA1234-GANDI", "Alice B.", HashKey("alice-key-0123456789abcd"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, login, password string
+		ok                    bool
+	}{
+		{"right", "AA1234-GANDI", "mypassword", true},
+		{"wrong password", "AA1234-GANDI", "mypassword2", false},
+		{"no such account", "ZZ-GANDI", "mypassword", false},
+		{"account without a password", "BB1234-GANDI", "", false},
+		{"handle in another case", "aa1234-gandi", "mypassword", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, stamp, err := s.Login(tc.login, tc.password)
+			if !tc.ok {
+				if !errors.Is(err, ErrBadLogin) {
+					t.Fatalf("err %v, want ErrBadLogin", err)
+				}
+				return
+			}
+			if err != nil || c.AccountID != id || c.Operator {
+				t.Fatalf("caller %+v, err %v", c, err)
+			}
+			if c2, err := s.CallerOf(id, stamp); err != nil || c2.AccountID != id {
+				t.Fatalf("CallerOf: %+v, %v", c2, err)
+			}
+		})
+	}
+	_, stamp, _ := s.Login("AA1234-GANDI", "mypassword")
+	hash2, _ := passwd.HashRounds("another one", passwd.AccountRounds)
+	s.SetAccountPassword("AA1234-GANDI", hash2)
+	if _, err := s.CallerOf(id, stamp); !errors.Is(err, ErrBadLogin) {
+		t.Fatalf("a session outlived its password's change: %v", err)
+	}
+}
+
+func TestDismissOperation(t *testing.T) {
+	s := lockService(t, filepath.Join(t.TempDir(), "state.db"))
+	s.st.Update(func(tx *store.Tx) error {
+		tx.PutAccount(store.Account{ID: 1, Handle: "A"})
+		tx.PutAccount(store.Account{ID: 2, Handle: "B"})
+		tx.PutOperation(store.Operation{ID: 5, AccountID: 1, Type: "vm_start", Step: store.StepError, LastError: "boom"})
+		tx.PutOperation(store.Operation{ID: 6, AccountID: 1, Type: "vm_start", Step: store.StepDone})
+		return nil
+	})
+	a, b := &Caller{AccountID: 1}, &Caller{AccountID: 2}
+	if err := s.DismissOperation(context.Background(), b, 5); Classify(err).Kind != KindNotFound {
+		t.Fatalf("another account dismissed operation 5: %v", err)
+	}
+	if err := s.DismissOperation(context.Background(), a, 5); err != nil {
+		t.Fatal(err)
+	}
+	o, _ := s.Operation(a, 5)
+	if o.Step != store.StepCancel || o.LastError != "boom" {
+		t.Fatalf("dismissed operation: %+v", o)
+	}
+	if err := s.DismissOperation(context.Background(), a, 6); Classify(err).Kind != KindConflict {
+		t.Fatalf("a DONE operation was cancelled: %v", err)
+	}
+}
+
+// TestCreateDiskFSType: a filesystem is one the host can make; the calls
+// that pass are in agent/api/gandiv1's scenario (this service has no
+// workflows to submit to).
+func TestCreateDiskFSType(t *testing.T) {
+	s := lockService(t, filepath.Join(t.TempDir(), "state.db"))
+	s.st.Update(func(tx *store.Tx) error { tx.PutAccount(store.Account{ID: 1, Handle: "A"}); return nil })
+	c := &Caller{AccountID: 1}
+	size := int64(1024)
+	for _, tc := range []struct {
+		name, fstype string
+		have         []string
+		ok           bool
+		msg          string
+	}{
+		{"no mkfs at all", "ext3", nil, false, "fstype: this host makes no filesystems"},
+		{"not installed", "xfs", []string{"ext3"}, false, "fstype: must be one of ext3 on this host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.cfg.FSTypes = tc.have
+			op, err := s.CreateDisk(context.Background(), c, NewDisk{DatacenterID: 1, Name: "d", SizeMB: &size, FSType: tc.fstype})
+			if !tc.ok {
+				if e := Classify(err); e.Kind != KindInvalid || e.Msg[:len(tc.msg)] != tc.msg {
+					t.Fatalf("err %v, want %q", err, tc.msg)
+				}
+				return
+			}
+			if err != nil || op.Params["fstype"] != tc.fstype && tc.fstype != "" {
+				t.Fatalf("op %+v, err %v", op, err)
+			}
+		})
+	}
+}
