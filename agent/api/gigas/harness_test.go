@@ -201,7 +201,9 @@ func (a *agent) wait(key string, acct int64, r reply) {
 
 func acctPath(id int64) string { return "/account/" + strconv.FormatInt(id, 10) }
 
-func (a *agent) vmPath(acct int64, vm string) string { return acctPath(acct) + "/virtual_machine/" + vm }
+func (a *agent) vmPath(acct int64, vm string) string {
+	return acctPath(acct) + "/virtual_machine/" + vm
+}
 
 // createVM creates a VM for alice and waits until it is built.
 func (a *agent) createVM(hostname string) string {

@@ -52,11 +52,11 @@ func statusOf(state string) (status string, suspended bool) {
 
 // vmView is what the face renders of a VM.
 type vmView struct {
-	vm        service.VM
-	account   int64
-	locked    bool
-	template  *service.Image // the image its system disk was copied from
-	password  string         // only in the answer to its creation
+	vm       service.VM
+	account  int64
+	locked   bool
+	template *service.Image // the image its system disk was copied from
+	password string         // only in the answer to its creation
 }
 
 // vmResource is the document's Virtual Machine: ids as strings and dates
