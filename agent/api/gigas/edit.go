@@ -116,7 +116,7 @@ func (s *Server) power(ctx context.Context, k *call, id int64, b *body) (int, an
 }
 
 // edit applies the document's editable fields: memory, cpus, label,
-// note, cpu_shares (one vm_update), primary_disk_size (a growth of the
+// note, cpu_shares and the console extension (one vm_update), primary_disk_size (a growth of the
 // system disk), boot_type and rate_limit (of the VM's first interface).
 // Every field is checked before anything is submitted; the service then
 // checks each change in its own transaction, so one refused after
@@ -153,6 +153,11 @@ func (s *Server) edit(ctx context.Context, k *call, id int64, b *body) (int, any
 		return 0, nil, err
 	}
 	if upd.CPUShares, err = b.int("cpu_shares"); err != nil {
+		return 0, nil, err
+	}
+	// An extension: the document's remote_console needs the console
+	// active, as the Gandi face's hosting.vm.update {"console": true}.
+	if upd.Console, err = b.bool("console"); err != nil {
 		return 0, nil, err
 	}
 	size, err := b.int("primary_disk_size")
@@ -199,7 +204,7 @@ func (s *Server) edit(ctx context.Context, k *call, id int64, b *body) (int, any
 		ops = append(ops, op)
 		return nil
 	}
-	if upd.Memory != nil || upd.Cores != nil || upd.Label != nil || upd.Note != nil || upd.CPUShares != nil {
+	if upd.Memory != nil || upd.Cores != nil || upd.Label != nil || upd.Note != nil || upd.CPUShares != nil || upd.Console != nil {
 		if err := step(s.svc.UpdateVM(ctx, k.c, id, upd)); err != nil {
 			return 0, nil, err
 		}

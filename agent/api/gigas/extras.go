@@ -18,9 +18,14 @@ func (s *Server) remoteConsole(ctx context.Context, k *call) (int, any, error) {
 	if err := noQuery(k); err != nil {
 		return 0, nil, err
 	}
-	id, err := k.id("virtual_machine_id")
+	info, err := s.vmInfo(k)
 	if err != nil {
 		return 0, nil, err
+	}
+	id := info.ID
+	if info.Console != 1 {
+		return 0, nil, &apiError{Status: http.StatusConflict, Code: CodeConflict,
+			Msg: fmt.Sprintf(`console: not active on virtual machine %d: activate it first with PUT /account/%d/virtual_machine/%d {"console": true}`, id, k.account, id)}
 	}
 	l, err := s.svc.ConsoleLink(k.c, id)
 	if err != nil {

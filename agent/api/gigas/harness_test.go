@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,7 +19,9 @@ import (
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/stats"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/token"
 	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/hypervisor"
 	"github.com/xenagent/xenagent/storage/file"
@@ -84,6 +87,13 @@ func newAgent(t *testing.T) *agent {
 		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
 	rec := reconcile.New(reconcile.Config{Network: cfg.Network}, st, eng, hv, vols, wf, log)
 	svc := service.New(cfg, st, eng, wf, log)
+	tokens := token.NewIssuer(token.Limits{})
+	if err := svc.SetConsole(tokens, "http://agent.test:8080"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SetStats(fakeStats{}, tokens, "http://agent.test:8080"); err != nil {
+		t.Fatal(err)
+	}
 	a := &agent{t: t, st: st, svc: svc}
 	a.alice, _ = svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0)
 	a.bob, _ = svc.EnsureAccount("BOB", "Bob", service.HashKey(bobKey), 0)
@@ -99,6 +109,7 @@ func newAgent(t *testing.T) *agent {
 	go rec.WatchDomains(ctx)
 	face := New(svc, Config{OperatorHash: service.HashKey(operatorKey), MaxBodyBytes: 64 << 10}, log)
 	a.srv = httptest.NewServer(face.Handler())
+	t.Cleanup(func() { a.checkSeen(t) })
 	t.Cleanup(func() {
 		a.srv.Close()
 		cancel()
@@ -213,4 +224,28 @@ func (a *agent) createVM(hostname string) string {
 		"template_id": strconv.FormatInt(a.template, 10)})
 	a.wait(aliceKey, a.alice, r)
 	return r.obj()["id"].(string)
+}
+
+// fakeStats measures every VM alike: half a vCPU busy (of one) and 1000
+// bytes/s in, 500 out on iface 1, nothing in the window's first point.
+type fakeStats struct{}
+
+func (fakeStats) Series(vmID int64, w stats.Window) (stats.Series, bool, error) {
+	n := w.Points()
+	fill := func(v float64) []float64 {
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = v
+		}
+		out[0] = math.NaN()
+		return out
+	}
+	var cpu, iface stats.Block
+	cpu.Values[stats.CPUUsed], cpu.Values[stats.VCPUs] = fill(0.5), fill(1)
+	cpu.Values[stats.MemKiB], cpu.Values[stats.MemMaxKiB] = fill(262144), fill(2097152)
+	iface.ID = 1
+	iface.Values[stats.RxBytes], iface.Values[stats.TxBytes] = fill(1000), fill(500)
+	iface.Values[stats.RxPackets], iface.Values[stats.TxPackets] = fill(1), fill(1)
+	start := time.Unix(1700000000, 0).UTC()
+	return stats.Series{VMID: vmID, Window: w, Start: start, Step: w.Step(), CPU: cpu, Ifaces: []stats.Block{iface}}, true, nil
 }

@@ -93,8 +93,9 @@ func TestBadInput(t *testing.T) {
 
 // TestLifecycle drives a VM through the document's calls, as its curl
 // examples send them (numbers as strings).
-func TestLifecycle(t *testing.T) {
-	a := newAgent(t)
+func TestLifecycle(t *testing.T) { lifecycle(t, newAgent(t)) }
+
+func lifecycle(t *testing.T, a *agent) {
 	create := a.must(202, aliceKey, "POST", acctPath(a.alice)+"/virtual_machine", map[string]any{
 		"memory": "256", "cpus": "1", "label": "pruebaApi", "primary_disk_size": "1", "swap_disk_size": "0",
 		"hostname": "pruebaApi", "location_id": 1, "template_id": strconv.FormatInt(a.template, 10), "rate_limit": "0"})
