@@ -10,10 +10,8 @@
 // libvirt, the store's records or the steps of operations.
 //
 // TODO (left for the next session; each answers a clear 501 or 400 now):
-//   - create: swap_disk_size and secondary_disk_size (501): the service
-//     creates a VM with its system disk only; attaching a disk needs it
-//     created and the VM built, so this wants one chained submit in the
-//     service (CreateVMFrom with extra data disks).
+//   - create: the swap disk (swap_disk_size) is a blank disk the guest
+//     must format itself (mkswap); the first-boot seed could do it.
 //   - network_interface without network_interface_id (501): creating an
 //     interface and attaching it in one call wants the same chaining
 //     (service.AttachIface takes free, created interfaces only); primary

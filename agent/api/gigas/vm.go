@@ -3,7 +3,9 @@ package gigas
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -144,15 +146,6 @@ func (s *Server) createVM(ctx context.Context, k *call) (int, any, error) {
 	if err := notHere(b, "cpu_type", "the host's CPU is what the guest sees; it cannot be chosen"); err != nil {
 		return 0, nil, err
 	}
-	for _, f := range []string{"swap_disk_size", "secondary_disk_size"} {
-		n, err := b.int(f)
-		if err != nil {
-			return 0, nil, err
-		}
-		if n != nil && *n != 0 {
-			return 0, nil, notImplemented(f, "not yet: the service creates a VM with its system disk only (TODO in doc.go)")
-		}
-	}
 	if build, err := b.bool("required_virtual_machine_build"); err != nil {
 		return 0, nil, err
 	} else if build != nil && !*build {
@@ -214,6 +207,10 @@ func (s *Server) createVM(ctx context.Context, k *call) (int, any, error) {
 		return 0, nil, err
 	}
 	req.SrcDiskID = img.DiskID
+	rename := maps.Clone(vmRename)
+	if req.DataDisks, err = dataDisks(b, *host, rename); err != nil {
+		return 0, nil, err
+	}
 	if req.CPUShares, err = b.int("cpu_shares"); err != nil {
 		return 0, nil, err
 	}
@@ -238,7 +235,7 @@ func (s *Server) createVM(ctx context.Context, k *call) (int, any, error) {
 	}
 	ops, err := s.svc.CreateVMFrom(ctx, k.c, req)
 	if err != nil {
-		return 0, nil, svcErr(err, vmRename)
+		return 0, nil, svcErr(err, rename)
 	}
 	var id int64
 	for _, o := range ops {
@@ -252,6 +249,56 @@ func (s *Server) createVM(ctx context.Context, k *call) (int, any, error) {
 	}
 	v.password = pw
 	return accepted(k, ops, vmResource(v))
+}
+
+// dataDisks reads swap_disk_size (one disk, 0 none) and
+// secondary_disk_size (one size or a list: the document sends it "as
+// many times as secondary disks"), in GB, as the VM's data disks: the
+// swap disk first, then the secondary ones in order. rename gets each
+// one's service field name. The swap disk is a blank disk named
+// <hostname>-swap: the guest formats it (mkswap) itself.
+func dataDisks(b *body, host string, rename map[string]string) ([]service.DataDisk, error) {
+	var out []service.DataDisk
+	swap, err := b.int("swap_disk_size")
+	if err != nil {
+		return nil, err
+	}
+	if swap != nil && *swap != 0 {
+		mb, err := gbToMB("swap_disk_size", *swap)
+		if err != nil {
+			return nil, err
+		}
+		rename[fmt.Sprintf("data_disks[%d].size", len(out))] = "swap_disk_size"
+		out = append(out, service.DataDisk{Name: host + "-swap", SizeMB: mb})
+	}
+	var sizes []int64
+	if raw, ok := b.raw("secondary_disk_size"); ok {
+		var list []json.RawMessage
+		if json.Unmarshal(raw, &list) != nil {
+			list = []json.RawMessage{raw}
+		}
+		for i, r := range list {
+			one := &body{fields: map[string]json.RawMessage{"v": r}, used: map[string]bool{}}
+			n, err := one.int("v")
+			if err != nil || n == nil {
+				return nil, invalid(fmt.Sprintf("secondary_disk_size[%d]", i), "must be a number of GB")
+			}
+			sizes = append(sizes, *n)
+		}
+	}
+	for i, gb := range sizes {
+		if gb == 0 && len(sizes) == 1 {
+			break // "0": none, as swap_disk_size
+		}
+		field := fmt.Sprintf("secondary_disk_size[%d]", i)
+		mb, err := gbToMB(field, gb)
+		if err != nil {
+			return nil, err
+		}
+		rename[fmt.Sprintf("data_disks[%d].size", len(out))] = field
+		out = append(out, service.DataDisk{Name: fmt.Sprintf("%s-data%d", host, i+1), SizeMB: mb})
+	}
+	return out, nil
 }
 
 // notHere refuses a field this host cannot honour, naming why.
@@ -455,11 +502,11 @@ func (s *Server) deleteVM(ctx context.Context, k *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	op, err := s.svc.DeleteVM(ctx, k.c, id, service.CallOptions{})
+	ops, err := s.svc.DestroyVM(ctx, k.c, id, service.CallOptions{})
 	if err != nil {
 		return 0, nil, svcErr(err, vmRename)
 	}
-	return accepted(k, []service.Operation{op}, nil)
+	return accepted(k, ops, nil)
 }
 
 func (s *Server) rebootVM(ctx context.Context, k *call) (int, any, error) {

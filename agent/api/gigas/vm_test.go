@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/xenagent/xenagent/agent/store"
 )
 
 func TestAuthorization(t *testing.T) {
@@ -71,7 +73,9 @@ func TestBadInput(t *testing.T) {
 		{"other location", good(map[string]any{"location_id": 2}), 400, CodeInvalid, "location_id:"},
 		{"unknown field", good(map[string]any{"colour": "red"}), 400, CodeInvalid, "colour:"},
 		{"central field", good(map[string]any{"data_store_group_id": "3"}), 501, CodeNotImplemented, "data_store_group_id:"},
-		{"secondary disk", good(map[string]any{"secondary_disk_size": "2"}), 501, CodeNotImplemented, "secondary_disk_size:"},
+		{"secondary disk 0 of 2", good(map[string]any{"secondary_disk_size": []any{"2", 0}}), 400, CodeInvalid, "secondary_disk_size[1]:"},
+		{"secondary disk over the quota", good(map[string]any{"secondary_disk_size": []any{"2", "200"}}), 403, CodeQuota, "secondary_disk_size[1]:"},
+		{"swap not a number", good(map[string]any{"swap_disk_size": "x"}), 400, CodeInvalid, "swap_disk_size:"},
 		{"rate limit negative", good(map[string]any{"rate_limit": "-1"}), 400, CodeInvalid, "rate_limit:"},
 		{"too large", `{"note": "` + strings.Repeat("x", 70<<10) + `"}`, 413, CodeTooLarge, "body:"},
 	} {
@@ -97,7 +101,7 @@ func TestLifecycle(t *testing.T) { lifecycle(t, newAgent(t)) }
 
 func lifecycle(t *testing.T, a *agent) {
 	create := a.must(202, aliceKey, "POST", acctPath(a.alice)+"/virtual_machine", map[string]any{
-		"memory": "256", "cpus": "1", "label": "pruebaApi", "primary_disk_size": "1", "swap_disk_size": "0",
+		"memory": "256", "cpus": "1", "label": "pruebaApi", "primary_disk_size": "1", "swap_disk_size": "1", "secondary_disk_size": []any{"1", 2},
 		"hostname": "pruebaApi", "location_id": 1, "template_id": strconv.FormatInt(a.template, 10), "rate_limit": "0"})
 	vm := create.obj()
 	if vm["status"] != "unbuilt" || vm["locked"] != 1.0 || len(vm["initial_password"].(string)) != 16 || vm["hostname"] != "pruebaApi" {
@@ -130,7 +134,8 @@ func lifecycle(t *testing.T, a *agent) {
 	}
 	a.wait(aliceKey, a.alice, a.must(202, aliceKey, "PUT", path, map[string]any{"primary_disk_size": "2"}))
 	disks := a.must(200, aliceKey, "GET", path+"/disks", nil).list()
-	if len(disks) != 1 || disks[0].(map[string]any)["size"] != 2.0 || disks[0].(map[string]any)["primary"] != true {
+	if len(disks) != 4 || disks[0].(map[string]any)["size"] != 2.0 || disks[0].(map[string]any)["primary"] != true ||
+		disks[1].(map[string]any)["label"] != "pruebaApi-swap" || disks[3].(map[string]any)["size"] != 2.0 || disks[3].(map[string]any)["label"] != "pruebaApi-data2" {
 		t.Fatalf("disks: %v", disks)
 	}
 	if r := a.do(aliceKey, "PUT", path, map[string]any{"status": "offline", "label": "x"}); r.status != 400 || !strings.HasPrefix(r.obj()["message"].(string), "label:") {
@@ -214,9 +219,21 @@ func lifecycle(t *testing.T, a *agent) {
 		}
 	}
 
-	// Delete.
+	// Delete: with every disk, the data disks too.
 	for _, v := range []string{cid, id} {
 		a.wait(aliceKey, a.alice, a.must(202, aliceKey, "DELETE", a.vmPath(a.alice, v), nil))
 		a.must(404, aliceKey, "GET", a.vmPath(a.alice, v), nil)
+	}
+	n := 0
+	a.st.View(func(tx *store.Tx) {
+		tx.EachDisk(func(d *store.Disk) bool {
+			if d.AccountID == a.alice {
+				n++
+			}
+			return true
+		})
+	})
+	if n != 0 {
+		t.Fatalf("%d disks of alice's left after deleting her VMs", n)
 	}
 }
