@@ -99,9 +99,10 @@ func (s *Server) listIfaces(ctx context.Context, k *call) (int, any, error) {
 	return http.StatusOK, out, nil
 }
 
-// addIface attaches a free interface of the account (network_interface_id)
-// to the VM. Creating one in the same call is a TODO (doc.go): the
-// service attaches created interfaces only.
+// addIface adds an interface to the VM: a new one with one address
+// (rate_limit in Mb/s, 0 unlimited; the network's default when absent),
+// or, with network_interface_id, a free interface of the account. The
+// document answers 201 for an offline VM; here both are operations: 202.
 func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 	id, err := k.id("virtual_machine_id")
 	if err != nil {
@@ -114,11 +115,14 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 	if err := refuseCentral(b, "network_id"); err != nil {
 		return 0, nil, err
 	}
-	b.ignore("label") // the interface's label is its position, eth<N>
-	if err := notHere(b, "primary", "not yet: an interface's position is its order of attachment (TODO in doc.go)"); err != nil {
+	b.ignore("label") // an interface's label is its position, eth<N>
+	if p, err := b.bool("primary"); err != nil {
 		return 0, nil, err
+	} else if p != nil && *p {
+		return 0, nil, notImplemented("primary", "not yet: a new interface goes after the others; the first is the primary (TODO in doc.go)")
 	}
-	if err := notHere(b, "rate_limit", "give it when the interface is created, or edit the VM's rate_limit"); err != nil {
+	bw, err := rateLimit(b)
+	if err != nil {
 		return 0, nil, err
 	}
 	iid, err := b.int("network_interface_id")
@@ -128,14 +132,22 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 	if err := b.done(); err != nil {
 		return 0, nil, err
 	}
-	if iid == nil {
-		return 0, nil, notImplemented("network_interface_id", "not yet: give a free interface of the account to attach; creating one in the same call needs a chained operation in the service (TODO in doc.go)")
+	rename := map[string]string{"iface_id": "network_interface_id", "vm_id": "virtual_machine_id", "bandwidth": "rate_limit"}
+	if iid != nil {
+		if bw != nil {
+			return 0, nil, invalid("rate_limit", "is given when an interface is created, not with network_interface_id")
+		}
+		op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid})
+		if err != nil {
+			return 0, nil, svcErr(err, rename)
+		}
+		return accepted(k, []service.Operation{op}, nil)
 	}
-	op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid})
+	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw})
 	if err != nil {
-		return 0, nil, svcErr(err, map[string]string{"iface_id": "network_interface_id", "vm_id": "virtual_machine_id"})
+		return 0, nil, svcErr(err, rename)
 	}
-	return accepted(k, []service.Operation{op}, nil)
+	return accepted(k, ops, nil)
 }
 
 func (s *Server) listIPs(ctx context.Context, k *call) (int, any, error) {

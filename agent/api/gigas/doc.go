@@ -12,10 +12,8 @@
 // TODO (left for the next session; each answers a clear 501 or 400 now):
 //   - create: the swap disk (swap_disk_size) is a blank disk the guest
 //     must format itself (mkswap); the first-boot seed could do it.
-//   - network_interface without network_interface_id (501): creating an
-//     interface and attaching it in one call wants the same chaining
-//     (service.AttachIface takes free, created interfaces only); primary
-//     and rate_limit on it (501).
+//   - network_interface: primary true (501): a new interface goes after
+//     the others. The document's 201 for an offline VM is 202 here.
 //   - edit hostname (501): service.VMUpdate has no hostname.
 //   - clone: required_startup false (the document's default; 501 unless
 //     true is given), clone_user_id, secondary and clone_disk_* (501).

@@ -245,7 +245,13 @@ func TestOpenAPICoverage(t *testing.T) {
 	lifecycle(t, a)
 	id := a.createVM("cover1")
 	path := a.vmPath(a.alice, id)
-	a.must(501, aliceKey, "POST", path+"/network_interface", nil)
+	add := a.must(202, aliceKey, "POST", path+"/network_interface", map[string]any{"primary": "false", "label": "eth1", "rate_limit": "50"})
+	a.wait(aliceKey, a.alice, add)
+	ifaces := a.must(200, aliceKey, "GET", path+"/network_interfaces?interface_label=eth1", nil).list()
+	if len(ifaces) != 1 || ifaces[0].(map[string]any)["rate_limit"] != 50.0 || ifaces[0].(map[string]any)["primary"] != false {
+		t.Fatalf("added iface: %v", ifaces)
+	}
+	a.must(501, aliceKey, "POST", path+"/network_interface", map[string]any{"primary": "true"})
 	a.must(404, aliceKey, "POST", path+"/network_interface", map[string]any{"network_interface_id": "999"})
 	a.must(404, aliceKey, "POST", path+"/iso", map[string]any{"iso_id": 7})
 	a.must(404, aliceKey, "DELETE", path+"/iso/7", nil)
