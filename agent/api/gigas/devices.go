@@ -57,6 +57,23 @@ func (s *Server) listDisks(ctx context.Context, k *call) (int, any, error) {
 	return http.StatusOK, out, nil
 }
 
+// HostNetworkID is the id of the host's one network, the public one
+// its interfaces are on: network_id in what the face shows, and the only
+// one a call may name.
+const HostNetworkID = "1"
+
+// hostNetwork refuses a network other than the host's.
+func hostNetwork(b *body, field string) error {
+	n, err := b.int(field)
+	if err != nil || n == nil {
+		return err
+	}
+	if strconv.FormatInt(*n, 10) != HostNetworkID {
+		return notFound(field, fmt.Sprintf("this host has one network, %s, not %d (networks across hosts are a central tier's)", HostNetworkID, *n))
+	}
+	return nil
+}
+
 // rateOf is an iface's bandwidth as rate_limit, Mb/s, 0 unlimited.
 func rateOf(bw float64) float64 { return bw / 1e6 }
 
@@ -67,7 +84,7 @@ func ifaceResource(vmID int64, i service.Iface) map[string]any {
 	}
 	return map[string]any{
 		"id": strconv.FormatInt(i.ID, 10), "virtual_machine_id": strconv.FormatInt(vmID, 10),
-		"label": "eth" + strconv.FormatInt(i.Num, 10), "network_id": nil, "public": true, "primary": i.Num == 0,
+		"label": "eth" + strconv.FormatInt(i.Num, 10), "network_id": HostNetworkID, "public": true, "primary": i.Num == 0,
 		"rate_limit": rateOf(i.Bandwidth), "ip_addresses": addrs, "status": i.State,
 		"created_at": date(i.DateCreated), "updated_at": date(i.DateUpdated),
 	}
@@ -88,7 +105,7 @@ func (s *Server) listIfaces(ctx context.Context, k *call) (int, any, error) {
 		if l := q.Get("interface_label"); l != "" && res["label"] != l {
 			continue
 		}
-		if q.Get("network_id") != "" { // one host: no networks to tell apart
+		if n := q.Get("network_id"); n != "" && n != HostNetworkID {
 			continue
 		}
 		if p := q.Get("public"); p != "" && strings.ToLower(p) != "true" && p != "1" {
@@ -112,7 +129,7 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := refuseCentral(b, "network_id"); err != nil {
+	if err := hostNetwork(b, "network_id"); err != nil {
 		return 0, nil, err
 	}
 	b.ignore("label") // an interface's label is its position, eth<N>
@@ -164,7 +181,7 @@ func (s *Server) listIPs(ctx context.Context, k *call) (int, any, error) {
 		if f := q.Get("interface_id"); f != "" && f != strconv.FormatInt(i.ID, 10) {
 			continue
 		}
-		if q.Get("network_id") != "" {
+		if n := q.Get("network_id"); n != "" && n != HostNetworkID {
 			continue
 		}
 		if p := q.Get("public"); p != "" && strings.ToLower(p) != "true" && p != "1" {
@@ -174,7 +191,7 @@ func (s *Server) listIPs(ctx context.Context, k *call) (int, any, error) {
 			out = append(out, map[string]any{
 				"id": strconv.FormatInt(ip.ID, 10), "address": ip.Addr, "version": ip.Version,
 				"interface_id": strconv.FormatInt(i.ID, 10), "virtual_machine_id": strconv.FormatInt(info.ID, 10),
-				"network_id": nil, "public": true, "reverse": nullIfEmpty(ip.Reverse), "status": ip.State,
+				"network_id": HostNetworkID, "public": true, "reverse": nullIfEmpty(ip.Reverse), "status": ip.State,
 				"created_at": date(ip.DateCreated), "updated_at": date(ip.DateUpdated),
 			})
 		}

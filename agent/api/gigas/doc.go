@@ -28,8 +28,8 @@
 //   - status of a VM under an operator lock: service.VM.PowerState was
 //     added for it (status stays online/offline, locked is 1).
 //   - bw_stats -1Y (400): the collector keeps a month at most.
-//   - users (user_id), cpu_type, hypervisor_id, network_id are null: one
-//     host has no such catalogue.
+//   - users (user_id), cpu_type and hypervisor_id are null: one host has
+//     no such catalogue. network_id is HostNetworkID, the host's one.
 //
 // Routes are one table (routes.go); the OpenAPI 3 document
 // (openapi.json, served at OpenAPIPath without a key) is checked against

@@ -285,11 +285,14 @@ func (s *Server) bwStats(ctx context.Context, k *call) (int, any, error) {
 			}
 			data[strconv.Itoa(n)] = map[string]any{"traffic_in": num(in), "traffic_out": num(out)}
 		}
-		traffic = append(traffic, []any{map[string]any{"network_id": nil, "is_public": true, "interface_id": i.IfaceID, "data": data}})
+		traffic = append(traffic, []any{map[string]any{"network_id": hostNetworkNum, "is_public": true, "interface_id": i.IfaceID, "data": data}})
 	}
 	end := st.Start.Add(time.Duration(st.Points) * st.Step)
 	return http.StatusOK, map[string]any{"date_from": st.Start.Unix(), "date_to": end.Unix(), "traffic": traffic}, nil
 }
+
+// hostNetworkNum is HostNetworkID as bw_stats' example shows ids, numbers.
+const hostNetworkNum = 1
 
 var lockTypes = map[string]string{store.LockAdmin: "Admin", store.LockTask: "Task", store.LockSnapshot: "Snapshot"}
 

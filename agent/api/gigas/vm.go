@@ -32,7 +32,7 @@ func svcErr(err error, rename map[string]string) error {
 // centralFields are create's parameters that choose among a central
 // tier's objects (networks, data store groups, addresses of a network):
 // one host has none to choose.
-var centralFields = []string{"primary_network_id", "primary_network_group_id", "selected_ip_address", "selected_ip_netmask",
+var centralFields = []string{"primary_network_group_id", "selected_ip_address", "selected_ip_netmask",
 	"selected_ip_gateway", "data_store_group_primary_id", "data_store_group_id", "data_store_group_secondary_id",
 	"data_store_group_swap_id"}
 
@@ -135,6 +135,9 @@ func (s *Server) createVM(ctx context.Context, k *call) (int, any, error) {
 	}
 	b.ignore("max_memory") // deprecated and ignored, says the document
 	if err := refuseCentral(b, centralFields...); err != nil {
+		return 0, nil, err
+	}
+	if err := hostNetwork(b, "primary_network_id"); err != nil {
 		return 0, nil, err
 	}
 	for _, f := range []string{"iso_id", "iso_url"} {

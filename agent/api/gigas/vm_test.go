@@ -73,6 +73,7 @@ func TestBadInput(t *testing.T) {
 		{"other location", good(map[string]any{"location_id": 2}), 400, CodeInvalid, "location_id:"},
 		{"unknown field", good(map[string]any{"colour": "red"}), 400, CodeInvalid, "colour:"},
 		{"central field", good(map[string]any{"data_store_group_id": "3"}), 501, CodeNotImplemented, "data_store_group_id:"},
+		{"another network", good(map[string]any{"primary_network_id": "2"}), 404, CodeNotFound, "primary_network_id:"},
 		{"secondary disk 0 of 2", good(map[string]any{"secondary_disk_size": []any{"2", 0}}), 400, CodeInvalid, "secondary_disk_size[1]:"},
 		{"secondary disk over the quota", good(map[string]any{"secondary_disk_size": []any{"2", "200"}}), 403, CodeQuota, "secondary_disk_size[1]:"},
 		{"swap not a number", good(map[string]any{"swap_disk_size": "x"}), 400, CodeInvalid, "swap_disk_size:"},
