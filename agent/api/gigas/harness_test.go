@@ -53,7 +53,10 @@ type observed struct {
 	reply
 }
 
-func newAgent(t *testing.T) *agent {
+// agentOpt changes the service's configuration of a test agent.
+type agentOpt func(*service.Config)
+
+func newAgent(t *testing.T, opts ...agentOpt) *agent {
 	t.Helper()
 	dir := t.TempDir()
 	nodeXML := filepath.Join(dir, "node.xml")
@@ -82,8 +85,11 @@ func newAgent(t *testing.T) *agent {
 		Limits:     service.Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000, AllowUnlimited: true},
 		Network:    workflow.Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
 	}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
-	wf := workflow.New(workflow.Config{DatacenterID: 1, Network: cfg.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")),
+	wf := workflow.New(workflow.Config{DatacenterID: cfg.Datacenter.ID, Network: cfg.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")),
 		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
 	rec := reconcile.New(reconcile.Config{Network: cfg.Network}, st, eng, hv, vols, wf, log)
 	svc := service.New(cfg, st, eng, wf, log)
