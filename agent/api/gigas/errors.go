@@ -74,10 +74,15 @@ func asError(err error, rename map[string]string) *apiError {
 	return &apiError{Status: m.status, Code: m.code, Msg: renameField(se.Msg, rename)}
 }
 
-// renameField replaces the field a message starts with ("cores: ...").
+// renameField replaces the field a message starts with ("cores: ...");
+// a message naming no field ("vm 3 does not exist") gets rename[""], the
+// call's own (the path's id), so every message starts with a field.
 func renameField(msg string, rename map[string]string) string {
 	field, rest, ok := strings.Cut(msg, ":")
-	if !ok {
+	if !ok || strings.Contains(field, " ") {
+		if f, ok := rename[""]; ok {
+			return f + ": " + msg
+		}
 		return msg
 	}
 	if to, ok := rename[field]; ok {

@@ -378,7 +378,7 @@ func (s *Server) getOperation(ctx context.Context, k *call) (int, any, error) {
 	}
 	o, err := s.svc.Operation(k.c, id)
 	if err != nil {
-		return 0, nil, svcErr(err, nil)
+		return 0, nil, svcErr(err, map[string]string{"": "operation_id"})
 	}
 	return http.StatusOK, opResource(k.account, o), nil
 }

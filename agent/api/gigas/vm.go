@@ -18,7 +18,7 @@ import (
 var vmRename = map[string]string{
 	"cores": "cpus", "vm_max_memory": "memory", "bandwidth": "rate_limit", "password": "initial_root_password",
 	"size": "primary_disk_size", "datacenter_id": "location_id", "src_disk_id": "template_id", "vm_id": "virtual_machine_id",
-	"sys_disk_id": "primary_disk_size",
+	"sys_disk_id": "primary_disk_size", "": "virtual_machine_id",
 }
 
 // svcErr maps a service error with this call's field names.

@@ -124,7 +124,9 @@ func lifecycle(t *testing.T, a *agent) {
 	if l := a.must(200, bobKey, "GET", acctPath(a.bob)+"/virtual_machines", nil).list(); len(l) != 0 {
 		t.Fatalf("bob sees %v", l)
 	}
-	a.must(404, bobKey, "GET", a.vmPath(a.bob, id), nil)
+	if r := a.must(404, bobKey, "GET", a.vmPath(a.bob, id), nil); !strings.HasPrefix(r.obj()["message"].(string), "virtual_machine_id: ") {
+		t.Fatalf("404: %s", r.raw)
+	}
 
 	// Edit: memory above the ceiling raises it too; label and note.
 	a.wait(aliceKey, a.alice, a.must(202, aliceKey, "PUT", path, map[string]any{"memory": "1024"}))

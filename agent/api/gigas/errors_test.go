@@ -1,0 +1,39 @@
+package gigas
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/xenagent/xenagent/agent/service"
+)
+
+func TestAsError(t *testing.T) {
+	rename := map[string]string{"cores": "cpus", "": "virtual_machine_id"}
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+		code   string
+		msg    string
+	}{
+		{"bad key", service.ErrBadKey, http.StatusUnauthorized, CodeUnauthorized, "Authorization: invalid API key"},
+		{"renamed field", service.Invalid(service.ObjVM, "cores", "must be between 1 and 16"), 400, CodeInvalid, "cpus: must be between 1 and 16"},
+		{"field kept", service.Missing(service.ObjVM, "memory"), 400, CodeMissing, "memory: missing parameter"},
+		{"no field", service.Errorf(service.ObjVM, service.KindNotFound, "vm 3 does not exist"), 404, CodeNotFound, "virtual_machine_id: vm 3 does not exist"},
+		{"busy", service.Errorf(service.ObjVM, service.KindBusy, "vm_id: busy"), 409, CodeBusy, "vm_id: busy"},
+		{"conflict", service.Errorf(service.ObjVM, service.KindConflict, "vm_id: locked"), 409, CodeConflict, "vm_id: locked"},
+		{"quota", service.Errorf(service.ObjDisk, service.KindQuota, "size: over"), 403, CodeQuota, "size: over"},
+		{"rate", service.Errorf(service.ObjAccount, service.KindRateLimit, "slow down"), 429, CodeRateLimited, "virtual_machine_id: slow down"},
+		{"unavailable", service.Errorf(service.ObjUnknown, service.KindUnavailable, "state: disk full"), 503, CodeUnavailable, "state: disk full"},
+		{"internal", errors.New("boom"), 500, CodeInternal, "virtual_machine_id: internal error: boom"},
+		{"the face's own", invalid("port", "bad"), 400, CodeInvalid, "port: bad"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := asError(tc.err, rename)
+			if e.Status != tc.status || e.Code != tc.code || e.Msg != tc.msg {
+				t.Fatalf("got %d %s %q, want %d %s %q", e.Status, e.Code, e.Msg, tc.status, tc.code, tc.msg)
+			}
+		})
+	}
+}
