@@ -61,7 +61,10 @@ type VMCreateFrom struct {
 	// after the system disk, in order (the Gigas document's swap and
 	// secondary disks); none for the Gandi face.
 	DataDisks []DataDisk
-	Options   CallOptions
+	// Halted: the VM is stopped (gracefully) once built, by a vm_stop
+	// after vm_create (the Gigas clone's required_startup false).
+	Halted  bool
+	Options CallOptions
 }
 
 // DataDisk is an empty data disk a VM is created with.
@@ -388,7 +391,13 @@ func (s *Service) CreateVMFrom(ctx context.Context, c *Caller, req VMCreateFrom)
 		if err != nil {
 			return nil, err
 		}
-		return append(ids, rest...), nil
+		ids = append(ids, rest...)
+		if req.Halted {
+			create, _ := tx.Operation(ids[len(ids)-1])
+			stop := s.newOp(tx, acct, opSpec{typ: "vm_stop", vmID: create.VMID, keys: []string{workflow.VMKey(create.VMID)}, after: []int64{create.ID}, eta: 10})
+			ids = append(ids, stop.ID)
+		}
+		return ids, nil
 	})
 	if err != nil {
 		return nil, err

@@ -15,8 +15,9 @@
 //   - network_interface: primary true (501): a new interface goes after
 //     the others. The document's 201 for an offline VM is 202 here.
 //   - edit hostname (501): service.VMUpdate has no hostname.
-//   - clone: required_startup false (the document's default; 501 unless
-//     true is given), clone_user_id, secondary and clone_disk_* (501).
+//   - clone: clone_user_id, secondary_disk_size and clone_disk_* (501);
+//     required_startup false (the default) boots the clone once, then
+//     stops it gracefully (vm_create always starts what it defines).
 //   - a multi-field edit (memory + primary_disk_size + boot_type +
 //     rate_limit) submits one service call per kind: one refused after
 //     another was accepted leaves the first running (its message says

@@ -210,9 +210,17 @@ func lifecycle(t *testing.T, a *agent) {
 	clone := a.must(202, aliceKey, "POST", path+"/clone", map[string]any{"hostname": "clone1", "label": "clone", "required_startup": "true"})
 	a.wait(aliceKey, a.alice, clone)
 	cid := clone.obj()["id"].(string)
-	if got := a.must(200, aliceKey, "GET", a.vmPath(a.alice, cid), nil).obj(); got["memory"] != 1024.0 || got["hostname"] != "clone1" {
+	if got := a.must(200, aliceKey, "GET", a.vmPath(a.alice, cid), nil).obj(); got["memory"] != 1024.0 || got["hostname"] != "clone1" || got["status"] != "online" {
 		t.Fatalf("clone: %v", got)
 	}
+	// The document's default: built, then off.
+	off := a.must(202, aliceKey, "POST", path+"/clone", map[string]any{"hostname": "clone2", "label": "clone", "cpus": 1})
+	a.wait(aliceKey, a.alice, off)
+	oid := off.obj()["id"].(string)
+	if got := a.must(200, aliceKey, "GET", a.vmPath(a.alice, oid), nil).obj(); got["status"] != "offline" || got["cpus"] != 1.0 {
+		t.Fatalf("clone, required_startup absent: %v", got)
+	}
+	a.wait(aliceKey, a.alice, a.must(202, aliceKey, "DELETE", a.vmPath(a.alice, oid), nil))
 
 	// A central tier's endpoints.
 	for _, c := range [][2]string{{"GET", path + "/segregations"}, {"PUT", path + "/segregation/" + cid}, {"POST", path + "/template"}} {
