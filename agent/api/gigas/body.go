@@ -21,9 +21,8 @@ type body struct {
 	used   map[string]bool
 }
 
-// readBody decodes r's body (empty is {}), bounded by maxBytes (413).
-func readBody(w http.ResponseWriter, r *http.Request, maxBytes int64) (*body, error) {
-	b := &body{fields: map[string]json.RawMessage{}, used: map[string]bool{}}
+// readRaw reads r's body, bounded by maxBytes (413).
+func readRaw(w http.ResponseWriter, r *http.Request, maxBytes int64) ([]byte, error) {
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -33,6 +32,12 @@ func readBody(w http.ResponseWriter, r *http.Request, maxBytes int64) (*body, er
 		}
 		return nil, invalid("body", "cannot be read: "+err.Error())
 	}
+	return raw, nil
+}
+
+// parseBody decodes a body read by readRaw: a JSON object, empty is {}.
+func parseBody(raw []byte) (*body, error) {
+	b := &body{fields: map[string]json.RawMessage{}, used: map[string]bool{}}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return b, nil
 	}

@@ -154,13 +154,13 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 		if bw != nil {
 			return 0, nil, invalid("rate_limit", "is given when an interface is created, not with network_interface_id")
 		}
-		op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid})
+		op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid, Options: k.opts(0)})
 		if err != nil {
 			return 0, nil, svcErr(err, rename)
 		}
 		return accepted(k, []service.Operation{op}, nil)
 	}
-	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw})
+	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw, Options: k.opts(0)})
 	if err != nil {
 		return 0, nil, svcErr(err, rename)
 	}
@@ -339,7 +339,7 @@ func (s *Server) applyFirewallRules(ctx context.Context, k *call) (int, any, err
 			fw.Rules[n] = service.FirewallRule{Action: r.Command, Protocol: proto, PortMin: lo, PortMax: hi, Source: r.Address}
 		}
 	}
-	op, err := s.svc.SetFirewall(ctx, k.c, iface, fw, service.CallOptions{})
+	op, err := s.svc.SetFirewall(ctx, k.c, iface, fw, k.opts(0))
 	if err != nil {
 		return 0, nil, svcErr(err, map[string]string{"iface_id": "interface_id"})
 	}
@@ -390,7 +390,7 @@ func (s *Server) mountISO(ctx context.Context, k *call) (int, any, error) {
 	if iso == nil {
 		return 0, nil, missing("iso_id")
 	}
-	op, err := s.svc.AttachISO(ctx, k.c, service.ISOAttach{VMID: id, ISOID: *iso})
+	op, err := s.svc.AttachISO(ctx, k.c, service.ISOAttach{VMID: id, ISOID: *iso, Options: k.opts(0)})
 	if err != nil {
 		return 0, nil, svcErr(err, vmRename)
 	}
@@ -409,7 +409,7 @@ func (s *Server) unmountISO(ctx context.Context, k *call) (int, any, error) {
 	if info.ISOID == 0 || info.ISOID != join {
 		return 0, nil, notFound("iso_join_id", fmt.Sprintf("ISO %d is not mounted in virtual machine %d", join, info.ID))
 	}
-	op, err := s.svc.DetachISO(ctx, k.c, service.ISODetach{VMID: info.ID})
+	op, err := s.svc.DetachISO(ctx, k.c, service.ISODetach{VMID: info.ID, Options: k.opts(0)})
 	if err != nil {
 		return 0, nil, svcErr(err, vmRename)
 	}

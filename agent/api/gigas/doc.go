@@ -24,8 +24,8 @@
 //     which); one transaction in the service would make it atomic.
 //   - initial_root_password of 6 or 7 characters: the document allows
 //     them, the service's floor for every face is 8 (400 says so).
-//   - Idempotency-Key header (service.CallOptions.IdempotencyKey with a
-//     method and digest), and the operator choosing ids, are not read.
+//   - the operator choosing ids (service.CallOptions' VMID...) is not
+//     read; an Idempotency-Key header is (idem.go).
 //   - status of a VM under an operator lock: service.VM.PowerState was
 //     added for it (status stays online/offline, locked is 1).
 //   - bw_stats -1Y (400): the collector keeps a month at most.

@@ -73,7 +73,7 @@ func (s *Server) rebuild(ctx context.Context, k *call, id int64, b *body) (int, 
 	if err := b.done(); err != nil {
 		return 0, nil, err
 	}
-	ops, err := s.svc.RebuildVM(ctx, k.c, id, service.RebuildRequest{SourceDiskID: img.DiskID, StartAfter: start, SourceField: "template_id"})
+	ops, err := s.svc.RebuildVM(ctx, k.c, id, service.RebuildRequest{SourceDiskID: img.DiskID, StartAfter: start, SourceField: "template_id", Options: k.opts(0)})
 	if err != nil {
 		return 0, nil, svcErr(err, vmRename)
 	}
@@ -99,13 +99,13 @@ func (s *Server) power(ctx context.Context, k *call, id int64, b *body) (int, an
 		if forced {
 			return 0, nil, invalid("force", "applies to status offline only")
 		}
-		op, err = s.svc.StartVM(ctx, k.c, id, service.CallOptions{})
+		op, err = s.svc.StartVM(ctx, k.c, id, k.opts(0))
 	case "offline":
 		do := s.svc.StopVM
 		if forced {
 			do = s.svc.ForceStopVM
 		}
-		op, err = do(ctx, k.c, id, service.CallOptions{})
+		op, err = do(ctx, k.c, id, k.opts(0))
 	default:
 		return 0, nil, invalid("status", "must be online or offline, got "+*status)
 	}
@@ -205,22 +205,23 @@ func (s *Server) edit(ctx context.Context, k *call, id int64, b *body) (int, any
 		return nil
 	}
 	if upd.Memory != nil || upd.Cores != nil || upd.Label != nil || upd.Note != nil || upd.CPUShares != nil || upd.Console != nil {
+		upd.Options = k.opts(len(ops))
 		if err := step(s.svc.UpdateVM(ctx, k.c, id, upd)); err != nil {
 			return 0, nil, err
 		}
 	}
 	if sizeMB != nil {
-		if err := step(s.svc.UpdateDisk(ctx, k.c, info.Disks[0].ID, service.DiskUpdate{SizeMB: sizeMB})); err != nil {
+		if err := step(s.svc.UpdateDisk(ctx, k.c, info.Disks[0].ID, service.DiskUpdate{SizeMB: sizeMB, Options: k.opts(len(ops))})); err != nil {
 			return 0, nil, err
 		}
 	}
 	if boot != nil {
-		if err := step(s.svc.SetBootType(ctx, k.c, service.BootTypeChange{VMID: id, BootType: *boot})); err != nil {
+		if err := step(s.svc.SetBootType(ctx, k.c, service.BootTypeChange{VMID: id, BootType: *boot, Options: k.opts(len(ops))})); err != nil {
 			return 0, nil, err
 		}
 	}
 	if bw != nil {
-		if err := step(s.svc.UpdateIface(ctx, k.c, service.IfaceUpdate{ID: info.Ifaces[0].ID, Bandwidth: bw})); err != nil {
+		if err := step(s.svc.UpdateIface(ctx, k.c, service.IfaceUpdate{ID: info.Ifaces[0].ID, Bandwidth: bw, Options: k.opts(len(ops))})); err != nil {
 			return 0, nil, err
 		}
 	}

@@ -70,7 +70,7 @@ func (s *Server) cloneVM(ctx context.Context, k *call) (int, any, error) {
 	if len(src.Disks) == 0 {
 		return 0, nil, &apiError{Status: http.StatusConflict, Code: CodeConflict, Msg: "virtual_machine_id: the source has no system disk to copy"}
 	}
-	req := service.VMCreateFrom{SrcDiskID: src.Disks[0].ID, Halted: start == nil || !*start}
+	req := service.VMCreateFrom{SrcDiskID: src.Disks[0].ID, Halted: start == nil || !*start, Options: k.opts(0)}
 	req.DatacenterID = src.DatacenterID
 	host, err := b.str("hostname")
 	if err != nil {
@@ -175,7 +175,7 @@ func (s *Server) deleteSnapshots(ctx context.Context, k *call) (int, any, error)
 	}
 	ops := []service.Operation{}
 	for _, d := range list {
-		op, err := s.svc.DeleteDisk(ctx, k.c, d.ID, service.CallOptions{})
+		op, err := s.svc.DeleteDisk(ctx, k.c, d.ID, k.opts(len(ops)))
 		if err != nil {
 			e := asError(err, nil)
 			if len(ops) > 0 {

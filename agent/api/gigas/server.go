@@ -54,6 +54,11 @@ type call struct {
 	op      *service.Caller
 	account int64
 	s       *Server
+	// raw is the request's body, read once (413 past the bound).
+	raw []byte
+	// idem is the Idempotency-Key; method and digest say what the call
+	// is to the service (idem.go).
+	idem, method, digest string
 }
 
 // handler answers a call: the success status and the body to encode.
@@ -115,7 +120,17 @@ func (s *Server) Paths() []string { return []string{"/account/", OpenAPIPath} }
 func (s *Server) serve(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		k, err := s.authenticate(w, r)
+		if err == nil && r.Method != http.MethodGet {
+			k.raw, err = readRaw(w, r, s.cfg.MaxBodyBytes)
+		}
 		if err == nil {
+			err = k.readIdem()
+		}
+		if err == nil {
+			if status, out, ok := s.replay(r.Context(), k); ok {
+				writeJSON(w, status, out)
+				return
+			}
 			var status int
 			var out any
 			status, out, err = h(r.Context(), k)
@@ -195,8 +210,8 @@ func pathID(r *http.Request, name string) (int64, error) {
 
 func (k *call) id(name string) (int64, error) { return pathID(k.r, name) }
 
-// body reads the request's JSON object.
-func (k *call) body() (*body, error) { return readBody(k.w, k.r, k.s.cfg.MaxBodyBytes) }
+// body decodes the request's JSON object.
+func (k *call) body() (*body, error) { return parseBody(k.raw) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

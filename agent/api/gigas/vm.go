@@ -154,7 +154,7 @@ func (s *Server) createVM(ctx context.Context, k *call) (int, any, error) {
 	} else if build != nil && !*build {
 		return 0, nil, notImplemented("required_virtual_machine_build", "false is not served: a VM is built when created")
 	}
-	req := service.VMCreateFrom{}
+	req := service.VMCreateFrom{Options: k.opts(0)}
 	if req.DatacenterID, err = s.location(b); err != nil {
 		return 0, nil, err
 	}
@@ -505,7 +505,7 @@ func (s *Server) deleteVM(ctx context.Context, k *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	ops, err := s.svc.DestroyVM(ctx, k.c, id, service.CallOptions{})
+	ops, err := s.svc.DestroyVM(ctx, k.c, id, k.opts(0))
 	if err != nil {
 		return 0, nil, svcErr(err, vmRename)
 	}
@@ -532,7 +532,7 @@ func (s *Server) rebootVM(ctx context.Context, k *call) (int, any, error) {
 	if force != nil && *force {
 		do = s.svc.ForceRebootVM
 	}
-	op, err := do(ctx, k.c, id, service.CallOptions{})
+	op, err := do(ctx, k.c, id, k.opts(0))
 	if err != nil {
 		return 0, nil, svcErr(err, vmRename)
 	}
@@ -551,7 +551,7 @@ func (s *Server) resetPassword(ctx context.Context, k *call) (int, any, error) {
 	if err := b.done(); err != nil {
 		return 0, nil, err
 	}
-	op, pw, err := s.svc.ResetPassword(ctx, k.c, id, service.CallOptions{})
+	op, pw, err := s.svc.ResetPassword(ctx, k.c, id, k.opts(0))
 	if err != nil {
 		return 0, nil, svcErr(err, vmRename)
 	}
