@@ -1,8 +1,12 @@
 package gigas
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/service"
@@ -33,6 +37,38 @@ func TestAsError(t *testing.T) {
 			e := asError(tc.err, rename)
 			if e.Status != tc.status || e.Code != tc.code || e.Msg != tc.msg {
 				t.Fatalf("got %d %s %q, want %d %s %q", e.Status, e.Code, e.Msg, tc.status, tc.code, tc.msg)
+			}
+		})
+	}
+}
+
+// TestGuard: the bad-key back-off the composition passes in (the Gandi
+// face's) refuses with 429 and Retry-After; its bad key stays 401.
+func TestGuard(t *testing.T) {
+	a := newAgent(t)
+	for _, tc := range []struct {
+		name   string
+		guard  func(r *http.Request, check func() error) error
+		status int
+		code   string
+	}{
+		{"refused", func(*http.Request, func() error) error { return errors.New("too many invalid API keys") }, 429, CodeRateLimited},
+		{"checked, bad key", func(_ *http.Request, check func() error) error { return check() }, 401, CodeUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(New(a.svc, Config{OperatorHash: service.HashKey(operatorKey), Guard: tc.guard}, slog.New(slog.NewTextHandler(io.Discard, nil))).Handler())
+			defer srv.Close()
+			req, _ := http.NewRequest("GET", srv.URL+acctPath(a.alice)+"/virtual_machines", nil)
+			req.Header.Set("Authorization", "wrong")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e apiError
+			json.NewDecoder(resp.Body).Decode(&e)
+			if resp.StatusCode != tc.status || e.Code != tc.code || (tc.status == 429 && resp.Header.Get("Retry-After") == "") {
+				t.Fatalf("%d %+v %v", resp.StatusCode, e, resp.Header)
 			}
 		})
 	}
