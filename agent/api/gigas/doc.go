@@ -26,15 +26,21 @@
 //     them, the service's floor for every face is 8 (400 says so).
 //   - the operator choosing ids (service.CallOptions' VMID...) is not
 //     read; an Idempotency-Key header is (idem.go).
-//   - status of a VM under an operator lock: service.VM.PowerState was
-//     added for it (status stays online/offline, locked is 1).
 //   - bw_stats -1Y (400): the collector keeps a month at most.
-//   - users (user_id), cpu_type and hypervisor_id are null: one host has
-//     no such catalogue. network_id is HostNetworkID, the host's one.
+//   - a README table row per endpoint exists; the closing table
+//     (docs 002 and 003, endpoint by endpoint) is the lead's.
+//
+// Notes: users (user_id), cpu_type and hypervisor_id are null: one host
+// has no such catalogue; network_id is HostNetworkID, the host's one.
+// A VM under the operator's lock keeps its status (service.VM.PowerState)
+// with locked 1. Service additions made for this face: CreateVMFrom's
+// DataDisks and Halted, DestroyVM, AddIface.
 //
 // Routes are one table (routes.go); the OpenAPI 3 document
-// (openapi.json, served at OpenAPIPath without a key) is checked against
-// the table and against what the server answers by openapi_test.go.
+// (openapi.json, written by openapi_gen.py, served at OpenAPIPath
+// without a key) is checked against the table and against what the
+// server answers by openapi_test.go; curl_test.go runs the document's
+// own curl examples.
 //
 // Authorization: the header holds the API key (a "Bearer " prefix is
 // accepted too). An account's key acts on its own account id only (403
