@@ -73,3 +73,23 @@ func TestGuard(t *testing.T) {
 		})
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	a := newAgent(t)
+	s := New(a.svc, Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	for _, key := range []string{"", aliceKey} {
+		req, _ := http.NewRequest("GET", srv.URL+acctPath(a.alice)+"/virtual_machines", nil)
+		req.Header.Set("Authorization", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	route := "GET /account/{account_id}/virtual_machines"
+	if s.stats.counts[route+"\x00401"] != 1 || s.stats.counts[route+"\x00200"] != 1 {
+		t.Fatalf("counts: %v", s.stats.counts)
+	}
+}

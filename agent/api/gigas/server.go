@@ -31,6 +31,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	routes []route
+	stats  requestStats
 }
 
 // New makes the face over svc.
@@ -110,7 +111,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeError(w, notFound("path", r.URL.Path+" is not an endpoint of this API (see "+OpenAPIPath+")"))
 	})
-	return jsonMethodErrors(mux)
+	return s.observed(jsonMethodErrors(mux))
 }
 
 // Paths lists the patterns the face serves, for the composition (which
