@@ -41,6 +41,8 @@ type agent struct {
 	t          *testing.T
 	st         *store.Store
 	svc        *service.Service
+	wf         *workflow.Workflows
+	vols       *file.Backend
 	srv        *httptest.Server
 	alice, bob int64
 	template   int64 // the image's id (template_id)
@@ -89,7 +91,7 @@ func newAgent(t *testing.T, opts ...agentOpt) *agent {
 		o(&cfg)
 	}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
-	wf := workflow.New(workflow.Config{DatacenterID: cfg.Datacenter.ID, Network: cfg.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")),
+	wf := workflow.New(workflow.Config{DatacenterID: cfg.Datacenter.ID, Network: cfg.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")), KernelsDir: cfg.KernelsDir,
 		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
 	rec := reconcile.New(reconcile.Config{Network: cfg.Network}, st, eng, hv, vols, wf, log)
 	svc := service.New(cfg, st, eng, wf, log)
@@ -100,7 +102,7 @@ func newAgent(t *testing.T, opts ...agentOpt) *agent {
 	if err := svc.SetStats(fakeStats{}, tokens, "http://agent.test:8080"); err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{t: t, st: st, svc: svc}
+	a := &agent{t: t, st: st, svc: svc, wf: wf, vols: vols}
 	a.alice, _ = svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0)
 	a.bob, _ = svc.EnsureAccount("BOB", "Bob", service.HashKey(bobKey), 0)
 	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
