@@ -32,7 +32,7 @@ func (s *Server) putVM(ctx context.Context, k *call) (int, any, error) {
 	set := b.set()
 	switch {
 	case len(set) == 0:
-		return 0, nil, missing("body: nothing to change (give template_id, status, or fields to edit)")
+		return 0, nil, &apiError{Status: http.StatusBadRequest, Code: CodeMissing, Msg: "body: nothing to change (give template_id, status, or the fields to edit)"}
 	case b.has("template_id"):
 		if err := only(set, "template_id", rebuildFields); err != nil {
 			return 0, nil, err

@@ -113,17 +113,7 @@ func (s *Server) cloneVM(ctx context.Context, k *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, svcErr(err, vmRename)
 	}
-	var id int64
-	for _, o := range ops {
-		if o.Type == "vm_create" {
-			id = o.VMID
-		}
-	}
-	v, err := s.view(k, id)
-	if err != nil {
-		return 0, nil, err
-	}
-	return accepted(k, ops, vmResource(v))
+	return s.created(k, ops, "") // the source's passwords: none new
 }
 
 // snapshots lists the snapshots of the VM's disks.

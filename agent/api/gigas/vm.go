@@ -133,113 +133,144 @@ func (s *Server) createVM(ctx context.Context, k *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	b.ignore("max_memory") // deprecated and ignored, says the document
-	if err := refuseCentral(b, centralFields...); err != nil {
+	if err := refuseCreateExtras(b); err != nil {
 		return 0, nil, err
 	}
-	if err := hostNetwork(b, "primary_network_id"); err != nil {
-		return 0, nil, err
-	}
-	for _, f := range []string{"iso_id", "iso_url"} {
-		if b.has(f) {
-			return 0, nil, notImplemented(f, "a VM is built from a template here; attach an ISO afterwards with POST .../iso")
-		}
-		b.ignore(f)
-	}
-	if err := notHere(b, "cpu_type", "the host's CPU is what the guest sees; it cannot be chosen"); err != nil {
-		return 0, nil, err
-	}
-	if build, err := b.bool("required_virtual_machine_build"); err != nil {
-		return 0, nil, err
-	} else if build != nil && !*build {
-		return 0, nil, notImplemented("required_virtual_machine_build", "false is not served: a VM is built when created")
-	}
-	req := service.VMCreateFrom{Options: k.opts(0)}
-	if req.DatacenterID, err = s.location(b); err != nil {
-		return 0, nil, err
-	}
-	host, err := b.str("hostname")
+	req, rename, err := s.decodeCreate(b)
 	if err != nil {
 		return 0, nil, err
 	}
-	if host == nil {
-		return 0, nil, missing("hostname")
-	}
-	if err := service.GigasHostname(*host); err != nil {
-		return 0, nil, svcErr(err, nil)
-	}
-	req.Hostname = *host
-	if req.Label, err = b.str("label"); err != nil {
-		return 0, nil, err
-	}
-	if req.Label == nil {
-		return 0, nil, missing("label")
-	}
-	for _, f := range []struct {
-		key string
-		dst **int64
-	}{{"memory", &req.Memory}, {"cpus", &req.Cores}} {
-		if *f.dst, err = b.int(f.key); err != nil {
-			return 0, nil, err
-		}
-		if *f.dst == nil {
-			return 0, nil, missing(f.key)
-		}
-	}
-	size, err := b.int("primary_disk_size")
-	if err != nil {
-		return 0, nil, err
-	}
-	if size == nil {
-		return 0, nil, missing("primary_disk_size")
-	}
-	mb, err := gbToMB("primary_disk_size", *size)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Disk.Size = &mb
-	tid, err := b.int("template_id")
-	if err != nil {
-		return 0, nil, err
-	}
-	if tid == nil {
-		return 0, nil, missing("template_id")
-	}
-	img, err := s.image("template_id", *tid)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.SrcDiskID = img.DiskID
-	rename := maps.Clone(vmRename)
-	if req.DataDisks, err = dataDisks(b, *host, rename); err != nil {
-		return 0, nil, err
-	}
-	if req.CPUShares, err = b.int("cpu_shares"); err != nil {
-		return 0, nil, err
-	}
-	if req.Note, err = b.str("note"); err != nil {
-		return 0, nil, err
-	}
-	if req.Bandwidth, err = rateLimit(b); err != nil {
-		return 0, nil, err
-	}
-	pw, given, err := password(b, "initial_root_password")
-	if err != nil {
-		return 0, nil, err
-	}
-	if !given {
-		if pw, err = newPassword(); err != nil {
-			return 0, nil, err
-		}
-	}
-	req.Password = pw
-	if err := b.done(); err != nil {
-		return 0, nil, err
-	}
+	req.Options = k.opts(0)
+	pw := req.Password
 	ops, err := s.svc.CreateVMFrom(ctx, k.c, req)
 	if err != nil {
 		return 0, nil, svcErr(err, rename)
 	}
+	return s.created(k, ops, pw)
+}
+
+// refuseCreateExtras reads create's parameters this host cannot honour
+// (a central tier's choices, ISOs, the CPU type, no build), refusing any
+// given, and the deprecated max_memory, ignored.
+func refuseCreateExtras(b *body) error {
+	b.ignore("max_memory") // deprecated and ignored, says the document
+	if err := refuseCentral(b, centralFields...); err != nil {
+		return err
+	}
+	if err := hostNetwork(b, "primary_network_id"); err != nil {
+		return err
+	}
+	for _, f := range []string{"iso_id", "iso_url"} {
+		if err := notHere(b, f, "a VM is built from a template here; attach an ISO afterwards with POST .../iso"); err != nil {
+			return err
+		}
+	}
+	if err := notHere(b, "cpu_type", "the host's CPU is what the guest sees; it cannot be chosen"); err != nil {
+		return err
+	}
+	if build, err := b.bool("required_virtual_machine_build"); err != nil {
+		return err
+	} else if build != nil && !*build {
+		return notImplemented("required_virtual_machine_build", "false is not served: a VM is built when created")
+	}
+	return nil
+}
+
+// required is an integer field that must be given.
+func required(b *body, key string) (int64, error) {
+	n, err := b.int(key)
+	if err != nil {
+		return 0, err
+	}
+	if n == nil {
+		return 0, missing(key)
+	}
+	return *n, nil
+}
+
+// decodeCreate decodes create's VM, in the document's order: the
+// request (its Password the one given, or one generated) and the
+// service's field names in this call's words.
+func (s *Server) decodeCreate(b *body) (service.VMCreateFrom, map[string]string, error) {
+	var req service.VMCreateFrom
+	var err error
+	if req.DatacenterID, err = s.location(b); err != nil {
+		return req, nil, err
+	}
+	host, err := b.str("hostname")
+	if err != nil {
+		return req, nil, err
+	}
+	if host == nil {
+		return req, nil, missing("hostname")
+	}
+	if err := service.GigasHostname(*host); err != nil {
+		return req, nil, svcErr(err, nil)
+	}
+	req.Hostname = *host
+	if req.Label, err = b.str("label"); err != nil {
+		return req, nil, err
+	}
+	if req.Label == nil {
+		return req, nil, missing("label")
+	}
+	mem, err := required(b, "memory")
+	if err != nil {
+		return req, nil, err
+	}
+	cores, err := required(b, "cpus")
+	if err != nil {
+		return req, nil, err
+	}
+	req.Memory, req.Cores = &mem, &cores
+	size, err := required(b, "primary_disk_size")
+	if err != nil {
+		return req, nil, err
+	}
+	mb, err := gbToMB("primary_disk_size", size)
+	if err != nil {
+		return req, nil, err
+	}
+	req.Disk.Size = &mb
+	tid, err := required(b, "template_id")
+	if err != nil {
+		return req, nil, err
+	}
+	img, err := s.image("template_id", tid)
+	if err != nil {
+		return req, nil, err
+	}
+	req.SrcDiskID = img.DiskID
+	rename := maps.Clone(vmRename)
+	if req.DataDisks, err = dataDisks(b, *host, rename); err != nil {
+		return req, nil, err
+	}
+	if req.CPUShares, err = b.int("cpu_shares"); err != nil {
+		return req, nil, err
+	}
+	if req.Note, err = b.str("note"); err != nil {
+		return req, nil, err
+	}
+	if req.Bandwidth, err = rateLimit(b); err != nil {
+		return req, nil, err
+	}
+	pw, given, err := password(b, "initial_root_password")
+	if err != nil {
+		return req, nil, err
+	}
+	if !given {
+		if pw, err = newPassword(); err != nil {
+			return req, nil, err
+		}
+	}
+	req.Password = pw
+	return req, rename, b.done()
+}
+
+// created answers a creation (create, clone): the new VM, as it is now
+// (unbuilt, locked), with its password (shown this once) and the
+// operations that build it.
+func (s *Server) created(k *call, ops []service.Operation, pw string) (int, any, error) {
 	var id int64
 	for _, o := range ops {
 		if o.Type == "vm_create" {
