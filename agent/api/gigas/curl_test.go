@@ -110,7 +110,7 @@ func TestSeedCurlExamples(t *testing.T) {
 		{`{"memory": "1024"}`, 202},
 		{`{"cpus": "4"}`, 202},
 		{`{"label": "NewLabel"}`, 202},
-		{`{"hostname": "NewHostname"}`, 501}, // TODO in doc.go
+		{`{"hostname": "NewHostname"}`, 202},
 		{`{"primary_disk_size": "NN"}`, 202},
 		{`{"note": "This is a note."}`, 202},
 		{`{"cpu_type": "intel|amd"}`, 501}, // the host's CPU is what it is

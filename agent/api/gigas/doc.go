@@ -14,7 +14,6 @@
 //     must format itself (mkswap); the first-boot seed could do it.
 //   - network_interface: primary true (501): a new interface goes after
 //     the others. The document's 201 for an offline VM is 202 here.
-//   - edit hostname (501): service.VMUpdate has no hostname.
 //   - clone: clone_user_id, secondary_disk_size and clone_disk_* (501);
 //     required_startup false (the default) boots the clone once, then
 //     stops it gracefully (vm_create always starts what it defines).

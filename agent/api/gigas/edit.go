@@ -127,9 +127,6 @@ func (s *Server) edit(ctx context.Context, k *call, id int64, b *body) (int, any
 	if err := notHere(b, "cpu_type", "the host's CPU is what the guest sees; it cannot be chosen"); err != nil {
 		return 0, nil, err
 	}
-	if err := notHere(b, "hostname", "not yet: the service keeps a VM's hostname from its creation (TODO in doc.go)"); err != nil {
-		return 0, nil, err
-	}
 	info, err := s.svc.VM(k.c, id)
 	if err != nil {
 		return 0, nil, svcErr(err, vmRename)
@@ -148,6 +145,16 @@ func (s *Server) edit(ctx context.Context, k *call, id int64, b *body) (int, any
 	}
 	if upd.Label, err = b.str("label"); err != nil {
 		return 0, nil, err
+	}
+	// Informative, says the document: the record's name, which the guest
+	// gets only from a seed written later (new credentials, a rebuild).
+	if upd.Hostname, err = b.str("hostname"); err != nil {
+		return 0, nil, err
+	}
+	if upd.Hostname != nil {
+		if err := service.GigasHostname(*upd.Hostname); err != nil {
+			return 0, nil, svcErr(err, nil)
+		}
 	}
 	if upd.Note, err = b.str("note"); err != nil {
 		return 0, nil, err
@@ -204,7 +211,7 @@ func (s *Server) edit(ctx context.Context, k *call, id int64, b *body) (int, any
 		ops = append(ops, op)
 		return nil
 	}
-	if upd.Memory != nil || upd.Cores != nil || upd.Label != nil || upd.Note != nil || upd.CPUShares != nil || upd.Console != nil {
+	if upd.Memory != nil || upd.Cores != nil || upd.Label != nil || upd.Note != nil || upd.CPUShares != nil || upd.Console != nil || upd.Hostname != nil {
 		upd.Options = k.opts(len(ops))
 		if err := step(s.svc.UpdateVM(ctx, k.c, id, upd)); err != nil {
 			return 0, nil, err

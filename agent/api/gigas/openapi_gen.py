@@ -77,6 +77,7 @@ schemas = {
     }, required=["memory", "cpus", "hostname", "label", "primary_disk_size", "template_id"]),
     "VirtualMachineEdit": obj({
         "memory": intlike, "max_memory": intlike, "cpus": intlike, "label": S("string"), "note": S("string"),
+        "hostname": S("string", description="informative: the guest gets it only from a seed written later (reset_password, a rebuild)"),
         "primary_disk_size": dict(intlike, description="GB, grow only"), "boot_type": S("string", enum=["default", "cdrom"]),
         "cpu_shares": intlike, "rate_limit": dict(intlike, description="Mb/s of the first interface, 0 unlimited"), "noreboot": boollike,
         "console": dict(boollike, description="extension: activates (true) or deactivates the console remote_console links to"),

@@ -144,7 +144,11 @@ func lifecycle(t *testing.T, a *agent) {
 	if r := a.do(aliceKey, "PUT", path, map[string]any{"status": "offline", "label": "x"}); r.status != 400 || !strings.HasPrefix(r.obj()["message"].(string), "label:") {
 		t.Fatalf("status with label: %d %s", r.status, r.raw)
 	}
-	a.must(501, aliceKey, "PUT", path, map[string]any{"hostname": "NewHostname"})
+	a.wait(aliceKey, a.alice, a.must(202, aliceKey, "PUT", path, map[string]any{"hostname": "NewHostname"}))
+	if h := a.must(200, aliceKey, "GET", path, nil).obj()["hostname"]; h != "NewHostname" {
+		t.Fatalf("hostname: %v", h)
+	}
+	a.must(400, aliceKey, "PUT", path, map[string]any{"hostname": "9lives"})
 
 	// Power.
 	a.wait(aliceKey, a.alice, a.must(202, aliceKey, "PUT", path, map[string]any{"status": "offline"}))
