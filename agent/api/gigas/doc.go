@@ -10,8 +10,9 @@
 // libvirt, the store's records or the steps of operations.
 //
 // TODO (left for the next session; each answers a clear 501 or 400 now):
-//   - create: the swap disk (swap_disk_size) is a blank disk the guest
-//     must format itself (mkswap); the first-boot seed could do it.
+//   - create: the swap disk is made swap by the first boot's command
+//     (swapScript, cloud-init runcmd); a template without cloud-init
+//     leaves it blank. A rebuild does not run it again.
 //   - network_interface: primary true (501): a new interface goes after
 //     the others. The document's 201 for an offline VM is 202 here.
 //   - clone: clone_user_id, secondary_disk_size and clone_disk_* (501);

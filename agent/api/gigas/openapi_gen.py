@@ -69,7 +69,7 @@ schemas = {
     "VirtualMachineCreate": obj({
         "memory": intlike, "max_memory": dict(intlike, description="deprecated, ignored"), "cpus": intlike, "hostname": S("string", pattern="^[A-Za-z]([A-Za-z0-9-]{0,23}[A-Za-z0-9])?$"),
         "label": S("string"), "primary_disk_size": dict(intlike, description="GB"), "template_id": intlike, "location_id": dict(intlike, description="this host's location only"),
-        "cpu_shares": intlike, "swap_disk_size": dict(intlike, description="GB, 0 none: a blank disk after the primary, named <hostname>-swap, which the guest formats"),
+        "cpu_shares": intlike, "swap_disk_size": dict(intlike, description="GB, 0 none: a disk after the primary, named <hostname>-swap, made swap at the first boot (cloud-init)"),
         "secondary_disk_size": {"oneOf": [intlike, arr(intlike)], "description": "GB: one size or a list, a blank disk each, after the swap disk"},
         "initial_root_password": S("string", pattern="^[A-Za-z0-9_-]{8,32}$", description="generated and returned when absent"),
         "note": S("string"), "rate_limit": dict(intlike, description="Mb/s, 0 unlimited"), "primary_network_id": dict(intlike, description="the host's one network, 1, only"),

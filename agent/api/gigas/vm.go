@@ -245,6 +245,9 @@ func (s *Server) decodeCreate(b *body) (service.VMCreateFrom, map[string]string,
 	if req.DataDisks, err = dataDisks(b, *host, rename); err != nil {
 		return req, nil, err
 	}
+	if len(req.DataDisks) > 0 && req.DataDisks[0].Name == *host+"-swap" {
+		req.Run = swapScript
+	}
 	if req.CPUShares, err = b.int("cpu_shares"); err != nil {
 		return req, nil, err
 	}
@@ -290,7 +293,7 @@ func (s *Server) created(k *call, ops []service.Operation, pw string) (int, any,
 // many times as secondary disks"), in GB, as the VM's data disks: the
 // swap disk first, then the secondary ones in order. rename gets each
 // one's service field name. The swap disk is a blank disk named
-// <hostname>-swap: the guest formats it (mkswap) itself.
+// <hostname>-swap, which the first boot makes swap (swapScript).
 func dataDisks(b *body, host string, rename map[string]string) ([]service.DataDisk, error) {
 	var out []service.DataDisk
 	swap, err := b.int("swap_disk_size")
@@ -334,6 +337,12 @@ func dataDisks(b *body, host string, rename map[string]string) ([]service.DataDi
 	}
 	return out, nil
 }
+
+// swapScript is the first boot's last command when the VM has a swap
+// disk, its second (xvdb on Xen, vdb under QEMU): made swap and used,
+// unless it holds anything already (blkid finds a signature).
+const swapScript = `for d in /dev/xvdb /dev/vdb; do if [ -b "$d" ] && ! blkid "$d" >/dev/null 2>&1; then ` +
+	`mkswap -L xa-swap "$d" && swapon "$d" && echo 'LABEL=xa-swap none swap sw 0 0' >> /etc/fstab; break; fi; done`
 
 // notHere refuses a field this host cannot honour, naming why.
 func notHere(b *body, field, why string) error {

@@ -113,6 +113,12 @@ func lifecycle(t *testing.T, a *agent) {
 	}
 	a.wait(aliceKey, a.alice, create)
 	id := vm["id"].(string)
+	a.st.View(func(tx *store.Tx) {
+		n, _ := strconv.ParseInt(id, 10, 64)
+		if v, _ := tx.VM(n); v.Provision == nil || v.Provision.Run != swapScript {
+			t.Errorf("the first boot does not make the swap disk swap: %+v", v.Provision)
+		}
+	})
 	path := a.vmPath(a.alice, id)
 	got := a.must(200, aliceKey, "GET", path, nil).obj()
 	if got["status"] != "online" || got["locked"] != 0.0 || got["initial_password"] != nil || got["template_id"] != strconv.FormatInt(a.template, 10) {
