@@ -27,6 +27,8 @@
 //   - the operator choosing ids (service.CallOptions' VMID...) is not
 //     read; an Idempotency-Key header is (idem.go).
 //   - bw_stats -1Y (400): the collector keeps a month at most.
+//   - cpu_type (501: the host's CPU is what it is) and iso_url (501: a
+//     catalogue's), required_virtual_machine_build false (501).
 //   - a README table row per endpoint exists; the closing table
 //     (docs 002 and 003, endpoint by endpoint) is the lead's.
 //
@@ -34,7 +36,8 @@
 // has no such catalogue; network_id is HostNetworkID, the host's one.
 // A VM under the operator's lock keeps its status (service.VM.PowerState)
 // with locked 1. Service additions made for this face: CreateVMFrom's
-// DataDisks and Halted, DestroyVM, AddIface.
+// DataDisks and Halted, DestroyVM, AddIface, VMUpdate.Hostname,
+// VM.PowerState.
 //
 // Routes are one table (routes.go); the OpenAPI 3 document
 // (openapi.json, written by openapi_gen.py, served at OpenAPIPath
