@@ -4,7 +4,7 @@ import "github.com/xenagent/xenagent/agent/workflow"
 
 // vmUpdateInput is the input of the vm_update req asks for.
 func vmUpdateInput(req VMUpdate) workflow.VMUpdate {
-	in := workflow.VMUpdate{Memory: req.Memory, MaxMemory: req.MaxMemory, Cores: req.Cores, Console: req.Console, SSHKey: req.SSHKey}
+	in := workflow.VMUpdate{Memory: req.Memory, MaxMemory: req.MaxMemory, Cores: req.Cores, Console: req.Console, SSHKey: req.SSHKey, Hostname: req.Hostname}
 	req.VMTune.input(&in)
 	return in
 }

@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -55,8 +57,24 @@ type VMCreateFrom struct {
 	VMSpec
 	Disk      VMDiskSpec
 	SrcDiskID int64
-	Options   CallOptions
+	// DataDisks are empty data disks made in the same call and attached
+	// after the system disk, in order (the Gigas document's swap and
+	// secondary disks); none for the Gandi face.
+	DataDisks []DataDisk
+	// Halted: the VM is stopped (gracefully) once built, by a vm_stop
+	// after vm_create (the Gigas clone's required_startup false).
+	Halted  bool
+	Options CallOptions
 }
+
+// DataDisk is an empty data disk a VM is created with.
+type DataDisk struct {
+	Name   string // "" is the default, disk<id>
+	SizeMB int64
+}
+
+// MaxDataDisks bounds the data disks one creation makes.
+const MaxDataDisks = 8
 
 // VMDiskSpec is vm.create_from's system disk: the seed's
 // DiskCopyDescription. A nil field is absent: the VM's datacenter, the
@@ -222,7 +240,10 @@ func (s *Service) sysDiskReq(d VMDiskSpec, dc int64) (diskReq, error) {
 }
 
 // reserveVM records the VM and the ops that create it.
-func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskID int64, after []int64) ([]int64, error) {
+//
+// extra are data disks reserved in the same call (being created, their
+// operations among after): attached after the system disk from the start.
+func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskID int64, after []int64, extra ...int64) ([]int64, error) {
 	var ids []int64
 	if diskID == 0 {
 		d, ok := tx.Disk(r.sysDiskID)
@@ -277,7 +298,7 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 		}
 	}
 	vm := store.VM{AccountID: acct, DatacenterID: r.dc, Hostname: r.hostname, Memory: r.memory, MaxMemory: r.maxMem,
-		Cores: r.cores, AIActive: r.aiActive, State: store.VMBeingCreated, DiskIDs: []int64{diskID},
+		Cores: r.cores, AIActive: r.aiActive, State: store.VMBeingCreated, DiskIDs: append([]int64{diskID}, extra...),
 		IfaceIDs: []int64{iface.ID}, Provision: prov, DateCreated: now(), DateUpdated: now()}
 	r.tune.apply(&vm)
 	if o.vmID != 0 {
@@ -290,12 +311,16 @@ func (s *Service) reserveVM(tx *store.Tx, acct int64, o callOpts, r vmReq, diskI
 	}
 	vm.Domain = workflow.DomainName(vm.ID)
 	tx.PutVM(vm)
-	d, _ := tx.Disk(diskID)
-	d.VMID = vm.ID
-	tx.PutDisk(d)
+	keys := []string{workflow.VMKey(vm.ID)}
+	for _, id := range vm.DiskIDs {
+		d, _ := tx.Disk(id)
+		d.VMID = vm.ID
+		tx.PutDisk(d)
+		keys = append(keys, workflow.DiskKey(id))
+	}
 	iface.VMID = vm.ID
 	tx.PutIface(iface)
-	op := s.newOp(tx, acct, opSpec{typ: "vm_create", vmID: vm.ID, keys: []string{workflow.VMKey(vm.ID), workflow.DiskKey(diskID), workflow.IfaceKey(iface.ID)},
+	op := s.newOp(tx, acct, opSpec{typ: "vm_create", vmID: vm.ID, keys: append(keys, workflow.IfaceKey(iface.ID)),
 		after: after, params: map[string]string{"hostname": vm.Hostname}, eta: 30})
 	return append(ids, op.ID), nil
 }
@@ -339,6 +364,9 @@ func (s *Service) CreateVMFrom(ctx context.Context, c *Caller, req VMCreateFrom)
 	}
 	dreq.source = req.SrcDiskID
 	dreq.accountID, dreq.id = acct, o.diskID
+	if len(req.DataDisks) > MaxDataDisks {
+		return nil, Invalid(ObjVM, "data_disks", "must list at most %d disks, got %d", MaxDataDisks, len(req.DataDisks))
+	}
 	ops, err := s.submitCall(acct, o, func(tx *store.Tx) ([]int64, error) {
 		d, err := s.reserveDisk(tx, dreq)
 		if err != nil {
@@ -346,11 +374,30 @@ func (s *Service) CreateVMFrom(ctx context.Context, c *Caller, req VMCreateFrom)
 		}
 		dop := s.newOp(tx, acct, opSpec{typ: "disk_create", diskID: d.ID, keys: []string{workflow.DiskKey(d.ID)},
 			params: map[string]string{"source": strconv.FormatInt(d.Source, 10)}, eta: 10})
-		rest, err := s.reserveVM(tx, acct, o, r, d.ID, []int64{dop.ID})
+		ids, extra := []int64{dop.ID}, []int64{}
+		for i, dd := range req.DataDisks {
+			// Each is checked and charged to the quota as disk.create's
+			// are, after the ones before it.
+			x, err := s.reserveDisk(tx, diskReq{obj: ObjDisk, accountID: acct, dc: r.dc, name: dd.Name, sizeMB: dd.SizeMB})
+			if err != nil {
+				e := *Classify(err)
+				e.Msg = fmt.Sprintf("data_disks[%d].%s", i, e.Msg)
+				return nil, &e
+			}
+			xop := s.newOp(tx, acct, opSpec{typ: "disk_create", diskID: x.ID, keys: []string{workflow.DiskKey(x.ID)}, eta: 10})
+			ids, extra = append(ids, xop.ID), append(extra, x.ID)
+		}
+		rest, err := s.reserveVM(tx, acct, o, r, d.ID, slices.Clone(ids), extra...)
 		if err != nil {
 			return nil, err
 		}
-		return append([]int64{dop.ID}, rest...), nil
+		ids = append(ids, rest...)
+		if req.Halted {
+			create, _ := tx.Operation(ids[len(ids)-1])
+			stop := s.newOp(tx, acct, opSpec{typ: "vm_stop", vmID: create.VMID, keys: []string{workflow.VMKey(create.VMID)}, after: []int64{create.ID}, eta: 10})
+			ids = append(ids, stop.ID)
+		}
+		return ids, nil
 	})
 	if err != nil {
 		return nil, err

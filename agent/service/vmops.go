@@ -49,6 +49,10 @@ type VMUpdate struct {
 	SSHKey *string
 	// Password is the clear text, kept only as a hash; "" removes it.
 	Password *string
+	// Hostname renames the VM's record (a DNS label, GandiHostname): the
+	// guest is not changed now; a first-boot seed written later (new
+	// credentials, a rebuild) carries it.
+	Hostname *string
 	VMTune   // description, label, note, cpu_shares (tune.go)
 	Options  CallOptions
 }
@@ -108,6 +112,12 @@ func vmUpdateParams(req VMUpdate) (params, secrets map[string]string, err error)
 	if req.Console != nil {
 		params["console"] = map[bool]string{true: "1", false: "0"}[*req.Console]
 	}
+	if req.Hostname != nil {
+		if err := GandiHostname(*req.Hostname); err != nil {
+			return nil, nil, err
+		}
+		params["hostname"] = *req.Hostname
+	}
 	if req.SSHKey != nil && *req.SSHKey != "" {
 		params["ssh_key"] = *req.SSHKey // "" adds no key: nothing to change
 	}
@@ -138,7 +148,7 @@ func vmUpdateParams(req VMUpdate) (params, secrets map[string]string, err error)
 	if len(params) == 0 && secrets == nil {
 		// An operation that changes nothing would still take the VM's
 		// turn and say DONE: refuse it, as disk.update does.
-		return nil, nil, Errorf(ObjVM, KindMissing, "update_spec: nothing to change (give one of memory, vm_max_memory, cores, console, password, ssh_key, description, label, note, cpu_shares)")
+		return nil, nil, Errorf(ObjVM, KindMissing, "update_spec: nothing to change (give one of memory, vm_max_memory, cores, console, password, ssh_key, description, label, note, cpu_shares, hostname)")
 	}
 	return params, secrets, nil
 }

@@ -12,18 +12,21 @@ import (
 type VM struct {
 	ID, DatacenterID             int64
 	Hostname, Description, State string
-	Label, Note                  string // the Gigas document's (tune.go)
-	Memory, MaxMemory, Cores     int64
-	CPUShares                    int64 // 0: the hypervisor's default
-	AIActive, Console            int64
-	ISOID                        int64  // the ISO attached as CD-ROM, 0: none (iso.go)
-	BootType                     string // default or cdrom (iso.go)
-	DiskIDs, IfaceIDs            []int64
-	DateCreated, DateUpdated     time.Time
+	// PowerState is the record's state even while an operator lock
+	// shows State "locked" (the Gigas face shows both: status and locked).
+	PowerState               string
+	Label, Note              string // the Gigas document's (tune.go)
+	Memory, MaxMemory, Cores int64
+	CPUShares                int64 // 0: the hypervisor's default
+	AIActive, Console        int64
+	ISOID                    int64  // the ISO attached as CD-ROM, 0: none (iso.go)
+	BootType                 string // default or cdrom (iso.go)
+	DiskIDs, IfaceIDs        []int64
+	DateCreated, DateUpdated time.Time
 }
 
 func vmOf(v store.VM) VM {
-	return VM{ID: v.ID, DatacenterID: v.DatacenterID, Hostname: v.Hostname, Description: v.Description, State: v.State,
+	return VM{ID: v.ID, DatacenterID: v.DatacenterID, Hostname: v.Hostname, Description: v.Description, State: v.State, PowerState: v.State,
 		Label: v.Label, Note: v.Note, CPUShares: v.CPUShares,
 		Memory: v.Memory, MaxMemory: v.MaxMemory, Cores: v.Cores, AIActive: v.AIActive, Console: v.Console,
 		ISOID: v.ISOID, BootType: bootTypeOf(v),

@@ -52,6 +52,10 @@ type VMUpdate struct {
 	Label       *string `json:"label,omitempty"`
 	Note        *string `json:"note,omitempty"`
 	CPUShares   *int64  `json:"cpu_shares,omitempty"`
+	// Hostname renames the VM's record (the Gigas document's informative
+	// hostname): nothing changes in the guest now; a first-boot seed
+	// written later (new credentials, a rebuild) carries it.
+	Hostname *string `json:"hostname,omitempty"`
 }
 
 // DiskUpdate is disk_update's input: what changes, and whether the VM

@@ -43,6 +43,9 @@ func (s *Workflows) applyVMUpdate(ctx context.Context, r *ops.Run) error {
 		}
 		commitCredentials(&v, op, in, p.SeedGen) // credentials.go
 		tuneRecord(&v, in)
+		if in.Hostname != nil {
+			v.Hostname = *in.Hostname
+		}
 		if v.MaxMemory != oldMax || v.Cores != oldCores {
 			v.RestartPending = true
 		}

@@ -91,6 +91,11 @@ size_mb = 8
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
+	// The Gigas face is served beside /xmlrpc/, counted on /metrics.
+	acct := l.must("hosting.account.info").(map[string]any)["id"]
+	if code, b := get(l.port, fmt.Sprintf("/account/%v/virtual_machine/%s", acct, vmID), l.key); code != http.StatusOK || !strings.Contains(string(b), `"hostname":"scraped"`) {
+		t.Errorf("the Gigas face's GET of the VM: %d %s", code, b)
+	}
 	for _, auth := range []string{"", "Bearer " + l.key, "Bearer wrong-operator-key-0123456789", "Basic " + operatorKey} {
 		if code, _ := get(l.port, "/metrics", auth); code != http.StatusUnauthorized {
 			t.Errorf("/metrics on the API address with %q: %d, want 401", auth, code)
@@ -137,6 +142,7 @@ size_mb = 8
 		{"go_heap_objects_bytes", nil, func(v float64) bool { return v > 256<<10 }, "> 256 KiB"},
 		{"go_gc_pauses_seconds_count", nil, func(v float64) bool { return v >= 0 }, "present"},
 		{"xenagent_rpc_requests_total", []string{"method", "hosting.vm.create_from", "fault", "0"}, func(v float64) bool { return v == 1 }, "1"},
+		{"xenagent_gigas_requests_total", []string{"route", "GET /account/{account_id}/virtual_machine/{virtual_machine_id}", "status", "200"}, func(v float64) bool { return v == 1 }, "1"},
 		{"xenagent_connections", nil, func(v float64) bool { return v >= 0 }, "present"},
 		{"xenagent_volumes", []string{"kind", "quarantined"}, func(v float64) bool { return v == 0 }, "0"},
 		{"xenagent_build_info", nil, func(v float64) bool { return v == 1 }, "1"},

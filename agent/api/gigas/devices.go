@@ -1,0 +1,417 @@
+package gigas
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/xenagent/xenagent/agent/service"
+)
+
+// vmInfo reads the path's VM with its disks and ifaces.
+func (s *Server) vmInfo(k *call) (service.VMInfo, error) {
+	id, err := k.id("virtual_machine_id")
+	if err != nil {
+		return service.VMInfo{}, err
+	}
+	info, err := s.svc.VM(k.c, id)
+	return info, svcErr(err, vmRename)
+}
+
+// noQuery refuses query parameters on a call that takes none, and those
+// outside allowed on one that does.
+func noQuery(k *call, allowed ...string) error {
+	for key := range k.r.URL.Query() {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || a == key
+		}
+		if !ok {
+			return invalid(key, "unknown filter for this call")
+		}
+	}
+	return nil
+}
+
+func gb(mb int64) float64 { return float64(mb) / 1024 }
+
+func (s *Server) listDisks(ctx context.Context, k *call) (int, any, error) {
+	if err := noQuery(k); err != nil {
+		return 0, nil, err
+	}
+	info, err := s.vmInfo(k)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := []map[string]any{}
+	for i, d := range info.Disks {
+		out = append(out, map[string]any{
+			"id": strconv.FormatInt(d.ID, 10), "virtual_machine_id": strconv.FormatInt(info.ID, 10), "label": d.Name,
+			"size": gb(d.SizeMB), "primary": i == 0, "position": i, "status": d.State,
+			"created_at": date(d.DateCreated), "updated_at": date(d.DateUpdated),
+		})
+	}
+	return http.StatusOK, out, nil
+}
+
+// HostNetworkID is the id of the host's one network, the public one
+// its interfaces are on: network_id in what the face shows, and the only
+// one a call may name.
+const HostNetworkID = "1"
+
+// hostNetwork refuses a network other than the host's.
+func hostNetwork(b *body, field string) error {
+	n, err := b.int(field)
+	if err != nil || n == nil {
+		return err
+	}
+	if strconv.FormatInt(*n, 10) != HostNetworkID {
+		return notFound(field, fmt.Sprintf("this host has one network, %s, not %d (networks across hosts are a central tier's)", HostNetworkID, *n))
+	}
+	return nil
+}
+
+// rateOf is an iface's bandwidth as rate_limit, Mb/s, 0 unlimited.
+func rateOf(bw float64) float64 { return bw / 1e6 }
+
+func ifaceResource(vmID int64, i service.Iface) map[string]any {
+	addrs := []string{}
+	for _, ip := range i.IPs {
+		addrs = append(addrs, ip.Addr)
+	}
+	return map[string]any{
+		"id": strconv.FormatInt(i.ID, 10), "virtual_machine_id": strconv.FormatInt(vmID, 10),
+		"label": "eth" + strconv.FormatInt(i.Num, 10), "network_id": HostNetworkID, "public": true, "primary": i.Num == 0,
+		"rate_limit": rateOf(i.Bandwidth), "ip_addresses": addrs, "status": i.State,
+		"created_at": date(i.DateCreated), "updated_at": date(i.DateUpdated),
+	}
+}
+
+func (s *Server) listIfaces(ctx context.Context, k *call) (int, any, error) {
+	if err := noQuery(k, "interface_label", "network_id", "public"); err != nil {
+		return 0, nil, err
+	}
+	info, err := s.vmInfo(k)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := k.r.URL.Query()
+	out := []map[string]any{}
+	for _, i := range info.Ifaces {
+		res := ifaceResource(info.ID, i)
+		if l := q.Get("interface_label"); l != "" && res["label"] != l {
+			continue
+		}
+		if n := q.Get("network_id"); n != "" && n != HostNetworkID {
+			continue
+		}
+		if p := q.Get("public"); p != "" && strings.ToLower(p) != "true" && p != "1" {
+			continue
+		}
+		out = append(out, res)
+	}
+	return http.StatusOK, out, nil
+}
+
+// addIface adds an interface to the VM: a new one with one address
+// (rate_limit in Mb/s, 0 unlimited; the network's default when absent),
+// or, with network_interface_id, a free interface of the account. The
+// document answers 201 for an offline VM; here both are operations: 202.
+func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
+	id, err := k.id("virtual_machine_id")
+	if err != nil {
+		return 0, nil, err
+	}
+	b, err := k.body()
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := hostNetwork(b, "network_id"); err != nil {
+		return 0, nil, err
+	}
+	b.ignore("label") // an interface's label is its position, eth<N>
+	if p, err := b.bool("primary"); err != nil {
+		return 0, nil, err
+	} else if p != nil && *p {
+		return 0, nil, notImplemented("primary", "not yet: a new interface goes after the others; the first is the primary (TODO in doc.go)")
+	}
+	bw, err := rateLimit(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	iid, err := b.int("network_interface_id")
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := b.done(); err != nil {
+		return 0, nil, err
+	}
+	rename := map[string]string{"iface_id": "network_interface_id", "vm_id": "virtual_machine_id", "bandwidth": "rate_limit"}
+	if iid != nil {
+		if bw != nil {
+			return 0, nil, invalid("rate_limit", "is given when an interface is created, not with network_interface_id")
+		}
+		op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid, Options: k.opts(0)})
+		if err != nil {
+			return 0, nil, svcErr(err, rename)
+		}
+		return accepted(k, []service.Operation{op}, nil)
+	}
+	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw, Options: k.opts(0)})
+	if err != nil {
+		return 0, nil, svcErr(err, rename)
+	}
+	return accepted(k, ops, nil)
+}
+
+func (s *Server) listIPs(ctx context.Context, k *call) (int, any, error) {
+	if err := noQuery(k, "network_id", "interface_id", "public"); err != nil {
+		return 0, nil, err
+	}
+	info, err := s.vmInfo(k)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := k.r.URL.Query()
+	out := []map[string]any{}
+	for _, i := range info.Ifaces {
+		if f := q.Get("interface_id"); f != "" && f != strconv.FormatInt(i.ID, 10) {
+			continue
+		}
+		if n := q.Get("network_id"); n != "" && n != HostNetworkID {
+			continue
+		}
+		if p := q.Get("public"); p != "" && strings.ToLower(p) != "true" && p != "1" {
+			continue
+		}
+		for _, ip := range i.IPs {
+			out = append(out, map[string]any{
+				"id": strconv.FormatInt(ip.ID, 10), "address": ip.Addr, "version": ip.Version,
+				"interface_id": strconv.FormatInt(i.ID, 10), "virtual_machine_id": strconv.FormatInt(info.ID, 10),
+				"network_id": HostNetworkID, "public": true, "reverse": nullIfEmpty(ip.Reverse), "status": ip.State,
+				"created_at": date(ip.DateCreated), "updated_at": date(ip.DateUpdated),
+			})
+		}
+	}
+	return http.StatusOK, out, nil
+}
+
+// portText is a rule's port range as the document's filter reads it.
+func portText(r service.FirewallRule) any {
+	switch {
+	case r.PortMin == 0:
+		return nil
+	case r.PortMax == 0 || r.PortMax == r.PortMin:
+		return strconv.Itoa(r.PortMin)
+	}
+	return fmt.Sprintf("%d-%d", r.PortMin, r.PortMax)
+}
+
+func (s *Server) listFirewallRules(ctx context.Context, k *call) (int, any, error) {
+	if err := noQuery(k, "command", "port", "address"); err != nil {
+		return 0, nil, err
+	}
+	info, err := s.vmInfo(k)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := k.r.URL.Query()
+	out := []map[string]any{}
+	for _, i := range info.Ifaces {
+		fw, err := s.svc.Firewall(k.c, i.ID)
+		if err != nil {
+			return 0, nil, svcErr(err, nil)
+		}
+		for n, r := range fw.Rules {
+			res := map[string]any{
+				"interface_id": strconv.FormatInt(i.ID, 10), "position": n, "policy": fw.Policy,
+				"command": r.Action, "protocol": r.Protocol, "port": portText(r), "address": nullIfEmpty(r.Source),
+			}
+			if c := q.Get("command"); c != "" && c != r.Action {
+				continue
+			}
+			if p := q.Get("port"); p != "" && fmt.Sprint(res["port"]) != p {
+				continue
+			}
+			if a := q.Get("address"); a != "" && a != r.Source {
+				continue
+			}
+			out = append(out, res)
+		}
+	}
+	return http.StatusOK, out, nil
+}
+
+// ruleIn is a rule as apply_firewall_rules takes it.
+type ruleIn struct {
+	Command  string          `json:"command"`
+	Protocol string          `json:"protocol"`
+	Port     json.RawMessage `json:"port"`
+	Address  string          `json:"address"`
+}
+
+func parsePort(field string, raw json.RawMessage) (lo, hi int, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, 0, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		s = string(raw)
+	}
+	a, b, ranged := strings.Cut(strings.TrimSpace(s), "-")
+	if lo, err = strconv.Atoi(a); err != nil {
+		return 0, 0, invalid(field, fmt.Sprintf("must be a port or a range lo-hi, got %q", s))
+	}
+	if ranged {
+		if hi, err = strconv.Atoi(b); err != nil {
+			return 0, 0, invalid(field, fmt.Sprintf("must be a port or a range lo-hi, got %q", s))
+		}
+	}
+	return lo, hi, nil
+}
+
+// applyFirewallRules applies an interface's firewall (the document's
+// POST takes no fields: it applies what a central tier edited). Here it
+// takes the rules themselves (an extension, in the OpenAPI document):
+// interface_id (default the VM's first), policy (accept or drop, default
+// the current one) and rules [{command, protocol, port, address}]; with
+// no rules it applies the interface's current firewall again.
+func (s *Server) applyFirewallRules(ctx context.Context, k *call) (int, any, error) {
+	info, err := s.vmInfo(k)
+	if err != nil {
+		return 0, nil, err
+	}
+	b, err := k.body()
+	if err != nil {
+		return 0, nil, err
+	}
+	iid, err := b.int("interface_id")
+	if err != nil {
+		return 0, nil, err
+	}
+	policy, err := b.str("policy")
+	if err != nil {
+		return 0, nil, err
+	}
+	rawRules, hasRules := b.raw("rules")
+	if err := b.done(); err != nil {
+		return 0, nil, err
+	}
+	var iface int64
+	for _, i := range info.Ifaces {
+		if iid == nil || *iid == i.ID {
+			iface = i.ID
+			break
+		}
+	}
+	if iface == 0 {
+		if iid != nil {
+			return 0, nil, notFound("interface_id", fmt.Sprintf("interface %d is not the VM's", *iid))
+		}
+		return 0, nil, &apiError{Status: http.StatusConflict, Code: CodeConflict, Msg: "interface_id: the VM has no network interface"}
+	}
+	fw, err := s.svc.Firewall(k.c, iface)
+	if err != nil {
+		return 0, nil, svcErr(err, nil)
+	}
+	if policy != nil {
+		fw.Policy = *policy
+	}
+	if hasRules {
+		var in []ruleIn
+		if err := json.Unmarshal(rawRules, &in); err != nil {
+			return 0, nil, invalid("rules", "must be a list of {command, protocol, port, address}")
+		}
+		fw.Rules = make([]service.FirewallRule, len(in))
+		for n, r := range in {
+			field := fmt.Sprintf("rules[%d].port", n)
+			lo, hi, err := parsePort(field, r.Port)
+			if err != nil {
+				return 0, nil, err
+			}
+			proto := r.Protocol
+			if proto == "" {
+				proto = "all"
+			}
+			fw.Rules[n] = service.FirewallRule{Action: r.Command, Protocol: proto, PortMin: lo, PortMax: hi, Source: r.Address}
+		}
+	}
+	op, err := s.svc.SetFirewall(ctx, k.c, iface, fw, k.opts(0))
+	if err != nil {
+		return 0, nil, svcErr(err, map[string]string{"iface_id": "interface_id"})
+	}
+	return accepted(k, []service.Operation{op}, nil)
+}
+
+func (s *Server) listISOs(ctx context.Context, k *call) (int, any, error) {
+	if err := noQuery(k); err != nil {
+		return 0, nil, err
+	}
+	info, err := s.vmInfo(k)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := []map[string]any{}
+	if info.ISOID != 0 {
+		res := map[string]any{"id": strconv.FormatInt(info.ISOID, 10), "iso_id": strconv.FormatInt(info.ISOID, 10),
+			"virtual_machine_id": strconv.FormatInt(info.ID, 10), "label": nil, "boot_type": info.BootType}
+		if isos := s.svc.ISOs(service.ISOFilter{IDs: []int64{info.ISOID}}); len(isos) > 0 {
+			res["label"] = isos[0].Label
+		}
+		out = append(out, res)
+	}
+	return http.StatusOK, out, nil
+}
+
+// mountISO attaches a registered ISO (iso_id); a VM has one CD-ROM, so
+// the iso join's id is the ISO's.
+func (s *Server) mountISO(ctx context.Context, k *call) (int, any, error) {
+	id, err := k.id("virtual_machine_id")
+	if err != nil {
+		return 0, nil, err
+	}
+	b, err := k.body()
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := notHere(b, "iso_url", "ISOs are registered by the operator on this host (iso_id); fetching a URL belongs to a central tier's catalogue"); err != nil {
+		return 0, nil, err
+	}
+	iso, err := b.int("iso_id")
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := b.done(); err != nil {
+		return 0, nil, err
+	}
+	if iso == nil {
+		return 0, nil, missing("iso_id")
+	}
+	op, err := s.svc.AttachISO(ctx, k.c, service.ISOAttach{VMID: id, ISOID: *iso, Options: k.opts(0)})
+	if err != nil {
+		return 0, nil, svcErr(err, vmRename)
+	}
+	return accepted(k, []service.Operation{op}, map[string]any{"id": strconv.FormatInt(*iso, 10)})
+}
+
+func (s *Server) unmountISO(ctx context.Context, k *call) (int, any, error) {
+	info, err := s.vmInfo(k)
+	if err != nil {
+		return 0, nil, err
+	}
+	join, err := k.id("iso_join_id")
+	if err != nil {
+		return 0, nil, err
+	}
+	if info.ISOID == 0 || info.ISOID != join {
+		return 0, nil, notFound("iso_join_id", fmt.Sprintf("ISO %d is not mounted in virtual machine %d", join, info.ID))
+	}
+	op, err := s.svc.DetachISO(ctx, k.c, service.ISODetach{VMID: info.ID, Options: k.opts(0)})
+	if err != nil {
+		return 0, nil, svcErr(err, vmRename)
+	}
+	return accepted(k, []service.Operation{op}, nil)
+}

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/xenagent/xenagent/agent/api/gandi"
+	"github.com/xenagent/xenagent/agent/api/gigas"
+	"github.com/xenagent/xenagent/agent/config"
+	"github.com/xenagent/xenagent/agent/metrics"
+	"github.com/xenagent/xenagent/agent/service"
+)
+
+// mountGigas serves the Gigas REST face (/account/... and its OpenAPI
+// document) beside the Gandi face's /xmlrpc/, on the same listener and
+// under the same limits: the same operator key, body bound and bad-key
+// back-off (a source guessing keys on one face is slowed on both); its
+// requests are counted on /metrics.
+func mountGigas(next http.Handler, cfg config.Config, svc *service.Service, api *gandi.Server, reg *metrics.Registry, log *slog.Logger) http.Handler {
+	g := gigas.New(svc, gigas.Config{OperatorHash: cfg.Operator.KeySHA256, MaxBodyBytes: cfg.MaxBodyBytes, Guard: api.KeyCheck}, log)
+	reg.Register(g.WriteMetrics)
+	h := g.Handler()
+	mux := http.NewServeMux()
+	for _, p := range g.Paths() {
+		mux.Handle(p, h)
+	}
+	mux.Handle("/", next)
+	return mux
+}
