@@ -131,40 +131,8 @@ func (s *Server) edit(ctx context.Context, k *call, id int64, b *body) (int, any
 	if err != nil {
 		return 0, nil, svcErr(err, vmRename)
 	}
-	var upd service.VMUpdate
-	if upd.Memory, err = b.int("memory"); err != nil {
-		return 0, nil, err
-	}
-	if upd.Memory != nil && *upd.Memory > info.MaxMemory {
-		// The document has one memory: above the VM's ceiling, raise it
-		// too (at the next reboot, which the document warns of).
-		upd.MaxMemory = upd.Memory
-	}
-	if upd.Cores, err = b.int("cpus"); err != nil {
-		return 0, nil, err
-	}
-	if upd.Label, err = b.str("label"); err != nil {
-		return 0, nil, err
-	}
-	// Informative, says the document: the record's name, which the guest
-	// gets only from a seed written later (new credentials, a rebuild).
-	if upd.Hostname, err = b.str("hostname"); err != nil {
-		return 0, nil, err
-	}
-	if upd.Hostname != nil {
-		if err := service.GigasHostname(*upd.Hostname); err != nil {
-			return 0, nil, svcErr(err, nil)
-		}
-	}
-	if upd.Note, err = b.str("note"); err != nil {
-		return 0, nil, err
-	}
-	if upd.CPUShares, err = b.int("cpu_shares"); err != nil {
-		return 0, nil, err
-	}
-	// An extension: the document's remote_console needs the console
-	// active, as the Gandi face's hosting.vm.update {"console": true}.
-	if upd.Console, err = b.bool("console"); err != nil {
+	upd, err := vmUpdateOf(b, info)
+	if err != nil {
 		return 0, nil, err
 	}
 	size, err := b.int("primary_disk_size")
@@ -233,6 +201,46 @@ func (s *Server) edit(ctx context.Context, k *call, id int64, b *body) (int, any
 		}
 	}
 	return accepted(k, ops, nil)
+}
+
+// vmUpdateOf reads the edit's fields that go into one vm_update.
+func vmUpdateOf(b *body, info service.VMInfo) (upd service.VMUpdate, err error) {
+	if upd.Memory, err = b.int("memory"); err != nil {
+		return upd, err
+	}
+	if upd.Memory != nil && *upd.Memory > info.MaxMemory {
+		// The document has one memory: above the VM's ceiling, raise it
+		// too (at the next reboot, which the document warns of).
+		upd.MaxMemory = upd.Memory
+	}
+	if upd.Cores, err = b.int("cpus"); err != nil {
+		return upd, err
+	}
+	if upd.Label, err = b.str("label"); err != nil {
+		return upd, err
+	}
+	// Informative, says the document: the record's name, which the guest
+	// gets only from a seed written later (new credentials, a rebuild).
+	if upd.Hostname, err = b.str("hostname"); err != nil {
+		return upd, err
+	}
+	if upd.Hostname != nil {
+		if err := service.GigasHostname(*upd.Hostname); err != nil {
+			return upd, svcErr(err, nil)
+		}
+	}
+	if upd.Note, err = b.str("note"); err != nil {
+		return upd, err
+	}
+	if upd.CPUShares, err = b.int("cpu_shares"); err != nil {
+		return upd, err
+	}
+	// An extension: the document's remote_console needs the console
+	// active, as the Gandi face's hosting.vm.update {"console": true}.
+	if upd.Console, err = b.bool("console"); err != nil {
+		return upd, err
+	}
+	return upd, nil
 }
 
 func done(ops []service.Operation) string {
