@@ -103,7 +103,7 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 		return store.Disk{}, Invalid(r.obj, "size", "must be between 1 and %d MB", s.cfg.Limits.MaxDiskMB)
 	}
 	if used, quota, more := s.usedDiskMB(tx, r.accountID), s.quotaMB(tx, r.accountID), s.chargedMB(d); more > 0 && used+more > quota {
-		return store.Disk{}, Errorf(r.obj, KindQuota, "size: %d MB more would exceed the account's disk quota (%d of %d MB used)", more, used, quota)
+		return store.Disk{}, quotaErr(r.obj, "disk", "size: %d MB more would exceed the account's disk quota (%d of %d MB used)", more, used, quota)
 	}
 	if r.id != 0 {
 		if tx.HasDisk(r.id) {
