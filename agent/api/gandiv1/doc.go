@@ -18,11 +18,6 @@
 //     below a filesystem's minimum (xfs: 300 MB) is refused only by mkfs,
 //     so the operation ends ERROR (and rolls back) rather than the call
 //     being refused.
-//   - shares: a VM's shares are its memory (ShareMemoryMB = 256, Gandi's
-//     share_definition); hosting_account_info reports used shares only.
-//     Read the account's granted/available shares and share_definition
-//     from the quotas of issue 14 §3 once they exist (one source for all
-//     faces), and bound vm_create/vm_update by them there.
 //   - the seed's PHP examples are not run: they need the phpxmlrpc
 //     library (xmlrpc.inc), which Debian does not package, and their
 //     text lost its opening lines in the document. The Python ones run as
@@ -56,12 +51,16 @@
 // Methods and what they do here:
 //
 //	login                          session id (string)
-//	hosting_account_info           struct: the account, shares and resources used, disk granted/available
+//	hosting_account_info           struct: the account's shares granted/used/available, share_definition,
+//	                               rating_enabled, resources granted/used/available (the quotas' numbers,
+//	                               as hosting.account.info reads them; account.go)
 //	account_currency, account_balance,
 //	hosting_account_product_add/renew/remove/update
 //	                               fault 502090: billing belongs to the central tier
 //	vm_create                      VM id (int): system disk copied from os_id, an interface, started;
-//	                               memory = shares x 256 MB, cores = cpu, specs.login the user to create
+//	                               memory = shares x the share definition's memory (256 MB unless
+//	                               configured), cores = cpu, specs.login the user to create; what
+//	                               would exceed the account's memory grant: fault 510070 in shares
 //	vm_info                        struct: id, hostname, state, shares, cpu, memory, vm_max_memory,
 //	                               os_id, disks (ids), ips, datacenter_id, date_created, date_updated
 //	vm_list                        array of VM ids

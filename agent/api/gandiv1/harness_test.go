@@ -51,7 +51,9 @@ type agent struct {
 	stop  context.CancelFunc
 }
 
-func newAgent(t *testing.T) *agent {
+// newAgent starts a test agent; opts change the service's configuration
+// (quotas, limits) before it starts.
+func newAgent(t *testing.T, opts ...func(*service.Config)) *agent {
 	t.Helper()
 	dir := t.TempDir()
 	nodeXML := filepath.Join(dir, "node.xml")
@@ -79,6 +81,9 @@ func newAgent(t *testing.T) *agent {
 		Datacenter: service.Datacenter{ID: 1, Name: "Test", Country: "France", ISO: "FR", Code: "FR-T1"},
 		Limits:     service.Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000, AllowUnlimited: true},
 		Network:    workflow.Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
 	formatter := mkfs.New(nil, nil, log) // the real mkfs tools, on the file volumes
