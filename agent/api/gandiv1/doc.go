@@ -9,11 +9,8 @@
 // seen through every face.
 //
 // TODO (what is left, in order):
-//   - disk_info does not say a disk's filesystem (the store's disk record
-//     has no field for it; its disk_create operation's param fstype
-//     does, until the operation is pruned). The lab has not formatted an
-//     LVM thin volume yet (the tests format files: storage/mkfs makes all
-//     four and blkid names them). The .deb should suggest xfsprogs,
+//   - the lab has not formatted an LVM thin volume yet (the tests format
+//     files: storage/mkfs makes all four and blkid names them). The .deb should suggest xfsprogs,
 //     jfsutils and reiserfsprogs (make test-deps installs them); a size
 //     below a filesystem's minimum (xfs: 300 MB) is refused only by mkfs,
 //     so the operation ends ERROR (and rolls back) rather than the call
@@ -71,7 +68,7 @@
 //	disk_create                    disk id: specs size (MB), name, fstype (formatted by the host's
 //	                               mkfs; an fstype without its tool installed is refused)
 //	disk_info                      struct: id, name, size, state, type, vm_id, is_boot_disk, os_id,
-//	                               datacenter_id, date_created, date_updated
+//	                               datacenter_id, fstype (as created, "" none), date_created, date_updated
 //	disk_delete                    operation id (an unattached disk)
 //	disk_attach, disk_detach       operation id (disk_id, vm_id)
 //	disk_list                      array of the account's data disk ids

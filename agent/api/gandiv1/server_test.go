@@ -142,8 +142,11 @@ func TestScenario(t *testing.T) {
 		t.Fatalf("disk %d (%s) holds no ext3 filesystem", diskID, a.vols.Path(vol))
 	}
 	d := a.mustCall("disk_info", s, diskID).(map[string]any)
-	if d["name"] != "disk2GB" || d["size"] != int64(2048) || d["vm_id"] != int64(0) {
+	if d["name"] != "disk2GB" || d["size"] != int64(2048) || d["vm_id"] != int64(0) || d["fstype"] != "ext3" {
 		t.Fatalf("disk_info: %v", d)
+	}
+	if sys := a.mustCall("disk_info", s, info["disks"].([]any)[0]).(map[string]any); sys["fstype"] != "" || sys["is_boot_disk"] != true {
+		t.Fatalf("the system disk's disk_info: %v (no filesystem recorded: it is the image's)", sys)
 	}
 	if got := a.mustCall("disk_list", s).([]any); len(got) != 2 || !slices.Contains(got, any(diskID)) {
 		t.Fatalf("disk_list: %v", got)
