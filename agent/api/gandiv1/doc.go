@@ -11,10 +11,7 @@
 // TODO (what is left, in order):
 //   - the lab has not formatted an LVM thin volume yet (the tests format
 //     files: storage/mkfs makes all four and blkid names them). The .deb should suggest xfsprogs,
-//     jfsutils and reiserfsprogs (make test-deps installs them); a size
-//     below a filesystem's minimum (xfs: 300 MB) is refused only by mkfs,
-//     so the operation ends ERROR (and rolls back) rather than the call
-//     being refused.
+//     jfsutils and reiserfsprogs (make test-deps installs them).
 //   - the seed's PHP examples are not run: they need the phpxmlrpc
 //     library (xmlrpc.inc), which Debian does not package, and their
 //     text lost its opening lines in the document. The Python ones run as
@@ -66,7 +63,9 @@
 //	vm_disk_list                   array of disk ids, the system disk first
 //	vm_disk_link                   fault: named in the document's contents but never defined
 //	disk_create                    disk id: specs size (MB), name, fstype (formatted by the host's
-//	                               mkfs; an fstype without its tool installed is refused)
+//	                               mkfs; an fstype without its tool installed is refused, and so is
+//	                               a size below its minimum, naming size: xfs 300, reiserfs 33,
+//	                               jfs 16 MB; storage/mkfs)
 //	disk_info                      struct: id, name, size, state, type, vm_id, is_boot_disk, os_id,
 //	                               datacenter_id, fstype (as created, "" none), date_created, date_updated
 //	disk_delete                    operation id (an unattached disk)

@@ -87,7 +87,7 @@ func newAgent(t *testing.T, opts ...func(*service.Config)) *agent {
 	}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
 	formatter := mkfs.New(nil, nil, log) // the real mkfs tools, on the file volumes
-	cfg.FSTypes = formatter.FSTypes()
+	cfg.FSTypes, cfg.FSMinMB = formatter.FSTypes(), formatter.MinSizesMB()
 	wf := workflow.New(workflow.Config{DatacenterID: 1, Network: cfg.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")), Formatter: formatter,
 		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
 	rec := reconcile.New(reconcile.Config{Network: cfg.Network}, st, eng, hv, vols, wf, log)

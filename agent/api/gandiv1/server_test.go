@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -199,6 +200,32 @@ func TestScenario(t *testing.T) {
 	a.mustDone(s, a.mustCall("vm_delete", s, vmID).(int64))
 	if got := a.mustCall("vm_list", s).([]any); len(got) != 0 {
 		t.Fatalf("vm_list after vm_delete: %v", got)
+	}
+}
+
+// A disk smaller than its filesystem's minimum (mkfs.xfs: 300 MB) is
+// refused by the call, naming size, and nothing is made; at the minimum
+// it is made and formatted.
+func TestDiskCreateBelowTheFSMinimum(t *testing.T) {
+	a := newAgent(t)
+	s := a.login(aliceLogin, alicePassword)
+	if _, err := exec.LookPath("mkfs.xfs"); err != nil {
+		t.Skip("mkfs.xfs is not installed (xfsprogs; make test-deps)")
+	}
+	_, f := a.call("disk_create", s, map[string]any{"size": int64(299), "name": "small", "fstype": "xfs"})
+	if f == nil || f.Code != 511030 || !strings.Contains(f.Message, "size: an xfs filesystem needs a disk of at least 300 MB, got 299") {
+		t.Fatalf("disk_create of 299 MB xfs: %v, want fault 511030 naming size", f)
+	}
+	if got := a.mustCall("disk_list", s).([]any); len(got) != 0 {
+		t.Fatalf("a refused disk_create left disks %v", got)
+	}
+	if got := a.mustCall("operation_list", s, map[string]any{"state": "ALL"}).([]any); len(got) != 0 {
+		t.Fatalf("a refused disk_create left operations %v", got)
+	}
+	id := a.mustCall("disk_create", s, map[string]any{"size": int64(300), "name": "least", "fstype": "xfs"}).(int64)
+	a.mustDone(s, a.lastOp(s, "disk_create"))
+	if d := a.mustCall("disk_info", s, id).(map[string]any); d["fstype"] != "xfs" || d["size"] != int64(300) {
+		t.Fatalf("disk_info: %v", d)
 	}
 }
 
