@@ -25,8 +25,10 @@
 //     in the seed, only their headings: the numbers in faults.go follow
 //     Gandi's published v1 format (QOOOCC, 1xxxxx server, 5xxxxx data)
 //     with objects and causes of our own; check them against a recorded
-//     v1 fault if one turns up. Service messages name the v3 field
-//     (op_id) where v1 says opid.
+//     v1 fault if one turns up. operation_cancel says opid where the
+//     service says op_id (opidFault), but other service messages still
+//     name a field as the service does: disk_create's "size" is v1's
+//     specs.size.
 //   - a share's bandwidth (5 Mbit/s in Gandi's share_definition) is not
 //     applied: a v1 VM gets the network's default bandwidth.
 //

@@ -3,6 +3,7 @@ package gandiv1
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -190,8 +191,9 @@ func TestScenario(t *testing.T) {
 		det["param"].(map[string]any)["param_type"] != "vm" || det["param"].(map[string]any)["vm_id"] != vmID {
 		t.Fatalf("operation_details: %v", det)
 	}
-	if _, f := a.call("operation_cancel", s, stops[0]); f == nil || f.Code != 512060 {
-		t.Fatalf("a DONE operation was cancelled: %v", f)
+	if _, f := a.call("operation_cancel", s, stops[0]); f == nil || f.Code != 512060 ||
+		f.Message != fmt.Sprintf("DataError: opid: operation %d has already finished [opid: %d]", stops[0], stops[0]) {
+		t.Fatalf("a DONE operation was cancelled: %v (want v1's word, opid)", f)
 	}
 	if _, f := a.call("operation_details", bob, stops[0]); f == nil || f.Code != 512040 {
 		t.Fatalf("bob read alice's operation: %v", f)
@@ -263,7 +265,7 @@ func TestCancelError(t *testing.T) {
 	if d["state"] != "CANCEL" || d["comment"] != "start: no memory left" {
 		t.Fatalf("operation_details after cancel: %v", d)
 	}
-	if _, f := a.call("operation_cancel", s, int64(900)); f == nil || f.Code != 512060 {
+	if _, f := a.call("operation_cancel", s, int64(900)); f == nil || f.Code != 512060 || !strings.HasPrefix(f.Message, "DataError: opid: ") {
 		t.Fatalf("a CANCEL operation was cancelled again: %v", f)
 	}
 }
