@@ -10,8 +10,9 @@
 //
 // TODO (what is left, in order):
 //   - the lab has not formatted an LVM thin volume yet (the tests format
-//     files: storage/mkfs makes all four and blkid names them). The .deb should suggest xfsprogs,
-//     jfsutils and reiserfsprogs (make test-deps installs them).
+//     files: storage/mkfs makes all four and blkid names them). The .deb
+//     should suggest xfsprogs, jfsutils and reiserfsprogs (make test-deps
+//     installs them).
 //   - the seed's PHP examples are not run: they need the phpxmlrpc
 //     library (xmlrpc.inc), which Debian does not package, and their
 //     text lost its opening lines in the document. The Python ones run as
@@ -29,8 +30,10 @@
 //     service says op_id (opidFault), but other service messages still
 //     name a field as the service does: disk_create's "size" is v1's
 //     specs.size.
-//   - a share's bandwidth (5 Mbit/s in Gandi's share_definition) is not
-//     applied: a v1 VM gets the network's default bandwidth.
+//   - a share's bandwidth (the share definition's; Gandi's was 5 Mbit/s)
+//     is not applied: a v1 VM gets the network's default bandwidth, and
+//     its cores are the call's cpu, not its shares' (only memory follows
+//     the shares; the quotas bound the rest).
 //
 // Sessions. login(login, password[, safe]) checks the account's handle
 // and password (service.Login: a SHA-512 crypt of at least
