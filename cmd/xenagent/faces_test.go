@@ -273,3 +273,70 @@ func (r *faceRig) endOf(v *faceVM) faceEnd {
 	})
 	return e
 }
+
+// TestFacesAcross hands one VM from face to face: made over one, stopped,
+// resized and started over the next, given a data disk over a face that
+// can attach one, deleted over the third. Each face acts on what another
+// made, with no step of its own in between.
+func TestFacesAcross(t *testing.T) {
+	r := newFaceRig(t)
+	drivers := faceDrivers(r)
+	// What a deletion does to the VM's data disk, per the face's document:
+	// Gandi's vm.delete leaves the disks (detached); Gigas's "deletes any
+	// other resource attached to the virtual machine: Disk Volumes...".
+	keepsDisk := map[string]bool{"gandi-v3": true, "gandi-v1": true, "gigas": false}
+	for i, maker := range drivers {
+		changer, deleter := drivers[(i+1)%len(drivers)], drivers[(i+2)%len(drivers)]
+		t.Run(maker.Name()+"-"+changer.Name()+"-"+deleter.Name(), func(t *testing.T) {
+			r.t = t
+			v := &faceVM{hostname: "across-" + maker.Name()}
+			var err error
+			if v.id, err = maker.Create(v.hostname, 256); err != nil {
+				t.Fatalf("%s: create: %v", maker.Name(), err)
+			}
+			for _, step := range []struct {
+				what string
+				do   func() error
+			}{
+				{"stop", func() error { return changer.Power(v.id, "stop") }},
+				{"resize", func() error { return changer.SetMemory(v.id, 512) }},
+				{"start", func() error { return changer.Power(v.id, "start") }},
+			} {
+				if err := step.do(); err != nil {
+					t.Fatalf("%s: %s: %v", changer.Name(), step.what, err)
+				}
+			}
+			r.settle()
+			if got, want := r.vmWant(v.id), (vmWant{state: store.VMRunning, memory: 512, disks: 1, ifaces: 1}); got != want {
+				t.Fatalf("after %s's changes: %+v, want %+v", changer.Name(), got, want)
+			}
+			for _, f := range []faceDriver{changer, maker, deleter} {
+				if v.dataDisk, err = f.AttachDisk(v.id, "data-"+v.hostname, 256); err == nil {
+					break
+				} else if !errors.Is(err, errNotOnFace) {
+					t.Fatalf("%s: attach: %v", f.Name(), err)
+				}
+			}
+			if err := deleter.Power(v.id, "stop"); err != nil {
+				t.Fatalf("%s: stop: %v", deleter.Name(), err)
+			}
+			if err := deleter.Delete(v.id); err != nil {
+				t.Fatalf("%s: delete: %v", deleter.Name(), err)
+			}
+			r.settle()
+			e := r.endOf(v)
+			want := faceEnd{DataDisk: "gone"}
+			if keepsDisk[deleter.Name()] {
+				want.DataDisk = "kept, created, on vm 0"
+			}
+			if e != want {
+				t.Errorf("deleted over %s: %+v, want %+v", deleter.Name(), e, want)
+			}
+			for _, f := range drivers {
+				if _, ok := f.List()[v.id]; ok {
+					t.Errorf("%s still lists VM %d", f.Name(), v.id)
+				}
+			}
+		})
+	}
+}
