@@ -44,6 +44,13 @@ func checkShares(obj int, name string, n int64) (int64, error) {
 	return n, nil
 }
 
+// The service's names of vm_create's and vm_update's parameters, for
+// its faults (inParams).
+var (
+	createParams = map[string]string{"cores": "cpu", "memory": "shares", "src_disk_id": "os_id", "login": "specs.login"}
+	updateParams = map[string]string{"cores": "specs.cpu", "memory": "specs.shares", "vm_max_memory": "specs.vm_max_memory"}
+)
+
 // vmCreate is vm_create(session, hostname, password, os_id, shares, cpu,
 // specs): a VM whose system disk is a copy of the OS image os_id, with
 // an interface of its own, started; it answers the VM's id at once (the
@@ -97,7 +104,7 @@ func (s *Server) vmCreate(ctx context.Context, c *service.Caller, a args) (any, 
 		Disk: service.VMDiskSpec{Name: "sys_" + hostname}}
 	ops, err := s.svc.CreateVMFrom(ctx, c, req)
 	if err != nil {
-		return nil, err
+		return nil, inParams(err, createParams)
 	}
 	for _, o := range ops {
 		if o.Type == "vm_create" && o.VMID != 0 {
@@ -244,7 +251,7 @@ func (s *Server) vmUpdate(ctx context.Context, c *service.Caller, a args) (any, 
 	}
 	op, err := s.svc.UpdateVM(ctx, c, id, req)
 	if err != nil {
-		return nil, err
+		return nil, inParams(err, updateParams)
 	}
 	return op.ID, nil
 }
