@@ -47,7 +47,7 @@ func checkShares(obj int, name string, n int64) (int64, error) {
 // The service's names of vm_create's and vm_update's parameters, for
 // its faults (inParams).
 var (
-	createParams = map[string]string{"cores": "cpu", "memory": "shares", "src_disk_id": "os_id", "login": "specs.login"}
+	createParams = map[string]string{"hostname": "hostname", "password": "password", "cores": "cpu", "memory": "shares", "src_disk_id": "os_id", "login": "specs.login"}
 	updateParams = map[string]string{"cores": "specs.cpu", "memory": "specs.shares", "vm_max_memory": "specs.vm_max_memory"}
 )
 
