@@ -25,6 +25,7 @@ type faceDriver interface {
 	// Power is "stop", "start" or "reboot".
 	Power(vmID int64, action string) error
 	SetMemory(vmID, memMB int64) error
+	SetCores(vmID, cores int64) error
 	// AttachDisk creates an empty disk of sizeMB and attaches it to the VM;
 	// errNotOnFace when the face's document has no such call.
 	AttachDisk(vmID int64, name string, sizeMB int64) (int64, error)
@@ -32,7 +33,7 @@ type faceDriver interface {
 	// List is the VMs the face lists: id to hostname.
 	List() map[int64]string
 	// Field is the face's name for a field of the service ("memory" is
-	// v1's shares), as its faults name it.
+	// v1's specs.shares, "cores" Gigas's cpus), as its faults name it.
 	Field(name string) string
 }
 
@@ -115,6 +116,15 @@ func (d v3Driver) SetMemory(vmID, memMB int64) error {
 	return err
 }
 
+func (d v3Driver) SetCores(vmID, cores int64) error {
+	v, err := d.call("hosting.vm.update", vmID, map[string]any{"cores": cores})
+	if err != nil {
+		return err
+	}
+	_, err = d.done(v)
+	return err
+}
+
 func (d v3Driver) AttachDisk(vmID int64, name string, sizeMB int64) (int64, error) {
 	v, err := d.call("hosting.disk.create", map[string]any{"datacenter_id": int64(1), "size": sizeMB, "name": name})
 	if err != nil {
@@ -170,9 +180,12 @@ func newV1Driver(r *faceRig) *v1Driver {
 
 func (d *v1Driver) Name() string { return "gandi-v1" }
 
+// v1Fields: vm_update's and disk_create's specs (memory is shares x 256 MB).
+var v1Fields = map[string]string{"memory": "specs.shares", "cores": "specs.cpu", "size": "specs.size"}
+
 func (d *v1Driver) Field(name string) string {
-	if name == "memory" {
-		return "specs.shares" // memory is shares x 256 MB
+	if to, ok := v1Fields[name]; ok {
+		return to
 	}
 	return name
 }
@@ -233,6 +246,10 @@ func (d *v1Driver) SetMemory(vmID, memMB int64) error {
 	return d.opCall("vm_update", vmID, map[string]any{"shares": memMB / gandiv1.ShareMemoryMB})
 }
 
+func (d *v1Driver) SetCores(vmID, cores int64) error {
+	return d.opCall("vm_update", vmID, map[string]any{"cpu": cores})
+}
+
 func (d *v1Driver) AttachDisk(vmID int64, name string, sizeMB int64) (int64, error) {
 	v, err := d.call("disk_create", map[string]any{"size": sizeMB, "name": name})
 	if err != nil {
@@ -267,8 +284,13 @@ func (d *v1Driver) List() map[int64]string {
 
 type gigasDriver struct{ r *faceRig }
 
-func (d gigasDriver) Name() string             { return "gigas" }
-func (d gigasDriver) Field(name string) string { return name }
+func (d gigasDriver) Name() string { return "gigas" }
+func (d gigasDriver) Field(name string) string {
+	if name == "cores" {
+		return "cpus"
+	}
+	return name
+}
 
 // gigasError is the face's JSON error, with the HTTP status it came with.
 type gigasError struct {
@@ -369,6 +391,11 @@ func (d gigasDriver) Power(vmID int64, action string) error {
 
 func (d gigasDriver) SetMemory(vmID, memMB int64) error {
 	_, err := d.accepted("PUT", d.vmPath(vmID), map[string]any{"memory": strconv.FormatInt(memMB, 10)})
+	return err
+}
+
+func (d gigasDriver) SetCores(vmID, cores int64) error {
+	_, err := d.accepted("PUT", d.vmPath(vmID), map[string]any{"cpus": strconv.FormatInt(cores, 10)})
 	return err
 }
 
