@@ -101,7 +101,7 @@ func (s *Server) vmCreate(ctx context.Context, c *service.Caller, a args) (any, 
 	req := service.VMCreateFrom{SrcDiskID: img.DiskID,
 		VMSpec: service.VMSpec{DatacenterID: s.datacenterID(), Hostname: hostname, Memory: &memory, Cores: &cpu,
 			Login: login, Password: password},
-		Disk: service.VMDiskSpec{Name: "sys_" + hostname}}
+		Disk: service.VMDiskSpec{Name: sysDiskName(hostname)}}
 	ops, err := s.svc.CreateVMFrom(ctx, c, req)
 	if err != nil {
 		return nil, inParams(err, createParams)
@@ -112,6 +112,17 @@ func (s *Server) vmCreate(ctx context.Context, c *service.Caller, a args) (any, 
 		}
 	}
 	return nil, errInternal
+}
+
+// maxDiskName is the service's bound on a disk's name.
+const maxDiskName = 64
+
+// sysDiskName names a VM's system disk after its hostname, cut to the
+// service's bound: a hostname may be 63 characters, and vm_create's
+// caller gives no disk name to be faulted for.
+func sysDiskName(hostname string) string {
+	name := "sys_" + hostname
+	return name[:min(len(name), maxDiskName)]
 }
 
 // image finds the OS image os_id names.
