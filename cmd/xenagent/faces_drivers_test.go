@@ -30,6 +30,9 @@ type faceDriver interface {
 	// errNotOnFace when the face's document has no such call.
 	AttachDisk(vmID int64, name string, sizeMB int64) (int64, error)
 	Delete(vmID int64) error
+	// OpState is an operation's state as the face shows it (each says
+	// DONE for a finished one).
+	OpState(opID int64) string
 	// List is the VMs the face lists: id to hostname.
 	List() map[int64]string
 	// Field is the face's name for a field of the service ("memory" is
@@ -150,6 +153,14 @@ func (d v3Driver) Delete(vmID int64) error {
 	return err
 }
 
+func (d v3Driver) OpState(opID int64) string {
+	v, err := d.call("operation.info", opID)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprint(v.(map[string]any)["step"])
+}
+
 func (d v3Driver) List() map[int64]string {
 	v, err := d.call("hosting.vm.list")
 	if err != nil {
@@ -263,6 +274,14 @@ func (d *v1Driver) AttachDisk(vmID int64, name string, sizeMB int64) (int64, err
 }
 
 func (d *v1Driver) Delete(vmID int64) error { return d.opCall("vm_delete", vmID) }
+
+func (d *v1Driver) OpState(opID int64) string {
+	v, err := d.call("operation_details", opID)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprint(v.(map[string]any)["state"])
+}
 
 func (d *v1Driver) List() map[int64]string {
 	v, err := d.call("vm_list")
@@ -406,6 +425,14 @@ func (d gigasDriver) AttachDisk(int64, string, int64) (int64, error) { return 0,
 func (d gigasDriver) Delete(vmID int64) error {
 	_, err := d.accepted("DELETE", d.vmPath(vmID), nil)
 	return err
+}
+
+func (d gigasDriver) OpState(opID int64) string {
+	v, err := d.do("GET", fmt.Sprintf("/account/%d/operation/%d", d.r.acct, opID), nil)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprint(v.(map[string]any)["status"])
 }
 
 func (d gigasDriver) List() map[int64]string {

@@ -14,7 +14,8 @@ import (
 // v3 XML-RPC, Gandi v1 XML-RPC, Gigas REST; faces_drivers_test.go) of one
 // agent, over HTTP, and checks each step's result through the service's
 // store, not through the face that made it: a VM made over one face is
-// listed by all three, and every face leaves the same end state. A face
+// listed by all three, an operation started over one is shown DONE by
+// all three, and every face leaves the same end state. A face
 // is a thin package over the service (issue 14, §4); this suite is what
 // says so.
 //
@@ -151,8 +152,15 @@ func (s faceStep) run(t *testing.T, r *faceRig, f faceDriver, all []faceDriver, 
 	}
 	r.settle()
 	if !v.noAttach || s.op != "disk_attach" {
-		if !r.ranOp(since, v.id, s.op) {
+		opID := r.ranOp(since, v.id, s.op)
+		if opID == 0 {
 			t.Errorf("no %s operation on VM %d ended DONE", s.op, v.id)
+		}
+		// The operation one face started, every face shows.
+		for _, o := range all {
+			if st := o.OpState(opID); opID != 0 && st != "DONE" {
+				t.Errorf("%s shows %s operation %d as %q, want DONE", o.Name(), s.op, opID, st)
+			}
 		}
 	}
 	if v.noAttach && want.disks > 1 {
@@ -187,15 +195,18 @@ func (r *faceRig) lastOpID() (id int64) {
 	return id
 }
 
-// ranOp: an operation of type typ on the VM, newer than since, is DONE.
-func (r *faceRig) ranOp(since, vmID int64, typ string) (ok bool) {
+// ranOp is an operation of type typ on the VM, newer than since, that
+// ended DONE (0: none).
+func (r *faceRig) ranOp(since, vmID int64, typ string) (id int64) {
 	r.st.View(func(tx *store.Tx) {
 		tx.EachOperation(func(o *store.Operation) bool {
-			ok = ok || (o.ID > since && o.VMID == vmID && o.Type == typ && o.Step == store.StepDone)
+			if o.ID > since && o.VMID == vmID && o.Type == typ && o.Step == store.StepDone {
+				id = o.ID
+			}
 			return true
 		})
 	})
-	return ok
+	return id
 }
 
 // vm is the VM's record (its zero value when there is none).
