@@ -50,7 +50,7 @@ func (s *Server) diskCreate(ctx context.Context, c *service.Caller, a args) (any
 	}
 	op, err := s.svc.CreateDisk(ctx, c, service.NewDisk{DatacenterID: s.datacenterID(), Name: name, SizeMB: size, FSType: fstype})
 	if err != nil {
-		return nil, err
+		return nil, inParams(err, map[string]string{"size": "specs.size", "name": "specs.name", "fstype": "specs.fstype"})
 	}
 	if op.DiskID == 0 {
 		return nil, errInternal

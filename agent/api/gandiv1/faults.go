@@ -3,6 +3,7 @@ package gandiv1
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
@@ -134,6 +135,30 @@ func AsFault(err error) *Fault {
 		obj = ObjMethod
 	}
 	return &Fault{Qual: QualData, Object: obj, Cause: causeOf[e.Kind], Msg: e.Msg}
+}
+
+// inParams maps a service error onto the call's own parameter names: the
+// service says "cores: ..." where vm_create's parameter is cpu and
+// vm_update's specs.cpu. A renamed field becomes the fault's element, as
+// in the face's own faults; the face's own faults and messages naming
+// no field of rename pass as AsFault makes them.
+func inParams(err error, rename map[string]string) error {
+	if err == nil {
+		return nil
+	}
+	var own *Fault
+	if errors.As(err, &own) {
+		return own
+	}
+	f := AsFault(err)
+	if f.Qual != QualData {
+		return f
+	}
+	field, rest, ok := strings.Cut(f.Msg, ":")
+	if to, known := rename[field]; ok && known {
+		f.Msg, f.Element = to+":"+rest, to
+	}
+	return f
 }
 
 // errInternal answers a failure of the agent: nothing of its text, which

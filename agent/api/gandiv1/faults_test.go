@@ -74,3 +74,29 @@ func TestOpidFault(t *testing.T) {
 		t.Errorf("the shared internal fault was changed: %+v", errInternal)
 	}
 }
+
+// TestInParams: the service's field names become the call's own, and the
+// fault's element; anything else passes as AsFault makes it.
+func TestInParams(t *testing.T) {
+	rename := map[string]string{"cores": "specs.cpu"}
+	for _, tc := range []struct {
+		name string
+		err  error
+		text string
+	}{
+		{"renamed", service.Invalid(service.ObjVM, "cores", "must be between 1 and 16"), "DataError: specs.cpu: must be between 1 and 16 [specs.cpu]"},
+		{"not in the map", service.Invalid(service.ObjVM, "hostname", "too long"), "DataError: hostname: too long"},
+		{"no field", service.Errorf(service.ObjVM, service.KindNotFound, "vm 3 does not exist"), "DataError: vm 3 does not exist"},
+		{"face's own", dataFault(ObjVM, CauseValue, "cores", "cores: mine"), "DataError: cores: mine [cores]"},
+		{"server", errors.New("secret"), "ServerError: internal error (error has been logged and will be reported)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := inParams(tc.err, rename).Error(); got != tc.text {
+				t.Errorf("%q, want %q", got, tc.text)
+			}
+		})
+	}
+	if inParams(nil, rename) != nil {
+		t.Error("nil is not nil")
+	}
+}

@@ -330,3 +330,20 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("xenagent_v1_sessions = %v", got)
 	}
 }
+
+// TestLongHostname: a 63-character hostname is a VM, its system disk's
+// name cut to the service's 64 (the caller names no disk to be faulted for).
+func TestLongHostname(t *testing.T) {
+	a := newAgent(t)
+	s := a.login(aliceLogin, alicePassword)
+	host := strings.Repeat("h", 63)
+	vmID := a.mustCall("vm_create", s, host, "my_password", a.image, int64(1), int64(1), map[string]any{}).(int64)
+	a.mustDone(s, a.lastOp(s, "vm_create"))
+	disks := a.mustCall("vm_disk_list", s, vmID).([]any)
+	if len(disks) != 1 {
+		t.Fatalf("vm_disk_list: %v", disks)
+	}
+	if name := a.mustCall("disk_info", s, disks[0]).(map[string]any)["name"]; name != ("sys_" + host)[:64] {
+		t.Fatalf("system disk named %q", name)
+	}
+}

@@ -64,6 +64,13 @@ func (s *Server) sharesRefused(err error, field string, n int64) error {
 	return f
 }
 
+// The service's names of vm_create's and vm_update's parameters, for
+// its faults (inParams).
+var (
+	createParams = map[string]string{"hostname": "hostname", "password": "password", "cores": "cpu", "memory": "shares", "src_disk_id": "os_id", "login": "specs.login"}
+	updateParams = map[string]string{"cores": "specs.cpu", "memory": "specs.shares", "vm_max_memory": "specs.vm_max_memory"}
+)
+
 // vmCreate is vm_create(session, hostname, password, os_id, shares, cpu,
 // specs): a VM whose system disk is a copy of the OS image os_id, with
 // an interface of its own, started; it answers the VM's id at once (the
@@ -114,10 +121,10 @@ func (s *Server) vmCreate(ctx context.Context, c *service.Caller, a args) (any, 
 	req := service.VMCreateFrom{SrcDiskID: img.DiskID,
 		VMSpec: service.VMSpec{DatacenterID: s.datacenterID(), Hostname: hostname, Memory: &memory, Cores: &cpu,
 			Login: login, Password: password},
-		Disk: service.VMDiskSpec{Name: "sys_" + hostname}}
+		Disk: service.VMDiskSpec{Name: sysDiskName(hostname)}}
 	ops, err := s.svc.CreateVMFrom(ctx, c, req)
 	if err != nil {
-		return nil, s.sharesRefused(err, "shares", shares)
+		return nil, inParams(s.sharesRefused(err, "shares", shares), createParams)
 	}
 	for _, o := range ops {
 		if o.Type == "vm_create" && o.VMID != 0 {
@@ -125,6 +132,17 @@ func (s *Server) vmCreate(ctx context.Context, c *service.Caller, a args) (any, 
 		}
 	}
 	return nil, errInternal
+}
+
+// maxDiskName is the service's bound on a disk's name.
+const maxDiskName = 64
+
+// sysDiskName names a VM's system disk after its hostname, cut to the
+// service's bound: a hostname may be 63 characters, and vm_create's
+// caller gives no disk name to be faulted for.
+func sysDiskName(hostname string) string {
+	name := "sys_" + hostname
+	return name[:min(len(name), maxDiskName)]
 }
 
 // image finds the OS image os_id names.
@@ -264,10 +282,10 @@ func (s *Server) vmUpdate(ctx context.Context, c *service.Caller, a args) (any, 
 	}
 	op, err := s.svc.UpdateVM(ctx, c, id, req)
 	if err != nil && shares != nil {
-		return nil, s.sharesRefused(err, "specs.shares", *shares)
+		err = s.sharesRefused(err, "specs.shares", *shares)
 	}
 	if err != nil {
-		return nil, err
+		return nil, inParams(err, updateParams)
 	}
 	return op.ID, nil
 }

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/api/gandi"
+	"github.com/xenagent/xenagent/agent/config"
+	"github.com/xenagent/xenagent/agent/ipam"
+	"github.com/xenagent/xenagent/agent/metrics"
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/passwd"
+	"github.com/xenagent/xenagent/agent/reconcile"
+	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
+	"github.com/xenagent/xenagent/agent/xmlrpc"
+	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/storage/file"
+	"github.com/xenagent/xenagent/storage/nocloud"
+)
+
+// The one account every face speaks for: its API key (Gandi v3, Gigas)
+// and its login password (Gandi v1).
+const (
+	faceHandle   = "FACES-GANDI"
+	faceKey      = "faces-key-0123456789abcdef"
+	facePassword = "faces-password"
+	faceOperator = "faces-operator-0123456789"
+)
+
+// faceRig is one in-process agent on real parts (a bbolt file, the
+// engine, libvirt's test driver, the file volume backend) with all three
+// faces mounted on one handler the way serve mounts them (mountGandiV1,
+// mountGigas over the v3 face's handler), served by httptest. The suite
+// acts over HTTP and checks through svc and st.
+type faceRig struct {
+	t     *testing.T
+	st    *store.Store
+	svc   *service.Service
+	vols  *file.Backend
+	url   string // the server's base URL, no trailing slash
+	acct  int64
+	image service.Image // os_id and template_id are its ID, v3's src_disk_id its DiskID
+	as    *service.Caller
+}
+
+func newFaceRig(t *testing.T) *faceRig {
+	t.Helper()
+	dir := t.TempDir()
+	nodeXML := filepath.Join(dir, "node.xml")
+	if err := os.WriteFile(nodeXML, []byte("<node/>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	st, err := store.Open(filepath.Join(dir, "state.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + nodeXML, CommandTimeout: 60 * time.Second}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vols, err := file.New(filepath.Join(dir, "disks"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
+	v6, _ := ipam.Parse("fd00::/64", "fd00::1", "", "")
+	sc := service.Config{
+		Version:    "test",
+		Datacenter: service.Datacenter{ID: 1, Name: "Test", Country: "France", ISO: "FR", Code: "FR-T1"},
+		Limits:     service.Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000, AllowUnlimited: true},
+		Network:    workflow.Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
+	}
+	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
+	wf := workflow.New(workflow.Config{DatacenterID: 1, Network: sc.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")),
+		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
+	rec := reconcile.New(reconcile.Config{Network: sc.Network}, st, eng, hv, vols, wf, log)
+	svc := service.New(sc, st, eng, wf, log)
+	acct, err := svc.EnsureAccount(faceHandle, "Faces", service.HashKey(faceKey), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := passwd.HashRounds(facePassword, passwd.AccountRounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SetAccountPassword(faceHandle, h); err != nil {
+		t.Fatal(err)
+	}
+	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	eng.Start(ctx)
+	go rec.WatchDomains(ctx)
+
+	// The composition of serve, less the listener's limits, consoles,
+	// graphs and events: the v3 face, v1 ahead of it, Gigas ahead of both.
+	var cfg config.Config
+	cfg.Operator.KeySHA256 = service.HashKey(faceOperator)
+	api := gandi.New(svc, cfg.Operator.KeySHA256, 0, log)
+	reg := metrics.NewRegistry()
+	var handler http.Handler = api.Handler()
+	handler = mountGandiV1(handler, svc, 0, api.KeyCheck, reg, log)
+	handler = mountGigas(handler, cfg, svc, api, reg, log)
+	srv := httptest.NewServer(handler)
+
+	r := &faceRig{t: t, st: st, svc: svc, vols: vols, url: srv.URL, acct: acct,
+		image: svc.Images(service.ImageFilter{})[0], as: &service.Caller{AccountID: acct, Handle: faceHandle}}
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		eng.Wait()
+		if err := st.Check(); err != nil {
+			t.Error(err)
+		}
+		st.Close()
+		hv.Close()
+	})
+	return r
+}
+
+// xmlCall posts one XML-RPC call to path; a fault is returned as the
+// error (*xmlrpc.Fault), anything else wrong with the exchange fails t.
+func (r *faceRig) xmlCall(path, method string, params ...any) (any, error) {
+	r.t.Helper()
+	body, err := xmlrpc.EncodeCall(method, params...)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp, err := http.Post(r.url+path, "text/xml", bytes.NewReader(body))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	v, err := xmlrpc.DecodeResponse(resp.Body)
+	var f *xmlrpc.Fault
+	if errors.As(err, &f) {
+		return nil, f
+	}
+	if err != nil {
+		r.t.Fatalf("%s %s: %v", path, method, err)
+	}
+	return v, nil
+}
+
+// settle waits until no operation of the account is left to run: a face
+// answers before its work is done, and some (v1's vm_create) name only
+// one of the operations they start.
+func (r *faceRig) settle() {
+	r.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var busy []string
+		r.st.View(func(tx *store.Tx) {
+			tx.EachOperation(func(o *store.Operation) bool {
+				if o.AccountID == r.acct && o.Step != store.StepDone && o.Step != store.StepError && o.Step != store.StepCancel {
+					busy = append(busy, fmt.Sprintf("%d %s %s", o.ID, o.Type, o.Step))
+				}
+				return true
+			})
+		})
+		if len(busy) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("operations still running: %v", busy)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// counts is every kind of record and the volumes, to prove that a
+// refused call changed nothing.
+type counts struct{ VMs, Disks, Ifaces, IPs, Ops, Volumes int }
+
+func (r *faceRig) counts() counts {
+	r.t.Helper()
+	var n counts
+	r.st.View(func(tx *store.Tx) {
+		tx.EachVM(func(*store.VM) bool { n.VMs++; return true })
+		tx.EachDisk(func(*store.Disk) bool { n.Disks++; return true })
+		tx.EachIface(func(*store.Iface) bool { n.Ifaces++; return true })
+		tx.EachIP(func(*store.IP) bool { n.IPs++; return true })
+		tx.EachOperation(func(*store.Operation) bool { n.Ops++; return true })
+	})
+	vols, err := r.vols.List(context.Background())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	n.Volumes = len(vols)
+	return n
+}
