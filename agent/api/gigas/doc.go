@@ -22,8 +22,6 @@
 //     rate_limit) submits one service call per kind: one refused after
 //     another was accepted leaves the first running (its message says
 //     which); one transaction in the service would make it atomic.
-//   - initial_root_password of 6 or 7 characters: the document allows
-//     them, the service's floor for every face is 8 (400 says so).
 //   - the operator choosing ids (service.CallOptions' VMID...) is not
 //     read; an Idempotency-Key header is (idem.go).
 //   - bw_stats -1Y (400): the collector keeps a month at most.

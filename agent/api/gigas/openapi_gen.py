@@ -71,7 +71,7 @@ schemas = {
         "label": S("string"), "primary_disk_size": dict(intlike, description="GB"), "template_id": intlike, "location_id": dict(intlike, description="this host's location only"),
         "cpu_shares": intlike, "swap_disk_size": dict(intlike, description="GB, 0 none: a disk after the primary, named <hostname>-swap, made swap at the first boot (cloud-init)"),
         "secondary_disk_size": {"oneOf": [intlike, arr(intlike)], "description": "GB: one size or a list, a blank disk each, after the swap disk"},
-        "initial_root_password": S("string", pattern="^[A-Za-z0-9_-]{8,32}$", description="generated and returned when absent"),
+        "initial_root_password": S("string", pattern="^[A-Za-z0-9_-]{6,32}$", description="generated and returned when absent"),
         "note": S("string"), "rate_limit": dict(intlike, description="Mb/s, 0 unlimited"), "primary_network_id": dict(intlike, description="the host's one network, 1, only"),
         "required_virtual_machine_build": dict(boollike, description="true only"),
     }, required=["memory", "cpus", "hostname", "label", "primary_disk_size", "template_id"]),
