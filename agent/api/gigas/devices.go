@@ -118,13 +118,15 @@ func (s *Server) listIfaces(ctx context.Context, k *call) (int, any, error) {
 
 // addIface adds an interface to the VM: a new one with one address
 // (rate_limit in Mb/s, 0 unlimited; the network's default when absent),
-// or, with network_interface_id, a free interface of the account. The
-// document answers 201 for an offline VM; here both are operations: 202.
+// or, with network_interface_id, a free interface of the account. A
+// running VM's answer is 202 with the operations (the interface is
+// hot-plugged); an offline VM's is the document's 201 (ifaceAdded).
 func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
-	id, err := k.id("virtual_machine_id")
+	info, err := s.vmInfo(k)
 	if err != nil {
 		return 0, nil, err
 	}
+	id := info.ID
 	b, err := k.body()
 	if err != nil {
 		return 0, nil, err
@@ -158,13 +160,48 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 		if err != nil {
 			return 0, nil, svcErr(err, rename)
 		}
-		return accepted(k, []service.Operation{op}, nil)
+		return s.ifaceAdded(k, info, []service.Operation{op})
 	}
 	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw, Options: k.opts(0)})
 	if err != nil {
 		return 0, nil, svcErr(err, rename)
 	}
-	return accepted(k, ops, nil)
+	return s.ifaceAdded(k, info, ops)
+}
+
+// ifaceAdded answers an interface added to the VM info was read as. The
+// document answers 201 with the interface resource when the VM is
+// offline: here the interface's record exists once the call returns and
+// what is left (its device on the bridge, the VM's definition again) is
+// quick work with nothing to wait for in the guest, so an offline VM's
+// answer is 201 with the interface as it is now, at the position it
+// takes (the last), and the operations that finish it (poll them before
+// starting the VM); no Location, the interface has no URL of its own. A
+// running VM's gets 202.
+func (s *Server) ifaceAdded(k *call, info service.VMInfo, ops []service.Operation) (int, any, error) {
+	if status, _ := statusOf(info.PowerState); status != "offline" {
+		return accepted(k, ops, nil)
+	}
+	var ifaceID int64
+	for _, o := range ops {
+		if o.Type == "iface_attach" {
+			ifaceID = o.IfaceID
+		}
+	}
+	list, err := s.svc.Ifaces(k.c, service.IfaceFilter{IDs: []int64{ifaceID}}, service.Page{PerPage: 1})
+	if err != nil || len(list) == 0 {
+		return accepted(k, ops, nil) // gone already (deleted meanwhile): the operations say what happened
+	}
+	i := list[0]
+	i.Num = int64(len(info.IfaceIDs)) // where the attach puts it
+	for n, id := range info.IfaceIDs {
+		if id == i.ID { // a retry's: attached already
+			i.Num = int64(n)
+		}
+	}
+	_, out, err := accepted(k, ops, ifaceResource(info.ID, i))
+	k.w.Header().Del("Location")
+	return http.StatusCreated, out, err
 }
 
 func (s *Server) listIPs(ctx context.Context, k *call) (int, any, error) {

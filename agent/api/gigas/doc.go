@@ -14,7 +14,7 @@
 //     (swapScript, cloud-init runcmd); a template without cloud-init
 //     leaves it blank. A rebuild does not run it again.
 //   - network_interface: primary true (501): a new interface goes after
-//     the others. The document's 201 for an offline VM is 202 here.
+//     the others.
 //   - clone: clone_user_id, secondary_disk_size and clone_disk_* (501);
 //     required_startup false (the default) boots the clone once, then
 //     stops it gracefully (vm_create always starts what it defines).
@@ -49,6 +49,9 @@
 // an unknown one). Every endpoint takes a key, reads too (the document
 // says "Has Token: No" of reads; an agent serves no account's data
 // without one). Lock and unlock take the operator's key.
+//
+// An interface added to an offline VM answers the document's 201: the
+// interface resource with the operations that finish it (ifaceAdded).
 //
 // Asynchronous work answers 202 with {"operations": [...], "queue_token":
 // last operation id} and a Location header: poll GET

@@ -43,6 +43,7 @@ op_props = collections.OrderedDict([
     ("error", N("string")), ("eta", S("integer", description="seconds")), ("created_at", date), ("started_at", date), ("updated_at", date),
     ("href", S("string", description="this operation's poll URL path")),
 ])
+NIC = {"id": S("string"), "virtual_machine_id": S("string"), "label": S("string"), "network_id": S("string", enum=["1"], description="the host's one network"), "public": S("boolean"), "primary": S("boolean"), "rate_limit": S("number", description="Mb/s, 0 unlimited"), "ip_addresses": arr(S("string")), "status": S("string"), "created_at": date, "updated_at": date}
 acc_props = {"operations": arr(ref("Operation")), "queue_token": N("string", description="the last operation's id")}
 
 schemas = {
@@ -54,7 +55,8 @@ schemas = {
     "PasswordAccepted": obj(dict(acc_props, password=S("string", description="the new password, shown once: absent when a retry is answered from its Idempotency-Key")), required=["operations", "queue_token"], desc="reset_password's answer"),
     "IsoAccepted": obj(dict(acc_props, id=S("string", description="the iso join's id (the ISO's: a VM has one CD-ROM); absent in a retry's answer")), required=["operations", "queue_token"]),
     "Disk": obj({"id": S("string"), "virtual_machine_id": S("string"), "label": S("string"), "size": S("number", description="GB"), "primary": S("boolean"), "position": S("integer"), "status": S("string"), "created_at": date, "updated_at": date}),
-    "NetworkInterface": obj({"id": S("string"), "virtual_machine_id": S("string"), "label": S("string"), "network_id": S("string", enum=["1"], description="the host's one network"), "public": S("boolean"), "primary": S("boolean"), "rate_limit": S("number", description="Mb/s, 0 unlimited"), "ip_addresses": arr(S("string")), "status": S("string"), "created_at": date, "updated_at": date}),
+    "NetworkInterface": obj(dict(NIC)),
+    "NetworkInterfaceAdded": obj(dict(NIC, **acc_props), required=sorted(NIC) + ["operations", "queue_token"], desc="an interface added to an offline VM: the interface as it is now, with the operations that finish it"),
     "IPAddress": obj({"id": S("string"), "address": S("string"), "version": S("integer", enum=[4, 6]), "interface_id": S("string"), "virtual_machine_id": S("string"), "network_id": S("string", enum=["1"]), "public": S("boolean"), "reverse": N("string"), "status": S("string"), "created_at": date, "updated_at": date}),
     "FirewallRule": obj({"interface_id": S("string"), "position": S("integer"), "policy": S("string", enum=["accept", "drop"]), "command": S("string", enum=["accept", "drop"]), "protocol": S("string", enum=["tcp", "udp", "icmp", "all"]), "port": N("string", description="a port or lo-hi"), "address": N("string", description="source address or CIDR")}),
     "IsoJoin": obj({"id": S("string"), "iso_id": S("string"), "virtual_machine_id": S("string"), "label": N("string"), "boot_type": S("string", enum=["default", "cdrom"])}),
@@ -145,7 +147,8 @@ add(V + "/reboot", "post", op("Reboot", "202", "accepted", ref("Accepted"), [acc
 add(V + "/reset_password", "post", op("Reset the root password (applied at the next boot)", "202", "accepted, with the new password", ref("PasswordAccepted"), [acct, vmp], None, mut))
 add(V + "/disks", "get", op("List the VM's disks", "200", "disks, the primary first", arr(ref("Disk")), [acct, vmp], None, common))
 add(V + "/network_interfaces", "get", op("List the VM's interfaces", "200", "interfaces", arr(ref("NetworkInterface")), [acct, vmp, Q("interface_label"), Q("network_id"), Q("public")], None, common))
-add(V + "/network_interface", "post", op("Add a new interface, or attach a free one of the account", "202", "accepted", ref("Accepted"), [acct, vmp], "NetworkInterfaceAdd", mut))
+add(V + "/network_interface", "post", op("Add a new interface, or attach a free one of the account", "202", "accepted: the VM is running (the interface is hot-plugged)", ref("Accepted"), [acct, vmp], "NetworkInterfaceAdd", mut,
+    extra_ok={"201": ("the VM is offline: the interface, at the position it takes, and the operations that finish it (poll them before starting the VM)", ref("NetworkInterfaceAdded"))}))
 add(V + "/ip_addresses", "get", op("List the VM's IP addresses", "200", "addresses", arr(ref("IPAddress")), [acct, vmp, Q("network_id"), Q("interface_id"), Q("public")], None, common))
 add(V + "/firewall_rules", "get", op("List the VM's firewall rules", "200", "rules", arr(ref("FirewallRule")), [acct, vmp, Q("command"), Q("port"), Q("address")], None, common))
 add(V + "/apply_firewall_rules", "post", op("Apply an interface's firewall", "202", "accepted", ref("Accepted"), [acct, vmp], "ApplyFirewallRules", mut))
