@@ -24,7 +24,9 @@
 //     which); one transaction in the service would make it atomic.
 //   - the operator choosing ids (service.CallOptions' VMID...) is not
 //     read; an Idempotency-Key header is (idem.go).
-//   - bw_stats -1Y (400): the collector keeps a month at most.
+//   - bw_stats -1Y answers the last month, the most the collector keeps
+//     (date_from says so); a year would need a daily archive in
+//     agent/stats.
 //   - cpu_type (501: the host's CPU is what it is) and iso_url (501: a
 //     catalogue's), required_virtual_machine_build false (501).
 //   - a README table row per endpoint exists; the closing table

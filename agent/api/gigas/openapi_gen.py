@@ -65,7 +65,7 @@ schemas = {
     "CPUStats": obj({"lapse": S("string"), "machine_id": S("integer"), "data": arr(N("number"), desc="CPU use in percent of the VM's vCPUs, one per time unit, null where nothing was measured"), "time_units": S("string")}),
     "TrafficPoint": obj({"traffic_in": N("number", description="bytes into the VM in the time unit"), "traffic_out": N("number", description="bytes out of the VM")}),
     "Traffic": obj({"network_id": S("integer", enum=[1]), "is_public": S("boolean"), "interface_id": S("integer"), "data": {"type": "object", "additionalProperties": ref("TrafficPoint"), "description": "time unit index ('0' first) to traffic"}}),
-    "BWStats": obj({"date_from": S("integer", description="UNIX time"), "date_to": S("integer"), "traffic": arr(arr(ref("Traffic")), desc="one list per interface")}),
+    "BWStats": obj({"date_from": S("integer", description="UNIX time: the start of the span answered (for -1Y, a month ago)"), "date_to": S("integer"), "traffic": arr(arr(ref("Traffic")), desc="one list per interface")}),
     "Lock": obj({"id": S("string"), "virtual_machine_id": S("string"), "lock_type": S("string", enum=["Admin", "Task", "Snapshot"]), "description": S("string"), "hypervisor_id": idn, "created_at": date, "updated_at": date}),
     # Request bodies.
     "VirtualMachineCreate": obj({
@@ -160,7 +160,7 @@ add(V + "/clone", "post", op("Clone the VM on this host", "202", "accepted: the 
 add(V + "/snapshots", "get", op("List the snapshots of the VM's disks", "200", "snapshots", arr(ref("Snapshot")), [acct, vmp], None, common))
 add(V + "/snapshots", "delete", op("Delete every snapshot of the VM's disks", "202", "accepted (the document says 200: here deletions are operations)", ref("Accepted"), [acct, vmp], None, mut))
 add(V + "/cpu_stats", "get", op("CPU usage", "200", "CPU usage", ref("CPUStats"), [acct, vmp, dict(Q("period", "-1H, -1day or -30days"), required=True)], None, common + ["503"]))
-add(V + "/bw_stats", "get", op("Network usage", "200", "network usage", ref("BWStats"), [acct, vmp, dict(Q("period", "-1H, -1day or -1M"), required=True)], None, common + ["503"]))
+add(V + "/bw_stats", "get", op("Network usage", "200", "network usage", ref("BWStats"), [acct, vmp, dict(Q("period", "-1H, -1day, -1M or -1Y; -1Y answers the last month, the most this agent keeps: date_from says where the data begins"), required=True)], None, common + ["503"]))
 add(V + "/locks", "get", op("The VM's locks", "200", "locks: the operator's first, then one per running operation", arr(ref("Lock")), [acct, vmp], None, common))
 add(V + "/lock", "post", op("Place the operator's lock (operator key only; extension)", "200", "the lock", ref("Lock"), [acct, vmp], "LockCreate", mut))
 add(V + "/lock", "delete", op("Lift the operator's lock (operator key only; extension)", "200", "the lock lifted", ref("Lock"), [acct, vmp], None, mut))
