@@ -13,8 +13,12 @@
 //   - create: the swap disk is made swap by the first boot's command
 //     (swapScript, cloud-init runcmd); a template without cloud-init
 //     leaves it blank. A rebuild does not run it again.
-//   - network_interface: primary true (501): a new interface goes after
-//     the others.
+//   - network_interface primary true puts the interface first in the
+//     records and the domain (offline VMs only); the guest's names come
+//     from the seed of its first boot (set-name by MAC), so it follows
+//     the new order only from a later seed (a rebuild, reset_password).
+//     A Gandi vm.delete of such a VM deletes its first iface (now the
+//     added one) and frees the one it was created with.
 //   - clone: clone_user_id, secondary_disk_size and clone_disk_* (501);
 //     required_startup false (the default) boots the clone once, then
 //     stops it gracefully (vm_create always starts what it defines).
