@@ -9,7 +9,8 @@
 // and stable codes, once, at the edge (errors.go). It knows nothing of
 // libvirt, the store's records or the steps of operations.
 //
-// TODO (left for the next session; each answers a clear 501 or 400 now):
+// TODO (left for the next session: what answers a clear 501 or 400 now,
+// and the caveats of what is served):
 //   - create: the swap disk is made swap by the first boot's command
 //     (swapScript, cloud-init runcmd); a template without cloud-init
 //     leaves it blank. A rebuild does not run it again.
@@ -41,7 +42,8 @@
 // A VM under the operator's lock keeps its status (service.VM.PowerState)
 // with locked 1. Service additions made for this face: CreateVMFrom's
 // DataDisks and Halted, DestroyVM, AddIface, VMUpdate.Hostname,
-// VM.PowerState.
+// VM.PowerState, VMSpec.PasswordRule (PasswordGigas), NewIface.First and
+// IfaceAttach.First.
 //
 // Routes are one table (routes.go); the OpenAPI 3 document
 // (openapi.json, written by openapi_gen.py, served at OpenAPIPath
