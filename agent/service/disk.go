@@ -155,6 +155,11 @@ func (s *Service) CreateDisk(ctx context.Context, c *Caller, req NewDisk) (Opera
 		}
 		return Operation{}, Invalid(ObjDisk, "fstype", "must be one of %s on this host", strings.Join(s.cfg.FSTypes, ", "))
 	}
+	if min := s.cfg.FSMinMB[req.FSType]; req.FSType != "" && r.sizeMB > 0 && r.sizeMB < min {
+		// Refused here, not by mkfs once the disk_create runs (an ERROR
+		// operation and a rollback for what the call could have said).
+		return Operation{}, Invalid(ObjDisk, "size", "an %s filesystem needs a disk of at least %d MB, got %d", req.FSType, min, r.sizeMB)
+	}
 	r.fstype = req.FSType
 	return s.createDisk(acct, o, r)
 }

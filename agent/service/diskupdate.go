@@ -224,7 +224,7 @@ func (s *Service) UpdateDisk(ctx context.Context, c *Caller, id int64, req DiskU
 			if _, ok := params["size"]; !ok {
 				field = "snapshot_profile"
 			}
-			return opSpec{}, Errorf(ObjDisk, KindQuota, "%s: %d MB more would exceed the account's disk quota (%d of %d MB used)", field, more, used, quota)
+			return opSpec{}, quotaErr(ObjDisk, "disk", "%s: %d MB more would exceed the account's disk quota (%d of %d MB used)", field, more, used, quota)
 		}
 		sp := opSpec{typ: "disk_update", diskID: id, keys: []string{workflow.DiskKey(id)}, params: params, eta: 5}
 		if d.VMID != 0 {

@@ -15,6 +15,12 @@ type Error struct {
 	Object Object
 	Kind   Kind
 	Msg    string
+	// Quota, on a KindQuota refusal of an account's grant, is the
+	// resource refused (servers, cores, memory, disk, bandwidth, ips): a
+	// face whose calls count in units of its own (Gandi v1's shares are
+	// memory) says the refusal in them. "" on every other error, and on a
+	// pool's exhaustion (no free address), which no grant would change.
+	Quota string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s: %s", e.Object, e.Kind, e.Msg) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/passwd"
@@ -91,28 +92,33 @@ func TestDismissOperation(t *testing.T) {
 	}
 }
 
-// TestCreateDiskFSType: a filesystem is one the host can make; the calls
-// that pass are in agent/api/gandiv1's scenario (this service has no
-// workflows to submit to).
+// TestCreateDiskFSType: a filesystem is one the host can make, on a disk
+// no smaller than its mkfs accepts (refused naming size, before anything
+// is recorded); the calls that pass are in agent/api/gandiv1's scenario
+// (this service has no workflows to submit to).
 func TestCreateDiskFSType(t *testing.T) {
 	s := lockService(t, filepath.Join(t.TempDir(), "state.db"))
 	s.st.Update(func(tx *store.Tx) error { tx.PutAccount(store.Account{ID: 1, Handle: "A"}); return nil })
 	c := &Caller{AccountID: 1}
-	size := int64(1024)
+	s.cfg.FSMinMB = map[string]int64{"ext3": 1, "xfs": 300}
 	for _, tc := range []struct {
 		name, fstype string
+		size         int64
 		have         []string
 		ok           bool
 		msg          string
 	}{
-		{"no mkfs at all", "ext3", nil, false, "fstype: this host makes no filesystems"},
-		{"not installed", "xfs", []string{"ext3"}, false, "fstype: must be one of ext3 on this host"},
+		{"no mkfs at all", "ext3", 1024, nil, false, "fstype: this host makes no filesystems"},
+		{"not installed", "xfs", 1024, []string{"ext3"}, false, "fstype: must be one of ext3 on this host"},
+		{"below the filesystem's minimum", "xfs", 299, []string{"ext3", "xfs"}, false, "size: an xfs filesystem needs a disk of at least 300 MB, got 299"},
+		{"no size is the size's own refusal", "xfs", 0, []string{"ext3", "xfs"}, false, "size: must be between 1 and"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s.cfg.FSTypes = tc.have
+			size := tc.size
 			op, err := s.CreateDisk(context.Background(), c, NewDisk{DatacenterID: 1, Name: "d", SizeMB: &size, FSType: tc.fstype})
 			if !tc.ok {
-				if e := Classify(err); e.Kind != KindInvalid || e.Msg[:len(tc.msg)] != tc.msg {
+				if e := Classify(err); e.Kind != KindInvalid || !strings.HasPrefix(e.Msg, tc.msg) {
 					t.Fatalf("err %v, want %q", err, tc.msg)
 				}
 				return

@@ -277,11 +277,19 @@ func (s *Service) checkQuota(tx *store.Tx, accountID int64, before *Resources) e
 		}
 		if was := before.get(name); now > was {
 			unit := quotaUnit(name)
-			return Errorf(quotaObject(name), KindQuota, "%s: %s%s more would exceed the account's %s quota (%s of %s%s used)",
+			return quotaErr(quotaObject(name), name, "%s: %s%s more would exceed the account's %s quota (%s of %s%s used)",
 				name, quotaAmount(name, now-was), unit, name, quotaAmount(name, was), quotaAmount(name, max), unit)
 		}
 	}
 	return nil
+}
+
+// quotaErr is a refusal by the account's grant of resource (one of
+// quotaNames); the message names the call's field first.
+func quotaErr(obj Object, resource, format string, args ...any) *Error {
+	e := Errorf(obj, KindQuota, format, args...)
+	e.Quota = resource
+	return e
 }
 
 func quotaAmount(name string, v float64) string {

@@ -170,6 +170,13 @@ func TestQuotaOnUpdates(t *testing.T) {
 			if !errors.As(err, &se) || se.Kind != KindQuota || !strings.HasPrefix(se.Msg, tt.field+":") {
 				t.Fatalf("err = %v, want a quota fault naming %s", err, tt.field)
 			}
+			resource := map[string]string{"size": "disk"}[tt.field]
+			if resource == "" {
+				resource = tt.field
+			}
+			if se.Quota != resource {
+				t.Fatalf("err.Quota = %q, want %q (the resource, for faces counting in their own units)", se.Quota, resource)
+			}
 			if n := opCount(s); n != before {
 				t.Fatalf("a refused call left %d operations", n-before)
 			}

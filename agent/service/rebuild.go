@@ -132,7 +132,7 @@ func (s *Service) reserveRebuild(tx *store.Tx, acct, vmID, srcID int64, field st
 		return nil, Invalid(ObjVM, field, "disk %d's %d MB exceed the %d MB a disk may have", src.ID, src.SizeMB, s.cfg.Limits.MaxDiskMB)
 	}
 	if used, quota, more := s.usedDiskMB(tx, acct), s.quotaMB(tx, acct), s.chargedMB(d)-s.chargedMB(old); more > 0 && used+more > quota {
-		return nil, Errorf(ObjVM, KindQuota, "%s: the new system disk needs %d MB more, which would exceed the account's disk quota (%d of %d MB used)", field, more, used, quota)
+		return nil, quotaErr(ObjVM, "disk", "%s: the new system disk needs %d MB more, which would exceed the account's disk quota (%d of %d MB used)", field, more, used, quota)
 	}
 	tx.PutDisk(d)
 	old.State, old.DateUpdated = store.DiskRollback, now()

@@ -79,7 +79,7 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 		typ = store.DiskTypeData
 	}
 	d := store.Disk{AccountID: r.accountID, DatacenterID: r.dc, Name: r.name, SizeMB: r.sizeMB,
-		State: store.DiskBeingCreated, Type: typ, Visibility: "private", SnapshotProfile: r.profile}
+		State: store.DiskBeingCreated, Type: typ, Visibility: "private", SnapshotProfile: r.profile, FSType: r.fstype}
 	if r.source != 0 {
 		src, err := s.sourceDisk(tx, r.obj, r.accountID, r.source)
 		if err != nil {
@@ -98,12 +98,13 @@ func (s *Service) reserveDisk(tx *store.Tx, r diskReq) (store.Disk, error) {
 			return store.Disk{}, Invalid(r.obj, "size", "must be at least the source disk's %d MB (disks never shrink)", src.SizeMB)
 		}
 		d.Source, d.KernelVersion, d.Cmdline, d.Label = src.ID, src.KernelVersion, src.Cmdline, src.Label
+		d.FSType = src.FSType // a copy holds its source's filesystem
 	}
 	if d.SizeMB <= 0 || d.SizeMB > s.cfg.Limits.MaxDiskMB {
 		return store.Disk{}, Invalid(r.obj, "size", "must be between 1 and %d MB", s.cfg.Limits.MaxDiskMB)
 	}
 	if used, quota, more := s.usedDiskMB(tx, r.accountID), s.quotaMB(tx, r.accountID), s.chargedMB(d); more > 0 && used+more > quota {
-		return store.Disk{}, Errorf(r.obj, KindQuota, "size: %d MB more would exceed the account's disk quota (%d of %d MB used)", more, used, quota)
+		return store.Disk{}, quotaErr(r.obj, "disk", "size: %d MB more would exceed the account's disk quota (%d of %d MB used)", more, used, quota)
 	}
 	if r.id != 0 {
 		if tx.HasDisk(r.id) {

@@ -57,6 +57,9 @@ type Config struct {
 	// FSTypes are the filesystems a new disk may be created with (the
 	// host's Formatter's); none: only empty disks.
 	FSTypes []string
+	// FSMinMB is the smallest size, in MB, a disk made with each of
+	// FSTypes may have (mkfs refuses less); absent: size's own bound.
+	FSMinMB map[string]int64
 }
 
 // Service implements the API methods.

@@ -60,6 +60,9 @@ type VMDisk struct {
 	// Cmdline is the kernel command line ("" when none); EntityID is
 	// diskEntityID's.
 	Cmdline, EntityID string
+	// FSType is the filesystem the disk was created with ("" none; see
+	// store.Disk.FSType).
+	FSType string
 }
 
 func (s *Service) vmDiskOf(tx *store.Tx, d store.Disk) VMDisk {
@@ -67,7 +70,7 @@ func (s *Service) vmDiskOf(tx *store.Tx, d store.Disk) VMDisk {
 		KernelVersion: d.KernelVersion, Label: d.Label, SizeMB: d.SizeMB, TotalSizeMB: s.totalSize(d), Source: d.Source,
 		SnapshotProfileID: d.SnapshotProfile, VMIDs: []int64{}, SnapshotIDs: snapshotsOf(tx, d.ID),
 		CanSnapshot: canSnapshot(&d), DateCreated: d.DateCreated, DateUpdated: d.DateUpdated,
-		Cmdline: d.Cmdline, EntityID: diskEntityID(d)}
+		Cmdline: d.Cmdline, EntityID: diskEntityID(d), FSType: d.FSType}
 	if d.VMID != 0 {
 		if v, ok := tx.VM(d.VMID); ok && slices.Contains(v.DiskIDs, d.ID) {
 			out.VMIDs = append(out.VMIDs, v.ID)

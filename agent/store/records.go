@@ -151,9 +151,13 @@ type Disk struct {
 	VMID          int64  `json:"vm_id"`
 	Volume        string `json:"volume"`
 	// SnapshotProfile is the id of the profile taking automatic snapshots.
-	SnapshotProfile int64     `json:"snapshot_profile,omitempty"`
-	DateCreated     time.Time `json:"date_created"`
-	DateUpdated     time.Time `json:"date_updated"`
+	SnapshotProfile int64 `json:"snapshot_profile,omitempty"`
+	// FSType is the filesystem the disk was created with (disk_create's
+	// fstype, or its source's for a copy), "" when none was made. It is
+	// not probed: the guest may have made another since.
+	FSType      string    `json:"fstype,omitempty"`
+	DateCreated time.Time `json:"date_created"`
+	DateUpdated time.Time `json:"date_updated"`
 }
 
 // SSHKey is a public key an account keeps for provisioning VMs.

@@ -17,7 +17,7 @@ import (
 // disk_create fstype) with the mkfs tools the host has.
 func withFormatter(sc *service.Config, wc *workflow.Config, log *slog.Logger) {
 	f := mkfs.New(nil, nil, log)
-	sc.FSTypes, wc.Formatter = f.FSTypes(), f
+	sc.FSTypes, sc.FSMinMB, wc.Formatter = f.FSTypes(), f.MinSizesMB(), f
 }
 
 // setPasswords gives configured accounts their v1 login password (and

@@ -103,3 +103,38 @@ func TestFormatExt3File(t *testing.T) {
 		t.Fatal("no ext superblock after mkfs.ext3")
 	}
 }
+
+// TestMinSizes checks the table's minimums against the installed tools:
+// each makes its filesystem on a volume of its minimum and refuses one a
+// MB smaller, so a call refused for its size would have failed in mkfs,
+// and one accepted will not.
+func TestMinSizes(t *testing.T) {
+	f := New(nil, nil, nil)
+	mins := f.MinSizesMB()
+	for _, fstype := range f.FSTypes() {
+		t.Run(fstype, func(t *testing.T) {
+			min, ok := mins[fstype]
+			if !ok || min < 1 {
+				t.Fatalf("no minimum for %s: %v", fstype, mins)
+			}
+			format := func(mb int64) error {
+				path := filepath.Join(t.TempDir(), "vol")
+				if err := os.WriteFile(path, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(path, mb<<20); err != nil {
+					t.Fatal(err)
+				}
+				return f.Format(context.Background(), path, fstype)
+			}
+			if err := format(min); err != nil {
+				t.Errorf("%s on %d MB: %v", fstype, min, err)
+			}
+			if min > 1 {
+				if err := format(min - 1); err == nil {
+					t.Errorf("%s made on %d MB: the minimum is lower than the table says", fstype, min-1)
+				}
+			}
+		})
+	}
+}

@@ -58,7 +58,9 @@ func (s *Server) diskCreate(ctx context.Context, c *service.Caller, a args) (any
 	return op.DiskID, nil
 }
 
-// diskInfo is disk_info(session, disk_id).
+// diskInfo is disk_info(session, disk_id); fstype is the filesystem the
+// disk was created with, "" when none (a system disk's is its image's
+// business, not recorded).
 func (s *Server) diskInfo(ctx context.Context, c *service.Caller, a args) (any, error) {
 	a.obj = ObjDisk
 	if err := a.count(1, 1); err != nil {
@@ -79,8 +81,8 @@ func (s *Server) diskInfo(ctx context.Context, c *service.Caller, a args) (any, 
 	return map[string]any{
 		"id": d.ID, "name": d.Name, "size": d.SizeMB, "state": d.State, "type": d.Type,
 		"vm_id": vmID, "is_boot_disk": d.IsBootDisk, "os_id": s.osOf(d.Source),
-		"datacenter_id": d.DatacenterID,
-		"date_created":  d.DateCreated, "date_updated": d.DateUpdated,
+		"datacenter_id": d.DatacenterID, "fstype": d.FSType,
+		"date_created": d.DateCreated, "date_updated": d.DateUpdated,
 	}, nil
 }
 

@@ -9,20 +9,10 @@
 // seen through every face.
 //
 // TODO (what is left, in order):
-//   - disk_info does not say a disk's filesystem (the store's disk record
-//     has no field for it; its disk_create operation's param fstype
-//     does, until the operation is pruned). The lab has not formatted an
-//     LVM thin volume yet (the tests format files: storage/mkfs makes all
-//     four and blkid names them). The .deb should suggest xfsprogs,
-//     jfsutils and reiserfsprogs (make test-deps installs them); a size
-//     below a filesystem's minimum (xfs: 300 MB) is refused only by mkfs,
-//     so the operation ends ERROR (and rolls back) rather than the call
-//     being refused.
-//   - shares: a VM's shares are its memory (ShareMemoryMB = 256, Gandi's
-//     share_definition); hosting_account_info reports used shares only.
-//     Read the account's granted/available shares and share_definition
-//     from the quotas of issue 14 §3 once they exist (one source for all
-//     faces), and bound vm_create/vm_update by them there.
+//   - the lab has not formatted an LVM thin volume yet (the tests format
+//     files: storage/mkfs makes all four and blkid names them). The .deb
+//     should suggest xfsprogs, jfsutils and reiserfsprogs (make test-deps
+//     installs them).
 //   - the seed's PHP examples are not run: they need the phpxmlrpc
 //     library (xmlrpc.inc), which Debian does not package, and their
 //     text lost its opening lines in the document. The Python ones run as
@@ -36,10 +26,14 @@
 //     in the seed, only their headings: the numbers in faults.go follow
 //     Gandi's published v1 format (QOOOCC, 1xxxxx server, 5xxxxx data)
 //     with objects and causes of our own; check them against a recorded
-//     v1 fault if one turns up. Service messages name the v3 field
-//     (op_id) where v1 says opid.
-//   - a share's bandwidth (5 Mbit/s in Gandi's share_definition) is not
-//     applied: a v1 VM gets the network's default bandwidth.
+//     v1 fault if one turns up. operation_cancel says opid where the
+//     service says op_id (opidFault), but other service messages still
+//     name a field as the service does: disk_create's "size" is v1's
+//     specs.size.
+//   - a share's bandwidth (the share definition's; Gandi's was 5 Mbit/s)
+//     is not applied: a v1 VM gets the network's default bandwidth, and
+//     its cores are the call's cpu, not its shares' (only memory follows
+//     the shares; the quotas bound the rest).
 //
 // Sessions. login(login, password[, safe]) checks the account's handle
 // and password (service.Login: a SHA-512 crypt of at least
@@ -56,12 +50,16 @@
 // Methods and what they do here:
 //
 //	login                          session id (string)
-//	hosting_account_info           struct: the account, shares and resources used, disk granted/available
+//	hosting_account_info           struct: the account's shares granted/used/available, share_definition,
+//	                               rating_enabled, resources granted/used/available (the quotas' numbers,
+//	                               as hosting.account.info reads them; account.go)
 //	account_currency, account_balance,
 //	hosting_account_product_add/renew/remove/update
 //	                               fault 502090: billing belongs to the central tier
 //	vm_create                      VM id (int): system disk copied from os_id, an interface, started;
-//	                               memory = shares x 256 MB, cores = cpu, specs.login the user to create
+//	                               memory = shares x the share definition's memory (256 MB unless
+//	                               configured), cores = cpu, specs.login the user to create; what
+//	                               would exceed the account's memory grant: fault 510070 in shares
 //	vm_info                        struct: id, hostname, state, shares, cpu, memory, vm_max_memory,
 //	                               os_id, disks (ids), ips, datacenter_id, date_created, date_updated
 //	vm_list                        array of VM ids
@@ -70,9 +68,11 @@
 //	vm_disk_list                   array of disk ids, the system disk first
 //	vm_disk_link                   fault: named in the document's contents but never defined
 //	disk_create                    disk id: specs size (MB), name, fstype (formatted by the host's
-//	                               mkfs; an fstype without its tool installed is refused)
+//	                               mkfs; an fstype without its tool installed is refused, and so is
+//	                               a size below its minimum, naming size: xfs 300, reiserfs 33,
+//	                               jfs 16 MB; storage/mkfs)
 //	disk_info                      struct: id, name, size, state, type, vm_id, is_boot_disk, os_id,
-//	                               datacenter_id, date_created, date_updated
+//	                               datacenter_id, fstype (as created, "" none), date_created, date_updated
 //	disk_delete                    operation id (an unattached disk)
 //	disk_attach, disk_detach       operation id (disk_id, vm_id)
 //	disk_list                      array of the account's data disk ids

@@ -49,3 +49,28 @@ func TestAsFault(t *testing.T) {
 		})
 	}
 }
+
+// opidFault says op_id in v1's word and leaves every other error as it
+// is, the face's own shared faults untouched.
+func TestOpidFault(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		text string
+	}{
+		{"op_id", service.Errorf(service.ObjOperation, service.KindConflict, "op_id: operation 7 has already finished"),
+			"DataError: opid: operation 7 has already finished [opid: 7]"},
+		{"no field", service.Errorf(service.ObjOperation, service.KindNotFound, "operation 7 does not exist"),
+			"DataError: operation 7 does not exist"},
+		{"internal", errors.New("op_id: secret"), errInternal.Error()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := AsFault(opidFault(tc.err, 7)).Error(); got != tc.text {
+				t.Errorf("%q, want %q", got, tc.text)
+			}
+		})
+	}
+	if errInternal.Element != "" || errInternal.Msg != "internal error (error has been logged and will be reported)" {
+		t.Errorf("the shared internal fault was changed: %+v", errInternal)
+	}
+}

@@ -51,7 +51,9 @@ type agent struct {
 	stop  context.CancelFunc
 }
 
-func newAgent(t *testing.T) *agent {
+// newAgent starts a test agent; opts change the service's configuration
+// (quotas, limits) before it starts.
+func newAgent(t *testing.T, opts ...func(*service.Config)) *agent {
 	t.Helper()
 	dir := t.TempDir()
 	nodeXML := filepath.Join(dir, "node.xml")
@@ -80,9 +82,12 @@ func newAgent(t *testing.T) *agent {
 		Limits:     service.Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000, AllowUnlimited: true},
 		Network:    workflow.Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
 	}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
 	formatter := mkfs.New(nil, nil, log) // the real mkfs tools, on the file volumes
-	cfg.FSTypes = formatter.FSTypes()
+	cfg.FSTypes, cfg.FSMinMB = formatter.FSTypes(), formatter.MinSizesMB()
 	wf := workflow.New(workflow.Config{DatacenterID: 1, Network: cfg.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")), Formatter: formatter,
 		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
 	rec := reconcile.New(reconcile.Config{Network: cfg.Network}, st, eng, hv, vols, wf, log)

@@ -149,7 +149,20 @@ func (s *Server) opCancel(ctx context.Context, c *service.Caller, a args) (any, 
 		return nil, err
 	}
 	if err := s.svc.DismissOperation(ctx, c, id); err != nil {
-		return nil, err
+		return nil, opidFault(err, id)
 	}
 	return true, nil
+}
+
+// opidFault says a service refusal in v1's words: the service names the
+// operation's id op_id, as v3 does, where v1 calls it opid; the fault
+// names it as its element. Other errors are returned as they are.
+func opidFault(err error, id int64) error {
+	rest, ok := strings.CutPrefix(service.Classify(err).Msg, "op_id: ")
+	if !ok {
+		return err
+	}
+	f := *AsFault(err) // a copy: AsFault may answer a shared fault
+	f.Msg, f.Element, f.Value, f.ShowValue = "opid: "+rest, "opid", id, true
+	return &f
 }

@@ -3,7 +3,9 @@ package gandiv1
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -142,8 +144,11 @@ func TestScenario(t *testing.T) {
 		t.Fatalf("disk %d (%s) holds no ext3 filesystem", diskID, a.vols.Path(vol))
 	}
 	d := a.mustCall("disk_info", s, diskID).(map[string]any)
-	if d["name"] != "disk2GB" || d["size"] != int64(2048) || d["vm_id"] != int64(0) {
+	if d["name"] != "disk2GB" || d["size"] != int64(2048) || d["vm_id"] != int64(0) || d["fstype"] != "ext3" {
 		t.Fatalf("disk_info: %v", d)
+	}
+	if sys := a.mustCall("disk_info", s, info["disks"].([]any)[0]).(map[string]any); sys["fstype"] != "" || sys["is_boot_disk"] != true {
+		t.Fatalf("the system disk's disk_info: %v (no filesystem recorded: it is the image's)", sys)
 	}
 	if got := a.mustCall("disk_list", s).([]any); len(got) != 2 || !slices.Contains(got, any(diskID)) {
 		t.Fatalf("disk_list: %v", got)
@@ -186,8 +191,9 @@ func TestScenario(t *testing.T) {
 		det["param"].(map[string]any)["param_type"] != "vm" || det["param"].(map[string]any)["vm_id"] != vmID {
 		t.Fatalf("operation_details: %v", det)
 	}
-	if _, f := a.call("operation_cancel", s, stops[0]); f == nil || f.Code != 512060 {
-		t.Fatalf("a DONE operation was cancelled: %v", f)
+	if _, f := a.call("operation_cancel", s, stops[0]); f == nil || f.Code != 512060 ||
+		f.Message != fmt.Sprintf("DataError: opid: operation %d has already finished [opid: %d]", stops[0], stops[0]) {
+		t.Fatalf("a DONE operation was cancelled: %v (want v1's word, opid)", f)
 	}
 	if _, f := a.call("operation_details", bob, stops[0]); f == nil || f.Code != 512040 {
 		t.Fatalf("bob read alice's operation: %v", f)
@@ -196,6 +202,32 @@ func TestScenario(t *testing.T) {
 	a.mustDone(s, a.mustCall("vm_delete", s, vmID).(int64))
 	if got := a.mustCall("vm_list", s).([]any); len(got) != 0 {
 		t.Fatalf("vm_list after vm_delete: %v", got)
+	}
+}
+
+// A disk smaller than its filesystem's minimum (mkfs.xfs: 300 MB) is
+// refused by the call, naming size, and nothing is made; at the minimum
+// it is made and formatted.
+func TestDiskCreateBelowTheFSMinimum(t *testing.T) {
+	a := newAgent(t)
+	s := a.login(aliceLogin, alicePassword)
+	if _, err := exec.LookPath("mkfs.xfs"); err != nil {
+		t.Skip("mkfs.xfs is not installed (xfsprogs; make test-deps)")
+	}
+	_, f := a.call("disk_create", s, map[string]any{"size": int64(299), "name": "small", "fstype": "xfs"})
+	if f == nil || f.Code != 511030 || !strings.Contains(f.Message, "size: an xfs filesystem needs a disk of at least 300 MB, got 299") {
+		t.Fatalf("disk_create of 299 MB xfs: %v, want fault 511030 naming size", f)
+	}
+	if got := a.mustCall("disk_list", s).([]any); len(got) != 0 {
+		t.Fatalf("a refused disk_create left disks %v", got)
+	}
+	if got := a.mustCall("operation_list", s, map[string]any{"state": "ALL"}).([]any); len(got) != 0 {
+		t.Fatalf("a refused disk_create left operations %v", got)
+	}
+	id := a.mustCall("disk_create", s, map[string]any{"size": int64(300), "name": "least", "fstype": "xfs"}).(int64)
+	a.mustDone(s, a.lastOp(s, "disk_create"))
+	if d := a.mustCall("disk_info", s, id).(map[string]any); d["fstype"] != "xfs" || d["size"] != int64(300) {
+		t.Fatalf("disk_info: %v", d)
 	}
 }
 
@@ -233,7 +265,7 @@ func TestCancelError(t *testing.T) {
 	if d["state"] != "CANCEL" || d["comment"] != "start: no memory left" {
 		t.Fatalf("operation_details after cancel: %v", d)
 	}
-	if _, f := a.call("operation_cancel", s, int64(900)); f == nil || f.Code != 512060 {
+	if _, f := a.call("operation_cancel", s, int64(900)); f == nil || f.Code != 512060 || !strings.HasPrefix(f.Message, "DataError: opid: ") {
 		t.Fatalf("a CANCEL operation was cancelled again: %v", f)
 	}
 }

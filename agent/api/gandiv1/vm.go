@@ -3,20 +3,26 @@ package gandiv1
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/xenagent/xenagent/agent/service"
 )
 
-// A share is the v1 account's unit of resources (Gandi's
-// share_definition: 256 MB of memory, a quarter core, 8 GB of disk,
-// 5 Mbit/s). Here a VM's shares are its memory: vm_create and vm_update
-// set memory = shares x ShareMemoryMB, and vm_info reports memory /
-// ShareMemoryMB. Cores are the call's own cpu; disk and bandwidth are the
-// system disk's and the network's (the quotas of the account bound them).
-const ShareMemoryMB = 256
+// A share is the v1 account's unit of resources: the service's share
+// definition (service.ShareDefinition, the quotas' one source for every
+// face; by default Gandi's 256 MB of memory). Here a VM's shares are its
+// memory: vm_create and vm_update set memory = shares x the definition's
+// memory, and vm_info reports memory over it. Cores are the call's own
+// cpu; disk and bandwidth are the system disk's and the network's. The
+// account's quotas bound them all (the service refuses what would exceed
+// its grant, in any model: in the rating model a share still says how
+// much memory a vm_create asks for).
 
 // MaxShares bounds a VM's shares before the service's own memory bound.
 const MaxShares = 1024
+
+// shareMB is the memory one share is.
+func (s *Server) shareMB() int64 { return max(s.svc.ShareDefinition().MemoryMB, 1) }
 
 // DatacenterID is the one datacenter of the host, as the service knows it.
 func (s *Server) datacenterID() int64 {
@@ -27,21 +33,35 @@ func (s *Server) datacenterID() int64 {
 	return dcs[0].ID
 }
 
-func (a args) shares(i int, name string) (int64, error) {
+func (s *Server) shares(a args, i int, name string) (int64, error) {
 	n, err := toInt(a.obj, name, a.vals[i])
 	if err != nil {
 		return 0, err
 	}
-	return checkShares(a.obj, name, n)
+	return s.checkShares(a.obj, name, n)
 }
 
-func checkShares(obj int, name string, n int64) (int64, error) {
+func (s *Server) checkShares(obj int, name string, n int64) (int64, error) {
 	if n < 1 || n > MaxShares {
-		f := dataFault(obj, CauseValue, name, "%s: must be between 1 and %d (a share is %d MB of memory)", name, MaxShares, ShareMemoryMB)
+		f := dataFault(obj, CauseValue, name, "%s: must be between 1 and %d (a share is %d MB of memory)", name, MaxShares, s.shareMB())
 		f.Value, f.ShowValue = n, true
 		return 0, f
 	}
 	return n, nil
+}
+
+// sharesRefused says a refusal by the account's memory quota in shares,
+// the unit the call was made in (field, n): the service counts memory.
+// Any other error is returned as it is.
+func (s *Server) sharesRefused(err error, field string, n int64) error {
+	e := service.Classify(err)
+	if e.Kind != service.KindQuota || e.Quota != "memory" {
+		return err
+	}
+	f := dataFault(ObjVM, CauseQuota, field, "%s: %d shares (%d MB of memory): %s",
+		field, n, n*s.shareMB(), strings.TrimPrefix(e.Msg, "memory: "))
+	f.Value, f.ShowValue = n, true
+	return f
 }
 
 // vmCreate is vm_create(session, hostname, password, os_id, shares, cpu,
@@ -67,7 +87,7 @@ func (s *Server) vmCreate(ctx context.Context, c *service.Caller, a args) (any, 
 		return nil, err
 	}
 	a.obj = ObjVM
-	shares, err := a.shares(3, "shares")
+	shares, err := s.shares(a, 3, "shares")
 	if err != nil {
 		return nil, err
 	}
@@ -90,14 +110,14 @@ func (s *Server) vmCreate(ctx context.Context, c *service.Caller, a args) (any, 
 	if err != nil {
 		return nil, err
 	}
-	memory := shares * ShareMemoryMB
+	memory := shares * s.shareMB()
 	req := service.VMCreateFrom{SrcDiskID: img.DiskID,
 		VMSpec: service.VMSpec{DatacenterID: s.datacenterID(), Hostname: hostname, Memory: &memory, Cores: &cpu,
 			Login: login, Password: password},
 		Disk: service.VMDiskSpec{Name: "sys_" + hostname}}
 	ops, err := s.svc.CreateVMFrom(ctx, c, req)
 	if err != nil {
-		return nil, err
+		return nil, s.sharesRefused(err, "shares", shares)
 	}
 	for _, o := range ops {
 		if o.Type == "vm_create" && o.VMID != 0 {
@@ -150,7 +170,7 @@ func (s *Server) vmInfo(ctx context.Context, c *service.Caller, a args) (any, er
 	}
 	return map[string]any{
 		"id": v.ID, "hostname": v.Hostname, "state": v.State,
-		"shares": v.Memory / ShareMemoryMB, "cpu": v.Cores, "memory": v.Memory, "vm_max_memory": v.MaxMemory,
+		"shares": v.Memory / s.shareMB(), "cpu": v.Cores, "memory": v.Memory, "vm_max_memory": v.MaxMemory,
 		"os_id": osID, "disks": disks, "ips": ips, "datacenter_id": v.DatacenterID,
 		"date_created": v.DateCreated, "date_updated": v.DateUpdated,
 	}, nil
@@ -224,10 +244,10 @@ func (s *Server) vmUpdate(ctx context.Context, c *service.Caller, a args) (any, 
 		return nil, err
 	}
 	if shares != nil {
-		if _, err := checkShares(ObjVM, "specs.shares", *shares); err != nil {
+		if _, err := s.checkShares(ObjVM, "specs.shares", *shares); err != nil {
 			return nil, err
 		}
-		mem := *shares * ShareMemoryMB
+		mem := *shares * s.shareMB()
 		req.Memory = &mem
 	}
 	if req.Cores, err = sp.intPtr("cpu"); err != nil {
@@ -243,6 +263,9 @@ func (s *Server) vmUpdate(ctx context.Context, c *service.Caller, a args) (any, 
 		return nil, dataFault(ObjVM, CauseMissing, "specs", "specs: give at least one of shares, cpu, vm_max_memory")
 	}
 	op, err := s.svc.UpdateVM(ctx, c, id, req)
+	if err != nil && shares != nil {
+		return nil, s.sharesRefused(err, "specs.shares", *shares)
+	}
 	if err != nil {
 		return nil, err
 	}
