@@ -30,6 +30,32 @@ const (
 	GigasPasswordMax   = 32
 )
 
+// PasswordRule is a face's rule for the passwords it is given. The
+// service keeps one hash whatever the rule; the rule is the document's
+// promise to its clients, so each face keeps its own.
+type PasswordRule int
+
+const (
+	// PasswordGandi: 8 to 128 characters, any (the Gandi faces'; the
+	// default).
+	PasswordGandi PasswordRule = iota
+	// PasswordGigas: 6 to 32 of GigasPasswordChars (the Gigas document's
+	// initial_root_password).
+	PasswordGigas
+)
+
+// check applies the rule to a password given as "password" ("": none
+// given, nothing to check).
+func (r PasswordRule) check(p string) error {
+	if p == "" {
+		return nil
+	}
+	if r == PasswordGigas {
+		return CheckGigasPassword(ObjVM, "password", p)
+	}
+	return checkPassword(p)
+}
+
 // resetPasswordLen is the length of the passwords ResetPassword makes:
 // 96 bits of randomness, within Gigas' rule and Gandi's (8 to 128).
 const resetPasswordLen = 16

@@ -30,7 +30,9 @@ type DiskDetach struct {
 // IfaceAttach asks to attach a free iface to a VM.
 type IfaceAttach struct {
 	VMID, IfaceID int64
-	Options       CallOptions
+	// First puts the iface before the VM's others, as NewIface.First.
+	First   bool
+	Options CallOptions
 }
 
 // IfaceDetach asks to detach an iface from the VM it is attached to.
@@ -135,9 +137,13 @@ func (s *Service) AttachIface(ctx context.Context, c *Caller, req IfaceAttach) (
 		if i.DatacenterID != v.DatacenterID {
 			return opSpec{}, Invalid(ObjVM, "iface_id", "iface %d is in datacenter %d, vm %d in %d", ifaceID, i.DatacenterID, v.ID, v.DatacenterID)
 		}
+		if req.First && v.State != store.VMHalted {
+			return opSpec{}, Errorf(ObjVM, KindConflict, "primary: vm %d is %s; an interface goes before the others only while the VM is halted (a running guest's interfaces cannot move)", v.ID, v.State)
+		}
 		i.VMID = v.ID
 		tx.PutIface(i)
-		return opSpec{typ: "iface_attach", vmID: v.ID, ifaceID: ifaceID, keys: []string{workflow.VMKey(v.ID), workflow.IfaceKey(ifaceID)}, eta: 5}, nil
+		return opSpec{typ: "iface_attach", vmID: v.ID, ifaceID: ifaceID, keys: []string{workflow.VMKey(v.ID), workflow.IfaceKey(ifaceID)}, eta: 5,
+			params: firstParams(req.First), input: workflow.IfaceAttach{First: req.First}}, nil
 	})
 }
 

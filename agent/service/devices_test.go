@@ -3,8 +3,10 @@ package service
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
+	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/store"
 )
 
@@ -55,5 +57,50 @@ func TestAttachDiskPositionAndAccess(t *testing.T) {
 				t.Errorf("operation %s with params %v, want disk_attach with position %s, access %s", op.Type, op.Params, tt.wantPos, tt.wantAccess)
 			}
 		})
+	}
+}
+
+// An iface goes first (First) only on a halted VM, new or free; its
+// attach says position 0. A running VM's refusal names the field.
+func TestIfaceFirst(t *testing.T) {
+	for _, state := range []string{store.VMHalted, store.VMRunning} {
+		for _, existing := range []bool{false, true} {
+			t.Run(state+map[bool]string{false: " new", true: " free"}[existing], func(t *testing.T) {
+				s := bareService(t)
+				v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
+				s.cfg.Network.V4, s.cfg.Limits.MaxBandwidth = &v4, 1e10
+				if err := s.st.Update(func(tx *store.Tx) error {
+					tx.PutVM(store.VM{ID: 1, AccountID: 1, DatacenterID: 1, State: state})
+					tx.PutIface(store.Iface{ID: 2, AccountID: 1, DatacenterID: 1, State: store.IfaceFree})
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				c := &Caller{AccountID: 1}
+				var op Operation
+				var err error
+				if existing {
+					op, err = s.AttachIface(context.Background(), c, IfaceAttach{VMID: 1, IfaceID: 2, First: true})
+				} else {
+					var ops []Operation
+					if ops, err = s.AddIface(context.Background(), c, 1, NewIface{First: true}); err == nil {
+						op = ops[len(ops)-1]
+					}
+				}
+				if state == store.VMRunning {
+					var e *Error
+					if !errors.As(err, &e) || e.Kind != KindConflict || !strings.HasPrefix(e.Msg, "primary: vm 1 is running") {
+						t.Fatalf("err = %v, want a conflict naming primary", err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if op.Type != "iface_attach" || op.Params["position"] != "0" {
+					t.Errorf("operation %s with params %v, want iface_attach at position 0", op.Type, op.Params)
+				}
+			})
+		}
 	}
 }

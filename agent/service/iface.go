@@ -238,7 +238,11 @@ type NewIface struct {
 	IPVersion *int64
 	// Bandwidth is in bit/s; nil is the network's default.
 	Bandwidth *float64
-	Options   CallOptions
+	// First (AddIface only) puts the iface before the VM's others: its
+	// primary (workflow.IfaceAttach). The VM must be halted: a running
+	// guest's interfaces cannot move.
+	First   bool
+	Options CallOptions
 }
 
 // CreateIface records an iface, leases its address and submits the

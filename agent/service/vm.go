@@ -39,7 +39,10 @@ type VMSpec struct {
 	// as a hash; Keys are ids of the account's ssh keys.
 	Login, Password, SSHKey, Run string
 	Keys                         []int64
-	VMTune                       // description, label, note, cpu_shares (tune.go)
+	// PasswordRule is the rule Password follows: the face's document's
+	// (the zero value is Gandi's, every face's unless it says otherwise).
+	PasswordRule PasswordRule
+	VMTune       // description, label, note, cpu_shares (tune.go)
 }
 
 // VMCreate is hosting.vm.create: a VM on an existing data disk.
@@ -193,12 +196,12 @@ func (s *Service) vmReqOf(spec VMSpec) (vmReq, error) {
 		return r, err
 	}
 	r.prov = store.Provision{Login: spec.Login, Password: spec.Password, SSHKey: spec.SSHKey, Run: spec.Run, Keys: spec.Keys}
-	return r, s.checkProvision(&r.prov)
+	return r, s.checkProvision(&r.prov, spec.PasswordRule)
 }
 
 // checkProvision checks what the first boot applies and replaces the
 // password by its hash.
-func (s *Service) checkProvision(p *store.Provision) error {
+func (s *Service) checkProvision(p *store.Provision, rule PasswordRule) error {
 	// The first-boot script is kept in the state with the VM: without a
 	// bound every accepted call grew state.db by up to the 1 MiB body.
 	if len(p.Run) > MaxRunBytes {
@@ -210,7 +213,7 @@ func (s *Service) checkProvision(p *store.Provision) error {
 	if p.Login != "" && !hostnameRE.MatchString(p.Login) {
 		return Invalid(ObjVM, "login", "must be letters, digits or '-'")
 	}
-	if err := checkPassword(p.Password); err != nil {
+	if err := rule.check(p.Password); err != nil {
 		return err
 	}
 	var err error

@@ -75,6 +75,10 @@ func TestVMReqOf(t *testing.T) {
 		{name: "run too long", edit: func(v *VMSpec) { v.Run = strings.Repeat("x", MaxRunBytes+1) }, err: "run: must be at most"},
 		{name: "bad login", edit: func(v *VMSpec) { v.Login = "ro ot" }, err: "login: must be letters"},
 		{name: "short password", edit: func(v *VMSpec) { v.Password = "short-é" }, err: "password: must be 8 to 128 characters"},
+		{name: "gigas password of 6", edit: func(v *VMSpec) { v.Password, v.PasswordRule = "abc_-6", PasswordGigas }, mem: 512, max: 2048, cores: 1, ipv: 4},
+		{name: "gigas password of 5", edit: func(v *VMSpec) { v.Password, v.PasswordRule = "abc-5", PasswordGigas }, err: "password: must be 6 to 32 characters, got 5"},
+		{name: "gigas password of 33", edit: func(v *VMSpec) { v.Password, v.PasswordRule = strings.Repeat("a", 33), PasswordGigas }, err: "password: must be 6 to 32 characters, got 33"},
+		{name: "gigas password bad character", edit: func(v *VMSpec) { v.Password, v.PasswordRule = "abcdef!", PasswordGigas }, err: "password: must be letters, digits, '_' or '-', not '!'"},
 		{name: "bad ssh key", edit: func(v *VMSpec) { v.SSHKey = "ssh-rsa nope" }, err: "ssh_key: the key is not valid base64"},
 		{name: "good ssh key", edit: func(v *VMSpec) { v.SSHKey = ed25519Key() }, mem: 512, max: 2048, cores: 1, ipv: 4},
 	}

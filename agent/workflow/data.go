@@ -69,6 +69,15 @@ type DiskUpdate struct {
 	Reboot          bool    `json:"reboot,omitempty"`
 }
 
+// IfaceAttach is iface_attach's input.
+type IfaceAttach struct {
+	// First puts the iface before the VM's others: the first NIC of its
+	// definition, its primary (the kernel's ip= argument; eth0 in the
+	// next seed). A running guest's NICs cannot move: the service
+	// refuses it there, and the step fails if the VM was started since.
+	First bool `json:"first,omitempty"`
+}
+
 // DiskAttach is disk_attach's input.
 type DiskAttach struct {
 	// Position 0 swaps with the system disk unless Insert asks to shift

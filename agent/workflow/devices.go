@@ -133,14 +133,26 @@ func (s *Workflows) attachIface(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
+	in, err := ops.Input[IfaceAttach](r)
+	if err != nil {
+		return err
+	}
 	var iface store.Iface
 	err = r.Update(func(tx *store.Tx, op *store.Operation) error {
 		v, ok := tx.VM(op.VMID)
 		if !ok {
 			return fmt.Errorf("vm %d has no record", op.VMID)
 		}
-		if !slices.Contains(v.IfaceIDs, op.IfaceID) {
-			v.IfaceIDs = append(v.IfaceIDs, op.IfaceID)
+		if !slices.Contains(v.IfaceIDs, op.IfaceID) { // else recorded before a restart
+			switch {
+			case in.First && running:
+				// The service refuses this; the VM was started since.
+				return fmt.Errorf("primary: vm %d is running, and a running guest's interfaces cannot move; add it as the last or stop the VM", v.ID)
+			case in.First:
+				v.IfaceIDs = slices.Insert(v.IfaceIDs, 0, op.IfaceID)
+			default:
+				v.IfaceIDs = append(v.IfaceIDs, op.IfaceID)
+			}
 			v.DateUpdated = now()
 			tx.PutVM(v)
 		}

@@ -118,13 +118,20 @@ func (s *Server) listIfaces(ctx context.Context, k *call) (int, any, error) {
 
 // addIface adds an interface to the VM: a new one with one address
 // (rate_limit in Mb/s, 0 unlimited; the network's default when absent),
-// or, with network_interface_id, a free interface of the account. The
-// document answers 201 for an offline VM; here both are operations: 202.
+// or, with network_interface_id, a free interface of the account.
+// primary true puts it before the others (the primary is the first
+// interface: the former one becomes eth1), on an offline VM only (409
+// otherwise: a running guest's interfaces cannot move); the guest names
+// its interfaces from the seed of its first boot, so it sees the new
+// order once a new seed is written (a rebuild, reset_password). A
+// running VM's answer is 202 with the operations (the interface is
+// hot-plugged); an offline VM's is the document's 201 (ifaceAdded).
 func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
-	id, err := k.id("virtual_machine_id")
+	info, err := s.vmInfo(k)
 	if err != nil {
 		return 0, nil, err
 	}
+	id := info.ID
 	b, err := k.body()
 	if err != nil {
 		return 0, nil, err
@@ -133,11 +140,11 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 		return 0, nil, err
 	}
 	b.ignore("label") // an interface's label is its position, eth<N>
-	if p, err := b.bool("primary"); err != nil {
+	primary, err := b.bool("primary")
+	if err != nil {
 		return 0, nil, err
-	} else if p != nil && *p {
-		return 0, nil, notImplemented("primary", "not yet: a new interface goes after the others; the first is the primary (TODO in doc.go)")
 	}
+	first := primary != nil && *primary
 	bw, err := rateLimit(b)
 	if err != nil {
 		return 0, nil, err
@@ -154,17 +161,55 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 		if bw != nil {
 			return 0, nil, invalid("rate_limit", "is given when an interface is created, not with network_interface_id")
 		}
-		op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid, Options: k.opts(0)})
+		op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid, First: first, Options: k.opts(0)})
 		if err != nil {
 			return 0, nil, svcErr(err, rename)
 		}
-		return accepted(k, []service.Operation{op}, nil)
+		return s.ifaceAdded(k, info, first, []service.Operation{op})
 	}
-	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw, Options: k.opts(0)})
+	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw, First: first, Options: k.opts(0)})
 	if err != nil {
 		return 0, nil, svcErr(err, rename)
 	}
-	return accepted(k, ops, nil)
+	return s.ifaceAdded(k, info, first, ops)
+}
+
+// ifaceAdded answers an interface added to the VM info was read as. The
+// document answers 201 with the interface resource when the VM is
+// offline: here the interface's record exists once the call returns and
+// what is left (its device on the bridge, the VM's definition again) is
+// quick work with nothing to wait for in the guest, so an offline VM's
+// answer is 201 with the interface as it is now, at the position it
+// takes (the last, or the first for primary), and the operations that finish it (poll them before
+// starting the VM); no Location, the interface has no URL of its own. A
+// running VM's gets 202.
+func (s *Server) ifaceAdded(k *call, info service.VMInfo, first bool, ops []service.Operation) (int, any, error) {
+	if status, _ := statusOf(info.PowerState); status != "offline" {
+		return accepted(k, ops, nil)
+	}
+	var ifaceID int64
+	for _, o := range ops {
+		if o.Type == "iface_attach" {
+			ifaceID = o.IfaceID
+		}
+	}
+	list, err := s.svc.Ifaces(k.c, service.IfaceFilter{IDs: []int64{ifaceID}}, service.Page{PerPage: 1})
+	if err != nil || len(list) == 0 {
+		return accepted(k, ops, nil) // gone already (deleted meanwhile): the operations say what happened
+	}
+	i := list[0]
+	i.Num = int64(len(info.IfaceIDs)) // where the attach puts it
+	if first {
+		i.Num = 0
+	}
+	for n, id := range info.IfaceIDs {
+		if id == i.ID { // a retry's: attached already
+			i.Num = int64(n)
+		}
+	}
+	_, out, err := accepted(k, ops, ifaceResource(info.ID, i))
+	k.w.Header().Del("Location")
+	return http.StatusCreated, out, err
 }
 
 func (s *Server) listIPs(ctx context.Context, k *call) (int, any, error) {

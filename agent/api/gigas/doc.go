@@ -9,12 +9,17 @@
 // and stable codes, once, at the edge (errors.go). It knows nothing of
 // libvirt, the store's records or the steps of operations.
 //
-// TODO (left for the next session; each answers a clear 501 or 400 now):
+// TODO (left for the next session: what answers a clear 501 or 400 now,
+// and the caveats of what is served):
 //   - create: the swap disk is made swap by the first boot's command
 //     (swapScript, cloud-init runcmd); a template without cloud-init
 //     leaves it blank. A rebuild does not run it again.
-//   - network_interface: primary true (501): a new interface goes after
-//     the others. The document's 201 for an offline VM is 202 here.
+//   - network_interface primary true puts the interface first in the
+//     records and the domain (offline VMs only); the guest's names come
+//     from the seed of its first boot (set-name by MAC), so it follows
+//     the new order only from a later seed (a rebuild, reset_password).
+//     A Gandi vm.delete of such a VM deletes its first iface (now the
+//     added one) and frees the one it was created with.
 //   - clone: clone_user_id, secondary_disk_size and clone_disk_* (501);
 //     required_startup false (the default) boots the clone once, then
 //     stops it gracefully (vm_create always starts what it defines).
@@ -22,11 +27,11 @@
 //     rate_limit) submits one service call per kind: one refused after
 //     another was accepted leaves the first running (its message says
 //     which); one transaction in the service would make it atomic.
-//   - initial_root_password of 6 or 7 characters: the document allows
-//     them, the service's floor for every face is 8 (400 says so).
 //   - the operator choosing ids (service.CallOptions' VMID...) is not
 //     read; an Idempotency-Key header is (idem.go).
-//   - bw_stats -1Y (400): the collector keeps a month at most.
+//   - bw_stats -1Y answers the last month, the most the collector keeps
+//     (date_from says so); a year would need a daily archive in
+//     agent/stats.
 //   - cpu_type (501: the host's CPU is what it is) and iso_url (501: a
 //     catalogue's), required_virtual_machine_build false (501).
 //   - a README table row per endpoint exists; the closing table
@@ -37,7 +42,8 @@
 // A VM under the operator's lock keeps its status (service.VM.PowerState)
 // with locked 1. Service additions made for this face: CreateVMFrom's
 // DataDisks and Halted, DestroyVM, AddIface, VMUpdate.Hostname,
-// VM.PowerState.
+// VM.PowerState, VMSpec.PasswordRule (PasswordGigas), NewIface.First and
+// IfaceAttach.First.
 //
 // Routes are one table (routes.go); the OpenAPI 3 document
 // (openapi.json, written by openapi_gen.py, served at OpenAPIPath
@@ -51,6 +57,9 @@
 // an unknown one). Every endpoint takes a key, reads too (the document
 // says "Has Token: No" of reads; an agent serves no account's data
 // without one). Lock and unlock take the operator's key.
+//
+// An interface added to an offline VM answers the document's 201: the
+// interface resource with the operations that finish it (ifaceAdded).
 //
 // Asynchronous work answers 202 with {"operations": [...], "queue_token":
 // last operation id} and a Location header: poll GET

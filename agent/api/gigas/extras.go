@@ -179,9 +179,12 @@ func (s *Server) deleteSnapshots(ctx context.Context, k *call) (int, any, error)
 }
 
 // periods map the document's stats periods onto the service's windows.
+// bw_stats' -1Y gets the longest window the collector keeps, the last
+// month (hourly): a year's graph then shows what exists, and date_from
+// says where it begins, rather than the 400 a panel asking -1Y breaks on.
 var (
 	cpuPeriods = map[string]string{"-1H": "1h", "-30days": "1m", "-1day": "1d"}
-	bwPeriods  = map[string]string{"-1H": "1h", "-1day": "1d", "-1M": "1m"}
+	bwPeriods  = map[string]string{"-1H": "1h", "-1day": "1d", "-1M": "1m", "-1Y": "1m"}
 )
 
 func statsWindow(k *call, periods map[string]string, doc string) (string, error) {
@@ -248,13 +251,14 @@ func (s *Server) cpuStats(ctx context.Context, k *call) (int, any, error) {
 
 // bwStats is the document's network usage resource: per interface, the
 // bytes in and out of the VM in each time unit ("0", "1", ... in time
-// order); traffic is empty when nothing was measured.
+// order); traffic is empty when nothing was measured. date_from and
+// date_to are the span answered: for -1Y, the last month (bwPeriods).
 func (s *Server) bwStats(ctx context.Context, k *call) (int, any, error) {
 	id, err := k.id("virtual_machine_id")
 	if err != nil {
 		return 0, nil, err
 	}
-	w, err := statsWindow(k, bwPeriods, "-1H, -1day, -1M")
+	w, err := statsWindow(k, bwPeriods, "-1H, -1day, -1M, -1Y")
 	if err != nil {
 		return 0, nil, err
 	}

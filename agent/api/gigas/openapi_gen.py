@@ -43,6 +43,7 @@ op_props = collections.OrderedDict([
     ("error", N("string")), ("eta", S("integer", description="seconds")), ("created_at", date), ("started_at", date), ("updated_at", date),
     ("href", S("string", description="this operation's poll URL path")),
 ])
+NIC = {"id": S("string"), "virtual_machine_id": S("string"), "label": S("string"), "network_id": S("string", enum=["1"], description="the host's one network"), "public": S("boolean"), "primary": S("boolean"), "rate_limit": S("number", description="Mb/s, 0 unlimited"), "ip_addresses": arr(S("string")), "status": S("string"), "created_at": date, "updated_at": date}
 acc_props = {"operations": arr(ref("Operation")), "queue_token": N("string", description="the last operation's id")}
 
 schemas = {
@@ -54,7 +55,8 @@ schemas = {
     "PasswordAccepted": obj(dict(acc_props, password=S("string", description="the new password, shown once: absent when a retry is answered from its Idempotency-Key")), required=["operations", "queue_token"], desc="reset_password's answer"),
     "IsoAccepted": obj(dict(acc_props, id=S("string", description="the iso join's id (the ISO's: a VM has one CD-ROM); absent in a retry's answer")), required=["operations", "queue_token"]),
     "Disk": obj({"id": S("string"), "virtual_machine_id": S("string"), "label": S("string"), "size": S("number", description="GB"), "primary": S("boolean"), "position": S("integer"), "status": S("string"), "created_at": date, "updated_at": date}),
-    "NetworkInterface": obj({"id": S("string"), "virtual_machine_id": S("string"), "label": S("string"), "network_id": S("string", enum=["1"], description="the host's one network"), "public": S("boolean"), "primary": S("boolean"), "rate_limit": S("number", description="Mb/s, 0 unlimited"), "ip_addresses": arr(S("string")), "status": S("string"), "created_at": date, "updated_at": date}),
+    "NetworkInterface": obj(dict(NIC)),
+    "NetworkInterfaceAdded": obj(dict(NIC, **acc_props), required=sorted(NIC) + ["operations", "queue_token"], desc="an interface added to an offline VM: the interface as it is now, with the operations that finish it"),
     "IPAddress": obj({"id": S("string"), "address": S("string"), "version": S("integer", enum=[4, 6]), "interface_id": S("string"), "virtual_machine_id": S("string"), "network_id": S("string", enum=["1"]), "public": S("boolean"), "reverse": N("string"), "status": S("string"), "created_at": date, "updated_at": date}),
     "FirewallRule": obj({"interface_id": S("string"), "position": S("integer"), "policy": S("string", enum=["accept", "drop"]), "command": S("string", enum=["accept", "drop"]), "protocol": S("string", enum=["tcp", "udp", "icmp", "all"]), "port": N("string", description="a port or lo-hi"), "address": N("string", description="source address or CIDR")}),
     "IsoJoin": obj({"id": S("string"), "iso_id": S("string"), "virtual_machine_id": S("string"), "label": N("string"), "boot_type": S("string", enum=["default", "cdrom"])}),
@@ -63,7 +65,7 @@ schemas = {
     "CPUStats": obj({"lapse": S("string"), "machine_id": S("integer"), "data": arr(N("number"), desc="CPU use in percent of the VM's vCPUs, one per time unit, null where nothing was measured"), "time_units": S("string")}),
     "TrafficPoint": obj({"traffic_in": N("number", description="bytes into the VM in the time unit"), "traffic_out": N("number", description="bytes out of the VM")}),
     "Traffic": obj({"network_id": S("integer", enum=[1]), "is_public": S("boolean"), "interface_id": S("integer"), "data": {"type": "object", "additionalProperties": ref("TrafficPoint"), "description": "time unit index ('0' first) to traffic"}}),
-    "BWStats": obj({"date_from": S("integer", description="UNIX time"), "date_to": S("integer"), "traffic": arr(arr(ref("Traffic")), desc="one list per interface")}),
+    "BWStats": obj({"date_from": S("integer", description="UNIX time: the start of the span answered (for -1Y, a month ago)"), "date_to": S("integer"), "traffic": arr(arr(ref("Traffic")), desc="one list per interface")}),
     "Lock": obj({"id": S("string"), "virtual_machine_id": S("string"), "lock_type": S("string", enum=["Admin", "Task", "Snapshot"]), "description": S("string"), "hypervisor_id": idn, "created_at": date, "updated_at": date}),
     # Request bodies.
     "VirtualMachineCreate": obj({
@@ -71,7 +73,7 @@ schemas = {
         "label": S("string"), "primary_disk_size": dict(intlike, description="GB"), "template_id": intlike, "location_id": dict(intlike, description="this host's location only"),
         "cpu_shares": intlike, "swap_disk_size": dict(intlike, description="GB, 0 none: a disk after the primary, named <hostname>-swap, made swap at the first boot (cloud-init)"),
         "secondary_disk_size": {"oneOf": [intlike, arr(intlike)], "description": "GB: one size or a list, a blank disk each, after the swap disk"},
-        "initial_root_password": S("string", pattern="^[A-Za-z0-9_-]{8,32}$", description="generated and returned when absent"),
+        "initial_root_password": S("string", pattern="^[A-Za-z0-9_-]{6,32}$", description="generated and returned when absent"),
         "note": S("string"), "rate_limit": dict(intlike, description="Mb/s, 0 unlimited"), "primary_network_id": dict(intlike, description="the host's one network, 1, only"),
         "required_virtual_machine_build": dict(boollike, description="true only"),
     }, required=["memory", "cpus", "hostname", "label", "primary_disk_size", "template_id"]),
@@ -85,7 +87,7 @@ schemas = {
         "template_id": dict(intlike, description="rebuild from this template"), "required_startup": boollike,
     }, required=[], desc="one of: an edit (memory, cpus, label, note, primary_disk_size, boot_type, cpu_shares, rate_limit); status (with force); template_id (a rebuild, with required_startup)"),
     "Reboot": obj({"force": boollike}, required=[]),
-    "NetworkInterfaceAdd": obj({"network_id": dict(intlike, description="the host's one network, 1, only"), "network_interface_id": dict(intlike, description="a free interface of the account to attach; absent: a new one"), "label": S("string", description="ignored: an interface's label is eth<position>"), "primary": dict(boollike, description="false only for now"), "rate_limit": dict(intlike, description="Mb/s of a new interface, 0 unlimited")}, required=[]),
+    "NetworkInterfaceAdd": obj({"network_id": dict(intlike, description="the host's one network, 1, only"), "network_interface_id": dict(intlike, description="a free interface of the account to attach; absent: a new one"), "label": S("string", description="ignored: an interface's label is eth<position>"), "primary": dict(boollike, description="true: the interface goes first, the former primary becomes eth1; the VM must be offline (409 otherwise: a running guest's interfaces cannot move)"), "rate_limit": dict(intlike, description="Mb/s of a new interface, 0 unlimited")}, required=[]),
     "ApplyFirewallRules": obj({"interface_id": intlike, "policy": S("string", enum=["accept", "drop"]),
         "rules": arr(obj({"command": S("string", enum=["accept", "drop"]), "protocol": S("string", enum=["tcp", "udp", "icmp", "all"]), "port": {"oneOf": [S("integer"), S("string")]}, "address": S("string")}, required=["command"]))},
         required=[], desc="extension: the rules to apply (none: apply the current ones again)"),
@@ -145,7 +147,8 @@ add(V + "/reboot", "post", op("Reboot", "202", "accepted", ref("Accepted"), [acc
 add(V + "/reset_password", "post", op("Reset the root password (applied at the next boot)", "202", "accepted, with the new password", ref("PasswordAccepted"), [acct, vmp], None, mut))
 add(V + "/disks", "get", op("List the VM's disks", "200", "disks, the primary first", arr(ref("Disk")), [acct, vmp], None, common))
 add(V + "/network_interfaces", "get", op("List the VM's interfaces", "200", "interfaces", arr(ref("NetworkInterface")), [acct, vmp, Q("interface_label"), Q("network_id"), Q("public")], None, common))
-add(V + "/network_interface", "post", op("Add a new interface, or attach a free one of the account", "202", "accepted", ref("Accepted"), [acct, vmp], "NetworkInterfaceAdd", mut))
+add(V + "/network_interface", "post", op("Add a new interface, or attach a free one of the account", "202", "accepted: the VM is running (the interface is hot-plugged)", ref("Accepted"), [acct, vmp], "NetworkInterfaceAdd", mut,
+    extra_ok={"201": ("the VM is offline: the interface, at the position it takes, and the operations that finish it (poll them before starting the VM)", ref("NetworkInterfaceAdded"))}))
 add(V + "/ip_addresses", "get", op("List the VM's IP addresses", "200", "addresses", arr(ref("IPAddress")), [acct, vmp, Q("network_id"), Q("interface_id"), Q("public")], None, common))
 add(V + "/firewall_rules", "get", op("List the VM's firewall rules", "200", "rules", arr(ref("FirewallRule")), [acct, vmp, Q("command"), Q("port"), Q("address")], None, common))
 add(V + "/apply_firewall_rules", "post", op("Apply an interface's firewall", "202", "accepted", ref("Accepted"), [acct, vmp], "ApplyFirewallRules", mut))
@@ -157,7 +160,7 @@ add(V + "/clone", "post", op("Clone the VM on this host", "202", "accepted: the 
 add(V + "/snapshots", "get", op("List the snapshots of the VM's disks", "200", "snapshots", arr(ref("Snapshot")), [acct, vmp], None, common))
 add(V + "/snapshots", "delete", op("Delete every snapshot of the VM's disks", "202", "accepted (the document says 200: here deletions are operations)", ref("Accepted"), [acct, vmp], None, mut))
 add(V + "/cpu_stats", "get", op("CPU usage", "200", "CPU usage", ref("CPUStats"), [acct, vmp, dict(Q("period", "-1H, -1day or -30days"), required=True)], None, common + ["503"]))
-add(V + "/bw_stats", "get", op("Network usage", "200", "network usage", ref("BWStats"), [acct, vmp, dict(Q("period", "-1H, -1day or -1M"), required=True)], None, common + ["503"]))
+add(V + "/bw_stats", "get", op("Network usage", "200", "network usage", ref("BWStats"), [acct, vmp, dict(Q("period", "-1H, -1day, -1M or -1Y; -1Y answers the last month, the most this agent keeps: date_from says where the data begins"), required=True)], None, common + ["503"]))
 add(V + "/locks", "get", op("The VM's locks", "200", "locks: the operator's first, then one per running operation", arr(ref("Lock")), [acct, vmp], None, common))
 add(V + "/lock", "post", op("Place the operator's lock (operator key only; extension)", "200", "the lock", ref("Lock"), [acct, vmp], "LockCreate", mut))
 add(V + "/lock", "delete", op("Lift the operator's lock (operator key only; extension)", "200", "the lock lifted", ref("Lock"), [acct, vmp], None, mut))

@@ -251,7 +251,7 @@ func TestOpenAPICoverage(t *testing.T) {
 	if len(ifaces) != 1 || ifaces[0].(map[string]any)["rate_limit"] != 50.0 || ifaces[0].(map[string]any)["primary"] != false {
 		t.Fatalf("added iface: %v", ifaces)
 	}
-	a.must(501, aliceKey, "POST", path+"/network_interface", map[string]any{"primary": "true"})
+	a.must(409, aliceKey, "POST", path+"/network_interface", map[string]any{"primary": "true"}) // running; TestAddIfaceStatus makes one primary offline
 	a.must(404, aliceKey, "POST", path+"/network_interface", map[string]any{"network_interface_id": "999"})
 	a.must(404, aliceKey, "POST", path+"/iso", map[string]any{"iso_id": 7})
 	a.must(404, aliceKey, "DELETE", path+"/iso/7", nil)

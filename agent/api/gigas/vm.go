@@ -71,8 +71,9 @@ func rateLimit(b *body) (*float64, error) {
 	return &bw, nil
 }
 
-// password is initial_root_password: the document's rule (6 to 32
-// letters, digits, '-' or '_') within the service's (at least 8).
+// password is initial_root_password: the document's rule, 6 to 32
+// letters, digits, '-' or '_' (service.PasswordGigas, which the service
+// applies again for this face's calls).
 func password(b *body, field string) (string, bool, error) {
 	p, err := b.str(field)
 	if p == nil || err != nil {
@@ -81,13 +82,8 @@ func password(b *body, field string) (string, bool, error) {
 	if err := service.CheckGigasPassword(service.ObjVM, field, *p); err != nil {
 		return "", false, svcErr(err, nil)
 	}
-	if len(*p) < minPassword {
-		return "", false, invalid(field, fmt.Sprintf("must be at least %d characters on this agent (the document allows 6; the service keeps 8 as every face's floor)", minPassword))
-	}
 	return *p, true, nil
 }
-
-const minPassword = 8
 
 // newPassword makes a password within both rules: 16 characters of the
 // document's 64, 6 random bits each.
@@ -266,7 +262,7 @@ func (s *Server) decodeCreate(b *body) (service.VMCreateFrom, map[string]string,
 			return req, nil, err
 		}
 	}
-	req.Password = pw
+	req.Password, req.PasswordRule = pw, service.PasswordGigas
 	return req, rename, b.done()
 }
 
