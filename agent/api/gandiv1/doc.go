@@ -64,7 +64,8 @@
 //	                               os_id, disks (ids), ips, datacenter_id, date_created, date_updated
 //	vm_list                        array of VM ids
 //	vm_update                      operation id: specs shares, cpu, vm_max_memory
-//	vm_delete/start/stop/reboot    operation id
+//	vm_delete/start/stop/reboot    operation id; vm_delete refuses a running or paused VM (the document
+//	                               deletes a stopped VM: 510060 vm_id), vm_start resumes a paused one
 //	vm_disk_list                   array of disk ids, the system disk first
 //	vm_disk_link                   fault: named in the document's contents but never defined
 //	disk_create                    disk id: specs size (MB), name, fstype (formatted by the host's

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/store"
 )
 
 // A share is the v1 account's unit of resources: the service's share
@@ -305,6 +306,9 @@ func (s *Server) vmAction(name string) method {
 		var op service.Operation
 		switch name {
 		case "vm_delete":
+			if err := s.stopped(c, id); err != nil {
+				return nil, err
+			}
 			op, err = s.svc.DeleteVM(ctx, c, id, service.CallOptions{})
 		case "vm_start":
 			op, err = s.svc.StartVM(ctx, c, id, service.CallOptions{})
@@ -318,6 +322,24 @@ func (s *Server) vmAction(name string) method {
 		}
 		return op.ID, nil
 	}
+}
+
+// stopped refuses vm_delete of a VM that is not stopped: the document's
+// vm_delete "deletes a stopped VM" (the v3 and Gigas faces destroy a
+// running one; v1 clients vm_stop first, as its samples do). It reads
+// the recorded state: a vm_start queued before the vm_delete still runs
+// first, and the delete then destroys what it started.
+func (s *Server) stopped(c *service.Caller, id int64) error {
+	v, err := s.svc.VM(c, id)
+	if err != nil {
+		return err
+	}
+	if v.PowerState == store.VMRunning || v.PowerState == store.VMPaused {
+		f := dataFault(ObjVM, CauseState, "vm_id", "vm_id: VM %d is %s; vm_delete deletes a stopped VM (vm_stop it first)", id, v.PowerState)
+		f.Value, f.ShowValue = id, true
+		return f
+	}
+	return nil
 }
 
 // vmDiskList is vm_disk_list(session, vm_id): the ids of the VM's disks,
