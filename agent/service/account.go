@@ -17,10 +17,13 @@ type Account struct {
 	Model string
 	// Shares is the account's share count (shares model; 0: its grant is
 	// not counted in shares); UsedShares how many shares what it holds
-	// needs, the most any one resource needs; ShareDefinition what one
-	// share grants.
-	Shares, UsedShares int64
-	ShareDefinition    Resources
+	// needs, the most any one resource needs; AvailableShares the
+	// difference, never below 0 (a count lowered below what is held).
+	// An account without a count has all three 0: a used count beside
+	// a grant of none would say it is over a quota it does not have.
+	// ShareDefinition is what one share grants.
+	Shares, UsedShares, AvailableShares int64
+	ShareDefinition                     Resources
 	// Granted is its quotas; Used what it holds, counting what queued
 	// operations will change (quota.go's usage); Available what is left,
 	// never below 0.
@@ -58,7 +61,10 @@ func (s *Service) accountOf(tx *store.Tx, a store.Account) Account {
 	out := Account{ID: a.ID, Handle: a.Handle, Fullname: a.Fullname, Model: model, Granted: g, Used: u, Available: g.left(u)}
 	if model == ModelShares {
 		out.Shares, out.ShareDefinition = shares, s.share()
-		out.UsedShares = sharesFor(u, out.ShareDefinition)
+		if shares > 0 {
+			out.UsedShares = sharesFor(u, out.ShareDefinition)
+			out.AvailableShares = max(shares-out.UsedShares, 0)
+		}
 	}
 	return out
 }

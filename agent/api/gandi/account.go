@@ -102,7 +102,7 @@ func renderAccount(acct service.Account) map[string]any {
 		def := resources(acct.ShareDefinition)
 		delete(def, "shares")
 		out["share_definition"] = def
-		granted["shares"], used["shares"], avail["shares"] = acct.Shares, acct.UsedShares, max(acct.Shares-acct.UsedShares, 0)
+		granted["shares"], used["shares"], avail["shares"] = acct.Shares, acct.UsedShares, acct.AvailableShares
 		expired["shares"] = int64(0)
 	}
 	out["resources"] = map[string]any{"granted": granted, "used": used, "available": avail, "expired": expired}

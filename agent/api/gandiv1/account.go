@@ -12,11 +12,12 @@ import (
 // shares, etc.", so the struct has:
 //
 //	id, handle, fullname, rating_enabled
-//	shares, shares_used, shares_available  the account's share count (0:
-//	                                       its grant is not counted in
-//	                                       shares, or the rating model),
+//	shares, shares_used, shares_available  the account's share count,
 //	                                       how many what it holds needs,
-//	                                       and what is left
+//	                                       and the difference (never
+//	                                       below 0); all three 0 when its
+//	                                       grant is not counted in shares
+//	                                       (no count, or the rating model)
 //	share_definition   what one share grants: servers, cores, memory,
 //	                   disk, bandwidth, ips (always there, in either
 //	                   model: vm_create's shares are memory by it)
@@ -35,7 +36,7 @@ func (s *Server) accountInfo(ctx context.Context, c *service.Caller, a args) (an
 	if err != nil {
 		return nil, err
 	}
-	avail := max(acct.Shares-acct.UsedShares, 0)
+	avail := acct.AvailableShares
 	granted, used, left := resources(acct.Granted), resources(acct.Used), resources(acct.Available)
 	granted["shares"], used["shares"], left["shares"] = acct.Shares, acct.UsedShares, avail
 	def := resources(s.svc.ShareDefinition())

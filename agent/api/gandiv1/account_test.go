@@ -124,3 +124,50 @@ func TestSharesQuotaFault(t *testing.T) {
 		t.Errorf("vm_info after vm_update: %v", info)
 	}
 }
+
+// Shares granted, used and available agree: available is granted minus
+// used, never below 0. An account without a share count (its grant is
+// not counted in shares) has 0 of all three, whatever it holds, the
+// same in hosting.account.info (service.Account); once the operator
+// gives it a count below what it holds, used says so and available is 0.
+func TestSharesWithoutACount(t *testing.T) {
+	share := service.Resources{Servers: 1, Cores: 1, MemoryMB: 512, DiskMB: 10000, Bandwidth: 1e10, IPs: 2}
+	a := newAgent(t, func(c *service.Config) { c.Quotas = service.Quotas{Share: share} })
+	s := a.login(aliceLogin, alicePassword)
+	a.mustCall("vm_create", s, "noshare1", "my_password", a.image, int64(2), int64(1), map[string]any{})
+	a.mustDone(s, a.lastOp(s, "vm_create"))
+
+	tests := []struct {
+		name                 string
+		count                int64 // the operator's share count; 0 none
+		granted, used, avail int64
+	}{
+		{"no share count", 0, 0, 0, 0},
+		{"a count below what it holds", 1, 1, 2, 0},
+		{"a count above", 5, 5, 2, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := a.mustCall("hosting_account_info", s).(map[string]any)["id"].(int64)
+			if _, err := a.svc.UpdateAccount(context.Background(), &service.Caller{Operator: true}, id, service.AccountUpdate{Shares: &tt.count}); err != nil && tt.count != 0 {
+				t.Fatal(err)
+			}
+			acct := a.mustCall("hosting_account_info", s).(map[string]any)
+			res := acct["resources"].(map[string]any)
+			for k, want := range map[string]int64{"shares": tt.granted, "shares_used": tt.used, "shares_available": tt.avail} {
+				if acct[k] != want {
+					t.Errorf("%s = %v, want %d", k, acct[k], want)
+				}
+			}
+			for part, want := range map[string]int64{"granted": tt.granted, "used": tt.used, "available": tt.avail} {
+				if got := res[part].(map[string]any)["shares"]; got != want {
+					t.Errorf("resources.%s.shares = %v, want %d", part, got, want)
+				}
+			}
+			sa, err := a.svc.Account(&service.Caller{AccountID: id})
+			if err != nil || sa.Shares != tt.granted || sa.UsedShares != tt.used || sa.AvailableShares != tt.avail {
+				t.Errorf("service.Account shares %d/%d/%d (%v), want %d/%d/%d", sa.Shares, sa.UsedShares, sa.AvailableShares, err, tt.granted, tt.used, tt.avail)
+			}
+		})
+	}
+}

@@ -120,7 +120,7 @@ func TestScenario(t *testing.T) {
 		t.Fatalf("bob read alice's VM: %v", f)
 	}
 	acct := a.mustCall("hosting_account_info", s).(map[string]any)
-	if acct["handle"] != aliceLogin || acct["shares_used"] != int64(4) || acct["servers"] != int64(1) {
+	if acct["handle"] != aliceLogin || acct["memory_used"] != int64(1024) || acct["servers"] != int64(1) {
 		t.Fatalf("hosting_account_info: %v", acct)
 	}
 
