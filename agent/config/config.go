@@ -198,6 +198,9 @@ type Account struct {
 type Demo struct {
 	Enabled bool   `toml:"enabled"`
 	KeyFile string `toml:"key_file"`
+	// PasswordHash is the demo account's v1 login password, as an
+	// account's password_hash ("" has none: no v1 login).
+	PasswordHash string `toml:"password_hash"`
 }
 
 type Image struct {
@@ -422,6 +425,9 @@ func (c Config) strict() []string {
 		if p.v <= 0 {
 			errs = append(errs, fmt.Sprintf("%s: must be positive, got %d", p.field, p.v))
 		}
+	}
+	if c.Demo.PasswordHash != "" && passwd.Rounds(c.Demo.PasswordHash) < passwd.AccountRounds {
+		errs = append(errs, fmt.Sprintf("demo.password_hash: must be a SHA-512 crypt hash of at least %d rounds, as `mkpasswd -m sha-512 -R %d` prints", passwd.AccountRounds, passwd.AccountRounds))
 	}
 	for i, a := range c.Accounts {
 		if a.DiskQuotaMB < 0 {

@@ -353,25 +353,15 @@ func seed(ctx context.Context, cfg config.Config, svc *service.Service, wf *work
 		return err
 	}
 	if cfg.Demo.Enabled {
-		raw, err := os.ReadFile(cfg.Demo.KeyFile)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			// Unreadable is not missing: a new key would replace the one
-			// the operator has.
-			return fmt.Errorf("reading demo key: %w", err)
-		}
-		key := strings.TrimSpace(string(raw))
-		if len(key) != keyLen {
-			if key, err = newKey(rand.Reader); err != nil {
-				return fmt.Errorf("generating demo key: %w", err)
-			}
-			if err := os.WriteFile(cfg.Demo.KeyFile, []byte(key+"\n"), 0o600); err != nil {
-				return fmt.Errorf("writing demo key: %w", err)
-			}
-		}
-		if _, err := svc.EnsureAccount("DEMO-XENAGENT", "Demo account", service.HashKey(key), 0); err != nil {
+		id, key, err := demoAccount(cfg.Demo, svc)
+		if err != nil {
 			return err
 		}
-		fmt.Printf("demo account DEMO-XENAGENT, API key %s (also in %s)\n", key, cfg.Demo.KeyFile)
+		// The id is whatever the account got: the [[accounts]] entries
+		// of a first start come before it, and the Gigas face's paths
+		// (/account/<account_id>/...) need it.
+		fmt.Printf("demo account %s, API key %s (also in %s), account_id %d\n", demoHandle, key, cfg.Demo.KeyFile, id)
+		log.Info("demo account", "handle", demoHandle, "account_id", id, "key_file", cfg.Demo.KeyFile, "v1_login", cfg.Demo.PasswordHash != "")
 	}
 	for _, im := range cfg.Images {
 		if err := wf.EnsureImage(ctx, workflow.ImageSpec{Label: im.Label, OSArch: im.OSArch, SizeMB: im.SizeMB,
@@ -385,6 +375,39 @@ func seed(ctx context.Context, cfg config.Config, svc *service.Service, wf *work
 		}
 	}
 	return nil
+}
+
+// demoHandle is the demo account's handle.
+const demoHandle = "DEMO-XENAGENT"
+
+// demoAccount makes the demo account, with the key in its key file (a
+// new one written there when the file has none) and its v1 login
+// password (password_hash; "" none). It answers the account's id and
+// key.
+func demoAccount(d config.Demo, svc *service.Service) (int64, string, error) {
+	raw, err := os.ReadFile(d.KeyFile)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		// Unreadable is not missing: a new key would replace the one
+		// the operator has.
+		return 0, "", fmt.Errorf("reading demo key: %w", err)
+	}
+	key := strings.TrimSpace(string(raw))
+	if len(key) != keyLen {
+		if key, err = newKey(rand.Reader); err != nil {
+			return 0, "", fmt.Errorf("generating demo key: %w", err)
+		}
+		if err := os.WriteFile(d.KeyFile, []byte(key+"\n"), 0o600); err != nil {
+			return 0, "", fmt.Errorf("writing demo key: %w", err)
+		}
+	}
+	id, err := svc.EnsureAccount(demoHandle, "Demo account", service.HashKey(key), 0)
+	if err != nil {
+		return 0, "", err
+	}
+	if err := svc.SetAccountPassword(demoHandle, d.PasswordHash); err != nil {
+		return 0, "", fmt.Errorf("demo.password_hash: %w", err)
+	}
+	return id, key, nil
 }
 
 // hostWiring wires interfaces in the agent's own network namespace, where
