@@ -33,12 +33,14 @@ func setPasswords(cfg config.Config, svc *service.Service) error {
 
 // mountGandiV1 serves the legacy Gandi v1 face at gandiv1.Path
 // (/xmlrpc/v1/), ahead of the v3 face's /xmlrpc/ which gets the rest.
-// Its logins share the v3 face's bad-key back-off (guard); its metrics
+// The operator logs in with its key (operatorHash, "" none). Its logins
+// share the v3 face's bad-key back-off (guard); its metrics
 // join reg (nil: none).
-func mountGandiV1(next http.Handler, svc *service.Service, maxBody int64, guard func(*http.Request, func() error) error,
+func mountGandiV1(next http.Handler, svc *service.Service, maxBody int64, operatorHash string, guard func(*http.Request, func() error) error,
 	reg *metrics.Registry, log *slog.Logger) http.Handler {
 	v1 := gandiv1.New(svc, maxBody, log)
 	v1.SetGuard(guard)
+	v1.SetOperator(operatorHash)
 	if reg != nil {
 		reg.Register(v1.WriteMetrics)
 	}

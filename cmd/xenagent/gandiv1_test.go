@@ -13,7 +13,7 @@ import (
 // handler it wraps (the v3 face's /xmlrpc/ among them).
 func TestMountGandiV1(t *testing.T) {
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "v3 "+r.URL.Path) })
-	h := mountGandiV1(next, nil, 0, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := mountGandiV1(next, nil, 0, "", nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	call := `<?xml version="1.0"?><methodCall><methodName>vm_list</methodName><params><param><value>nosuchsession</value></param></params></methodCall>`
 	for _, tc := range []struct{ path, want string }{
 		{"/xmlrpc/v1/", "<int>500150</int>"},

@@ -19,8 +19,6 @@
 //     written (Python 2.7) and in their Python 3 form (seed_test.go), the
 //     Perl ones with XMLRPC::Lite once their own bugs are fixed
 //     (seed_perl_test.go, perlFixes says which).
-//   - an operator login (the operator has a key, not a password): today
-//     only accounts with a password log in.
 //   - the document's error tables (objects and causes of its
 //     "Qualification 1 - Server" and "Qualification 2 - Data") are not
 //     in the seed, only their headings: the numbers in faults.go follow
@@ -43,7 +41,13 @@
 // them all (clients log in again). A change of the account's password
 // ends its sessions. A login costs one slow hash, at most
 // MaxConcurrentLogins run at once, and failed ones count in the v3
-// face's bad-key back-off per source address (SetGuard). safe is
+// face's bad-key back-off per source address (SetGuard). The operator
+// logs in as OPERATOR with its key (SetOperator; one SHA-256, as on the
+// v3 face): its session reads and acts on every account's VMs, disks
+// and operations, and is refused the methods of an account's own
+// (hosting_account_info, vm_create, disk_create: 501050), which v1 has
+// no argument to name. With an operator key configured, the login
+// OPERATOR is the operator's, whatever account has that handle. safe is
 // accepted and changes nothing (one host has no rights above an
 // account's to step down from).
 //

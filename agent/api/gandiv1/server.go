@@ -37,8 +37,26 @@ type Server struct {
 	// guard, when set, runs each password check under the v3 face's
 	// bad-key back-off (SetGuard).
 	guard func(r *http.Request, check func() error) error
-	stats callStats // metrics.go
+	// operatorHash is the operator key's hash (SetOperator): "" lets no
+	// operator log in.
+	operatorHash string
+	stats        callStats // metrics.go
 }
+
+// needsAccount are the methods that act on the session's own account:
+// an operator's session has none, and v1 has no argument to name one.
+var needsAccount = map[string]bool{"hosting_account_info": true, "vm_create": true, "disk_create": true}
+
+// OperatorLogin is the login of the operator: login(OperatorLogin,
+// operator key). Its session acts as the operator key does on the v3
+// face: every account's VMs, disks and operations, but no account of
+// its own (hosting_account_info is refused) and none to create for
+// (vm_create and disk_create are refused: v1 has no way to name one).
+const OperatorLogin = "OPERATOR"
+
+// SetOperator lets the operator log in with its key (hash as
+// [operator] key_sha256). Call it before serving.
+func (s *Server) SetOperator(hash string) { s.operatorHash = hash }
 
 // SetGuard runs every login's password check through guard: the v3
 // face's bad-key back-off (gandi.Server.KeyCheck), so a source that
@@ -130,19 +148,25 @@ func (s *Server) handle(r *http.Request, body io.Reader) (name string, result an
 	if !ok {
 		return name, nil, errBadSession
 	}
-	c, err := s.svc.CallerOf(se.accountID, se.stamp)
-	if err != nil {
-		return name, nil, errBadSession
+	c := &service.Caller{Operator: true, Handle: OperatorLogin}
+	if !se.operator {
+		if c, err = s.svc.CallerOf(se.accountID, se.stamp); err != nil {
+			return name, nil, errBadSession
+		}
 	}
 	m, ok := s.methods[call.Method]
 	if !ok {
 		return name, nil, dataFault(ObjMethod, CauseNotFound, "", "method %q does not exist", name)
+	}
+	if c.Operator && needsAccount[call.Method] {
+		return name, nil, dataFault(ObjAccount, CauseNoRight, "session", "%s: the operator's session has no account of its own; log in as the account", call.Method)
 	}
 	result, err = m(ctx, c, args{method: call.Method, vals: call.Params[1:], obj: ObjMethod})
 	return name, result, err
 }
 
 // login is login(login, password[, safe]): a session id valid 12 hours.
+// The operator logs in as OperatorLogin with its key (SetOperator).
 // safe is accepted and changes nothing: one host has no rights above an
 // account's own to step down from (the document's su is a domain API
 // method, not a hosting one).
@@ -183,6 +207,14 @@ func (s *Server) login(r *http.Request, a args) (any, error) {
 		}
 		defer func() { <-s.logins }()
 		var err error
+		if handle == OperatorLogin && s.operatorHash != "" {
+			// The operator's key: as strong as a key, so one SHA-256
+			// checks it, as on the v3 face.
+			if c, err = s.svc.Authenticate(password, s.operatorHash); err != nil || !c.Operator {
+				return service.ErrBadKey
+			}
+			return nil
+		}
 		if c, stamp, err = s.svc.Login(handle, password); err != nil {
 			return service.ErrBadKey // what the guard counts
 		}

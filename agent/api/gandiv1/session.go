@@ -27,7 +27,10 @@ const (
 type session struct {
 	accountID int64
 	stamp     string // service.Login's: a password change ends the session
-	expires   time.Time
+	// operator: the operator's session (accountID 0, no stamp: its key
+	// changes only with the configuration, and a restart ends sessions).
+	operator bool
+	expires  time.Time
 }
 
 // sessions maps session ids to accounts, in memory: a restart of the
@@ -72,7 +75,7 @@ func (s *sessions) open(c *service.Caller, stamp string) (string, error) {
 		list = list[1:]
 	}
 	s.byAccount[c.AccountID] = append(list, h)
-	s.byHash[h] = session{accountID: c.AccountID, stamp: stamp, expires: now.Add(SessionTTL)}
+	s.byHash[h] = session{accountID: c.AccountID, stamp: stamp, operator: c.Operator, expires: now.Add(SessionTTL)}
 	return id, nil
 }
 
