@@ -118,14 +118,13 @@ func (s *Server) listIfaces(ctx context.Context, k *call) (int, any, error) {
 
 // addIface adds an interface to the VM: a new one with one address
 // (rate_limit in Mb/s, 0 unlimited; the network's default when absent),
-// or, with network_interface_id, a free interface of the account.
-// primary true puts it before the others (the primary is the first
-// interface: the former one becomes eth1), on an offline VM only (409
-// otherwise: a running guest's interfaces cannot move); the guest names
-// its interfaces from the seed of its first boot, so it sees the new
-// order once a new seed is written (a rebuild, reset_password). A
-// running VM's answer is 202 with the operations (the interface is
-// hot-plugged); an offline VM's is the document's 201 (ifaceAdded).
+// or, with network_interface_id, a free interface of the account. The
+// host has one network, a public one, and the document answers 412 to a
+// new interface on a public network the VM already has one on: so only
+// a VM without an interface gets one (its first, hence its primary:
+// primary is read and changes nothing). An offline VM's answer is the
+// document's 201 (ifaceAdded), a running VM's 202 with the operations
+// (the interface is hot-plugged).
 func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 	info, err := s.vmInfo(k)
 	if err != nil {
@@ -140,11 +139,9 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 		return 0, nil, err
 	}
 	b.ignore("label") // an interface's label is its position, eth<N>
-	primary, err := b.bool("primary")
-	if err != nil {
+	if _, err := b.bool("primary"); err != nil {
 		return 0, nil, err
 	}
-	first := primary != nil && *primary
 	bw, err := rateLimit(b)
 	if err != nil {
 		return 0, nil, err
@@ -156,22 +153,26 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 	if err := b.done(); err != nil {
 		return 0, nil, err
 	}
+	if len(info.Ifaces) > 0 {
+		return 0, nil, &apiError{Status: http.StatusPreconditionFailed, Code: CodePrecondition,
+			Msg: fmt.Sprintf("network_id: virtual machine %d has an interface on public network %s already (interface %d, eth0); a VM has one interface per public network", id, HostNetworkID, info.Ifaces[0].ID)}
+	}
 	rename := map[string]string{"iface_id": "network_interface_id", "vm_id": "virtual_machine_id", "bandwidth": "rate_limit"}
 	if iid != nil {
 		if bw != nil {
 			return 0, nil, invalid("rate_limit", "is given when an interface is created, not with network_interface_id")
 		}
-		op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid, First: first, Options: k.opts(0)})
+		op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid, Options: k.opts(0)})
 		if err != nil {
 			return 0, nil, svcErr(err, rename)
 		}
-		return s.ifaceAdded(k, info, first, []service.Operation{op})
+		return s.ifaceAdded(k, info, []service.Operation{op})
 	}
-	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw, First: first, Options: k.opts(0)})
+	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw, Options: k.opts(0)})
 	if err != nil {
 		return 0, nil, svcErr(err, rename)
 	}
-	return s.ifaceAdded(k, info, first, ops)
+	return s.ifaceAdded(k, info, ops)
 }
 
 // ifaceAdded answers an interface added to the VM info was read as. The
@@ -180,10 +181,10 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 // what is left (its device on the bridge, the VM's definition again) is
 // quick work with nothing to wait for in the guest, so an offline VM's
 // answer is 201 with the interface as it is now, at the position it
-// takes (the last, or the first for primary), and the operations that finish it (poll them before
+// takes (the last), and the operations that finish it (poll them before
 // starting the VM); no Location, the interface has no URL of its own. A
 // running VM's gets 202.
-func (s *Server) ifaceAdded(k *call, info service.VMInfo, first bool, ops []service.Operation) (int, any, error) {
+func (s *Server) ifaceAdded(k *call, info service.VMInfo, ops []service.Operation) (int, any, error) {
 	if status, _ := statusOf(info.PowerState); status != "offline" {
 		return accepted(k, ops, nil)
 	}
@@ -199,9 +200,6 @@ func (s *Server) ifaceAdded(k *call, info service.VMInfo, first bool, ops []serv
 	}
 	i := list[0]
 	i.Num = int64(len(info.IfaceIDs)) // where the attach puts it
-	if first {
-		i.Num = 0
-	}
 	for n, id := range info.IfaceIDs {
 		if id == i.ID { // a retry's: attached already
 			i.Num = int64(n)

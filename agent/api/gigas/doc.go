@@ -14,12 +14,11 @@
 //   - create: the swap disk is made swap by the first boot's command
 //     (swapScript, cloud-init runcmd); a template without cloud-init
 //     leaves it blank. A rebuild does not run it again.
-//   - network_interface primary true puts the interface first in the
-//     records and the domain (offline VMs only); the guest's names come
-//     from the seed of its first boot (set-name by MAC), so it follows
-//     the new order only from a later seed (a rebuild, reset_password).
-//     A Gandi vm.delete of such a VM deletes its first iface (now the
-//     added one) and frees the one it was created with.
+//   - network_interface answers the document's 412 to a VM that has an
+//     interface (the host's one network is public): the face checks it
+//     before calling the service, so two concurrent calls can both pass
+//     and a retry with the same Idempotency-Key gets 412; a "sole"
+//     flag checked in the service's transaction would close both.
 //   - clone: clone_user_id, secondary_disk_size and clone_disk_* (501);
 //     required_startup false (the default) boots the clone once, then
 //     stops it gracefully (vm_create always starts what it defines).
@@ -43,7 +42,7 @@
 // with locked 1. Service additions made for this face: CreateVMFrom's
 // DataDisks and Halted, DestroyVM, AddIface, VMUpdate.Hostname,
 // VM.PowerState, VMSpec.PasswordRule (PasswordGigas), NewIface.First and
-// IfaceAttach.First.
+// IfaceAttach.First (no longer used by this face: see the 412).
 //
 // Routes are one table (routes.go); the OpenAPI 3 document
 // (openapi.json, written by openapi_gen.py, served at OpenAPIPath

@@ -12,22 +12,23 @@ import (
 // "field: rule"}. The code is stable (programs switch on it), the message
 // names the field and the rule (people read it).
 const (
-	CodeMissing        = "missing_parameter"  // 400
-	CodeInvalid        = "invalid_parameter"  // 400
-	CodeUnauthorized   = "unauthorized"       // 401: no key, or an unknown one
-	CodeForbidden      = "forbidden"          // 403: a key acting outside its account, or an operator-only call
-	CodeNotFound       = "not_found"          // 404
-	CodeMethod         = "method_not_allowed" // 405
-	CodeDuplicate      = "duplicate"          // 409
-	CodeBusy           = "busy"               // 409: another operation holds the object; retry
-	CodeConflict       = "conflict"           // 409: the object's state forbids the call
-	CodeTooLarge       = "request_too_large"  // 413
-	CodeQuota          = "quota_exceeded"     // 403: the account has not enough resources
-	CodeRateLimited    = "rate_limited"       // 429
-	CodeNotImplemented = "not_implemented"    // 501: a central tier's endpoint, or not served by this agent
-	CodeUnavailable    = "unavailable"        // 503: the agent cannot record anything now; retry later
-	CodeTimeout        = "timeout"            // 504
-	CodeInternal       = "internal_error"     // 500
+	CodeMissing        = "missing_parameter"   // 400
+	CodeInvalid        = "invalid_parameter"   // 400
+	CodeUnauthorized   = "unauthorized"        // 401: no key, or an unknown one
+	CodeForbidden      = "forbidden"           // 403: a key acting outside its account, or an operator-only call
+	CodeNotFound       = "not_found"           // 404
+	CodeMethod         = "method_not_allowed"  // 405
+	CodeDuplicate      = "duplicate"           // 409
+	CodeBusy           = "busy"                // 409: another operation holds the object; retry
+	CodeConflict       = "conflict"            // 409: the object's state forbids the call
+	CodeTooLarge       = "request_too_large"   // 413
+	CodePrecondition   = "precondition_failed" // 412: the document's own refusal (a second interface on a public network)
+	CodeQuota          = "quota_exceeded"      // 403: the account has not enough resources
+	CodeRateLimited    = "rate_limited"        // 429
+	CodeNotImplemented = "not_implemented"     // 501: a central tier's endpoint, or not served by this agent
+	CodeUnavailable    = "unavailable"         // 503: the agent cannot record anything now; retry later
+	CodeTimeout        = "timeout"             // 504
+	CodeInternal       = "internal_error"      // 500
 )
 
 // apiError is a refusal as the wire shows it.

@@ -47,7 +47,7 @@ NIC = {"id": S("string"), "virtual_machine_id": S("string"), "label": S("string"
 acc_props = {"operations": arr(ref("Operation")), "queue_token": N("string", description="the last operation's id")}
 
 schemas = {
-    "Error": obj({"code": S("string", enum=["missing_parameter", "invalid_parameter", "unauthorized", "forbidden", "not_found", "method_not_allowed", "duplicate", "busy", "conflict", "request_too_large", "quota_exceeded", "rate_limited", "not_implemented", "unavailable", "timeout", "internal_error"]), "message": S("string", description="field: rule")}),
+    "Error": obj({"code": S("string", enum=["missing_parameter", "invalid_parameter", "unauthorized", "forbidden", "not_found", "method_not_allowed", "duplicate", "busy", "conflict", "precondition_failed", "request_too_large", "quota_exceeded", "rate_limited", "not_implemented", "unavailable", "timeout", "internal_error"]), "message": S("string", description="field: rule")}),
     "VirtualMachine": obj(dict(vm_props)),
     "VirtualMachineAccepted": obj(dict(list(vm_props.items()) + list(acc_props.items())), desc="a VM being created, with the operations that build it (a retry answered from its Idempotency-Key: the VM without its password, or the operations only once it is gone)", required=["operations", "queue_token"]),
     "Operation": obj(dict(op_props)),
@@ -87,7 +87,7 @@ schemas = {
         "template_id": dict(intlike, description="rebuild from this template"), "required_startup": boollike,
     }, required=[], desc="one of: an edit (memory, cpus, label, note, primary_disk_size, boot_type, cpu_shares, rate_limit); status (with force); template_id (a rebuild, with required_startup)"),
     "Reboot": obj({"force": boollike}, required=[]),
-    "NetworkInterfaceAdd": obj({"network_id": dict(intlike, description="the host's one network, 1, only"), "network_interface_id": dict(intlike, description="a free interface of the account to attach; absent: a new one"), "label": S("string", description="ignored: an interface's label is eth<position>"), "primary": dict(boollike, description="true: the interface goes first, the former primary becomes eth1; the VM must be offline (409 otherwise: a running guest's interfaces cannot move)"), "rate_limit": dict(intlike, description="Mb/s of a new interface, 0 unlimited")}, required=[]),
+    "NetworkInterfaceAdd": obj({"network_id": dict(intlike, description="the host's one network, 1, only"), "network_interface_id": dict(intlike, description="a free interface of the account to attach; absent: a new one"), "label": S("string", description="ignored: an interface's label is eth<position>"), "primary": dict(boollike, description="changes nothing: the VM's only interface is its primary (a VM with one gets 412)"), "rate_limit": dict(intlike, description="Mb/s of a new interface, 0 unlimited")}, required=[]),
     "ApplyFirewallRules": obj({"interface_id": intlike, "policy": S("string", enum=["accept", "drop"]),
         "rules": arr(obj({"command": S("string", enum=["accept", "drop"]), "protocol": S("string", enum=["tcp", "udp", "icmp", "all"]), "port": {"oneOf": [S("integer"), S("string")]}, "address": S("string")}, required=["command"]))},
         required=[], desc="extension: the rules to apply (none: apply the current ones again)"),
@@ -105,7 +105,7 @@ def resp(desc, schema=None):
 ERR = {
     "400": "a parameter is missing or breaks its rule", "401": "no key, or an unknown one", "403": "another account's key, an operator-only call, or the account's quota",
     "404": "no such object in the account", "405": "method not served on this path", "409": "the object is busy or its state forbids the call",
-    "413": "request body too large", "429": "too many bad keys from this source", "501": "a central tier's, or not served yet", "503": "the agent cannot record anything now",
+    "412": "the VM has an interface on the host's one, public, network already (the document's 412)", "413": "request body too large", "429": "too many bad keys from this source", "501": "a central tier's, or not served yet", "503": "the agent cannot record anything now",
     "500": "the agent failed",
 }
 def errs(*codes):
@@ -147,7 +147,7 @@ add(V + "/reboot", "post", op("Reboot", "202", "accepted", ref("Accepted"), [acc
 add(V + "/reset_password", "post", op("Reset the root password (applied at the next boot)", "202", "accepted, with the new password", ref("PasswordAccepted"), [acct, vmp], None, mut))
 add(V + "/disks", "get", op("List the VM's disks", "200", "disks, the primary first", arr(ref("Disk")), [acct, vmp], None, common))
 add(V + "/network_interfaces", "get", op("List the VM's interfaces", "200", "interfaces", arr(ref("NetworkInterface")), [acct, vmp, Q("interface_label"), Q("network_id"), Q("public")], None, common))
-add(V + "/network_interface", "post", op("Add a new interface, or attach a free one of the account", "202", "accepted: the VM is running (the interface is hot-plugged)", ref("Accepted"), [acct, vmp], "NetworkInterfaceAdd", mut,
+add(V + "/network_interface", "post", op("Add the VM's interface on the host's public network (a new one, or a free one of the account); 412 when it has one", "202", "accepted: the VM is running (the interface is hot-plugged)", ref("Accepted"), [acct, vmp], "NetworkInterfaceAdd", mut + ["412"],
     extra_ok={"201": ("the VM is offline: the interface, at the position it takes, and the operations that finish it (poll them before starting the VM)", ref("NetworkInterfaceAdded"))}))
 add(V + "/ip_addresses", "get", op("List the VM's IP addresses", "200", "addresses", arr(ref("IPAddress")), [acct, vmp, Q("network_id"), Q("interface_id"), Q("public")], None, common))
 add(V + "/firewall_rules", "get", op("List the VM's firewall rules", "200", "rules", arr(ref("FirewallRule")), [acct, vmp, Q("command"), Q("port"), Q("address")], None, common))
