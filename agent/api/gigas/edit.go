@@ -235,8 +235,9 @@ func vmUpdateOf(b *body, info service.VMInfo) (upd service.VMUpdate, err error) 
 	if upd.CPUShares, err = b.int("cpu_shares"); err != nil {
 		return upd, err
 	}
-	// An extension: the document's remote_console needs the console
-	// active, as the Gandi face's hosting.vm.update {"console": true}.
+	// An extension, as the Gandi face's hosting.vm.update {"console":
+	// ...}: false turns the console off and revokes its links;
+	// remote_console turns it on by itself.
 	if upd.Console, err = b.bool("console"); err != nil {
 		return upd, err
 	}

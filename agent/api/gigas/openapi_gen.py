@@ -82,7 +82,7 @@ schemas = {
         "hostname": S("string", description="informative: the guest gets it only from a seed written later (reset_password, a rebuild)"),
         "primary_disk_size": dict(intlike, description="GB, grow only"), "boot_type": S("string", enum=["default", "cdrom"]),
         "cpu_shares": intlike, "rate_limit": dict(intlike, description="Mb/s of the first interface, 0 unlimited"), "noreboot": boollike,
-        "console": dict(boollike, description="extension: activates (true) or deactivates the console remote_console links to"),
+        "console": dict(boollike, description="extension: activates (true) or deactivates the console remote_console links to; deactivating revokes the links handed out (remote_console activates it again)"),
         "status": S("string", enum=["online", "offline"]), "force": boollike,
         "template_id": dict(intlike, description="rebuild from this template"), "required_startup": boollike,
     }, required=[], desc="one of: an edit (memory, cpus, label, note, primary_disk_size, boot_type, cpu_shares, rate_limit); status (with force); template_id (a rebuild, with required_startup)"),
@@ -106,7 +106,7 @@ ERR = {
     "400": "a parameter is missing or breaks its rule", "401": "no key, or an unknown one", "403": "another account's key, an operator-only call, or the account's quota",
     "404": "no such object in the account", "405": "method not served on this path", "409": "the object is busy or its state forbids the call",
     "412": "the VM has an interface on the host's one, public, network already (the document's 412)", "413": "request body too large", "429": "too many bad keys from this source", "501": "a central tier's, or not served yet", "503": "the agent cannot record anything now",
-    "500": "the agent failed",
+    "500": "the agent failed", "504": "the work the call waits for is still running (the message names its operation): poll it and ask again",
 }
 def errs(*codes):
     return {c: resp(ERR[c], ref("Error")) for c in codes}
@@ -155,7 +155,7 @@ add(V + "/apply_firewall_rules", "post", op("Apply an interface's firewall", "20
 add(V + "/isos", "get", op("The ISO mounted in the VM", "200", "iso joins (one at most)", arr(ref("IsoJoin")), [acct, vmp], None, common))
 add(V + "/iso", "post", op("Mount a registered ISO", "202", "accepted", ref("IsoAccepted"), [acct, vmp], "IsoMount", mut))
 add(V + "/iso/{iso_join_id}", "delete", op("Unmount the ISO", "202", "accepted", ref("Accepted"), [acct, vmp, P("iso_join_id")], None, mut))
-add(V + "/remote_console", "get", op("A link to the VM's console", "200", "console", ref("Console"), [acct, vmp], None, common + ["409", "503"]))
+add(V + "/remote_console", "get", op("A link to the VM's console; a running VM's console is activated first if it is not", "200", "console", ref("Console"), [acct, vmp], None, common + ["409", "503", "504"]))
 add(V + "/clone", "post", op("Clone the VM on this host", "202", "accepted: the new VM and the operations", ref("VirtualMachineAccepted"), [acct, vmp], "Clone", mut))
 add(V + "/snapshots", "get", op("List the snapshots of the VM's disks", "200", "snapshots", arr(ref("Snapshot")), [acct, vmp], None, common))
 add(V + "/snapshots", "delete", op("Delete every snapshot of the VM's disks", "202", "accepted (the document says 200: here deletions are operations)", ref("Accepted"), [acct, vmp], None, mut))

@@ -255,9 +255,7 @@ func TestOpenAPICoverage(t *testing.T) {
 	a.must(412, aliceKey, "POST", path+"/network_interface", map[string]any{"primary": "true"}) // TestAddIfaceStatus has the rest
 	a.must(404, aliceKey, "POST", path+"/iso", map[string]any{"iso_id": 7})
 	a.must(404, aliceKey, "DELETE", path+"/iso/7", nil)
-	a.must(409, aliceKey, "GET", path+"/remote_console", nil)
-	a.wait(aliceKey, a.alice, a.must(202, aliceKey, "PUT", path, map[string]any{"console": "true"}))
-	con := a.must(200, aliceKey, "GET", path+"/remote_console", nil).obj()
+	con := a.must(200, aliceKey, "GET", path+"/remote_console", nil).obj() // TestRemoteConsole has the rest
 	if !strings.HasPrefix(con["url"].(string), "http://agent.test:8080/console/") {
 		t.Fatalf("console: %v", con)
 	}
