@@ -87,6 +87,7 @@ schemas = {
         "template_id": dict(intlike, description="rebuild from this template"), "required_startup": boollike,
     }, required=[], desc="one of: an edit (memory, cpus, label, note, primary_disk_size, boot_type, cpu_shares, rate_limit); status (with force); template_id (a rebuild, with required_startup)"),
     "Reboot": obj({"force": boollike}, required=[]),
+    "ApplyDisks": obj({"required_format_disk": dict(boollike, description="false only: true gives 501 (this agent formats no disk)")}, required=[]),
     "NetworkInterfaceAdd": obj({"network_id": dict(intlike, description="the host's one network, 1, only"), "network_interface_id": dict(intlike, description="a free interface of the account to attach; absent: a new one"), "label": S("string", description="ignored: an interface's label is eth<position>"), "primary": dict(boollike, description="changes nothing: the VM's only interface is its primary (a VM with one gets 412)"), "rate_limit": dict(intlike, description="Mb/s of a new interface, 0 unlimited")}, required=[]),
     "ApplyFirewallRules": obj({"interface_id": intlike, "policy": S("string", enum=["accept", "drop"]),
         "rules": arr(obj({"command": S("string", enum=["accept", "drop"]), "protocol": S("string", enum=["tcp", "udp", "icmp", "all"]), "port": {"oneOf": [S("integer"), S("string")]}, "address": S("string")}, required=["command"]))},
@@ -171,8 +172,10 @@ SEG = "/account/{account_id}/virtual_machine/{origin_id}/segregation/{target_id}
 add(SEG, "put", c501("Segregate (a central tier's)", [acct, P("origin_id"), P("target_id")]))
 add(SEG, "delete", c501("Remove a segregation (a central tier's)", [acct, P("origin_id"), P("target_id")]))
 add(V + "/template", "post", c501("Create a template (a central tier's catalogue)", [acct, vmp]))
-add(V + "/rebuild_network", "post", c501("Rebuild the network (not needed: changes apply at once)", [acct, vmp]))
-add(V + "/apply_disks", "post", c501("Apply disks (not needed: changes apply at once)", [acct, vmp]))
+add(V + "/rebuild_network", "post", op("Rebuild the network: nothing to do here, every network change is applied when it is made", "202", "accepted, with no operations (queue_token null)", ref("Accepted"), [acct, vmp], None, common + ["413", "503"]))
+o = op("Apply disks: nothing to do here, every disk change is applied when it is made", "200", "done, no data", None, [acct, vmp], "ApplyDisks", common + ["413", "501", "503"])
+o["responses"]["501"] = resp("required_format_disk true: this agent formats no disk", ref("Error"))
+add(V + "/apply_disks", "post", o)
 add("/gigas/openapi.json", "get", {"summary": "This document", "security": [], "parameters": [], "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}}})
 
 doc = {
