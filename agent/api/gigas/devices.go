@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -288,12 +291,77 @@ func (s *Server) listFirewallRules(ctx context.Context, k *call) (int, any, erro
 	return http.StatusOK, out, nil
 }
 
-// ruleIn is a rule as apply_firewall_rules takes it.
-type ruleIn struct {
-	Command  string          `json:"command"`
-	Protocol string          `json:"protocol"`
-	Port     json.RawMessage `json:"port"`
-	Address  string          `json:"address"`
+// ruleKeys are the keys of a rule as apply_firewall_rules takes it, the
+// document's firewall_rules filters: not the XML-RPC face's action,
+// port_min, port_max and source.
+var ruleKeys = []string{"command", "protocol", "port", "address"}
+
+// ruleFields maps the service's names for a rule's fields onto this
+// document's, in the refusals the service words.
+var ruleFields = map[string]string{"action": "command", "port_min": "port", "port_max": "port", "source": "address", "protocol": "protocol"}
+
+var ruleFieldRE = regexp.MustCompile(`^rules\[([0-9]+)\]\.([a-z_]+):`)
+
+// ruleErr renames the rule field a service refusal starts with.
+func ruleErr(err error) error {
+	e := asError(err, map[string]string{"iface_id": "interface_id"})
+	if m := ruleFieldRE.FindStringSubmatchIndex(e.Msg); m != nil {
+		if to, ok := ruleFields[e.Msg[m[4]:m[5]]]; ok {
+			e.Msg = e.Msg[:m[4]] + to + e.Msg[m[5]:]
+		}
+	}
+	return e
+}
+
+// parseRule reads rule n: its keys are ruleKeys (another is refused,
+// naming it), command a string, protocol a string (default all), port
+// a port or a range lo-hi (1-65535), address a source address or CIDR.
+func parseRule(n int, raw json.RawMessage) (service.FirewallRule, error) {
+	at := fmt.Sprintf("rules[%d]", n)
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return service.FirewallRule{}, invalid(at, "must be an object {command, protocol, port, address}")
+	}
+	var extra []string
+	for k := range m {
+		if !slices.Contains(ruleKeys, k) {
+			extra = append(extra, k)
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		return service.FirewallRule{}, invalid(at+"."+extra[0], "unknown key in a rule (a rule is {command, protocol, port, address})"+others(extra[1:]))
+	}
+	str := func(key string) (string, error) {
+		v, ok := m[key]
+		if !ok || string(v) == "null" {
+			return "", nil
+		}
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return "", invalid(at+"."+key, "must be a string")
+		}
+		return s, nil
+	}
+	var r service.FirewallRule
+	var err error
+	if r.Action, err = str("command"); err != nil {
+		return r, err
+	}
+	if r.Action == "" {
+		return r, missing(at + ".command")
+	}
+	if r.Protocol, err = str("protocol"); err != nil {
+		return r, err
+	}
+	if r.Protocol == "" {
+		r.Protocol = "all"
+	}
+	if r.Source, err = str("address"); err != nil {
+		return r, err
+	}
+	r.PortMin, r.PortMax, err = parsePort(at+".port", m["port"])
+	return r, err
 }
 
 func parsePort(field string, raw json.RawMessage) (lo, hi int, err error) {
@@ -304,13 +372,14 @@ func parsePort(field string, raw json.RawMessage) (lo, hi int, err error) {
 	if json.Unmarshal(raw, &s) != nil {
 		s = string(raw)
 	}
+	bad := invalid(field, fmt.Sprintf("must be a port or a range lo-hi, from 1 to 65535 with lo <= hi, got %q", s))
 	a, b, ranged := strings.Cut(strings.TrimSpace(s), "-")
-	if lo, err = strconv.Atoi(a); err != nil {
-		return 0, 0, invalid(field, fmt.Sprintf("must be a port or a range lo-hi, got %q", s))
+	if lo, err = strconv.Atoi(a); err != nil || lo < 1 || lo > 65535 {
+		return 0, 0, bad
 	}
 	if ranged {
-		if hi, err = strconv.Atoi(b); err != nil {
-			return 0, 0, invalid(field, fmt.Sprintf("must be a port or a range lo-hi, got %q", s))
+		if hi, err = strconv.Atoi(b); err != nil || hi < lo || hi > 65535 {
+			return 0, 0, bad
 		}
 	}
 	return lo, hi, nil
@@ -364,27 +433,20 @@ func (s *Server) applyFirewallRules(ctx context.Context, k *call) (int, any, err
 		fw.Policy = *policy
 	}
 	if hasRules {
-		var in []ruleIn
+		var in []json.RawMessage
 		if err := json.Unmarshal(rawRules, &in); err != nil {
 			return 0, nil, invalid("rules", "must be a list of {command, protocol, port, address}")
 		}
 		fw.Rules = make([]service.FirewallRule, len(in))
-		for n, r := range in {
-			field := fmt.Sprintf("rules[%d].port", n)
-			lo, hi, err := parsePort(field, r.Port)
-			if err != nil {
+		for n, raw := range in {
+			if fw.Rules[n], err = parseRule(n, raw); err != nil {
 				return 0, nil, err
 			}
-			proto := r.Protocol
-			if proto == "" {
-				proto = "all"
-			}
-			fw.Rules[n] = service.FirewallRule{Action: r.Command, Protocol: proto, PortMin: lo, PortMax: hi, Source: r.Address}
 		}
 	}
 	op, err := s.svc.SetFirewall(ctx, k.c, iface, fw, k.opts(0))
 	if err != nil {
-		return 0, nil, svcErr(err, map[string]string{"iface_id": "interface_id"})
+		return 0, nil, ruleErr(err)
 	}
 	return accepted(k, []service.Operation{op}, nil)
 }

@@ -3,6 +3,8 @@ package gigas
 import (
 	"errors"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/xenagent/xenagent/agent/service"
@@ -72,7 +74,39 @@ func asError(err error, rename map[string]string) *apiError {
 	}
 	se := service.Classify(err)
 	m := kindStatus[se.Kind]
-	return &apiError{Status: m.status, Code: m.code, Msg: renameField(se.Msg, rename)}
+	return &apiError{Status: m.status, Code: m.code, Msg: inGB(renameField(se.Msg, rename))}
+}
+
+// gbFields are this document's fields in GB; the service speaks MB.
+var gbFields = map[string]bool{"primary_disk_size": true, "swap_disk_size": true, "secondary_disk_size": true}
+
+var (
+	mbRange = regexp.MustCompile(`between ([0-9]+) and ([0-9]+) MB`)
+	mbOf    = regexp.MustCompile(`([0-9]+(?:\.[0-9]+)?) of ([0-9]+(?:\.[0-9]+)?) MB`)
+	mbOne   = regexp.MustCompile(`([0-9]+(?:\.[0-9]+)?) MB`)
+)
+
+// inGB rewrites the MB amounts of a message about a GB field in GB, so
+// that a client reads the unit it sent ("primary_disk_size: 4 GB more
+// would exceed the account's disk quota (1 of 2.93 GB used)").
+func inGB(msg string) string {
+	field, _, ok := strings.Cut(msg, ":")
+	if !ok || !gbFields[field] {
+		return msg
+	}
+	gbOf := func(mb string) string {
+		n, _ := strconv.ParseFloat(mb, 64)
+		return strings.TrimSuffix(strings.TrimRight(strconv.FormatFloat(n/1024, 'f', 2, 64), "0"), ".")
+	}
+	msg = mbRange.ReplaceAllStringFunc(msg, func(m string) string {
+		p := mbRange.FindStringSubmatch(m)
+		return "between 1 and " + gbOf(p[2]) + " GB" // sizes are whole GB: 1 is the least
+	})
+	msg = mbOf.ReplaceAllStringFunc(msg, func(m string) string {
+		p := mbOf.FindStringSubmatch(m)
+		return gbOf(p[1]) + " of " + gbOf(p[2]) + " GB"
+	})
+	return mbOne.ReplaceAllStringFunc(msg, func(m string) string { return gbOf(mbOne.FindStringSubmatch(m)[1]) + " GB" })
 }
 
 // renameField replaces the field a message starts with ("cores: ...");
