@@ -59,6 +59,12 @@
 //
 // An interface added to an offline VM answers the document's 201: the
 // interface resource with the operations that finish it (ifaceAdded).
+// A VM with an interface gets the document's 412 (the host's one network
+// is public). remote_console turns a running VM's console on itself (the
+// document has no activation step). rebuild_network and apply_disks
+// have nothing to do here (noop.go): 202 with no operations, 200 with no
+// data. An edit that changes nothing is 400; status offline of a VM
+// offline already, with nothing under way, is 200 with the VM.
 //
 // Asynchronous work answers 202 with {"operations": [...], "queue_token":
 // last operation id} and a Location header: poll GET
@@ -68,7 +74,10 @@
 // Reads answer 200. Errors are {"code", "message": "field: rule"} with
 // 400 (missing or invalid parameter), 401 (no or unknown key), 403
 // (another account, operator only, quota exceeded), 404, 405, 409 (busy
-// or the object's state forbids it), 413 (body too large), 429 (too many
-// bad keys from one source), 501 (a central tier's endpoint or not yet
-// served), 503 (the agent cannot record anything now).
+// or the object's state forbids it), 412 (a second interface on the
+// public network), 413 (body too large), 429 (too many bad keys from one
+// source), 501 (a central tier's endpoint or not yet served), 503 (the
+// agent cannot record anything now), 504 (remote_console's activation
+// still running). Messages name this document's fields (a rule's
+// command/port/address), GB fields' amounts in GB (errors.go inGB).
 package gigas

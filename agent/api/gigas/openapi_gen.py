@@ -142,7 +142,8 @@ add("/account/{account_id}/virtual_machine", "post", op("Create a virtual machin
 add("/account/{account_id}/virtual_machines", "get", op("List the account's virtual machines", "200", "the VMs", arr(ref("VirtualMachine")),
     [acct] + [Q(n) for n in ["id", "type", "cpu_type", "status", "hostname", "ip_address", "locked", "suspended", "location_id", "disk_type", "label"]] + [Q("sort", "identifier, label, memory, operating_system, operating_system_distro, status, location_id or disks_size; '-' first for descending")], None, common))
 add(V, "get", op("Get a virtual machine", "200", "the VM", ref("VirtualMachine"), [acct, vmp], None, common))
-add(V, "put", op("Edit, power (status online/offline, force) or rebuild (template_id) a virtual machine", "202", "accepted", ref("Accepted"), [acct, vmp], "VirtualMachineEdit", mut))
+add(V, "put", op("Edit, power (status online/offline, force) or rebuild (template_id) a virtual machine; an edit that changes nothing is 400", "202", "accepted", ref("Accepted"), [acct, vmp], "VirtualMachineEdit", mut,
+    extra_ok={"200": ("status offline of a VM offline already, with no work under way: the VM, and nothing queued", ref("VirtualMachine"))}))
 add(V, "delete", op("Destroy a virtual machine with all its disks, interfaces and addresses", "202", "accepted", ref("Accepted"), [acct, vmp], None, mut))
 add(V + "/reboot", "post", op("Reboot", "202", "accepted", ref("Accepted"), [acct, vmp], "Reboot", mut))
 add(V + "/reset_password", "post", op("Reset the root password (applied at the next boot)", "202", "accepted, with the new password", ref("PasswordAccepted"), [acct, vmp], None, mut))
