@@ -113,7 +113,7 @@ func TestSeedCurlExamples(t *testing.T) {
 		{`{"hostname": "NewHostname"}`, 202},
 		{`{"primary_disk_size": "NN"}`, 202},
 		{`{"note": "This is a note."}`, 202},
-		{`{"cpu_type": "intel|amd"}`, 501}, // the host's CPU is what it is
+		{`{"cpu_type": "intel|amd"}`, 501},      // the host's CPU is what it is
 		{`{"boot_type": "default|cdrom"}`, 400}, // default already: an edit that changes nothing (cdrom needs an ISO)
 		{`{"template_id": "TEMPLATE_ID"}`, 202},
 		{`{"status": "offline", "force": "true"}`, 202},
