@@ -156,26 +156,33 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 	if err := b.done(); err != nil {
 		return 0, nil, err
 	}
-	if len(info.Ifaces) > 0 {
-		return 0, nil, &apiError{Status: http.StatusPreconditionFailed, Code: CodePrecondition,
-			Msg: fmt.Sprintf("network_id: virtual machine %d has an interface on public network %s already (interface %d, eth0); a VM has one interface per public network", id, HostNetworkID, info.Ifaces[0].ID)}
-	}
-	rename := map[string]string{"iface_id": "network_interface_id", "vm_id": "virtual_machine_id", "bandwidth": "rate_limit"}
+	// Sole: the service refuses a VM with an interface in the call's
+	// transaction (after a retry's idempotency key is answered).
 	if iid != nil {
 		if bw != nil {
 			return 0, nil, invalid("rate_limit", "is given when an interface is created, not with network_interface_id")
 		}
-		op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid, Options: k.opts(0)})
+		op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid, Sole: true, Options: k.opts(0)})
 		if err != nil {
-			return 0, nil, svcErr(err, rename)
+			return 0, nil, addIfaceErr(id, err)
 		}
 		return s.ifaceAdded(k, info, []service.Operation{op})
 	}
-	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw, Options: k.opts(0)})
+	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw, Sole: true, Options: k.opts(0)})
 	if err != nil {
-		return 0, nil, svcErr(err, rename)
+		return 0, nil, addIfaceErr(id, err)
 	}
 	return s.ifaceAdded(k, info, ops)
+}
+
+// addIfaceErr maps a refusal of network_interface: the VM's interface
+// already there is the document's 412.
+func addIfaceErr(vmID int64, err error) error {
+	if service.Classify(err).HasIface {
+		return &apiError{Status: http.StatusPreconditionFailed, Code: CodePrecondition,
+			Msg: fmt.Sprintf("network_id: virtual machine %d has an interface on public network %s already; a VM has one interface per public network", vmID, HostNetworkID)}
+	}
+	return svcErr(err, map[string]string{"iface_id": "network_interface_id", "vm_id": "virtual_machine_id", "bandwidth": "rate_limit"})
 }
 
 // ifaceAdded answers an interface added to the VM info was read as. The

@@ -72,6 +72,21 @@ func TestAddIfaceStatus(t *testing.T) {
 		t.Fatalf("interfaces after the 412s: %v, want only %v", list, nic["id"])
 	}
 
+	// The refusal is the service's, in the call's transaction: a retry
+	// with the first call's Idempotency-Key gets the first call's
+	// operations (202, as every replay, idem.go), a new key 412.
+	id3, _ := a.bareVM("nic3", true)
+	path3 := a.vmPath(a.alice, id3)
+	first := a.doIdem(aliceKey, "nic3-add", "POST", path3+"/network_interface", nil)
+	again := a.doIdem(aliceKey, "nic3-add", "POST", path3+"/network_interface", nil)
+	if first.status != 201 || again.status != 202 || !equal(opIDs(first), opIDs(again)) {
+		t.Fatalf("a retry: %d %s, then %d %s", first.status, first.raw, again.status, again.raw)
+	}
+	a.wait(aliceKey, a.alice, first)
+	if r := a.doIdem(aliceKey, "nic3-other", "POST", path3+"/network_interface", nil); r.status != 412 {
+		t.Fatalf("a new key: %d %s, want 412", r.status, r.raw)
+	}
+
 	// A running VM without an interface: the account's free one is
 	// attached (hot-plugged), 202; primary true is no refusal, the
 	// interface is the VM's first.

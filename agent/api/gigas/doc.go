@@ -15,10 +15,9 @@
 //     (swapScript, cloud-init runcmd); a template without cloud-init
 //     leaves it blank. A rebuild does not run it again.
 //   - network_interface answers the document's 412 to a VM that has an
-//     interface (the host's one network is public): the face checks it
-//     before calling the service, so two concurrent calls can both pass
-//     and a retry with the same Idempotency-Key gets 412; a "sole"
-//     flag checked in the service's transaction would close both.
+//     interface (the host's one network is public), so primary changes
+//     nothing here: the reordering (NewIface.First) serves no call of
+//     this face any more.
 //   - clone: clone_user_id, secondary_disk_size and clone_disk_* (501);
 //     required_startup false (the default) boots the clone once, then
 //     stops it gracefully (vm_create always starts what it defines).
@@ -42,7 +41,8 @@
 // with locked 1. Service additions made for this face: CreateVMFrom's
 // DataDisks and Halted, DestroyVM, AddIface, VMUpdate.Hostname,
 // VM.PowerState, VMSpec.PasswordRule (PasswordGigas), NewIface.First and
-// IfaceAttach.First (no longer used by this face: see the 412).
+// IfaceAttach.First (no longer used by this face: see the 412),
+// NewIface.Sole and IfaceAttach.Sole with Error.HasIface (the 412).
 //
 // Routes are one table (routes.go); the OpenAPI 3 document
 // (openapi.json, written by openapi_gen.py, served at OpenAPIPath
