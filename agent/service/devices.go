@@ -31,7 +31,9 @@ type DiskDetach struct {
 type IfaceAttach struct {
 	VMID, IfaceID int64
 	// First puts the iface before the VM's others, as NewIface.First.
-	First   bool
+	First bool
+	// Sole refuses a VM that has an iface already, as NewIface.Sole.
+	Sole    bool
 	Options CallOptions
 }
 
@@ -136,6 +138,9 @@ func (s *Service) AttachIface(ctx context.Context, c *Caller, req IfaceAttach) (
 		}
 		if i.DatacenterID != v.DatacenterID {
 			return opSpec{}, Invalid(ObjVM, "iface_id", "iface %d is in datacenter %d, vm %d in %d", ifaceID, i.DatacenterID, v.ID, v.DatacenterID)
+		}
+		if req.Sole && len(v.IfaceIDs) > 0 {
+			return opSpec{}, hasIfaceErr(v)
 		}
 		if req.First && v.State != store.VMHalted {
 			return opSpec{}, Errorf(ObjVM, KindConflict, "primary: vm %d is %s; an interface goes before the others only while the VM is halted (a running guest's interfaces cannot move)", v.ID, v.State)

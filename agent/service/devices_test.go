@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -99,6 +100,48 @@ func TestIfaceFirst(t *testing.T) {
 				}
 				if op.Type != "iface_attach" || op.Params["position"] != "0" {
 					t.Errorf("operation %s with params %v, want iface_attach at position 0", op.Type, op.Params)
+				}
+			})
+		}
+	}
+}
+
+// Sole refuses a VM that has an iface (Error.HasIface), for a new iface
+// and a free one alike, and lets one without through.
+func TestIfaceSole(t *testing.T) {
+	for _, has := range []bool{false, true} {
+		for _, existing := range []bool{false, true} {
+			t.Run(fmt.Sprintf("has %v, free %v", has, existing), func(t *testing.T) {
+				s := bareService(t)
+				v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
+				s.cfg.Network.V4, s.cfg.Limits.MaxBandwidth = &v4, 1e10
+				vm := store.VM{ID: 1, AccountID: 1, DatacenterID: 1, State: store.VMHalted}
+				if has {
+					vm.IfaceIDs = []int64{3}
+				}
+				if err := s.st.Update(func(tx *store.Tx) error {
+					tx.PutVM(vm)
+					tx.PutIface(store.Iface{ID: 2, AccountID: 1, DatacenterID: 1, State: store.IfaceFree})
+					if has {
+						tx.PutIface(store.Iface{ID: 3, AccountID: 1, DatacenterID: 1, VMID: 1, State: store.IfaceUsed})
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				c := &Caller{AccountID: 1}
+				var err error
+				if existing {
+					_, err = s.AttachIface(context.Background(), c, IfaceAttach{VMID: 1, IfaceID: 2, Sole: true})
+				} else {
+					_, err = s.AddIface(context.Background(), c, 1, NewIface{Sole: true})
+				}
+				var e *Error
+				switch {
+				case !has && err != nil:
+					t.Fatal(err)
+				case has && (!errors.As(err, &e) || e.Kind != KindConflict || !e.HasIface):
+					t.Fatalf("err = %v, want a conflict with HasIface", err)
 				}
 			})
 		}

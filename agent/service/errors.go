@@ -21,6 +21,17 @@ type Error struct {
 	// memory) says the refusal in them. "" on every other error, and on a
 	// pool's exhaustion (no free address), which no grant would change.
 	Quota string
+	// HasIface, on a KindConflict refusal of a call that asked for the
+	// VM's only iface (NewIface.Sole, IfaceAttach.Sole), says the VM has
+	// one: the Gigas face answers it with its document's 412.
+	HasIface bool
+}
+
+// hasIfaceErr refuses a Sole call on VM v, which has an iface.
+func hasIfaceErr(v store.VM) *Error {
+	e := Errorf(ObjVM, KindConflict, "iface_id: vm %d has iface %d already, and the call asks for its only one", v.ID, v.IfaceIDs[0])
+	e.HasIface = true
+	return e
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s: %s", e.Object, e.Kind, e.Msg) }

@@ -241,7 +241,12 @@ type NewIface struct {
 	// First (AddIface only) puts the iface before the VM's others: its
 	// primary (workflow.IfaceAttach). The VM must be halted: a running
 	// guest's interfaces cannot move.
-	First   bool
+	First bool
+	// Sole (AddIface only) refuses a VM that has an iface already
+	// (Error.HasIface), checked in the call's transaction: two calls at
+	// once cannot both pass, and a retry with the call's idempotency key
+	// still gets the first call's operations.
+	Sole    bool
 	Options CallOptions
 }
 

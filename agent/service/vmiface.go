@@ -47,6 +47,9 @@ func (s *Service) AddIface(ctx context.Context, c *Caller, vmID int64, req NewIf
 		if v.State == store.VMBeingCreated || s.deleting(tx, workflow.VMKey(vmID)) {
 			return nil, Errorf(ObjVM, KindBusy, "vm_id: vm %d is %s; try again when it is done", vmID, map[bool]string{true: "being created", false: "being deleted"}[v.State == store.VMBeingCreated])
 		}
+		if req.Sole && len(v.IfaceIDs) > 0 {
+			return nil, hasIfaceErr(v)
+		}
 		if req.First && v.State != store.VMHalted {
 			return nil, Errorf(ObjVM, KindConflict, "primary: vm %d is %s; a new interface goes before the others only while the VM is halted (a running guest's interfaces cannot move)", vmID, v.State)
 		}

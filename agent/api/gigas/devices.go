@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -118,14 +121,13 @@ func (s *Server) listIfaces(ctx context.Context, k *call) (int, any, error) {
 
 // addIface adds an interface to the VM: a new one with one address
 // (rate_limit in Mb/s, 0 unlimited; the network's default when absent),
-// or, with network_interface_id, a free interface of the account.
-// primary true puts it before the others (the primary is the first
-// interface: the former one becomes eth1), on an offline VM only (409
-// otherwise: a running guest's interfaces cannot move); the guest names
-// its interfaces from the seed of its first boot, so it sees the new
-// order once a new seed is written (a rebuild, reset_password). A
-// running VM's answer is 202 with the operations (the interface is
-// hot-plugged); an offline VM's is the document's 201 (ifaceAdded).
+// or, with network_interface_id, a free interface of the account. The
+// host has one network, a public one, and the document answers 412 to a
+// new interface on a public network the VM already has one on: so only
+// a VM without an interface gets one (its first, hence its primary:
+// primary is read and changes nothing). An offline VM's answer is the
+// document's 201 (ifaceAdded), a running VM's 202 with the operations
+// (the interface is hot-plugged).
 func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 	info, err := s.vmInfo(k)
 	if err != nil {
@@ -140,11 +142,9 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 		return 0, nil, err
 	}
 	b.ignore("label") // an interface's label is its position, eth<N>
-	primary, err := b.bool("primary")
-	if err != nil {
+	if _, err := b.bool("primary"); err != nil {
 		return 0, nil, err
 	}
-	first := primary != nil && *primary
 	bw, err := rateLimit(b)
 	if err != nil {
 		return 0, nil, err
@@ -156,22 +156,33 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 	if err := b.done(); err != nil {
 		return 0, nil, err
 	}
-	rename := map[string]string{"iface_id": "network_interface_id", "vm_id": "virtual_machine_id", "bandwidth": "rate_limit"}
+	// Sole: the service refuses a VM with an interface in the call's
+	// transaction (after a retry's idempotency key is answered).
 	if iid != nil {
 		if bw != nil {
 			return 0, nil, invalid("rate_limit", "is given when an interface is created, not with network_interface_id")
 		}
-		op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid, First: first, Options: k.opts(0)})
+		op, err := s.svc.AttachIface(ctx, k.c, service.IfaceAttach{VMID: id, IfaceID: *iid, Sole: true, Options: k.opts(0)})
 		if err != nil {
-			return 0, nil, svcErr(err, rename)
+			return 0, nil, addIfaceErr(id, err)
 		}
-		return s.ifaceAdded(k, info, first, []service.Operation{op})
+		return s.ifaceAdded(k, info, []service.Operation{op})
 	}
-	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw, First: first, Options: k.opts(0)})
+	ops, err := s.svc.AddIface(ctx, k.c, id, service.NewIface{Bandwidth: bw, Sole: true, Options: k.opts(0)})
 	if err != nil {
-		return 0, nil, svcErr(err, rename)
+		return 0, nil, addIfaceErr(id, err)
 	}
-	return s.ifaceAdded(k, info, first, ops)
+	return s.ifaceAdded(k, info, ops)
+}
+
+// addIfaceErr maps a refusal of network_interface: the VM's interface
+// already there is the document's 412.
+func addIfaceErr(vmID int64, err error) error {
+	if service.Classify(err).HasIface {
+		return &apiError{Status: http.StatusPreconditionFailed, Code: CodePrecondition,
+			Msg: fmt.Sprintf("network_id: virtual machine %d has an interface on public network %s already; a VM has one interface per public network", vmID, HostNetworkID)}
+	}
+	return svcErr(err, map[string]string{"iface_id": "network_interface_id", "vm_id": "virtual_machine_id", "bandwidth": "rate_limit"})
 }
 
 // ifaceAdded answers an interface added to the VM info was read as. The
@@ -180,10 +191,10 @@ func (s *Server) addIface(ctx context.Context, k *call) (int, any, error) {
 // what is left (its device on the bridge, the VM's definition again) is
 // quick work with nothing to wait for in the guest, so an offline VM's
 // answer is 201 with the interface as it is now, at the position it
-// takes (the last, or the first for primary), and the operations that finish it (poll them before
+// takes (the last), and the operations that finish it (poll them before
 // starting the VM); no Location, the interface has no URL of its own. A
 // running VM's gets 202.
-func (s *Server) ifaceAdded(k *call, info service.VMInfo, first bool, ops []service.Operation) (int, any, error) {
+func (s *Server) ifaceAdded(k *call, info service.VMInfo, ops []service.Operation) (int, any, error) {
 	if status, _ := statusOf(info.PowerState); status != "offline" {
 		return accepted(k, ops, nil)
 	}
@@ -199,9 +210,6 @@ func (s *Server) ifaceAdded(k *call, info service.VMInfo, first bool, ops []serv
 	}
 	i := list[0]
 	i.Num = int64(len(info.IfaceIDs)) // where the attach puts it
-	if first {
-		i.Num = 0
-	}
 	for n, id := range info.IfaceIDs {
 		if id == i.ID { // a retry's: attached already
 			i.Num = int64(n)
@@ -290,12 +298,77 @@ func (s *Server) listFirewallRules(ctx context.Context, k *call) (int, any, erro
 	return http.StatusOK, out, nil
 }
 
-// ruleIn is a rule as apply_firewall_rules takes it.
-type ruleIn struct {
-	Command  string          `json:"command"`
-	Protocol string          `json:"protocol"`
-	Port     json.RawMessage `json:"port"`
-	Address  string          `json:"address"`
+// ruleKeys are the keys of a rule as apply_firewall_rules takes it, the
+// document's firewall_rules filters: not the XML-RPC face's action,
+// port_min, port_max and source.
+var ruleKeys = []string{"command", "protocol", "port", "address"}
+
+// ruleFields maps the service's names for a rule's fields onto this
+// document's, in the refusals the service words.
+var ruleFields = map[string]string{"action": "command", "port_min": "port", "port_max": "port", "source": "address", "protocol": "protocol"}
+
+var ruleFieldRE = regexp.MustCompile(`^rules\[([0-9]+)\]\.([a-z_]+):`)
+
+// ruleErr renames the rule field a service refusal starts with.
+func ruleErr(err error) error {
+	e := asError(err, map[string]string{"iface_id": "interface_id"})
+	if m := ruleFieldRE.FindStringSubmatchIndex(e.Msg); m != nil {
+		if to, ok := ruleFields[e.Msg[m[4]:m[5]]]; ok {
+			e.Msg = e.Msg[:m[4]] + to + e.Msg[m[5]:]
+		}
+	}
+	return e
+}
+
+// parseRule reads rule n: its keys are ruleKeys (another is refused,
+// naming it), command a string, protocol a string (default all), port
+// a port or a range lo-hi (1-65535), address a source address or CIDR.
+func parseRule(n int, raw json.RawMessage) (service.FirewallRule, error) {
+	at := fmt.Sprintf("rules[%d]", n)
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return service.FirewallRule{}, invalid(at, "must be an object {command, protocol, port, address}")
+	}
+	var extra []string
+	for k := range m {
+		if !slices.Contains(ruleKeys, k) {
+			extra = append(extra, k)
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		return service.FirewallRule{}, invalid(at+"."+extra[0], "unknown key in a rule (a rule is {command, protocol, port, address})"+others(extra[1:]))
+	}
+	str := func(key string) (string, error) {
+		v, ok := m[key]
+		if !ok || string(v) == "null" {
+			return "", nil
+		}
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return "", invalid(at+"."+key, "must be a string")
+		}
+		return s, nil
+	}
+	var r service.FirewallRule
+	var err error
+	if r.Action, err = str("command"); err != nil {
+		return r, err
+	}
+	if r.Action == "" {
+		return r, missing(at + ".command")
+	}
+	if r.Protocol, err = str("protocol"); err != nil {
+		return r, err
+	}
+	if r.Protocol == "" {
+		r.Protocol = "all"
+	}
+	if r.Source, err = str("address"); err != nil {
+		return r, err
+	}
+	r.PortMin, r.PortMax, err = parsePort(at+".port", m["port"])
+	return r, err
 }
 
 func parsePort(field string, raw json.RawMessage) (lo, hi int, err error) {
@@ -306,13 +379,14 @@ func parsePort(field string, raw json.RawMessage) (lo, hi int, err error) {
 	if json.Unmarshal(raw, &s) != nil {
 		s = string(raw)
 	}
+	bad := invalid(field, fmt.Sprintf("must be a port or a range lo-hi, from 1 to 65535 with lo <= hi, got %q", s))
 	a, b, ranged := strings.Cut(strings.TrimSpace(s), "-")
-	if lo, err = strconv.Atoi(a); err != nil {
-		return 0, 0, invalid(field, fmt.Sprintf("must be a port or a range lo-hi, got %q", s))
+	if lo, err = strconv.Atoi(a); err != nil || lo < 1 || lo > 65535 {
+		return 0, 0, bad
 	}
 	if ranged {
-		if hi, err = strconv.Atoi(b); err != nil {
-			return 0, 0, invalid(field, fmt.Sprintf("must be a port or a range lo-hi, got %q", s))
+		if hi, err = strconv.Atoi(b); err != nil || hi < lo || hi > 65535 {
+			return 0, 0, bad
 		}
 	}
 	return lo, hi, nil
@@ -366,27 +440,20 @@ func (s *Server) applyFirewallRules(ctx context.Context, k *call) (int, any, err
 		fw.Policy = *policy
 	}
 	if hasRules {
-		var in []ruleIn
+		var in []json.RawMessage
 		if err := json.Unmarshal(rawRules, &in); err != nil {
 			return 0, nil, invalid("rules", "must be a list of {command, protocol, port, address}")
 		}
 		fw.Rules = make([]service.FirewallRule, len(in))
-		for n, r := range in {
-			field := fmt.Sprintf("rules[%d].port", n)
-			lo, hi, err := parsePort(field, r.Port)
-			if err != nil {
+		for n, raw := range in {
+			if fw.Rules[n], err = parseRule(n, raw); err != nil {
 				return 0, nil, err
 			}
-			proto := r.Protocol
-			if proto == "" {
-				proto = "all"
-			}
-			fw.Rules[n] = service.FirewallRule{Action: r.Command, Protocol: proto, PortMin: lo, PortMax: hi, Source: r.Address}
 		}
 	}
 	op, err := s.svc.SetFirewall(ctx, k.c, iface, fw, k.opts(0))
 	if err != nil {
-		return 0, nil, svcErr(err, map[string]string{"iface_id": "interface_id"})
+		return 0, nil, ruleErr(err)
 	}
 	return accepted(k, []service.Operation{op}, nil)
 }

@@ -14,12 +14,10 @@
 //   - create: the swap disk is made swap by the first boot's command
 //     (swapScript, cloud-init runcmd); a template without cloud-init
 //     leaves it blank. A rebuild does not run it again.
-//   - network_interface primary true puts the interface first in the
-//     records and the domain (offline VMs only); the guest's names come
-//     from the seed of its first boot (set-name by MAC), so it follows
-//     the new order only from a later seed (a rebuild, reset_password).
-//     A Gandi vm.delete of such a VM deletes its first iface (now the
-//     added one) and frees the one it was created with.
+//   - network_interface answers the document's 412 to a VM that has an
+//     interface (the host's one network is public), so primary changes
+//     nothing here: the reordering (NewIface.First) serves no call of
+//     this face any more.
 //   - clone: clone_user_id, secondary_disk_size and clone_disk_* (501);
 //     required_startup false (the default) boots the clone once, then
 //     stops it gracefully (vm_create always starts what it defines).
@@ -43,7 +41,8 @@
 // with locked 1. Service additions made for this face: CreateVMFrom's
 // DataDisks and Halted, DestroyVM, AddIface, VMUpdate.Hostname,
 // VM.PowerState, VMSpec.PasswordRule (PasswordGigas), NewIface.First and
-// IfaceAttach.First.
+// IfaceAttach.First (no longer used by this face: see the 412),
+// NewIface.Sole and IfaceAttach.Sole with Error.HasIface (the 412).
 //
 // Routes are one table (routes.go); the OpenAPI 3 document
 // (openapi.json, written by openapi_gen.py, served at OpenAPIPath
@@ -60,6 +59,12 @@
 //
 // An interface added to an offline VM answers the document's 201: the
 // interface resource with the operations that finish it (ifaceAdded).
+// A VM with an interface gets the document's 412 (the host's one network
+// is public). remote_console turns a running VM's console on itself (the
+// document has no activation step). rebuild_network and apply_disks
+// have nothing to do here (noop.go): 202 with no operations, 200 with no
+// data. An edit that changes nothing is 400; status offline of a VM
+// offline already, with nothing under way, is 200 with the VM.
 //
 // Asynchronous work answers 202 with {"operations": [...], "queue_token":
 // last operation id} and a Location header: poll GET
@@ -69,7 +74,10 @@
 // Reads answer 200. Errors are {"code", "message": "field: rule"} with
 // 400 (missing or invalid parameter), 401 (no or unknown key), 403
 // (another account, operator only, quota exceeded), 404, 405, 409 (busy
-// or the object's state forbids it), 413 (body too large), 429 (too many
-// bad keys from one source), 501 (a central tier's endpoint or not yet
-// served), 503 (the agent cannot record anything now).
+// or the object's state forbids it), 412 (a second interface on the
+// public network), 413 (body too large), 429 (too many bad keys from one
+// source), 501 (a central tier's endpoint or not yet served), 503 (the
+// agent cannot record anything now), 504 (remote_console's activation
+// still running). Messages name this document's fields (a rule's
+// command/port/address), GB fields' amounts in GB (errors.go inGB).
 package gigas

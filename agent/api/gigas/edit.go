@@ -2,6 +2,7 @@ package gigas
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -93,6 +94,18 @@ func (s *Server) power(ctx context.Context, k *call, id int64, b *body) (int, an
 		return 0, nil, err
 	}
 	forced := force != nil && *force
+	if *status == "offline" {
+		// Offline already, with nothing running or queued on it: the
+		// document's wish holds, and a vm_stop would only take the VM's
+		// turn to say DONE. 200 with the VM, as a read answers, says
+		// so; a VM with work under way (locked) gets its vm_stop queued
+		// after it.
+		if v, err := s.view(k, id); err != nil {
+			return 0, nil, err
+		} else if st, _ := statusOf(v.vm.PowerState); st == "offline" && !v.locked {
+			return http.StatusOK, vmResource(v), nil
+		}
+	}
 	var op service.Operation
 	switch *status {
 	case "online":
@@ -167,6 +180,13 @@ func (s *Server) edit(ctx context.Context, k *call, id int64, b *body) (int, any
 	if err := b.done(); err != nil {
 		return 0, nil, err
 	}
+	if same, ok := unchanged(info, upd, sizeMB, boot, bw); ok {
+		// As the service refuses a vm_update that changes nothing (the
+		// Gandi faces' fault): an operation would only take the VM's
+		// turn to say DONE.
+		return 0, nil, &apiError{Status: http.StatusBadRequest, Code: CodeMissing,
+			Msg: "body: nothing to change: " + strings.Join(same, "; ")}
+	}
 	var ops []service.Operation
 	step := func(op service.Operation, err error) error {
 		if err != nil {
@@ -203,6 +223,50 @@ func (s *Server) edit(ctx context.Context, k *call, id int64, b *body) (int, any
 	return accepted(k, ops, nil)
 }
 
+// unchanged says whether an edit changes nothing, and why: each field
+// given holds the VM's value already, or is one the face ignores.
+func unchanged(info service.VMInfo, upd service.VMUpdate, sizeMB *int64, boot *string, bw *float64) ([]string, bool) {
+	var same []string
+	changes := false
+	eq := func(field string, given bool, equal bool, now any) {
+		switch {
+		case !given:
+		case equal:
+			same = append(same, fmt.Sprintf("%s is %v already", field, now))
+		default:
+			changes = true
+		}
+	}
+	eq("memory", upd.Memory != nil, upd.Memory != nil && *upd.Memory == info.Memory, info.Memory)
+	eq("cpus", upd.Cores != nil, upd.Cores != nil && *upd.Cores == info.Cores, info.Cores)
+	eq("label", upd.Label != nil, upd.Label != nil && *upd.Label == info.Label, strconv.Quote(info.Label))
+	eq("hostname", upd.Hostname != nil, upd.Hostname != nil && *upd.Hostname == info.Hostname, strconv.Quote(info.Hostname))
+	eq("note", upd.Note != nil, upd.Note != nil && *upd.Note == info.Note, strconv.Quote(info.Note))
+	eq("cpu_shares", upd.CPUShares != nil, upd.CPUShares != nil && *upd.CPUShares == info.CPUShares, info.CPUShares)
+	eq("console", upd.Console != nil, upd.Console != nil && *upd.Console == (info.Console == 1), info.Console == 1)
+	var disk int64
+	if len(info.Disks) > 0 {
+		disk = info.Disks[0].SizeMB
+	}
+	eq("primary_disk_size", sizeMB != nil, sizeMB != nil && *sizeMB == disk, fmt.Sprintf("%d GB", disk/1024))
+	eq("boot_type", boot != nil, boot != nil && *boot == info.BootType, info.BootType)
+	var rate float64
+	if len(info.Ifaces) > 0 {
+		rate = info.Ifaces[0].Bandwidth
+	}
+	eq("rate_limit", bw != nil, bw != nil && *bw == rate, rateOf(rate))
+	if upd.Description != nil || upd.MaxMemory != nil || upd.Password != nil || upd.SSHKey != nil {
+		changes = true // not from this face's fields today; never a no-op here
+	}
+	if changes {
+		return nil, false
+	}
+	if len(same) == 0 {
+		same = append(same, "max_memory and noreboot are ignored")
+	}
+	return same, true
+}
+
 // vmUpdateOf reads the edit's fields that go into one vm_update.
 func vmUpdateOf(b *body, info service.VMInfo) (upd service.VMUpdate, err error) {
 	if upd.Memory, err = b.int("memory"); err != nil {
@@ -235,8 +299,9 @@ func vmUpdateOf(b *body, info service.VMInfo) (upd service.VMUpdate, err error) 
 	if upd.CPUShares, err = b.int("cpu_shares"); err != nil {
 		return upd, err
 	}
-	// An extension: the document's remote_console needs the console
-	// active, as the Gandi face's hosting.vm.update {"console": true}.
+	// An extension, as the Gandi face's hosting.vm.update {"console":
+	// ...}: false turns the console off and revokes its links;
+	// remote_console turns it on by itself.
 	if upd.Console, err = b.bool("console"); err != nil {
 		return upd, err
 	}

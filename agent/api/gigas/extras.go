@@ -12,8 +12,17 @@ import (
 	"github.com/xenagent/xenagent/agent/store"
 )
 
+// consoleWait bounds how long remoteConsole waits for the console's
+// activation (a vm_update that only sets a flag: quick).
+const consoleWait = 20 * time.Second
+
 // remoteConsole mints a single-use link to the VM's console (the
-// agent's /console/ page), valid until expires_at.
+// agent's /console/ page), valid until expires_at. The document has no
+// step that activates a console: asking for its link is the account's
+// consent, so a running VM's console that is not active is activated
+// here (a vm_update, waited for) before the link is minted. The console
+// extension of the edit ({"console": false}) turns it off again and
+// revokes the links handed out.
 func (s *Server) remoteConsole(ctx context.Context, k *call) (int, any, error) {
 	if err := noQuery(k); err != nil {
 		return 0, nil, err
@@ -23,9 +32,19 @@ func (s *Server) remoteConsole(ctx context.Context, k *call) (int, any, error) {
 		return 0, nil, err
 	}
 	id := info.ID
-	if info.Console != 1 {
+	if status, _ := statusOf(info.PowerState); status != "online" {
 		return 0, nil, &apiError{Status: http.StatusConflict, Code: CodeConflict,
-			Msg: fmt.Sprintf(`console: not active on virtual machine %d: activate it first with PUT /account/%d/virtual_machine/%d {"console": true}`, id, k.account, id)}
+			Msg: fmt.Sprintf("virtual_machine_id: virtual machine %d is %s: a console needs it online", id, status)}
+	}
+	if info.Console != 1 {
+		on := true
+		op, err := s.svc.UpdateVM(ctx, k.c, id, service.VMUpdate{Console: &on})
+		if err != nil {
+			return 0, nil, svcErr(err, vmRename)
+		}
+		if err := s.awaitOp(ctx, k, op, consoleWait); err != nil {
+			return 0, nil, err
+		}
 	}
 	l, err := s.svc.ConsoleLink(k.c, id)
 	if err != nil {
@@ -33,6 +52,35 @@ func (s *Server) remoteConsole(ctx context.Context, k *call) (int, any, error) {
 	}
 	return http.StatusOK, map[string]any{"virtual_machine_id": strconv.FormatInt(id, 10), "type": "web", "url": l.URL,
 		"expires_at": date(l.Expires)}, nil
+}
+
+// awaitOp polls op until it ends, for a call that answers only once its
+// work is done: DONE is nil, ERROR or CANCEL a 409 naming the operation,
+// and past wait a 504 naming it (the client may poll it and ask again).
+func (s *Server) awaitOp(ctx context.Context, k *call, op service.Operation, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		o, err := s.svc.Operation(k.c, op.ID)
+		if err != nil {
+			return svcErr(err, nil)
+		}
+		switch o.Step {
+		case store.StepDone:
+			return nil
+		case store.StepError, store.StepCancel:
+			return &apiError{Status: http.StatusConflict, Code: CodeConflict,
+				Msg: fmt.Sprintf("operation_id: operation %d (%s) ended %s: %s", o.ID, o.Type, o.Step, o.LastError)}
+		}
+		select {
+		case <-ctx.Done():
+			return &apiError{Status: http.StatusGatewayTimeout, Code: CodeTimeout,
+				Msg: fmt.Sprintf("operation_id: operation %d (%s) is still %s; poll %s and ask again", o.ID, o.Type, o.Step, opHref(k.account, o.ID))}
+		case <-tick.C:
+		}
+	}
 }
 
 // cloneVM makes a VM on this host whose system disk is a copy of the

@@ -47,7 +47,7 @@ NIC = {"id": S("string"), "virtual_machine_id": S("string"), "label": S("string"
 acc_props = {"operations": arr(ref("Operation")), "queue_token": N("string", description="the last operation's id")}
 
 schemas = {
-    "Error": obj({"code": S("string", enum=["missing_parameter", "invalid_parameter", "unauthorized", "forbidden", "not_found", "method_not_allowed", "duplicate", "busy", "conflict", "request_too_large", "quota_exceeded", "rate_limited", "not_implemented", "unavailable", "timeout", "internal_error"]), "message": S("string", description="field: rule")}),
+    "Error": obj({"code": S("string", enum=["missing_parameter", "invalid_parameter", "unauthorized", "forbidden", "not_found", "method_not_allowed", "duplicate", "busy", "conflict", "precondition_failed", "request_too_large", "quota_exceeded", "rate_limited", "not_implemented", "unavailable", "timeout", "internal_error"]), "message": S("string", description="field: rule")}),
     "VirtualMachine": obj(dict(vm_props)),
     "VirtualMachineAccepted": obj(dict(list(vm_props.items()) + list(acc_props.items())), desc="a VM being created, with the operations that build it (a retry answered from its Idempotency-Key: the VM without its password, or the operations only once it is gone)", required=["operations", "queue_token"]),
     "Operation": obj(dict(op_props)),
@@ -82,14 +82,15 @@ schemas = {
         "hostname": S("string", description="informative: the guest gets it only from a seed written later (reset_password, a rebuild)"),
         "primary_disk_size": dict(intlike, description="GB, grow only"), "boot_type": S("string", enum=["default", "cdrom"]),
         "cpu_shares": intlike, "rate_limit": dict(intlike, description="Mb/s of the first interface, 0 unlimited"), "noreboot": boollike,
-        "console": dict(boollike, description="extension: activates (true) or deactivates the console remote_console links to"),
+        "console": dict(boollike, description="extension: activates (true) or deactivates the console remote_console links to; deactivating revokes the links handed out (remote_console activates it again)"),
         "status": S("string", enum=["online", "offline"]), "force": boollike,
         "template_id": dict(intlike, description="rebuild from this template"), "required_startup": boollike,
     }, required=[], desc="one of: an edit (memory, cpus, label, note, primary_disk_size, boot_type, cpu_shares, rate_limit); status (with force); template_id (a rebuild, with required_startup)"),
     "Reboot": obj({"force": boollike}, required=[]),
-    "NetworkInterfaceAdd": obj({"network_id": dict(intlike, description="the host's one network, 1, only"), "network_interface_id": dict(intlike, description="a free interface of the account to attach; absent: a new one"), "label": S("string", description="ignored: an interface's label is eth<position>"), "primary": dict(boollike, description="true: the interface goes first, the former primary becomes eth1; the VM must be offline (409 otherwise: a running guest's interfaces cannot move)"), "rate_limit": dict(intlike, description="Mb/s of a new interface, 0 unlimited")}, required=[]),
+    "ApplyDisks": obj({"required_format_disk": dict(boollike, description="false only: true gives 501 (this agent formats no disk)")}, required=[]),
+    "NetworkInterfaceAdd": obj({"network_id": dict(intlike, description="the host's one network, 1, only"), "network_interface_id": dict(intlike, description="a free interface of the account to attach; absent: a new one"), "label": S("string", description="ignored: an interface's label is eth<position>"), "primary": dict(boollike, description="changes nothing: the VM's only interface is its primary (a VM with one gets 412)"), "rate_limit": dict(intlike, description="Mb/s of a new interface, 0 unlimited")}, required=[]),
     "ApplyFirewallRules": obj({"interface_id": intlike, "policy": S("string", enum=["accept", "drop"]),
-        "rules": arr(obj({"command": S("string", enum=["accept", "drop"]), "protocol": S("string", enum=["tcp", "udp", "icmp", "all"]), "port": {"oneOf": [S("integer"), S("string")]}, "address": S("string")}, required=["command"]))},
+        "rules": arr(obj({"command": S("string", enum=["accept", "drop"]), "protocol": S("string", enum=["tcp", "udp", "icmp", "all"]), "port": {"oneOf": [S("integer"), S("string")], "description": "a port or a range lo-hi, 1 to 65535; tcp or udp only"}, "address": S("string", description="source address or CIDR")}, required=["command"], desc="any other key (action, port_min, source: the XML-RPC face's) is refused"))},
         required=[], desc="extension: the rules to apply (none: apply the current ones again)"),
     "IsoMount": obj({"iso_id": intlike}, required=["iso_id"]),
     "Clone": obj({"hostname": S("string"), "label": S("string"), "memory": intlike, "max_memory": intlike, "cpus": intlike, "required_startup": dict(boollike, description="default false: the clone is built, then stopped")}, required=["hostname", "label"]),
@@ -105,8 +106,8 @@ def resp(desc, schema=None):
 ERR = {
     "400": "a parameter is missing or breaks its rule", "401": "no key, or an unknown one", "403": "another account's key, an operator-only call, or the account's quota",
     "404": "no such object in the account", "405": "method not served on this path", "409": "the object is busy or its state forbids the call",
-    "413": "request body too large", "429": "too many bad keys from this source", "501": "a central tier's, or not served yet", "503": "the agent cannot record anything now",
-    "500": "the agent failed",
+    "412": "the VM has an interface on the host's one, public, network already (the document's 412)", "413": "request body too large", "429": "too many bad keys from this source", "501": "a central tier's, or not served yet", "503": "the agent cannot record anything now",
+    "500": "the agent failed", "504": "the work the call waits for is still running (the message names its operation): poll it and ask again",
 }
 def errs(*codes):
     return {c: resp(ERR[c], ref("Error")) for c in codes}
@@ -141,13 +142,14 @@ add("/account/{account_id}/virtual_machine", "post", op("Create a virtual machin
 add("/account/{account_id}/virtual_machines", "get", op("List the account's virtual machines", "200", "the VMs", arr(ref("VirtualMachine")),
     [acct] + [Q(n) for n in ["id", "type", "cpu_type", "status", "hostname", "ip_address", "locked", "suspended", "location_id", "disk_type", "label"]] + [Q("sort", "identifier, label, memory, operating_system, operating_system_distro, status, location_id or disks_size; '-' first for descending")], None, common))
 add(V, "get", op("Get a virtual machine", "200", "the VM", ref("VirtualMachine"), [acct, vmp], None, common))
-add(V, "put", op("Edit, power (status online/offline, force) or rebuild (template_id) a virtual machine", "202", "accepted", ref("Accepted"), [acct, vmp], "VirtualMachineEdit", mut))
+add(V, "put", op("Edit, power (status online/offline, force) or rebuild (template_id) a virtual machine; an edit that changes nothing is 400", "202", "accepted", ref("Accepted"), [acct, vmp], "VirtualMachineEdit", mut,
+    extra_ok={"200": ("status offline of a VM offline already, with no work under way: the VM, and nothing queued", ref("VirtualMachine"))}))
 add(V, "delete", op("Destroy a virtual machine with all its disks, interfaces and addresses", "202", "accepted", ref("Accepted"), [acct, vmp], None, mut))
 add(V + "/reboot", "post", op("Reboot", "202", "accepted", ref("Accepted"), [acct, vmp], "Reboot", mut))
 add(V + "/reset_password", "post", op("Reset the root password (applied at the next boot)", "202", "accepted, with the new password", ref("PasswordAccepted"), [acct, vmp], None, mut))
 add(V + "/disks", "get", op("List the VM's disks", "200", "disks, the primary first", arr(ref("Disk")), [acct, vmp], None, common))
 add(V + "/network_interfaces", "get", op("List the VM's interfaces", "200", "interfaces", arr(ref("NetworkInterface")), [acct, vmp, Q("interface_label"), Q("network_id"), Q("public")], None, common))
-add(V + "/network_interface", "post", op("Add a new interface, or attach a free one of the account", "202", "accepted: the VM is running (the interface is hot-plugged)", ref("Accepted"), [acct, vmp], "NetworkInterfaceAdd", mut,
+add(V + "/network_interface", "post", op("Add the VM's interface on the host's public network (a new one, or a free one of the account); 412 when it has one", "202", "accepted: the VM is running (the interface is hot-plugged)", ref("Accepted"), [acct, vmp], "NetworkInterfaceAdd", mut + ["412"],
     extra_ok={"201": ("the VM is offline: the interface, at the position it takes, and the operations that finish it (poll them before starting the VM)", ref("NetworkInterfaceAdded"))}))
 add(V + "/ip_addresses", "get", op("List the VM's IP addresses", "200", "addresses", arr(ref("IPAddress")), [acct, vmp, Q("network_id"), Q("interface_id"), Q("public")], None, common))
 add(V + "/firewall_rules", "get", op("List the VM's firewall rules", "200", "rules", arr(ref("FirewallRule")), [acct, vmp, Q("command"), Q("port"), Q("address")], None, common))
@@ -155,7 +157,7 @@ add(V + "/apply_firewall_rules", "post", op("Apply an interface's firewall", "20
 add(V + "/isos", "get", op("The ISO mounted in the VM", "200", "iso joins (one at most)", arr(ref("IsoJoin")), [acct, vmp], None, common))
 add(V + "/iso", "post", op("Mount a registered ISO", "202", "accepted", ref("IsoAccepted"), [acct, vmp], "IsoMount", mut))
 add(V + "/iso/{iso_join_id}", "delete", op("Unmount the ISO", "202", "accepted", ref("Accepted"), [acct, vmp, P("iso_join_id")], None, mut))
-add(V + "/remote_console", "get", op("A link to the VM's console", "200", "console", ref("Console"), [acct, vmp], None, common + ["409", "503"]))
+add(V + "/remote_console", "get", op("A link to the VM's console; a running VM's console is activated first if it is not", "200", "console", ref("Console"), [acct, vmp], None, common + ["409", "503", "504"]))
 add(V + "/clone", "post", op("Clone the VM on this host", "202", "accepted: the new VM and the operations", ref("VirtualMachineAccepted"), [acct, vmp], "Clone", mut))
 add(V + "/snapshots", "get", op("List the snapshots of the VM's disks", "200", "snapshots", arr(ref("Snapshot")), [acct, vmp], None, common))
 add(V + "/snapshots", "delete", op("Delete every snapshot of the VM's disks", "202", "accepted (the document says 200: here deletions are operations)", ref("Accepted"), [acct, vmp], None, mut))
@@ -171,8 +173,10 @@ SEG = "/account/{account_id}/virtual_machine/{origin_id}/segregation/{target_id}
 add(SEG, "put", c501("Segregate (a central tier's)", [acct, P("origin_id"), P("target_id")]))
 add(SEG, "delete", c501("Remove a segregation (a central tier's)", [acct, P("origin_id"), P("target_id")]))
 add(V + "/template", "post", c501("Create a template (a central tier's catalogue)", [acct, vmp]))
-add(V + "/rebuild_network", "post", c501("Rebuild the network (not needed: changes apply at once)", [acct, vmp]))
-add(V + "/apply_disks", "post", c501("Apply disks (not needed: changes apply at once)", [acct, vmp]))
+add(V + "/rebuild_network", "post", op("Rebuild the network: nothing to do here, every network change is applied when it is made", "202", "accepted, with no operations (queue_token null)", ref("Accepted"), [acct, vmp], None, common + ["413", "503"]))
+o = op("Apply disks: nothing to do here, every disk change is applied when it is made", "200", "done, no data", None, [acct, vmp], "ApplyDisks", common + ["413", "501", "503"])
+o["responses"]["501"] = resp("required_format_disk true: this agent formats no disk", ref("Error"))
+add(V + "/apply_disks", "post", o)
 add("/gigas/openapi.json", "get", {"summary": "This document", "security": [], "parameters": [], "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}}})
 
 doc = {

@@ -22,6 +22,8 @@ func (s *Server) table() []route {
 		{method: "POST", path: vm + "/iso", h: s.mountISO},
 		{method: "DELETE", path: vm + "/iso/{iso_join_id}", h: s.unmountISO},
 		{method: "GET", path: vm + "/remote_console", h: s.remoteConsole},
+		{method: "POST", path: vm + "/rebuild_network", h: s.rebuildNetwork}, // no-ops here (noop.go)
+		{method: "POST", path: vm + "/apply_disks", h: s.applyDisks},
 		{method: "POST", path: vm + "/clone", h: s.cloneVM},
 		{method: "GET", path: vm + "/snapshots", h: s.listSnapshots},
 		{method: "DELETE", path: vm + "/snapshots", h: s.deleteSnapshots},
@@ -37,8 +39,6 @@ func (s *Server) table() []route {
 		{method: "PUT", path: "/account/{account_id}/virtual_machine/{origin_id}/segregation/{target_id}", h: central("segregation keeps VMs on different hypervisors; one host has one")},
 		{method: "DELETE", path: "/account/{account_id}/virtual_machine/{origin_id}/segregation/{target_id}", h: central("segregation keeps VMs on different hypervisors; one host has one")},
 		{method: "POST", path: vm + "/template", h: central("templates are a catalogue across hosts, kept by the central tier")},
-		{method: "POST", path: vm + "/rebuild_network", h: central("not needed here: this agent applies network changes at once")},
-		{method: "POST", path: vm + "/apply_disks", h: central("not needed here: this agent attaches and grows disks at once")},
 
 		{method: "GET", path: OpenAPIPath, raw: serveOpenAPI, noAccount: true},
 	}
