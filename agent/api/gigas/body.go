@@ -44,7 +44,38 @@ func parseBody(raw []byte) (*body, error) {
 	if err := json.Unmarshal(raw, &b.fields); err != nil {
 		return nil, invalid("body", "must be a JSON object: "+err.Error())
 	}
+	if dup := duplicateKey(raw); dup != "" {
+		return nil, invalid(dup, "appears more than once in the body")
+	}
 	return b, nil
+}
+
+// duplicateKey is the first key the object raw (valid JSON) names twice,
+// "" none. encoding/json keeps the last of them silently, where a proxy
+// or a log that reads the first would see another request than the
+// service acts on ({"memory": 256, "memory": 65536}).
+func duplicateKey(raw []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 func (b *body) has(key string) bool {
