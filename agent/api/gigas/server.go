@@ -199,11 +199,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*call, er
 	return k, nil
 }
 
-// pathID reads a positive id from the path.
+// pathID reads a positive id from the path, in its one canonical
+// spelling: "+1" and "0001" would give one object many paths, which a
+// proxy's rule on /account/1/ or an idempotency digest would tell apart.
 func pathID(r *http.Request, name string) (int64, error) {
 	v := r.PathValue(name)
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
+	if err != nil || n <= 0 || strconv.FormatInt(n, 10) != v {
 		return 0, invalid(name, "must be a positive integer, got "+strconv.Quote(v))
 	}
 	return n, nil
