@@ -13,6 +13,13 @@ import (
 // be probed.
 var ErrBadLogin = Errorf(ObjAccount, KindNoRight, "login: invalid login or password")
 
+// MaxPasswordBytes bounds a login's password: SHA-512 crypt hashes the
+// whole password again in each of its rounds, so one of a request body's
+// size would hold a core for minutes. Longer is refused unhashed, as any
+// wrong password (its length is the caller's, it tells nothing of an
+// account).
+const MaxPasswordBytes = 1024
+
 // decoyHash is checked when the login names no account with a password,
 // so a miss costs what a wrong password costs.
 var decoyHash = "$6$rounds=100000$xenagentdecoysal$" + strings.Repeat(".", 86)
@@ -62,6 +69,9 @@ func (s *Service) SetAccountPassword(handle, hash string) error {
 // of the password it checked (CallerOf's). It costs one slow hash
 // whether or not the account exists.
 func (s *Service) Login(handle, password string) (*Caller, string, error) {
+	if len(password) > MaxPasswordBytes {
+		return nil, "", ErrBadLogin
+	}
 	var acct store.Account
 	s.st.View(func(tx *store.Tx) {
 		tx.EachAccount(func(a *store.Account) bool {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xenagent/xenagent/agent/passwd"
 	"github.com/xenagent/xenagent/agent/store"
@@ -127,5 +128,32 @@ func TestCreateDiskFSType(t *testing.T) {
 				t.Fatalf("op %+v, err %v", op, err)
 			}
 		})
+	}
+}
+
+// TestLoginLongPassword: SHA-512 crypt hashes the password again in
+// every one of its 100000 rounds, so a password of a request body's size
+// would hold a core for minutes per login. One past MaxPasswordBytes is
+// refused as any wrong password is, without hashing.
+func TestLoginLongPassword(t *testing.T) {
+	s := lockService(t, filepath.Join(t.TempDir(), "state.db"))
+	s.EnsureAccount("AA1234-GANDI", "Alice", HashKey("alice-key-0123456789abcd"), 0)
+	long := strings.Repeat("x", MaxPasswordBytes)
+	hash, _ := passwd.HashRounds(long, passwd.AccountRounds)
+	if err := s.SetAccountPassword("AA1234-GANDI", hash); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Login("AA1234-GANDI", long); err != nil {
+		t.Fatalf("a password of MaxPasswordBytes: %v", err)
+	}
+	for _, login := range []string{"AA1234-GANDI", "ZZ-GANDI"} {
+		start := time.Now()
+		_, _, err := s.Login(login, long+strings.Repeat("x", 64<<10))
+		if !errors.Is(err, ErrBadLogin) {
+			t.Errorf("%s with a 64 KiB password: %v, want ErrBadLogin", login, err)
+		}
+		if d := time.Since(start); d > 200*time.Millisecond {
+			t.Errorf("%s with a 64 KiB password took %v: it was hashed", login, d)
+		}
 	}
 }
