@@ -241,7 +241,11 @@ func statsWindow(k *call, periods map[string]string, doc string) (string, error)
 	}
 	p := k.r.URL.Query().Get("period")
 	if p == "" {
-		return "", missing("period")
+		// The accepted values go with the refusal: they differ between
+		// cpu_stats and bw_stats, and a client has no other way to learn them.
+		e := missing("period")
+		e.Msg += " (one of " + doc + ")"
+		return "", e
 	}
 	w, ok := periods[p]
 	if !ok {

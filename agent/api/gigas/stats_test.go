@@ -22,7 +22,7 @@ func TestBWStatsPeriods(t *testing.T) {
 		{"-1M", 200, month, ""},
 		{"-1Y", 200, month, ""},
 		{"-2Y", 400, 0, "period: must be one of -1H, -1day, -1M, -1Y"},
-		{"", 400, 0, "period: missing"},
+		{"", 400, 0, "period: missing parameter (one of -1H, -1day, -1M, -1Y)"},
 	} {
 		t.Run(tc.period, func(t *testing.T) {
 			r := a.must(tc.status, aliceKey, "GET", path+tc.period, nil)
@@ -37,5 +37,20 @@ func TestBWStatsPeriods(t *testing.T) {
 				t.Fatalf("span %v s, want %v: %s", span, tc.span, r.raw)
 			}
 		})
+	}
+}
+
+// cpu_stats' refusals name its own periods, which are not bw_stats'.
+func TestCPUStatsPeriodRefusals(t *testing.T) {
+	a := newAgent(t)
+	path := a.vmPath(a.alice, a.createVM("cpu1")) + "/cpu_stats"
+	for _, tc := range []struct{ query, msg string }{
+		{"", "period: missing parameter (one of -1H, -1day, -30days)"},
+		{"?period=-1M", `period: must be one of -1H, -1day, -30days, got "-1M"`},
+	} {
+		r := a.must(400, aliceKey, "GET", path+tc.query, nil)
+		if msg, _ := r.obj()["message"].(string); msg != tc.msg {
+			t.Fatalf("%q: message %q, want %q", tc.query, msg, tc.msg)
+		}
 	}
 }
