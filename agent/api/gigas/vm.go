@@ -102,7 +102,9 @@ func newPassword() (string, error) {
 func (s *Server) image(field string, id int64) (service.Image, error) {
 	imgs := s.svc.Images(service.ImageFilter{IDs: []int64{id}})
 	if len(imgs) == 0 {
-		return service.Image{}, notFound(field, fmt.Sprintf("template %d does not exist on this host", id))
+		// This face has no template catalogue to look in (the document's is a
+		// central tier's): say where the ids a template_id takes are listed.
+		return service.Image{}, notFound(field, fmt.Sprintf("template %d does not exist on this host (templates are its images: hosting.image.list at /xmlrpc/)", id))
 	}
 	return imgs[0], nil
 }

@@ -71,7 +71,7 @@ func TestBadInput(t *testing.T) {
 		{"password of 5", good(map[string]any{"initial_root_password": "abc-5"}), 400, CodeInvalid, "initial_root_password: must be 6 to 32"},
 		{"password of 33", good(map[string]any{"initial_root_password": strings.Repeat("a", 33)}), 400, CodeInvalid, "initial_root_password: must be 6 to 32"},
 		{"password bad character", good(map[string]any{"initial_root_password": "abcdefgh!"}), 400, CodeInvalid, "initial_root_password:"},
-		{"unknown template", good(map[string]any{"template_id": "999"}), 404, CodeNotFound, "template_id:"},
+		{"unknown template", good(map[string]any{"template_id": "999"}), 404, CodeNotFound, "template_id: template 999 does not exist on this host (templates are its images: hosting.image.list at /xmlrpc/)"},
 		{"other location", good(map[string]any{"location_id": 2}), 400, CodeInvalid, "location_id:"},
 		{"unknown field", good(map[string]any{"colour": "red"}), 400, CodeInvalid, "colour:"},
 		{"central field", good(map[string]any{"data_store_group_id": "3"}), 501, CodeNotImplemented, "data_store_group_id:"},
