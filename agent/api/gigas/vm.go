@@ -403,11 +403,23 @@ var listFilters = map[string]string{
 // sort=-field).
 var sortFields = []string{"identifier", "label", "memory", "operating_system", "operating_system_distro", "status", "location_id", "disks_size"}
 
+// listParams names every query parameter the list takes, for the
+// refusal of another: a client that misspelled one learns the right
+// spelling from the answer, not from the document.
+var listParams = func() string {
+	names := []string{"ip_address", "sort"}
+	for k := range listFilters {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}()
+
 func (s *Server) listVMs(ctx context.Context, k *call) (int, any, error) {
 	q := k.r.URL.Query()
 	for key := range q {
 		if _, ok := listFilters[key]; !ok && key != "sort" && key != "ip_address" {
-			return 0, nil, invalid(key, "unknown filter (see the list's parameters)")
+			return 0, nil, invalid(key, "unknown filter: the list takes "+listParams)
 		}
 	}
 	var ipVMs map[int64]bool

@@ -281,3 +281,15 @@ func lifecycle(t *testing.T, a *agent) {
 		t.Fatalf("%d disks of alice's left after deleting her VMs", n)
 	}
 }
+
+// A query parameter the list does not take is refused naming the ones it
+// does, so a misspelled filter is fixed from the answer alone.
+func TestListUnknownFilter(t *testing.T) {
+	a := newAgent(t)
+	r := a.must(400, aliceKey, "GET", acctPath(a.alice)+"/virtual_machines?colour=red", nil)
+	const want = "colour: unknown filter: the list takes cpu_type, disk_type, hostname, id, ip_address, label, " +
+		"location_id, locked, sort, status, suspended, type"
+	if msg, _ := r.obj()["message"].(string); msg != want {
+		t.Fatalf("message %q, want %q", msg, want)
+	}
+}
