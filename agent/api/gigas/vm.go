@@ -174,6 +174,30 @@ func refuseCreateExtras(b *body) error {
 	return nil
 }
 
+// createRequired are create's mandatory fields, in the document's order
+// (template_id being the one of template_id, iso_id and iso_url served).
+var createRequired = []string{"hostname", "label", "memory", "cpus", "primary_disk_size", "template_id"}
+
+// missingAll refuses a body lacking any of keys, naming the first as the
+// field and every other one too: a client building its first request
+// learns them in one answer, not one a round trip.
+func missingAll(b *body, keys []string) error {
+	var absent []string
+	for _, k := range keys {
+		if !b.has(k) {
+			absent = append(absent, k)
+		}
+	}
+	if len(absent) == 0 {
+		return nil
+	}
+	e := missing(absent[0])
+	if len(absent) > 1 {
+		e.Msg += " (as are " + strings.Join(absent[1:], ", ") + ")"
+	}
+	return e
+}
+
 // required is an integer field that must be given.
 func required(b *body, key string) (int64, error) {
 	n, err := b.int(key)
@@ -193,6 +217,9 @@ func (s *Server) decodeCreate(b *body) (service.VMCreateFrom, map[string]string,
 	var req service.VMCreateFrom
 	var err error
 	if req.DatacenterID, err = s.location(b); err != nil {
+		return req, nil, err
+	}
+	if err := missingAll(b, createRequired); err != nil {
 		return req, nil, err
 	}
 	host, err := b.str("hostname")

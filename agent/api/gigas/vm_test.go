@@ -62,7 +62,10 @@ func TestBadInput(t *testing.T) {
 		field  string
 	}{
 		{"not json", "{", 400, CodeInvalid, "body:"},
-		{"no hostname", good(map[string]any{"hostname": nil}), 400, CodeMissing, "hostname:"},
+		{"no hostname", good(map[string]any{"hostname": nil}), 400, CodeMissing, "hostname: missing parameter"},
+		{"no template", good(map[string]any{"template_id": nil}), 400, CodeMissing, "template_id: missing parameter"},
+		{"only memory", `{"memory": "512"}`, 400, CodeMissing,
+			"hostname: missing parameter (as are label, cpus, primary_disk_size, template_id)"},
 		{"hostname starts with a digit", good(map[string]any{"hostname": "1web"}), 400, CodeInvalid, "hostname:"},
 		{"hostname 26 characters", good(map[string]any{"hostname": strings.Repeat("a", 26)}), 400, CodeInvalid, "hostname:"},
 		{"memory not a number", good(map[string]any{"memory": "lots"}), 400, CodeInvalid, "memory:"},
