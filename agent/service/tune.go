@@ -64,7 +64,12 @@ func GigasHostname(h string) error {
 
 // checkText checks a free text the agent keeps and returns: valid UTF-8,
 // at most max characters, no control characters but, in a multi-line
-// text, newlines and tabs.
+// text, newlines and tabs; a one-line text has no Unicode line or
+// paragraph separator (U+2028, U+2029: a new line to a browser or an
+// editor, if not to unicode.IsControl), and no text has a bidirectional
+// override, embedding or isolate (U+202A-U+202E, U+2066-U+2069): these
+// reorder what follows them on screen, so a tenant's label would show
+// an operator's listing, or its log line, as another text.
 func checkText(field, s string, max int, multiline bool) error {
 	if !utf8.ValidString(s) {
 		return Invalid(ObjVM, field, "must be UTF-8 text")
@@ -79,8 +84,22 @@ func checkText(field, s string, max int, multiline bool) error {
 			}
 			return Invalid(ObjVM, field, "must be one line without control characters, got %U", r)
 		}
+		if !multiline && (r == '\u2028' || r == '\u2029') {
+			return Invalid(ObjVM, field, "must be one line without control characters, got %U (a line separator)", r)
+		}
+		if bidiControl(r) {
+			return Invalid(ObjVM, field, "must not contain bidirectional overrides, embeddings or isolates, got %U", r)
+		}
 	}
 	return nil
+}
+
+// bidiControl: the explicit bidirectional formatting characters that
+// reorder the text after them (LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI,
+// PDI). The marks LRM and RLM reorder nothing and mixed-script text
+// needs them: they stay allowed.
+func bidiControl(r rune) bool {
+	return r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069'
 }
 
 func checkCPUShares(n int64) error {

@@ -119,7 +119,7 @@ func newFaceRig(t *testing.T) *faceRig {
 	api := gandi.New(svc, cfg.Operator.KeySHA256, 0, log)
 	reg := metrics.NewRegistry()
 	var handler http.Handler = api.Handler()
-	handler = mountGandiV1(handler, svc, 0, cfg.Operator.KeySHA256, api.KeyCheck, reg, log)
+	handler = mountGandiV1(handler, svc, 0, cfg.Operator.KeySHA256, api.LoginCheck, reg, log)
 	handler = mountGigas(handler, cfg, svc, api, reg, log)
 	srv := httptest.NewServer(handler)
 

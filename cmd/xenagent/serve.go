@@ -245,7 +245,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		return err
 	}
 	srv.Handler = withMetrics(srv.Handler, page, cfg.Metrics, cfg.Operator.KeySHA256)
-	srv.Handler = mountGandiV1(srv.Handler, svc, cfg.MaxBodyBytes, cfg.Operator.KeySHA256, api.KeyCheck, reg, log) // gandiv1.go
+	srv.Handler = mountGandiV1(srv.Handler, svc, cfg.MaxBodyBytes, cfg.Operator.KeySHA256, api.LoginCheck, reg, log) // gandiv1.go
 	srv.Handler = mountEvents(srv.Handler, stream.New(svc, stream.Config{OperatorHash: cfg.Operator.KeySHA256, Guard: api.KeyCheck}, log))
 	srv.Handler = mountGigas(srv.Handler, cfg, svc, api, reg, log)
 	srv.RegisterOnShutdown(st.EndEventWaits) // long polls and streams end at once, not at their timeout

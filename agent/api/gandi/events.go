@@ -106,7 +106,10 @@ func extendWrite(ctx context.Context, wait time.Duration) {
 // KeyCheck runs check, an API key's authentication by another handler
 // served beside this one (the event stream), under this server's bad-key
 // back-off: a source that presented too many bad keys, here or there, is
-// refused with ErrRateLimited after the delay, its key unchecked.
+// refused with ErrRateLimited after the delay, its key unchecked. A
+// check is charged once it has failed: a key's check is quick, and a
+// central tier's many calls at once from one address must not be
+// refused for being at once (LoginCheck is for slow checks).
 func (s *Server) KeyCheck(r *http.Request, check func() error) error {
 	src := sourceOf(r.RemoteAddr)
 	if s.guard != nil && !s.guard.allowed(src) {
@@ -116,6 +119,30 @@ func (s *Server) KeyCheck(r *http.Request, check func() error) error {
 	err := check()
 	if s.guard != nil && errors.Is(err, service.ErrBadKey) {
 		s.guard.failed(src)
+	}
+	return err
+}
+
+// LoginCheck is KeyCheck for a slow check, the v1 face's login (it waits
+// for a login slot, up to seconds, then hashes for tens of ms): the
+// check is charged before it runs and refunded unless it failed, so the
+// checks a source starts at once count against its Burst. Charged only
+// once failed, every login started before the first failure came back
+// was let through: 20 at once from one source all hashed past a burst
+// of 3. A login is rare enough (a session lasts 12 hours) that Burst
+// logins at once from one address do not refuse real users.
+func (s *Server) LoginCheck(r *http.Request, check func() error) error {
+	if s.guard == nil {
+		return check()
+	}
+	b, ok := s.guard.take(sourceOf(r.RemoteAddr))
+	if !ok {
+		sleep(r.Context(), s.guard.cfg.Delay)
+		return ErrRateLimited
+	}
+	err := check()
+	if !errors.Is(err, service.ErrBadKey) {
+		s.guard.refund(b)
 	}
 	return err
 }

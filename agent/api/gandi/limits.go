@@ -186,7 +186,10 @@ func (b *bucket) level(g *keyGuard, now time.Time) float64 {
 func (g *keyGuard) allowed(src netip.Prefix) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	now := g.now()
+	return g.allowedLocked(src, g.now())
+}
+
+func (g *keyGuard) allowedLocked(src netip.Prefix, now time.Time) bool {
 	b, ok := g.m[src]
 	if !ok {
 		if len(g.m) < g.cfg.Sources {
@@ -200,7 +203,33 @@ func (g *keyGuard) allowed(src netip.Prefix) bool {
 func (g *keyGuard) failed(src netip.Prefix) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.chargeLocked(src, g.now())
+}
+
+// take admits one key check from src and charges it before it runs, as
+// if it failed; refund gives the charge back when the key was good
+// (LoginCheck: allowed-then-failed lets every slow check started before
+// the first failure is counted through).
+func (g *keyGuard) take(src netip.Prefix) (*bucket, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	now := g.now()
+	if !g.allowedLocked(src, now) {
+		return nil, false
+	}
+	return g.chargeLocked(src, now), true
+}
+
+// refund undoes take's charge on b (a bucket the sweep dropped since is
+// refilled already: nothing to undo).
+func (g *keyGuard) refund(b *bucket) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	b.used, b.at = max(b.level(g, now)-1, 0), now
+}
+
+func (g *keyGuard) chargeLocked(src netip.Prefix, now time.Time) *bucket {
 	b, ok := g.m[src]
 	if !ok {
 		if len(g.m) >= g.cfg.Sources {
@@ -214,6 +243,7 @@ func (g *keyGuard) failed(src netip.Prefix) {
 		}
 	}
 	b.used, b.at = b.level(g, now)+1, now
+	return b
 }
 
 // sweep forgets sources whose bucket refilled, at most once per Every so

@@ -265,3 +265,84 @@ func newLimitedServerB(b *testing.B) *httptest.Server {
 	b.Cleanup(srv.Close)
 	return srv
 }
+
+// LoginCheck counts checks that run at once: a source starting many
+// slow checks together (v1 logins queue for a slow hash) gets Burst of
+// them run, not one per connection; a good password gives its charge
+// back. KeyCheck, for quick key checks, lets any number of good keys run
+// at once (a central tier's parallel calls).
+func TestLoginCheckConcurrent(t *testing.T) {
+	req := func(src string) *http.Request {
+		r := httptest.NewRequest("POST", "/xmlrpc/v1/", nil)
+		r.RemoteAddr = src + ":4000"
+		return r
+	}
+	// concurrently runs n checks by guard from one source, each held
+	// until all have started or been refused, each answering result; it
+	// returns how many ran.
+	concurrently := func(guard func(*http.Request, func() error) error, n int, result error) int {
+		var (
+			mu      sync.Mutex
+			ran     int
+			arrived sync.WaitGroup
+			done    sync.WaitGroup
+		)
+		release := make(chan struct{})
+		arrived.Add(n)
+		done.Add(n)
+		for i := 0; i < n; i++ {
+			go func() {
+				defer done.Done()
+				entered := false
+				guard(req("192.0.2.7"), func() error {
+					mu.Lock()
+					ran++
+					mu.Unlock()
+					entered = true
+					arrived.Done()
+					<-release
+					return result
+				})
+				if !entered {
+					arrived.Done()
+				}
+			}()
+		}
+		arrived.Wait()
+		close(release)
+		done.Wait()
+		return ran
+	}
+	for _, tc := range []struct {
+		name        string
+		login       bool
+		result      error
+		ran         int
+		limitedNext bool
+	}{
+		{"logins, bad passwords", true, service.ErrBadKey, 3, true},
+		{"logins, good passwords", true, nil, 3, false},
+		{"keys, good", false, nil, 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := (&Server{}).WithKeyLimits(KeyLimits{Burst: 3, Every: time.Hour})
+			guard := s.KeyCheck
+			if tc.login {
+				guard = s.LoginCheck
+			}
+			// Good ones one after another, more than Burst: each is refunded.
+			for i := 0; i < 10; i++ {
+				if err := guard(req("192.0.2.7"), func() error { return nil }); err != nil {
+					t.Fatalf("good check %d: %v", i, err)
+				}
+			}
+			if ran := concurrently(guard, 20, tc.result); ran != tc.ran {
+				t.Fatalf("%d of 20 concurrent checks ran, want %d", ran, tc.ran)
+			}
+			err := guard(req("192.0.2.7"), func() error { return nil })
+			if limited := errors.Is(err, ErrRateLimited); limited != tc.limitedNext {
+				t.Fatalf("the next check: %v, rate limited %v", err, tc.limitedNext)
+			}
+		})
+	}
+}

@@ -59,7 +59,7 @@ const OperatorLogin = "OPERATOR"
 func (s *Server) SetOperator(hash string) { s.operatorHash = hash }
 
 // SetGuard runs every login's password check through guard: the v3
-// face's bad-key back-off (gandi.Server.KeyCheck), so a source that
+// face's bad-key back-off (gandi.Server.LoginCheck), so a source that
 // guesses passwords here, or keys there, is slowed down in both. guard
 // counts a failure when check returns service.ErrBadKey and refuses the
 // call with another error when the source is backing off. Call it

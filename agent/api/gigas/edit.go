@@ -187,6 +187,14 @@ func (s *Server) edit(ctx context.Context, k *call, id int64, b *body) (int, any
 		return 0, nil, &apiError{Status: http.StatusBadRequest, Code: CodeMissing,
 			Msg: "body: nothing to change: " + strings.Join(same, "; ")}
 	}
+	vmFields := upd.Memory != nil || upd.Cores != nil || upd.Label != nil || upd.Note != nil || upd.CPUShares != nil || upd.Console != nil || upd.Hostname != nil
+	steps := 0
+	for _, given := range []bool{vmFields, sizeMB != nil, boot != nil, bw != nil} {
+		if given {
+			steps++
+		}
+	}
+	k.plan(steps)
 	var ops []service.Operation
 	step := func(op service.Operation, err error) error {
 		if err != nil {
@@ -199,7 +207,7 @@ func (s *Server) edit(ctx context.Context, k *call, id int64, b *body) (int, any
 		ops = append(ops, op)
 		return nil
 	}
-	if upd.Memory != nil || upd.Cores != nil || upd.Label != nil || upd.Note != nil || upd.CPUShares != nil || upd.Console != nil || upd.Hostname != nil {
+	if vmFields {
 		upd.Options = k.opts(len(ops))
 		if err := step(s.svc.UpdateVM(ctx, k.c, id, upd)); err != nil {
 			return 0, nil, err

@@ -211,6 +211,7 @@ func (s *Server) deleteSnapshots(ctx context.Context, k *call) (int, any, error)
 	if err != nil {
 		return 0, nil, err
 	}
+	k.plan(len(list))
 	ops := []service.Operation{}
 	for _, d := range list {
 		op, err := s.svc.DeleteDisk(ctx, k.c, d.ID, k.opts(len(ops)))

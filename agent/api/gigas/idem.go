@@ -17,7 +17,12 @@ import (
 // after the object is gone (a retried DELETE). The same key on another
 // call is 409 duplicate. A call the face makes of several service calls
 // (an edit of several kinds, deleting every snapshot) gives each its own
-// key, the header's with "#1", "#2"... appended.
+// key, the header's with "#0", "#1"... appended, the last one's with a
+// "$" after its number: a retry is answered from the keys only when the
+// last step's is there. One whose first steps were accepted and a later
+// one refused is 409, naming the operations accepted: answering those as
+// the whole call's (202) would tell a client that retried, not having
+// seen the refusal, that all of it was done.
 const IdempotencyHeader = "Idempotency-Key"
 
 // maxIdemKey leaves room in the service's 128 characters for the steps'
@@ -38,11 +43,19 @@ func (k *call) readIdem() error {
 	return nil
 }
 
+// plan says how many service calls (steps) the call makes, before the
+// first: more than one marks the keys of its steps (IdempotencyHeader).
+func (k *call) plan(steps int) { k.steps = steps }
+
 func (k *call) idemKey(step int) string {
-	if step == 0 {
+	if k.steps <= 1 {
 		return k.idem
 	}
-	return k.idem + "#" + strconv.Itoa(step)
+	key := k.idem + "#" + strconv.Itoa(step)
+	if step == k.steps-1 {
+		key += "$"
+	}
+	return key
 }
 
 // opts are the service options of the call's step-th service call.
@@ -60,16 +73,25 @@ func (s *Server) replay(ctx context.Context, k *call) (int, any, bool) {
 	if k.idem == "" || k.r.Method == http.MethodGet {
 		return 0, nil, false
 	}
-	var all []service.Operation
-	for step := 0; ; step++ {
-		ops, ok := s.svc.Replay(k.c, k.method, k.idemKey(step), k.digest)
-		if !ok {
+	all, complete := s.svc.Replay(k.c, k.method, k.idem, k.digest)
+	for step := 0; !complete; step++ {
+		// A call of several steps (idemKey): the last one's key ends in "$".
+		n := k.idem + "#" + strconv.Itoa(step)
+		ops, ok := s.svc.Replay(k.c, k.method, n+"$", k.digest)
+		if ok {
+			complete = true
+		} else if ops, ok = s.svc.Replay(k.c, k.method, n, k.digest); !ok {
 			break
 		}
 		all = append(all, ops...)
 	}
 	if len(all) == 0 {
 		return 0, nil, false
+	}
+	if !complete {
+		return http.StatusConflict, &apiError{Status: http.StatusConflict, Code: CodeConflict,
+			Msg: IdempotencyHeader + ": the call first made with this key stopped after " + done(all) +
+				" had been accepted (a later step was refused, or the call is still being made); what is left of it was not done under this key: send it with another"}, true
 	}
 	var extra map[string]any
 	if strings.HasSuffix(k.r.Pattern, "/virtual_machine") || strings.HasSuffix(k.r.Pattern, "/clone") {

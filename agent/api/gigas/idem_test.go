@@ -6,7 +6,10 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/xenagent/xenagent/agent/service"
 )
 
 // doIdem sends a request with an Idempotency-Key.
@@ -89,4 +92,45 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// A call of several steps refused after its first was accepted (an edit
+// of memory and disk, the disk past the quota): a retry with its key is
+// not answered 202 with the first step's operations, as if all of it had
+// been done, but 409 naming them; its refused step is not retried under
+// the key. A call whose every step was accepted is replayed whole.
+func TestIdempotencyKeyPartial(t *testing.T) {
+	a := newAgent(t, func(c *service.Config) { c.Quotas.Default = service.Resources{DiskMB: 1100} })
+	path := a.vmPath(a.alice, a.createVM("partial"))
+	for _, tc := range []struct {
+		name   string
+		body   map[string]any
+		first  int
+		retry  int
+		answer string
+	}{
+		{"second step refused", map[string]any{"memory": "512", "primary_disk_size": "2"}, 403, 409, "Idempotency-Key: the call first made with this key stopped after operation "},
+		{"every step accepted", map[string]any{"memory": "384", "rate_limit": "50"}, 202, 202, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first := a.doIdem(aliceKey, tc.name, "PUT", path, tc.body)
+			if first.status != tc.first {
+				t.Fatalf("first call: %d %s, want %d", first.status, first.raw, tc.first)
+			}
+			retry := a.doIdem(aliceKey, tc.name, "PUT", path, tc.body)
+			if retry.status != tc.retry {
+				t.Fatalf("retry: %d %s, want %d", retry.status, retry.raw, tc.retry)
+			}
+			if tc.retry == 202 {
+				if !equal(opIDs(first), opIDs(retry)) {
+					t.Fatalf("retry's operations %v, first's %v", opIDs(retry), opIDs(first))
+				}
+				a.wait(aliceKey, a.alice, first)
+				return
+			}
+			if msg, _ := retry.obj()["message"].(string); retry.obj()["code"] != CodeConflict || !strings.HasPrefix(msg, tc.answer) || !strings.Contains(msg, "vm_update") {
+				t.Fatalf("retry: %s, want %s %q... naming the vm_update", retry.raw, CodeConflict, tc.answer)
+			}
+		})
+	}
 }

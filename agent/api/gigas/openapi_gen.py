@@ -128,7 +128,7 @@ def op(summary, ok, okdesc, schema, params, body=None, codes=None, okcode=None, 
     o["responses"].update(errs(*(codes or common)))
     if okcode == "202" or ok == "202":
         o["parameters"] = params + [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 120},
-            "description": "a retry of the same call with the same key gets the first call's operations and does nothing again"}]
+            "description": "a retry of the same call with the same key gets the first call's operations and does nothing again; a call refused after some of its steps were accepted (an edit of several kinds) answers its retry 409 naming them"}]
     if body:
         o["requestBody"] = {"required": False, "content": {"application/json": {"schema": ref(body)}}}
     return o

@@ -60,6 +60,8 @@ type call struct {
 	// idem is the Idempotency-Key; method and digest say what the call
 	// is to the service (idem.go).
 	idem, method, digest string
+	// steps is how many service calls the call makes (plan), 0 or 1 one.
+	steps int
 }
 
 // handler answers a call: the success status and the body to encode.
