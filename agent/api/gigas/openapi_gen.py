@@ -144,7 +144,7 @@ add("/account/{account_id}/virtual_machines", "get", op("List the account's virt
 add(V, "get", op("Get a virtual machine", "200", "the VM", ref("VirtualMachine"), [acct, vmp], None, common))
 add(V, "put", op("Edit, power (status online/offline, force) or rebuild (template_id) a virtual machine; an edit that changes nothing is 400", "202", "accepted", ref("Accepted"), [acct, vmp], "VirtualMachineEdit", mut,
     extra_ok={"200": ("status offline of a VM offline already, with no work under way: the VM, and nothing queued", ref("VirtualMachine"))}))
-add(V, "delete", op("Destroy a virtual machine with all its disks, interfaces and addresses", "202", "accepted", ref("Accepted"), [acct, vmp], None, mut))
+add(V, "delete", op("Destroy a virtual machine with all its disks, interfaces and addresses, and the snapshots (backups) of its disks", "202", "accepted: vm_delete, then a disk_delete for every other disk and every manual snapshot of its disks, an iface_delete for every other interface; a snapshot that cannot be deleted now (being made, in a rollback, attached elsewhere) makes it 409, naming it, and nothing is submitted", ref("Accepted"), [acct, vmp], None, mut))
 add(V + "/reboot", "post", op("Reboot", "202", "accepted", ref("Accepted"), [acct, vmp], "Reboot", mut))
 add(V + "/reset_password", "post", op("Reset the root password (applied at the next boot)", "202", "accepted, with the new password", ref("PasswordAccepted"), [acct, vmp], None, mut))
 add(V + "/disks", "get", op("List the VM's disks", "200", "disks, the primary first", arr(ref("Disk")), [acct, vmp], None, common))
