@@ -201,3 +201,47 @@ func (s *Service) ConfigureAccount(handle string, q store.AccountQuota) error {
 		return nil
 	})
 }
+
+// RetireAccounts disables, at start, every account whose handle is not
+// in keep (the configuration's [[accounts]] and the [demo] account when
+// it is on), and enables again those that are. An account removed from
+// the file must stop working, but its VMs, disks and interfaces are the
+// customer's: nothing is deleted or stopped, the operator key still sees
+// and manages them, and the account's record (id, quota, password) is
+// kept for the day it comes back. Each change is logged at WARN.
+func (s *Service) RetireAccounts(keep []string) error {
+	kept := make(map[string]bool, len(keep))
+	for _, h := range keep {
+		kept[h] = true
+	}
+	var changed []store.Account
+	err := s.st.Update(func(tx *store.Tx) error {
+		changed = changed[:0]
+		var list []store.Account
+		tx.EachAccount(func(a *store.Account) bool {
+			if a.Disabled == kept[a.Handle] {
+				c := *a
+				c.Disabled = !kept[a.Handle]
+				list = append(list, c)
+			}
+			return true
+		})
+		for _, a := range list {
+			tx.PutAccount(a)
+		}
+		changed = list
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, a := range changed {
+		if a.Disabled {
+			s.log.Warn("account disabled: gone from [[accounts]]; its key and v1 logins are refused, what it owns stays (operator key)",
+				"account_id", a.ID, "handle", a.Handle)
+		} else {
+			s.log.Warn("account enabled again: back in [[accounts]]", "account_id", a.ID, "handle", a.Handle)
+		}
+	}
+	return nil
+}

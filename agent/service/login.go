@@ -89,16 +89,22 @@ func (s *Service) Login(handle, password string) (*Caller, string, error) {
 	if !passwd.Verify(hash, password) || acct.PasswordHash == "" {
 		return nil, "", ErrBadLogin
 	}
+	if acct.Disabled {
+		// After the slow hash, as for any account: the same cost and the
+		// same fault as a wrong password, so nothing tells it apart.
+		s.log.Warn("v1 login of a disabled account refused (gone from [[accounts]])", "account_id", acct.ID)
+		return nil, "", ErrBadLogin
+	}
 	return &Caller{AccountID: acct.ID, Handle: acct.Handle}, HashKey(acct.PasswordHash), nil
 }
 
 // CallerOf reads the caller of account id again, for a session opened by
-// Login with stamp: the account may have gone since, or its password
-// changed, which ends every session it had.
+// Login with stamp: the account may have gone since, been disabled, or
+// its password changed, which ends every session it had.
 func (s *Service) CallerOf(id int64, stamp string) (*Caller, error) {
 	var c *Caller
 	s.st.View(func(tx *store.Tx) {
-		if a, ok := tx.Account(id); ok && a.PasswordHash != "" &&
+		if a, ok := tx.Account(id); ok && a.PasswordHash != "" && !a.Disabled &&
 			subtle.ConstantTimeCompare([]byte(HashKey(a.PasswordHash)), []byte(stamp)) == 1 {
 			c = &Caller{AccountID: a.ID, Handle: a.Handle}
 		}

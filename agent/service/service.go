@@ -109,9 +109,18 @@ func (s *Service) Authenticate(key, operatorHash string) (*Caller, error) {
 		return &Caller{Operator: true, Handle: "OPERATOR"}, nil
 	}
 	var c *Caller
+	var disabled int64
 	s.st.View(func(tx *store.Tx) {
 		tx.EachAccount(func(a *store.Account) bool {
 			if subtle.ConstantTimeCompare([]byte(h), []byte(a.KeyHash)) == 1 {
+				// A disabled account's key is refused as an unknown one
+				// (nothing tells the caller the account exists); the
+				// search goes on, should an enabled account have been
+				// given the same key since.
+				if a.Disabled {
+					disabled = a.ID
+					return true
+				}
 				c = &Caller{AccountID: a.ID, Handle: a.Handle}
 				return false
 			}
@@ -119,6 +128,9 @@ func (s *Service) Authenticate(key, operatorHash string) (*Caller, error) {
 		})
 	})
 	if c == nil {
+		if disabled != 0 {
+			s.log.Warn("API key of a disabled account refused (gone from [[accounts]])", "account_id", disabled)
+		}
 		return nil, ErrBadKey
 	}
 	return c, nil
@@ -148,6 +160,7 @@ func (s *Service) EnsureAccount(handle, fullname, keyHash string, quotaMB int64)
 			a.DateCreated = old.DateCreated
 			a.Quota, a.Configured = old.Quota, old.Configured // quota.go
 			a.PasswordHash = old.PasswordHash                 // SetAccountPassword's (login.go)
+			a.Disabled = old.Disabled                         // RetireAccounts' (account.go), which logs each change
 			if old == a {
 				return nil
 			}

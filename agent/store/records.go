@@ -24,6 +24,13 @@ type Account struct {
 	// v1 face), a slow SHA-512 crypt hash; "" has none and cannot log in.
 	// A new field with omitempty: files of schema 2 read as they are.
 	PasswordHash string `json:"password_hash,omitempty"`
+
+	// Disabled is an account gone from the configuration's [[accounts]]
+	// (service.RetireAccounts, at start): its key and v1 logins are
+	// refused, while everything it owns stays and keeps running for the
+	// operator to manage. Back in the configuration, it is enabled again.
+	// omitempty: older files read as they are, every account enabled.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // VM states, as the seeds define them.

@@ -342,7 +342,8 @@ func tlsConfig(t config.TLS) (*tls.Config, error) {
 }
 
 // seed creates configured accounts, the demo account with its key file,
-// and the configured images.
+// disables the accounts no longer configured, and creates the configured
+// images.
 func seed(ctx context.Context, cfg config.Config, svc *service.Service, wf *workflow.Workflows, log *slog.Logger) error {
 	for _, a := range cfg.Accounts {
 		if _, err := svc.EnsureAccount(a.Handle, a.Fullname, a.KeySHA256, a.DiskQuotaMB); err != nil {
@@ -362,6 +363,19 @@ func seed(ctx context.Context, cfg config.Config, svc *service.Service, wf *work
 		// (/account/<account_id>/...) need it.
 		fmt.Printf("demo account %s, API key %s (also in %s), account_id %d\n", demoHandle, key, cfg.Demo.KeyFile, id)
 		log.Info("demo account", "handle", demoHandle, "account_id", id, "key_file", cfg.Demo.KeyFile, "v1_login", cfg.Demo.PasswordHash != "")
+	}
+	// An account gone from the file stops working (its key and logins
+	// are refused) but keeps what it owns; one back in it works again.
+	// The demo account is configured while [demo] is on.
+	keep := make([]string, 0, len(cfg.Accounts)+1)
+	for _, a := range cfg.Accounts {
+		keep = append(keep, a.Handle)
+	}
+	if cfg.Demo.Enabled {
+		keep = append(keep, demoHandle)
+	}
+	if err := svc.RetireAccounts(keep); err != nil {
+		return err
 	}
 	for _, im := range cfg.Images {
 		if err := wf.EnsureImage(ctx, workflow.ImageSpec{Label: im.Label, OSArch: im.OSArch, SizeMB: im.SizeMB,

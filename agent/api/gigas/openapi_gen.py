@@ -115,7 +115,9 @@ def errs(*codes):
 common = ["400", "401", "403", "404", "429", "500"]
 mut = common + ["409", "413", "501", "503"]
 
-P = lambda n, d="": {"name": n, "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}, "description": d}
+# An id in a path has one spelling (server.go's pathID): "07", "+7" and "0" are 400.
+P = lambda n, d="": {"name": n, "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+    "description": (d + "; " if d else "") + "a positive integer in its canonical spelling (no sign, no leading zero): any other is 400 naming the parameter"}
 Q = lambda n, d="": {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
 acct = P("account_id"); vmp = P("virtual_machine_id")
 
@@ -144,7 +146,7 @@ add("/account/{account_id}/virtual_machines", "get", op("List the account's virt
 add(V, "get", op("Get a virtual machine", "200", "the VM", ref("VirtualMachine"), [acct, vmp], None, common))
 add(V, "put", op("Edit, power (status online/offline, force) or rebuild (template_id) a virtual machine; an edit that changes nothing is 400", "202", "accepted", ref("Accepted"), [acct, vmp], "VirtualMachineEdit", mut,
     extra_ok={"200": ("status offline of a VM offline already, with no work under way: the VM, and nothing queued", ref("VirtualMachine"))}))
-add(V, "delete", op("Destroy a virtual machine with all its disks, interfaces and addresses", "202", "accepted", ref("Accepted"), [acct, vmp], None, mut))
+add(V, "delete", op("Destroy a virtual machine with all its disks, interfaces and addresses, and the snapshots (backups) of its disks", "202", "accepted: vm_delete, then a disk_delete for every other disk and every manual snapshot of its disks, an iface_delete for every other interface; a snapshot that cannot be deleted now (being made, in a rollback, attached elsewhere) makes it 409, naming it, and nothing is submitted", ref("Accepted"), [acct, vmp], None, mut))
 add(V + "/reboot", "post", op("Reboot", "202", "accepted", ref("Accepted"), [acct, vmp], "Reboot", mut))
 add(V + "/reset_password", "post", op("Reset the root password (applied at the next boot)", "202", "accepted, with the new password", ref("PasswordAccepted"), [acct, vmp], None, mut))
 add(V + "/disks", "get", op("List the VM's disks", "200", "disks, the primary first", arr(ref("Disk")), [acct, vmp], None, common))
@@ -182,7 +184,7 @@ add("/gigas/openapi.json", "get", {"summary": "This document", "security": [], "
 doc = {
     "openapi": "3.0.3",
     "info": {"title": "xenagent: the Gigas REST face", "version": "1",
-             "description": "The Gigas virtual machine API of one host, served by xenagent beside its Gandi XML-RPC face. Numbers and booleans may be sent as strings. Asynchronous calls answer 202 with operations to poll at /account/{account_id}/operation/{operation_id}. Errors are {code, message: 'field: rule'}."},
+             "description": "The Gigas virtual machine API of one host, served by xenagent beside its Gandi XML-RPC face. Numbers and booleans may be sent as strings. A request body is read as one JSON object whatever its Content-Type (none, text/plain and form types too: the document's curl lines set none); anything else is 400. A key given twice at the top level of a body is 400 naming it (inside a nested value, that field's rules apply). An id in a path is a positive integer in its canonical spelling (no sign, no leading zero), else 400. Asynchronous calls answer 202 with operations to poll at /account/{account_id}/operation/{operation_id}. Errors are {code, message: 'field: rule'}. (The legacy Gandi v1 face, not described here, refuses a login password longer than 1024 bytes as a wrong one.)"},
     "servers": [{"url": "/"}],
     "security": [{"apiKey": []}],
     "components": {"securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "the account's API key (or the operator's)"}}, "schemas": schemas},
