@@ -24,10 +24,11 @@
 //     in the seed, only their headings: the numbers in faults.go follow
 //     Gandi's published v1 format (QOOOCC, 1xxxxx server, 5xxxxx data)
 //     with objects and causes of our own; check them against a recorded
-//     v1 fault if one turns up. operation_cancel says opid where the
-//     service says op_id (opidFault), but other service messages still
-//     name a field as the service does: disk_create's "size" is v1's
-//     specs.size.
+//     v1 fault if one turns up. A fault about one of the call's
+//     parameters names it as its element with its value (inParams:
+//     "vm 999 does not exist [vm_id: 999]", the service's op_id as
+//     opid, disk_create's size as specs.size); a quota that is no
+//     parameter (servers) is named without a value.
 //   - a share's bandwidth (the share definition's; Gandi's was 5 Mbit/s)
 //     is not applied: a v1 VM gets the network's default bandwidth, and
 //     its cores are the call's cpu, not its shares' (only memory follows

@@ -98,7 +98,7 @@ func (s *Server) opDetails(ctx context.Context, c *service.Caller, a args) (any,
 	}
 	o, err := s.svc.Operation(c, id)
 	if err != nil {
-		return nil, err
+		return nil, opidFault(err, id)
 	}
 	return renderOp(o), nil
 }
@@ -154,15 +154,9 @@ func (s *Server) opCancel(ctx context.Context, c *service.Caller, a args) (any, 
 	return true, nil
 }
 
-// opidFault says a service refusal in v1's words: the service names the
-// operation's id op_id, as v3 does, where v1 calls it opid; the fault
-// names it as its element. Other errors are returned as they are.
+// opidFault says a service refusal of a call about operation id in v1's
+// words: the service names the operation's id op_id, as v3 does, where
+// v1 calls it opid; the fault names opid as its element, with id.
 func opidFault(err error, id int64) error {
-	rest, ok := strings.CutPrefix(service.Classify(err).Msg, "op_id: ")
-	if !ok {
-		return err
-	}
-	f := *AsFault(err) // a copy: AsFault may answer a shared fault
-	f.Msg, f.Element, f.Value, f.ShowValue = "opid: "+rest, "opid", id, true
-	return &f
+	return inParams(err, map[string]string{"op_id": "opid"}, param{"opid", service.ObjOperation, id})
 }
