@@ -84,7 +84,7 @@
 //	disk_list                      array of the account's data disk ids
 //	operation_list                 array of the last 300 matching operation ids, newest first
 //	operation_details              struct: uid, type, state, date_create, date_update, param
-//	                               (param_type vm|disk|iface, vm_id, disk_id), comment in ERROR
+//	                               (param_type vm|disk|iface, vm_id, disk_id, and the service's params, numbers as ints, bandwidth a double), comment in ERROR
 //	operation_cancel               True: PENDING and RUN are cancelled (RUN at its next step, rolled
 //	                               back); ERROR becomes CANCEL (the document's rule); DONE refused
 //	os_list                        array of struct: id (the os_id), name, arch, datacenter_id, date_created
