@@ -25,5 +25,12 @@ func mountGigas(next http.Handler, cfg config.Config, svc *service.Service, api 
 		mux.Handle(p, h)
 	}
 	mux.Handle("/", next)
+	// Named as the v1 face's mount is: the startup log says where each
+	// face is, and this one's paths start with an account id the reader
+	// must supply (the demo account's is logged too).
+	log.Info("gigas REST face served", "paths", gigasPaths, "openapi", gigas.OpenAPIPath)
 	return mux
 }
+
+// gigasPaths is the face's path pattern as the startup log names it.
+const gigasPaths = "/account/{account_id}/..."

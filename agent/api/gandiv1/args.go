@@ -204,5 +204,7 @@ func (s *spec) done() error {
 		known = append(known, k)
 	}
 	slices.Sort(known)
-	return dataFault(s.obj, CauseValue, s.field(extra[0]), "%s: unknown key (%s takes %s)", s.field(extra[0]), s.name, strings.Join(known, ", "))
+	f := dataFault(s.obj, CauseValue, s.field(extra[0]), "%s: unknown key (%s takes %s)", s.field(extra[0]), s.name, strings.Join(known, ", "))
+	f.Value, f.ShowValue = shown(s.m[extra[0]]), true // a misspelt key's value is the caller's own, never a secret of v1's
+	return f
 }

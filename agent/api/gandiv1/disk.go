@@ -50,7 +50,10 @@ func (s *Server) diskCreate(ctx context.Context, c *service.Caller, a args) (any
 	}
 	op, err := s.svc.CreateDisk(ctx, c, service.NewDisk{DatacenterID: s.datacenterID(), Name: name, SizeMB: size, FSType: fstype})
 	if err != nil {
-		return nil, inParams(err, map[string]string{"size": "specs.size", "name": "specs.name", "fstype": "specs.fstype"})
+		// The account's disk quota is about the size asked for.
+		return nil, inParams(err, map[string]string{"size": "specs.size", "name": "specs.name", "fstype": "specs.fstype", "disk": "specs.size"},
+			param{"specs.size", service.ObjUnknown, *size}, param{"specs.name", service.ObjUnknown, shown(name)},
+			param{"specs.fstype", service.ObjUnknown, shown(fstype)})
 	}
 	if op.DiskID == 0 {
 		return nil, errInternal
@@ -72,7 +75,7 @@ func (s *Server) diskInfo(ctx context.Context, c *service.Caller, a args) (any, 
 	}
 	d, err := s.svc.Disk(c, id)
 	if err != nil {
-		return nil, err
+		return nil, inParams(err, nil, diskParam(id))
 	}
 	vmID := int64(0)
 	if len(d.VMIDs) > 0 {
@@ -98,7 +101,7 @@ func (s *Server) diskDelete(ctx context.Context, c *service.Caller, a args) (any
 	}
 	op, err := s.svc.DeleteDisk(ctx, c, id, service.CallOptions{})
 	if err != nil {
-		return nil, err
+		return nil, inParams(err, nil, diskParam(id))
 	}
 	return op.ID, nil
 }
@@ -112,7 +115,7 @@ func (s *Server) diskAttach(ctx context.Context, c *service.Caller, a args) (any
 	}
 	op, err := s.svc.AttachDisk(ctx, c, service.DiskAttach{VMID: vmID, DiskID: diskID})
 	if err != nil {
-		return nil, err
+		return nil, inParams(err, nil, diskParam(diskID), vmParam(vmID))
 	}
 	return op.ID, nil
 }
@@ -125,10 +128,13 @@ func (s *Server) diskDetach(ctx context.Context, c *service.Caller, a args) (any
 	}
 	op, err := s.svc.DetachDisk(ctx, c, service.DiskDetach{VMID: vmID, DiskID: diskID})
 	if err != nil {
-		return nil, err
+		return nil, inParams(err, nil, diskParam(diskID), vmParam(vmID))
 	}
 	return op.ID, nil
 }
+
+// diskParam is the disk_id parameter of a call about an existing disk.
+func diskParam(id int64) param { return param{"disk_id", service.ObjDisk, id} }
 
 func diskAndVM(a args) (diskID, vmID int64, err error) {
 	a.obj = ObjDisk

@@ -24,10 +24,11 @@
 //     in the seed, only their headings: the numbers in faults.go follow
 //     Gandi's published v1 format (QOOOCC, 1xxxxx server, 5xxxxx data)
 //     with objects and causes of our own; check them against a recorded
-//     v1 fault if one turns up. operation_cancel says opid where the
-//     service says op_id (opidFault), but other service messages still
-//     name a field as the service does: disk_create's "size" is v1's
-//     specs.size.
+//     v1 fault if one turns up. A fault about one of the call's
+//     parameters names it as its element with its value (inParams:
+//     "vm 999 does not exist [vm_id: 999]", the service's op_id as
+//     opid, disk_create's size as specs.size); a quota that is no
+//     parameter (servers) is named without a value.
 //   - a share's bandwidth (the share definition's; Gandi's was 5 Mbit/s)
 //     is not applied: a v1 VM gets the network's default bandwidth, and
 //     its cores are the call's cpu, not its shares' (only memory follows
@@ -83,7 +84,7 @@
 //	disk_list                      array of the account's data disk ids
 //	operation_list                 array of the last 300 matching operation ids, newest first
 //	operation_details              struct: uid, type, state, date_create, date_update, param
-//	                               (param_type vm|disk|iface, vm_id, disk_id), comment in ERROR
+//	                               (param_type vm|disk|iface, vm_id, disk_id, and the service's params, numbers as ints, bandwidth a double), comment in ERROR
 //	operation_cancel               True: PENDING and RUN are cancelled (RUN at its next step, rolled
 //	                               back); ERROR becomes CANCEL (the document's rule); DONE refused
 //	os_list                        array of struct: id (the os_id), name, arch, datacenter_id, date_created

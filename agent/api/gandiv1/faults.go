@@ -137,12 +137,33 @@ func AsFault(err error) *Fault {
 	return &Fault{Qual: QualData, Object: obj, Cause: causeOf[e.Kind], Msg: e.Msg}
 }
 
-// inParams maps a service error onto the call's own parameter names: the
-// service says "cores: ..." where vm_create's parameter is cpu and
-// vm_update's specs.cpu. A renamed field becomes the fault's element, as
-// in the face's own faults; the face's own faults and messages naming
-// no field of rename pass as AsFault makes them.
-func inParams(err error, rename map[string]string) error {
+// param is one of a call's parameters as its faults name it: its v1
+// name, the service object it designates (so that "vm 999 does not
+// exist", which names no field, is about vm_id), and its decoded value.
+// obj is ObjUnknown for a parameter that designates no existing object
+// (vm_create's shares); value is nil for one never shown back (a
+// password).
+type param struct {
+	name  string
+	obj   service.Object
+	value any
+}
+
+// inParams maps a service error onto the call's own parameters, so that
+// every v1 fault about one of them names it as its element, with its
+// value, as the document's "DataError: ... [element: value]" does:
+//   - a message starting with "field:" is about that field, renamed to
+//     the call's own name (the service says "cores: ..." where
+//     vm_create's parameter is cpu and vm_update's specs.cpu); a field
+//     that is no parameter of the call (a quota's "servers") is still
+//     the element, without a value;
+//   - a message naming no field is about the parameter that designates
+//     the service error's object (vm_id for a missing VM, disk_id for a
+//     missing disk), when the call has one.
+//
+// The face's own faults, which name their element already, and server
+// faults pass as AsFault makes them.
+func inParams(err error, rename map[string]string, ps ...param) error {
 	if err == nil {
 		return nil
 	}
@@ -150,15 +171,47 @@ func inParams(err error, rename map[string]string) error {
 	if errors.As(err, &own) {
 		return own
 	}
-	f := AsFault(err)
-	if f.Qual != QualData {
-		return f
+	shared := AsFault(err)
+	if shared.Qual != QualData {
+		return shared
 	}
-	field, rest, ok := strings.Cut(f.Msg, ":")
-	if to, known := rename[field]; ok && known {
-		f.Msg, f.Element = to+":"+rest, to
+	f := *shared // a copy: AsFault may answer a shared fault
+	name := ""
+	if field, rest, ok := strings.Cut(f.Msg, ":"); ok && isField(field) {
+		name = field
+		if to, known := rename[field]; known {
+			name = to
+		}
+		f.Msg = name + ":" + rest
+	} else if obj := service.Classify(err).Object; obj != service.ObjUnknown {
+		for _, p := range ps {
+			if p.obj == obj {
+				name = p.name
+				break
+			}
+		}
 	}
-	return f
+	f.Element = name
+	for _, p := range ps {
+		if p.name == name && p.value != nil {
+			f.Value, f.ShowValue = p.value, true
+		}
+	}
+	return &f
+}
+
+// isField says whether a message's text before its first colon is a
+// field's name (vm_id, specs.size), not a sentence ("vm 3 is running").
+func isField(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // errInternal answers a failure of the agent: nothing of its text, which

@@ -50,8 +50,9 @@ func TestAsFault(t *testing.T) {
 	}
 }
 
-// opidFault says op_id in v1's word and leaves every other error as it
-// is, the face's own shared faults untouched.
+// opidFault says op_id in v1's word and names opid, with its value, as
+// the element of every fault about the operation, the face's own shared
+// faults untouched.
 func TestOpidFault(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -61,7 +62,7 @@ func TestOpidFault(t *testing.T) {
 		{"op_id", service.Errorf(service.ObjOperation, service.KindConflict, "op_id: operation 7 has already finished"),
 			"DataError: opid: operation 7 has already finished [opid: 7]"},
 		{"no field", service.Errorf(service.ObjOperation, service.KindNotFound, "operation 7 does not exist"),
-			"DataError: operation 7 does not exist"},
+			"DataError: operation 7 does not exist [opid: 7]"},
 		{"internal", errors.New("op_id: secret"), errInternal.Error()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,27 +77,42 @@ func TestOpidFault(t *testing.T) {
 }
 
 // TestInParams: the service's field names become the call's own, and the
-// fault's element; anything else passes as AsFault makes it.
+// fault's element, with the parameter's value when the call has it; a
+// message naming no field is about the parameter designating its object;
+// the face's own faults and server faults pass as AsFault makes them.
 func TestInParams(t *testing.T) {
 	rename := map[string]string{"cores": "specs.cpu"}
+	ps := []param{vmParam(3), {"specs.cpu", service.ObjUnknown, int64(99)}, {"password", service.ObjUnknown, nil}}
 	for _, tc := range []struct {
 		name string
 		err  error
 		text string
 	}{
-		{"renamed", service.Invalid(service.ObjVM, "cores", "must be between 1 and 16"), "DataError: specs.cpu: must be between 1 and 16 [specs.cpu]"},
-		{"not in the map", service.Invalid(service.ObjVM, "hostname", "too long"), "DataError: hostname: too long"},
-		{"no field", service.Errorf(service.ObjVM, service.KindNotFound, "vm 3 does not exist"), "DataError: vm 3 does not exist"},
+		{"renamed, with its value", service.Invalid(service.ObjVM, "cores", "must be between 1 and 16"),
+			"DataError: specs.cpu: must be between 1 and 16 [specs.cpu: 99]"},
+		{"a parameter not renamed", service.Invalid(service.ObjVM, "vm_id", "vm 3 is locked"), "DataError: vm_id: vm 3 is locked [vm_id: 3]"},
+		{"a field that is no parameter", service.Errorf(service.ObjVM, service.KindQuota, "servers: 1 more would exceed the quota"),
+			"DataError: servers: 1 more would exceed the quota [servers]"},
+		{"a secret, never shown", service.Invalid(service.ObjVM, "password", "too short"), "DataError: password: too short [password]"},
+		{"no field: the object's parameter", service.Errorf(service.ObjVM, service.KindNotFound, "vm 3 does not exist"),
+			"DataError: vm 3 does not exist [vm_id: 3]"},
+		{"a sentence, not a field", service.Errorf(service.ObjVM, service.KindConflict, "vm 3 is running: stop it"),
+			"DataError: vm 3 is running: stop it [vm_id: 3]"},
+		{"no parameter for the object", service.Errorf(service.ObjDisk, service.KindNotFound, "disk 4 does not exist"),
+			"DataError: disk 4 does not exist"},
 		{"face's own", dataFault(ObjVM, CauseValue, "cores", "cores: mine"), "DataError: cores: mine [cores]"},
 		{"server", errors.New("secret"), "ServerError: internal error (error has been logged and will be reported)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := inParams(tc.err, rename).Error(); got != tc.text {
+			if got := inParams(tc.err, rename, ps...).Error(); got != tc.text {
 				t.Errorf("%q, want %q", got, tc.text)
 			}
 		})
 	}
 	if inParams(nil, rename) != nil {
 		t.Error("nil is not nil")
+	}
+	if errInternal.Element != "" || errBadSession.ShowValue {
+		t.Errorf("a shared fault was changed: %+v %+v", errInternal, errBadSession)
 	}
 }

@@ -2,6 +2,7 @@ package gandiv1
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/xenagent/xenagent/agent/service"
@@ -98,7 +99,7 @@ func (s *Server) opDetails(ctx context.Context, c *service.Caller, a args) (any,
 	}
 	o, err := s.svc.Operation(c, id)
 	if err != nil {
-		return nil, err
+		return nil, opidFault(err, id)
 	}
 	return renderOp(o), nil
 }
@@ -106,7 +107,7 @@ func (s *Server) opDetails(ctx context.Context, c *service.Caller, a args) (any,
 func renderOp(o service.Operation) map[string]any {
 	param := map[string]any{}
 	for k, v := range o.Params {
-		param[k] = v
+		param[k] = paramValue(k, v)
 	}
 	switch {
 	case strings.HasPrefix(o.Type, "disk_") && o.DiskID != 0 || o.VMID == 0 && o.DiskID != 0:
@@ -135,6 +136,37 @@ func renderOp(o service.Operation) map[string]any {
 	return out
 }
 
+// The service keeps an operation's params as strings. operation_details
+// renders the numbers as numbers, the type a client reads beside the
+// param's integer vm_id and disk_id: counts, sizes, ids and 0/1 flags as
+// ints, bandwidth (bit/s, maybe fractional) as a double, as
+// hosting_account_info has it. Every other param is text a client gave
+// (a hostname, a disk name "2024", a cmdline) and stays a string even
+// when it looks like a number. Keys are workflow's client params.
+var (
+	intParams = map[string]bool{"source": true, "profile": true, "snapshot_id": true, "memory": true, "vm_max_memory": true,
+		"cores": true, "console": true, "size": true, "snapshot_profile": true, "reboot": true, "position": true,
+		"insert": true, "old_disk_id": true, "restore_disk_id": true, "restore": true, "rules": true, "cpu_shares": true,
+		"force": true, "iso_id": true}
+	floatParams = map[string]bool{"bandwidth": true}
+)
+
+// paramValue is param k's value v as operation_details renders it; a
+// number that does not parse stays the string it is rather than fail the call.
+func paramValue(k, v string) any {
+	switch {
+	case intParams[k]:
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
+		}
+	case floatParams[k]:
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return f
+		}
+	}
+	return v
+}
+
 // opCancel is operation_cancel(session, opid): True once a PENDING or
 // RUN operation is asked to stop (a RUN one stops at its next step and
 // rolls back), or an ERROR one is given up (the document: an operation
@@ -154,15 +186,9 @@ func (s *Server) opCancel(ctx context.Context, c *service.Caller, a args) (any, 
 	return true, nil
 }
 
-// opidFault says a service refusal in v1's words: the service names the
-// operation's id op_id, as v3 does, where v1 calls it opid; the fault
-// names it as its element. Other errors are returned as they are.
+// opidFault says a service refusal of a call about operation id in v1's
+// words: the service names the operation's id op_id, as v3 does, where
+// v1 calls it opid; the fault names opid as its element, with id.
 func opidFault(err error, id int64) error {
-	rest, ok := strings.CutPrefix(service.Classify(err).Msg, "op_id: ")
-	if !ok {
-		return err
-	}
-	f := *AsFault(err) // a copy: AsFault may answer a shared fault
-	f.Msg, f.Element, f.Value, f.ShowValue = "opid: "+rest, "opid", id, true
-	return &f
+	return inParams(err, map[string]string{"op_id": "opid"}, param{"opid", service.ObjOperation, id})
 }

@@ -125,7 +125,10 @@ func (s *Server) vmCreate(ctx context.Context, c *service.Caller, a args) (any, 
 		Disk: service.VMDiskSpec{Name: sysDiskName(hostname)}}
 	ops, err := s.svc.CreateVMFrom(ctx, c, req)
 	if err != nil {
-		return nil, inParams(s.sharesRefused(err, "shares", shares), createParams)
+		return nil, inParams(s.sharesRefused(err, "shares", shares), createParams,
+			param{"hostname", service.ObjUnknown, shown(hostname)}, param{"os_id", service.ObjImage, osID},
+			param{"shares", service.ObjUnknown, shares}, param{"cpu", service.ObjUnknown, cpu},
+			param{"specs.login", service.ObjUnknown, shown(login)})
 	}
 	for _, o := range ops {
 		if o.Type == "vm_create" && o.VMID != 0 {
@@ -171,7 +174,7 @@ func (s *Server) vmInfo(ctx context.Context, c *service.Caller, a args) (any, er
 	}
 	v, err := s.svc.VM(c, id)
 	if err != nil {
-		return nil, err
+		return nil, inParams(err, nil, vmParam(id))
 	}
 	disks := make([]any, 0, len(v.Disks))
 	osID := int64(0)
@@ -286,7 +289,9 @@ func (s *Server) vmUpdate(ctx context.Context, c *service.Caller, a args) (any, 
 		err = s.sharesRefused(err, "specs.shares", *shares)
 	}
 	if err != nil {
-		return nil, inParams(err, updateParams)
+		return nil, inParams(err, updateParams, vmParam(id), param{"specs.shares", service.ObjUnknown, intOrNil(shares)},
+			param{"specs.cpu", service.ObjUnknown, intOrNil(req.Cores)},
+			param{"specs.vm_max_memory", service.ObjUnknown, intOrNil(req.MaxMemory)})
 	}
 	return op.ID, nil
 }
@@ -307,7 +312,7 @@ func (s *Server) vmAction(name string) method {
 		switch name {
 		case "vm_delete":
 			if err := s.stopped(c, id); err != nil {
-				return nil, err
+				return nil, inParams(err, nil, vmParam(id))
 			}
 			op, err = s.svc.DeleteVM(ctx, c, id, service.CallOptions{})
 		case "vm_start":
@@ -318,10 +323,22 @@ func (s *Server) vmAction(name string) method {
 			op, err = s.svc.RebootVM(ctx, c, id, service.CallOptions{})
 		}
 		if err != nil {
-			return nil, err
+			return nil, inParams(err, nil, vmParam(id))
 		}
 		return op.ID, nil
 	}
+}
+
+// vmParam is the vm_id parameter of a call about an existing VM.
+func vmParam(id int64) param { return param{"vm_id", service.ObjVM, id} }
+
+// intOrNil is an optional int parameter's value for a fault: nil (not
+// shown) when the call did not give it.
+func intOrNil(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // stopped refuses vm_delete of a VM that is not stopped: the document's
@@ -355,7 +372,7 @@ func (s *Server) vmDiskList(ctx context.Context, c *service.Caller, a args) (any
 	}
 	v, err := s.svc.VM(c, id)
 	if err != nil {
-		return nil, err
+		return nil, inParams(err, nil, vmParam(id))
 	}
 	out := make([]any, len(v.DiskIDs))
 	for i, d := range v.DiskIDs {

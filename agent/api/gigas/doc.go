@@ -73,7 +73,8 @@
 // resource (status unbuilt, locked 1) and, once, its initial_password.
 // Reads answer 200. Errors are {"code", "message": "field: rule"} with
 // 400 (missing or invalid parameter), 401 (no or unknown key), 403
-// (another account, operator only, quota exceeded), 404, 405, 409 (busy
+// (another account, operator only, quota exceeded), 404, 405 (a method
+// the path does not serve, with Allow; declared on every path), 409 (busy
 // or the object's state forbids it), 412 (a second interface on the
 // public network), 413 (body too large), 429 (too many bad keys from one
 // source), 501 (a central tier's endpoint or not yet served), 503 (the

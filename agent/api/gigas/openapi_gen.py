@@ -105,7 +105,7 @@ def resp(desc, schema=None):
 
 ERR = {
     "400": "a parameter is missing or breaks its rule", "401": "no key, or an unknown one", "403": "another account's key, an operator-only call, or the account's quota",
-    "404": "no such object in the account", "405": "method not served on this path", "409": "the object is busy or its state forbids the call",
+    "404": "no such object in the account", "405": "a method this path does not serve (any but the ones listed for it): the Allow header lists those it serves", "409": "the object is busy or its state forbids the call",
     "412": "the VM has an interface on the host's one, public, network already (the document's 412)", "413": "request body too large", "429": "too many bad keys from this source", "501": "a central tier's, or not served yet", "503": "the agent cannot record anything now",
     "500": "the agent failed", "504": "the work the call waits for is still running (the message names its operation): poll it and ask again",
 }
@@ -180,6 +180,15 @@ o = op("Apply disks: nothing to do here, every disk change is applied when it is
 o["responses"]["501"] = resp("required_format_disk true: this agent formats no disk", ref("Error"))
 add(V + "/apply_disks", "post", o)
 add("/gigas/openapi.json", "get", {"summary": "This document", "security": [], "parameters": [], "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}}})
+
+# Every path answers a method it does not serve with 405 and Allow (the
+# server's catch-all under /account/, the mux's own for this document's
+# path), before any key is checked. OpenAPI 3.0 has no per-path
+# responses, so each operation of the path declares it.
+R405 = dict(resp(ERR["405"], ref("Error")), headers={"Allow": {"description": "the methods this path serves, comma-separated", "schema": S("string")}})
+for ops in paths.values():
+    for o in ops.values():
+        o["responses"]["405"] = R405
 
 doc = {
     "openapi": "3.0.3",

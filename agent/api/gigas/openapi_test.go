@@ -211,8 +211,12 @@ func (a *agent) checkSeen(t *testing.T) {
 		req, _ := http.NewRequest(o.method, "http://x"+o.path, nil)
 		_, pattern := mux.Handler(req)
 		method, path, ok := strings.Cut(pattern, " ")
+		if ok && method != o.method && o.status == http.StatusMethodNotAllowed {
+			d.check405(t, o, path)
+			continue
+		}
 		if !ok || method != o.method {
-			continue // no route: the catch-all's 404 and 405, in the Error shape
+			continue // no route: the catch-all's 404, in the Error shape
 		}
 		op := d.Paths[path][strings.ToLower(method)]
 		resp, ok := op.Responses[strconv.Itoa(o.status)]
@@ -226,6 +230,74 @@ func (a *agent) checkSeen(t *testing.T) {
 		}
 		for _, e := range d.validate(c.Schema, o.body, "body") {
 			t.Errorf("%s %s %d: %s", o.method, o.path, o.status, e)
+		}
+	}
+}
+
+// check405 checks a 405 answer to a method path does not serve: every
+// operation of the path declares it, the body is the declared one and
+// Allow lists exactly the path's methods (HEAD aside, which the mux adds
+// to a GET).
+func (d *oaDoc) check405(t *testing.T, o observed, path string) {
+	t.Helper()
+	var want []string
+	for m, op := range d.Paths[path] {
+		want = append(want, strings.ToUpper(m))
+		resp, ok := op.Responses["405"]
+		if !ok {
+			t.Errorf("%s %s: status 405 is not declared for %s %s (%s)", o.method, o.path, strings.ToUpper(m), path, o.raw)
+			continue
+		}
+		if c, ok := resp.Content["application/json"]; ok && c.Schema != nil {
+			for _, e := range d.validate(c.Schema, o.body, "body") {
+				t.Errorf("%s %s 405: %s", o.method, o.path, e)
+			}
+		}
+	}
+	var got []string
+	for _, m := range strings.Split(o.header.Get("Allow"), ",") {
+		if m = strings.TrimSpace(m); m != "HEAD" {
+			got = append(got, m)
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s %s 405: Allow %q, the document's methods %v", o.method, o.path, o.header.Get("Allow"), want)
+	}
+}
+
+// TestOpenAPIMethodNotAllowed: every path of the document answers a
+// method it does not serve with 405 and Allow, as the document says
+// (checkSeen checks each answer when the test ends).
+func TestOpenAPIMethodNotAllowed(t *testing.T) {
+	a := newAgent(t)
+	d := loadDoc(t)
+	acct := strconv.FormatInt(a.alice, 10)
+	for path, ops := range d.Paths {
+		// A method the API serves on other paths, PATCH when the path
+		// has them all.
+		method := "PATCH"
+		for _, m := range []string{"post", "put", "delete", "get"} {
+			if _, ok := ops[m]; !ok {
+				method = strings.ToUpper(m)
+				break
+			}
+		}
+		concrete := paramRE.ReplaceAllStringFunc(path, func(p string) string {
+			if p == "{account_id}" {
+				return acct
+			}
+			return "7"
+		})
+		r := a.must(405, aliceKey, method, concrete, nil)
+		if r.obj()["code"] != CodeMethod || r.header.Get("Allow") == "" {
+			t.Errorf("%s %s: %s %v", method, concrete, r.raw, r.header)
+		}
+		for m, op := range ops {
+			if _, ok := op.Responses["405"]; !ok {
+				t.Errorf("%s %s: the server answers 405, openapi.json does not declare it", strings.ToUpper(m), path)
+			}
 		}
 	}
 }
