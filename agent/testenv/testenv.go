@@ -25,6 +25,13 @@ func Tool(t testing.TB, name, pkg string) {
 	}
 }
 
+// Missing skips the test for why (something the machine lacks), or fails
+// it under make test, as Root and Tool do.
+func Missing(t testing.TB, why string) {
+	t.Helper()
+	missing(t, why)
+}
+
 func missing(t testing.TB, why string) {
 	t.Helper()
 	if os.Getenv("XENAGENT_REQUIRE_ROOT") == "1" {
