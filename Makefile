@@ -13,7 +13,8 @@ TEST_DEPS := libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils \
         linux-image-amd64 busybox-static btrfs-progs python3 curl procps git \
         debootstrap e2fsprogs xfsprogs jfsutils reiserfsprogs libxmlrpc-lite-perl openssh-client lvm2 thin-provisioning-tools genisoimage isolinux syslinux-common \
         iputils-ping iputils-arping iperf3 iproute2 dpkg-dev \
-        chromium chromium-driver
+        chromium chromium-driver \
+        ruby ruby-xmlrpc libxmlrpc-core-c3-dev libcurl4-openssl-dev nodejs
 # apt_install(packages, for): installs the missing ones; --no-remove makes a
 # conflict fail instead of removing what the machine already has.
 define apt_install
