@@ -98,9 +98,12 @@ func seedExamples(t *testing.T) map[string]string {
 // seedCall is what the server saw of one call.
 type seedCall struct{ method, agent string }
 
-// seedServer is the face over plain HTTP and over HTTPS with a certificate
-// from a throwaway CA (caFile, PEM), recording each call's method and
-// User-Agent: the C example prints nothing when it works.
+// seedServer is the face over HTTPS with a certificate from a throwaway CA
+// (caFile, PEM; the examples' clients verify the server, and OpenSSL's
+// SSL_CERT_FILE or Node's NODE_EXTRA_CA_CERTS make them trust it) and over
+// plain HTTP (for C: Debian's libcurl reads only the system's CA bundle),
+// recording each call's method and User-Agent: the C example prints nothing
+// when it works.
 type seedServer struct {
 	url, tlsURL, caFile string
 	api                 any // the version the face answers with, as text
@@ -148,8 +151,7 @@ func newSeedServer(t *testing.T) *seedServer {
 	return s
 }
 
-// throwawayCert makes a CA and a certificate it signs for 127.0.0.1: the
-// Node example's client is an HTTPS one and verifies the server.
+// throwawayCert makes a CA and a certificate it signs for 127.0.0.1.
 func throwawayCert(t *testing.T) ([]byte, tls.Certificate) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -209,14 +211,14 @@ func TestSeedClientExamples(t *testing.T) {
 		// Debian 12 has no Python 2; pyenv's shim picks the 2.7 this
 		// machine has. Without one this is a skip even under make test.
 		py, err := exec.LookPath("python2")
-		env := append(os.Environ(), "PYENV_VERSION=2.7.18")
+		env := append(os.Environ(), "PYENV_VERSION=2.7.18", "SSL_CERT_FILE="+s.caFile)
 		if err == nil {
 			err = (&exec.Cmd{Path: py, Args: []string{"python2", "-c", "import xmlrpclib"}, Env: env}).Run()
 		}
 		if err != nil {
 			t.Skipf("needs python2 with xmlrpclib: %v", err)
 		}
-		code := withURLAndKey(ex["python"], s.url) + printPy
+		code := withURLAndKey(ex["python"], s.tlsURL) + printPy
 		out := run(t, &exec.Cmd{Path: py, Args: []string{"python2", "-c", code}, Env: env}, code)
 		if strings.TrimSpace(out) != want {
 			t.Fatalf("printed %q, want api_version %q", out, want)
@@ -226,8 +228,10 @@ func TestSeedClientExamples(t *testing.T) {
 		testenv.Tool(t, "python3", "python3")
 		// The mechanical Python 3 form: xmlrpclib became xmlrpc.client.
 		code := strings.Replace(ex["python"], "import xmlrpclib\n", "import xmlrpc.client as xmlrpclib\n", 1)
-		code = withURLAndKey(code, s.url) + printPy
-		out := run(t, exec.Command("python3", "-c", code), code)
+		code = withURLAndKey(code, s.tlsURL) + printPy
+		cmd := exec.Command("python3", "-c", code)
+		cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+s.caFile)
+		out := run(t, cmd, code)
 		if strings.TrimSpace(out) != want {
 			t.Fatalf("printed %q, want api_version %q", out, want)
 		}
@@ -237,8 +241,10 @@ func TestSeedClientExamples(t *testing.T) {
 		if out, err := exec.Command("ruby", "-e", `require "xmlrpc/client"`).CombinedOutput(); err != nil {
 			testenv.Missing(t, fmt.Sprintf("needs Ruby's xmlrpc/client (ruby-xmlrpc): %v: %s", err, out))
 		}
-		code := withURLAndKey(ex["ruby"], s.url) + "\nputs version[\"api_version\"]\n"
-		out := run(t, exec.Command("ruby", "-e", code), code)
+		code := withURLAndKey(ex["ruby"], s.tlsURL) + "\nputs version[\"api_version\"]\n"
+		cmd := exec.Command("ruby", "-e", code)
+		cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+s.caFile)
+		out := run(t, cmd, code)
 		if strings.TrimSpace(out) != want {
 			t.Fatalf("printed %q, want api_version %q", out, want)
 		}
@@ -255,9 +261,8 @@ func TestSeedClientExamples(t *testing.T) {
 		// The document's one bug: xmlrpc-c's curl parameters are
 		// no_ssl_verifypeer and no_ssl_verifyhost (false: verify), not
 		// ssl_verifypeer = 1 and ssl_verifyhost = 2, which do not compile.
-		// The meaning, verify the peer and its name, is kept. (Over
-		// plain HTTP here: libcurl reads its CAs from the system bundle
-		// only, and the URL is the example's to change.)
+		// The meaning, verify the peer and its name, is kept (and moot:
+		// the URL is plain HTTP here, see seedServer).
 		code := strings.NewReplacer("curlp.ssl_verifypeer = 1;", "curlp.no_ssl_verifypeer = 0;",
 			"curlp.ssl_verifyhost = 2;", "curlp.no_ssl_verifyhost = 0;").Replace(withURLAndKey(ex["c"], s.url))
 		os.WriteFile(src, []byte(code), 0o600)
