@@ -5,14 +5,18 @@ package gigasclient
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/oapi-codegen/runtime"
 )
 
@@ -12542,4 +12546,226 @@ func ParseGetOpenAPIResponse(rsp *http.Response) (*GetOpenAPIResponse, error) {
 	}
 
 	return response, nil
+}
+
+// Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
+// Stored as a slice of fixed-width chunks rather than one concatenated
+// const string: with thousands of chunks the chained `+` fold is several
+// times slower for the Go compiler than parsing a slice literal.
+var swaggerSpec = []string{
+	"7H15c9s4tu9XOcXXVZbfo2LZSU9N5D+m3E6mn2fixOUsM3P7+qog8khCiwTYAGhFnfJ3v4WFFCVRq21F",
+	"jvFPt0NxAQ7O8jsLDr4FEU8zzpApGbS/BTIaYErMn2dRhJnCWP9N4pgqyhlJrgTPUCiKMmj3SCIxDLLK",
+	"pW+B/pvoe82/qMLU/PGTwF7QDv7P0eR7R+5jRx+KR4K7MFDjDIN2QIQgY/3vP3LMsaP4EJl+T4wyEjQz",
+	"d7cDNUBIiFRQfvVAAo2DMGB5kpBugkFbiRzL10olKOsHd3dhIPCPnAo9v9+qg57+4k35JO/+jpHSIzrL",
+	"smT8hsqh3JA0xRc7PS5SojoxlcP5OZlHgbNk3AY9dujTW5Twc+sYGmpAJZA+MgX2HRIYB/2ewyAMOMMP",
+	"vaD927dizF3OEySarN8CZHmqp6pfGYT2K0EYHAdh0ArC4JO9/Hdz+WaOXpMXtMLjyc+UKeyjCO5uwuBr",
+	"s8+b7vovnCfv6BANoesJ+HcqcESS5DpPcDUhp0mEXxUySTlrg+YAoV8BigPRL4YG4wzb7h/69ygXQpOM",
+	"M9TUI5Rpak2vjZ6J6JEIOzSeXxPCwE01BCKBwD8+fngPLE+7KIALIGAJpVcIIeZRniJTBxLwK0kzPTqJ",
+	"LHY3ydq1KkkZfgsyohQK/eH/af7tt1bz9c3/+ymYW5MZml8wZUkeBhlPaDTW0yhWnRhhDsIgFjyrW99A",
+	"FOtQiuwGC0LYGLgaoIAhjqFBIn09hIwL1UkpC0HyXERol+vfl++a11fnoKl9IA+BShDYyyXGc6tC4lig",
+	"lPMLYt8H7ne9BOcXb66DmnlFPE0Jizcjhh54DReYCdn1FoT1ERLeHNAQjjXz/eXnn1/+fAoqyvQdeZwZ",
+	"GV611LNremdIoHjEk+qQVZQFYZDH+r80SvX/SJLUjH1GsRWzr9Nj05q2TlB/+ddHRdSmai4mCjs9wdN5",
+	"Cn5+f/FvUDR1nCAV0fTs2X9khAFhcoQCY2j0uIDm8X9CIJBypgZA+vwwmNc8of2e4vpr8z8qQXo9Gs0P",
+	"hTOEhEoFGQoopV+Tt+D/tWzXJ/f+Gss1R9/qwkyINJnAZLR1y1Xq1Bq+dIreKCejmio66TsbhrswOL/6",
+	"vCUfkfnJnl99hlwiUKZXLjJ63TLQl8sDCbfnV59lqFW9WVjNa5AzqkLQiABGAxQIjKuB1tYjIiFFInNh",
+	"dE+54AvAg9X3dUudkExihQEnmiQl0YCywqrU8CdNsaMHKGsen+cZEhQfm3r11HvqmOc84Qw3pH+U5fLJ",
+	"m8IBl4qRtH5xEtLFZMGyfe2kmHIxfvIU+EGmUYJnYzTybH5CMfZInigwzGwNTKTZXgOMbk4TFeprDKTi",
+	"WWYEfk8Bc1XmS/4tuLVWujmTPNlUvvFrRgXKDqmBOp8/nYdw0jr+a7P1c/Pk9afWX9snrfar16s9q+LC",
+	"hIAj7NaCrFwkNcCOsn6CTa3hE8qGGliZhbQzhIz0sQ7l3VKhcpJ0atXtAnVamb97ox1T7dvqyP7G+W+b",
+	"6FSBRGH84DSvne8yBZdxSe1366xSJmhKrNKYk4xA0j9rQMivvwQ1hlIqonJZO4I8ix+FFNuwQmVZDC0L",
+	"ylXoNCGKo0A5uamprM08b4XgYlPu4fGUZKVUannpZESQFBUKPXp2SxIaT13LGcnVgAv6p1F7PS66NI5R",
+	"T4px1enxnOnrKaoBjzv6EkkSPjI3x3mW0IgoPeFuLvX0I856CY2UoQlGnNkJdHqEJuYZTVqUqqM47yRE",
+	"GJH9I+eKdPBrhBjbmzTqTWhKlfmn/irVdkVbGXMlZ+SWULvYFuDw3KyPBuuMJB00JKxTLSlKqTXFfHCF",
+	"YhK3TcQgWO07xQZmuXfVLWI1iLHhWm7u2q7k/K1c3dnAR42m2DyYsMp/Nn7zOlNapaYezlMu1mNCxhna",
+	"lJRw05vRDW4kdVxycXU2WeztWGR+rXdrSFZyCUM14mLofi4W47ieO/JuYl3yeeMi8BaF9aVWjvV7GBcU",
+	"0rGjm+Or8C83dVGJbcxQhQfnDNIML1boXRJ0Qr2FtskNf20rVQDwJ+I96BFLvmXmoi7wqwdPJYffObWp",
+	"BTufi48fDmQbCHy5hAGRJtxw/qZ5/eHy8BRIVyJTQBkQEKjE+EC6uFYdcv3x8yUXkv+DU7bhanQ5V51Z",
+	"V8K5eFpAYsHTeoO2QINJ3lmFkh8FW04mUkiyHckEY64ri5Jf8pypTdm6nPgT9v9naOrmVEeldzzaF6ds",
+	"6k01fDcYZyhuqeRi4QLFbm3sQ6dlEJMB4wzv4xnyaDgnXmdxSrVx+ETkMAiDj4xkcsBVvfe+r+5bdSiz",
+	"NC6cu3Ly2/lumsfOzTc3DWkv5YjZcG/l5rpRvLcQ4KLMXex1KIJmHQdvZtKMC+JH1eD6oiDGNOicN3UD",
+	"LrXC0tbZ3RqEq7DpssjHUuBaurPzY7nsHskQWpCzib/744RKplZ2YtWmEWoZO5lg1QnB7hlKmRWEs3hT",
+	"6Fey2DRtaZ9xgXEbnK0UNmUN5nagElAN/jtvtV5GhSto/lUbodycV0M4DtfKId83tF4ObXkNBPQE4oQO",
+	"RdqNRJFGJab+QikSDQoErPExwxFYQ/W4BQ8TqZ0edDQgrI+yyPi1J4lCTdjKZKgEqiS4F0HDQPsRVQOz",
+	"In1UEl4dn+xrlc1q9aNXyy5HOedZjfS48G0dqV3DZavFsHYJiX6BYUMGvNdLKNNLbZe8cpdeaL3cjI9C",
+	"u8L6holHA2pAFPQoo3IAVAXebq5jNx/ajd3aDj+O/+vt+47se7hZbGHCQ3vi8lE5fERnDouk0eo762pn",
+	"pEnWyNoqqoGR1HmBoXJKWDKeJPD5+h1kRA2C7QPIj+Lqloz6iB8x5QePwDkT9VAo2n+dXXwKwuD68/sg",
+	"DN58eP82CIO319cfroMwOD97f/72Xa0mLpz676xlHp72S51+J3eFiFgBcFxdH0Gf5papha3oq3tECa6I",
+	"lCMu4rXD0dMkEyhRdTL3kmoM+XEL7osv1ltPjSCLO0KQAz5iwFmE7SLsbRbUBb41zCorOnuCpwZjX8SY",
+	"Zlwhi8bNf+K4TonsXxD7Grucbxp67XERPbV6zU0K+csA4YZ5zVzxlKhFCG4Htvn+9TMPVASzVZawJF+4",
+	"SAlOpRdmq1XWVF+fJpXTWxTt1j+yVi31FadMzcXPg7KUFyiL8Ss0DloH0KNCqkNTJeaGWzOTBcnrCvih",
+	"srPMp6hNbtdJT33B7qzhKT829eYla2ApstlCOHp0aI0G7Y4VSu0TcxcPAcrMXyWNF8tTpQjafYHnatEn",
+	"eF6pzl79zhnyVaYw/bU6Un2xXH1pmXpTjWRjWAv5Y+tkpH4Q43I3RPHoIF76lP2lvUJVh0GU5R05IKIm",
+	"uWDq5EdI+wOlPVPj1ZepkAMJk8HXv7aY7Oqio2xKtVVf85h6fCHKLV2kGhdnWS3490zG0RiZoj2KYoHv",
+	"RBUlSWcxMnPBTBuPNYCrLJzVi2BTYStHt9jaJTwyb+ksySZizbiOYTSgCZqIXIG2QORMAmeF6uGiEoAz",
+	"vKnfBgOeGE91hQgsqm6//KWWtRlX67G1Gy7rd+RYKky3eqgTU6kE37CYqVASOTNV6xoP2mimQYbujxgT",
+	"1D7FTe2rBI1UZ1d+WRjIXGbI4mUcUNgZCRlxW/1WrKzCNEuIesxxl59YvwJk1ghIRVhMRLzTHHku8TG1",
+	"1C3N6nDQLAyd2MxwqsilavMKWzZlqyoWxtmPOiDrfi/8+cpGiNqcfkWH1mjMCRquqrJScZV6xGmIGvlf",
+	"LN0VaL1Y8qpCMs3bc2xYH3Qo1twuz2oEtGXUweS9ukhZH9ySLEmSaP0UA1XQKBz+ld5+kYEzL9Xw0GTd",
+	"yoDClDEwHzKmjbMIXdqmzxnOb9/2AM4DOA/gPID7jgDuaRTyeqDpgeYTA5obxemnQdBWRZrLjPIT2zT9",
+	"w23hr7zrt7Pmf5HmnzcN90er+bp5860Vnry8m1y5OfzbT7VZameRhcaFi81yH5nmPYyBsFhD3FwwjF2O",
+	"y+S7NBKdG1Or+brTvPn2l/DlyV3t59c21DXZeFecU9y4kwrBZe0QYswERtZTcAWTvqXBenWXDsssKkI2",
+	"DcI6SzJNu6ip7Oxx4eqmNVm7aVAxC4eMl1xDO5HjQirtRU2pLRdayYhts/b6VytjCZUqBALdhLChaU4H",
+	"SKJBCKSn0PoKckQy88vU3J+yMFcQ/5PWSdNeyI3mghHJljOAFjPXc88u92ShnRIJQRvwGGyxfGHQbbF8",
+	"U38ghJTEji+IMo+a1C50OVfQiBKex01ttB+fAKu8gae6Z66McLqI61xnmTq7M02P1YD7bUzVhhFHrTx4",
+	"z+yxwJgqaNiBhqDHGdq9FiFoWxnC3ABDKCN75gEH3EOYmIbDU7AuLzRMINMU5RyeQmViNn5p9LSLds52",
+	"G5qPOG4dUYwmzXoWdrUkkaK3RKGEhtb6h5q3YpxcrbbEEZhyhZ3inwllQwmKn04e0Awp8JYP3ZP2lgHR",
+	"jrRJ0Tdm3jH5EFWThpn7aaS8t7Zfk/iRat6mfc+ZvWHMduClt67XWD9HqexOIaps2sIkQQhI1D6joEoh",
+	"A61yhJa4anVnCKUCOtzMX/SN6vbPqxNlregPIQP3c1ND6As+2gt3sChFs8jye+yDW6eN4RPlkvm0QplC",
+	"KLIKN8si43Vw26lEq0dN8Ku4fdfbFa03nAuqxh+jAaYu65zRf+K4PiziMtIHEs6uLmxb7LlE2aEpVQja",
+	"wQBJbAoXrK0Jzly7tiLzV3hl9nt3dyaC2ePzX/40QPiV9okEF4UAF4Uwo+A946proxaCRHGLMXTH8BWZ",
+	"7SnfRUljNCn5XwmL6VSr7hfw3qhcaWKhjuckpGQMXQRT+09koWVfwBm4LnDQ5fHYNvkmMbhmOZatDXFh",
+	"NCAKb1GY755zppCp5qdxhraTewgKv6qjLCGUmU9ruwuaIhrmcmt8K1o/ykWiIa7R+8o4poenQNjY9vzF",
+	"RJrdvq9aLT1IvTB9eosM1IhGWDifimeQ4C0mdt9sMYVXrZb2ZPV7tKdCmaEXAYZSYQy3JMn1eO0GUkzi",
+	"A+ma05tm9Icv4IwBjW1roIyogdkgAXbz+C0WZk7/rmkREcYZjUgCMsMkMSaOcZC0z7RDBAmSWF/8EwU/",
+	"DO3M7LTkmEUDwRnP9VuSpNiGASetE7eruVLKwe2uLqLgyHHt0bdJQcXdUXnv0bfyT/3DCzBNDCUQgfAt",
+	"4jGG4LrlteGg0mrv4O4FNDRrJtgn0dgx1+0xWPXLuALLxl2MYYACQ9cRXlMn4X3KyhIRSDjrm+ACYXDc",
+	"OnkFttLYAIOR4Kyv+euFQVFUaTcrKNjbcoqVjuu3Hz+Ba/hd9vQKjl0el5GMBu3g5YvWi5c2wD8w8r4Z",
+	"efQTfVRTe3QuYm0UUU0yv/r1rlOjrIuCPQx3aPe6aNE/zccmSjPVPzJoB25zn9NGU5Vek5CCTerZXPZs",
+	"bua4+frGqN3/+1Ndn8V9nGV17R5onjf6NTLjzO3dPmm1bBtPo+OsBbHdNTX3/C7tNtbJl9asHbib3ytR",
+	"raHSTP3qAb9sO5fWfJVMSKzJ77qTavTSFUiGtsOCab1pRnT8+CNiXCt4U1ZGGORsyOx+NTeClzugCbPs",
+	"OIEDZkBlPQ0XTeMqai1dlr9NbjZdU+1gX+2EXDKPBoVhLuqR7GjsKH7eBRvZRrQW8RkzGXPbw8OCFmho",
+	"Me/m1lSbU10Sagxwj2sUcWg1/VmS8BFYaGVukKAGXJpCQvMeEwU1P9sDj/T99WDODkhWRmRfEIJpFtqU",
+	"qDnfug+T2c+qAz3VVyevH5+CinNIDY1IrPlNVhC0bS+rF/PnXegEw0D2wCLbHdhA6Ty1zR2CKwM8qsVl",
+	"jUoYVCNDIAa0WPwiD83z9XZ4Ju9mVDWXNfbXVoXMbBjydtjM0pbxFkeykBSNZpqUAJtLBjSjkhVvWt91",
+	"IKuwUkP1Qm4N8jaB5FMg9o3uyB+XK5I8NQ2FNEGlwkzCCIVRPaaIWUu8zQ7wHkjtLJAEhpTF8rDgDGtc",
+	"zOhftV5XqJoucrLm9yFPaJiSr++Q9dUgaB+ftBZYduPe/MLj8YOJUW31klUcM0Di5JG+WZaN1ylm91tZ",
+	"w91wlYMh2PrRQ8sneiVmS14NO8zWkFvHw+MTj088PtkXfNJ6vRtQUKyhhG4ux8CF0/1EIdgDClyakzgN",
+	"cbwDaZgKWWkUZU8v8Lgtth8+3oV0RciUtu+KojiQRumUohXDGJUdy8tdEiEiTI9BYGRtmQsmMj6aAbTW",
+	"ZgOZi7+6XGAZwF4bxx5944L2qQkpHUnsC+y7aJPSzKmKUJMt1J9Hu2/M9Y+TBz3U3ZuQU7GwP/IkSy59",
+	"pKCah44eOnro6ENb0xBpJxJYgJI2zKKWGVRwjSm/RVMKVJphaMw+dGh7m9ZErArr7cNU3nZ72+1tt7fd",
+	"3nZ7270b213a3lqDvb4XP79Lfg233Sep9tMw1nb48Sm5756Se6Qc2XpZsdu0Y6XZHTRud8O5a8YIaDIV",
+	"PGd3yrHYXUwJyzXjupa6BeX1XdIYZmo6iC54WVnMrBezfIcpRHShyy6Ca+UBjI+gYXs8pSTG0B1VyJOk",
+	"S6Jh6I5xwdhUFI4GKPAQUjK024FetV6HkxrI0MygYCetx/NuSpWyAWMP7zy88/DOZ/V8Vs9n9Z50Vu8N",
+	"SiX4uCatZ1CYBk8VY10aY4u4ysNzwrIIprDQEhra5OaZPJwy+JoWi0rHvUvwzFyCx6win2GmBdLy5dKj",
+	"OY/mPJrzwbp9rCH/FdW8YV6YSnsbU29CfVTNR9X2qNDddA2qLXPfJdJxXYKKo2PNxt8vl+W/SSKQxGPX",
+	"IIhxGHExhJxpyzAiZWPz6YiYaVdq3KxdhyM9YvOIzSM2H3/z8Tcff3vy8TcNEELI+AgFNAo7bdrLHDnz",
+	"HLq+fnpeRduYRqW5zOG8i3Bathy0ebIBYf0KirPo9Z4Z/iPT+KNjg3oLN6Se6ZvemHu8L/IswnkPj6gr",
+	"PLQYSc907jbddRgHc06lx4seL3q8uCd40cOyZwHLym6AtpeowQmgTUvb0sENyvwojaamcrjPQM1YIZvD",
+	"bJdISnGIuevrZYuWzDwt4DIt0PTYi3M17DFvKYnxYbBXjwockSTpmE5sK0DY393N1+ZeD8Z8YNgHhnca",
+	"GK6Rwkfuf+KDqR4ce3Dsg6k+mOpR+7MIplqM7rrqmzrFAwkFSr4v5u6OOlpA5MLmt7/866P53WPrZ4et",
+	"m8f/P4TmcUzG+n/m4ODm8X9O9X9KDFsebJtypgZmIw2kXKqqPzxEzGQbYqLQHMwNkowlmI0qthk4UQS6",
+	"2KfmxFAz5T9ytKe72zlnKChfPs9dVmEWMlGHJ+yRepBL4rS8h6EehnoY6qsw9wNu7SfEeT+tNe8HaaKE",
+	"L+0mrH/2FaU+cOgDh98zcGjEcF97JTMcwZfLmh7IHtF5ROcRnQ8s+sCiDyw+/d7H2gQXZwNwZtduoEHz",
+	"fRF4lq+IKp5fffZhxWcfVjQRxZetmIyfSOCvZNsaATy/+uyjfh4jeozoo34+6rce/phozPvhjXK7Ri3W",
+	"eEel8ps1fO+VdVifKkzlKhl444p6i1OehSDjOpFw7YUMPezR6zaC6AGCBwgeIHiAsI/NWbSxdCGBg7K5",
+	"2f2s83xB/0Iz7cv5n11soM7rNzLMlsvugkczLtQ2z7mmf8FjRhbWAhdVEVgHZFih8ojCIwqPKDyi2HtE",
+	"UYABcHrrftCCZp2yW+tSYHFxdVbe52HFM4UVrjbXfmdjhFBW32/5fJZ3Exp9f4BRisI66GIiXR5heITh",
+	"EYZHGHuPMC6uoKK17okvJF9cSHyp33UhuQcUvnrYVw/vtnr4QvJLa08et4D4QnLfb8CjI4+OfFmwLwv2",
+	"ZcHPoizYGFbQCKevRV5gDBcfPzwAlD76RiXv/M7NMdxLD1P9zFIPrp8xuP7+s61wqvchnvlJsR7de3Tv",
+	"0b1H9x7de3T/5NG9g9aGdR8G1q/IvOsbPIj3hfcPkbqW/B+csnUS11Ry0PhdQoMzBKJMV7JDD+U8lPNQ",
+	"zqex9zGN/claZDD2GeOC5b5c3tdGJzwaLou2vaM99U7f4820N9Pb871hoQVsr1kQEtrz0RRvgr0J9tEU",
+	"H03x0ZQfIZqioVOlRSAXB9LaukZxweRvtE49BfyqkEnKmXFD64sKrxISoQdj/mTJ++Gwc4FE4WOf0b4K",
+	"8Xmo56Geh3oe6nmo56Hek4d6BplthfXuH71bnmJ7Z+7weNEH7x4gx/bO4bZVCTbDlu1ZeTD1aabllQE7",
+	"kKEAkTNm0FjBuB4WeljoYaFPwu1rEs5sI7Vm9562u+w4UPQOWHKcdRy7U3Auypu9SfcbS31R+E43ls7K",
+	"4Fkc10fRjh/zk/X16K5TP5XAe72EMrRmpVQuIRBrgazAcHM2vyJDbRbmj7IBNSAKepRROdA3NjKeJGa5",
+	"oIs9LlC77EIVEvLl0kStd11734bJrAsg2ZiaNZhDC1QzS/J+H2Nf4uXRpUeXPui4Muh4spuBfbmEAZFT",
+	"xzfbs1bQHLWiLTbDEGx3qBCK82NJIpDEY6vrYh7lKRoJeXV8cuiDpj5o+lTOLo/jSWeeRQJgeb9k/QYx",
+	"5+8ZsdCWDHoCjd4rQLHT0IenWhpgNEADdLSU2SMFH9ZlWx57nQVvPg77bNsLThoEJqSLyTY9Au/XoXBf",
+	"OgzOxTHW2a8xESCP3z1+9/jdR4f3vtNgVWfdD3QI7HKuFgeHr+3vHlr4eLCPB+80Huwk75HbDPouJB4X",
+	"eVzk45q+mNLHBZ9FXLA0q/eFzTlN4o4LmyzFz/pGF5jwONrjaI+j97TZXmhXhPEqxRt/5JhjR/EhMmB5",
+	"kvgsv0fDHg3vDRr2oNOf8b4Q6GnkZXjXwbR2aTcVh5jDAAWGoE3fuMwBRwPC+qa0y0wD4zLNq3UwifH+",
+	"0DHlCjsRZ5InuDDFe21uO3d3edzot9hsL1YFF9UIVsGGHtR4UONBjQ/xLQ/xebizT3BHD+bVbgZjoFHB",
+	"CjAimk+MIGl2oeZQ3UqFfIpSkj5qs4pWo5fY5rANptqfKhPMIHJoYxiz1XuQUDbUMK3MeTtLdQqk/Fj1",
+	"ukFskaK3xAi5CaDQnsNt7CEifhJVJyNSjriIlwX8JKqr4jaP23y8z8f7dh/vKwRwg7if9RNHUIq4h8Qe",
+	"EntI7CGxz3r7rPfTz3pLtHIvOFeljYNGEeR0+3cZftVsxtW9mwdJ7AvsWxyzdB/Lx+qNHi8/tzinh1ge",
+	"YnmI5TdcTEOJnUhgYbzbMGvdZ6xn1URBY/bmNny5lEAiwaWEwThDcUslF/L+JpSRTA64ksuO0Hhjrn8s",
+	"b/UW1EecfMRpPyvMpnsqgCRjCSetVtsUIoCRcLsIotoux1eceZjkYZKPRPlIlI9EPf1IlMWrruiuQLgF",
+	"dDEJ3ZjKoenFsDhk5NGur4t7yL4hBUOt0y9k4pV5WOZhmYdlPnq1z+1CSm1VZ2LvF55SmGYJUUs6S9uz",
+	"oD4V93lj7ZM73jx68+jNo0/u7E9yxxopIFDYs/kMD0REkYT3c9wgp7O86uGLvfmyuPeZ2sbabpZbtaA0",
+	"t23xXJTlnW2flYqoXG7z5IBLZf7c4lmadUgcC5RbfTnh0RC3orDMZYYs3u7hhFsB37LBqAasWy/TWk1R",
+	"Z5qCxsgU7VEUIZjHQ0gx5UIbdSvLrN+RY6kwnb/SialUgodg+SOEyuS1rTXouyPpn3gKB80Dl4vTRkQP",
+	"ApmW10IEZ9eAC/X926xOK691gibW8/AhE48JPSb0mHC/QyYTlneIDkpEZ8Bfn/aJPOIZMpLRF8XgapHe",
+	"r6g+ZMjOri6Ce+plt4BWHOpm574DL8v6Ai8l95cSzSEY5YKqcdD+7Wb6vDYqK7SeuVUTmv4TzVPaKJvP",
+	"O2ifiyRoB0fB3c3d/wYAAP//",
+}
+
+// decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
+// after base64-decoding and flate-decompressing the embedded blob.
+func decodeSpec() ([]byte, error) {
+	encoded := strings.Join(swaggerSpec, "")
+	compressed, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return nil, fmt.Errorf("error base64 decoding spec: %w", err)
+	}
+	zr := flate.NewReader(bytes.NewReader(compressed))
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(zr); err != nil {
+		return nil, fmt.Errorf("read flate: %w", err)
+	}
+	if err := zr.Close(); err != nil {
+		return nil, fmt.Errorf("close flate reader: %w", err)
+	}
+
+	return buf.Bytes(), nil
+}
+
+var rawSpec = decodeSpecCached()
+
+// a naive cache of the decoded OpenAPI spec
+func decodeSpecCached() func() ([]byte, error) {
+	data, err := decodeSpec()
+	return func() ([]byte, error) {
+		return data, err
+	}
+}
+
+// Constructs a synthetic filesystem for resolving external references when loading openapi specifications.
+func PathToRawSpec(pathToFile string) map[string]func() ([]byte, error) {
+	res := make(map[string]func() ([]byte, error))
+	if len(pathToFile) > 0 {
+		res[pathToFile] = rawSpec
+	}
+
+	return res
+}
+
+// GetSpec returns the OpenAPI specification corresponding to the generated
+// code in this file. External references in the spec are resolved through
+// PathToRawSpec; externally-referenced files must be embedded in their
+// corresponding Go packages (via the import-mapping feature). URL-based
+// external refs are not supported.
+func GetSpec() (swagger *openapi3.T, err error) {
+	resolvePath := PathToRawSpec("")
+
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = true
+	loader.ReadFromURIFunc = func(loader *openapi3.Loader, url *url.URL) ([]byte, error) {
+		pathToFile := url.String()
+		pathToFile = path.Clean(pathToFile)
+		getSpec, ok := resolvePath[pathToFile]
+		if !ok {
+			err1 := fmt.Errorf("path not found: %s", pathToFile)
+			return nil, err1
+		}
+		return getSpec()
+	}
+	var specData []byte
+	specData, err = rawSpec()
+	if err != nil {
+		return
+	}
+	swagger, err = loader.LoadFromData(specData)
+	if err != nil {
+		return
+	}
+	return
+}
+
+// GetSpecJSON returns the raw JSON bytes of the embedded OpenAPI
+// specification: decompressed but not unmarshaled. External references
+// are not resolved here; the bytes are the spec exactly as embedded by
+// codegen. The result is cached at package init time, so repeated calls
+// are cheap.
+func GetSpecJSON() ([]byte, error) {
+	return rawSpec()
+}
+
+// GetSwagger returns the OpenAPI specification corresponding to the
+// generated code in this file.
+//
+// Deprecated: GetSwagger predates kin-openapi renaming openapi3.Swagger
+// to openapi3.T. Use [GetSpec] instead. This wrapper is retained for
+// backwards compatibility.
+func GetSwagger() (*openapi3.T, error) {
+	return GetSpec()
 }
