@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/storage/runner"
@@ -104,6 +105,9 @@ type Config struct {
 type Backend struct {
 	cfg Config
 	run runner.Runner
+	// metaSnap: the pool holds one metadata snapshot at a time
+	// (lvm_extents.go).
+	metaSnap sync.Mutex
 }
 
 // New returns a backend and checks that the VG (and pool) exist.
