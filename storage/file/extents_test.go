@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -128,4 +129,50 @@ func mapsOf(t *testing.T, b *Backend, names ...string) diff {
 		ms = append(ms, m)
 	}
 	return diffMaps(ms[0], ms[1])
+}
+
+// A file of more extents than one FIEMAP call returns is mapped whole,
+// and as SEEK_DATA maps it.
+func TestFiemapPages(t *testing.T) {
+	b := newBackend(t)
+	if err := b.Create(context.Background(), "many", 8, own); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3*fiemapBatch + 7
+	w, err := os.OpenFile(b.Path("many"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := bytes.Repeat([]byte{0xa5}, 4096)
+	for i := range n {
+		if _, err := w.WriteAt(block, int64(i)*2*4096); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, size, err := b.open("many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fm, err := fiemap(f, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := seekData(f, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := func(ms []mapped) []host.Extent {
+		var out []host.Extent
+		for _, m := range ms {
+			out = append(out, ext(m.off, m.end-m.off))
+		}
+		return host.NormalizeExtents(out)
+	}
+	if got, want := flat(fm), flat(sd); len(got) != n || !slices.Equal(got, want) {
+		t.Fatalf("FIEMAP maps %d extents, SEEK_DATA %d, want %d", len(got), len(want), n)
+	}
 }

@@ -95,7 +95,7 @@ func fiemap(f *os.File, size int64) ([]mapped, error) {
 			}
 		}
 		last := req.Extents[n-1]
-		if last.Flags&fiemapLast != 0 {
+		if last.Flags&fiemapLast != 0 || last.Logical+last.Length <= start {
 			break
 		}
 		start = last.Logical + last.Length
