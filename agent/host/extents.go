@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 )
 
@@ -35,6 +36,25 @@ type Extents interface {
 	// So a copy of base, grown to name's size and written with name's
 	// data on these ranges (zeros included), equals name.
 	Changed(ctx context.Context, base, name string) ([]Extent, error)
+	// Writer opens a volume to receive its data: written at offsets,
+	// never past its end. Ranges never written stay unallocated, so a
+	// receiver skips what reads as zeros on a volume it just made, and
+	// zeros with ZeroAt what must read as zeros on one holding data (a
+	// delta).
+	Writer(ctx context.Context, name string) (VolumeWriter, error)
+}
+
+// VolumeWriter receives a volume's data.
+type VolumeWriter interface {
+	// WriteAt refuses to write past the volume's end.
+	io.WriterAt
+	// ZeroAt makes [off, off+n) read as zeros, freeing the space where
+	// the backend can (a hole punched in a file); elsewhere it writes
+	// zeros (a thin LV then holds those chunks).
+	ZeroAt(off, n int64) error
+	// Sync makes what was written durable.
+	Sync() error
+	Close() error
 }
 
 // Extent is a range of a volume in bytes.

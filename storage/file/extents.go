@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/storage/volwrite"
 )
 
 var _ host.Extents = (*Backend)(nil)
@@ -200,4 +201,20 @@ func readFull(f *os.File, p []byte, off int64) error {
 		return nil
 	}
 	return err
+}
+
+// Writer opens a volume to receive its data: writes stay within it,
+// zeroed ranges become holes.
+func (b *Backend) Writer(ctx context.Context, name string) (host.VolumeWriter, error) {
+	if err := validName(name); err != nil {
+		return nil, err
+	}
+	w, err := volwrite.Open(b.Path(name), false)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening volume %s: %w", name, err)
+	}
+	return w, nil
 }

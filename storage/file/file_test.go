@@ -301,7 +301,7 @@ func TestExtentsOnBtrfs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return hosttest.ExtentsRig{VolumesRig: hosttest.VolumesRig{Volumes: b, Prefix: "xa-conf-"}, Extents: b}
+		return hosttest.ExtentsRig{VolumesRig: hosttest.VolumesRig{Volumes: b, Prefix: "xa-conf-"}, Extents: b, Punches: true}
 	})
 }
 
@@ -309,6 +309,6 @@ func TestExtentsOnBtrfs(t *testing.T) {
 func TestExtentsWithoutReflinks(t *testing.T) {
 	hosttest.ExtentsSuite(t, func(t *testing.T) hosttest.ExtentsRig {
 		b := newBackend(t)
-		return hosttest.ExtentsRig{VolumesRig: hosttest.VolumesRig{Volumes: b, Prefix: "xa-conf-"}, Extents: b}
+		return hosttest.ExtentsRig{VolumesRig: hosttest.VolumesRig{Volumes: b, Prefix: "xa-conf-"}, Extents: b, Punches: true}
 	})
 }

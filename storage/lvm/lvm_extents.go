@@ -10,6 +10,7 @@ import (
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/storage/runner"
+	"github.com/xenagent/xenagent/storage/volwrite"
 )
 
 // A thin LV's data is where the pool's metadata maps its blocks:
@@ -173,4 +174,21 @@ func (b *Backend) Changed(ctx context.Context, base, name string) ([]host.Extent
 		return nil, fmt.Errorf("comparing volume %s with %s: %w", name, base, err)
 	}
 	return toExtents(differ, sectors, to.size), nil
+}
+
+// Writer opens an LV's block device to receive its data, activating it
+// first if needed. Ranges never written stay unallocated in the pool;
+// zeroed ranges are zeroed by the kernel (see volwrite).
+func (b *Backend) Writer(ctx context.Context, name string) (host.VolumeWriter, error) {
+	if _, err := b.SizeMB(ctx, name); err != nil {
+		return nil, err
+	}
+	if err := b.ensureActive(ctx, name); err != nil {
+		return nil, err
+	}
+	w, err := volwrite.Open(b.Path(name), true)
+	if err != nil {
+		return nil, fmt.Errorf("opening volume %s: %w", name, err)
+	}
+	return w, nil
 }

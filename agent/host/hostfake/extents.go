@@ -76,3 +76,57 @@ func pagesOf(x *volume, keep func(n int64) bool) []host.Extent {
 	}
 	return host.NormalizeExtents(out)
 }
+
+// Writer opens a volume to receive data, as the fake's WriteAt writes
+// it; ZeroAt drops whole pages, as a punched hole frees blocks.
+func (v *Volumes) Writer(ctx context.Context, name string) (host.VolumeWriter, error) {
+	err := v.lock(ctx, "Writer", name, func() error {
+		if _, ok := v.vols[name]; !ok {
+			return fmt.Errorf("opening %s: %w", name, ErrNoVolume)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &writer{v: v, name: name}, nil
+}
+
+type writer struct {
+	v    *Volumes
+	name string
+}
+
+func (w *writer) WriteAt(b []byte, off int64) (int, error) {
+	if err := w.v.WriteAt(w.name, off, b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (w *writer) ZeroAt(off, n int64) error {
+	w.v.mu.Lock()
+	x, ok := w.v.vols[w.name]
+	w.v.mu.Unlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("zeroing %s: %w", w.name, ErrNoVolume)
+	case off < 0 || n < 0 || off+n > x.sizeMB<<20:
+		return fmt.Errorf("zeroing %d bytes at %d in %s: past its end", n, off, w.name)
+	}
+	for n > 0 {
+		k := min(n, page-off%page)
+		if k == page {
+			w.v.mu.Lock()
+			delete(x.pages, off/page)
+			w.v.mu.Unlock()
+		} else if err := w.v.WriteAt(w.name, off, make([]byte, k)); err != nil {
+			return err
+		}
+		off, n = off+k, n-k
+	}
+	return nil
+}
+
+func (w *writer) Sync() error  { return nil }
+func (w *writer) Close() error { return nil }

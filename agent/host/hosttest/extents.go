@@ -16,6 +16,9 @@ type ExtentsRig struct {
 	// filesystem block, a thin pool chunk, the unit data is compared in);
 	// 0 is 64 KiB.
 	Grain int64
+	// Punches: zeroing whole grains frees them (a file's holes), rather
+	// than writing zeros.
+	Punches bool
 }
 
 // ExtentsSuite checks an Extents against the port's contract: answers
@@ -33,11 +36,12 @@ func ExtentsSuite(t *testing.T, newRig func(t *testing.T) ExtentsRig) {
 		{"writes since a snapshot are the changes", extChanged},
 		{"a volume grown and written past its snapshot's end", extGrown},
 		{"changes between two unrelated volumes", extUnrelated},
+		{"a writer writes within the volume and zeros ranges", extWriter},
 		{"calls on a missing volume fail", extMissing},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rig := newRig(t)
-			r := &extRig{volRig: newVolRig(t, rig.VolumesRig), x: rig.Extents, grain: rig.Grain}
+			r := &extRig{volRig: newVolRig(t, rig.VolumesRig), x: rig.Extents, grain: rig.Grain, punches: rig.Punches}
 			if r.grain == 0 {
 				r.grain = 64 << 10
 			}
@@ -48,8 +52,9 @@ func ExtentsSuite(t *testing.T, newRig func(t *testing.T) ExtentsRig) {
 
 type extRig struct {
 	*volRig
-	x     host.Extents
-	grain int64
+	x       host.Extents
+	grain   int64
+	punches bool
 }
 
 const extMB = 32
@@ -100,14 +105,18 @@ func (r *extRig) normal(xs []host.Extent, name string) {
 
 // bounded fails unless got covers every byte of want and reaches no
 // further than want rounded out to the grain.
-func (r *extRig) bounded(got, want []host.Extent) {
+func (r *extRig) bounded(got, want []host.Extent) { r.t.Helper(); r.between(got, want, want) }
+
+// between fails unless got covers every byte of must and reaches no
+// further than may rounded out to the grain.
+func (r *extRig) between(got, must, may []host.Extent) {
 	r.t.Helper()
-	want = host.NormalizeExtents(append([]host.Extent(nil), want...))
-	for _, w := range want {
+	for _, w := range must {
 		if !covered(got, w) {
 			r.t.Fatalf("%v written, not in the answer %v", w, got)
 		}
 	}
+	want := host.NormalizeExtents(append([]host.Extent(nil), may...))
 	var loose []host.Extent
 	for _, w := range want {
 		off := w.Off / r.grain * r.grain
@@ -275,6 +284,7 @@ func extMissing(t *testing.T, r *extRig) {
 		{"allocated", func() error { _, err := r.x.Allocated(r.ctx, gone); return err }},
 		{"changed since a missing base", func() error { _, err := r.x.Changed(r.ctx, gone, vol); return err }},
 		{"changed of a missing volume", func() error { _, err := r.x.Changed(r.ctx, vol, gone); return err }},
+		{"writer", func() error { _, err := r.x.Writer(r.ctx, gone); return err }},
 	} {
 		if err := c.call(); err == nil {
 			t.Errorf("%s: accepted", c.what)
@@ -282,5 +292,82 @@ func extMissing(t *testing.T, r *extRig) {
 	}
 	if r.exists(gone) {
 		t.Fatalf("%s appeared", gone)
+	}
+}
+
+// A receiver writes what it is sent and zeros what must read as zeros,
+// never past the volume's end.
+func extWriter(t *testing.T, r *extRig) {
+	vol := r.name("received")
+	r.create(vol, extMB, Own1)
+	w, err := r.x.Writer(r.ctx, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	pattern := func(n int, seed byte) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7+i>>8) ^ seed<<1 | 1
+		}
+		return b
+	}
+	writes := []struct {
+		off  int64
+		data []byte
+	}{{0, pattern(1<<20, 1)}, {8 << 20, pattern(4096, 2)}, {20<<20 + 100, pattern(50, 3)}}
+	var written []host.Extent
+	for _, x := range writes {
+		if n, err := w.WriteAt(x.data, x.off); err != nil || n != len(x.data) {
+			t.Fatalf("writing %d bytes at %d: %d, %v", len(x.data), x.off, n, err)
+		}
+		written = append(written, host.Extent{Off: x.off, Len: int64(len(x.data))})
+	}
+	zeroed := []host.Extent{{Off: 256 << 10, Len: 512 << 10}, {Off: 20<<20 + 110, Len: 10}}
+	for _, z := range zeroed {
+		if err := w.ZeroAt(z.Off, z.Len); err != nil {
+			t.Fatalf("zeroing %v: %v", z, err)
+		}
+	}
+	end := int64(extMB << 20)
+	if _, err := w.WriteAt(make([]byte, 20), end-10); err == nil {
+		t.Error("a write past the end was accepted")
+	}
+	if err := w.ZeroAt(end-10, 20); err == nil {
+		t.Error("zeroing past the end was accepted")
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		off  int64
+		want []byte
+	}{
+		{0, writes[0].data[:256<<10]},
+		{256 << 10, make([]byte, 512<<10)},
+		{768 << 10, writes[0].data[768<<10:]},
+		{8 << 20, writes[1].data},
+		{20<<20 + 100, writes[2].data[:10]},
+		{20<<20 + 110, make([]byte, 10)},
+		{20<<20 + 120, writes[2].data[20:]},
+		{end - 4096, make([]byte, 4096)},
+	} {
+		if got := r.read(vol, c.off, len(c.want)); !bytes.Equal(got, c.want) {
+			t.Fatalf("at %d: not what was written and zeroed", c.off)
+		}
+	}
+	if v, _ := r.find(vol); v.SizeMB != extMB {
+		t.Fatalf("the volume is %d MB after writing, want %d", v.SizeMB, extMB)
+	}
+	got := r.allocated(vol)
+	data := []host.Extent{{Off: 0, Len: 256 << 10}, {Off: 768 << 10, Len: 256 << 10}, {Off: 8 << 20, Len: 4096},
+		{Off: 20<<20 + 100, Len: 10}, {Off: 20<<20 + 120, Len: 30}}
+	r.between(got, data, written)
+	if r.punches {
+		for off := zeroed[0].Off; off < zeroed[0].End(); off += r.grain {
+			if covered(got, host.Extent{Off: off, Len: r.grain}) {
+				t.Fatalf("zeroed %v still allocated: %v", zeroed[0], got)
+			}
+		}
 	}
 }
