@@ -24,8 +24,8 @@ import (
 // VM): ranges written meanwhile may be missed.
 type Extents interface {
 	// Allocated returns the ranges of a volume that may hold data:
-	// outside them it reads as zeros. A volume written at offsets
-	// through its Path after Create holds only the ranges written (a
+	// outside them it reads as zeros. A volume written at offsets (a
+	// Writer, or its Path) after Create holds only the ranges written (a
 	// file stays sparse, a thin LV leaves the rest unallocated), so a
 	// receiver that writes only what it is sent keeps the volume thin.
 	Allocated(ctx context.Context, name string) ([]Extent, error)

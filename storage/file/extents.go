@@ -92,7 +92,8 @@ func (b *Backend) Changed(ctx context.Context, base, name string) ([]host.Extent
 	} else {
 		d.unsure = append(d.unsure, d.moved...)
 	}
-	differ, err := compare(ctx, fb, fn, host.NormalizeExtents(d.unsure), max(sb, sn))
+	// Only name's bytes matter: nothing past its end is compared.
+	differ, err := compare(ctx, fb, fn, host.NormalizeExtents(d.unsure), sn)
 	if err != nil {
 		return nil, fmt.Errorf("comparing volume %s with %s: %w", name, base, err)
 	}

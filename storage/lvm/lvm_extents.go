@@ -107,6 +107,17 @@ func (b *Backend) withMetadataSnap(ctx context.Context, fn func(meta string) err
 	return fn(b.metaDevice())
 }
 
+// unknownOption reports a tool refusing an option it does not know.
+func unknownOption(err error, opt string) bool {
+	var re *runner.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	s := strings.ToLower(re.Stderr)
+	return strings.Contains(s, opt) && (strings.Contains(s, "unrecognized") || strings.Contains(s, "unexpected") ||
+		strings.Contains(s, "unknown") || strings.Contains(s, "found argument") || strings.Contains(s, "invalid option"))
+}
+
 // toExtents turns thin blocks into byte extents within size.
 func toExtents(bs []blocks, blockSectors, size int64) []host.Extent {
 	unit := blockSectors * 512
@@ -131,6 +142,11 @@ func (b *Backend) Allocated(ctx context.Context, name string) ([]host.Extent, er
 	err = b.withMetadataSnap(ctx, func(meta string) error {
 		id := strconv.FormatInt(lv.id, 10)
 		out, err := b.run.Run(ctx, "thin_dump", "-m", "--dev-id", id, meta)
+		if unknownOption(err, "dev-id") {
+			// A thin_dump without --dev-id dumps every device; the
+			// parser keeps this one's.
+			out, err = b.run.Run(ctx, "thin_dump", "-m", meta)
+		}
 		if err != nil {
 			return err
 		}

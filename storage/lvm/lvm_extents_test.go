@@ -66,6 +66,9 @@ func TestThinExtentsCommands(t *testing.T) {
 			diskAllocated, []string{lvsThin + "xa-disk-1", reserve, dump2, release}, ""},
 		{"allocated: shared subtrees of the Rust thin_dump", with(map[string]string{dump2: "thin_dump_shared.xml"}), allocated,
 			diskAllocated, []string{lvsThin + "xa-disk-1", reserve, dump2, release}, ""},
+		{"a thin_dump without --dev-id dumps all, one is kept", with(map[string]string{
+			dump2: "!error: unexpected argument '--dev-id' found", "thin_dump -m /dev/mapper/labvg-pool_tmeta": "thin_dump_shared.xml"}), allocated,
+			diskAllocated, []string{lvsThin + "xa-disk-1", reserve, dump2, "thin_dump -m /dev/mapper/labvg-pool_tmeta", release}, ""},
 		{"changed: thin_delta", with(map[string]string{delta12: "thin_delta.xml"}), changed,
 			diskChanged, []string{lvsThin + "xa-snap-1", lvsThin + "xa-disk-1", reserve, delta12, release}, ""},
 		{"changed: thin_delta --verbose", with(map[string]string{delta12: "thin_delta_verbose.xml"}), changed,
