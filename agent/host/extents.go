@@ -22,6 +22,13 @@ import (
 // they may say more than the exact bytes, never less. The volumes must
 // be still while asked (a snapshot, or the volume of a stopped or paused
 // VM): ranges written meanwhile may be missed.
+//
+// A move uses it so: the source clones the disk into a snapshot while
+// the VM runs and sends the snapshot's Allocated ranges (pre-copy); with
+// the VM stopped it sends the disk's data on Changed(snapshot, disk)
+// (the delta). The target Creates the volume and writes what it is sent
+// through a Writer: in the pre-copy it skips chunks of zeros (a new
+// volume reads zeros), in the delta it ZeroAt's them.
 type Extents interface {
 	// Allocated returns the ranges of a volume that may hold data:
 	// outside them it reads as zeros. A volume written at offsets (a
