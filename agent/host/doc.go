@@ -1,5 +1,5 @@
 // Package host declares the ports through which the agent acts on its
-// machine (Hypervisor, Volumes, Wiring, Seeds) in a vocabulary of their
+// machine (Hypervisor, Volumes, Extents, Wiring, Seeds) in a vocabulary of their
 // own: domain and device specs, volume marks, wiring specs and counters,
 // first-boot seed specs.
 //

@@ -125,5 +125,9 @@ func storageRows(imageGiB int) ([]row, error) {
 		})
 	}
 	rows = append(rows, row{name: fmt.Sprintf("full copy of the same %d GiB image", imageGiB), value: ms(copyTime), ok: true})
-	return rows, nil
+	erows, err := extentsRows(ctx, b, "disk", size, 100) // extents.go
+	if err != nil {
+		return nil, fmt.Errorf("changes since a snapshot: %w", err)
+	}
+	return append(rows, erows...), nil
 }

@@ -13,6 +13,13 @@
 // (O_TMPFILE) and before it is renamed into place: neither a volume nor
 // its temporary is ever seen unmarked. A filesystem refusing user
 // xattrs is refused at New, with the reason.
+//
+// For moving a volume (host.Extents, extents.go) the data a volume holds
+// is what SEEK_DATA finds, and what changed since a snapshot is read off
+// FIEMAP's physical extents: a reflink clone shares every block not
+// written since, so the shared ranges are the same without reading them.
+// Where the two share nothing (the clone was a full copy) or FIEMAP
+// cannot place an extent, the data is read and compared.
 package file
 
 import (

@@ -289,3 +289,26 @@ func TestTemporaryIsMarkedAtBirth(t *testing.T) {
 		}
 	}
 }
+
+// The extents suite where clones are reflinks: FIEMAP tells what a
+// snapshot still shares.
+func TestExtentsOnBtrfs(t *testing.T) {
+	mnt := storagetest.Btrfs(t, 1)
+	n := 0
+	hosttest.ExtentsSuite(t, func(t *testing.T) hosttest.ExtentsRig {
+		n++
+		b, err := New(filepath.Join(mnt, fmt.Sprint(n)), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hosttest.ExtentsRig{VolumesRig: hosttest.VolumesRig{Volumes: b, Prefix: "xa-conf-"}, Extents: b, Punches: true}
+	})
+}
+
+// The extents suite where clones are full copies: the data is compared.
+func TestExtentsWithoutReflinks(t *testing.T) {
+	hosttest.ExtentsSuite(t, func(t *testing.T) hosttest.ExtentsRig {
+		b := newBackend(t)
+		return hosttest.ExtentsRig{VolumesRig: hosttest.VolumesRig{Volumes: b, Prefix: "xa-conf-"}, Extents: b, Punches: true}
+	})
+}

@@ -8,6 +8,11 @@
 // "xa-op-<operation id>". An LV tagged "xenagent" alone was made before
 // marks existed.
 //
+// For moving a volume (host.Extents, lvm_extents.go) a thin LV's data is
+// what the pool maps (thin_dump) and what changed since a snapshot what
+// the pool maps differently for the two (thin_delta), both read from a
+// metadata snapshot of the live pool. Without a pool an LV is all data.
+//
 // Every command goes through a runner.Runner (argument slices, LC_ALL=C,
 // a deadline, retries only for lock contention) and reads JSON reports.
 package lvm
@@ -21,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/storage/runner"
@@ -104,6 +110,9 @@ type Config struct {
 type Backend struct {
 	cfg Config
 	run runner.Runner
+	// metaSnap: the pool holds one metadata snapshot at a time
+	// (lvm_extents.go).
+	metaSnap sync.Mutex
 }
 
 // New returns a backend and checks that the VG (and pool) exist.

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -234,6 +235,11 @@ func TestRealLVMWithoutDeviceMapper(t *testing.T) {
 	if c, err := b.Capacity(ctx); err != nil || c.Kind != "lvm" || c.Size < 200<<20 || c.Size > 256<<20 || c.Used != 72<<20 {
 		t.Fatalf("Capacity = %+v, %v; want the VG's ~252 MB with 72 MB used", c, err)
 	}
+	// The fields Extents ask for are real lvs fields; a linear LV is all
+	// allocated.
+	if got, err := b.Allocated(ctx, "xa-disk-1"); err != nil || len(got) != 1 || got[0] != (host.Extent{Off: 0, Len: 64 << 20}) {
+		t.Fatalf("Allocated = %v, %v", got, err)
+	}
 	// Marks are real tags: another maker is refused, a re-mark is read back.
 	other := host.Mark{Owner: "0ther0ther0ther0", Op: 3}
 	if err := b.Create(ctx, "xa-disk-1", 64, other); !errors.Is(err, host.ErrExists) {
@@ -305,4 +311,18 @@ func TestThinConformance(t *testing.T) {
 	})
 	// The real lvs report of a thin pool: data and metadata.
 	t.Run("capacity", func(t *testing.T) { hosttest.CapacitySuite(t, b, true) })
+	// Extents from the pool's metadata, a chunk at a time.
+	out, err := x.Run(context.Background(), "lvm", "lvs", "--noheadings", "--units", "b", "--nosuffix", "-o", "chunk_size", vg+"/"+pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		t.Fatalf("chunk size %q: %v", out, err)
+	}
+	t.Run("extents", func(t *testing.T) {
+		hosttest.ExtentsSuite(t, func(t *testing.T) hosttest.ExtentsRig {
+			return hosttest.ExtentsRig{VolumesRig: hosttest.VolumesRig{Volumes: b, Prefix: "xa-conf-"}, Extents: b, Grain: chunk}
+		})
+	})
 }

@@ -112,3 +112,10 @@ func TestSeedsConformance(t *testing.T) {
 		}
 	})
 }
+
+func TestExtentsConformance(t *testing.T) {
+	hosttest.ExtentsSuite(t, func(t *testing.T) hosttest.ExtentsRig {
+		v := hostfake.NewVolumes()
+		return hosttest.ExtentsRig{VolumesRig: hosttest.VolumesRig{Volumes: v, Prefix: "xa-conf-", Data: v}, Extents: v, Grain: 4096, Punches: true}
+	})
+}

@@ -75,10 +75,13 @@ func (v *Volumes) ReadAt(name string, off int64, n int) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s: %w", name, ErrNoVolume)
 	}
 	out := make([]byte, n)
-	for i := range out {
-		if p := x.pages[(off+int64(i))/page]; p != nil {
-			out[i] = p[(off+int64(i))%page]
+	for i := 0; i < n; {
+		at := off + int64(i)
+		k := min(n-i, int(page-at%page))
+		if p := x.pages[at/page]; p != nil {
+			copy(out[i:i+k], p[at%page:])
 		}
+		i += k
 	}
 	return out, nil
 }

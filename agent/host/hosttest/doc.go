@@ -1,6 +1,6 @@
 // Package hosttest holds the one conformance suite per host port that
 // every implementation passes: HypervisorSuite, VolumesSuite,
-// WiringSuite and SeedsSuite. The fakes of host/hostfake run them in
+// ExtentsSuite, WiringSuite and SeedsSuite. The fakes of host/hostfake run them in
 // their own tests, the adapters in theirs (hypervisor/ over libvirt's
 // test driver, storage/file and storage/lvm, network/wire in a network
 // namespace, storage/nocloud in a temp dir), so the workflows' tests on
