@@ -1,0 +1,53 @@
+// Package transfer moves a disk's data from one agent to another: the
+// chunk stream of a migration (PUT /migration/v1/disk/{id} on the target).
+//
+// The sender (Send) reads the ranges of a source that hold data (the
+// extent list its caller got from the storage: SEEK_DATA/SEEK_HOLE on
+// files, the thin pool's mappings on LVM) in chunks aligned to the chunk
+// size, hashes each with SHA-256, compresses it with zstd (or sends it
+// raw when that does not pay, or as a bare marker when it is all zeros)
+// and streams it to a Target, throttled to a rate. The receiver
+// (Receiver, an http.Handler) decompresses each chunk, checks its hash
+// and length and that it is the chunk expected next, and only then writes
+// it through the io.WriterAt its Resolver gives.
+//
+// A stream carries one pass over one disk: a pre-copy of a snapshot's
+// allocated extents on a fresh volume (Base ""), then a delta of the
+// extents changed since (Base: the pre-copy's pass id), on top of what
+// the receiver completed. Invariants:
+//
+//   - Chunks arrive in extent order, each covering extent ∩ one aligned
+//     chunk-size window; the receiver refuses any other order, length or
+//     offset, so a lost, doubled or reordered chunk can never be written.
+//   - Nothing is written unverified: a chunk whose hash differs is refused
+//     and the stream stops before it.
+//   - The end-to-end digest (SHA-256 over the pass, the size, the extent
+//     list and each chunk's offset, length and hash, in order) is computed
+//     by both sides, the sender from what it read, the receiver from what
+//     it verified, across every resumed connection, and compared at the
+//     end: a pass is done only when they are equal.
+//   - Resumable: the receiver keeps, through its Journal, the point below
+//     which every chunk of the pass is verified and synced to the volume
+//     (with its running digest). It checkpoints periodically and whenever
+//     a stream stops (cut connection, refused chunk); a sender asks
+//     (Target.Have) and resumes there. A crash of the receiver loses at
+//     most what came after its last checkpoint, which is sent again.
+//   - A pass is accepted only on top of the pass it names as its base
+//     (or a fresh volume): a new pre-copy over a half-received one would
+//     leave data of the old snapshot where the new one has holes, so it is
+//     refused (ErrConflict) and the caller starts again on a new volume.
+//
+// Caveats: resuming makes the sender read (not send) the source again up
+// to the resume point, to rebuild its digest; the source must not change
+// between connections of a pass (it is a snapshot). All-zero chunks are
+// zeroed on the receiver through ZeroAt when the volume offers it (punch
+// a hole, discard), else written as zeros, which allocates them on a thin
+// volume.
+//
+// TODO (left for the migrate room and after):
+//   - the chunk pipeline is one goroutine reading, hashing and compressing
+//     while the HTTP transport writes; a pool of compressors would raise
+//     the rate on compressible data with cores to spare.
+//   - Progress rate is a moving average over the whole pass so far
+//     (resumed connections included), not a short window.
+package transfer
