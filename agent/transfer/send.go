@@ -132,6 +132,9 @@ type sender struct {
 	buf     []byte
 	cbuf    []byte
 	res     Result
+	// skip is the chunks still to send raw untried; misses the length
+	// of the last skip (see encode).
+	skip, misses int
 }
 
 func (s *sender) run(ctx context.Context, dst Target) (Result, error) {
@@ -281,7 +284,10 @@ func (s *sender) sum(data []byte) [32]byte {
 
 // encode picks a chunk's frame: a zero marker, zstd when it saves more
 // than 1/32 of the chunk, else the raw bytes (decompressing costs the
-// receiver more than those few bytes cost the wire).
+// receiver more than those few bytes cost the wire). Data that did not
+// compress (encrypted, already compressed) is not tried again for a while,
+// doubling per failure up to maxSkip chunks: trying costs as much CPU as
+// hashing, for nothing.
 func (s *sender) encode(data []byte) (byte, []byte) {
 	if bytes.Equal(data, s.zero[:len(data)]) {
 		return frameZero, nil
@@ -289,12 +295,23 @@ func (s *sender) encode(data []byte) (byte, []byte) {
 	if s.o.NoCompress {
 		return frameRaw, data
 	}
+	if s.skip > 0 {
+		s.skip--
+		return frameRaw, data
+	}
 	s.cbuf = s.enc.EncodeAll(data, s.cbuf[:0])
 	if len(s.cbuf) < len(data)-len(data)/32 {
+		s.misses = 0
 		return frameZstd, s.cbuf
 	}
+	s.misses = min(s.misses*2+1, maxSkip)
+	s.skip = s.misses
 	return frameRaw, data
 }
+
+// maxSkip is the most chunks sent raw without trying zstd after data
+// that did not compress (256 MiB of 4 MiB chunks).
+const maxSkip = 64
 
 // countWriter counts what passes into n.
 type countWriter struct {
