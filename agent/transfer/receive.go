@@ -164,15 +164,22 @@ func (rc *Receiver) Resume(ctx context.Context, id string) (Have, error) {
 
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	// A stream lasts as long as its data takes, past the listener's read
+	// and write timeouts (sized for API calls): the receiver keeps its
+	// own deadlines, the read one per frame (deadline) and this one for
+	// the answer.
+	ctl := http.NewResponseController(w)
 	switch r.Method {
 	case http.MethodGet:
 		have, err := rc.Resume(r.Context(), id)
+		ctl.SetWriteDeadline(time.Now().Add(rc.cfg.IdleTimeout))
 		answer(w, have, err)
 	case http.MethodPut:
 		have, err := rc.receive(w, r, id)
 		if err != nil {
 			rc.log.Warn("transfer stream refused", "disk", id, "pass", have.Pass, "done", have.Done, "err", err)
 		}
+		ctl.SetWriteDeadline(time.Now().Add(rc.cfg.IdleTimeout))
 		answer(w, have, err)
 	default:
 		w.Header().Set("Allow", "GET, PUT")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -249,3 +250,22 @@ func TestRate(t *testing.T) {
 type tWriter struct{ t *testing.T }
 
 func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// TestOutlastsServerTimeouts: a stream longer than the listener's read
+// and write timeouts (the agent's are sized for API calls) completes.
+func TestOutlastsServerTimeouts(t *testing.T) {
+	r := newRigWith(t, ReceiverConfig{}, func(s *http.Server) {
+		s.ReadTimeout, s.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond
+	})
+	d := r.disk("2", testSize)
+	ext := []Extent{{0, 1 << 20}}
+	src := newSource(t, testSize, ext, random, 2)
+	o := testOptions("precopy", "")
+	o.Rate = 2 << 20 // 1 MiB: about 250 ms past the burst
+	o.Retries = 1
+	res, err := Send(context.Background(), src.open(t), ext, r.target("2", nil), o)
+	if err != nil || res.Streams != 1 {
+		t.Fatalf("Send = %+v, %v; want one stream", res, err)
+	}
+	sameContent(t, src.path, d.path)
+}

@@ -40,6 +40,12 @@ type rigDisk struct {
 
 func newRig(t *testing.T, cfg ReceiverConfig) *rig {
 	t.Helper()
+	return newRigWith(t, cfg, func(*http.Server) {})
+}
+
+// newRigWith lets set sets the server's limits before it starts.
+func newRigWith(t *testing.T, cfg ReceiverConfig, set func(*http.Server)) *rig {
+	t.Helper()
 	r := &rig{t: t, dir: t.TempDir(), disks: map[string]*rigDisk{}}
 	recv, err := NewReceiver(r, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -48,7 +54,9 @@ func newRig(t *testing.T, cfg ReceiverConfig) *rig {
 	r.recv = recv
 	mux := http.NewServeMux()
 	mux.Handle("/migration/v1/disk/{id}", recv)
-	r.srv = httptest.NewServer(mux)
+	r.srv = httptest.NewUnstartedServer(mux)
+	set(r.srv.Config)
+	r.srv.Start()
 	t.Cleanup(r.srv.Close)
 	return r
 }
