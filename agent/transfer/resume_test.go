@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"sync"
@@ -268,4 +269,55 @@ func TestOutlastsServerTimeouts(t *testing.T) {
 		t.Fatalf("Send = %+v, %v; want one stream", res, err)
 	}
 	sameContent(t, src.path, d.path)
+}
+
+// TestOverHTTP2: over TLS with HTTP/2, as the agents' listener may serve
+// it, a pass completes, and a stale stream is taken over (deadlines are
+// per stream there, not per connection).
+func TestOverHTTP2(t *testing.T) {
+	r := newRigWith(t, ReceiverConfig{Grace: 50 * time.Millisecond}, func(*http.Server) {})
+	r.srv.Close()
+	r.srv = httptest.NewUnstartedServer(r.srv.Config.Handler)
+	r.srv.EnableHTTP2 = true
+	r.srv.StartTLS()
+	t.Cleanup(r.srv.Close)
+	d := r.disk("3", testSize)
+	if resp, err := r.srv.Client().Get(r.srv.URL + "/migration/v1/disk/3"); err != nil || resp.ProtoMajor != 2 {
+		t.Fatalf("GET = %v, %v; want an HTTP/2 answer", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	ext := []Extent{{0, 1 << 20}}
+	src := newSource(t, testSize, ext, random, 3)
+	body := captureStream(t, src, ext, testOptions("precopy", ""))
+	pr, pw := io.Pipe()
+	stale := make(chan error, 1)
+	go func() {
+		_, err := r.target("3", nil).Put(context.Background(), pr)
+		stale <- err
+	}()
+	pw.Write(body[:150<<10])
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		d.mu.Lock()
+		n := len(d.progress)
+		d.mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stale stream's first chunks never arrived")
+		}
+	}
+	res, err := Send(context.Background(), src.open(t), ext, r.target("3", nil), testOptions("precopy", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stale; !errors.Is(err, ErrBusy) {
+		t.Fatalf("the stale stream ended with %v; want %v", err, ErrBusy)
+	}
+	pw.Close()
+	sameContent(t, src.path, d.path)
+	if res.Streams != 1 || res.Resumed != 1 {
+		t.Fatalf("result %+v; want one stream resumed after the stale one's chunks", res)
+	}
 }
