@@ -13,7 +13,7 @@ func TestTransferRows(t *testing.T) {
 	for _, r := range rows {
 		t.Logf("%-60s %s", r.name, r.value)
 	}
-	if len(rows) != 4 || !rows[0].ok || !rows[2].ok {
+	if len(rows) != 5 || !rows[0].ok || !rows[3].ok {
 		t.Fatalf("rows %+v: want the wire and the target's file within 1%% of the data", rows)
 	}
 }
