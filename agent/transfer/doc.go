@@ -44,10 +44,26 @@
 // a hole, discard), else written as zeros, which allocates them on a thin
 // volume.
 //
+// Mounting (the migrate room): mux.Handle(DiskPath, ticketCheck(recv));
+// the Resolver maps the ticket's disks to their volumes, a Journal per
+// disk kept in the vm_migrate_in operation (State is JSON), Progress into
+// the operation's bytes, rate and ETA; the source side builds its Target
+// with NewHTTPTarget and calls Send per pass. Receiver.Have answers the
+// migration's state endpoint without disturbing a running stream.
+//
 // TODO (left for the migrate room and after):
-//   - the chunk pipeline is one goroutine reading, hashing and compressing
-//     while the HTTP transport writes; a pool of compressors would raise
-//     the rate on compressible data with cores to spare.
-//   - Progress rate is a moving average over the whole pass so far
-//     (resumed connections included), not a short window.
+//   - agent/connlimit cuts the longest-active request of the biggest
+//     source when every connection is busy (an API call answers in
+//     milliseconds; a stream runs for minutes): exempt /migration/v1/ or
+//     count on the resume it triggers.
+//   - the receive side's ZeroAt belongs to the storage adapters (file:
+//     punch a hole; thin LV: BLKDISCARD, which a thin pool unmaps) — the
+//     extents room; without it zero chunks are written as zeros.
+//   - a delta pass cut half-way and begun again with a grown extent list
+//     (more written since) is refused as a conflict; accepting a superset
+//     of the half-received list would be safe.
+//   - the sender reads, hashes and compresses on one goroutine while the
+//     HTTP transport writes; a pool of compressors would raise the rate
+//     on compressible data with cores to spare.
+//   - Progress.Rate is the average since the call began, not a window.
 package transfer

@@ -6,7 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 )
+
+// DiskPath is the ServeMux pattern a Receiver is mounted on (behind the
+// ticket check); the disk's id is its {id}.
+const DiskPath = "/migration/v1/disk/{id}"
 
 // HTTPTarget is a Receiver across the network: URL is the disk's
 // "https://host:port/migration/v1/disk/{id}", Header carries the
@@ -16,6 +22,15 @@ type HTTPTarget struct {
 	Client *http.Client
 	URL    string
 	Header http.Header
+}
+
+// NewHTTPTarget is the HTTPTarget of disk id on the agent at base
+// ("https://host:port"), with the transfer's ticket. The ticket travels
+// in a header only: errors quote the URL, never it.
+func NewHTTPTarget(client *http.Client, base, id, ticket string) *HTTPTarget {
+	return &HTTPTarget{Client: client,
+		URL:    strings.TrimSuffix(base, "/") + strings.Replace(DiskPath, "{id}", url.PathEscape(id), 1),
+		Header: http.Header{"Authorization": {"Ticket " + ticket}}}
 }
 
 // Have asks the receiver what it holds.

@@ -53,7 +53,7 @@ func newRigWith(t *testing.T, cfg ReceiverConfig, set func(*http.Server)) *rig {
 	}
 	r.recv = recv
 	mux := http.NewServeMux()
-	mux.Handle("/migration/v1/disk/{id}", recv)
+	mux.Handle(DiskPath, recv)
 	r.srv = httptest.NewUnstartedServer(mux)
 	set(r.srv.Config)
 	r.srv.Start()
@@ -71,7 +71,7 @@ func (r *rig) restart(cfg ReceiverConfig) {
 	}
 	r.recv = recv
 	mux := http.NewServeMux()
-	mux.Handle("/migration/v1/disk/{id}", recv)
+	mux.Handle(DiskPath, recv)
 	r.srv.Config.Handler = mux
 }
 
@@ -117,8 +117,7 @@ func (r *rig) target(id string, client *http.Client) *HTTPTarget {
 	if client == nil {
 		client = r.srv.Client()
 	}
-	return &HTTPTarget{Client: client, URL: r.srv.URL + "/migration/v1/disk/" + id,
-		Header: http.Header{"Authorization": {"Ticket test"}}}
+	return NewHTTPTarget(client, r.srv.URL+"/", id, "test")
 }
 
 // holeFile zeroes by punching holes (the file backend's receive side).

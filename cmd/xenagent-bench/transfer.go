@@ -60,7 +60,7 @@ func transferRows(diskGiB, dataMiB, deltaMiB int) ([]row, error) {
 		return nil, err
 	}
 	defer rx.srv.Close()
-	target := &transfer.HTTPTarget{Client: rx.srv.Client(), URL: rx.srv.URL + "/migration/v1/disk/1"}
+	target := transfer.NewHTTPTarget(rx.srv.Client(), rx.srv.URL, "1", "bench")
 
 	data := transfer.Bytes(extents)
 	raw, err := loopbackRate(data)
@@ -254,7 +254,7 @@ func newBenchReceiver(path string, size int64) (*benchReceiver, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/migration/v1/disk/{id}", rx)
+	mux.Handle(transfer.DiskPath, rx)
 	b.srv = httptest.NewServer(mux)
 	return b, nil
 }
