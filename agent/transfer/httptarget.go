@@ -17,7 +17,9 @@ const DiskPath = "/migration/v1/disk/{id}"
 // HTTPTarget is a Receiver across the network: URL is the disk's
 // "https://host:port/migration/v1/disk/{id}", Header carries the
 // "Authorization: Ticket <secret>", Client the TLS (and client
-// certificate) the migration configures.
+// certificate) the migration configures; no Client.Timeout, which would
+// cut every stream longer than it (the caller's context bounds a pass,
+// the receiver's idle timeout a silent sender).
 type HTTPTarget struct {
 	Client *http.Client
 	URL    string

@@ -21,6 +21,9 @@ func (rc *Receiver) receive(w http.ResponseWriter, r *http.Request, id string) (
 		return Have{}, err
 	}
 	dl := &deadline{rc: http.NewResponseController(w), idle: rc.cfg.IdleTimeout}
+	// Before waiting for the disk: a deadline already passed (the
+	// listener's read timeout) cannot be extended.
+	dl.rc.SetReadDeadline(time.Now().Add(rc.cfg.Grace + rc.cfg.StopWait + rc.cfg.IdleTimeout))
 	release, err := rc.claim(ctx, id, dl.stop)
 	if err != nil {
 		return Have{}, err

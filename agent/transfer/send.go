@@ -221,7 +221,7 @@ func (s *sender) produce(ctx context.Context, w io.Writer, start int64) error {
 		if err != nil {
 			return err
 		}
-		addChunk(d, ch, s.sum(data))
+		addChunk(d, ch, s.sum(data, bytes.Equal(data, s.zero[:len(data)])))
 		return nil
 	}); err != nil {
 		return err
@@ -242,9 +242,10 @@ func (s *sender) produce(ctx context.Context, w io.Writer, start int64) error {
 		if err != nil {
 			return err
 		}
-		sum := s.sum(data)
+		zero := bytes.Equal(data, s.zero[:len(data)])
+		sum := s.sum(data, zero)
 		addChunk(d, ch, sum)
-		kind, payload := s.encode(data)
+		kind, payload := s.encode(data, zero)
 		head = appendFrame(head[:0], kind, ch, &sum, len(payload))
 		if err := s.bucket.wait(ctx, int64(len(head)+len(payload))); err != nil {
 			return err
@@ -275,8 +276,9 @@ func (s *sender) read(ch Extent) ([]byte, error) {
 	return b, nil
 }
 
-func (s *sender) sum(data []byte) [32]byte {
-	if len(data) == len(s.zero) && bytes.Equal(data, s.zero) {
+// sum is a chunk's SHA-256; a whole chunk of zeros has it precomputed.
+func (s *sender) sum(data []byte, zero bool) [32]byte {
+	if zero && len(data) == len(s.zero) {
 		return s.zeroSum
 	}
 	return sha256.Sum256(data)
@@ -288,8 +290,8 @@ func (s *sender) sum(data []byte) [32]byte {
 // compress (encrypted, already compressed) is not tried again for a while,
 // doubling per failure up to maxSkip chunks: trying costs as much CPU as
 // hashing, for nothing.
-func (s *sender) encode(data []byte) (byte, []byte) {
-	if bytes.Equal(data, s.zero[:len(data)]) {
+func (s *sender) encode(data []byte, zero bool) (byte, []byte) {
+	if zero {
 		return frameZero, nil
 	}
 	if s.o.NoCompress {

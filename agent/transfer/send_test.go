@@ -23,7 +23,7 @@ func TestEncodeBacksOffIncompressible(t *testing.T) {
 	var got []byte
 	for _, c := range "rrrtttttZt" {
 		data := map[rune][]byte{'r': rnd, 't': txt, 'Z': s.zero}[c]
-		kind, _ := s.encode(data)
+		kind, _ := s.encode(data, c == 'Z')
 		got = append(got, kind)
 	}
 	// r: tried, then 1 untried; r: tried, then 3 untried (t t t among
