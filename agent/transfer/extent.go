@@ -55,6 +55,24 @@ func Normalize(extents []Extent, size int64) ([]Extent, error) {
 	return merged, nil
 }
 
+// Coarsen rounds each extent out to multiples of g (clipped to size) and
+// merges what then touches: fewer, larger extents covering the same data
+// and some holes, which read as zeros. Extents in Normalize's form come
+// back in it.
+func Coarsen(extents []Extent, g, size int64) []Extent {
+	out := make([]Extent, 0, len(extents))
+	for _, e := range extents {
+		off := e.Off / g * g
+		end := min(size, (e.End()+g-1)/g*g)
+		if n := len(out); n > 0 && off <= out[n-1].End() {
+			out[n-1].Len = max(out[n-1].End(), end) - out[n-1].Off
+			continue
+		}
+		out = append(out, Extent{Off: off, Len: end - off})
+	}
+	return out
+}
+
 // checkNormal reports whether extents are what Normalize returns for a
 // disk of size bytes: the receiver takes the sender's list only in that
 // form, so both sides count the same chunks.

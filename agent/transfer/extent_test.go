@@ -118,3 +118,28 @@ func TestHeaderCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestCoarsen(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []Extent
+		g    int64
+		want []Extent
+	}{
+		{"rounded out", []Extent{{5, 2}}, 4, []Extent{{4, 4}}},
+		{"close ones merged", []Extent{{1, 1}, {5, 1}, {13, 1}}, 4, []Extent{{0, 8}, {12, 4}}},
+		{"clipped to the disk", []Extent{{17, 2}}, 8, []Extent{{16, 4}}},
+		{"aligned untouched", []Extent{{0, 8}, {16, 4}}, 4, []Extent{{0, 8}, {16, 4}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Coarsen(tt.in, tt.g, 20)
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("Coarsen = %v; want %v", got, tt.want)
+			}
+			if err := checkNormal(got, 20); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -74,7 +74,7 @@ type ReceiverConfig struct {
 	// then ErrBusy.
 	Grace, StopWait time.Duration
 	// MaxHeaderBytes and MaxExtents bound a stream's header (default
-	// 64 MiB, 2^20 extents: a 4 TiB disk's chunks).
+	// 64 MiB, DefaultMaxExtents).
 	MaxHeaderBytes int64
 	MaxExtents     int
 }
@@ -99,7 +99,7 @@ func (c *ReceiverConfig) defaults() {
 		c.MaxHeaderBytes = 64 << 20
 	}
 	if c.MaxExtents <= 0 {
-		c.MaxExtents = 1 << 20
+		c.MaxExtents = DefaultMaxExtents
 	}
 }
 

@@ -40,6 +40,10 @@ type Options struct {
 	// NoCompress sends every non-zero chunk raw (data known not to
 	// compress, or a link faster than the compressor).
 	NoCompress bool
+	// MaxExtents is the most extents a pass's header carries (default
+	// DefaultMaxExtents, what a Receiver takes by default); more are
+	// coarsened to fit.
+	MaxExtents int
 	// Progress is called after each chunk handed to the connection.
 	Progress func(Progress)
 	// Retries is how many failed streams in a row, without the receiver
@@ -82,6 +86,15 @@ func Send(ctx context.Context, src io.ReaderAt, extents []Extent, dst Target, o 
 	if err != nil {
 		return Result{}, err
 	}
+	// A fragmented volume (data in scattered file-system blocks) can
+	// list more extents than a receiver takes in one header: send them
+	// coarser, holes between close ones read as zeros.
+	for g := int64(MinChunkSize); len(ext) > o.MaxExtents && g <= o.ChunkSize; g *= 2 {
+		ext = Coarsen(ext, g, o.Size)
+	}
+	if len(ext) > o.MaxExtents {
+		return Result{}, fmt.Errorf("extents: %d in whole chunks, at most %d in a pass: use a larger chunk size", len(ext), o.MaxExtents)
+	}
 	s := &sender{src: src, ext: ext, o: o, total: Bytes(ext), xd: extentsDigest(ext), zero: make([]byte, o.ChunkSize)}
 	s.zeroSum = sha256.Sum256(s.zero)
 	s.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
@@ -103,6 +116,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Rate < 0 {
 		return fmt.Errorf("rate %d: must not be negative (0 is no cap)", o.Rate)
+	}
+	if o.MaxExtents <= 0 {
+		o.MaxExtents = DefaultMaxExtents
 	}
 	if o.Retries <= 0 {
 		o.Retries = 8

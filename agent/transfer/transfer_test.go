@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -229,4 +230,31 @@ func (l *limitPuts) Put(ctx context.Context, body io.Reader) (Have, error) {
 	}
 	l.left--
 	return l.Target.Put(ctx, body)
+}
+
+// TestManyExtentsCoarsened: more extents than a header carries are sent
+// coarser; the target still ends equal, the holes between sent as zeros.
+func TestManyExtentsCoarsened(t *testing.T) {
+	r := newRig(t, ReceiverConfig{MaxExtents: 8})
+	d := r.disk("1", testSize)
+	var ext []Extent
+	for i := range int64(40) {
+		ext = append(ext, Extent{i * 100 << 10, 4096})
+	}
+	src := newSource(t, testSize, ext, random, 12)
+	o := testOptions("precopy", "")
+	o.ChunkSize, o.MaxExtents = 1<<20, 8 // coarsened up to 1 MiB: 4 extents
+	res, err := Send(context.Background(), src.open(t), ext, r.target("1", nil), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameContent(t, src.path, d.path)
+	if res.Sent <= Bytes(ext) {
+		t.Fatalf("sent %d bytes; want the coarsened extents, more than the %d listed", res.Sent, Bytes(ext))
+	}
+	o.ChunkSize = MinChunkSize
+	o.MaxExtents = 2
+	if _, err := Send(context.Background(), src.open(t), ext, r.target("1", nil), o); err == nil || !strings.Contains(err.Error(), "use a larger chunk size") {
+		t.Fatalf("Send with too many extents even in whole chunks = %v; want a refusal naming the chunk size", err)
+	}
 }

@@ -46,6 +46,11 @@ type header struct {
 	Start int64 `json:"start"`
 }
 
+// DefaultMaxExtents bounds a pass's extent list on both sides: the 4 MiB
+// chunks of a 4 TiB disk (a sender coarsens a longer list to fit), about
+// 40 MB of header.
+const DefaultMaxExtents = 1 << 20
+
 // Chunk sizes the receiver takes: large enough that per-chunk overhead
 // (a hash, a frame, a write) vanishes, small enough that a chunk sent
 // again after a cut costs little and a decoder's buffer stays bounded.
