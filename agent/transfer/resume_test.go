@@ -200,7 +200,7 @@ func TestNewStreamTakesOver(t *testing.T) {
 }
 
 // captureStream returns the body a sender makes for a fresh receiver.
-func captureStream(t *testing.T, src *source, ext []Extent, o Options) []byte {
+func captureStream(t testing.TB, src *source, ext []Extent, o Options) []byte {
 	t.Helper()
 	c := &capture{}
 	o.Retries = 1

@@ -141,7 +141,7 @@ const (
 	zeros
 )
 
-func newSource(t *testing.T, size int64, extents []Extent, how fill, seed uint64) *source {
+func newSource(t testing.TB, size int64, extents []Extent, how fill, seed uint64) *source {
 	t.Helper()
 	s := &source{path: filepath.Join(t.TempDir(), "source"), size: size, extents: extents}
 	f, err := os.Create(s.path)
@@ -156,7 +156,7 @@ func newSource(t *testing.T, size int64, extents []Extent, how fill, seed uint64
 	return s
 }
 
-func (s *source) write(t *testing.T, f *os.File, extents []Extent, how fill, seed uint64) {
+func (s *source) write(t testing.TB, f *os.File, extents []Extent, how fill, seed uint64) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	for _, e := range extents {
@@ -189,7 +189,7 @@ func (s *source) change(t *testing.T, extents []Extent, how fill, seed uint64) {
 	s.write(t, f, extents, how, seed)
 }
 
-func (s *source) open(t *testing.T) *os.File {
+func (s *source) open(t testing.TB) *os.File {
 	t.Helper()
 	f, err := os.Open(s.path)
 	if err != nil {

@@ -119,3 +119,5 @@ func TestReceiverRefusesBadStreams(t *testing.T) {
 		})
 	}
 }
+
+func newBufReader(r *bytes.Reader) *bufio.Reader { return bufio.NewReader(r) }
