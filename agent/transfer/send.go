@@ -250,14 +250,14 @@ func (s *sender) produce(ctx context.Context, w io.Writer, start int64) error {
 	wire0 := s.res.Wire
 	done := start
 	var head []byte
-	for ch, ok := it.next(); ok; ch, ok = it.next() {
-		if err := ctx.Err(); err != nil {
-			return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks, free := s.readAhead(ctx, it)
+	for c := range chunks {
+		if c.err != nil {
+			return c.err
 		}
-		data, err := s.read(ch)
-		if err != nil {
-			return err
-		}
+		ch, data := c.ch, c.data
 		zero := bytes.Equal(data, s.zero[:len(data)])
 		sum := s.sum(data, zero)
 		addChunk(d, ch, sum)
@@ -272,13 +272,64 @@ func (s *sender) produce(ctx context.Context, w io.Writer, start int64) error {
 		if _, err := cw.Write(payload); err != nil {
 			return err
 		}
+		free <- data
 		done += ch.Len
 		s.res.Sent += ch.Len
 		m.report(done, s.res.Wire-wire0)
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	copy(s.res.Digest[:], d.Sum(nil))
 	_, err := cw.Write(append([]byte{frameEnd}, s.res.Digest[:]...))
 	return err
+}
+
+// readDepth is how many chunks a stream reads ahead of the one it
+// hashes and sends: the source's latency (a disk, not the page cache)
+// overlaps the work on the chunks before.
+const readDepth = 2
+
+type readChunk struct {
+	ch   Extent
+	data []byte
+	err  error
+}
+
+// readAhead reads the chunks left in it on its own goroutine into
+// readDepth+1 buffers; the consumer hands each buffer back on free when
+// done with it. The channel closes after the last chunk, a read error
+// (sent as the last item), or ctx's end.
+func (s *sender) readAhead(ctx context.Context, it *chunks) (<-chan readChunk, chan<- []byte) {
+	out := make(chan readChunk, readDepth)
+	free := make(chan []byte, readDepth+1)
+	for range readDepth + 1 {
+		free <- make([]byte, s.o.ChunkSize)
+	}
+	go func() {
+		defer close(out)
+		for ch, ok := it.next(); ok; ch, ok = it.next() {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			c := readChunk{ch: ch, data: buf[:ch.Len]}
+			if n, err := s.src.ReadAt(c.data, ch.Off); n < len(c.data) {
+				c.err = fmt.Errorf("reading %d bytes at %d: %w: %w", ch.Len, ch.Off, ErrSource, err)
+			}
+			select {
+			case out <- c:
+			case <-ctx.Done():
+				return
+			}
+			if c.err != nil {
+				return
+			}
+		}
+	}()
+	return out, free
 }
 
 func (s *sender) read(ch Extent) ([]byte, error) {

@@ -258,3 +258,35 @@ func TestManyExtentsCoarsened(t *testing.T) {
 		t.Fatalf("Send with too many extents even in whole chunks = %v; want a refusal naming the chunk size", err)
 	}
 }
+
+// failingSource fails reads past an offset (a source disk's I/O error).
+type failingSource struct {
+	io.ReaderAt
+	from int64
+}
+
+var errIO = errors.New("input/output error")
+
+func (f failingSource) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.from {
+		return 0, errIO
+	}
+	return f.ReaderAt.ReadAt(p, off)
+}
+
+// TestSourceErrorNotRetried: a source that cannot be read ends the pass
+// at once with the read's error; the receiver keeps what came before.
+func TestSourceErrorNotRetried(t *testing.T) {
+	r := newRig(t, ReceiverConfig{})
+	r.disk("1", testSize)
+	ext := []Extent{{0, 1 << 20}}
+	src := newSource(t, testSize, ext, random, 13)
+	res, err := Send(context.Background(), failingSource{src.open(t), 512 << 10}, ext, r.target("1", nil), testOptions("precopy", ""))
+	if !errors.Is(err, ErrSource) || !errors.Is(err, errIO) || res.Streams != 1 {
+		t.Fatalf("Send = %+v, %v; want one stream ended by %v", res, err, errIO)
+	}
+	h, _ := r.recv.Have(context.Background(), "1")
+	if h.Done > 512<<10 || h.Complete {
+		t.Fatalf("the receiver holds %+v; want at most the 512 KiB read", h)
+	}
+}
