@@ -35,8 +35,11 @@ type Options struct {
 	// ChunkSize is a power of two from MinChunkSize to MaxChunkSize
 	// (default DefaultChunkSize).
 	ChunkSize int64
-	// Rate caps the bytes put on the wire per second (0: no cap).
-	Rate int64
+	// Limiter, shared by every pass the agent sends, caps the bytes they
+	// put on the wire together; without it, Rate caps this pass's alone
+	// (0: no cap).
+	Limiter *Limiter
+	Rate    int64
 	// NoCompress sends every non-zero chunk raw (data known not to
 	// compress, or a link faster than the compressor).
 	NoCompress bool
@@ -102,7 +105,10 @@ func Send(ctx context.Context, src io.ReaderAt, extents []Extent, dst Target, o 
 		return Result{}, err
 	}
 	defer s.enc.Close()
-	s.bucket = newBucket(o.Rate, o.ChunkSize)
+	s.limiter = o.Limiter
+	if s.limiter == nil && o.Rate > 0 {
+		s.limiter = NewLimiter(o.Rate)
+	}
 	return s.run(ctx, dst)
 }
 
@@ -144,7 +150,7 @@ type sender struct {
 	zero    []byte
 	zeroSum [32]byte
 	enc     *zstd.Encoder
-	bucket  *bucket
+	limiter *Limiter
 	buf     []byte
 	cbuf    []byte
 	res     Result
@@ -263,7 +269,7 @@ func (s *sender) produce(ctx context.Context, w io.Writer, start int64) error {
 		addChunk(d, ch, sum)
 		kind, payload := s.encode(data, zero)
 		head = appendFrame(head[:0], kind, ch, &sum, len(payload))
-		if err := s.bucket.wait(ctx, int64(len(head)+len(payload))); err != nil {
+		if err := s.limiter.Wait(ctx, int64(len(head)+len(payload))); err != nil {
 			return err
 		}
 		if _, err := cw.Write(head); err != nil {

@@ -6,39 +6,68 @@ import (
 	"time"
 )
 
-func TestBucket(t *testing.T) {
+// fakeClock drives a Limiter: sleeping advances the time.
+func fakeClock(l *Limiter) *time.Duration {
 	now := time.Unix(1000, 0)
 	var slept time.Duration
-	b := newBucket(1<<20, 64<<10) // 1 MiB/s: a burst of 256 KiB
-	b.now = func() time.Time { return now }
-	b.last = now
-	b.sleep = func(_ context.Context, d time.Duration) error { slept += d; now = now.Add(d); return nil }
+	l.now = func() time.Time { return now }
+	l.last = now
+	l.sleep = func(_ context.Context, d time.Duration) error { slept += d; now = now.Add(d); return nil }
+	return &slept
+}
+
+func within(got, want time.Duration) bool {
+	return got > want-time.Millisecond && got < want+time.Millisecond
+}
+
+func TestLimiter(t *testing.T) {
+	l := NewLimiter(1 << 20) // 1 MiB/s: a burst of 256 KiB
+	slept := fakeClock(l)
 	ctx := context.Background()
 	// The burst goes at once.
-	b.wait(ctx, 256<<10)
-	if slept != 0 {
-		t.Fatalf("the burst slept %v", slept)
+	l.Wait(ctx, 256<<10)
+	if *slept != 0 {
+		t.Fatalf("the burst slept %v", *slept)
 	}
 	// Then 4 MiB take 4 s, whatever the frame sizes.
-	for range 64 {
-		b.wait(ctx, 64<<10)
+	for range 60 {
+		l.Wait(ctx, 64<<10)
 	}
-	if d := slept - 4*time.Second; d < -time.Millisecond || d > time.Millisecond {
-		t.Fatalf("4 MiB at 1 MiB/s after the burst slept %v; want 4 s", slept)
+	l.Wait(ctx, 256<<10)
+	if !within(*slept, 4*time.Second) {
+		t.Fatalf("4 MiB at 1 MiB/s after the burst slept %v; want 4 s", *slept)
 	}
-	// An idle second refills up to the burst, not past it.
-	now = now.Add(10 * time.Second)
-	slept = 0
-	b.wait(ctx, 512<<10)
-	if want := 250 * time.Millisecond; slept < want-time.Millisecond || slept > want+time.Millisecond {
-		t.Fatalf("512 KiB after idling slept %v; want %v (the burst is 256 KiB)", slept, want)
+	// An idle spell refills up to the burst, not past it.
+	l.sleep(ctx, 10*time.Second)
+	*slept = 0
+	l.Wait(ctx, 512<<10)
+	if !within(*slept, 250*time.Millisecond) {
+		t.Fatalf("512 KiB after idling slept %v; want 250 ms (the burst is 256 KiB)", *slept)
 	}
 }
 
-func TestBucketUnlimited(t *testing.T) {
-	b := newBucket(0, 4<<20)
-	b.sleep = func(context.Context, time.Duration) error { t.Fatal("an unlimited bucket slept"); return nil }
-	for range 100 {
-		b.wait(context.Background(), 1<<30)
+// TestLimiterShared: two senders on one Limiter share its rate.
+func TestLimiterShared(t *testing.T) {
+	l := NewLimiter(1 << 20)
+	slept := fakeClock(l)
+	ctx := context.Background()
+	l.Wait(ctx, 256<<10) // the burst
+	for range 16 {
+		l.Wait(ctx, 64<<10) // one sender's frame
+		l.Wait(ctx, 64<<10) // the other's
+	}
+	if !within(*slept, 2*time.Second) {
+		t.Fatalf("2 MiB from two senders at 1 MiB/s slept %v; want 2 s", *slept)
+	}
+}
+
+func TestLimiterUnlimited(t *testing.T) {
+	for _, l := range []*Limiter{NewLimiter(0), nil} {
+		if l != nil {
+			l.sleep = func(context.Context, time.Duration) error { t.Fatal("an unlimited limiter slept"); return nil }
+		}
+		for range 100 {
+			l.Wait(context.Background(), 1<<30)
+		}
 	}
 }
