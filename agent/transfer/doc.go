@@ -40,9 +40,10 @@
 // Caveats: resuming makes the sender read (not send) the source again up
 // to the resume point, to rebuild its digest; the source must not change
 // between connections of a pass (it is a snapshot). All-zero chunks are
-// zeroed on the receiver through ZeroAt when the volume offers it (punch
-// a hole, discard), else written as zeros, which allocates them on a thin
-// volume.
+// not written in a pass on a fresh volume (Base ""), which reads zeros
+// already; in a pass on top of another they are zeroed through ZeroAt
+// when the volume offers it (host.VolumeWriter: a hole punched, a thin
+// LV's range unmapped), else written as zeros.
 //
 // Mounting (the migrate room): mux.Handle(DiskPath, ticketCheck(recv));
 // the Resolver maps the ticket's disks to their volumes, a Journal per
@@ -56,12 +57,10 @@
 //     source when every connection is busy (an API call answers in
 //     milliseconds; a stream runs for minutes): exempt /migration/v1/ or
 //     count on the resume it triggers.
-//   - the receive side's ZeroAt belongs to the storage adapters (file:
-//     punch a hole; thin LV: BLKDISCARD, which a thin pool unmaps) — the
-//     extents room; without it zero chunks are written as zeros.
 //   - a delta pass cut half-way and begun again with a grown extent list
-//     (more written since) is refused as a conflict; accepting a superset
-//     of the half-received list would be safe.
+//     is refused as a conflict (a move's delta is taken with the VM
+//     stopped, so its list does not grow); accepting a superset of the
+//     half-received list would be safe.
 //   - the sender reads, hashes and compresses on one goroutine while the
 //     HTTP transport writes; a pool of compressors would raise the rate
 //     on compressible data with cores to spare.

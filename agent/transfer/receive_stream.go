@@ -170,9 +170,14 @@ func (s *stream) apply(f frame) error {
 		return fmt.Errorf("chunk at %d: its data does not match its SHA-256: %w", ch.Off, ErrBadStream)
 	}
 	var err error
-	if z, ok := s.vol.(ZeroWriterAt); ok && f.kind == frameZero {
+	switch z, ok := s.vol.(ZeroWriterAt); {
+	case f.kind == frameZero && s.h.Base == "":
+		// A pass on a fresh volume: it reads zeros there already, and a
+		// thin one stays unallocated. (A chunk of this pass written before
+		// a crash held the same zeros: the source is a snapshot.)
+	case f.kind == frameZero && ok:
 		err = z.ZeroAt(ch.Off, ch.Len)
-	} else {
+	default:
 		_, err = s.vol.WriteAt(data, ch.Off)
 	}
 	if err != nil {

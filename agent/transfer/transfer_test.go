@@ -86,21 +86,26 @@ func checkProgress(t *testing.T, side string, ps []Progress, total int64) {
 	}
 }
 
-// TestSparseTarget: what was not sent stays a hole on a file target, and
-// zero chunks punch holes where the volume can.
+// TestSparseTarget: what was not sent stays a hole on a file target;
+// zero chunks are not written on a fresh volume, and punch holes in a
+// delta where the volume can.
 func TestSparseTarget(t *testing.T) {
 	r := newRig(t, ReceiverConfig{})
-	d := r.disk("1", testSize)
-	d.zeroAt = true
+	d := r.disk("1", testSize) // without ZeroAt: zeros would be written
 	ext := []Extent{{0, 256 << 10}, {1 << 20, 256 << 10}}
 	src := newSource(t, testSize, ext, random, 2)
+	// Allocated zeros in the source: sent as markers, not written.
+	src.change(t, []Extent{{2 << 20, 1 << 20}}, zeros, 0)
+	ext = append(ext, Extent{2 << 20, 1 << 20})
 	if _, err := Send(context.Background(), src.open(t), ext, r.target("1", nil), testOptions("precopy", "")); err != nil {
 		t.Fatal(err)
 	}
+	sameContent(t, src.path, d.path)
 	if got := allocated(t, d.path); got > 600<<10 {
-		t.Fatalf("the target holds %d bytes for 512 KiB sent", got)
+		t.Fatalf("the target holds %d bytes for 512 KiB of data", got)
 	}
 	// The guest zeroes the first range; the delta punches it out.
+	d.zeroAt = true
 	src.change(t, ext[:1], zeros, 0)
 	if _, err := Send(context.Background(), src.open(t), ext[:1], r.target("1", nil), testOptions("delta", "precopy")); err != nil {
 		t.Fatal(err)
