@@ -45,12 +45,17 @@
 // when the volume offers it (host.VolumeWriter: a hole punched, a thin
 // LV's range unmapped), else written as zeros.
 //
-// Mounting (the migrate room): mux.Handle(DiskPath, ticketCheck(recv));
-// the Resolver maps the ticket's disks to their volumes, a Journal per
-// disk kept in the vm_migrate_in operation (State is JSON), Progress into
-// the operation's bytes, rate and ETA; the source side builds its Target
-// with NewHTTPTarget and calls Send per pass. Receiver.Have answers the
-// migration's state endpoint without disturbing a running stream.
+// Mounting (the migrate room): the /migration/v1/ handler checks the
+// ticket, puts it in the request's context and hands PUT and GET of
+// DiskPath to the Receiver; the Resolver finds the ticket's disk in that
+// context and gives its volume (host.Extents' Writer is a Volume with
+// ZeroAt), its size, a Journal kept with the vm_migrate_in operation
+// (State is JSON) and Progress into the operation's bytes, rate and ETA.
+// The source opens the snapshot (pre-copy: its Allocated extents, base
+// "") or the stopped disk (delta: Changed(snapshot, disk), base the
+// pre-copy), and calls Send with NewHTTPTarget; host.Extent converts to
+// Extent as is. Receiver.Have answers the migration's state endpoint
+// without disturbing a running stream.
 //
 // TODO (left for the migrate room and after):
 //   - agent/connlimit cuts the longest-active request of the biggest
