@@ -66,8 +66,9 @@
 //     is refused as a conflict (a move's delta is taken with the VM
 //     stopped, so its list does not grow); accepting a superset of the
 //     half-received list would be safe.
-//   - the sender reads, hashes and compresses on one goroutine while the
-//     HTTP transport writes; a pool of compressors would raise the rate
-//     on compressible data with cores to spare.
-//   - Progress.Rate is the average since the call began, not a window.
+//   - a pass hashes and compresses on one goroutine (reading ahead on a
+//     second, the HTTP transport writing on a third): about one core per
+//     disk moving, deliberately, as the guests on the host need theirs.
+//     A pool of compressors would raise the rate on compressible data
+//     where the link is faster than one core's zstd (~10 Gbit/s).
 package transfer
