@@ -56,7 +56,8 @@ type Options struct {
 	// Backoff is the first wait before sending again (default 200 ms),
 	// doubled per failure in a row up to MaxBackoff (default 15 s).
 	Backoff, MaxBackoff time.Duration
-	Log                 *slog.Logger
+	// Log gets a warning per failed stream (default: discarded).
+	Log *slog.Logger
 }
 
 // DefaultChunkSize is 4 MiB: a thin pool's or btrfs's allocation unit
