@@ -76,7 +76,7 @@ test: build test-deps
 	XENAGENT_LIBVIRTD_RESTART=1 $(GO) test -count=1 -run TestReconnectAfterLibvirtdRestart -v ./hypervisor/
 	./deploy/test/python-client.sh
 	$(GO) build -o bin/xenagent-bench ./cmd/xenagent-bench
-	bin/xenagent-bench -rounds 50 -ops 1000 -vms 2000 -image-gib 1 -net-seconds 2 > /dev/null || [ $$? -eq 3 ]
+	bin/xenagent-bench -rounds 50 -ops 1000 -vms 2000 -image-gib 1 -net-seconds 2 -transfer-gib 1 -transfer-data-mib 64 -transfer-delta-mib 16 > /dev/null || [ $$? -eq 3 ]
 	$(MAKE) fresh-root
 	$(MAKE) lab-test
 
