@@ -15,6 +15,9 @@ import (
 const (
 	TicketIssued    = "issued"
 	TicketReceiving = "receiving"
+	// TicketPreparing: the source asked for the domain; the incoming
+	// operation defines it and sets prepared.
+	TicketPreparing = "preparing"
 	TicketPrepared  = "prepared"
 	TicketCommitted = "committed"
 	TicketAborted   = "aborted"

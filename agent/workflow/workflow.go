@@ -37,6 +37,10 @@ type Config struct {
 	// Formatter makes the filesystem a disk_create asks for (format.go);
 	// nil: such a disk_create fails.
 	Formatter host.Formatter
+	// Peer and Sender reach a target agent for vm_migrate (migrate.go);
+	// nil: such an operation fails at its first step.
+	Peer   Peer
+	Sender DiskSender
 }
 
 // Workflows runs the steps; New registers them with the engine.

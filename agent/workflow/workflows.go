@@ -115,6 +115,7 @@ func (s *Workflows) registerWorkflows() {
 	s.registerFirewall()
 	s.registerPause()
 	s.registerISO()
+	s.registerMigrate() // migrate_out.go, migrate_in.go
 	s.eng.OnFinish(s.afterOperation)
 }
 
