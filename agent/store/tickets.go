@@ -55,11 +55,12 @@ type Ticket struct {
 	// Ready says the transfer's volumes are made: data may arrive.
 	Ready bool `json:"ready,omitempty"`
 	// Have is, per disk id, how many bytes from its start arrived and
-	// were written: where a resumed copy goes on.
-	Have        map[int64]int64 `json:"have,omitempty"`
-	Why         string          `json:"why,omitempty"` // why it was aborted
-	DateCreated time.Time       `json:"date_created"`
-	DateUpdated time.Time       `json:"date_updated"`
+	// were written in pass Pass: where a resumed copy of that pass goes on.
+	Have        map[int64]int64  `json:"have,omitempty"`
+	Pass        map[int64]string `json:"pass,omitempty"`
+	Why         string           `json:"why,omitempty"` // why it was aborted
+	DateCreated time.Time        `json:"date_created"`
+	DateUpdated time.Time        `json:"date_updated"`
 }
 
 // TicketDisk is a disk a ticket admits, by id, of at most SizeMB.
@@ -93,6 +94,7 @@ func (t Ticket) clone() Ticket {
 	t.Disks = slices.Clone(t.Disks)
 	t.Ifaces = slices.Clone(t.Ifaces)
 	t.Have = maps.Clone(t.Have)
+	t.Pass = maps.Clone(t.Pass)
 	return t
 }
 

@@ -295,3 +295,7 @@ func abandonMigrateIn(tx *store.Tx, op store.Operation) {
 		tx.DeleteVM(v.ID)
 	}
 }
+
+// VolumePath is where the storage keeps volume name (the target writes
+// incoming data there).
+func (s *Workflows) VolumePath(name string) string { return s.vols.Path(name) }
