@@ -245,12 +245,12 @@ func (s *Service) IssueTicket(ctx context.Context, c *Caller, spec TicketSpec) (
 			return Errorf(ObjVM, KindDuplicate, "vm_id: vm %d exists on this host or another ticket admits it", spec.VMID)
 		}
 		var diskMB int64
-		free := tx.HasDisk
+		taken := tx.HasDisk
 		if s.wf != nil {
-			free = s.wf.Taken().DiskIDFree(tx) // a volume of that name on the storage
+			taken = s.wf.Taken().DiskIDFree(tx) // NextID's test: a record, or a volume of that name
 		}
 		for n, d := range spec.Disks {
-			if tx.HasDisk(d.ID) || res.disks[d.ID] || (s.wf != nil && !free(d.ID)) {
+			if taken(d.ID) || res.disks[d.ID] {
 				return Errorf(ObjDisk, KindDuplicate, "disks[%d].id: disk %d exists on this host or another ticket admits it", n, d.ID)
 			}
 			diskMB += d.SizeMB

@@ -46,8 +46,8 @@ func (s *Workflows) migTarget(r *ops.Run) (Target, error) {
 	return t, nil
 }
 
-// bundle reads the records that move with VM vmID.
-func (s *Workflows) bundle(vmID int64) (Bundle, error) {
+// Bundle reads the records that move with VM vmID.
+func (s *Workflows) Bundle(vmID int64) (Bundle, error) {
 	b := Bundle{Version: BundleVersion}
 	var err error
 	s.st.View(func(tx *store.Tx) {
@@ -87,7 +87,7 @@ func (s *Workflows) migBegin(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
-	b, err := s.bundle(r.Op().VMID)
+	b, err := s.Bundle(r.Op().VMID)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func (s *Workflows) migAbortTarget(ctx context.Context, r *ops.Run) error {
 
 // migDisks are the VM's disks: id, volume, size.
 func (s *Workflows) migDisks(vmID int64) ([]store.Disk, error) {
-	b, err := s.bundle(vmID)
+	b, err := s.Bundle(vmID)
 	return b.Disks, err
 }
 

@@ -1,0 +1,388 @@
+package migration_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/api/migration"
+	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/ipam"
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/workflow"
+	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/storage/file"
+)
+
+var _ migration.Target = (*service.Service)(nil)
+
+// agent is one agent in this process: libvirt's test driver, the file
+// backend in its own directory, its own state, and the migration
+// endpoints served over loopback.
+type agent struct {
+	t    *testing.T
+	name string
+	st   *store.Store
+	eng  *ops.Engine
+	hv   *hypervisor.Driver
+	vols *file.Backend
+	wf   *workflow.Workflows
+	svc  *service.Service
+	url  string
+	acct int64
+	stop func()
+}
+
+type freeMem struct{ host.Node }
+
+func (f freeMem) NodeInfo(ctx context.Context) (host.NodeInfo, error) {
+	n, err := f.Node.NodeInfo(ctx)
+	n.MemoryFree = 8 << 30
+	return n, err
+}
+
+var operator = &service.Caller{Operator: true, Handle: "OPERATOR"}
+
+func newAgent(t *testing.T, name string) *agent {
+	t.Helper()
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("agent", name)
+	}
+	st, err := store.Open(filepath.Join(dir, "state.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeXML := filepath.Join(dir, "node.xml")
+	if err := os.WriteFile(nodeXML, []byte("<node/>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + nodeXML, CommandTimeout: time.Minute}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vols, err := file.New(filepath.Join(dir, "disks"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
+	net := workflow.Network{Bridge: "xabr0", V4: &v4}
+	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
+	client := migration.NewClient(nil)
+	client.Segment = 1 << 20 // several segments per disk
+	wf := workflow.New(workflow.Config{DatacenterID: 1, Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 1, Reboot: time.Second},
+		Network: net, Peer: client, Sender: client}, st, eng, hv, vols, log)
+	svc := service.New(service.Config{Version: "test", Datacenter: service.Datacenter{ID: 1},
+		Limits:  service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 1 << 16, MaxBandwidth: 1e10, DefaultQuotaMB: 1 << 16},
+		Network: net}, st, eng, wf, log)
+	// libvirt's test driver reports no free memory on a node without
+	// cells: this host has 8 GiB.
+	svc.SetHostSources(service.HostSources{Node: freeMem{hv}, Pool: vols})
+	acct, err := svc.EnsureAccount("ALICE", "Alice", service.HashKey("alice-key-0123456789abcd"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 8}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(migration.New(svc, migration.Config{}, log))
+	ctx, cancel := context.WithCancel(context.Background())
+	eng.Start(ctx)
+	a := &agent{t: t, name: name, st: st, eng: eng, hv: hv, vols: vols, wf: wf, svc: svc, url: srv.URL, acct: acct}
+	a.stop = func() {
+		srv.Close()
+		cancel()
+		eng.Wait()
+		if err := st.Check(); err != nil {
+			t.Error(err)
+		}
+		st.Close()
+		hv.Close()
+	}
+	t.Cleanup(a.stop)
+	return a
+}
+
+// done waits for operations to finish and fails unless all are DONE.
+func (a *agent) done(ops ...service.Operation) {
+	a.t.Helper()
+	for _, o := range ops {
+		if got := a.wait(o.ID); got.Step != store.StepDone {
+			a.t.Fatalf("%s: operation %d (%s) ended %s: %s", a.name, got.ID, got.Type, got.Step, got.LastError)
+		}
+	}
+}
+
+func (a *agent) wait(id int64) store.Operation {
+	a.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var o store.Operation
+		a.st.View(func(tx *store.Tx) { o, _ = tx.Operation(id) })
+		if o.Finished() {
+			return o
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("%s: operation %d (%s) still %s at %d: %s", a.name, id, o.Type, o.Step, o.Cursor, o.LastError)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// createVM makes a running VM with a system disk and a 4 MB data disk.
+func (a *agent) createVM() int64 {
+	a.t.Helper()
+	var image int64
+	a.st.View(func(tx *store.Tx) { tx.EachImage(func(i *store.Image) bool { image = i.DiskID; return false }) })
+	ops, err := a.svc.CreateVMFrom(context.Background(), operator, service.VMCreateFrom{
+		VMSpec:    service.VMSpec{DatacenterID: 1, Hostname: "mover"},
+		SrcDiskID: image,
+		DataDisks: []service.DataDisk{{Name: "data", SizeMB: 4}},
+		Options:   service.CallOptions{AccountID: a.acct},
+	})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.done(ops...)
+	return ops[len(ops)-1].VMID
+}
+
+// vm reads VM id's records: the VM, its disks and ifaces.
+func (a *agent) vm(id int64) (store.VM, []store.Disk, []store.Iface, []store.IP, bool) {
+	var v store.VM
+	var disks []store.Disk
+	var ifaces []store.Iface
+	var ips []store.IP
+	var ok bool
+	a.st.View(func(tx *store.Tx) {
+		if v, ok = tx.VM(id); !ok {
+			return
+		}
+		for _, d := range v.DiskIDs {
+			x, _ := tx.Disk(d)
+			disks = append(disks, x)
+		}
+		for _, i := range v.IfaceIDs {
+			x, _ := tx.Iface(i)
+			ifaces = append(ifaces, x)
+			for _, ipID := range x.IPIDs {
+				ip, _ := tx.IP(ipID)
+				ips = append(ips, ip)
+			}
+		}
+	})
+	return v, disks, ifaces, ips, ok
+}
+
+// ticketFor asks agent a for a ticket admitting what src holds of vm.
+func (a *agent) ticketFor(src *agent, vmID int64) string {
+	a.t.Helper()
+	v, disks, ifaces, ips, _ := src.vm(vmID)
+	spec := service.TicketSpec{AccountID: v.AccountID, VMID: v.ID, MemoryMB: v.Memory, Cores: v.Cores}
+	for _, d := range disks {
+		spec.Disks = append(spec.Disks, store.TicketDisk{ID: d.ID, SizeMB: d.SizeMB})
+	}
+	for n, i := range ifaces {
+		spec.Ifaces = append(spec.Ifaces, service.TicketIfaceSpec{ID: i.ID, Addr: ips[n].Addr, SameNetwork: true})
+	}
+	g, err := a.svc.IssueTicket(context.Background(), operator, spec)
+	if err != nil {
+		a.t.Fatalf("%s: ticket: %v", a.name, err)
+	}
+	return g.Ticket
+}
+
+// write puts recognisable data in a disk's volume.
+func (a *agent) write(d store.Disk, seed byte) {
+	a.t.Helper()
+	f, err := os.OpenFile(a.vols.Path(d.Volume), os.O_WRONLY, 0)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer f.Close()
+	block := make([]byte, 64<<10)
+	for i := range block {
+		block[i] = seed + byte(i%251)
+	}
+	for _, off := range []int64{0, 1<<20 + 4096, 3<<20 - 100} {
+		if _, err := f.WriteAt(block, off); err != nil {
+			a.t.Fatal(err)
+		}
+	}
+}
+
+func (a *agent) sum(d store.Disk) string {
+	a.t.Helper()
+	f, err := os.Open(a.vols.Path(d.Volume))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		a.t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// left are what agent a holds of vm: records, volumes, a domain.
+func (a *agent) left(vmID int64, disks []store.Disk) []string {
+	var out []string
+	if _, _, _, _, ok := a.vm(vmID); ok {
+		out = append(out, "vm record")
+	}
+	for _, d := range disks {
+		if ok, _ := a.vols.Exists(context.Background(), d.Volume); ok {
+			out = append(out, "volume "+d.Volume)
+		}
+		if _, ok := a.disk(d.ID); ok {
+			out = append(out, "disk record "+d.Volume)
+		}
+	}
+	if st, _ := a.hv.State(context.Background(), workflow.DomainName(vmID)); st.Exists {
+		out = append(out, "domain")
+	}
+	vs, _ := a.vols.List(context.Background())
+	for _, v := range vs {
+		if len(v.Name) > 7 && v.Name[:7] == "xa-mig-" {
+			out = append(out, "snapshot "+v.Name)
+		}
+	}
+	return out
+}
+
+func (a *agent) disk(id int64) (store.Disk, bool) {
+	var d store.Disk
+	var ok bool
+	a.st.View(func(tx *store.Tx) { d, ok = tx.Disk(id) })
+	return d, ok
+}
+
+func (a *agent) running(vmID int64) bool {
+	st, err := a.hv.State(context.Background(), workflow.DomainName(vmID))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return st.Running
+}
+
+// move moves vm from src to dst and checks that it is on dst only, with
+// the same records and data.
+func move(t *testing.T, src, dst *agent, vmID int64) {
+	t.Helper()
+	v, disks, ifaces, ips, _ := src.vm(vmID)
+	sums := map[int64]string{}
+	for _, d := range disks {
+		sums[d.ID] = src.sum(d)
+	}
+	ticket := dst.ticketFor(src, vmID)
+	op, err := src.svc.MigrateVM(context.Background(), operator, vmID, service.MigrateSpec{Target: dst.url, Ticket: ticket}, service.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.done(op)
+	if left := src.left(vmID, disks); len(left) > 0 {
+		t.Fatalf("%s still holds %v after the move", src.name, left)
+	}
+	var in store.Operation
+	dst.st.View(func(tx *store.Tx) {
+		tx.EachOperation(func(o *store.Operation) bool {
+			if o.Type == "vm_migrate_in" && o.VMID == vmID {
+				in = *o
+			}
+			return true
+		})
+	})
+	if got := dst.wait(in.ID); got.Step != store.StepDone {
+		t.Fatalf("%s: vm_migrate_in ended %s: %s", dst.name, got.Step, got.LastError)
+	}
+	nv, ndisks, nifaces, nips, ok := dst.vm(vmID)
+	if !ok || nv.State != store.VMRunning || !dst.running(vmID) {
+		t.Fatalf("%s: vm %d: %+v, running %v; want it running", dst.name, vmID, nv, ok && dst.running(vmID))
+	}
+	if nv.Memory != v.Memory || nv.Cores != v.Cores || nv.Hostname != v.Hostname || len(ndisks) != len(disks) {
+		t.Fatalf("%s: vm %+v, want %+v", dst.name, nv, v)
+	}
+	for i, d := range ndisks {
+		if d.ID != disks[i].ID || d.State != store.DiskCreated || d.SizeMB != disks[i].SizeMB {
+			t.Fatalf("%s: disk %+v, want %+v created", dst.name, d, disks[i])
+		}
+		if got := dst.sum(d); got != sums[d.ID] {
+			t.Fatalf("%s: disk %d's content %s, want %s", dst.name, d.ID, got, sums[d.ID])
+		}
+	}
+	if len(nifaces) != 1 || nifaces[0].MAC != ifaces[0].MAC || nifaces[0].Bandwidth != ifaces[0].Bandwidth || nifaces[0].State != store.IfaceUsed {
+		t.Fatalf("%s: ifaces %+v, want %+v", dst.name, nifaces, ifaces)
+	}
+	if len(nips) != 1 || nips[0].Addr != ips[0].Addr || nips[0].ID != ips[0].ID {
+		t.Fatalf("%s: ips %+v, want %+v", dst.name, nips, ips)
+	}
+}
+
+// A running VM with a data disk moves to another agent and back: each
+// time it runs on the target only, with the same ids, MAC, address and
+// the same bytes on every disk, and the source holds nothing of it.
+func TestMoveAndBack(t *testing.T) {
+	a, b := newAgent(t, "a"), newAgent(t, "b")
+	vmID := a.createVM()
+	_, disks, _, _, _ := a.vm(vmID)
+	a.write(disks[1], 7)
+	a.write(disks[0], 3)
+	move(t, a, b, vmID)
+	_, disks, _, _, _ = b.vm(vmID)
+	b.write(disks[1], 11) // changed on b: the way back carries it
+	move(t, b, a, vmID)
+}
+
+// A ticket admits one transfer: a second begin with other records is
+// refused; the same begin again answers the same operation.
+func TestTicketOneTime(t *testing.T) {
+	a, b := newAgent(t, "a"), newAgent(t, "b")
+	vmID := a.createVM()
+	ticket := b.ticketFor(a, vmID)
+	bundle, err := a.wf.Bundle(vmID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := migration.NewClient(nil)
+	tg := workflow.Target{URL: b.url, Ticket: ticket}
+	first, err := c.Begin(context.Background(), tg, bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Begin(context.Background(), tg, bundle)
+	if err != nil || again.OpID != first.OpID {
+		t.Fatalf("begin again: %+v, %v; want operation %d", again, err, first.OpID)
+	}
+	bundle.VM.Hostname = "other"
+	if _, err := c.Begin(context.Background(), tg, bundle); err == nil {
+		t.Fatal("a second transfer on one ticket was begun")
+	}
+	if _, err := c.State(context.Background(), workflow.Target{URL: b.url, Ticket: "not-a-ticket"}); err == nil {
+		t.Fatal("a wrong ticket was answered")
+	}
+	// Aborted, it removes what begin made; a commit is then refused.
+	if _, err := c.Abort(context.Background(), tg, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.wait(first.OpID); got.Step != store.StepError {
+		t.Fatalf("vm_migrate_in ended %s, want ERROR after the abort", got.Step)
+	}
+	if _, err := c.Commit(context.Background(), tg, true); err == nil {
+		t.Fatal("committed after the abort")
+	}
+	_, disks, _, _, _ := a.vm(vmID)
+	if left := b.left(vmID, disks); len(left) > 0 {
+		t.Fatalf("b holds %v after the abort", left)
+	}
+}
