@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +43,13 @@ type agent struct {
 	url  string
 	acct int64
 	stop func()
+	// gate, when set, sees every request to the endpoints first; false:
+	// it answered (the request goes no further).
+	gate atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
 }
+
+// setGate installs fn as a's gate.
+func (a *agent) setGate(fn func(w http.ResponseWriter, r *http.Request) bool) { a.gate.Store(&fn) }
 
 type freeMem struct{ host.Node }
 
@@ -95,10 +104,17 @@ func newAgent(t *testing.T, name string) *agent {
 	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 8}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(migration.New(svc, migration.Config{}, log))
+	a := &agent{t: t, name: name}
+	h := migration.New(svc, migration.Config{}, log)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g := a.gate.Load(); g != nil && !(*g)(w, r) {
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	eng.Start(ctx)
-	a := &agent{t: t, name: name, st: st, eng: eng, hv: hv, vols: vols, wf: wf, svc: svc, url: srv.URL, acct: acct}
+	a.st, a.eng, a.hv, a.vols, a.wf, a.svc, a.url, a.acct = st, eng, hv, vols, wf, svc, srv.URL, acct
 	a.stop = func() {
 		srv.Close()
 		cancel()
@@ -384,5 +400,158 @@ func TestTicketOneTime(t *testing.T) {
 	_, disks, _, _, _ := a.vm(vmID)
 	if left := b.left(vmID, disks); len(left) > 0 {
 		t.Fatalf("b holds %v after the abort", left)
+	}
+}
+
+// migrate submits vm's move from src to dst and returns the operation.
+func migrate(t *testing.T, src, dst *agent, vmID int64) service.Operation {
+	t.Helper()
+	ticket := dst.ticketFor(src, vmID)
+	op, err := src.svc.MigrateVM(context.Background(), operator, vmID, service.MigrateSpec{Target: dst.url, Ticket: ticket}, service.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op
+}
+
+// incoming is dst's vm_migrate_in of vm.
+func (a *agent) incoming(vmID int64) store.Operation {
+	var in store.Operation
+	a.st.View(func(tx *store.Tx) {
+		tx.EachOperation(func(o *store.Operation) bool {
+			if o.Type == "vm_migrate_in" && o.VMID == vmID {
+				in = *o
+			}
+			return true
+		})
+	})
+	return in
+}
+
+// stayed checks the VM runs on src only, whole, and dst holds nothing.
+func stayed(t *testing.T, src, dst *agent, vmID int64) {
+	t.Helper()
+	v, disks, _, _, ok := src.vm(vmID)
+	if !ok || !src.running(vmID) || v.State != store.VMRunning {
+		t.Fatalf("%s: vm %d %+v, running %v: want it running here still", src.name, vmID, v, ok && src.running(vmID))
+	}
+	for _, d := range disks {
+		if d.State != store.DiskCreated {
+			t.Fatalf("%s: disk %+v, want created", src.name, d)
+		}
+	}
+	if in := dst.incoming(vmID); in.ID != 0 {
+		if got := dst.wait(in.ID); got.Step == store.StepDone {
+			t.Fatalf("%s: vm_migrate_in DONE, and the vm runs on %s too", dst.name, src.name)
+		}
+	}
+	if left := dst.left(vmID, disks); len(left) > 0 {
+		t.Fatalf("%s holds %v", dst.name, left)
+	}
+	var snaps []string
+	vs, _ := src.vols.List(context.Background())
+	for _, x := range vs {
+		if strings.HasPrefix(x.Name, "xa-mig-") {
+			snaps = append(snaps, x.Name)
+		}
+	}
+	if len(snaps) > 0 {
+		t.Fatalf("%s keeps the migration snapshots %v", src.name, snaps)
+	}
+}
+
+// Before handover, any failure rolls back: the target aborts and removes
+// what it made, the snapshots go, the VM runs again on the source.
+func TestRollbackBeforeHandover(t *testing.T) {
+	for _, call := range []string{"begin", "disk/", "prepare"} {
+		t.Run(call, func(t *testing.T) {
+			a, b := newAgent(t, "a"), newAgent(t, "b")
+			vmID := a.createVM()
+			b.setGate(func(w http.ResponseWriter, r *http.Request) bool {
+				if strings.HasPrefix(strings.TrimPrefix(r.URL.Path, migration.Prefix), call) {
+					http.Error(w, `{"error":"refused by the test"}`, http.StatusBadRequest)
+					return false
+				}
+				return true
+			})
+			op := migrate(t, a, b, vmID)
+			if got := a.wait(op.ID); got.Step != store.StepError || !strings.Contains(got.LastError, "refused by the test") {
+				t.Fatalf("vm_migrate ended %s: %s; want ERROR naming the refusal", got.Step, got.LastError)
+			}
+			stayed(t, a, b, vmID)
+		})
+	}
+}
+
+// The target aborts (its operator, its idle timer) after prepared and
+// before the commit: the commit is refused as aborted, and the source,
+// sure the target never commits now, runs the VM again. Never both.
+func TestTargetAbortsBeforeCommit(t *testing.T) {
+	a, b := newAgent(t, "a"), newAgent(t, "b")
+	vmID := a.createVM()
+	var ticket atomic.Value
+	b.setGate(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/commit") {
+			secret := strings.TrimPrefix(r.Header.Get("Authorization"), "Ticket ")
+			ticket.Store(secret)
+			if _, err := b.svc.MigrationAbort(r.Context(), secret, "the target's operator"); err != nil {
+				t.Errorf("abort: %v", err)
+			}
+		}
+		return true
+	})
+	op := migrate(t, a, b, vmID)
+	if got := a.wait(op.ID); got.Step != store.StepError || !strings.Contains(got.LastError, "aborted") {
+		t.Fatalf("vm_migrate ended %s: %s; want ERROR, the target aborted", got.Step, got.LastError)
+	}
+	stayed(t, a, b, vmID)
+}
+
+// The target cannot be reached once the source handed over: the source
+// keeps asking, the VM stopped on both hosts (operation.info says why),
+// until the target answers; then the VM runs there only.
+func TestTargetUnreachableAtHandover(t *testing.T) {
+	a, b := newAgent(t, "a"), newAgent(t, "b")
+	vmID := a.createVM()
+	var refused atomic.Int32
+	b.setGate(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/commit") && refused.Add(1) <= 2 {
+			// As a dead peer: the connection closes with no answer.
+			if hj, ok := w.(http.Hijacker); ok {
+				if c, _, err := hj.Hijack(); err == nil {
+					c.Close()
+					return false
+				}
+			}
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return false
+		}
+		return true
+	})
+	op := migrate(t, a, b, vmID)
+	deadline := time.Now().Add(30 * time.Second)
+	for refused.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the commit was never asked twice")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var o store.Operation
+	a.st.View(func(tx *store.Tx) { o, _ = tx.Operation(op.ID) })
+	if o.Finished() || !strings.Contains(o.LastError, "retrying") {
+		t.Fatalf("vm_migrate %s: %q; want it running, saying it retries", o.Step, o.LastError)
+	}
+	if a.running(vmID) {
+		t.Fatal("the vm runs on the source while the commit is unanswered")
+	}
+	if got := a.wait(op.ID); got.Step != store.StepDone {
+		t.Fatalf("vm_migrate ended %s: %s", got.Step, got.LastError)
+	}
+	if got := b.wait(b.incoming(vmID).ID); got.Step != store.StepDone || !b.running(vmID) {
+		t.Fatalf("vm_migrate_in ended %s: %s; running %v", got.Step, got.LastError, b.running(vmID))
+	}
+	_, disks, _, _, _ := b.vm(vmID)
+	if left := a.left(vmID, disks); len(left) > 0 {
+		t.Fatalf("a holds %v", left)
 	}
 }
