@@ -84,6 +84,7 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.iso_attach":  f.vmISOAttach, // extension (iso.go)
 		"hosting.vm.iso_detach":  f.vmISODetach, // extension (iso.go)
 		"hosting.vm.boot_type":   f.vmBootType,  // extension (iso.go)
+		"hosting.vm.migrate":     f.vmMigrate,   // the seed's, operator key, {target, ticket} (migrate.go)
 		"hosting.iso.list":       f.isoList,     // extension (iso.go)
 
 		"hosting.vm.reset_password": f.vmResetPassword, // extension (credentials.go)
@@ -125,5 +126,6 @@ func (f *Face) table() map[string]method {
 		"hosting.snapshotprofile.info": f.snapshotProfileInfo,
 		"hosting.event.from":           f.eventFrom,
 		"hosting.host.info":            f.hostInfo,
+		"hosting.migration.ticket":     f.migrationTicket, // extension (migrate.go)
 	}
 }
