@@ -39,10 +39,11 @@ type Config struct {
 	// MaxBodyBytes bounds the JSON bodies (begin's records, the others'
 	// few fields); the disk stream is bounded by the disk's size.
 	MaxBodyBytes int64
-	// Guard, when set, is the listener's bad-key back-off: a source
-	// guessing tickets is slowed like one guessing API keys. It is
-	// called with the result of each ticket check.
-	Guard func(r *http.Request, ok bool) bool
+	// Guard, when set, runs each ticket's check under the listener's
+	// bad-key back-off (the Gandi face's KeyCheck): a source guessing
+	// tickets is slowed like one guessing API keys. A bad ticket is
+	// reported to it as service.ErrBadKey.
+	Guard func(r *http.Request, check func() error) error
 }
 
 // Handler serves /migration/v1/.
@@ -76,6 +77,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := strings.TrimPrefix(r.URL.Path, Prefix)
 	ctx := r.Context()
+	check := func() error {
+		if _, err := h.t.MigrationState(ctx, secret); err != nil {
+			if service.Classify(err).Kind == service.KindNoRight {
+				return service.ErrBadKey
+			}
+			return err
+		}
+		return nil
+	}
+	if err := h.guarded(r, check); err != nil {
+		if errors.Is(err, service.ErrBadKey) {
+			h.fail(w, r, "", service.Errorf(service.ObjMethod, service.KindNoRight, "ticket: unknown or expired ticket"))
+		} else {
+			h.fail(w, r, "", service.Errorf(service.ObjMethod, service.KindRateLimit, "ticket: %v", err))
+		}
+		return
+	}
 	var st workflow.PeerState
 	var err error
 	switch {
@@ -113,15 +131,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, secret, err)
 		return
 	}
-	h.guard(r, true)
 	writeJSON(w, http.StatusOK, st)
 }
 
-func (h *Handler) guard(r *http.Request, ok bool) bool {
+func (h *Handler) guarded(r *http.Request, check func() error) error {
 	if h.cfg.Guard == nil {
-		return true
+		return check()
 	}
-	return h.cfg.Guard(r, ok)
+	return h.cfg.Guard(r, check)
 }
 
 // decode reads a bounded JSON body; an empty one is the zero value.
@@ -154,7 +171,9 @@ func status(e *service.Error) int {
 		return http.StatusConflict
 	case service.KindQuota:
 		return http.StatusInsufficientStorage
-	case service.KindBusy, service.KindUnavailable, service.KindTimeout, service.KindRateLimit:
+	case service.KindRateLimit:
+		return http.StatusTooManyRequests
+	case service.KindBusy, service.KindUnavailable, service.KindTimeout:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -164,12 +183,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, secret string, er
 	e := service.Classify(err)
 	code := status(e)
 	body := errorBody{Error: e.Msg}
-	if code == http.StatusForbidden && e.Kind == service.KindNoRight {
-		if !h.guard(r, false) {
-			http.Error(w, "too many bad tickets", http.StatusTooManyRequests)
-			return
-		}
-	}
 	if code == http.StatusConflict && secret != "" {
 		if st, serr := h.t.MigrationState(r.Context(), secret); serr == nil {
 			body.Phase = st.Phase
