@@ -208,7 +208,21 @@ func (s *Service) hostRoom(ctx context.Context) (memMB, diskMB int64, err error)
 	if err != nil {
 		return 0, 0, Errorf(ObjMethod, KindConflict, "disks: reading the storage's free room: %v", err)
 	}
-	return n.MemoryFree >> 20, p.Free >> 20, nil
+	free := n.MemoryFree
+	if n.Hypervisor == "TEST" {
+		// libvirt's test driver reports a fixed few MB free whatever
+		// runs: its total less what its running VMs are given stands in.
+		free = n.MemoryTotal
+		s.st.View(func(tx *store.Tx) {
+			tx.EachVM(func(v *store.VM) bool {
+				if v.State == store.VMRunning || v.State == store.VMPaused {
+					free -= v.Memory << 20
+				}
+				return true
+			})
+		})
+	}
+	return free >> 20, p.Free >> 20, nil
 }
 
 // IssueTicket is hosting.migration.ticket: the operator key only.

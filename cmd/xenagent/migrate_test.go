@@ -1,0 +1,179 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/service"
+)
+
+// newMoveLab is newDriverLab (libvirt's test driver, the file backend)
+// with the operator key, which asks for tickets and moves VMs: one of
+// the two agents a move test runs.
+func newMoveLab(t *testing.T) *lab {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "disks"), 0o755)
+	l := &lab{t: t, dir: dir, port: freePort(t), bin: buildPlain(t), conf: filepath.Join(dir, "agent.toml")}
+	conf := fmt.Sprintf(`listen = "127.0.0.1:%d"
+state_dir = %q
+log_level = "debug"
+[libvirt]
+uri = "test:///default"
+[storage]
+backend = "file"
+dir = %q
+[network]
+bridge = "xabr0"
+wire = false
+sweep = false
+[network.ipv4]
+prefix = "10.77.0.0/24"
+[timeouts]
+stop = "2s"
+stop_messages = 2
+reboot = "2s"
+[demo]
+enabled = true
+[operator]
+key_sha256 = "%s"
+[[images]]
+label = "plain"
+size_mb = 8
+`, l.port, dir, filepath.Join(dir, "disks"), service.HashKey(operatorKey))
+	os.WriteFile(l.conf, []byte(conf), 0o644)
+	t.Cleanup(func() {
+		if l.agent != nil {
+			l.agent.cmd.Process.Kill()
+			l.agent.wait()
+		}
+		if t.Failed() && l.agent != nil {
+			t.Logf("agent %s log:\n%s", dir, l.agent.out)
+		}
+	})
+	return l
+}
+
+// asOperator calls method with the operator key.
+func (l *lab) asOperator(method string, params ...any) any {
+	l.t.Helper()
+	key := l.key
+	l.key = operatorKey
+	defer func() { l.key = key }()
+	return l.must(method, params...)
+}
+
+// volumeSum is the SHA-256 of disk id's volume file.
+func (l *lab) volumeSum(id int64) string {
+	l.t.Helper()
+	f, err := os.Open(filepath.Join(l.dir, "disks", fmt.Sprintf("xa-disk-%d.img", id)))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		l.t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// scribble writes recognisable data at a few places of disk id's volume.
+func (l *lab) scribble(id int64, seed byte) {
+	l.t.Helper()
+	f, err := os.OpenFile(filepath.Join(l.dir, "disks", fmt.Sprintf("xa-disk-%d.img", id)), os.O_WRONLY, 0)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer f.Close()
+	block := make([]byte, 100<<10)
+	for i := range block {
+		block[i] = seed ^ byte(i*7)
+	}
+	for _, off := range []int64{0, 3<<20 + 11, 7 << 20} {
+		if _, err := f.WriteAt(block, off); err != nil {
+			l.t.Fatal(err)
+		}
+	}
+}
+
+// moveVM moves vmID from src to dst through the Gandi face, as the
+// central tier would: a ticket from the target, the move on the source.
+// It checks the VM runs on dst only, with the same disks, bytes, MAC and
+// address, and that src holds nothing of it.
+func moveVM(t *testing.T, src, dst *lab, vmID int64) {
+	t.Helper()
+	info := src.must("hosting.vm.info", vmID).(map[string]any)
+	sums := map[int64]string{}
+	var disks []any
+	for _, d := range info["disks"].([]any) {
+		dm := d.(map[string]any)
+		id := dm["id"].(int64)
+		sums[id] = src.volumeSum(id)
+		disks = append(disks, map[string]any{"id": id, "size": dm["size"]})
+	}
+	var ifaces []any
+	iface := info["ifaces"].([]any)[0].(map[string]any)
+	ip := iface["ips"].([]any)[0].(map[string]any)
+	ifaces = append(ifaces, map[string]any{"id": iface["id"], "ip": ip["ip"], "same_network": true})
+	acct := src.must("hosting.account.info").(map[string]any)["id"]
+	ticket := dst.asOperator("hosting.migration.ticket", map[string]any{"account_id": acct, "vm_id": vmID,
+		"memory": info["memory"], "cores": info["cores"], "disks": disks, "ifaces": ifaces}).(map[string]any)["ticket"].(string)
+	target := fmt.Sprintf("http://127.0.0.1:%d", dst.port)
+	start := time.Now()
+	op := src.asOperator("hosting.vm.migrate", vmID, map[string]any{"target": target, "ticket": ticket}).(map[string]any)
+	if got := src.waitOp(op["id"]); got["step"] != "DONE" {
+		t.Fatalf("vm_migrate ended %v: %v", got["step"], got["last_error"])
+	}
+	t.Logf("moved vm %d in %s", vmID, time.Since(start).Round(time.Millisecond))
+	for _, o := range dst.settle() {
+		if o["step"] != "DONE" {
+			t.Fatalf("target: operation %v (%v) ended %v: %v", o["id"], o["type"], o["step"], o["last_error"])
+		}
+	}
+	if _, err := src.call("hosting.vm.info", vmID); err == nil {
+		t.Fatalf("the source still knows vm %d", vmID)
+	}
+	if disks := src.checkVolumes(); len(disks) != 0 { // every volume a record's, every record its volume
+		t.Fatalf("the source keeps disks %v", disks)
+	}
+	dst.checkVolumes()
+	moved := dst.must("hosting.vm.info", vmID).(map[string]any)
+	if moved["state"] != "running" || moved["memory"] != info["memory"] {
+		t.Fatalf("target: vm %v, want running with %v MB", moved, info["memory"])
+	}
+	miface := moved["ifaces"].([]any)[0].(map[string]any)
+	if miface["id"] != iface["id"] || miface["ips"].([]any)[0].(map[string]any)["ip"] != ip["ip"] {
+		t.Fatalf("target: iface %v, want %v", miface, iface)
+	}
+	for id, sum := range sums {
+		if got := dst.volumeSum(id); got != sum {
+			t.Fatalf("target: disk %d's content %s, want %s", id, got, sum)
+		}
+	}
+}
+
+// Two agent processes on this machine (libvirt's test driver, the file
+// backend, their own state and disks, the transfer over loopback): a
+// running VM with a data disk moves to the other agent and back, its
+// disks' bytes equal each way, and the host it left holds nothing of it.
+func TestMoveBetweenAgents(t *testing.T) {
+	a, b := newMoveLab(t), newMoveLab(t)
+	a.start("")
+	b.start("")
+	made := a.done("hosting.vm.create_from",
+		map[string]any{"datacenter_id": int64(1), "hostname": "mover", "memory": int64(256), "password": "first-boot-pass"},
+		map[string]any{"name": "sys"}, a.imageDisk())
+	vmID := made[2]["vm_id"].(int64)
+	data := a.done("hosting.disk.create", map[string]any{"datacenter_id": int64(1), "size": int64(16)})[0]["disk_id"].(int64)
+	a.done("hosting.vm.disk_attach", vmID, data, map[string]any{})
+	a.scribble(data, 0x5a)
+	moveVM(t, a, b, vmID)
+	b.scribble(data, 0xa5) // written on b: the way back carries it
+	moveVM(t, b, a, vmID)
+}
