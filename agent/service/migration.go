@@ -269,35 +269,8 @@ func (s *Service) IssueTicket(ctx context.Context, c *Caller, spec TicketSpec) (
 			}
 			diskMB += d.SizeMB
 		}
-		inUse := map[string]bool{}
-		tx.EachIP(func(ip *store.IP) bool { inUse[ip.Addr] = true; return true })
-		for n, i := range spec.Ifaces {
-			field := fmt.Sprintf("ifaces[%d]", n)
-			if tx.HasIface(i.ID) || res.ifaces[i.ID] {
-				return Errorf(ObjIface, KindDuplicate, "%s.id: iface %d exists on this host or another ticket admits it", field, i.ID)
-			}
-			ti := store.TicketIface{ID: i.ID, Version: i.Version}
-			if i.SameNetwork {
-				a, err := netip.ParseAddr(i.Addr)
-				if err != nil {
-					return Invalid(ObjIP, field+".ip", "%q is not an address", i.Addr)
-				}
-				pool := s.cfg.Network.V4
-				ti.Version = 4
-				if a.Is6() {
-					pool, ti.Version = s.cfg.Network.V6, 6
-				}
-				if pool == nil || !pool.Contains(a) {
-					return Invalid(ObjIP, field+".ip", "%s is not in this host's IPv%d pool: not the same network", a, ti.Version)
-				}
-				if inUse[a.String()] || res.addrs[a.String()] {
-					return Errorf(ObjIP, KindConflict, "%s.ip: %s is leased on this host or reserved by another ticket", field, a)
-				}
-				ti.Addr = a.String()
-			} else if (i.Version == 6 && s.cfg.Network.V6 == nil) || (i.Version == 4 && s.cfg.Network.V4 == nil) {
-				return Invalid(ObjIP, field+".ip_version", "no IPv%d pool is configured on this host", i.Version)
-			}
-			t.Ifaces = append(t.Ifaces, ti)
+		if t.Ifaces, err = s.ticketIfaces(tx, spec.Ifaces, res); err != nil {
+			return err
 		}
 		if spec.MemoryMB > memFree-res.memoryMB {
 			return Errorf(ObjVM, KindQuota, "memory: %d MB asked, %d MB free on this host (%d MB of it reserved by other tickets)", spec.MemoryMB, max(memFree-res.memoryMB, 0), res.memoryMB)
@@ -430,4 +403,41 @@ func (s *Service) MigrateVM(ctx context.Context, c *Caller, vmID int64, spec Mig
 		return opSpec{typ: "vm_migrate", vmID: vmID, keys: keys, input: workflow.VMMigrate{Target: spec.Target},
 			secrets: map[string]string{"ticket": spec.Ticket}, params: map[string]string{"target": spec.Target}, eta: 600}, nil
 	})
+}
+
+// ticketIfaces checks the ifaces a ticket admits: ids free here and in
+// no other live ticket, kept addresses in this host's pool and free.
+func (s *Service) ticketIfaces(tx *store.Tx, ifaces []TicketIfaceSpec, res reserved) ([]store.TicketIface, error) {
+	inUse := map[string]bool{}
+	tx.EachIP(func(ip *store.IP) bool { inUse[ip.Addr] = true; return true })
+	var out []store.TicketIface
+	for n, i := range ifaces {
+		field := fmt.Sprintf("ifaces[%d]", n)
+		if tx.HasIface(i.ID) || res.ifaces[i.ID] {
+			return nil, Errorf(ObjIface, KindDuplicate, "%s.id: iface %d exists on this host or another ticket admits it", field, i.ID)
+		}
+		ti := store.TicketIface{ID: i.ID, Version: i.Version}
+		if i.SameNetwork {
+			a, err := netip.ParseAddr(i.Addr)
+			if err != nil {
+				return nil, Invalid(ObjIP, field+".ip", "%q is not an address", i.Addr)
+			}
+			pool := s.cfg.Network.V4
+			ti.Version = 4
+			if a.Is6() {
+				pool, ti.Version = s.cfg.Network.V6, 6
+			}
+			if pool == nil || !pool.Contains(a) {
+				return nil, Invalid(ObjIP, field+".ip", "%s is not in this host's IPv%d pool: not the same network", a, ti.Version)
+			}
+			if inUse[a.String()] || res.addrs[a.String()] {
+				return nil, Errorf(ObjIP, KindConflict, "%s.ip: %s is leased on this host or reserved by another ticket", field, a)
+			}
+			ti.Addr = a.String()
+		} else if (i.Version == 6 && s.cfg.Network.V6 == nil) || (i.Version == 4 && s.cfg.Network.V4 == nil) {
+			return nil, Invalid(ObjIP, field+".ip_version", "no IPv%d pool is configured on this host", i.Version)
+		}
+		out = append(out, ti)
+	}
+	return out, nil
 }

@@ -61,6 +61,7 @@ func New(cfg Config, st *store.Store, eng *ops.Engine, hv host.Hypervisor, vols 
 	s := &Workflows{cfg: cfg, st: st, eng: eng, hv: hv, vols: vols, log: log}
 	s.wiring.kick = make(chan struct{}, 1)
 	s.registerWorkflows()
+	s.eng.OnFinish(s.afterOperation)
 	return s
 }
 

@@ -116,7 +116,6 @@ func (s *Workflows) registerWorkflows() {
 	s.registerPause()
 	s.registerISO()
 	s.registerMigrate() // migrate_out.go, migrate_in.go
-	s.eng.OnFinish(s.afterOperation)
 }
 
 // afterOperation re-reads the true state of the VM an operation worked
