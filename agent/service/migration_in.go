@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
@@ -306,8 +307,36 @@ func (s *Service) IncomingWritten(ctx context.Context, secret string, diskID int
 		if t.Have == nil {
 			t.Have, t.Pass = map[int64]int64{}, map[int64]string{}
 		}
+		more := have - t.Have[diskID]
+		if t.Pass[diskID] != pass {
+			more = have
+		}
 		t.Have[diskID], t.Pass[diskID], t.DateUpdated = have, pass, now()
 		tx.PutTicket(t)
+		// The operation shows what arrived (operation.info).
+		if op, ok := tx.Operation(t.OpID); ok && !op.Finished() {
+			p, err := ops.ProgressOf[workflow.VMMigrateInProgress](op)
+			if err != nil {
+				return err
+			}
+			p.Received += max(more, 0)
+			if p.Total == 0 {
+				for _, d := range t.Disks {
+					p.Total += 2 * d.SizeMB << 20
+				}
+			}
+			if el := time.Since(op.DateStart).Seconds(); el > 0 && !op.DateStart.IsZero() {
+				p.Rate = float64(p.Received) / el
+				if p.Rate > 0 {
+					p.ETA = int64(float64(p.Total-p.Received) / p.Rate)
+				}
+			}
+			if err := ops.PutProgress(&op, p); err != nil {
+				return err
+			}
+			op.ETA, op.DateUpdated = p.ETA, now()
+			tx.PutOperation(op)
+		}
 		return nil
 	})
 }

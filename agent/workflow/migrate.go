@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
 )
 
@@ -122,6 +123,39 @@ type VMMigrateProgress struct {
 	// Rate is bytes per second over the current pass; ETA seconds.
 	Rate float64 `json:"rate,omitempty"`
 	ETA  int64   `json:"eta,omitempty"`
+}
+
+// VMMigrateInProgress is what vm_migrate_in shows: the bytes received
+// (the source's calls record them), of at most Total, and the rate.
+type VMMigrateInProgress struct {
+	Received int64   `json:"bytes_received,omitempty"`
+	Total    int64   `json:"bytes_total,omitempty"`
+	Rate     float64 `json:"rate,omitempty"`
+	ETA      int64   `json:"eta,omitempty"`
+}
+
+// Transfer is a migration operation's progress as a client reads it:
+// bytes moved (sent on the source, received on the target) of at most
+// Total (every disk twice: precopy and delta), bytes per second, and
+// seconds left.
+type Transfer struct {
+	Bytes, Total int64
+	Rate         float64
+	ETA          int64
+}
+
+// TransferOf reads a migration operation's progress; ok is false for
+// any other operation.
+func TransferOf(op store.Operation) (Transfer, bool) {
+	switch op.Type {
+	case "vm_migrate":
+		p, err := ops.ProgressOf[VMMigrateProgress](op)
+		return Transfer{Bytes: p.Sent, Total: p.Total, Rate: p.Rate, ETA: p.ETA}, err == nil
+	case "vm_migrate_in":
+		p, err := ops.ProgressOf[VMMigrateInProgress](op)
+		return Transfer{Bytes: p.Received, Total: p.Total, Rate: p.Rate, ETA: p.ETA}, err == nil
+	}
+	return Transfer{}, false
 }
 
 // VMMigrateIn is vm_migrate_in's input: the ticket its transfer uses.

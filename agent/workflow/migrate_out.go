@@ -210,7 +210,10 @@ func (s *Workflows) migSend(pass string) func(ctx context.Context, r *ops.Run) e
 				last = time.Now()
 				p.Sent = base + sent
 				p.Rate, p.ETA = rate(p.Sent-base, p.Total-base, start)
-				_ = r.Update(func(tx *store.Tx, op *store.Operation) error { return ops.PutProgress(op, p) })
+				_ = r.Update(func(tx *store.Tx, op *store.Operation) error {
+					op.ETA = p.ETA
+					return ops.PutProgress(op, p)
+				})
 			})
 			if err != nil {
 				return errPeer(t, fmt.Sprintf("sending disk %d (%s)", d.ID, pass), err)

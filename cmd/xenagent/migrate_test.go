@@ -127,14 +127,25 @@ func moveVM(t *testing.T, src, dst *lab, vmID int64) {
 	target := fmt.Sprintf("http://127.0.0.1:%d", dst.port)
 	start := time.Now()
 	op := src.asOperator("hosting.vm.migrate", vmID, map[string]any{"target": target, "ticket": ticket}).(map[string]any)
-	if got := src.waitOp(op["id"]); got["step"] != "DONE" {
+	got := src.waitOp(op["id"])
+	if got["step"] != "DONE" {
 		t.Fatalf("vm_migrate ended %v: %v", got["step"], got["last_error"])
 	}
 	t.Logf("moved vm %d in %s", vmID, time.Since(start).Round(time.Millisecond))
+	if tr, _ := got["transfer"].(map[string]any); tr == nil || tr["bytes"].(int64) < int64(len(sums))<<20 {
+		t.Fatalf("vm_migrate's transfer %v: want the bytes sent", got["transfer"])
+	}
+	received := false
 	for _, o := range dst.settle() {
 		if o["step"] != "DONE" {
 			t.Fatalf("target: operation %v (%v) ended %v: %v", o["id"], o["type"], o["step"], o["last_error"])
 		}
+		if tr, _ := o["transfer"].(map[string]any); o["type"] == "vm_migrate_in" && tr != nil && tr["bytes"].(int64) > 0 {
+			received = true
+		}
+	}
+	if !received {
+		t.Fatal("target: no vm_migrate_in shows the bytes received")
 	}
 	if _, err := src.call("hosting.vm.info", vmID); err == nil {
 		t.Fatalf("the source still knows vm %d", vmID)
