@@ -129,6 +129,11 @@ func (s *Workflows) inUndoVolumes(ctx context.Context, r *ops.Run) error {
 		return err
 	}
 	var errs []error
+	if r.Op().VMID != 0 {
+		// The first step's undo runs last: a domain defined by a define
+		// step whose beginning the journal lost goes too.
+		errs = append(errs, s.undefineDomain(ctx, r))
+	}
 	for _, d := range t.Disks {
 		errs = append(errs, s.vols.Delete(ctx, VolumeName(d.ID), s.mark(r.Op().ID)))
 	}
