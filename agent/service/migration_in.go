@@ -209,6 +209,7 @@ func (s *Service) makeIncoming(tx *store.Tx, t *store.Ticket, b workflow.Bundle)
 	for _, d := range b.Disks {
 		d.State, d.Volume, d.DatacenterID, d.DateUpdated = store.DiskBeingMigrated, workflow.VolumeName(d.ID), s.cfg.Datacenter.ID, at
 		d.SnapshotProfile = 0 // profiles are per host; the operator sets one again
+		d.Source = 0          // the source's disk ids mean nothing here
 		if d.Type == store.DiskTypeImage {
 			d.Type = store.DiskTypeData
 		}

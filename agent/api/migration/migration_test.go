@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -553,5 +554,38 @@ func TestTargetUnreachableAtHandover(t *testing.T) {
 	_, disks, _, _, _ := b.vm(vmID)
 	if left := a.left(vmID, disks); len(left) > 0 {
 		t.Fatalf("a holds %v", left)
+	}
+}
+
+// A source that begins and then goes silent is not waited for forever:
+// after workflow.IdleAbort the target aborts on its own and removes what
+// begin made, and a commit arriving later is refused (the source then
+// runs the VM again: never both).
+func TestTargetAbortsIdleSource(t *testing.T) {
+	old := workflow.IdleAbort
+	workflow.IdleAbort = time.Second
+	t.Cleanup(func() { workflow.IdleAbort = old })
+	a, b := newAgent(t, "a"), newAgent(t, "b")
+	vmID := a.createVM()
+	ticket := b.ticketFor(a, vmID)
+	bundle, err := a.wf.Bundle(vmID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := migration.NewClient(nil)
+	tg := workflow.Target{URL: b.url, Ticket: ticket}
+	st, err := c.Begin(context.Background(), tg, bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.wait(st.OpID); got.Step != store.StepError || !strings.Contains(got.LastError, "silent") {
+		t.Fatalf("vm_migrate_in ended %s: %s; want ERROR, the source silent", got.Step, got.LastError)
+	}
+	if _, err := c.Commit(context.Background(), tg, true); !errors.Is(err, workflow.ErrPeerAborted) {
+		t.Fatalf("commit after the idle abort: %v, want aborted", err)
+	}
+	_, disks, _, _, _ := a.vm(vmID)
+	if left := b.left(vmID, disks); len(left) > 0 {
+		t.Fatalf("b holds %v", left)
 	}
 }
