@@ -207,6 +207,10 @@ const (
 	HeaderSHA256 = "X-Content-Sha256"
 )
 
+// MaxSegment bounds one PUT's body, which the target holds in memory to
+// check it before writing.
+const MaxSegment = 64 << 20
+
 // disk is PUT /migration/v1/disk/{id}?pass=P&offset=N: the body is the
 // disk's bytes from offset N of pass P, which must be where the target
 // says it holds that pass (offset 0 starts the pass again). This is the
@@ -258,19 +262,31 @@ func (h *Handler) disk(w http.ResponseWriter, r *http.Request, secret, rawID str
 	if st.Mode()&os.ModeDevice != 0 {
 		limit = 1 << 62 // a block device's Stat size is 0; writes past its end fail
 	}
-	sum := sha256.New()
-	// Only the precopy lands on a volume known to read zeros where
-	// nothing was written; a delta overwrites what the precopy wrote.
-	n, err := copyAt(f, offset, io.TeeReader(io.LimitReader(r.Body, limit+1), sum), pass == workflow.PassPrecopy)
+	// The segment is checked before any of it is written: a body cut
+	// short or damaged leaves the volume as it was (a precopy skips
+	// zeros, so garbage written there would never be overwritten).
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxSegment+1))
 	switch {
 	case err != nil:
 		h.fail(w, r, secret, service.Errorf(service.ObjDisk, service.KindUnavailable, "disk %d: receiving: %v", id, err))
 		return
-	case n > limit:
+	case int64(len(body)) > MaxSegment:
+		h.fail(w, r, secret, service.Invalid(service.ObjDisk, "body", "a segment is at most %d bytes", MaxSegment))
+		return
+	case int64(len(body)) > limit:
 		h.fail(w, r, secret, service.Invalid(service.ObjDisk, "body", "disk %d: more bytes than its volume holds (%d from %d)", id, limit, offset))
 		return
-	case hex.EncodeToString(sum.Sum(nil)) != strings.ToLower(want):
-		h.fail(w, r, secret, service.Invalid(service.ObjDisk, HeaderSHA256, "disk %d: the body does not match its digest: nothing recorded", id))
+	}
+	sum := sha256.Sum256(body)
+	if hex.EncodeToString(sum[:]) != strings.ToLower(want) {
+		h.fail(w, r, secret, service.Invalid(service.ObjDisk, HeaderSHA256, "disk %d: the body does not match its digest: nothing written", id))
+		return
+	}
+	// Only the precopy lands on a volume known to read zeros where
+	// nothing was written; a delta overwrites what the precopy wrote.
+	n, err := writeAt(f, offset, body, pass == workflow.PassPrecopy)
+	if err != nil {
+		h.fail(w, r, secret, fmt.Errorf("writing disk %d: %w", id, err))
 		return
 	}
 	if err := f.Sync(); err != nil {
@@ -289,29 +305,21 @@ func (h *Handler) disk(w http.ResponseWriter, r *http.Request, secret, rawID str
 	writeJSON(w, http.StatusOK, st2)
 }
 
-// copyAt writes src to f from off on; with skipZeros, all-zero blocks
-// are left unwritten (a fresh volume reads zeros there, and stays sparse
-// or thin).
-func copyAt(f *os.File, off int64, src io.Reader, skipZeros bool) (int64, error) {
-	buf := make([]byte, 1<<20)
-	var n int64
-	for {
-		k, err := io.ReadFull(src, buf)
-		if k > 0 {
-			if !skipZeros || !allZero(buf[:k]) {
-				if _, werr := f.WriteAt(buf[:k], off+n); werr != nil {
-					return n, werr
-				}
-			}
-			n += int64(k)
+// writeAt writes b to f at off; with skipZeros, all-zero blocks of
+// 64 KiB are left unwritten (a fresh volume reads zeros there, and stays
+// sparse or thin).
+func writeAt(f *os.File, off int64, b []byte, skipZeros bool) (int64, error) {
+	const block = 64 << 10
+	for i := 0; i < len(b); i += block {
+		chunk := b[i:min(i+block, len(b))]
+		if skipZeros && allZero(chunk) {
+			continue
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
+		if _, err := f.WriteAt(chunk, off+int64(i)); err != nil {
+			return 0, err
 		}
 	}
+	return int64(len(b)), nil
 }
 
 func allZero(b []byte) bool {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -587,5 +588,78 @@ func TestTargetAbortsIdleSource(t *testing.T) {
 	_, disks, _, _, _ := a.vm(vmID)
 	if left := b.left(vmID, disks); len(left) > 0 {
 		t.Fatalf("b holds %v", left)
+	}
+}
+
+// The endpoints refuse what is not a ticket's call, naming the rule:
+// no ticket, a wrong one, an unknown path, a body past the bound, a
+// segment whose digest does not match (nothing recorded) or that does
+// not follow what the target holds.
+func TestEndpointRefusals(t *testing.T) {
+	a, b := newAgent(t, "a"), newAgent(t, "b")
+	vmID := a.createVM()
+	ticket := b.ticketFor(a, vmID)
+	bundle, err := a.wf.Bundle(vmID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := migration.NewClient(nil)
+	tg := workflow.Target{URL: b.url, Ticket: ticket}
+	st, err := c.Begin(context.Background(), tg, bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !st.Ready {
+		time.Sleep(10 * time.Millisecond)
+		if st, err = c.State(context.Background(), tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	disk := bundle.Disks[1].ID
+	good := sha256.Sum256([]byte("abc"))
+	tests := []struct {
+		name, method, path, auth, digest, body string
+		code                                   int
+		saying                                 string
+	}{
+		{"no ticket", "GET", "state", "", "", "", 403, "Authorization: Ticket"},
+		{"an API key", "GET", "state", "Bearer x", "", "", 403, "Authorization: Ticket"},
+		{"a wrong ticket", "GET", "state", "Ticket nope", "", "", 403, "ticket: unknown"},
+		{"no such endpoint", "GET", "nothing", "Ticket " + ticket, "", "", 404, "no such endpoint"},
+		{"commit by GET", "GET", "commit", "Ticket " + ticket, "", "", 404, "no such endpoint"},
+		{"a body past the bound", "POST", "abort", "Ticket " + ticket, "", `{"why":"` + strings.Repeat("x", 5<<20) + `"}`, 400, "body:"},
+		{"an unknown field", "POST", "commit", "Ticket " + ticket, "", `{"start":true,"now":1}`, 400, "unknown field"},
+		{"commit before prepared", "POST", "commit", "Ticket " + ticket, "", `{"start":true}`, 409, "receiving: "},
+		{"prepare before the data", "POST", "prepare", "Ticket " + ticket, "", "", 409, "disks: disk"},
+		{"segment without digest", "PUT", fmt.Sprintf("disk/%d?pass=precopy&offset=0", disk), "Ticket " + ticket, "", "abc", 400, "X-Content-Sha256"},
+		{"segment of another digest", "PUT", fmt.Sprintf("disk/%d?pass=precopy&offset=0", disk), "Ticket " + ticket, strings.Repeat("0", 64), "abd", 400, "does not match: nothing written"},
+		{"segment not where the target is", "PUT", fmt.Sprintf("disk/%d?pass=precopy&offset=4096", disk), "Ticket " + ticket, hex.EncodeToString(good[:]), "abc", 409, "offset: the target holds 0"},
+		{"a disk the ticket has not", "PUT", "disk/999?pass=precopy&offset=0", "Ticket " + ticket, hex.EncodeToString(good[:]), "abc", 404, "disk 999"},
+		{"no pass", "PUT", fmt.Sprintf("disk/%d?offset=0", disk), "Ticket " + ticket, hex.EncodeToString(good[:]), "abc", 400, "pass:"},
+		{"a good segment", "PUT", fmt.Sprintf("disk/%d?pass=precopy&offset=0", disk), "Ticket " + ticket, hex.EncodeToString(good[:]), "abc", 200, `"have":3`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, b.url+migration.Prefix+tt.path, strings.NewReader(tt.body))
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			if tt.digest != "" {
+				req.Header.Set(migration.HeaderSHA256, tt.digest)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.code || !strings.Contains(string(raw), tt.saying) {
+				t.Fatalf("%d %s, want %d saying %q", resp.StatusCode, raw, tt.code, tt.saying)
+			}
+		})
+	}
+	st, _ = c.State(context.Background(), tg)
+	if h := st.Disks[disk]; h.Have != 3 || h.Pass != workflow.PassPrecopy {
+		t.Fatalf("the target holds %+v of disk %d, want the 3 bytes of the good segment only", h, disk)
 	}
 }
