@@ -632,7 +632,7 @@ func TestEndpointRefusals(t *testing.T) {
 		{"commit before prepared", "POST", "commit", "Ticket " + ticket, "", `{"start":true}`, 409, "receiving: "},
 		{"prepare before the data", "POST", "prepare", "Ticket " + ticket, "", "", 409, "disks: disk"},
 		{"segment without digest", "PUT", fmt.Sprintf("disk/%d?pass=precopy&offset=0", disk), "Ticket " + ticket, "", "abc", 400, "X-Content-Sha256"},
-		{"segment of another digest", "PUT", fmt.Sprintf("disk/%d?pass=precopy&offset=0", disk), "Ticket " + ticket, strings.Repeat("0", 64), "abd", 400, "does not match: nothing written"},
+		{"segment of another digest", "PUT", fmt.Sprintf("disk/%d?pass=precopy&offset=0", disk), "Ticket " + ticket, strings.Repeat("0", 64), "abd", 400, "does not match its digest: nothing written"},
 		{"segment not where the target is", "PUT", fmt.Sprintf("disk/%d?pass=precopy&offset=4096", disk), "Ticket " + ticket, hex.EncodeToString(good[:]), "abc", 409, "offset: the target holds 0"},
 		{"a disk the ticket has not", "PUT", "disk/999?pass=precopy&offset=0", "Ticket " + ticket, hex.EncodeToString(good[:]), "abc", 404, "disk 999"},
 		{"no pass", "PUT", fmt.Sprintf("disk/%d?offset=0", disk), "Ticket " + ticket, hex.EncodeToString(good[:]), "abc", 400, "pass:"},
