@@ -400,8 +400,86 @@ func (s *Service) MigrateVM(ctx context.Context, c *Caller, vmID int64, spec Mig
 		for _, id := range v.IfaceIDs {
 			keys = append(keys, workflow.IfaceKey(id))
 		}
-		return opSpec{typ: "vm_migrate", vmID: vmID, keys: keys, input: workflow.VMMigrate{Target: spec.Target},
-			secrets: map[string]string{"ticket": spec.Ticket}, params: map[string]string{"target": spec.Target}, eta: 600}, nil
+		sp := migrateOp("vm_migrate", spec, keys)
+		sp.vmID = vmID
+		return sp, nil
+	})
+}
+
+// migrateOp is the source's operation moving what keys hold.
+func migrateOp(typ string, spec MigrateSpec, keys []string) opSpec {
+	return opSpec{typ: typ, keys: keys, input: workflow.VMMigrate{Target: spec.Target},
+		secrets: map[string]string{"ticket": spec.Ticket}, params: map[string]string{"target": spec.Target}, eta: 600}
+}
+
+// MigrateDisk is hosting.disk.migrate (operator key): a detached data
+// disk moves to the target (disk_migrate), its data sent once.
+func (s *Service) MigrateDisk(ctx context.Context, c *Caller, diskID int64, spec MigrateSpec, opts CallOptions) (Operation, error) {
+	if err := OperatorOnly(c, "hosting.disk.migrate", "move a disk to another host"); err != nil {
+		return Operation{}, err
+	}
+	if err := checkTarget(spec); err != nil {
+		return Operation{}, err
+	}
+	o, err := s.checkOptions(c, opts, ObjDisk)
+	if err != nil {
+		return Operation{}, err
+	}
+	return s.submitOneOf(c, o, diskOwner(c, diskID), func(tx *store.Tx) (opSpec, error) {
+		d, _ := tx.Disk(diskID)
+		key := workflow.DiskKey(diskID)
+		switch {
+		case s.deleting(tx, key):
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is being deleted", diskID)
+		case d.VMID != 0:
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is attached to vm %d; move the vm (hosting.vm.migrate)", diskID, d.VMID)
+		case d.State != store.DiskCreated || d.Type != store.DiskTypeData:
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d is %s %s; only a created data disk moves", diskID, d.State, d.Type)
+		}
+		var snaps []int64
+		tx.EachDisk(func(x *store.Disk) bool {
+			if x.Source == diskID && x.IsSnapshot() {
+				snaps = append(snaps, x.ID)
+			}
+			return true
+		})
+		if len(snaps) > 0 {
+			return opSpec{}, Errorf(ObjDisk, KindConflict, "disk_id: disk %d has snapshots %v, which stay on this host; delete them first", diskID, snaps)
+		}
+		sp := migrateOp("disk_migrate", spec, []string{key})
+		sp.diskID = diskID
+		return sp, nil
+	})
+}
+
+// MigrateIface is hosting.iface.migrate (operator key): a detached iface
+// moves to the target (iface_migrate), with its address when both hosts
+// serve its network.
+func (s *Service) MigrateIface(ctx context.Context, c *Caller, ifaceID int64, spec MigrateSpec, opts CallOptions) (Operation, error) {
+	if err := OperatorOnly(c, "hosting.iface.migrate", "move an iface to another host"); err != nil {
+		return Operation{}, err
+	}
+	if err := checkTarget(spec); err != nil {
+		return Operation{}, err
+	}
+	o, err := s.checkOptions(c, opts, ObjIface)
+	if err != nil {
+		return Operation{}, err
+	}
+	return s.submitOneOf(c, o, ifaceOwner(c, ifaceID), func(tx *store.Tx) (opSpec, error) {
+		i, _ := tx.Iface(ifaceID)
+		key := workflow.IfaceKey(ifaceID)
+		switch {
+		case s.deleting(tx, key):
+			return opSpec{}, Errorf(ObjIface, KindConflict, "iface_id: iface %d is being deleted", ifaceID)
+		case i.VMID != 0:
+			return opSpec{}, Errorf(ObjIface, KindConflict, "iface_id: iface %d is attached to vm %d; move the vm (hosting.vm.migrate)", ifaceID, i.VMID)
+		case i.State != store.IfaceFree:
+			return opSpec{}, Errorf(ObjIface, KindConflict, "iface_id: iface %d is %s; only a free iface moves", ifaceID, i.State)
+		}
+		sp := migrateOp("iface_migrate", spec, []string{key})
+		sp.ifaceID = ifaceID
+		return sp, nil
 	})
 }
 
@@ -440,4 +518,20 @@ func (s *Service) ticketIfaces(tx *store.Tx, ifaces []TicketIfaceSpec, res reser
 		out = append(out, ti)
 	}
 	return out, nil
+}
+
+// diskOwner and ifaceOwner resolve a disk's or an iface's account for
+// submitOneOf, as vmOwner does a VM's.
+func diskOwner(c *Caller, id int64) func(tx *store.Tx) (int64, error) {
+	return func(tx *store.Tx) (int64, error) {
+		d, err := diskFor(tx, c, id, false)
+		return d.AccountID, err
+	}
+}
+
+func ifaceOwner(c *Caller, id int64) func(tx *store.Tx) (int64, error) {
+	return func(tx *store.Tx) (int64, error) {
+		i, err := ifaceFor(tx, c, id)
+		return i.AccountID, err
+	}
 }

@@ -174,10 +174,10 @@ func (s *Service) MigrationBegin(ctx context.Context, secret string, b workflow.
 		}
 		sp := opSpec{typ: "vm_migrate_in", vmID: t.VMID, keys: keys, input: workflow.VMMigrateIn{TicketID: t.ID}, eta: 600}
 		if t.VMID == 0 && len(t.Disks) == 1 {
-			sp.diskID = t.Disks[0].ID
+			sp.typ, sp.diskID = "disk_migrate_in", t.Disks[0].ID
 		}
 		if t.VMID == 0 && len(t.Ifaces) == 1 {
-			sp.ifaceID = t.Ifaces[0].ID
+			sp.typ, sp.ifaceID = "iface_migrate_in", t.Ifaces[0].ID
 		}
 		op := s.newOp(tx, t.AccountID, sp)
 		opID = op.ID

@@ -148,10 +148,10 @@ type Transfer struct {
 // any other operation.
 func TransferOf(op store.Operation) (Transfer, bool) {
 	switch op.Type {
-	case "vm_migrate":
+	case "vm_migrate", "disk_migrate", "iface_migrate":
 		p, err := ops.ProgressOf[VMMigrateProgress](op)
 		return Transfer{Bytes: p.Sent, Total: p.Total, Rate: p.Rate, ETA: p.ETA}, err == nil
-	case "vm_migrate_in":
+	case "vm_migrate_in", "disk_migrate_in", "iface_migrate_in":
 		p, err := ops.ProgressOf[VMMigrateInProgress](op)
 		return Transfer{Bytes: p.Received, Total: p.Total, Rate: p.Rate, ETA: p.ETA}, err == nil
 	}

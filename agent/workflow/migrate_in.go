@@ -22,7 +22,16 @@ import (
 var ErrTicketAborted = errors.New("the migration was aborted")
 
 func (s *Workflows) registerMigrateIn() {
-	s.eng.Register("vm_migrate_in", ops.Workflow{
+	for _, typ := range []string{"vm_migrate_in", "disk_migrate_in", "iface_migrate_in"} {
+		s.registerMigrateInAs(typ)
+	}
+}
+
+// registerMigrateInAs registers the incoming side as typ: a VM's, a
+// detached disk's or a detached iface's (the steps without a VM skip
+// what needs one).
+func (s *Workflows) registerMigrateInAs(typ string) {
+	s.eng.Register(typ, ops.Workflow{
 		Steps: []ops.Step{
 			{Name: "volumes", Do: s.inVolumes, Undo: s.inUndoVolumes},
 			{Name: "receive", Do: s.inWait(store.TicketPreparing, store.TicketPrepared, store.TicketCommitted), Undo: s.inAbort},

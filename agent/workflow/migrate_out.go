@@ -27,6 +27,22 @@ func (s *Workflows) registerMigrate() {
 		{Name: "cleanup", Do: s.migCleanup, NoReturn: true},
 		{Name: "forget", Do: s.migForget, NoReturn: true, Atomic: true},
 	}})
+	// A detached disk has no writer (the operation holds it): its data
+	// goes once, as the final pass. A detached iface has no data at all.
+	s.eng.Register("disk_migrate", ops.Workflow{Steps: []ops.Step{
+		{Name: "begin", Do: s.migBegin, Undo: s.migAbortTarget},
+		{Name: "send", Do: s.migSend(PassDelta)},
+		{Name: "prepare", Do: s.migPrepare},
+		{Name: "handover", Do: s.migHandover, NoReturn: true, Prepare: ops.PrepareProgress(func(p *VMMigrateProgress) { p.HandingOver = true })},
+		{Name: "cleanup", Do: s.migCleanup, NoReturn: true},
+		{Name: "forget", Do: s.migForget, NoReturn: true, Atomic: true},
+	}})
+	s.eng.Register("iface_migrate", ops.Workflow{Steps: []ops.Step{
+		{Name: "begin", Do: s.migBegin, Undo: s.migAbortTarget},
+		{Name: "prepare", Do: s.migPrepare},
+		{Name: "handover", Do: s.migHandover, NoReturn: true, Prepare: ops.PrepareProgress(func(p *VMMigrateProgress) { p.HandingOver = true })},
+		{Name: "forget", Do: s.migForget, NoReturn: true, Atomic: true},
+	}})
 	s.registerMigrateIn()
 }
 
@@ -79,6 +95,41 @@ func (s *Workflows) Bundle(vmID int64) (Bundle, error) {
 	return b, err
 }
 
+// opBundle is what the operation moves: its VM with everything of it,
+// or its detached disk, or its detached iface with its addresses.
+func (s *Workflows) opBundle(op store.Operation) (Bundle, error) {
+	if op.VMID != 0 {
+		return s.Bundle(op.VMID)
+	}
+	b := Bundle{Version: BundleVersion}
+	var err error
+	s.st.View(func(tx *store.Tx) {
+		switch {
+		case op.DiskID != 0:
+			d, ok := tx.Disk(op.DiskID)
+			if !ok {
+				err = fmt.Errorf("disk %d has no record", op.DiskID)
+				return
+			}
+			b.Disks = append(b.Disks, d)
+		case op.IfaceID != 0:
+			i, ok := tx.Iface(op.IfaceID)
+			if !ok {
+				err = fmt.Errorf("iface %d has no record", op.IfaceID)
+				return
+			}
+			i.Dev, i.DevCounted = "", store.Traffic{}
+			b.Ifaces = append(b.Ifaces, i)
+			for _, id := range i.IPIDs {
+				if ip, ok := tx.IP(id); ok {
+					b.IPs = append(b.IPs, ip)
+				}
+			}
+		}
+	})
+	return b, err
+}
+
 // migBegin hands the records to the target, which checks them against
 // its ticket and makes its side (idempotent there: a retry answers the
 // same operation).
@@ -87,7 +138,7 @@ func (s *Workflows) migBegin(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
-	b, err := s.Bundle(r.Op().VMID)
+	b, err := s.opBundle(r.Op())
 	if err != nil {
 		return err
 	}
@@ -133,9 +184,9 @@ func (s *Workflows) migAbortTarget(ctx context.Context, r *ops.Run) error {
 	return nil
 }
 
-// migDisks are the VM's disks: id, volume, size.
-func (s *Workflows) migDisks(vmID int64) ([]store.Disk, error) {
-	b, err := s.Bundle(vmID)
+// migDisks are the disks that move: id, volume, size.
+func (s *Workflows) migDisks(op store.Operation) ([]store.Disk, error) {
+	b, err := s.opBundle(op)
 	return b.Disks, err
 }
 
@@ -144,7 +195,7 @@ func (s *Workflows) mark(opID int64) host.Mark { return host.Mark{Owner: s.st.In
 // migSnapshot makes a snapshot of every disk, marked by the operation,
 // which the precopy reads while the VM runs.
 func (s *Workflows) migSnapshot(ctx context.Context, r *ops.Run) error {
-	disks, err := s.migDisks(r.Op().VMID)
+	disks, err := s.migDisks(r.Op())
 	if err != nil {
 		return err
 	}
@@ -157,7 +208,7 @@ func (s *Workflows) migSnapshot(ctx context.Context, r *ops.Run) error {
 }
 
 func (s *Workflows) migDeleteSnapshots(ctx context.Context, r *ops.Run) error {
-	disks, err := s.migDisks(r.Op().VMID)
+	disks, err := s.migDisks(r.Op())
 	if err != nil {
 		return err
 	}
@@ -177,7 +228,7 @@ func (s *Workflows) migSend(pass string) func(ctx context.Context, r *ops.Run) e
 		if err != nil {
 			return err
 		}
-		disks, err := s.migDisks(r.Op().VMID)
+		disks, err := s.migDisks(r.Op())
 		if err != nil {
 			return err
 		}
@@ -266,7 +317,7 @@ func (s *Workflows) migStop(ctx context.Context, r *ops.Run) error {
 // before handover, or the target's abort after it).
 func (s *Workflows) migRestart(ctx context.Context, r *ops.Run) error {
 	p, err := ops.Progress[VMMigrateProgress](r)
-	if err != nil || !p.Running {
+	if err != nil || !p.Running || r.Op().VMID == 0 {
 		return err
 	}
 	if err := s.startDomain(ctx, r); err != nil {
@@ -352,25 +403,15 @@ func (s *Workflows) migHandover(ctx context.Context, r *ops.Run) error {
 // migCleanup removes this host's side once the target committed: the
 // domain, the wiring, the volumes and the snapshots.
 func (s *Workflows) migCleanup(ctx context.Context, r *ops.Run) error {
-	name := DomainName(r.Op().VMID)
-	if st, err := s.hv.State(ctx, name); err != nil {
-		return err
-	} else if st.Running {
-		// Cannot be after the stop step; never leave it running.
-		if err := s.powerOff(ctx, name); err != nil {
+	if r.Op().VMID != 0 {
+		if err := s.migCleanupDomain(ctx, r); err != nil {
 			return err
 		}
-	}
-	if err := s.unwireVM(ctx, r); err != nil {
-		return err
-	}
-	if err := s.hv.Undefine(ctx, name); err != nil {
-		return err
 	}
 	if err := s.migDeleteSnapshots(ctx, r); err != nil {
 		return err
 	}
-	disks, err := s.migDisks(r.Op().VMID)
+	disks, err := s.migDisks(r.Op())
 	if err != nil {
 		return err
 	}
@@ -383,19 +424,37 @@ func (s *Workflows) migCleanup(ctx context.Context, r *ops.Run) error {
 	return nil
 }
 
+// migCleanupDomain removes a moved VM's domain and wiring.
+func (s *Workflows) migCleanupDomain(ctx context.Context, r *ops.Run) error {
+	name := DomainName(r.Op().VMID)
+	if st, err := s.hv.State(ctx, name); err != nil {
+		return err
+	} else if st.Running {
+		// Cannot be after the stop step; never leave it running.
+		if err := s.powerOff(ctx, name); err != nil {
+			return err
+		}
+	}
+	if err := s.unwireVM(ctx, r); err != nil {
+		return err
+	}
+	return s.hv.Undefine(ctx, name)
+}
+
 // migForget removes the records: the VM lives on the target now. Its
 // addresses went with it (or the target gave new ones): they are not
 // remembered for the account here.
 func (s *Workflows) migForget(ctx context.Context, r *ops.Run) error {
 	return r.Update(func(tx *store.Tx, op *store.Operation) error {
-		v, ok := tx.VM(op.VMID)
-		if !ok {
-			return nil
+		disks, ifaces := []int64{op.DiskID}, []int64{op.IfaceID}
+		if v, ok := tx.VM(op.VMID); ok {
+			disks, ifaces = v.DiskIDs, v.IfaceIDs
+			tx.DeleteVM(v.ID)
 		}
-		for _, id := range v.DiskIDs {
+		for _, id := range disks {
 			tx.DeleteDisk(id)
 		}
-		for _, id := range v.IfaceIDs {
+		for _, id := range ifaces {
 			if i, ok := tx.Iface(id); ok {
 				for _, ipID := range i.IPIDs {
 					tx.DeleteIP(ipID)
@@ -403,7 +462,6 @@ func (s *Workflows) migForget(ctx context.Context, r *ops.Run) error {
 			}
 			tx.DeleteIface(id)
 		}
-		tx.DeleteVM(v.ID)
 		return nil
 	})
 }

@@ -120,42 +120,47 @@ func structs(sp *spec, key string) ([]*spec, error) {
 	return out, nil
 }
 
-// vmMigrate is hosting.vm.migrate(apikey, vm_id, {target, ticket}
-// [, call_options]) → the vm_migrate operation (operator key). The seed's
-// form, an int target_dc, is answered with a fault saying the central
-// tier resolves a datacenter to an agent and forwards with a ticket.
-func (f *Face) vmMigrate(ctx context.Context, c *service.Caller, a args) (any, error) {
-	a.obj = service.ObjVM
-	id, err := a.int(0, "vm_id")
-	if err != nil {
-		return nil, err
-	}
-	if a.len() > 1 {
-		if dc, ok := a.vals[1].(int64); ok {
-			return nil, service.Invalid(service.ObjVM, "target_dc", "an agent knows no other datacenter: the central tier resolves datacenter %d to an agent and calls with {target, ticket}", dc)
+// migrateMethod is hosting.vm.migrate(apikey, vm_id, {target, ticket}
+// [, call_options]) → the vm_migrate operation (operator key), and
+// hosting.disk.migrate and hosting.iface.migrate for a detached disk or
+// iface (disk_migrate, iface_migrate). The seed's form, an int
+// target_dc, is answered with a fault saying the central tier resolves a
+// datacenter to an agent and forwards with a ticket.
+func (f *Face) migrateMethod(name, idField string, obj service.Object,
+	do func(ctx context.Context, c *service.Caller, id int64, spec service.MigrateSpec, opts service.CallOptions) (service.Operation, error)) method {
+	return func(ctx context.Context, c *service.Caller, a args) (any, error) {
+		a.obj = obj
+		id, err := a.int(0, idField)
+		if err != nil {
+			return nil, err
 		}
+		if a.len() > 1 {
+			if dc, ok := a.vals[1].(int64); ok {
+				return nil, service.Invalid(obj, "target_dc", "an agent knows no other datacenter: the central tier resolves datacenter %d to an agent and calls with {target, ticket}", dc)
+			}
+		}
+		opts, err := callOptions(a, 2, name)
+		if err != nil {
+			return nil, err
+		}
+		sp, err := a.spec(1, "migrate_spec", false)
+		if err != nil {
+			return nil, err
+		}
+		var ms service.MigrateSpec
+		if ms.Target, err = sp.str("target", "", true); err != nil {
+			return nil, err
+		}
+		if ms.Ticket, err = sp.str("ticket", "", true); err != nil {
+			return nil, err
+		}
+		if err := sp.done(); err != nil {
+			return nil, err
+		}
+		op, err := do(ctx, c, id, ms, opts)
+		if err != nil {
+			return nil, err
+		}
+		return renderOp(op), nil
 	}
-	opts, err := callOptions(a, 2, "hosting.vm.migrate")
-	if err != nil {
-		return nil, err
-	}
-	sp, err := a.spec(1, "migrate_spec", false)
-	if err != nil {
-		return nil, err
-	}
-	var ms service.MigrateSpec
-	if ms.Target, err = sp.str("target", "", true); err != nil {
-		return nil, err
-	}
-	if ms.Ticket, err = sp.str("ticket", "", true); err != nil {
-		return nil, err
-	}
-	if err := sp.done(); err != nil {
-		return nil, err
-	}
-	op, err := f.svc.MigrateVM(ctx, c, id, ms, opts)
-	if err != nil {
-		return nil, err
-	}
-	return renderOp(op), nil
 }

@@ -40,6 +40,11 @@ func TestMigrateFaults(t *testing.T) {
 		{"migrate: the seed's target_dc", "op", "hosting.vm.migrate", []any{vmID, int64(2)}, "target_dc: an agent knows no other datacenter"},
 		{"migrate: no ticket", "op", "hosting.vm.migrate", []any{vmID, map[string]any{"target": "https://h:1"}}, "ticket: missing"},
 		{"migrate: bad target", "op", "hosting.vm.migrate", []any{vmID, map[string]any{"target": "h:1", "ticket": "t"}}, "target: must be"},
+		{"disk.migrate: the seed's target_dc", "op", "hosting.disk.migrate", []any{int64(5), int64(2)}, "target_dc: an agent knows no other datacenter"},
+		{"disk.migrate: an account's key", "alice", "hosting.disk.migrate", []any{int64(5), map[string]any{"target": "https://h:1", "ticket": "t"}}, "the operator key only"},
+		{"iface.migrate: the seed's target_dc", "op", "hosting.iface.migrate", []any{int64(5), int64(2)}, "target_dc: an agent knows no other datacenter"},
+		{"iface.migrate: attached", "op", "hosting.iface.migrate", []any{a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["ifaces_id"].([]int64)[0],
+			map[string]any{"target": "https://h:1", "ticket": "t"}}, "move the vm (hosting.vm.migrate)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

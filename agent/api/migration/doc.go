@@ -22,7 +22,9 @@
 //     checked by SHA-256 and resumed from the last recorded one; room
 //     "transfer"'s chunk stream (extents, zstd, zero markers, end-to-end
 //     digest, throttle) replaces Client.Send and Handler.disk.
-//   - hosting.disk.migrate and hosting.iface.migrate (detached): the
-//     ticket and vm_migrate_in take them; vm_migrate's source steps do not.
-//   - crash tests at every step boundary on each side.
+//   - crash tests at every boundary of disk_migrate and iface_migrate,
+//     and inside rollbacks (undo boundaries); those of vm_migrate and
+//     vm_migrate_in are cmd/xenagent's TestCrashDuringMove.
+//   - the VM's domain UUID and its first-boot seed do not move: a seed
+//     written on the target later carries another instance-id.
 package migration

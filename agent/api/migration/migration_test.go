@@ -663,3 +663,91 @@ func TestEndpointRefusals(t *testing.T) {
 		t.Fatalf("the target holds %+v of disk %d, want the 3 bytes of the good segment only", h, disk)
 	}
 }
+
+// A detached data disk and a detached iface move alone (disk_migrate,
+// iface_migrate): on the target with their ids, the disk's bytes and the
+// iface's MAC and address; nothing of them left on the source.
+func TestMoveDetached(t *testing.T) {
+	ctx := context.Background()
+	a, b := newAgent(t, "a"), newAgent(t, "b")
+	size := int64(6)
+	dop, err := a.svc.CreateDisk(ctx, operator, service.NewDisk{DatacenterID: 1, Name: "alone", SizeMB: &size, Options: service.CallOptions{AccountID: a.acct}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iop, err := a.svc.CreateIface(ctx, operator, service.NewIface{DatacenterID: 1, Options: service.CallOptions{AccountID: a.acct}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.done(dop, iop)
+	d, _ := a.disk(dop.DiskID)
+	a.write(d, 9)
+	sum := a.sum(d)
+	var iface store.Iface
+	var ip store.IP
+	a.st.View(func(tx *store.Tx) { iface, _ = tx.Iface(iop.IfaceID); ip, _ = tx.IP(iface.IPIDs[0]) })
+
+	g, err := b.svc.IssueTicket(ctx, operator, service.TicketSpec{AccountID: a.acct, Disks: []store.TicketDisk{{ID: d.ID, SizeMB: d.SizeMB}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := a.svc.MigrateDisk(ctx, operator, d.ID, service.MigrateSpec{Target: b.url, Ticket: g.Ticket}, service.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.done(op)
+	if _, ok := a.disk(d.ID); ok {
+		t.Fatal("a keeps the disk's record")
+	}
+	if ok, _ := a.vols.Exists(ctx, d.Volume); ok {
+		t.Fatal("a keeps the disk's volume")
+	}
+	b.settle()
+	moved, ok := b.disk(d.ID)
+	if !ok || moved.State != store.DiskCreated || moved.VMID != 0 || b.sum(moved) != sum {
+		t.Fatalf("b: disk %+v (%v); want it created, detached, with the same bytes", moved, ok)
+	}
+
+	g, err = b.svc.IssueTicket(ctx, operator, service.TicketSpec{AccountID: a.acct, Ifaces: []service.TicketIfaceSpec{{ID: iface.ID, Addr: ip.Addr, SameNetwork: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err = a.svc.MigrateIface(ctx, operator, iface.ID, service.MigrateSpec{Target: b.url, Ticket: g.Ticket}, service.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.done(op)
+	var gone bool
+	a.st.View(func(tx *store.Tx) { _, had := tx.Iface(iface.ID); _, hadIP := tx.IP(ip.ID); gone = !had && !hadIP })
+	if !gone {
+		t.Fatal("a keeps the iface or its address")
+	}
+	b.settle()
+	var mi store.Iface
+	var mip store.IP
+	b.st.View(func(tx *store.Tx) { mi, _ = tx.Iface(iface.ID); mip, _ = tx.IP(ip.ID) })
+	if mi.State != store.IfaceFree || mi.MAC != iface.MAC || mip.Addr != ip.Addr {
+		t.Fatalf("b: iface %+v, ip %+v; want it free with MAC %s and %s", mi, mip, iface.MAC, ip.Addr)
+	}
+	// Every incoming operation ended DONE.
+	b.st.View(func(tx *store.Tx) {
+		tx.EachOperation(func(o *store.Operation) bool {
+			if !o.Finished() || o.Step != store.StepDone {
+				t.Errorf("b: operation %d %s is %s: %s", o.ID, o.Type, o.Step, o.LastError)
+			}
+			return true
+		})
+	})
+}
+
+// settle waits for every operation of a to finish.
+func (a *agent) settle() {
+	a.t.Helper()
+	var ids []int64
+	a.st.View(func(tx *store.Tx) {
+		tx.EachOperation(func(o *store.Operation) bool { ids = append(ids, o.ID); return true })
+	})
+	for _, id := range ids {
+		a.wait(id)
+	}
+}
