@@ -535,3 +535,20 @@ func ifaceOwner(c *Caller, id int64) func(tx *store.Tx) (int64, error) {
 		return i.AccountID, err
 	}
 }
+
+// migrating reports a disk that moves between hosts: arriving here
+// (being_migrated), or held by an unfinished operation moving it away.
+func (s *Service) migrating(tx *store.Tx, d store.Disk) bool {
+	if d.State == store.DiskBeingMigrated {
+		return true
+	}
+	if s.eng == nil {
+		return false
+	}
+	for _, id := range s.eng.Holders(workflow.DiskKey(d.ID)) {
+		if o, ok := tx.Operation(id); ok && !o.Finished() && (o.Type == "vm_migrate" || o.Type == "disk_migrate") {
+			return true
+		}
+	}
+	return false
+}

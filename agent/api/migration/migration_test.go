@@ -378,6 +378,11 @@ func TestTicketOneTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, d := range bundle.Disks {
+		if v, err := b.svc.Disk(operator, d.ID); err != nil || !v.IsMigrating || v.State != store.DiskBeingMigrated {
+			t.Fatalf("b: disk %d %+v, %v; want it being_migrated, is_migrating", d.ID, v, err)
+		}
+	}
 	again, err := c.Begin(context.Background(), tg, bundle)
 	if err != nil || again.OpID != first.OpID {
 		t.Fatalf("begin again: %+v, %v; want operation %d", again, err, first.OpID)
