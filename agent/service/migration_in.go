@@ -159,6 +159,9 @@ func (s *Service) MigrationBegin(ctx context.Context, secret string, b workflow.
 		if err := checkBundle(t, b); err != nil {
 			return err
 		}
+		if err := s.checkBundleLimits(b); err != nil {
+			return err
+		}
 		if err := s.makeIncoming(tx, &t, b); err != nil {
 			return err
 		}
@@ -204,10 +207,12 @@ func (s *Service) makeIncoming(tx *store.Tx, t *store.Ticket, b workflow.Bundle)
 		v := *b.VM
 		v.State, v.Domain, v.DatacenterID, v.DateUpdated = store.VMBeingMigrated, workflow.DomainName(v.ID), s.cfg.Datacenter.ID, at
 		v.RestartPending = false
+		v.ISOID, v.BootType = 0, "" // the source's ISO ids mean nothing here (a VM with one does not move)
 		tx.PutVM(v)
 	}
 	for _, d := range b.Disks {
 		d.State, d.Volume, d.DatacenterID, d.DateUpdated = store.DiskBeingMigrated, workflow.VolumeName(d.ID), s.cfg.Datacenter.ID, at
+		d.VMID = t.VMID       // the ticket's, whatever the records say
 		d.SnapshotProfile = 0 // profiles are per host; the operator sets one again
 		d.Source = 0          // the source's disk ids mean nothing here
 		if d.Type == store.DiskTypeImage {
@@ -217,7 +222,7 @@ func (s *Service) makeIncoming(tx *store.Tx, t *store.Ticket, b workflow.Bundle)
 	}
 	for _, i := range b.Ifaces {
 		ti := t.Ifaces[slices.IndexFunc(t.Ifaces, func(x store.TicketIface) bool { return x.ID == i.ID })]
-		i.State, i.DatacenterID, i.Dev, i.DateUpdated = store.IfaceBeingCreated, s.cfg.Datacenter.ID, "", at
+		i.State, i.DatacenterID, i.Dev, i.DateUpdated, i.VMID = store.IfaceBeingCreated, s.cfg.Datacenter.ID, "", at, t.VMID
 		i.Counted, i.DevCounted = i.Total(), store.Traffic{}
 		var ips []int64
 		old := map[int64]store.IP{}
@@ -437,4 +442,22 @@ func (s *Service) MigrationAbort(ctx context.Context, secret, why string) (workf
 		return workflow.PeerState{}, err
 	}
 	return stateOf(t), nil
+}
+
+// checkBundleLimits applies this host's limits to what the ticket does
+// not name: a VM's vm_max_memory, an iface's bandwidth.
+func (s *Service) checkBundleLimits(b workflow.Bundle) error {
+	if b.VM != nil {
+		if err := s.checkMemory("vm.vm_max_memory", b.VM.MaxMemory); err != nil {
+			return err
+		}
+	}
+	for n, i := range b.Ifaces {
+		if err := s.checkBandwidth(ObjIface, i.Bandwidth); err != nil {
+			e := *Classify(err)
+			e.Msg = fmt.Sprintf("ifaces[%d].%s", n, e.Msg)
+			return &e
+		}
+	}
+	return nil
 }

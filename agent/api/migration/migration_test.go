@@ -756,3 +756,44 @@ func (a *agent) settle() {
 		a.wait(id)
 	}
 }
+
+// begin checks the source's records against the ticket and this host's
+// limits, naming the field, and a refused begin leaves the ticket unused.
+func TestBeginChecksRecords(t *testing.T) {
+	a, b := newAgent(t, "a"), newAgent(t, "b")
+	vmID := a.createVM()
+	ticket := b.ticketFor(a, vmID)
+	c := migration.NewClient(nil)
+	tg := workflow.Target{URL: b.url, Ticket: ticket}
+	tests := []struct {
+		name   string
+		edit   func(b *workflow.Bundle)
+		saying string
+	}{
+		{"another vm", func(b *workflow.Bundle) { b.VM.ID++ }, "vm.id: the ticket admits vm"},
+		{"more memory", func(b *workflow.Bundle) { b.VM.Memory += 64 }, "vm.memory: "},
+		{"a disk fewer", func(b *workflow.Bundle) { b.Disks = b.Disks[:1]; b.VM.DiskIDs = b.VM.DiskIDs[:1] }, "vm.disk_ids: "},
+		{"a bigger disk", func(b *workflow.Bundle) { b.Disks[1].SizeMB++ }, "disks[1].size: "},
+		{"another account's disk", func(b *workflow.Bundle) { b.Disks[0].AccountID++ }, "disks[0].size: disk"},
+		{"an iface the ticket has not", func(b *workflow.Bundle) { b.Ifaces[0].ID += 100; b.VM.IfaceIDs = []int64{b.Ifaces[0].ID} }, "vm.iface_ids: "},
+		{"vm_max_memory past this host's", func(b *workflow.Bundle) { b.VM.MaxMemory = 8192 }, "vm.vm_max_memory: must be between 128 and 4096"},
+		{"bandwidth past this host's", func(b *workflow.Bundle) { b.Ifaces[0].Bandwidth = 1e11 }, "ifaces[0].bandwidth: "},
+		{"another version", func(b *workflow.Bundle) { b.Version = 2 }, "version: records of version 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bundle, err := a.wf.Bundle(vmID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.edit(&bundle)
+			_, err = c.Begin(context.Background(), tg, bundle)
+			if !errors.Is(err, workflow.ErrPeerRefused) || !strings.Contains(err.Error(), tt.saying) {
+				t.Fatalf("begin: %v; want a refusal saying %q", err, tt.saying)
+			}
+			if st, err := c.State(context.Background(), tg); err != nil || st.Phase != store.TicketIssued {
+				t.Fatalf("after a refused begin: %+v, %v; want the ticket unused", st, err)
+			}
+		})
+	}
+}
