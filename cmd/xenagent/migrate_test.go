@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,11 @@ import (
 // newMoveLab is newDriverLab (libvirt's test driver, the file backend)
 // with the operator key, which asks for tickets and moves VMs: one of
 // the two agents a move test runs.
-func newMoveLab(t *testing.T) *lab {
+func newMoveLab(t *testing.T) *lab { return newMoveLabRetry(t, "2m") }
+
+// newMoveLabRetry is newMoveLab whose steps retry transient failures for
+// stepRetry only.
+func newMoveLabRetry(t *testing.T, stepRetry string) *lab {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "disks"), 0o755)
 	l := &lab{t: t, dir: dir, port: freePort(t), bin: buildPlain(t), conf: filepath.Join(dir, "agent.toml")}
@@ -39,6 +44,7 @@ prefix = "10.77.0.0/24"
 stop = "2s"
 stop_messages = 2
 reboot = "2s"
+step_retry = %q
 [demo]
 enabled = true
 [operator]
@@ -46,7 +52,7 @@ key_sha256 = "%s"
 [[images]]
 label = "plain"
 size_mb = 8
-`, l.port, dir, filepath.Join(dir, "disks"), service.HashKey(operatorKey))
+`, l.port, dir, filepath.Join(dir, "disks"), stepRetry, service.HashKey(operatorKey))
 	os.WriteFile(l.conf, []byte(conf), 0o644)
 	t.Cleanup(func() {
 		if l.agent != nil {
@@ -325,5 +331,82 @@ func (l *lab) settleLong(d time.Duration) {
 			l.t.Fatalf("operations never settled: %s", busy)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// moveFixture makes on a a running VM with a 16 MB data disk holding
+// data, and a ticket for it on b; it returns the VM, the data disk, its
+// content's digest and the ticket.
+func moveFixture(t *testing.T, a, b *lab) (vmID, data int64, sum, ticket string) {
+	t.Helper()
+	made := a.done("hosting.vm.create_from",
+		map[string]any{"datacenter_id": int64(1), "hostname": "mover", "memory": int64(256), "password": "first-boot-pass"},
+		map[string]any{"name": "sys"}, a.imageDisk())
+	vmID = made[2]["vm_id"].(int64)
+	data = a.done("hosting.disk.create", map[string]any{"datacenter_id": int64(1), "size": int64(16)})[0]["disk_id"].(int64)
+	a.done("hosting.vm.disk_attach", vmID, data, map[string]any{})
+	a.scribble(data, 0x3c)
+	info := a.must("hosting.vm.info", vmID).(map[string]any)
+	var disks []any
+	for _, d := range info["disks"].([]any) {
+		dm := d.(map[string]any)
+		disks = append(disks, map[string]any{"id": dm["id"], "size": dm["size"]})
+	}
+	iface := info["ifaces"].([]any)[0].(map[string]any)
+	ip := iface["ips"].([]any)[0].(map[string]any)["ip"]
+	acct := a.must("hosting.account.info").(map[string]any)["id"]
+	ticket = b.asOperator("hosting.migration.ticket", map[string]any{"account_id": acct, "vm_id": vmID, "memory": info["memory"],
+		"cores": info["cores"], "disks": disks, "ifaces": []any{map[string]any{"id": iface["id"], "ip": ip, "same_network": true}}}).(map[string]any)["ticket"].(string)
+	return vmID, data, a.volumeSum(data), ticket
+}
+
+// A kill -9 of the source inside the rollback of a move whose target
+// died when asked to prepare: after the restart the rollback goes on to
+// the end (ERROR), the VM is the source's with its data, no snapshot is
+// left; the target, which heard no abort, never runs the VM and keeps
+// its side only until it aborts (here the ticket's abort, as its idle
+// timer would).
+func TestCrashDuringMoveRollback(t *testing.T) {
+	for _, step := range []string{"prepare", "delta", "stop", "precopy", "snapshot", "begin"} {
+		fp := "vm_migrate:undo:" + step
+		t.Run(fp, func(t *testing.T) {
+			a, b := newMoveLabRetry(t, "2s"), newMoveLab(t)
+			a.start(fp)
+			b.start("vm_migrate_in:begin:prepared")
+			vmID, data, sum, ticket := moveFixture(t, a, b)
+			a.asOperator("hosting.vm.migrate", vmID, map[string]any{"target": fmt.Sprintf("http://127.0.0.1:%d", b.port), "ticket": ticket})
+			b.waitKilled()
+			a.waitKilled()
+			a.start("")
+			ops := a.must("operation.list", map[string]any{"type": "vm_migrate"}).([]any)
+			end := a.waitOpLong(ops[0].(map[string]any)["id"], 3*time.Minute)
+			if end["step"] != "ERROR" {
+				t.Fatalf("vm_migrate ended %v: %v; want ERROR, rolled back", end["step"], end["last_error"])
+			}
+			a.settleLong(time.Minute)
+			a.checkVolumes() // no snapshot left
+			if st := a.vmState(vmID); st != "running" && st != "halted" {
+				t.Fatalf("source: the vm is %v", st)
+			}
+			if got := a.volumeSum(data); got != sum {
+				t.Fatalf("source: the data disk's content %s, want %s", got, sum)
+			}
+			b.start("")
+			if st := b.must("hosting.vm.info", vmID).(map[string]any)["state"]; st != "being_migrated" {
+				t.Fatalf("target: the vm is %v, want being_migrated (never started)", st)
+			}
+			req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/migration/v1/abort", b.port), strings.NewReader(`{"why":"test"}`))
+			req.Header.Set("Authorization", "Ticket "+ticket)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			b.settleLong(time.Minute)
+			b.checkVolumes()
+			if _, err := b.call("hosting.vm.info", vmID); err == nil {
+				t.Fatal("target: the vm is still known after the abort")
+			}
+		})
 	}
 }
