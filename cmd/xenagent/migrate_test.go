@@ -410,3 +410,64 @@ func TestCrashDuringMoveRollback(t *testing.T) {
 		})
 	}
 }
+
+// A kill -9 of either agent at every step boundary of a detached disk's
+// move (disk_migrate, disk_migrate_in): after a restart and the central
+// tier's retry, the disk is on exactly one host with its bytes, and
+// neither keeps an orphan volume or an unsettled operation.
+func TestCrashDuringDiskMove(t *testing.T) {
+	cases := append(boundaries("disk_migrate", []string{"begin", "send", "prepare", "handover", "cleanup", "forget"}),
+		boundaries("disk_migrate_in", moveInSteps)...)
+	for _, fp := range cases {
+		t.Run(fp, func(t *testing.T) {
+			a, b := newMoveLab(t), newMoveLab(t)
+			killed := a
+			if strings.HasPrefix(fp, "disk_migrate_in:") {
+				killed = b
+				a.start("")
+				b.start(fp)
+			} else {
+				a.start(fp)
+				b.start("")
+			}
+			disk := a.done("hosting.disk.create", map[string]any{"datacenter_id": int64(1), "size": int64(16)})[0]["disk_id"].(int64)
+			a.scribble(disk, 0x77)
+			sum := a.volumeSum(disk)
+			acct := a.must("hosting.account.info").(map[string]any)["id"]
+			ticket := b.asOperator("hosting.migration.ticket", map[string]any{"account_id": acct,
+				"disks": []any{map[string]any{"id": disk, "size": int64(16)}}}).(map[string]any)["ticket"].(string)
+			migrate := func() (any, error) {
+				key := a.key
+				a.key = operatorKey
+				defer func() { a.key = key }()
+				return a.call("hosting.disk.migrate", disk, map[string]any{"target": fmt.Sprintf("http://127.0.0.1:%d", b.port), "ticket": ticket},
+					map[string]any{"idempotency_key": "move"})
+			}
+			migrate()
+			killed.waitKilled()
+			killed.start("")
+			v, err := migrate()
+			if err != nil {
+				t.Fatalf("retried move: %v", err)
+			}
+			end := a.waitOpLong(v.(map[string]any)["id"], 3*time.Minute)
+			for _, l := range []*lab{a, b} {
+				l.settleLong(3 * time.Minute)
+				l.checkVolumes()
+			}
+			on, off := b, a
+			if end["step"] != "DONE" {
+				on, off = a, b
+			}
+			if d, err := on.call("hosting.disk.info", disk); err != nil || d.(map[string]any)["state"] != "created" {
+				t.Fatalf("disk_migrate ended %v (%v); the disk on %s: %v, %v", end["step"], end["last_error"], on.dir, d, err)
+			}
+			if _, err := off.call("hosting.disk.info", disk); err == nil {
+				t.Fatalf("disk_migrate ended %v, and the disk is on both hosts", end["step"])
+			}
+			if got := on.volumeSum(disk); got != sum {
+				t.Fatalf("the disk's content %s, want %s", got, sum)
+			}
+		})
+	}
+}

@@ -22,9 +22,12 @@
 //     checked by SHA-256 and resumed from the last recorded one; room
 //     "transfer"'s chunk stream (extents, zstd, zero markers, end-to-end
 //     digest, throttle) replaces Client.Send and Handler.disk.
-//   - crash tests at every boundary of disk_migrate and iface_migrate,
-//     and inside rollbacks (undo boundaries); those of vm_migrate and
-//     vm_migrate_in are cmd/xenagent's TestCrashDuringMove.
+//   - crash tests of iface_migrate; those of vm_migrate, vm_migrate_in
+//     (TestCrashDuringMove), their rollback (TestCrashDuringMoveRollback)
+//     and disk_migrate (TestCrashDuringDiskMove) are cmd/xenagent's.
+//   - a rollback whose abort cannot reach the target leaves the target's
+//     side (never started) until workflow.IdleAbort (6 h): nothing asks
+//     again once the source's operation ended.
 //   - the VM's domain UUID and its first-boot seed do not move: a seed
 //     written on the target later carries another instance-id.
 package migration
