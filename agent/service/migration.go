@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
@@ -551,4 +552,36 @@ func (s *Service) migrating(tx *store.Tx, d store.Disk) bool {
 		}
 	}
 	return false
+}
+
+// moveTypes are the operations that move something between hosts.
+var moveTypes = []string{"vm_migrate", "disk_migrate", "iface_migrate", "vm_migrate_in", "disk_migrate_in", "iface_migrate_in"}
+
+// refuseMoving refuses new operations on what an unfinished move holds:
+// queued behind it, they would run on a VM, disk or iface that left this
+// host, or on one not yet arrived. The fault names the object and the
+// move.
+func (s *Service) refuseMoving(tx *store.Tx, opIDs []int64) error {
+	for _, id := range opIDs {
+		o, ok := tx.Operation(id)
+		if !ok || slices.Contains(moveTypes, o.Type) {
+			continue
+		}
+		for _, key := range o.Keys {
+			for _, h := range s.eng.Holders(key) {
+				m, ok := tx.Operation(h)
+				if !ok || m.Finished() || slices.Contains(opIDs, h) || !slices.Contains(moveTypes, m.Type) {
+					continue
+				}
+				kind, num, _ := strings.Cut(key, ":")
+				how := "is moving to another host"
+				if strings.HasSuffix(m.Type, "_in") {
+					how = "is arriving from another host"
+				}
+				obj := map[string]Object{"vm": ObjVM, "disk": ObjDisk, "iface": ObjIface}[kind]
+				return Errorf(obj, KindConflict, "%s_id: %s %s %s (operation %d, %s); call again once it has", kind, kind, num, how, m.ID, m.Type)
+			}
+		}
+	}
+	return nil
 }

@@ -383,6 +383,9 @@ func TestTicketOneTime(t *testing.T) {
 			t.Fatalf("b: disk %d %+v, %v; want it being_migrated, is_migrating", d.ID, v, err)
 		}
 	}
+	if _, err := b.svc.StopVM(context.Background(), operator, vmID, service.CallOptions{}); err == nil || !strings.Contains(err.Error(), "is arriving from another host") {
+		t.Fatalf("b: a stop of the arriving vm: %v; want it refused", err)
+	}
 	again, err := c.Begin(context.Background(), tg, bundle)
 	if err != nil || again.OpID != first.OpID {
 		t.Fatalf("begin again: %+v, %v; want operation %d", again, err, first.OpID)
@@ -550,6 +553,9 @@ func TestTargetUnreachableAtHandover(t *testing.T) {
 	}
 	if a.running(vmID) {
 		t.Fatal("the vm runs on the source while the commit is unanswered")
+	}
+	if _, err := a.svc.StartVM(context.Background(), operator, vmID, service.CallOptions{}); err == nil || !strings.Contains(err.Error(), "vm_id: vm 1 is moving to another host") {
+		t.Fatalf("a start of the leaving vm: %v; want it refused", err)
 	}
 	if got := a.wait(op.ID); got.Step != store.StepDone {
 		t.Fatalf("vm_migrate ended %s: %s", got.Step, got.LastError)
