@@ -123,6 +123,11 @@ type VMMigrateProgress struct {
 	// Rate is bytes per second over the current pass; ETA seconds.
 	Rate float64 `json:"rate,omitempty"`
 	ETA  int64   `json:"eta,omitempty"`
+	// StoppedAt is when the stop step found the VM (it stops right
+	// after); DowntimeMS runs from then to the target's commit (its start
+	// follows): the move's downtime, less the target's boot.
+	StoppedAt  time.Time `json:"stopped_at,omitzero"`
+	DowntimeMS int64     `json:"downtime_ms,omitempty"`
 }
 
 // VMMigrateInProgress is what vm_migrate_in shows: the bytes received
@@ -142,6 +147,8 @@ type Transfer struct {
 	Bytes, Total int64
 	Rate         float64
 	ETA          int64
+	// DowntimeMS is the source's: from the VM's stop to the commit.
+	DowntimeMS int64
 }
 
 // TransferOf reads a migration operation's progress; ok is false for
@@ -150,7 +157,7 @@ func TransferOf(op store.Operation) (Transfer, bool) {
 	switch op.Type {
 	case "vm_migrate", "disk_migrate", "iface_migrate":
 		p, err := ops.ProgressOf[VMMigrateProgress](op)
-		return Transfer{Bytes: p.Sent, Total: p.Total, Rate: p.Rate, ETA: p.ETA}, err == nil
+		return Transfer{Bytes: p.Sent, Total: p.Total, Rate: p.Rate, ETA: p.ETA, DowntimeMS: p.DowntimeMS}, err == nil
 	case "vm_migrate_in", "disk_migrate_in", "iface_migrate_in":
 		p, err := ops.ProgressOf[VMMigrateInProgress](op)
 		return Transfer{Bytes: p.Received, Total: p.Total, Rate: p.Rate, ETA: p.ETA}, err == nil

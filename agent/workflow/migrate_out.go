@@ -290,7 +290,7 @@ func (s *Workflows) migStop(ctx context.Context, r *ops.Run) error {
 		if err != nil {
 			return err
 		}
-		p.Stopped, p.Running = true, st.Running
+		p.Stopped, p.Running, p.StoppedAt = true, st.Running, time.Now().UTC()
 		if err := ops.SetProgress(r, p); err != nil {
 			return err
 		}
@@ -372,6 +372,9 @@ func (s *Workflows) migHandover(ctx context.Context, r *ops.Run) error {
 		switch {
 		case err == nil, errors.Is(err, ErrPeerCommitted):
 			p.Committed = true
+			if !p.StoppedAt.IsZero() && p.DowntimeMS == 0 {
+				p.DowntimeMS = time.Since(p.StoppedAt).Milliseconds()
+			}
 			return r.Update(func(tx *store.Tx, op *store.Operation) error {
 				op.LastError = ""
 				return ops.PutProgress(op, p)

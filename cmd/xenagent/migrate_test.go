@@ -138,7 +138,7 @@ func moveVM(t *testing.T, src, dst *lab, vmID int64) {
 	if got["step"] != "DONE" {
 		t.Fatalf("vm_migrate ended %v: %v", got["step"], got["last_error"])
 	}
-	t.Logf("moved vm %d in %s", vmID, time.Since(start).Round(time.Millisecond))
+	t.Logf("moved vm %d in %s, down %vms (stop to commit)", vmID, time.Since(start).Round(time.Millisecond), got["transfer"].(map[string]any)["downtime_ms"])
 	if tr, _ := got["transfer"].(map[string]any); tr == nil || tr["bytes"].(int64) < int64(len(sums))<<20 {
 		t.Fatalf("vm_migrate's transfer %v: want the bytes sent", got["transfer"])
 	}
