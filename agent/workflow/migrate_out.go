@@ -15,7 +15,8 @@ import (
 func (s *Workflows) registerMigrate() {
 	// Before handover every step undoes itself (the rollback aborts on
 	// the target, deletes the snapshots and starts the VM again if it
-	// ran); handover and cleanup have no return.
+	// ran); handover and cleanup have no return, and retry until they
+	// are through (the VM must not stay recorded on both hosts).
 	s.eng.Register("vm_migrate", ops.Workflow{Steps: []ops.Step{
 		{Name: "begin", Do: s.migBegin, Undo: s.migAbortTarget},
 		{Name: "snapshot", Do: s.migSnapshot, Undo: s.migDeleteSnapshots},
@@ -24,7 +25,7 @@ func (s *Workflows) registerMigrate() {
 		{Name: "delta", Do: s.migSend(PassDelta)},
 		{Name: "prepare", Do: s.migPrepare},
 		{Name: "handover", Do: s.migHandover, NoReturn: true, Prepare: ops.PrepareProgress(func(p *VMMigrateProgress) { p.HandingOver = true })},
-		{Name: "cleanup", Do: s.migCleanup, NoReturn: true},
+		{Name: "cleanup", Do: s.forward(s.migCleanup), NoReturn: true},
 		{Name: "forget", Do: s.migForget, NoReturn: true, Atomic: true},
 	}})
 	// A detached disk has no writer (the operation holds it): its data
@@ -34,7 +35,7 @@ func (s *Workflows) registerMigrate() {
 		{Name: "send", Do: s.migSend(PassDelta)},
 		{Name: "prepare", Do: s.migPrepare},
 		{Name: "handover", Do: s.migHandover, NoReturn: true, Prepare: ops.PrepareProgress(func(p *VMMigrateProgress) { p.HandingOver = true })},
-		{Name: "cleanup", Do: s.migCleanup, NoReturn: true},
+		{Name: "cleanup", Do: s.forward(s.migCleanup), NoReturn: true},
 		{Name: "forget", Do: s.migForget, NoReturn: true, Atomic: true},
 	}})
 	s.eng.Register("iface_migrate", ops.Workflow{Steps: []ops.Step{
@@ -400,6 +401,33 @@ func (s *Workflows) migHandover(ctx context.Context, r *ops.Run) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// forward runs a step past the commit until it succeeds, with backoff,
+// operation.info saying why meanwhile: ending in ERROR would leave this
+// host records of a VM that lives on the target, which a call could then
+// start here too.
+func (s *Workflows) forward(do func(ctx context.Context, r *ops.Run) error) func(ctx context.Context, r *ops.Run) error {
+	return func(ctx context.Context, r *ops.Run) error {
+		backoff := time.Second
+		for {
+			err := do(ctx, r)
+			if err == nil || errors.Is(err, store.ErrUnwritable) || ctx.Err() != nil {
+				return err
+			}
+			s.log.Warn("migration: cleaning up after the commit failed; retrying", "op_id", r.Op().ID, "err", err, "in", backoff)
+			why := fmt.Sprintf("cleaning up after the target committed: %v; retrying in %s", err, backoff)
+			if uerr := r.Update(func(tx *store.Tx, op *store.Operation) error { op.LastError = why; return nil }); uerr != nil {
+				return uerr
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, time.Minute)
+		}
 	}
 }
 

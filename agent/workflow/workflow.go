@@ -1,7 +1,9 @@
 // Package workflow holds the steps of every operation the agent runs:
 // the VM's power (start, stop, reboot), its update, disks, rollback,
 // device attach and detach, ifaces, the host-side wiring of interfaces,
-// the first-boot seed and images. Each step is idempotent and acts on
+// the first-boot seed, images, and moves between hosts (migrate.go: the
+// source's vm_migrate, the target's vm_migrate_in, and the rule that
+// keeps a VM on exactly one host). Each step is idempotent and acts on
 // the host only through the ports of agent/host; the engine (agent/ops)
 // journals them, so a crash between any two is resumed or rolled back.
 //
