@@ -327,8 +327,12 @@ func (s *Service) IncomingWritten(ctx context.Context, secret string, diskID int
 			}
 			p.Received += max(more, 0)
 			if p.Total == 0 {
+				passes := int64(1) // a detached disk's data goes once
+				if t.VMID != 0 {
+					passes = 2 // a VM's: the precopy, then the delta
+				}
 				for _, d := range t.Disks {
-					p.Total += 2 * d.SizeMB << 20
+					p.Total += passes * d.SizeMB << 20
 				}
 			}
 			if el := time.Since(op.DateStart).Seconds(); el > 0 && !op.DateStart.IsZero() {

@@ -86,12 +86,29 @@ type Peer interface {
 	Abort(ctx context.Context, t Target, why string) (PeerState, error)
 }
 
-// DiskSender sends one disk's data for one pass ("precopy", "delta") to
-// the target, from byte from on (what the target said it holds of that
-// pass), reporting bytes sent as it goes. Room "transfer" replaces the
-// plain full copy with extents, compression and checksums.
+// DiskSender sends one pass of one disk's data to the target, reporting
+// bytes sent as it goes. Room "transfer"'s chunk stream implements it
+// (the extents of the pass, compression, checksums, throttle); the plain
+// client in agent/api/migration copies the whole volume.
 type DiskSender interface {
-	Send(ctx context.Context, t Target, diskID int64, pass, path string, from int64, progress func(sent int64)) error
+	Send(ctx context.Context, t Target, p DiskPass, progress func(sent int64)) error
+}
+
+// DiskPass is one pass of one disk: what to read, and where the target
+// stands.
+type DiskPass struct {
+	DiskID int64
+	// Pass is PassPrecopy (of Snapshot, while the VM runs) or PassDelta
+	// (of Volume, the VM stopped; a detached disk's only pass).
+	Pass string
+	// Path is what this pass reads: the snapshot's or the volume's.
+	Path string
+	// Volume and Snapshot name the disk's volume and its migration
+	// snapshot ("" for a detached disk): what an extent source needs
+	// (the snapshot's allocated extents; the delta's changed ones).
+	Volume, Snapshot string
+	// From is how many bytes of this pass the target said it holds.
+	From int64
 }
 
 // The passes of a disk's data.

@@ -151,9 +151,9 @@ func (s *Workflows) migBegin(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
-	p.TargetOp = st.OpID
+	p.TargetOp, p.Total = st.OpID, 0
 	for _, d := range b.Disks {
-		p.Total += 2 * d.SizeMB << 20 // both passes, at most
+		p.Total += d.SizeMB << 20 * int64(passes(r.Op()))
 	}
 	return ops.SetProgress(r, p)
 }
@@ -244,18 +244,25 @@ func (s *Workflows) migSend(pass string) func(ctx context.Context, r *ops.Run) e
 		if err != nil {
 			return err
 		}
-		start, base := time.Now(), p.Sent
-		last := time.Now()
+		// What the passes before this one sent: a step run again counts
+		// from there, not from what it journalled half-way.
+		var base int64
+		if pass == PassDelta && passes(r.Op()) == 2 {
+			base = p.Total / 2
+		}
+		start, last := time.Now(), time.Now()
 		for _, d := range disks {
-			path := s.vols.Path(d.Volume)
+			dp := DiskPass{DiskID: d.ID, Pass: pass, Path: s.vols.Path(d.Volume), Volume: d.Volume}
+			if r.Op().VMID != 0 {
+				dp.Snapshot = MigrationSnapshot(d.ID, r.Op().ID)
+			}
 			if pass == PassPrecopy {
-				path = s.vols.Path(MigrationSnapshot(d.ID, r.Op().ID))
+				dp.Path = s.vols.Path(dp.Snapshot)
 			}
-			var from int64
 			if h, ok := st.Disks[d.ID]; ok && h.Pass == pass {
-				from = h.Have
+				dp.From = h.Have
 			}
-			err := s.cfg.Sender.Send(ctx, t, d.ID, pass, path, from, func(sent int64) {
+			err := s.cfg.Sender.Send(ctx, t, dp, func(sent int64) {
 				if time.Since(last) < time.Second {
 					return
 				}
@@ -495,4 +502,14 @@ func (s *Workflows) migForget(ctx context.Context, r *ops.Run) error {
 		}
 		return nil
 	})
+}
+
+// passes is how many times each disk is sent: twice for a VM's (the
+// precopy while it runs, the delta once stopped), once for a detached
+// disk's.
+func passes(op store.Operation) int {
+	if op.VMID != 0 {
+		return 2
+	}
+	return 1
 }

@@ -136,7 +136,8 @@ func (c *Client) Abort(ctx context.Context, t workflow.Target, why string) (work
 // the target once written; a segment cut short is sent again whole. A
 // segment that is all zeros is still sent (this plain copy has no marker
 // for it): room "transfer" sends only extents.
-func (c *Client) Send(ctx context.Context, t workflow.Target, diskID int64, pass, path string, from int64, progress func(sent int64)) error {
+func (c *Client) Send(ctx context.Context, t workflow.Target, p workflow.DiskPass, progress func(sent int64)) error {
+	diskID, pass, path, from := p.DiskID, p.Pass, p.Path, p.From
 	f, err := os.Open(path)
 	if err != nil {
 		return err
