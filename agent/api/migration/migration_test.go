@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,11 @@ func (f freeMem) NodeInfo(ctx context.Context) (host.NodeInfo, error) {
 var operator = &service.Caller{Operator: true, Handle: "OPERATOR"}
 
 func newAgent(t *testing.T, name string) *agent {
+	return newAgentOn(t, name, "10.0.0.0/24")
+}
+
+// newAgentOn is newAgent serving network prefix (addresses .10 to .20).
+func newAgentOn(t *testing.T, name, prefix string) *agent {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -86,7 +92,12 @@ func newAgent(t *testing.T, name string) *agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
+	p := netip.MustParsePrefix(prefix).Addr().As4()
+	at := func(n byte) string { return netip.AddrFrom4([4]byte{p[0], p[1], p[2], n}).String() }
+	v4, err := ipam.Parse(prefix, at(1), at(10), at(20))
+	if err != nil {
+		t.Fatal(err)
+	}
 	net := workflow.Network{Bridge: "xabr0", V4: &v4}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
 	client := migration.NewClient(nil)
@@ -802,4 +813,41 @@ func TestBeginChecksRecords(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Across networks the iface gets an address of the target's pool at
+// begin (the seeds' rule), and keeps its id, MAC and bandwidth; the
+// source's address is released only once the target committed.
+func TestMoveToAnotherNetwork(t *testing.T) {
+	a, b := newAgent(t, "a"), newAgentOn(t, "b", "10.9.0.0/24")
+	vmID := a.createVM()
+	v, disks, ifaces, ips, _ := a.vm(vmID)
+	spec := service.TicketSpec{AccountID: v.AccountID, VMID: v.ID, MemoryMB: v.Memory, Cores: v.Cores,
+		Ifaces: []service.TicketIfaceSpec{{ID: ifaces[0].ID, Version: 4}}}
+	for _, d := range disks {
+		spec.Disks = append(spec.Disks, store.TicketDisk{ID: d.ID, SizeMB: d.SizeMB})
+	}
+	if _, err := b.svc.IssueTicket(context.Background(), operator, service.TicketSpec{AccountID: v.AccountID, VMID: v.ID, MemoryMB: v.Memory, Cores: v.Cores,
+		Disks: spec.Disks, Ifaces: []service.TicketIfaceSpec{{ID: ifaces[0].ID, Addr: ips[0].Addr, SameNetwork: true}}}); err == nil {
+		t.Fatalf("a ticket keeping %s, outside b's network, was issued", ips[0].Addr)
+	}
+	g, err := b.svc.IssueTicket(context.Background(), operator, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := a.svc.MigrateVM(context.Background(), operator, vmID, service.MigrateSpec{Target: b.url, Ticket: g.Ticket}, service.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.done(op)
+	b.settle()
+	_, _, nifaces, nips, ok := b.vm(vmID)
+	if !ok || len(nips) != 1 || nips[0].Addr != "10.9.0.10" || nifaces[0].MAC != ifaces[0].MAC || nifaces[0].Bandwidth != ifaces[0].Bandwidth {
+		t.Fatalf("b: ifaces %+v, ips %+v; want the same iface with 10.9.0.10", nifaces, nips)
+	}
+	a.st.View(func(tx *store.Tx) {
+		if _, ok := tx.IP(ips[0].ID); ok {
+			t.Error("a keeps the address record")
+		}
+	})
 }
