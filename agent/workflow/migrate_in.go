@@ -141,7 +141,7 @@ func (s *Workflows) inUndoVolumes(ctx context.Context, r *ops.Run) error {
 	if r.Op().VMID != 0 {
 		// The first step's undo runs last: a domain defined by a define
 		// step whose beginning the journal lost goes too.
-		errs = append(errs, s.undefineDomain(ctx, r))
+		errs = append(errs, s.undefineDomain(ctx, r), s.removeSeed(ctx, r))
 	}
 	for _, d := range t.Disks {
 		errs = append(errs, s.vols.Delete(ctx, VolumeName(d.ID), s.mark(r.Op().ID)))
@@ -181,10 +181,15 @@ func (s *Workflows) inWait(phases ...string) func(ctx context.Context, r *ops.Ru
 	}
 }
 
-// inDefine defines the domain (not started) from the records.
+// inDefine writes the VM's first-boot seed if it has one (the same
+// instance-id it had: the UUID came along) and defines the domain, not
+// started, from the records.
 func (s *Workflows) inDefine(ctx context.Context, r *ops.Run) error {
 	if r.Op().VMID == 0 {
 		return nil
+	}
+	if err := s.writeSeed(ctx, r); err != nil {
+		return err
 	}
 	return s.defineDomain(ctx, r)
 }
@@ -196,7 +201,10 @@ func (s *Workflows) inUndefine(ctx context.Context, r *ops.Run) error {
 	if r.Op().VMID == 0 {
 		return nil
 	}
-	return s.undefineDomain(ctx, r)
+	if err := s.undefineDomain(ctx, r); err != nil {
+		return err
+	}
+	return s.removeSeed(ctx, r)
 }
 
 // inPrepared answers the source's prepare: the domain is defined.

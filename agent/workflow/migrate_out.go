@@ -73,6 +73,10 @@ func (s *Workflows) Bundle(vmID int64) (Bundle, error) {
 			err = fmt.Errorf("vm %d has no record", vmID)
 			return
 		}
+		// The VM keeps its domain UUID, and with it the instance-id of
+		// its first-boot seed: a guest seeing another would run its
+		// first boot again (new host keys, its password reset).
+		v.UUID = s.vmUUID(v)
 		b.VM = &v
 		for _, id := range v.DiskIDs {
 			if d, ok := tx.Disk(id); ok {
@@ -476,7 +480,10 @@ func (s *Workflows) migCleanupDomain(ctx context.Context, r *ops.Run) error {
 	if err := s.unwireVM(ctx, r); err != nil {
 		return err
 	}
-	return s.hv.Undefine(ctx, name)
+	if err := s.hv.Undefine(ctx, name); err != nil {
+		return err
+	}
+	return s.removeSeed(ctx, r)
 }
 
 // migForget removes the records: the VM lives on the target now. Its

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/storage/nocloud"
 )
 
 // newMoveLab is newDriverLab (libvirt's test driver, the file backend)
@@ -129,6 +130,7 @@ func moveVM(t *testing.T, src, dst *lab, vmID int64) {
 	ip := iface["ips"].([]any)[0].(map[string]any)
 	ifaces = append(ifaces, map[string]any{"id": iface["id"], "ip": ip["ip"], "same_network": true})
 	acct := src.must("hosting.account.info").(map[string]any)["id"]
+	seed := src.seedMeta(vmID)
 	ticket := dst.asOperator("hosting.migration.ticket", map[string]any{"account_id": acct, "vm_id": vmID,
 		"memory": info["memory"], "cores": info["cores"], "disks": disks, "ifaces": ifaces}).(map[string]any)["ticket"].(string)
 	target := fmt.Sprintf("http://127.0.0.1:%d", dst.port)
@@ -174,6 +176,31 @@ func moveVM(t *testing.T, src, dst *lab, vmID int64) {
 			t.Fatalf("target: disk %d's content %s, want %s", id, got, sum)
 		}
 	}
+	// The first-boot seed came along with its instance-id: the guest
+	// does not take the new host for a new instance.
+	if got := dst.seedMeta(vmID); got != seed || seed == "" {
+		t.Fatalf("target: seed meta-data %q, want the source's %q", got, seed)
+	}
+	if _, err := os.Stat(filepath.Join(src.dir, "seeds", fmt.Sprintf("xa-seed-%d.iso", vmID))); err == nil {
+		t.Fatal("the source keeps the vm's seed")
+	}
+}
+
+// seedMeta is the meta-data (instance-id, hostname) of vm's first-boot
+// seed, "" when it has none.
+func (l *lab) seedMeta(vmID int64) string {
+	l.t.Helper()
+	entries, _ := os.ReadDir(filepath.Join(l.dir, "seeds"))
+	for _, e := range entries {
+		if strings.Contains(e.Name(), fmt.Sprintf("-%d.", vmID)) {
+			files, _, err := nocloud.ReadImage(filepath.Join(l.dir, "seeds", e.Name()))
+			if err != nil {
+				l.t.Fatal(err)
+			}
+			return string(files["meta-data"])
+		}
+	}
+	return ""
 }
 
 // Two agent processes on this machine (libvirt's test driver, the file

@@ -28,6 +28,4 @@
 //   - a rollback whose abort cannot reach the target leaves the target's
 //     side (never started) until workflow.IdleAbort (6 h): nothing asks
 //     again once the source's operation ended.
-//   - the VM's domain UUID and its first-boot seed do not move: a seed
-//     written on the target later carries another instance-id.
 package migration
