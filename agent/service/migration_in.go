@@ -57,9 +57,24 @@ func phaseErr(t store.Ticket, call string) error {
 	return Errorf(ObjMethod, KindConflict, "%s: the migration is %s%s; %s refused", t.Phase, t.Phase, why, call)
 }
 
-// bundleDigest fingerprints a begin's body: a retry sends the same.
+// bundleDigest fingerprints a begin by what it moves (the ids): a
+// retry is the same begin even when a counter in its records moved
+// meanwhile (an iface's traffic), and the first records stand.
 func bundleDigest(b workflow.Bundle) string {
-	raw, _ := json.Marshal(b)
+	ids := struct {
+		VM            int64
+		Disks, Ifaces []int64
+	}{}
+	if b.VM != nil {
+		ids.VM = b.VM.ID
+	}
+	for _, d := range b.Disks {
+		ids.Disks = append(ids.Disks, d.ID)
+	}
+	for _, i := range b.Ifaces {
+		ids.Ifaces = append(ids.Ifaces, i.ID)
+	}
+	raw, _ := json.Marshal(ids)
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
 }

@@ -401,9 +401,14 @@ func TestTicketOneTime(t *testing.T) {
 	if err != nil || again.OpID != first.OpID {
 		t.Fatalf("begin again: %+v, %v; want operation %d", again, err, first.OpID)
 	}
-	bundle.VM.Hostname = "other"
-	if _, err := c.Begin(context.Background(), tg, bundle); err == nil {
-		t.Fatal("a second transfer on one ticket was begun")
+	bundle.VM.Hostname = "other" // a counter moved: still the same begin
+	if again, err := c.Begin(context.Background(), tg, bundle); err != nil || again.OpID != first.OpID {
+		t.Fatalf("begin again with a record changed: %+v, %v; want operation %d", again, err, first.OpID)
+	}
+	other := bundle
+	other.Disks = bundle.Disks[:1]
+	if _, err := c.Begin(context.Background(), tg, other); err == nil || !strings.Contains(err.Error(), "a ticket begins one") {
+		t.Fatalf("a second transfer on one ticket: %v; want it refused", err)
 	}
 	if _, err := c.State(context.Background(), workflow.Target{URL: b.url, Ticket: "not-a-ticket"}); err == nil {
 		t.Fatal("a wrong ticket was answered")
