@@ -28,4 +28,8 @@
 //   - a rollback whose abort cannot reach the target leaves the target's
 //     side (never started) until workflow.IdleAbort (6 h): nothing asks
 //     again once the source's operation ended.
+//   - the move is cold (stop, delta, start): memory does not move.
+//   - traffic an iface counts on the source between begin and its stop
+//     is not carried (the records are the begin's).
+//   - the two-host Xen lab and the host-emptying run (issue 15's lab).
 package migration
