@@ -175,19 +175,32 @@ func (s *Workflows) migAbortTarget(ctx context.Context, r *ops.Run) error {
 	if why == "" {
 		why = "the source rolled back"
 	}
-	_, err = s.cfg.Peer.Abort(ctx, t, why)
-	switch {
-	case err == nil, errors.Is(err, ErrPeerAborted):
-		return nil
-	case errors.Is(err, ErrPeerCommitted):
-		// Cannot be: the commit is asked only after handover, which
-		// has no undo. Refuse to start the VM here.
-		return errPeer(t, "aborting", err)
+	deadline, backoff := time.Now().Add(abortFor), 500*time.Millisecond
+	for {
+		_, err = s.cfg.Peer.Abort(ctx, t, why)
+		switch {
+		case err == nil, errors.Is(err, ErrPeerAborted):
+			return nil
+		case errors.Is(err, ErrPeerCommitted):
+			// Cannot be: the commit is asked only after handover, which
+			// has no undo. Refuse to start the VM here.
+			return errPeer(t, "aborting", err)
+		case errors.Is(err, ErrPeerRefused) || time.Now().After(deadline) || ctx.Err() != nil:
+			s.log.Warn("migration: the target did not take the abort; it aborts on its own when idle",
+				"op_id", r.Op().ID, "target", t.URL, "err", err)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
 	}
-	s.log.Warn("migration: the target did not take the abort; it aborts on its own when idle",
-		"op_id", r.Op().ID, "target", t.URL, "err", err)
-	return nil
 }
+
+// abortFor is how long a rollback asks an unreachable target to abort
+// before it leaves that to the target's idle timer (IdleAbort).
+var abortFor = 30 * time.Second
 
 // migDisks are the disks that move: id, volume, size.
 func (s *Workflows) migDisks(op store.Operation) ([]store.Disk, error) {

@@ -25,9 +25,9 @@
 //   - crash tests of iface_migrate; those of vm_migrate, vm_migrate_in
 //     (TestCrashDuringMove), their rollback (TestCrashDuringMoveRollback)
 //     and disk_migrate (TestCrashDuringDiskMove) are cmd/xenagent's.
-//   - a rollback whose abort cannot reach the target leaves the target's
-//     side (never started) until workflow.IdleAbort (6 h): nothing asks
-//     again once the source's operation ended.
+//   - a rollback whose abort cannot reach the target for 30 s leaves the
+//     target's side (never started) until workflow.IdleAbort (6 h):
+//     nothing asks again once the source's operation ended.
 //   - the move is cold (stop, delta, start): memory does not move.
 //   - traffic an iface counts on the source between begin and its stop
 //     is not carried (the records are the begin's).
