@@ -49,6 +49,24 @@ type agent struct {
 	// gate, when set, sees every request to the endpoints first; false:
 	// it answered (the request goes no further).
 	gate atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
+	// failDeletes fails that many of the workflows' next volume
+	// deletions (a storage hiccup).
+	failDeletes atomic.Int32
+}
+
+// faultyVolumes is the file backend whose deletions fail while the
+// agent's failDeletes says so.
+type faultyVolumes struct {
+	*file.Backend
+	a *agent
+}
+
+func (f faultyVolumes) Delete(ctx context.Context, name string, m host.Mark) error {
+	if f.a.failDeletes.Add(-1) >= 0 {
+		return errors.New("injected: the storage refuses the deletion")
+	}
+	f.a.failDeletes.Store(0)
+	return f.Backend.Delete(ctx, name, m)
 }
 
 // setGate installs fn as a's gate.
@@ -102,8 +120,9 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
 	client := migration.NewClient(nil)
 	client.Segment = 1 << 20 // several segments per disk
+	a := &agent{t: t, name: name}
 	wf := workflow.New(workflow.Config{DatacenterID: 1, Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 1, Reboot: time.Second},
-		Network: net, Peer: client, Sender: client}, st, eng, hv, vols, log)
+		Network: net, Peer: client, Sender: client}, st, eng, hv, faultyVolumes{vols, a}, log)
 	svc := service.New(service.Config{Version: "test", Datacenter: service.Datacenter{ID: 1},
 		Limits:  service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 1 << 16, MaxBandwidth: 1e10, DefaultQuotaMB: 1 << 16},
 		Network: net}, st, eng, wf, log)
@@ -117,7 +136,6 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 8}); err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{t: t, name: name}
 	h := migration.New(svc, migration.Config{}, log)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g := a.gate.Load(); g != nil && !(*g)(w, r) {
@@ -855,4 +873,48 @@ func TestMoveToAnotherNetwork(t *testing.T) {
 			t.Error("a keeps the address record")
 		}
 	})
+}
+
+// A cleanup that fails after the commit is retried forward, not failed:
+// the source's records of the VM would otherwise outlive the move, a
+// VM a call could start here too. Meanwhile operation.info says why and
+// calls on the VM are refused.
+func TestCleanupRetriedForward(t *testing.T) {
+	a, b := newAgent(t, "a"), newAgent(t, "b")
+	vmID := a.createVM()
+	ticket := b.ticketFor(a, vmID)
+	var committed atomic.Bool
+	b.setGate(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/commit") {
+			a.failDeletes.Store(2)
+			committed.Store(true)
+		}
+		return true
+	})
+	op, err := a.svc.MigrateVM(context.Background(), operator, vmID, service.MigrateSpec{Target: b.url, Ticket: ticket}, service.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var o store.Operation
+		a.st.View(func(tx *store.Tx) { o, _ = tx.Operation(op.ID) })
+		if strings.Contains(o.LastError, "cleaning up after the target committed") {
+			break
+		}
+		if o.Finished() || time.Now().After(deadline) {
+			t.Fatalf("vm_migrate %s: %q; want it retrying its cleanup", o.Step, o.LastError)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := a.svc.StartVM(context.Background(), operator, vmID, service.CallOptions{}); err == nil {
+		t.Fatal("the vm could be started on the source while its cleanup retried")
+	}
+	if got := a.wait(op.ID); got.Step != store.StepDone || got.LastError != "" {
+		t.Fatalf("vm_migrate ended %s: %q; want DONE", got.Step, got.LastError)
+	}
+	_, disks, _, _, _ := b.vm(vmID)
+	if left := a.left(vmID, disks); len(left) > 0 {
+		t.Fatalf("a holds %v", left)
+	}
 }
