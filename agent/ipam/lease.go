@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
 )
@@ -22,6 +23,19 @@ func Lease(tx *store.Tx, pool *Pool, accountID int64) (netip.Addr, error) {
 	tx.EachIP(func(ip *store.IP) bool {
 		if a, err := netip.ParseAddr(ip.Addr); err == nil {
 			inUse[a] = true
+		}
+		return true
+	})
+	// An address a live migration ticket reserves is held for the VM
+	// that brings it (agent/service migration.go).
+	at := time.Now()
+	tx.EachTicket(func(t *store.Ticket) bool {
+		if t.Live(at) {
+			for _, i := range t.Ifaces {
+				if a, err := netip.ParseAddr(i.Addr); err == nil {
+					inUse[a] = true
+				}
+			}
 		}
 		return true
 	})

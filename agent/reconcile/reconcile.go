@@ -92,8 +92,8 @@ func (s *Reconciler) reconcile(ctx context.Context) (ReconcileReport, error) {
 		})
 	})
 	for _, v := range vms {
-		if v.State == store.VMBeingCreated || deletingVM[v.ID] {
-			continue // its operation will settle it
+		if v.State == store.VMBeingCreated || v.State == store.VMBeingMigrated || deletingVM[v.ID] {
+			continue // its operation will settle it (an incoming migration defines the domain once prepared)
 		}
 		if inFlightVM[v.ID] {
 			// A VM with unfinished operations gets back a lost definition

@@ -34,6 +34,9 @@ type Operation struct {
 	ETA                                 int64
 	// Params are the operation's parameters a client may read back.
 	Params map[string]string
+	// Transfer is a migration's progress (vm_migrate, vm_migrate_in);
+	// nil for every other operation.
+	Transfer *workflow.Transfer
 }
 
 func operationOf(o store.Operation) Operation {
@@ -45,7 +48,14 @@ func operationOf(o store.Operation) Operation {
 	}
 	return Operation{ID: o.ID, Type: o.Type, Step: o.Step, DateCreated: o.DateCreated, DateStart: o.DateStart,
 		DateUpdated: o.DateUpdated, VMID: o.VMID, DiskID: o.DiskID, IfaceID: o.IfaceID, IPID: o.IPID,
-		Source: o.Source, LastError: o.LastError, ETA: o.ETA, Params: params}
+		Source: o.Source, LastError: o.LastError, ETA: o.ETA, Params: params, Transfer: transferOf(o)}
+}
+
+func transferOf(o store.Operation) *workflow.Transfer {
+	if t, ok := workflow.TransferOf(o); ok {
+		return &t
+	}
+	return nil
 }
 
 func operationsOf(list []store.Operation) []Operation {

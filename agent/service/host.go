@@ -53,7 +53,7 @@ const hostInfoTimeout = 10 * time.Second
 
 // VM states HostInfo always counts, so a reader sees 0 rather than a
 // missing key.
-var hostVMStates = []string{store.VMBeingCreated, store.VMRunning, store.VMHalted, store.VMPaused, store.VMLocked}
+var hostVMStates = []string{store.VMBeingCreated, store.VMRunning, store.VMHalted, store.VMPaused, store.VMLocked, store.VMBeingMigrated}
 
 // HostInfo reads the host's capacity and load. Operator only: it shows
 // every account's VMs and the machine.

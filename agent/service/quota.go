@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
 )
@@ -214,6 +215,10 @@ func (s *Service) usage(tx *store.Tx, accountID int64) Resources {
 		}
 		u.DiskMB += s.chargedMB(after)
 	})
+	// Incoming migrations' unused tickets hold what they reserved
+	// (migration.go).
+	t := ticketUsage(tx, accountID, time.Now())
+	u.Servers, u.MemoryMB, u.Cores, u.DiskMB, u.IPs = u.Servers+t.Servers, u.MemoryMB+t.MemoryMB, u.Cores+t.Cores, u.DiskMB+t.DiskMB, u.IPs+t.IPs
 	return u
 }
 

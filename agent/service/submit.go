@@ -102,6 +102,10 @@ func (s *Service) submitCall(accountID int64, o callOpts, reserve func(tx *store
 		if ids, err = reserve(tx); err != nil {
 			return err
 		}
+		// Nothing joins what is moving between hosts (migration.go).
+		if err := s.refuseMoving(tx, ids); err != nil {
+			return err
+		}
 		// A caller's call (scope set): none may change a locked VM
 		// (lock.go). What the agent starts itself (submitSystem) may.
 		if o.scope != "" {

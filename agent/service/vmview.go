@@ -56,7 +56,10 @@ type VMDisk struct {
 	Source, SnapshotProfileID     int64
 	VMIDs, SnapshotIDs            []int64
 	IsBootDisk, CanSnapshot       bool
-	DateCreated, DateUpdated      time.Time
+	// IsMigrating: the disk is moving between hosts (the seeds'
+	// is_migrating): leaving this one, or arriving (being_migrated).
+	IsMigrating              bool
+	DateCreated, DateUpdated time.Time
 	// Cmdline is the kernel command line ("" when none); EntityID is
 	// diskEntityID's.
 	Cmdline, EntityID string
@@ -70,7 +73,7 @@ func (s *Service) vmDiskOf(tx *store.Tx, d store.Disk) VMDisk {
 		KernelVersion: d.KernelVersion, Label: d.Label, SizeMB: d.SizeMB, TotalSizeMB: s.totalSize(d), Source: d.Source,
 		SnapshotProfileID: d.SnapshotProfile, VMIDs: []int64{}, SnapshotIDs: snapshotsOf(tx, d.ID),
 		CanSnapshot: canSnapshot(&d), DateCreated: d.DateCreated, DateUpdated: d.DateUpdated,
-		Cmdline: d.Cmdline, EntityID: diskEntityID(d), FSType: d.FSType}
+		Cmdline: d.Cmdline, EntityID: diskEntityID(d), FSType: d.FSType, IsMigrating: s.migrating(tx, d)}
 	if d.VMID != 0 {
 		if v, ok := tx.VM(d.VMID); ok && slices.Contains(v.DiskIDs, d.ID) {
 			out.VMIDs = append(out.VMIDs, v.ID)

@@ -11,7 +11,7 @@
 //	                  JSON); it marks what the agent creates outside
 //	                  the file (domains); NewInstance replaces it
 //	  seq/<kind>   -> last allocated id of kind (account, vm, disk, iface,
-//	                  ip, image, operation, sshkey, lock, iso)
+//	                  ip, image, operation, sshkey, lock, iso, ticket)
 //	  probe        -> 256 KiB of zeros, there only while a probe of a
 //	                  failed store runs (deleted at once after)
 //	  events/pruned-> every event up to it was pruned (retention); the
@@ -26,6 +26,9 @@
 //	locks/       vm id -> Lock, the operator's lock on that VM (locks.go)
 //	isos/        id -> ISO (registered from the configuration; a VM's
 //	             iso_id names the one attached as its CD-ROM)
+//	tickets/     id -> Ticket, a one-time authorisation of an incoming
+//	             migration and what it reserves (tickets.go); the
+//	             secret's SHA-256 only
 //	operations/  id -> Operation (with its step journal: typed input and
 //	             progress as JSON, per operation type)
 //	idempotency/ "<account id, or operator>/<key>" -> IdemEntry

@@ -28,7 +28,7 @@ func (s *Store) sameAsFile() error {
 		accounts: newTable[Account]("accounts", nil), vms: newTable("vms", VM.clone), disks: newTable[Disk]("disks", nil),
 		ifaces: newTable("ifaces", Iface.clone), ips: newTable[IP]("ips", nil), images: newTable[Image]("images", nil),
 		operations: newTable("operations", Operation.clone), sshKeys: newTable[SSHKey]("sshkeys", nil),
-		locks: newTable[Lock]("locks", nil), isos: newTable[ISO]("isos", nil),
+		locks: newTable[Lock]("locks", nil), isos: newTable[ISO]("isos", nil), tickets: newTable("tickets", Ticket.clone),
 		idem: map[string]IdemEntry{}, released: map[string][]string{}, seq: map[string]int64{},
 	}
 	if err := s.db.View(func(tx *bolt.Tx) error { return f.load(tx) }); err != nil {
@@ -41,7 +41,7 @@ func (s *Store) sameAsFile() error {
 		{"accounts", s.accounts.rows, f.accounts.rows}, {"vms", s.vms.rows, f.vms.rows}, {"disks", s.disks.rows, f.disks.rows},
 		{"ifaces", s.ifaces.rows, f.ifaces.rows}, {"ips", s.ips.rows, f.ips.rows}, {"images", s.images.rows, f.images.rows},
 		{"operations", s.operations.rows, f.operations.rows}, {"sshkeys", s.sshKeys.rows, f.sshKeys.rows},
-		{"locks", s.locks.rows, f.locks.rows}, {"isos", s.isos.rows, f.isos.rows},
+		{"locks", s.locks.rows, f.locks.rows}, {"isos", s.isos.rows, f.isos.rows}, {"tickets", s.tickets.rows, f.tickets.rows},
 		{"idempotency", s.idem, f.idem}, {"released", s.released, f.released}, {"seq", s.seq, f.seq},
 	} {
 		// Through JSON: the file's copy went through it (times lose their

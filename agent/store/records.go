@@ -89,6 +89,10 @@ type VM struct {
 	// is BootCDROM to boot from it, "" (default) from the system disk.
 	ISOID    int64  `json:"iso_id,omitempty"`
 	BootType string `json:"boot_type,omitempty"`
+	// UUID is the domain's UUID when it is not the one this agent derives
+	// from the VM's id (a VM moved here from another agent keeps its
+	// own, and with it its first-boot seed's instance-id); "" derives it.
+	UUID string `json:"uuid,omitempty"`
 	// Provision is nil once there is nothing for a first boot to apply;
 	// most VMs carry none, and 10,000 of them should stay small.
 	Provision   *Provision `json:"provision,omitempty"`

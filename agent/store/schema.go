@@ -22,9 +22,9 @@ import (
 const SchemaVersion = 2
 
 // buckets are the file's top-level buckets, made at every open; doc.go
-// draws what each holds. A bucket added later (locks, isos) needs no migration:
+// draws what each holds. A bucket added later (locks, isos, tickets) needs no migration:
 // opening an older file makes it empty, which is what that file meant.
-var buckets = []string{"meta", "accounts", "vms", "disks", "ifaces", "ips", "images", "operations", "idempotency", "released", "sshkeys", "events", "locks", "isos"}
+var buckets = []string{"meta", "accounts", "vms", "disks", "ifaces", "ips", "images", "operations", "idempotency", "released", "sshkeys", "events", "locks", "isos", "tickets"}
 
 // A migration upgrades a file from schema to-1 to schema to. Each runs
 // inside the opening transaction, so a failed one leaves the file as it
@@ -185,7 +185,7 @@ func (s *Store) load(tx *bolt.Tx) error {
 	for _, err := range []error{
 		loadTable(tx, &s.accounts), loadTable(tx, &s.vms), loadTable(tx, &s.disks),
 		loadTable(tx, &s.ifaces), loadTable(tx, &s.ips), loadTable(tx, &s.images),
-		loadTable(tx, &s.operations), loadTable(tx, &s.sshKeys), loadTable(tx, &s.locks), loadTable(tx, &s.isos),
+		loadTable(tx, &s.operations), loadTable(tx, &s.sshKeys), loadTable(tx, &s.locks), loadTable(tx, &s.isos), loadTable(tx, &s.tickets),
 	} {
 		if err != nil {
 			return err

@@ -30,6 +30,7 @@ type Store struct {
 	sshKeys    table[SSHKey]
 	locks      table[Lock] // keyed by VM id (locks.go)
 	isos       table[ISO]
+	tickets    table[Ticket] // incoming migrations (tickets.go)
 	idem       map[string]IdemEntry
 	released   map[string][]string
 	seq        map[string]int64
@@ -95,6 +96,7 @@ func Open(path string, log *slog.Logger, opts ...Option) (st *Store, err error) 
 		sshKeys:    newTable[SSHKey]("sshkeys", nil),
 		locks:      newTable[Lock]("locks", nil),
 		isos:       newTable[ISO]("isos", nil),
+		tickets:    newTable("tickets", Ticket.clone),
 		idem:       map[string]IdemEntry{},
 		released:   map[string][]string{},
 		seq:        map[string]int64{},

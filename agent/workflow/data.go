@@ -25,6 +25,7 @@ var clientParams = map[string]bool{
 	"fstype": true,                                       // disk_create's filesystem (format.go)
 	"force":  true,                                       // power room (force.go)
 	"iso_id": true, "boot_type": true, "effective": true, // iso.go
+	"target": true, // vm_migrate's target agent (migrate.go)
 }
 
 // IsClientParam reports whether a client may read back an operation

@@ -53,9 +53,9 @@ func (s *Workflows) seedSpec(tx *store.Tx, v store.VM) host.SeedSpec {
 // UUID for the first, then UUID-gN for the Nth written after it.
 func (s *Workflows) InstanceID(v store.VM) string {
 	if v.SeedGen == 0 {
-		return s.UUID(v.ID)
+		return s.vmUUID(v)
 	}
-	return s.UUID(v.ID) + "-g" + strconv.FormatInt(v.SeedGen, 10)
+	return s.vmUUID(v) + "-g" + strconv.FormatInt(v.SeedGen, 10)
 }
 
 // seedPath is where a domain finds vmID's seed, if the VM has one on

@@ -54,7 +54,7 @@ func (s *Workflows) RefreshVMState(ctx context.Context, vmID int64) {
 	var v store.VM
 	var ok bool
 	s.st.View(func(tx *store.Tx) { v, ok = tx.VM(vmID) })
-	if !ok || v.State == store.VMBeingCreated || v.State == store.VMLocked {
+	if !ok || v.State == store.VMBeingCreated || v.State == store.VMLocked || v.State == store.VMBeingMigrated {
 		return
 	}
 	st, err := s.hv.State(ctx, v.Domain)

@@ -1,7 +1,9 @@
 // Package workflow holds the steps of every operation the agent runs:
 // the VM's power (start, stop, reboot), its update, disks, rollback,
 // device attach and detach, ifaces, the host-side wiring of interfaces,
-// the first-boot seed and images. Each step is idempotent and acts on
+// the first-boot seed, images, and moves between hosts (migrate.go: the
+// source's vm_migrate, the target's vm_migrate_in, and the rule that
+// keeps a VM on exactly one host). Each step is idempotent and acts on
 // the host only through the ports of agent/host; the engine (agent/ops)
 // journals them, so a crash between any two is resumed or rolled back.
 //
@@ -37,6 +39,10 @@ type Config struct {
 	// Formatter makes the filesystem a disk_create asks for (format.go);
 	// nil: such a disk_create fails.
 	Formatter host.Formatter
+	// Peer and Sender reach a target agent for vm_migrate (migrate.go);
+	// nil: such an operation fails at its first step.
+	Peer   Peer
+	Sender DiskSender
 }
 
 // Workflows runs the steps; New registers them with the engine.
@@ -57,6 +63,7 @@ func New(cfg Config, st *store.Store, eng *ops.Engine, hv host.Hypervisor, vols 
 	s := &Workflows{cfg: cfg, st: st, eng: eng, hv: hv, vols: vols, log: log}
 	s.wiring.kick = make(chan struct{}, 1)
 	s.registerWorkflows()
+	s.eng.OnFinish(s.afterOperation)
 	return s
 }
 

@@ -115,7 +115,7 @@ func (s *Workflows) registerWorkflows() {
 	s.registerFirewall()
 	s.registerPause()
 	s.registerISO()
-	s.eng.OnFinish(s.afterOperation)
+	s.registerMigrate() // migrate_out.go, migrate_in.go
 }
 
 // afterOperation re-reads the true state of the VM an operation worked
@@ -129,6 +129,15 @@ func (s *Workflows) afterOperation(op store.Operation) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s.RefreshVMState(ctx, op.VMID)
+}
+
+// vmUUID is VM v's domain UUID: the one it brought from another agent,
+// else the one derived here.
+func (s *Workflows) vmUUID(v store.VM) string {
+	if v.UUID != "" {
+		return v.UUID
+	}
+	return s.UUID(v.ID)
 }
 
 // UUID derives a stable domain UUID from a VM id, so defining again is
@@ -166,7 +175,7 @@ func (s *Workflows) DomainSpec(vmID int64) (host.DomainSpec, error) {
 			err = fmt.Errorf("vm %d has no record", vmID)
 			return
 		}
-		spec = host.DomainSpec{Name: v.Domain, UUID: s.UUID(v.ID), VMID: v.ID, Owner: s.st.Instance(), MemoryMB: v.Memory, MaxMemMB: v.MaxMemory, VCPUs: v.Cores, CPUShares: v.CPUShares}
+		spec = host.DomainSpec{Name: v.Domain, UUID: s.vmUUID(v), VMID: v.ID, Owner: s.st.Instance(), MemoryMB: v.Memory, MaxMemMB: v.MaxMemory, VCPUs: v.Cores, CPUShares: v.CPUShares}
 		for i, did := range v.DiskIDs {
 			d, ok := tx.Disk(did)
 			if !ok {

@@ -164,12 +164,18 @@ func renderOp(o service.Operation) map[string]any {
 			params[k] = v
 		}
 	}
-	return map[string]any{
+	out := map[string]any{
 		"id": o.ID, "type": o.Type, "step": o.Step,
 		"date_created": o.DateCreated, "date_start": nullTime(o.DateStart), "date_updated": o.DateUpdated,
 		"vm_id": nullable(o.VMID), "disk_id": nullable(o.DiskID), "iface_id": nullable(o.IfaceID), "ip_id": nullable(o.IPID),
 		"source": o.Source, "last_error": o.LastError, "eta": o.ETA, "params": params,
 	}
+	if t := o.Transfer; t != nil {
+		// An extension beside the seed's fields: a migration's bytes
+		// sent (source) or received (target), rate and time left.
+		out["transfer"] = map[string]any{"bytes": t.Bytes, "bytes_total": t.Total, "rate": t.Rate, "eta": t.ETA, "downtime_ms": t.DowntimeMS}
+	}
+	return out
 }
 
 func renderOps(list []service.Operation) []any {

@@ -75,29 +75,31 @@ func (f *Face) table() map[string]method {
 		"hosting.vm.pause":       f.vmAction("hosting.vm.pause", f.svc.PauseVM),                       // extension (power.go)
 		"hosting.vm.resume":      f.vmAction("hosting.vm.resume", f.svc.ResumeVM),                     // extension (power.go)
 		"hosting.vm.delete":      f.vmAction("hosting.vm.delete", f.svc.DeleteVM),
-		"hosting.vm.console":     f.vmConsole,   // extension (console.go)
-		"hosting.vm.stats":       f.vmStats,     // extension (stats.go)
-		"hosting.vm.lock":        f.vmLock,      // extension (lock.go)
-		"hosting.vm.unlock":      f.vmUnlock,    // extension (lock.go)
-		"hosting.vm.locks":       f.vmLocks,     // extension (lock.go)
-		"hosting.vm.rebuild":     f.vmRebuild,   // extension (rebuild.go)
-		"hosting.vm.iso_attach":  f.vmISOAttach, // extension (iso.go)
-		"hosting.vm.iso_detach":  f.vmISODetach, // extension (iso.go)
-		"hosting.vm.boot_type":   f.vmBootType,  // extension (iso.go)
-		"hosting.iso.list":       f.isoList,     // extension (iso.go)
+		"hosting.vm.console":     f.vmConsole,                                                                    // extension (console.go)
+		"hosting.vm.stats":       f.vmStats,                                                                      // extension (stats.go)
+		"hosting.vm.lock":        f.vmLock,                                                                       // extension (lock.go)
+		"hosting.vm.unlock":      f.vmUnlock,                                                                     // extension (lock.go)
+		"hosting.vm.locks":       f.vmLocks,                                                                      // extension (lock.go)
+		"hosting.vm.rebuild":     f.vmRebuild,                                                                    // extension (rebuild.go)
+		"hosting.vm.iso_attach":  f.vmISOAttach,                                                                  // extension (iso.go)
+		"hosting.vm.iso_detach":  f.vmISODetach,                                                                  // extension (iso.go)
+		"hosting.vm.boot_type":   f.vmBootType,                                                                   // extension (iso.go)
+		"hosting.vm.migrate":     f.migrateMethod("hosting.vm.migrate", "vm_id", service.ObjVM, f.svc.MigrateVM), // the seed's, operator key, {target, ticket} (migrate.go)
+		"hosting.iso.list":       f.isoList,                                                                      // extension (iso.go)
 
 		"hosting.vm.reset_password": f.vmResetPassword, // extension (credentials.go)
 
-		"hosting.iface.count":  f.ifaceCount,
-		"hosting.iface.list":   f.ifaceList,
-		"hosting.iface.info":   f.ifaceInfo,
-		"hosting.iface.create": f.ifaceCreate,
-		"hosting.iface.delete": f.ifaceDelete,
-		"hosting.iface.update": f.ifaceUpdate,
-		"hosting.ip.count":     f.ipCount,
-		"hosting.ip.list":      f.ipList,
-		"hosting.ip.info":      f.ipInfo,
-		"hosting.ip.update":    f.ipUpdate,
+		"hosting.iface.count":   f.ifaceCount,
+		"hosting.iface.list":    f.ifaceList,
+		"hosting.iface.info":    f.ifaceInfo,
+		"hosting.iface.create":  f.ifaceCreate,
+		"hosting.iface.delete":  f.ifaceDelete,
+		"hosting.iface.migrate": f.migrateMethod("hosting.iface.migrate", "iface_id", service.ObjIface, f.svc.MigrateIface), // migrate.go
+		"hosting.iface.update":  f.ifaceUpdate,
+		"hosting.ip.count":      f.ipCount,
+		"hosting.ip.list":       f.ipList,
+		"hosting.ip.info":       f.ipInfo,
+		"hosting.ip.update":     f.ipUpdate,
 
 		"hosting.iface.firewall_rules": f.ifaceFirewallRules, // extension (firewall.go)
 		"hosting.iface.firewall_apply": f.ifaceFirewallApply, // extension (firewall.go)
@@ -118,6 +120,7 @@ func (f *Face) table() map[string]method {
 		"hosting.disk.create":          f.diskCreate,
 		"hosting.disk.create_from":     f.diskCreateFrom,
 		"hosting.disk.delete":          f.diskDelete,
+		"hosting.disk.migrate":         f.migrateMethod("hosting.disk.migrate", "disk_id", service.ObjDisk, f.svc.MigrateDisk), // migrate.go
 		"hosting.disk.update":          f.diskUpdate,
 		"hosting.disk.list_kernels":    f.diskListKernels,
 		"hosting.disk.list_options":    f.diskListOptions,
@@ -125,5 +128,6 @@ func (f *Face) table() map[string]method {
 		"hosting.snapshotprofile.info": f.snapshotProfileInfo,
 		"hosting.event.from":           f.eventFrom,
 		"hosting.host.info":            f.hostInfo,
+		"hosting.migration.ticket":     f.migrationTicket, // extension (migrate.go)
 	}
 }

@@ -41,7 +41,7 @@ func renderVMDisk(d service.VMDisk) map[string]any {
 		"id": d.ID, "name": d.Name, "size": d.SizeMB, "total_size": d.TotalSizeMB, "state": d.State, "type": d.Type,
 		"datacenter_id": d.DatacenterID, "kernel_version": nullStr(d.KernelVersion), "label": nullStr(d.Label),
 		"source": nullable(d.Source), "visibility": d.Visibility, "vms_id": append([]int64{}, d.VMIDs...), "is_boot_disk": d.IsBootDisk,
-		"can_snapshot": d.CanSnapshot, "is_migrating": false, "snapshots_id": append([]int64{}, d.SnapshotIDs...),
+		"can_snapshot": d.CanSnapshot, "is_migrating": d.IsMigrating, "snapshots_id": append([]int64{}, d.SnapshotIDs...),
 		"date_created": d.DateCreated, "date_updated": d.DateUpdated, "snapshot_profile_id": nullable(d.SnapshotProfileID),
 		"entity_id": d.EntityID,
 	}

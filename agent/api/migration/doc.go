@@ -1,0 +1,35 @@
+// Package migration is the agent-to-agent face of a VM's move (issue 15):
+// the target's endpoints under /migration/v1/ (Handler) and the source's
+// client of them (Client, agent/workflow's Peer and DiskSender).
+//
+// Every call is authorised by the one-time ticket the target issued
+// (Authorization: Ticket <secret>), never by an API key; TLS and mTLS are
+// the listener's. JSON bodies are bounded; the disk stream is bounded by
+// the volume it writes. A refusal is JSON {error, phase}: 409 with the
+// phase aborted or committed is final, and the client maps it to
+// workflow.ErrPeerAborted or ErrPeerCommitted; a 5xx or no answer is
+// transient (retried); any other refusal is workflow.ErrPeerRefused.
+//
+//	POST /migration/v1/begin      the source's records (workflow.Bundle) -> state
+//	GET  /migration/v1/state      -> {phase, op_id, ready, disks: {id: {pass, have}}}
+//	PUT  /migration/v1/disk/{id}?pass=P&offset=N   bytes, X-Content-Sha256 -> state
+//	POST /migration/v1/prepare    -> state (prepared, or preparing: ask again)
+//	POST /migration/v1/commit     {start} -> state, or 409 aborted
+//	POST /migration/v1/abort      {why} -> state, or 409 committed
+//
+// TODO (room migrate, in order):
+//   - the disk stream is a plain full copy in 16 MiB segments, each
+//     checked by SHA-256 and resumed from the last recorded one; room
+//     "transfer"'s chunk stream (extents, zstd, zero markers, end-to-end
+//     digest, throttle) replaces Client.Send and Handler.disk.
+//   - crash tests of iface_migrate; those of vm_migrate, vm_migrate_in
+//     (TestCrashDuringMove), their rollback (TestCrashDuringMoveRollback)
+//     and disk_migrate (TestCrashDuringDiskMove) are cmd/xenagent's.
+//   - a rollback whose abort cannot reach the target for 30 s leaves the
+//     target's side (never started) until workflow.IdleAbort (6 h):
+//     nothing asks again once the source's operation ended.
+//   - the move is cold (stop, delta, start): memory does not move.
+//   - traffic an iface counts on the source between begin and its stop
+//     is not carried (the records are the begin's).
+//   - the two-host Xen lab and the host-emptying run (issue 15's lab).
+package migration

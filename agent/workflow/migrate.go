@@ -1,0 +1,214 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/store"
+)
+
+// Moving a VM between agents (issue 15). The source runs vm_migrate
+// (migrate_out.go), the target vm_migrate_in (migrate_in.go); they talk
+// through the target's /migration/v1/ endpoints (agent/api/migration),
+// which the source reaches through the ports below and the target serves
+// through agent/service (migration.go).
+//
+// The rule that keeps a VM on exactly one host: the target commits once,
+// in a transaction that refuses after an abort (and an abort refuses
+// after the commit). The source asks for the commit only once it
+// journalled "handover"; before that, any failure rolls back (abort on
+// the target, the VM started again here if it ran). After it, the source
+// starts the VM itself only when the target answered aborted; an
+// unreachable target is retried, the VM stopped, never both.
+
+// BundleVersion is the version of Bundle this agent sends and reads.
+const BundleVersion = 1
+
+// Bundle is what the source sends at begin: its records of what moves.
+// Ids stay the same on the target (the central tier owns the fleet's id
+// space); the target checks them against the ticket.
+type Bundle struct {
+	Version int           `json:"version"`
+	VM      *store.VM     `json:"vm,omitempty"`
+	Disks   []store.Disk  `json:"disks"`
+	Ifaces  []store.Iface `json:"ifaces"`
+	IPs     []store.IP    `json:"ips"`
+}
+
+// Target names the target agent and the ticket it issued.
+type Target struct {
+	URL    string
+	Ticket string
+}
+
+// PeerState is what the target answers every call with.
+type PeerState struct {
+	Phase string `json:"phase"`
+	OpID  int64  `json:"op_id,omitempty"`
+	// Ready says the target's volumes are made: disk data may be sent.
+	Ready bool `json:"ready,omitempty"`
+	// Disks are, by disk id, where a resumed copy goes on.
+	Disks map[int64]DiskHave `json:"disks,omitempty"`
+	Why   string             `json:"why,omitempty"`
+}
+
+// DiskHave is how much of one pass of a disk the target holds: bytes
+// from the start, written and checked.
+type DiskHave struct {
+	Pass string `json:"pass,omitempty"`
+	Have int64  `json:"have"`
+}
+
+// Errors a Peer returns for the target's definitive answers; anything
+// else (a connection refused, a timeout, a 5xx) is worth retrying.
+var (
+	// ErrPeerAborted: the target aborted the transfer; it will never commit.
+	ErrPeerAborted = errors.New("the target aborted the migration")
+	// ErrPeerCommitted: the target committed; it will never abort.
+	ErrPeerCommitted = errors.New("the target committed the migration")
+	// ErrPeerRefused: the target refused the call (a bad ticket, records
+	// the ticket does not admit); retrying the same call will not help.
+	ErrPeerRefused = errors.New("the target refused the call")
+)
+
+// Peer is the target agent as the source calls it: its /migration/v1/
+// endpoints (agent/api/migration's Client implements it).
+type Peer interface {
+	Begin(ctx context.Context, t Target, b Bundle) (PeerState, error)
+	State(ctx context.Context, t Target) (PeerState, error)
+	Prepare(ctx context.Context, t Target) (PeerState, error)
+	// Commit asks the target to keep the VM, and to start it when start.
+	Commit(ctx context.Context, t Target, start bool) (PeerState, error)
+	Abort(ctx context.Context, t Target, why string) (PeerState, error)
+}
+
+// DiskSender sends one pass of one disk's data to the target, reporting
+// bytes sent as it goes. Room "transfer"'s chunk stream implements it
+// (the extents of the pass, compression, checksums, throttle); the plain
+// client in agent/api/migration copies the whole volume.
+type DiskSender interface {
+	Send(ctx context.Context, t Target, p DiskPass, progress func(sent int64)) error
+}
+
+// DiskPass is one pass of one disk: what to read, and where the target
+// stands.
+type DiskPass struct {
+	DiskID int64
+	// Pass is PassPrecopy (of Snapshot, while the VM runs) or PassDelta
+	// (of Volume, the VM stopped; a detached disk's only pass).
+	Pass string
+	// Path is what this pass reads: the snapshot's or the volume's.
+	Path string
+	// Volume and Snapshot name the disk's volume and its migration
+	// snapshot ("" for a detached disk): what an extent source needs
+	// (the snapshot's allocated extents; the delta's changed ones).
+	Volume, Snapshot string
+	// From is how many bytes of this pass the target said it holds.
+	From int64
+}
+
+// The passes of a disk's data.
+const (
+	PassPrecopy = "precopy"
+	PassDelta   = "delta"
+)
+
+// VMMigrate is vm_migrate's input; the ticket is in the operation's
+// secrets ("ticket"), never in its params.
+type VMMigrate struct {
+	Target string `json:"target"`
+}
+
+// VMMigrateProgress is what vm_migrate journals.
+type VMMigrateProgress struct {
+	TargetOp int64 `json:"target_op,omitempty"`
+	// Stopped says the stop step journalled what it found: Running, the
+	// VM ran (the rollback starts it again, the commit asks the target
+	// to start it).
+	Stopped bool `json:"stopped,omitempty"`
+	Running bool `json:"running,omitempty"`
+	// HandingOver is journalled, durably, before the commit is asked:
+	// from then on the VM starts here only if the target aborted.
+	HandingOver bool  `json:"handing_over,omitempty"`
+	Committed   bool  `json:"committed,omitempty"`
+	Sent        int64 `json:"bytes_sent,omitempty"`
+	Total       int64 `json:"bytes_total,omitempty"`
+	// Rate is bytes per second over the current pass; ETA seconds.
+	Rate float64 `json:"rate,omitempty"`
+	ETA  int64   `json:"eta,omitempty"`
+	// StoppedAt is when the stop step found the VM (it stops right
+	// after); DowntimeMS runs from then to the target's commit (its start
+	// follows): the move's downtime, less the target's boot.
+	StoppedAt  time.Time `json:"stopped_at,omitzero"`
+	DowntimeMS int64     `json:"downtime_ms,omitempty"`
+}
+
+// VMMigrateInProgress is what vm_migrate_in shows: the bytes received
+// (the source's calls record them), of at most Total, and the rate.
+type VMMigrateInProgress struct {
+	Received int64   `json:"bytes_received,omitempty"`
+	Total    int64   `json:"bytes_total,omitempty"`
+	Rate     float64 `json:"rate,omitempty"`
+	ETA      int64   `json:"eta,omitempty"`
+}
+
+// Transfer is a migration operation's progress as a client reads it:
+// bytes moved (sent on the source, received on the target) of at most
+// Total (every disk twice: precopy and delta), bytes per second, and
+// seconds left.
+type Transfer struct {
+	Bytes, Total int64
+	Rate         float64
+	ETA          int64
+	// DowntimeMS is the source's: from the VM's stop to the commit.
+	DowntimeMS int64
+}
+
+// TransferOf reads a migration operation's progress; ok is false for
+// any other operation.
+func TransferOf(op store.Operation) (Transfer, bool) {
+	switch op.Type {
+	case "vm_migrate", "disk_migrate", "iface_migrate":
+		p, err := ops.ProgressOf[VMMigrateProgress](op)
+		return Transfer{Bytes: p.Sent, Total: p.Total, Rate: p.Rate, ETA: p.ETA, DowntimeMS: p.DowntimeMS}, err == nil
+	case "vm_migrate_in", "disk_migrate_in", "iface_migrate_in":
+		p, err := ops.ProgressOf[VMMigrateInProgress](op)
+		return Transfer{Bytes: p.Received, Total: p.Total, Rate: p.Rate, ETA: p.ETA}, err == nil
+	}
+	return Transfer{}, false
+}
+
+// VMMigrateIn is vm_migrate_in's input: the ticket its transfer uses.
+type VMMigrateIn struct {
+	TicketID int64 `json:"ticket_id"`
+}
+
+// MigrationSnapshot is the name of the snapshot a migration makes of disk
+// diskID's volume; the operation's id keeps two attempts apart.
+func MigrationSnapshot(diskID, opID int64) string {
+	return "xa-mig-" + strconv.FormatInt(opID, 10) + "-" + strconv.FormatInt(diskID, 10)
+}
+
+// IdleAbort is how long an incoming migration waits for its source
+// without hearing from it before it aborts on its own (safe: the source
+// then gets "aborted" for its commit, and starts the VM again).
+var IdleAbort = 6 * time.Hour
+
+// rate is bytes per second between two readings, and the seconds left.
+func rate(sent, total int64, since time.Time) (float64, int64) {
+	el := time.Since(since).Seconds()
+	if el <= 0 || sent <= 0 {
+		return 0, 0
+	}
+	r := float64(sent) / el
+	return r, int64(float64(total-sent) / r)
+}
+
+// errPeer names the target in a peer's error.
+func errPeer(t Target, what string, err error) error {
+	return fmt.Errorf("%s on %s: %w", what, t.URL, err)
+}

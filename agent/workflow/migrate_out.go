@@ -1,0 +1,535 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/ops"
+	"github.com/xenagent/xenagent/agent/store"
+)
+
+// registerMigrate registers both sides of a migration.
+func (s *Workflows) registerMigrate() {
+	// Before handover every step undoes itself (the rollback aborts on
+	// the target, deletes the snapshots and starts the VM again if it
+	// ran); handover and cleanup have no return, and retry until they
+	// are through (the VM must not stay recorded on both hosts).
+	s.eng.Register("vm_migrate", ops.Workflow{Steps: []ops.Step{
+		{Name: "begin", Do: s.migBegin, Undo: s.migAbortTarget},
+		{Name: "snapshot", Do: s.migSnapshot, Undo: s.migDeleteSnapshots},
+		{Name: "precopy", Do: s.migSend(PassPrecopy)},
+		{Name: "stop", Do: s.migStop, Undo: s.migRestart},
+		{Name: "delta", Do: s.migSend(PassDelta)},
+		{Name: "prepare", Do: s.migPrepare},
+		{Name: "handover", Do: s.migHandover, NoReturn: true, Prepare: ops.PrepareProgress(func(p *VMMigrateProgress) { p.HandingOver = true })},
+		{Name: "cleanup", Do: s.forward(s.migCleanup), NoReturn: true},
+		{Name: "forget", Do: s.migForget, NoReturn: true, Atomic: true},
+	}})
+	// A detached disk has no writer (the operation holds it): its data
+	// goes once, as the final pass. A detached iface has no data at all.
+	s.eng.Register("disk_migrate", ops.Workflow{Steps: []ops.Step{
+		{Name: "begin", Do: s.migBegin, Undo: s.migAbortTarget},
+		{Name: "send", Do: s.migSend(PassDelta)},
+		{Name: "prepare", Do: s.migPrepare},
+		{Name: "handover", Do: s.migHandover, NoReturn: true, Prepare: ops.PrepareProgress(func(p *VMMigrateProgress) { p.HandingOver = true })},
+		{Name: "cleanup", Do: s.forward(s.migCleanup), NoReturn: true},
+		{Name: "forget", Do: s.migForget, NoReturn: true, Atomic: true},
+	}})
+	s.eng.Register("iface_migrate", ops.Workflow{Steps: []ops.Step{
+		{Name: "begin", Do: s.migBegin, Undo: s.migAbortTarget},
+		{Name: "prepare", Do: s.migPrepare},
+		{Name: "handover", Do: s.migHandover, NoReturn: true, Prepare: ops.PrepareProgress(func(p *VMMigrateProgress) { p.HandingOver = true })},
+		{Name: "forget", Do: s.migForget, NoReturn: true, Atomic: true},
+	}})
+	s.registerMigrateIn()
+}
+
+// migTarget is the operation's target and ticket.
+func (s *Workflows) migTarget(r *ops.Run) (Target, error) {
+	in, err := ops.Input[VMMigrate](r)
+	if err != nil {
+		return Target{}, err
+	}
+	t := Target{URL: in.Target, Ticket: r.Op().Secrets["ticket"]}
+	if s.cfg.Peer == nil || s.cfg.Sender == nil {
+		return t, errors.New("this agent has no migration client configured")
+	}
+	if t.URL == "" || t.Ticket == "" {
+		return t, errors.New("the operation names no target or no ticket")
+	}
+	return t, nil
+}
+
+// Bundle reads the records that move with VM vmID.
+func (s *Workflows) Bundle(vmID int64) (Bundle, error) {
+	b := Bundle{Version: BundleVersion}
+	var err error
+	s.st.View(func(tx *store.Tx) {
+		v, ok := tx.VM(vmID)
+		if !ok {
+			err = fmt.Errorf("vm %d has no record", vmID)
+			return
+		}
+		// The VM keeps its domain UUID, and with it the instance-id of
+		// its first-boot seed: a guest seeing another would run its
+		// first boot again (new host keys, its password reset).
+		v.UUID = s.vmUUID(v)
+		b.VM = &v
+		for _, id := range v.DiskIDs {
+			if d, ok := tx.Disk(id); ok {
+				b.Disks = append(b.Disks, d)
+			}
+		}
+		for _, id := range v.IfaceIDs {
+			i, ok := tx.Iface(id)
+			if !ok {
+				continue
+			}
+			i.Dev, i.DevCounted = "", store.Traffic{} // this host's device
+			b.Ifaces = append(b.Ifaces, i)
+			for _, ipID := range i.IPIDs {
+				if ip, ok := tx.IP(ipID); ok {
+					b.IPs = append(b.IPs, ip)
+				}
+			}
+		}
+	})
+	return b, err
+}
+
+// opBundle is what the operation moves: its VM with everything of it,
+// or its detached disk, or its detached iface with its addresses.
+func (s *Workflows) opBundle(op store.Operation) (Bundle, error) {
+	if op.VMID != 0 {
+		return s.Bundle(op.VMID)
+	}
+	b := Bundle{Version: BundleVersion}
+	var err error
+	s.st.View(func(tx *store.Tx) {
+		switch {
+		case op.DiskID != 0:
+			d, ok := tx.Disk(op.DiskID)
+			if !ok {
+				err = fmt.Errorf("disk %d has no record", op.DiskID)
+				return
+			}
+			b.Disks = append(b.Disks, d)
+		case op.IfaceID != 0:
+			i, ok := tx.Iface(op.IfaceID)
+			if !ok {
+				err = fmt.Errorf("iface %d has no record", op.IfaceID)
+				return
+			}
+			i.Dev, i.DevCounted = "", store.Traffic{}
+			b.Ifaces = append(b.Ifaces, i)
+			for _, id := range i.IPIDs {
+				if ip, ok := tx.IP(id); ok {
+					b.IPs = append(b.IPs, ip)
+				}
+			}
+		}
+	})
+	return b, err
+}
+
+// migBegin hands the records to the target, which checks them against
+// its ticket and makes its side (idempotent there: a retry answers the
+// same operation).
+func (s *Workflows) migBegin(ctx context.Context, r *ops.Run) error {
+	t, err := s.migTarget(r)
+	if err != nil {
+		return err
+	}
+	b, err := s.opBundle(r.Op())
+	if err != nil {
+		return err
+	}
+	st, err := s.cfg.Peer.Begin(ctx, t, b)
+	if err != nil {
+		return errPeer(t, "beginning", err)
+	}
+	p, err := ops.Progress[VMMigrateProgress](r)
+	if err != nil {
+		return err
+	}
+	p.TargetOp, p.Total = st.OpID, 0
+	for _, d := range b.Disks {
+		p.Total += d.SizeMB << 20 * int64(passes(r.Op()))
+	}
+	return ops.SetProgress(r, p)
+}
+
+// migAbortTarget aborts the transfer on the target. Before handover the
+// source never asked for the commit, so the target can never commit: an
+// unreachable target is left to abort on its own (IdleAbort), and the
+// rollback goes on.
+func (s *Workflows) migAbortTarget(ctx context.Context, r *ops.Run) error {
+	t, err := s.migTarget(r)
+	if err != nil {
+		return nil // nothing was begun
+	}
+	why := r.Op().LastError
+	if why == "" {
+		why = "the source rolled back"
+	}
+	deadline, backoff := time.Now().Add(abortFor), 500*time.Millisecond
+	for {
+		_, err = s.cfg.Peer.Abort(ctx, t, why)
+		switch {
+		case err == nil, errors.Is(err, ErrPeerAborted):
+			return nil
+		case errors.Is(err, ErrPeerCommitted):
+			// Cannot be: the commit is asked only after handover, which
+			// has no undo. Refuse to start the VM here.
+			return errPeer(t, "aborting", err)
+		case errors.Is(err, ErrPeerRefused) || time.Now().After(deadline) || ctx.Err() != nil:
+			s.log.Warn("migration: the target did not take the abort; it aborts on its own when idle",
+				"op_id", r.Op().ID, "target", t.URL, "err", err)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// abortFor is how long a rollback asks an unreachable target to abort
+// before it leaves that to the target's idle timer (IdleAbort).
+var abortFor = 30 * time.Second
+
+// migDisks are the disks that move: id, volume, size.
+func (s *Workflows) migDisks(op store.Operation) ([]store.Disk, error) {
+	b, err := s.opBundle(op)
+	return b.Disks, err
+}
+
+func (s *Workflows) mark(opID int64) host.Mark { return host.Mark{Owner: s.st.Instance(), Op: opID} }
+
+// migSnapshot makes a snapshot of every disk, marked by the operation,
+// which the precopy reads while the VM runs.
+func (s *Workflows) migSnapshot(ctx context.Context, r *ops.Run) error {
+	disks, err := s.migDisks(r.Op())
+	if err != nil {
+		return err
+	}
+	for _, d := range disks {
+		if err := s.vols.Clone(ctx, d.Volume, MigrationSnapshot(d.ID, r.Op().ID), d.SizeMB, s.mark(r.Op().ID)); err != nil {
+			return fmt.Errorf("snapshotting disk %d: %w", d.ID, err)
+		}
+	}
+	return nil
+}
+
+func (s *Workflows) migDeleteSnapshots(ctx context.Context, r *ops.Run) error {
+	disks, err := s.migDisks(r.Op())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range disks {
+		errs = append(errs, s.vols.Delete(ctx, MigrationSnapshot(d.ID, r.Op().ID), s.mark(r.Op().ID)))
+	}
+	return errors.Join(errs...)
+}
+
+// migSend sends every disk for one pass: the snapshots for the precopy,
+// the volumes (the VM stopped) for the delta, each from where the target
+// says it holds that pass.
+func (s *Workflows) migSend(pass string) func(ctx context.Context, r *ops.Run) error {
+	return func(ctx context.Context, r *ops.Run) error {
+		t, err := s.migTarget(r)
+		if err != nil {
+			return err
+		}
+		disks, err := s.migDisks(r.Op())
+		if err != nil {
+			return err
+		}
+		st, err := s.cfg.Peer.State(ctx, t)
+		if err != nil {
+			return errPeer(t, "reading the transfer's state", err)
+		}
+		if st.Phase == "aborted" {
+			return errPeer(t, "sending", ErrPeerAborted)
+		}
+		p, err := ops.Progress[VMMigrateProgress](r)
+		if err != nil {
+			return err
+		}
+		// What the passes before this one sent: a step run again counts
+		// from there, not from what it journalled half-way.
+		var base int64
+		if pass == PassDelta && passes(r.Op()) == 2 {
+			base = p.Total / 2
+		}
+		start, last := time.Now(), time.Now()
+		for _, d := range disks {
+			dp := DiskPass{DiskID: d.ID, Pass: pass, Path: s.vols.Path(d.Volume), Volume: d.Volume}
+			if r.Op().VMID != 0 {
+				dp.Snapshot = MigrationSnapshot(d.ID, r.Op().ID)
+			}
+			if pass == PassPrecopy {
+				dp.Path = s.vols.Path(dp.Snapshot)
+			}
+			if h, ok := st.Disks[d.ID]; ok && h.Pass == pass {
+				dp.From = h.Have
+			}
+			err := s.cfg.Sender.Send(ctx, t, dp, func(sent int64) {
+				if time.Since(last) < time.Second {
+					return
+				}
+				last = time.Now()
+				p.Sent = base + sent
+				p.Rate, p.ETA = rate(p.Sent-base, p.Total-base, start)
+				_ = r.Update(func(tx *store.Tx, op *store.Operation) error {
+					op.ETA = p.ETA
+					return ops.PutProgress(op, p)
+				})
+			})
+			if err != nil {
+				return errPeer(t, fmt.Sprintf("sending disk %d (%s)", d.ID, pass), err)
+			}
+			base += d.SizeMB << 20
+			p.Sent = base
+		}
+		return ops.SetProgress(r, p)
+	}
+}
+
+// migStop stops the VM (gracefully, then hard) for the delta, after
+// journalling whether it ran: the rollback starts it again then, and the
+// commit asks the target to start it.
+func (s *Workflows) migStop(ctx context.Context, r *ops.Run) error {
+	p, err := ops.Progress[VMMigrateProgress](r)
+	if err != nil {
+		return err
+	}
+	name := DomainName(r.Op().VMID)
+	if !p.Stopped {
+		st, err := s.hv.State(ctx, name)
+		if err != nil {
+			return err
+		}
+		p.Stopped, p.Running, p.StoppedAt = true, st.Running, time.Now().UTC()
+		if err := ops.SetProgress(r, p); err != nil {
+			return err
+		}
+	}
+	st, err := s.hv.State(ctx, name)
+	if err != nil || !st.Running {
+		return err
+	}
+	if err := s.hv.Shutdown(ctx, name); err == nil {
+		wctx, cancel := context.WithTimeout(ctx, max(s.cfg.Timeouts.Stop, time.Second))
+		_, err = s.hv.WaitFor(wctx, name, func(st host.State) bool { return !st.Running })
+		cancel()
+		if err == nil {
+			return s.unplugVM(ctx, r)
+		}
+	}
+	if err := s.powerOff(ctx, name); err != nil {
+		return err
+	}
+	return s.unplugVM(ctx, r)
+}
+
+// migRestart starts the VM again if it ran before the stop (a rollback
+// before handover, or the target's abort after it).
+func (s *Workflows) migRestart(ctx context.Context, r *ops.Run) error {
+	p, err := ops.Progress[VMMigrateProgress](r)
+	if err != nil || !p.Running || r.Op().VMID == 0 {
+		return err
+	}
+	if err := s.startDomain(ctx, r); err != nil {
+		return err
+	}
+	return s.wireStep(ctx, r)
+}
+
+// migPrepare asks the target to define the domain; it answers prepared
+// once it did (or preparing: asked again).
+func (s *Workflows) migPrepare(ctx context.Context, r *ops.Run) error {
+	t, err := s.migTarget(r)
+	if err != nil {
+		return err
+	}
+	for {
+		st, err := s.cfg.Peer.Prepare(ctx, t)
+		if err != nil {
+			return errPeer(t, "preparing", err)
+		}
+		if st.Phase == "prepared" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// migHandover asks the target to commit, "handing over" journalled
+// before (the step's Prepare). It returns only on the target's answer:
+// committed goes on to cleanup; aborted starts the VM here again and
+// fails the operation; anything else (no answer) is retried with
+// backoff, the VM stopped, operation.info saying why.
+func (s *Workflows) migHandover(ctx context.Context, r *ops.Run) error {
+	t, err := s.migTarget(r)
+	if err != nil {
+		return err
+	}
+	p, err := ops.Progress[VMMigrateProgress](r)
+	if err != nil {
+		return err
+	}
+	if !p.HandingOver {
+		return errors.New("handover began without its journal record")
+	}
+	backoff := time.Second
+	for {
+		_, err := s.cfg.Peer.Commit(ctx, t, p.Running)
+		switch {
+		case err == nil, errors.Is(err, ErrPeerCommitted):
+			p.Committed = true
+			if !p.StoppedAt.IsZero() && p.DowntimeMS == 0 {
+				p.DowntimeMS = time.Since(p.StoppedAt).Milliseconds()
+			}
+			return r.Update(func(tx *store.Tx, op *store.Operation) error {
+				op.LastError = ""
+				return ops.PutProgress(op, p)
+			})
+		case errors.Is(err, ErrPeerAborted):
+			// The target can never commit now: the VM is ours again.
+			if rerr := s.migRestart(ctx, r); rerr != nil {
+				return fmt.Errorf("%w; starting the vm here again failed: %v", errPeer(t, "committing", err), rerr)
+			}
+			if derr := s.migDeleteSnapshots(ctx, r); derr != nil {
+				s.log.Warn("migration: deleting the snapshots", "op_id", r.Op().ID, "err", derr)
+			}
+			return errPeer(t, "committing", err)
+		}
+		why := fmt.Sprintf("handing over to %s: %v; retrying in %s (the vm stays stopped until the target answers)", t.URL, err, backoff)
+		s.log.Warn("migration: commit unanswered", "op_id", r.Op().ID, "target", t.URL, "err", err)
+		if uerr := r.Update(func(tx *store.Tx, op *store.Operation) error { op.LastError = why; return nil }); uerr != nil {
+			return uerr
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// forward runs a step past the commit until it succeeds, with backoff,
+// operation.info saying why meanwhile: ending in ERROR would leave this
+// host records of a VM that lives on the target, which a call could then
+// start here too.
+func (s *Workflows) forward(do func(ctx context.Context, r *ops.Run) error) func(ctx context.Context, r *ops.Run) error {
+	return func(ctx context.Context, r *ops.Run) error {
+		backoff := time.Second
+		for {
+			err := do(ctx, r)
+			if err == nil || errors.Is(err, store.ErrUnwritable) || ctx.Err() != nil {
+				return err
+			}
+			s.log.Warn("migration: cleaning up after the commit failed; retrying", "op_id", r.Op().ID, "err", err, "in", backoff)
+			why := fmt.Sprintf("cleaning up after the target committed: %v; retrying in %s", err, backoff)
+			if uerr := r.Update(func(tx *store.Tx, op *store.Operation) error { op.LastError = why; return nil }); uerr != nil {
+				return uerr
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, time.Minute)
+		}
+	}
+}
+
+// migCleanup removes this host's side once the target committed: the
+// domain, the wiring, the volumes and the snapshots.
+func (s *Workflows) migCleanup(ctx context.Context, r *ops.Run) error {
+	if r.Op().VMID != 0 {
+		if err := s.migCleanupDomain(ctx, r); err != nil {
+			return err
+		}
+	}
+	if err := s.migDeleteSnapshots(ctx, r); err != nil {
+		return err
+	}
+	disks, err := s.migDisks(r.Op())
+	if err != nil {
+		return err
+	}
+	for _, d := range disks {
+		// Any operation of this agent made it.
+		if err := s.vols.Delete(ctx, d.Volume, host.Mark{Owner: s.st.Instance()}); err != nil {
+			return fmt.Errorf("deleting disk %d's volume: %w", d.ID, err)
+		}
+	}
+	return nil
+}
+
+// migCleanupDomain removes a moved VM's domain and wiring.
+func (s *Workflows) migCleanupDomain(ctx context.Context, r *ops.Run) error {
+	name := DomainName(r.Op().VMID)
+	if st, err := s.hv.State(ctx, name); err != nil {
+		return err
+	} else if st.Running {
+		// Cannot be after the stop step; never leave it running.
+		if err := s.powerOff(ctx, name); err != nil {
+			return err
+		}
+	}
+	if err := s.unwireVM(ctx, r); err != nil {
+		return err
+	}
+	if err := s.hv.Undefine(ctx, name); err != nil {
+		return err
+	}
+	return s.removeSeed(ctx, r)
+}
+
+// migForget removes the records: the VM lives on the target now. Its
+// addresses went with it (or the target gave new ones): they are not
+// remembered for the account here.
+func (s *Workflows) migForget(ctx context.Context, r *ops.Run) error {
+	return r.Update(func(tx *store.Tx, op *store.Operation) error {
+		disks, ifaces := []int64{op.DiskID}, []int64{op.IfaceID}
+		if v, ok := tx.VM(op.VMID); ok {
+			disks, ifaces = v.DiskIDs, v.IfaceIDs
+			tx.DeleteVM(v.ID)
+		}
+		for _, id := range disks {
+			tx.DeleteDisk(id)
+		}
+		for _, id := range ifaces {
+			if i, ok := tx.Iface(id); ok {
+				for _, ipID := range i.IPIDs {
+					tx.DeleteIP(ipID)
+				}
+			}
+			tx.DeleteIface(id)
+		}
+		return nil
+	})
+}
+
+// passes is how many times each disk is sent: twice for a VM's (the
+// precopy while it runs, the delta once stopped), once for a detached
+// disk's.
+func passes(op store.Operation) int {
+	if op.VMID != 0 {
+		return 2
+	}
+	return 1
+}
