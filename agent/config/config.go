@@ -52,6 +52,7 @@ type Config struct {
 	ISOs         []ISO      `toml:"isos"` // iso.go
 	Snapshots    Snapshots  `toml:"snapshots"`
 	Operations   Operations `toml:"operations"`
+	Migration    Migration  `toml:"migration"`
 	Server       Server     `toml:"server"`
 	Metrics      Metrics    `toml:"metrics"`
 	Stats        Stats      `toml:"stats"`
@@ -66,6 +67,15 @@ type Operations struct {
 	// KeepFinished is how long a finished operation (and its idempotency
 	// key) stays listable; 0 keeps every one forever.
 	KeepFinished Duration `toml:"keep_finished"`
+}
+
+// Migration configures moving VMs to other agents (issue 15).
+type Migration struct {
+	// RateMbps caps, in megabits per second, what this agent sends of
+	// disks to other agents, every move and pass together (one token
+	// bucket): the guests left on the host keep the rest of its link.
+	// 0 is no cap.
+	RateMbps int64 `toml:"rate_mbps"`
 }
 
 // Stats configures usage statistics.
@@ -227,6 +237,7 @@ func Default() Config {
 			StepRetry: Duration{2 * time.Minute}},
 		Snapshots:  Snapshots{CheckEvery: Duration{time.Minute}},
 		Operations: Operations{KeepFinished: Duration{7 * 24 * time.Hour}},
+		Migration:  Migration{RateMbps: 1000},
 		Network:    Network{Wire: true, Sweep: true, DefaultBandwidth: 102400, MinBandwidth: 8000, CountEvery: Duration{30 * time.Second}},
 		Limits:     Limits{MaxMemoryMB: 262144, MaxCores: 32, MaxDiskMB: 2 << 20, MaxBandwidth: 10e9, DefaultQuotaMB: 1 << 20},
 		Server:     DefaultServer(),
@@ -344,6 +355,9 @@ func (c Config) Validate() error {
 	}
 	if c.Snapshots.CheckEvery.Duration <= 0 {
 		errs = append(errs, "snapshots.check_every: must be positive")
+	}
+	if c.Migration.RateMbps < 0 {
+		errs = append(errs, "migration.rate_mbps: must not be negative (0 is no cap)")
 	}
 	if k := c.Operations.KeepFinished.Duration; k != 0 && k < time.Hour {
 		errs = append(errs, fmt.Sprintf("operations.keep_finished: %s is shorter than an hour, too short for clients retrying with an idempotency key (0 keeps them forever)", k))

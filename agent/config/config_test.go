@@ -19,6 +19,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.Operations.KeepFinished.Duration != 7*24*time.Hour {
 		t.Errorf("operations.keep_finished = %s, want 168h", c.Operations.KeepFinished)
 	}
+	if c.Migration.RateMbps != 1000 {
+		t.Errorf("migration.rate_mbps = %d, want 1000", c.Migration.RateMbps)
+	}
 	if c.Libvirt.URI != "xen:///system" || c.Network.IPv4 == nil || len(c.Accounts) != 1 {
 		t.Errorf("config = %+v", c)
 	}
@@ -102,6 +105,7 @@ func TestRefusesNamingTheField(t *testing.T) {
 		{"stop messages zero", "[timeouts]\nstop_messages = 0\n", "timeouts.stop_messages: must be at least 1 (shutdown requests sent within timeouts.stop), got 0"},
 		{"stop messages negative", "[timeouts]\nstop_messages = -2\n", "timeouts.stop_messages: must be at least 1"},
 		{"keep finished negative", "[operations]\nkeep_finished = \"-1h\"\n", "operations.keep_finished: -1h0m0s is shorter than an hour"},
+		{"migration rate negative", "[migration]\nrate_mbps = -1\n", "migration.rate_mbps: must not be negative (0 is no cap)"},
 		{"count every negative", "[network]\ncount_every = \"-1s\"\n", "network.count_every: must be positive"},
 		{"check every negative", "[snapshots]\ncheck_every = \"-1s\"\n", "snapshots.check_every: must be positive"},
 		{"image size negative", "[[images]]\nlabel = \"x\"\nsize_mb = -1\n", "images[0]: needs a label and a positive size_mb"},
