@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
@@ -41,7 +40,7 @@ var errBadTicket = Errorf(ObjMethod, KindNoRight, "ticket: unknown or expired ti
 func stateOf(t store.Ticket) workflow.PeerState {
 	st := workflow.PeerState{Phase: t.Phase, OpID: t.OpID, Ready: t.Ready, Why: t.Why, Disks: map[int64]workflow.DiskHave{}}
 	for _, d := range t.Disks {
-		st.Disks[d.ID] = workflow.DiskHave{Pass: t.Pass[d.ID], Have: t.Have[d.ID]}
+		st.Disks[d.ID] = workflow.DiskHave{Pass: t.Received[d.ID].Pass, Have: t.Received[d.ID].Done}
 	}
 	return st
 }
@@ -287,85 +286,6 @@ func (s *Service) MigrationState(ctx context.Context, secret string) (workflow.P
 	return stateOf(t), nil
 }
 
-// IncomingDisk is where PUT /migration/v1/disk/{id} writes: the volume's
-// path, and how much of pass the target holds. A write is admitted while
-// the transfer receives, once its volumes are made.
-func (s *Service) IncomingDisk(ctx context.Context, secret string, diskID int64, pass string) (path string, have int64, err error) {
-	if pass != workflow.PassPrecopy && pass != workflow.PassDelta {
-		return "", 0, Invalid(ObjDisk, "pass", "must be %s or %s", workflow.PassPrecopy, workflow.PassDelta)
-	}
-	var t store.Ticket
-	s.st.View(func(tx *store.Tx) { t, err = ticketFor(tx, secret) })
-	if err != nil {
-		return "", 0, err
-	}
-	if t.Phase != store.TicketReceiving {
-		return "", 0, phaseErr(t, "disk data")
-	}
-	if !slices.Contains(ticketDiskIDs(t), diskID) {
-		return "", 0, notFound(ObjDisk, "disk", diskID)
-	}
-	if !t.Ready {
-		return "", 0, Errorf(ObjDisk, KindBusy, "disk_id: the volumes are being made; retry")
-	}
-	if t.Pass[diskID] == pass {
-		have = t.Have[diskID]
-	}
-	return s.wf.VolumePath(workflow.VolumeName(diskID)), have, nil
-}
-
-// IncomingWritten records that pass of disk diskID holds have bytes from
-// its start (written and synced): where a resumed copy goes on.
-func (s *Service) IncomingWritten(ctx context.Context, secret string, diskID int64, pass string, have int64) error {
-	return s.st.Update(func(tx *store.Tx) error {
-		t, err := ticketFor(tx, secret)
-		if err != nil {
-			return err
-		}
-		if t.Phase != store.TicketReceiving {
-			return phaseErr(t, "disk data")
-		}
-		if t.Have == nil {
-			t.Have, t.Pass = map[int64]int64{}, map[int64]string{}
-		}
-		more := have - t.Have[diskID]
-		if t.Pass[diskID] != pass {
-			more = have
-		}
-		t.Have[diskID], t.Pass[diskID], t.DateUpdated = have, pass, now()
-		tx.PutTicket(t)
-		// The operation shows what arrived (operation.info).
-		if op, ok := tx.Operation(t.OpID); ok && !op.Finished() {
-			p, err := ops.ProgressOf[workflow.VMMigrateInProgress](op)
-			if err != nil {
-				return err
-			}
-			p.Received += max(more, 0)
-			if p.Total == 0 {
-				passes := int64(1) // a detached disk's data goes once
-				if t.VMID != 0 {
-					passes = 2 // a VM's: the precopy, then the delta
-				}
-				for _, d := range t.Disks {
-					p.Total += passes * d.SizeMB << 20
-				}
-			}
-			if el := time.Since(op.DateStart).Seconds(); el > 0 && !op.DateStart.IsZero() {
-				p.Rate = float64(p.Received) / el
-				if p.Rate > 0 {
-					p.ETA = int64(float64(p.Total-p.Received) / p.Rate)
-				}
-			}
-			if err := ops.PutProgress(&op, p); err != nil {
-				return err
-			}
-			op.ETA, op.DateUpdated = p.ETA, now()
-			tx.PutOperation(op)
-		}
-		return nil
-	})
-}
-
 // MigrationPrepare is POST /migration/v1/prepare: the operation defines
 // the domain; the answer is prepared once it did, preparing while it
 // does (the source asks again).
@@ -384,8 +304,8 @@ func (s *Service) MigrationPrepare(ctx context.Context, secret string) (workflow
 			return phaseErr(t, "prepare")
 		}
 		for _, d := range t.Disks {
-			if t.Pass[d.ID] != workflow.PassDelta || t.Have[d.ID] < d.SizeMB<<20 {
-				return Errorf(ObjDisk, KindConflict, "disks: disk %d holds %d bytes of its %s pass, not all %d of its final pass", d.ID, t.Have[d.ID], t.Pass[d.ID], d.SizeMB<<20)
+			if r := t.Received[d.ID]; r.Pass != workflow.PassDelta || !r.Complete {
+				return Errorf(ObjDisk, KindConflict, "disks: disk %d holds %d of %d bytes of its %q pass, not its whole %s pass", d.ID, r.Done, r.Total, r.Pass, workflow.PassDelta)
 			}
 		}
 		t.Phase, t.DateUpdated = store.TicketPreparing, now()

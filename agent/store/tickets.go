@@ -54,13 +54,30 @@ type Ticket struct {
 	Start bool `json:"start,omitempty"`
 	// Ready says the transfer's volumes are made: data may arrive.
 	Ready bool `json:"ready,omitempty"`
-	// Have is, per disk id, how many bytes from its start arrived and
-	// were written in pass Pass: where a resumed copy of that pass goes on.
-	Have        map[int64]int64  `json:"have,omitempty"`
-	Pass        map[int64]string `json:"pass,omitempty"`
-	Why         string           `json:"why,omitempty"` // why it was aborted
-	DateCreated time.Time        `json:"date_created"`
-	DateUpdated time.Time        `json:"date_updated"`
+	// Received is, per disk id, what arrived of its data: the target's
+	// journal of agent/transfer's receive state, where a resumed stream
+	// goes on.
+	Received    map[int64]TicketReceive `json:"received,omitempty"`
+	Why         string                  `json:"why,omitempty"` // why it was aborted
+	DateCreated time.Time               `json:"date_created"`
+	DateUpdated time.Time               `json:"date_updated"`
+}
+
+// TicketReceive is what arrived of one disk's data (agent/transfer's
+// State, kept here so the ticket's transaction holds it): the pass being
+// received or last received, a digest of its extent list, the bytes of
+// it verified and synced (Done, the resume point) of Total, whether it
+// completed with matching end-to-end digests, and the running digest at
+// Done. Before is the bytes of the disk's passes completed before this
+// one (operation.info counts them).
+type TicketReceive struct {
+	Pass     string `json:"pass"`
+	Extents  string `json:"extents,omitempty"`
+	Done     int64  `json:"done"`
+	Total    int64  `json:"total"`
+	Complete bool   `json:"complete,omitempty"`
+	Digest   []byte `json:"digest,omitempty"`
+	Before   int64  `json:"before,omitempty"`
 }
 
 // TicketDisk is a disk a ticket admits, by id, of at most SizeMB.
@@ -93,8 +110,11 @@ func (t Ticket) Live(at time.Time) bool {
 func (t Ticket) clone() Ticket {
 	t.Disks = slices.Clone(t.Disks)
 	t.Ifaces = slices.Clone(t.Ifaces)
-	t.Have = maps.Clone(t.Have)
-	t.Pass = maps.Clone(t.Pass)
+	t.Received = maps.Clone(t.Received)
+	for id, r := range t.Received {
+		r.Digest = slices.Clone(r.Digest)
+		t.Received[id] = r
+	}
 	return t
 }
 

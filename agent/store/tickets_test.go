@@ -20,18 +20,19 @@ func TestTickets(t *testing.T) {
 	at := time.Now()
 	want := Ticket{ID: 1, SecretHash: "h1", AccountID: 2, VMID: 3, Disks: []TicketDisk{{ID: 4, SizeMB: 5}},
 		Ifaces: []TicketIface{{ID: 6, Addr: "10.0.0.9", Version: 4}}, Phase: TicketIssued, Expires: at.Add(time.Hour),
-		Have: map[int64]int64{4: 7}, Pass: map[int64]string{4: "precopy"}}
+		Received: map[int64]TicketReceive{4: {Pass: "precopy", Done: 7, Digest: []byte{1}}}}
 	if err := st.Update(func(tx *Tx) error { tx.PutTicket(want); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	st.View(func(tx *Tx) {
 		got, ok := tx.TicketBySecret("h1")
-		if !ok || got.VMID != 3 || got.Have[4] != 7 {
+		if !ok || got.VMID != 3 || got.Received[4].Done != 7 {
 			t.Fatalf("by secret: %+v, %v", got, ok)
 		}
-		got.Disks[0].SizeMB, got.Have[4] = 99, 99
+		got.Disks[0].SizeMB, got.Received[4].Digest[0] = 99, 99
+		got.Received[4] = TicketReceive{Done: 99}
 		again, _ := tx.Ticket(1)
-		if again.Disks[0].SizeMB != 5 || again.Have[4] != 7 {
+		if again.Disks[0].SizeMB != 5 || again.Received[4].Done != 7 || again.Received[4].Digest[0] != 1 {
 			t.Fatal("a copy shares its slices or maps with the stored ticket")
 		}
 		if _, ok := tx.TicketBySecret("h2"); ok {
@@ -48,7 +49,7 @@ func TestTickets(t *testing.T) {
 	}
 	defer st.Close()
 	st.View(func(tx *Tx) {
-		if got, ok := tx.Ticket(1); !ok || got.Pass[4] != "precopy" || got.Ifaces[0].Addr != "10.0.0.9" {
+		if got, ok := tx.Ticket(1); !ok || got.Received[4].Pass != "precopy" || got.Ifaces[0].Addr != "10.0.0.9" {
 			t.Fatalf("reopened: %+v", got)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
 )
@@ -87,28 +88,36 @@ type Peer interface {
 }
 
 // DiskSender sends one pass of one disk's data to the target, reporting
-// bytes sent as it goes. Room "transfer"'s chunk stream implements it
-// (the extents of the pass, compression, checksums, throttle); the plain
-// client in agent/api/migration copies the whole volume.
+// its advance as it goes, resuming where the target stands (it asks).
+// agent/api/migration's Client implements it with agent/transfer's chunk
+// stream (compression, checksums, the agent's throttle).
 type DiskSender interface {
-	Send(ctx context.Context, t Target, p DiskPass, progress func(sent int64)) error
+	Send(ctx context.Context, t Target, p DiskPass, progress func(PassProgress)) error
 }
 
-// DiskPass is one pass of one disk: what to read, and where the target
-// stands.
+// DiskPass is one pass of one disk: what to read, and which ranges.
 type DiskPass struct {
 	DiskID int64
-	// Pass is PassPrecopy (of Snapshot, while the VM runs) or PassDelta
-	// (of Volume, the VM stopped; a detached disk's only pass).
-	Pass string
-	// Path is what this pass reads: the snapshot's or the volume's.
+	// Pass is PassPrecopy (of the migration snapshot, while the VM runs)
+	// or PassDelta (of the volume, the VM stopped; a detached disk's only
+	// pass). Base is the pass the target must hold already: PassPrecopy
+	// for a VM's delta, "" onto the fresh volume.
+	Pass, Base string
+	// Path is what this pass reads, a volume of Size bytes.
 	Path string
-	// Volume and Snapshot name the disk's volume and its migration
-	// snapshot ("" for a detached disk): what an extent source needs
-	// (the snapshot's allocated extents; the delta's changed ones).
-	Volume, Snapshot string
-	// From is how many bytes of this pass the target said it holds.
-	From int64
+	Size int64
+	// Extents are the ranges sent (host.Extents: the snapshot's
+	// allocated ones, or those changed since it); outside them the
+	// target's volume already reads as it should.
+	Extents []host.Extent
+}
+
+// PassProgress is a pass's advance: bytes of its extents sent (resumed
+// ones included) of Total, bytes per second lately, and the time left.
+type PassProgress struct {
+	Done, Total int64
+	Rate        float64
+	ETA         time.Duration
 }
 
 // The passes of a disk's data.
@@ -133,10 +142,14 @@ type VMMigrateProgress struct {
 	Running bool `json:"running,omitempty"`
 	// HandingOver is journalled, durably, before the commit is asked:
 	// from then on the VM starts here only if the target aborted.
-	HandingOver bool  `json:"handing_over,omitempty"`
-	Committed   bool  `json:"committed,omitempty"`
-	Sent        int64 `json:"bytes_sent,omitempty"`
-	Total       int64 `json:"bytes_total,omitempty"`
+	HandingOver bool `json:"handing_over,omitempty"`
+	Committed   bool `json:"committed,omitempty"`
+	// Sent is the data sent of Total: the extents of the passes so far
+	// (the precopy's allocated ones, Precopy bytes, then the delta's
+	// changed ones, known once the VM stopped).
+	Sent    int64 `json:"bytes_sent,omitempty"`
+	Total   int64 `json:"bytes_total,omitempty"`
+	Precopy int64 `json:"bytes_precopy,omitempty"`
 	// Rate is bytes per second over the current pass; ETA seconds.
 	Rate float64 `json:"rate,omitempty"`
 	ETA  int64   `json:"eta,omitempty"`
@@ -148,7 +161,8 @@ type VMMigrateProgress struct {
 }
 
 // VMMigrateInProgress is what vm_migrate_in shows: the bytes received
-// (the source's calls record them), of at most Total, and the rate.
+// (the source's streams record them) of the passes begun so far, and the
+// rate.
 type VMMigrateInProgress struct {
 	Received int64   `json:"bytes_received,omitempty"`
 	Total    int64   `json:"bytes_total,omitempty"`
@@ -157,9 +171,9 @@ type VMMigrateInProgress struct {
 }
 
 // Transfer is a migration operation's progress as a client reads it:
-// bytes moved (sent on the source, received on the target) of at most
-// Total (every disk twice: precopy and delta), bytes per second, and
-// seconds left.
+// bytes moved (sent on the source, received on the target) of Total (the
+// extents of the passes known so far: a precopy's allocated ones, then a
+// delta's changed ones), bytes per second, and seconds left.
 type Transfer struct {
 	Bytes, Total int64
 	Rate         float64
@@ -197,16 +211,6 @@ func MigrationSnapshot(diskID, opID int64) string {
 // without hearing from it before it aborts on its own (safe: the source
 // then gets "aborted" for its commit, and starts the VM again).
 var IdleAbort = 6 * time.Hour
-
-// rate is bytes per second between two readings, and the seconds left.
-func rate(sent, total int64, since time.Time) (float64, int64) {
-	el := time.Since(since).Seconds()
-	if el <= 0 || sent <= 0 {
-		return 0, 0
-	}
-	r := float64(sent) / el
-	return r, int64(float64(total-sent) / r)
-}
 
 // errPeer names the target in a peer's error.
 func errPeer(t Target, what string, err error) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
 )
@@ -318,6 +319,12 @@ func abandonMigrateIn(tx *store.Tx, op store.Operation) {
 	}
 }
 
-// VolumePath is where the storage keeps volume name (the target writes
-// incoming data there).
-func (s *Workflows) VolumePath(name string) string { return s.vols.Path(name) }
+// VolumeWriter opens volume name to receive a disk's data from another
+// agent (host.Extents' receive side: what is not written stays
+// unallocated).
+func (s *Workflows) VolumeWriter(ctx context.Context, name string) (host.VolumeWriter, error) {
+	if s.ext == nil {
+		return nil, errors.New("the storage backend cannot receive a volume's extents")
+	}
+	return s.ext.Writer(ctx, name)
+}

@@ -155,10 +155,8 @@ func (s *Workflows) migBegin(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
-	p.TargetOp, p.Total = st.OpID, 0
-	for _, d := range b.Disks {
-		p.Total += d.SizeMB << 20 * int64(passes(r.Op()))
-	}
+	// Total is known pass by pass, from the extents each sends.
+	p.TargetOp = st.OpID
 	return ops.SetProgress(r, p)
 }
 
@@ -237,9 +235,9 @@ func (s *Workflows) migDeleteSnapshots(ctx context.Context, r *ops.Run) error {
 	return errors.Join(errs...)
 }
 
-// migSend sends every disk for one pass: the snapshots for the precopy,
-// the volumes (the VM stopped) for the delta, each from where the target
-// says it holds that pass.
+// migSend sends every disk for one pass: the snapshots' allocated
+// extents for the precopy, the extents changed since for the delta (the
+// VM stopped), each resumed where the target says it stands.
 func (s *Workflows) migSend(pass string) func(ctx context.Context, r *ops.Run) error {
 	return func(ctx context.Context, r *ops.Run) error {
 		t, err := s.migTarget(r)
@@ -261,44 +259,82 @@ func (s *Workflows) migSend(pass string) func(ctx context.Context, r *ops.Run) e
 		if err != nil {
 			return err
 		}
+		dps, err := s.diskPasses(ctx, r.Op(), pass, disks)
+		if err != nil {
+			return err
+		}
 		// What the passes before this one sent: a step run again counts
 		// from there, not from what it journalled half-way.
-		var base int64
+		var sent int64
 		if pass == PassDelta && passes(r.Op()) == 2 {
-			base = p.Total / 2
+			sent = p.Precopy
 		}
-		start, last := time.Now(), time.Now()
-		for _, d := range disks {
-			dp := DiskPass{DiskID: d.ID, Pass: pass, Path: s.vols.Path(d.Volume), Volume: d.Volume}
-			if r.Op().VMID != 0 {
-				dp.Snapshot = MigrationSnapshot(d.ID, r.Op().ID)
-			}
-			if pass == PassPrecopy {
-				dp.Path = s.vols.Path(dp.Snapshot)
-			}
-			if h, ok := st.Disks[d.ID]; ok && h.Pass == pass {
-				dp.From = h.Have
-			}
-			err := s.cfg.Sender.Send(ctx, t, dp, func(sent int64) {
+		p.Sent, p.Total = sent, sent
+		for _, dp := range dps {
+			p.Total += host.ExtentBytes(dp.Extents)
+		}
+		last := time.Now()
+		for _, dp := range dps {
+			err := s.cfg.Sender.Send(ctx, t, dp, func(pp PassProgress) {
 				if time.Since(last) < time.Second {
 					return
 				}
 				last = time.Now()
-				p.Sent = base + sent
-				p.Rate, p.ETA = rate(p.Sent-base, p.Total-base, start)
+				p.Sent, p.Rate, p.ETA = sent+pp.Done, pp.Rate, 0
+				if pp.Rate > 0 {
+					p.ETA = int64(float64(p.Total-p.Sent) / pp.Rate)
+				}
 				_ = r.Update(func(tx *store.Tx, op *store.Operation) error {
 					op.ETA = p.ETA
 					return ops.PutProgress(op, p)
 				})
 			})
 			if err != nil {
-				return errPeer(t, fmt.Sprintf("sending disk %d (%s)", d.ID, pass), err)
+				return errPeer(t, fmt.Sprintf("sending disk %d (%s)", dp.DiskID, pass), err)
 			}
-			base += d.SizeMB << 20
-			p.Sent = base
+			sent += host.ExtentBytes(dp.Extents)
+		}
+		p.Sent, p.ETA = sent, 0
+		if pass == PassPrecopy {
+			p.Precopy = sent
 		}
 		return ops.SetProgress(r, p)
 	}
+}
+
+// diskPasses is what a pass sends of each disk: for the precopy its
+// migration snapshot's allocated extents, onto the fresh volume; for a
+// VM's delta the volume's extents changed since that snapshot, onto the
+// precopy; for a detached disk's only pass its volume's allocated
+// extents. Extents past the disk's size (a backend's rounding) are not
+// the disk's and are cut.
+func (s *Workflows) diskPasses(ctx context.Context, op store.Operation, pass string, disks []store.Disk) ([]DiskPass, error) {
+	if s.ext == nil {
+		return nil, errors.New("the storage backend cannot list a volume's extents, which sending a disk needs")
+	}
+	out := make([]DiskPass, 0, len(disks))
+	for _, d := range disks {
+		dp := DiskPass{DiskID: d.ID, Pass: pass, Size: d.SizeMB << 20}
+		snap := MigrationSnapshot(d.ID, op.ID)
+		var err error
+		switch {
+		case pass == PassPrecopy:
+			dp.Path = s.vols.Path(snap)
+			dp.Extents, err = s.ext.Allocated(ctx, snap)
+		case op.VMID != 0:
+			dp.Base, dp.Path = PassPrecopy, s.vols.Path(d.Volume)
+			dp.Extents, err = s.ext.Changed(ctx, snap, d.Volume)
+		default:
+			dp.Path = s.vols.Path(d.Volume)
+			dp.Extents, err = s.ext.Allocated(ctx, d.Volume)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing disk %d's extents for the %s: %w", d.ID, pass, err)
+		}
+		dp.Extents = host.ClipExtents(dp.Extents, dp.Size)
+		out = append(out, dp)
+	}
+	return out, nil
 }
 
 // migStop stops the VM (gracefully, then hard) for the delta, after

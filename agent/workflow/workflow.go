@@ -52,6 +52,7 @@ type Workflows struct {
 	eng    *ops.Engine
 	hv     host.Hypervisor
 	vols   host.Volumes
+	ext    host.Extents // nil: the backend cannot move disks (migrate*.go)
 	log    *slog.Logger
 	wiring wiringState
 	taken  TakenNames
@@ -61,6 +62,7 @@ type Workflows struct {
 // New makes the steps and registers every workflow with eng.
 func New(cfg Config, st *store.Store, eng *ops.Engine, hv host.Hypervisor, vols host.Volumes, log *slog.Logger) *Workflows {
 	s := &Workflows{cfg: cfg, st: st, eng: eng, hv: hv, vols: vols, log: log}
+	s.ext, _ = vols.(host.Extents) // only moving a disk to another agent needs it
 	s.wiring.kick = make(chan struct{}, 1)
 	s.registerWorkflows()
 	s.eng.OnFinish(s.afterOperation)

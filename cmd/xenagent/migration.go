@@ -13,6 +13,7 @@ import (
 	"github.com/xenagent/xenagent/agent/api/migration"
 	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/transfer"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
 
@@ -20,19 +21,23 @@ import (
 // API, on the same listener (its TLS, mTLS where tls.client_ca is set),
 // under the same body bound and bad-key back-off: a source guessing
 // tickets is slowed as one guessing keys.
-func mountMigration(next http.Handler, cfg config.Config, svc *service.Service, api *gandi.Server, log *slog.Logger) http.Handler {
-	h := migration.New(svc, migration.Config{MaxBodyBytes: cfg.MaxBodyBytes, Guard: api.KeyCheck}, log)
+func mountMigration(next http.Handler, cfg config.Config, svc *service.Service, api *gandi.Server, log *slog.Logger) (http.Handler, error) {
+	h, err := migration.New(svc, migration.Config{MaxBodyBytes: cfg.MaxBodyBytes, Guard: api.KeyCheck}, log)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle(migration.Prefix, h)
 	mux.Handle("/", next)
-	return mux
+	return mux, nil
 }
 
 // withMigrationClient gives the workflows the client that reaches other
 // agents: it trusts the system's roots and tls.client_ca (the agents of
 // one fleet share a CA), and presents this agent's certificate, which a
-// target with mTLS asks for.
-func withMigrationClient(cfg config.Config, wc *workflow.Config) error {
+// target with mTLS asks for. What it sends of disks is capped by
+// [migration] rate_mbps, every move together.
+func withMigrationClient(cfg config.Config, wc *workflow.Config, log *slog.Logger) error {
 	var tc *tls.Config
 	if cfg.TLS.Cert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
@@ -56,6 +61,7 @@ func withMigrationClient(cfg config.Config, wc *workflow.Config) error {
 		}
 	}
 	c := migration.NewClient(tc)
+	c.Limiter, c.Log = transfer.NewLimiter(cfg.Migration.RateMbps*1e6/8), log
 	wc.Peer, wc.Sender = c, c
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -103,7 +104,7 @@ func TestMigrationClientMTLS(t *testing.T) {
 	defer srv.Close()
 
 	var wc workflow.Config
-	if err := withMigrationClient(config.Config{TLS: source}, &wc); err != nil {
+	if err := withMigrationClient(config.Config{TLS: source}, &wc, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	st, err := wc.Peer.State(context.Background(), workflow.Target{URL: srv.URL, Ticket: "t"})

@@ -207,7 +207,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	sc.NoCDROM = hv.Flavor() == hypervisor.FlavorXenPV // a PV domain has no CD-ROM (service/iso.go)
 	// Disks created with a filesystem (gandiv1.go).
 	withFormatter(&sc, &wc, log)
-	if err := withMigrationClient(cfg, &wc); err != nil { // migration.go
+	if err := withMigrationClient(cfg, &wc, log); err != nil { // migration.go
 		return err
 	}
 	wf := workflow.New(wc, st, eng, hv, vols, log)
@@ -251,8 +251,10 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	srv.Handler = mountGandiV1(srv.Handler, svc, cfg.MaxBodyBytes, cfg.Operator.KeySHA256, api.LoginCheck, reg, log) // gandiv1.go
 	srv.Handler = mountEvents(srv.Handler, stream.New(svc, stream.Config{OperatorHash: cfg.Operator.KeySHA256, Guard: api.KeyCheck}, log))
 	srv.Handler = mountGigas(srv.Handler, cfg, svc, api, reg, log)
-	srv.Handler = mountMigration(srv.Handler, cfg, svc, api, log) // migration.go
-	srv.RegisterOnShutdown(st.EndEventWaits)                      // long polls and streams end at once, not at their timeout
+	if srv.Handler, err = mountMigration(srv.Handler, cfg, svc, api, log); err != nil { // migration.go
+		return err
+	}
+	srv.RegisterOnShutdown(st.EndEventWaits) // long polls and streams end at once, not at their timeout
 	// One issuer for every link handed out (consoles, graphs): one bound
 	// on the tokens a client can make the agent keep.
 	tokens := token.NewIssuer(token.Limits{})

@@ -3,13 +3,12 @@ package migration
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,17 +17,19 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/transfer"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // Client calls a target agent's endpoints: it is the source's
-// workflow.Peer, and its plain full-copy workflow.DiskSender (room
-// "transfer" brings the extent stream).
+// workflow.Peer and workflow.DiskSender.
 type Client struct {
 	hc *http.Client
-	// Segment is how many bytes one PUT carries: the unit a cut
-	// connection resumes from.
-	Segment int
+	// Limiter caps what the disk streams put on the wire: one per agent,
+	// shared by every pass of every move (nil: no cap).
+	Limiter *transfer.Limiter
+	// Log gets a warning per stream sent again (nil: none).
+	Log *slog.Logger
 }
 
 // NewClient makes a client; tlsConfig (nil: the system's roots) is how
@@ -37,7 +38,7 @@ func NewClient(tlsConfig *tls.Config) *Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConfig
 	tr.ResponseHeaderTimeout = 2 * time.Minute
-	return &Client{hc: &http.Client{Transport: tr}, Segment: 16 << 20}
+	return &Client{hc: &http.Client{Transport: tr}}
 }
 
 // transient is an error worth retrying: no answer, or a 5xx.
@@ -131,46 +132,47 @@ func (c *Client) Abort(ctx context.Context, t workflow.Target, why string) (work
 	return c.call(ctx, t, http.MethodPost, "abort", jsonBody(map[string]string{"why": why}), nil)
 }
 
-// Send implements workflow.DiskSender: the whole volume at path, from
-// byte from on, in segments each checked by its SHA-256 and recorded by
-// the target once written; a segment cut short is sent again whole. A
-// segment that is all zeros is still sent (this plain copy has no marker
-// for it): room "transfer" sends only extents.
-func (c *Client) Send(ctx context.Context, t workflow.Target, p workflow.DiskPass, progress func(sent int64)) error {
-	diskID, pass, path, from := p.DiskID, p.Pass, p.Path, p.From
-	f, err := os.Open(path)
+// Send implements workflow.DiskSender with agent/transfer's chunk
+// stream: the pass's extents, read from its path, to the target's disk
+// endpoint, resumed where the target stands, throttled by the agent's
+// Limiter. A target unreachable for longer than the stream's retries is
+// transient (the step is tried again, resuming); a refusal is
+// workflow.ErrPeerRefused, or ErrPeerAborted when the target aborted.
+func (c *Client) Send(ctx context.Context, t workflow.Target, p workflow.DiskPass, progress func(workflow.PassProgress)) error {
+	f, err := os.Open(p.Path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	size, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
+	ext := make([]transfer.Extent, len(p.Extents))
+	for i, e := range p.Extents {
+		ext[i] = transfer.Extent{Off: e.Off, Len: e.Len}
+	}
+	dst := transfer.NewHTTPTarget(c.hc, t.URL, strconv.FormatInt(p.DiskID, 10), t.Ticket)
+	_, err = transfer.Send(ctx, f, ext, dst, transfer.Options{Pass: p.Pass, Base: p.Base, Size: p.Size,
+		Limiter: c.Limiter, Log: c.Log, Progress: func(tp transfer.Progress) {
+			if progress != nil {
+				progress(workflow.PassProgress{Done: tp.Done, Total: tp.Total, Rate: tp.Rate, ETA: tp.ETA})
+			}
+		}})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
 		return err
 	}
-	seg := int64(max(c.Segment, 1<<20))
-	if from%seg != 0 || from > size {
-		from = 0 // not a boundary this sender made: the pass again
+	if st, serr := c.State(ctx, t); serr == nil && st.Phase == store.TicketAborted {
+		return fmt.Errorf("%w: %v", workflow.ErrPeerAborted, err)
 	}
-	buf := make([]byte, seg)
-	for off := from; off < size || (off == 0 && size == 0); off += seg {
-		n, err := f.ReadAt(buf[:min(seg, size-off)], off)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("reading %s at %d: %w", path, off, err)
-		}
-		sum := sha256.Sum256(buf[:n])
-		hdr := http.Header{}
-		hdr.Set(HeaderSHA256, hex.EncodeToString(sum[:]))
-		hdr.Set("Content-Type", "application/octet-stream")
-		q := fmt.Sprintf("disk/%d?pass=%s&offset=%s", diskID, url.QueryEscape(pass), strconv.FormatInt(off, 10))
-		if _, err := c.call(ctx, t, http.MethodPut, q, bytes.NewReader(buf[:n]), hdr); err != nil {
-			return err
-		}
-		if progress != nil {
-			progress(off + int64(n))
-		}
-		if size == 0 {
-			break
-		}
+	// The stream sent again what sending again could mend; what is left
+	// is a refusal, or a target gone for longer than its retries.
+	var re *transfer.RemoteError
+	switch {
+	case errors.As(err, &re) && re.Status < 500 && re.Status != http.StatusRequestTimeout &&
+		re.Status != http.StatusTooManyRequests && !errors.Is(err, transfer.ErrBusy):
+		return fmt.Errorf("%w: %v", workflow.ErrPeerRefused, err)
+	case errors.Is(err, transfer.ErrSource), errors.Is(err, transfer.ErrDigest), errors.Is(err, transfer.ErrConflict):
+		return err
 	}
-	return nil
+	return transient{err}
 }

@@ -12,16 +12,22 @@
 //
 //	POST /migration/v1/begin      the source's records (workflow.Bundle) -> state
 //	GET  /migration/v1/state      -> {phase, op_id, ready, disks: {id: {pass, have}}}
-//	PUT  /migration/v1/disk/{id}?pass=P&offset=N   bytes, X-Content-Sha256 -> state
+//	GET  /migration/v1/disk/{id}  -> where a resumed stream goes on (agent/transfer.Have)
+//	PUT  /migration/v1/disk/{id}  a pass's chunk stream (agent/transfer) -> Have
 //	POST /migration/v1/prepare    -> state (prepared, or preparing: ask again)
 //	POST /migration/v1/commit     {start} -> state, or 409 aborted
 //	POST /migration/v1/abort      {why} -> state, or 409 committed
 //
-// TODO (room migrate, in order):
-//   - the disk stream is a plain full copy in 16 MiB segments, each
-//     checked by SHA-256 and resumed from the last recorded one; room
-//     "transfer"'s chunk stream (extents, zstd, zero markers, end-to-end
-//     digest, throttle) replaces Client.Send and Handler.disk.
+// The disk endpoints are agent/transfer's Receiver (disk.go): the source
+// (Client.Send) streams the extents the workflow listed (a snapshot's
+// allocated ones, then those changed since it) in checked chunks; the
+// receive state is journalled in the ticket (store.TicketReceive, beside
+// the phase that decides whether data may still arrive), so a cut
+// connection or a restart of either agent resumes from the last chunk
+// saved there. The source's Client.Limiter, one per agent ([migration]
+// rate_mbps), caps every pass it sends together.
+//
+// TODO (in order):
 //   - crash tests of iface_migrate; those of vm_migrate, vm_migrate_in
 //     (TestCrashDuringMove), their rollback (TestCrashDuringMoveRollback)
 //     and disk_migrate (TestCrashDuringDiskMove) are cmd/xenagent's.

@@ -2,20 +2,17 @@ package migration
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/xenagent/xenagent/agent/service"
+	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/transfer"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
 
@@ -27,8 +24,10 @@ const Prefix = "/migration/v1/"
 type Target interface {
 	MigrationBegin(ctx context.Context, secret string, b workflow.Bundle) (workflow.PeerState, error)
 	MigrationState(ctx context.Context, secret string) (workflow.PeerState, error)
-	IncomingDisk(ctx context.Context, secret string, diskID int64, pass string) (path string, have int64, err error)
-	IncomingWritten(ctx context.Context, secret string, diskID int64, pass string, have int64) error
+	IncomingDisk(ctx context.Context, secret string, diskID int64) (service.IncomingVolume, error)
+	ReceiveState(ctx context.Context, secret string, diskID int64) (store.TicketReceive, error)
+	SaveReceive(ctx context.Context, secret string, diskID int64, r store.TicketReceive) error
+	IncomingProgress(ctx context.Context, secret string, diskID, done int64, rate float64) error
 	MigrationPrepare(ctx context.Context, secret string) (workflow.PeerState, error)
 	MigrationCommit(ctx context.Context, secret string, start bool) (workflow.PeerState, error)
 	MigrationAbort(ctx context.Context, secret, why string) (workflow.PeerState, error)
@@ -51,14 +50,21 @@ type Handler struct {
 	t   Target
 	cfg Config
 	log *slog.Logger
+	rx  *transfer.Receiver // the disk streams (disk.go)
 }
 
 // New makes the handler.
-func New(t Target, cfg Config, log *slog.Logger) *Handler {
+func New(t Target, cfg Config, log *slog.Logger) (*Handler, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 4 << 20
 	}
-	return &Handler{t: t, cfg: cfg, log: log}
+	h := &Handler{t: t, cfg: cfg, log: log}
+	rx, err := transfer.NewReceiver(resolver{t}, transfer.ReceiverConfig{}, log)
+	if err != nil {
+		return nil, fmt.Errorf("migration: the disk receiver: %w", err)
+	}
+	h.rx = rx
+	return h, nil
 }
 
 // errorBody is every refusal's body: the phase is there when the
@@ -120,8 +126,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err = h.decode(w, r, &body); err == nil {
 			st, err = h.t.MigrationAbort(ctx, secret, body.Why)
 		}
-	case strings.HasPrefix(path, "disk/") && r.Method == http.MethodPut:
-		h.disk(w, r, secret, strings.TrimPrefix(path, "disk/"))
+	case strings.HasPrefix(path, "disk/") && (r.Method == http.MethodPut || r.Method == http.MethodGet):
+		// agent/transfer's stream (PUT) and resume point (GET), for the
+		// ticket's disk: the resolver finds the ticket in the context.
+		r = r.WithContext(context.WithValue(ctx, secretKey{}, secret))
+		r.SetPathValue("id", strings.TrimPrefix(path, "disk/"))
+		h.rx.ServeHTTP(w, r)
 		return
 	default:
 		http.Error(w, "no such endpoint", http.StatusNotFound)
@@ -198,135 +208,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// Headers of the disk stream.
-const (
-	// HeaderSHA256 is the hex SHA-256 of a PUT's body: the target writes
-	// it, and records it held, only if it matches.
-	HeaderSHA256 = "X-Content-Sha256"
-)
-
-// MaxSegment bounds one PUT's body, which the target holds in memory to
-// check it before writing.
-const MaxSegment = 64 << 20
-
-// disk is PUT /migration/v1/disk/{id}?pass=P&offset=N: the body is the
-// disk's bytes from offset N of pass P, which must be where the target
-// says it holds that pass (offset 0 starts the pass again). This is the
-// plain full copy; room "transfer"'s chunk stream replaces it.
-func (h *Handler) disk(w http.ResponseWriter, r *http.Request, secret, rawID string) {
-	id, err := strconv.ParseInt(rawID, 10, 64)
-	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != rawID {
-		h.fail(w, r, secret, service.Invalid(service.ObjDisk, "disk_id", "%q is not a disk id", rawID))
-		return
-	}
-	q := r.URL.Query()
-	pass := q.Get("pass")
-	offset, err := strconv.ParseInt(q.Get("offset"), 10, 64)
-	if err != nil || offset < 0 {
-		h.fail(w, r, secret, service.Invalid(service.ObjDisk, "offset", "must be a byte count"))
-		return
-	}
-	want := r.Header.Get(HeaderSHA256)
-	if len(want) != 64 {
-		h.fail(w, r, secret, service.Missing(service.ObjDisk, HeaderSHA256))
-		return
-	}
-	ctx := r.Context()
-	path, have, err := h.t.IncomingDisk(ctx, secret, id, pass)
-	if err != nil {
-		h.fail(w, r, secret, err)
-		return
-	}
-	if offset != 0 && offset != have {
-		h.fail(w, r, secret, service.Errorf(service.ObjDisk, service.KindConflict, "offset: the target holds %d bytes of disk %d's %s pass; send from there or from 0", have, id, pass))
-		return
-	}
-	// A disk takes longer than the listener's timeouts allow a request.
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		h.fail(w, r, secret, fmt.Errorf("opening disk %d's volume: %w", id, err))
-		return
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		h.fail(w, r, secret, err)
-		return
-	}
-	limit := st.Size() - offset
-	if st.Mode()&os.ModeDevice != 0 {
-		limit = 1 << 62 // a block device's Stat size is 0; writes past its end fail
-	}
-	// The segment is checked before any of it is written: a body cut
-	// short or damaged leaves the volume as it was (a precopy skips
-	// zeros, so garbage written there would never be overwritten).
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxSegment+1))
-	switch {
-	case err != nil:
-		h.fail(w, r, secret, service.Errorf(service.ObjDisk, service.KindUnavailable, "disk %d: receiving: %v", id, err))
-		return
-	case int64(len(body)) > MaxSegment:
-		h.fail(w, r, secret, service.Invalid(service.ObjDisk, "body", "a segment is at most %d bytes", MaxSegment))
-		return
-	case int64(len(body)) > limit:
-		h.fail(w, r, secret, service.Invalid(service.ObjDisk, "body", "disk %d: more bytes than its volume holds (%d from %d)", id, limit, offset))
-		return
-	}
-	sum := sha256.Sum256(body)
-	if hex.EncodeToString(sum[:]) != strings.ToLower(want) {
-		h.fail(w, r, secret, service.Invalid(service.ObjDisk, HeaderSHA256, "disk %d: the body does not match its digest: nothing written", id))
-		return
-	}
-	// Only the precopy lands on a volume known to read zeros where
-	// nothing was written; a delta overwrites what the precopy wrote.
-	n, err := writeAt(f, offset, body, pass == workflow.PassPrecopy)
-	if err != nil {
-		h.fail(w, r, secret, fmt.Errorf("writing disk %d: %w", id, err))
-		return
-	}
-	if err := f.Sync(); err != nil {
-		h.fail(w, r, secret, fmt.Errorf("syncing disk %d: %w", id, err))
-		return
-	}
-	if err := h.t.IncomingWritten(ctx, secret, id, pass, offset+n); err != nil {
-		h.fail(w, r, secret, err)
-		return
-	}
-	st2, err := h.t.MigrationState(ctx, secret)
-	if err != nil {
-		h.fail(w, r, secret, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, st2)
-}
-
-// writeAt writes b to f at off; with skipZeros, all-zero blocks of
-// 64 KiB are left unwritten (a fresh volume reads zeros there, and stays
-// sparse or thin).
-func writeAt(f *os.File, off int64, b []byte, skipZeros bool) (int64, error) {
-	const block = 64 << 10
-	for i := 0; i < len(b); i += block {
-		chunk := b[i:min(i+block, len(b))]
-		if skipZeros && allZero(chunk) {
-			continue
-		}
-		if _, err := f.WriteAt(chunk, off+int64(i)); err != nil {
-			return 0, err
-		}
-	}
-	return int64(len(b)), nil
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
