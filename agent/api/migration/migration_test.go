@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -119,16 +120,16 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	net := workflow.Network{Bridge: "xabr0", V4: &v4}
+	nw := workflow.Network{Bridge: "xabr0", V4: &v4}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
 	client := migration.NewClient(nil)
 	client.Log = log
 	a := &agent{t: t, name: name}
 	wf := workflow.New(workflow.Config{DatacenterID: 1, Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 1, Reboot: time.Second},
-		Network: net, Peer: client, Sender: client}, st, eng, hv, faultyVolumes{vols, a}, log)
+		Network: nw, Peer: client, Sender: client}, st, eng, hv, faultyVolumes{vols, a}, log)
 	svc := service.New(service.Config{Version: "test", Datacenter: service.Datacenter{ID: 1},
 		Limits:  service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 1 << 16, MaxBandwidth: 1e10, DefaultQuotaMB: 1 << 16},
-		Network: net}, st, eng, wf, log)
+		Network: nw}, st, eng, wf, log)
 	// libvirt's test driver reports no free memory on a node without
 	// cells: this host has 8 GiB.
 	svc.SetHostSources(service.HostSources{Node: freeMem{hv}, Pool: vols})
@@ -143,12 +144,15 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g := a.gate.Load(); g != nil && !(*g)(w, r) {
 			return
 		}
 		h.ServeHTTP(w, r)
 	}))
+	// A gate can cut a request's connection (connOf).
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }
+	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	eng.Start(ctx)
 	a.st, a.eng, a.hv, a.vols, a.wf, a.svc, a.url, a.acct = st, eng, hv, vols, wf, svc, srv.URL, acct
@@ -192,15 +196,25 @@ func (a *agent) wait(id int64) store.Operation {
 	}
 }
 
+// connKey holds a request's connection in its context.
+type connKey struct{}
+
+// connOf is the connection r came on.
+func connOf(r *http.Request) net.Conn { return r.Context().Value(connKey{}).(net.Conn) }
+
 // createVM makes a running VM with a system disk and a 4 MB data disk.
-func (a *agent) createVM() int64 {
+func (a *agent) createVM() int64 { return a.createVMWith(4) }
+
+// createVMWith makes a running VM with a system disk and a data disk of
+// dataMB.
+func (a *agent) createVMWith(dataMB int64) int64 {
 	a.t.Helper()
 	var image int64
 	a.st.View(func(tx *store.Tx) { tx.EachImage(func(i *store.Image) bool { image = i.DiskID; return false }) })
 	ops, err := a.svc.CreateVMFrom(context.Background(), operator, service.VMCreateFrom{
 		VMSpec:    service.VMSpec{DatacenterID: 1, Hostname: "mover"},
 		SrcDiskID: image,
-		DataDisks: []service.DataDisk{{Name: "data", SizeMB: 4}},
+		DataDisks: []service.DataDisk{{Name: "data", SizeMB: dataMB}},
 		Options:   service.CallOptions{AccountID: a.acct},
 	})
 	if err != nil {
