@@ -57,7 +57,10 @@
 // Extent as is. Receiver.Have answers the migration's state endpoint
 // without disturbing a running stream.
 //
-// TODO (left for the migrate room and after):
+// agent/api/migration mounts it so (disk.go, the state journalled in the
+// ticket), and its Client sends the workflow's passes with Send.
+//
+// TODO:
 //   - agent/connlimit cuts the longest-active request of the biggest
 //     source when every connection is busy (an API call answers in
 //     milliseconds; a stream runs for minutes): exempt /migration/v1/ or

@@ -52,13 +52,14 @@ type PeerState struct {
 	OpID  int64  `json:"op_id,omitempty"`
 	// Ready says the target's volumes are made: disk data may be sent.
 	Ready bool `json:"ready,omitempty"`
-	// Disks are, by disk id, where a resumed copy goes on.
+	// Disks are, by disk id, what arrived of each.
 	Disks map[int64]DiskHave `json:"disks,omitempty"`
 	Why   string             `json:"why,omitempty"`
 }
 
-// DiskHave is how much of one pass of a disk the target holds: bytes
-// from the start, written and checked.
+// DiskHave is how much of one pass of a disk the target holds: bytes of
+// the pass's extents verified, written and journalled (agent/transfer's
+// resume point; its stream asks the disk endpoint itself).
 type DiskHave struct {
 	Pass string `json:"pass,omitempty"`
 	Have int64  `json:"have"`
