@@ -369,13 +369,20 @@ func (l *lab) settleLong(d time.Duration) {
 // content's digest and the ticket.
 func moveFixture(t *testing.T, a, b *lab) (vmID, data int64, sum, ticket string) {
 	t.Helper()
+	return moveFixtureWith(t, a, b, 16, func(data int64) { a.scribble(data, 0x3c) })
+}
+
+// moveFixtureWith is moveFixture with a data disk of sizeMB that fill
+// writes.
+func moveFixtureWith(t *testing.T, a, b *lab, sizeMB int64, fill func(data int64)) (vmID, data int64, sum, ticket string) {
+	t.Helper()
 	made := a.done("hosting.vm.create_from",
 		map[string]any{"datacenter_id": int64(1), "hostname": "mover", "memory": int64(256), "password": "first-boot-pass"},
 		map[string]any{"name": "sys"}, a.imageDisk())
 	vmID = made[2]["vm_id"].(int64)
-	data = a.done("hosting.disk.create", map[string]any{"datacenter_id": int64(1), "size": int64(16)})[0]["disk_id"].(int64)
+	data = a.done("hosting.disk.create", map[string]any{"datacenter_id": int64(1), "size": sizeMB})[0]["disk_id"].(int64)
 	a.done("hosting.vm.disk_attach", vmID, data, map[string]any{})
-	a.scribble(data, 0x3c)
+	fill(data)
 	info := a.must("hosting.vm.info", vmID).(map[string]any)
 	var disks []any
 	for _, d := range info["disks"].([]any) {
