@@ -46,10 +46,12 @@ type agent struct {
 	hv   *hypervisor.Driver
 	vols *file.Backend
 	wf   *workflow.Workflows
-	svc  *service.Service
-	url  string
-	acct int64
-	stop func()
+	// client is the agent's migration client (Peer and DiskSender).
+	client *migration.Client
+	svc    *service.Service
+	url    string
+	acct   int64
+	stop   func()
 	// gate, when set, sees every request to the endpoints first; false:
 	// it answered (the request goes no further).
 	gate atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
@@ -155,7 +157,7 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	eng.Start(ctx)
-	a.st, a.eng, a.hv, a.vols, a.wf, a.svc, a.url, a.acct = st, eng, hv, vols, wf, svc, srv.URL, acct
+	a.st, a.eng, a.hv, a.vols, a.wf, a.svc, a.url, a.acct, a.client = st, eng, hv, vols, wf, svc, srv.URL, acct, client
 	a.stop = func() {
 		srv.Close()
 		cancel()

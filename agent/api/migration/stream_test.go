@@ -13,10 +13,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/xenagent/xenagent/agent/host"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
+	"github.com/xenagent/xenagent/agent/transfer"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
 
@@ -207,5 +209,44 @@ func TestStreamCutResumes(t *testing.T) {
 	}
 	if !bytes.Equal(readAt(t, b.vols.Path(got[1].Volume), 0, 48*mib), content) {
 		t.Fatal("target: the data disk's content differs from the source's")
+	}
+}
+
+// The agent's Limiter caps what its moves send: 16 MiB of data at 8 MiB/s
+// take two seconds (less the bucket's quarter-second burst), and the
+// move's progress showed about that rate while it ran.
+func TestMoveThrottled(t *testing.T) {
+	a, b := newAgent(t, "a"), newAgent(t, "b")
+	a.client.Limiter = transfer.NewLimiter(8 << 20)
+	vmID := a.createVMWith(32)
+	_, disks, _, _, _ := a.vm(vmID)
+	writeAt(t, a.vols.Path(disks[1].Volume), randomMiB(t, 16), 0)
+	var rate atomic.Value
+	b.setGate(func(w http.ResponseWriter, r *http.Request) bool {
+		var op store.Operation
+		a.st.View(func(tx *store.Tx) {
+			tx.EachOperation(func(o *store.Operation) bool {
+				if o.Type == "vm_migrate" {
+					op = *o
+				}
+				return true
+			})
+		})
+		if p, err := ops.ProgressOf[workflow.VMMigrateProgress](op); err == nil && p.Rate > 0 {
+			rate.Store(p.Rate)
+		}
+		return true
+	})
+	start := time.Now()
+	op := migrate(t, a, b, vmID)
+	moved(t, a, b, op.ID, vmID)
+	took := time.Since(start)
+	r, _ := rate.Load().(float64)
+	t.Logf("16 MiB at 8 MiB/s moved in %s; the progress showed %.1f MiB/s", took.Round(time.Millisecond), r/(1<<20))
+	if took < 1700*time.Millisecond {
+		t.Fatalf("the move took %s: the limiter did not hold it to 8 MiB/s", took)
+	}
+	if r < 4<<20 || r > 12<<20 {
+		t.Fatalf("the progress showed %.0f bytes/s, want about 8 MiB/s", r)
 	}
 }
