@@ -14,19 +14,17 @@ import (
 
 // A kill -9 of either agent in the middle of a disk's stream (the source
 // throttled by [migration] rate_mbps, so the precopy of 32 MiB lasts
-// seconds), then a restart and the central tier's retry: the stream goes
+// seconds, past the target's read_timeout), then a restart and the central tier's retry: the stream goes
 // on from what the target journalled, and the VM ends on the target only,
 // its data disk's bytes whole.
 func TestCrashDuringDiskStream(t *testing.T) {
 	for _, killed := range []string{"source", "target"} {
 		t.Run(killed, func(t *testing.T) {
 			a, b := newMoveLab(t), newMoveLab(t)
-			f, err := os.OpenFile(a.conf, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprint(f, "[migration]\nrate_mbps = 64\n") // 8 MB/s
-			f.Close()
+			appendConf(t, a, "[migration]\nrate_mbps = 64\n") // 8 MB/s
+			// A stream outlasts the listener's bound on a request (it
+			// keeps its own deadline per frame).
+			appendConf(t, b, "[server]\nread_header_timeout = \"1s\"\nread_timeout = \"1s\"\n")
 			a.start("")
 			b.start("")
 			vmID, data, sum, ticket := moveFixtureWith(t, a, b, 64, func(data int64) {
@@ -122,4 +120,17 @@ func resumePoint(t *testing.T, l *lab, ticket string, disk int64) int64 {
 		t.Fatal(err)
 	}
 	return st.Disks[strconv.FormatInt(disk, 10)].Have
+}
+
+// appendConf adds TOML tables at the end of l's configuration.
+func appendConf(t *testing.T, l *lab, tables string) {
+	t.Helper()
+	f, err := os.OpenFile(l.conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(tables); err != nil {
+		t.Fatal(err)
+	}
 }
