@@ -20,12 +20,18 @@
 // its ConnState to the listener's ConnState. Without it every connection
 // counts as idle from accept on.
 //
+// A request that is long by design, and authorised (a migration's disk
+// stream, which keeps its own idle deadline per frame), is no slow body:
+// its handler calls Long, and the request is never cut to make room.
+// That needs the server's ConnContext set to the listener's.
+//
 // Accept itself needs a descriptor for an instant, which is why the
 // caller keeps Max below RLIMIT_NOFILE with a reserve.
 package connlimit
 
 import (
 	"container/list"
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
@@ -188,6 +194,9 @@ func (l *Listener) victimLocked(src netip.Prefix) *conn {
 			n++
 		}
 		since := c.active.Load()
+		if c.long.Load() {
+			continue // busy by design, not a trickled body
+		}
 		switch {
 		case since == 0:
 			if n >= need && n > mostIdle {
@@ -231,9 +240,35 @@ func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateNew, http.StateIdle:
 		c.active.Store(0)
+		c.long.Store(false)
 	case http.StateActive:
 		// When the request started: a slow one can be reclaimed when full.
 		c.active.Store(max(l.cfg.Now().UnixNano(), 1))
+	}
+}
+
+// connKey holds a request's *conn in its context.
+type connKey struct{}
+
+// ConnContext is the http.Server hook that lets a request's handler reach
+// its connection (Long).
+func (l *Listener) ConnContext(ctx context.Context, nc net.Conn) context.Context {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if c, ok := nc.(*conn); ok {
+		return context.WithValue(ctx, connKey{}, c)
+	}
+	return ctx
+}
+
+// Long marks the request of ctx as long by design: its connection is not
+// cut to make room while it lasts. Only for requests already authorised,
+// whose pace their handler bounds itself; without a Listener's
+// ConnContext it does nothing.
+func Long(ctx context.Context) {
+	if c, ok := ctx.Value(connKey{}).(*conn); ok {
+		c.long.Store(true)
 	}
 }
 
@@ -271,6 +306,7 @@ type conn struct {
 	src      netip.Prefix
 	elem     *list.Element
 	active   atomic.Int64 // UnixNano when its request started; 0 when idle
+	long     atomic.Bool  // its request called Long
 	released bool         // under l.mu
 	once     sync.Once
 }

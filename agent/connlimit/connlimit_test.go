@@ -1,6 +1,7 @@
 package connlimit
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -216,6 +217,7 @@ func TestFullReclaimsSlowRequests(t *testing.T) {
 	type held struct {
 		src    string
 		active time.Duration // how long its request has been active; 0: idle
+		long   bool          // its handler called Long
 	}
 	tests := []struct {
 		name   string
@@ -223,14 +225,17 @@ func TestFullReclaimsSlowRequests(t *testing.T) {
 		victim int    // index into held; -1: the newcomer is refused
 		from   string // the newcomer's source; 127.0.0.3 if empty
 	}{
-		{"all within the grace", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", 2 * time.Second}, {"127.0.0.2", time.Second}}, -1, ""},
-		{"longest active of the biggest source", []held{{"127.0.0.1", 3 * time.Second}, {"127.0.0.1", 5 * time.Second}, {"127.0.0.2", 9 * time.Second}}, 1, ""},
-		{"beyond the grace only", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", 3 * time.Second}, {"127.0.0.2", time.Second}}, 1, ""},
-		{"an idle connection first", []held{{"127.0.0.1", 30 * time.Second}, {"127.0.0.1", 30 * time.Second}, {"127.0.0.2", 0}}, 2, ""},
-		{"a lone slow source pays when the big one is fast", []held{{"127.0.0.1", time.Second}, {"127.0.0.1", time.Second}, {"127.0.0.2", 4 * time.Second}}, 2, ""},
+		{"all within the grace", []held{{"127.0.0.1", time.Second, false}, {"127.0.0.1", 2 * time.Second, false}, {"127.0.0.2", time.Second, false}}, -1, ""},
+		{"longest active of the biggest source", []held{{"127.0.0.1", 3 * time.Second, false}, {"127.0.0.1", 5 * time.Second, false}, {"127.0.0.2", 9 * time.Second, false}}, 1, ""},
+		{"beyond the grace only", []held{{"127.0.0.1", time.Second, false}, {"127.0.0.1", 3 * time.Second, false}, {"127.0.0.2", time.Second, false}}, 1, ""},
+		{"an idle connection first", []held{{"127.0.0.1", 30 * time.Second, false}, {"127.0.0.1", 30 * time.Second, false}, {"127.0.0.2", 0, false}}, 2, ""},
+		{"a lone slow source pays when the big one is fast", []held{{"127.0.0.1", time.Second, false}, {"127.0.0.1", time.Second, false}, {"127.0.0.2", 4 * time.Second, false}}, 2, ""},
 		// A client just accepted is idle until its request starts: a
 		// bigger source reconnecting cycles its own slow requests instead.
-		{"a lone idle client outlasts a bigger source", []held{{"127.0.0.1", 30 * time.Second}, {"127.0.0.1", 30 * time.Second}, {"127.0.0.2", 0}}, 0, "127.0.0.1"},
+		{"a lone idle client outlasts a bigger source", []held{{"127.0.0.1", 30 * time.Second, false}, {"127.0.0.1", 30 * time.Second, false}, {"127.0.0.2", 0, false}}, 0, "127.0.0.1"},
+		// A disk stream runs for minutes: it is not the slow body cut.
+		{"a long request is left alone", []held{{"127.0.0.1", 30 * time.Second, true}, {"127.0.0.1", 3 * time.Second, false}, {"127.0.0.2", time.Second, false}}, 1, ""},
+		{"only long requests beyond the grace", []held{{"127.0.0.1", 30 * time.Second, true}, {"127.0.0.1", 30 * time.Second, true}, {"127.0.0.2", time.Second, false}}, -1, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,6 +257,9 @@ func TestFullReclaimsSlowRequests(t *testing.T) {
 				if hc.active > 0 {
 					now = base.Add(longest - hc.active)
 					h.l.ConnState(ss[i], http.StateActive)
+					if hc.long {
+						Long(h.l.ConnContext(context.Background(), ss[i]))
+					}
 				}
 			}
 			now = base.Add(longest)

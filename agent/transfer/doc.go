@@ -61,10 +61,6 @@
 // ticket), and its Client sends the workflow's passes with Send.
 //
 // TODO:
-//   - agent/connlimit cuts the longest-active request of the biggest
-//     source when every connection is busy (an API call answers in
-//     milliseconds; a stream runs for minutes): exempt /migration/v1/ or
-//     count on the resume it triggers.
 //   - a delta pass cut half-way and begun again with a grown extent list
 //     is refused as a conflict (a move's delta is taken with the VM
 //     stopped, so its list does not grow); accepting a superset of the

@@ -73,7 +73,7 @@ func limitedServer(ln net.Listener, api *gandi.Server, reg *metrics.Registry, s 
 		w.Counter("xenagent_connections_closed_total", closed, float64(st.ReclaimedSlow), "reason", "reclaimed_slow")
 	})
 	api.WithKeyLimits(gandi.KeyLimits{Burst: s.BadKeyBurst, Every: s.BadKeyEvery.Duration, Delay: s.BadKeyDelay.Duration})
-	srv := &http.Server{Handler: api.Handler(), ConnState: cl.ConnState,
+	srv := &http.Server{Handler: api.Handler(), ConnState: cl.ConnState, ConnContext: cl.ConnContext,
 		ReadHeaderTimeout: s.ReadHeaderTimeout.Duration, IdleTimeout: s.IdleTimeout.Duration, MaxHeaderBytes: s.MaxHeaderBytes,
 		ReadTimeout: s.ReadTimeout.Duration, WriteTimeout: s.WriteTimeout.Duration}
 	return srv, cl, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/xenagent/xenagent/agent/api/gandi"
 	"github.com/xenagent/xenagent/agent/api/migration"
 	"github.com/xenagent/xenagent/agent/config"
+	"github.com/xenagent/xenagent/agent/connlimit"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/transfer"
 	"github.com/xenagent/xenagent/agent/workflow"
@@ -20,9 +21,10 @@ import (
 // mountMigration serves the target's /migration/v1/ endpoints beside the
 // API, on the same listener (its TLS, mTLS where tls.client_ca is set),
 // under the same body bound and bad-key back-off: a source guessing
-// tickets is slowed as one guessing keys.
+// tickets is slowed as one guessing keys. A disk stream, once its ticket
+// is checked, is a long request the connection limits leave alone.
 func mountMigration(next http.Handler, cfg config.Config, svc *service.Service, api *gandi.Server, log *slog.Logger) (http.Handler, error) {
-	h, err := migration.New(svc, migration.Config{MaxBodyBytes: cfg.MaxBodyBytes, Guard: api.KeyCheck}, log)
+	h, err := migration.New(svc, migration.Config{MaxBodyBytes: cfg.MaxBodyBytes, Guard: api.KeyCheck, Long: connlimit.Long}, log)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,11 @@ type Config struct {
 	// tickets is slowed like one guessing API keys. A bad ticket is
 	// reported to it as service.ErrBadKey.
 	Guard func(r *http.Request, check func() error) error
+	// Long, when set, is called for a disk stream once its ticket is
+	// checked: a stream lasts minutes, and the listener's connection
+	// limits must not take it for a trickled body (cmd passes
+	// connlimit.Long).
+	Long func(ctx context.Context)
 }
 
 // Handler serves /migration/v1/.
@@ -129,6 +134,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, "disk/") && (r.Method == http.MethodPut || r.Method == http.MethodGet):
 		// agent/transfer's stream (PUT) and resume point (GET), for the
 		// ticket's disk: the resolver finds the ticket in the context.
+		if h.cfg.Long != nil && r.Method == http.MethodPut {
+			h.cfg.Long(ctx)
+		}
 		r = r.WithContext(context.WithValue(ctx, secretKey{}, secret))
 		r.SetPathValue("id", strings.TrimPrefix(path, "disk/"))
 		h.rx.ServeHTTP(w, r)

@@ -58,6 +58,8 @@ type agent struct {
 	// failDeletes fails that many of the workflows' next volume
 	// deletions (a storage hiccup).
 	failDeletes atomic.Int32
+	// longs counts the requests the handler called Config.Long for.
+	longs atomic.Int32
 }
 
 // faultyVolumes is the file backend whose deletions fail while the
@@ -142,7 +144,7 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 8}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := migration.New(svc, migration.Config{}, log)
+	h, err := migration.New(svc, migration.Config{Long: func(context.Context) { a.longs.Add(1) }}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -720,6 +722,10 @@ func TestEndpointRefusals(t *testing.T) {
 				t.Fatalf("%d %s, want %d saying %q", resp.StatusCode, raw, tt.code, tt.saying)
 			}
 		})
+	}
+	// Only the streams of a good ticket are long requests.
+	if n := b.longs.Load(); n != 2 {
+		t.Fatalf("Config.Long called for %d requests, want the 2 streams with the ticket", n)
 	}
 	// A good stream after the refused ones: the state names what arrived.
 	data := make([]byte, bundle.Disks[1].SizeMB<<20)
