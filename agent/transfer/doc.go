@@ -58,7 +58,8 @@
 // without disturbing a running stream.
 //
 // agent/api/migration mounts it so (disk.go, the state journalled in the
-// ticket), and its Client sends the workflow's passes with Send.
+// ticket, which its state endpoint reads), and its Client sends the
+// workflow's passes with Send.
 //
 // TODO:
 //   - a delta pass cut half-way and begun again with a grown extent list
