@@ -66,3 +66,13 @@ func definedDevices(ctx context.Context, d *Driver, name string) (hosttest.Devic
 	}
 	return out, nil
 }
+
+// Save and Restore on libvirt's test driver: it has no guest to count
+// and, like libxl, restores the saved definition (it refuses a new XML).
+func TestSaveConformance(t *testing.T) {
+	hosttest.SaveSuite(t, func(t *testing.T) hosttest.SaveRig {
+		d := openPrivate(t)
+		return hosttest.SaveRig{Hypervisor: d, Spec: hosttest.DomainSpec, SavedDefinition: true,
+			Defined: func(ctx context.Context, name string) (hosttest.Devices, error) { return definedDevices(ctx, d, name) }}
+	})
+}
