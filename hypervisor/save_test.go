@@ -1,0 +1,101 @@
+package hypervisor
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The headers libxl and the test driver write before the saved XML,
+// built here as their C structs lay them out.
+func TestSavedDomainXML(t *testing.T) {
+	const xml = "<domain><name>vm</name></domain>"
+	libxl := func(version uint32, xmlLen int, body string) []byte {
+		h := make([]byte, 64)
+		copy(h, libxlSaveMagic)
+		binary.NativeEndian.PutUint32(h[16:], version)
+		binary.NativeEndian.PutUint32(h[20:], uint32(xmlLen))
+		return append(append(h, body...), "\x00libxl stream follows"...)
+	}
+	test := func(n int32, body string) []byte {
+		h := append([]byte(nil), testSaveMagic...)
+		h = binary.NativeEndian.AppendUint32(h, uint32(n))
+		return append(h, body...)
+	}
+	for _, c := range []struct {
+		name    string
+		file    []byte
+		want    string
+		wantErr string
+	}{
+		{"libxl v2, length with the NUL", libxl(2, len(xml)+1, xml), xml, ""},
+		{"libxl v1", libxl(1, len(xml), xml), xml, ""},
+		{"test driver", test(int32(len(xml)), xml), xml, ""},
+		{"a QEMU image", append([]byte("LibvirtQemudSave"), make([]byte, 80)...), "", "not a domain saved by libvirt's libxl or test driver"},
+		{"a short file", []byte("libvirt"), "", "not a domain saved"},
+		{"a length beyond the file", libxl(2, 4096, xml), "", "reading the saved definition"},
+		{"a negative length", test(-5, xml), "", "saved definition of -5 bytes"},
+		{"a huge length", libxl(2, 1<<30, xml), "", "saved definition of 1073741824 bytes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "vm.save")
+			if err := os.WriteFile(path, c.file, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := savedDomainXML(path)
+			switch {
+			case c.wantErr == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+				t.Fatalf("error %v, want one saying %q", err, c.wantErr)
+			case got != c.want:
+				t.Fatalf("xml %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestSameSavedDomain(t *testing.T) {
+	spec := DomainSpec{Name: "vm", UUID: "4b1d2c3e-0000-4000-8000-000000000001", MemoryMB: 256, VCPUs: 1,
+		Disks: []DiskSpec{{Path: "/dev/vg/vm-1-0", Block: true}}}
+	render := func(edit func(*DomainSpec)) string {
+		s := spec
+		s.Disks = append([]DiskSpec(nil), spec.Disks...)
+		edit(&s)
+		x, err := DomainXML(FlavorXenPV, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	saved := render(func(*DomainSpec) {})
+	for _, c := range []struct {
+		name       string
+		want       string
+		fixedPaths bool
+		wantErr    string
+		unsupp     bool
+	}{
+		{"the same domain", saved, true, "", false},
+		{"a new owner mark", render(func(s *DomainSpec) { s.Owner = "target" }), true, "", false},
+		{"a moved disk, new XML taken", render(func(s *DomainSpec) { s.Disks[0].Path = "/dev/vg2/vm-1-0" }), false, "", false},
+		{"a moved disk, saved XML runs", render(func(s *DomainSpec) { s.Disks[0].Path = "/dev/vg2/vm-1-0" }), true, "/dev/vg2/vm-1-0", true},
+		{"another name", render(func(s *DomainSpec) { s.Name = "vm2" }), false, `name "vm2"`, false},
+		{"another uuid", render(func(s *DomainSpec) { s.UUID = "4b1d2c3e-0000-4000-8000-000000000002" }), false, "uuid 4b1d2c3e-0000-4000-8000-000000000002", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := sameSavedDomain(saved, c.want, c.fixedPaths)
+			switch {
+			case c.wantErr == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+				t.Fatalf("error %v, want one naming %q", err, c.wantErr)
+			case c.unsupp != errors.Is(err, ErrUnsupported):
+				t.Fatalf("error %v: ErrUnsupported %t, want %t", err, errors.Is(err, ErrUnsupported), c.unsupp)
+			}
+		})
+	}
+}
