@@ -1,12 +1,21 @@
 package hypervisor
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/xenagent/xenagent/agent/host/hosttest"
+	"github.com/xenagent/xenagent/hypervisor/guesttest"
 )
 
 // The headers libxl and the test driver write before the saved XML,
@@ -97,5 +106,85 @@ func TestSameSavedDomain(t *testing.T) {
 				t.Fatalf("error %v: ErrUnsupported %t, want %t", err, errors.Is(err, ErrUnsupported), c.unsupp)
 			}
 		})
+	}
+}
+
+// Save and Restore on real QEMU (TCG) through qemu:///system: the tiny
+// guest counts on its console (xenagent.count), and a restored one must
+// count on from where it was, at the new disk path the restore gave it.
+// The suite logs the save and restore times and the file's size.
+func TestSaveConformanceQEMU(t *testing.T) {
+	guesttest.RequireQEMU(t)
+	dir := t.TempDir()
+	for p := dir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+		os.Chmod(p, 0o755) // QEMU runs as libvirt-qemu
+	}
+	if err := guesttest.Build(dir); err != nil {
+		t.Fatal(err)
+	}
+	logs, saves, disks := filepath.Join(dir, "consoles"), filepath.Join(dir, "saves"), filepath.Join(dir, "disks")
+	for _, d := range []string{logs, saves, disks} {
+		os.MkdirAll(d, 0o777)
+		os.Chmod(d, 0o777)
+	}
+	d, err := Open(context.Background(), Config{URI: "qemu:///system", CommandTimeout: 30 * time.Second, ConsoleDir: logs},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	hosttest.SaveSuite(t, func(t *testing.T) hosttest.SaveRig {
+		return hosttest.SaveRig{Hypervisor: d, Dir: saves, Boot: 120 * time.Second,
+			Spec: func(name string, vmID int64) DomainSpec {
+				s := hosttest.DomainSpec(name, vmID)
+				s.Ifaces, s.MaxMemMB, s.MemoryMB = nil, 0, 128
+				s.Kernel, s.Initrd = filepath.Join(dir, "coop", "vmlinuz"), filepath.Join(dir, "coop", "initrd.img")
+				s.Cmdline = "console=ttyS0 quiet panic=-1 xenagent.count"
+				// The disk where the suite defines it and where it moves it.
+				s.Disks[0].Path = filepath.Join(disks, name+"-0.img")
+				for _, p := range []string{s.Disks[0].Path, filepath.Join(disks, name+"-moved-0.img")} {
+					if err := os.WriteFile(p, nil, 0o666); err != nil || os.Truncate(p, 16<<20) != nil {
+						t.Fatalf("disk %s: %v", p, err)
+					}
+				}
+				return s
+			},
+			Defined: func(ctx context.Context, name string) (hosttest.Devices, error) { return definedDevices(ctx, d, name) },
+			Live:    func(ctx context.Context, name string) (hosttest.Devices, error) { return liveDevices(ctx, d, name) },
+			Count: func(ctx context.Context, name string) (int64, error) {
+				return nextCount(ctx, filepath.Join(logs, name+".log"))
+			},
+		}
+	})
+}
+
+// nextCount waits for the next count line a guest writes to its console
+// log after the call, and returns its count.
+func nextCount(ctx context.Context, log string) (int64, error) {
+	from := int64(0)
+	if fi, err := os.Stat(log); err == nil {
+		from = fi.Size()
+	}
+	for {
+		if b, err := os.ReadFile(log); err == nil {
+			if int64(len(b)) < from {
+				from = 0 // a new log
+			}
+			lines := strings.Split(string(b[from:]), "\n")
+			for _, line := range lines[:len(lines)-1] { // the last is not written whole yet
+				i := strings.Index(line, guesttest.CountPrefix)
+				if i < 0 {
+					continue
+				}
+				if n, err := strconv.ParseInt(strings.TrimSpace(line[i+len(guesttest.CountPrefix):]), 10, 64); err == nil {
+					return n, nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("no %q line in %s: %w", guesttest.CountPrefix, log, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

@@ -124,7 +124,7 @@ func TestSaveConformance(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			hosttest.SaveSuite(t, func(t *testing.T) hosttest.SaveRig {
 				h := hostfake.NewHypervisor(c.opts...)
-				return hosttest.SaveRig{Hypervisor: h, Spec: hosttest.DomainSpec, Defined: hypervisorRig(h).Defined,
+				return hosttest.SaveRig{Hypervisor: h, Spec: hosttest.DomainSpec, Defined: hypervisorRig(h).Defined, Live: hypervisorRig(h).Defined,
 					Count: func(_ context.Context, name string) (int64, error) { return h.GuestCount(name) }, SavedDefinition: c.fixed}
 			})
 		})

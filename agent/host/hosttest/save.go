@@ -20,8 +20,10 @@ type SaveRig struct {
 	Hypervisor host.Hypervisor
 	// Spec is a domain that boots a guest (DomainSpec for a fake).
 	Spec func(name string, vmID int64) host.DomainSpec
-	// Defined reads a domain's persistent definition back.
+	// Defined reads a domain's persistent definition back; Live, when
+	// set, the devices of the running domain.
 	Defined func(ctx context.Context, name string) (Devices, error)
+	Live    func(ctx context.Context, name string) (Devices, error)
 	// Dir holds the save files (a t.TempDir when empty); QEMU's needs to
 	// be one libvirtd may write.
 	Dir string
@@ -228,17 +230,20 @@ func saveRoundTrip(t *testing.T, r *saveRig) {
 		t.Fatalf("after restore %s is %+v, want running", name, after)
 	}
 	r.countsOn(name, was)
-	if r.Defined != nil {
-		got, err := r.Defined(r.ctx, name)
+	var want []string
+	for _, d := range moved.Disks {
+		want = append(want, d.Path)
+	}
+	for what, read := range map[string]func(context.Context, string) (Devices, error){"defined": r.Defined, "running": r.Live} {
+		if read == nil {
+			continue
+		}
+		got, err := read(r.ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var want []string
-		for _, d := range moved.Disks {
-			want = append(want, d.Path)
-		}
 		if !slices.Equal(got.Disks, want) {
-			t.Errorf("defined disks after restore %v, want %v", got.Disks, want)
+			t.Errorf("%s disks after restore %v, want %v", what, got.Disks, want)
 		}
 	}
 	if err := r.hv.Restore(r.ctx, path, moved, false); !errors.Is(err, host.ErrAlreadyActive) {
