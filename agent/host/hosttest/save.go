@@ -50,7 +50,7 @@ func SaveSuite(t *testing.T, newRig func(t *testing.T) SaveRig) {
 	}{
 		{"refusals name the domain or the file", saveRefusals},
 		{"a restored guest counts on, from new disk paths where it can", saveRoundTrip},
-		{"restored paused, it runs once started", saveRestorePaused},
+		{"saved paused and restored paused, it runs once started", saveRestorePaused},
 		{"restore refuses another domain's file", saveOtherDomain},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newSaveRig(t, newRig(t))) })
@@ -195,8 +195,15 @@ func saveRoundTrip(t *testing.T, r *saveRig) {
 		}
 		was = n
 	}
+	bad := filepath.Join(r.Dir, "missing", name+".save")
+	if err := r.hv.Save(r.ctx, name, bad); err == nil {
+		t.Fatalf("saving %s into a missing directory succeeded", name)
+	}
+	if st := r.state(name); !st.Running || st.Paused {
+		t.Fatalf("after a failed save %s is %+v, want it running as it was", name, st)
+	}
 	path := r.save(name)
-	ev := (&hvRig{t: t}).event(events, name, host.EventStopped)
+	ev := r.event(events, name, host.EventStopped)
 	if ev.Detail != host.DetailSaved {
 		t.Errorf("stopped event detail %d after save, want DetailSaved (%d)", ev.Detail, host.DetailSaved)
 	}
@@ -223,6 +230,8 @@ func saveRoundTrip(t *testing.T, r *saveRig) {
 		}
 		moved = spec
 	}
+	// The target is another agent: its owner mark, not the source's.
+	moved.Owner = "7a26e700c0ffee00"
 	r.restore(path, moved, false)
 	r.event(events, name, host.EventStarted)
 	after := r.state(name)
@@ -246,6 +255,14 @@ func saveRoundTrip(t *testing.T, r *saveRig) {
 			t.Errorf("%s disks after restore %v, want %v", what, got.Disks, want)
 		}
 	}
+	doms, err := r.hv.Domains(r.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(doms, func(d host.Domain) bool { return d.Name == name })
+	if i < 0 || doms[i].Owner != moved.Owner || doms[i].VMID != moved.VMID || !doms[i].State.Running {
+		t.Errorf("Domains after restore: %+v, want %s running, owner %s, vm %d", doms, name, moved.Owner, moved.VMID)
+	}
 	if err := r.hv.Restore(r.ctx, path, moved, false); !errors.Is(err, host.ErrAlreadyActive) {
 		t.Errorf("restoring a running domain: %v, want ErrAlreadyActive", err)
 	}
@@ -268,6 +285,10 @@ func saveRestorePaused(t *testing.T, r *saveRig) {
 			t.Fatal(err)
 		}
 		was = n
+	}
+	// A paused domain saves too (the move pauses it first, perhaps).
+	if err := r.hv.Suspend(r.ctx, name); err != nil {
+		t.Fatal(err)
 	}
 	path := r.save(name)
 	r.restore(path, spec, true)
