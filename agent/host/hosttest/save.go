@@ -195,6 +195,7 @@ func saveRoundTrip(t *testing.T, r *saveRig) {
 		}
 		was = n
 	}
+	seen := time.Now()
 	bad := filepath.Join(r.Dir, "missing", name+".save")
 	if err := r.hv.Save(r.ctx, name, bad); err == nil {
 		t.Fatalf("saving %s into a missing directory succeeded", name)
@@ -239,6 +240,11 @@ func saveRoundTrip(t *testing.T, r *saveRig) {
 		t.Fatalf("after restore %s is %+v, want running", name, after)
 	}
 	r.countsOn(name, was)
+	if r.Count != nil {
+		// What the guest lived through: a failed save, the save, the
+		// restore, and at most one count's period on either side.
+		t.Logf("guest of %s: %v from its count %d to its next", name, time.Since(seen).Round(time.Millisecond), was)
+	}
 	var want []string
 	for _, d := range moved.Disks {
 		want = append(want, d.Path)
