@@ -197,6 +197,10 @@ func sameSavedDomain(saved, want string, fixedPaths bool) error {
 		return fmt.Errorf("name %q is not the saved domain's %q", w.Name, s.Name)
 	case s.UUID != w.UUID:
 		return fmt.Errorf("uuid %s is not the saved domain's %s", w.UUID, s.UUID)
+	case memoryKiB(s.Memory) != memoryKiB(w.Memory):
+		return fmt.Errorf("maximum memory %d KiB is not the saved domain's %d KiB", memoryKiB(w.Memory), memoryKiB(s.Memory))
+	case vcpus(s) != vcpus(w):
+		return fmt.Errorf("vcpus %d is not the saved domain's %d", vcpus(w), vcpus(s))
 	}
 	paths := func(d libvirtxml.Domain) []string {
 		var out []string
@@ -212,4 +216,31 @@ func sameSavedDomain(saved, want string, fixedPaths bool) error {
 		return fmt.Errorf("disks %v, saved at %v: %w: this hypervisor restores the saved definition, so a disk must keep its path", wp, sp, ErrUnsupported)
 	}
 	return nil
+}
+
+// memoryKiB is a domain's <memory> in KiB, whatever unit it is written
+// in (libvirt writes KiB back; we define in MiB).
+func memoryKiB(m *libvirtxml.DomainMemory) uint64 {
+	if m == nil {
+		return 0
+	}
+	v := uint64(m.Value)
+	switch m.Unit {
+	case "b", "bytes":
+		return v / 1024
+	case "M", "MiB":
+		return v << 10
+	case "G", "GiB":
+		return v << 20
+	case "T", "TiB":
+		return v << 30
+	}
+	return v // "", "k", "KiB"
+}
+
+func vcpus(d libvirtxml.Domain) uint {
+	if d.VCPU == nil {
+		return 0
+	}
+	return d.VCPU.Value
 }

@@ -93,6 +93,9 @@ func TestSameSavedDomain(t *testing.T) {
 		{"a moved disk, new XML taken", render(func(s *DomainSpec) { s.Disks[0].Path = "/dev/vg2/vm-1-0" }), false, "", false},
 		{"a moved disk, saved XML runs", render(func(s *DomainSpec) { s.Disks[0].Path = "/dev/vg2/vm-1-0" }), true, "/dev/vg2/vm-1-0", true},
 		{"another name", render(func(s *DomainSpec) { s.Name = "vm2" }), false, `name "vm2"`, false},
+		{"the same memory in KiB", strings.Replace(saved, `<memory unit="MiB">256</memory>`, `<memory unit="KiB">262144</memory>`, 1), true, "", false},
+		{"more memory", render(func(s *DomainSpec) { s.MaxMemMB = 512 }), false, "maximum memory 524288 KiB is not the saved domain's 262144 KiB", false},
+		{"more vcpus", render(func(s *DomainSpec) { s.VCPUs = 2 }), false, "vcpus 2 is not the saved domain's 1", false},
 		{"another uuid", render(func(s *DomainSpec) { s.UUID = "4b1d2c3e-0000-4000-8000-000000000002" }), false, "uuid 4b1d2c3e-0000-4000-8000-000000000002", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {

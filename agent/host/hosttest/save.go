@@ -321,8 +321,14 @@ func saveOtherDomain(t *testing.T, r *saveRig) {
 	if err := r.hv.Restore(r.ctx, path, spec, false); err == nil {
 		t.Fatalf("restoring %s from %s's file succeeded", other, name)
 	}
-	if st := r.state(other); st.Running {
-		t.Errorf("a refused restore left %s running", other)
+	if st := r.state(other); st.Exists {
+		t.Errorf("a refused restore left %s defined (%+v)", other, st)
+	}
+	// The guest's memory cannot grow under it either.
+	bigger := r.Spec(name, 904)
+	bigger.MemoryMB, bigger.MaxMemMB = bigger.MemoryMB*2, max(bigger.MaxMemMB, bigger.MemoryMB)*2
+	if err := r.hv.Restore(r.ctx, path, bigger, false); err == nil || !strings.Contains(err.Error(), "memory") {
+		t.Errorf("restoring %s with twice its memory: %v, want a refusal naming the memory", name, err)
 	}
 	if st := r.state(name); st.Running {
 		t.Errorf("restoring another domain started %s", name)
