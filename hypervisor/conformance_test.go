@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/host/hosttest"
+	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -44,11 +45,30 @@ func TestHypervisorConformance(t *testing.T) {
 // definedDevices reads a domain's disks and interfaces from its
 // persistent definition.
 func definedDevices(ctx context.Context, d *Driver, name string) (hosttest.Devices, error) {
-	var out hosttest.Devices
 	x, err := d.DomainXMLOf(ctx, name)
 	if err != nil {
-		return out, err
+		return hosttest.Devices{}, err
 	}
+	return devicesOf(x)
+}
+
+// liveDevices reads a running domain's disks and interfaces: what the
+// hypervisor opened, which a restore may set apart from the saved ones.
+func liveDevices(ctx context.Context, d *Driver, name string) (hosttest.Devices, error) {
+	var x string
+	err := d.withDomain(ctx, "reading live definition of", name, func(dom *libvirt.Domain) error {
+		var err error
+		x, err = dom.GetXMLDesc(0)
+		return err
+	})
+	if err != nil {
+		return hosttest.Devices{}, err
+	}
+	return devicesOf(x)
+}
+
+func devicesOf(x string) (hosttest.Devices, error) {
+	var out hosttest.Devices
 	var def libvirtxml.Domain
 	if err := def.Unmarshal(x); err != nil {
 		return out, err
@@ -65,4 +85,15 @@ func definedDevices(ctx context.Context, d *Driver, name string) (hosttest.Devic
 		}
 	}
 	return out, nil
+}
+
+// Save and Restore on libvirt's test driver: it has no guest to count
+// and, like libxl, restores the saved definition (it refuses a new XML).
+func TestSaveConformance(t *testing.T) {
+	hosttest.SaveSuite(t, func(t *testing.T) hosttest.SaveRig {
+		d := openPrivate(t)
+		return hosttest.SaveRig{Hypervisor: d, Spec: hosttest.DomainSpec, SavedDefinition: true,
+			Defined: func(ctx context.Context, name string) (hosttest.Devices, error) { return definedDevices(ctx, d, name) },
+			Live:    func(ctx context.Context, name string) (hosttest.Devices, error) { return liveDevices(ctx, d, name) }}
+	})
 }

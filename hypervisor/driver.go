@@ -251,6 +251,12 @@ func (d *Driver) Watch(name string) (<-chan Event, func()) {
 
 // call runs fn against the live connection within the command timeout.
 func (d *Driver) call(ctx context.Context, op string, fn func(c *libvirt.Connect) error) error {
+	return d.callWithin(ctx, op, d.cfg.CommandTimeout, fn)
+}
+
+// callWithin is call bounded by limit rather than the command timeout:
+// for calls that take as long as the data they move (Save, Restore).
+func (d *Driver) callWithin(ctx context.Context, op string, limit time.Duration, fn func(c *libvirt.Connect) error) error {
 	d.mu.Lock()
 	conn, inUse := d.conn, d.inUse
 	if conn != nil {
@@ -263,7 +269,7 @@ func (d *Driver) call(ctx context.Context, op string, fn func(c *libvirt.Connect
 		return &Error{Op: op, Err: ErrDisconnected, transient: true}
 	}
 	defer inUse.Done()
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.CommandTimeout)
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {

@@ -81,7 +81,41 @@ type Hypervisor interface {
 	// assumed.
 	RebootReportsItself() bool
 	Ping(ctx context.Context) error
+
+	// Save stops a running or paused domain on this host with its memory
+	// and device state written to path (replaced if it exists; its
+	// directory must exist), so that Restore, here or on another host,
+	// resumes the guest where it was: its processes, clocks and open
+	// connections. The domain stays defined, shut off, and raises
+	// EventStopped with DetailSaved. A missing domain is ErrNoDomain, a
+	// stopped one ErrNotRunning, both naming it; a save that fails leaves
+	// the domain as it was (running or paused) and removes path. It takes
+	// as long as the memory takes to write: ctx bounds it, not the
+	// driver's command timeout.
+	Save(ctx context.Context, name, path string) error
+	// Restore defines spec (as Define) and runs it from a file Save
+	// wrote, raising EventStarted; paused leaves it paused (Start or
+	// Resume lets it run), so a caller can restore ahead and resume at
+	// the moment it chooses. spec must be the saved domain: same name,
+	// UUID, memory, vCPUs and devices, in the same order; paths (disks,
+	// seed, kernel, console log) and the owner mark may differ, and the
+	// running domain uses spec's. Where the hypervisor cannot take a new
+	// definition at restore (libvirt's libxl and test drivers), the saved
+	// one runs, so a disk path that differs from the saved one is refused
+	// (ErrUnsupported, naming the disk). A missing file is an error
+	// wrapping fs.ErrNotExist and naming path; a domain already running is
+	// ErrAlreadyActive; a file of another domain (name, UUID) is refused.
+	// Refusals leave nothing defined or running; a restore the hypervisor
+	// fails halfway leaves spec defined, shut off. The file is left in
+	// place: a failed restore can be tried again, and the caller removes
+	// it once the domain runs.
+	Restore(ctx context.Context, path string, spec DomainSpec, paused bool) error
 }
+
+// DetailSaved is the Detail of the EventStopped that Save raises
+// (libvirt's VIR_DOMAIN_EVENT_STOPPED_SAVED): the domain stopped with its
+// memory in a file, not by the guest's or an operator's hand.
+const DetailSaved = 4
 
 // Errors a Hypervisor returns; classify with errors.Is.
 var (

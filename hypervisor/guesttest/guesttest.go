@@ -9,7 +9,8 @@
 //	          requests (only a hard stop or reset works)
 //
 // Both print "xenagent-guest: ready" on the serial console once they can
-// take a power button press, then run a shell on it.
+// take a power button press, then run a shell on it; with xenagent.count
+// on the kernel command line they also count on it (CountPrefix).
 package guesttest
 
 import (
@@ -26,6 +27,11 @@ import (
 
 // ReadyMarker appears on the console when the guest is up.
 const ReadyMarker = "xenagent-guest: ready"
+
+// CountPrefix starts the lines a guest booted with xenagent.count on its
+// command line prints every half second, counting from 1: CountPrefix
+// and the count.
+const CountPrefix = "xenagent-count "
 
 const initScript = `#!/bin/busybox sh
 /bin/busybox mkdir -p /sbin /usr/bin /usr/sbin
@@ -105,6 +111,14 @@ if [ -n "$spoof" ] && [ -n "$dev" ]; then
   echo "xenagent-guest: also claiming $spoof" > /dev/console
 fi
 echo "%[2]s" > /dev/console
+# xenagent.count on the kernel command line: a counter on the console,
+# so a test tells a guest resumed from saved memory (it counts on) from
+# one booted again (it starts from 1).
+case " $(cat /proc/cmdline) " in
+*" xenagent.count "*)
+  (i=0; while true; do i=$((i+1)); echo "xenagent-count $i" > /dev/console; sleep 0.5; done) &
+  ;;
+esac
 # A shell on the console (libvirt's console stream types into it); one
 # that exits is started again. Without a controlling tty it has no job
 # control, which a test typing commands does not need.

@@ -24,7 +24,11 @@
 //     shows (an event, a new domain id, or nothing, as the test driver);
 //     Halt, Crash and Pause act as the guest or the host would;
 //     Disconnect and Reconnect make every call fail as transient;
-//     AddForeign defines a domain that is not the agent's.
+//     AddForeign defines a domain that is not the agent's; GuestCount is
+//     a guest's counter (its memory, as far as a test sees: Save keeps it
+//     in the file, Restore brings it back, a start begins at 0), and
+//     WithSavedDefinition has Restore run the saved definition, as
+//     libvirt's libxl driver does, refusing moved disks.
 //   - Volumes.Put and PutPartial place volumes the agent did not make
 //     (legacy, another agent's, half-made ones); WriteAt and ReadAt reach
 //     their data.

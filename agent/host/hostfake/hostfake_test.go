@@ -119,3 +119,21 @@ func TestExtentsConformance(t *testing.T) {
 		return hosttest.ExtentsRig{VolumesRig: hosttest.VolumesRig{Volumes: v, Prefix: "xa-conf-", Data: v}, Extents: v, Grain: 4096, Punches: true}
 	})
 }
+
+// Save and Restore on the fake, whose guests count (GuestCount), as a
+// QEMU guest taking new disk paths and as libxl keeping the saved ones.
+func TestSaveConformance(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		opts  []hostfake.HypervisorOption
+		fixed bool
+	}{{"new definition at restore", nil, false}, {"saved definition at restore", []hostfake.HypervisorOption{hostfake.WithSavedDefinition()}, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			hosttest.SaveSuite(t, func(t *testing.T) hosttest.SaveRig {
+				h := hostfake.NewHypervisor(c.opts...)
+				return hosttest.SaveRig{Hypervisor: h, Spec: hosttest.DomainSpec, Defined: hypervisorRig(h).Defined, Live: hypervisorRig(h).Defined,
+					Count: func(_ context.Context, name string) (int64, error) { return h.GuestCount(name) }, SavedDefinition: c.fixed}
+			})
+		})
+	}
+}

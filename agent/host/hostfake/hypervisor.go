@@ -55,6 +55,8 @@ type Hypervisor struct {
 	consoles consoles // console.go
 	// noLiveShares: SetCPUShares refuses running domains.
 	noLiveShares bool
+	// savedDefOnly: Restore runs the saved definition (save.go).
+	savedDefOnly bool
 }
 
 type watcher struct {
@@ -80,6 +82,9 @@ type domain struct {
 	// maxMB is the most the domain may balloon to, fixed at Define
 	// (MaxMemMB, else MemoryMB), as libvirt's <memory> is.
 	maxMB int64
+	// count is the guest's counter, its memory as far as a test can
+	// see (GuestCount, save.go): 0 at every start.
+	count int64
 }
 
 var _ host.Hypervisor = (*Hypervisor)(nil)
@@ -183,32 +188,35 @@ func (h *Hypervisor) Watch(name string) (<-chan host.Event, func()) {
 // Define creates or replaces a definition; a running domain keeps its
 // live side. A name defined with another UUID is refused, as libvirt does.
 func (h *Hypervisor) Define(ctx context.Context, spec host.DomainSpec) error {
-	return h.do(ctx, "Define", spec.Name, func(e *effects) error {
-		if spec.Name == "" || spec.MemoryMB <= 0 || spec.VCPUs < 0 {
-			return fmt.Errorf("defining %q: a domain needs a name and memory", spec.Name)
-		}
-		d, ok := h.doms[spec.Name]
-		if ok && d.spec.UUID != "" && spec.UUID != "" && d.spec.UUID != spec.UUID {
-			return fmt.Errorf("defining %s: it exists with uuid %s", spec.Name, d.spec.UUID)
-		}
-		detail := 1 // updated
-		if !ok {
-			d, detail = &domain{}, 0 // added
-			h.doms[spec.Name] = d
-		}
-		d.disks = map[int]host.DiskSpec{}
-		for i, disk := range spec.Disks {
-			d.disks[i] = disk
-		}
-		if spec.Seed != "" {
-			d.disks[host.SeedPosition] = host.DiskSpec{Path: spec.Seed, ReadOnly: true}
-		}
-		spec.Disks, spec.Seed = nil, ""
-		spec.Ifaces = append([]host.IfaceSpec(nil), spec.Ifaces...)
-		d.spec, d.foreign, d.maxMB = spec, false, max(spec.MaxMemMB, spec.MemoryMB)
-		e.event(spec.Name, host.EventDefined, detail)
-		return nil
-	})
+	return h.do(ctx, "Define", spec.Name, func(e *effects) error { return h.define(spec, e) })
+}
+
+// define is Define under the fake's lock (Restore defines too).
+func (h *Hypervisor) define(spec host.DomainSpec, e *effects) error {
+	if spec.Name == "" || spec.MemoryMB <= 0 || spec.VCPUs < 0 {
+		return fmt.Errorf("defining %q: a domain needs a name and memory", spec.Name)
+	}
+	d, ok := h.doms[spec.Name]
+	if ok && d.spec.UUID != "" && spec.UUID != "" && d.spec.UUID != spec.UUID {
+		return fmt.Errorf("defining %s: it exists with uuid %s", spec.Name, d.spec.UUID)
+	}
+	detail := 1 // updated
+	if !ok {
+		d, detail = &domain{}, 0 // added
+		h.doms[spec.Name] = d
+	}
+	d.disks = map[int]host.DiskSpec{}
+	for i, disk := range spec.Disks {
+		d.disks[i] = disk
+	}
+	if spec.Seed != "" {
+		d.disks[host.SeedPosition] = host.DiskSpec{Path: spec.Seed, ReadOnly: true}
+	}
+	spec.Disks, spec.Seed = nil, ""
+	spec.Ifaces = append([]host.IfaceSpec(nil), spec.Ifaces...)
+	d.spec, d.foreign, d.maxMB = spec, false, max(spec.MaxMemMB, spec.MemoryMB)
+	e.event(spec.Name, host.EventDefined, detail)
+	return nil
 }
 
 // Undefine powers a running domain off and forgets it; missing is done.
@@ -229,7 +237,7 @@ func (h *Hypervisor) Undefine(ctx context.Context, name string) error {
 func (h *Hypervisor) start(name string, d *domain, e *effects) {
 	h.lastID++
 	d.running, d.paused, d.id, d.memMB = true, false, h.lastID, d.spec.MemoryMB
-	d.shares = d.spec.CPUShares
+	d.shares, d.count = d.spec.CPUShares, 0
 	d.boot++
 	d.live = nil
 	for n, i := range d.spec.Ifaces {
