@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // vmAnswer is a vm.info answer as the client decodes it: a running VM
@@ -211,14 +212,23 @@ func TestTransferLines(t *testing.T) {
 	if !ok {
 		t.Fatal("no transfer")
 	}
-	if got, want := tr.progress(), ", 12.0 MiB of 40.0 MiB (30%), 5.5 MiB/s, ETA 6s"; got != want {
+	if got, want := tr.progress(time.Second), ", 12.0 MiB of 40.0 MiB (30%), 5.5 MiB/s, ETA 6s"; got != want {
 		t.Errorf("progress = %q, want %q", got, want)
+	}
+	// No rate from the agent yet: the average since the start.
+	tr.rate, tr.eta = 0, 0
+	if got, want := tr.progress(4*time.Second), ", 12.0 MiB of 40.0 MiB (30%), 3.0 MiB/s, ETA 9.3s (average so far)"; got != want {
+		t.Errorf("progress without a rate = %q, want %q", got, want)
+	}
+	tr.bytes = tr.total
+	if got, want := tr.progress(0), ", 40.0 MiB of 40.0 MiB (100%), all sent"; got != want {
+		t.Errorf("progress at the end = %q, want %q", got, want)
 	}
 	if got, want := progressKey(map[string]any{"step": "RUN", "transfer": op["transfer"]}), "RUN 3"; got != want {
 		t.Errorf("progressKey = %q, want %q", got, want)
 	}
 	done, _ := transferOf(map[string]any{"transfer": map[string]any{"bytes": int64(40 << 20), "bytes_total": int64(40 << 20), "downtime_ms": int64(1234)}})
-	if got, want := done.end(), ", 40.0 MiB moved, downtime 1.2s"; got != want {
+	if got, want := done.end(), ", 40.0 MiB sent, downtime 1.2s"; got != want {
 		t.Errorf("end = %q, want %q", got, want)
 	}
 	if _, ok := transferOf(map[string]any{"step": "DONE"}); ok {

@@ -60,7 +60,7 @@ func (e *env) wait(ctx context.Context, id int64, est estimates) (map[string]any
 		if finished(op["step"]) {
 			return op, nil
 		}
-		line := e.progress(ctx, op, began, est)
+		line := e.label + e.progress(ctx, op, began, est)
 		switch {
 		case e.tty:
 			fmt.Fprintf(e.status, "\r%s\033[K", line)
@@ -98,7 +98,7 @@ func (e *env) progress(ctx context.Context, op map[string]any, began time.Time, 
 	if t, ok := transferOf(op); ok && t.total > 0 {
 		// A move knows its own rate and what is left: better than the
 		// average of past moves of other sizes.
-		return line + t.progress()
+		return line + t.progress(elapsed)
 	}
 	typ, _ := op["type"].(string)
 	self, _ := op["id"].(int64)
@@ -218,26 +218,39 @@ func transferOf(op map[string]any) (transfer, bool) {
 	return t, true
 }
 
-// progress is ", 12.0 MiB of 40.0 MiB (30%), 5.2 MiB/s, ETA 6s".
-func (t transfer) progress() string {
+// progress is ", 12.0 MiB of 40.0 MiB (30%), 5.2 MiB/s, ETA 6s": the
+// agent's rate and ETA; where it gives none yet (between passes, on a
+// pass too short to measure), the average since the operation started
+// (elapsed), which counts its other steps too and so errs long.
+func (t transfer) progress(elapsed time.Duration) string {
 	s := fmt.Sprintf(", %s of %s (%d%%)", size(t.bytes), size(t.total), min(t.bytes*100/max(t.total, 1), 100))
-	if t.rate > 0 {
-		s += fmt.Sprintf(", %s/s", size(int64(t.rate)))
+	rate, eta, why := t.rate, time.Duration(t.eta)*time.Second, ""
+	if rate <= 0 && t.bytes > 0 && elapsed > 0 {
+		rate, why = float64(t.bytes)/elapsed.Seconds(), " (average so far)"
 	}
-	if t.eta > 0 {
-		s += fmt.Sprintf(", ETA %s", time.Duration(t.eta)*time.Second)
-	} else {
+	if eta <= 0 && rate > 0 && t.total > t.bytes {
+		eta = round(time.Duration(float64(t.total-t.bytes) / rate * float64(time.Second)))
+	}
+	if rate > 0 {
+		s += fmt.Sprintf(", %s/s", size(int64(rate)))
+	}
+	switch {
+	case eta > 0:
+		s += fmt.Sprintf(", ETA %s%s", eta, why)
+	case t.bytes >= t.total:
+		s += ", all sent"
+	default:
 		s += ", ETA unknown"
 	}
 	return s
 }
 
-// end is what a finished move adds to its line: the bytes moved and the
+// end is what a finished move adds to its line: the bytes sent (every pass: the precopy and the delta) and the
 // downtime (the source's: its VM's stop to the target's commit).
 func (t transfer) end() string {
 	s := ""
 	if t.bytes > 0 {
-		s += fmt.Sprintf(", %s moved", size(t.bytes))
+		s += fmt.Sprintf(", %s sent", size(t.bytes))
 	}
 	if t.downtimeMS > 0 {
 		s += fmt.Sprintf(", downtime %s", round(time.Duration(t.downtimeMS)*time.Millisecond))
