@@ -118,6 +118,11 @@ func (m *mover) start(ctx context.Context, it item) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %d: %w", it.kind, it.id, err)
 	}
+	if it.kind == "vm" {
+		if err := m.unlocked(ctx, it.id); err != nil {
+			return nil, err
+		}
+	}
 	var req map[string]any
 	if it.kind == "disk" {
 		req, err = detachedDiskTicket(info, account)
@@ -148,7 +153,7 @@ func (m *mover) start(ctx context.Context, it item) (map[string]any, error) {
 	if err != nil {
 		// Nothing moved; the unused ticket holds the target's room until
 		// it expires.
-		return nil, fmt.Errorf("source: hosting.%s.migrate %d: %w (the target's ticket %v is unused and expires in %d min)",
+		return nil, fmt.Errorf("source: hosting.%s.migrate %d: %w (the target's ticket %v is unused: it holds the room and ids it admits until it expires, in %d min)",
 			it.kind, it.id, err, g["ticket_id"], ticketExpires/60)
 	}
 	op, ok := v.(map[string]any)
@@ -156,6 +161,24 @@ func (m *mover) start(ctx context.Context, it item) (map[string]any, error) {
 		return nil, fmt.Errorf("source: hosting.%s.migrate %d answered %v, not an operation", it.kind, it.id, v)
 	}
 	return op, nil
+}
+
+// unlocked refuses a VM under the operator's lock before a ticket is
+// asked: the source would refuse the move after the target reserved
+// its room, for as long as the ticket lives. An operation's lock is no
+// reason: the move waits its turn behind it.
+func (m *mover) unlocked(ctx context.Context, id int64) error {
+	v, err := m.e.c.call(ctx, "hosting.vm.locks", id)
+	if err != nil {
+		return fmt.Errorf("source: hosting.vm.locks %d: %w", id, err)
+	}
+	list, _ := v.([]any)
+	for _, l := range list {
+		if lm, _ := l.(map[string]any); lm["lock_type"] == "admin" {
+			return fmt.Errorf("vm %d is locked by the operator (%v): vm unlock %d first", id, lm["description"], id)
+		}
+	}
+	return nil
 }
 
 // item is what moves: a vm, a (detached) disk or an iface.

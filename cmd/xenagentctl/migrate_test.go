@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/xenagent/xenagent/agent/xmlrpc"
@@ -78,6 +81,18 @@ func TestMoveCommands(t *testing.T) {
 		t.Errorf("vm migrate of a vm gone: %v", err)
 	}
 
+	// An operator's lock: refused before a ticket holds the target's room.
+	out = mustCtl(t, src, aliceKey, "call", "hosting.vm.create_from",
+		`{"datacenter_id": 1, "hostname": "locked", "memory": 256}`, `{}`, strconv.FormatInt(image, 10), "-wait")
+	locked := strconv.FormatInt(created(out, "vm_id"), 10)
+	mustCtl(t, src, opKey, "vm", "lock", locked, "legal hold")
+	if _, _, err = ctlAgent(src, opKey, append([]string{"vm", "migrate", locked}, to...)...); err == nil ||
+		err.Error() != "vm "+locked+" is locked by the operator (legal hold): vm unlock "+locked+" first" {
+		t.Errorf("vm migrate of a locked vm: %v", err)
+	}
+	mustCtl(t, src, opKey, "vm", "unlock", locked)
+	mustCtl(t, src, aliceKey, "vm", "delete", locked, "-wait")
+
 	// An ISO keeps vm 3 here: host empty moves vm 2 and stops there.
 	var isos []map[string]any
 	json.Unmarshal([]byte(mustCtl(t, src, aliceKey, "iso", "list", "-o", "json")), &isos)
@@ -116,5 +131,95 @@ func TestMoveCommands(t *testing.T) {
 		if _, _, err := ctlAgent(dst, aliceKey, c...); err != nil {
 			t.Errorf("on the target, %s: %v", c, err)
 		}
+	}
+}
+
+// fakeAgent answers XML-RPC calls with answer(method, params) and
+// records them.
+func fakeAgent(t *testing.T, answer func(method string, params []any) any) (string, *[]string) {
+	t.Helper()
+	var calls []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		call, err := xmlrpc.DecodeCall(r.Body)
+		if err != nil {
+			t.Errorf("decoding the call: %v", err)
+			return
+		}
+		mu.Lock()
+		calls = append(calls, call.Method)
+		mu.Unlock()
+		v := answer(call.Method, call.Params[1:])
+		if f, ok := v.(*xmlrpc.Fault); ok {
+			w.Write(xmlrpc.EncodeFault(f))
+			return
+		}
+		b, err := xmlrpc.EncodeResponse(v)
+		if err != nil {
+			t.Errorf("encoding %v: %v", v, err)
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, &calls
+}
+
+// The ticket goes from the target's answer to the source's call with
+// the target's base address, and nowhere else: not in what is printed,
+// not in the error when the source refuses the move (which names the
+// unused ticket by its id).
+func TestTicketNeverShown(t *testing.T) {
+	const secret = "c2VjcmV0LXRpY2tldC10aGF0LW11c3Qtbm90LWxlYWs"
+	dst, dstCalls := fakeAgent(t, func(method string, params []any) any {
+		if method == "hosting.migration.ticket" {
+			return map[string]any{"ticket": secret, "ticket_id": int64(9), "expires": int64(300)}
+		}
+		return map[string]any{"datacenter": map[string]any{"id": int64(1)}}
+	})
+	var gotSpec map[string]any
+	for _, refuse := range []bool{false, true} {
+		src, srcCalls := fakeAgent(t, func(method string, params []any) any {
+			switch method {
+			case "hosting.vm.info":
+				return vmAnswer(nil)
+			case "hosting.vm.locks":
+				return []any{}
+			case "hosting.host.info":
+				return map[string]any{"datacenter": map[string]any{"id": int64(1)}}
+			case "hosting.vm.migrate":
+				gotSpec, _ = params[1].(map[string]any)
+				if refuse {
+					return &xmlrpc.Fault{Code: 510150, Message: "vm 12: refused"}
+				}
+				return map[string]any{"id": int64(70), "type": "vm_migrate", "step": "WAIT", "last_error": ""}
+			}
+			return &xmlrpc.Fault{Code: 1, Message: "unexpected " + method}
+		})
+		keyFile := filepath.Join(t.TempDir(), "k")
+		os.WriteFile(keyFile, []byte("target-operator-key"), 0o600)
+		out, status, err := ctlAgent(src+"/xmlrpc/", opKey, "vm", "migrate", "12", "-to", dst, "-to-key-file", keyFile, "-account", "3")
+		all := out + status
+		if err != nil {
+			all += err.Error()
+		}
+		if strings.Contains(all, secret) {
+			t.Errorf("refused %v: the ticket is shown:\n%s", refuse, all)
+		}
+		if gotSpec["ticket"] != secret || gotSpec["target"] != dst {
+			t.Errorf("refused %v: the source got %v, want the ticket and %s", refuse, gotSpec, dst)
+		}
+		want := "hosting.vm.info hosting.vm.locks hosting.host.info hosting.vm.migrate"
+		if got := strings.Join(*srcCalls, " "); got != want {
+			t.Errorf("the source's calls: %s, want %s", got, want)
+		}
+		switch {
+		case refuse && (err == nil || !strings.Contains(err.Error(), "the target's ticket 9 is unused")):
+			t.Errorf("refused: %v", err)
+		case !refuse && (err != nil || out != "operation 70 vm_migrate WAIT\n"):
+			t.Errorf("vm migrate: %v\n%s", err, out)
+		}
+	}
+	if got := strings.Join(*dstCalls, " "); got != "hosting.host.info hosting.migration.ticket hosting.host.info hosting.migration.ticket" {
+		t.Errorf("the target's calls: %s", got)
 	}
 }

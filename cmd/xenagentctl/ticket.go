@@ -16,7 +16,7 @@ import (
 // transfer, in seconds: the source is asked right after, so minutes
 // are plenty, and a ticket the source then refuses holds the target's
 // room only that long (the agent's default is an hour).
-const ticketExpires = 600
+const ticketExpires = 300
 
 // sameNetwork is -same-network: auto decides from both hosts'
 // host.info, yes and no force it.
