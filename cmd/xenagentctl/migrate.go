@@ -216,9 +216,12 @@ func migrateCmd(kind string) func(ctx context.Context, e *env, args []string) er
 		if err := e.operations(ctx, op, mf.wait); err != nil || !mf.wait {
 			return err
 		}
-		line, err := m.waitTarget(ctx, e, it)
+		line, end, err := m.waitTarget(ctx, e, it)
 		if err != nil {
 			return err
+		}
+		if e.json {
+			return printJSON(e.out, end)
 		}
 		fmt.Fprintln(e.out, line)
 		return nil
@@ -227,30 +230,30 @@ func migrateCmd(kind string) func(ctx context.Context, e *env, args []string) er
 
 // waitTarget waits for the target's side of a finished move (its
 // vm_migrate_in starts the VM after the source's operation ended) and
-// returns its end line: the move is over when both are.
-func (m *mover) waitTarget(ctx context.Context, we *env, it item) (string, error) {
+// returns its end line and the operation: the move is over when both are.
+func (m *mover) waitTarget(ctx context.Context, we *env, it item) (string, map[string]any, error) {
 	typ := it.kind + "_migrate_in"
 	v, err := m.dst.call(ctx, "operation.list", map[string]any{"type": typ, it.kind + "_id": it.id, "sort_by": "-id", "items_per_page": int64(1)})
 	if err != nil {
-		return "", fmt.Errorf("target: operation.list: %w", err)
+		return "", nil, fmt.Errorf("target: operation.list: %w", err)
 	}
 	list, _ := v.([]any)
 	if len(list) == 0 {
-		return "", fmt.Errorf("target: no %s operation for %s", typ, it)
+		return "", nil, fmt.Errorf("target: no %s operation for %s", typ, it)
 	}
 	te := *we
 	te.c, te.label = m.dst, "target: "
 	id := idOf(list[0])
 	end, err := te.wait(ctx, id, estimates{})
 	if err != nil {
-		return "", fmt.Errorf("target: operation %d: %w", id, err)
+		return "", nil, fmt.Errorf("target: operation %d: %w", id, err)
 	}
 	line := fmt.Sprintf("target: operation %d %v %v", id, end["type"], end["step"])
 	if end["step"] != "DONE" {
 		msg, _ := end["last_error"].(string)
-		return "", fmt.Errorf("%s: %s", line, msg)
+		return "", nil, fmt.Errorf("%s: %s", line, msg)
 	}
-	return line, nil
+	return line, end, nil
 }
 
 // hostEmptyCmd is "host empty -to URL -to-key-file F [-parallel N]
@@ -375,7 +378,7 @@ func (m *mover) moveOne(ctx context.Context, we *env, it item) (string, error) {
 		msg, _ := end["last_error"].(string)
 		return "", fmt.Errorf("operation %d %v ended %v: %s", id, end["type"], end["step"], msg)
 	}
-	in, err := m.waitTarget(ctx, we, it)
+	in, _, err := m.waitTarget(ctx, we, it)
 	if err != nil {
 		return "", err
 	}
