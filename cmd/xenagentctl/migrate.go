@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 )
 
 // Moving VMs, detached disks and ifaces to another agent (issue 15):
@@ -42,7 +43,9 @@ type mover struct {
 	base    string // the target's base address, as the source takes it
 	same    sameNetwork
 	account int64
-	// hosts' host.info, read once, for -same-network auto.
+	// hosts' host.info, read once, for -same-network auto (host empty's
+	// moves side by side ask together).
+	mu               sync.Mutex
 	srcHost, dstHost map[string]any
 }
 
@@ -80,16 +83,23 @@ func (m *mover) sameNetwork(ctx context.Context) (bool, error) {
 	if m.same != netAuto {
 		return m.same == netYes, nil
 	}
-	if m.srcHost == nil {
-		v, err := m.e.c.call(ctx, "hosting.host.info")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.srcHost == nil || m.dstHost == nil {
+		sv, err := m.e.c.call(ctx, "hosting.host.info")
 		if err != nil {
 			return false, fmt.Errorf("source: hosting.host.info: %w", err)
 		}
-		m.srcHost, _ = v.(map[string]any)
-		if v, err = m.dst.call(ctx, "hosting.host.info"); err != nil {
+		dv, err := m.dst.call(ctx, "hosting.host.info")
+		if err != nil {
 			return false, fmt.Errorf("target: hosting.host.info: %w", err)
 		}
-		m.dstHost, _ = v.(map[string]any)
+		src, ok1 := sv.(map[string]any)
+		dst, ok2 := dv.(map[string]any)
+		if !ok1 || !ok2 {
+			return false, fmt.Errorf("hosting.host.info answered %T and %T, not structs", sv, dv)
+		}
+		m.srcHost, m.dstHost = src, dst
 	}
 	return m.same.decide(m.srcHost, m.dstHost), nil
 }

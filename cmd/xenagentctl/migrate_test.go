@@ -21,7 +21,7 @@ import (
 // vm migrate -wait moves a VM and shows its end with the downtime; host
 // empty stops at a VM that cannot move (an ISO attached), saying what
 // moved, what did not and what is left; once that VM can move, host
-// empty -parallel 2 moves the rest, detached disk and iface included,
+// empty -parallel 2 moves the rest, two VMs side by side, detached disk and iface included,
 // and the source is left with nothing; the target has them all, with
 // their ids. The ticket is never printed.
 func TestMoveCommands(t *testing.T) {
@@ -50,7 +50,7 @@ func TestMoveCommands(t *testing.T) {
 		return int64(ops[len(ops)-1][key].(float64))
 	}
 	var vms []string
-	for n := range 3 {
+	for n := range 4 {
 		out := mustCtl(t, src, aliceKey, "call", "hosting.vm.create_from",
 			fmt.Sprintf(`{"datacenter_id": 1, "hostname": "mover%d", "memory": 256}`, n+1), `{}`, strconv.FormatInt(image, 10), "-wait")
 		vms = append(vms, strconv.FormatInt(created(out, "vm_id"), 10))
@@ -93,7 +93,8 @@ func TestMoveCommands(t *testing.T) {
 	mustCtl(t, src, opKey, "vm", "unlock", locked)
 	mustCtl(t, src, aliceKey, "vm", "delete", locked, "-wait")
 
-	// An ISO keeps vm 3 here: host empty moves vm 2 and stops there.
+	// An ISO keeps vm 3 here: host empty moves vm 2 and stops there,
+	// vm 4 not tried.
 	var isos []map[string]any
 	json.Unmarshal([]byte(mustCtl(t, src, aliceKey, "iso", "list", "-o", "json")), &isos)
 	mustCtl(t, src, aliceKey, "vm", "iso", "attach", vms[2], fmt.Sprint(isos[0]["id"]), "-wait")
@@ -103,18 +104,19 @@ func TestMoveCommands(t *testing.T) {
 		"vm " + vms[1] + ": operation ",
 		"stopped: vm " + vms[2] + " did not move: vm " + vms[2] + ": ISO ",
 		"moved: vm " + vms[1] + "\n",
-		"not tried: disk " + disk + ", iface " + iface + "\n",
-		"left on the source:\n  vm " + vms[2] + " mover3 (running)\n  disk ",
+		"not tried: vm " + vms[3] + ", disk " + disk + ", iface " + iface + "\n",
+		"left on the source:\n  vm " + vms[2] + " mover3 (running)\n  vm " + vms[3] + " mover4 (running)\n  disk ",
 		"  iface " + iface + " ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("host empty with an ISO attached does not say %q:\n%s", want, out)
 		}
 	}
-	if err == nil || !strings.Contains(err.Error(), "1 moved, 2 not tried") {
+	if err == nil || !strings.Contains(err.Error(), "1 moved, 3 not tried") {
 		t.Errorf("host empty with an ISO attached: %v", err)
 	}
 
+	// vms 3 and 4 side by side, then the disk and the iface.
 	mustCtl(t, src, aliceKey, "vm", "iso", "detach", vms[2], "-wait")
 	out = mustCtl(t, src, opKey, append([]string{"host", "empty", "-parallel", "2"}, to...)...)
 	t.Logf("host empty -parallel 2:\n%s", out)

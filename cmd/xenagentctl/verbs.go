@@ -294,7 +294,9 @@ owner's account id, which the agent's answers do not give and the ticket
 names (a wrong one: the target refuses the move at its start, the VM stays
 and runs). A VM with an ISO attached or snapshots does not move. With
 -wait it shows the bytes sent, the rate and an ETA on stderr, and prints
-the end with the downtime (the VM's stop to the target's commit).
+the end with the downtime (the VM's stop to the target's commit), then
+waits for the target's side (it starts the VM). -timeout (10m by default)
+bounds the wait; a move the client stops waiting for goes on (op wait ID).
 
 examples:
   xenagentctl vm list --state running --limit 20
