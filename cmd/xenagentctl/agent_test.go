@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/api/gandi"
+	"github.com/xenagent/xenagent/agent/api/migration"
 	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/reconcile"
@@ -37,6 +39,14 @@ const (
 // returns its URL and the disk id of its image.
 func inProcessAgent(t *testing.T) (string, int64) {
 	t.Helper()
+	return serveAgent(t, false)
+}
+
+// serveAgent is inProcessAgent; withMoves also serves the migration
+// endpoints (/migration/v1/) on the same listener and gives the
+// workflows the client that reaches other agents, as cmd/xenagent does.
+func serveAgent(t *testing.T, withMoves bool) (string, int64) {
+	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.Open(filepath.Join(dir, "state.db"), log)
@@ -57,8 +67,13 @@ func inProcessAgent(t *testing.T) (string, int64) {
 	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
 	net := workflow.Network{Bridge: "xabr0", V4: &v4, ReverseDomain: "example.net"}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
-	wf := workflow.New(workflow.Config{DatacenterID: 1, Network: net, Seeds: nocloud.New(filepath.Join(dir, "seeds")),
-		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
+	wc := workflow.Config{DatacenterID: 1, Network: net, Seeds: nocloud.New(filepath.Join(dir, "seeds")),
+		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}
+	if withMoves {
+		c := migration.NewClient(nil)
+		wc.Peer, wc.Sender = c, c
+	}
+	wf := workflow.New(wc, st, eng, hv, vols, log)
 	rec := reconcile.New(reconcile.Config{Network: net}, st, eng, hv, vols, wf, log)
 	svc := service.New(service.Config{Version: "ctl-test", Datacenter: service.Datacenter{ID: 1, Name: "T", Code: "FR-T1"}, Network: net,
 		Limits: service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 100000, MaxBandwidth: 1e9, DefaultQuotaMB: 100000}}, st, eng, wf, log)
@@ -84,7 +99,14 @@ func inProcessAgent(t *testing.T) (string, int64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	eng.Start(ctx)
 	go rec.WatchDomains(ctx)
-	srv := httptest.NewServer(gandi.New(svc, service.HashKey(opKey), 1<<20, log).Handler())
+	var h http.Handler = gandi.New(svc, service.HashKey(opKey), 1<<20, log).Handler()
+	if withMoves {
+		mux := http.NewServeMux()
+		mux.Handle(migration.Prefix, migration.New(svc, migration.Config{}, log))
+		mux.Handle("/", h)
+		h = mux
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); cancel(); eng.Wait() })
 	return srv.URL + "/xmlrpc/", image
 }

@@ -15,10 +15,11 @@ func init() { register(ifaceVerb) }
 
 var ifaceVerb = &verb{
 	name:    "iface",
-	summary: "iface firewall ID [-policy drop|accept [-rule RULE]... | -clear] [-wait]",
+	summary: "iface firewall ID [-policy drop|accept [-rule RULE]... | -clear] [-wait]\niface migrate ID -to URL -to-key-file FILE [-same-network auto|yes|no] [-account N] [-wait]",
 	help: `usage: xenagentctl iface firewall ID
        xenagentctl iface firewall ID -policy drop|accept [-rule RULE]... [-wait]
        xenagentctl iface firewall ID -clear [-wait]
+       xenagentctl iface migrate ID -to URL -to-key-file FILE [-same-network auto|yes|no] [-account N] [-wait]
 
 firewall ID prints the iface's inbound firewall: "policy: P", then one
 "rule: ..." line a rule, written as -rule takes it, or JSON with -o json.
@@ -32,16 +33,21 @@ removes the firewall (policy accept, no rules). The firewall is stateless:
 replies to the VM's own connections pass, but with -policy drop UDP
 replies (DNS answers) need a rule accepting their source. -wait shows the
 operation's progress until it ends.
+migrate moves a detached iface (attached to no VM: an attached one moves
+with its VM) to another agent, as vm migrate does (xenagentctl help vm):
+the same id, MAC and bandwidth, its address kept on the same network.
 
 examples:
   xenagentctl iface firewall 7
   xenagentctl iface firewall 7 -policy drop -rule 'tcp 22 10.0.0.0/8 accept' -rule 'tcp 80-443 accept' -rule 'icmp accept' -wait
   xenagentctl iface firewall 7 -clear
+  xenagentctl iface migrate 7 -to https://host2:8443 -to-key-file /root/host2.key -account 3
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
 		return dispatch(ctx, e, "iface", args, map[string]func(context.Context, *env, []string) error{
 			"firewall": ifaceFirewallCmd,
-		}, []string{"firewall"})
+			"migrate":  migrateCmd("iface"), // migrate.go
+		}, []string{"firewall", "migrate"})
 	},
 }
 

@@ -71,6 +71,9 @@ type env struct {
 	// poll is how often -wait asks (250ms; tests shorten it).
 	poll time.Duration
 	now  func() time.Time
+	// label starts each progress line: "target: " while waiting on the
+	// other agent of a move.
+	label string
 }
 
 func main() {

@@ -239,7 +239,8 @@ vm info ID | vm start|stop|reboot|delete ID [-wait]
 vm stop|reboot ID -force [-wait] | vm pause|resume ID [-wait]
 vm lock ID DESCRIPTION | vm unlock ID | vm locks ID
 vm rebuild ID (-image N | -disk N) [-no-start] [-wait] | vm reset-password ID [-wait]
-vm iso attach ID ISO_ID | vm iso detach ID | vm boot-type ID default|cdrom [-wait]`,
+vm iso attach ID ISO_ID | vm iso detach ID | vm boot-type ID default|cdrom [-wait]
+vm migrate ID -to URL -to-key-file FILE [-same-network auto|yes|no] [-account N] [-wait]`,
 	help: `usage: xenagentctl vm list [--state S] [--hostname PATTERN] [--datacenter ID] [--page N] [--limit N]
        xenagentctl vm info ID
        xenagentctl vm start|stop|reboot|delete ID [-wait]
@@ -250,6 +251,7 @@ vm iso attach ID ISO_ID | vm iso detach ID | vm boot-type ID default|cdrom [-wai
        xenagentctl vm reset-password ID [-wait]
        xenagentctl vm iso attach ID ISO_ID | vm iso detach ID [-wait]
        xenagentctl vm boot-type ID default|cdrom [-wait]
+       xenagentctl vm migrate ID -to URL -to-key-file FILE [-same-network auto|yes|no] [-account N] [-wait]
 
 list prints a table of VMs by id (as numbers), a page at a time (--page
 counts from 1, --limit rows a page, 100 by default, at most 500), or
@@ -277,6 +279,24 @@ iso attach puts an ISO (xenagentctl iso list) in the VM's CD-ROM, iso
 detach takes it out and boots from the disk again; boot-type cdrom boots
 from the CD, default from the system disk. Each changes the definition at
 once and a running guest at its next boot (vm reboot makes it one).
+migrate moves the VM, with its disks and ifaces (the same ids), to the
+agent -to: its API URL as -url takes it, or its base https://host:port.
+It reads the VM from this agent (vm.info: memory, cores, each disk's id
+and size, each iface's address), asks the target for a ticket with the
+target's operator key (-to-key-file: a file, never an argument), then
+asks this agent to move the VM with it (operator key on both). The
+ticket is a one-time secret: it is never printed. -same-network auto
+(the default) keeps the addresses when both agents' host.info name the
+same datacenter, else the target leases new ones from its pool; yes or
+no forces it (a target whose pool does not hold an address refuses the
+ticket naming ifaces[N].ip: use -same-network no). -account is the
+owner's account id, which the agent's answers do not give and the ticket
+names (a wrong one: the target refuses the move at its start, the VM stays
+and runs). A VM with an ISO attached or snapshots does not move. With
+-wait it shows the bytes sent, the rate and an ETA on stderr, and prints
+the end with the downtime (the VM's stop to the target's commit), then
+waits for the target's side (it starts the VM). -timeout (10m by default)
+bounds the wait; a move the client stops waiting for goes on (op wait ID).
 
 examples:
   xenagentctl vm list --state running --limit 20
@@ -288,6 +308,7 @@ examples:
   xenagentctl vm rebuild 12 -image 3 -wait
   xenagentctl vm reset-password 12
   xenagentctl vm iso attach 12 2 && xenagentctl vm boot-type 12 cdrom -wait
+  xenagentctl vm migrate 12 -to https://host2:8443 -to-key-file /root/host2.key -account 3 -wait
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
 		return dispatch(ctx, e, "vm", args, map[string]func(context.Context, *env, []string) error{
@@ -306,8 +327,9 @@ examples:
 			"reset-password": vmResetPasswordCmd, // rebuild.go
 			"iso":            vmISOCmd,           // iso.go
 			"boot-type":      vmBootTypeCmd,      // iso.go
+			"migrate":        migrateCmd("vm"),   // migrate.go
 		}, []string{"list", "info", "start", "stop", "reboot", "delete", "pause", "resume", "lock", "unlock", "locks",
-			"rebuild", "reset-password", "iso", "boot-type"})
+			"rebuild", "reset-password", "iso", "boot-type", "migrate"})
 	},
 }
 
@@ -319,10 +341,11 @@ var diskVerb = &verb{
 	name: "disk",
 	summary: `disk list [--state S] [--type T] [--name PATTERN] [--vm ID] [--can-snapshot true|false]
     [--date-created DAY] [--page N] [--limit N]
-disk info ID`,
+disk info ID | disk migrate ID -to URL -to-key-file FILE [-account N] [-wait]`,
 	help: `usage: xenagentctl disk list [--state S] [--type T] [--name PATTERN] [--vm ID]
            [--can-snapshot true|false] [--date-created DAY] [--page N] [--limit N]
        xenagentctl disk info ID
+       xenagentctl disk migrate ID -to URL -to-key-file FILE [-account N] [-wait]
 
 list prints a table of disks by id (as numbers), a page at a time (--page
 counts from 1, --limit rows a page, 100 by default, at most 500), or
@@ -331,18 +354,23 @@ run, _ one character); --vm the disks attached to that VM; --can-snapshot
 true the disks that can be snapshotted (data disks), false the others;
 --date-created DAY those created that UTC day (YYYY-MM-DD). info prints
 the disk as JSON.
+migrate moves a detached data disk (attached to no VM: an attached one
+moves with its VM) to another agent, as vm migrate does (xenagentctl help
+vm): its data once, the same id there.
 
 examples:
   xenagentctl disk list --vm 12
   xenagentctl disk list --type snapshot --page 2
   xenagentctl disk list --can-snapshot true --date-created 2026-12-03
   xenagentctl disk info 40
+  xenagentctl disk migrate 40 -to https://host2:8443 -to-key-file /root/host2.key -account 3 -wait
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
 		return dispatch(ctx, e, "disk", args, map[string]func(context.Context, *env, []string) error{
-			"list": func(ctx context.Context, e *env, args []string) error { return diskList.list(ctx, e, "disk", args) },
-			"info": info("hosting.disk.info"),
-		}, []string{"list", "info"})
+			"list":    func(ctx context.Context, e *env, args []string) error { return diskList.list(ctx, e, "disk", args) },
+			"info":    info("hosting.disk.info"),
+			"migrate": migrateCmd("disk"), // migrate.go
+		}, []string{"list", "info", "migrate"})
 	},
 }
 
@@ -396,8 +424,9 @@ examples:
 
 var hostVerb = &verb{
 	name:    "host",
-	summary: "host\tthe host's capacity and load (operator key)",
+	summary: "host\tthe host's capacity and load (operator key)\nhost empty -to URL -to-key-file FILE [-parallel N]\tmove every VM, detached disk and iface to another agent",
 	help: `usage: xenagentctl host
+       xenagentctl host empty -to URL -to-key-file FILE [-parallel N] [-same-network auto|yes|no] [-account N]
 
 Prints hosting.host.info (the operator key only): memory total and free
 (Xen's free memory on Xen), cpus, the storage pool's size, use and room
@@ -405,11 +434,29 @@ Prints hosting.host.info (the operator key only): memory total and free
 queued, the agent's version, datacenter and health, one "key: value" a
 line, or JSON with -o json. Sizes are MB.
 
+empty moves everything the host holds that can move to the agent -to
+(operator keys on both), as vm migrate, disk migrate and iface migrate
+do (xenagentctl help vm): every VM by id, then the data disks and ifaces
+attached to no VM. One move at a time, each followed to its end (its
+progress on stderr); -parallel N runs N side by side (1 to 16). The first
+failure stops it: moves under way end, no other starts, and it prints
+what did not move and why, what moved and what was not tried, and exits
+1. Either way it ends with what is left on the source ("left on the
+source: nothing" when all moved). Left behind on purpose: images (the
+host's own), snapshots (they are this host's: a VM or disk with
+snapshots does not move, delete them first) and a VM with an ISO
+attached. -timeout (10m by default) bounds the whole command: give a
+host of many VMs more; a move the client stops waiting for goes on.
+
 examples:
   xenagentctl host
   xenagentctl -o json host
+  xenagentctl -timeout 4h host empty -to https://host2:8443 -to-key-file /root/host2.key -account 3
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
+		if len(args) > 0 && args[0] == "empty" {
+			return hostEmptyCmd(ctx, e, args[1:]) // migrate.go
+		}
 		words, err := parseArgs(e.flagSet("host"), args)
 		if err != nil {
 			return err

@@ -24,6 +24,9 @@ func (e *env) waitOps(ctx context.Context, list []int64) error {
 			}
 		} else {
 			line := fmt.Sprintf("operation %d %v %v", id, op["type"], op["step"])
+			if t, ok := transferOf(op); ok {
+				line += t.end()
+			}
 			if msg, _ := op["last_error"].(string); msg != "" {
 				line += " " + msg
 			}
@@ -57,7 +60,7 @@ func (e *env) wait(ctx context.Context, id int64, est estimates) (map[string]any
 		if finished(op["step"]) {
 			return op, nil
 		}
-		line := e.progress(ctx, op, began, est)
+		line := e.label + e.progress(ctx, op, began, est)
 		switch {
 		case e.tty:
 			fmt.Fprintf(e.status, "\r%s\033[K", line)
@@ -75,7 +78,14 @@ func (e *env) wait(ctx context.Context, id int64, est estimates) (map[string]any
 	}
 }
 
-func progressKey(op map[string]any) string { return fmt.Sprint(op["step"]) }
+// progressKey is what a new line is printed for when stderr is not a
+// terminal: a step change, or a move's next tenth of its bytes.
+func progressKey(op map[string]any) string {
+	if t, ok := transferOf(op); ok && t.total > 0 {
+		return fmt.Sprintf("%v %d", op["step"], min(t.bytes*10/t.total, 10))
+	}
+	return fmt.Sprint(op["step"])
+}
 
 // progress is the waiting line: "operation 7 vm_stop RUN, 4s elapsed,
 // ETA 6s (average of 12 vm_stop)".
@@ -85,6 +95,11 @@ func (e *env) progress(ctx context.Context, op map[string]any, began time.Time, 
 		elapsed = e.now().Sub(t)
 	}
 	line := fmt.Sprintf("operation %v %v %v, %s elapsed", op["id"], op["type"], op["step"], round(elapsed))
+	if t, ok := transferOf(op); ok && t.total > 0 {
+		// A move knows its own rate and what is left: better than the
+		// average of past moves of other sizes.
+		return line + t.progress(elapsed)
+	}
 	typ, _ := op["type"].(string)
 	self, _ := op["id"].(int64)
 	expect, why := est.of(ctx, e.c, typ, self)
@@ -169,4 +184,90 @@ func (est estimates) of(ctx context.Context, c *client, typ string, self int64) 
 	}
 	est[typ] = x
 	return x.d, x.why
+}
+
+// transfer is operation.info's transfer (a move's extension): bytes
+// sent (source) or received (target) of bytes_total, the rate in bytes
+// a second, the seconds left, and the downtime in ms once measured.
+type transfer struct {
+	bytes, total, eta, downtimeMS int64
+	rate                          float64
+}
+
+func transferOf(op map[string]any) (transfer, bool) {
+	m, ok := op["transfer"].(map[string]any)
+	if !ok {
+		return transfer{}, false
+	}
+	num := func(k string) int64 {
+		switch v := m[k].(type) {
+		case int64:
+			return v
+		case float64:
+			return int64(v)
+		}
+		return 0
+	}
+	t := transfer{bytes: num("bytes"), total: num("bytes_total"), eta: num("eta"), downtimeMS: num("downtime_ms")}
+	switch v := m["rate"].(type) {
+	case float64:
+		t.rate = v
+	case int64:
+		t.rate = float64(v)
+	}
+	return t, true
+}
+
+// progress is ", 12.0 MiB of 40.0 MiB (30%), 5.2 MiB/s, ETA 6s": the
+// agent's rate and ETA; where it gives none yet (between passes, on a
+// pass too short to measure), the average since the operation started
+// (elapsed), which counts its other steps too and so errs long.
+func (t transfer) progress(elapsed time.Duration) string {
+	s := fmt.Sprintf(", %s of %s (%d%%)", size(t.bytes), size(t.total), min(t.bytes*100/max(t.total, 1), 100))
+	rate, eta, why := t.rate, time.Duration(t.eta)*time.Second, ""
+	if rate <= 0 && t.bytes > 0 && elapsed > 0 {
+		rate, why = float64(t.bytes)/elapsed.Seconds(), " (average so far)"
+	}
+	if eta <= 0 && rate > 0 && t.total > t.bytes {
+		eta = round(time.Duration(float64(t.total-t.bytes) / rate * float64(time.Second)))
+	}
+	if rate > 0 {
+		s += fmt.Sprintf(", %s/s", size(int64(rate)))
+	}
+	switch {
+	case eta > 0:
+		s += fmt.Sprintf(", ETA %s%s", eta, why)
+	case t.bytes >= t.total:
+		s += ", all sent"
+	default:
+		s += ", ETA unknown"
+	}
+	return s
+}
+
+// end is what a finished move adds to its line: the bytes sent (every pass: the precopy and the delta) and the
+// downtime (the source's: its VM's stop to the target's commit).
+func (t transfer) end() string {
+	s := ""
+	if t.bytes > 0 {
+		s += fmt.Sprintf(", %s sent", size(t.bytes))
+	}
+	if t.downtimeMS > 0 {
+		s += fmt.Sprintf(", downtime %s", round(time.Duration(t.downtimeMS)*time.Millisecond))
+	}
+	return s
+}
+
+// size is a byte count in binary units, one decimal.
+func size(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, u := float64(n), 0
+	for f >= unit && u < 4 {
+		f /= unit
+		u++
+	}
+	return fmt.Sprintf("%.1f %ciB", f, "KMGTP"[u-1])
 }
