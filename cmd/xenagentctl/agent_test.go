@@ -101,8 +101,12 @@ func serveAgent(t *testing.T, withMoves bool) (string, int64) {
 	go rec.WatchDomains(ctx)
 	var h http.Handler = gandi.New(svc, service.HashKey(opKey), 1<<20, log).Handler()
 	if withMoves {
+		moves, err := migration.New(svc, migration.Config{}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
 		mux := http.NewServeMux()
-		mux.Handle(migration.Prefix, migration.New(svc, migration.Config{}, log))
+		mux.Handle(migration.Prefix, moves)
 		mux.Handle("/", h)
 		h = mux
 	}
