@@ -249,7 +249,9 @@ func (t transfer) progress(elapsed time.Duration) string {
 // downtime (the source's: its VM's stop to the target's commit).
 func (t transfer) end() string {
 	s := ""
-	if t.bytes > 0 {
+	// Only allocated blocks travel: a move of empty disks sends nothing,
+	// which is worth saying once the move measured its downtime.
+	if t.bytes > 0 || t.downtimeMS > 0 {
 		s += fmt.Sprintf(", %s sent", size(t.bytes))
 	}
 	if t.downtimeMS > 0 {
