@@ -257,7 +257,8 @@ func freePort() (int, error) {
 func (l *Lab) URL() string { return fmt.Sprintf("http://127.0.0.1:%d/xmlrpc/", l.APIPort) }
 
 // Boot starts the outer machine and waits until the agent in dom0 answers
-// and sshd accepts the lab key.
+// and sshd accepts the lab key; a host with a Link then joins the shared
+// segment (hosts.go).
 func (l *Lab) Boot(ctx context.Context) error {
 	start := time.Now()
 	// -cpu max crashes dom0 under TCG (LAB-NOTES). A /dev/kvm that is
@@ -276,8 +277,9 @@ func (l *Lab) Boot(ctx context.Context) error {
 		}
 	}
 	// The first boot installs the agent's package (~90 s of it under TCG
-	// with other load, man-db's trigger included): 4 minutes measured.
-	if err := l.waitFor(ctx, 8*time.Minute, "the agent's /healthz", func() bool {
+	// with other load, man-db's trigger included): 4 minutes measured
+	// for one host alone; two booting at once share the cores.
+	if err := l.waitFor(ctx, 12*time.Minute, "the agent's /healthz", func() bool {
 		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", l.APIPort))
 		if err != nil {
 			return false
