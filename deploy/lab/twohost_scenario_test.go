@@ -114,6 +114,13 @@ func (s *scenario) twoHostScenario(b *scenario) {
 		t.Fatalf("B's bridge never learned the guest's MAC %s from the segment:\n%s", mac, fdb)
 	}
 
+	// What a move's downtime is measured with (outage_test.go), here
+	// over a guest that does not move.
+	p := b.startPinger(ip)
+	time.Sleep(3 * time.Second)
+	gap, replies := p.stop()
+	t.Logf("pinger in B's dom0: %d replies in 3 s (one per %v), longest gap %v", replies, pingEvery, gap)
+
 	s.migrationScenario(b, vmID, ip)
 
 	// vm.delete takes its disks: A is as it was, for the scenarios after.
@@ -129,9 +136,9 @@ func (s *scenario) twoHostScenario(b *scenario) {
 // migrationScenario is where issue 15's move of a running guest between
 // the two hosts goes (hosting.migration.ticket from B's operator, then
 // hosting.vm.migrate on A's; the guest answers ping at ip from both
-// dom0s while on B, its disk content is intact, the downtime measured;
-// then back, and emptying a host). Not built yet: the agents cannot
-// migrate.
+// dom0s while on B, its disk content is intact, the downtime measured
+// with a pinger in B's dom0 started before the move; then back, and
+// emptying a host). Not built yet: the agents cannot migrate.
 func (s *scenario) migrationScenario(b *scenario, vmID int64, ip string) {
 	s.t.Logf("migration of guest %d (%s) from A to B: not built yet (issue 15)", vmID, ip)
 }
