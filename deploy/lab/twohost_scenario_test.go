@@ -33,6 +33,12 @@ func bootTwoHosts(ctx context.Context, t *testing.T, repo, cache string, to Time
 	t.Logf("two hosts prepared (one build, two overlays and shares) in %v", time.Since(start).Round(time.Second))
 	t.Cleanup(la.Kill)
 	t.Cleanup(lb.Kill)
+	var hosts [2]*scenario
+	for i, l := range []*Lab{la, lb} {
+		hosts[i] = &scenario{t: t, ctx: ctx, l: l}
+		// After Kill's cleanup, so before it: the machine is still up.
+		t.Cleanup(hosts[i].dumpIfFailed)
+	}
 	start = time.Now()
 	if err := BootAll(ctx, la, lb); err != nil {
 		t.Fatal(err)
@@ -40,14 +46,10 @@ func bootTwoHosts(ctx context.Context, t *testing.T, repo, cache string, to Time
 	t.Logf("two hosts booted in parallel in %v: A (%d vCPU, %d MB) in %v, B (%d vCPU, %d MB) in %v",
 		time.Since(start).Round(time.Second), HostA.CPUs, HostA.MemoryMB, la.BootTime.Round(time.Second),
 		HostB.CPUs, HostB.MemoryMB, lb.BootTime.Round(time.Second))
-	var hosts [2]*scenario
-	for i, l := range []*Lab{la, lb} {
-		s := &scenario{t: t, ctx: ctx, l: l}
-		url := l.URL()
+	for _, s := range hosts {
+		url := s.l.URL()
 		s.c = &client{t: t, url: url, key: s.dom0("cat /var/lib/xenagent/apikey")}
-		s.op = &client{t: t, url: url, key: keys[l.Host().Name]}
-		t.Cleanup(s.dumpIfFailed)
-		hosts[i] = s
+		s.op = &client{t: t, url: url, key: keys[s.l.Host().Name]}
 	}
 	return hosts[0], hosts[1]
 }
