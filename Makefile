@@ -34,7 +34,7 @@ LDFLAGS := -X main.version=$(VERSION)
 LAB_CACHE ?= /var/cache/xenagent-lab
 FRESH_CACHE ?= /var/cache/xenagent-fresh-root
 
-.PHONY: all build deps web test-deps fresh-root run test test-unit lab lab-test bench fuzz clean
+.PHONY: all build deps web test-deps fresh-root run test test-unit lab lab-test lab-test-two bench fuzz clean
 
 all: build
 
@@ -91,12 +91,20 @@ fresh-root: test-deps
 # The nested Xen lab: builds (once, cached in $(LAB_CACHE)) a Debian dom0
 # image with Xen, boots it under QEMU and runs the scenarios against the
 # agent inside (see deploy/lab). ~10 min to build the image, ~10 to run.
+# Two hosts boot at once (A, and a smaller B on the same guests' segment);
+# the two-host scenario runs first, then B powers down and the rest run on A.
 lab-test: build test-deps
 	XENAGENT_LAB=1 XENAGENT_LAB_CACHE=$(LAB_CACHE) $(GO) test -count=1 -timeout 60m -run TestXenLab -v ./deploy/lab/
 
-# Boots the lab for a person to use; Ctrl-C powers it down.
+# Only the two hosts and their scenario (moving VMs between hosts).
+lab-test-two: build test-deps
+	XENAGENT_LAB=1 XENAGENT_LAB_ONLY=twohost XENAGENT_LAB_CACHE=$(LAB_CACHE) $(GO) test -count=1 -timeout 30m -run TestXenLab -v ./deploy/lab/
+
+# Boots the lab for a person to use (LAB_HOSTS=2: hosts A and B); Ctrl-C
+# powers it down.
+LAB_HOSTS ?= 1
 lab: build test-deps
-	$(GO) run ./deploy/lab/cmd/lab -cache $(LAB_CACHE)
+	$(GO) run ./deploy/lab/cmd/lab -cache $(LAB_CACHE) -hosts $(LAB_HOSTS)
 
 test-unit:
 	$(GO) test -count=1 -short ./...

@@ -16,6 +16,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -23,24 +25,31 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
 	"github.com/xenagent/xenagent/hypervisor/guesttest"
 )
 
-// Config describes one lab run.
+// Config describes one lab host.
 type Config struct {
 	// Repo is the xenagent checkout (built and carried in).
 	Repo string
 	// Cache is where build-image.sh keeps its artefacts.
 	Cache string
-	// RunDir holds the overlays, the 9p share and the QMP socket.
+	// RunDir holds the host's overlays, 9p share and QMP socket.
 	RunDir string
 	// Agent is the agent's configuration (TOML) inside dom0.
 	Agent string
 	// Log receives progress lines.
 	Log func(format string, args ...any)
+	// Host sizes the outer machine and places dom0 on the guests'
+	// network; the zero value is HostA, the lab's first host.
+	Host Host
+	// Link, when set, is a second NIC joined to the guests' bridge in
+	// dom0 at every boot: the network the lab's hosts share (hosts.go).
+	Link *Link
 }
 
 // Lab is a booted (or bootable) lab machine.
@@ -55,15 +64,25 @@ type Lab struct {
 	BootTime time.Duration
 }
 
-// Prepare builds (or finds) the cached image, builds the agent into the
-// share and creates the run's disks. It does not boot.
-func Prepare(ctx context.Context, cfg Config) (*Lab, error) {
-	if cfg.Log == nil {
-		cfg.Log = func(string, ...any) {}
+// Artefacts are what every host of a run boots from and carries in,
+// built once per run: the cached image, the agent's package, the lvm
+// conformance test and the PV test guests.
+type Artefacts struct {
+	// Images is build-image.sh's cached directory.
+	Images string
+	// share holds the files every host's 9p share carries.
+	share string
+}
+
+// Build builds (or finds) the cached image and builds the agent's
+// package, its conformance test and the PV guests into dir.
+func Build(ctx context.Context, repo, cache, dir string, log func(string, ...any)) (*Artefacts, error) {
+	if log == nil {
+		log = func(string, ...any) {}
 	}
-	l := &Lab{cfg: cfg}
+	a := &Artefacts{share: filepath.Join(dir, "share")}
 	start := time.Now()
-	out, err := exec.CommandContext(ctx, filepath.Join(cfg.Repo, "deploy/lab/build-image.sh"), cfg.Cache).Output()
+	out, err := exec.CommandContext(ctx, filepath.Join(repo, "deploy/lab/build-image.sh"), cache).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -71,50 +90,73 @@ func Prepare(ctx context.Context, cfg Config) (*Lab, error) {
 		}
 		return nil, fmt.Errorf("building the lab image: %w", err)
 	}
-	l.Images = strings.TrimSpace(string(out))
-	cfg.Log("lab image ready in %v: %s", time.Since(start).Round(time.Second), l.Images)
-	share := filepath.Join(cfg.RunDir, "share")
-	if err := os.MkdirAll(share, 0o755); err != nil {
+	a.Images = strings.TrimSpace(string(out))
+	log("lab image ready in %v: %s", time.Since(start).Round(time.Second), a.Images)
+	if err := os.MkdirAll(a.share, 0o755); err != nil {
 		return nil, err
 	}
 	// The agent goes in as the package a host installs; lab-firstboot
 	// installs it with apt in dom0 and starts the package's unit.
-	deb, err := buildPackage(ctx, cfg.Repo, filepath.Join(cfg.RunDir, "pkg"))
+	deb, err := buildPackage(ctx, repo, filepath.Join(dir, "pkg"))
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Rename(deb, filepath.Join(share, "xenagent.deb")); err != nil {
+	if err := os.Rename(deb, filepath.Join(a.share, "xenagent.deb")); err != nil {
 		return nil, err
 	}
-	cfg.Log("agent package: %s", filepath.Base(deb))
+	log("agent package: %s", filepath.Base(deb))
 	// The storage conformance suite runs in dom0 against the real thin pool.
-	test := exec.CommandContext(ctx, "go", "test", "-c", "-o", filepath.Join(share, "lvm-conformance.test"), "./storage/lvm")
-	test.Dir = cfg.Repo
+	test := exec.CommandContext(ctx, "go", "test", "-c", "-o", filepath.Join(a.share, "lvm-conformance.test"), "./storage/lvm")
+	test.Dir = repo
 	if b, err := test.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("building the lvm conformance test: %v\n%s", err, b)
+	}
+	src := filepath.Join(a.Images, "guestsrc")
+	if err := guesttest.BuildWith(filepath.Join(a.share, "kernels"), guesttest.Options{Xen: true,
+		Kernel: filepath.Join(src, "vmlinuz"), Modules: filepath.Join(src, "modules"), Busybox: filepath.Join(src, "busybox")}); err != nil {
+		return nil, fmt.Errorf("building PV guests: %w", err)
+	}
+	return a, nil
+}
+
+// NewHost makes one host's run directory from the artefacts: its share
+// (the artefacts linked in, its own agent configuration), its disks
+// (qcow2 overlays over the cached root image, a fresh LVM disk) and its
+// forwarded ports. It does not boot.
+func (a *Artefacts) NewHost(ctx context.Context, cfg Config) (*Lab, error) {
+	if cfg.Log == nil {
+		cfg.Log = func(string, ...any) {}
+	}
+	if cfg.Host.Name == "" {
+		cfg.Host = HostA
+	}
+	if log := cfg.Log; cfg.Link != nil {
+		// Two machines boot at once: say whose line it is.
+		cfg.Log = func(format string, args ...any) { log("host "+cfg.Host.Name+": "+format, args...) }
+	}
+	l := &Lab{cfg: cfg, Images: a.Images}
+	share := filepath.Join(cfg.RunDir, "share")
+	if err := linkTree(a.share, share); err != nil {
+		return nil, fmt.Errorf("filling the 9p share: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(share, "xenagent.toml"), []byte(cfg.Agent), 0o644); err != nil {
 		return nil, err
 	}
-	src := filepath.Join(l.Images, "guestsrc")
-	if err := guesttest.BuildWith(filepath.Join(share, "kernels"), guesttest.Options{Xen: true,
-		Kernel: filepath.Join(src, "vmlinuz"), Modules: filepath.Join(src, "modules"), Busybox: filepath.Join(src, "busybox")}); err != nil {
-		return nil, fmt.Errorf("building PV guests: %w", err)
-	}
 	key := filepath.Join(cfg.RunDir, "lab_key")
-	if b, err := os.ReadFile(filepath.Join(l.Images, "lab_key")); err != nil {
+	if b, err := os.ReadFile(filepath.Join(a.Images, "lab_key")); err != nil {
 		return nil, err
 	} else if err := os.WriteFile(key, b, 0o600); err != nil {
 		return nil, err
 	}
 	for _, c := range [][]string{
-		{"qemu-img", "create", "-q", "-f", "qcow2", "-b", filepath.Join(l.Images, "rootfs.img"), "-F", "raw", filepath.Join(cfg.RunDir, "root.qcow2")},
+		{"qemu-img", "create", "-q", "-f", "qcow2", "-b", filepath.Join(a.Images, "rootfs.img"), "-F", "raw", filepath.Join(cfg.RunDir, "root.qcow2")},
 		{"qemu-img", "create", "-q", "-f", "qcow2", filepath.Join(cfg.RunDir, "lvm.qcow2"), "8G"},
 	} {
 		if b, err := exec.CommandContext(ctx, c[0], c[1:]...).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("%s: %v\n%s", strings.Join(c, " "), err, b)
 		}
 	}
+	var err error
 	if l.APIPort, err = freePort(); err != nil {
 		return nil, err
 	}
@@ -122,6 +164,60 @@ func Prepare(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// Prepare builds the artefacts into cfg.RunDir and makes the one host
+// of a single-host lab there. It does not boot.
+func Prepare(ctx context.Context, cfg Config) (*Lab, error) {
+	a, err := Build(ctx, cfg.Repo, cfg.Cache, filepath.Join(cfg.RunDir, "build"), cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	return a.NewHost(ctx, cfg)
+}
+
+// linkTree recreates the tree src at dst with hard links (a copy where
+// the two are on different filesystems): each host's share is its own
+// directory, the large files are not duplicated.
+func linkTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
+		if err := os.Link(p, to); err == nil || !errors.Is(err, syscall.EXDEV) {
+			return err
+		}
+		return copyFile(p, to)
+	})
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // buildPackage builds both commands and the Debian package from repo
@@ -161,7 +257,8 @@ func freePort() (int, error) {
 func (l *Lab) URL() string { return fmt.Sprintf("http://127.0.0.1:%d/xmlrpc/", l.APIPort) }
 
 // Boot starts the outer machine and waits until the agent in dom0 answers
-// and sshd accepts the lab key.
+// and sshd accepts the lab key; a host with a Link then joins the shared
+// segment (hosts.go).
 func (l *Lab) Boot(ctx context.Context) error {
 	start := time.Now()
 	// -cpu max crashes dom0 under TCG (LAB-NOTES). A /dev/kvm that is
@@ -180,8 +277,9 @@ func (l *Lab) Boot(ctx context.Context) error {
 		}
 	}
 	// The first boot installs the agent's package (~90 s of it under TCG
-	// with other load, man-db's trigger included): 4 minutes measured.
-	if err := l.waitFor(ctx, 8*time.Minute, "the agent's /healthz", func() bool {
+	// with other load, man-db's trigger included): 4 minutes measured
+	// for one host alone; two booting at once share the cores.
+	if err := l.waitFor(ctx, 12*time.Minute, "the agent's /healthz", func() bool {
 		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", l.APIPort))
 		if err != nil {
 			return false
@@ -197,6 +295,12 @@ func (l *Lab) Boot(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if l.cfg.Link != nil {
+		// Every boot: the bridge and its port are not in the image.
+		if out, err := l.Exec(ctx, joinScript(l.cfg.Host)); err != nil {
+			return fmt.Errorf("joining the shared network: %v\n%s", err, out)
+		}
+	}
 	l.BootTime = time.Since(start)
 	l.cfg.Log("lab booted in %v (agent answering, sshd up)", l.BootTime.Round(time.Second))
 	return nil
@@ -207,21 +311,7 @@ func (l *Lab) Boot(ctx context.Context) error {
 func (l *Lab) startQEMU(ctx context.Context, accel, cpu string) error {
 	sock := filepath.Join(l.cfg.RunDir, "qmp.sock")
 	os.Remove(sock)
-	args := []string{
-		"-machine", "pc,accel=" + accel, "-cpu", cpu, "-m", "3072", "-smp", "2",
-		"-display", "none", "-no-reboot",
-		"-kernel", filepath.Join(l.Images, "xen"),
-		"-append", "console=com1 com1=115200,8n1 dom0_mem=1536M,max:1536M dom0_max_vcpus=2 noreboot",
-		// -initrd separates multiboot modules with commas: none in arguments.
-		"-initrd", filepath.Join(l.Images, "vmlinuz") + " root=/dev/vda rw console=hvc0 net.ifnames=0," + filepath.Join(l.Images, "initrd.img"),
-		"-drive", "file=" + filepath.Join(l.cfg.RunDir, "root.qcow2") + ",if=virtio,format=qcow2",
-		"-drive", "file=" + filepath.Join(l.cfg.RunDir, "lvm.qcow2") + ",if=virtio,format=qcow2",
-		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:8080,hostfwd=tcp:127.0.0.1:%d-:22", l.APIPort, l.SSHPort),
-		"-device", "virtio-net-pci,netdev=n0",
-		"-virtfs", "local,path=" + filepath.Join(l.cfg.RunDir, "share") + ",mount_tag=lab,security_model=none",
-		"-qmp", "unix:" + sock + ",server=on,wait=off",
-		"-serial", "file:" + filepath.Join(l.cfg.RunDir, "console.log"),
-	}
+	args := qemuArgs(l.cfg, l.Images, accel, cpu, l.APIPort, l.SSHPort)
 	l.qemu = exec.Command("qemu-system-x86_64", args...)
 	qlog, err := os.Create(filepath.Join(l.cfg.RunDir, "qemu.log"))
 	if err != nil {
@@ -242,6 +332,41 @@ func (l *Lab) startQEMU(ctx context.Context, accel, cpu string) error {
 		l.mon = mon
 		return true
 	})
+}
+
+// qemuArgs is the outer machine's command line: Xen with dom0's kernel
+// and initrd as multiboot modules, the root overlay and the LVM disk,
+// user networking forwarding the API and sshd to loopback, the 9p share,
+// QMP, the serial console to a file; and, for a host of a lab of
+// several, a second NIC on the network they share.
+func qemuArgs(cfg Config, images, accel, cpu string, apiPort, sshPort int) []string {
+	h := cfg.Host
+	if h.Name == "" {
+		h = HostA
+	}
+	run := cfg.RunDir
+	args := []string{
+		"-machine", "pc,accel=" + accel, "-cpu", cpu, "-m", fmt.Sprint(h.MemoryMB), "-smp", fmt.Sprint(h.CPUs),
+		"-display", "none", "-no-reboot",
+		"-kernel", filepath.Join(images, "xen"),
+		"-append", fmt.Sprintf("console=com1 com1=115200,8n1 dom0_mem=%[1]dM,max:%[1]dM dom0_max_vcpus=%d noreboot", h.Dom0MemoryMB, h.CPUs),
+		// -initrd separates multiboot modules with commas: none in arguments.
+		"-initrd", filepath.Join(images, "vmlinuz") + " root=/dev/vda rw console=hvc0 net.ifnames=0," + filepath.Join(images, "initrd.img"),
+		"-drive", "file=" + filepath.Join(run, "root.qcow2") + ",if=virtio,format=qcow2",
+		"-drive", "file=" + filepath.Join(run, "lvm.qcow2") + ",if=virtio,format=qcow2",
+		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:8080,hostfwd=tcp:127.0.0.1:%d-:22", apiPort, sshPort),
+		"-device", "virtio-net-pci,netdev=n0",
+	}
+	if k := cfg.Link; k != nil {
+		args = append(args,
+			"-netdev", fmt.Sprintf("dgram,id=n1,local.type=inet,local.host=127.0.0.1,local.port=%d,remote.type=inet,remote.host=127.0.0.1,remote.port=%d", k.Local, k.Remote),
+			"-device", "virtio-net-pci,netdev=n1,mac="+h.LinkMAC)
+	}
+	return append(args,
+		"-virtfs", "local,path="+filepath.Join(run, "share")+",mount_tag=lab,security_model=none",
+		"-qmp", "unix:"+filepath.Join(run, "qmp.sock")+",server=on,wait=off",
+		"-serial", "file:"+filepath.Join(run, "console.log"),
+	)
 }
 
 // waitFor retries check at a short interval until it holds, the machine
