@@ -82,7 +82,7 @@ func (d *Driver) Restore(ctx context.Context, path string, spec DomainSpec, paus
 	}
 	// The saved domain is checked against spec before anything is
 	// defined, so a wrong file leaves nothing behind.
-	takesXML := d.flavor == FlavorQEMU || d.flavor == FlavorKVM
+	takesXML := d.RestoreTakesSpec()
 	var saved string
 	if takesXML {
 		err = d.call(ctx, op, func(c *libvirt.Connect) error {
@@ -132,6 +132,10 @@ func (d *Driver) Restore(ctx context.Context, path string, spec DomainSpec, paus
 	}
 	return err
 }
+
+// RestoreTakesSpec is true for QEMU (and KVM), whose restore takes a
+// new XML; libxl and the test driver run the saved one.
+func (d *Driver) RestoreTakesSpec() bool { return d.flavor == FlavorQEMU || d.flavor == FlavorKVM }
 
 // The headers libvirt writes before the saved XML. libxl's
 // (libxlSavefileHeader): a 16-byte magic, version and XML length as
