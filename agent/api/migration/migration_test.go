@@ -23,6 +23,7 @@ import (
 
 	"github.com/xenagent/xenagent/agent/api/migration"
 	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/host/hostfake"
 	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/service"
@@ -43,7 +44,11 @@ type agent struct {
 	name string
 	st   *store.Store
 	eng  *ops.Engine
-	hv   *hypervisor.Driver
+	hv   host.Hypervisor
+	// fake is hv when the agent runs on hostfake (newAgentFake).
+	fake *hostfake.Hypervisor
+	// memDir holds the memory files of live moves.
+	memDir string
 	vols *file.Backend
 	wf   *workflow.Workflows
 	// client is the agent's migration client (Peer and DiskSender).
@@ -97,6 +102,25 @@ func newAgent(t *testing.T, name string) *agent {
 // newAgentOn is newAgent serving network prefix (addresses .10 to .20).
 func newAgentOn(t *testing.T, name, prefix string) *agent {
 	t.Helper()
+	return newAgentWith(t, name, prefix, nil)
+}
+
+// newAgentFake is an agent on hostfake's hypervisor made with opts (its
+// Save and Restore keep a guest's counter: a live move shows it counts
+// on), the file backend for its disks.
+func newAgentFake(t *testing.T, name string, opts ...hostfake.HypervisorOption) *agent {
+	t.Helper()
+	return newAgentWith(t, name, "10.0.0.0/24", hostfake.NewHypervisor(opts...))
+}
+
+type fakeNode struct{ *hostfake.Hypervisor }
+
+func (f fakeNode) NodeInfo(ctx context.Context) (host.NodeInfo, error) {
+	return host.NodeInfo{MemoryTotal: 16 << 30, MemoryFree: 8 << 30, CPUs: 8}, nil
+}
+
+func newAgentWith(t *testing.T, name, prefix string, fake *hostfake.Hypervisor) *agent {
+	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -110,9 +134,17 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 	if err := os.WriteFile(nodeXML, []byte("<node/>"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + nodeXML, CommandTimeout: time.Minute}, log)
-	if err != nil {
-		t.Fatal(err)
+	var hv host.Hypervisor
+	var node host.Node
+	closeHV := func() {}
+	if fake != nil {
+		hv, node = fake, fakeNode{fake}
+	} else {
+		drv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + nodeXML, CommandTimeout: time.Minute}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hv, node, closeHV = drv, freeMem{drv}, func() { drv.Close() }
 	}
 	vols, err := file.New(filepath.Join(dir, "disks"), log)
 	if err != nil {
@@ -130,13 +162,13 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 	client.Log = log
 	a := &agent{t: t, name: name}
 	wf := workflow.New(workflow.Config{DatacenterID: 1, Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 1, Reboot: time.Second},
-		Network: nw, Peer: client, Sender: client}, st, eng, hv, faultyVolumes{vols, a}, log)
+		Network: nw, Peer: client, Sender: client, MemoryDir: filepath.Join(dir, "memory")}, st, eng, hv, faultyVolumes{vols, a}, log)
 	svc := service.New(service.Config{Version: "test", Datacenter: service.Datacenter{ID: 1},
 		Limits:  service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 1 << 16, MaxBandwidth: 1e10, DefaultQuotaMB: 1 << 16},
 		Network: nw}, st, eng, wf, log)
 	// libvirt's test driver reports no free memory on a node without
 	// cells: this host has 8 GiB.
-	svc.SetHostSources(service.HostSources{Node: freeMem{hv}, Pool: vols})
+	svc.SetHostSources(service.HostSources{Node: node, Pool: vols})
 	acct, err := svc.EnsureAccount("ALICE", "Alice", service.HashKey("alice-key-0123456789abcd"), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -160,6 +192,7 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 	ctx, cancel := context.WithCancel(context.Background())
 	eng.Start(ctx)
 	a.st, a.eng, a.hv, a.vols, a.wf, a.svc, a.url, a.acct, a.client = st, eng, hv, vols, wf, svc, srv.URL, acct, client
+	a.fake, a.memDir = fake, filepath.Join(dir, "memory")
 	a.stop = func() {
 		srv.Close()
 		cancel()
@@ -168,7 +201,7 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 			t.Error(err)
 		}
 		st.Close()
-		hv.Close()
+		closeHV()
 	}
 	t.Cleanup(a.stop)
 	return a
