@@ -49,8 +49,8 @@ type agent struct {
 	fake *hostfake.Hypervisor
 	// memDir holds the memory files of live moves.
 	memDir string
-	vols *file.Backend
-	wf   *workflow.Workflows
+	vols   *file.Backend
+	wf     *workflow.Workflows
 	// client is the agent's migration client (Peer and DiskSender).
 	client *migration.Client
 	svc    *service.Service
