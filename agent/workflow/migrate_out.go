@@ -586,6 +586,23 @@ func (s *Workflows) migCleanup(ctx context.Context, r *ops.Run) error {
 // migCleanupDomain removes a moved VM's domain and wiring.
 func (s *Workflows) migCleanupDomain(ctx context.Context, r *ops.Run) error {
 	name := DomainName(r.Op().VMID)
+	// A domain of that name carrying another agent's mark is not this
+	// agent's to stop or remove: on a libvirtd two agents share (tests
+	// that move between agents on one host), the target's definition
+	// replaced this one when it defined or restored the VM.
+	doms, err := s.hv.Domains(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range doms {
+		if d.Name == name && d.Owner != s.st.Instance() {
+			s.log.Info("migration: the domain is another agent's now; leaving it", "op_id", r.Op().ID, "domain", name, "owner", d.Owner)
+			if err := s.unwireVM(ctx, r); err != nil {
+				return err
+			}
+			return s.removeSeed(ctx, r)
+		}
+	}
 	if st, err := s.hv.State(ctx, name); err != nil {
 		return err
 	} else if st.Running {
