@@ -215,9 +215,11 @@ func (s *Workflows) inDefine(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
+	began := time.Now()
 	if err := s.hv.Restore(ctx, s.memoryInPath(r.Op().ID), spec, true); err != nil {
 		return fmt.Errorf("restoring vm %d from its saved memory: %w", r.Op().VMID, err)
 	}
+	s.log.Info("migration: vm restored, paused", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "took", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 

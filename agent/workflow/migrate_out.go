@@ -388,8 +388,10 @@ func (s *Workflows) migStop(ctx context.Context, r *ops.Run) error {
 		}
 	}
 	if p.Mode == ModeLive {
+		began := time.Now()
 		err := s.saveForMove(ctx, name, p.MemoryPath)
 		if err == nil {
+			s.log.Info("migration: vm saved", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "took", time.Since(began).Round(time.Millisecond))
 			return s.unplugVM(ctx, r)
 		}
 		if ctx.Err() != nil {

@@ -2,7 +2,6 @@ package migration_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -121,12 +120,73 @@ func (a *agent) createQEMUVM() int64 {
 	return ops[len(ops)-1].VMID
 }
 
+// countWatch notes when each new count shows on either agent's console
+// of vm: the gap the guest saw is from its last count on one to its
+// first on the other.
+type countWatch struct {
+	mu   sync.Mutex
+	last map[*agent]struct {
+		n  int64
+		at time.Time
+	}
+	first map[*agent]time.Time // the first count after the watch began
+}
+
+func watchCounts(t *testing.T, vmID int64, as ...*agent) (*countWatch, func()) {
+	w := &countWatch{last: map[*agent]struct {
+		n  int64
+		at time.Time
+	}{}, first: map[*agent]time.Time{}}
+	for _, a := range as {
+		w.last[a] = struct {
+			n  int64
+			at time.Time
+		}{lastCount(t, a, vmID), time.Now()} // the caller just saw the count
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			for _, a := range as {
+				n := lastCount(t, a, vmID)
+				w.mu.Lock()
+				if l := w.last[a]; n != l.n {
+					now := time.Now()
+					w.last[a] = struct {
+						n  int64
+						at time.Time
+					}{n, now}
+					if _, ok := w.first[a]; !ok {
+						w.first[a] = now
+					}
+				}
+				w.mu.Unlock()
+			}
+		}
+	}()
+	return w, func() { close(done); <-stopped }
+}
+
+// gap is from the last count src showed to the first dst showed.
+func (w *countWatch) gap(src, dst *agent) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.first[dst].Sub(w.last[src].at)
+}
+
 // moveTimed moves vm from src to dst (live unless cold) and returns the
 // operation's progress and the gap the guest saw: from its last count on
 // src to its first on dst.
 func moveTimed(t *testing.T, src, dst *agent, vmID int64, cold bool) (workflow.VMMigrateProgress, int64, int64, time.Duration) {
 	t.Helper()
 	was, _ := src.consoleCount(vmID, 2*time.Minute)
+	w, stop := watchCounts(t, vmID, src, dst)
 	ms := service.MigrateSpec{Target: dst.url, Ticket: dst.ticketFor(src, vmID)}
 	if cold {
 		no := false
@@ -142,9 +202,12 @@ func moveTimed(t *testing.T, src, dst *agent, vmID int64, cold bool) (workflow.V
 	dst.done(service.Operation{ID: dst.incoming(vmID).ID})
 	last := lastCount(t, src, vmID)
 	began := time.Now()
-	now, seen := dst.consoleCount(vmID, 2*time.Minute)
+	now, _ := dst.consoleCount(vmID, 2*time.Minute)
+	_ = began
+	time.Sleep(50 * time.Millisecond)
+	stop()
 	p := src.progressOf(op.ID)
-	return p, max(last, was), now, seen.Sub(began)
+	return p, max(last, was), now, w.gap(src, dst)
 }
 
 // lastCount is the last count on a's console of vm.
@@ -165,22 +228,25 @@ func TestLiveMoveQEMU(t *testing.T) {
 	guesttest.RequireQEMU(t)
 	a, b := newQEMUAgent(t, "a"), newQEMUAgent(t, "b")
 	vmID := a.createQEMUVM()
+	started := time.Now()
 	a.consoleCount(vmID, 2*time.Minute) // booted: it counts
-	p, before, after, _ := moveTimed(t, a, b, vmID, false)
+	t.Logf("first boot: the guest counted %s after its domain started", time.Since(started).Round(time.Millisecond))
+	p, before, after, gap := moveTimed(t, a, b, vmID, false)
 	if p.Mode != workflow.ModeLive {
 		t.Fatalf("progress %+v: want live", p)
 	}
 	if after <= before {
 		t.Fatalf("the guest counts %d on b, %d on a before: it booted again rather than resumed", after, before)
 	}
-	t.Logf("live a->b: downtime_ms %d, memory file %.1f MiB, guest counted %d on a then %d on b (%s a count)",
-		p.DowntimeMS, float64(p.MemoryBytes)/(1<<20), before, after, fmt.Sprint(500*time.Millisecond))
+	t.Logf("live a->b: downtime_ms %d, memory file %.1f MiB, guest counted %d on a then %d on b; it saw %s between counts (one every 500ms)",
+		p.DowntimeMS, float64(p.MemoryBytes)/(1<<20), before, after, gap.Round(time.Millisecond))
 	noMemoryLeft(t, a, b)
 	// The same guest, back cold.
-	p, before, after, _ = moveTimed(t, b, a, vmID, true)
+	p, before, after, gap = moveTimed(t, b, a, vmID, true)
 	if p.Mode != workflow.ModeCold || after > before {
 		t.Fatalf("back cold: progress %+v, counts %d then %d: want cold, counting again from 1", p, before, after)
 	}
-	t.Logf("cold b->a: downtime_ms %d (stop to start; the guest then boots), counts from %d again", p.DowntimeMS, after)
+	t.Logf("cold b->a: downtime_ms %d (stop to start; the guest then boots), counts from %d again; %s from its last count on b to its first on a",
+		p.DowntimeMS, after, gap.Round(time.Millisecond))
 	noMemoryLeft(t, a, b)
 }
