@@ -52,6 +52,7 @@ func SaveSuite(t *testing.T, newRig func(t *testing.T) SaveRig) {
 		{"a restored guest counts on, from new disk paths where it can", saveRoundTrip},
 		{"saved paused and restored paused, it runs once started", saveRestorePaused},
 		{"restore refuses another domain's file", saveOtherDomain},
+		{"a guest ballooned below its maximum restores from its own definition", saveBallooned},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newSaveRig(t, newRig(t))) })
 	}
@@ -86,7 +87,16 @@ func newSaveRig(t *testing.T, r SaveRig) *saveRig {
 // starting), returning the count.
 func (r *saveRig) run(name string, vmID int64) (host.DomainSpec, int64) {
 	r.t.Helper()
+	return r.runWith(name, vmID, nil)
+}
+
+// runWith is run with the rig's spec changed by mod.
+func (r *saveRig) runWith(name string, vmID int64, mod func(*host.DomainSpec)) (host.DomainSpec, int64) {
+	r.t.Helper()
 	spec := r.Spec(name, vmID)
+	if mod != nil {
+		mod(&spec)
+	}
 	if err := r.hv.Define(r.ctx, spec); err != nil {
 		r.t.Fatalf("defining %s: %v", name, err)
 	}
@@ -338,4 +348,21 @@ func saveOtherDomain(t *testing.T, r *saveRig) {
 	if st := r.state(name); st.Running {
 		t.Errorf("restoring another domain started %s", name)
 	}
+}
+
+// saveBallooned saves a domain defined below its maximum memory and
+// restores it from the same spec: the balloon's size is the guest's
+// state (a guest without a balloon driver stays at its maximum, which
+// the saved definition then says), not the definition's to contradict.
+// A move restores from the records' spec, never from what libvirt read
+// back.
+func saveBallooned(t *testing.T, r *saveRig) {
+	const name = "xa-hosttest-save-balloon"
+	spec, was := r.runWith(name, 907, func(s *host.DomainSpec) { s.MaxMemMB = 2 * s.MemoryMB })
+	path := r.save(name)
+	r.restore(path, spec, false)
+	if st := r.state(name); !st.Running || st.Paused {
+		t.Fatalf("after restore %s is %+v, want running", name, st)
+	}
+	r.countsOn(name, was)
 }
