@@ -166,9 +166,11 @@ type VMMigrateProgress struct {
 	// Rate is bytes per second over the current pass; ETA seconds.
 	Rate float64 `json:"rate,omitempty"`
 	ETA  int64   `json:"eta,omitempty"`
-	// StoppedAt is when the stop step found the VM (it stops right
-	// after); DowntimeMS runs from then to the target's commit (its start
-	// follows): the move's downtime, less the target's boot.
+	// StoppedAt is when the stop step found the VM (it is saved or
+	// stops right after); DowntimeMS runs from then to the commit's
+	// answer, which the target gives once the VM resumed or started
+	// there (PeerState.Started): a live move's whole downtime, a cold
+	// one's less the guest's boot.
 	StoppedAt  time.Time `json:"stopped_at,omitzero"`
 	DowntimeMS int64     `json:"downtime_ms,omitempty"`
 	// Live and LiveWhy are the target's answer to the begin's memory
