@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/host"
@@ -150,6 +151,12 @@ func (s *Workflows) migBegin(ctx context.Context, r *ops.Run) error {
 	var why string
 	b.Memory, why = s.memoryOffer(ctx, r.Op())
 	st, err := s.cfg.Peer.Begin(ctx, t, b)
+	if b.Memory != nil && errors.Is(err, ErrPeerRefused) && strings.Contains(err.Error(), `unknown field "memory"`) {
+		// An agent older than live moves refuses the offer's field: move
+		// cold, asking again without it.
+		b.Memory, why = nil, "the target is an agent older than live moves"
+		st, err = s.cfg.Peer.Begin(ctx, t, b)
+	}
 	if err != nil {
 		return errPeer(t, "beginning", err)
 	}

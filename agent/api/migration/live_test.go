@@ -1,8 +1,10 @@
 package migration_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -227,4 +229,29 @@ func TestLiveRollbackRestoresSource(t *testing.T) {
 			noMemoryLeft(t, a, b)
 		})
 	}
+}
+
+// A target older than live moves refuses the begin's memory offer (an
+// unknown field): the source begins again without it and moves cold,
+// saying why.
+func TestLiveOlderTarget(t *testing.T) {
+	a, b := newAgentFake(t, "a"), newAgentFake(t, "b")
+	vmID := a.createVM()
+	b.setGate(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.TrimPrefix(r.URL.Path, migration.Prefix) != "begin" {
+			return true
+		}
+		raw, _ := io.ReadAll(r.Body)
+		if bytes.Contains(raw, []byte(`"memory":{`)) {
+			http.Error(w, `{"error":"body: json: unknown field \"memory\""}`, http.StatusBadRequest)
+			return false
+		}
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+		return true
+	})
+	move(t, a, b, vmID)
+	if p := a.progressOf(a.lastMove().ID); p.Mode != workflow.ModeCold || !strings.Contains(p.ModeReason, "older than live moves") {
+		t.Fatalf("progress %+v: want cold, naming the older target", p)
+	}
+	noMemoryLeft(t, a, b)
 }
