@@ -33,6 +33,7 @@ type rigDisk struct {
 	size    int64
 	journal Journal
 	zeroAt  bool // open the volume with ZeroAt (punching holes)
+	upTo    bool // size bounds the stream's (Disk.UpTo), a file grown by it
 
 	mu       sync.Mutex
 	progress []Progress
@@ -100,7 +101,11 @@ func (r *rig) Disk(_ context.Context, id string) (Disk, error) {
 	if d == nil {
 		return Disk{}, ErrUnknownDisk
 	}
-	return Disk{Size: d.size, Journal: d.journal,
+	disk := Disk{Size: d.size}
+	if d.upTo {
+		disk = Disk{UpTo: d.size}
+	}
+	return Disk{Size: disk.Size, UpTo: disk.UpTo, Journal: d.journal,
 		Open: func(context.Context) (Volume, error) {
 			f, err := os.OpenFile(d.path, os.O_WRONLY, 0)
 			if err != nil || !d.zeroAt {

@@ -295,3 +295,32 @@ func TestSourceErrorNotRetried(t *testing.T) {
 		t.Fatalf("the receiver holds %+v; want at most the 512 KiB read", h)
 	}
 }
+
+// A file whose size only the sender knows (a saved memory file): a
+// stream of any size up to the bound is taken, written whole into a file
+// that grows to it; a larger one is refused before anything is written.
+func TestUpTo(t *testing.T) {
+	r := newRig(t, ReceiverConfig{})
+	d := r.disk("memory", testSize)
+	d.upTo = true
+	if err := os.Truncate(d.path, 0); err != nil {
+		t.Fatal(err)
+	}
+	size := int64(testSize/2 + 12345) // not a chunk's multiple
+	whole := []Extent{{0, size}}
+	src := newSource(t, size, whole, random, 3)
+	o := testOptions("memory", "")
+	o.Size = size
+	res, err := Send(context.Background(), src.open(t), whole, r.target("memory", nil), o)
+	if err != nil || !res.Have.Complete {
+		t.Fatalf("sending %d bytes under a bound of %d = %+v, %v", size, int64(testSize), res, err)
+	}
+	sameContent(t, src.path, d.path)
+
+	big := newSource(t, testSize+4096, []Extent{{0, testSize + 4096}}, random, 4)
+	o.Size, o.Pass = testSize+4096, "memory2"
+	_, err = Send(context.Background(), big.open(t), []Extent{{0, testSize + 4096}}, r.target("memory", nil), o)
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("sending %d bytes over a bound of %d: %v; want ErrConflict", testSize+4096, int64(testSize), err)
+	}
+}
