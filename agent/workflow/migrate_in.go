@@ -217,7 +217,12 @@ func (s *Workflows) inDefine(ctx context.Context, r *ops.Run) error {
 	}
 	began := time.Now()
 	if err := s.hv.Restore(ctx, s.memoryInPath(r.Op().ID), spec, true); err != nil {
-		return fmt.Errorf("restoring vm %d from its saved memory: %w", r.Op().VMID, err)
+		// A restore whose answer was lost may have done its work: one that
+		// failed leaves nothing running.
+		if st, serr := s.hv.State(ctx, name); ctx.Err() != nil || serr != nil || !st.Running {
+			return fmt.Errorf("restoring vm %d from its saved memory: %w", r.Op().VMID, err)
+		}
+		s.log.Warn("migration: the restore answered an error but the vm runs", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "err", err)
 	}
 	s.log.Info("migration: vm restored, paused", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "took", time.Since(began).Round(time.Millisecond))
 	return nil

@@ -189,7 +189,20 @@ func (s *Workflows) saveForMove(ctx context.Context, name, path string) error {
 		}
 		return nil
 	}
-	return s.hv.Save(ctx, name, path)
+	err = s.hv.Save(ctx, name, path)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	// A save whose answer was lost (a timeout, libvirtd's connection cut)
+	// may have done its work: a failed one leaves the domain running and
+	// no file, so a domain shut off with its file is saved.
+	if st, serr := s.hv.State(ctx, name); serr == nil && !st.Running {
+		if _, ferr := os.Stat(path); ferr == nil {
+			s.log.Warn("migration: the save answered an error but saved the vm", "domain", name, "err", err)
+			return nil
+		}
+	}
+	return err
 }
 
 // restoreHere runs the VM of a rolled back move from the memory file it

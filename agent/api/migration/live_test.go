@@ -255,3 +255,41 @@ func TestLiveOlderTarget(t *testing.T) {
 	}
 	noMemoryLeft(t, a, b)
 }
+
+// A save or a restore whose answer is lost after it acted (a timeout, a
+// cut connection to libvirtd) leaves the guest on exactly one host,
+// counting on: the save is found done (a domain shut off with its file),
+// the restore found running when its step runs again, or rolled back
+// with the source restoring its copy.
+func TestLiveAnswerLost(t *testing.T) {
+	for _, call := range []string{"Save", "Restore"} {
+		t.Run(call, func(t *testing.T) {
+			a, b := newAgentFake(t, "a"), newAgentFake(t, "b")
+			vmID := a.createVM()
+			before := a.countTo(vmID, 4)
+			victim := a
+			if call == "Restore" {
+				victim = b
+			}
+			victim.fake.Fail(call, hostfake.Fault{Err: errors.New("injected: the answer is lost"), After: true, Times: 1})
+			op := migrate(t, a, b, vmID)
+			got := a.wait(op.ID)
+			p := a.progressOf(op.ID)
+			if p.Mode != workflow.ModeLive {
+				t.Fatalf("progress %+v: want live (the save was made)", p)
+			}
+			on := b
+			if got.Step != store.StepDone {
+				on = a
+				stayed(t, a, b, vmID)
+			} else if in := b.wait(b.incoming(vmID).ID); in.Step != store.StepDone {
+				t.Fatalf("vm_migrate DONE, vm_migrate_in %s: %s", in.Step, in.LastError)
+			}
+			if after := on.countTo(vmID, 1); after != before+1 {
+				t.Fatalf("vm_migrate %s; the guest counts %d on %s, %d before: want it to count on", got.Step, after, on.name, before)
+			}
+			t.Logf("vm_migrate %s (%s); the guest counts on on %s", got.Step, got.LastError, on.name)
+			noMemoryLeft(t, a, b)
+		})
+	}
+}
