@@ -55,6 +55,10 @@ type PeerState struct {
 	// Disks are, by disk id, what arrived of each.
 	Disks map[int64]DiskHave `json:"disks,omitempty"`
 	Why   string             `json:"why,omitempty"`
+	// Kept are the addresses the target keeps (both hosts serve their
+	// network): the source holds them after the move (ipam.Park), and
+	// recycles the others for their account.
+	Kept []string `json:"kept,omitempty"`
 }
 
 // DiskHave is how much of one pass of a disk the target holds: bytes of
@@ -159,6 +163,12 @@ type VMMigrateProgress struct {
 	// follows): the move's downtime, less the target's boot.
 	StoppedAt  time.Time `json:"stopped_at,omitzero"`
 	DowntimeMS int64     `json:"downtime_ms,omitempty"`
+	// Kept is the target's PeerState.Kept, from begin; KeptKnown says
+	// begin answered it (an operation journalled before it was known
+	// parks every address: holding one too many is safe, doubling one
+	// is not).
+	Kept      []string `json:"kept,omitempty"`
+	KeptKnown bool     `json:"kept_known,omitempty"`
 }
 
 // VMMigrateInProgress is what vm_migrate_in shows: the bytes received
