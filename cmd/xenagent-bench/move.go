@@ -149,7 +149,7 @@ func moveRows(srcDisks string, diskGiB, dataMiB, deltaMiB int, rateMbps int64) (
 	mu.Lock()
 	void := writeEnd.IsZero() || !writeEnd.Before(precopyDone)
 	mu.Unlock()
-	first := row{name: fmt.Sprintf("move between two agents: downtime, %d MiB written after the snapshot", deltaMiB),
+	first := row{name: fmt.Sprintf("move, two agents: downtime, %d MiB written since the snapshot", deltaMiB),
 		value: fmt.Sprintf("%d ms (stop to commit; raw loopback: %s)", p.DowntimeMS, ms(rawDelta)), target: "<= 1 s",
 		ok: downtime <= time.Second}
 	if void {
@@ -163,9 +163,9 @@ func moveRows(srcDisks string, diskGiB, dataMiB, deltaMiB int, rateMbps int64) (
 		first,
 		{name: "  its delta pass, sent with the vm stopped", value: fmt.Sprintf("%s (written: %s)", mib(delta), mib(want)),
 			target: "= written", ok: delta >= want && delta <= want+want/100},
-		{name: fmt.Sprintf("  its precopy: a %d GiB disk holding %d MiB (%s)", diskGiB, dataMiB, capNote),
+		{name: fmt.Sprintf("  its precopy, %d GiB disk holding %d MiB (%s)", diskGiB, dataMiB, capNote),
 			value: fmt.Sprintf("%s; the target's file holds %s", mib(p.Precopy), mib(held)), target: "-", ok: true},
-		{name: "  raw loopback in the same run (one TCP connection)", value: fmt.Sprintf("%s/s", mib(int64(raw))), target: "-", ok: true},
+		{name: "  raw loopback, same run (one TCP connection)", value: fmt.Sprintf("%s/s", mib(int64(raw))), target: "-", ok: true},
 	}, nil
 }
 
