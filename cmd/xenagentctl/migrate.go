@@ -29,7 +29,7 @@ func addMoveFlags(fs *flag.FlagSet, withWait bool) *moveFlags {
 	fs.StringVar(&m.to, "to", "", "the target agent's URL (https://host:port or its /xmlrpc/ URL)")
 	fs.StringVar(&m.toKeyFile, "to-key-file", "", "file holding the target's operator key")
 	fs.StringVar(&m.sameNet, "same-network", string(netAuto), "keep the addresses: auto (same datacenter), yes or no")
-	fs.Int64Var(&m.account, "account", 0, "the owner's account id (the agent's answers do not name it)")
+	fs.Int64Var(&m.account, "account", 0, "the owner's account id, for an agent whose info calls do not name it (else it must be theirs)")
 	if withWait {
 		fs.BoolVar(&m.wait, "wait", false, "follow the move until it ends")
 	}
