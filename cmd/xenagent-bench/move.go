@@ -56,7 +56,7 @@ func moveRows(srcDisks string, diskGiB, dataMiB, deltaMiB int, rateMbps int64) (
 	defer os.RemoveAll(dir)
 
 	var mu sync.Mutex
-	var precopyDone time.Time
+	at := map[string]time.Time{} // vm_migrate's boundaries, when first passed
 	snapshotDone := make(chan struct{})
 	var once sync.Once
 	// The engine's journal boundaries say when the steps end exactly
@@ -65,13 +65,13 @@ func moveRows(srcDisks string, diskGiB, dataMiB, deltaMiB int, rateMbps int64) (
 		if o.Type != "vm_migrate" {
 			return
 		}
-		switch b {
-		case "done:snapshot":
+		mu.Lock()
+		if _, ok := at[b]; !ok {
+			at[b] = time.Now()
+		}
+		mu.Unlock()
+		if b == "done:snapshot" {
 			once.Do(func() { close(snapshotDone) })
-		case "done:precopy":
-			mu.Lock()
-			precopyDone = time.Now()
-			mu.Unlock()
 		}
 	}
 	src, err := newMoveAgent(filepath.Join(dir, "source"), srcDisks, rateMbps, onBoundary)
@@ -147,7 +147,11 @@ func moveRows(srcDisks string, diskGiB, dataMiB, deltaMiB int, rateMbps int64) (
 	rawDelta := time.Duration(float64(delta) / raw * float64(time.Second))
 	downtime := time.Duration(p.DowntimeMS) * time.Millisecond
 	mu.Lock()
-	void := writeEnd.IsZero() || !writeEnd.Before(precopyDone)
+	void := writeEnd.IsZero() || !writeEnd.Before(at["done:precopy"])
+	took := func(step string) string {
+		return fmt.Sprintf("%s %d", step, at["done:"+step].Sub(at["begin:"+step]).Milliseconds())
+	}
+	steps := fmt.Sprintf("%s, %s, %s, %s ms", took("stop"), took("delta"), took("prepare"), took("handover"))
 	mu.Unlock()
 	first := row{name: fmt.Sprintf("move, two agents: downtime, %d MiB written since the snapshot", deltaMiB),
 		value: fmt.Sprintf("%d ms (stop to commit; raw loopback: %s)", p.DowntimeMS, ms(rawDelta)), target: "<= 1 s",
@@ -163,6 +167,7 @@ func moveRows(srcDisks string, diskGiB, dataMiB, deltaMiB int, rateMbps int64) (
 		first,
 		{name: "  its delta pass, sent with the vm stopped", value: fmt.Sprintf("%s (written: %s)", mib(delta), mib(want)),
 			target: "= written", ok: delta >= want && delta <= want+want/100},
+		{name: "  its steps while the vm is down", value: steps, target: "-", ok: true},
 		{name: fmt.Sprintf("  its precopy, %d GiB disk holding %d MiB (%s)", diskGiB, dataMiB, capNote),
 			value: fmt.Sprintf("%s; the target's file holds %s", mib(p.Precopy), mib(held)), target: "-", ok: true},
 		{name: "  raw loopback, same run (one TCP connection)", value: fmt.Sprintf("%s/s", mib(int64(raw))), target: "-", ok: true},

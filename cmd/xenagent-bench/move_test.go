@@ -19,7 +19,7 @@ func TestMoveRow(t *testing.T) {
 	for _, r := range rows {
 		t.Logf("%-70s %s", r.name, r.value)
 	}
-	if len(rows) != 4 || rows[0].value[:4] == "void" || !rows[1].ok {
+	if len(rows) != 5 || rows[0].value[:4] == "void" || !rows[1].ok {
 		t.Fatalf("rows %+v: want a downtime measured and a delta of what was written", rows)
 	}
 }
