@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xenagent/xenagent/agent/api/gandi"
 	"github.com/xenagent/xenagent/agent/api/migration"
 	"github.com/xenagent/xenagent/agent/ipam"
@@ -98,6 +100,10 @@ func moveRows(srcDisks string, diskGiB, dataMiB, deltaMiB int, rateMbps int64) (
 	if err := scatter(vol, size, int64(dataMiB)<<20, 7); err != nil { // transfer.go
 		return nil, fmt.Errorf("filling the data disk: %w", err)
 	}
+	// What the VM wrote long before its move is on disk on a host: the
+	// fill's writeback must not land in the move (one machine, one
+	// page cache, both agents' filesystems on the same disk).
+	unix.Sync()
 	ticket, err := src.ticketOn(ctx, dst, vmID)
 	if err != nil {
 		return nil, err
