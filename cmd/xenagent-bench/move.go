@@ -131,6 +131,13 @@ func moveRows(srcDisks string, diskGiB, dataMiB, deltaMiB int, rateMbps int64) (
 	if op.Step != store.StepDone {
 		return nil, fmt.Errorf("vm_migrate ended %s: %s", op.Step, op.LastError)
 	}
+	// The downtime as a client reads it; the precopy's bytes, which
+	// operation.info does not split from the delta's, from the record.
+	info, err := src.api.Call(ctx, operator, "operation.info", []any{opID})
+	if err != nil {
+		return nil, err
+	}
+	downtimeMS, _ := info.(map[string]any)["transfer"].(map[string]any)["downtime_ms"].(int64)
 	p, err := ops.ProgressOf[workflow.VMMigrateProgress](op)
 	if err != nil {
 		return nil, err
@@ -151,7 +158,7 @@ func moveRows(srcDisks string, diskGiB, dataMiB, deltaMiB int, rateMbps int64) (
 		return nil, fmt.Errorf("raw loopback: %w", err)
 	}
 	rawDelta := time.Duration(float64(delta) / raw * float64(time.Second))
-	downtime := time.Duration(p.DowntimeMS) * time.Millisecond
+	downtime := time.Duration(downtimeMS) * time.Millisecond
 	mu.Lock()
 	void := writeEnd.IsZero() || !writeEnd.Before(at["done:precopy"])
 	took := func(step string) string {
@@ -160,8 +167,8 @@ func moveRows(srcDisks string, diskGiB, dataMiB, deltaMiB int, rateMbps int64) (
 	steps := fmt.Sprintf("%s, %s, %s, %s ms", took("stop"), took("delta"), took("prepare"), took("handover"))
 	mu.Unlock()
 	first := row{name: fmt.Sprintf("move, two agents: downtime, %d MiB written since the snapshot", deltaMiB),
-		value: fmt.Sprintf("%d ms (stop to commit; raw loopback: %s)", p.DowntimeMS, ms(rawDelta)), target: "<= 1 s",
-		ok: downtime <= time.Second}
+		value: fmt.Sprintf("%d ms (stop to commit; raw loopback: %s)", downtimeMS, ms(rawDelta)), target: "<= 1 s",
+		ok: downtime > 0 && downtime <= time.Second}
 	if void {
 		first.value, first.ok = "void: the write ended after the precopy", false
 	}
