@@ -32,6 +32,7 @@ import (
 const (
 	opKey    = "operator-key-0123456789ab"
 	aliceKey = "alice-key-0123456789abcd"
+	bobKey   = "bob-key-0123456789abcdef" // a second account, on agents serving moves
 )
 
 // inProcessAgent serves the whole agent (store, engine, libvirt's test
@@ -44,7 +45,9 @@ func inProcessAgent(t *testing.T) (string, int64) {
 
 // serveAgent is inProcessAgent; withMoves also serves the migration
 // endpoints (/migration/v1/) on the same listener and gives the
-// workflows the client that reaches other agents, as cmd/xenagent does.
+// workflows the client that reaches other agents, as cmd/xenagent does,
+// and adds the account BOB (bobKey) after ALICE: two such agents give
+// each the same id.
 func serveAgent(t *testing.T, withMoves bool) (string, int64) {
 	t.Helper()
 	dir := t.TempDir()
@@ -80,6 +83,11 @@ func serveAgent(t *testing.T, withMoves bool) (string, int64) {
 	svc.SetHostSources(service.HostSources{Node: hv, Pool: vols, Health: rec.Healthy})
 	if _, err := svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0); err != nil {
 		t.Fatal(err)
+	}
+	if withMoves {
+		if _, err := svc.EnsureAccount("BOB", "Bob", service.HashKey(bobKey), 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
 		t.Fatal(err)
