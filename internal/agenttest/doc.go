@@ -1,0 +1,17 @@
+// Package agenttest builds a whole agent for tests on real parts: a bbolt
+// state file, the ops engine, a private libvirt test driver
+// (test://<dir>/node.xml), the file volume backend, the ipam pools, the
+// workflows, the reconciler and the service, with accounts and one image
+// registered. The faces' tests (agent/api/gandi, gandiv1, gigas,
+// gigasclient, cmd/xenagent) drive it through their own protocol; what a
+// face adds (its HTTP server, its client helpers) stays in its own
+// harness.
+//
+// It lives outside agent/ because it wires adapters (hypervisor,
+// storage/file) into the engine, which agent/arch forbids any package
+// under agent/ to do; internal/ keeps it to this module, and agent/arch
+// checks that no binary under cmd/ links it.
+//
+// Every rig closes itself on t.Cleanup: the engine stops, the state file
+// passes bbolt's consistency check, the store and the driver close.
+package agenttest
