@@ -89,6 +89,7 @@ type Rig struct {
 
 	t        testing.TB
 	boundary boundaryHook
+	ctx      context.Context // the engine's and the domain watch's; Stop ends it
 	stop     context.CancelFunc
 	closed   bool
 }
@@ -106,15 +107,14 @@ func New(t testing.TB, o Options) *Rig {
 		c(&r.Config)
 	}
 	r.open(o)
-	ctx, cancel := context.WithCancel(context.Background())
-	r.stop = cancel
+	r.ctx, r.stop = context.WithCancel(context.Background())
 	t.Cleanup(r.Close)
 	r.register(o.Accounts)
 	if err := r.Reconciler.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !o.NoStart {
-		r.Start(ctx)
+		r.Start()
 	}
 	return r
 }
@@ -232,12 +232,17 @@ func (r *Rig) register(accounts []Account) {
 	r.Image = images[0]
 }
 
-// Start runs the engine and the domain watch until ctx ends or the rig
-// closes.
-func (r *Rig) Start(ctx context.Context) {
-	r.Engine.Start(ctx)
-	go r.Reconciler.WatchDomains(ctx)
+// Start runs the engine, resuming unfinished operations, and the domain
+// watch, until Stop or Close.
+func (r *Rig) Start() {
+	r.Engine.Start(r.ctx)
+	go r.Reconciler.WatchDomains(r.ctx)
 }
+
+// Stop ends the engine's and the domain watch's context, as a dying agent
+// would: operations stop where they are, the records stay. Close still
+// closes the rig.
+func (r *Rig) Stop() { r.stop() }
 
 // Close stops the engine, checks the state file and closes the store and
 // the driver. It runs on t.Cleanup; calling it sooner (to reopen the rig
