@@ -31,6 +31,9 @@ type Config struct {
 	Timeouts      workflow.Timeouts
 	SeedDir       string // "" runs without seeds
 	QuarantineFor time.Duration
+	// Peer and Sender reach other agents for vm_migrate; nil fails it.
+	Peer   workflow.Peer
+	Sender workflow.DiskSender
 }
 
 // Account is one account the rig registers before the engine starts.
@@ -191,7 +194,8 @@ func (r *Rig) open(o Options) {
 	}
 	r.Engine = ops.New(st, r.Log, ops.Config{RetryFor: 5 * time.Second, OnBoundary: r.boundary.call})
 	r.Workflows = workflow.New(workflow.Config{DatacenterID: cfg.Datacenter.ID, Timeouts: cfg.Timeouts, Network: cfg.Network,
-		KernelsDir: cfg.KernelsDir, Seeds: seeds, Formatter: formatter}, st, r.Engine, r.Hypervisor, r.Volumes, r.Log)
+		KernelsDir: cfg.KernelsDir, Seeds: seeds, Formatter: formatter, Peer: cfg.Peer, Sender: cfg.Sender},
+		st, r.Engine, r.Hypervisor, r.Volumes, r.Log)
 	r.Reconciler = reconcile.New(reconcile.Config{Network: cfg.Network, QuarantineFor: cfg.QuarantineFor},
 		st, r.Engine, r.Hypervisor, r.Volumes, r.Workflows, r.Log)
 	r.Service = service.New(cfg.Config, st, r.Engine, r.Workflows, r.Log)
