@@ -3,9 +3,9 @@
 // (test://<dir>/node.xml), the file volume backend, the ipam pools, the
 // workflows, the reconciler and the service, with accounts and one image
 // registered. The faces' tests (agent/api/gandi, gandiv1, gigas,
-// gigasclient, cmd/xenagent) drive it through their own protocol; what a
-// face adds (its HTTP server, its client helpers) stays in its own
-// harness.
+// gigasclient, cmd/xenagent, cmd/xenagentctl) drive it through their own
+// protocol; what a face adds (its HTTP server, its client helpers) stays
+// in its own harness.
 //
 // It lives outside agent/ because it wires adapters (hypervisor,
 // storage/file) into the engine, which agent/arch forbids any package
