@@ -212,6 +212,12 @@ func checkAgentDeps(t *testing.T, m *module) {
 		if rel != "agent" && !strings.HasPrefix(rel, "agent/") {
 			continue
 		}
+		// A test helper that builds a whole agent (agent/agenttest) is a
+		// composition root for tests, as cmd/ is for binaries; checkBinaryDeps
+		// keeps it out of what ships.
+		if isTestHelper(p) {
+			continue
+		}
 		var bad []string
 		for _, d := range p.Deps {
 			if m.isAdapter(d) {
@@ -241,7 +247,7 @@ func checkAgentDeps(t *testing.T, m *module) {
 	}
 }
 
-// checkBinaryDeps keeps the module's test helpers (internal/agenttest
+// checkBinaryDeps keeps the module's test helpers (agent/agenttest
 // wires a whole agent on libvirt's test driver) out of what ships: a
 // binary under cmd/ may import them only from its _test.go files. The lab
 // driver (deploy/lab/cmd/lab) is a test itself and may link them.

@@ -18,7 +18,7 @@ import (
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
-	"github.com/xenagent/xenagent/internal/agenttest"
+	"github.com/xenagent/xenagent/agent/agenttest"
 )
 
 const (

@@ -13,7 +13,7 @@ import (
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 	"github.com/xenagent/xenagent/hypervisor"
-	"github.com/xenagent/xenagent/internal/agenttest"
+	"github.com/xenagent/xenagent/agent/agenttest"
 	"github.com/xenagent/xenagent/storage/file"
 )
 

@@ -16,7 +16,7 @@ import (
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/token"
 	"github.com/xenagent/xenagent/agent/workflow"
-	"github.com/xenagent/xenagent/internal/agenttest"
+	"github.com/xenagent/xenagent/agent/agenttest"
 	"github.com/xenagent/xenagent/storage/file"
 )
 

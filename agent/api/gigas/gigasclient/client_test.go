@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/xenagent/xenagent/agent/api/gigas"
-	"github.com/xenagent/xenagent/internal/agenttest"
+	"github.com/xenagent/xenagent/agent/agenttest"
 )
 
 const aliceKey = "alice-key-0123456789abcd"

@@ -7,10 +7,10 @@
 // protocol; what a face adds (its HTTP server, its client helpers) stays
 // in its own harness.
 //
-// It lives outside agent/ because it wires adapters (hypervisor,
-// storage/file) into the engine, which agent/arch forbids any package
-// under agent/ to do; internal/ keeps it to this module, and agent/arch
-// checks that no binary under cmd/ links it.
+// It wires adapters (hypervisor, storage/file) into the engine, which
+// agent/arch forbids any other package under agent/ to do: like cmd/ for
+// the binaries, it is a composition root, for tests; agent/arch checks
+// that no binary under cmd/ links it.
 //
 // Every rig closes itself on t.Cleanup: the engine stops, the state file
 // passes bbolt's consistency check, the store and the driver close.
