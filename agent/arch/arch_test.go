@@ -84,6 +84,7 @@ func TestShape(t *testing.T) {
 	t.Run("function length", func(t *testing.T) { checkFuncLength(t, m) })
 	t.Run("agent has no adapter deps", func(t *testing.T) { checkAgentDeps(t, m) })
 	t.Run("package comments", func(t *testing.T) { checkPackageDocs(t, m) })
+	t.Run("binaries link no test helper", func(t *testing.T) { checkBinaryDeps(t, m) })
 }
 
 func checkPackageShare(t *testing.T, m *module) {
@@ -211,6 +212,12 @@ func checkAgentDeps(t *testing.T, m *module) {
 		if rel != "agent" && !strings.HasPrefix(rel, "agent/") {
 			continue
 		}
+		// A test helper that builds a whole agent (agent/agenttest) is a
+		// composition root for tests, as cmd/ is for binaries; checkBinaryDeps
+		// keeps it out of what ships.
+		if isTestHelper(p) {
+			continue
+		}
 		var bad []string
 		for _, d := range p.Deps {
 			if m.isAdapter(d) {
@@ -237,6 +244,29 @@ func checkAgentDeps(t *testing.T, m *module) {
 	if len(offenders) > 0 {
 		t.Errorf("packages under agent/ depend on adapters (%s, or the module's %s/); declare a port in agent/ and wire the adapter in cmd/:\n\t%s",
 			strings.Join(adapterLibraries, ", "), strings.Join(adapterDirs, "/, "), strings.Join(offenders, "\n\t"))
+	}
+}
+
+// checkBinaryDeps keeps the module's test helpers (agent/agenttest
+// wires a whole agent on libvirt's test driver) out of what ships: a
+// binary under cmd/ may import them only from its _test.go files. The lab
+// driver (deploy/lab/cmd/lab) is a test itself and may link them.
+func checkBinaryDeps(t *testing.T, m *module) {
+	var offenders []string
+	for _, p := range m.pkgs {
+		if rel := m.short(p.ImportPath); p.Name != "main" || !strings.HasPrefix(rel, "cmd/") {
+			continue
+		}
+		for _, d := range p.Deps {
+			dep := m.graph[d]
+			if dep == nil || (d != m.path && !strings.HasPrefix(d, m.path+"/")) || !isTestHelper(dep) {
+				continue
+			}
+			offenders = append(offenders, fmt.Sprintf("%s: links %s", m.short(p.ImportPath), m.short(d)))
+		}
+	}
+	if len(offenders) > 0 {
+		t.Errorf("binaries link the module's test helpers; import them from _test.go files only:\n\t%s", strings.Join(offenders, "\n\t"))
 	}
 }
 

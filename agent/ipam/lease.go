@@ -39,6 +39,13 @@ func Lease(tx *store.Tx, pool *Pool, accountID int64) (netip.Addr, error) {
 		}
 		return true
 	})
+	// An address that left with its VM for a host of the same network
+	// is in use there (Park).
+	for _, raw := range Parked(tx, int64(pool.Version)) {
+		if a, err := netip.ParseAddr(raw); err == nil {
+			inUse[a] = true
+		}
+	}
 	mine := ReleasedKey(accountID, int64(pool.Version))
 	own := tx.Released(mine)
 	for i, raw := range own {
@@ -56,7 +63,7 @@ func Lease(tx *store.Tx, pool *Pool, accountID int64) (netip.Addr, error) {
 				held[a] = true
 			}
 		}
-		if key != mine && len(addrs) > 0 {
+		if key != mine && len(addrs) > 0 && !isMovedKey(key) {
 			others = append(others, key)
 		}
 	})
@@ -83,6 +90,39 @@ var ErrExhausted = errors.New("no address left")
 
 func ReleasedKey(accountID, version int64) string { return fmt.Sprintf("%d/%d", accountID, version) }
 
+// movedKey is the list of the addresses that left this host with their
+// VM to another host serving the same network. They are held like
+// released ones (Lease never hands them out) but belong to no account
+// here: the VM still uses them, on the other host.
+func movedKey(version int64) string { return fmt.Sprintf("moved/%d", version) }
+
+func isMovedKey(key string) bool { return strings.HasPrefix(key, "moved/") }
+
+// Park holds addr, which moved away with its VM to a host on the same
+// network: a host that freed it would lease it to another VM on the
+// same segment, and two guests would answer for one address. It comes
+// back with its VM (Unpark); an address the other host frees stays held
+// here until the operator's fleet tier says otherwise.
+func Park(tx *store.Tx, addr string, version int64) {
+	key := movedKey(version)
+	list := tx.Released(key)
+	if !slices.Contains(list, addr) {
+		tx.SetReleased(key, append(list, addr))
+	}
+}
+
+// Unpark lets addr go from the moved list: its VM came back with it.
+func Unpark(tx *store.Tx, addr string, version int64) {
+	key := movedKey(version)
+	list := tx.Released(key)
+	if i := slices.Index(list, addr); i >= 0 {
+		tx.SetReleased(key, append(list[:i:i], list[i+1:]...))
+	}
+}
+
+// Parked lists the addresses held for VMs that moved away.
+func Parked(tx *store.Tx, version int64) []string { return tx.Released(movedKey(version)) }
+
 // keyAccount is the account id of a released list's key (ReleasedKey).
 func keyAccount(key string) int64 {
 	acct, _, _ := strings.Cut(key, "/")
@@ -98,12 +138,17 @@ func Release(tx *store.Tx, i store.Iface) {
 		if !ok {
 			continue
 		}
-		key := ReleasedKey(ip.AccountID, ip.Version)
-		list := tx.Released(key)
-		if !slices.Contains(list, ip.Addr) {
-			list = append(list, ip.Addr)
-		}
-		tx.SetReleased(key, list)
+		Remember(tx, ip)
 		tx.DeleteIP(id)
+	}
+}
+
+// Remember lists ip's address as released by its account, newest last,
+// for Lease to give back to that account first.
+func Remember(tx *store.Tx, ip store.IP) {
+	key := ReleasedKey(ip.AccountID, ip.Version)
+	list := tx.Released(key)
+	if !slices.Contains(list, ip.Addr) {
+		tx.SetReleased(key, append(list, ip.Addr))
 	}
 }

@@ -77,6 +77,19 @@ func (p Pool) Contains(a netip.Addr) bool {
 	return p.Prefix.Contains(a) && !a.Less(p.First) && !p.Last.Less(a) && a != p.Gateway
 }
 
+// OnLink reports whether a guest may use a on this pool's network: in
+// its prefix, neither the gateway nor the prefix's own address (nor, in
+// IPv4, its broadcast). Hosts that serve one network each hand out
+// their own range of it, and a VM moving between them keeps its address
+// although it lies outside the target's range.
+func (p Pool) OnLink(a netip.Addr) bool {
+	if !p.Prefix.Contains(a) || a == p.Gateway || a == p.Prefix.Masked().Addr() {
+		return false
+	}
+	// lastOf stops before an IPv4 broadcast.
+	return !(a.Is4() && p.Prefix.Bits() < 31 && a == lastOf(p.Prefix).Next())
+}
+
 // Next returns the lowest address in the range for which taken is false.
 func (p Pool) Next(taken func(netip.Addr) bool) (netip.Addr, bool) {
 	for a := p.First; a.IsValid() && !p.Last.Less(a); a = a.Next() {

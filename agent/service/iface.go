@@ -15,6 +15,7 @@ type Iface struct {
 	ID           int64
 	Bandwidth    float64 // bit/s
 	DatacenterID int64
+	AccountID    int64 // its owner: faces show it to the operator only
 	VMID         int64 // 0 while detached
 	IPIDs        []int64
 	// Num is the iface's position on its VM (0 while detached).
@@ -59,7 +60,7 @@ func ipOf(ip store.IP) IP {
 // ifaceOf is the view of i, read in tx: its position on its VM and its
 // addresses are records of their own.
 func ifaceOf(tx *store.Tx, i store.Iface) Iface {
-	out := Iface{ID: i.ID, Bandwidth: i.Bandwidth, DatacenterID: i.DatacenterID, VMID: i.VMID,
+	out := Iface{ID: i.ID, Bandwidth: i.Bandwidth, DatacenterID: i.DatacenterID, AccountID: i.AccountID, VMID: i.VMID,
 		IPIDs: append([]int64{}, i.IPIDs...), State: i.State, Type: i.Type,
 		DateCreated: i.DateCreated, DateUpdated: i.DateUpdated, IPs: []IP{}}
 	if v, ok := tx.VM(i.VMID); ok {

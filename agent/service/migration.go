@@ -492,7 +492,8 @@ func (s *Service) MigrateIface(ctx context.Context, c *Caller, ifaceID int64, sp
 }
 
 // ticketIfaces checks the ifaces a ticket admits: ids free here and in
-// no other live ticket, kept addresses in this host's pool and free.
+// no other live ticket, kept addresses on this host's network (its prefix, any range: hosts
+// serving one network hand out ranges of their own) and free.
 func (s *Service) ticketIfaces(tx *store.Tx, ifaces []TicketIfaceSpec, res reserved) ([]store.TicketIface, error) {
 	inUse := map[string]bool{}
 	tx.EachIP(func(ip *store.IP) bool { inUse[ip.Addr] = true; return true })
@@ -513,8 +514,8 @@ func (s *Service) ticketIfaces(tx *store.Tx, ifaces []TicketIfaceSpec, res reser
 			if a.Is6() {
 				pool, ti.Version = s.cfg.Network.V6, 6
 			}
-			if pool == nil || !pool.Contains(a) {
-				return nil, Invalid(ObjIP, field+".ip", "%s is not in this host's IPv%d pool: not the same network", a, ti.Version)
+			if pool == nil || !pool.OnLink(a) {
+				return nil, Invalid(ObjIP, field+".ip", "%s is not a guest's address on this host's IPv%d network: not the same network", a, ti.Version)
 			}
 			if inUse[a.String()] || res.addrs[a.String()] {
 				return nil, Errorf(ObjIP, KindConflict, "%s.ip: %s is leased on this host or reserved by another ticket", field, a)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
@@ -41,6 +42,11 @@ func stateOf(t store.Ticket) workflow.PeerState {
 	st := workflow.PeerState{Phase: t.Phase, OpID: t.OpID, Ready: t.Ready, Why: t.Why, Started: t.Started, Disks: map[int64]workflow.DiskHave{}}
 	for _, d := range t.Disks {
 		st.Disks[d.ID] = workflow.DiskHave{Pass: t.Received[d.ID].Pass, Have: t.Received[d.ID].Done}
+	}
+	for _, i := range t.Ifaces {
+		if i.Addr != "" {
+			st.Kept = append(st.Kept, i.Addr)
+		}
 	}
 	return st
 }
@@ -359,6 +365,13 @@ func (s *Service) MigrationCommit(ctx context.Context, secret string, start bool
 		}
 		t.Phase, t.Start, t.DateUpdated = store.TicketCommitted, start, now()
 		tx.PutTicket(t)
+		// A VM coming back brings the address this host held for it
+		// while it was away (ipam.Park); it is this VM's record's now.
+		for _, i := range t.Ifaces {
+			if i.Addr != "" {
+				ipam.Unpark(tx, i.Addr, i.Version)
+			}
+		}
 		return nil
 	})
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 
 // VM is a virtual machine as a client sees it (the seed's VMReturn).
 type VM struct {
-	ID, DatacenterID             int64
+	ID, DatacenterID int64
+	// AccountID owns the VM; faces show it to the operator only.
+	AccountID                    int64
 	Hostname, Description, State string
 	// PowerState is the record's state even while an operator lock
 	// shows State "locked" (the Gigas face shows both: status and locked).
@@ -26,7 +28,7 @@ type VM struct {
 }
 
 func vmOf(v store.VM) VM {
-	return VM{ID: v.ID, DatacenterID: v.DatacenterID, Hostname: v.Hostname, Description: v.Description, State: v.State, PowerState: v.State,
+	return VM{ID: v.ID, DatacenterID: v.DatacenterID, AccountID: v.AccountID, Hostname: v.Hostname, Description: v.Description, State: v.State, PowerState: v.State,
 		Label: v.Label, Note: v.Note, CPUShares: v.CPUShares,
 		Memory: v.Memory, MaxMemory: v.MaxMemory, Cores: v.Cores, AIActive: v.AIActive, Console: v.Console,
 		ISOID: v.ISOID, BootType: bootTypeOf(v),
@@ -50,6 +52,7 @@ type VMInfo struct {
 // DiskReturn, as disk.list gives it).
 type VMDisk struct {
 	ID, DatacenterID              int64
+	AccountID                     int64 // its owner: faces show it to the operator only
 	Name, State, Type, Visibility string
 	KernelVersion, Label          string
 	SizeMB, TotalSizeMB           int64
@@ -69,7 +72,7 @@ type VMDisk struct {
 }
 
 func (s *Service) vmDiskOf(tx *store.Tx, d store.Disk) VMDisk {
-	out := VMDisk{ID: d.ID, DatacenterID: d.DatacenterID, Name: d.Name, State: d.State, Type: d.Type, Visibility: d.Visibility,
+	out := VMDisk{ID: d.ID, DatacenterID: d.DatacenterID, AccountID: d.AccountID, Name: d.Name, State: d.State, Type: d.Type, Visibility: d.Visibility,
 		KernelVersion: d.KernelVersion, Label: d.Label, SizeMB: d.SizeMB, TotalSizeMB: s.totalSize(d), Source: d.Source,
 		SnapshotProfileID: d.SnapshotProfile, VMIDs: []int64{}, SnapshotIDs: snapshotsOf(tx, d.ID),
 		CanSnapshot: canSnapshot(&d), DateCreated: d.DateCreated, DateUpdated: d.DateUpdated,

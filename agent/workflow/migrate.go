@@ -64,6 +64,10 @@ type PeerState struct {
 	// Started answers a commit: the VM runs (or resumed) on the target,
 	// so the source's downtime ends there.
 	Started bool `json:"started,omitempty"`
+	// Kept are the addresses the target keeps (both hosts serve their
+	// network): the source holds them after the move (ipam.Park), and
+	// recycles the others for their account.
+	Kept []string `json:"kept,omitempty"`
 }
 
 // DiskHave is how much of one pass of a disk the target holds: bytes of
@@ -184,6 +188,12 @@ type VMMigrateProgress struct {
 	ModeReason  string `json:"mode_reason,omitempty"`
 	MemoryPath  string `json:"memory_path,omitempty"`
 	MemoryBytes int64  `json:"memory_bytes,omitempty"`
+	// Kept is the target's PeerState.Kept, from begin; KeptKnown says
+	// begin answered it (an operation journalled before it was known
+	// parks every address: holding one too many is safe, doubling one
+	// is not).
+	Kept      []string `json:"kept,omitempty"`
+	KeptKnown bool     `json:"kept_known,omitempty"`
 }
 
 // VMMigrateInProgress is what vm_migrate_in shows: the bytes received

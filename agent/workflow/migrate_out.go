@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/store"
 )
@@ -173,6 +175,7 @@ func (s *Workflows) migBegin(ctx context.Context, r *ops.Run) error {
 			p.LiveWhy = "the target does not restore saved memory (an agent older than live moves)"
 		}
 	}
+	p.Kept, p.KeptKnown = st.Kept, true
 	return ops.SetProgress(r, p)
 }
 
@@ -629,10 +632,15 @@ func (s *Workflows) migCleanupDomain(ctx context.Context, r *ops.Run) error {
 	return s.removeSeed(ctx, r)
 }
 
-// migForget removes the records: the VM lives on the target now. Its
-// addresses went with it (or the target gave new ones): they are not
-// remembered for the account here.
+// migForget removes the records: the VM lives on the target now. An
+// address it kept on the target stays held here (ipam.Park: the segment
+// is one, this host must not lease it to another VM); one the target
+// replaced by its own goes back to its account, as a deleted VM's does.
 func (s *Workflows) migForget(ctx context.Context, r *ops.Run) error {
+	p, err := ops.Progress[VMMigrateProgress](r)
+	if err != nil {
+		return err
+	}
 	return r.Update(func(tx *store.Tx, op *store.Operation) error {
 		disks, ifaces := []int64{op.DiskID}, []int64{op.IfaceID}
 		if v, ok := tx.VM(op.VMID); ok {
@@ -645,6 +653,15 @@ func (s *Workflows) migForget(ctx context.Context, r *ops.Run) error {
 		for _, id := range ifaces {
 			if i, ok := tx.Iface(id); ok {
 				for _, ipID := range i.IPIDs {
+					ip, ok := tx.IP(ipID)
+					if !ok {
+						continue
+					}
+					if !p.KeptKnown || slices.Contains(p.Kept, ip.Addr) {
+						ipam.Park(tx, ip.Addr, ip.Version)
+					} else {
+						ipam.Remember(tx, ip)
+					}
 					tx.DeleteIP(ipID)
 				}
 			}

@@ -3,7 +3,8 @@
 // independent operations per second, and vm.list / vm.info latency with
 // 10,000 VMs recorded, with the process RSS then; and the rest of the
 // rows each file names (storage, network, console, stats, events, a
-// migration's disk transfer). `make bench` runs it.
+// migration's disk transfer, a move between two agents). `make bench`
+// runs it.
 package main
 
 import (
@@ -46,9 +47,9 @@ func main() {
 	netSeconds := flag.Int("net-seconds", 5, "seconds measured per bandwidth run (0 skips them)")
 	netRates := flag.String("net-rates", "1,10,100,1000", "rates measured, Mbit/s")
 	statsVMs := flag.String("stats-vms", "1000,10000", "VMs per stats collection run (empty skips them)")
-	transferGiB := flag.Int("transfer-gib", 10, "disk size for the migration transfer run (0 skips it)")
-	transferMiB := flag.Int("transfer-data-mib", 1024, "data the transfer run's disk holds")
-	deltaMiB := flag.Int("transfer-delta-mib", 100, "data written after the transfer run's snapshot, sent as the delta")
+	transferGiB := flag.Int("transfer-gib", 10, "disk size for the migration transfer and move runs (0 skips them)")
+	transferMiB := flag.Int("transfer-data-mib", 1024, "data the transfer and move runs' disk holds")
+	deltaMiB := flag.Int("transfer-delta-mib", 100, "data written after the transfer and move runs' snapshot, sent as the delta")
 	flag.Parse()
 	if os.Getenv("BENCH_HEAPPROFILE") != "" {
 		runtime.MemProfileRate = 1 // every allocation, for an exact profile
@@ -99,6 +100,12 @@ func main() {
 			os.Exit(1)
 		}
 		rows = append(rows, trows...)
+		mrows, err := moveRowsOnBtrfs(*transferGiB, *transferMiB, *deltaMiB) // move.go
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xenagent-bench: move:", err)
+			os.Exit(1)
+		}
+		rows = append(rows, mrows...)
 	}
 	rows = append(rows, eventRowsOrExit()...)
 	fmt.Printf("%-62s %-34s %-20s %s\n", "measure", "value", "target", "")

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -23,28 +22,16 @@ var benchMark = host.Mark{Owner: "bench", Op: 1}
 // against a full copy of the same image in the same run.
 func storageRows(imageGiB int) ([]row, error) {
 	ctx := context.Background()
-	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("the storage benchmark needs root to loop-mount btrfs")
-	}
 	dir, err := os.MkdirTemp("", "xenagent-bench-fs-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")
-	os.MkdirAll(mnt, 0o755)
-	f, err := os.Create(img)
+	mnt, unmount, err := mountBtrfs(dir, 2*imageGiB+4) // move.go
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the storage benchmark's btrfs: %w", err)
 	}
-	f.Truncate(int64(2*imageGiB+4) << 30)
-	f.Close()
-	for _, c := range [][]string{{"mkfs.btrfs", "-q", img}, {"mount", "-o", "loop", img, mnt}} {
-		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("%v: %v %s", c, err, out)
-		}
-	}
-	defer exec.Command("umount", mnt).Run()
+	defer unmount()
 	b, err := file.New(mnt, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return nil, err

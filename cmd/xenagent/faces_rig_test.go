@@ -5,29 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/api/gandi"
 	"github.com/xenagent/xenagent/agent/config"
-	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/metrics"
-	"github.com/xenagent/xenagent/agent/ops"
-	"github.com/xenagent/xenagent/agent/passwd"
-	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
-	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/agent/agenttest"
 	"github.com/xenagent/xenagent/storage/file"
-	"github.com/xenagent/xenagent/storage/nocloud"
 )
 
 // The one account every face speaks for: its API key (Gandi v3, Gigas)
@@ -39,8 +29,7 @@ const (
 	faceOperator = "faces-operator-0123456789"
 )
 
-// faceRig is one in-process agent on real parts (a bbolt file, the
-// engine, libvirt's test driver, the file volume backend) with all three
+// faceRig is one in-process agent on real parts (agenttest's rig) with all three
 // faces mounted on one handler the way serve mounts them (mountGandiV1,
 // mountGigas over the v3 face's handler), served by httptest. The suite
 // acts over HTTP and checks through svc and st.
@@ -57,60 +46,10 @@ type faceRig struct {
 
 func newFaceRig(t *testing.T) *faceRig {
 	t.Helper()
-	dir := t.TempDir()
-	nodeXML := filepath.Join(dir, "node.xml")
-	if err := os.WriteFile(nodeXML, []byte("<node/>"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	st, err := store.Open(filepath.Join(dir, "state.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + nodeXML, CommandTimeout: 60 * time.Second}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vols, err := file.New(filepath.Join(dir, "disks"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
-	v6, _ := ipam.Parse("fd00::/64", "fd00::1", "", "")
-	sc := service.Config{
-		Version:    "test",
-		Datacenter: service.Datacenter{ID: 1, Name: "Test", Country: "France", ISO: "FR", Code: "FR-T1"},
-		Limits:     service.Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000, AllowUnlimited: true},
-		Network:    workflow.Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
-	}
-	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
-	wf := workflow.New(workflow.Config{DatacenterID: 1, Network: sc.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")),
-		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
-	rec := reconcile.New(reconcile.Config{Network: sc.Network}, st, eng, hv, vols, wf, log)
-	svc := service.New(sc, st, eng, wf, log)
-	acct, err := svc.EnsureAccount(faceHandle, "Faces", service.HashKey(faceKey), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := passwd.HashRounds(facePassword, passwd.AccountRounds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.SetAccountPassword(faceHandle, h); err != nil {
-		t.Fatal(err)
-	}
-	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := rec.Reconcile(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	eng.Start(ctx)
-	go rec.WatchDomains(ctx)
+	rig := agenttest.New(t, agenttest.Options{Accounts: []agenttest.Account{
+		{Handle: faceHandle, Name: "Faces", Key: faceKey, Password: facePassword},
+	}})
+	svc, log := rig.Service, rig.Log
 
 	// The composition of serve, less the listener's limits, consoles,
 	// graphs and events: the v3 face, v1 ahead of it, Gigas ahead of both.
@@ -122,20 +61,10 @@ func newFaceRig(t *testing.T) *faceRig {
 	handler = mountGandiV1(handler, svc, 0, cfg.Operator.KeySHA256, api.LoginCheck, reg, log)
 	handler = mountGigas(handler, cfg, svc, api, reg, log)
 	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close) // before the rig closes
 
-	r := &faceRig{t: t, st: st, svc: svc, vols: vols, url: srv.URL, acct: acct,
-		image: svc.Images(service.ImageFilter{})[0], as: &service.Caller{AccountID: acct, Handle: faceHandle}}
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		eng.Wait()
-		if err := st.Check(); err != nil {
-			t.Error(err)
-		}
-		st.Close()
-		hv.Close()
-	})
-	return r
+	return &faceRig{t: t, st: rig.Store, svc: svc, vols: rig.Volumes, url: srv.URL, acct: rig.Callers[0].AccountID,
+		image: rig.Image, as: rig.Callers[0]}
 }
 
 // xmlCall posts one XML-RPC call to path; a fault is returned as the

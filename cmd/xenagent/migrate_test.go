@@ -187,6 +187,15 @@ func moveVM(t *testing.T, src, dst *lab, vmID int64) {
 	if _, err := os.Stat(filepath.Join(src.dir, "seeds", fmt.Sprintf("xa-seed-%d.iso", vmID))); err == nil {
 		t.Fatal("the source keeps the vm's seed")
 	}
+	// Both hosts serve one network: the address the VM kept is in use on
+	// the target, and the source (same pool here) must not lease it to
+	// another iface, nor to the same account first though it "left".
+	other := src.done("hosting.iface.create", map[string]any{"datacenter_id": int64(1)})[0]["iface_id"].(int64)
+	oinfo := src.must("hosting.iface.info", other).(map[string]any)
+	if got := oinfo["ips"].([]any)[0].(map[string]any)["ip"]; got == ip["ip"] {
+		t.Fatalf("the source leased %v, which moved with vm %d and is in use on the target", got, vmID)
+	}
+	src.done("hosting.iface.delete", other)
 }
 
 // seedMeta is the meta-data (instance-id, hostname) of vm's first-boot

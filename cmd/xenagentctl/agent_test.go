@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,27 +13,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/agenttest"
 	"github.com/xenagent/xenagent/agent/api/gandi"
 	"github.com/xenagent/xenagent/agent/api/migration"
-	"github.com/xenagent/xenagent/agent/ipam"
-	"github.com/xenagent/xenagent/agent/ops"
-	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/service"
-	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
-	"github.com/xenagent/xenagent/hypervisor"
-	"github.com/xenagent/xenagent/storage/file"
-	"github.com/xenagent/xenagent/storage/nocloud"
 )
 
 const (
 	opKey    = "operator-key-0123456789ab"
 	aliceKey = "alice-key-0123456789abcd"
+	bobKey   = "bob-key-0123456789abcdef" // a second account, on agents serving moves
 )
 
-// inProcessAgent serves the whole agent (store, engine, libvirt's test
-// driver, the file backend) over HTTP, as cmd/xenagent wires it, and
+// inProcessAgent serves the whole agent (agenttest's rig: store, engine,
+// libvirt's test driver, the file backend) over HTTP, as cmd/xenagent wires it, and
 // returns its URL and the disk id of its image.
 func inProcessAgent(t *testing.T) (string, int64) {
 	t.Helper()
@@ -44,64 +37,40 @@ func inProcessAgent(t *testing.T) (string, int64) {
 
 // serveAgent is inProcessAgent; withMoves also serves the migration
 // endpoints (/migration/v1/) on the same listener and gives the
-// workflows the client that reaches other agents, as cmd/xenagent does.
+// workflows the client that reaches other agents, as cmd/xenagent does,
+// and adds the account BOB (bobKey) after ALICE: two such agents give
+// each the same id.
 func serveAgent(t *testing.T, withMoves bool) (string, int64) {
 	t.Helper()
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(filepath.Join(dir, "state.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node := filepath.Join(dir, "node.xml")
-	os.WriteFile(node, []byte("<node/>"), 0o644)
-	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + node}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close(); hv.Close() })
-	vols, err := file.New(filepath.Join(dir, "disks"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
-	net := workflow.Network{Bridge: "xabr0", V4: &v4, ReverseDomain: "example.net"}
-	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
-	wc := workflow.Config{DatacenterID: 1, Network: net, Seeds: nocloud.New(filepath.Join(dir, "seeds")),
-		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}
+	accounts := []agenttest.Account{{Handle: "ALICE", Name: "Alice", Key: aliceKey}}
 	if withMoves {
-		c := migration.NewClient(nil)
-		wc.Peer, wc.Sender = c, c
+		accounts = append(accounts, agenttest.Account{Handle: "BOB", Name: "Bob", Key: bobKey})
 	}
-	wf := workflow.New(wc, st, eng, hv, vols, log)
-	rec := reconcile.New(reconcile.Config{Network: net}, st, eng, hv, vols, wf, log)
-	svc := service.New(service.Config{Version: "ctl-test", Datacenter: service.Datacenter{ID: 1, Name: "T", Code: "FR-T1"}, Network: net,
-		Limits: service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 100000, MaxBandwidth: 1e9, DefaultQuotaMB: 100000}}, st, eng, wf, log)
-	svc.SetHostSources(service.HostSources{Node: hv, Pool: vols, Health: rec.Healthy})
-	if _, err := svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
-		t.Fatal(err)
-	}
+	o := agenttest.Options{NoStart: true, Accounts: accounts,
+		Configure: []func(*agenttest.Config){func(c *agenttest.Config) {
+			c.Version = "ctl-test"
+			c.Datacenter = service.Datacenter{ID: 1, Name: "T", Code: "FR-T1"}
+			c.Limits = service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 100000, MaxBandwidth: 1e9, DefaultQuotaMB: 100000}
+			c.Network.V6 = nil
+			if withMoves {
+				m := migration.NewClient(nil)
+				c.Peer, c.Sender = m, m
+			}
+		}}}
+	r := agenttest.New(t, o)
+	svc := r.Service
+	svc.SetHostSources(service.HostSources{Node: r.Hypervisor, Pool: r.Volumes, Health: r.Reconciler.Healthy})
 	// An ISO for iso list and vm iso attach, found with iso list.
 	iso := make([]byte, 64<<10)
 	copy(iso[0x8001:], "CD001") // the ISO 9660 mark, all the registration checks
-	os.WriteFile(filepath.Join(dir, "rescue.iso"), iso, 0o644)
-	if err := wf.EnsureISO(context.Background(), workflow.ISOSpec{Label: "rescue", File: filepath.Join(dir, "rescue.iso")}); err != nil {
+	os.WriteFile(filepath.Join(r.Dir, "rescue.iso"), iso, 0o644)
+	if err := r.Workflows.EnsureISO(context.Background(), workflow.ISOSpec{Label: "rescue", File: filepath.Join(r.Dir, "rescue.iso")}); err != nil {
 		t.Fatal(err)
 	}
-	var image int64
-	st.View(func(tx *store.Tx) { tx.EachImage(func(i *store.Image) bool { image = i.DiskID; return false }) })
-	if err := rec.Reconcile(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	eng.Start(ctx)
-	go rec.WatchDomains(ctx)
-	var h http.Handler = gandi.New(svc, service.HashKey(opKey), 1<<20, log).Handler()
+	r.Start()
+	var h http.Handler = gandi.New(svc, service.HashKey(opKey), 1<<20, r.Log).Handler()
 	if withMoves {
-		moves, err := migration.New(svc, migration.Config{}, log)
+		moves, err := migration.New(svc, migration.Config{}, r.Log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,8 +80,8 @@ func serveAgent(t *testing.T, withMoves bool) (string, int64) {
 		h = mux
 	}
 	srv := httptest.NewServer(h)
-	t.Cleanup(func() { srv.Close(); cancel(); eng.Wait() })
-	return srv.URL + "/xmlrpc/", image
+	t.Cleanup(srv.Close) // before the rig closes
+	return srv.URL + "/xmlrpc/", r.Image.DiskID
 }
 
 // The commands against a whole agent: a VM created and followed with

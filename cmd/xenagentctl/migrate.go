@@ -29,7 +29,7 @@ func addMoveFlags(fs *flag.FlagSet, withWait bool) *moveFlags {
 	fs.StringVar(&m.to, "to", "", "the target agent's URL (https://host:port or its /xmlrpc/ URL)")
 	fs.StringVar(&m.toKeyFile, "to-key-file", "", "file holding the target's operator key")
 	fs.StringVar(&m.sameNet, "same-network", string(netAuto), "keep the addresses: auto (same datacenter), yes or no")
-	fs.Int64Var(&m.account, "account", 0, "the owner's account id (the agent's answers do not name it)")
+	fs.Int64Var(&m.account, "account", 0, "the owner's account id, for an agent whose info calls do not name it (else it must be theirs)")
 	fs.BoolVar(&m.cold, "cold", false, "move a running VM cold (shut down, booted on the target) even where its memory could move")
 	if withWait {
 		fs.BoolVar(&m.wait, "wait", false, "follow the move until it ends")
@@ -273,10 +273,11 @@ func (m *mover) waitTarget(ctx context.Context, we *env, it item) (string, map[s
 }
 
 // hostEmptyCmd is "host empty -to URL -to-key-file F [-parallel N]
-// [-same-network ...] [-account N]": every VM of the source, then its
-// detached data disks and ifaces, moved to the target; the first
-// failure stops it (moves under way end first); at the end what is left
-// on the source is listed.
+// [-same-network ...] [-account N] [-o json]": every VM of the source,
+// then its detached data disks and ifaces, moved to the target; the
+// first failure stops it (moves under way end first); at the end what
+// is left on the source is listed. -o json prints it all as one object
+// at the end (hostEmptyJSON).
 func hostEmptyCmd(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("host empty")
 	mf := addMoveFlags(fs, false)
@@ -307,20 +308,27 @@ func hostEmptyCmd(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
-	moved, failed, notTried := m.moveAll(ctx, todo, *parallel)
-	if failed != nil {
-		fmt.Fprintf(e.out, "stopped: %s did not move: %v\n", failed.it, failed.err)
-		fmt.Fprintf(e.out, "moved: %s\n", listItems(moved))
-		fmt.Fprintf(e.out, "not tried: %s\n", listItems(notTried))
-	}
+	moved, failures, notTried := m.moveAll(ctx, todo, *parallel)
 	left, lerr := e.held(context.WithoutCancel(ctx))
-	if lerr != nil {
-		fmt.Fprintf(e.out, "left on the source: unknown (%v)\n", lerr)
+	if e.json {
+		if err := printJSON(e.out, hostEmptyJSON(moved, failures, notTried, left, lerr)); err != nil {
+			return err
+		}
 	} else {
-		e.printLeft(left)
+		if len(failures) > 0 {
+			fmt.Fprintf(e.out, "stopped: %s did not move: %v\n", failures[0].it, failures[0].err)
+			fmt.Fprintf(e.out, "moved: %s\n", listItems(itemsOf(moved)))
+			fmt.Fprintf(e.out, "not tried: %s\n", listItems(notTried))
+		}
+		if lerr != nil {
+			fmt.Fprintf(e.out, "left on the source: unknown (%v)\n", lerr)
+		} else {
+			e.printLeft(left)
+		}
 	}
-	if failed != nil {
-		return fmt.Errorf("host empty: %s did not move (%d moved, %d not tried): %w", failed.it, len(moved), len(notTried), failed.err)
+	if len(failures) > 0 {
+		f := failures[0]
+		return fmt.Errorf("host empty: %s did not move (%d moved, %d not tried): %w", f.it, len(moved), len(notTried), f.err)
 	}
 	return lerr
 }
@@ -330,13 +338,63 @@ type failure struct {
 	err error
 }
 
+// movedItem is a move that ended DONE: its line, the source's operation
+// at its end and the target's.
+type movedItem struct {
+	it     item
+	line   string
+	op, in map[string]any
+}
+
+func itemsOf(list []movedItem) []item {
+	out := make([]item, len(list))
+	for i, m := range list {
+		out[i] = m.it
+	}
+	return out
+}
+
+// hostEmptyJSON is host empty's answer under -o json: what moved (each
+// with both operations' ends), what failed (the first stopped it; moves
+// already under way may fail too), what was not tried, and what is left
+// on the source as its list calls answer (left_error instead when they
+// failed).
+func hostEmptyJSON(moved []movedItem, failures []failure, notTried []item, left map[string][]any, lerr error) map[string]any {
+	ref := func(it item) map[string]any { return map[string]any{"kind": it.kind, "id": it.id} }
+	mv, fl, nt := []any{}, []any{}, []any{}
+	for _, m := range moved {
+		r := ref(m.it)
+		r["operation"], r["target_operation"] = m.op, m.in
+		mv = append(mv, r)
+	}
+	for _, f := range failures {
+		r := ref(f.it)
+		r["error"] = f.err.Error()
+		fl = append(fl, r)
+	}
+	for _, it := range notTried {
+		nt = append(nt, ref(it))
+	}
+	out := map[string]any{"moved": mv, "failed": fl, "not_tried": nt}
+	if lerr != nil {
+		out["left_error"] = lerr.Error()
+		return out
+	}
+	l := map[string]any{}
+	for _, kind := range []string{"vm", "disk", "iface"} {
+		l[kind] = append([]any{}, left[kind]...)
+	}
+	out["left"] = l
+	return out
+}
+
 // moveAll moves items, parallel at a time, in order; after the first
-// failure it starts no other move and waits for those under way.
-func (m *mover) moveAll(ctx context.Context, items []item, parallel int) (moved []item, failed *failure, notTried []item) {
+// failure (failures[0]) it starts no other move and waits for those
+// under way. Unless the output is JSON, each end is printed as it comes.
+func (m *mover) moveAll(ctx context.Context, items []item, parallel int) (moved []movedItem, failures []failure, notTried []item) {
 	type result struct {
-		it   item
-		line string
-		err  error
+		movedItem
+		err error
 	}
 	// Progress on a terminal rewrites one line: with moves side by side
 	// only their ends are shown.
@@ -347,13 +405,14 @@ func (m *mover) moveAll(ctx context.Context, items []item, parallel int) (moved 
 	results := make(chan result)
 	next, running := 0, 0
 	for {
-		for failed == nil && running < parallel && next < len(items) {
+		for len(failures) == 0 && running < parallel && next < len(items) {
 			it := items[next]
 			next++
 			running++
 			go func() {
-				line, err := m.moveOne(ctx, &we, it)
-				results <- result{it, line, err}
+				mi, err := m.moveOne(ctx, &we, it)
+				mi.it = it
+				results <- result{mi, err}
 			}()
 		}
 		if running == 0 {
@@ -362,29 +421,32 @@ func (m *mover) moveAll(ctx context.Context, items []item, parallel int) (moved 
 		r := <-results
 		running--
 		if r.err != nil {
-			if failed == nil {
-				failed = &failure{r.it, r.err}
-			} else {
+			if len(failures) > 0 && !m.e.json {
 				fmt.Fprintf(m.e.out, "%s did not move either: %v\n", r.it, r.err)
 			}
+			failures = append(failures, failure{r.it, r.err})
 			continue
 		}
-		moved = append(moved, r.it)
-		fmt.Fprintln(m.e.out, r.line)
+		moved = append(moved, r.movedItem)
+		if !m.e.json {
+			fmt.Fprintln(m.e.out, r.line)
+		}
 	}
-	return moved, failed, items[next:]
+	return moved, failures, items[next:]
 }
 
-// moveOne moves it and waits for the source's operation to end.
-func (m *mover) moveOne(ctx context.Context, we *env, it item) (string, error) {
+// moveOne moves it and waits for the source's operation to end, then
+// for the target's.
+func (m *mover) moveOne(ctx context.Context, we *env, it item) (movedItem, error) {
+	var mi movedItem
 	op, err := m.start(ctx, it)
 	if err != nil {
-		return "", err
+		return mi, err
 	}
 	id := idOf(op)
 	end, err := we.wait(ctx, id, estimates{})
 	if err != nil {
-		return "", fmt.Errorf("operation %d: %w (the move goes on on the agents: xenagentctl op wait %d)", id, err, id)
+		return mi, fmt.Errorf("operation %d: %w (the move goes on on the agents: xenagentctl op wait %d)", id, err, id)
 	}
 	line := fmt.Sprintf("%s: operation %d %v %v", it, id, end["type"], end["step"])
 	if t, ok := transferOf(end); ok {
@@ -392,13 +454,14 @@ func (m *mover) moveOne(ctx context.Context, we *env, it item) (string, error) {
 	}
 	if end["step"] != "DONE" {
 		msg, _ := end["last_error"].(string)
-		return "", fmt.Errorf("operation %d %v ended %v: %s", id, end["type"], end["step"], msg)
+		return mi, fmt.Errorf("operation %d %v ended %v: %s", id, end["type"], end["step"], msg)
 	}
-	in, _, err := m.waitTarget(ctx, we, it)
+	in, inEnd, err := m.waitTarget(ctx, we, it)
 	if err != nil {
-		return "", err
+		return mi, err
 	}
-	return line + "; " + in, nil
+	mi.line, mi.op, mi.in = line+"; "+in, end, inEnd
+	return mi, nil
 }
 
 // detached reports a disk or an iface attached to no VM, that moves on

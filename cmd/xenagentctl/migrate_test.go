@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +24,10 @@ import (
 // moved, what did not and what is left; once that VM can move, host
 // empty -parallel 2 moves the rest, two VMs side by side, detached disk and iface included,
 // and the source is left with nothing; the target has them all, with
-// their ids. The ticket is never printed.
+// their ids and owners. VM 4 and the iface are a second account's: host
+// empty, given no -account, reads each owner from the source's info
+// calls; vm migrate with the wrong -account is refused before a ticket.
+// The ticket is never printed.
 func TestMoveCommands(t *testing.T) {
 	src, image := serveAgent(t, true)
 	dst, _ := serveAgent(t, true)
@@ -35,7 +39,8 @@ func TestMoveCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustCtl(t, src, aliceKey, "call", "hosting.account.info")), &acct); err != nil {
 		t.Fatal(err)
 	}
-	to := []string{"-to", strings.TrimSuffix(dst, "/xmlrpc/"), "-to-key-file", keyFile, "-account", strconv.FormatInt(acct.ID, 10)}
+	toAny := []string{"-to", strings.TrimSuffix(dst, "/xmlrpc/"), "-to-key-file", keyFile}
+	to := append(toAny[:len(toAny):len(toAny)], "-account", strconv.FormatInt(acct.ID, 10))
 	created := func(out string, key string) int64 {
 		t.Helper()
 		var ops []map[string]any
@@ -50,13 +55,19 @@ func TestMoveCommands(t *testing.T) {
 		return int64(ops[len(ops)-1][key].(float64))
 	}
 	var vms []string
+	owner := map[string]string{} // vm id: its owner's key
 	for n := range 4 {
-		out := mustCtl(t, src, aliceKey, "call", "hosting.vm.create_from",
+		key := aliceKey
+		if n == 3 {
+			key = bobKey
+		}
+		out := mustCtl(t, src, key, "call", "hosting.vm.create_from",
 			fmt.Sprintf(`{"datacenter_id": 1, "hostname": "mover%d", "memory": 256}`, n+1), `{}`, strconv.FormatInt(image, 10), "-wait")
 		vms = append(vms, strconv.FormatInt(created(out, "vm_id"), 10))
+		owner[vms[n]] = key
 	}
 	disk := strconv.FormatInt(created(mustCtl(t, src, aliceKey, "call", "hosting.disk.create", `{"datacenter_id": 1, "size": 16}`, "-wait"), "disk_id"), 10)
-	iface := strconv.FormatInt(created(mustCtl(t, src, aliceKey, "call", "hosting.iface.create", `{"datacenter_id": 1, "ip_version": 4}`, "-wait"), "iface_id"), 10)
+	iface := strconv.FormatInt(created(mustCtl(t, src, bobKey, "call", "hosting.iface.create", `{"datacenter_id": 1, "ip_version": 4}`, "-wait"), "iface_id"), 10)
 
 	out, status, err := ctlAgent(src, opKey, append([]string{"vm", "migrate", vms[0], "-wait"}, to...)...)
 	if err != nil {
@@ -81,6 +92,12 @@ func TestMoveCommands(t *testing.T) {
 		t.Errorf("vm migrate of a vm gone: %v", err)
 	}
 
+	// Another account's VM under -account: refused before a ticket.
+	if _, _, err := ctlAgent(src, opKey, append([]string{"vm", "migrate", vms[3]}, to...)...); err == nil ||
+		!strings.Contains(err.Error(), fmt.Sprintf("-account %d: the agent says the owner is account %d", acct.ID, acct.ID+1)) {
+		t.Errorf("vm migrate of bob's vm with -account alice: %v", err)
+	}
+
 	// An operator's lock: refused before a ticket holds the target's room.
 	out = mustCtl(t, src, aliceKey, "call", "hosting.vm.create_from",
 		`{"datacenter_id": 1, "hostname": "locked", "memory": 256}`, `{}`, strconv.FormatInt(image, 10), "-wait")
@@ -98,7 +115,7 @@ func TestMoveCommands(t *testing.T) {
 	var isos []map[string]any
 	json.Unmarshal([]byte(mustCtl(t, src, aliceKey, "iso", "list", "-o", "json")), &isos)
 	mustCtl(t, src, aliceKey, "vm", "iso", "attach", vms[2], fmt.Sprint(isos[0]["id"]), "-wait")
-	out, _, err = ctlAgent(src, opKey, append([]string{"host", "empty"}, to...)...)
+	out, _, err = ctlAgent(src, opKey, append([]string{"host", "empty"}, toAny...)...)
 	t.Logf("host empty, an ISO attached:\n%s", out)
 	for _, want := range []string{
 		"vm " + vms[1] + ": operation ",
@@ -116,21 +133,47 @@ func TestMoveCommands(t *testing.T) {
 		t.Errorf("host empty with an ISO attached: %v", err)
 	}
 
-	// vms 3 and 4 side by side, then the disk and the iface.
+	// vms 3 and 4 side by side, then the disk and the iface; -o json
+	// says it in one object.
 	mustCtl(t, src, aliceKey, "vm", "iso", "detach", vms[2], "-wait")
-	out = mustCtl(t, src, opKey, append([]string{"host", "empty", "-parallel", "2"}, to...)...)
-	t.Logf("host empty -parallel 2:\n%s", out)
-	if !strings.HasSuffix(out, "left on the source: nothing\n") || !strings.Contains(out, "disk "+disk+": operation ") ||
-		!strings.Contains(out, "iface "+iface+": operation ") {
-		t.Errorf("host empty:\n%s", out)
+	out = mustCtl(t, src, opKey, append([]string{"host", "empty", "-parallel", "2", "-o", "json"}, toAny...)...)
+	t.Logf("host empty -parallel 2 -o json:\n%s", out)
+	var emptied struct {
+		Moved []struct {
+			Kind            string
+			ID              int64
+			TargetOperation map[string]any `json:"target_operation"`
+		}
+		Failed   []any
+		NotTried []any `json:"not_tried"`
+		Left     map[string][]any
 	}
-	for _, id := range vms {
-		if got := vmInfo(t, dst, id); got["state"] != "running" {
-			t.Errorf("on the target, vm %s is %v", id, got["state"])
+	if err := json.Unmarshal([]byte(out), &emptied); err != nil {
+		t.Fatalf("host empty -o json: %v\n%s", err, out)
+	}
+	var got []string
+	for _, m := range emptied.Moved {
+		got = append(got, fmt.Sprintf("%s %d", m.Kind, m.ID))
+		if m.TargetOperation["step"] != "DONE" || !strings.HasSuffix(fmt.Sprint(m.TargetOperation["type"]), "_migrate_in") {
+			t.Errorf("host empty -o json: %s %d's target operation %v", m.Kind, m.ID, m.TargetOperation)
 		}
 	}
-	for _, c := range [][]string{{"disk", "info", disk}, {"call", "hosting.iface.info", iface}} {
-		if _, _, err := ctlAgent(dst, aliceKey, c...); err != nil {
+	slices.Sort(got) // side by side: either ends first
+	want := []string{"vm " + vms[2], "vm " + vms[3], "disk " + disk, "iface " + iface}
+	slices.Sort(want)
+	if !slices.Equal(got, want) ||
+		len(emptied.Failed) != 0 || len(emptied.NotTried) != 0 || len(emptied.Left["vm"])+len(emptied.Left["disk"])+len(emptied.Left["iface"]) != 0 {
+		t.Errorf("host empty -o json: moved %v (want %v), failed %v, not tried %v, left %v", got, want, emptied.Failed, emptied.NotTried, emptied.Left)
+	}
+	// Each with its owner on the target.
+	for _, id := range vms {
+		var got map[string]any
+		if err := json.Unmarshal([]byte(mustCtl(t, dst, owner[id], "vm", "info", id)), &got); err != nil || got["state"] != "running" {
+			t.Errorf("on the target, vm %s is %v (%v)", id, got["state"], err)
+		}
+	}
+	for key, c := range map[string][]string{aliceKey: {"disk", "info", disk}, bobKey: {"call", "hosting.iface.info", iface}} {
+		if _, _, err := ctlAgent(dst, key, c...); err != nil {
 			t.Errorf("on the target, %s: %v", c, err)
 		}
 	}

@@ -289,17 +289,18 @@ ticket is a one-time secret: it is never printed. -same-network auto
 (the default) keeps the addresses when both agents' host.info name the
 same datacenter, else the target leases new ones from its pool; yes or
 no forces it (a target whose pool does not hold an address refuses the
-ticket naming ifaces[N].ip: use -same-network no). -account is the
-owner's account id, which the agent's answers do not give and the ticket
-names (a wrong one: the target refuses the move at its start, the VM stays
-and runs). A VM with an ISO attached or snapshots does not move. With
--wait it shows the bytes sent, the rate and an ETA on stderr, and prints
-the end with the downtime (the VM's pause or stop to its resume or start
-on the target) and the mode: live (a running VM's memory moved with it,
-the guest goes on where it was) where both hosts can, else cold with why
-(-cold asks for it: the guest shuts down and boots on the target), then
-waits for the target's side. -timeout (10m by default)
-bounds the wait; a move the client stops waiting for goes on (op wait ID).
+ticket naming ifaces[N].ip: use -same-network no). The ticket names the
+owner's account: vm.info gives it (account_id, to the operator key);
+-account is needed only with an agent that does not, and if given must
+be the owner vm.info names (else refused before a ticket is asked). A VM
+with an ISO attached or snapshots does not move. With -wait it shows the
+bytes sent, the rate and an ETA on stderr, and prints the end with the
+downtime (the VM's pause or stop to its resume or start on the target)
+and the mode: live (a running VM's memory moved with it, the guest goes
+on where it was) where both hosts can, else cold with why (-cold asks
+for it: the guest shuts down and boots on the target), then waits for
+the target's side. -timeout (10m by default) bounds the wait; a move the
+client stops waiting for goes on (op wait ID).
 
 examples:
   xenagentctl vm list --state running --limit 20
@@ -427,9 +428,9 @@ examples:
 
 var hostVerb = &verb{
 	name:    "host",
-	summary: "host\tthe host's capacity and load (operator key)\nhost empty -to URL -to-key-file FILE [-parallel N]\tmove every VM, detached disk and iface to another agent",
+	summary: "host\tthe host's capacity and load (operator key)\nhost empty -to URL -to-key-file FILE [-parallel N] [-o json]\tmove every VM, detached disk and iface to another agent",
 	help: `usage: xenagentctl host
-       xenagentctl host empty -to URL -to-key-file FILE [-parallel N] [-same-network auto|yes|no] [-account N] [-cold]
+       xenagentctl host empty -to URL -to-key-file FILE [-parallel N] [-same-network auto|yes|no] [-account N] [-cold] [-o json]
 
 Prints hosting.host.info (the operator key only): memory total and free
 (Xen's free memory on Xen), cpus, the storage pool's size, use and room
@@ -445,16 +446,22 @@ progress on stderr); -parallel N runs N side by side (1 to 16). The first
 failure stops it: moves under way end, no other starts, and it prints
 what did not move and why, what moved and what was not tried, and exits
 1. Either way it ends with what is left on the source ("left on the
-source: nothing" when all moved). Left behind on purpose: images (the
-host's own), snapshots (they are this host's: a VM or disk with
-snapshots does not move, delete them first) and a VM with an ISO
-attached. -timeout (10m by default) bounds the whole command: give a
+source: nothing" when all moved). With -o json it prints only one JSON
+object at the end: moved (kind, id, operation and target_operation at
+their ends), failed (kind, id, error), not_tried (kind, id) and left
+(vm, disk and iface as their lists answer). Each move's ticket names its
+owner from the info calls: leave -account out on a host of several
+accounts (given, every item must be that account's). Left behind on
+purpose: images (the host's own), snapshots (they are this host's: a VM
+or disk with snapshots does not move, delete them first) and a VM with
+an ISO attached. -timeout (10m by default) bounds the whole command: give a
 host of many VMs more; a move the client stops waiting for goes on.
 
 examples:
   xenagentctl host
   xenagentctl -o json host
-  xenagentctl -timeout 4h host empty -to https://host2:8443 -to-key-file /root/host2.key -account 3
+  xenagentctl -timeout 4h host empty -to https://host2:8443 -to-key-file /root/host2.key -parallel 2
+  xenagentctl host empty -to https://host2:8443 -to-key-file /root/host2.key -o json > emptied.json
 `,
 	run: func(ctx context.Context, e *env, args []string) error {
 		if len(args) > 0 && args[0] == "empty" {

@@ -179,7 +179,7 @@ func TestCredentialsCancelledRestoreSeed(t *testing.T) {
 	vmID := a.createVM(a.alice, "cancelled")
 	id0, ud0, hash0 := a.credSeed(vmID)
 	written := ""
-	a.hook.set(func(op store.Operation, boundary string) {
+	a.rig.OnBoundary(func(op store.Operation, boundary string) {
 		if op.Type == "vm_update" && boundary == "done:seed" {
 			written, _, _ = a.credSeed(vmID)
 			if err := a.eng.Cancel(op.ID); err != nil {
@@ -188,7 +188,7 @@ func TestCredentialsCancelledRestoreSeed(t *testing.T) {
 		}
 	})
 	out := a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.update", vmID, map[string]any{"password": "never-applied"}))
-	a.hook.set(nil)
+	a.rig.OnBoundary(nil)
 	if out[0]["step"] != "CANCEL" || written != a.wf.UUID(vmID)+"-g1" {
 		t.Fatalf("operation ended %v (%v); seed written as %q", out[0]["step"], out[0]["last_error"], written)
 	}

@@ -15,9 +15,9 @@ func TestDayTwoVerbsOnADeletingVM(t *testing.T) {
 	vmID := a.createVM(a.alice, "gone")
 	ifaceID := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["ifaces_id"].([]int64)[0]
 	held, release := make(chan struct{}), make(chan struct{})
-	a.hook.set(func(op store.Operation, boundary string) {
+	a.rig.OnBoundary(func(op store.Operation, boundary string) {
 		if op.Type == "vm_delete" && strings.HasPrefix(boundary, "begin:") {
-			a.hook.set(nil)
+			a.rig.OnBoundary(nil)
 			close(held)
 			<-release
 		}

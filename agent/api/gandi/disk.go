@@ -95,7 +95,9 @@ func (f *Face) diskInfo(ctx context.Context, c *service.Caller, a args) (any, er
 	if err != nil {
 		return nil, err
 	}
-	return renderDisk(d, true), nil
+	out := renderDisk(d, true)
+	withOwner(c, out, d.AccountID)
+	return out, nil
 }
 
 // snapshotProfile reads snapshot_profile: a profile id, or 0, nil, "" or

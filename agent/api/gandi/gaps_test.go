@@ -299,7 +299,7 @@ func TestDiskAttachPositionRunning(t *testing.T) {
 	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.stop", vmID))
 	release, held := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	a.hook.set(func(op store.Operation, boundary string) {
+	a.rig.OnBoundary(func(op store.Operation, boundary string) {
 		if op.Type == "vm_start" && op.VMID == vmID {
 			once.Do(func() { close(held); <-release })
 		}
@@ -308,7 +308,7 @@ func TestDiskAttachPositionRunning(t *testing.T) {
 	<-held
 	queued, f := attach(d4, map[string]any{"position": int64(1)})
 	close(release)
-	a.hook.set(nil)
+	a.rig.OnBoundary(nil)
 	if f != nil {
 		t.Fatalf("position 1 on a halted VM: %v", f)
 	}

@@ -3,30 +3,26 @@ package gandi
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/xenagent/xenagent/agent/host"
-	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/agent/agenttest"
 	"github.com/xenagent/xenagent/storage/file"
-	"github.com/xenagent/xenagent/storage/nocloud"
 )
 
-// agent is a whole service on real parts: a bbolt file, the engine, a
-// private libvirt test driver and the file backend, in a temp dir.
+// agent is a whole service on real parts (agenttest's rig: a bbolt file,
+// the engine, a private libvirt test driver and the file backend, in a
+// temp dir) and the face over it.
 type agent struct {
 	t     *testing.T
+	rig   *agenttest.Rig // Start, Stop, OnBoundary
 	dir   string
 	st    *store.Store
 	eng   *ops.Engine
@@ -41,119 +37,38 @@ type agent struct {
 	bob   *service.Caller
 	op    *service.Caller
 	image int64 // disk id of the registered image
-	stop  context.CancelFunc
-	hook  *boundaryHook
-}
-
-// boundaryHook lets a test watch the engine's journal boundaries.
-type boundaryHook struct {
-	mu sync.Mutex
-	fn func(op store.Operation, boundary string)
-}
-
-func (h *boundaryHook) set(fn func(op store.Operation, boundary string)) {
-	h.mu.Lock()
-	h.fn = fn
-	h.mu.Unlock()
-}
-
-func (h *boundaryHook) call(op store.Operation, boundary string) {
-	h.mu.Lock()
-	fn := h.fn
-	h.mu.Unlock()
-	if fn != nil {
-		fn(op, boundary)
-	}
 }
 
 // agentConfig is the service's, the workflows' and the reconciler's
 // configuration, as cmd/xenagent makes them.
-type agentConfig struct {
-	service.Config
-	Timeouts      workflow.Timeouts
-	SeedDir       string
-	QuarantineFor time.Duration
-}
+type agentConfig = agenttest.Config
 
 type agentOpt func(*agentConfig)
 
+// testProfile is a snapshot profile served beside the defaults, hourly
+// and short, for the snapshot tests.
+var testProfile = service.SnapshotProfile{ID: 9, Name: "test", Every: time.Hour, KeptTotal: 2, QuotaFactor: 150}
+
 func newAgent(t *testing.T, start bool, opts ...agentOpt) *agent {
 	t.Helper()
-	dir := t.TempDir()
-	nodeXML := filepath.Join(dir, "node.xml")
-	os.WriteFile(nodeXML, []byte("<node/>"), 0o644)
-	return openAgent(t, dir, hypervisor.Config{URI: "test://" + nodeXML}, start, opts...)
+	return openAgent(t, t.TempDir(), hypervisor.Config{}, start, opts...)
 }
 
+// openAgent opens an agent on dir, its state and volumes included; an
+// empty hvCfg.URI is a test driver on dir/node.xml.
 func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, opts ...agentOpt) *agent {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o := agenttest.Options{Dir: dir, Hypervisor: hvCfg, NoStart: !start, LogTo: logTo,
+		Configure: []func(*agentConfig){func(c *agentConfig) {
+			c.SnapshotProfiles = append([]service.SnapshotProfile{testProfile}, service.DefaultSnapshotProfiles...)
+		}}}
+	for _, opt := range opts {
+		o.Configure = append(o.Configure, opt)
 	}
-	if logTo != nil {
-		log = slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	st, err := store.Open(filepath.Join(dir, "state.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hvCfg.CommandTimeout = 60 * time.Second
-	hv, err := hypervisor.Open(context.Background(), hvCfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vols, err := file.New(filepath.Join(dir, "disks"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
-	v6, _ := ipam.Parse("fd00::/64", "fd00::1", "", "")
-	cfg := agentConfig{Config: service.Config{
-		Version:    "test",
-		Datacenter: service.Datacenter{ID: 1, Name: "Test", Country: "France", ISO: "FR", Code: "FR-T1"},
-		Limits:     service.Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000, AllowUnlimited: true},
-		Network:    workflow.Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
-		SnapshotProfiles: append([]service.SnapshotProfile{{ID: 9, Name: "test", Every: time.Hour, KeptTotal: 2, QuotaFactor: 150}},
-			service.DefaultSnapshotProfiles...),
-	},
-		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second},
-		SeedDir:  filepath.Join(dir, "seeds"),
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	hook := &boundaryHook{}
-	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second, OnBoundary: hook.call})
-	var seeds host.Seeds // none when a test empties SeedDir
-	if cfg.SeedDir != "" {
-		seeds = nocloud.New(cfg.SeedDir)
-	}
-	wf := workflow.New(workflow.Config{DatacenterID: cfg.Datacenter.ID, Timeouts: cfg.Timeouts, Network: cfg.Network,
-		KernelsDir: cfg.KernelsDir, Seeds: seeds}, st, eng, hv, vols, log)
-	rec := reconcile.New(reconcile.Config{Network: cfg.Network, QuarantineFor: cfg.QuarantineFor}, st, eng, hv, vols, wf, log)
-	svc := service.New(cfg.Config, st, eng, wf, log)
-	a := &agent{t: t, dir: dir, st: st, eng: eng, hv: hv, vols: vols, svc: svc, api: NewFace(svc), log: log, wf: wf, rec: rec, hook: hook}
-	aliceID, _ := svc.EnsureAccount("ALICE-GANDI", "Alice", service.HashKey("alice-key-0123456789abcd"), 0)
-	bobID, _ := svc.EnsureAccount("BOB-GANDI", "Bob", service.HashKey("bob-key-0123456789abcdef"), 0)
-	a.alice, a.bob = &service.Caller{AccountID: aliceID, Handle: "ALICE-GANDI"}, &service.Caller{AccountID: bobID, Handle: "BOB-GANDI"}
-	a.op = &service.Caller{Operator: true, Handle: "OPERATOR"}
-	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
-		t.Fatal(err)
-	}
-	st.View(func(tx *store.Tx) {
-		tx.EachImage(func(i *store.Image) bool { a.image = i.DiskID; return false })
-	})
-	if err := rec.Reconcile(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a.stop = cancel
-	if start {
-		a.start(ctx)
-	}
-	t.Cleanup(a.close)
-	return a
+	r := agenttest.New(t, o)
+	return &agent{t: t, rig: r, dir: r.Dir, st: r.Store, eng: r.Engine, hv: r.Hypervisor, vols: r.Volumes, svc: r.Service,
+		log: r.Log, api: NewFace(r.Service), wf: r.Workflows, rec: r.Reconciler,
+		alice: r.Callers[0], bob: r.Callers[1], op: r.Operator, image: r.Image.DiskID}
 }
 
 // reopen restarts the agent on the same state file and volumes. The test
@@ -161,27 +76,10 @@ func openAgent(t *testing.T, dir string, hvCfg hypervisor.Config, start bool, op
 func (a *agent) reopen(start bool) *agent {
 	a.t.Helper()
 	a.close()
-	return openAgent(a.t, a.dir, hypervisor.Config{URI: "test://" + filepath.Join(a.dir, "node.xml")}, start)
+	return openAgent(a.t, a.dir, hypervisor.Config{}, start)
 }
 
-func (a *agent) start(ctx context.Context) {
-	a.eng.Start(ctx)
-	go a.rec.WatchDomains(ctx)
-}
-
-func (a *agent) close() {
-	if a.st == nil {
-		return
-	}
-	a.stop()
-	a.eng.Wait()
-	if err := a.st.Check(); err != nil {
-		a.t.Error(err)
-	}
-	a.st.Close()
-	a.hv.Close()
-	a.st = nil
-}
+func (a *agent) close() { a.rig.Close() }
 
 // call invokes a method; a fault is returned as *Fault.
 func (a *agent) call(c *service.Caller, method string, params ...any) (any, *Fault) {

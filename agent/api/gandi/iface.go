@@ -74,6 +74,7 @@ func (f *Face) ifaceInfo(ctx context.Context, c *service.Caller, a args) (any, e
 		return nil, err
 	}
 	out := renderIface(i.Iface, true)
+	withOwner(c, out, i.AccountID)
 	t := i.Traffic
 	out["traffic"] = map[string]any{"rx_bytes": int64(t.RxBytes), "tx_bytes": int64(t.TxBytes),
 		"rx_packets": int64(t.RxPackets), "tx_packets": int64(t.TxPackets)}

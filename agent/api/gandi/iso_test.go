@@ -212,7 +212,7 @@ func TestISOBootTypeAfterQueuedDetach(t *testing.T) {
 	vmID := a.createVM(a.alice, "cd")
 	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.iso_attach", vmID, isoID))
 	held, release := make(chan struct{}), make(chan struct{})
-	a.hook.set(func(op store.Operation, boundary string) {
+	a.rig.OnBoundary(func(op store.Operation, boundary string) {
 		if op.Type == workflow.OpISODetach && boundary == "begin:record" {
 			close(held)
 			<-release
@@ -221,7 +221,7 @@ func TestISOBootTypeAfterQueuedDetach(t *testing.T) {
 	detach := a.mustCall(a.alice, "hosting.vm.iso_detach", vmID)
 	<-held
 	boot := a.mustCall(a.alice, "hosting.vm.boot_type", vmID, "cdrom")
-	a.hook.set(nil)
+	a.rig.OnBoundary(nil)
 	close(release)
 	a.mustDone(a.alice, detach)
 	got := a.wait(a.alice, boot)[0]
@@ -269,9 +269,9 @@ func TestISOAttachAfterQueuedAttach(t *testing.T) {
 	second, _ := a.registerISO("installer")
 	vmID := a.createVM(a.alice, "cd2")
 	held, release := make(chan struct{}), make(chan struct{})
-	a.hook.set(func(op store.Operation, boundary string) {
+	a.rig.OnBoundary(func(op store.Operation, boundary string) {
 		if op.Type == workflow.OpISOAttach && boundary == "begin:record" {
-			a.hook.set(nil)
+			a.rig.OnBoundary(nil)
 			close(held)
 			<-release
 		}

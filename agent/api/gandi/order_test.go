@@ -19,7 +19,7 @@ func TestOverlappingCallsRunInIDOrder(t *testing.T) {
 	var mu sync.Mutex
 	var started []int64
 	seen := map[int64]bool{}
-	a.hook.set(func(op store.Operation, boundary string) {
+	a.rig.OnBoundary(func(op store.Operation, boundary string) {
 		if op.VMID != vmID || op.Type == "vm_create" {
 			return
 		}
@@ -61,7 +61,7 @@ func TestOverlappingCallsRunInIDOrder(t *testing.T) {
 	}
 	wg.Wait()
 	a.mustDone(a.alice, ids)
-	a.hook.set(nil)
+	a.rig.OnBoundary(nil)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(started) != clients*each {

@@ -25,9 +25,9 @@ func TestVMRebuildTwiceKeepsDataDisk(t *testing.T) {
 	a.mustDone(a.alice, a.mustCall(a.alice, "hosting.vm.disk_attach", vmID, data, map[string]any{}))
 	a.writeDisk(data, "keep-me")
 	second := make(chan any, 1)
-	a.hook.set(func(op store.Operation, boundary string) {
+	a.rig.OnBoundary(func(op store.Operation, boundary string) {
 		if op.Type == "vm_rebuild" && boundary == "begin:clone" {
-			a.hook.set(nil)
+			a.rig.OnBoundary(nil)
 			v, err := a.api.Call(context.Background(), a.alice, "hosting.vm.rebuild", []any{vmID, map[string]any{"image_id": int64(1)}})
 			if err != nil {
 				second <- err
@@ -55,9 +55,9 @@ func TestVMRebuildTwiceKeepsDataDisk(t *testing.T) {
 // named boundary of an operation of type typ, and returns what fn gave.
 func (a *agent) rebuildAt(typ, boundary string, fn func(op store.Operation) any) chan any {
 	out := make(chan any, 1)
-	a.hook.set(func(op store.Operation, b string) {
+	a.rig.OnBoundary(func(op store.Operation, b string) {
 		if op.Type == typ && b == boundary {
-			a.hook.set(nil)
+			a.rig.OnBoundary(nil)
 			out <- fn(op)
 		}
 	})
@@ -251,7 +251,7 @@ func TestVMRebuildAfterPendingSnapshot(t *testing.T) {
 	a.writeDisk(src, "new-os")
 	swapped := make(chan struct{})
 	var once sync.Once
-	a.hook.set(func(op store.Operation, b string) {
+	a.rig.OnBoundary(func(op store.Operation, b string) {
 		switch {
 		case op.Type == "disk_create" && b == "begin:create_volume":
 			select { // the copy waits for the swap (or not forever)
@@ -268,7 +268,7 @@ func TestVMRebuildAfterPendingSnapshot(t *testing.T) {
 		once.Do(func() { close(swapped) })
 	}
 	snap := a.wait(a.alice, snapOp)[0]
-	a.hook.set(nil)
+	a.rig.OnBoundary(nil)
 	if f == nil {
 		if snap["step"] != "DONE" {
 			t.Fatalf("the snapshot asked before the rebuild ended %v: %v", snap["step"], snap["last_error"])

@@ -267,7 +267,7 @@ func TestVMRebuildCancelledAfterSeed(t *testing.T) {
 	sys := a.mustCall(a.alice, "hosting.vm.info", vmID).(map[string]any)["disks_id"].([]int64)[0]
 	seed := a.rebuildSeedMeta(vmID)
 	var written string
-	a.hook.set(func(op store.Operation, boundary string) {
+	a.rig.OnBoundary(func(op store.Operation, boundary string) {
 		if op.Type == "vm_rebuild" && boundary == "done:seed" {
 			written = a.rebuildSeedMeta(vmID)
 			if err := a.eng.Cancel(op.ID); err != nil {
@@ -276,7 +276,7 @@ func TestVMRebuildCancelledAfterSeed(t *testing.T) {
 		}
 	})
 	done := a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}))
-	a.hook.set(nil)
+	a.rig.OnBoundary(nil)
 	if got := rebuildSteps(done); got != "vm_stop:DONE,disk_detach:DONE,vm_rebuild:CANCEL,disk_attach:CANCEL,vm_start:CANCEL" {
 		t.Fatalf("operations = %s", got)
 	}
@@ -323,7 +323,7 @@ func TestVMRebuildFailureKeepsCredentialSeedKind(t *testing.T) {
 	if !strings.Contains(userData, `"ssh_deletekeys": false`) {
 		t.Fatalf("the credentials seed does not keep the host keys:\n%s", userData)
 	}
-	a.hook.set(func(op store.Operation, boundary string) {
+	a.rig.OnBoundary(func(op store.Operation, boundary string) {
 		if op.Type == "vm_rebuild" && boundary == "done:seed" {
 			if err := a.eng.Cancel(op.ID); err != nil {
 				t.Errorf("cancel: %v", err)
@@ -331,7 +331,7 @@ func TestVMRebuildFailureKeepsCredentialSeedKind(t *testing.T) {
 		}
 	})
 	a.wait(a.alice, a.mustCall(a.alice, "hosting.vm.rebuild", vmID, map[string]any{"image_id": int64(1)}))
-	a.hook.set(nil)
+	a.rig.OnBoundary(nil)
 	after, userData, _ := a.credSeed(vmID)
 	if after != before || !strings.Contains(userData, `"ssh_deletekeys": false`) {
 		t.Fatalf("seed after a cancelled rebuild: %s (was %s), user-data:\n%s", after, before, userData)

@@ -19,7 +19,7 @@ func TestRollbackAfterPendingSnapshot(t *testing.T) {
 	a.writeDisk(disk, "v2")
 	swapped := make(chan struct{})
 	var once sync.Once
-	a.hook.set(func(op store.Operation, b string) {
+	a.rig.OnBoundary(func(op store.Operation, b string) {
 		switch {
 		case op.Type == "disk_create" && b == "begin:create_volume":
 			select {
@@ -36,7 +36,7 @@ func TestRollbackAfterPendingSnapshot(t *testing.T) {
 		once.Do(func() { close(swapped) })
 	}
 	snap := a.wait(a.alice, snapOp)[0]
-	a.hook.set(nil)
+	a.rig.OnBoundary(nil)
 	if f != nil {
 		if f.Cause != CauseConflict || !strings.Contains(f.Msg, "snapshot or copy") {
 			t.Errorf("rollback while a snapshot of the disk is made: %v", f)

@@ -2,7 +2,6 @@ package gandi
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"strings"
 	"testing"
@@ -93,7 +92,7 @@ func TestRollbackFrom(t *testing.T) {
 			t.Errorf("%s: a refused call changed records", c.method)
 		}
 	}
-	a.start(context.Background())
+	a.rig.Start()
 	a.mustDone(a.alice, op)
 
 	if got := a.readDisk(newID, 6); got != "before" {

@@ -202,6 +202,7 @@ func (f *Face) vmInfo(ctx context.Context, c *service.Caller, a args) (any, erro
 		return nil, err
 	}
 	out := renderVMInfo(v)
+	withOwner(c, out, v.AccountID)
 	out["console_url"] = f.consoleURL(c, v.VM)
 	// extension (credentials.go): a change waits for the next start
 	out["restart_pending"] = v.RestartPending

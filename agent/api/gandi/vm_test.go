@@ -326,7 +326,7 @@ func TestCancelWaitingCreate(t *testing.T) {
 	if got := a.mustCall(a.alice, "operation.cancel", diskOp); got != true {
 		t.Fatalf("cancel = %v", got)
 	}
-	a.start(context.Background())
+	a.rig.Start()
 	done := a.wait(a.alice, ops)
 	if done[0]["step"] != "CANCEL" || done[1]["step"] != "DONE" || done[2]["step"] != "CANCEL" {
 		t.Fatalf("steps = %v %v %v", done[0]["step"], done[1]["step"], done[2]["step"])
@@ -426,7 +426,7 @@ func TestReconcileAtStart(t *testing.T) {
 	// is quarantined, not deleted; a name the agent does not make is left.
 	a.vols.Create(ctx, workflow.VolumeName(999), 1, host.Mark{Owner: a.st.Instance(), Op: 0})
 	a.vols.Create(ctx, "someone-elses", 1, host.Mark{Owner: a.st.Instance(), Op: 0})
-	a.stop()
+	a.rig.Stop()
 	a.eng.Wait()
 	if err := a.rec.Reconcile(ctx); err != nil {
 		t.Fatal(err)

@@ -46,3 +46,13 @@ func renderVMDisk(d service.VMDisk) map[string]any {
 		"entity_id": d.EntityID,
 	}
 }
+
+// withOwner adds account_id, the owner, to an info call's answer for the
+// operator (an extension): the central tier acts for many accounts, and
+// a move's ticket names the one it admits. An account's key sees only
+// its own, and is not told its id again.
+func withOwner(c *service.Caller, out map[string]any, accountID int64) {
+	if c.Operator {
+		out["account_id"] = accountID
+	}
+}

@@ -2,29 +2,19 @@ package gandiv1
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
-	"github.com/xenagent/xenagent/agent/passwd"
-	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/agent/workflow"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
 	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/agent/agenttest"
 	"github.com/xenagent/xenagent/storage/file"
-	"github.com/xenagent/xenagent/storage/mkfs"
-	"github.com/xenagent/xenagent/storage/nocloud"
 )
 
 // The accounts every test agent has: two with a password, one without.
@@ -34,9 +24,8 @@ const (
 	carolLogin                = "CC1234-GANDI"
 )
 
-// agent is a whole service on real parts (a bbolt file, the engine,
-// libvirt's in-process test driver, the file volume backend) in a temp
-// dir, and the face served over HTTP.
+// agent is a whole service on real parts (agenttest's rig) with the
+// face served over HTTP.
 type agent struct {
 	t     *testing.T
 	st    *store.Store
@@ -48,93 +37,30 @@ type agent struct {
 	http  *httptest.Server
 	url   string
 	image int64 // the os_id of the registered image
-	stop  context.CancelFunc
 }
 
 // newAgent starts a test agent; opts change the service's configuration
-// (quotas, limits) before it starts.
+// (quotas, limits) before it starts. Disks are formatted by the real mkfs
+// tools, as disk_create's fstype needs.
 func newAgent(t *testing.T, opts ...func(*service.Config)) *agent {
 	t.Helper()
-	dir := t.TempDir()
-	nodeXML := filepath.Join(dir, "node.xml")
-	os.WriteFile(nodeXML, []byte("<node/>"), 0o644)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o := agenttest.Options{Mkfs: true, Accounts: []agenttest.Account{
+		{Handle: aliceLogin, Name: aliceLogin, Key: "key-" + aliceLogin, Password: alicePassword},
+		{Handle: bobLogin, Name: bobLogin, Key: "key-" + bobLogin, Password: bobPassword},
+		{Handle: carolLogin, Name: carolLogin, Key: "key-" + carolLogin},
+	}}
+	for _, opt := range opts {
+		o.Configure = append(o.Configure, func(c *agenttest.Config) { opt(&c.Config) })
 	}
-	st, err := store.Open(filepath.Join(dir, "state.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + nodeXML, CommandTimeout: 60 * time.Second}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vols, err := file.New(filepath.Join(dir, "disks"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
-	v6, _ := ipam.Parse("fd00::/64", "fd00::1", "", "")
-	cfg := service.Config{
-		Version:    "test",
-		Datacenter: service.Datacenter{ID: 1, Name: "Test", Country: "France", ISO: "FR", Code: "FR-T1"},
-		Limits:     service.Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000, AllowUnlimited: true},
-		Network:    workflow.Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
-	formatter := mkfs.New(nil, nil, log) // the real mkfs tools, on the file volumes
-	cfg.FSTypes, cfg.FSMinMB = formatter.FSTypes(), formatter.MinSizesMB()
-	wf := workflow.New(workflow.Config{DatacenterID: 1, Network: cfg.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")), Formatter: formatter,
-		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
-	rec := reconcile.New(reconcile.Config{Network: cfg.Network}, st, eng, hv, vols, wf, log)
-	svc := service.New(cfg, st, eng, wf, log)
-	for _, acct := range []struct{ login, password string }{{aliceLogin, alicePassword}, {bobLogin, bobPassword}, {carolLogin, ""}} {
-		if _, err := svc.EnsureAccount(acct.login, acct.login, service.HashKey("key-"+acct.login), 0); err != nil {
-			t.Fatal(err)
-		}
-		if acct.password == "" {
-			continue
-		}
-		h, err := passwd.HashRounds(acct.password, passwd.AccountRounds)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := svc.SetAccountPassword(acct.login, h); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := rec.Reconcile(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	eng.Start(ctx)
-	go rec.WatchDomains(ctx)
-	a := &agent{t: t, st: st, eng: eng, hv: hv, svc: svc, vols: vols, srv: New(svc, 0, log), stop: cancel}
-	a.image = svc.Images(service.ImageFilter{})[0].ID
+	r := agenttest.New(t, o)
+	a := &agent{t: t, st: r.Store, eng: r.Engine, hv: r.Hypervisor, svc: r.Service, vols: r.Volumes,
+		srv: New(r.Service, 0, r.Log), image: r.Image.ID}
 	mux := http.NewServeMux()
 	mux.Handle(Path, a.srv)
 	a.http = httptest.NewServer(mux)
 	a.url = a.http.URL + Path
-	t.Cleanup(a.close)
+	t.Cleanup(a.http.Close) // before the rig closes
 	return a
-}
-
-func (a *agent) close() {
-	a.http.Close()
-	a.stop()
-	a.eng.Wait()
-	if err := a.st.Check(); err != nil {
-		a.t.Error(err)
-	}
-	a.st.Close()
-	a.hv.Close()
 }
 
 // call posts one XML-RPC call; a fault is returned as *xmlrpc.Fault.

@@ -2,30 +2,22 @@ package gigas
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/xenagent/xenagent/agent/ipam"
-	"github.com/xenagent/xenagent/agent/ops"
-	"github.com/xenagent/xenagent/agent/reconcile"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/stats"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/token"
 	"github.com/xenagent/xenagent/agent/workflow"
-	"github.com/xenagent/xenagent/hypervisor"
+	"github.com/xenagent/xenagent/agent/agenttest"
 	"github.com/xenagent/xenagent/storage/file"
-	"github.com/xenagent/xenagent/storage/nocloud"
 )
 
 const (
@@ -34,9 +26,8 @@ const (
 	operatorKey = "operator-key-0123456789ab"
 )
 
-// agent is the whole service on real parts (a bbolt file, the engine,
-// libvirt's in-process test driver, the file backend) behind the face,
-// served by httptest.
+// agent is the whole service on real parts (agenttest's rig) behind the
+// face, served by httptest.
 type agent struct {
 	t          *testing.T
 	st         *store.Store
@@ -60,74 +51,29 @@ type agentOpt func(*service.Config)
 
 func newAgent(t *testing.T, opts ...agentOpt) *agent {
 	t.Helper()
-	dir := t.TempDir()
-	nodeXML := filepath.Join(dir, "node.xml")
-	os.WriteFile(nodeXML, []byte("<node/>"), 0o644)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o := agenttest.Options{NoStart: true, Accounts: []agenttest.Account{
+		{Handle: "ALICE", Name: "Alice", Key: aliceKey},
+		{Handle: "BOB", Name: "Bob", Key: bobKey},
+	}}
+	for _, opt := range opts {
+		o.Configure = append(o.Configure, func(c *agenttest.Config) { opt(&c.Config) })
 	}
-	st, err := store.Open(filepath.Join(dir, "state.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + nodeXML, CommandTimeout: 60 * time.Second}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vols, err := file.New(filepath.Join(dir, "disks"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
-	v6, _ := ipam.Parse("fd00::/64", "fd00::1", "", "")
-	cfg := service.Config{
-		Version:    "test",
-		Datacenter: service.Datacenter{ID: 1, Name: "Test", Country: "France", ISO: "FR", Code: "FR-T1"},
-		Limits:     service.Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000, AllowUnlimited: true},
-		Network:    workflow.Network{Bridge: "xabr0", V4: &v4, V6: &v6, ReverseDomain: "example.net"},
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
-	wf := workflow.New(workflow.Config{DatacenterID: cfg.Datacenter.ID, Network: cfg.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")), KernelsDir: cfg.KernelsDir,
-		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
-	rec := reconcile.New(reconcile.Config{Network: cfg.Network}, st, eng, hv, vols, wf, log)
-	svc := service.New(cfg, st, eng, wf, log)
+	r := agenttest.New(t, o)
+	// Consoles and graphs are set before the engine starts, as serve does.
 	tokens := token.NewIssuer(token.Limits{})
-	if err := svc.SetConsole(tokens, "http://agent.test:8080"); err != nil {
+	if err := r.Service.SetConsole(tokens, "http://agent.test:8080"); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.SetStats(fakeStats{}, tokens, "http://agent.test:8080"); err != nil {
+	if err := r.Service.SetStats(fakeStats{}, tokens, "http://agent.test:8080"); err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{t: t, st: st, svc: svc, wf: wf, vols: vols}
-	a.alice, _ = svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0)
-	a.bob, _ = svc.EnsureAccount("BOB", "Bob", service.HashKey(bobKey), 0)
-	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
-		t.Fatal(err)
-	}
-	a.template = svc.Images(service.ImageFilter{})[0].ID
-	if err := rec.Reconcile(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	eng.Start(ctx)
-	go rec.WatchDomains(ctx)
-	face := New(svc, Config{OperatorHash: service.HashKey(operatorKey), MaxBodyBytes: 64 << 10}, log)
+	r.Start()
+	a := &agent{t: t, st: r.Store, svc: r.Service, wf: r.Workflows, vols: r.Volumes,
+		alice: r.Callers[0].AccountID, bob: r.Callers[1].AccountID, template: r.Image.ID}
+	face := New(r.Service, Config{OperatorHash: service.HashKey(operatorKey), MaxBodyBytes: 64 << 10}, r.Log)
 	a.srv = httptest.NewServer(face.Handler())
 	t.Cleanup(func() { a.checkSeen(t) })
-	t.Cleanup(func() {
-		a.srv.Close()
-		cancel()
-		eng.Wait()
-		if err := st.Check(); err != nil {
-			t.Error(err)
-		}
-		st.Close()
-		hv.Close()
-	})
+	t.Cleanup(a.srv.Close) // before the rig closes
 	return a
 }
 

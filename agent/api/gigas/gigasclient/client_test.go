@@ -2,88 +2,31 @@ package gigasclient
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/xenagent/xenagent/agent/api/gigas"
-	"github.com/xenagent/xenagent/agent/ipam"
-	"github.com/xenagent/xenagent/agent/ops"
-	"github.com/xenagent/xenagent/agent/reconcile"
-	"github.com/xenagent/xenagent/agent/service"
-	"github.com/xenagent/xenagent/agent/store"
-	"github.com/xenagent/xenagent/agent/workflow"
-	"github.com/xenagent/xenagent/hypervisor"
-	"github.com/xenagent/xenagent/storage/file"
-	"github.com/xenagent/xenagent/storage/nocloud"
+	"github.com/xenagent/xenagent/agent/agenttest"
 )
 
 const aliceKey = "alice-key-0123456789abcd"
 
-// server is the whole service on real parts (a bbolt file, the engine,
-// libvirt's in-process test driver, the file backend) behind the Gigas
-// face, as gigas's own harness_test.go builds it: the account's id and the
-// image's template id with it.
+// server is the whole service on real parts (agenttest's rig, IPv4 only)
+// behind the Gigas face: the account's id and the image's template id
+// with it.
 func server(t *testing.T) (url string, acct string, template int) {
 	t.Helper()
-	dir := t.TempDir()
-	nodeXML := filepath.Join(dir, "node.xml")
-	os.WriteFile(nodeXML, []byte("<node/>"), 0o644)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(filepath.Join(dir, "state.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + nodeXML, CommandTimeout: 60 * time.Second}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vols, err := file.New(filepath.Join(dir, "disks"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v4, _ := ipam.Parse("10.0.0.0/24", "10.0.0.1", "10.0.0.10", "10.0.0.20")
-	cfg := service.Config{
-		Version:    "test",
-		Datacenter: service.Datacenter{ID: 1, Name: "Test", Country: "France", ISO: "FR", Code: "FR-T1"},
-		Limits:     service.Limits{MaxMemoryMB: 65536, MaxCores: 16, MaxDiskMB: 1 << 20, MaxBandwidth: 1e10, DefaultQuotaMB: 100000, AllowUnlimited: true},
-		Network:    workflow.Network{Bridge: "xabr0", V4: &v4, ReverseDomain: "example.net"},
-	}
-	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
-	wf := workflow.New(workflow.Config{DatacenterID: cfg.Datacenter.ID, Network: cfg.Network, Seeds: nocloud.New(filepath.Join(dir, "seeds")),
-		Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 2, Reboot: 2 * time.Second}}, st, eng, hv, vols, log)
-	rec := reconcile.New(reconcile.Config{Network: cfg.Network}, st, eng, hv, vols, wf, log)
-	svc := service.New(cfg, st, eng, wf, log)
-	alice, err := svc.EnsureAccount("ALICE", "Alice", service.HashKey(aliceKey), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 64, Cmdline: "root=/dev/xvda ro"}); err != nil {
-		t.Fatal(err)
-	}
-	template = int(svc.Images(service.ImageFilter{})[0].ID)
-	if err := rec.Reconcile(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	eng.Start(ctx)
-	go rec.WatchDomains(ctx)
-	srv := httptest.NewServer(gigas.New(svc, gigas.Config{MaxBodyBytes: 64 << 10}, log).Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		eng.Wait()
-		st.Close()
-		hv.Close()
+	r := agenttest.New(t, agenttest.Options{
+		Accounts:  []agenttest.Account{{Handle: "ALICE", Name: "Alice", Key: aliceKey}},
+		Configure: []func(*agenttest.Config){func(c *agenttest.Config) { c.Network.V6 = nil }},
 	})
-	return srv.URL, strconv.FormatInt(alice, 10), template
+	srv := httptest.NewServer(gigas.New(r.Service, gigas.Config{MaxBodyBytes: 64 << 10}, r.Log).Handler())
+	t.Cleanup(srv.Close) // before the rig closes
+	return srv.URL, strconv.FormatInt(r.Callers[0].AccountID, 10), int(r.Image.ID)
 }
 
 // TestLifecycle drives a VM's life through the generated client alone:
