@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/agenttest"
 	"github.com/xenagent/xenagent/agent/api/gandi"
 	"github.com/xenagent/xenagent/agent/config"
 	"github.com/xenagent/xenagent/agent/metrics"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/xmlrpc"
-	"github.com/xenagent/xenagent/agent/agenttest"
 	"github.com/xenagent/xenagent/storage/file"
 )
 

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/agenttest"
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/stats"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/token"
 	"github.com/xenagent/xenagent/agent/workflow"
-	"github.com/xenagent/xenagent/agent/agenttest"
 	"github.com/xenagent/xenagent/storage/file"
 )
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xenagent/xenagent/agent/api/gigas"
 	"github.com/xenagent/xenagent/agent/agenttest"
+	"github.com/xenagent/xenagent/agent/api/gigas"
 )
 
 const aliceKey = "alice-key-0123456789abcd"
