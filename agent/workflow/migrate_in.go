@@ -40,7 +40,10 @@ func (s *Workflows) registerMigrateInAs(typ string) {
 			{Name: "prepared", Do: s.inPrepared, Undo: s.inAbort},
 			{Name: "await_commit", Do: s.inWait(store.TicketCommitted), Undo: s.inAbort},
 			// Committed: the VM is this host's now, whatever fails.
-			{Name: "start", Do: s.inStart, NoReturn: true},
+			// Committed: the VM is this host's alone and nothing else
+			// will run it; a start a loaded host did not finish in
+			// time is tried again, never left to an ERROR.
+			{Name: "start", Do: s.forward("starting the vm after the commit", s.inStart), NoReturn: true},
 			{Name: "finish", Do: s.inFinish, NoReturn: true, Atomic: true},
 		},
 		Abandon: abandonMigrateIn,
@@ -277,14 +280,20 @@ func (s *Workflows) inStart(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
-	if st.Running && st.Paused {
+	switch {
+	case st.Running && st.Paused:
 		if err := s.wireStep(ctx, r); err != nil {
 			return err
 		}
 		if err := s.hv.Resume(ctx, name); err != nil {
 			return err
 		}
-	} else {
+	case st.Running:
+		// A try abandoned at its deadline that libvirt finished.
+		if err := s.wireStep(ctx, r); err != nil {
+			return err
+		}
+	default:
 		if err := s.startDomain(ctx, r); err != nil {
 			return err
 		}

@@ -28,7 +28,7 @@ func (s *Workflows) registerMigrate() {
 		{Name: "delta", Do: s.migSend(PassDelta)},
 		{Name: "prepare", Do: s.migPrepare},
 		{Name: "handover", Do: s.migHandover, NoReturn: true, Prepare: ops.PrepareProgress(func(p *VMMigrateProgress) { p.HandingOver = true })},
-		{Name: "cleanup", Do: s.forward(s.migCleanup), NoReturn: true},
+		{Name: "cleanup", Do: s.forward("cleaning up after the target committed", s.migCleanup), NoReturn: true},
 		{Name: "forget", Do: s.migForget, NoReturn: true, Atomic: true},
 	}})
 	// A detached disk has no writer (the operation holds it): its data
@@ -38,7 +38,7 @@ func (s *Workflows) registerMigrate() {
 		{Name: "send", Do: s.migSend(PassDelta)},
 		{Name: "prepare", Do: s.migPrepare},
 		{Name: "handover", Do: s.migHandover, NoReturn: true, Prepare: ops.PrepareProgress(func(p *VMMigrateProgress) { p.HandingOver = true })},
-		{Name: "cleanup", Do: s.forward(s.migCleanup), NoReturn: true},
+		{Name: "cleanup", Do: s.forward("cleaning up after the target committed", s.migCleanup), NoReturn: true},
 		{Name: "forget", Do: s.migForget, NoReturn: true, Atomic: true},
 	}})
 	s.eng.Register("iface_migrate", ops.Workflow{Steps: []ops.Step{
@@ -543,7 +543,7 @@ func (s *Workflows) migHandover(ctx context.Context, r *ops.Run) error {
 // operation.info saying why meanwhile: ending in ERROR would leave this
 // host records of a VM that lives on the target, which a call could then
 // start here too.
-func (s *Workflows) forward(do func(ctx context.Context, r *ops.Run) error) func(ctx context.Context, r *ops.Run) error {
+func (s *Workflows) forward(what string, do func(ctx context.Context, r *ops.Run) error) func(ctx context.Context, r *ops.Run) error {
 	return func(ctx context.Context, r *ops.Run) error {
 		backoff := time.Second
 		for {
@@ -551,8 +551,8 @@ func (s *Workflows) forward(do func(ctx context.Context, r *ops.Run) error) func
 			if err == nil || errors.Is(err, store.ErrUnwritable) || ctx.Err() != nil {
 				return err
 			}
-			s.log.Warn("migration: cleaning up after the commit failed; retrying", "op_id", r.Op().ID, "err", err, "in", backoff)
-			why := fmt.Sprintf("cleaning up after the target committed: %v; retrying in %s", err, backoff)
+			s.log.Warn("migration: "+what+" failed; retrying", "op_id", r.Op().ID, "err", err, "in", backoff)
+			why := fmt.Sprintf("%s: %v; retrying in %s", what, err, backoff)
 			if uerr := r.Update(func(tx *store.Tx, op *store.Operation) error { op.LastError = why; return nil }); uerr != nil {
 				return uerr
 			}

@@ -293,3 +293,39 @@ func TestLiveAnswerLost(t *testing.T) {
 		})
 	}
 }
+
+// Once the target committed, the VM is its alone: a resume (live) or a
+// start (cold) that fails, a loaded host's libvirt call abandoned at its
+// deadline, is tried again until the VM runs, and the target's operation
+// ends DONE, never ERROR with the VM stopped and its records half moved.
+func TestStartAfterCommitRetried(t *testing.T) {
+	for _, call := range []string{"Resume", "Start"} {
+		t.Run(call, func(t *testing.T) {
+			a, b := newAgentFake(t, "a"), newAgentFake(t, "b")
+			vmID := a.createVM()
+			before := a.countTo(vmID, 4)
+			b.fake.Fail(call, hostfake.Fault{Err: errors.New("injected: libvirt call abandoned: context deadline exceeded"), Times: 1})
+			ms := service.MigrateSpec{Target: b.url, Ticket: b.ticketFor(a, vmID)}
+			if call == "Start" { // the cold way: the memory stays behind
+				no := false
+				ms.Live = &no
+			}
+			op, err := a.svc.MigrateVM(context.Background(), operator, vmID, ms, service.CallOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := a.wait(op.ID)
+			if got.Step != store.StepDone {
+				t.Fatalf("vm_migrate %s: %s", got.Step, got.LastError)
+			}
+			in := b.wait(b.incoming(vmID).ID)
+			if in.Step != store.StepDone {
+				t.Fatalf("vm_migrate_in %s: %s", in.Step, in.LastError)
+			}
+			// Live, it counts on; cold, it booted again and counts anew.
+			if after := b.countTo(vmID, 1); call == "Resume" && after <= before {
+				t.Fatalf("the guest counts %d on b, %d before the move: want it running on there", after, before)
+			}
+		})
+	}
+}
