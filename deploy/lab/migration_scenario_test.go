@@ -196,14 +196,18 @@ func transferLine(op map[string]any) string {
 	return line
 }
 
-// moveMode says how the guest moved: the operation's mode where the
-// agent says it (live: its memory saved and restored), else cold (shut
-// down, started again on the target), the only mode without the field.
+// moveMode says how the guest moved: the operation's transfer.mode
+// where the agent says it (live: its memory saved and restored; cold:
+// shut down, started again on the target) with mode_reason, why cold;
+// an agent without the field moves cold only.
 func moveMode(op map[string]any) string {
 	params, _ := op["params"].(map[string]any)
 	t, _ := op["transfer"].(map[string]any)
 	for _, m := range []any{op["mode"], t["mode"], params["mode"]} {
 		if m != nil && m != "" {
+			if why, _ := t["mode_reason"].(string); why != "" {
+				return fmt.Sprintf("%v: %s", m, why)
+			}
 			return fmt.Sprint(m)
 		}
 	}
