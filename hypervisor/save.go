@@ -82,7 +82,7 @@ func (d *Driver) Restore(ctx context.Context, path string, spec DomainSpec, paus
 	}
 	// The saved domain is checked against spec before anything is
 	// defined, so a wrong file leaves nothing behind.
-	takesXML := d.flavor == FlavorQEMU || d.flavor == FlavorKVM
+	takesXML := d.RestoreTakesSpec()
 	var saved string
 	if takesXML {
 		err = d.call(ctx, op, func(c *libvirt.Connect) error {
@@ -97,6 +97,11 @@ func (d *Driver) Restore(ctx context.Context, path string, spec DomainSpec, paus
 	}
 	if err := sameSavedDomain(saved, want, !takesXML); err != nil {
 		return &Error{Op: op, Err: err}
+	}
+	if takesXML {
+		if want, err = withSavedBalloon(saved, want); err != nil {
+			return &Error{Op: op, Err: err}
+		}
 	}
 	st, err := d.State(ctx, spec.Name)
 	switch {
@@ -132,6 +137,10 @@ func (d *Driver) Restore(ctx context.Context, path string, spec DomainSpec, paus
 	}
 	return err
 }
+
+// RestoreTakesSpec is true for QEMU (and KVM), whose restore takes a
+// new XML; libxl and the test driver run the saved one.
+func (d *Driver) RestoreTakesSpec() bool { return d.flavor == FlavorQEMU || d.flavor == FlavorKVM }
 
 // The headers libvirt writes before the saved XML. libxl's
 // (libxlSavefileHeader): a 16-byte magic, version and XML length as
@@ -216,6 +225,26 @@ func sameSavedDomain(saved, want string, fixedPaths bool) error {
 		return fmt.Errorf("disks %v, saved at %v: %w: this hypervisor restores the saved definition, so a disk must keep its path", wp, sp, ErrUnsupported)
 	}
 	return nil
+}
+
+// withSavedBalloon is want with the saved domain's current memory: the
+// balloon's size is the guest's state, which the saved file carries (a
+// guest without a balloon driver stays at its maximum whatever the
+// definition asked), and QEMU's ABI check refuses any other.
+func withSavedBalloon(saved, want string) (string, error) {
+	var s, w libvirtxml.Domain
+	if err := s.Unmarshal(saved); err != nil {
+		return "", fmt.Errorf("the saved definition: %w", err)
+	}
+	if err := w.Unmarshal(want); err != nil {
+		return "", err
+	}
+	if s.CurrentMemory == nil {
+		return want, nil
+	}
+	cur := *s.CurrentMemory
+	w.CurrentMemory = &cur
+	return w.Marshal()
 }
 
 // memoryKiB is a domain's <memory> in KiB, whatever unit it is written

@@ -110,6 +110,12 @@ type Hypervisor interface {
 	// place: a failed restore can be tried again, and the caller removes
 	// it once the domain runs.
 	Restore(ctx context.Context, path string, spec DomainSpec, paused bool) error
+	// RestoreTakesSpec says Restore runs spec's definition, so a disk may
+	// come back at another path (QEMU); false where the saved definition
+	// runs (libxl, libvirt's test driver) and only equal paths restore. A
+	// move asks before it saves anything: moving the memory is worth a
+	// pause only if the other host can run it.
+	RestoreTakesSpec() bool
 }
 
 // DetailSaved is the Detail of the EventStopped that Save raises

@@ -48,9 +48,11 @@ type ReconcileReport struct {
 	// QuarantinedVolumes were set aside (renamed xa-quarantine-...).
 	QuarantinedVolumes []string
 	OrphanSeeds        []string
-	IfacesWired        int
-	SweptIFBs          []string
-	SweptFilters       []int64
+	// OrphanMemory are the memory files of moves that are over.
+	OrphanMemory []string
+	IfacesWired  int
+	SweptIFBs    []string
+	SweptFilters []int64
 }
 
 // Reconcile compares the records with libvirt and the disk backend:
@@ -65,10 +67,10 @@ func (s *Reconciler) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if rep.StatesFixed+rep.DomainsRedefined+len(rep.OrphanDomains)+len(rep.OrphanVolumes)+len(rep.QuarantinedVolumes)+len(rep.OrphanSeeds)+
+	if rep.StatesFixed+rep.DomainsRedefined+len(rep.OrphanDomains)+len(rep.OrphanVolumes)+len(rep.QuarantinedVolumes)+len(rep.OrphanSeeds)+len(rep.OrphanMemory)+
 		rep.IfacesWired+len(rep.SweptIFBs)+len(rep.SweptFilters) > 0 {
 		s.log.Info("reconciled", "states_fixed", rep.StatesFixed, "domains_redefined", rep.DomainsRedefined,
-			"orphan_domains", rep.OrphanDomains, "orphan_volumes", rep.OrphanVolumes, "quarantined_volumes", rep.QuarantinedVolumes, "orphan_seeds", rep.OrphanSeeds,
+			"orphan_domains", rep.OrphanDomains, "orphan_volumes", rep.OrphanVolumes, "quarantined_volumes", rep.QuarantinedVolumes, "orphan_seeds", rep.OrphanSeeds, "orphan_memory", rep.OrphanMemory,
 			"ifaces_wired", rep.IfacesWired, "swept_ifbs", rep.SweptIFBs, "swept_filters", rep.SweptFilters)
 	}
 	return nil
@@ -155,6 +157,19 @@ func (s *Reconciler) reconcile(ctx context.Context) (ReconcileReport, error) {
 		known := inFlightVM[id]
 		s.st.View(func(tx *store.Tx) { known = known || tx.HasVM(id) })
 		return known
+	})
+	if err != nil {
+		return rep, err
+	}
+	// A move's memory file is kept while its operation runs (a rollback
+	// restores from it, a receive resumes into it), whatever a crash cut.
+	rep.OrphanMemory, err = s.wf.OrphanMemory(ctx, func(opID int64) bool {
+		running := false
+		s.st.View(func(tx *store.Tx) {
+			op, ok := tx.Operation(opID)
+			running = ok && !op.Finished()
+		})
+		return running
 	})
 	if err != nil {
 		return rep, err

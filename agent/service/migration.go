@@ -59,6 +59,10 @@ const (
 	// keepTickets is how long a finished ticket is kept (state answers
 	// a late source) before it is pruned.
 	keepTickets = 7 * 24 * time.Hour
+	// commitWait bounds how long a commit's answer waits for the VM to
+	// run here: a start is seconds; beyond, the source ends its downtime
+	// count at the answer.
+	commitWait = 30 * time.Second
 )
 
 // reserved is what live tickets hold on this host.
@@ -331,6 +335,9 @@ type MigrateSpec struct {
 	// agent knows no other datacenter; the central tier resolves one to
 	// an agent and forwards the call with a ticket.
 	TargetDC int64
+	// Live false asks for a cold move even where the memory could move;
+	// nil: live where both hosts can (workflow/migrate_memory.go).
+	Live *bool
 }
 
 // checkTarget checks the target's address.
@@ -409,7 +416,7 @@ func (s *Service) MigrateVM(ctx context.Context, c *Caller, vmID int64, spec Mig
 
 // migrateOp is the source's operation moving what keys hold.
 func migrateOp(typ string, spec MigrateSpec, keys []string) opSpec {
-	return opSpec{typ: typ, keys: keys, input: workflow.VMMigrate{Target: spec.Target},
+	return opSpec{typ: typ, keys: keys, input: workflow.VMMigrate{Target: spec.Target, Live: spec.Live},
 		secrets: map[string]string{"ticket": spec.Ticket}, params: map[string]string{"target": spec.Target}, eta: 600}
 }
 

@@ -38,7 +38,7 @@ var errBadTicket = Errorf(ObjMethod, KindNoRight, "ticket: unknown or expired ti
 
 // stateOf is what every call answers.
 func stateOf(t store.Ticket) workflow.PeerState {
-	st := workflow.PeerState{Phase: t.Phase, OpID: t.OpID, Ready: t.Ready, Why: t.Why, Disks: map[int64]workflow.DiskHave{}}
+	st := workflow.PeerState{Phase: t.Phase, OpID: t.OpID, Ready: t.Ready, Why: t.Why, Started: t.Started, Disks: map[int64]workflow.DiskHave{}}
 	for _, d := range t.Disks {
 		st.Disks[d.ID] = workflow.DiskHave{Pass: t.Received[d.ID].Pass, Have: t.Received[d.ID].Done}
 	}
@@ -210,7 +210,13 @@ func (s *Service) MigrationBegin(ctx context.Context, secret string, b workflow.
 		s.eng.Enqueue(opID)
 		s.log.Info("incoming migration begun", "ticket_id", out.ID, "op_id", opID, "vm_id", out.VMID)
 	}
-	return stateOf(out), nil
+	st := stateOf(out)
+	if b.Memory != nil && s.wf != nil {
+		// Answered at every begin, a retry's too: the verdict depends on
+		// the bundle and this host only.
+		st.Live, st.LiveWhy = s.wf.LiveVerdict(b)
+	}
+	return st, nil
 }
 
 // makeIncoming records what arrives, in being_migrated; addresses are
@@ -308,6 +314,10 @@ func (s *Service) MigrationPrepare(ctx context.Context, secret string) (workflow
 				return Errorf(ObjDisk, KindConflict, "disks: disk %d holds %d of %d bytes of its %q pass, not its whole %s pass", d.ID, r.Done, r.Total, r.Pass, workflow.PassDelta)
 			}
 		}
+		// A memory file begun must be whole: the domain restores from it.
+		if r, ok := t.Received[workflow.MemoryID]; ok && !r.Complete {
+			return Errorf(ObjVM, KindConflict, "memory: %d of %d bytes of the saved memory arrived, not all", r.Done, r.Total)
+		}
 		t.Phase, t.DateUpdated = store.TicketPreparing, now()
 		tx.PutTicket(t)
 		return nil
@@ -355,6 +365,17 @@ func (s *Service) MigrationCommit(ctx context.Context, secret string, start bool
 		return workflow.PeerState{}, err
 	}
 	s.log.Info("incoming migration committed", "ticket_id", t.ID, "op_id", t.OpID, "vm_id", t.VMID)
+	// Answer once the VM runs here (its start or resume), within a
+	// bound: the source measures the downtime to this answer.
+	deadline := time.Now().Add(commitWait)
+	for t.Start && !t.Started && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return stateOf(t), nil
+		case <-time.After(20 * time.Millisecond):
+		}
+		s.st.View(func(tx *store.Tx) { t, _ = ticketFor(tx, secret) })
+	}
 	return stateOf(t), nil
 }
 

@@ -19,6 +19,9 @@ import (
 // its volume for writing.
 type IncomingVolume struct {
 	Size int64
+	// UpTo, instead of Size, bounds a file of a size the sender tells
+	// (a saved memory file).
+	UpTo int64
 	Open func(ctx context.Context) (host.VolumeWriter, error)
 }
 
@@ -45,13 +48,34 @@ func (s *Service) IncomingDisk(ctx context.Context, secret string, diskID int64)
 	}}, nil
 }
 
-// receiving refuses data for a disk the ticket does not move, or when
-// the transfer no longer receives, or not yet.
+// IncomingMemory is the file a VM's saved memory is written to
+// (workflow.MemoryID in the ticket's receive journal), admitted like a
+// disk while the transfer receives, for a ticket that moves a VM.
+func (s *Service) IncomingMemory(ctx context.Context, secret string) (IncomingVolume, error) {
+	var t store.Ticket
+	var err error
+	s.st.View(func(tx *store.Tx) { t, err = ticketFor(tx, secret) })
+	if err != nil {
+		return IncomingVolume{}, err
+	}
+	if err := receiving(t, workflow.MemoryID); err != nil {
+		return IncomingVolume{}, err
+	}
+	return IncomingVolume{UpTo: s.wf.MemoryBound(t.VMID), Open: func(ctx context.Context) (host.VolumeWriter, error) {
+		return s.wf.MemoryWriter(ctx, t.OpID)
+	}}, nil
+}
+
+// receiving refuses data for a disk the ticket does not move (memory:
+// for a ticket without a VM), or when the transfer no longer receives,
+// or not yet.
 func receiving(t store.Ticket, diskID int64) error {
 	switch {
 	case t.Phase != store.TicketReceiving:
 		return phaseErr(t, "disk data")
-	case !slices.Contains(ticketDiskIDs(t), diskID):
+	case diskID == workflow.MemoryID && t.VMID == 0:
+		return Errorf(ObjVM, KindNotFound, "memory: the ticket moves no vm")
+	case diskID != workflow.MemoryID && !slices.Contains(ticketDiskIDs(t), diskID):
 		return notFound(ObjDisk, "disk", diskID)
 	case !t.Ready:
 		return Errorf(ObjDisk, KindBusy, "disk_id: the volumes are being made; retry")

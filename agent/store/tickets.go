@@ -54,6 +54,9 @@ type Ticket struct {
 	Start bool `json:"start,omitempty"`
 	// Ready says the transfer's volumes are made: data may arrive.
 	Ready bool `json:"ready,omitempty"`
+	// Started says the committed VM runs here (or resumed): the commit's
+	// answer waits for it, so the source's downtime ends there.
+	Started bool `json:"started,omitempty"`
 	// Received is, per disk id, what arrived of its data: the target's
 	// journal of agent/transfer's receive state, where a resumed stream
 	// goes on.

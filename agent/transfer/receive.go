@@ -40,6 +40,10 @@ type Disk struct {
 	// Size is the volume's size in bytes; a stream for another size is
 	// refused.
 	Size int64
+	// UpTo, when set instead of Size, takes a stream of any size up to
+	// it: a file whose size only the sender knows, and late (a domain's
+	// saved memory, written once the domain paused).
+	UpTo int64
 	// Journal keeps the receive state.
 	Journal Journal
 	// Open opens the volume for writing.

@@ -41,7 +41,10 @@ func (rc *Receiver) receive(w http.ResponseWriter, r *http.Request, id string) (
 	if err := h.check(rc.cfg.MaxExtents); err != nil {
 		return Have{}, fmt.Errorf("%w: %w", ErrBadStream, err)
 	}
-	if h.Size != disk.Size {
+	switch {
+	case disk.UpTo > 0 && h.Size > disk.UpTo:
+		return Have{}, fmt.Errorf("size %d: the file may hold at most %d bytes: %w", h.Size, disk.UpTo, ErrConflict)
+	case disk.UpTo <= 0 && h.Size != disk.Size:
 		return Have{}, fmt.Errorf("size %d: the disk is %d bytes: %w", h.Size, disk.Size, ErrConflict)
 	}
 	st, d, err := rc.begin(ctx, disk.Journal, h)

@@ -38,6 +38,8 @@ type Bundle struct {
 	Disks   []store.Disk  `json:"disks"`
 	Ifaces  []store.Iface `json:"ifaces"`
 	IPs     []store.IP    `json:"ips"`
+	// Memory, when set, offers to move the VM's memory (migrate_memory.go).
+	Memory *MemoryOffer `json:"memory,omitempty"`
 }
 
 // Target names the target agent and the ticket it issued.
@@ -55,6 +57,13 @@ type PeerState struct {
 	// Disks are, by disk id, what arrived of each.
 	Disks map[int64]DiskHave `json:"disks,omitempty"`
 	Why   string             `json:"why,omitempty"`
+	// Live answers the begin's memory offer: the target can restore the
+	// saved domain; else LiveWhy says why not.
+	Live    bool   `json:"live,omitempty"`
+	LiveWhy string `json:"live_why,omitempty"`
+	// Started answers a commit: the VM runs (or resumed) on the target,
+	// so the source's downtime ends there.
+	Started bool `json:"started,omitempty"`
 }
 
 // DiskHave is how much of one pass of a disk the target holds: bytes of
@@ -131,6 +140,9 @@ const (
 // secrets ("ticket"), never in its params.
 type VMMigrate struct {
 	Target string `json:"target"`
+	// Live false asks for a cold move; unset or true moves the memory
+	// where both hosts can (migrate_memory.go).
+	Live *bool `json:"live,omitempty"`
 }
 
 // VMMigrateProgress is what vm_migrate journals.
@@ -159,6 +171,17 @@ type VMMigrateProgress struct {
 	// follows): the move's downtime, less the target's boot.
 	StoppedAt  time.Time `json:"stopped_at,omitzero"`
 	DowntimeMS int64     `json:"downtime_ms,omitempty"`
+	// Live and LiveWhy are the target's answer to the begin's memory
+	// offer (LiveWhy also this side's reason not to offer).
+	Live    bool   `json:"target_live,omitempty"`
+	LiveWhy string `json:"target_live_why,omitempty"`
+	// Mode is live or cold, chosen at the stop step, ModeReason why
+	// cold. MemoryPath is journalled before the save: a crash finds the
+	// file (the rollback restores from it, the cleanup removes it).
+	Mode        string `json:"mode,omitempty"`
+	ModeReason  string `json:"mode_reason,omitempty"`
+	MemoryPath  string `json:"memory_path,omitempty"`
+	MemoryBytes int64  `json:"memory_bytes,omitempty"`
 }
 
 // VMMigrateInProgress is what vm_migrate_in shows: the bytes received
@@ -179,8 +202,11 @@ type Transfer struct {
 	Bytes, Total int64
 	Rate         float64
 	ETA          int64
-	// DowntimeMS is the source's: from the VM's stop to the commit.
+	// DowntimeMS is the source's: from the VM's stop (or save) to the
+	// target's start (or resume).
 	DowntimeMS int64
+	// Mode is a VM's move's: live or cold, and ModeReason why cold.
+	Mode, ModeReason string
 }
 
 // TransferOf reads a migration operation's progress; ok is false for
@@ -189,7 +215,8 @@ func TransferOf(op store.Operation) (Transfer, bool) {
 	switch op.Type {
 	case "vm_migrate", "disk_migrate", "iface_migrate":
 		p, err := ops.ProgressOf[VMMigrateProgress](op)
-		return Transfer{Bytes: p.Sent, Total: p.Total, Rate: p.Rate, ETA: p.ETA, DowntimeMS: p.DowntimeMS}, err == nil
+		return Transfer{Bytes: p.Sent, Total: p.Total, Rate: p.Rate, ETA: p.ETA, DowntimeMS: p.DowntimeMS,
+			Mode: p.Mode, ModeReason: p.ModeReason}, err == nil
 	case "vm_migrate_in", "disk_migrate_in", "iface_migrate_in":
 		p, err := ops.ProgressOf[VMMigrateInProgress](op)
 		return Transfer{Bytes: p.Received, Total: p.Total, Rate: p.Rate, ETA: p.ETA}, err == nil

@@ -147,6 +147,9 @@ func (s *Workflows) inUndoVolumes(ctx context.Context, r *ops.Run) error {
 	for _, d := range t.Disks {
 		errs = append(errs, s.vols.Delete(ctx, VolumeName(d.ID), s.mark(r.Op().ID)))
 	}
+	if s.cfg.MemoryDir != "" {
+		errs = append(errs, removeFile(s.memoryInPath(r.Op().ID)))
+	}
 	return errors.Join(errs...)
 }
 
@@ -184,7 +187,10 @@ func (s *Workflows) inWait(phases ...string) func(ctx context.Context, r *ops.Ru
 
 // inDefine writes the VM's first-boot seed if it has one (the same
 // instance-id it had: the UUID came along) and defines the domain, not
-// started, from the records.
+// started, from the records; when the VM's saved memory came whole, it
+// restores the domain from it instead, paused (the start step resumes
+// it). A restore that fails rolls back: the source then restores its own
+// copy.
 func (s *Workflows) inDefine(ctx context.Context, r *ops.Run) error {
 	if r.Op().VMID == 0 {
 		return nil
@@ -192,7 +198,29 @@ func (s *Workflows) inDefine(ctx context.Context, r *ops.Run) error {
 	if err := s.writeSeed(ctx, r); err != nil {
 		return err
 	}
-	return s.defineDomain(ctx, r)
+	t, err := s.ticket(r)
+	if err != nil {
+		return err
+	}
+	if m, ok := t.Received[MemoryID]; !ok || !m.Complete {
+		return s.defineDomain(ctx, r)
+	}
+	name := DomainName(r.Op().VMID)
+	if st, err := s.hv.State(ctx, name); err != nil {
+		return err
+	} else if st.Running {
+		return nil // restored by a run before a crash
+	}
+	spec, err := s.DomainSpec(r.Op().VMID)
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	if err := s.hv.Restore(ctx, s.memoryInPath(r.Op().ID), spec, true); err != nil {
+		return fmt.Errorf("restoring vm %d from its saved memory: %w", r.Op().VMID, err)
+	}
+	s.log.Info("migration: vm restored, paused", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "took", time.Since(began).Round(time.Millisecond))
+	return nil
 }
 
 func (s *Workflows) inUndefine(ctx context.Context, r *ops.Run) error {
@@ -203,6 +231,9 @@ func (s *Workflows) inUndefine(ctx context.Context, r *ops.Run) error {
 		return nil
 	}
 	if err := s.undefineDomain(ctx, r); err != nil {
+		return err
+	}
+	if err := removeFile(s.memoryInPath(r.Op().ID)); err != nil {
 		return err
 	}
 	return s.removeSeed(ctx, r)
@@ -227,20 +258,59 @@ func (s *Workflows) inPrepared(ctx context.Context, r *ops.Run) error {
 }
 
 // inStart starts the VM if it ran on the source, and plugs its vifs
-// (same MAC, addresses, bandwidth, filters: the records came along).
+// (same MAC, addresses, bandwidth, filters: the records came along). A
+// restored one is paused: its vifs are plugged first, so the guest's
+// first packets go through, then it resumes. The ticket then says
+// started: the commit's answer waits for it.
 func (s *Workflows) inStart(ctx context.Context, r *ops.Run) error {
 	t, err := s.ticket(r)
 	if err != nil || !t.Start || r.Op().VMID == 0 {
 		return err
 	}
-	if err := s.startDomain(ctx, r); err != nil {
+	name := DomainName(r.Op().VMID)
+	st, err := s.hv.State(ctx, name)
+	if err != nil {
 		return err
 	}
-	return s.wireStep(ctx, r)
+	if st.Running && st.Paused {
+		if err := s.wireStep(ctx, r); err != nil {
+			return err
+		}
+		if err := s.hv.Resume(ctx, name); err != nil {
+			return err
+		}
+	} else {
+		if err := s.startDomain(ctx, r); err != nil {
+			return err
+		}
+		if err := s.wireStep(ctx, r); err != nil {
+			return err
+		}
+	}
+	if s.cfg.MemoryDir != "" {
+		if err := removeFile(s.memoryInPath(r.Op().ID)); err != nil {
+			s.log.Warn("migration: removing the received memory file", "op_id", r.Op().ID, "err", err)
+		}
+	}
+	return r.Update(func(tx *store.Tx, op *store.Operation) error {
+		t, err := ticketOf(tx, *op)
+		if err != nil {
+			return err
+		}
+		t.Started = true
+		tx.PutTicket(t)
+		return nil
+	})
 }
 
-// inFinish takes the records out of being_migrated.
+// inFinish takes the records out of being_migrated (and the memory file
+// away, if the start left it: a VM that did not run on the source).
 func (s *Workflows) inFinish(ctx context.Context, r *ops.Run) error {
+	if s.cfg.MemoryDir != "" {
+		if err := removeFile(s.memoryInPath(r.Op().ID)); err != nil {
+			return err
+		}
+	}
 	return r.Update(func(tx *store.Tx, op *store.Operation) error {
 		t, err := ticketOf(tx, *op)
 		if err != nil {

@@ -147,6 +147,8 @@ func (s *Workflows) migBegin(ctx context.Context, r *ops.Run) error {
 	if err != nil {
 		return err
 	}
+	var why string
+	b.Memory, why = s.memoryOffer(ctx, r.Op())
 	st, err := s.cfg.Peer.Begin(ctx, t, b)
 	if err != nil {
 		return errPeer(t, "beginning", err)
@@ -157,6 +159,13 @@ func (s *Workflows) migBegin(ctx context.Context, r *ops.Run) error {
 	}
 	// Total is known pass by pass, from the extents each sends.
 	p.TargetOp = st.OpID
+	p.Live, p.LiveWhy = b.Memory != nil && st.Live, why
+	if b.Memory != nil && !st.Live {
+		p.LiveWhy = st.LiveWhy
+		if p.LiveWhy == "" {
+			p.LiveWhy = "the target does not restore saved memory (an agent older than live moves)"
+		}
+	}
 	return ops.SetProgress(r, p)
 }
 
@@ -270,6 +279,14 @@ func (s *Workflows) migSend(pass string) func(ctx context.Context, r *ops.Run) e
 			sent = p.Precopy
 		}
 		p.Sent, p.Total = sent, sent
+		if pass == PassDelta && p.Mode == ModeLive {
+			mp, err := memoryPass(p.MemoryPath)
+			if err != nil {
+				return err
+			}
+			p.MemoryBytes = mp.Size
+			dps = append(dps, mp)
+		}
 		for _, dp := range dps {
 			p.Total += host.ExtentBytes(dp.Extents)
 		}
@@ -290,6 +307,9 @@ func (s *Workflows) migSend(pass string) func(ctx context.Context, r *ops.Run) e
 				})
 			})
 			if err != nil {
+				if dp.Pass == PassMemory {
+					return errPeer(t, "sending the memory", err)
+				}
 				return errPeer(t, fmt.Sprintf("sending disk %d (%s)", dp.DiskID, pass), err)
 			}
 			sent += host.ExtentBytes(dp.Extents)
@@ -337,9 +357,11 @@ func (s *Workflows) diskPasses(ctx context.Context, op store.Operation, pass str
 	return out, nil
 }
 
-// migStop stops the VM (gracefully, then hard) for the delta, after
-// journalling whether it ran: the rollback starts it again then, and the
-// commit asks the target to start it.
+// migStop stops the VM for the delta, after journalling whether it ran
+// (the rollback starts it again then, and the commit asks the target to
+// start it) and how: a live move saves it, its memory file's path
+// journalled first; a cold one shuts it down (gracefully, then hard).
+// A save that fails leaves the VM running: the move goes on cold.
 func (s *Workflows) migStop(ctx context.Context, r *ops.Run) error {
 	p, err := ops.Progress[VMMigrateProgress](r)
 	if err != nil {
@@ -352,6 +374,31 @@ func (s *Workflows) migStop(ctx context.Context, r *ops.Run) error {
 			return err
 		}
 		p.Stopped, p.Running, p.StoppedAt = true, st.Running, time.Now().UTC()
+		p.Mode, p.ModeReason = ModeCold, p.LiveWhy
+		switch {
+		case !st.Running:
+			p.ModeReason = "the vm was not running"
+		case p.Live:
+			p.Mode, p.ModeReason, p.MemoryPath = ModeLive, "", s.memoryOutPath(r.Op().ID)
+		case p.ModeReason == "":
+			p.ModeReason = "the target did not offer to restore the memory"
+		}
+		if err := ops.SetProgress(r, p); err != nil {
+			return err
+		}
+	}
+	if p.Mode == ModeLive {
+		began := time.Now()
+		err := s.saveForMove(ctx, name, p.MemoryPath)
+		if err == nil {
+			s.log.Info("migration: vm saved", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "took", time.Since(began).Round(time.Millisecond))
+			return s.unplugVM(ctx, r)
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		s.log.Warn("migration: saving the vm failed; moving it cold", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "err", err)
+		p.Mode, p.ModeReason, p.MemoryPath = ModeCold, "saving the memory failed: "+err.Error(), ""
 		if err := ops.SetProgress(r, p); err != nil {
 			return err
 		}
@@ -375,11 +422,23 @@ func (s *Workflows) migStop(ctx context.Context, r *ops.Run) error {
 }
 
 // migRestart starts the VM again if it ran before the stop (a rollback
-// before handover, or the target's abort after it).
+// before handover, or the target's abort after it): from its memory file
+// when it was saved, so the guest goes on where it was; a file that will
+// not restore (or is gone) leaves a cold boot, which at least runs it.
 func (s *Workflows) migRestart(ctx context.Context, r *ops.Run) error {
 	p, err := ops.Progress[VMMigrateProgress](r)
 	if err != nil || !p.Running || r.Op().VMID == 0 {
 		return err
+	}
+	if p.Mode == ModeLive && p.MemoryPath != "" {
+		err := s.restoreHere(ctx, r, p.MemoryPath)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		s.log.Warn("migration: restoring the vm from its memory failed; booting it", "op_id", r.Op().ID, "vm_id", r.Op().VMID, "err", err)
+		if rerr := removeFile(p.MemoryPath); rerr != nil {
+			s.log.Warn("migration: removing the memory file", "op_id", r.Op().ID, "err", rerr)
+		}
 	}
 	if err := s.startDomain(ctx, r); err != nil {
 		return err
@@ -429,10 +488,16 @@ func (s *Workflows) migHandover(ctx context.Context, r *ops.Run) error {
 	}
 	backoff := time.Second
 	for {
-		_, err := s.cfg.Peer.Commit(ctx, t, p.Running)
+		cst, err := s.cfg.Peer.Commit(ctx, t, p.Running)
 		switch {
 		case err == nil, errors.Is(err, ErrPeerCommitted):
 			p.Committed = true
+			// The target answers once the VM runs there (Started), so
+			// the downtime ends at its start or resume; an answer
+			// without (the target took long, or is older) ends it here.
+			if !cst.Started && err == nil {
+				s.log.Info("migration: the target committed before the vm ran there; downtime measured to the commit", "op_id", r.Op().ID)
+			}
 			if !p.StoppedAt.IsZero() && p.DowntimeMS == 0 {
 				p.DowntimeMS = time.Since(p.StoppedAt).Milliseconds()
 			}
@@ -502,6 +567,11 @@ func (s *Workflows) migCleanup(ctx context.Context, r *ops.Run) error {
 	if err := s.migDeleteSnapshots(ctx, r); err != nil {
 		return err
 	}
+	if p, err := ops.Progress[VMMigrateProgress](r); err != nil {
+		return err
+	} else if err := removeFile(p.MemoryPath); err != nil {
+		return fmt.Errorf("removing the memory file: %w", err)
+	}
 	disks, err := s.migDisks(r.Op())
 	if err != nil {
 		return err
@@ -518,6 +588,23 @@ func (s *Workflows) migCleanup(ctx context.Context, r *ops.Run) error {
 // migCleanupDomain removes a moved VM's domain and wiring.
 func (s *Workflows) migCleanupDomain(ctx context.Context, r *ops.Run) error {
 	name := DomainName(r.Op().VMID)
+	// A domain of that name carrying another agent's mark is not this
+	// agent's to stop or remove: on a libvirtd two agents share (tests
+	// that move between agents on one host), the target's definition
+	// replaced this one when it defined or restored the VM.
+	doms, err := s.hv.Domains(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range doms {
+		if d.Name == name && d.Owner != s.st.Instance() {
+			s.log.Info("migration: the domain is another agent's now; leaving it", "op_id", r.Op().ID, "domain", name, "owner", d.Owner)
+			if err := s.unwireVM(ctx, r); err != nil {
+				return err
+			}
+			return s.removeSeed(ctx, r)
+		}
+	}
 	if st, err := s.hv.State(ctx, name); err != nil {
 		return err
 	} else if st.Running {

@@ -43,6 +43,9 @@ type Config struct {
 	// nil: such an operation fails at its first step.
 	Peer   Peer
 	Sender DiskSender
+	// MemoryDir holds the memory files of live moves (migrate_memory.go),
+	// saved here or received; "": moves are cold.
+	MemoryDir string
 }
 
 // Workflows runs the steps; New registers them with the engine.

@@ -344,6 +344,15 @@ func (l *lab) checkVolumes() []any {
 			l.t.Errorf("disk record without volume: %s", name)
 		}
 	}
+	// A live move's memory files (saved here, or received) go with their
+	// operation: a settled agent keeps none.
+	if mem, _ := os.ReadDir(filepath.Join(l.dir, "memory")); len(mem) > 0 {
+		var names []string
+		for _, e := range mem {
+			names = append(names, e.Name())
+		}
+		l.t.Errorf("orphan memory files %v", names)
+	}
 	return disks
 }
 

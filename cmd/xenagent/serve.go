@@ -98,6 +98,9 @@ func coreConfigs(cfg config.Config, wiring host.Wiring) (service.Config, workflo
 		Network:    sc.Network,
 		KernelsDir: cfg.Storage.KernelsDir,
 		Seeds:      nocloud.New(filepath.Join(cfg.StateDir, "seeds")),
+		// A live move's memory files: a guest's memory, in the state dir
+		// (the agent's own, not the storage pool's volumes).
+		MemoryDir: filepath.Join(cfg.StateDir, "memory"),
 	}
 	rc := reconcile.Config{Network: sc.Network, QuarantineFor: cfg.Storage.QuarantineFor.Duration}
 	return sc, wc, rc, nil

@@ -21,7 +21,7 @@ import (
 type moveFlags struct {
 	to, toKeyFile, sameNet string
 	account                int64
-	wait                   bool
+	wait, cold             bool
 }
 
 func addMoveFlags(fs *flag.FlagSet, withWait bool) *moveFlags {
@@ -30,6 +30,7 @@ func addMoveFlags(fs *flag.FlagSet, withWait bool) *moveFlags {
 	fs.StringVar(&m.toKeyFile, "to-key-file", "", "file holding the target's operator key")
 	fs.StringVar(&m.sameNet, "same-network", string(netAuto), "keep the addresses: auto (same datacenter), yes or no")
 	fs.Int64Var(&m.account, "account", 0, "the owner's account id (the agent's answers do not name it)")
+	fs.BoolVar(&m.cold, "cold", false, "move a running VM cold (shut down, booted on the target) even where its memory could move")
 	if withWait {
 		fs.BoolVar(&m.wait, "wait", false, "follow the move until it ends")
 	}
@@ -43,6 +44,7 @@ type mover struct {
 	base    string // the target's base address, as the source takes it
 	same    sameNetwork
 	account int64
+	cold    bool
 	// hosts' host.info, read once, for -same-network auto (host empty's
 	// moves side by side ask together).
 	mu               sync.Mutex
@@ -75,7 +77,7 @@ func (e *env) newMover(name string, m *moveFlags) (*mover, error) {
 	if key == "" {
 		return nil, fmt.Errorf("-to-key-file %s: empty", m.toKeyFile)
 	}
-	return &mover{e: e, dst: newClient(api, key), base: base, same: same, account: m.account}, nil
+	return &mover{e: e, dst: newClient(api, key), base: base, same: same, account: m.account, cold: m.cold}, nil
 }
 
 // sameNetwork decides -same-network auto once, from both host.info.
@@ -159,7 +161,11 @@ func (m *mover) start(ctx context.Context, it item) (map[string]any, error) {
 	if secret == "" {
 		return nil, fmt.Errorf("target: hosting.migration.ticket for %s %d answered no ticket", it.kind, it.id)
 	}
-	v, err = m.e.c.call(ctx, "hosting."+it.kind+".migrate", it.id, map[string]any{"target": m.base, "ticket": secret})
+	spec := map[string]any{"target": m.base, "ticket": secret}
+	if m.cold && it.kind == "vm" {
+		spec["live"] = false
+	}
+	v, err = m.e.c.call(ctx, "hosting."+it.kind+".migrate", it.id, spec)
 	if err != nil {
 		// Nothing moved; the unused ticket holds the target's room until
 		// it expires.

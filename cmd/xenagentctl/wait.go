@@ -192,6 +192,8 @@ func (est estimates) of(ctx context.Context, c *client, typ string, self int64) 
 type transfer struct {
 	bytes, total, eta, downtimeMS int64
 	rate                          float64
+	// mode is a VM's move's, live or cold, and why cold.
+	mode, modeReason string
 }
 
 func transferOf(op map[string]any) (transfer, bool) {
@@ -209,6 +211,8 @@ func transferOf(op map[string]any) (transfer, bool) {
 		return 0
 	}
 	t := transfer{bytes: num("bytes"), total: num("bytes_total"), eta: num("eta"), downtimeMS: num("downtime_ms")}
+	t.mode, _ = m["mode"].(string)
+	t.modeReason, _ = m["mode_reason"].(string)
 	switch v := m["rate"].(type) {
 	case float64:
 		t.rate = v
@@ -256,6 +260,12 @@ func (t transfer) end() string {
 	}
 	if t.downtimeMS > 0 {
 		s += fmt.Sprintf(", downtime %s", round(time.Duration(t.downtimeMS)*time.Millisecond))
+	}
+	switch {
+	case t.mode != "" && t.modeReason != "":
+		s += fmt.Sprintf(", %s (%s)", t.mode, t.modeReason)
+	case t.mode != "":
+		s += ", " + t.mode
 	}
 	return s
 }

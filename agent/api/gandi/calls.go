@@ -173,7 +173,7 @@ func renderOp(o service.Operation) map[string]any {
 	if t := o.Transfer; t != nil {
 		// An extension beside the seed's fields: a migration's bytes
 		// sent (source) or received (target), rate and time left.
-		out["transfer"] = map[string]any{"bytes": t.Bytes, "bytes_total": t.Total, "rate": t.Rate, "eta": t.ETA, "downtime_ms": t.DowntimeMS}
+		out["transfer"] = map[string]any{"bytes": t.Bytes, "bytes_total": t.Total, "rate": t.Rate, "eta": t.ETA, "downtime_ms": t.DowntimeMS, "mode": t.Mode, "mode_reason": t.ModeReason}
 	}
 	return out
 }

@@ -154,6 +154,14 @@ func (f *Face) migrateMethod(name, idField string, obj service.Object,
 		if ms.Ticket, err = sp.str("ticket", "", true); err != nil {
 			return nil, err
 		}
+		if _, present, _ := sp.val("live"); present {
+			// live: false, a cold move; absent, live where it can be.
+			live, err := sp.boolean("live", true)
+			if err != nil {
+				return nil, err
+			}
+			ms.Live = &live
+		}
 		if err := sp.done(); err != nil {
 			return nil, err
 		}

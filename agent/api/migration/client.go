@@ -148,7 +148,11 @@ func (c *Client) Send(ctx context.Context, t workflow.Target, p workflow.DiskPas
 	for i, e := range p.Extents {
 		ext[i] = transfer.Extent{Off: e.Off, Len: e.Len}
 	}
-	dst := transfer.NewHTTPTarget(c.hc, t.URL, strconv.FormatInt(p.DiskID, 10), t.Ticket)
+	item := strconv.FormatInt(p.DiskID, 10)
+	if p.Pass == workflow.PassMemory {
+		item = workflow.MemoryItem
+	}
+	dst := transfer.NewHTTPTarget(c.hc, t.URL, item, t.Ticket)
 	_, err = transfer.Send(ctx, f, ext, dst, transfer.Options{Pass: p.Pass, Base: p.Base, Size: p.Size,
 		Limiter: c.Limiter, Log: c.Log, Progress: func(tp transfer.Progress) {
 			if progress != nil {

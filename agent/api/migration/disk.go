@@ -9,6 +9,7 @@ import (
 	"github.com/xenagent/xenagent/agent/service"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/transfer"
+	"github.com/xenagent/xenagent/agent/workflow"
 )
 
 // The disk endpoints are agent/transfer's Receiver: PUT
@@ -29,11 +30,21 @@ type resolver struct{ t Target }
 // still being made are ErrBusy, which it retries.
 func (rs resolver) Disk(ctx context.Context, raw string) (transfer.Disk, error) {
 	secret, _ := ctx.Value(secretKey{}).(string)
-	id, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != raw {
-		return transfer.Disk{}, fmt.Errorf("disk_id: %q is not a disk id: %w", raw, transfer.ErrUnknownDisk)
+	var id int64
+	var v service.IncomingVolume
+	var err error
+	if raw == workflow.MemoryItem {
+		// A saved domain's memory: one more item of the delta, journalled
+		// under workflow.MemoryID.
+		id = workflow.MemoryID
+		v, err = rs.t.IncomingMemory(ctx, secret)
+	} else {
+		id, err = strconv.ParseInt(raw, 10, 64)
+		if err != nil || id <= 0 || strconv.FormatInt(id, 10) != raw {
+			return transfer.Disk{}, fmt.Errorf("disk_id: %q is not a disk id: %w", raw, transfer.ErrUnknownDisk)
+		}
+		v, err = rs.t.IncomingDisk(ctx, secret, id)
 	}
-	v, err := rs.t.IncomingDisk(ctx, secret, id)
 	if err != nil {
 		switch service.Classify(err).Kind {
 		case service.KindBusy:
@@ -46,6 +57,7 @@ func (rs resolver) Disk(ctx context.Context, raw string) (transfer.Disk, error) 
 	var last time.Time
 	return transfer.Disk{
 		Size:    v.Size,
+		UpTo:    v.UpTo,
 		Journal: journal{t: rs.t, secret: secret, id: id},
 		Open:    func(ctx context.Context) (transfer.Volume, error) { return v.Open(ctx) },
 		// The operation shows the bytes about once a second, not once a

@@ -25,6 +25,7 @@ type Target interface {
 	MigrationBegin(ctx context.Context, secret string, b workflow.Bundle) (workflow.PeerState, error)
 	MigrationState(ctx context.Context, secret string) (workflow.PeerState, error)
 	IncomingDisk(ctx context.Context, secret string, diskID int64) (service.IncomingVolume, error)
+	IncomingMemory(ctx context.Context, secret string) (service.IncomingVolume, error)
 	ReceiveState(ctx context.Context, secret string, diskID int64) (store.TicketReceive, error)
 	SaveReceive(ctx context.Context, secret string, diskID int64, r store.TicketReceive) error
 	IncomingProgress(ctx context.Context, secret string, diskID, done int64, rate float64) error

@@ -23,6 +23,7 @@ import (
 
 	"github.com/xenagent/xenagent/agent/api/migration"
 	"github.com/xenagent/xenagent/agent/host"
+	"github.com/xenagent/xenagent/agent/host/hostfake"
 	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/ops"
 	"github.com/xenagent/xenagent/agent/service"
@@ -43,9 +44,15 @@ type agent struct {
 	name string
 	st   *store.Store
 	eng  *ops.Engine
-	hv   *hypervisor.Driver
-	vols *file.Backend
-	wf   *workflow.Workflows
+	hv   host.Hypervisor
+	// fake is hv when the agent runs on hostfake (newAgentFake).
+	fake *hostfake.Hypervisor
+	// memDir holds the memory files of live moves.
+	memDir string
+	// consoles holds a QEMU agent's guests' console logs.
+	consoles string
+	vols     *file.Backend
+	wf       *workflow.Workflows
 	// client is the agent's migration client (Peer and DiskSender).
 	client *migration.Client
 	svc    *service.Service
@@ -97,7 +104,42 @@ func newAgent(t *testing.T, name string) *agent {
 // newAgentOn is newAgent serving network prefix (addresses .10 to .20).
 func newAgentOn(t *testing.T, name, prefix string) *agent {
 	t.Helper()
+	return newAgentWith(t, name, prefix, rigOpts{})
+}
+
+// rigOpts choose an agent's hypervisor: libvirt's test driver (the zero
+// value), hostfake's (fake), or real QEMU at qemu:///system (qemu) with
+// the test guests' kernels and a console directory.
+type rigOpts struct {
+	fake              *hostfake.Hypervisor
+	qemu              bool
+	kernels, consoles string
+}
+
+// newAgentFake is an agent on hostfake's hypervisor made with opts (its
+// Save and Restore keep a guest's counter: a live move shows it counts
+// on), the file backend for its disks.
+func newAgentFake(t *testing.T, name string, opts ...hostfake.HypervisorOption) *agent {
+	t.Helper()
+	return newAgentWith(t, name, "10.0.0.0/24", rigOpts{fake: hostfake.NewHypervisor(opts...)})
+}
+
+type fakeNode struct{ *hostfake.Hypervisor }
+
+func (f fakeNode) NodeInfo(ctx context.Context) (host.NodeInfo, error) {
+	return host.NodeInfo{MemoryTotal: 16 << 30, MemoryFree: 8 << 30, CPUs: 8}, nil
+}
+
+func newAgentWith(t *testing.T, name, prefix string, o rigOpts) *agent {
+	t.Helper()
+	fake := o.fake
 	dir := t.TempDir()
+	if o.qemu {
+		// QEMU runs as its own user: it must reach the disks.
+		for p := dir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+			os.Chmod(p, 0o755)
+		}
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("agent", name)
@@ -110,13 +152,31 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 	if err := os.WriteFile(nodeXML, []byte("<node/>"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	hv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + nodeXML, CommandTimeout: time.Minute}, log)
-	if err != nil {
-		t.Fatal(err)
+	var hv host.Hypervisor
+	var node host.Node
+	closeHV := func() {}
+	switch {
+	case fake != nil:
+		hv, node = fake, fakeNode{fake}
+	case o.qemu:
+		drv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "qemu:///system", CommandTimeout: time.Minute, ConsoleDir: o.consoles}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hv, node, closeHV = drv, freeMem{drv}, func() { drv.Close() }
+	default:
+		drv, err := hypervisor.Open(context.Background(), hypervisor.Config{URI: "test://" + nodeXML, CommandTimeout: time.Minute}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hv, node, closeHV = drv, freeMem{drv}, func() { drv.Close() }
 	}
 	vols, err := file.New(filepath.Join(dir, "disks"), log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.qemu {
+		os.Chmod(filepath.Join(dir, "disks"), 0o777)
 	}
 	p := netip.MustParsePrefix(prefix).Addr().As4()
 	at := func(n byte) string { return netip.AddrFrom4([4]byte{p[0], p[1], p[2], n}).String() }
@@ -125,23 +185,32 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 		t.Fatal(err)
 	}
 	nw := workflow.Network{Bridge: "xabr0", V4: &v4}
+	if o.qemu {
+		nw.Bridge = "" // bare taps: no bridge needed on this machine
+	}
 	eng := ops.New(st, log, ops.Config{RetryFor: 5 * time.Second})
 	client := migration.NewClient(nil)
 	client.Log = log
 	a := &agent{t: t, name: name}
 	wf := workflow.New(workflow.Config{DatacenterID: 1, Timeouts: workflow.Timeouts{Stop: 2 * time.Second, StopMessages: 1, Reboot: time.Second},
-		Network: nw, Peer: client, Sender: client}, st, eng, hv, faultyVolumes{vols, a}, log)
+		Network: nw, Peer: client, Sender: client, MemoryDir: filepath.Join(dir, "memory"), KernelsDir: o.kernels}, st, eng, hv, faultyVolumes{vols, a}, log)
 	svc := service.New(service.Config{Version: "test", Datacenter: service.Datacenter{ID: 1},
 		Limits:  service.Limits{MaxMemoryMB: 4096, MaxCores: 4, MaxDiskMB: 1 << 16, MaxBandwidth: 1e10, DefaultQuotaMB: 1 << 16},
 		Network: nw}, st, eng, wf, log)
 	// libvirt's test driver reports no free memory on a node without
 	// cells: this host has 8 GiB.
-	svc.SetHostSources(service.HostSources{Node: freeMem{hv}, Pool: vols})
+	svc.SetHostSources(service.HostSources{Node: node, Pool: vols})
 	acct, err := svc.EnsureAccount("ALICE", "Alice", service.HashKey("alice-key-0123456789abcd"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wf.EnsureImage(context.Background(), workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 8}); err != nil {
+	img := workflow.ImageSpec{Label: "Debian 12", OSArch: "x86-64", SizeMB: 8}
+	if o.qemu {
+		// guesttest's guest that stops when asked, and counts on its
+		// console: a guest resumed from its memory counts on.
+		img = workflow.ImageSpec{Label: "coop", OSArch: "x86-64", SizeMB: 8, KernelVersion: "coop", Cmdline: "console=ttyS0 quiet panic=-1 xenagent.count"}
+	}
+	if err := wf.EnsureImage(context.Background(), img); err != nil {
 		t.Fatal(err)
 	}
 	h, err := migration.New(svc, migration.Config{Long: func(context.Context) { a.longs.Add(1) }}, log)
@@ -160,6 +229,7 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 	ctx, cancel := context.WithCancel(context.Background())
 	eng.Start(ctx)
 	a.st, a.eng, a.hv, a.vols, a.wf, a.svc, a.url, a.acct, a.client = st, eng, hv, vols, wf, svc, srv.URL, acct, client
+	a.fake, a.memDir = fake, filepath.Join(dir, "memory")
 	a.stop = func() {
 		srv.Close()
 		cancel()
@@ -168,7 +238,7 @@ func newAgentOn(t *testing.T, name, prefix string) *agent {
 			t.Error(err)
 		}
 		st.Close()
-		hv.Close()
+		closeHV()
 	}
 	t.Cleanup(a.stop)
 	return a

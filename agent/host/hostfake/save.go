@@ -30,6 +30,9 @@ type saveFile struct {
 // paths differ from the saved ones is ErrUnsupported.
 func WithSavedDefinition() HypervisorOption { return func(h *Hypervisor) { h.savedDefOnly = true } }
 
+// RestoreTakesSpec is false under WithSavedDefinition.
+func (h *Hypervisor) RestoreTakesSpec() bool { return !h.savedDefOnly }
+
 // GuestCount is how far the guest of a running domain has counted since
 // it booted, as a guest printing a counter on its console would show: it
 // counts one more at every look while it runs, not while paused. A start

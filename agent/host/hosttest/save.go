@@ -71,6 +71,11 @@ func newSaveRig(t *testing.T, r SaveRig) *saveRig {
 	if r.Boot == 0 {
 		r.Boot = patience
 	}
+	// A move asks RestoreTakesSpec before it saves: it must say what
+	// Restore does.
+	if got := r.Hypervisor.RestoreTakesSpec(); got == r.SavedDefinition {
+		t.Fatalf("RestoreTakesSpec is %v, and the rig says the saved definition runs: %v", got, r.SavedDefinition)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*patience+2*r.Boot)
 	t.Cleanup(cancel)
 	return &saveRig{SaveRig: r, t: t, hv: r.Hypervisor, ctx: ctx}
