@@ -98,7 +98,7 @@ lab-test: build test-deps
 
 # Only the two hosts and their scenario (moving VMs between hosts).
 lab-test-two: build test-deps
-	XENAGENT_LAB=1 XENAGENT_LAB_ONLY=twohost XENAGENT_LAB_CACHE=$(LAB_CACHE) $(GO) test -count=1 -timeout 30m -run TestXenLab -v ./deploy/lab/
+	XENAGENT_LAB=1 XENAGENT_LAB_ONLY=twohost XENAGENT_LAB_CACHE=$(LAB_CACHE) $(GO) test -count=1 -timeout 50m -run TestXenLab -v ./deploy/lab/
 
 # Boots the lab for a person to use (LAB_HOSTS=2: hosts A and B); Ctrl-C
 # powers it down.

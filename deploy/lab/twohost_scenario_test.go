@@ -135,16 +135,6 @@ func (s *scenario) twoHostScenario(b *scenario) {
 	t.Logf("two-host scenario: %v, B powered down in %v", time.Since(begin).Round(time.Second), time.Since(start).Round(time.Second))
 }
 
-// migrationScenario is where issue 15's move of a running guest between
-// the two hosts goes (hosting.migration.ticket from B's operator, then
-// hosting.vm.migrate on A's; the guest answers ping at ip from both
-// dom0s while on B, its disk content is intact, the downtime measured
-// with a pinger in B's dom0 started before the move; then back, and
-// emptying a host). Not built yet: the agents cannot migrate.
-func (s *scenario) migrationScenario(b *scenario, vmID int64, ip string) {
-	s.t.Logf("migration of guest %d (%s) from A to B: not built yet (issue 15)", vmID, ip)
-}
-
 // hostInfo is hosting.host.info (operator key), logged.
 func (s *scenario) hostInfo() map[string]any {
 	s.t.Helper()
