@@ -35,12 +35,11 @@ type Host struct {
 	// hosts share their router, so a guest keeps its address and its
 	// route on whichever host it runs.
 	Addr string
-	// PoolFirst..PoolLast is the agent's range of guest addresses: one
-	// range for both hosts, since a guest that moves keeps its address
-	// only where the target's pool holds it (hosting.migration.ticket's
-	// same_network). Two agents serving one range could lease one
-	// address twice: in a fleet the central tier keeps them apart; in
-	// the lab only A creates guests, B gets its guests by moves.
+	// PoolFirst..PoolLast is the agent's range of guest addresses,
+	// disjoint between hosts so two agents never hand out one address.
+	// A guest that moves keeps its address all the same: a target takes
+	// any guest address of its network (hosting.migration.ticket's
+	// same_network), and the host it left holds it meanwhile.
 	PoolFirst, PoolLast string
 	// LinkMAC is the shared NIC's, by which dom0 finds it. BridgeMAC is
 	// xenbr0's, set because the hosts boot one image: one machine-id,
@@ -60,7 +59,7 @@ var (
 	// machines' three TCG threads leave the 2 cores of CI some room,
 	// and room for two or three 256 MB guests beside a 1 GB dom0.
 	HostB = Host{Name: "b", MemoryMB: 2048, CPUs: 1, Dom0MemoryMB: 1024,
-		Addr: "10.99.0.2/24", PoolFirst: HostA.PoolFirst, PoolLast: HostA.PoolLast,
+		Addr: "10.99.0.2/24", PoolFirst: "10.99.0.201", PoolLast: "10.99.0.240",
 		LinkMAC: "52:54:00:99:00:0b", BridgeMAC: "52:54:00:99:01:0b"}
 )
 

@@ -127,7 +127,11 @@ func TestLiveFallsBackCold(t *testing.T) {
 		stop bool
 		why  string
 	}{
-		{name: "saved definition, other paths", why: "disk paths must be equal",
+		{name: "saved definition, not asked", why: "live is not the default",
+			mk: func(t *testing.T) (*agent, *agent) {
+				return newAgentFake(t, "a", hostfake.WithSavedDefinition()), newAgentFake(t, "b", hostfake.WithSavedDefinition())
+			}},
+		{name: "saved definition, other paths", why: "disk paths must be equal", spec: func(s *service.MigrateSpec) { yes := true; s.Live = &yes },
 			mk: func(t *testing.T) (*agent, *agent) {
 				return newAgentFake(t, "a", hostfake.WithSavedDefinition()), newAgentFake(t, "b", hostfake.WithSavedDefinition())
 			}},
@@ -135,7 +139,7 @@ func TestLiveFallsBackCold(t *testing.T) {
 			mk: func(t *testing.T) (*agent, *agent) { return newAgentFake(t, "a"), newAgentFake(t, "b") }},
 		{name: "halted", why: "not running", stop: true,
 			mk: func(t *testing.T) (*agent, *agent) { return newAgentFake(t, "a"), newAgentFake(t, "b") }},
-		{name: "test driver", why: "disk paths must be equal",
+		{name: "test driver", why: "disk paths must be equal", spec: func(s *service.MigrateSpec) { yes := true; s.Live = &yes },
 			mk: func(t *testing.T) (*agent, *agent) { return newAgent(t, "a"), newAgent(t, "b") }},
 	}
 	for _, c := range cases {
