@@ -94,7 +94,7 @@ fresh-root: test-deps
 # Two hosts boot at once (A, and a smaller B on the same guests' segment);
 # the two-host scenario runs first, then B powers down and the rest run on A.
 lab-test: build test-deps
-	XENAGENT_LAB=1 XENAGENT_LAB_CACHE=$(LAB_CACHE) $(GO) test -count=1 -timeout 60m -run TestXenLab -v ./deploy/lab/
+	XENAGENT_LAB=1 XENAGENT_LAB_CACHE=$(LAB_CACHE) $(GO) test -count=1 -timeout 70m -run TestXenLab -v ./deploy/lab/
 
 # Only the two hosts and their scenario (moving VMs between hosts).
 lab-test-two: build test-deps

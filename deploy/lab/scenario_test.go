@@ -317,9 +317,10 @@ func TestXenLab(t *testing.T) {
 	if cache == "" {
 		cache = "/var/cache/xenagent-lab"
 	}
-	// make lab-test gives go test 60 minutes; the second host's boot and
-	// scenario come on top of the single host's ~30.
-	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
+	// make lab-test gives go test 70 minutes; the second host's boot and
+	// the two-host scenario with its moves (~12 min unloaded) come on top
+	// of the single host's ~30.
+	ctx, cancel := context.WithTimeout(context.Background(), 65*time.Minute)
 	defer cancel()
 	const stubbornStop = 20 * time.Second
 	// Host A carries every scenario; host B joins it for the two-host
