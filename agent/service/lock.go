@@ -93,6 +93,9 @@ func (s *Service) LockVM(ctx context.Context, c *Caller, vmID int64, description
 		if s.deleting(tx, workflow.VMKey(vmID)) {
 			return Errorf(ObjVM, KindConflict, "vm_id: vm %d is being deleted and cannot be locked", vmID)
 		}
+		if m, ok := s.movingVM(tx, vmID); ok {
+			return Errorf(ObjVM, KindConflict, "vm_id: vm %d is moving between hosts (operation %d, %s) and cannot be locked; lock it where it ends", vmID, m.ID, m.Type)
+		}
 		t := now()
 		l, ok := tx.Lock(vmID)
 		switch {

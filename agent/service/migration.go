@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xenagent/xenagent/agent/ipam"
 	"github.com/xenagent/xenagent/agent/store"
 	"github.com/xenagent/xenagent/agent/workflow"
 )
@@ -520,6 +521,11 @@ func (s *Service) ticketIfaces(tx *store.Tx, ifaces []TicketIfaceSpec, res reser
 			if inUse[a.String()] || res.addrs[a.String()] {
 				return nil, Errorf(ObjIP, KindConflict, "%s.ip: %s is leased on this host or reserved by another ticket", field, a)
 			}
+			// Held for the iface that left with it (ipam.Park): only that
+			// iface brings it back.
+			if owner, parked := ipam.ParkedFor(tx, a.String(), ti.Version); parked && owner != i.ID {
+				return nil, Errorf(ObjIP, KindConflict, "%s.ip: %s left this host with iface %d, which uses it on another host", field, a, owner)
+			}
 			ti.Addr = a.String()
 		} else if (i.Version == 6 && s.cfg.Network.V6 == nil) || (i.Version == 4 && s.cfg.Network.V4 == nil) {
 			return nil, Invalid(ObjIP, field+".ip_version", "no IPv%d pool is configured on this host", i.Version)
@@ -560,6 +566,21 @@ func (s *Service) migrating(tx *store.Tx, d store.Disk) bool {
 		}
 	}
 	return false
+}
+
+// movingVM names the unfinished move that holds vm vmID, if any: a lock
+// set meanwhile would not travel (the records leave with the VM) and
+// the VM would arrive unlocked.
+func (s *Service) movingVM(tx *store.Tx, vmID int64) (store.Operation, bool) {
+	if s.eng == nil {
+		return store.Operation{}, false
+	}
+	for _, h := range s.eng.Holders(workflow.VMKey(vmID)) {
+		if m, ok := tx.Operation(h); ok && !m.Finished() && slices.Contains(moveTypes, m.Type) {
+			return m, true
+		}
+	}
+	return store.Operation{}, false
 }
 
 // moveTypes are the operations that move something between hosts.

@@ -96,6 +96,9 @@ func checkBundle(t store.Ticket, b workflow.Bundle) error {
 		if b.VM.AccountID != t.AccountID {
 			return Invalid(ObjVM, "vm.account_id", "the ticket admits account %d's vm", t.AccountID)
 		}
+		if b.VM.Memory <= 0 || b.VM.Cores <= 0 || b.VM.MaxMemory < 0 {
+			return Invalid(ObjVM, "vm.memory", "%d MB, %d cores, vm_max_memory %d: must be positive", b.VM.Memory, b.VM.Cores, b.VM.MaxMemory)
+		}
 		if b.VM.Memory > t.MemoryMB || b.VM.Cores > t.Cores {
 			return Invalid(ObjVM, "vm.memory", "%d MB and %d cores; the ticket admits %d MB and %d cores", b.VM.Memory, b.VM.Cores, t.MemoryMB, t.Cores)
 		}
@@ -111,7 +114,19 @@ func checkBundle(t store.Ticket, b workflow.Bundle) error {
 	if len(b.Disks) != len(t.Disks) {
 		return Invalid(ObjDisk, "disks", "%d disks; the ticket admits %d", len(b.Disks), len(t.Disks))
 	}
+	// Each admitted id once: a repeated one would leave another
+	// admitted id without its record (and its reservation or address
+	// behind after an abort).
+	if ids := bundleDiskIDs(b); !slices.Equal(sortedIDs(ids), sortedIDs(ticketDiskIDs(t))) {
+		return Invalid(ObjDisk, "disks", "ids %v; the ticket admits disks %v, each once", ids, ticketDiskIDs(t))
+	}
+	if ids := bundleIfaceIDs(b); !slices.Equal(sortedIDs(ids), sortedIDs(ticketIfaceIDs(t))) {
+		return Invalid(ObjIface, "ifaces", "ids %v; the ticket admits ifaces %v, each once", ids, ticketIfaceIDs(t))
+	}
 	for n, d := range b.Disks {
+		if d.SizeMB <= 0 {
+			return Invalid(ObjDisk, fmt.Sprintf("disks[%d].size", n), "disk %d of %d MB: must be positive", d.ID, d.SizeMB)
+		}
 		i := slices.IndexFunc(t.Disks, func(x store.TicketDisk) bool { return x.ID == d.ID })
 		if i < 0 {
 			return Invalid(ObjDisk, fmt.Sprintf("disks[%d].id", n), "the ticket does not admit disk %d", d.ID)
@@ -127,8 +142,29 @@ func checkBundle(t store.Ticket, b workflow.Bundle) error {
 		if !slices.ContainsFunc(t.Ifaces, func(x store.TicketIface) bool { return x.ID == i.ID }) || i.AccountID != t.AccountID {
 			return Invalid(ObjIface, fmt.Sprintf("ifaces[%d].id", n), "the ticket does not admit iface %d of account %d", i.ID, i.AccountID)
 		}
+		// An iface's MAC is its id's, fleet-wide: another would let the
+		// arriving VM answer for another tenant's on the bridge.
+		if i.MAC != workflow.MAC(i.ID) {
+			return Invalid(ObjIface, fmt.Sprintf("ifaces[%d].mac", n), "%q is not iface %d's MAC (%s)", i.MAC, i.ID, workflow.MAC(i.ID))
+		}
 	}
 	return nil
+}
+
+func bundleDiskIDs(b workflow.Bundle) []int64 {
+	out := make([]int64, len(b.Disks))
+	for i, d := range b.Disks {
+		out[i] = d.ID
+	}
+	return out
+}
+
+func bundleIfaceIDs(b workflow.Bundle) []int64 {
+	out := make([]int64, len(b.Ifaces))
+	for i, d := range b.Ifaces {
+		out[i] = d.ID
+	}
+	return out
 }
 
 func ticketDiskIDs(t store.Ticket) []int64 {
@@ -221,6 +257,19 @@ func (s *Service) MigrationBegin(ctx context.Context, secret string, b workflow.
 		// Answered at every begin, a retry's too: the verdict depends on
 		// the bundle and this host only.
 		st.Live, st.LiveWhy = s.wf.LiveVerdict(b)
+	}
+	if st.Live && !out.LiveAgreed {
+		if err := s.st.Update(func(tx *store.Tx) error {
+			t, ok := tx.Ticket(out.ID)
+			if !ok {
+				return errBadTicket
+			}
+			t.LiveAgreed = true
+			tx.PutTicket(t)
+			return nil
+		}); err != nil {
+			return workflow.PeerState{}, err
+		}
 	}
 	return st, nil
 }

@@ -61,7 +61,21 @@ func (s *Service) IncomingMemory(ctx context.Context, secret string) (IncomingVo
 	if err := receiving(t, workflow.MemoryID); err != nil {
 		return IncomingVolume{}, err
 	}
-	return IncomingVolume{UpTo: s.wf.MemoryBound(t.VMID), Open: func(ctx context.Context) (host.VolumeWriter, error) {
+	if !t.LiveAgreed {
+		return IncomingVolume{}, Errorf(ObjVM, KindConflict, "memory: this host did not agree to a live move at begin: the move is cold, no memory file may arrive")
+	}
+	// The room was checked at begin only for a move the target agreed to
+	// make live: check it for every stream, so that a peer sending a
+	// memory file the move did not offer cannot fill the state's disk.
+	bound := s.wf.MemoryBound(t.VMID)
+	room, err := s.wf.MemoryRoom()
+	if err != nil {
+		return IncomingVolume{}, Errorf(ObjVM, KindUnavailable, "memory: %v", err)
+	}
+	if room < bound {
+		return IncomingVolume{}, Errorf(ObjVM, KindQuota, "memory: the file may take %d MiB, %d MiB free where memory is received", bound>>20, room>>20)
+	}
+	return IncomingVolume{UpTo: bound, Open: func(ctx context.Context) (host.VolumeWriter, error) {
 		return s.wf.MemoryWriter(ctx, t.OpID)
 	}}, nil
 }

@@ -54,6 +54,9 @@ type Ticket struct {
 	Start bool `json:"start,omitempty"`
 	// Ready says the transfer's volumes are made: data may arrive.
 	Ready bool `json:"ready,omitempty"`
+	// LiveAgreed says this host answered a begin that the move may be
+	// live: only then may a memory file arrive.
+	LiveAgreed bool `json:"live_agreed,omitempty"`
 	// Started says the committed VM runs here (or resumed): the commit's
 	// answer waits for it, so the source's downtime ends there.
 	Started bool `json:"started,omitempty"`

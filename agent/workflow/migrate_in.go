@@ -115,7 +115,16 @@ func (s *Workflows) inVolumes(ctx context.Context, r *ops.Run) error {
 		return ErrTicketAborted
 	}
 	for _, d := range t.Disks {
-		if err := s.vols.Create(ctx, VolumeName(d.ID), d.SizeMB, s.mark(r.Op().ID)); err != nil {
+		// The disk's own size, not the ticket's (an upper bound): a
+		// larger volume would show the guest room its record does not
+		// know, and what it wrote there would not travel back.
+		size := d.SizeMB
+		s.st.View(func(tx *store.Tx) {
+			if rec, ok := tx.Disk(d.ID); ok && rec.SizeMB > 0 && rec.SizeMB < size {
+				size = rec.SizeMB
+			}
+		})
+		if err := s.vols.Create(ctx, VolumeName(d.ID), size, s.mark(r.Op().ID)); err != nil {
 			return fmt.Errorf("creating disk %d's volume: %w", d.ID, err)
 		}
 	}

@@ -130,7 +130,7 @@ func (s *Workflows) memoryOffer(ctx context.Context, op store.Operation) (*Memor
 		// two-host lab the nested target's restore outlived libvirt's
 		// deadline. Moving a customer's VM by default the way that
 		// is proven (cold) is the safe side; live: true asks for it.
-		return nil, "live is not the default where the hypervisor restores the saved definition unchanged (Xen's libxl): ask live: true to try it"
+		return nil, "live is not the default where the hypervisor restores the saved definition unchanged (Xen's libxl, libvirt's test driver): ask live: true (xenagentctl -live) to try it"
 	}
 	if err := s.ensureMemoryDir(); err != nil {
 		return nil, err.Error()
@@ -305,6 +305,15 @@ func (s *Workflows) MemoryWriter(ctx context.Context, opID int64) (host.VolumeWr
 }
 
 // MemoryBound is the most a memory file of vm vmID may hold here.
+// MemoryRoom is the free bytes where memory files are received; an
+// error when the directory is not there yet.
+func (s *Workflows) MemoryRoom() (int64, error) {
+	if err := s.ensureMemoryDir(); err != nil {
+		return 0, err
+	}
+	return memoryRoom(s.cfg.MemoryDir)
+}
+
 func (s *Workflows) MemoryBound(vmID int64) int64 {
 	var mb int64
 	s.st.View(func(tx *store.Tx) {
