@@ -98,30 +98,55 @@ func movedKey(version int64) string { return fmt.Sprintf("moved/%d", version) }
 
 func isMovedKey(key string) bool { return strings.HasPrefix(key, "moved/") }
 
-// Park holds addr, which moved away with its VM to a host on the same
-// network: a host that freed it would lease it to another VM on the
+// Park holds addr, which moved away with iface ifaceID to a host on the
+// same network: a host that freed it would lease it to another VM on the
 // same segment, and two guests would answer for one address. It comes
-// back with its VM (Unpark); an address the other host frees stays held
-// here until the operator's fleet tier says otherwise.
-func Park(tx *store.Tx, addr string, version int64) {
+// back with its iface (Unpark); an address the other host frees stays
+// held here until the operator's fleet tier says otherwise.
+func Park(tx *store.Tx, addr string, version, ifaceID int64) {
 	key := movedKey(version)
 	list := tx.Released(key)
-	if !slices.Contains(list, addr) {
-		tx.SetReleased(key, append(list, addr))
+	entry := addr + "@" + strconv.FormatInt(ifaceID, 10)
+	if !slices.Contains(list, entry) {
+		tx.SetReleased(key, append(list, entry))
 	}
 }
 
-// Unpark lets addr go from the moved list: its VM came back with it.
+// Unpark lets addr go from the moved list: its iface came back with it.
 func Unpark(tx *store.Tx, addr string, version int64) {
 	key := movedKey(version)
 	list := tx.Released(key)
-	if i := slices.Index(list, addr); i >= 0 {
-		tx.SetReleased(key, append(list[:i:i], list[i+1:]...))
+	out := list[:0:0]
+	for _, e := range list {
+		if a, _, _ := strings.Cut(e, "@"); a != addr {
+			out = append(out, e)
+		}
+	}
+	if len(out) != len(list) {
+		tx.SetReleased(key, out)
 	}
 }
 
+// ParkedFor says which iface addr left with, if it is parked.
+func ParkedFor(tx *store.Tx, addr string, version int64) (int64, bool) {
+	for _, e := range tx.Released(movedKey(version)) {
+		if a, id, _ := strings.Cut(e, "@"); a == addr {
+			n, _ := strconv.ParseInt(id, 10, 64)
+			return n, true
+		}
+	}
+	return 0, false
+}
+
 // Parked lists the addresses held for VMs that moved away.
-func Parked(tx *store.Tx, version int64) []string { return tx.Released(movedKey(version)) }
+func Parked(tx *store.Tx, version int64) []string {
+	var out []string
+	for _, e := range tx.Released(movedKey(version)) {
+		a, _, _ := strings.Cut(e, "@")
+		out = append(out, a)
+	}
+	return out
+}
 
 // keyAccount is the account id of a released list's key (ReleasedKey).
 func keyAccount(key string) int64 {

@@ -65,8 +65,8 @@ func TestParkedNeverLeased(t *testing.T) {
 		return got.String(), err
 	}
 	if err := st.Update(func(tx *store.Tx) error {
-		Park(tx, "10.0.0.10", 4)
-		Park(tx, "10.0.0.10", 4) // twice is once
+		Park(tx, "10.0.0.10", 4, 7)
+		Park(tx, "10.0.0.10", 4, 7) // twice is once
 		// Account 1 released .11 before: its own comes first, but not .10.
 		tx.SetReleased(ReleasedKey(1, 4), []string{"10.0.0.10"})
 		return nil
@@ -88,6 +88,9 @@ func TestParkedNeverLeased(t *testing.T) {
 	st.View(func(tx *store.Tx) {
 		if p := Parked(tx, 4); len(p) != 1 || p[0] != "10.0.0.10" {
 			t.Errorf("parked: %v, want [10.0.0.10]", p)
+		}
+		if id, ok := ParkedFor(tx, "10.0.0.10", 4); !ok || id != 7 {
+			t.Errorf("ParkedFor: %d, %v; want iface 7", id, ok)
 		}
 	})
 	if err := st.Update(func(tx *store.Tx) error { Unpark(tx, "10.0.0.10", 4); return nil }); err != nil {

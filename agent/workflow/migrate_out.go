@@ -658,7 +658,7 @@ func (s *Workflows) migForget(ctx context.Context, r *ops.Run) error {
 						continue
 					}
 					if !p.KeptKnown || slices.Contains(p.Kept, ip.Addr) {
-						ipam.Park(tx, ip.Addr, ip.Version)
+						ipam.Park(tx, ip.Addr, ip.Version, i.ID)
 					} else {
 						ipam.Remember(tx, ip)
 					}
