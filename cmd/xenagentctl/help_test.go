@@ -131,6 +131,7 @@ func TestCommandLineMisuse(t *testing.T) {
 		{[]string{"vm", "migrate", "1", "-to", "h2:8443", "-to-key-file", "k"}, 2, `vm migrate: -to "h2:8443": must be the target agent's URL`},
 		{[]string{"vm", "migrate", "1", "-to", "https://h2", "-to-key-file", "k", "-same-network", "maybe"}, 2, `-same-network "maybe": must be auto, yes or no`},
 		{[]string{"vm", "migrate", "1", "-to", "https://h2", "-to-key-file", "k", "-account", "-1"}, 2, "vm migrate: -account -1: not an id"},
+		{[]string{"vm", "migrate", "1", "-to", "https://h2", "-to-key-file", "k", "-cold", "-live"}, 2, "vm migrate: -cold and -live: a move is one or the other"},
 		{[]string{"vm", "migrate", "-to", "https://h2", "-to-key-file", "k"}, 1, "an id is required"},
 		{[]string{"disk", "migrate", "4", "-to", "https://h2", "-to-key-file", "/nonexistent/k"}, 1, "-to-key-file: open /nonexistent/k"},
 		{[]string{"iface", "migrate", "7"}, 2, "iface migrate: -to URL is required"},

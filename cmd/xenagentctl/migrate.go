@@ -21,7 +21,7 @@ import (
 type moveFlags struct {
 	to, toKeyFile, sameNet string
 	account                int64
-	wait, cold             bool
+	wait, cold, live       bool
 }
 
 func addMoveFlags(fs *flag.FlagSet, withWait bool) *moveFlags {
@@ -31,6 +31,7 @@ func addMoveFlags(fs *flag.FlagSet, withWait bool) *moveFlags {
 	fs.StringVar(&m.sameNet, "same-network", string(netAuto), "keep the addresses: auto (same datacenter), yes or no")
 	fs.Int64Var(&m.account, "account", 0, "the owner's account id, for an agent whose info calls do not name it (else it must be theirs)")
 	fs.BoolVar(&m.cold, "cold", false, "move a running VM cold (shut down, booted on the target) even where its memory could move")
+	fs.BoolVar(&m.live, "live", false, "ask for a live move where the agents do not make it the default (Xen: equal disk paths on both hosts)")
 	if withWait {
 		fs.BoolVar(&m.wait, "wait", false, "follow the move until it ends")
 	}
@@ -45,6 +46,7 @@ type mover struct {
 	same    sameNetwork
 	account int64
 	cold    bool
+	live    bool
 	// hosts' host.info, read once, for -same-network auto (host empty's
 	// moves side by side ask together).
 	mu               sync.Mutex
@@ -69,6 +71,9 @@ func (e *env) newMover(name string, m *moveFlags) (*mover, error) {
 	if m.account < 0 {
 		return nil, &usageError{fmt.Sprintf("%s: -account %d: not an id", name, m.account)}
 	}
+	if m.cold && m.live {
+		return nil, &usageError{name + ": -cold and -live: a move is one or the other"}
+	}
 	b, err := os.ReadFile(m.toKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("-to-key-file: %w", err)
@@ -77,7 +82,7 @@ func (e *env) newMover(name string, m *moveFlags) (*mover, error) {
 	if key == "" {
 		return nil, fmt.Errorf("-to-key-file %s: empty", m.toKeyFile)
 	}
-	return &mover{e: e, dst: newClient(api, key), base: base, same: same, account: m.account, cold: m.cold}, nil
+	return &mover{e: e, dst: newClient(api, key), base: base, same: same, account: m.account, cold: m.cold, live: m.live}, nil
 }
 
 // sameNetwork decides -same-network auto once, from both host.info.
@@ -162,8 +167,8 @@ func (m *mover) start(ctx context.Context, it item) (map[string]any, error) {
 		return nil, fmt.Errorf("target: hosting.migration.ticket for %s %d answered no ticket", it.kind, it.id)
 	}
 	spec := map[string]any{"target": m.base, "ticket": secret}
-	if m.cold && it.kind == "vm" {
-		spec["live"] = false
+	if it.kind == "vm" && (m.cold || m.live) {
+		spec["live"] = m.live
 	}
 	v, err = m.e.c.call(ctx, "hosting."+it.kind+".migrate", it.id, spec)
 	if err != nil {

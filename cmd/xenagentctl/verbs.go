@@ -240,7 +240,7 @@ vm stop|reboot ID -force [-wait] | vm pause|resume ID [-wait]
 vm lock ID DESCRIPTION | vm unlock ID | vm locks ID
 vm rebuild ID (-image N | -disk N) [-no-start] [-wait] | vm reset-password ID [-wait]
 vm iso attach ID ISO_ID | vm iso detach ID | vm boot-type ID default|cdrom [-wait]
-vm migrate ID -to URL -to-key-file FILE [-same-network auto|yes|no] [-account N] [-cold] [-wait]`,
+vm migrate ID -to URL -to-key-file FILE [-same-network auto|yes|no] [-account N] [-cold|-live] [-wait]`,
 	help: `usage: xenagentctl vm list [--state S] [--hostname PATTERN] [--datacenter ID] [--page N] [--limit N]
        xenagentctl vm info ID
        xenagentctl vm start|stop|reboot|delete ID [-wait]
@@ -251,7 +251,7 @@ vm migrate ID -to URL -to-key-file FILE [-same-network auto|yes|no] [-account N]
        xenagentctl vm reset-password ID [-wait]
        xenagentctl vm iso attach ID ISO_ID | vm iso detach ID [-wait]
        xenagentctl vm boot-type ID default|cdrom [-wait]
-       xenagentctl vm migrate ID -to URL -to-key-file FILE [-same-network auto|yes|no] [-account N] [-cold] [-wait]
+       xenagentctl vm migrate ID -to URL -to-key-file FILE [-same-network auto|yes|no] [-account N] [-cold|-live] [-wait]
 
 list prints a table of VMs by id (as numbers), a page at a time (--page
 counts from 1, --limit rows a page, 100 by default, at most 500), or
@@ -297,8 +297,10 @@ with an ISO attached or snapshots does not move. With -wait it shows the
 bytes sent, the rate and an ETA on stderr, and prints the end with the
 downtime (the VM's pause or stop to its resume or start on the target)
 and the mode: live (a running VM's memory moved with it, the guest goes
-on where it was) where both hosts can, else cold with why (-cold asks
-for it: the guest shuts down and boots on the target), then waits for
+on where it was) where both hosts can and it is the agents' default
+(QEMU; on Xen -live asks for it, disk paths equal on both hosts), else
+cold with why (-cold asks for it: the guest shuts down and boots on the
+target), then waits for
 the target's side. -timeout (10m by default) bounds the wait; a move the
 client stops waiting for goes on (op wait ID).
 
@@ -430,7 +432,7 @@ var hostVerb = &verb{
 	name:    "host",
 	summary: "host\tthe host's capacity and load (operator key)\nhost empty -to URL -to-key-file FILE [-parallel N] [-o json]\tmove every VM, detached disk and iface to another agent",
 	help: `usage: xenagentctl host
-       xenagentctl host empty -to URL -to-key-file FILE [-parallel N] [-same-network auto|yes|no] [-account N] [-cold] [-o json]
+       xenagentctl host empty -to URL -to-key-file FILE [-parallel N] [-same-network auto|yes|no] [-account N] [-cold|-live] [-o json]
 
 Prints hosting.host.info (the operator key only): memory total and free
 (Xen's free memory on Xen), cpus, the storage pool's size, use and room
