@@ -3,6 +3,8 @@
 SHELL := /bin/bash
 GO ?= go
 LISTEN ?= 127.0.0.1:8080
+# make run's configuration; deploy/dev-b.toml is a second agent beside it.
+CONFIG ?= deploy/dev.toml
 # env: with SUDO empty the assignment must not become the command name.
 APT := env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 # What `make run` needs to build and run the agent on the test driver
@@ -65,7 +67,7 @@ build: deps web
 run: build
 	mkdir -p var
 	@echo "==> serving http://$(LISTEN)/xmlrpc/ (Ctrl-C stops)"
-	./bin/xenagent serve --config deploy/dev.toml --listen $(LISTEN)
+	./bin/xenagent serve --config $(CONFIG) --listen $(LISTEN)
 
 # Everything, root-needing and libvirtd/QEMU tests included.
 test: build test-deps

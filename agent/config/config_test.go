@@ -25,8 +25,10 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.Libvirt.URI != "xen:///system" || c.Network.IPv4 == nil || len(c.Accounts) != 1 {
 		t.Errorf("config = %+v", c)
 	}
-	if _, err := Load("../../deploy/dev.toml"); err != nil {
-		t.Errorf("dev config: %v", err)
+	for _, dev := range []string{"../../deploy/dev.toml", "../../deploy/dev-b.toml"} {
+		if _, err := Load(dev); err != nil {
+			t.Errorf("dev config %s: %v", dev, err)
+		}
 	}
 }
 
