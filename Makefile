@@ -120,7 +120,7 @@ fuzz:
 	$(GO) test ./agent/xmlrpc -run XXX -fuzz FuzzDecodeCall -fuzztime 60s
 
 clean:
-	rm -rf bin var
+	rm -rf bin var var-b
 
 # The Debian package a host installs (deploy/deb): bin/xenagent_<version>_<arch>.deb.
 .PHONY: deb
