@@ -1,6 +1,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -79,15 +80,7 @@ func (e Extent) String() string { return fmt.Sprintf("[%d,%d)", e.Off, e.End()) 
 // dropping empty ones, into the form Extents answers in. It reuses xs.
 func NormalizeExtents(xs []Extent) []Extent {
 	xs = slices.DeleteFunc(xs, func(e Extent) bool { return e.Len <= 0 })
-	slices.SortFunc(xs, func(a, b Extent) int {
-		switch {
-		case a.Off < b.Off:
-			return -1
-		case a.Off > b.Off:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(xs, func(a, b Extent) int { return cmp.Compare(a.Off, b.Off) })
 	out := xs[:0]
 	for _, e := range xs {
 		if n := len(out); n > 0 && e.Off <= out[n-1].End() {

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -35,15 +36,7 @@ func Normalize(extents []Extent, size int64) ([]Extent, error) {
 			out = append(out, e)
 		}
 	}
-	slices.SortFunc(out, func(a, b Extent) int {
-		switch {
-		case a.Off < b.Off:
-			return -1
-		case a.Off > b.Off:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Extent) int { return cmp.Compare(a.Off, b.Off) })
 	merged := out[:0]
 	for _, e := range out {
 		if n := len(merged); n > 0 && e.Off <= merged[n-1].End() {

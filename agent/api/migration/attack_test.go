@@ -98,17 +98,11 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestAttackTicketBiggerThanDisk(t *testing.T) {
 	a, b := newAgent(t, "a"), newAgent(t, "b")
 	vmID := a.createVM()
-	v, disks, ifaces, ips, _ := a.vm(vmID)
-	spec := service.TicketSpec{AccountID: v.AccountID, VMID: v.ID, MemoryMB: v.Memory, Cores: v.Cores}
-	for _, d := range disks {
-		spec.Disks = append(spec.Disks, store.TicketDisk{ID: d.ID, SizeMB: d.SizeMB + 16})
+	spec := ticketSpec(a, vmID)
+	for i := range spec.Disks {
+		spec.Disks[i].SizeMB += 16
 	}
-	spec.Ifaces = []service.TicketIfaceSpec{{ID: ifaces[0].ID, Addr: ips[0].Addr, SameNetwork: true}}
-	g, err := b.svc.IssueTicket(context.Background(), operator, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := a.svc.MigrateVM(context.Background(), operator, vmID, service.MigrateSpec{Target: b.url, Ticket: g.Ticket}, service.CallOptions{})
+	op, err := a.svc.MigrateVM(context.Background(), operator, vmID, service.MigrateSpec{Target: b.url, Ticket: b.issue(spec)}, service.CallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,17 +194,11 @@ func TestAttackTicketRefusalsHold(t *testing.T) {
 func TestAttackBiggerTicketMakesRecordSizedVolumes(t *testing.T) {
 	a, b := newAgent(t, "a"), newAgent(t, "b")
 	vmID := a.createVM()
-	v, disks, ifaces, ips, _ := a.vm(vmID)
-	spec := service.TicketSpec{AccountID: v.AccountID, VMID: v.ID, MemoryMB: v.Memory, Cores: v.Cores}
-	for _, d := range disks {
-		spec.Disks = append(spec.Disks, store.TicketDisk{ID: d.ID, SizeMB: d.SizeMB + 16})
+	spec := ticketSpec(a, vmID)
+	for i := range spec.Disks {
+		spec.Disks[i].SizeMB += 16
 	}
-	spec.Ifaces = []service.TicketIfaceSpec{{ID: ifaces[0].ID, Addr: ips[0].Addr, SameNetwork: true}}
-	g, err := b.svc.IssueTicket(context.Background(), operator, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := a.svc.MigrateVM(context.Background(), operator, vmID, service.MigrateSpec{Target: b.url, Ticket: g.Ticket}, service.CallOptions{})
+	op, err := a.svc.MigrateVM(context.Background(), operator, vmID, service.MigrateSpec{Target: b.url, Ticket: b.issue(spec)}, service.CallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

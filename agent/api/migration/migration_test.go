@@ -328,6 +328,12 @@ func (a *agent) vm(id int64) (store.VM, []store.Disk, []store.Iface, []store.IP,
 // ticketFor asks agent a for a ticket admitting what src holds of vm.
 func (a *agent) ticketFor(src *agent, vmID int64) string {
 	a.t.Helper()
+	return a.issue(ticketSpec(src, vmID))
+}
+
+// ticketSpec is what the central tier asks for vm vmID of src: its
+// memory, cores, disks at their sizes, addresses kept.
+func ticketSpec(src *agent, vmID int64) service.TicketSpec {
 	v, disks, ifaces, ips, _ := src.vm(vmID)
 	spec := service.TicketSpec{AccountID: v.AccountID, VMID: v.ID, MemoryMB: v.Memory, Cores: v.Cores}
 	for _, d := range disks {
@@ -336,6 +342,12 @@ func (a *agent) ticketFor(src *agent, vmID int64) string {
 	for n, i := range ifaces {
 		spec.Ifaces = append(spec.Ifaces, service.TicketIfaceSpec{ID: i.ID, Addr: ips[n].Addr, SameNetwork: true})
 	}
+	return spec
+}
+
+// issue is hosting.migration.ticket on a, the secret.
+func (a *agent) issue(spec service.TicketSpec) string {
+	a.t.Helper()
 	g, err := a.svc.IssueTicket(context.Background(), operator, spec)
 	if err != nil {
 		a.t.Fatalf("%s: ticket: %v", a.name, err)
